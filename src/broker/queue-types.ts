@@ -1,0 +1,131 @@
+// Public contract of queues (SQS / RabbitMQ model). Part of interface Wharf.
+import type { Message } from './types.js';
+
+/** What happens to a publish that would exceed maxLength / maxBytes. */
+export type OverflowPolicy = 'reject' | 'block' | 'drop-oldest' | 'drop-lowest-priority' | 'dead-letter';
+
+export interface RetryPolicy {
+  /** Backoff for the first retry after a nack without delayMs. */
+  initialDelayMs?: number;
+  maxDelayMs?: number;
+  multiplier?: number;
+  /** 0..1: fraction of the delay randomised ("full jitter" at 1). */
+  jitter?: number;
+}
+
+export interface QueueOptions {
+  visibilityTimeoutMs?: number;
+  /** Deliveries before a message is dead-lettered (or dropped when no deadLetterQueue). */
+  maxDeliveries?: number;
+  deadLetterQueue?: string;
+  retry?: RetryPolicy;
+  /** Default delay for messages that do not set delayMs. */
+  delayMs?: number;
+  /** Default ttl for messages that do not set ttlMs. */
+  ttlMs?: number;
+  /** Expired messages: dropped, or moved to the dead-letter queue. */
+  onExpire?: 'drop' | 'dead-letter';
+  /** Priority levels, 1..10. */
+  priorities?: number;
+  fifo?: boolean;
+  contentBasedDedup?: boolean;
+  dedupWindowMs?: number;
+  maxLength?: number;
+  maxBytes?: number;
+  overflow?: OverflowPolicy;
+  /** overflow 'block': the longest a publish waits for room. */
+  blockTimeoutMs?: number;
+  /** Producer token bucket. */
+  rateLimit?: { messagesPerSecond?: number; bytesPerSecond?: number; burstMessages?: number; burstBytes?: number; mode?: 'delay' | 'reject' };
+  maxMessageBytes?: number;
+}
+
+export interface QueueInfo {
+  name: string;
+  kind: 'queue';
+  options: Required<Pick<QueueOptions, 'visibilityTimeoutMs' | 'maxDeliveries' | 'priorities' | 'fifo' | 'dedupWindowMs' | 'overflow'>> &
+    QueueOptions;
+  createdAt: number;
+}
+
+export interface ReceiveOptions {
+  /** Most messages returned, 1..1000 (default 1). */
+  max?: number;
+  /** Long poll: wait up to this long for a first message (default 0). */
+  waitMs?: number;
+  /** Overrides the queue's lease for these deliveries. */
+  visibilityTimeoutMs?: number;
+}
+
+export interface NackOptions {
+  /** Visible again after this delay; default: the queue's retry backoff. */
+  delayMs?: number;
+  /** false: dead-letter (or drop) now instead of retrying. Default true. */
+  requeue?: boolean;
+  /** Recorded in dead-letter headers. */
+  error?: string;
+}
+
+export interface QueueMessage extends Message {
+  queue: string;
+  deliveryCount: number;
+  /** Identifies this delivery; settling with an expired receipt fails with RECEIPT_INVALID. */
+  receipt: string;
+  firstDeliveredAt: number;
+  ack(): Promise<void>;
+  nack(options?: NackOptions): Promise<void>;
+  extendVisibility(ms: number): Promise<void>;
+}
+
+export interface ConsumeOptions {
+  /** Handlers running at once (default 1). */
+  concurrency?: number;
+  /** Messages leased ahead of the handlers (default concurrency * 2). */
+  prefetch?: number;
+  ackMode?: 'manual' | 'auto';
+  visibilityTimeoutMs?: number;
+}
+
+export type QueueHandler = (message: QueueMessage) => Promise<void> | void;
+
+export interface Consumer {
+  readonly queue: string;
+  /** Stops taking messages, waits for running handlers, releases unstarted leases. */
+  close(): Promise<void>;
+}
+
+export interface RedriveOptions {
+  /** Target queue; default: the queue each dead letter came from. */
+  to?: string;
+  max?: number;
+}
+
+export interface QueueStats {
+  kind: 'queue';
+  name: string;
+  depth: number;
+  inFlight: number;
+  delayed: number;
+  deadLettered: number;
+  dlqDepth: number;
+  oldestAgeMs: number;
+  bytes: number;
+  publishRate: number;
+  deliverRate: number;
+  ackRate: number;
+  nackRate: number;
+  errorRate: number;
+  expired: number;
+  dropped: number;
+}
+
+export interface Wharf_Queues {
+  createQueue(name: string, options?: QueueOptions): Promise<QueueInfo>;
+  deleteQueue(name: string): Promise<void>;
+  purgeQueue(name: string): Promise<number>;
+  listQueues(): Promise<QueueInfo[]>;
+  describeQueue(name: string): Promise<QueueInfo>;
+  receive(queue: string, options?: ReceiveOptions): Promise<QueueMessage[]>;
+  consume(queue: string, options: ConsumeOptions, handler: QueueHandler): Promise<Consumer>;
+  redrive(deadLetterQueue: string, options?: RedriveOptions): Promise<number>;
+}

@@ -1,0 +1,167 @@
+// The public API contract shared by the embedded Broker and the remote client (interface Wharf).
+// Names here are relied on by examples, docs and outside checks: add, never rename.
+import type { FsyncPolicy } from '../storage/index.js';
+
+export type JsonValue = null | boolean | number | string | JsonValue[] | { [key: string]: JsonValue };
+/** JSON, or bytes kept as bytes. */
+export type Payload = JsonValue | Uint8Array;
+
+/** What a producer hands to publish(). Only payload is commonly set; everything else is optional. */
+export interface MessageInput {
+  id?: string;
+  type?: string;
+  key?: string | null;
+  headers?: Record<string, string>;
+  payload?: Payload;
+  /** Queues with priorities: 0 (lowest) .. priorities-1. */
+  priority?: number;
+  /** Queues: not visible before this many ms. */
+  delayMs?: number;
+  /** FIFO queues: the ordering group. */
+  groupId?: string;
+  /** Drops a repeat published within the target's dedup window; the repeat resolves with the original's result. */
+  dedupId?: string;
+  /** Exchanges: routing key; defaults to `type`. */
+  routingKey?: string;
+  /** Queues: dropped (or dead-lettered) when not delivered within ttlMs. */
+  ttlMs?: number;
+  /** Idempotent producer: a retried (producerId, sequence) to the same target is stored once. */
+  producerId?: string;
+  sequence?: number;
+  /** Topics: explicit partition, overriding the key's partitioner. */
+  partition?: number;
+}
+
+/** A stored message as consumers see it. */
+export interface Message {
+  id: string;
+  type: string;
+  /** Set by the broker at publish, ms since the epoch. */
+  timestamp: number;
+  key: string | null;
+  headers: Record<string, string>;
+  payload: Payload;
+  priority?: number;
+  groupId?: string;
+  dedupId?: string;
+  routingKey?: string;
+}
+
+export interface PublishResult {
+  id: string;
+  /** Topics: where it was stored. */
+  partition?: number;
+  offset?: number;
+  /** True when dedup/idempotence recognised a repeat and returned the original's result. */
+  duplicate?: boolean;
+  /** Exchanges: how many queues/topics/endpoints it was routed to. */
+  routed?: number;
+}
+
+// ---------------------------------------------------------------- topics
+
+export interface TopicOptions {
+  partitions?: number;
+  retentionMs?: number;
+  retentionBytes?: number;
+  segmentBytes?: number;
+  segmentMs?: number;
+  maxMessageBytes?: number;
+  dedupWindowMs?: number;
+}
+
+export interface TopicInfo {
+  name: string;
+  kind: 'topic';
+  partitions: number;
+  retentionMs: number | null;
+  retentionBytes: number | null;
+  segmentBytes: number;
+  segmentMs: number;
+  maxMessageBytes: number;
+  dedupWindowMs: number;
+  createdAt: number;
+}
+
+export type StartPosition = 'earliest' | 'latest' | { offset: number } | { timestamp: number };
+
+/** At-least-once commits after the handler resolves; 'auto' (at-most-once) commits on delivery. */
+export type AckMode = 'manual' | 'auto';
+
+export interface SubscribeOptions {
+  /** Consumer group; members of one group share partitions. Without one: a private reader that commits nothing. */
+  group?: string;
+  /** Where a group with no committed offset starts (Kafka's auto.offset.reset). Default 'latest'. */
+  from?: StartPosition;
+  ackMode?: AckMode;
+  sessionTimeoutMs?: number;
+  heartbeatIntervalMs?: number;
+  /** Most messages in flight to the handler per partition. */
+  maxInFlight?: number;
+  /** Read only messages of committed transactions (default true). */
+  isolation?: 'read_committed' | 'read_uncommitted';
+}
+
+export interface TopicMessage extends Message {
+  topic: string;
+  partition: number;
+  offset: number;
+  deliveryCount: number;
+}
+
+export type TopicHandler = (message: TopicMessage) => Promise<void> | void;
+
+export interface Subscription {
+  readonly topic: string;
+  readonly group: string | null;
+  readonly memberId: string;
+  /** Partitions this member owns now. */
+  assignments(): number[];
+  /** Moves every partition of the group (or of this reader) to a position and replays from there. */
+  seek(position: StartPosition): Promise<void>;
+  close(): Promise<void>;
+}
+
+export interface PartitionStats {
+  partition: number;
+  startOffset: number;
+  endOffset: number;
+  bytes: number;
+}
+
+export interface GroupStats {
+  lag: number;
+  members: number;
+  partitions: Array<{ partition: number; committed: number; lag: number; owner: string | null }>;
+}
+
+export interface TopicStats {
+  kind: 'topic';
+  name: string;
+  partitions: PartitionStats[];
+  groups: Record<string, GroupStats>;
+  messages: number;
+  bytes: number;
+  publishRate: number;
+  deliverRate: number;
+  errorRate: number;
+}
+
+export interface Wharf_Topics {
+  createTopic(name: string, options?: TopicOptions): Promise<TopicInfo>;
+  deleteTopic(name: string): Promise<void>;
+  listTopics(): Promise<TopicInfo[]>;
+  describeTopic(name: string): Promise<TopicInfo>;
+  subscribe(topic: string, options: SubscribeOptions, handler: TopicHandler): Promise<Subscription>;
+}
+
+/** Engine options for an embedded broker. */
+export interface BrokerOptions {
+  /** Directory holding all data. Required unless inMemory. */
+  dataDir?: string;
+  /** Ephemeral: nothing touches the disk. */
+  inMemory?: boolean;
+  fsync?: FsyncPolicy;
+  fsyncIntervalMs?: number;
+  maxMessageBytes?: number;
+}

@@ -1,0 +1,71 @@
+// The one error type that crosses every public surface (embedded API, wire, HTTP, CLI).
+// Codes are stable: clients branch on them, so never rename one.
+
+export const ERROR_CODES = [
+  'NOT_FOUND',
+  'ALREADY_EXISTS',
+  'INVALID_ARGUMENT',
+  'MESSAGE_TOO_LARGE',
+  'QUEUE_FULL',
+  'RATE_LIMITED',
+  'UNAUTHORIZED',
+  'FORBIDDEN',
+  'TIMEOUT',
+  'UNAVAILABLE',
+  'CLOSED',
+  'RECEIPT_INVALID',
+  'CORRUPT_DATA',
+  'LIMIT_EXCEEDED',
+  'PROTOCOL_ERROR',
+  'CONFLICT',
+  'INTERNAL',
+] as const;
+
+export type ErrorCode = (typeof ERROR_CODES)[number];
+
+export interface WharfErrorOptions {
+  /** For QUEUE_FULL / RATE_LIMITED: when a retry is likely to succeed. */
+  retryAfterMs?: number;
+  /** Machine-readable context (file, position, limit name, ...). Values are JSON. */
+  details?: Record<string, unknown>;
+  cause?: unknown;
+}
+
+export class WharfError extends Error {
+  readonly code: ErrorCode;
+  readonly retryAfterMs: number | undefined;
+  readonly details: Record<string, unknown> | undefined;
+
+  constructor(code: ErrorCode, message: string, options: WharfErrorOptions = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.name = 'WharfError';
+    this.code = code;
+    this.retryAfterMs = options.retryAfterMs;
+    this.details = options.details;
+  }
+
+  toJSON(): { code: ErrorCode; message: string; retryAfterMs?: number; details?: Record<string, unknown> } {
+    const out: { code: ErrorCode; message: string; retryAfterMs?: number; details?: Record<string, unknown> } = {
+      code: this.code,
+      message: this.message,
+    };
+    if (this.retryAfterMs !== undefined) out.retryAfterMs = this.retryAfterMs;
+    if (this.details !== undefined) out.details = this.details;
+    return out;
+  }
+}
+
+export function isErrorCode(value: unknown): value is ErrorCode {
+  return typeof value === 'string' && (ERROR_CODES as readonly string[]).includes(value);
+}
+
+export function isWharfError(err: unknown, code?: ErrorCode): err is WharfError {
+  return err instanceof WharfError && (code === undefined || err.code === code);
+}
+
+/** Wraps anything thrown by user code or the platform so it can cross a public surface. */
+export function toWharfError(err: unknown): WharfError {
+  if (err instanceof WharfError) return err;
+  const message = err instanceof Error ? err.message : String(err);
+  return new WharfError('INTERNAL', message, { cause: err });
+}

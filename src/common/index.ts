@@ -1,0 +1,6 @@
+// Shared by every layer: the error type, invariants, time, names and limits.
+export * from './errors.js';
+export * from './assert.js';
+export * from './clock.js';
+export * from './names.js';
+export * from './limits.js';

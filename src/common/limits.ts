@@ -1,0 +1,44 @@
+// Every limit Wharf enforces, named, with its default. docs/limits.md lists them with the reason.
+// Options that override a limit take the same name.
+
+export const LIMITS = {
+  /** Largest message (key + payload + headers, encoded). */
+  maxMessageBytes: 1024 * 1024,
+  /** Most messages in one publish call. */
+  maxBatchMessages: 10_000,
+  /** Most partitions in one topic. */
+  maxPartitions: 1024,
+  /** Most topics + queues + exchanges in one broker. */
+  maxNames: 10_000,
+  /** Most headers on one message, and the largest header key/value. */
+  maxHeaders: 64,
+  maxHeaderKeyBytes: 256,
+  maxHeaderValueBytes: 16 * 1024,
+  /** Segment roll thresholds. */
+  segmentBytes: 128 * 1024 * 1024,
+  segmentMs: 7 * 86_400_000,
+  /** Bytes between two entries of a segment's sparse offset/time index. */
+  indexIntervalBytes: 4096,
+  /** 'interval' fsync period. */
+  fsyncIntervalMs: 1000,
+  /** Largest read of a log in one call. */
+  maxReadBytes: 8 * 1024 * 1024,
+  /** Consumer group session: a member silent this long is removed. */
+  sessionTimeoutMs: 10_000,
+  heartbeatIntervalMs: 3_000,
+  /** Longest receive long poll. */
+  maxWaitMs: 20_000,
+  /** Most messages one receive returns. */
+  maxReceiveMessages: 1_000,
+  /** Longest lease. SQS allows 12 hours. */
+  maxVisibilityTimeoutMs: 12 * 3_600_000,
+  /** Longest publish delay. SQS allows 15 minutes; a log-backed queue can afford more. */
+  maxDelayMs: 7 * 86_400_000,
+  /** Priority levels per queue. */
+  maxPriorities: 10,
+  /** Dedup window default and ceiling. */
+  dedupWindowMs: 5 * 60_000,
+  maxDedupWindowMs: 86_400_000,
+} as const;
+
+export type LimitName = keyof typeof LIMITS;

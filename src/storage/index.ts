@@ -1,0 +1,2 @@
+// Storage layer: segmented append-only logs, record batches, indexes, recovery, journals.
+export type * from './types.js';
