@@ -38,6 +38,8 @@ export interface QueueOptions {
   /** Producer token bucket. */
   rateLimit?: { messagesPerSecond?: number; bytesPerSecond?: number; burstMessages?: number; burstBytes?: number; mode?: 'delay' | 'reject' };
   maxMessageBytes?: number;
+  /** Segment size of the queue's logs; settled segments are deleted whole (default 64 MiB). */
+  segmentBytes?: number;
 }
 
 export interface QueueInfo {

@@ -1,5 +1,6 @@
 // The public API contract shared by the embedded Broker and the remote client (interface Wharf).
 // Names here are relied on by examples, docs and outside checks: add, never rename.
+import type { Clock, WharfError } from '../common/index.js';
 import type { FsyncPolicy } from '../storage/index.js';
 
 export type JsonValue = null | boolean | number | string | JsonValue[] | { [key: string]: JsonValue };
@@ -100,6 +101,8 @@ export interface SubscribeOptions {
   maxInFlight?: number;
   /** Read only messages of committed transactions (default true). */
   isolation?: 'read_committed' | 'read_uncommitted';
+  /** Problems the subscription cannot hand to the handler (e.g. CORRUPT_DATA reading the log); it keeps retrying. */
+  onError?: (error: WharfError) => void;
 }
 
 export interface TopicMessage extends Message {
@@ -164,4 +167,8 @@ export interface BrokerOptions {
   fsync?: FsyncPolicy;
   fsyncIntervalMs?: number;
   maxMessageBytes?: number;
+  /** How often topic retention runs (it also runs on demand: broker.applyRetention()). Default 60 s. */
+  retentionCheckIntervalMs?: number;
+  /** Time source for sessions, retention, rates and retries; tests pass a ManualClock. */
+  clock?: Clock;
 }

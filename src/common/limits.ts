@@ -39,6 +39,39 @@ export const LIMITS = {
   /** Dedup window default and ceiling. */
   dedupWindowMs: 5 * 60_000,
   maxDedupWindowMs: 86_400_000,
+  /** Webhook endpoints: most POSTs in flight to one endpoint, and the longest wait for its answer. */
+  maxWebhookConcurrency: 256,
+  maxWebhookTimeoutMs: 300_000,
 } as const;
 
 export type LimitName = keyof typeof LIMITS;
+
+/** Server limits (src/server): defaults for `wharf serve`, each overridable by flag, env and config file. */
+export const SERVER_LIMITS = {
+  /** Open client connections per listener (native and HTTP count separately); one more gets a clear error. */
+  maxConnections: 1_024,
+  /** A connection with no traffic this long is closed. */
+  idleTimeoutMs: 60_000,
+  /** HTTP: leased messages remembered for ack/nack by receipt; the oldest is forgotten beyond this. */
+  maxHttpReceipts: 100_000,
+  /** HTTP: open Server-Sent Events streams. */
+  maxSseStreams: 256,
+  /** Graceful shutdown: longest wait for in-flight requests before connections are cut. */
+  shutdownTimeoutMs: 10_000,
+} as const;
+
+/** Native protocol server (src/server/native) and remote client (src/client). */
+export const NATIVE_LIMITS = {
+  /** Most open native-protocol connections; one more is refused with LIMIT_EXCEEDED. */
+  maxConnections: 1024,
+  /** Largest frame either side accepts (a publish batch must fit in one). */
+  maxFrameBytes: 16 * 1024 * 1024,
+  /** Most requests awaiting a response on one connection (pipelining window). */
+  maxInFlightRequests: 4096,
+  /** A connection silent this long is closed with TIMEOUT (clients ping at a third of it). */
+  idleTimeoutMs: 60_000,
+  /** Most unsettled received-message receipts remembered per connection. */
+  maxReceiptsPerConnection: 100_000,
+  /** Most subscriptions and consumers on one connection. */
+  maxSubscriptionsPerConnection: 1024,
+} as const;

@@ -1,0 +1,94 @@
+// Queue benchmarks (JSON lines on stdout):
+//  1. durable throughput: a producer and a consumer running together on one queue, 1 KiB messages,
+//     fsync 'always', every message acked (acks group-committed). Reports end-to-end msgs/s.
+//  2. memory: a backlog of BACKLOG messages (published with fsync 'never' to save time), then RSS
+//     after reopening the broker and after one receive.
+// Run: npx tsx bench/queues.ts [--messages 200000] [--backlog 10000000] [--skip-memory]
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Broker } from '../src/broker/index.js';
+
+function arg(name: string, dflt: number): number {
+  const i = process.argv.indexOf(`--${name}`);
+  return i >= 0 ? Number(process.argv[i + 1]) : dflt;
+}
+
+const MESSAGES = arg('messages', 200_000);
+const BACKLOG = arg('backlog', 10_000_000);
+const rssMb = (): number => Math.round(process.memoryUsage().rss / 1048576);
+
+async function throughput(): Promise<void> {
+  const dir = mkdtempSync(join(tmpdir(), 'wharf-bench-q-'));
+  const broker = await Broker.open({ dataDir: dir, fsync: 'always' });
+  try {
+    await broker.createQueue('bench', { visibilityTimeoutMs: 120_000 });
+    const payload = new Uint8Array(1024).fill(7);
+    const batch = 500;
+    const started = performance.now();
+    let acked = 0;
+    const consumerDone = new Promise<void>((resolve) => {
+      void broker.consume('bench', { concurrency: 2000, prefetch: 4000 }, () => {
+        if (++acked === MESSAGES) resolve();
+      });
+    });
+    const producer = (async () => {
+      const inFlight: Promise<unknown>[] = [];
+      for (let sent = 0; sent < MESSAGES; sent += batch) {
+        const n = Math.min(batch, MESSAGES - sent);
+        inFlight.push(broker.publish('bench', Array.from({ length: n }, () => ({ payload }))));
+        if (inFlight.length >= 8) await inFlight.shift();
+      }
+      await Promise.all(inFlight);
+      return performance.now();
+    })();
+    const producedAt = await producer;
+    await consumerDone;
+    const seconds = (performance.now() - started) / 1000;
+    console.log(JSON.stringify({
+      bench: 'queue.durable.endToEnd', messages: MESSAGES, messageBytes: 1024, fsync: 'always',
+      msgsPerSec: Math.round(MESSAGES / seconds), publishMsgsPerSec: Math.round(MESSAGES / ((producedAt - started) / 1000)),
+      seconds: Number(seconds.toFixed(2)), rssMb: rssMb(),
+    }));
+  } finally {
+    await broker.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+async function memory(): Promise<void> {
+  const dir = mkdtempSync(join(tmpdir(), 'wharf-bench-qmem-'));
+  try {
+    let broker = await Broker.open({ dataDir: dir, fsync: 'never' });
+    await broker.createQueue('backlog', { segmentBytes: 256 * 1024 * 1024 });
+    const started = performance.now();
+    const batch = 5000;
+    const msgs = Array.from({ length: batch }, (_, i) => ({ payload: i }));
+    const inFlight: Promise<unknown>[] = [];
+    for (let sent = 0; sent < BACKLOG; sent += batch) {
+      inFlight.push(broker.publish('backlog', msgs.slice(0, Math.min(batch, BACKLOG - sent))));
+      if (inFlight.length >= 4) await inFlight.shift();
+    }
+    await Promise.all(inFlight);
+    const publishSeconds = (performance.now() - started) / 1000;
+    await broker.close();
+    global.gc?.();
+    broker = await Broker.open({ dataDir: dir, fsync: 'never' });
+    global.gc?.();
+    const afterOpen = rssMb();
+    const got = await broker.receive('backlog', { max: 100 });
+    for (const m of got) await m.ack();
+    const s = await broker.stats('backlog');
+    global.gc?.();
+    console.log(JSON.stringify({
+      bench: 'queue.memory.backlog', messages: BACKLOG, publishSeconds: Number(publishSeconds.toFixed(1)),
+      rssMbAfterReopen: afterOpen, rssMbAfterReceive: rssMb(), depth: 'depth' in s ? s.depth : null, heapUsedMb: Math.round(process.memoryUsage().heapUsed / 1048576),
+    }));
+    await broker.close();
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+await throughput();
+if (!process.argv.includes('--skip-memory')) await memory();

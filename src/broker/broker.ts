@@ -1,0 +1,298 @@
+// The embedded broker: opens storage and the catalog, builds one manager per kind of name (topics
+// now; queues and exchanges register theirs in their own sections below) and routes publish, stats
+// and close by the catalog kind of the name.
+import { LIMITS, WharfError, systemClock } from '../common/index.js';
+import type { Clock, TimerHandle } from '../common/index.js';
+import { openDiskStorage, openMemoryStorage } from '../storage/index.js';
+import type { Storage } from '../storage/index.js';
+import { Catalog } from './catalog.js';
+import { ProducerDedupe } from './idempotence.js';
+import type { CatalogKind } from './catalog.js';
+import { BROKER_DEFAULTS } from './context.js';
+import type { BrokerContext, KindManager, ResolvedBrokerOptions } from './context.js';
+import { TopicManager } from './topics/topic-manager.js';
+import type {
+  BrokerOptions,
+  MessageInput,
+  PublishResult,
+  SubscribeOptions,
+  Subscription,
+  TopicHandler,
+  TopicInfo,
+  TopicOptions,
+} from './types.js';
+import type { Stats, Wharf_Core } from './wharf.js';
+import type { Wharf_Topics } from './types.js';
+import { QueueManager } from './queues/queue-manager.js';
+import { openExchanges, type ExchangesModule } from './exchanges/index.js';
+import type {
+  BindingInfo, BindingOptions, BindingTarget, ExchangeInfo, ExchangeOptions, Transaction, Wharf_Exchanges, Wharf_Transactions,
+} from './exchange-types.js';
+import type {
+  ConsumeOptions, Consumer, NackOptions, QueueHandler, QueueInfo, QueueMessage, QueueOptions, ReceiveOptions, RedriveOptions, Wharf_Queues,
+} from './queue-types.js';
+
+function resolveOptions(o: BrokerOptions): ResolvedBrokerOptions {
+  if (o === null || typeof o !== 'object') throw new WharfError('INVALID_ARGUMENT', 'Broker.open needs options: { dataDir } or { inMemory: true }');
+  const inMemory = o.inMemory === true;
+  if (!inMemory && (typeof o.dataDir !== 'string' || o.dataDir.length === 0)) {
+    throw new WharfError('INVALID_ARGUMENT', 'Broker.open needs a dataDir (a directory for the data) or inMemory: true');
+  }
+  if (o.fsync !== undefined && o.fsync !== 'always' && o.fsync !== 'interval' && o.fsync !== 'never') {
+    throw new WharfError('INVALID_ARGUMENT', `fsync is ${JSON.stringify(o.fsync)}; use 'always', 'interval' or 'never'`);
+  }
+  const posInt = (v: number | undefined, name: string, dflt: number): number => {
+    if (v === undefined) return dflt;
+    if (!Number.isSafeInteger(v) || v < 1) throw new WharfError('INVALID_ARGUMENT', `${name} is ${JSON.stringify(v)}; use a positive integer`);
+    return v;
+  };
+  return {
+    dataDir: inMemory ? null : o.dataDir!,
+    inMemory,
+    fsync: o.fsync ?? 'always',
+    fsyncIntervalMs: posInt(o.fsyncIntervalMs, 'fsyncIntervalMs', LIMITS.fsyncIntervalMs),
+    maxMessageBytes: posInt(o.maxMessageBytes, 'maxMessageBytes', LIMITS.maxMessageBytes),
+    retentionCheckIntervalMs: posInt(o.retentionCheckIntervalMs, 'retentionCheckIntervalMs', BROKER_DEFAULTS.retentionCheckIntervalMs),
+  };
+}
+
+export class Broker implements Wharf_Core, Wharf_Topics, Wharf_Queues, Wharf_Exchanges, Wharf_Transactions {
+  private readonly managers = new Map<CatalogKind, KindManager>();
+  private retentionTimer: TimerHandle | null = null;
+  private closing: Promise<void> | null = null;
+  /** Idempotent producers (protocol/client helper's module): dedupes (producerId, sequence) per target. */
+  private idempotence: ProducerDedupe | null = null;
+
+  private constructor(
+    /** Shared with the managers; server layers read options and the catalog from here. */
+    readonly context: BrokerContext,
+    private readonly topics: TopicManager,
+  ) {
+    this.managers.set('topic', topics);
+  }
+
+  static async open(options: BrokerOptions): Promise<Broker> {
+    const resolved = resolveOptions(options);
+    const clock: Clock = options.clock ?? systemClock;
+    const storage: Storage = resolved.inMemory
+      ? openMemoryStorage()
+      : await openDiskStorage(resolved.dataDir!);
+    try {
+      const catalog = await Catalog.load(storage);
+      const ctx: BrokerContext = { storage, clock, options: resolved, catalog };
+      const broker = new Broker(ctx, await TopicManager.open(ctx));
+      // ---- queues: register the QueueManager here (broker.managers.set('queue', ...)).
+      broker.queues = await QueueManager.open(ctx);
+      broker.managers.set('queue', broker.queues);
+      // ---- exchanges: register the ExchangeManager here.
+      broker.exchanges = await openExchanges(ctx, broker.topics, broker.queues, broker);
+      broker.managers.set('exchange', {
+        publish: (name, messages) => broker.exchanges!.manager.publish(name, messages),
+        stats: (name) => broker.exchanges!.manager.stats(name),
+        close: () => broker.exchanges!.close(),
+      });
+      broker.idempotence = await ProducerDedupe.open(storage, { fsync: resolved.fsync, fsyncIntervalMs: resolved.fsyncIntervalMs });
+      broker.scheduleRetention();
+      return broker;
+    } catch (err) {
+      await storage.close().catch(() => undefined);
+      throw err;
+    }
+  }
+
+  // ------------------------------------------------------------------ core (all kinds)
+
+  publish(name: string, message: MessageInput): Promise<PublishResult>;
+  publish(name: string, messages: MessageInput[]): Promise<PublishResult[]>;
+  async publish(name: string, input: MessageInput | MessageInput[]): Promise<PublishResult | PublishResult[]> {
+    const manager = this.managerFor(name);
+    const list = Array.isArray(input) ? input : [input];
+    const results =
+      this.idempotence !== null && ProducerDedupe.wants(list)
+        ? await this.idempotence.publish(name, list, (fresh) => manager.publish(name, fresh))
+        : await manager.publish(name, list);
+    return Array.isArray(input) ? results : results[0];
+  }
+
+  async stats(name: string): Promise<Stats> {
+    return (await this.managerFor(name).stats(name)) as Stats;
+  }
+
+  close(): Promise<void> {
+    this.closing ??= (async () => {
+      this.retentionTimer?.cancel();
+      await this.exchanges?.stopWebhooks(); // webhook pushers consume queues: stop them first
+      for (const m of this.managers.values()) await m.close();
+      await this.idempotence?.close();
+      await this.context.storage.close();
+    })();
+    return this.closing;
+  }
+
+  // ------------------------------------------------------------------ topics (Kafka model)
+
+  async createTopic(name: string, options?: TopicOptions): Promise<TopicInfo> {
+    this.ensureOpen();
+    return this.topics.createTopic(name, options);
+  }
+
+  async deleteTopic(name: string): Promise<void> {
+    this.ensureOpen();
+    return this.topics.deleteTopic(name);
+  }
+
+  async listTopics(): Promise<TopicInfo[]> {
+    this.ensureOpen();
+    return this.topics.listTopics();
+  }
+
+  async describeTopic(name: string): Promise<TopicInfo> {
+    this.ensureOpen();
+    return this.topics.describeTopic(name);
+  }
+
+  async subscribe(topic: string, options: SubscribeOptions, handler: TopicHandler): Promise<Subscription> {
+    this.ensureOpen();
+    return this.topics.subscribe(topic, options, handler);
+  }
+
+  /** Runs retention now over every topic (or one); resolves with the number of segments deleted. */
+  async applyRetention(topic?: string): Promise<number> {
+    this.ensureOpen();
+    return this.topics.applyRetention(topic);
+  }
+
+  // ------------------------------------------------------------------ queues (SQS / RabbitMQ model)
+  // (the queue engineer's section: everything delegates to src/broker/queues/queue-manager.ts)
+
+  private queues!: QueueManager;
+
+  async createQueue(name: string, options?: QueueOptions): Promise<QueueInfo> {
+    this.ensureOpen();
+    return this.queues.createQueue(name, options);
+  }
+
+  async deleteQueue(name: string): Promise<void> {
+    this.ensureOpen();
+    return this.queues.deleteQueue(name);
+  }
+
+  async purgeQueue(name: string): Promise<number> {
+    this.ensureOpen();
+    return this.queues.purgeQueue(name);
+  }
+
+  async listQueues(): Promise<QueueInfo[]> {
+    this.ensureOpen();
+    return this.queues.listQueues();
+  }
+
+  async describeQueue(name: string): Promise<QueueInfo> {
+    this.ensureOpen();
+    return this.queues.describeQueue(name);
+  }
+
+  async receive(queue: string, options?: ReceiveOptions): Promise<QueueMessage[]> {
+    this.ensureOpen();
+    return this.queues.receive(queue, options);
+  }
+
+  async consume(queue: string, options: ConsumeOptions, handler: QueueHandler): Promise<Consumer> {
+    this.ensureOpen();
+    return this.queues.consume(queue, options, handler);
+  }
+
+  async redrive(deadLetterQueue: string, options?: RedriveOptions): Promise<number> {
+    this.ensureOpen();
+    return this.queues.redrive(deadLetterQueue, options);
+  }
+
+  /** Settles a delivery by its receipt (server layers: HTTP /ack, native protocol). */
+  async ackReceipt(queue: string, receipt: string): Promise<void> {
+    this.ensureOpen();
+    return this.queues.ack(queue, receipt);
+  }
+
+  async nackReceipt(queue: string, receipt: string, options?: NackOptions): Promise<void> {
+    this.ensureOpen();
+    return this.queues.nack(queue, receipt, options);
+  }
+
+  async extendVisibilityReceipt(queue: string, receipt: string, ms: number): Promise<void> {
+    this.ensureOpen();
+    return this.queues.extendVisibility(queue, receipt, ms);
+  }
+  // ---- end of the queue section
+
+  // ------------------------------------------------------------------ exchanges + transactions (RabbitMQ / SNS model)
+  // (the exchanges engineer's section: everything delegates to src/broker/exchanges/)
+
+  private exchanges: ExchangesModule | null = null;
+
+  private get exchangeManager(): ExchangesModule['manager'] {
+    this.ensureOpen();
+    return this.exchanges!.manager;
+  }
+
+  async createExchange(name: string, options: ExchangeOptions): Promise<ExchangeInfo> {
+    return this.exchangeManager.createExchange(name, options);
+  }
+
+  async deleteExchange(name: string): Promise<void> {
+    return this.exchangeManager.deleteExchange(name);
+  }
+
+  async listExchanges(): Promise<ExchangeInfo[]> {
+    return this.exchangeManager.listExchanges();
+  }
+
+  async describeExchange(name: string): Promise<ExchangeInfo> {
+    return this.exchangeManager.describeExchange(name);
+  }
+
+  async bind(exchange: string, target: BindingTarget, options?: BindingOptions): Promise<BindingInfo> {
+    return this.exchangeManager.bind(exchange, target, options);
+  }
+
+  async unbind(exchange: string, target: BindingTarget, options?: BindingOptions): Promise<void> {
+    return this.exchangeManager.unbind(exchange, target, options);
+  }
+
+  async listBindings(exchange?: string): Promise<BindingInfo[]> {
+    return this.exchangeManager.listBindings(exchange);
+  }
+
+  /** Acks, publishes and offset commits made through tx apply all together when fn resolves, or not at all. */
+  async transaction<T>(fn: (tx: Transaction) => Promise<T>): Promise<T> {
+    this.ensureOpen();
+    return this.exchanges!.transactions.transaction(fn);
+  }
+
+  // ------------------------------------------------------------------ internals
+
+  private managerFor(name: string): KindManager {
+    this.ensureOpen();
+    if (typeof name !== 'string') throw new WharfError('INVALID_ARGUMENT', `name is ${typeof name}; pass a topic, queue or exchange name`);
+    const entry = this.context.catalog.get(name);
+    if (entry === undefined) throw new WharfError('NOT_FOUND', `no topic, queue or exchange named ${JSON.stringify(name)}; create it first`);
+    const manager = this.managers.get(entry.kind);
+    if (manager === undefined) throw new WharfError('UNAVAILABLE', `${entry.kind}s are not available in this broker build`);
+    return manager;
+  }
+
+  private ensureOpen(): void {
+    if (this.closing !== null) throw new WharfError('CLOSED', 'the broker is closed; open it again');
+  }
+
+  private scheduleRetention(): void {
+    this.retentionTimer = this.context.clock.setTimer(this.context.options.retentionCheckIntervalMs, () => {
+      if (this.closing !== null) return;
+      this.topics
+        .applyRetention()
+        .catch(() => undefined) // a failed pass is retried at the next tick
+        .finally(() => {
+          if (this.closing === null) this.scheduleRetention();
+        });
+    });
+  }
+}

@@ -1,0 +1,46 @@
+// What every broker-model manager (topics, queues, exchanges) shares: storage, time, resolved
+// engine options and the one catalog of names. Built once by Broker.open.
+import type { Clock } from '../common/index.js';
+import type { FsyncPolicy, Storage } from '../storage/index.js';
+import type { Catalog } from './catalog.js';
+import type { MessageInput, PublishResult } from './types.js';
+
+export interface ResolvedBrokerOptions {
+  /** null for an in-memory broker. */
+  dataDir: string | null;
+  inMemory: boolean;
+  fsync: FsyncPolicy;
+  fsyncIntervalMs: number;
+  /** Broker-wide default for the largest message; a topic or queue may set its own. */
+  maxMessageBytes: number;
+  /** How often retention runs over every topic. */
+  retentionCheckIntervalMs: number;
+}
+
+export interface BrokerContext {
+  storage: Storage;
+  clock: Clock;
+  options: ResolvedBrokerOptions;
+  catalog: Catalog;
+}
+
+/** Broker-level defaults that are not limits of their own (they live beside LIMITS for docs/limits.md). */
+export const BROKER_DEFAULTS = {
+  /** Kafka checks retention every 5 minutes; a minute keeps small deployments' disks tidier. */
+  retentionCheckIntervalMs: 60_000,
+  /** Bytes one fetch of a subscription reads from a partition log. */
+  fetchMaxBytes: 1024 * 1024,
+  /** Retry backoff for a handler that throws (doubles per attempt up to the max). */
+  retryInitialDelayMs: 10,
+  retryMaxDelayMs: 1_000,
+} as const;
+
+/**
+ * What the Broker routes to by a name's catalog kind. TopicManager, QueueManager and ExchangeManager
+ * share this shape, so publish/stats/close need no per-kind code in the facade.
+ */
+export interface KindManager {
+  publish(name: string, messages: MessageInput[]): Promise<PublishResult[]>;
+  stats(name: string): Promise<unknown>;
+  close(): Promise<void>;
+}

@@ -1,0 +1,120 @@
+// Public contract of exchanges (RabbitMQ / SNS model) and exactly-once transactions. Part of interface Wharf.
+import type { MessageInput, PublishResult } from './types.js';
+import type { QueueMessage } from './queue-types.js';
+
+export type ExchangeType = 'direct' | 'fanout' | 'topic' | 'headers';
+
+export interface ExchangeOptions {
+  type: ExchangeType;
+  /** Exchange, queue or topic that receives messages matching no binding (RabbitMQ alternate-exchange). */
+  alternate?: string;
+}
+
+export interface ExchangeInfo {
+  name: string;
+  kind: 'exchange';
+  type: ExchangeType;
+  alternate: string | null;
+  bindings: number;
+  createdAt: number;
+}
+
+/** Where a binding delivers: a queue, a topic, another exchange, or an HTTP endpoint (HMAC-signed POSTs). */
+export type BindingTarget = { queue: string } | { topic: string } | { exchange: string } | { url: string; secret: string };
+
+/**
+ * SNS-style condition on one header. A bare string matches that exact value; a number matches a
+ * header whose numeric value equals it.
+ */
+export type FilterCondition =
+  | string
+  | number
+  | { 'anything-but': string | number | Array<string | number> | { prefix: string } }
+  | { numeric: Array<string | number> }
+  | { prefix: string }
+  | { suffix: string }
+  | { exists: boolean };
+
+/** header name -> conditions; a header matches when any of its conditions does; every header must match. */
+export type FilterPolicy = Record<string, FilterCondition | FilterCondition[]>;
+
+export interface BindingOptions {
+  /** direct: the routing key; topic: an AMQP pattern (`*` one word, `#` zero or more). Ignored by fanout and headers. */
+  pattern?: string;
+  /** headers exchange: the header values to compare. */
+  headers?: Record<string, string>;
+  /** headers exchange: every header must match ('all', default) or at least one ('any'). */
+  match?: 'all' | 'any';
+  /** SNS-style filter on message headers, applied on top of the exchange's own matching. */
+  filter?: FilterPolicy;
+}
+
+export interface BindingInfo {
+  /** Stable id `<exchange>.<n>`; a url binding's delivery queue is named after it. */
+  id: string;
+  exchange: string;
+  target: BindingTarget;
+  pattern?: string;
+  headers?: Record<string, string>;
+  match?: 'all' | 'any';
+  filter?: FilterPolicy;
+  createdAt: number;
+}
+
+export interface ExchangeStats {
+  kind: 'exchange';
+  name: string;
+  type: ExchangeType;
+  bindings: number;
+  /** Messages published to this exchange (directly or from another exchange). */
+  published: number;
+  /** Deliveries into bound targets. */
+  routed: number;
+  /** Messages that matched no binding. */
+  unroutable: number;
+  /** Unroutable messages handed to the alternate. */
+  alternated: number;
+}
+
+export interface Wharf_Exchanges {
+  createExchange(name: string, options: ExchangeOptions): Promise<ExchangeInfo>;
+  deleteExchange(name: string): Promise<void>;
+  listExchanges(): Promise<ExchangeInfo[]>;
+  describeExchange(name: string): Promise<ExchangeInfo>;
+  bind(exchange: string, target: BindingTarget, options?: BindingOptions): Promise<BindingInfo>;
+  /** Removes the binding with the same target and options (RabbitMQ unbind). NOT_FOUND when there is none. */
+  unbind(exchange: string, target: BindingTarget, options?: BindingOptions): Promise<void>;
+  /** Bindings of one exchange, or of all exchanges. */
+  listBindings(exchange?: string): Promise<BindingInfo[]>;
+}
+
+// ---------------------------------------------------------------- transactions
+
+export interface OffsetCommit {
+  topic: string;
+  group: string;
+  partition: number;
+  /** The next offset the group will read (Kafka convention). */
+  offset: number;
+}
+
+/** Work collected by a transaction; applied all-or-nothing when the callback resolves. */
+export interface Transaction {
+  /** Acks a leased queue message at commit. */
+  ack(message: QueueMessage): Promise<void>;
+  /** Publishes to a topic, queue or exchange at commit. */
+  publish(name: string, message: MessageInput): Promise<void>;
+  publish(name: string, messages: MessageInput[]): Promise<void>;
+  commitOffset(commit: OffsetCommit): Promise<void>;
+}
+
+export interface TransactionResult<T> {
+  value: T;
+  /** Results of the transaction's publishes, in call order. */
+  published: PublishResult[];
+}
+
+export interface Wharf_Transactions {
+  /** Runs fn; if it resolves, its acks, publishes and offset commits apply atomically; if it throws, none do. */
+  transaction<T>(fn: (tx: Transaction) => Promise<T>): Promise<T>;
+}

@@ -1,0 +1,182 @@
+// Exchanges as the broker runs them: create/delete (in the catalog), durable bindings, url bindings
+// wired to the webhook dispatcher, and publish = route + admission check + atomic multi-target write.
+// The queue and topic writes themselves go through an ExchangeHost (the Broker), so this file never
+// reaches into queue or topic internals.
+import { WharfError, validateName } from '../../common/index.js';
+import type { Catalog } from '../catalog.js';
+import type { BindingInfo, BindingOptions, BindingTarget, ExchangeInfo, ExchangeOptions, ExchangeStats, ExchangeType } from '../exchange-types.js';
+import { newMessageId } from '../message-codec.js';
+import type { MessageInput, PublishResult } from '../types.js';
+import { normaliseOptions, validateTarget, type LeafTarget } from './binding.js';
+import type { BindingStore } from './binding-store.js';
+import type { IntentApplier, IntentJournal, IntentOp } from './intent-journal.js';
+import { ExchangeRegistry, type NameKind } from './registry.js';
+import { createRouter } from './routers.js';
+
+/** What exchanges need from the broker: name kinds, and admission + idempotent writes per target. */
+export interface ExchangeHost {
+  kindOf(name: string): NameKind;
+  /** Throws what publishing these messages to the target would (NOT_FOUND, MESSAGE_TOO_LARGE, QUEUE_FULL, ...) without writing. */
+  admit(target: LeafTarget, messages: MessageInput[]): Promise<void>;
+  /** Writes durably; a message whose dedupId the target has seen within its window is not stored again. */
+  write(target: LeafTarget, messages: MessageInput[]): Promise<PublishResult[]>;
+}
+
+/** The slice of the webhook dispatcher that url bindings use. */
+export interface WebhookEndpoints {
+  targetQueueFor(bindingId: string): string;
+  ensureEndpoint(bindingId: string, options: { url: string; secret: string }): Promise<string>;
+  removeEndpoint(bindingId: string): Promise<void>;
+}
+
+export interface ExchangeManagerDeps {
+  catalog: Catalog;
+  bindings: BindingStore;
+  intents: IntentJournal;
+  host: ExchangeHost;
+  /** Applies intent ops (the BrokerHost's apply); shared with transactions. */
+  apply: IntentApplier;
+  webhooks: WebhookEndpoints;
+  now: () => number;
+}
+
+export class ExchangeManager {
+  readonly registry: ExchangeRegistry;
+
+  private constructor(private readonly deps: ExchangeManagerDeps) {
+    this.registry = new ExchangeRegistry((id) => deps.webhooks.targetQueueFor(id));
+  }
+
+  /** Loads exchanges from the catalog and bindings from their journal; resumes webhook endpoints. */
+  static async open(deps: ExchangeManagerDeps): Promise<ExchangeManager> {
+    const m = new ExchangeManager(deps);
+    for (const e of deps.catalog.list('exchange')) {
+      const config = e.config as { type: ExchangeType; alternate: string | null };
+      m.registry.addExchange(e.name, config.type, config.alternate ?? null, e.createdAt);
+    }
+    const bindings = deps.bindings.load((name) => m.registry.has(name));
+    for (const b of bindings) m.registry.addBinding(b);
+    m.registry.reserveSeq(deps.bindings.highestSeq);
+    if (deps.bindings.wantsCompaction) await deps.bindings.compact(bindings);
+    for (const b of bindings) if ('url' in b.target) await deps.webhooks.ensureEndpoint(b.id, b.target);
+    return m;
+  }
+
+  async createExchange(name: string, options: ExchangeOptions): Promise<ExchangeInfo> {
+    if (options === null || typeof options !== 'object') throw new WharfError('INVALID_ARGUMENT', "createExchange needs options { type: 'direct' | 'fanout' | 'topic' | 'headers' }");
+    createRouter(options.type);
+    const alternate = options.alternate === undefined ? null : validateName(options.alternate, 'alternate name');
+    const { catalog } = this.deps;
+    catalog.reserve(name, 'exchange');
+    const createdAt = this.deps.now();
+    try {
+      await catalog.commit({ name, kind: 'exchange', config: { type: options.type, alternate }, createdAt });
+    } catch (err) {
+      catalog.release(name);
+      throw err;
+    }
+    this.registry.addExchange(name, options.type, alternate, createdAt);
+    return this.registry.info(name);
+  }
+
+  async deleteExchange(name: string): Promise<void> {
+    this.deps.catalog.require(name, 'exchange');
+    const removed = this.registry.removeExchange(name);
+    // The drop entry first: if we crash before the catalog forgets the name, the exchange merely
+    // comes back without bindings; the reverse order could revive stale bindings on a new namesake.
+    await this.deps.bindings.drop(name, removed.length);
+    await this.deps.catalog.remove(name);
+    for (const b of removed) if ('url' in b.target) await this.deps.webhooks.removeEndpoint(b.id);
+  }
+
+  async listExchanges(): Promise<ExchangeInfo[]> {
+    return this.registry.names().map((n) => this.registry.info(n));
+  }
+
+  async describeExchange(name: string): Promise<ExchangeInfo> {
+    return this.registry.info(name);
+  }
+
+  async bind(exchange: string, target: BindingTarget, options?: BindingOptions): Promise<BindingInfo> {
+    const t = validateTarget(target);
+    const o = normaliseOptions(options);
+    const { binding, existing } = this.registry.prepareBinding(exchange, t, o, this.deps.now());
+    if (existing) return binding;
+    if ('url' in t) await this.deps.webhooks.ensureEndpoint(binding.id, t);
+    await this.deps.bindings.bind(binding);
+    // Another bind of the same arguments may have finished while we waited: keep the first.
+    const again = this.registry.findBinding(exchange, t, o);
+    if (again !== null) {
+      await this.deps.bindings.unbind(binding.id);
+      return again;
+    }
+    this.registry.addBinding(binding);
+    return binding;
+  }
+
+  async unbind(exchange: string, target: BindingTarget, options?: BindingOptions): Promise<void> {
+    const t = validateTarget(target);
+    const found = this.registry.findBinding(exchange, t, normaliseOptions(options));
+    if (found === null) throw new WharfError('NOT_FOUND', `exchange ${exchange} has no binding to ${JSON.stringify('url' in t ? { url: t.url } : t)} with these options`);
+    this.registry.removeBinding(found.id);
+    await this.deps.bindings.unbind(found.id);
+    if ('url' in found.target) await this.deps.webhooks.removeEndpoint(found.id);
+  }
+
+  async listBindings(exchange?: string): Promise<BindingInfo[]> {
+    return this.registry.listBindings(exchange);
+  }
+
+  async stats(name: string): Promise<ExchangeStats> {
+    const info = this.registry.info(name);
+    return { kind: 'exchange', name, type: info.type, bindings: info.bindings, ...this.registry.counters(name) };
+  }
+
+  /**
+   * Plans the writes of a publish to an exchange: messages get their id now (so a replay writes the
+   * same message) and, when routed to several places, a dedupId (their id) that makes replays idempotent.
+   */
+  plan(exchange: string, inputs: MessageInput[]): { ops: Array<Extract<IntentOp, { op: 'write' }>>; ids: string[]; routed: number[]; commit: () => void } {
+    const byTarget = new Map<string, Extract<IntentOp, { op: 'write' }>>();
+    const plans = inputs.map((input) => {
+      const message: MessageInput = { ...input, id: input.id ?? newMessageId(this.deps.now()) };
+      const routingKey = message.routingKey ?? message.type ?? '';
+      const plan = this.registry.plan(exchange, routingKey, message.headers ?? {}, (n) => this.deps.host.kindOf(n));
+      const routedMessage = plan.targets.length > 1 || inputs.length > 1 ? { ...message, dedupId: message.dedupId ?? message.id } : message;
+      for (const target of plan.targets) {
+        const key = `${target.kind}:${target.name}`;
+        let op = byTarget.get(key);
+        if (op === undefined) byTarget.set(key, (op = { op: 'write', kind: target.kind, name: target.name, messages: [] }));
+        op.messages.push(routedMessage);
+      }
+      return { id: message.id!, plan };
+    });
+    return {
+      ops: [...byTarget.values()],
+      ids: plans.map((p) => p.id),
+      routed: plans.map((p) => p.plan.targets.length),
+      commit: () => plans.forEach((p) => this.registry.count(p.plan)),
+    };
+  }
+
+  /** publish(exchange, messages): all matching targets get every message, or (on error) none do. */
+  async publish(exchange: string, inputs: MessageInput[]): Promise<PublishResult[]> {
+    const { ops, ids, routed, commit } = this.plan(exchange, inputs);
+    for (const op of ops) await this.deps.host.admit({ kind: op.kind, name: op.name }, op.messages);
+    let duplicate = false;
+    if (ops.length === 1 && ops[0].messages.length === 1) {
+      // One message to one place is atomic by itself: no intent needed.
+      const [r] = await this.deps.host.write({ kind: ops[0].kind, name: ops[0].name }, ops[0].messages);
+      duplicate = r?.duplicate === true;
+    } else if (ops.length > 0) {
+      await this.deps.intents.run({ id: newMessageId(this.deps.now()), ops }, this.deps.apply);
+    }
+    commit();
+    return ids.map((id, i) => (duplicate ? { id, routed: routed[i], duplicate } : { id, routed: routed[i] }));
+  }
+
+  /** Closes the binding journal (the intent journal and webhooks are closed by the broker). */
+  async close(): Promise<void> {
+    await this.deps.bindings.close();
+  }
+}

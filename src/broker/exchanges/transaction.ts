@@ -1,0 +1,120 @@
+// Transactions (exactly-once building block): broker.transaction(async (tx) => { ... }) collects
+// acks, publishes and offset commits while the callback runs and writes nothing; when it resolves,
+// everything is validated and admitted, then applied through the intent journal (all or none, also
+// across a crash). A callback that throws leaves no trace. Because outputs are only written at
+// commit, a reader can never observe an uncommitted output: read_committed holds without Kafka's
+// control records and LSO (see docs/exchanges.md).
+import { WharfError, validateName } from '../../common/index.js';
+import type { OffsetCommit, Transaction, Wharf_Transactions } from '../exchange-types.js';
+import { newMessageId } from '../message-codec.js';
+import type { QueueMessage } from '../queue-types.js';
+import type { MessageInput } from '../types.js';
+import type { BrokerHost } from './broker-host.js';
+import type { ExchangeManager } from './exchange-manager.js';
+import type { IntentJournal, IntentOp } from './intent-journal.js';
+
+/** Most operations (acks + messages + offset commits) in one transaction. */
+export const MAX_TRANSACTION_OPS = 10_000;
+
+type WriteOp = Extract<IntentOp, { op: 'write' }>;
+
+class CollectingTransaction implements Transaction {
+  readonly acks = new Map<string, { queue: string; id: string; receipt: string }>();
+  readonly publishes: Array<{ name: string; messages: MessageInput[] }> = [];
+  readonly offsets = new Map<string, OffsetCommit>();
+  private ops = 0;
+  sealed = false;
+
+  async ack(message: QueueMessage): Promise<void> {
+    this.take(1);
+    if (message === null || typeof message !== 'object' || typeof message.queue !== 'string' || typeof message.receipt !== 'string') {
+      throw new WharfError('INVALID_ARGUMENT', 'tx.ack takes a QueueMessage from receive() or consume()');
+    }
+    this.acks.set(`${message.queue}\u0000${message.id}`, { queue: message.queue, id: message.id, receipt: message.receipt });
+  }
+
+  publish(name: string, message: MessageInput): Promise<void>;
+  publish(name: string, messages: MessageInput[]): Promise<void>;
+  async publish(name: string, input: MessageInput | MessageInput[]): Promise<void> {
+    const messages = Array.isArray(input) ? input : [input];
+    this.take(messages.length);
+    validateName(name, 'publish target');
+    this.publishes.push({ name, messages: messages.map((m) => ({ ...m })) });
+  }
+
+  async commitOffset(commit: OffsetCommit): Promise<void> {
+    this.take(1);
+    const { topic, group, partition, offset } = commit;
+    this.offsets.set(`${topic}\u0000${group}\u0000${partition}`, { topic, group, partition, offset });
+  }
+
+  private take(n: number): void {
+    if (this.sealed) throw new WharfError('INVALID_ARGUMENT', 'this transaction has already finished; use tx only inside its callback');
+    this.ops += n;
+    if (this.ops > MAX_TRANSACTION_OPS) {
+      throw new WharfError('LIMIT_EXCEEDED', `a transaction holds at most ${MAX_TRANSACTION_OPS} operations (MAX_TRANSACTION_OPS); split the work`);
+    }
+  }
+}
+
+export class TransactionCoordinator implements Wharf_Transactions {
+  constructor(
+    private readonly host: BrokerHost,
+    private readonly exchanges: ExchangeManager,
+    private readonly intents: IntentJournal,
+    private readonly now: () => number,
+  ) {}
+
+  async transaction<T>(fn: (tx: Transaction) => Promise<T>): Promise<T> {
+    if (typeof fn !== 'function') throw new WharfError('INVALID_ARGUMENT', 'transaction takes an async function (tx) => { ... }');
+    const tx = new CollectingTransaction();
+    let value: T;
+    try {
+      value = await fn(tx);
+    } finally {
+      tx.sealed = true;
+    }
+    await this.commit(tx);
+    return value;
+  }
+
+  private async commit(tx: CollectingTransaction): Promise<void> {
+    // 1. Validate everything; nothing is written before all of it passes.
+    for (const a of tx.acks.values()) this.host.checkReceipt(a.queue, a.receipt);
+    for (const o of tx.offsets.values()) this.host.checkOffset(o.topic, o.group, o.partition, o.offset);
+    const writes = new Map<string, WriteOp>();
+    const counters: Array<() => void> = [];
+    const add = (kind: 'queue' | 'topic', name: string, m: MessageInput): void => {
+      const key = `${kind}:${name}`;
+      let op = writes.get(key);
+      if (op === undefined) writes.set(key, (op = { op: 'write', kind, name, messages: [] }));
+      op.messages.push(m);
+    };
+    for (const p of tx.publishes) {
+      const kind = this.host.kindOf(p.name);
+      if (kind === null) throw new WharfError('NOT_FOUND', `no topic, queue or exchange named ${JSON.stringify(p.name)}; create it first`);
+      if (kind === 'exchange') {
+        const plan = this.exchanges.plan(p.name, p.messages);
+        for (const op of plan.ops) for (const m of op.messages) add(op.kind, op.name, { ...m, dedupId: m.dedupId ?? m.id });
+        counters.push(plan.commit);
+      } else {
+        // Ids fixed now and used as dedupIds, so a roll-forward after a crash stores nothing twice.
+        for (const m of p.messages) {
+          const id = m.id ?? newMessageId(this.now());
+          add(kind, p.name, { ...m, id, dedupId: m.dedupId ?? id });
+        }
+      }
+    }
+    // 2. Admission of every target (e.g. QUEUE_FULL with overflow 'reject').
+    for (const op of writes.values()) await this.host.admit({ kind: op.kind, name: op.name }, op.messages);
+    const ops: IntentOp[] = [
+      ...writes.values(),
+      ...[...tx.acks.values()].map((a): IntentOp => ({ op: 'ack', ...a })),
+      ...[...tx.offsets.values()].map((o): IntentOp => ({ op: 'offset', ...o })),
+    ];
+    if (ops.length === 0) return;
+    // 3. Durable intent, then apply (see intent-journal.ts).
+    await this.intents.run({ id: newMessageId(this.now()), ops }, (op, replay) => this.host.apply(op, replay));
+    for (const c of counters) c();
+  }
+}

@@ -1,0 +1,13 @@
+// Broker layer: the embedded Broker facade and the public types of topics, queues and exchanges.
+// Server and client layers import from here only.
+export { Broker } from './broker.js';
+export type { BrokerContext, KindManager, ResolvedBrokerOptions } from './context.js';
+export { BROKER_DEFAULTS } from './context.js';
+export type { CatalogEntry, CatalogKind } from './catalog.js';
+export { decodeMessage, encodeMessage, newMessageId } from './message-codec.js';
+export { RateMeter } from './rate-meter.js';
+export { murmur2, partitionForKey } from './topics/partitioner.js';
+export type * from './types.js';
+export type * from './queue-types.js';
+export type * from './exchange-types.js';
+export type * from './wharf.js';

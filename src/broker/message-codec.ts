@@ -1,0 +1,245 @@
+// Messages <-> log records, for topics, queues and exchanges alike.
+// Record layout: key = the message key (UTF-8) or null; value = payload bytes; headers = the user's
+// headers plus reserved `wharf.*` headers for the message's own fields (id, type, content type,
+// priority, groupId, dedupId, routingKey, ttlMs). `wharf.ct` says whether the value is JSON or bytes.
+// Decoding is the consume hot path: no intermediate objects, ASCII fast path for short strings.
+import { randomBytes } from 'node:crypto';
+import { LIMITS, WharfError } from '../common/index.js';
+import type { LogRecord, RecordHeader, RecordInput } from '../storage/index.js';
+import type { JsonValue, Message, MessageInput, Payload } from './types.js';
+
+export const RESERVED_HEADER_PREFIX = 'wharf.';
+export const H_ID = 'wharf.id';
+export const H_TYPE = 'wharf.type';
+export const H_CONTENT_TYPE = 'wharf.ct';
+export const H_PRIORITY = 'wharf.priority';
+export const H_GROUP_ID = 'wharf.groupId';
+export const H_DEDUP_ID = 'wharf.dedupId';
+export const H_ROUTING_KEY = 'wharf.routingKey';
+export const H_TTL_MS = 'wharf.ttlMs';
+
+const CT_JSON = Buffer.from('json');
+const CT_BYTES = Buffer.from('bytes');
+const utf8Decoder = new TextDecoder('utf-8');
+
+// ------------------------------------------------------------------ ids
+
+const idSuffix = randomBytes(4).toString('hex');
+let idSeq = 0;
+let idLastMs = 0;
+
+/**
+ * A unique, time-ordered id: 9 base-36 chars of ms, 4 of a per-ms sequence, 8 hex of process
+ * randomness (so two processes do not collide). Sorts by creation time within a process.
+ */
+export function newMessageId(nowMs: number = Date.now()): string {
+  if (nowMs > idLastMs) {
+    idLastMs = nowMs;
+    idSeq = 0;
+  } else if (++idSeq >= 1_679_616) {
+    // 36^4 ids in one ms: borrow the next ms so order and uniqueness hold.
+    idLastMs++;
+    idSeq = 0;
+  }
+  return idLastMs.toString(36).padStart(9, '0') + idSeq.toString(36).padStart(4, '0') + idSuffix;
+}
+
+// ------------------------------------------------------------------ encode
+
+export interface EncodedMessage {
+  id: string;
+  record: RecordInput;
+  /** Encoded size as counted against maxMessageBytes. */
+  sizeBytes: number;
+}
+
+function invalid(what: string, fix: string): WharfError {
+  return new WharfError('INVALID_ARGUMENT', `${what}; ${fix}`);
+}
+
+function optionalString(input: MessageInput, field: keyof MessageInput, where: string): string | undefined {
+  const v = input[field];
+  if (v === undefined) return undefined;
+  if (typeof v !== 'string') throw invalid(`${where}.${field} is ${typeof v}`, 'pass a string or leave it out');
+  return v;
+}
+
+function optionalInt(input: MessageInput, field: keyof MessageInput, where: string, min: number): number | undefined {
+  const v = input[field];
+  if (v === undefined) return undefined;
+  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < min) {
+    throw invalid(`${where}.${field} is ${JSON.stringify(v)}`, `pass an integer >= ${min} or leave it out`);
+  }
+  return v;
+}
+
+function encodePayload(payload: Payload | undefined, where: string): { value: Uint8Array; bytes: boolean } {
+  if (payload instanceof Uint8Array) return { value: payload, bytes: true };
+  let text: string | undefined;
+  try {
+    text = JSON.stringify(payload === undefined ? null : payload);
+  } catch (err) {
+    throw new WharfError('INVALID_ARGUMENT', `${where}.payload cannot be serialised as JSON (${(err as Error).message}); pass JSON or a Uint8Array`);
+  }
+  if (text === undefined) throw invalid(`${where}.payload is not JSON`, 'pass JSON or a Uint8Array');
+  return { value: Buffer.from(text, 'utf8'), bytes: false };
+}
+
+/**
+ * Validates one MessageInput and turns it into a log record. Throws INVALID_ARGUMENT for a bad field
+ * and MESSAGE_TOO_LARGE past maxMessageBytes; never touches storage.
+ */
+export function encodeMessage(input: MessageInput, timestampMs: number, maxMessageBytes: number, where = 'message'): EncodedMessage {
+  if (input === null || typeof input !== 'object' || Array.isArray(input)) {
+    throw invalid(`${where} is ${input === null ? 'null' : typeof input}`, 'pass an object like { payload: {...} }');
+  }
+  const id = optionalString(input, 'id', where) ?? newMessageId(timestampMs);
+  if (id.length === 0 || id.length > 256) throw invalid(`${where}.id has ${id.length} characters`, 'use 1-256 characters');
+  const type = optionalString(input, 'type', where);
+  const key = input.key;
+  if (key !== undefined && key !== null && typeof key !== 'string') throw invalid(`${where}.key is ${typeof key}`, 'pass a string or null');
+  const priority = optionalInt(input, 'priority', where, 0);
+  const groupId = optionalString(input, 'groupId', where);
+  const dedupId = optionalString(input, 'dedupId', where);
+  const routingKey = optionalString(input, 'routingKey', where);
+  const ttlMs = optionalInt(input, 'ttlMs', where, 1);
+  optionalInt(input, 'delayMs', where, 0);
+  optionalInt(input, 'partition', where, 0);
+
+  const headers: RecordHeader[] = [];
+  let size = 0;
+  const push = (k: string, v: string | Uint8Array): void => {
+    const value = typeof v === 'string' ? Buffer.from(v, 'utf8') : v;
+    headers.push({ key: k, value });
+    size += k.length + value.length;
+  };
+  push(H_ID, id);
+  if (type !== undefined) push(H_TYPE, type);
+  if (priority !== undefined) push(H_PRIORITY, String(priority));
+  if (groupId !== undefined) push(H_GROUP_ID, groupId);
+  if (dedupId !== undefined) push(H_DEDUP_ID, dedupId);
+  if (routingKey !== undefined) push(H_ROUTING_KEY, routingKey);
+  if (ttlMs !== undefined) push(H_TTL_MS, String(ttlMs));
+
+  if (input.headers !== undefined) {
+    const h = input.headers;
+    if (h === null || typeof h !== 'object' || Array.isArray(h)) throw invalid(`${where}.headers is not an object`, 'pass { name: "string value" }');
+    let count = 0;
+    for (const k in h) {
+      if (!Object.prototype.hasOwnProperty.call(h, k)) continue;
+      const v = h[k];
+      if (typeof v !== 'string') throw invalid(`${where}.headers[${JSON.stringify(k)}] is ${typeof v}`, 'header values must be strings');
+      if (k.startsWith(RESERVED_HEADER_PREFIX)) throw invalid(`${where}.headers[${JSON.stringify(k)}] uses the reserved prefix "wharf."`, 'rename the header');
+      if (k.length === 0 || Buffer.byteLength(k) > LIMITS.maxHeaderKeyBytes) throw invalid(`${where}.headers key ${JSON.stringify(k.slice(0, 40))} is empty or longer than ${LIMITS.maxHeaderKeyBytes} bytes`, 'shorten it');
+      const value = Buffer.from(v, 'utf8');
+      if (value.length > LIMITS.maxHeaderValueBytes) throw invalid(`${where}.headers[${JSON.stringify(k)}] is ${value.length} bytes (limit maxHeaderValueBytes ${LIMITS.maxHeaderValueBytes})`, 'move large data into the payload');
+      if (++count > LIMITS.maxHeaders) throw invalid(`${where} has more than ${LIMITS.maxHeaders} headers (maxHeaders)`, 'merge some headers or move them into the payload');
+      headers.push({ key: k, value });
+      size += Buffer.byteLength(k) + value.length;
+    }
+  }
+
+  const payload = encodePayload(input.payload, where);
+  headers.push({ key: H_CONTENT_TYPE, value: payload.bytes ? CT_BYTES : CT_JSON });
+  size += H_CONTENT_TYPE.length + 5;
+  const keyBytes = typeof key === 'string' ? Buffer.from(key, 'utf8') : null;
+  size += payload.value.length + (keyBytes === null ? 0 : keyBytes.length);
+  if (size > maxMessageBytes) {
+    throw new WharfError('MESSAGE_TOO_LARGE', `${where} is ${size} bytes encoded, over the limit of ${maxMessageBytes} (maxMessageBytes); shrink the payload or raise maxMessageBytes`, {
+      details: { limit: 'maxMessageBytes', value: maxMessageBytes, sizeBytes: size },
+    });
+  }
+  return { id, record: { key: keyBytes, value: payload.value, headers, timestampMs }, sizeBytes: size };
+}
+
+// ------------------------------------------------------------------ decode
+
+/** UTF-8 to string; short ASCII (ids, types, header values) without a decoder call. */
+export function utf8(bytes: Uint8Array): string {
+  const n = bytes.length;
+  if (n <= 32) {
+    let s = '';
+    for (let i = 0; i < n; i++) {
+      const c = bytes[i];
+      if (c > 127) return utf8Decoder.decode(bytes);
+      s += String.fromCharCode(c);
+    }
+    return s;
+  }
+  return utf8Decoder.decode(bytes);
+}
+
+/**
+ * The payload of a stored record. JSON is parsed. Bytes are a private copy, or with `shareBytes` a
+ * view of the record's bytes — only when the read buffer belongs to this read alone (disk storage
+ * reads into a fresh buffer per call; memory storage hands out views of the stored batch).
+ */
+export function decodePayload(value: Uint8Array | null, isBytes: boolean, shareBytes = false): Payload {
+  if (value === null) return isBytes ? new Uint8Array(0) : null;
+  if (!isBytes) return JSON.parse(utf8(value)) as JsonValue;
+  if (shareBytes) return new Uint8Array(value.buffer, value.byteOffset, value.byteLength);
+  // A plain Uint8Array copy (Buffer#slice would be a view).
+  const copy = new Uint8Array(value.length);
+  copy.set(value);
+  return copy;
+}
+
+/**
+ * Fills the Message fields of `out` from a record. `out` is created by the caller with every field
+ * already present (a stable object shape keeps the consume loop monomorphic).
+ */
+export function decodeInto<T extends Message>(rec: LogRecord, out: T, shareBytes = false): T {
+  const headers = rec.headers;
+  let isBytes = false;
+  let user: Record<string, string> | null = null;
+  for (let i = 0; i < headers.length; i++) {
+    const h = headers[i];
+    const k = h.key;
+    if (k.charCodeAt(0) === 119 /* w */ && k.startsWith(RESERVED_HEADER_PREFIX)) {
+      switch (k) {
+        case H_ID:
+          out.id = utf8(h.value);
+          break;
+        case H_TYPE:
+          out.type = utf8(h.value);
+          break;
+        case H_CONTENT_TYPE:
+          isBytes = h.value.length === 5; // 'bytes' vs 'json'
+          break;
+        case H_PRIORITY:
+          out.priority = Number(utf8(h.value));
+          break;
+        case H_GROUP_ID:
+          out.groupId = utf8(h.value);
+          break;
+        case H_DEDUP_ID:
+          out.dedupId = utf8(h.value);
+          break;
+        case H_ROUTING_KEY:
+          out.routingKey = utf8(h.value);
+          break;
+        default:
+          break; // a reserved header of a newer version, or one another kind reads (ttlMs)
+      }
+    } else {
+      if (user === null) user = {};
+      user[k] = utf8(h.value);
+    }
+  }
+  out.headers = user ?? {};
+  out.timestamp = rec.timestampMs;
+  out.key = rec.key === null ? null : utf8(rec.key);
+  out.payload = decodePayload(rec.value, isBytes, shareBytes);
+  return out;
+}
+
+/** A record as a plain Message (queues, exchanges, tools). */
+export function decodeMessage(rec: LogRecord): Message {
+  return decodeInto(rec, { id: '', type: '', timestamp: 0, key: null, headers: {}, payload: null } as Message);
+}
+
+/** The reserved ttlMs header of a record, or undefined. */
+export function recordTtlMs(rec: LogRecord): number | undefined {
+  for (const h of rec.headers) if (h.key === H_TTL_MS) return Number(utf8(h.value));
+  return undefined;
+}

@@ -1,0 +1,113 @@
+// Push consumption: a fetch loop keeps up to `prefetch` messages leased ahead, and up to
+// `concurrency` handlers run at once. A handler that resolves acks; one that throws nacks
+// (retry backoff, then dead-letter after maxDeliveries).
+import { WharfError } from '../../common/index.js';
+import type { ConsumeOptions, Consumer, QueueHandler, QueueMessage } from '../queue-types.js';
+import type { QueueEngine } from './queue.js';
+
+/** How long one idle fetch waits before looking again (close() interrupts it). */
+const IDLE_POLL_MS = 1000;
+
+export class QueueConsumer implements Consumer {
+  private closed = false;
+  private readonly buffer: QueueMessage[] = [];
+  private running = 0;
+  private readonly runningDone = new Set<Promise<void>>();
+  private slotWake: (() => void) | null = null;
+  private readonly idle: { cancelled: boolean; wake?: () => void } = { cancelled: false };
+  private loop: Promise<void> = Promise.resolve();
+  private readonly concurrency: number;
+  private readonly prefetch: number;
+  private readonly leaseMs: number;
+
+  constructor(
+    private readonly engine: QueueEngine,
+    private readonly options: ConsumeOptions,
+    private readonly handler: QueueHandler,
+  ) {
+    const c = options.concurrency ?? 1;
+    if (!Number.isSafeInteger(c) || c < 1 || c > 10_000) throw new WharfError('INVALID_ARGUMENT', `consume concurrency ${c}: pass an integer from 1 to 10000`);
+    const p = options.prefetch ?? c * 2;
+    if (!Number.isSafeInteger(p) || p < c || p > 100_000) throw new WharfError('INVALID_ARGUMENT', `consume prefetch ${p}: pass an integer from concurrency (${c}) to 100000`);
+    if (options.ackMode !== undefined && options.ackMode !== 'manual' && options.ackMode !== 'auto') {
+      throw new WharfError('INVALID_ARGUMENT', `consume ackMode ${JSON.stringify(options.ackMode)}: use 'manual' or 'auto'`);
+    }
+    if (typeof handler !== 'function') throw new WharfError('INVALID_ARGUMENT', 'consume needs a handler function');
+    this.concurrency = c;
+    this.prefetch = p;
+    this.leaseMs = options.visibilityTimeoutMs ?? engine.options.visibilityTimeoutMs;
+  }
+
+  get queue(): string {
+    return this.engine.name;
+  }
+
+  start(): this {
+    this.loop = this.pump();
+    return this;
+  }
+
+  private async pump(): Promise<void> {
+    while (!this.closed && !this.engine.closed) {
+      const room = this.prefetch - this.buffer.length - this.running;
+      if (room <= 0) {
+        await new Promise<void>((resolve) => (this.slotWake = resolve));
+        continue;
+      }
+      let batch: QueueMessage[];
+      try {
+        batch = await this.engine.take(room, this.leaseMs);
+      } catch {
+        batch = [];
+      }
+      if (this.closed) {
+        await Promise.all(batch.map((m) => this.engine.release(m.receipt).catch(() => undefined)));
+        return;
+      }
+      if (batch.length === 0) {
+        await this.engine.waitForWork(IDLE_POLL_MS, this.idle);
+        continue;
+      }
+      this.buffer.push(...batch);
+      this.dispatch();
+    }
+  }
+
+  private dispatch(): void {
+    while (!this.closed && this.running < this.concurrency && this.buffer.length > 0) {
+      const m = this.buffer.shift()!;
+      this.running++;
+      const done = this.run(m).finally(() => {
+        this.running--;
+        this.runningDone.delete(done);
+        this.slotWake?.();
+        this.slotWake = null;
+        this.dispatch();
+      });
+      this.runningDone.add(done);
+    }
+  }
+
+  private async run(m: QueueMessage): Promise<void> {
+    const auto = this.options.ackMode === 'auto';
+    // A settle that fails (lease expired meanwhile: RECEIPT_INVALID) needs no action: the message is redelivered.
+    if (auto) await m.ack().catch(() => undefined);
+    try {
+      await this.handler(m);
+      if (!auto) await m.ack().catch(() => undefined);
+    } catch (err) {
+      if (!auto) await m.nack({ error: err instanceof Error ? err.message : String(err) }).catch(() => undefined);
+    }
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return this.loop;
+    this.closed = true;
+    this.idle.wake?.();
+    this.slotWake?.();
+    await this.loop;
+    const unstarted = this.buffer.splice(0);
+    await Promise.all(unstarted.map((m) => this.engine.release(m.receipt).catch(() => undefined)));
+    await Promise.all([...this.runningDone]);
+  }
+}

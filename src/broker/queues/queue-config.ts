@@ -1,0 +1,88 @@
+// Validation and defaults of QueueOptions. Every option is checked here once, so the engine can trust it.
+import { LIMITS, WharfError } from '../../common/index.js';
+import type { OverflowPolicy, QueueInfo, QueueOptions, RetryPolicy } from '../queue-types.js';
+import { DEFAULT_RETRY } from './retry.js';
+
+/** Queue defaults that are not broker-wide limits (listed in docs/queues.md). */
+export const QUEUE_DEFAULTS = {
+  visibilityTimeoutMs: 30_000,
+  /** 0 = never dead-letter by count. */
+  maxDeliveries: 0,
+  priorities: 1,
+  overflow: 'reject' as OverflowPolicy,
+  blockTimeoutMs: 30_000,
+  /** Tracked (leased or retry-waiting) messages per queue; receive returns fewer beyond it. */
+  maxTrackedMessages: 100_000,
+  /** FIFO: messages parked behind busy groups; the scan pauses beyond it. */
+  maxHeldMessages: 100_000,
+  /** Delayed messages indexed in memory; more are found by rescanning the delay log. */
+  delayIndexCapacity: 10_000,
+  /** Journal size that triggers a snapshot (and segment truncation). */
+  snapshotJournalBytes: 4 * 1024 * 1024,
+} as const;
+
+export type ResolvedQueueOptions = QueueInfo['options'] & {
+  retry: Required<RetryPolicy>;
+  blockTimeoutMs: number;
+  maxMessageBytes: number;
+  onExpire: 'drop' | 'dead-letter';
+};
+
+const OVERFLOWS: OverflowPolicy[] = ['reject', 'block', 'drop-oldest', 'drop-lowest-priority', 'dead-letter'];
+
+function bad(what: string, fix: string): WharfError {
+  return new WharfError('INVALID_ARGUMENT', `queue option ${what}; ${fix}`);
+}
+
+function int(v: unknown, name: string, min: number, max: number): number | undefined {
+  if (v === undefined) return undefined;
+  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < min || v > max) throw bad(`${name} is ${JSON.stringify(v)}`, `pass an integer from ${min} to ${max}`);
+  return v;
+}
+
+export function resolveQueueOptions(o: QueueOptions = {}, brokerMaxMessageBytes: number): ResolvedQueueOptions {
+  if (o === null || typeof o !== 'object') throw bad('object missing', 'pass an options object or nothing');
+  const priorities = int(o.priorities, 'priorities', 1, LIMITS.maxPriorities) ?? QUEUE_DEFAULTS.priorities;
+  const fifo = o.fifo ?? false;
+  if (fifo && priorities > 1) throw bad('fifo with priorities > 1', 'FIFO queues order by group, not priority: use one or the other');
+  const overflow = o.overflow ?? QUEUE_DEFAULTS.overflow;
+  if (!OVERFLOWS.includes(overflow)) throw bad(`overflow is ${JSON.stringify(overflow)}`, `use one of ${OVERFLOWS.join(', ')}`);
+  if (overflow === 'dead-letter' && o.deadLetterQueue === undefined) throw bad("overflow 'dead-letter' without deadLetterQueue", 'set deadLetterQueue');
+  const onExpire = o.onExpire ?? 'drop';
+  if (onExpire !== 'drop' && onExpire !== 'dead-letter') throw bad(`onExpire is ${JSON.stringify(onExpire)}`, "use 'drop' or 'dead-letter'");
+  if (onExpire === 'dead-letter' && o.deadLetterQueue === undefined) throw bad("onExpire 'dead-letter' without deadLetterQueue", 'set deadLetterQueue');
+  const r = o.retry ?? {};
+  const retry: Required<RetryPolicy> = {
+    initialDelayMs: int(r.initialDelayMs, 'retry.initialDelayMs', 0, LIMITS.maxDelayMs) ?? DEFAULT_RETRY.initialDelayMs,
+    maxDelayMs: int(r.maxDelayMs, 'retry.maxDelayMs', 0, LIMITS.maxDelayMs) ?? DEFAULT_RETRY.maxDelayMs,
+    multiplier: r.multiplier ?? DEFAULT_RETRY.multiplier,
+    jitter: r.jitter ?? DEFAULT_RETRY.jitter,
+  };
+  if (!(retry.multiplier >= 1 && retry.multiplier <= 100)) throw bad('retry.multiplier out of range', 'pass a number from 1 to 100');
+  if (!(retry.jitter >= 0 && retry.jitter <= 1)) throw bad('retry.jitter out of range', 'pass a number from 0 to 1');
+  const rl = o.rateLimit;
+  if (rl !== undefined) {
+    for (const k of ['messagesPerSecond', 'bytesPerSecond', 'burstMessages', 'burstBytes'] as const) {
+      if (rl[k] !== undefined && !(typeof rl[k] === 'number' && rl[k]! > 0)) throw bad(`rateLimit.${k} is ${JSON.stringify(rl[k])}`, 'pass a positive number');
+    }
+    if (rl.mode !== undefined && rl.mode !== 'delay' && rl.mode !== 'reject') throw bad('rateLimit.mode', "use 'delay' or 'reject'");
+  }
+  const out: ResolvedQueueOptions = {
+    ...o,
+    visibilityTimeoutMs: int(o.visibilityTimeoutMs, 'visibilityTimeoutMs', 1, LIMITS.maxVisibilityTimeoutMs) ?? QUEUE_DEFAULTS.visibilityTimeoutMs,
+    maxDeliveries: int(o.maxDeliveries, 'maxDeliveries', 0, 65_535) ?? QUEUE_DEFAULTS.maxDeliveries,
+    priorities,
+    fifo,
+    dedupWindowMs: int(o.dedupWindowMs, 'dedupWindowMs', 0, LIMITS.maxDedupWindowMs) ?? LIMITS.dedupWindowMs,
+    overflow,
+    retry,
+    onExpire,
+    blockTimeoutMs: int(o.blockTimeoutMs, 'blockTimeoutMs', 0, 3_600_000) ?? QUEUE_DEFAULTS.blockTimeoutMs,
+    maxMessageBytes: int(o.maxMessageBytes, 'maxMessageBytes', 1, 64 * 1024 * 1024) ?? brokerMaxMessageBytes,
+  };
+  int(o.delayMs, 'delayMs', 0, LIMITS.maxDelayMs);
+  int(o.ttlMs, 'ttlMs', 1, Number.MAX_SAFE_INTEGER);
+  int(o.maxLength, 'maxLength', 1, Number.MAX_SAFE_INTEGER);
+  int(o.maxBytes, 'maxBytes', 1, Number.MAX_SAFE_INTEGER);
+  return out;
+}

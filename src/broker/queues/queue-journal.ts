@@ -1,0 +1,135 @@
+// The queue's durable state: ops (deliver, nack, settle) appended to a storage Journal, group-committed
+// (all ops of one event-loop turn go in one entry, and concurrent entries share one fsync), and
+// replaced by a snapshot once the journal grows, so recovery reads a snapshot plus a short tail.
+//
+// Entry grammar:  entry    = 0x01 op*            (ops batch)
+//                          | 0x02 utf8-json      (StateSnapshot)
+//                 op       = kind:u8 level:u8 count:u16 pad:u32 offset:f64 t1:f64 t2:f64   (32 bytes, LE)
+import type { Journal } from '../../storage/index.js';
+import { WharfError } from '../../common/index.js';
+
+export type JournalOpKind = 'deliver' | 'nack' | 'settle' | 'settleRange';
+
+/**
+ * deliver: count = deliveryCount, t1 = firstDeliveredAt, t2 = this delivery's time.
+ * nack: count = deliveryCount, t1 = visibleAtMs, t2 = firstDeliveredAt.
+ * settle: offset settled. settleRange: [offset, t1) settled.
+ */
+export interface JournalOp {
+  k: JournalOpKind;
+  level: number;
+  offset: number;
+  count: number;
+  t1: number;
+  t2: number;
+}
+
+export interface StateSnapshot {
+  levels: Array<Array<[number, number]>>;
+  delay: Array<[number, number]>;
+  /** [level, offset, deliveryCount, firstDeliveredAt, lastDeliveredAt, visibleAtMs] */
+  tracked: Array<[number, number, number, number, number, number]>;
+}
+
+const KINDS: JournalOpKind[] = ['deliver', 'nack', 'settle', 'settleRange'];
+const OP_BYTES = 32;
+
+export function encodeOps(ops: JournalOp[]): Uint8Array {
+  const buf = new Uint8Array(1 + ops.length * OP_BYTES);
+  const view = new DataView(buf.buffer);
+  buf[0] = 1;
+  ops.forEach((op, i) => {
+    const at = 1 + i * OP_BYTES;
+    view.setUint8(at, KINDS.indexOf(op.k));
+    view.setUint8(at + 1, op.level);
+    view.setUint16(at + 2, Math.min(op.count, 0xffff), true);
+    view.setFloat64(at + 8, op.offset, true);
+    view.setFloat64(at + 16, op.t1, true);
+    view.setFloat64(at + 24, op.t2, true);
+  });
+  return buf;
+}
+
+export function encodeSnapshot(s: StateSnapshot): Uint8Array {
+  const json = Buffer.from(JSON.stringify(s), 'utf8');
+  const buf = new Uint8Array(1 + json.length);
+  buf[0] = 2;
+  buf.set(json, 1);
+  return buf;
+}
+
+export type DecodedEntry = { kind: 'ops'; ops: JournalOp[] } | { kind: 'snapshot'; snapshot: StateSnapshot };
+
+export function decodeEntry(entry: Uint8Array): DecodedEntry {
+  if (entry[0] === 2) {
+    return { kind: 'snapshot', snapshot: JSON.parse(Buffer.from(entry.subarray(1)).toString('utf8')) as StateSnapshot };
+  }
+  if (entry[0] !== 1 || (entry.length - 1) % OP_BYTES !== 0) {
+    throw new WharfError('CORRUPT_DATA', `queue journal entry of ${entry.length} bytes has an unknown layout; restore the data directory from a backup`);
+  }
+  const view = new DataView(entry.buffer, entry.byteOffset, entry.byteLength);
+  const ops: JournalOp[] = [];
+  for (let at = 1; at < entry.length; at += OP_BYTES) {
+    ops.push({
+      k: KINDS[view.getUint8(at)],
+      level: view.getUint8(at + 1),
+      count: view.getUint16(at + 2, true),
+      offset: view.getFloat64(at + 8, true),
+      t1: view.getFloat64(at + 16, true),
+      t2: view.getFloat64(at + 24, true),
+    });
+  }
+  return { kind: 'ops', ops };
+}
+
+/**
+ * Serialises journal writes: ops batches and snapshot rewrites run one after another, so a
+ * snapshot never races an append. Ops taken in one turn of the event loop share one entry.
+ */
+export class JournalWriter {
+  private chain: Promise<void> = Promise.resolve();
+  private scheduled: Promise<void> | null = null;
+
+  constructor(
+    private readonly journal: Journal,
+    private readonly takeOps: () => JournalOp[],
+  ) {}
+
+  get sizeBytes(): number {
+    return this.journal.sizeBytes;
+  }
+
+  /** Resolves once every op taken so far is durable. */
+  commit(): Promise<void> {
+    if (this.scheduled !== null) return this.scheduled;
+    const p = new Promise<void>((resolve) => setImmediate(resolve)).then(() => {
+      this.scheduled = null;
+      const ops = this.takeOps();
+      if (ops.length === 0) return this.chain;
+      return this.enqueue(() => this.journal.append(encodeOps(ops)));
+    });
+    this.scheduled = p;
+    return p;
+  }
+
+  /** Replaces the journal by a snapshot taken when the rewrite starts (after earlier writes). */
+  rewrite(makeSnapshot: () => StateSnapshot): Promise<void> {
+    return this.enqueue(async () => {
+      // Ops taken before this point are in the snapshot; ops queued but not taken are applied
+      // to memory already and also appended later: ops are absolute, so replaying them is harmless.
+      await this.journal.rewrite([encodeSnapshot(makeSnapshot())]);
+    });
+  }
+
+  private enqueue(job: () => Promise<void>): Promise<void> {
+    const next = this.chain.then(job);
+    this.chain = next.catch(() => undefined);
+    return next;
+  }
+
+  /** Waits for everything queued. */
+  async drain(): Promise<void> {
+    while (this.scheduled !== null) await this.scheduled;
+    await this.chain;
+  }
+}

@@ -1,0 +1,254 @@
+// All queues of a broker: create/delete/purge/list/describe, receive/consume/redrive, and the
+// KindManager face (publish, stats, close) the Broker routes to by catalog kind.
+import { LIMITS, WharfError } from '../../common/index.js';
+import type { LogOptions, RecordInput } from '../../storage/index.js';
+import type { BrokerContext, KindManager } from '../context.js';
+import type {
+  ConsumeOptions, Consumer, NackOptions, QueueHandler, QueueInfo, QueueMessage, QueueOptions, QueueStats, ReceiveOptions, RedriveOptions,
+} from '../queue-types.js';
+import type { MessageInput, PublishResult } from '../types.js';
+import { QueueConsumer } from './consumer.js';
+import { QueueEngine, type QueueHost } from './queue.js';
+import { resolveQueueOptions, type ResolvedQueueOptions } from './queue-config.js';
+import { QueuePublisher } from './queue-publish.js';
+import { redriveRecord } from './queue-record.js';
+
+const DEFAULT_QUEUE_SEGMENT_BYTES = 64 * 1024 * 1024;
+
+interface OpenQueue {
+  engine: QueueEngine;
+  publisher: QueuePublisher;
+  consumers: Set<QueueConsumer>;
+  info: QueueInfo;
+}
+
+function queuePath(name: string): string[] {
+  return ['queues', name];
+}
+
+export class QueueManager implements KindManager {
+  private readonly queues = new Map<string, OpenQueue>();
+  private closed = false;
+  private readonly host: QueueHost;
+
+  private constructor(private readonly ctx: BrokerContext) {
+    this.host = {
+      clock: ctx.clock,
+      appendTo: (queue: string, records: RecordInput[]) => this.get(queue).engine.appendRecords(records),
+      depthOf: (queue: string) => this.queues.get(queue)?.engine.depth() ?? 0,
+    };
+  }
+
+  static async open(ctx: BrokerContext): Promise<QueueManager> {
+    const m = new QueueManager(ctx);
+    for (const entry of ctx.catalog.list('queue')) {
+      const options = resolveQueueOptions(entry.config as QueueOptions, ctx.options.maxMessageBytes);
+      await m.openQueue(entry.name, options, entry.createdAt);
+    }
+    return m;
+  }
+
+  private async openQueue(name: string, options: ResolvedQueueOptions, createdAt: number): Promise<OpenQueue> {
+    const s = this.ctx.storage;
+    const logOptions: LogOptions = {
+      fsync: this.ctx.options.fsync,
+      fsyncIntervalMs: this.ctx.options.fsyncIntervalMs,
+      segmentBytes: options.segmentBytes ?? DEFAULT_QUEUE_SEGMENT_BYTES,
+      segmentMs: LIMITS.segmentMs,
+      indexIntervalBytes: LIMITS.indexIntervalBytes,
+    };
+    const base = queuePath(name);
+    const logs = await Promise.all(Array.from({ length: options.priorities }, (_, i) => s.openLog([...base, `p${i}`], logOptions)));
+    const delayLog = await s.openLog([...base, 'delay'], logOptions);
+    const journal = await s.openJournal([...base, 'state'], { fsync: this.ctx.options.fsync, fsyncIntervalMs: this.ctx.options.fsyncIntervalMs });
+    const engine = new QueueEngine(name, options, { logs, delayLog, journal }, this.host);
+    await engine.recover();
+    const publisher = new QueuePublisher(engine);
+    await publisher.rebuildDedup(); // exchanges helper: dedup windows survive a restart
+    const open: OpenQueue = { engine, publisher, consumers: new Set(), info: { name, kind: 'queue', options, createdAt } };
+    this.queues.set(name, open);
+    return open;
+  }
+
+  private get(name: string): OpenQueue {
+    this.ensureOpen();
+    const q = this.queues.get(name);
+    if (q === undefined) {
+      this.ctx.catalog.require(name, 'queue'); // says what the name is, when it is something else
+      throw new WharfError('NOT_FOUND', `no queue named ${JSON.stringify(name)}; create it first`);
+    }
+    return q;
+  }
+
+  private ensureOpen(): void {
+    if (this.closed) throw new WharfError('CLOSED', 'the broker is closed; open it again');
+  }
+
+  // ------------------------------------------------------------------ administration
+
+  async createQueue(name: string, options: QueueOptions = {}): Promise<QueueInfo> {
+    this.ensureOpen();
+    const resolved = resolveQueueOptions(options, this.ctx.options.maxMessageBytes);
+    const dlq = resolved.deadLetterQueue;
+    if (dlq !== undefined) {
+      if (dlq === name) throw new WharfError('INVALID_ARGUMENT', `queue ${JSON.stringify(name)} cannot be its own deadLetterQueue; create a separate queue such as "${name}.dlq"`);
+      this.ctx.catalog.require(dlq, 'queue');
+    }
+    this.ctx.catalog.reserve(name, 'queue');
+    const createdAt = this.ctx.clock.now();
+    let open: OpenQueue | undefined;
+    try {
+      open = await this.openQueue(name, resolved, createdAt);
+      await this.ctx.catalog.commit({ name, kind: 'queue', config: resolved as unknown as Record<string, unknown>, createdAt });
+      return open.info;
+    } catch (err) {
+      this.ctx.catalog.release(name);
+      if (open !== undefined) {
+        this.queues.delete(name);
+        await open.engine.close().catch(() => undefined);
+      }
+      await this.ctx.storage.remove(queuePath(name)).catch(() => undefined);
+      throw err;
+    }
+  }
+
+  async deleteQueue(name: string): Promise<void> {
+    const q = this.get(name);
+    for (const other of this.queues.values()) {
+      if (other.info.options.deadLetterQueue === name && other.info.name !== name) {
+        throw new WharfError('CONFLICT', `queue ${JSON.stringify(name)} is the deadLetterQueue of ${JSON.stringify(other.info.name)}; delete that queue first or point it elsewhere`);
+      }
+    }
+    this.queues.delete(name);
+    for (const c of q.consumers) await c.close();
+    await q.engine.close();
+    await this.ctx.catalog.remove(name);
+    await this.ctx.storage.remove(queuePath(name));
+  }
+
+  purgeQueue(name: string): Promise<number> {
+    return this.get(name).engine.purge();
+  }
+
+  async listQueues(): Promise<QueueInfo[]> {
+    this.ensureOpen();
+    return [...this.queues.values()].map((q) => q.info).sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  }
+
+  async describeQueue(name: string): Promise<QueueInfo> {
+    return this.get(name).info;
+  }
+
+  // ------------------------------------------------------------------ messages
+
+  publish(name: string, messages: MessageInput[]): Promise<PublishResult[]> {
+    return this.get(name).publisher.publish(messages);
+  }
+
+  async receive(queue: string, options: ReceiveOptions = {}): Promise<QueueMessage[]> {
+    const q = this.get(queue);
+    const max = options.max ?? 1;
+    const waitMs = options.waitMs ?? 0;
+    const leaseMs = options.visibilityTimeoutMs ?? q.engine.options.visibilityTimeoutMs;
+    if (!Number.isSafeInteger(max) || max < 1 || max > LIMITS.maxReceiveMessages) {
+      throw new WharfError('INVALID_ARGUMENT', `receive max ${max}: pass an integer from 1 to ${LIMITS.maxReceiveMessages} (maxReceiveMessages)`);
+    }
+    if (!Number.isSafeInteger(waitMs) || waitMs < 0 || waitMs > LIMITS.maxWaitMs) {
+      throw new WharfError('INVALID_ARGUMENT', `receive waitMs ${waitMs}: pass an integer from 0 to ${LIMITS.maxWaitMs} (maxWaitMs)`);
+    }
+    if (!Number.isSafeInteger(leaseMs) || leaseMs < 1 || leaseMs > LIMITS.maxVisibilityTimeoutMs) {
+      throw new WharfError('INVALID_ARGUMENT', `receive visibilityTimeoutMs ${leaseMs}: pass an integer from 1 to ${LIMITS.maxVisibilityTimeoutMs} (maxVisibilityTimeoutMs)`);
+    }
+    const deadline = q.engine.clock.now() + waitMs;
+    for (;;) {
+      const msgs = await q.engine.take(max, leaseMs);
+      const left = deadline - q.engine.clock.now();
+      if (msgs.length > 0 || left <= 0 || q.engine.closed) return msgs;
+      await q.engine.waitForWork(left);
+    }
+  }
+
+  async consume(queue: string, options: ConsumeOptions, handler: QueueHandler): Promise<Consumer> {
+    const q = this.get(queue);
+    const c = new QueueConsumer(q.engine, options ?? {}, handler);
+    q.consumers.add(c);
+    const close = c.close.bind(c);
+    c.close = async () => {
+      q.consumers.delete(c);
+      await close();
+    };
+    return c.start();
+  }
+
+  // exchanges helper: admission, receipt check and ack-by-position for atomic routing and transactions.
+  admit(name: string, messages: MessageInput[]): void {
+    this.get(name).publisher.admit(messages);
+  }
+
+  checkReceipt(queue: string, receipt: string): void {
+    this.get(queue).engine.checkReceipt(receipt);
+  }
+
+  ackByReceiptPosition(queue: string, receipt: string): Promise<void> {
+    return this.get(queue).engine.ackByReceiptPosition(receipt);
+  }
+
+  /** Settlement by receipt, for the server layers (HTTP /ack, native protocol). */
+  ack(queue: string, receipt: string): Promise<void> {
+    return this.get(queue).engine.ack(receipt);
+  }
+
+  nack(queue: string, receipt: string, options?: NackOptions): Promise<void> {
+    return this.get(queue).engine.nack(receipt, options);
+  }
+
+  extendVisibility(queue: string, receipt: string, ms: number): Promise<void> {
+    return this.get(queue).engine.extendVisibility(receipt, ms);
+  }
+
+  /** Moves dead letters back to their source queue (or `to`); resolves with how many moved. */
+  async redrive(deadLetterQueue: string, options: RedriveOptions = {}): Promise<number> {
+    const dlq = this.get(deadLetterQueue);
+    if (options.to !== undefined) this.get(options.to);
+    const limit = options.max ?? Infinity;
+    if (!(limit === Infinity || (Number.isSafeInteger(limit) && limit >= 0))) throw new WharfError('INVALID_ARGUMENT', `redrive max ${limit}: pass a non-negative integer`);
+    let moved = 0;
+    let missing: string | undefined;
+    while (moved < limit) {
+      const batch = await dlq.engine.take(Math.min(100, limit - moved), 60_000);
+      if (batch.length === 0) break;
+      for (const m of batch) {
+        const rec = await dlq.engine.recordOf(m.receipt);
+        const { record, sourceQueue } = redriveRecord(rec!);
+        const target = options.to ?? sourceQueue;
+        const q = target === undefined ? undefined : this.queues.get(target);
+        if (q === undefined) {
+          missing = target ?? '(no x-source-queue header)';
+          await dlq.engine.release(m.receipt);
+          continue;
+        }
+        await q.engine.appendRecords([record]);
+        await m.ack();
+        moved++;
+      }
+      if (missing !== undefined) break;
+    }
+    if (missing !== undefined && moved === 0) {
+      throw new WharfError('NOT_FOUND', `redrive target queue ${JSON.stringify(missing)} does not exist; pass { to } or create it`);
+    }
+    return moved;
+  }
+
+  async stats(name: string): Promise<QueueStats> {
+    return this.get(name).engine.stats();
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    const all = [...this.queues.values()];
+    for (const q of all) for (const c of q.consumers) await c.close();
+    this.closed = true;
+    for (const q of all) await q.engine.close();
+    this.queues.clear();
+  }
+}

@@ -1,0 +1,602 @@
+// One queue: its per-priority logs, its delay log and its state journal; leases, retries,
+// dead-lettering, long polls and backpressure. Storage is reached only through PartitionLog and
+// Journal. Publishing lives in queue-publish.ts; this file owns delivery and settlement.
+//
+// Call flow: publish -> append to the level's log -> (durable) endOffset moves, waiters wake.
+// receive -> take(): under the delivery mutex, redeliveries first, then FIFO-held heads, then the
+// log cursor, highest level first -> one journal commit for the whole batch -> messages returned.
+import { randomBytes } from 'node:crypto';
+import { LIMITS, WharfError, assert, type Clock } from '../../common/index.js';
+import type { Journal, LogRecord, PartitionLog, RecordInput } from '../../storage/index.js';
+import { decodeMessage } from '../message-codec.js';
+import type { NackOptions, QueueMessage, QueueStats } from '../queue-types.js';
+import { DelayIndex } from './delay-index.js';
+import { JournalWriter, decodeEntry } from './queue-journal.js';
+import { QUEUE_DEFAULTS, type ResolvedQueueOptions } from './queue-config.js';
+import { DELAY_LEVEL, QueueState, type Tracked } from './queue-state.js';
+import {
+  type DeadLetterReason, deadLetterRecord, recordBytes, recordDueMs, recordExpiresAtMs, recordGroupId, recordPriority, undelayedRecord,
+} from './queue-record.js';
+import { RateWindow } from './rate-window.js';
+import { retryDelayMs } from './retry.js';
+import { TimerHeap } from './timer-heap.js';
+
+/** What a queue needs from its manager: time, and appends to other queues (dead letters). */
+export interface QueueHost {
+  clock: Clock;
+  appendTo(queue: string, records: RecordInput[]): Promise<void>;
+  depthOf(queue: string): number;
+}
+
+export interface QueueStorage {
+  logs: PartitionLog[];
+  delayLog: PartitionLog;
+  journal: Journal;
+}
+
+const DELAY_TIMER_KEY = -1;
+const READ_MAX_BYTES = 1024 * 1024;
+
+export class QueueEngine {
+  readonly state: QueueState;
+  readonly delayIndex = new DelayIndex(QUEUE_DEFAULTS.delayIndexCapacity);
+  readonly journal: JournalWriter;
+  private readonly timers: TimerHeap<number>;
+  private readonly epoch = randomBytes(4).toString('hex');
+  private mutex: Promise<unknown> = Promise.resolve();
+  private readonly waiters = new Set<() => void>();
+  /** Publishers blocked by overflow 'block', woken when messages settle. */
+  readonly roomWaiters = new Set<() => void>();
+  /** Unsettled bytes in all logs (estimated after a restart, exact for changes since). */
+  bytes = 0;
+  closed = false;
+  private snapshotting = false;
+  readonly counters = { deadLettered: 0, expired: 0, dropped: 0 };
+  readonly rates: Record<'publish' | 'deliver' | 'ack' | 'nack' | 'error', RateWindow>;
+
+  constructor(
+    readonly name: string,
+    readonly options: ResolvedQueueOptions,
+    readonly store: QueueStorage,
+    readonly host: QueueHost,
+  ) {
+    this.state = new QueueState(options.priorities);
+    this.journal = new JournalWriter(store.journal, () => this.state.takeOps());
+    this.timers = new TimerHeap<number>(host.clock, (keys) => this.onDue(keys));
+    const now = host.clock.now();
+    this.rates = { publish: new RateWindow(now), deliver: new RateWindow(now), ack: new RateWindow(now), nack: new RateWindow(now), error: new RateWindow(now) };
+  }
+
+  get clock(): Clock {
+    return this.host.clock;
+  }
+
+  /** Rebuilds state from the journal (snapshot + ops) and the logs; leases in flight at a crash become visible. */
+  async recover(): Promise<void> {
+    for (const entry of this.store.journal.entries()) {
+      const d = decodeEntry(entry);
+      if (d.kind === 'snapshot') this.state.restore(d.snapshot);
+      else for (const op of d.ops) this.state.apply(op);
+    }
+    this.state.finishRecovery();
+    const now = this.clock.now();
+    this.store.logs.forEach((log, i) => this.syncBounds(i, log));
+    this.syncBounds(DELAY_LEVEL, this.store.delayLog);
+    for (const t of [...this.state.tracked.values()]) {
+      const rec = await this.readOne(t.level, t.offset);
+      if (rec === null) {
+        this.state.tracked.delete(t.key); // truncated away: it was settled before the journal said so
+        this.state.waitingCount--;
+        continue;
+      }
+      t.bytes = recordBytes(rec);
+      if (this.options.fifo) this.state.setGroup(t, recordGroupId(rec));
+      if (t.dueMs <= now) this.state.makeVisible(t);
+      else this.timers.schedule(t.key, t.dueMs);
+    }
+    const all = [...this.store.logs, this.store.delayLog];
+    const levels = [...this.store.logs.map((_, i) => i), DELAY_LEVEL];
+    all.forEach((log, i) => {
+      const total = log.endOffset - log.startOffset;
+      if (total > 0) this.bytes += Math.round((log.sizeBytes * this.state.unsettledIn(levels[i])) / total);
+    });
+    await this.scanDelayLog();
+    this.armDelayTimer();
+    this.maybeSnapshot();
+  }
+
+  private syncBounds(level: number, log: PartitionLog): void {
+    const l = this.state.level(level);
+    l.startOffset = log.startOffset;
+    l.endOffset = log.endOffset;
+    l.settled.dropBelow(log.startOffset);
+    l.cursor = Math.max(l.cursor, log.startOffset);
+  }
+
+  /** Runs fn alone: deliveries, drops, delay moves and purges never interleave. */
+  locked<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.mutex.then(fn);
+    this.mutex = run.catch(() => undefined);
+    return run;
+  }
+
+  log(level: number): PartitionLog {
+    return level === DELAY_LEVEL ? this.store.delayLog : this.store.logs[level];
+  }
+
+  async readOne(level: number, offset: number): Promise<LogRecord | null> {
+    const recs = await this.log(level).read(offset, { maxBytes: 1, maxRecords: 1 });
+    return recs.length > 0 && recs[0].offset === offset ? recs[0] : null;
+  }
+
+  levelFor(rec: { headers: RecordInput['headers'] }): number {
+    return Math.min(this.options.priorities - 1, Math.max(0, recordPriority(rec) | 0));
+  }
+
+  // ------------------------------------------------------------------ appends
+
+  /** Appends records to a level's log; the state sees them once durable. */
+  async appendLevel(level: number, records: RecordInput[], sizeBytes: number): Promise<number> {
+    const res = await this.log(level).append(records);
+    const l = this.state.level(level);
+    l.endOffset = Math.max(l.endOffset, res.lastOffset + 1);
+    this.bytes += sizeBytes;
+    return res.baseOffset;
+  }
+
+  /** Dead letters and redriven messages: appended without backpressure or dedup. */
+  async appendRecords(records: RecordInput[]): Promise<void> {
+    this.assertOpen();
+    const byLevel = new Map<number, RecordInput[]>();
+    for (const r of records) {
+      const level = this.levelFor(r);
+      if (!byLevel.has(level)) byLevel.set(level, []);
+      byLevel.get(level)!.push(r);
+    }
+    await Promise.all([...byLevel].map(([level, recs]) => this.appendLevel(level, recs, recs.reduce((n, r) => n + recordBytes(r), 0))));
+    this.rates.publish.add(records.length, this.clock.now());
+    this.notify();
+  }
+
+  // ------------------------------------------------------------------ delivery
+
+  /** Leases up to max ready messages (one journal commit for the batch). */
+  take(max: number, leaseMs: number): Promise<QueueMessage[]> {
+    return this.locked(async () => {
+      if (this.closed) return [];
+      this.processDue();
+      if (this.delayIndex.peekDueMs() <= this.clock.now() || this.delayIndex.needsRescan()) await this.moveDueDelayed();
+      const out: QueueMessage[] = [];
+      for (let level = this.options.priorities - 1; level >= 0 && out.length < max; level--) {
+        await this.takeRedeliveries(level, max, leaseMs, out);
+        if (level === 0 && this.options.fifo) await this.takeHeld(max, leaseMs, out);
+        await this.takeFromCursor(level, max, leaseMs, out);
+      }
+      if (out.length > 0) {
+        this.rates.deliver.add(out.length, this.clock.now());
+        await this.journal.commit();
+      }
+      return out;
+    });
+  }
+
+  private room(): boolean {
+    return this.state.tracked.size < QUEUE_DEFAULTS.maxTrackedMessages;
+  }
+
+  private async takeRedeliveries(level: number, max: number, leaseMs: number, out: QueueMessage[]): Promise<void> {
+    const keys = [...this.state.visible[level]].sort((a, b) => a - b);
+    for (const key of keys) {
+      if (out.length >= max) return;
+      const t = this.state.tracked.get(key);
+      if (t === undefined || t.state !== 'visible') continue;
+      const rec = await this.readOne(level, t.offset);
+      if (rec === null) {
+        this.state.settle(level, t.offset);
+        continue;
+      }
+      if (recordExpiresAtMs(rec, this.options.ttlMs) <= this.clock.now()) {
+        await this.expire(rec, level, t);
+        continue;
+      }
+      out.push(this.deliver(level, rec, leaseMs));
+    }
+  }
+
+  private async takeHeld(max: number, leaseMs: number, out: QueueMessage[]): Promise<void> {
+    for (const groupId of [...this.state.freeGroups]) {
+      while (out.length < max && this.room()) {
+        const offset = this.state.takeHeld(groupId);
+        if (offset === undefined) break;
+        const rec = await this.readOne(0, offset);
+        if (rec === null) continue;
+        if (recordExpiresAtMs(rec, this.options.ttlMs) <= this.clock.now()) {
+          await this.expire(rec, 0, undefined);
+          continue; // the group's next held message is now its head
+        }
+        out.push(this.deliver(0, rec, leaseMs));
+        break; // the group is busy until this one settles
+      }
+    }
+  }
+
+  private async takeFromCursor(level: number, max: number, leaseMs: number, out: QueueMessage[]): Promise<void> {
+    const l = this.state.levels[level];
+    while (out.length < max && this.room()) {
+      const from = this.state.nextCursorOffset(level);
+      if (from >= l.endOffset) return;
+      const recs = await this.log(level).read(from, { maxBytes: READ_MAX_BYTES, maxRecords: Math.min(1000, max - out.length + 16) });
+      if (recs.length === 0) return;
+      for (const rec of recs) {
+        if (rec.offset >= l.endOffset || out.length >= max || !this.room()) return;
+        if (rec.offset < l.cursor) continue;
+        if (this.state.isCandidate(level, rec.offset)) {
+          if (recordExpiresAtMs(rec, this.options.ttlMs) <= this.clock.now()) {
+            await this.expire(rec, level, undefined);
+          } else if (this.options.fifo && !this.state.groupIsFree(recordGroupId(rec))) {
+            if (this.state.heldCount >= QUEUE_DEFAULTS.maxHeldMessages) return; // scan resumes when groups free up
+            this.state.hold(recordGroupId(rec), rec.offset);
+          } else {
+            out.push(this.deliver(level, rec, leaseMs));
+          }
+        }
+        l.cursor = rec.offset + 1;
+      }
+    }
+  }
+
+  private deliver(level: number, rec: LogRecord, leaseMs: number): QueueMessage {
+    const now = this.clock.now();
+    const groupId = this.options.fifo ? recordGroupId(rec) : undefined;
+    const t = this.state.deliver(level, rec.offset, now, leaseMs, groupId, recordBytes(rec));
+    this.timers.schedule(t.key, t.dueMs);
+    const receipt = `${this.epoch}:${t.key}:${t.token}`;
+    const msg = decodeMessage(rec) as QueueMessage;
+    msg.queue = this.name;
+    msg.deliveryCount = t.deliveryCount;
+    msg.receipt = receipt;
+    msg.firstDeliveredAt = t.firstDeliveredAt;
+    msg.ack = () => this.ack(receipt);
+    msg.nack = (o?: NackOptions) => this.nack(receipt, o);
+    msg.extendVisibility = (ms: number) => this.extendVisibility(receipt, ms);
+    return msg;
+  }
+
+  // ------------------------------------------------------------------ settlement
+
+  /** The current delivery a receipt names, or RECEIPT_INVALID. */
+  private byReceipt(receipt: string): Tracked {
+    this.assertOpen();
+    const parts = typeof receipt === 'string' ? receipt.split(':') : [];
+    const t = parts.length === 3 && parts[0] === this.epoch ? this.state.tracked.get(Number(parts[1])) : undefined;
+    if (t === undefined || t.state !== 'inflight' || String(t.token) !== parts[2]) {
+      throw new WharfError('RECEIPT_INVALID', `receipt ${JSON.stringify(receipt)} of queue ${JSON.stringify(this.name)} is not the current delivery (already settled, lease expired, or from before a restart); the message is or will be delivered again: settle that delivery instead`);
+    }
+    return t;
+  }
+
+  // exchanges helper: transactions validate acks before committing, and settle by position at
+  // apply time so the roll-forward after a restart (new epoch, leases gone) still acks the message.
+  checkReceipt(receipt: string): void {
+    this.byReceipt(receipt);
+  }
+
+  /** Settles the message the receipt points at, lease or not; a no-op when already settled. */
+  async ackByReceiptPosition(receipt: string): Promise<void> {
+    this.assertOpen();
+    const key = Number(String(receipt).split(':')[1]);
+    if (!Number.isSafeInteger(key) || key < 0) throw new WharfError('RECEIPT_INVALID', `receipt ${JSON.stringify(receipt)} names no message position`);
+    const level = key % 16;
+    const offset = (key - level) / 16;
+    if (level >= this.state.levels.length) return;
+    const l = this.state.level(level);
+    if (offset < l.startOffset || offset >= l.endOffset || l.settled.has(offset)) return;
+    const t = this.state.tracked.get(key);
+    if (t !== undefined) this.settleTracked(t);
+    else {
+      this.state.settle(level, offset);
+      this.roomFreed();
+    }
+    this.rates.ack.add(1, this.clock.now());
+    await this.journal.commit();
+    this.maybeSnapshot();
+  }
+
+  async ack(receipt: string): Promise<void> {
+    const t = this.byReceipt(receipt);
+    this.settleTracked(t);
+    this.rates.ack.add(1, this.clock.now());
+    await this.journal.commit();
+    this.maybeSnapshot();
+  }
+
+  async nack(receipt: string, o: NackOptions = {}): Promise<void> {
+    const t = this.byReceipt(receipt);
+    const now = this.clock.now();
+    this.rates.nack.add(1, now);
+    if (o.error !== undefined) this.rates.error.add(1, now);
+    t.lastError = o.error;
+    if (o.requeue === false) return this.deadLetterTracked(t, 'rejected');
+    if (this.options.maxDeliveries > 0 && t.deliveryCount >= this.options.maxDeliveries) return this.deadLetterTracked(t, 'max-deliveries');
+    const delayMs = o.delayMs ?? retryDelayMs(this.options.retry, t.deliveryCount);
+    if (!(Number.isSafeInteger(delayMs) && delayMs >= 0 && delayMs <= LIMITS.maxDelayMs)) {
+      throw new WharfError('INVALID_ARGUMENT', `nack delayMs ${delayMs} is not an integer from 0 to ${LIMITS.maxDelayMs} (maxDelayMs)`);
+    }
+    this.state.requeue(t, now + delayMs);
+    if (delayMs === 0) this.state.makeVisible(t);
+    else this.timers.schedule(t.key, now + delayMs);
+    this.notify();
+    await this.journal.commit();
+  }
+
+  async extendVisibility(receipt: string, ms: number): Promise<void> {
+    const t = this.byReceipt(receipt);
+    if (!(Number.isSafeInteger(ms) && ms >= 0 && ms <= LIMITS.maxVisibilityTimeoutMs)) {
+      throw new WharfError('INVALID_ARGUMENT', `extendVisibility(${ms}): pass an integer from 0 to ${LIMITS.maxVisibilityTimeoutMs} (maxVisibilityTimeoutMs)`);
+    }
+    // The lease now ends ms from now (SQS ChangeMessageVisibility); leases are not journaled.
+    t.dueMs = this.clock.now() + ms;
+    this.timers.schedule(t.key, t.dueMs);
+  }
+
+  /** The stored record of a current delivery (redrive copies it to another queue). */
+  async recordOf(receipt: string): Promise<LogRecord | null> {
+    const t = this.byReceipt(receipt);
+    return this.readOne(t.level, t.offset);
+  }
+
+  /** Hands a leased message back without counting the delivery (consumer closing before its handler ran). */
+  async release(receipt: string): Promise<void> {
+    const t = this.byReceipt(receipt);
+    this.state.requeue(t, this.clock.now(), -1);
+    this.state.makeVisible(t);
+    this.notify();
+    await this.journal.commit();
+  }
+
+  private settleTracked(t: Tracked): void {
+    this.timers.cancel(t.key);
+    this.state.settle(t.level, t.offset);
+    this.bytes -= t.bytes;
+    this.roomFreed();
+    if (this.options.fifo) this.notify(); // the group's next message may go now
+  }
+
+  /** Moves a delivered message to the dead-letter queue (or drops it when there is none). */
+  private async deadLetterTracked(t: Tracked, reason: DeadLetterReason): Promise<void> {
+    this.timers.cancel(t.key); // no lease expiry while the dead letter is being written
+    const rec = await this.readOne(t.level, t.offset);
+    if (rec !== null && this.options.deadLetterQueue !== undefined) {
+      await this.host.appendTo(this.options.deadLetterQueue, [deadLetterRecord(rec, this.facts(reason, t))]);
+      this.counters.deadLettered++;
+    } else {
+      this.counters.dropped++;
+    }
+    if (this.state.tracked.get(t.key) === t) this.settleTracked(t);
+    await this.journal.commit();
+  }
+
+  /** Settles an expired message: dropped, or dead-lettered when the queue asks (onExpire). */
+  private async expire(rec: LogRecord, level: number, t: Tracked | undefined): Promise<void> {
+    if (this.options.onExpire === 'dead-letter' && this.options.deadLetterQueue !== undefined) {
+      await this.host.appendTo(this.options.deadLetterQueue, [deadLetterRecord(rec, this.facts('expired', t))]);
+      this.counters.deadLettered++;
+    }
+    this.counters.expired++;
+    if (t !== undefined) this.settleTracked(t);
+    else {
+      this.state.settle(level, rec.offset);
+      this.bytes -= recordBytes(rec);
+      this.roomFreed();
+    }
+  }
+
+  facts(reason: DeadLetterReason, t: Tracked | undefined): Parameters<typeof deadLetterRecord>[1] {
+    return {
+      reason, error: t?.lastError, deliveryCount: t?.deliveryCount ?? 0, sourceQueue: this.name,
+      firstDeliveredAt: t?.firstDeliveredAt ?? 0, lastDeliveredAt: t?.lastDeliveredAt ?? 0, nowMs: this.clock.now(),
+    };
+  }
+
+  // ------------------------------------------------------------------ time: leases, retries, delays
+
+  private onDue(keys: number[]): void {
+    const now = this.clock.now();
+    for (const key of keys) {
+      if (key === DELAY_TIMER_KEY) {
+        void this.locked(() => this.moveDueDelayed()).catch(() => undefined);
+        continue;
+      }
+      const t = this.state.tracked.get(key);
+      if (t === undefined || t.dueMs > now) continue;
+      if (t.state === 'waiting') this.state.makeVisible(t);
+      else if (t.state === 'inflight') {
+        t.lastError = t.lastError ?? `visibility timeout expired after delivery ${t.deliveryCount}`;
+        if (this.options.maxDeliveries > 0 && t.deliveryCount >= this.options.maxDeliveries) {
+          t.state = 'visible'; // no longer leased: a late ack must fail
+          this.state.inFlightCount--;
+          t.token = 0;
+          void this.locked(() => this.deadLetterTracked(t, 'max-deliveries')).catch(() => undefined);
+        } else this.state.makeVisible(t);
+      }
+    }
+    this.notify();
+  }
+
+  private processDue(): void {
+    const keys = this.timers.popDue(this.clock.now());
+    if (keys.length > 0) this.onDue(keys);
+  }
+
+  /** Moves due delayed messages from the delay log to their priority logs. Caller holds the mutex. */
+  async moveDueDelayed(): Promise<void> {
+    for (;;) {
+      if (this.closed) return;
+      if (this.delayIndex.needsRescan()) await this.scanDelayLog();
+      const offsets = this.delayIndex.popDue(this.clock.now(), 1000);
+      if (offsets.length === 0) break;
+      const byLevel = new Map<number, RecordInput[]>();
+      const moved: number[] = [];
+      for (const offset of offsets) {
+        const rec = await this.readOne(DELAY_LEVEL, offset);
+        if (rec === null || this.state.delay.settled.has(offset)) continue;
+        const level = this.levelFor(rec);
+        if (!byLevel.has(level)) byLevel.set(level, []);
+        byLevel.get(level)!.push(undelayedRecord(rec));
+        moved.push(offset);
+      }
+      // Sizes moved from the delay log to a level: net zero for this.bytes.
+      await Promise.all([...byLevel].map(([level, recs]) => this.appendLevel(level, recs, 0)));
+      for (const offset of moved) this.state.settle(DELAY_LEVEL, offset);
+      await this.journal.commit();
+      this.notify();
+    }
+    this.armDelayTimer();
+  }
+
+  /** Refills the delay index from the delay log (at open, and when the index ran out). */
+  private async scanDelayLog(): Promise<void> {
+    this.delayIndex.reset();
+    const d = this.state.delay;
+    const end = d.endOffset;
+    let at = d.settled.firstGapFrom(d.startOffset);
+    while (at < end) {
+      const recs = await this.store.delayLog.read(at, { maxBytes: READ_MAX_BYTES, maxRecords: 4096 });
+      if (recs.length === 0) break;
+      for (const rec of recs) {
+        if (rec.offset >= end) break;
+        if (!d.settled.has(rec.offset)) this.delayIndex.offer(recordDueMs(rec), rec.offset);
+      }
+      at = recs[recs.length - 1].offset + 1;
+    }
+  }
+
+  armDelayTimer(): void {
+    const due = this.delayIndex.peekDueMs();
+    if (due !== Infinity) this.timers.schedule(DELAY_TIMER_KEY, due);
+    else if (this.delayIndex.needsRescan()) this.timers.schedule(DELAY_TIMER_KEY, this.clock.now());
+  }
+
+  // ------------------------------------------------------------------ waiting
+
+  /** Wakes long polls (new or newly visible messages). */
+  notify(): void {
+    for (const w of [...this.waiters]) w();
+  }
+
+  roomFreed(): void {
+    for (const w of [...this.roomWaiters]) w();
+  }
+
+  /** Resolves on notify(), after waitMs, or when signal says stop. */
+  waitForWork(waitMs: number, isCancelled?: { cancelled: boolean; wake?: () => void }): Promise<void> {
+    return new Promise((resolve) => {
+      const done = (): void => {
+        this.waiters.delete(done);
+        timer.cancel();
+        resolve();
+      };
+      const timer = this.clock.setTimer(waitMs, done);
+      this.waiters.add(done);
+      if (isCancelled !== undefined) isCancelled.wake = done;
+    });
+  }
+
+  // ------------------------------------------------------------------ snapshots, truncation, purge, stats
+
+  /** Once the journal is large: snapshot it, then delete segments whose messages are all settled. */
+  maybeSnapshot(force = false): Promise<void> {
+    if (this.snapshotting || (!force && this.journal.sizeBytes < QUEUE_DEFAULTS.snapshotJournalBytes)) return Promise.resolve();
+    this.snapshotting = true;
+    const lows: number[] = [];
+    return this.journal
+      .rewrite(() => {
+        const levels = [...this.state.levels, this.state.delay];
+        levels.forEach((l) => lows.push(l.settled.firstGapFrom(l.startOffset)));
+        return this.state.snapshot();
+      })
+      .then(async () => {
+        const levels = [...this.store.logs.map((_, i) => i), DELAY_LEVEL];
+        for (let i = 0; i < levels.length; i++) {
+          const log = this.log(levels[i]);
+          if (lows[i] > log.startOffset) await log.truncateBefore(lows[i]);
+          const l = this.state.level(levels[i]);
+          l.startOffset = log.startOffset;
+          l.settled.dropBelow(log.startOffset);
+        }
+      })
+      .catch(() => undefined)
+      .finally(() => {
+        this.snapshotting = false;
+      });
+  }
+
+  purge(): Promise<number> {
+    return this.locked(async () => {
+      let n = 0;
+      for (const level of [...this.store.logs.map((_, i) => i), DELAY_LEVEL]) {
+        const l = this.state.level(level);
+        n += this.state.unsettledIn(level);
+        this.state.settleRange(level, l.startOffset, l.endOffset);
+      }
+      for (const t of this.state.tracked.values()) this.timers.cancel(t.key);
+      this.delayIndex.reset();
+      this.bytes = 0;
+      await this.journal.commit();
+      this.roomFreed();
+      return n;
+    });
+  }
+
+  async stats(): Promise<QueueStats> {
+    const now = this.clock.now();
+    const s = this.state;
+    const delayed = s.waitingCount + s.unsettledIn(DELAY_LEVEL);
+    let oldest = Infinity;
+    for (let level = 0; level < s.levels.length; level++) {
+      const l = s.levels[level];
+      const first = l.settled.firstGapFrom(l.startOffset);
+      if (first >= l.endOffset) continue;
+      const rec = await this.readOne(level, first);
+      if (rec !== null) oldest = Math.min(oldest, rec.timestampMs);
+    }
+    const dlq = this.options.deadLetterQueue;
+    return {
+      kind: 'queue', name: this.name,
+      depth: s.messageCount() - s.inFlightCount - s.waitingCount,
+      inFlight: s.inFlightCount, delayed,
+      deadLettered: this.counters.deadLettered,
+      dlqDepth: dlq === undefined ? 0 : this.host.depthOf(dlq),
+      oldestAgeMs: oldest === Infinity ? 0 : Math.max(0, now - oldest),
+      bytes: Math.max(0, this.bytes),
+      publishRate: this.rates.publish.perSecond(now), deliverRate: this.rates.deliver.perSecond(now),
+      ackRate: this.rates.ack.perSecond(now), nackRate: this.rates.nack.perSecond(now), errorRate: this.rates.error.perSecond(now),
+      expired: this.counters.expired, dropped: this.counters.dropped,
+    };
+  }
+
+  /** Ready messages (what receive could return). */
+  depth(): number {
+    return this.state.messageCount() - this.state.inFlightCount - this.state.waitingCount;
+  }
+
+  assertOpen(): void {
+    if (this.closed) throw new WharfError('CLOSED', `queue ${JSON.stringify(this.name)} is closed (broker closing or queue deleted)`);
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    await this.locked(async () => {
+      this.closed = true;
+    });
+    this.notify();
+    this.roomFreed();
+    this.timers.close();
+    await this.journal.drain();
+    // A snapshot at close makes the next open read one entry instead of the whole history.
+    await this.maybeSnapshot(true);
+    assert(!this.snapshotting, 'snapshot finished before close');
+    await Promise.all([...this.store.logs.map((l) => l.close()), this.store.delayLog.close()]);
+    await this.store.journal.close();
+  }
+}

@@ -1,0 +1,119 @@
+// dedupId within a window for topics (and the restart rebuild shared with queues): a repeat
+// published within dedupWindowMs resolves with the original's result (same partition and offset).
+// Restart-durable without a journal of its own: on open the window is rebuilt by reading each log
+// from offsetForTimestamp(now - dedupWindowMs) to its end and taking every `wharf.dedupId` header.
+// Exactly-once relies on it: intent roll-forward (exchanges, transactions) republishes with the same
+// dedupId. (Added by the exchanges helper; see docs/exchanges.md.)
+import type { LogRecord, PartitionLog } from '../../storage/index.js';
+import { H_DEDUP_ID, H_ID } from '../message-codec.js';
+import type { MessageInput, PublishResult } from '../types.js';
+
+const utf8 = new TextDecoder();
+const REBUILD_READ_BYTES = 1024 * 1024;
+
+interface Seen {
+  result: PublishResult | Promise<PublishResult>;
+  expiresAtMs: number;
+}
+
+/** Calls visit for every record of log with timestamp >= fromMs (bounded by the window, read in chunks). */
+export async function scanLogSince(log: PartitionLog, fromMs: number, visit: (rec: LogRecord) => void): Promise<void> {
+  let at = Math.max(log.startOffset, await log.offsetForTimestamp(fromMs));
+  const end = log.endOffset;
+  while (at < end) {
+    const recs = await log.read(at, { maxBytes: REBUILD_READ_BYTES });
+    if (recs.length === 0) return;
+    for (const rec of recs) if (rec.offset < end) visit(rec);
+    at = recs[recs.length - 1].offset + 1;
+  }
+}
+
+/** The record's header value as a string, or undefined. */
+export function headerOf(rec: LogRecord, key: string): string | undefined {
+  for (const h of rec.headers) if (h.key === key) return utf8.decode(h.value);
+  return undefined;
+}
+
+export class TopicDedupIndex {
+  private readonly seen = new Map<string, Seen>();
+
+  constructor(private readonly windowMs: number) {}
+
+  get size(): number {
+    return this.seen.size;
+  }
+
+  /** Rebuilds from the partitions' recent records (on open). */
+  async rebuild(logs: PartitionLog[], nowMs: number): Promise<void> {
+    if (this.windowMs <= 0) return;
+    for (let p = 0; p < logs.length; p++) {
+      await scanLogSince(logs[p], nowMs - this.windowMs, (rec) => {
+        const dedupId = headerOf(rec, H_DEDUP_ID);
+        if (dedupId === undefined) return;
+        const id = headerOf(rec, H_ID) ?? '';
+        this.remember(dedupId, { id, partition: p, offset: rec.offset }, rec.timestampMs + this.windowMs);
+      });
+    }
+  }
+
+  /**
+   * Publishes through the window: repeats (also repeats inside this batch, or of a publish still in
+   * flight) resolve with the original's result; the rest go to publishFresh as one batch.
+   */
+  async publish(messages: MessageInput[], nowMs: number, publishFresh: (fresh: MessageInput[]) => Promise<PublishResult[]>): Promise<PublishResult[]> {
+    this.sweep(nowMs);
+    const results: Array<PublishResult | Promise<PublishResult> | undefined> = new Array(messages.length);
+    const fresh: MessageInput[] = [];
+    const freshIndex: number[] = [];
+    const settle: Array<{ resolve: (r: PublishResult) => void; reject: (e: unknown) => void; dedupId: string; index: number }> = [];
+    for (let i = 0; i < messages.length; i++) {
+      const dedupId = messages[i].dedupId;
+      const prior = dedupId === undefined ? undefined : this.seen.get(dedupId);
+      if (prior !== undefined) {
+        results[i] = Promise.resolve(prior.result).then((r) => ({ ...r, duplicate: true }));
+        continue;
+      }
+      if (dedupId !== undefined) {
+        // Claimed before the write, so a concurrent repeat waits for this publish's result.
+        let resolve!: (r: PublishResult) => void;
+        let reject!: (e: unknown) => void;
+        const pending = new Promise<PublishResult>((res, rej) => ((resolve = res), (reject = rej)));
+        pending.catch(() => undefined);
+        this.seen.set(dedupId, { result: pending, expiresAtMs: nowMs + this.windowMs });
+        settle.push({ resolve, reject, dedupId, index: fresh.length });
+      }
+      freshIndex.push(i);
+      fresh.push(messages[i]);
+    }
+    let written: PublishResult[] = [];
+    try {
+      if (fresh.length > 0) written = await publishFresh(fresh);
+    } catch (err) {
+      for (const s of settle) {
+        this.seen.delete(s.dedupId);
+        s.reject(err);
+      }
+      throw err;
+    }
+    for (const s of settle) {
+      const r = written[s.index];
+      this.seen.set(s.dedupId, { result: r, expiresAtMs: nowMs + this.windowMs });
+      s.resolve(r);
+    }
+    freshIndex.forEach((i, k) => (results[i] = written[k]));
+    return Promise.all(results as Array<PublishResult | Promise<PublishResult>>);
+  }
+
+  private remember(dedupId: string, result: PublishResult, expiresAtMs: number): void {
+    this.seen.delete(dedupId);
+    this.seen.set(dedupId, { result, expiresAtMs });
+  }
+
+  private sweep(nowMs: number): void {
+    for (const [k, v] of this.seen) {
+      if (v.expiresAtMs > nowMs) break;
+      if (!(v.result instanceof Promise)) this.seen.delete(k);
+      else break;
+    }
+  }
+}

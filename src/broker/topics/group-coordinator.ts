@@ -1,0 +1,242 @@
+// Membership of one consumer group on one topic: who owns which partition, rebalancing when members
+// join, leave or fall silent (session timeout), and fencing commits of members that lost a partition.
+// A member is only { memberId, sessionTimeoutMs, onAssign, onRevoke, onExpired } plus heartbeats, so an
+// embedded subscription and (later) a remote client proxied by the server look the same here.
+// Rebalances are incremental: only partitions whose owner changes stop, and each one is settled and
+// committed by its old owner (onRevoke) before the new owner gets it, so a rebalance causes no redelivery.
+import type { Clock, TimerHandle } from '../../common/index.js';
+import type { OffsetStore } from './offset-store.js';
+
+export interface GroupMember {
+  readonly memberId: string;
+  readonly sessionTimeoutMs: number;
+  /** Partitions this member now owns; it starts fetching at the committed offset. */
+  onAssign(partitions: number[]): void;
+  /** Stop these partitions: settle in-flight messages and commit, then resolve. */
+  onRevoke(partitions: number[]): Promise<void>;
+  /** The session expired: the member is out of the group and must stop without committing. */
+  onExpired(): void;
+}
+
+/** Owner per partition for a sorted list of member ids. */
+export type AssignmentStrategy = (memberIds: readonly string[], partitionCount: number) => Array<string | null>;
+
+/** Kafka's RoundRobinAssignor for one topic: partition p goes to member p mod n. */
+export const roundRobinAssignment: AssignmentStrategy = (memberIds, partitionCount) => {
+  const owners: Array<string | null> = [];
+  for (let p = 0; p < partitionCount; p++) owners.push(memberIds.length === 0 ? null : memberIds[p % memberIds.length]);
+  return owners;
+};
+
+/** Kafka's RangeAssignor for one topic: contiguous ranges, the first members take one extra. */
+export const rangeAssignment: AssignmentStrategy = (memberIds, partitionCount) => {
+  const owners: Array<string | null> = new Array(partitionCount).fill(null);
+  const n = memberIds.length;
+  if (n === 0) return owners;
+  const per = Math.floor(partitionCount / n);
+  const extra = partitionCount % n;
+  let p = 0;
+  for (let i = 0; i < n; i++) {
+    const count = per + (i < extra ? 1 : 0);
+    for (let k = 0; k < count; k++) owners[p++] = memberIds[i];
+  }
+  return owners;
+};
+
+interface MemberState {
+  member: GroupMember;
+  lastSeenMs: number;
+  timer: TimerHandle | null;
+}
+
+export class GroupCoordinator {
+  private readonly members = new Map<string, MemberState>();
+  private readonly owners: Array<string | null>;
+  /** Rebalances and seeks run one at a time, in order. */
+  private chain: Promise<void> = Promise.resolve();
+  private closed = false;
+  /** Bumped by every completed rebalance. */
+  generation = 0;
+
+  constructor(
+    readonly topic: string,
+    readonly group: string,
+    readonly partitionCount: number,
+    private readonly clock: Clock,
+    private readonly offsets: OffsetStore,
+    private readonly strategy: AssignmentStrategy = roundRobinAssignment,
+  ) {
+    this.owners = new Array(partitionCount).fill(null);
+  }
+
+  get memberCount(): number {
+    return this.members.size;
+  }
+
+  owner(partition: number): string | null {
+    return this.owners[partition];
+  }
+
+  committed(partition: number): number | undefined {
+    return this.offsets.get(this.topic, this.group, partition);
+  }
+
+  /** Adds a member; resolves once the rebalance that gives it its partitions is done. */
+  join(member: GroupMember): Promise<void> {
+    const state: MemberState = { member, lastSeenMs: this.clock.now(), timer: null };
+    this.members.set(member.memberId, state);
+    this.armSessionTimer(state);
+    return this.rebalance();
+  }
+
+  /** Removes a member cleanly: its partitions are settled and committed, then handed to the others. */
+  leave(memberId: string): Promise<void> {
+    return this.enqueue(async () => {
+      const state = this.members.get(memberId);
+      if (state === undefined) return;
+      state.timer?.cancel();
+      const owned = this.ownedBy(memberId);
+      if (owned.length > 0) await this.revoke(state.member, owned);
+      this.members.delete(memberId);
+      await this.assign();
+    });
+  }
+
+  /** Records liveness. False: the member is not (or no longer) in the group and must rejoin. */
+  heartbeat(memberId: string): boolean {
+    const state = this.members.get(memberId);
+    if (state === undefined) return false;
+    state.lastSeenMs = this.clock.now();
+    return true;
+  }
+
+  /** Commits an offset if the member still owns the partition (a fenced zombie's commit is refused). */
+  async commit(memberId: string, partition: number, offset: number): Promise<boolean> {
+    if (this.owners[partition] !== memberId) return false;
+    await this.offsets.commit(this.topic, this.group, partition, offset);
+    return true;
+  }
+
+  /**
+   * Moves every partition to new offsets: owners settle and stop, the offsets are committed, and the
+   * same owners restart from them.
+   */
+  seek(offsetFor: (partition: number) => Promise<number>): Promise<void> {
+    return this.enqueue(async () => {
+      const byMember = this.ownersByMember();
+      await Promise.all([...byMember].map(([id, ps]) => this.revoke(this.members.get(id)!.member, ps)));
+      for (let p = 0; p < this.partitionCount; p++) {
+        await this.offsets.commit(this.topic, this.group, p, await offsetFor(p));
+      }
+      await this.assign();
+    });
+  }
+
+  /** Stops the group (topic deleted or broker closing): members are told to stop, nothing is reassigned. */
+  async close(): Promise<void> {
+    this.closed = true;
+    for (const s of this.members.values()) s.timer?.cancel();
+    await this.enqueue(async () => {
+      const byMember = this.ownersByMember();
+      await Promise.all([...byMember].map(([id, ps]) => this.revoke(this.members.get(id)!.member, ps)));
+      this.members.clear();
+    });
+  }
+
+  private rebalance(): Promise<void> {
+    return this.enqueue(() => this.assign());
+  }
+
+  private enqueue(step: () => Promise<void>): Promise<void> {
+    const run = this.chain.then(step);
+    this.chain = run.catch(() => undefined);
+    return run;
+  }
+
+  /** Moves partitions to the strategy's target owners: revoke from old owners first, then assign. */
+  private async assign(): Promise<void> {
+    if (this.closed) return;
+    const ids = [...this.members.keys()].sort();
+    const target = this.strategy(ids, this.partitionCount);
+    const revokes = new Map<string, number[]>();
+    for (let p = 0; p < this.partitionCount; p++) {
+      const current = this.owners[p];
+      if (current !== null && current !== target[p]) {
+        if (this.members.has(current)) {
+          let list = revokes.get(current);
+          if (list === undefined) revokes.set(current, (list = []));
+          list.push(p);
+        } else {
+          this.owners[p] = null; // the old owner expired: nothing to settle
+        }
+      }
+    }
+    await Promise.all([...revokes].map(([id, ps]) => this.revoke(this.members.get(id)!.member, ps)));
+    // Membership may have changed while revoking; the next queued rebalance corrects it.
+    const grants = new Map<string, number[]>();
+    for (let p = 0; p < this.partitionCount; p++) {
+      const t = target[p];
+      if (this.owners[p] === null && t !== null && this.members.has(t)) {
+        this.owners[p] = t;
+        let list = grants.get(t);
+        if (list === undefined) grants.set(t, (list = []));
+        list.push(p);
+      }
+    }
+    this.generation++;
+    for (const [id, ps] of grants) this.members.get(id)!.member.onAssign(ps);
+  }
+
+  /** Takes partitions from a member after it settled them, or after its session timeout at most. */
+  private async revoke(member: GroupMember, partitions: number[]): Promise<void> {
+    let timer: TimerHandle | null = null;
+    const timedOut = new Promise<void>((resolve) => {
+      timer = this.clock.setTimer(member.sessionTimeoutMs, resolve);
+    });
+    // Ownership is kept while the member settles (its final commit must land) and cleared afterwards,
+    // also on timeout, so a slow member's late commits are fenced rather than applied over the next owner's.
+    try {
+      await Promise.race([member.onRevoke(partitions), timedOut]);
+    } finally {
+      (timer as TimerHandle | null)?.cancel();
+      for (const p of partitions) if (this.owners[p] === member.memberId) this.owners[p] = null;
+    }
+  }
+
+  private ownedBy(memberId: string): number[] {
+    const out: number[] = [];
+    for (let p = 0; p < this.partitionCount; p++) if (this.owners[p] === memberId) out.push(p);
+    return out;
+  }
+
+  private ownersByMember(): Map<string, number[]> {
+    const out = new Map<string, number[]>();
+    for (let p = 0; p < this.partitionCount; p++) {
+      const id = this.owners[p];
+      if (id === null || !this.members.has(id)) continue;
+      let list = out.get(id);
+      if (list === undefined) out.set(id, (list = []));
+      list.push(p);
+    }
+    return out;
+  }
+
+  private armSessionTimer(state: MemberState): void {
+    const dueInMs = state.lastSeenMs + state.member.sessionTimeoutMs - this.clock.now();
+    state.timer = this.clock.setTimer(Math.max(1, dueInMs), () => {
+      if (this.members.get(state.member.memberId) !== state || this.closed) return;
+      if (this.clock.now() - state.lastSeenMs >= state.member.sessionTimeoutMs) {
+        this.expire(state);
+      } else {
+        this.armSessionTimer(state);
+      }
+    });
+  }
+
+  private expire(state: MemberState): void {
+    this.members.delete(state.member.memberId);
+    state.member.onExpired();
+    void this.rebalance();
+  }
+}
+

@@ -1,0 +1,295 @@
+// The fetch loop of one assigned partition: read a batch (bounded by fetchMaxBytes) up to the durable
+// end, deliver its messages to the handler one at a time in offset order, commit, repeat; at the log
+// end, wait for the next durable append. A handler that throws is retried with backoff (manual
+// ack mode, deliveryCount+1) and counted in errorRate; in 'auto' mode the batch is committed before
+// delivery (at-most-once) and a throw is counted, not retried.
+import { isWharfError, toWharfError } from '../../common/index.js';
+import type { Clock, TimerHandle, WharfError } from '../../common/index.js';
+import type { LogRecord } from '../../storage/index.js';
+import { BROKER_DEFAULTS } from '../context.js';
+import { decodeInto } from '../message-codec.js';
+import type { TopicHandler, TopicMessage } from '../types.js';
+import type { DataWaiter, Topic, TopicPartition } from './topic.js';
+
+export interface FetcherHost {
+  readonly topicRef: Topic;
+  readonly handler: TopicHandler;
+  readonly autoAck: boolean;
+  readonly clock: Clock;
+  /** Byte payloads may be views of the read buffer (disk storage: one fresh buffer per read). */
+  readonly shareReadBuffers: boolean;
+  /** Durable commit; false when the partition was taken away (fenced). null: a reader that commits nothing. */
+  readonly commit: ((partition: number, offset: number) => Promise<boolean>) | null;
+  onError(err: WharfError): void;
+}
+
+type State = 'running' | 'stopping' | 'aborted';
+
+export class PartitionFetcher implements DataWaiter {
+  /** Next offset to deliver. */
+  position = -1;
+  private state: State = 'running';
+  private lastCommitted = -1;
+  private commitRequested = -1;
+  private commitInFlight: Promise<void> | null = null;
+  private wakeUp: (() => void) | null = null;
+  /** The read of the batch after the one being delivered (errors kept as values, thrown when used). */
+  private prefetched: { fromOffset: number; end: number; result: Promise<LogRecord[] | WharfError> } | null = null;
+  private readonly done: Promise<void>;
+
+  constructor(
+    private readonly host: FetcherHost,
+    readonly partition: TopicPartition,
+    startPosition: () => Promise<number>,
+    committedAtStart: number | undefined,
+  ) {
+    if (committedAtStart !== undefined) this.lastCommitted = committedAtStart;
+    this.done = this.run(startPosition);
+  }
+
+  /** Settles the message in flight, stops, and commits the position reached. */
+  async stop(): Promise<void> {
+    if (this.state === 'running') this.state = 'stopping';
+    this.wake();
+    await this.done;
+    if (this.state === 'aborted') return;
+    await this.commitInFlight;
+    if (this.host.commit !== null && this.position > this.lastCommitted) {
+      try {
+        if (await this.host.commit(this.partition.index, this.position)) this.lastCommitted = this.position;
+      } catch (err) {
+        this.host.onError(toWharfError(err));
+      }
+    }
+  }
+
+  /** Stops at once without settling or committing (crash, expired session, deleted topic). */
+  abort(): void {
+    this.state = 'aborted';
+    this.wake();
+  }
+
+  wake(): void {
+    const w = this.wakeUp;
+    this.wakeUp = null;
+    w?.();
+  }
+
+  private async run(startPosition: () => Promise<number>): Promise<void> {
+    try {
+      this.position = await startPosition();
+    } catch (err) {
+      this.host.onError(toWharfError(err));
+      this.state = 'aborted';
+      return;
+    }
+    const part = this.partition;
+    const maxBytes = BROKER_DEFAULTS.fetchMaxBytes;
+    let failures = 0;
+    while (this.state === 'running') {
+      if (this.position < part.log.startOffset) this.position = part.log.startOffset; // retention moved past us
+      let end = part.durableEnd;
+      if (this.position >= end) {
+        await this.waitForData();
+        continue;
+      }
+      let records: LogRecord[];
+      try {
+        const pf = this.prefetched;
+        this.prefetched = null;
+        if (pf !== null && pf.fromOffset === this.position) {
+          const got = await pf.result;
+          if (got instanceof Error) throw got;
+          records = got;
+          end = pf.end;
+        } else {
+          records = await this.read(this.position, maxBytes, end);
+        }
+        failures = 0;
+      } catch (err) {
+        // Corrupt or unreadable data is reported and retried, never skipped or served.
+        this.host.topicRef.errorMeter.mark();
+        this.host.onError(toWharfError(err));
+        await this.sleep(backoffMs(++failures));
+        continue;
+      }
+      if (records.length === 0) {
+        await this.sleep(backoffMs(++failures));
+        continue;
+      }
+      if (this.host.autoAck && this.host.commit !== null) {
+        const outcome = await this.commitNow(records[records.length - 1].offset + 1);
+        if (outcome === 'fenced') break;
+        if (outcome === 'failed') {
+          await this.sleep(backoffMs(++failures));
+          continue;
+        }
+      }
+      // Read the next batch while this one is delivered, so disk and handler overlap.
+      const next = records[records.length - 1].offset + 1;
+      const nextEnd = part.durableEnd;
+      if (next < nextEnd && this.state === 'running') {
+        this.prefetched = {
+          fromOffset: next,
+          end: nextEnd,
+          result: this.read(next, maxBytes, nextEnd).catch((err: unknown) => toWharfError(err)),
+        };
+      }
+      const delivered = await this.deliverBatch(records, end);
+      if (delivered > 0) this.host.topicRef.deliverMeter.mark(delivered);
+      if (!this.host.autoAck) this.commitSoon();
+    }
+  }
+
+  /**
+   * One read up to the durable end. A read that hits a corrupt batch is retried one batch at a time,
+   * so the intact batches before it are still delivered and the error names the corrupt one.
+   */
+  private async read(fromOffset: number, maxBytes: number, end: number): Promise<LogRecord[]> {
+    const log = this.partition.log;
+    try {
+      return await log.read(fromOffset, { maxBytes, maxRecords: end - fromOffset });
+    } catch (err) {
+      if (!isWharfError(err, 'CORRUPT_DATA')) throw err;
+      return await log.read(fromOffset, { maxBytes: 1, maxRecords: end - fromOffset });
+    }
+  }
+
+  private async deliverBatch(records: LogRecord[], end: number): Promise<number> {
+    const auto = this.host.autoAck;
+    const handler = this.host.handler;
+    let delivered = 0;
+    for (let i = 0; i < records.length; i++) {
+      // A stopping auto-ack fetcher finishes its batch: it is already committed, so dropping it would lose it.
+      if (this.state === 'aborted' || (this.state === 'stopping' && !auto)) break;
+      const rec = records[i];
+      if (rec.offset < this.position) continue;
+      if (rec.offset >= end) break;
+      const msg = this.decode(rec);
+      if (msg !== null) {
+        // Hot path: a synchronous handler that returns costs no promise and no await.
+        let settled = true;
+        try {
+          const r = handler(msg);
+          if (r !== undefined && typeof (r as Promise<void>).then === 'function') await r;
+        } catch {
+          settled = await this.retry(msg);
+        }
+        if (!settled) break;
+      }
+      this.position = rec.offset + 1;
+      delivered++;
+    }
+    return delivered;
+  }
+
+  /** The message for a record, or null (reported) for a record that passed its CRC but is not a Wharf message. */
+  private decode(rec: LogRecord): TopicMessage | null {
+    const msg: TopicMessage = {
+      id: '',
+      type: '',
+      timestamp: 0,
+      key: null,
+      headers: {},
+      payload: null,
+      topic: this.host.topicRef.name,
+      partition: this.partition.index,
+      offset: rec.offset,
+      deliveryCount: 1,
+    };
+    try {
+      return decodeInto(rec, msg, this.host.shareReadBuffers);
+    } catch (err) {
+      this.host.topicRef.errorMeter.mark();
+      this.host.onError(toWharfError(err));
+      return null;
+    }
+  }
+
+  /**
+   * After a handler threw: count it; in auto mode that settles the message, otherwise deliver it again
+   * (deliveryCount+1) after a backoff until it succeeds. False when stopped first (left uncommitted).
+   */
+  private async retry(msg: TopicMessage): Promise<boolean> {
+    for (;;) {
+      this.host.topicRef.errorMeter.mark();
+      if (this.host.autoAck) return true;
+      if (this.state !== 'running') return false; // not committed: whoever owns it next delivers it again
+      await this.sleep(backoffMs(msg.deliveryCount));
+      if (this.state !== 'running') return false;
+      msg.deliveryCount++;
+      try {
+        const r = this.host.handler(msg);
+        if (r !== undefined && typeof (r as Promise<void>).then === 'function') await r;
+        return true;
+      } catch {
+        // counted at the top of the loop
+      }
+    }
+  }
+
+  private async commitNow(offset: number): Promise<'ok' | 'fenced' | 'failed'> {
+    try {
+      if (!(await this.host.commit!(this.partition.index, offset))) {
+        this.state = 'aborted';
+        return 'fenced';
+      }
+      this.lastCommitted = offset;
+      return 'ok';
+    } catch (err) {
+      this.host.onError(toWharfError(err));
+      return 'failed';
+    }
+  }
+
+  /** Commits the position in the background; at most one commit in flight, later positions coalesce. */
+  private commitSoon(): void {
+    if (this.host.commit === null || this.position <= this.commitRequested) return;
+    this.commitRequested = this.position;
+    if (this.commitInFlight !== null) return;
+    this.commitInFlight = (async () => {
+      while (this.lastCommitted < this.commitRequested && this.state !== 'aborted') {
+        const offset = this.commitRequested;
+        try {
+          if (!(await this.host.commit!(this.partition.index, offset))) {
+            this.abort(); // fenced: the partition belongs to someone else now
+            break;
+          }
+          this.lastCommitted = offset;
+        } catch (err) {
+          this.host.onError(toWharfError(err));
+          this.commitRequested = this.lastCommitted;
+          break;
+        }
+      }
+      this.commitInFlight = null;
+    })();
+  }
+
+  private waitForData(): Promise<void> {
+    return new Promise((resolve) => {
+      if (this.state !== 'running' || this.position < this.partition.durableEnd) return resolve();
+      this.partition.addWaiter(this);
+      this.wakeUp = () => {
+        this.partition.removeWaiter(this);
+        resolve();
+      };
+    });
+  }
+
+  private sleep(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      let timer: TimerHandle | null = null;
+      this.wakeUp = () => {
+        timer?.cancel();
+        resolve();
+      };
+      timer = this.host.clock.setTimer(ms, () => this.wake());
+    });
+  }
+}
+
+/** Doubling retry backoff, capped. */
+export function backoffMs(attempt: number): number {
+  return Math.min(BROKER_DEFAULTS.retryMaxDelayMs, BROKER_DEFAULTS.retryInitialDelayMs * 2 ** Math.min(20, attempt - 1));
+}

@@ -1,0 +1,205 @@
+// One subscribe() call: a member of a consumer group (or a private reader without a group) that runs
+// a PartitionFetcher per assigned partition and heartbeats to its group's coordinator.
+import { randomUUID } from 'node:crypto';
+import { LIMITS, WharfError, validateName } from '../../common/index.js';
+import type { Clock, TimerHandle } from '../../common/index.js';
+import type { StartPosition, SubscribeOptions, Subscription, TopicHandler } from '../types.js';
+import type { GroupCoordinator, GroupMember } from './group-coordinator.js';
+import { PartitionFetcher } from './partition-fetcher.js';
+import type { FetcherHost } from './partition-fetcher.js';
+import type { Topic, TopicPartition, TopicSubscriber } from './topic.js';
+
+/** Longest session a member may ask for. */
+const MAX_SESSION_TIMEOUT_MS = 30 * 60_000;
+
+export interface ResolvedSubscribeOptions {
+  group: string | null;
+  from: StartPosition;
+  ackMode: 'manual' | 'auto';
+  sessionTimeoutMs: number;
+  heartbeatIntervalMs: number;
+  onError: (err: WharfError) => void;
+}
+
+function invalid(message: string): WharfError {
+  return new WharfError('INVALID_ARGUMENT', message);
+}
+
+export function validateStartPosition(pos: unknown, what = 'from'): StartPosition {
+  if (pos === 'earliest' || pos === 'latest') return pos;
+  if (pos !== null && typeof pos === 'object') {
+    const o = pos as { offset?: unknown; timestamp?: unknown };
+    if (typeof o.offset === 'number' && Number.isSafeInteger(o.offset) && o.offset >= 0) return { offset: o.offset };
+    if (typeof o.timestamp === 'number' && Number.isFinite(o.timestamp)) return { timestamp: o.timestamp };
+  }
+  throw invalid(`${what} is ${JSON.stringify(pos)}; use 'earliest', 'latest', { offset: n >= 0 } or { timestamp: ms }`);
+}
+
+export function resolveSubscribeOptions(o: SubscribeOptions): ResolvedSubscribeOptions {
+  if (o === null || typeof o !== 'object') throw invalid('subscribe options must be an object like { group: "billing" }');
+  const group = o.group === undefined || o.group === null ? null : validateName(o.group, 'group name');
+  const sessionTimeoutMs = o.sessionTimeoutMs ?? LIMITS.sessionTimeoutMs;
+  if (!Number.isSafeInteger(sessionTimeoutMs) || sessionTimeoutMs < 1 || sessionTimeoutMs > MAX_SESSION_TIMEOUT_MS) {
+    throw invalid(`sessionTimeoutMs is ${JSON.stringify(o.sessionTimeoutMs)}; use an integer from 1 to ${MAX_SESSION_TIMEOUT_MS}`);
+  }
+  const heartbeatIntervalMs = o.heartbeatIntervalMs ?? Math.max(1, Math.min(LIMITS.heartbeatIntervalMs, Math.floor(sessionTimeoutMs / 3)));
+  if (!Number.isSafeInteger(heartbeatIntervalMs) || heartbeatIntervalMs < 1 || heartbeatIntervalMs >= sessionTimeoutMs) {
+    throw invalid(`heartbeatIntervalMs is ${JSON.stringify(o.heartbeatIntervalMs)}; use an integer from 1 to below sessionTimeoutMs (${sessionTimeoutMs})`);
+  }
+  if (o.ackMode !== undefined && o.ackMode !== 'manual' && o.ackMode !== 'auto') throw invalid(`ackMode is ${JSON.stringify(o.ackMode)}; use 'manual' or 'auto'`);
+  if (o.onError !== undefined && typeof o.onError !== 'function') throw invalid('onError must be a function');
+  return {
+    group,
+    from: o.from === undefined ? 'latest' : validateStartPosition(o.from),
+    ackMode: o.ackMode ?? 'manual',
+    sessionTimeoutMs,
+    heartbeatIntervalMs,
+    onError: o.onError ?? (() => undefined),
+  };
+}
+
+/** The offset a position names in one partition, within [startOffset, durable end]. */
+export async function resolvePosition(part: TopicPartition, pos: StartPosition): Promise<number> {
+  const start = part.log.startOffset;
+  const end = part.durableEnd;
+  if (pos === 'earliest') return start;
+  if (pos === 'latest') return end;
+  if ('offset' in pos) return Math.max(start, Math.min(end, pos.offset));
+  return Math.max(start, Math.min(end, await part.log.offsetForTimestamp(pos.timestamp)));
+}
+
+export class TopicSubscription implements Subscription, GroupMember, TopicSubscriber, FetcherHost {
+  readonly memberId = randomUUID();
+  readonly autoAck: boolean;
+  readonly commit: ((partition: number, offset: number) => Promise<boolean>) | null;
+  readonly sessionTimeoutMs: number;
+  readonly shareReadBuffers: boolean;
+  private readonly fetchers = new Map<number, PartitionFetcher>();
+  private heartbeatTimer: TimerHandle | null = null;
+  private closed = false;
+  private crashed = false;
+
+  readonly topic: string;
+
+  constructor(
+    readonly topicRef: Topic,
+    private readonly options: ResolvedSubscribeOptions,
+    readonly handler: TopicHandler,
+    private readonly coordinator: GroupCoordinator | null,
+    readonly clock: Clock,
+    storageKind: 'disk' | 'memory',
+  ) {
+    this.shareReadBuffers = storageKind === 'disk';
+    this.topic = topicRef.name;
+    this.autoAck = options.ackMode === 'auto';
+    this.sessionTimeoutMs = options.sessionTimeoutMs;
+    const c = coordinator;
+    this.commit = c === null ? null : (partition, offset) => c.commit(this.memberId, partition, offset);
+  }
+
+  get group(): string | null {
+    return this.options.group;
+  }
+
+  onError(err: WharfError): void {
+    this.options.onError(err);
+  }
+
+  async open(): Promise<void> {
+    this.topicRef.subscribers.add(this);
+    if (this.coordinator === null) {
+      this.onAssign(this.topicRef.partitions.map((p) => p.index));
+      return;
+    }
+    await this.coordinator.join(this);
+    this.scheduleHeartbeat();
+  }
+
+  assignments(): number[] {
+    return [...this.fetchers.keys()].sort((a, b) => a - b);
+  }
+
+  async seek(position: StartPosition): Promise<void> {
+    const pos = validateStartPosition(position, 'seek position');
+    if (this.closed || this.crashed) throw new WharfError('CLOSED', 'this subscription is closed; subscribe again to seek');
+    const parts = this.topicRef.partitions;
+    if (this.coordinator !== null) {
+      await this.coordinator.seek((p) => resolvePosition(parts[p], pos));
+      return;
+    }
+    const owned = this.assignments();
+    await this.onRevoke(owned);
+    for (const p of owned) this.startFetcher(p, () => resolvePosition(parts[p], pos), undefined);
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    this.heartbeatTimer?.cancel();
+    this.topicRef.subscribers.delete(this);
+    if (this.coordinator !== null && !this.crashed) await this.coordinator.leave(this.memberId);
+    else await this.onRevoke(this.assignments());
+  }
+
+  /** The topic is being deleted (or the broker closes): stop at once; nothing is committed. */
+  async closeForDelete(): Promise<void> {
+    this.closed = true;
+    this.heartbeatTimer?.cancel();
+    this.topicRef.subscribers.delete(this);
+    for (const f of this.fetchers.values()) f.abort();
+    this.fetchers.clear();
+  }
+
+  /**
+   * Test hook (internal): behave like a crashed process. Heartbeats and processing stop, nothing is
+   * committed and the group is not told; the session timeout removes the member.
+   */
+  simulateCrash(): void {
+    this.crashed = true;
+    this.heartbeatTimer?.cancel();
+    for (const f of this.fetchers.values()) f.abort();
+    this.fetchers.clear();
+  }
+
+  // ---------------------------------------------------------------- GroupMember
+
+  onAssign(partitions: number[]): void {
+    if (this.crashed || this.closed) return; // a dead process starts nothing; its session will expire
+    const c = this.coordinator;
+    for (const p of partitions) {
+      const committed = c?.committed(p);
+      this.startFetcher(p, async () => committed ?? (await resolvePosition(this.topicRef.partitions[p], this.options.from)), committed);
+    }
+  }
+
+  async onRevoke(partitions: number[]): Promise<void> {
+    const stopping: Promise<void>[] = [];
+    for (const p of partitions) {
+      const f = this.fetchers.get(p);
+      if (f === undefined) continue;
+      this.fetchers.delete(p);
+      stopping.push(f.stop());
+    }
+    await Promise.all(stopping);
+  }
+
+  onExpired(): void {
+    for (const f of this.fetchers.values()) f.abort();
+    this.fetchers.clear();
+  }
+
+  private startFetcher(p: number, start: () => Promise<number>, committed: number | undefined): void {
+    this.fetchers.set(p, new PartitionFetcher(this, this.topicRef.partitions[p], start, committed));
+  }
+
+  private scheduleHeartbeat(): void {
+    this.heartbeatTimer = this.clock.setTimer(this.options.heartbeatIntervalMs, () => {
+      if (this.closed || this.crashed || this.coordinator === null) return;
+      if (!this.coordinator.heartbeat(this.memberId)) {
+        // Our session expired (e.g. the event loop was blocked): rejoin like a Kafka consumer would.
+        void this.coordinator.join(this).catch((err: unknown) => this.onError(err as WharfError));
+      }
+      this.scheduleHeartbeat();
+    });
+  }
+}

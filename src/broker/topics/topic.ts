@@ -1,0 +1,119 @@
+// One open topic: its resolved config, its partition logs (with the durable end each fetch may read
+// up to), its meters, and the live subscriptions and group coordinators on it.
+import { LIMITS, WharfError } from '../../common/index.js';
+import type { Clock } from '../../common/index.js';
+import type { AppendResult, PartitionLog, RecordInput } from '../../storage/index.js';
+import { RateMeter } from '../rate-meter.js';
+import type { TopicInfo, TopicOptions } from '../types.js';
+import { KeylessSpreader } from './partitioner.js';
+import type { GroupCoordinator } from './group-coordinator.js';
+
+export interface TopicConfig {
+  partitions: number;
+  retentionMs: number | null;
+  retentionBytes: number | null;
+  segmentBytes: number;
+  segmentMs: number;
+  maxMessageBytes: number;
+  dedupWindowMs: number;
+}
+
+/** Smallest segment a topic may roll at; smaller only multiplies files. */
+const MIN_SEGMENT_BYTES = 1024;
+/** Ceiling for a per-topic maxMessageBytes (a segment must hold a message). */
+const MAX_MESSAGE_BYTES_CEILING = 64 * 1024 * 1024;
+
+function positiveInt(options: TopicOptions, field: keyof TopicOptions, min: number, max: number): number | undefined {
+  const v = options[field];
+  if (v === undefined || v === null) return undefined;
+  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < min || v > max) {
+    throw new WharfError('INVALID_ARGUMENT', `topic option ${field} is ${JSON.stringify(v)}; use an integer from ${min} to ${max}`);
+  }
+  return v;
+}
+
+/** Validates TopicOptions (INVALID_ARGUMENT) and fills defaults. */
+export function resolveTopicConfig(options: TopicOptions | undefined, brokerMaxMessageBytes: number): TopicConfig {
+  const o = options ?? {};
+  if (typeof o !== 'object' || Array.isArray(o)) throw new WharfError('INVALID_ARGUMENT', 'topic options must be an object like { partitions: 3 }');
+  return {
+    partitions: positiveInt(o, 'partitions', 1, LIMITS.maxPartitions) ?? 1,
+    retentionMs: positiveInt(o, 'retentionMs', 1, Number.MAX_SAFE_INTEGER) ?? null,
+    retentionBytes: positiveInt(o, 'retentionBytes', 1, Number.MAX_SAFE_INTEGER) ?? null,
+    segmentBytes: positiveInt(o, 'segmentBytes', MIN_SEGMENT_BYTES, 2 ** 31 - 1) ?? LIMITS.segmentBytes,
+    segmentMs: positiveInt(o, 'segmentMs', 1, Number.MAX_SAFE_INTEGER) ?? LIMITS.segmentMs,
+    maxMessageBytes: positiveInt(o, 'maxMessageBytes', 1, MAX_MESSAGE_BYTES_CEILING) ?? brokerMaxMessageBytes,
+    dedupWindowMs: positiveInt(o, 'dedupWindowMs', 0, LIMITS.maxDedupWindowMs) ?? LIMITS.dedupWindowMs,
+  };
+}
+
+/** Something waiting for a partition to grow (a fetcher at the log end). */
+export interface DataWaiter {
+  wake(): void;
+}
+
+export class TopicPartition {
+  /** Offsets below this are durable and may be delivered; endOffset may run ahead while an fsync is pending. */
+  durableEnd: number;
+  private readonly waiters = new Set<DataWaiter>();
+
+  constructor(
+    readonly index: number,
+    readonly log: PartitionLog,
+  ) {
+    this.durableEnd = log.endOffset;
+  }
+
+  async append(records: RecordInput[]): Promise<AppendResult> {
+    const result = await this.log.append(records);
+    if (result.lastOffset + 1 > this.durableEnd) {
+      this.durableEnd = result.lastOffset + 1;
+      if (this.waiters.size > 0) {
+        const woken = [...this.waiters];
+        this.waiters.clear();
+        for (const w of woken) w.wake();
+      }
+    }
+    return result;
+  }
+
+  addWaiter(w: DataWaiter): void {
+    this.waiters.add(w);
+  }
+
+  removeWaiter(w: DataWaiter): void {
+    this.waiters.delete(w);
+  }
+}
+
+/** What a subscription exposes to its topic (closing on delete). */
+export interface TopicSubscriber {
+  closeForDelete(): Promise<void>;
+}
+
+export class Topic {
+  readonly spreader: KeylessSpreader;
+  readonly publishMeter: RateMeter;
+  readonly deliverMeter: RateMeter;
+  readonly errorMeter: RateMeter;
+  readonly subscribers = new Set<TopicSubscriber>();
+  readonly coordinators = new Map<string, GroupCoordinator>();
+  deleted = false;
+
+  constructor(
+    readonly name: string,
+    readonly config: TopicConfig,
+    readonly createdAt: number,
+    readonly partitions: TopicPartition[],
+    clock: Clock,
+  ) {
+    this.spreader = new KeylessSpreader(config.partitions);
+    this.publishMeter = new RateMeter(clock);
+    this.deliverMeter = new RateMeter(clock);
+    this.errorMeter = new RateMeter(clock);
+  }
+
+  info(): TopicInfo {
+    return { name: this.name, kind: 'topic', ...this.config, createdAt: this.createdAt };
+  }
+}

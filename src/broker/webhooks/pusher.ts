@@ -1,0 +1,105 @@
+// One endpoint's pusher: consumes the binding's internal queue and POSTs each message, signed.
+// 2xx acks; any other status, a network error or a timeout throws, which nacks the delivery with the
+// queue's exponential backoff (durable, in the queue journal) until maxDeliveries dead-letters it.
+import { WharfError, type Clock } from '../../common/index.js';
+import type { Consumer, QueueMessage } from '../queue-types.js';
+import { SIGNATURE_HEADER, signWebhookBody } from './signature.js';
+import { TokenBucket } from './token-bucket.js';
+import type { WebhookEndpointStats, WebhookQueueHost } from './types.js';
+
+export interface PusherConfig {
+  url: string;
+  secret: string;
+  concurrency: number;
+  ratePerSecond: number | null;
+  burst: number;
+  timeoutMs: number;
+}
+
+/** The POST body: the message as the seed shows it. deliveryCount is a header so the body (and signature input) is stable across attempts. */
+export function webhookBody(m: QueueMessage): string {
+  const body: Record<string, unknown> = { id: m.id, type: m.type, timestamp: m.timestamp, key: m.key, headers: m.headers };
+  if (m.payload instanceof Uint8Array) body.payloadBase64 = Buffer.from(m.payload).toString('base64');
+  else body.payload = m.payload;
+  if (m.routingKey !== undefined) body.routingKey = m.routingKey;
+  return JSON.stringify(body);
+}
+
+export class EndpointPusher {
+  private consumer: Consumer | null = null;
+  private readonly bucket: TokenBucket | null;
+  private readonly counters: WebhookEndpointStats;
+
+  constructor(
+    private readonly host: WebhookQueueHost,
+    private readonly queue: string,
+    private readonly config: PusherConfig,
+    clock: Clock,
+  ) {
+    this.bucket = config.ratePerSecond === null ? null : new TokenBucket(config.ratePerSecond, config.burst, clock);
+    this.counters = { url: config.url, delivered: 0, failed: 0, inFlight: 0, lastStatus: null, lastError: null };
+  }
+
+  async start(): Promise<void> {
+    // The lease must outlast a POST plus the wait for a rate token, or a slow POST would be redelivered.
+    const visibilityTimeoutMs = this.config.timeoutMs + 60_000;
+    this.consumer = await this.host.consume(
+      this.queue,
+      { concurrency: this.config.concurrency, prefetch: this.config.concurrency, visibilityTimeoutMs },
+      (m) => this.deliver(m),
+    );
+  }
+
+  stats(): WebhookEndpointStats {
+    return { ...this.counters };
+  }
+
+  async stop(): Promise<void> {
+    this.bucket?.close(new WharfError('CLOSED', `webhook endpoint ${this.config.url} stopped`));
+    const consumer = this.consumer;
+    this.consumer = null;
+    await consumer?.close();
+  }
+
+  private async deliver(m: QueueMessage): Promise<void> {
+    if (this.bucket !== null) await this.bucket.take();
+    const body = webhookBody(m);
+    this.counters.inFlight++;
+    try {
+      const response = await fetch(this.config.url, {
+        method: 'POST',
+        body,
+        redirect: 'manual',
+        signal: AbortSignal.timeout(this.config.timeoutMs),
+        headers: {
+          'content-type': 'application/json',
+          'user-agent': 'wharf-webhooks',
+          'x-wharf-id': m.id,
+          'x-wharf-type': m.type,
+          'x-wharf-timestamp': String(m.timestamp),
+          'x-wharf-delivery-count': String(m.deliveryCount),
+          [SIGNATURE_HEADER]: signWebhookBody(body, this.config.secret),
+        },
+      });
+      await response.body?.cancel().catch(() => undefined); // free the connection; the body is not used
+      this.counters.lastStatus = response.status;
+      if (response.status < 200 || response.status > 299) {
+        throw new WharfError('UNAVAILABLE', `webhook ${this.config.url} answered HTTP ${response.status}; will retry with backoff`);
+      }
+      this.counters.delivered++;
+      this.counters.lastError = null;
+    } catch (err) {
+      this.counters.failed++;
+      const timedOut = err instanceof Error && (err.name === 'TimeoutError' || err.name === 'AbortError');
+      const error = timedOut
+        ? new WharfError('TIMEOUT', `webhook ${this.config.url} did not answer within ${this.config.timeoutMs} ms; will retry with backoff`)
+        : err instanceof WharfError
+          ? err
+          : new WharfError('UNAVAILABLE', `webhook ${this.config.url} failed: ${(err as Error).message}; will retry with backoff`, { cause: err });
+      this.counters.lastError = error.message;
+      throw error;
+    } finally {
+      this.counters.inFlight--;
+    }
+  }
+}

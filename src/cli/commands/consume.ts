@@ -1,0 +1,111 @@
+// `wharf consume <name>` (topic via a consumer group or a private reader, queue via receive + ack) and
+// `wharf tail <topic>` (new messages as they arrive). Messages print as NDJSON; --count N exits after N.
+import { Command } from 'commander';
+import type { StartPosition, Subscription, TopicMessage } from '../../broker/types.js';
+import { WharfError, isWharfError } from '../../common/index.js';
+import { withClient, type CliClient, type CliContext } from '../context.js';
+import { messageLine } from '../format.js';
+import { intOption } from '../options.js';
+import type { Runner } from '../program.js';
+
+interface ConsumeOpts {
+  url?: string;
+  group?: string;
+  from?: string;
+  count?: number;
+  waitMs?: number;
+  ack?: boolean;
+}
+
+export function consumeCommand(ctx: CliContext, run: Runner): Command {
+  return new Command('consume')
+    .description('print messages of a topic or queue as JSON lines (queue messages are acked once printed)')
+    .argument('<name>', 'topic or queue')
+    .option('--url <url>', 'server, default WHARF_URL or wharf://127.0.0.1:7411')
+    .option('--group <group>', 'topics: consumer group (commits offsets); without one nothing is committed')
+    .option('--from <position>', "topics: earliest | latest | <offset> | ts:<ms> (default earliest)", 'earliest')
+    .option('--count <n>', 'exit after this many messages', intOption('--count', 1))
+    .option('--wait-ms <ms>', 'queues: long-poll wait per receive', intOption('--wait-ms'), 20_000)
+    .option('--no-ack', 'queues: leave messages leased (they return after the visibility timeout)')
+    .action(run(async (name: string, o: ConsumeOpts) => {
+      await withClient(ctx, o, async (c) => {
+        if (await isTopic(c, name)) await consumeTopic(ctx, c, name, { group: o.group, from: parseFrom(o.from), count: o.count });
+        else await consumeQueue(ctx, c, name, o);
+      });
+    }));
+}
+
+export function tailCommand(ctx: CliContext, run: Runner): Command {
+  return new Command('tail')
+    .description('print new messages of a topic as they arrive (a private reader from latest; commits nothing)')
+    .argument('<topic>')
+    .option('--url <url>', 'server, default WHARF_URL or wharf://127.0.0.1:7411')
+    .option('--count <n>', 'exit after this many messages', intOption('--count', 1))
+    .action(run(async (topic: string, o: { url?: string; count?: number }) => {
+      await withClient(ctx, o, (c) => consumeTopic(ctx, c, topic, { from: 'latest', count: o.count }));
+    }));
+}
+
+async function isTopic(c: CliClient, name: string): Promise<boolean> {
+  try {
+    await c.describeTopic(name);
+    return true;
+  } catch (err) {
+    if (isWharfError(err, 'NOT_FOUND')) return false;
+    throw err;
+  }
+}
+
+/** Runs until count messages were printed, or until SIGINT/SIGTERM. */
+async function consumeTopic(ctx: CliContext, c: CliClient, topic: string, o: { group?: string; from: StartPosition; count?: number }): Promise<void> {
+  let printed = 0;
+  let finish!: () => void;
+  const done = new Promise<void>((resolve) => (finish = resolve));
+  const handler = async (m: TopicMessage): Promise<void> => {
+    // Past the count, refuse so a group does not commit what was not printed.
+    if (o.count !== undefined && printed >= o.count) throw new WharfError('CLOSED', 'count reached');
+    ctx.stdout.write(messageLine(m as never) + '\n');
+    printed++;
+    if (o.count !== undefined && printed >= o.count) finish();
+  };
+  const sub: Subscription = await c.subscribe(topic, o.group !== undefined ? { group: o.group, from: o.from } : { from: o.from }, handler);
+  const stop = (): void => finish();
+  process.once('SIGINT', stop).once('SIGTERM', stop);
+  try {
+    await done;
+  } finally {
+    process.off('SIGINT', stop).off('SIGTERM', stop);
+    await sub.close();
+  }
+}
+
+async function consumeQueue(ctx: CliContext, c: CliClient, queue: string, o: ConsumeOpts): Promise<void> {
+  let stopped = false;
+  const stop = (): void => {
+    stopped = true;
+  };
+  process.once('SIGINT', stop).once('SIGTERM', stop);
+  try {
+    let printed = 0;
+    while (!stopped && (o.count === undefined || printed < o.count)) {
+      const max = Math.min(10, o.count === undefined ? 10 : o.count - printed);
+      const batch = await c.receive(queue, { max, waitMs: o.waitMs });
+      for (const m of batch) {
+        ctx.stdout.write(messageLine(m as never) + '\n');
+        printed++;
+        if (o.ack !== false) await m.ack();
+      }
+    }
+  } finally {
+    process.off('SIGINT', stop).off('SIGTERM', stop);
+  }
+}
+
+export function parseFrom(from: string | undefined): StartPosition {
+  if (from === undefined || from === 'earliest') return 'earliest';
+  if (from === 'latest') return 'latest';
+  if (/^\d+$/.test(from)) return { offset: Number(from) };
+  const ts = /^ts:(\d+)$/.exec(from);
+  if (ts) return { timestamp: Number(ts[1]) };
+  throw new WharfError('INVALID_ARGUMENT', `--from ${JSON.stringify(from)} is not a position: use earliest, latest, an offset, or ts:<ms since epoch>`);
+}

@@ -1,0 +1,78 @@
+// `wharf stats [name]`: one name's stats as JSON, or a table of every topic and queue; --watch redraws it live.
+import { Command } from 'commander';
+import type { Stats } from '../../broker/wharf.js';
+import type { ExchangeStats } from '../../broker/exchange-types.js';
+import { printJson, withClient, type CliClient, type CliContext } from '../context.js';
+import { table } from '../format.js';
+import { intOption } from '../options.js';
+import type { Runner } from '../program.js';
+
+const COLUMNS = ['name', 'kind', 'depth', 'inFlight', 'dlqDepth', 'oldestAgeMs', 'lag', 'publish/s', 'deliver/s', 'ack/s'];
+
+export function statsCommand(ctx: CliContext, run: Runner): Command {
+  return new Command('stats')
+    .description('show stats: one name as JSON, or a table of all topics and queues')
+    .argument('[name]', 'topic or queue')
+    .option('--url <url>', 'server, default WHARF_URL or wharf://127.0.0.1:7411')
+    .option('--watch [ms]', 'redraw as a live table every ms (default 1000) until Ctrl-C')
+    .option('--json', 'print JSON even for the table')
+    .action(run(async (name: string | undefined, o: { url?: string; watch?: boolean | string; json?: boolean }) => {
+      await withClient(ctx, o, async (c) => {
+        if (o.watch === undefined) {
+          if (name !== undefined) printJson(ctx, await c.stats(name));
+          else if (o.json) printJson(ctx, await rowsOf(c, undefined));
+          else ctx.stdout.write(table(await rowsOf(c, undefined), COLUMNS));
+          return;
+        }
+        const periodMs = o.watch === true ? 1000 : intOption('--watch', 50)(o.watch as string);
+        await watch(ctx, c, name, periodMs);
+      });
+    }));
+}
+
+async function watch(ctx: CliContext, c: CliClient, name: string | undefined, periodMs: number): Promise<void> {
+  let stopped = false;
+  let wake: () => void = () => undefined;
+  const stop = (): void => {
+    stopped = true;
+    wake();
+  };
+  process.once('SIGINT', stop).once('SIGTERM', stop);
+  try {
+    while (!stopped) {
+      const rows = await rowsOf(c, name);
+      // Clear the screen and home the cursor, then redraw: a live table without a TUI library.
+      ctx.stdout.write(`\x1b[2J\x1b[H${new Date().toISOString()}  (Ctrl-C to stop)\n${table(rows, COLUMNS)}`);
+      await new Promise<void>((resolve) => {
+        const t = setTimeout(resolve, periodMs);
+        wake = () => {
+          clearTimeout(t);
+          resolve();
+        };
+      });
+    }
+  } finally {
+    process.off('SIGINT', stop).off('SIGTERM', stop);
+  }
+}
+
+async function rowsOf(c: CliClient, name: string | undefined): Promise<Array<Record<string, unknown>>> {
+  const names = name !== undefined ? [name] : [...(await c.listTopics()).map((t) => t.name), ...(await c.listQueues()).map((q) => q.name)];
+  const rows: Array<Record<string, unknown>> = [];
+  for (const n of names) rows.push(row((await c.stats(n)) as Stats | ExchangeStats));
+  return rows;
+}
+
+const rate = (r: number): string => r.toFixed(1);
+
+function row(s: Stats | ExchangeStats): Record<string, unknown> {
+  if (s.kind === 'exchange') return { name: s.name, kind: 'exchange', depth: '', 'publish/s': '', routed: s.routed, unroutable: s.unroutable };
+  if (s.kind === 'queue') {
+    return {
+      name: s.name, kind: 'queue', depth: s.depth, inFlight: s.inFlight, dlqDepth: s.dlqDepth, oldestAgeMs: s.oldestAgeMs,
+      'publish/s': rate(s.publishRate), 'deliver/s': rate(s.deliverRate), 'ack/s': rate(s.ackRate),
+    };
+  }
+  const lag = Object.values(s.groups).reduce((sum, g) => sum + g.lag, 0);
+  return { name: s.name, kind: 'topic', depth: s.messages, lag, 'publish/s': rate(s.publishRate), 'deliver/s': rate(s.deliverRate) };
+}

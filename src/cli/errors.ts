@@ -1,0 +1,33 @@
+// How a failing command ends: `error CODE: message`, a line saying how to fix it, and a non-zero exit.
+import { WharfError, toWharfError, type ErrorCode } from '../common/index.js';
+import type { CliContext } from './context.js';
+
+const FIX: Partial<Record<ErrorCode, string>> = {
+  UNAVAILABLE: 'is the server running? start it with `wharf serve`, or point --url / WHARF_URL at it',
+  NOT_FOUND: 'list what exists with `wharf topics list` / `wharf queues list`, or create it first',
+  ALREADY_EXISTS: 'pick another name, or `describe` the existing one',
+  INVALID_ARGUMENT: 'check the arguments; every command has --help',
+  MESSAGE_TOO_LARGE: 'send a smaller message, or raise maxMessageBytes on the server',
+  QUEUE_FULL: 'consume from the queue, or raise its maxLength',
+  RATE_LIMITED: 'slow down, or raise the queue rateLimit',
+  TIMEOUT: 'the server did not answer in time; check its load and retry',
+  CLOSED: 'the connection closed; retry',
+  RECEIPT_INVALID: 'the lease expired; receive the message again',
+  LIMIT_EXCEEDED: 'the server refused a limit; see docs/limits.md',
+  UNAUTHORIZED: 'pass credentials in the --url',
+};
+
+/** Exit code for a failure; 2 is left for usage errors that commander reports itself. */
+export const EXIT_FAILURE = 1;
+
+export function reportError(ctx: CliContext, err: unknown): number {
+  const e = toWharfError(err);
+  ctx.stderr.write(`error ${e.code}: ${e.message}\n`);
+  const fix = FIX[e.code];
+  if (fix) ctx.stderr.write(`  fix: ${fix}\n`);
+  return EXIT_FAILURE;
+}
+
+export function usage(message: string): WharfError {
+  return new WharfError('INVALID_ARGUMENT', message);
+}

@@ -1,0 +1,346 @@
+// The client's one TCP connection: handshake, correlation ids (many requests in flight), batched
+// writes (every frame produced in one turn leaves in one socket write), pings, and automatic
+// reconnect with backoff. Requests marked `retry` survive a reconnect and are sent again; flows
+// (subscriptions, consumers) re-subscribe through onReconnected.
+import { connect as netConnect, type Socket } from 'node:net';
+import { WharfError, toWharfError } from '../common/index.js';
+import {
+  FrameDecoder,
+  MIN_PROTOCOL_VERSION,
+  OP,
+  PROTOCOL_VERSION,
+  WireReader,
+  WireWriter,
+  beginFrame,
+  decodeError,
+  decodeHelloOk,
+  encodeHello,
+  endFrame,
+  opName,
+  type HelloOk,
+} from '../protocol/index.js';
+
+export interface ConnectionOptions {
+  host: string;
+  port: number;
+  clientName: string;
+  /** First reconnect delay; doubles up to reconnectMaxDelayMs. */
+  reconnectInitialDelayMs: number;
+  reconnectMaxDelayMs: number;
+  /** Give up (fail pending requests with UNAVAILABLE) after this long without a connection. */
+  reconnectTimeoutMs: number;
+  /** Largest frame this client accepts from the server. */
+  maxFrameBytes: number;
+}
+
+interface Request {
+  op: number;
+  correlationId: number;
+  encode: (w: WireWriter) => void;
+  decode: (op: number, r: WireReader) => unknown;
+  resolve: (v: unknown) => void;
+  reject: (e: Error) => void;
+  /** Sent again after a reconnect (idempotent, or made so by producer sequences). */
+  retry: boolean;
+  sent: boolean;
+}
+
+export type PushHandler = (op: number, r: WireReader) => void;
+
+export class ClientConnection {
+  /** Bumps on every (re)connect; deliveries remember it so they never settle on a newer connection. */
+  epoch = 0;
+  hello: HelloOk | null = null;
+  onPush: PushHandler = () => undefined;
+  /** Called after each successful reconnect (not the first connect). */
+  onReconnected: () => void = () => undefined;
+  private socket: Socket | null = null;
+  private readonly reader = new WireReader();
+  private readonly out = new WireWriter(64 * 1024);
+  private flushScheduled = false;
+  private nextCorrelationId = 1;
+  private readonly pending = new Map<number, Request>();
+  /** Requests beyond the server's in-flight window, or made while disconnected. */
+  private readonly waiting: Request[] = [];
+  private inFlight = 0;
+  private closed = false;
+  private connected = false;
+  private disconnectedSinceMs = 0;
+  private reconnectDelayMs: number;
+  private pingTimer: NodeJS.Timeout | null = null;
+  private lastSendMs = Date.now();
+
+  constructor(private readonly options: ConnectionOptions) {
+    this.reconnectDelayMs = options.reconnectInitialDelayMs;
+  }
+
+  /** Opens the first connection; rejects when the server cannot be reached or refuses us. */
+  async open(): Promise<void> {
+    await this.dial();
+  }
+
+  private dial(): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      const socket = netConnect({ host: this.options.host, port: this.options.port });
+      socket.setNoDelay(true);
+      let settled = false;
+      const decoder = new FrameDecoder(this.options.maxFrameBytes, (op, id, buf, start, end) => {
+        this.reader.reset(buf, start, end, opName(op));
+        if (!settled) {
+          settled = true;
+          if (op === OP.HELLO_OK) {
+            this.hello = decodeHelloOk(this.reader);
+            this.onConnected(socket);
+            resolve();
+          } else {
+            const err = op === OP.ERROR ? decodeError(this.reader) : new WharfError('PROTOCOL_ERROR', `server answered HELLO with ${opName(op)}`);
+            socket.destroy();
+            reject(err);
+          }
+          return;
+        }
+        this.onFrame(op, id);
+      });
+      socket.on('data', (chunk: Buffer) => {
+        try {
+          decoder.push(chunk);
+        } catch (err) {
+          this.fail(toWharfError(err));
+          socket.destroy();
+        }
+      });
+      socket.on('error', (err) => {
+        if (!settled) {
+          settled = true;
+          reject(new WharfError('UNAVAILABLE', `cannot reach wharf://${this.options.host}:${this.options.port} (${err.message}); is the server running?`, { cause: err }));
+        }
+      });
+      socket.on('close', () => {
+        if (!settled) {
+          settled = true;
+          reject(new WharfError('UNAVAILABLE', `wharf://${this.options.host}:${this.options.port} closed the connection during the handshake`));
+        }
+        if (this.socket === socket) this.onDisconnected();
+      });
+      socket.once('connect', () => {
+        const w = new WireWriter(128);
+        const start = beginFrame(w, OP.HELLO, 0);
+        encodeHello(w, { minVersion: MIN_PROTOCOL_VERSION, maxVersion: PROTOCOL_VERSION, clientName: this.options.clientName });
+        endFrame(w, start);
+        socket.write(w.copyFrom(0));
+      });
+    });
+  }
+
+  private onConnected(socket: Socket): void {
+    const first = this.epoch === 0;
+    this.socket = socket;
+    this.connected = true;
+    this.epoch++;
+    this.reconnectDelayMs = this.options.reconnectInitialDelayMs;
+    this.startPing();
+    if (!first) this.onReconnected();
+    this.pump();
+  }
+
+  private onFrame(op: number, correlationId: number): void {
+    if (correlationId === 0) {
+      if (op === OP.ERROR) {
+        // The server is about to close this connection; the close handler reconnects.
+        this.lastConnectionError = decodeError(this.reader);
+        return;
+      }
+      this.onPush(op, this.reader);
+      return;
+    }
+    const req = this.pending.get(correlationId);
+    if (req === undefined) return; // answered after we gave up on it
+    this.pending.delete(correlationId);
+    this.inFlight--;
+    try {
+      if (op === OP.ERROR) req.reject(decodeError(this.reader));
+      else req.resolve(req.decode(op, this.reader));
+    } catch (err) {
+      req.reject(toWharfError(err));
+    }
+    this.pump();
+  }
+
+  /** The last connection-level ERROR the server sent before closing. */
+  lastConnectionError: WharfError | null = null;
+
+  request<T>(op: number, encode: (w: WireWriter) => void, decode: (op: number, r: WireReader) => T, retry = true): Promise<T> {
+    if (this.closed) return Promise.reject(new WharfError('CLOSED', 'this client is closed; connect again'));
+    return new Promise<T>((resolve, reject) => {
+      const req: Request = {
+        op,
+        correlationId: 0,
+        encode,
+        decode,
+        resolve: resolve as (v: unknown) => void,
+        reject,
+        retry,
+        sent: false,
+      };
+      this.waiting.push(req);
+      this.pump();
+    });
+  }
+
+  /** A one-way frame (CREDIT, SETTLE) on the current connection; dropped when disconnected. */
+  sendOneWay(op: number, encode: (w: WireWriter) => void, epoch: number): void {
+    if (!this.connected || epoch !== this.epoch) return;
+    const start = beginFrame(this.out, op, 0);
+    encode(this.out);
+    endFrame(this.out, start);
+    this.scheduleFlush();
+  }
+
+  /** Moves waiting requests into the server's in-flight window. */
+  private pump(): void {
+    if (!this.connected) return;
+    const max = this.hello?.maxInFlight ?? 1;
+    while (this.waiting.length > 0 && this.inFlight < max) {
+      const req = this.waiting.shift()!;
+      if (req.correlationId === 0) {
+        req.correlationId = this.nextCorrelationId++;
+        if (this.nextCorrelationId > 0xffffffff) this.nextCorrelationId = 1;
+      }
+      const w = this.out;
+      const mark = w.pos;
+      const start = beginFrame(w, req.op, req.correlationId);
+      try {
+        req.encode(w);
+      } catch (err) {
+        w.pos = mark;
+        req.reject(toWharfError(err));
+        continue;
+      }
+      endFrame(w, start);
+      if (w.pos - start > (this.hello?.maxFrameBytes ?? Infinity)) {
+        w.pos = mark;
+        req.reject(new WharfError('MESSAGE_TOO_LARGE', `request of ${w.pos - start} bytes is over the server's maxFrameBytes (${this.hello?.maxFrameBytes}); publish smaller batches`));
+        continue;
+      }
+      req.sent = true;
+      this.pending.set(req.correlationId, req);
+      this.inFlight++;
+    }
+    this.scheduleFlush();
+  }
+
+  private scheduleFlush(): void {
+    if (this.flushScheduled || this.out.pos === 0) return;
+    this.flushScheduled = true;
+    queueMicrotask(() => this.flush());
+  }
+
+  private flush(): void {
+    this.flushScheduled = false;
+    if (this.out.pos === 0 || this.socket === null || !this.connected) {
+      this.out.reset();
+      return;
+    }
+    const bytes = this.out.copyFrom(0);
+    this.out.reset();
+    this.lastSendMs = Date.now();
+    this.socket.write(bytes);
+  }
+
+  private startPing(): void {
+    this.stopPing();
+    const idleMs = this.hello?.idleTimeoutMs ?? 0;
+    if (idleMs <= 0) return;
+    const everyMs = Math.max(10, Math.floor(idleMs / 3));
+    this.pingTimer = setInterval(() => {
+      if (this.connected && Date.now() - this.lastSendMs >= everyMs) {
+        this.request(OP.PING, () => undefined, () => undefined, false).catch(() => undefined);
+      }
+    }, everyMs);
+    this.pingTimer.unref();
+  }
+
+  private stopPing(): void {
+    if (this.pingTimer !== null) clearInterval(this.pingTimer);
+    this.pingTimer = null;
+  }
+
+  private onDisconnected(): void {
+    this.connected = false;
+    this.socket = null;
+    this.stopPing();
+    this.out.reset();
+    this.flushScheduled = false;
+    this.disconnectedSinceMs = Date.now();
+    // Requests sent on the lost connection: retry the safe ones in their original order.
+    const lost = [...this.pending.values()].sort((a, b) => a.correlationId - b.correlationId);
+    this.pending.clear();
+    this.inFlight = 0;
+    const again: Request[] = [];
+    const why = this.lastConnectionError ?? new WharfError('UNAVAILABLE', 'the connection to the server was lost before this request was answered; retry it');
+    for (const req of lost) {
+      if (req.retry) again.push(req);
+      else req.reject(why);
+    }
+    this.waiting.unshift(...again);
+    if (this.closed) {
+      this.failAll(new WharfError('CLOSED', 'the client was closed'));
+      return;
+    }
+    this.scheduleReconnect();
+  }
+
+  private scheduleReconnect(): void {
+    const delay = this.reconnectDelayMs * (0.5 + Math.random() / 2);
+    this.reconnectDelayMs = Math.min(this.options.reconnectMaxDelayMs, this.reconnectDelayMs * 2);
+    setTimeout(() => {
+      if (this.closed) return;
+      this.dial().catch((err: unknown) => {
+        if (this.closed) return;
+        if (Date.now() - this.disconnectedSinceMs > this.options.reconnectTimeoutMs) {
+          this.failAll(new WharfError('UNAVAILABLE', `no connection to the server for ${this.options.reconnectTimeoutMs} ms (reconnectTimeoutMs): ${toWharfError(err).message}`));
+        }
+        this.scheduleReconnect();
+      });
+    }, delay).unref();
+  }
+
+  private fail(err: WharfError): void {
+    this.lastConnectionError = err;
+  }
+
+  private failAll(err: WharfError): void {
+    for (const req of this.waiting.splice(0)) req.reject(err);
+    for (const req of this.pending.values()) req.reject(err);
+    this.pending.clear();
+    this.inFlight = 0;
+  }
+
+  get isConnected(): boolean {
+    return this.connected;
+  }
+
+  /** Waits for answers to what was sent (bounded), then closes the socket. */
+  async close(timeoutMs = 5_000): Promise<void> {
+    if (this.closed) return;
+    const deadline = Date.now() + timeoutMs;
+    while ((this.pending.size > 0 || this.waiting.length > 0) && this.connected && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 5));
+    }
+    this.closed = true;
+    this.stopPing();
+    this.failAll(new WharfError('CLOSED', 'the client was closed before this request was answered'));
+    const socket = this.socket;
+    if (socket !== null) {
+      this.flush();
+      await new Promise<void>((resolve) => {
+        socket.once('close', () => resolve());
+        socket.end();
+        setTimeout(() => {
+          socket.destroy();
+          resolve();
+        }, 1_000).unref();
+      });
+    }
+  }
+}

@@ -1,0 +1,246 @@
+// The remote client: implements interface Wharf over one native-protocol connection, so the same
+// code runs embedded or remote. Admin calls are requests; publish goes through the batching,
+// idempotent Producer; subscribe/consume are server-pushed flows that resume after a reconnect.
+import { WharfError } from '../common/index.js';
+import {
+  OP,
+  decodeAssignments,
+  decodeDeliver,
+  decodeEmpty,
+  decodeJsonResult,
+  encodeName,
+  encodeNameOptions,
+  type BindingInfo,
+  type BindingOptions,
+  type BindingTarget,
+  type ConsumeOptions,
+  type ExchangeInfo,
+  type ExchangeOptions,
+  type Consumer,
+  type MessageInput,
+  type PublishResult,
+  type QueueHandler,
+  type QueueInfo,
+  type QueueMessage,
+  type QueueOptions,
+  type ReceiveOptions,
+  type RedriveOptions,
+  type Stats,
+  type SubscribeOptions,
+  type Subscription,
+  type TopicHandler,
+  type TopicInfo,
+  type TopicOptions,
+  type Wharf,
+  type WireReader,
+} from '../protocol/index.js';
+import type { ClientConnection } from './connection.js';
+import { RemoteConsumer, RemoteSubscription, type FlowRegistry, type RemoteFlow } from './flows.js';
+import { Producer, type ProducerOptions } from './producer.js';
+import { QueueSettler } from './queue-ops.js';
+
+export interface FlowOptions {
+  /** Credits a topic subscription grants the server (deliveries outstanding at most). */
+  subscribeCredits: number;
+}
+
+function asObject(v: unknown, what: string): Record<string, unknown> {
+  if (v === undefined) return {};
+  if (v === null || typeof v !== 'object' || Array.isArray(v)) throw new WharfError('INVALID_ARGUMENT', `${what} must be an object`);
+  return v as Record<string, unknown>;
+}
+
+export class RemoteWharf implements Wharf, FlowRegistry {
+  private readonly flows = new Map<number, RemoteFlow>();
+  private readonly allFlows = new Set<RemoteFlow>();
+  private readonly producer: Producer;
+  private readonly queues: QueueSettler;
+  private closing: Promise<void> | null = null;
+
+  constructor(
+    private readonly conn: ClientConnection,
+    producerOptions: ProducerOptions,
+    private readonly flowOptions: FlowOptions,
+  ) {
+    this.producer = new Producer(conn, producerOptions);
+    this.queues = new QueueSettler(conn);
+    conn.onPush = (op, r) => this.onPush(op, r);
+    conn.onReconnected = () => {
+      this.flows.clear();
+      for (const f of this.allFlows) f.resume();
+    };
+  }
+
+  /** This client's idempotent producer id (for logs and dedupe inspection). */
+  get producerId(): string {
+    return this.producer.producerId;
+  }
+
+  private onPush(op: number, r: WireReader): void {
+    if (op === OP.DELIVER) {
+      const { subscriptionId, deliveries } = decodeDeliver(r);
+      this.flows.get(subscriptionId)?.onDeliveries(deliveries);
+    } else if (op === OP.ASSIGNMENTS) {
+      const { subscriptionId, partitions } = decodeAssignments(r);
+      this.flows.get(subscriptionId)?.onAssignments(partitions);
+    }
+  }
+
+  register(serverId: number, flow: RemoteFlow): void {
+    this.flows.set(serverId, flow);
+  }
+
+  unregister(serverId: number): void {
+    const flow = this.flows.get(serverId);
+    if (flow !== undefined) {
+      this.flows.delete(serverId);
+      this.allFlows.delete(flow);
+    }
+  }
+
+  private ensureOpen(): void {
+    if (this.closing !== null) throw new WharfError('CLOSED', 'this client is closed; connect again');
+  }
+
+  private json<T>(op: number, name: string, options?: unknown): Promise<T> {
+    this.ensureOpen();
+    const encode = options === undefined ? (w: Parameters<typeof encodeName>[0]) => encodeName(w, { name }) : (w: Parameters<typeof encodeName>[0]) => encodeNameOptions(w, { name, options });
+    return this.conn.request(op, encode, (_op, r) => decodeJsonResult(r) as T);
+  }
+
+  private ok(op: number, name: string): Promise<void> {
+    this.ensureOpen();
+    return this.conn.request(op, (w) => encodeName(w, { name }), (_op, r) => decodeEmpty(r));
+  }
+
+  private list<T>(op: number): Promise<T> {
+    this.ensureOpen();
+    return this.conn.request(op, () => undefined, (_op, r) => decodeJsonResult(r) as T);
+  }
+
+  // ---------------------------------------------------------------- core
+
+  publish(name: string, message: MessageInput): Promise<PublishResult>;
+  publish(name: string, messages: MessageInput[]): Promise<PublishResult[]>;
+  publish(name: string, input: MessageInput | MessageInput[]): Promise<PublishResult | PublishResult[]> {
+    if (this.closing !== null) return Promise.reject(new WharfError('CLOSED', 'this client is closed; connect again'));
+    if (Array.isArray(input)) return this.producer.send(name, input);
+    return this.producer.publishOne(name, input);
+  }
+
+  stats(name: string): Promise<Stats> {
+    return this.json(OP.STATS, name);
+  }
+
+  close(): Promise<void> {
+    this.closing ??= (async () => {
+      this.producer.flushAll();
+      await Promise.allSettled([...this.allFlows].map((f) => f.close()));
+      await this.conn.close();
+    })();
+    return this.closing;
+  }
+
+  // ---------------------------------------------------------------- topics
+
+  createTopic(name: string, options?: TopicOptions): Promise<TopicInfo> {
+    return this.json(OP.CREATE_TOPIC, name, options ?? {});
+  }
+
+  deleteTopic(name: string): Promise<void> {
+    return this.ok(OP.DELETE_TOPIC, name);
+  }
+
+  listTopics(): Promise<TopicInfo[]> {
+    return this.list(OP.LIST_TOPICS);
+  }
+
+  describeTopic(name: string): Promise<TopicInfo> {
+    return this.json(OP.DESCRIBE_TOPIC, name);
+  }
+
+  async subscribe(topic: string, options: SubscribeOptions, handler: TopicHandler): Promise<Subscription> {
+    this.ensureOpen();
+    if (typeof handler !== 'function') throw new WharfError('INVALID_ARGUMENT', 'subscribe needs a handler function as its third argument');
+    const sub = new RemoteSubscription(this.conn, this, topic, asObject(options, 'subscribe options'), this.flowOptions.subscribeCredits, handler);
+    await sub.start();
+    this.allFlows.add(sub);
+    return sub;
+  }
+
+  // ---------------------------------------------------------------- queues
+
+  createQueue(name: string, options?: QueueOptions): Promise<QueueInfo> {
+    return this.json(OP.CREATE_QUEUE, name, options ?? {});
+  }
+
+  deleteQueue(name: string): Promise<void> {
+    return this.ok(OP.DELETE_QUEUE, name);
+  }
+
+  purgeQueue(name: string): Promise<number> {
+    return this.json(OP.PURGE_QUEUE, name);
+  }
+
+  listQueues(): Promise<QueueInfo[]> {
+    return this.list(OP.LIST_QUEUES);
+  }
+
+  describeQueue(name: string): Promise<QueueInfo> {
+    return this.json(OP.DESCRIBE_QUEUE, name);
+  }
+
+  receive(queue: string, options?: ReceiveOptions): Promise<QueueMessage[]> {
+    this.ensureOpen();
+    return this.queues.receive(queue, options);
+  }
+
+  async consume(queue: string, options: ConsumeOptions, handler: QueueHandler): Promise<Consumer> {
+    this.ensureOpen();
+    if (typeof handler !== 'function') throw new WharfError('INVALID_ARGUMENT', 'consume needs a handler function as its third argument');
+    const o = asObject(options, 'consume options') as ConsumeOptions;
+    const concurrency = o.concurrency ?? 1;
+    if (!Number.isSafeInteger(concurrency) || concurrency < 1) throw new WharfError('INVALID_ARGUMENT', `concurrency is ${JSON.stringify(concurrency)}; use an integer >= 1`);
+    const prefetch = o.prefetch ?? concurrency * 2;
+    if (!Number.isSafeInteger(prefetch) || prefetch < 1) throw new WharfError('INVALID_ARGUMENT', `prefetch is ${JSON.stringify(prefetch)}; use an integer >= 1`);
+    const credits = Math.max(concurrency, prefetch);
+    const consumer = new RemoteConsumer(this.conn, this, queue, o as Record<string, unknown>, credits, concurrency, this.queues, handler);
+    await consumer.start();
+    this.allFlows.add(consumer);
+    return consumer;
+  }
+
+  redrive(deadLetterQueue: string, options?: RedriveOptions): Promise<number> {
+    return this.json(OP.REDRIVE, deadLetterQueue, options ?? {});
+  }
+
+  // ---------------------------------------------------------------- exchanges
+
+  createExchange(name: string, options: ExchangeOptions): Promise<ExchangeInfo> {
+    return this.json(OP.CREATE_EXCHANGE, name, options ?? {});
+  }
+
+  deleteExchange(name: string): Promise<void> {
+    return this.ok(OP.DELETE_EXCHANGE, name);
+  }
+
+  listExchanges(): Promise<ExchangeInfo[]> {
+    return this.list(OP.LIST_EXCHANGES);
+  }
+
+  describeExchange(name: string): Promise<ExchangeInfo> {
+    return this.json(OP.DESCRIBE_EXCHANGE, name);
+  }
+
+  bind(exchange: string, target: BindingTarget, options?: BindingOptions): Promise<BindingInfo> {
+    return this.json(OP.BIND, exchange, { target, options });
+  }
+
+  async unbind(exchange: string, target: BindingTarget, options?: BindingOptions): Promise<void> {
+    await this.json(OP.UNBIND, exchange, { target, options });
+  }
+
+  listBindings(exchange?: string): Promise<BindingInfo[]> {
+    return this.json(OP.LIST_BINDINGS, exchange ?? '');
+  }
+}

@@ -1,0 +1,178 @@
+// Transactional outbox on PostgreSQL: add() inserts in the caller's transaction and NOTIFYs on commit;
+// the relay LISTENs for low latency, polls as a fallback, and holds an advisory lock so that only one
+// relay publishes a table at a time (which is what keeps publication in row order).
+import type pg from 'pg';
+import { WharfError } from '../../common/index.js';
+import type { WharfPublisher } from '../publisher.js';
+import { decodeOutboxMessage, encodeOutboxMessage } from './codec.js';
+import { OutboxRelay, sleep, type OutboxRelayOptions } from './relay.js';
+import { Wake } from './wake.js';
+import type { OutboxMessage, OutboxRow, OutboxSource } from './types.js';
+
+/** Anything that runs a query: a pg.PoolClient inside BEGIN, a pg.Client, or a pg.Pool (for install). */
+export interface PgQueryable {
+  query(text: string, values?: unknown[]): Promise<pg.QueryResult>;
+}
+
+export interface PostgresOutboxOptions {
+  /** Default "public". */
+  schema?: string;
+  /** Default "wharf_outbox". */
+  table?: string;
+  /** NOTIFY channel (default "wharf_outbox"); the payload names the table, so tables can share it. */
+  channel?: string;
+}
+
+const IDENTIFIER = /^[A-Za-z_][A-Za-z0-9_]{0,62}$/;
+
+function identifier(value: string, what: string): string {
+  if (!IDENTIFIER.test(value)) {
+    throw new WharfError('INVALID_ARGUMENT', `outbox ${what} ${JSON.stringify(value)} must match ${IDENTIFIER}`);
+  }
+  return `"${value}"`;
+}
+
+export class PostgresOutbox {
+  readonly qualifiedTable: string;
+  readonly channel: string;
+  /** Table identity for notifications and the relay lock. */
+  readonly name: string;
+
+  constructor(options: PostgresOutboxOptions = {}) {
+    const schema = options.schema ?? 'public';
+    const table = options.table ?? 'wharf_outbox';
+    this.qualifiedTable = `${identifier(schema, 'schema')}.${identifier(table, 'table')}`;
+    this.channel = identifier(options.channel ?? 'wharf_outbox', 'channel');
+    this.name = `${schema}.${table}`;
+  }
+
+  /** Creates the table and its index if missing. Run once at deploy/startup. */
+  async install(db: PgQueryable): Promise<void> {
+    await db.query(
+      `CREATE TABLE IF NOT EXISTS ${this.qualifiedTable} (
+         id bigserial PRIMARY KEY,
+         destination text NOT NULL,
+         message jsonb NOT NULL,
+         created_at timestamptz NOT NULL DEFAULT now(),
+         sent_at timestamptz
+       )`,
+    );
+    const index = identifier(`${this.name.replace(/\W/g, '_').slice(0, 50)}_pending`, 'index');
+    await db.query(`CREATE INDEX IF NOT EXISTS ${index} ON ${this.qualifiedTable} (id) WHERE sent_at IS NULL`);
+  }
+
+  /**
+   * Records a message in the caller's transaction (tx: a client after BEGIN). It is published only
+   * if that transaction commits; NOTIFY is delivered at commit too. Returns the row id.
+   */
+  async add(tx: PgQueryable, message: OutboxMessage): Promise<number> {
+    const [to, json] = encodeOutboxMessage(message);
+    const result = await tx.query(
+      `INSERT INTO ${this.qualifiedTable} (destination, message) VALUES ($1, $2::jsonb) RETURNING id`,
+      [to, json],
+    );
+    await tx.query(`SELECT pg_notify($1, $2)`, [this.channel.slice(1, -1), this.name]);
+    return Number(result.rows[0].id);
+  }
+
+  /** Rows sent longer ago than olderThanMs are deleted; returns how many. */
+  async prune(db: PgQueryable, olderThanMs: number): Promise<number> {
+    const result = await db.query(
+      `DELETE FROM ${this.qualifiedTable} WHERE sent_at IS NOT NULL AND sent_at < now() - ($1::double precision * interval '1 millisecond')`,
+      [olderThanMs],
+    );
+    return result.rowCount ?? 0;
+  }
+
+  /** A relay publishing this table through publisher. Call start(); stop() when done. */
+  relay(pool: pg.Pool, publisher: WharfPublisher, options: OutboxRelayOptions = {}): OutboxRelay {
+    return new OutboxRelay(new PostgresOutboxSource(this, pool), publisher, options);
+  }
+}
+
+class PostgresOutboxSource implements OutboxSource {
+  readonly name: string;
+  private listener: pg.PoolClient | null = null;
+  private listenerLost = false;
+  private readonly wakeup = new Wake();
+
+  constructor(
+    private readonly outbox: PostgresOutbox,
+    private readonly pool: pg.Pool,
+  ) {
+    this.name = outbox.name;
+  }
+
+  /** Waits until this relay holds the table's lock (another relay may be active: stand by). */
+  async open(signal: AbortSignal): Promise<void> {
+    while (!signal.aborted && !(await this.lead())) await sleep(500, signal);
+  }
+
+  async fetchPending(limit: number): Promise<OutboxRow[]> {
+    // A lost lock connection means another relay may have taken over: publish only while leading.
+    if (!(await this.lead())) return [];
+    this.wakeup.clear();
+    const result = await this.pool.query(
+      `SELECT id, destination, message FROM ${this.outbox.qualifiedTable} WHERE sent_at IS NULL ORDER BY id LIMIT $1`,
+      [limit],
+    );
+    return result.rows.map((r) => ({ id: Number(r.id), to: r.destination as string, message: decodeOutboxMessage(r.message) }));
+  }
+
+  /**
+   * A dedicated connection LISTENs and holds a session advisory lock: if this process dies, the
+   * connection drops and the lock passes to a standby. Returns whether this relay leads now.
+   */
+  private async lead(): Promise<boolean> {
+    if (this.listener !== null && !this.listenerLost) return true;
+    if (this.listener !== null) {
+      this.listener.release(true);
+      this.listener = null;
+    }
+    const client = await this.pool.connect();
+    this.listenerLost = false;
+    client.on('error', () => {
+      this.listenerLost = true;
+      this.wakeup.notify();
+    });
+    client.on('notification', (n) => {
+      if (n.payload !== this.name) return;
+      this.wakeup.notify();
+    });
+    try {
+      const r = await client.query('SELECT pg_try_advisory_lock(hashtext($1)) AS ok', [`wharf-outbox:${this.name}`]);
+      if (r.rows[0].ok !== true) {
+        client.release();
+        return false;
+      }
+      await client.query(`LISTEN ${this.outbox.channel}`);
+      this.listener = client;
+      return true;
+    } catch (err) {
+      client.release(true);
+      throw err;
+    }
+  }
+
+  async markSent(ids: number[]): Promise<void> {
+    await this.pool.query(`UPDATE ${this.outbox.qualifiedTable} SET sent_at = now() WHERE id = ANY($1::bigint[])`, [ids]);
+  }
+
+  waitForWork(timeoutMs: number, signal: AbortSignal): Promise<void> {
+    return this.wakeup.wait(timeoutMs, signal);
+  }
+
+  async close(): Promise<void> {
+    const client = this.listener;
+    this.listener = null;
+    if (client === null) return;
+    if (this.listenerLost) return client.release(true);
+    try {
+      await client.query('SELECT pg_advisory_unlock_all()');
+      await client.query(`UNLISTEN ${this.outbox.channel}`);
+      client.release();
+    } catch (err) {
+      client.release(err instanceof Error ? err : true);
+    }
+  }
+}

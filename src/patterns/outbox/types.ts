@@ -1,0 +1,29 @@
+// Shapes shared by the PostgreSQL and SQLite outboxes and their relay.
+import type { MessageInput } from '../../broker/index.js';
+
+/** A message to publish later, once the surrounding database transaction commits. */
+export interface OutboxMessage extends MessageInput {
+  /** Topic, queue or exchange the relay publishes to. */
+  to: string;
+}
+
+/** One stored outbox row, as the relay reads it back (in id order). */
+export interface OutboxRow {
+  id: number;
+  to: string;
+  message: MessageInput;
+}
+
+/** Where a relay reads pending rows from: one implementation per database. */
+export interface OutboxSource {
+  /** Identifies the outbox (used for the default relay id). */
+  readonly name: string;
+  /** Called once before the first fetch; may wait (e.g. to become the single active relay). */
+  open(signal: AbortSignal): Promise<void>;
+  /** Oldest unsent rows first, at most limit. */
+  fetchPending(limit: number): Promise<OutboxRow[]>;
+  markSent(ids: number[]): Promise<void>;
+  /** Resolves when new rows may be there (a notification) or after timeoutMs, whichever is first. */
+  waitForWork(timeoutMs: number, signal: AbortSignal): Promise<void>;
+  close(): Promise<void>;
+}

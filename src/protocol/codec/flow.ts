@@ -1,0 +1,152 @@
+// Pushed deliveries under credit-based flow control, for topic subscriptions and queue consumers
+// alike. A subscription starts with the credits its SUBSCRIBE/CONSUME names; every delivered
+// message spends one; CREDIT grants more. The server never has more deliveries outstanding than
+// granted. SETTLE reports a handler's outcome: the broker commits (topics) or acks (queues) on
+// success and retries on failure, exactly as for an embedded handler.
+//
+// SUBSCRIBE   (0x30)  topic:str options:json credits:u32        -> SUBSCRIBED
+// CONSUME     (0x35)  queue:str options:json credits:u32        -> SUBSCRIBED
+// SUBSCRIBED  (0xB0)  subscriptionId:u32 memberId:str group:str count:u16 partition:u32{count}
+//                     (group '' = none; partitions = current assignments, none for queues)
+// CREDIT      (0x31)  subscriptionId:u32 credits:u32            one-way, correlation id 0
+// SETTLE      (0x32)  subscriptionId:u32 deliveryId:u32 outcome:u8 error:lstr
+//                     outcome 0 = handler succeeded, 1 = handler failed (error says why); one-way
+// SEEK        (0x33)  subscriptionId:u32 position:json          -> OK
+// UNSUBSCRIBE (0x34)  subscriptionId:u32                        -> OK
+// DELIVER     (0xC0)  subscriptionId:u32 count:u16 delivery{count}   push, correlation id 0
+// ASSIGNMENTS (0xC1)  subscriptionId:u32 count:u16 partition:u32{count} push, correlation id 0
+import type { WireReader } from '../wire-reader.js';
+import type { WireWriter } from '../wire-writer.js';
+import { decodeDelivery, type DecodedDelivery } from './message.js';
+
+export interface SubscribeRequest {
+  name: string;
+  options: Record<string, unknown>;
+  credits: number;
+}
+
+export interface Subscribed {
+  subscriptionId: number;
+  memberId: string;
+  group: string | null;
+  assignments: number[];
+}
+
+export interface Settle {
+  subscriptionId: number;
+  deliveryId: number;
+  ok: boolean;
+  error: string;
+}
+
+export const SETTLE_OK = 0;
+export const SETTLE_FAILED = 1;
+
+export function encodeSubscribe(w: WireWriter, req: SubscribeRequest): void {
+  w.str(req.name).json(req.options).u32(req.credits);
+}
+
+export function decodeSubscribe(r: WireReader): SubscribeRequest {
+  const name = r.str('name');
+  const options = r.json('options');
+  if (options === null || typeof options !== 'object' || Array.isArray(options)) throw r.fail('options is not a JSON object');
+  const credits = r.u32('credits');
+  r.done();
+  return { name, options: options as Record<string, unknown>, credits };
+}
+
+function writePartitions(w: WireWriter, partitions: readonly number[]): void {
+  w.u16(partitions.length);
+  for (const p of partitions) w.u32(p);
+}
+
+function readPartitions(r: WireReader): number[] {
+  const n = r.u16('partition count');
+  const out = new Array<number>(n);
+  for (let i = 0; i < n; i++) out[i] = r.u32('partition');
+  return out;
+}
+
+export function encodeSubscribed(w: WireWriter, s: Subscribed): void {
+  w.u32(s.subscriptionId).str(s.memberId).str(s.group ?? '');
+  writePartitions(w, s.assignments);
+}
+
+export function decodeSubscribed(r: WireReader): Subscribed {
+  const subscriptionId = r.u32('subscriptionId');
+  const memberId = r.str('memberId');
+  const group = r.str('group');
+  const assignments = readPartitions(r);
+  r.done();
+  return { subscriptionId, memberId, group: group === '' ? null : group, assignments };
+}
+
+export function encodeCredit(w: WireWriter, subscriptionId: number, credits: number): void {
+  w.u32(subscriptionId).u32(credits);
+}
+
+export function decodeCredit(r: WireReader): { subscriptionId: number; credits: number } {
+  const v = { subscriptionId: r.u32('subscriptionId'), credits: r.u32('credits') };
+  r.done();
+  return v;
+}
+
+export function encodeSettle(w: WireWriter, s: Settle): void {
+  w.u32(s.subscriptionId).u32(s.deliveryId).u8(s.ok ? SETTLE_OK : SETTLE_FAILED).lstr(s.error);
+}
+
+export function decodeSettle(r: WireReader): Settle {
+  const subscriptionId = r.u32('subscriptionId');
+  const deliveryId = r.u32('deliveryId');
+  const outcome = r.u8('outcome');
+  if (outcome !== SETTLE_OK && outcome !== SETTLE_FAILED) throw r.fail(`outcome ${outcome} is neither 0 nor 1`);
+  const error = r.lstr('error');
+  r.done();
+  return { subscriptionId, deliveryId, ok: outcome === SETTLE_OK, error };
+}
+
+export function encodeSeek(w: WireWriter, subscriptionId: number, position: unknown): void {
+  w.u32(subscriptionId).json(position);
+}
+
+export function decodeSeek(r: WireReader): { subscriptionId: number; position: unknown } {
+  const v = { subscriptionId: r.u32('subscriptionId'), position: r.json('position') };
+  r.done();
+  return v;
+}
+
+export function encodeSubscriptionId(w: WireWriter, subscriptionId: number): void {
+  w.u32(subscriptionId);
+}
+
+export function decodeSubscriptionId(r: WireReader): number {
+  const id = r.u32('subscriptionId');
+  r.done();
+  return id;
+}
+
+/** DELIVER body header; the caller appends `count` deliveries with encodeDelivery. */
+export function encodeDeliverHeader(w: WireWriter, subscriptionId: number, count: number): void {
+  w.u32(subscriptionId).u16(count);
+}
+
+export function decodeDeliver(r: WireReader): { subscriptionId: number; deliveries: DecodedDelivery[] } {
+  const subscriptionId = r.u32('subscriptionId');
+  const count = r.u16('count');
+  const deliveries = new Array<DecodedDelivery>(count);
+  for (let i = 0; i < count; i++) deliveries[i] = decodeDelivery(r);
+  r.done();
+  return { subscriptionId, deliveries };
+}
+
+export function encodeAssignments(w: WireWriter, subscriptionId: number, partitions: readonly number[]): void {
+  w.u32(subscriptionId);
+  writePartitions(w, partitions);
+}
+
+export function decodeAssignments(r: WireReader): { subscriptionId: number; partitions: number[] } {
+  const subscriptionId = r.u32('subscriptionId');
+  const partitions = readPartitions(r);
+  r.done();
+  return { subscriptionId, partitions };
+}

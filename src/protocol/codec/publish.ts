@@ -1,0 +1,61 @@
+// Publish: one frame carries a batch of input records for one target (topic, queue or exchange);
+// the response comes once every record is durable (publisher confirm), one result per record in
+// order. A failure of the batch is one ERROR frame.
+//
+// PUBLISH     (0x20)  target:str count:u16 input{count}              (input: see message.ts)
+// PUBLISH_OK  (0xA0)  count:u16 result{count}
+// result      = flags:u8 id:str partition:i32 offset:i64 routed:u32
+//               flags bit 0 = duplicate; partition/offset -1 when not a topic
+import type { MessageInput, PublishResult } from '../api-types.js';
+import type { WireReader } from '../wire-reader.js';
+import type { WireWriter } from '../wire-writer.js';
+import { decodeMessageInput, encodeMessageInput } from './message.js';
+
+export interface PublishRequest {
+  target: string;
+  messages: MessageInput[];
+}
+
+const FLAG_DUPLICATE = 1;
+
+/** baseSequence: an idempotent producer's sequence of messages[0] (the rest follow by one). */
+export function encodePublish(w: WireWriter, target: string, messages: readonly MessageInput[], producerId?: string, baseSequence?: number): void {
+  w.str(target).u16(messages.length);
+  for (let i = 0; i < messages.length; i++) encodeMessageInput(w, messages[i], producerId, baseSequence === undefined ? undefined : baseSequence + i);
+}
+
+export function decodePublish(r: WireReader): PublishRequest {
+  const target = r.str('target');
+  const count = r.u16('count');
+  if (count === 0) throw r.fail('publish of 0 messages');
+  const messages = new Array<MessageInput>(count);
+  for (let i = 0; i < count; i++) messages[i] = decodeMessageInput(r);
+  r.done();
+  return { target, messages };
+}
+
+export function encodePublishOk(w: WireWriter, results: readonly PublishResult[]): void {
+  w.u16(results.length);
+  for (const res of results) {
+    w.u8(res.duplicate === true ? FLAG_DUPLICATE : 0).str(res.id).i32(res.partition ?? -1).i64(res.offset ?? -1).u32(res.routed ?? 0);
+  }
+}
+
+export function decodePublishOk(r: WireReader): PublishResult[] {
+  const count = r.u16('count');
+  const out = new Array<PublishResult>(count);
+  for (let i = 0; i < count; i++) {
+    const flags = r.u8('flags');
+    const res: PublishResult = { id: r.str('id') };
+    const partition = r.i32('partition');
+    const offset = r.i64('offset');
+    const routed = r.u32('routed');
+    if (partition >= 0) res.partition = partition;
+    if (offset >= 0) res.offset = offset;
+    if (flags & FLAG_DUPLICATE) res.duplicate = true;
+    if (routed > 0) res.routed = routed;
+    out[i] = res;
+  }
+  r.done();
+  return out;
+}

@@ -1,0 +1,71 @@
+// Op codes of the native protocol, version 1. Requests are 0x01-0x7E, responses set bit 7 of the
+// request's family, pushes (server -> client, correlation id 0) are 0xC0 and up. docs/protocol.md
+// lists every op's body byte by byte.
+
+export const PROTOCOL_VERSION = 1;
+/** Oldest version this code still speaks. */
+export const MIN_PROTOCOL_VERSION = 1;
+
+export const OP = {
+  // handshake and liveness
+  HELLO: 0x01,
+  PING: 0x02,
+  // admin (name + JSON)
+  CREATE_TOPIC: 0x10,
+  DELETE_TOPIC: 0x11,
+  LIST_TOPICS: 0x12,
+  DESCRIBE_TOPIC: 0x13,
+  CREATE_QUEUE: 0x14,
+  DELETE_QUEUE: 0x15,
+  PURGE_QUEUE: 0x16,
+  LIST_QUEUES: 0x17,
+  DESCRIBE_QUEUE: 0x18,
+  STATS: 0x19,
+  REDRIVE: 0x1a,
+  // publish
+  PUBLISH: 0x20,
+  // flow (topic subscriptions and queue consumers)
+  SUBSCRIBE: 0x30,
+  CREDIT: 0x31,
+  SETTLE: 0x32,
+  SEEK: 0x33,
+  UNSUBSCRIBE: 0x34,
+  CONSUME: 0x35,
+  // queue receive and settlement by receipt
+  RECEIVE: 0x40,
+  ACK: 0x41,
+  NACK: 0x42,
+  EXTEND: 0x43,
+  // exchanges (name + JSON, like admin)
+  CREATE_EXCHANGE: 0x60,
+  DELETE_EXCHANGE: 0x61,
+  LIST_EXCHANGES: 0x62,
+  DESCRIBE_EXCHANGE: 0x63,
+  BIND: 0x64,
+  UNBIND: 0x65,
+  LIST_BINDINGS: 0x66,
+  // responses
+  OK: 0x80,
+  HELLO_OK: 0x81,
+  PONG: 0x82,
+  JSON_RESULT: 0x90,
+  PUBLISH_OK: 0xa0,
+  RECEIVED: 0xa1,
+  SUBSCRIBED: 0xb0,
+  ERROR: 0xff,
+  // pushes
+  DELIVER: 0xc0,
+  ASSIGNMENTS: 0xc1,
+} as const;
+
+export type OpName = keyof typeof OP;
+export type OpCode = (typeof OP)[OpName];
+
+const NAMES = new Map<number, OpName>(Object.entries(OP).map(([k, v]) => [v, k as OpName]));
+
+export function opName(op: number): string {
+  return NAMES.get(op) ?? `0x${op.toString(16).padStart(2, '0')}`;
+}
+
+/** Ops that expect no response (fire-and-forget flow control). */
+export const ONE_WAY_OPS: ReadonlySet<number> = new Set([OP.CREDIT, OP.SETTLE]);

@@ -1,0 +1,118 @@
+// Reads wire primitives from a frame body with a bounds check on every read, so a truncated or
+// lying frame becomes PROTOCOL_ERROR, never an out-of-range read. One reader is reused per
+// connection (reset per frame): decoding a frame allocates only the values it returns.
+import { WharfError } from '../common/index.js';
+import { NULL_LENGTH } from './wire-writer.js';
+
+const EMPTY = Buffer.alloc(0);
+
+export class WireReader {
+  buf: Buffer = EMPTY;
+  pos = 0;
+  end = 0;
+  /** Names the op being decoded, for error messages. */
+  what = 'frame';
+
+  reset(buf: Buffer, start = 0, end = buf.length, what = 'frame'): this {
+    this.buf = buf;
+    this.pos = start;
+    this.end = end;
+    this.what = what;
+    return this;
+  }
+
+  fail(problem: string): WharfError {
+    return new WharfError('PROTOCOL_ERROR', `malformed ${this.what}: ${problem} at byte ${this.pos}; check the client against docs/protocol.md`);
+  }
+
+  need(n: number, field: string): void {
+    if (this.end - this.pos < n) throw this.fail(`truncated ${field} (needs ${n} bytes, ${this.end - this.pos} left)`);
+  }
+
+  get remaining(): number {
+    return this.end - this.pos;
+  }
+
+  u8(field = 'u8'): number {
+    this.need(1, field);
+    return this.buf[this.pos++];
+  }
+
+  u16(field = 'u16'): number {
+    this.need(2, field);
+    const v = this.buf.readUInt16BE(this.pos);
+    this.pos += 2;
+    return v;
+  }
+
+  u32(field = 'u32'): number {
+    this.need(4, field);
+    const v = this.buf.readUInt32BE(this.pos);
+    this.pos += 4;
+    return v;
+  }
+
+  i32(field = 'i32'): number {
+    this.need(4, field);
+    const v = this.buf.readInt32BE(this.pos);
+    this.pos += 4;
+    return v;
+  }
+
+  u64(field = 'u64'): number {
+    this.need(8, field);
+    const hi = this.buf.readUInt32BE(this.pos);
+    const lo = this.buf.readUInt32BE(this.pos + 4);
+    if (hi > 0x1fffff) throw this.fail(`${field} is larger than 2^53-1`);
+    this.pos += 8;
+    return hi * 0x100000000 + lo;
+  }
+
+  i64(field = 'i64'): number {
+    this.need(8, field);
+    const v = this.buf.readBigInt64BE(this.pos);
+    if (v > BigInt(Number.MAX_SAFE_INTEGER) || v < BigInt(Number.MIN_SAFE_INTEGER)) throw this.fail(`${field} is outside the safe integer range`);
+    this.pos += 8;
+    return Number(v);
+  }
+
+  str(field = 'str'): string {
+    const n = this.u16(`${field} length`);
+    this.need(n, field);
+    const s = this.buf.toString('utf8', this.pos, this.pos + n);
+    this.pos += n;
+    return s;
+  }
+
+  lstr(field = 'lstr'): string {
+    const n = this.u32(`${field} length`);
+    this.need(n, field);
+    const s = this.buf.toString('utf8', this.pos, this.pos + n);
+    this.pos += n;
+    return s;
+  }
+
+  /** A view into the frame (no copy); null for the null length. */
+  bytes(field = 'bytes'): Buffer | null {
+    const n = this.u32(`${field} length`);
+    if (n === NULL_LENGTH) return null;
+    this.need(n, field);
+    const b = this.buf.subarray(this.pos, this.pos + n);
+    this.pos += n;
+    return b;
+  }
+
+  json(field = 'json'): unknown {
+    const text = this.lstr(field);
+    try {
+      return JSON.parse(text) as unknown;
+    } catch {
+      throw this.fail(`${field} is not valid JSON`);
+    }
+  }
+
+  /** Every op's body must be consumed exactly; trailing bytes mean client and server disagree. */
+  done(): void {
+    if (this.pos !== this.end) throw this.fail(`${this.end - this.pos} unexpected trailing bytes`);
+  }
+}

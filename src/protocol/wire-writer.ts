@@ -1,0 +1,130 @@
+// Appends wire primitives (big-endian integers, length-prefixed strings and bytes) to one growable
+// buffer. One writer is reused for many frames, so encoding a frame allocates only its final copy.
+import { WharfError } from '../common/index.js';
+
+/** Sentinel length of an absent byte string (`bytes` with value null). */
+export const NULL_LENGTH = 0xffffffff;
+/** Largest integer the u64 fields carry: JavaScript's safe integer range. */
+export const MAX_U64 = Number.MAX_SAFE_INTEGER;
+
+export class WireWriter {
+  buf: Buffer;
+  pos = 0;
+
+  constructor(initialBytes = 64 * 1024) {
+    this.buf = Buffer.allocUnsafe(initialBytes);
+  }
+
+  reset(): this {
+    this.pos = 0;
+    return this;
+  }
+
+  ensure(extraBytes: number): void {
+    const need = this.pos + extraBytes;
+    if (need <= this.buf.length) return;
+    let size = this.buf.length * 2;
+    while (size < need) size *= 2;
+    const next = Buffer.allocUnsafe(size);
+    this.buf.copy(next, 0, 0, this.pos);
+    this.buf = next;
+  }
+
+  u8(v: number): this {
+    this.ensure(1);
+    this.buf[this.pos++] = v;
+    return this;
+  }
+
+  u16(v: number): this {
+    this.ensure(2);
+    this.buf.writeUInt16BE(v, this.pos);
+    this.pos += 2;
+    return this;
+  }
+
+  u32(v: number): this {
+    this.ensure(4);
+    this.buf.writeUInt32BE(v >>> 0, this.pos);
+    this.pos += 4;
+    return this;
+  }
+
+  i32(v: number): this {
+    this.ensure(4);
+    this.buf.writeInt32BE(v | 0, this.pos);
+    this.pos += 4;
+    return this;
+  }
+
+  /** Unsigned 64-bit, from a safe integer (high 32 bits, then low 32 bits). */
+  u64(v: number): this {
+    if (!Number.isSafeInteger(v) || v < 0) throw new WharfError('INVALID_ARGUMENT', `${v} is not an integer in 0..2^53-1`);
+    this.ensure(8);
+    this.buf.writeUInt32BE(Math.floor(v / 0x100000000), this.pos);
+    this.buf.writeUInt32BE(v % 0x100000000, this.pos + 4);
+    this.pos += 8;
+    return this;
+  }
+
+  /** Signed 64-bit two's complement, from a safe integer (-1 is the usual "none"). */
+  i64(v: number): this {
+    this.ensure(8);
+    this.buf.writeBigInt64BE(BigInt(v), this.pos);
+    this.pos += 8;
+    return this;
+  }
+
+  /** str: u16 byte length + UTF-8. */
+  str(s: string): this {
+    const n = Buffer.byteLength(s, 'utf8');
+    if (n > 0xffff) throw new WharfError('INVALID_ARGUMENT', `string of ${n} bytes is longer than 65535 bytes; shorten it`);
+    this.ensure(2 + n);
+    this.buf.writeUInt16BE(n, this.pos);
+    this.buf.write(s, this.pos + 2, n, 'utf8');
+    this.pos += 2 + n;
+    return this;
+  }
+
+  /** lstr: u32 byte length + UTF-8. */
+  lstr(s: string): this {
+    const n = Buffer.byteLength(s, 'utf8');
+    this.ensure(4 + n);
+    this.buf.writeUInt32BE(n, this.pos);
+    this.buf.write(s, this.pos + 4, n, 'utf8');
+    this.pos += 4 + n;
+    return this;
+  }
+
+  /** bytes: u32 length (0xFFFFFFFF = null) + raw bytes. */
+  bytes(b: Uint8Array | null): this {
+    if (b === null) return this.u32(NULL_LENGTH);
+    this.ensure(4 + b.length);
+    this.buf.writeUInt32BE(b.length, this.pos);
+    this.buf.set(b, this.pos + 4);
+    this.pos += 4 + b.length;
+    return this;
+  }
+
+  /** json: lstr holding JSON text (admin ops only; never on the publish/deliver path). */
+  json(v: unknown): this {
+    return this.lstr(v === undefined ? 'null' : JSON.stringify(v));
+  }
+
+  /** Reserves a u32 to be filled in by patchU32 (frame and record lengths). */
+  reserveU32(): number {
+    const at = this.pos;
+    this.ensure(4);
+    this.pos += 4;
+    return at;
+  }
+
+  patchU32(at: number, v: number): void {
+    this.buf.writeUInt32BE(v >>> 0, at);
+  }
+
+  /** A private copy of bytes [from, pos). */
+  copyFrom(from: number): Buffer {
+    return Buffer.from(this.buf.subarray(from, this.pos));
+  }
+}

@@ -1,0 +1,83 @@
+// Builds the HTTP API (fastify) over any broker that implements Wharf: error mapping, limits, OpenAPI
+// and every route group. The caller listens and closes; see server.ts.
+import Fastify, { type FastifyInstance } from 'fastify';
+import swagger from '@fastify/swagger';
+import { SERVER_LIMITS, WharfError, systemClock, type Clock } from '../../common/index.js';
+import { BrokerMetrics, type ListenerStatsSource } from '../metrics.js';
+import { hasExchanges, hasQueues, type HttpBroker } from './broker-port.js';
+import { ConnectionTracker } from './connections.js';
+import { toHttpError } from './error-map.js';
+import { ReceiptBook } from './receipts.js';
+import { registerExchangeRoutes } from './routes-exchanges.js';
+import { registerOpsRoutes } from './routes-ops.js';
+import { registerQueueRoutes } from './routes-queues.js';
+import { registerTopicRoutes } from './routes-topics.js';
+import { registerSseRoute } from './sse.js';
+
+export interface HttpAppOptions {
+  /** Largest request body; the server derives it from maxMessageBytes. */
+  maxBodyBytes: number;
+  maxConnections?: number;
+  idleTimeoutMs?: number;
+  maxHttpReceipts?: number;
+  maxSseStreams?: number;
+  clock?: Clock;
+  /** pino log level, or false for no request log. */
+  logLevel?: string | false;
+  isReady?: () => boolean;
+  /** Other listeners (the native protocol) whose connections /metrics reports. */
+  listeners?: Record<string, ListenerStatsSource>;
+}
+
+export interface HttpApp {
+  app: FastifyInstance;
+  connections: ConnectionTracker;
+  metrics: BrokerMetrics;
+  receipts: ReceiptBook;
+}
+
+export async function buildHttpApp(broker: HttpBroker, options: HttpAppOptions): Promise<HttpApp> {
+  const idleTimeoutMs = options.idleTimeoutMs ?? SERVER_LIMITS.idleTimeoutMs;
+  const app = Fastify({
+    bodyLimit: options.maxBodyBytes,
+    connectionTimeout: idleTimeoutMs,
+    keepAliveTimeout: idleTimeoutMs,
+    logger: options.logLevel ? { level: options.logLevel } : false,
+    ajv: { customOptions: { removeAdditional: false, coerceTypes: false, useDefaults: true } },
+  });
+  const connections = new ConnectionTracker(options.maxConnections ?? SERVER_LIMITS.maxConnections);
+  connections.attach(app.server);
+  const receipts = new ReceiptBook(options.clock ?? systemClock, options.maxHttpReceipts ?? SERVER_LIMITS.maxHttpReceipts);
+  const metrics = new BrokerMetrics(broker, { http: () => connections.stats(), ...options.listeners });
+
+  app.setErrorHandler((err, _req, reply) => {
+    const mapped = toHttpError(err);
+    if (mapped.retryAfterSeconds !== undefined) reply.header('retry-after', String(mapped.retryAfterSeconds));
+    void reply.code(mapped.status).send(mapped.body);
+  });
+  app.setNotFoundHandler((req, reply) => {
+    void reply.code(404).send({ error: { code: 'NOT_FOUND', message: `no route ${req.method} ${req.url}; see /openapi.json` } });
+  });
+  app.addHook('onRequest', async (req, reply) => {
+    if (connections.isOverLimit(req.raw.socket)) {
+      reply.header('connection', 'close');
+      throw new WharfError('UNAVAILABLE', `too many connections (maxConnections ${connections.limit}); retry later, reuse a connection, or raise the limit`, { retryAfterMs: 1000 });
+    }
+  });
+
+  await app.register(swagger, {
+    openapi: {
+      info: { title: 'Wharf HTTP API', version: '0.1.0', description: 'Topics, queues and exchanges over JSON. Errors: { error: { code, message } }.' },
+    },
+  });
+  registerOpsRoutes(app, broker, { metrics, isReady: options.isReady ?? (() => true) });
+  registerTopicRoutes(app, broker);
+  registerSseRoute(app, broker, {
+    maxStreams: options.maxSseStreams ?? SERVER_LIMITS.maxSseStreams,
+    keepaliveIntervalMs: Math.min(15_000, Math.max(10, Math.floor(idleTimeoutMs / 2))),
+  });
+  if (hasQueues(broker)) registerQueueRoutes(app, broker, receipts);
+  if (hasExchanges(broker)) registerExchangeRoutes(app, broker);
+  await app.ready();
+  return { app, connections, metrics, receipts };
+}

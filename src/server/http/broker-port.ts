@@ -1,0 +1,32 @@
+// What the HTTP layer needs from a broker: topics and the core (publish, stats), plus queues and
+// exchanges when the broker has them — a route group is registered only for what exists — plus
+// settle-by-receipt (ackReceipt/nackReceipt) when the broker offers it.
+import type { Wharf_Core } from '../../broker/wharf.js';
+import type { Wharf_Topics } from '../../broker/types.js';
+import type { Wharf_Exchanges, ExchangeStats } from '../../broker/exchange-types.js';
+import type { NackOptions, Wharf_Queues } from '../../broker/queue-types.js';
+
+export type HttpBroker = Wharf_Core &
+  Wharf_Topics &
+  Partial<Wharf_Queues> &
+  Partial<Wharf_Exchanges> & {
+    ackReceipt?(queue: string, receipt: string): Promise<void>;
+    nackReceipt?(queue: string, receipt: string, options?: NackOptions): Promise<void>;
+  };
+
+export type QueueCapable = HttpBroker & Wharf_Queues;
+export type ExchangeCapable = HttpBroker & Wharf_Exchanges;
+
+export function hasQueues(broker: HttpBroker): broker is QueueCapable {
+  return typeof broker.createQueue === 'function' && typeof broker.receive === 'function' && typeof broker.listQueues === 'function';
+}
+
+export function hasExchanges(broker: HttpBroker): broker is ExchangeCapable {
+  return (
+    typeof broker.createExchange === 'function' &&
+    typeof broker.listExchanges === 'function' &&
+    typeof broker.bind === 'function'
+  );
+}
+
+export type AnyStats = Awaited<ReturnType<Wharf_Core['stats']>> | ExchangeStats;

@@ -1,0 +1,27 @@
+// How messages look as JSON over HTTP: JSON payloads as-is, byte payloads as base64 in `payloadBase64`
+// (the same shape the webhook pusher POSTs), so a byte payload survives a JSON round trip.
+import type { MessageInput, Message, Payload, JsonValue } from '../../broker/types.js';
+
+export type JsonMessageInput = Omit<MessageInput, 'payload'> & { payload?: JsonValue; payloadBase64?: string };
+
+export function fromJsonInput(input: JsonMessageInput): MessageInput {
+  const { payloadBase64, ...rest } = input;
+  if (payloadBase64 === undefined) return rest;
+  return { ...rest, payload: new Uint8Array(Buffer.from(payloadBase64, 'base64')) };
+}
+
+/** Delivered message (topic or queue) to JSON; drops the settle methods a QueueMessage carries. */
+export function toJsonMessage(m: Message & Record<string, unknown>): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(m)) {
+    if (typeof v === 'function' || k === 'payload') continue;
+    out[k] = v;
+  }
+  Object.assign(out, payloadToJson(m.payload));
+  return out;
+}
+
+export function payloadToJson(payload: Payload): { payload: JsonValue } | { payloadBase64: string } {
+  if (payload instanceof Uint8Array) return { payloadBase64: Buffer.from(payload).toString('base64') };
+  return { payload };
+}

@@ -1,0 +1,129 @@
+// /queues routes: create, list, describe, delete, publish, receive (long poll) and ack/nack by receipt.
+import type { FastifyInstance } from 'fastify';
+import { LIMITS, WharfError } from '../../common/index.js';
+import type { NackOptions, QueueOptions, ReceiveOptions } from '../../broker/queue-types.js';
+import type { QueueCapable } from './broker-port.js';
+import { toJsonMessage } from './message-json.js';
+import { publishBody, type PublishBody } from './publish.js';
+import type { ReceiptBook } from './receipts.js';
+import { ackBody, createQueueBody, nackBody, nameParams, publishBody as publishSchema, receiveBody } from './schemas.js';
+
+type NameParams = { Params: { name: string } };
+type SettleBody = { receipt?: string; receipts?: string[] } & NackOptions;
+
+export function registerQueueRoutes(app: FastifyInstance, broker: QueueCapable, receipts: ReceiptBook): void {
+  const tags = ['queues'];
+  app.get('/queues', { schema: { tags } }, async () => ({ queues: await broker.listQueues() }));
+
+  app.post<{ Body: QueueOptions & { name: string } }>(
+    '/queues',
+    { schema: { tags, body: createQueueBody } },
+    async (req, reply) => {
+      const { name, ...options } = req.body;
+      reply.code(201);
+      return broker.createQueue(name, options);
+    },
+  );
+
+  app.get<NameParams>('/queues/:name', { schema: { tags, params: nameParams } }, async (req) =>
+    broker.describeQueue(req.params.name),
+  );
+
+  app.delete<NameParams>('/queues/:name', { schema: { tags, params: nameParams } }, async (req, reply) => {
+    await broker.deleteQueue(req.params.name);
+    reply.code(204);
+  });
+
+  app.post<NameParams & { Body: PublishBody }>(
+    '/queues/:name/messages',
+    { schema: { tags, params: nameParams, body: publishSchema } },
+    async (req, reply) => {
+      await broker.describeQueue(req.params.name);
+      const result = await publishBody(broker, req.params.name, req.body);
+      reply.code(201);
+      return result;
+    },
+  );
+
+  app.post<NameParams & { Body: ReceiveOptions | undefined }>(
+    '/queues/:name/receive',
+    { schema: { tags, params: nameParams, body: receiveBody } },
+    async (req) => {
+      const name = req.params.name;
+      const options: ReceiveOptions = req.body ?? {};
+      checkReceive(options);
+      const info = await broker.describeQueue(name);
+      const leaseMs = options.visibilityTimeoutMs ?? info.options.visibilityTimeoutMs;
+      const messages = await broker.receive(name, options);
+      // The embedded broker settles by receipt itself; other Wharf implementations need the book.
+      if (!broker.ackReceipt || !broker.nackReceipt) for (const m of messages) receipts.remember(name, m, leaseMs);
+      return { messages: messages.map((m) => toJsonMessage(m as never)) };
+    },
+  );
+
+  app.post<NameParams & { Body: SettleBody }>(
+    '/queues/:name/ack',
+    { schema: { tags, params: nameParams, body: ackBody } },
+    async (req) => {
+      const name = req.params.name;
+      const settled = await settleAll(receiptsOf(req.body), async (receipt) => {
+        if (broker.ackReceipt) await broker.ackReceipt(name, receipt);
+        else await receipts.ack(name, receipt);
+      });
+      return { acked: settled };
+    },
+  );
+
+  app.post<NameParams & { Body: SettleBody }>(
+    '/queues/:name/nack',
+    { schema: { tags, params: nameParams, body: nackBody } },
+    async (req) => {
+      const name = req.params.name;
+      const { receipt: _r, receipts: _rs, ...options } = req.body;
+      const settled = await settleAll(receiptsOf(req.body), async (receipt) => {
+        if (broker.nackReceipt) await broker.nackReceipt(name, receipt, options);
+        else await receipts.nack(name, receipt, options);
+      });
+      return { nacked: settled };
+    },
+  );
+}
+
+function checkReceive(o: ReceiveOptions): void {
+  if (o.max !== undefined && o.max > LIMITS.maxReceiveMessages) {
+    throw new WharfError('INVALID_ARGUMENT', `max ${o.max} is above maxReceiveMessages (${LIMITS.maxReceiveMessages}); ask for fewer`);
+  }
+  if (o.waitMs !== undefined && o.waitMs > LIMITS.maxWaitMs) {
+    throw new WharfError('INVALID_ARGUMENT', `waitMs ${o.waitMs} is above maxWaitMs (${LIMITS.maxWaitMs}); poll again instead`);
+  }
+}
+
+function receiptsOf(body: SettleBody): string[] {
+  const list = [...(body.receipt !== undefined ? [body.receipt] : []), ...(body.receipts ?? [])];
+  if (list.length === 0) {
+    throw new WharfError('INVALID_ARGUMENT', 'no receipt given: send { "receipt": "..." } or { "receipts": ["..."] } from a receive');
+  }
+  return list;
+}
+
+/** Settles every receipt; when some fail, reports the first failure and how many were settled. */
+async function settleAll(list: string[], settle: (receipt: string) => Promise<void>): Promise<number> {
+  let settled = 0;
+  const failed: Array<{ receipt: string; code: string }> = [];
+  let first: WharfError | null = null;
+  for (const receipt of list) {
+    try {
+      await settle(receipt);
+      settled++;
+    } catch (err) {
+      const e = err instanceof WharfError ? err : new WharfError('INTERNAL', String(err), { cause: err });
+      first ??= e;
+      failed.push({ receipt, code: e.code });
+    }
+  }
+  if (first) {
+    if (list.length === 1) throw first;
+    throw new WharfError(first.code, `${first.message} (${settled} of ${list.length} settled)`, { details: { settled, failed } });
+  }
+  return settled;
+}

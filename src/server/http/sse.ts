@@ -1,0 +1,87 @@
+// GET /topics/{name}/events: streaming consumption as Server-Sent Events. With ?group= the stream is a
+// consumer-group member (at-least-once: an offset is committed after its event was handed to the socket;
+// a message whose write fails is retried by the group). Without a group it is a private reader.
+import { once } from 'node:events';
+import type { FastifyInstance } from 'fastify';
+import { WharfError } from '../../common/index.js';
+import type { StartPosition, Subscription, TopicMessage } from '../../broker/types.js';
+import type { HttpBroker } from './broker-port.js';
+import { toJsonMessage } from './message-json.js';
+import { eventsQuery, nameParams } from './schemas.js';
+import { toHttpError } from './error-map.js';
+
+export interface SseOptions {
+  maxStreams: number;
+  /** A comment line this often keeps proxies and the idle timeout from closing a quiet stream. */
+  keepaliveIntervalMs: number;
+}
+
+export function registerSseRoute(app: FastifyInstance, broker: HttpBroker, options: SseOptions): void {
+  const streams = new Set<() => Promise<void>>();
+  app.addHook('preClose', async () => {
+    await Promise.all([...streams].map((end) => end()));
+  });
+
+  app.get<{ Params: { name: string }; Querystring: { group?: string; from?: string } }>(
+    '/topics/:name/events',
+    { schema: { tags: ['topics'], params: nameParams, querystring: eventsQuery } },
+    async (req, reply) => {
+      const { name } = req.params;
+      const from = parseFrom(req.query.from);
+      if (streams.size >= options.maxStreams) {
+        throw new WharfError('LIMIT_EXCEEDED', `too many open event streams (maxSseStreams ${options.maxStreams}); close one or raise the limit`);
+      }
+      await broker.describeTopic(name);
+      reply.hijack();
+      const raw = reply.raw;
+      raw.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', connection: 'keep-alive' });
+      raw.write(': connected\n\n');
+
+      let closed = false;
+      let onClosed!: () => void;
+      const whenClosed = new Promise<void>((resolve) => (onClosed = resolve));
+      let sub: Subscription | null = null;
+      const keepalive = setInterval(() => raw.write(': keepalive\n\n'), options.keepaliveIntervalMs);
+      keepalive.unref();
+      const end = async (): Promise<void> => {
+        if (!closed) {
+          closed = true;
+          onClosed();
+          raw.end();
+        }
+        clearInterval(keepalive);
+        streams.delete(end);
+        await sub?.close();
+      };
+      streams.add(end);
+      raw.on('close', () => void end());
+
+      const handler = async (m: TopicMessage): Promise<void> => {
+        if (closed) throw new WharfError('CLOSED', 'event stream closed');
+        const frame = `id: ${m.partition}:${m.offset}\nevent: message\ndata: ${JSON.stringify(toJsonMessage(m as never))}\n\n`;
+        // Backpressure: a slow client holds its partitions' deliveries here instead of growing a buffer.
+        if (!raw.write(frame) && !closed) await Promise.race([once(raw, 'drain'), whenClosed]);
+        if (closed) throw new WharfError('CLOSED', 'event stream closed');
+      };
+      try {
+        const opts = req.query.group !== undefined ? { group: req.query.group, from } : { from };
+        sub = await broker.subscribe(name, opts, handler);
+        if (closed) await sub.close();
+      } catch (err) {
+        const { body } = toHttpError(err);
+        raw.write(`event: error\ndata: ${JSON.stringify(body)}\n\n`);
+        await end();
+      }
+    },
+  );
+}
+
+function parseFrom(from: string | undefined): StartPosition {
+  if (from === undefined || from === 'latest') return 'latest';
+  if (from === 'earliest') return 'earliest';
+  if (/^\d+$/.test(from)) return { offset: Number(from) };
+  const ts = /^ts:(\d+)$/.exec(from);
+  if (ts) return { timestamp: Number(ts[1]) };
+  throw new WharfError('INVALID_ARGUMENT', `from=${JSON.stringify(from)} is not a position: use earliest, latest, an offset, or ts:<ms since epoch>`);
+}
+

@@ -1,0 +1,6 @@
+// Server layer: `startServer(config)` runs the broker with its listeners; config resolution for `wharf serve`.
+export { startServer, type WharfServer } from './server.js';
+export { resolveConfig, mergeConfig, readConfigFile, type ConfigSources } from './config.js';
+export { SETTINGS, DEFAULT_CONFIG, type ServerConfig, type Setting } from './config-table.js';
+export { buildHttpApp, type HttpApp, type HttpAppOptions } from './http/app.js';
+export { HTTP_STATUS_BY_CODE, toHttpError } from './http/error-map.js';

@@ -1,0 +1,140 @@
+// Prometheus metrics for /metrics. Broker figures are read from broker.stats() on every scrape (no
+// bookkeeping on the hot path); listener figures come from each listener's connection counters.
+// Rates are the broker's own per-second rates, exposed as gauges named *_per_second.
+import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
+import type { QueueStats } from '../broker/queue-types.js';
+import type { TopicStats } from '../broker/types.js';
+import type { HttpBroker, AnyStats } from './http/broker-port.js';
+import { hasExchanges, hasQueues } from './http/broker-port.js';
+import type { ListenerStats } from './http/connections.js';
+
+export type ListenerStatsSource = () => ListenerStats | null;
+
+type G = Gauge<string>;
+
+export class BrokerMetrics {
+  readonly registry = new Registry();
+  private readonly g: Record<string, G> = {};
+  private readonly bytesIn: Counter<string>;
+  private readonly bytesOut: Counter<string>;
+  private readonly lastBytes = new Map<string, { in: number; out: number }>();
+
+  constructor(
+    private readonly broker: HttpBroker,
+    private readonly listeners: Record<string, ListenerStatsSource>,
+  ) {
+    collectDefaultMetrics({ register: this.registry, prefix: 'wharf_process_' });
+    const gauge = (name: string, help: string, labelNames: string[]): void => {
+      this.g[name] = new Gauge({ name, help, labelNames, registers: [this.registry] });
+    };
+    gauge('wharf_queue_depth', 'Messages ready for delivery', ['queue']);
+    gauge('wharf_queue_in_flight', 'Messages leased and not yet settled', ['queue']);
+    gauge('wharf_queue_delayed', 'Messages waiting for their delay to pass', ['queue']);
+    gauge('wharf_queue_dead_lettered', 'Messages this queue moved to its dead-letter queue', ['queue']);
+    gauge('wharf_queue_dlq_depth', "Messages waiting in this queue's dead-letter queue", ['queue']);
+    gauge('wharf_queue_oldest_message_age_seconds', 'Age of the oldest waiting message', ['queue']);
+    gauge('wharf_queue_bytes', 'Bytes held by the queue', ['queue']);
+    for (const r of ['publish', 'deliver', 'ack', 'nack', 'error']) {
+      gauge(`wharf_queue_${r}_per_second`, `Queue ${r} rate`, ['queue']);
+    }
+    gauge('wharf_topic_messages', 'Messages retained in the topic', ['topic']);
+    gauge('wharf_topic_bytes', 'Bytes retained by the topic', ['topic']);
+    gauge('wharf_topic_partition_end_offset', 'Offset the next message of the partition gets', ['topic', 'partition']);
+    gauge('wharf_topic_group_lag', 'Messages the consumer group has not committed yet', ['topic', 'group']);
+    gauge('wharf_topic_group_members', 'Members of the consumer group', ['topic', 'group']);
+    for (const r of ['publish', 'deliver', 'error']) {
+      gauge(`wharf_topic_${r}_per_second`, `Topic ${r} rate`, ['topic']);
+    }
+    gauge('wharf_exchange_bindings', 'Bindings of the exchange', ['exchange']);
+    gauge('wharf_exchange_routed', 'Deliveries into bound targets', ['exchange']);
+    gauge('wharf_exchange_unroutable', 'Messages that matched no binding', ['exchange']);
+    gauge('wharf_connections', 'Open client connections', ['listener']);
+    gauge('wharf_connections_rejected', 'Connections refused for being over maxConnections', ['listener']);
+    this.bytesIn = new Counter({ name: 'wharf_bytes_received_total', help: 'Bytes read from clients', labelNames: ['listener'], registers: [this.registry] });
+    this.bytesOut = new Counter({ name: 'wharf_bytes_sent_total', help: 'Bytes written to clients', labelNames: ['listener'], registers: [this.registry] });
+  }
+
+  get contentType(): string {
+    return this.registry.contentType;
+  }
+
+  /** Reads every name's stats and renders the Prometheus text format. */
+  async scrape(): Promise<string> {
+    for (const gauge of Object.values(this.g)) gauge.reset();
+    const names = await this.names();
+    for (const name of names) {
+      let stats: AnyStats;
+      try {
+        stats = (await this.broker.stats(name)) as AnyStats;
+      } catch {
+        continue; // deleted between list and stats
+      }
+      this.record(stats);
+    }
+    this.recordListeners();
+    return this.registry.metrics();
+  }
+
+  private async names(): Promise<string[]> {
+    const out = (await this.broker.listTopics()).map((t) => t.name);
+    if (hasQueues(this.broker)) out.push(...(await this.broker.listQueues()).map((q) => q.name));
+    if (hasExchanges(this.broker)) out.push(...(await this.broker.listExchanges()).map((e) => e.name));
+    return out;
+  }
+
+  private record(stats: AnyStats): void {
+    if (stats.kind === 'queue') this.recordQueue(stats);
+    else if (stats.kind === 'topic') this.recordTopic(stats);
+    else {
+      const l = { exchange: stats.name };
+      this.g.wharf_exchange_bindings.set(l, stats.bindings);
+      this.g.wharf_exchange_routed.set(l, stats.routed);
+      this.g.wharf_exchange_unroutable.set(l, stats.unroutable);
+    }
+  }
+
+  private recordQueue(s: QueueStats): void {
+    const l = { queue: s.name };
+    this.g.wharf_queue_depth.set(l, s.depth);
+    this.g.wharf_queue_in_flight.set(l, s.inFlight);
+    this.g.wharf_queue_delayed.set(l, s.delayed);
+    this.g.wharf_queue_dead_lettered.set(l, s.deadLettered);
+    this.g.wharf_queue_dlq_depth.set(l, s.dlqDepth);
+    this.g.wharf_queue_oldest_message_age_seconds.set(l, s.oldestAgeMs / 1000);
+    this.g.wharf_queue_bytes.set(l, s.bytes);
+    this.g.wharf_queue_publish_per_second.set(l, s.publishRate);
+    this.g.wharf_queue_deliver_per_second.set(l, s.deliverRate);
+    this.g.wharf_queue_ack_per_second.set(l, s.ackRate);
+    this.g.wharf_queue_nack_per_second.set(l, s.nackRate);
+    this.g.wharf_queue_error_per_second.set(l, s.errorRate);
+  }
+
+  private recordTopic(s: TopicStats): void {
+    const l = { topic: s.name };
+    this.g.wharf_topic_messages.set(l, s.messages);
+    this.g.wharf_topic_bytes.set(l, s.bytes);
+    for (const p of s.partitions) {
+      this.g.wharf_topic_partition_end_offset.set({ topic: s.name, partition: String(p.partition) }, p.endOffset);
+    }
+    for (const [group, gs] of Object.entries(s.groups)) {
+      this.g.wharf_topic_group_lag.set({ topic: s.name, group }, gs.lag);
+      this.g.wharf_topic_group_members.set({ topic: s.name, group }, gs.members);
+    }
+    this.g.wharf_topic_publish_per_second.set(l, s.publishRate);
+    this.g.wharf_topic_deliver_per_second.set(l, s.deliverRate);
+    this.g.wharf_topic_error_per_second.set(l, s.errorRate);
+  }
+
+  private recordListeners(): void {
+    for (const [listener, source] of Object.entries(this.listeners)) {
+      const s = source();
+      if (!s) continue;
+      this.g.wharf_connections.set({ listener }, s.connections);
+      this.g.wharf_connections_rejected.set({ listener }, s.rejectedConnections);
+      const last = this.lastBytes.get(listener) ?? { in: 0, out: 0 };
+      this.bytesIn.inc({ listener }, Math.max(0, s.bytesIn - last.in));
+      this.bytesOut.inc({ listener }, Math.max(0, s.bytesOut - last.out));
+      this.lastBytes.set(listener, { in: Math.max(last.in, s.bytesIn), out: Math.max(last.out, s.bytesOut) });
+    }
+  }
+}

@@ -1,0 +1,309 @@
+// One native-protocol connection on the server: frame decoding, the handshake gate, the in-flight
+// request window, the idle timer, batched writes (all frames produced in one event-loop turn leave
+// in one socket write), and the subscriptions, consumers and receipts this connection owns.
+import type { Socket } from 'node:net';
+import { WharfError, toWharfError, type Clock, type TimerHandle } from '../../common/index.js';
+import {
+  FrameDecoder,
+  OP,
+  ONE_WAY_OPS,
+  WireReader,
+  WireWriter,
+  beginFrame,
+  encodeDelivery,
+  encodeDeliverHeader,
+  encodeError,
+  endFrame,
+  opName,
+  type DeliveryMeta,
+  type Message,
+  type QueueMessage,
+  type StartPosition,
+  type Wharf,
+} from '../../protocol/index.js';
+import type { ServerCounters, ServerLimits } from './limits.js';
+
+/** One op's handler: decodes its body synchronously from `r`, then may await. */
+export type OpHandler = (conn: Connection, r: WireReader, correlationId: number) => void | Promise<void>;
+export type DispatchTable = ReadonlyMap<number, OpHandler>;
+
+/** A subscription or consumer served on this connection. */
+export interface FlowState {
+  id: number;
+  credits: number;
+  nextDeliveryId: number;
+  /** Deliveries sent and not yet settled. */
+  pending: Map<number, { resolve: () => void; reject: (e: Error) => void; receipt: string }>;
+  /** Handlers waiting for a credit. */
+  creditWaiters: Array<{ resolve: () => void; reject: (e: Error) => void }>;
+  /** Deliveries encoded into the next DELIVER frame. */
+  batch: Array<{ message: Message; meta: DeliveryMeta }>;
+  close(): Promise<void>;
+  /** False until SUBSCRIBED is queued: deliveries wait so the client knows the id first. */
+  ready: boolean;
+  /** Topic subscriptions: last assignments sent. */
+  lastAssignments?: string;
+  assignments?: () => number[];
+  seek?: (position: StartPosition) => Promise<void>;
+}
+
+export class Connection {
+  readonly reader = new WireReader();
+  readonly flows = new Map<number, FlowState>();
+  /** Receipts of queue messages leased to this connection, for ACK / NACK / EXTEND. */
+  readonly receipts = new Map<string, QueueMessage>();
+  nextFlowId = 1;
+  private readonly decoder: FrameDecoder;
+  private readonly out = new WireWriter(64 * 1024);
+  private flushScheduled = false;
+  private flowsToFlush = new Set<FlowState>();
+  private inFlight = 0;
+  private helloDone = false;
+  private closed = false;
+  private idleTimer: TimerHandle | null = null;
+  private lastActivityMs: number;
+  private readonly drained: Array<() => void> = [];
+
+  constructor(
+    readonly socket: Socket,
+    readonly broker: Wharf,
+    readonly limits: ServerLimits,
+    private readonly table: DispatchTable,
+    private readonly counters: ServerCounters,
+    private readonly clock: Clock,
+    private readonly onClosed: (c: Connection) => void,
+  ) {
+    this.decoder = new FrameDecoder(limits.maxFrameBytes, (op, id, buf, start, end) => this.onFrame(op, id, buf, start, end));
+    this.lastActivityMs = clock.now();
+    socket.setNoDelay(true);
+    socket.on('data', (chunk: Buffer) => this.onData(chunk));
+    socket.on('error', () => this.teardown());
+    socket.on('close', () => this.teardown());
+    this.armIdle();
+  }
+
+  get isHandshaken(): boolean {
+    return this.helloDone;
+  }
+
+  markHandshaken(): void {
+    this.helloDone = true;
+  }
+
+  get inFlightRequests(): number {
+    return this.inFlight;
+  }
+
+  private onData(chunk: Buffer): void {
+    this.counters.bytesIn += chunk.length;
+    this.lastActivityMs = this.clock.now();
+    try {
+      this.decoder.push(chunk);
+    } catch (err) {
+      // A bad length or an oversized frame: the stream cannot be resynchronised.
+      this.fatal(toWharfError(err));
+    }
+  }
+
+  private onFrame(op: number, correlationId: number, buf: Buffer, start: number, end: number): void {
+    if (this.closed) return;
+    this.counters.framesIn++;
+    if (!this.helloDone && op !== OP.HELLO) {
+      this.fatal(new WharfError('PROTOCOL_ERROR', `first frame was ${opName(op)}; a connection must start with HELLO (docs/protocol.md)`));
+      return;
+    }
+    const handler = this.table.get(op);
+    if (handler === undefined) {
+      this.replyError(correlationId, new WharfError('PROTOCOL_ERROR', `unknown op ${opName(op)}; this server speaks the ops listed in docs/protocol.md`));
+      return;
+    }
+    const oneWay = ONE_WAY_OPS.has(op);
+    if (!oneWay && this.inFlight >= this.limits.maxInFlightRequests) {
+      this.replyError(
+        correlationId,
+        new WharfError('LIMIT_EXCEEDED', `more than ${this.limits.maxInFlightRequests} requests in flight on this connection (maxInFlightRequests); wait for responses before sending more`, {
+          details: { limit: 'maxInFlightRequests', value: this.limits.maxInFlightRequests },
+        }),
+      );
+      return;
+    }
+    this.reader.reset(buf, start, end, opName(op));
+    if (!oneWay) this.inFlight++;
+    let result: void | Promise<void>;
+    try {
+      result = handler(this, this.reader, correlationId);
+    } catch (err) {
+      if (!oneWay) this.inFlight--;
+      this.onHandlerError(correlationId, oneWay, err);
+      return;
+    }
+    if (result instanceof Promise) {
+      result.then(
+        () => this.requestDone(oneWay),
+        (err: unknown) => {
+          this.requestDone(oneWay);
+          this.onHandlerError(correlationId, oneWay, err);
+        },
+      );
+    } else {
+      this.requestDone(oneWay);
+    }
+  }
+
+  private requestDone(oneWay: boolean): void {
+    if (oneWay) return;
+    this.inFlight--;
+    if (this.inFlight === 0) for (const f of this.drained.splice(0)) f();
+  }
+
+  private onHandlerError(correlationId: number, oneWay: boolean, err: unknown): void {
+    const e = toWharfError(err);
+    // A one-way op has no request to answer: a malformed one ends the connection.
+    if (oneWay) this.fatal(e);
+    else this.replyError(correlationId, e);
+  }
+
+  /** Appends one response/push frame to the outgoing buffer; it leaves with this turn's write. */
+  send(op: number, correlationId: number, body?: (w: WireWriter) => void): void {
+    if (this.closed) return;
+    const w = this.out;
+    const mark = w.pos;
+    const start = beginFrame(w, op, correlationId);
+    try {
+      body?.(w);
+    } catch (err) {
+      w.pos = mark;
+      if (op !== OP.ERROR) this.replyError(correlationId, toWharfError(err));
+      return;
+    }
+    endFrame(w, start);
+    this.counters.framesOut++;
+    this.scheduleFlush();
+  }
+
+  replyError(correlationId: number, err: WharfError): void {
+    this.send(OP.ERROR, correlationId, (w) => encodeError(w, err));
+  }
+
+  /** Queues a delivery on a flow; all deliveries of one turn leave as one DELIVER frame per flow. */
+  deliver(flow: FlowState, message: Message, meta: DeliveryMeta): void {
+    flow.batch.push({ message, meta });
+    this.flowsToFlush.add(flow);
+    this.scheduleFlush();
+  }
+
+  /** Marks a flow subscribed (after its SUBSCRIBED frame was queued) and releases held deliveries. */
+  flowReady(flow: FlowState): void {
+    flow.ready = true;
+    if (flow.batch.length > 0) {
+      this.flowsToFlush.add(flow);
+      this.scheduleFlush();
+    }
+  }
+
+  private scheduleFlush(): void {
+    if (this.flushScheduled) return;
+    this.flushScheduled = true;
+    setImmediate(() => this.flush());
+  }
+
+  private flush(): void {
+    this.flushScheduled = false;
+    if (this.closed) return;
+    for (const flow of this.flowsToFlush) {
+      if (!flow.ready) continue;
+      this.encodeDeliveries(flow);
+      this.flowsToFlush.delete(flow);
+    }
+    if (this.out.pos === 0) return;
+    const bytes = this.out.copyFrom(0);
+    this.out.reset();
+    this.counters.bytesOut += bytes.length;
+    if (!this.socket.write(bytes)) {
+      // The peer reads slower than we answer: stop reading requests until the socket drains.
+      this.socket.pause();
+      this.socket.once('drain', () => this.socket.resume());
+    }
+  }
+
+  private encodeDeliveries(flow: FlowState): void {
+    const batch = flow.batch;
+    let i = 0;
+    while (i < batch.length) {
+      const count = Math.min(0xffff, batch.length - i);
+      const w = this.out;
+      const start = beginFrame(w, OP.DELIVER, 0);
+      encodeDeliverHeader(w, flow.id, count);
+      for (let k = 0; k < count; k++, i++) encodeDelivery(w, batch[i].message, batch[i].meta);
+      endFrame(w, start);
+      this.counters.framesOut++;
+    }
+    batch.length = 0;
+  }
+
+  /** Sends ERROR (correlation id 0) and closes this connection only. */
+  fatal(err: WharfError): void {
+    if (this.closed) return;
+    this.replyError(0, err);
+    this.flush();
+    this.counters.connectionErrors++;
+    this.socket.end();
+    // A peer that never reads must not keep the socket open.
+    this.clock.setTimer(1_000, () => this.socket.destroy());
+    this.teardown();
+  }
+
+  private armIdle(): void {
+    const idleMs = this.limits.idleTimeoutMs;
+    if (idleMs <= 0) return;
+    const check = (): void => {
+      if (this.closed) return;
+      const silentMs = this.clock.now() - this.lastActivityMs;
+      if (silentMs >= idleMs && this.inFlight === 0) {
+        this.fatal(new WharfError('TIMEOUT', `connection idle for ${silentMs} ms (idleTimeoutMs ${idleMs}); clients should PING at least every ${Math.floor(idleMs / 3)} ms`));
+        return;
+      }
+      this.idleTimer = this.clock.setTimer(Math.max(1, idleMs - Math.min(silentMs, idleMs - 1)), check);
+    };
+    this.idleTimer = this.clock.setTimer(idleMs, check);
+  }
+
+  /** Resolves when no request of this connection is being served. */
+  whenIdle(): Promise<void> {
+    if (this.inFlight === 0) return Promise.resolve();
+    return new Promise((resolve) => this.drained.push(resolve));
+  }
+
+  get isClosed(): boolean {
+    return this.closed;
+  }
+
+  /** Releases everything this connection holds; unsettled deliveries fail so the broker retries them. */
+  private teardown(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.idleTimer?.cancel();
+    const gone = new WharfError('CLOSED', 'the client connection closed before settling this delivery');
+    const flows = [...this.flows.values()];
+    this.flows.clear();
+    for (const flow of flows) {
+      for (const w of flow.creditWaiters.splice(0)) w.reject(gone);
+      for (const p of flow.pending.values()) p.reject(gone);
+      flow.pending.clear();
+      flow.close().catch(() => undefined);
+    }
+    this.receipts.clear();
+    for (const f of this.drained.splice(0)) f();
+    this.onClosed(this);
+  }
+
+  /** Graceful end: answers what is in flight (bounded by timeoutMs), then closes. */
+  async end(timeoutMs: number): Promise<void> {
+    if (this.closed) return;
+    this.socket.pause();
+    await Promise.race([this.whenIdle(), new Promise<void>((r) => this.clock.setTimer(timeoutMs, r))]);
+    this.flush();
+    this.socket.end();
+    this.teardown();
+  }
+}

@@ -1,0 +1,86 @@
+// RECEIVE (long poll) and settlement by receipt. The connection remembers the leased messages it
+// handed out (bounded by maxReceiptsPerConnection) so ACK/NACK/EXTEND reach the broker's objects.
+import { WharfError } from '../../../common/index.js';
+import {
+  OP,
+  decodeExtend,
+  decodeNack,
+  decodeReceipt,
+  decodeReceive,
+  encodeDelivery,
+  encodeReceivedHeader,
+  type NackOptions,
+  type QueueMessage,
+  type ReceiveOptions,
+} from '../../../protocol/index.js';
+import type { Connection, OpHandler } from '../connection.js';
+
+const receive: OpHandler = async (conn, r, id) => {
+  const req = decodeReceive(r);
+  const tracked = settler(conn) === null;
+  const room = tracked ? conn.limits.maxReceiptsPerConnection - conn.receipts.size : req.max;
+  if (tracked && room <= 0) {
+    throw new WharfError('LIMIT_EXCEEDED', `this connection holds ${conn.receipts.size} unsettled receipts (maxReceiptsPerConnection); ack or nack some first`);
+  }
+  const options: ReceiveOptions = { max: Math.min(req.max, room), waitMs: req.waitMs };
+  if (req.visibilityTimeoutMs > 0) options.visibilityTimeoutMs = req.visibilityTimeoutMs;
+  const messages = await conn.broker.receive(req.queue, options);
+  if (tracked) for (const m of messages) conn.receipts.set(m.receipt, m);
+  conn.send(OP.RECEIVED, id, (w) => {
+    encodeReceivedHeader(w, messages.length);
+    for (const m of messages) encodeDelivery(w, m, { deliveryId: 0, deliveryCount: m.deliveryCount, receipt: m.receipt, firstDeliveredAt: m.firstDeliveredAt });
+  });
+};
+
+/** Brokers that settle by receipt directly (the embedded Broker does): receipts then outlive a reconnect. */
+interface ReceiptSettler {
+  ackReceipt(queue: string, receipt: string): Promise<void>;
+  nackReceipt(queue: string, receipt: string, options?: NackOptions): Promise<void>;
+  extendVisibilityReceipt(queue: string, receipt: string, ms: number): Promise<void>;
+}
+
+function settler(conn: Connection): ReceiptSettler | null {
+  const b = conn.broker as Partial<ReceiptSettler>;
+  return typeof b.ackReceipt === 'function' && typeof b.nackReceipt === 'function' && typeof b.extendVisibilityReceipt === 'function' ? (b as ReceiptSettler) : null;
+}
+
+function leased(conn: Connection, queue: string, receipt: string): QueueMessage {
+  const m = conn.receipts.get(receipt);
+  if (m === undefined || m.queue !== queue) {
+    throw new WharfError('RECEIPT_INVALID', `receipt ${JSON.stringify(receipt)} of queue ${JSON.stringify(queue)} is not leased on this connection (already settled, expired, or received before a reconnect); receive the message again`);
+  }
+  return m;
+}
+
+const ack: OpHandler = async (conn, r, id) => {
+  const req = decodeReceipt(r);
+  const direct = settler(conn);
+  if (direct !== null) await direct.ackReceipt(req.queue, req.receipt);
+  else await leased(conn, req.queue, req.receipt).ack();
+  conn.receipts.delete(req.receipt);
+  conn.send(OP.OK, id);
+};
+
+const nack: OpHandler = async (conn, r, id) => {
+  const req = decodeNack(r);
+  const direct = settler(conn);
+  if (direct !== null) await direct.nackReceipt(req.queue, req.receipt, req.options);
+  else await leased(conn, req.queue, req.receipt).nack(req.options);
+  conn.receipts.delete(req.receipt);
+  conn.send(OP.OK, id);
+};
+
+const extend: OpHandler = async (conn, r, id) => {
+  const req = decodeExtend(r);
+  const direct = settler(conn);
+  if (direct !== null) await direct.extendVisibilityReceipt(req.queue, req.receipt, req.ms);
+  else await leased(conn, req.queue, req.receipt).extendVisibility(req.ms);
+  conn.send(OP.OK, id);
+};
+
+export const queueHandlers: Array<[number, OpHandler]> = [
+  [OP.RECEIVE, receive],
+  [OP.ACK, ack],
+  [OP.NACK, nack],
+  [OP.EXTEND, extend],
+];

@@ -1,0 +1,43 @@
+// The native server's limits and counters (the counters feed /metrics).
+import { NATIVE_LIMITS, WharfError } from '../../common/index.js';
+
+export interface ServerLimits {
+  maxConnections: number;
+  maxFrameBytes: number;
+  maxInFlightRequests: number;
+  /** 0 disables the idle timeout. */
+  idleTimeoutMs: number;
+  maxReceiptsPerConnection: number;
+  maxSubscriptionsPerConnection: number;
+}
+
+export function resolveLimits(o: Partial<ServerLimits>): ServerLimits {
+  const pick = (name: keyof ServerLimits): number => {
+    const v = o[name] ?? NATIVE_LIMITS[name];
+    if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0) throw new WharfError('INVALID_ARGUMENT', `native server option ${name} is ${String(v)}; pass an integer >= 0`);
+    return v;
+  };
+  return {
+    maxConnections: pick('maxConnections'),
+    maxFrameBytes: pick('maxFrameBytes'),
+    maxInFlightRequests: pick('maxInFlightRequests'),
+    idleTimeoutMs: pick('idleTimeoutMs'),
+    maxReceiptsPerConnection: pick('maxReceiptsPerConnection'),
+    maxSubscriptionsPerConnection: pick('maxSubscriptionsPerConnection'),
+  };
+}
+
+export interface ServerCounters {
+  connectionsOpen: number;
+  connectionsTotal: number;
+  connectionsRejected: number;
+  connectionErrors: number;
+  bytesIn: number;
+  bytesOut: number;
+  framesIn: number;
+  framesOut: number;
+}
+
+export function newCounters(): ServerCounters {
+  return { connectionsOpen: 0, connectionsTotal: 0, connectionsRejected: 0, connectionErrors: 0, bytesIn: 0, bytesOut: 0, framesIn: 0, framesOut: 0 };
+}

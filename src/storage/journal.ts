@@ -1,0 +1,171 @@
+// The disk Journal: an append-only file of CRC-framed entries (journal-format.ts), written by
+// group-commit rounds like the log, replayed whole on open (owners keep journals small through
+// rewrite), and replaced atomically by rewrite().
+import fs from 'node:fs';
+import { dirname } from 'node:path';
+import { WharfError } from '../common/index.js';
+import { writeFileAtomic } from './atomic-file.js';
+import { closeFd, fdatasync, ftruncate, isNotFound, openFd, writevAll } from './file-io.js';
+import { IntervalSyncer } from './fsync-timer.js';
+import { GroupCommitter, type CommitItem } from './group-commit.js';
+import { encodeFrame, FRAME_HEADER_BYTES, journalHeader, parseJournal } from './journal-format.js';
+import type { Journal, JournalOptions } from './types.js';
+
+interface PendingFrame extends CommitItem {
+  frame: Buffer;
+  position: number;
+}
+
+export class DiskJournal implements Journal {
+  /** fdatasync calls (tests check group commit with it). */
+  fsyncCount = 0;
+  private readonly committer = new GroupCommitter<PendingFrame>((items) => this.writeRound(items));
+  private readonly syncer: IntervalSyncer | null;
+  private closed = false;
+  private failure: WharfError | null = null;
+  /** Bytes assigned (header + frames, including queued ones). */
+  private assignedBytes: number;
+  private writtenBytes: number;
+  private syncedBytes: number;
+
+  private constructor(
+    readonly path: string,
+    readonly options: JournalOptions,
+    private fd: number,
+    private list: Uint8Array[],
+    sizeBytes: number,
+    private readonly onClose: () => void,
+  ) {
+    this.assignedBytes = this.writtenBytes = this.syncedBytes = sizeBytes;
+    this.syncer =
+      options.fsync === 'interval'
+        ? new IntervalSyncer(options.fsyncIntervalMs, () => this.syncNow(), (err) => this.fail(err))
+        : null;
+  }
+
+  static async open(path: string, options: JournalOptions, onClose: () => void = () => undefined): Promise<DiskJournal> {
+    await fs.promises.mkdir(dirname(path), { recursive: true });
+    let bytes: Buffer | null = null;
+    try {
+      bytes = await fs.promises.readFile(path);
+    } catch (err) {
+      if (!isNotFound(err)) throw err;
+    }
+    const parsed = bytes === null ? { entries: [], validBytes: 0 } : parseJournal(bytes, path);
+    if (parsed.validBytes === 0) {
+      // New (or torn while being created): start from a bare header.
+      await writeFileAtomic(path, [journalHeader()]);
+      parsed.validBytes = journalHeader().byteLength;
+    }
+    const fd = await openFd(path, fs.constants.O_RDWR);
+    if (bytes !== null && parsed.validBytes > 0 && parsed.validBytes < bytes.byteLength) {
+      // A torn tail: the crash came before the fsync that would have acknowledged it.
+      await ftruncate(fd, parsed.validBytes);
+      await fdatasync(fd);
+    }
+    return new DiskJournal(path, options, fd, parsed.entries, parsed.validBytes, onClose);
+  }
+
+  get sizeBytes(): number {
+    return this.assignedBytes;
+  }
+
+  entries(): Iterable<Uint8Array> {
+    return this.list.slice();
+  }
+
+  private checkWritable(): void {
+    if (this.closed) throw new WharfError('CLOSED', `the journal ${this.path} is closed`);
+    if (this.failure) throw this.failure;
+  }
+
+  append(entry: Uint8Array): Promise<void> {
+    let item: Omit<PendingFrame, 'resolve' | 'reject'>;
+    try {
+      this.checkWritable();
+      if (!(entry instanceof Uint8Array)) throw new WharfError('INVALID_ARGUMENT', 'a journal entry must be a Uint8Array');
+      const frame = encodeFrame(entry);
+      item = { frame, position: this.assignedBytes };
+      this.assignedBytes += frame.byteLength;
+      this.list.push(frame.subarray(FRAME_HEADER_BYTES));
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    return new Promise((resolve, reject) => this.committer.submit({ ...item, resolve, reject }));
+  }
+
+  private async writeRound(items: PendingFrame[]): Promise<void> {
+    if (this.failure) throw this.failure;
+    try {
+      await writevAll(
+        this.fd,
+        items.map((i) => i.frame),
+        items[0].position,
+      );
+      const last = items[items.length - 1];
+      this.writtenBytes = last.position + last.frame.byteLength;
+      if (this.options.fsync === 'always') await this.syncNow();
+    } catch (err) {
+      throw this.fail(err);
+    }
+    this.syncer?.markDirty();
+  }
+
+  private async syncNow(): Promise<void> {
+    if (this.syncedBytes >= this.writtenBytes) return;
+    const written = this.writtenBytes;
+    await fdatasync(this.fd);
+    this.fsyncCount++;
+    this.syncedBytes = Math.max(this.syncedBytes, written);
+  }
+
+  private fail(err: unknown): WharfError {
+    if (this.failure) return this.failure;
+    const message = err instanceof Error ? err.message : String(err);
+    this.failure = new WharfError('UNAVAILABLE', `the journal ${this.path} stopped after a write error (${message}); reopen it`, {
+      cause: err,
+    });
+    return this.failure;
+  }
+
+  rewrite(entries: Uint8Array[]): Promise<void> {
+    let frames: Buffer[];
+    try {
+      this.checkWritable();
+      if (!Array.isArray(entries) || !entries.every((e) => e instanceof Uint8Array))
+        throw new WharfError('INVALID_ARGUMENT', 'rewrite takes an array of Uint8Array entries');
+      frames = entries.map(encodeFrame);
+      // From this call on, entries() and later appends follow the snapshot.
+      this.list = frames.map((f) => f.subarray(FRAME_HEADER_BYTES));
+      this.assignedBytes = frames.reduce((sum, f) => sum + f.byteLength, journalHeader().byteLength);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    const sizeBytes = this.assignedBytes;
+    return this.committer.exclusive(async () => {
+      try {
+        await writeFileAtomic(this.path, [journalHeader(), ...frames]);
+        const old = this.fd;
+        this.fd = await openFd(this.path, fs.constants.O_RDWR);
+        await closeFd(old);
+        this.writtenBytes = this.syncedBytes = sizeBytes;
+      } catch (err) {
+        throw this.fail(err);
+      }
+    });
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await this.committer.drain();
+    await this.syncer?.stop();
+    try {
+      if (!this.failure) await this.syncNow();
+    } finally {
+      await closeFd(this.fd);
+      this.onClose();
+    }
+  }
+}
+

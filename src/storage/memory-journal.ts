@@ -1,0 +1,62 @@
+// The memory Journal: the same contract as the disk one, entries kept in an array that the
+// memory storage holds per path so a reopen sees them.
+import { WharfError } from '../common/index.js';
+import { FRAME_HEADER_BYTES, JOURNAL_HEADER_BYTES } from './journal-format.js';
+import type { Journal } from './types.js';
+
+export class MemoryJournalData {
+  entries: Uint8Array[] = [];
+}
+
+export class MemoryJournal implements Journal {
+  private closed = false;
+
+  constructor(
+    private readonly data: MemoryJournalData,
+    private readonly onClose: () => void = () => undefined,
+  ) {}
+
+  /** What the same entries would take on disk, so callers' size-based compaction behaves alike. */
+  get sizeBytes(): number {
+    return this.data.entries.reduce((sum, e) => sum + FRAME_HEADER_BYTES + e.byteLength, JOURNAL_HEADER_BYTES);
+  }
+
+  entries(): Iterable<Uint8Array> {
+    return this.data.entries.slice();
+  }
+
+  private check(): void {
+    if (this.closed) throw new WharfError('CLOSED', 'the memory journal is closed');
+  }
+
+  append(entry: Uint8Array): Promise<void> {
+    try {
+      this.check();
+      if (!(entry instanceof Uint8Array)) throw new WharfError('INVALID_ARGUMENT', 'a journal entry must be a Uint8Array');
+      this.data.entries.push(Uint8Array.prototype.slice.call(entry));
+      return Promise.resolve();
+    } catch (err) {
+      return Promise.reject(err);
+    }
+  }
+
+  rewrite(entries: Uint8Array[]): Promise<void> {
+    try {
+      this.check();
+      if (!Array.isArray(entries) || !entries.every((e) => e instanceof Uint8Array))
+        throw new WharfError('INVALID_ARGUMENT', 'rewrite takes an array of Uint8Array entries');
+      this.data.entries = entries.map((e) => Uint8Array.prototype.slice.call(e));
+      return Promise.resolve();
+    } catch (err) {
+      return Promise.reject(err);
+    }
+  }
+
+  close(): Promise<void> {
+    if (!this.closed) {
+      this.closed = true;
+      this.onClose();
+    }
+    return Promise.resolve();
+  }
+}

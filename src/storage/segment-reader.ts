@@ -1,0 +1,90 @@
+// Reading batches out of one segment: index lookup, then positioned reads of bounded buffers.
+// Every batch handed out has passed its CRC check, so a corrupt batch is reported, never served.
+import { WharfError } from '../common/index.js';
+import { readAt } from './file-io.js';
+import { BATCH_HEADER_BYTES, batchCrc, headerProblem, readBatchHeader } from './record-batch.js';
+import type { Segment } from './segment.js';
+
+/** Called per batch (buf holds it at pos); returns false to stop. */
+export type BatchVisitor = (buf: Buffer, pos: number, sizeBytes: number, maxTimestampMs: number) => boolean;
+
+export interface ReadBudget {
+  /** Bytes of batches still wanted; the first batch is taken even when larger. */
+  bytesLeft: number;
+  batchesTaken: number;
+  stopped: boolean;
+}
+
+function corrupt(seg: Segment, position: number, reason: string): WharfError {
+  return new WharfError(
+    'CORRUPT_DATA',
+    `corrupt record batch in ${seg.logPath} at byte ${position}: ${reason}. It is not served; ` +
+      'restore the partition from a backup or move the consumer past this offset.',
+    { details: { file: seg.logPath, position, reason } },
+  );
+}
+
+/**
+ * Visits the readable batches of seg that hold offsets >= fromOffset, starting at startPosition,
+ * where the batch starting at startOffset lies (from an index lookup), read in buffers of at most min(budget.bytesLeft, maxChunkBytes) bytes
+ * (more only for a single larger batch).
+ * The caller holds a reference on seg (acquire/release).
+ */
+export async function visitSegmentBatches(
+  seg: Segment,
+  fd: number,
+  startPosition: number,
+  startOffset: number,
+  fromOffset: number,
+  budget: ReadBudget,
+  maxChunkBytes: number,
+  visit: BatchVisitor,
+): Promise<void> {
+  const limit = seg.readableBytes;
+  let pos = startPosition;
+  // baseOffset lies outside the CRC, so batches must also chain offset to offset.
+  let expectedOffset = startOffset;
+  let nextWant = 0;
+  while (pos < limit && !budget.stopped) {
+    const want = Math.min(limit - pos, Math.max(Math.min(budget.bytesLeft, maxChunkBytes), BATCH_HEADER_BYTES, nextWant));
+    const buf = await readAt(fd, pos, want);
+    nextWant = 0;
+    let p = 0;
+    while (p + BATCH_HEADER_BYTES <= buf.byteLength) {
+      const at = pos + p;
+      const header = readBatchHeader(buf, p);
+      const problem = headerProblem(header);
+      if (problem !== null) throw corrupt(seg, at, problem);
+      if (at + header.sizeBytes > limit) throw corrupt(seg, at, `batch of ${header.sizeBytes} bytes runs past the end of the data`);
+      if (header.baseOffset !== expectedOffset)
+        throw corrupt(seg, at, `batch starts at offset ${header.baseOffset}, expected ${expectedOffset}`);
+      const lastOffset = header.baseOffset + header.lastOffsetDelta;
+      if (lastOffset < fromOffset) {
+        p += header.sizeBytes; // before the wanted offset: skipped by its header alone
+        expectedOffset = lastOffset + 1;
+        continue;
+      }
+      if (budget.batchesTaken > 0 && header.sizeBytes > budget.bytesLeft) {
+        budget.stopped = true;
+        break;
+      }
+      if (p + header.sizeBytes > buf.byteLength) {
+        if (p === 0) nextWant = header.sizeBytes; // a single batch larger than the buffer
+        break;
+      }
+      const crc = batchCrc(buf, p, header.sizeBytes);
+      if (crc.stored !== crc.computed) throw corrupt(seg, at, `CRC mismatch (stored ${crc.stored}, computed ${crc.computed})`);
+      budget.batchesTaken++;
+      budget.bytesLeft -= header.sizeBytes;
+      p += header.sizeBytes;
+      expectedOffset = lastOffset + 1;
+      if (!visit(buf, p - header.sizeBytes, header.sizeBytes, header.maxTimestampMs) || budget.bytesLeft <= 0) {
+        budget.stopped = true;
+        break;
+      }
+    }
+    if (p === 0 && nextWant === 0 && !budget.stopped) throw corrupt(seg, pos, 'unreadable batch header');
+    pos += p;
+  }
+}
+

@@ -1,0 +1,73 @@
+// Atomic routing: a publish that resolves is in every matching queue and topic; one that fails
+// (a full queue, a message too large for one target) is in none of them.
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { Broker } from '../../src/broker/index.js';
+
+let dir: string;
+let broker: Broker;
+beforeEach(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'wharf-exchange-atomic-'));
+  broker = await Broker.open({ dataDir: dir });
+});
+afterEach(async () => {
+  await broker.close();
+  await rm(dir, { recursive: true, force: true });
+});
+
+async function depth(queue: string): Promise<number> {
+  const s = await broker.stats(queue);
+  return s.kind === 'queue' ? s.depth : -1;
+}
+
+async function topicEnd(topic: string): Promise<number> {
+  const s = await broker.stats(topic);
+  return s.kind === 'topic' ? s.partitions.reduce((n, p) => n + p.endOffset, 0) : -1;
+}
+
+describe('atomic routing', () => {
+  it('a full target queue (overflow reject) fails the publish and nothing is written anywhere', async () => {
+    await broker.createQueue('a');
+    await broker.createQueue('full', { maxLength: 1, overflow: 'reject' });
+    await broker.createTopic('t', { partitions: 2 });
+    await broker.createExchange('fan', { type: 'fanout' });
+    for (const target of [{ queue: 'a' }, { queue: 'full' }, { topic: 't' }]) await broker.bind('fan', target);
+    await broker.publish('fan', { type: 'first' });
+    expect([await depth('a'), await depth('full'), await topicEnd('t')]).toEqual([1, 1, 1]);
+    await expect(broker.publish('fan', { type: 'second' })).rejects.toMatchObject({ code: 'QUEUE_FULL' });
+    await expect(broker.publish('fan', [{ type: 'b1' }, { type: 'b2' }])).rejects.toMatchObject({ code: 'QUEUE_FULL' });
+    expect([await depth('a'), await depth('full'), await topicEnd('t')]).toEqual([1, 1, 1]);
+    const stats = await broker.stats('fan');
+    expect(stats).toMatchObject({ published: 1, routed: 3 });
+  });
+
+  it('a message too large for one target fails the publish for all of them', async () => {
+    await broker.createQueue('roomy');
+    await broker.createTopic('small', { maxMessageBytes: 1024 });
+    await broker.createExchange('fan', { type: 'fanout' });
+    await broker.bind('fan', { queue: 'roomy' });
+    await broker.bind('fan', { topic: 'small' });
+    await expect(broker.publish('fan', { payload: 'x'.repeat(4096) })).rejects.toMatchObject({ code: 'MESSAGE_TOO_LARGE' });
+    expect([await depth('roomy'), await topicEnd('small')]).toEqual([0, 0]);
+    const r = await broker.publish('fan', { payload: 'ok' });
+    expect(r.routed).toBe(2);
+    expect([await depth('roomy'), await topicEnd('small')]).toEqual([1, 1]);
+  });
+
+  it('a batch to several targets lands whole in each, in order', async () => {
+    await broker.createQueue('q1');
+    await broker.createQueue('q2');
+    await broker.createExchange('fan', { type: 'fanout' });
+    await broker.bind('fan', { queue: 'q1' });
+    await broker.bind('fan', { queue: 'q2' });
+    const results = await broker.publish('fan', [{ type: 'm1' }, { type: 'm2' }, { type: 'm3' }]);
+    expect(results.map((r) => r.routed)).toEqual([2, 2, 2]);
+    for (const q of ['q1', 'q2']) {
+      const got = await broker.receive(q, { max: 10 });
+      expect(got.map((m) => m.type)).toEqual(['m1', 'm2', 'm3']);
+      expect(got.map((m) => m.id)).toEqual(results.map((r) => r.id));
+    }
+  });
+});

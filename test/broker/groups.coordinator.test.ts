@@ -1,0 +1,150 @@
+// Group membership and rebalancing, driven by a ManualClock: each partition has exactly one owner,
+// partitions move only after their old owner settled them, silent members expire, zombies are fenced.
+import { describe, expect, it } from 'vitest';
+import { ManualClock } from '../../src/common/index.js';
+import type { Journal, Storage } from '../../src/storage/index.js';
+import { GroupCoordinator, rangeAssignment, roundRobinAssignment } from '../../src/broker/topics/group-coordinator.js';
+import type { GroupMember } from '../../src/broker/topics/group-coordinator.js';
+import { OffsetStore } from '../../src/broker/topics/offset-store.js';
+
+/** Just enough storage for an OffsetStore: one journal kept in an array (survives "reopen"). */
+function journalStorage(kept: Uint8Array[] = []): Storage {
+  const journal: Journal = {
+    append: async (e) => void kept.push(e),
+    rewrite: async (es) => void kept.splice(0, kept.length, ...es),
+    entries: () => [...kept],
+    get sizeBytes() {
+      return kept.reduce((n, e) => n + e.length, 0);
+    },
+    close: async () => undefined,
+  };
+  return { openJournal: async () => journal } as unknown as Storage;
+}
+
+class FakeMember implements GroupMember {
+  owned = new Set<number>();
+  events: string[] = [];
+  revokeGate: Promise<void> = Promise.resolve();
+  expired = false;
+  constructor(
+    readonly memberId: string,
+    readonly sessionTimeoutMs = 1000,
+  ) {}
+  onAssign(ps: number[]): void {
+    for (const p of ps) this.owned.add(p);
+    this.events.push(`assign ${ps.join(',')}`);
+  }
+  async onRevoke(ps: number[]): Promise<void> {
+    this.events.push(`revoking ${ps.join(',')}`);
+    await this.revokeGate;
+    for (const p of ps) this.owned.delete(p);
+    this.events.push(`revoked ${ps.join(',')}`);
+  }
+  onExpired(): void {
+    this.expired = true;
+    this.owned.clear();
+  }
+}
+
+async function setup(partitions = 6) {
+  const clock = new ManualClock();
+  const offsets = await OffsetStore.open(journalStorage(), { fsync: 'always', fsyncIntervalMs: 1000 });
+  return { clock, offsets, coord: new GroupCoordinator('orders', 'billing', partitions, clock, offsets) };
+}
+
+function expectExactlyOneOwner(coord: GroupCoordinator, members: FakeMember[], partitions: number): void {
+  for (let p = 0; p < partitions; p++) {
+    const holders = members.filter((m) => m.owned.has(p));
+    expect(holders.length, `partition ${p}`).toBe(1);
+    expect(coord.owner(p)).toBe(holders[0].memberId);
+  }
+}
+
+describe('consumer group coordinator', () => {
+  it('3 members joining share 6 partitions, two each, every partition owned exactly once', async () => {
+    const { coord } = await setup();
+    const ms = ['a', 'b', 'c'].map((id) => new FakeMember(id));
+    for (const m of ms) await coord.join(m);
+    expectExactlyOneOwner(coord, ms, 6);
+    expect(ms.map((m) => m.owned.size)).toEqual([2, 2, 2]);
+  });
+
+  it('a partition moves to its new owner only after the old owner has settled it', async () => {
+    const { coord } = await setup(2);
+    const a = new FakeMember('a');
+    await coord.join(a);
+    let release!: () => void;
+    a.revokeGate = new Promise((r) => (release = r));
+    const b = new FakeMember('b');
+    const joined = coord.join(b);
+    await new Promise((r) => setTimeout(r, 10));
+    expect(a.events).toContain('revoking 1');
+    expect(b.owned.size).toBe(0); // not before a settled
+    release();
+    await joined;
+    expect(b.owned).toEqual(new Set([1]));
+    expect(a.owned).toEqual(new Set([0]));
+  });
+
+  it('a member that leaves hands its partitions to the others', async () => {
+    const { coord } = await setup();
+    const ms = ['a', 'b', 'c'].map((id) => new FakeMember(id));
+    for (const m of ms) await coord.join(m);
+    await coord.leave('b');
+    expect(ms[1].owned.size).toBe(0);
+    expectExactlyOneOwner(coord, [ms[0], ms[2]], 6);
+    expect(coord.memberCount).toBe(2);
+  });
+
+  it('a silent member expires after its session timeout; heartbeating members stay', async () => {
+    const { coord, clock } = await setup();
+    const ms = ['a', 'b', 'c'].map((id) => new FakeMember(id, 1000));
+    for (const m of ms) await coord.join(m);
+    for (let t = 0; t < 5; t++) {
+      clock.advance(300);
+      coord.heartbeat('a');
+      coord.heartbeat('c'); // b stays silent
+    }
+    await new Promise((r) => setTimeout(r, 10));
+    expect(ms[1].expired).toBe(true);
+    expect(ms[0].expired || ms[2].expired).toBe(false);
+    expectExactlyOneOwner(coord, [ms[0], ms[2]], 6);
+    expect(coord.heartbeat('b')).toBe(false); // it must rejoin
+  });
+
+  it('fences commits from a member that no longer owns the partition', async () => {
+    const { coord, clock, offsets } = await setup(1);
+    const a = new FakeMember('a', 500);
+    await coord.join(a);
+    expect(await coord.commit('a', 0, 5)).toBe(true);
+    clock.advance(600);
+    await new Promise((r) => setTimeout(r, 10));
+    const b = new FakeMember('b', 500);
+    await coord.join(b);
+    expect(await coord.commit('a', 0, 99)).toBe(false);
+    expect(offsets.get('orders', 'billing', 0)).toBe(5);
+    expect(await coord.commit('b', 0, 7)).toBe(true);
+    expect(offsets.get('orders', 'billing', 0)).toBe(7);
+  });
+
+  it('committed offsets survive reopening the offset store', async () => {
+    const kept: Uint8Array[] = [];
+    const s1 = await OffsetStore.open(journalStorage(kept), { fsync: 'always', fsyncIntervalMs: 1000 });
+    await s1.commit('orders', 'billing', 2, 42);
+    await s1.commit('orders', 'billing', 2, 43);
+    await s1.commit('orders', 'audit', 0, 1);
+    const s2 = await OffsetStore.open(journalStorage(kept), { fsync: 'always', fsyncIntervalMs: 1000 });
+    expect(s2.get('orders', 'billing', 2)).toBe(43);
+    expect(s2.get('orders', 'audit', 0)).toBe(1);
+    expect(s2.get('orders', 'billing', 0)).toBeUndefined();
+    await s2.deleteTopic('orders');
+    const s3 = await OffsetStore.open(journalStorage(kept), { fsync: 'always', fsyncIntervalMs: 1000 });
+    expect(s3.get('orders', 'billing', 2)).toBeUndefined();
+  });
+
+  it('round-robin and range strategies match Kafka assignors', () => {
+    expect(roundRobinAssignment(['a', 'b'], 5)).toEqual(['a', 'b', 'a', 'b', 'a']);
+    expect(rangeAssignment(['a', 'b'], 5)).toEqual(['a', 'a', 'a', 'b', 'b']);
+    expect(rangeAssignment([], 2)).toEqual([null, null]);
+  });
+});

@@ -1,0 +1,81 @@
+// consume pushes: a resolved handler acks, a thrown error nacks (retry), concurrency is honoured.
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { openTestBroker, settle, type TestBroker, qstats } from './queue-helpers.js';
+
+async function until(cond: () => boolean, t: TestBroker, stepMs = 0): Promise<void> {
+  for (let i = 0; i < 2000 && !cond(); i++) {
+    if (stepMs > 0) t.clock.advance(stepMs);
+    await settle(2);
+  }
+  if (!cond()) throw new Error('condition not reached');
+}
+
+describe('consume', () => {
+  let t: TestBroker;
+  beforeEach(async () => {
+    t = await openTestBroker();
+    await t.broker.createQueue('q', { retry: { initialDelayMs: 50, jitter: 0 }, maxDeliveries: 3, deadLetterQueue: undefined });
+  });
+  afterEach(() => t.cleanup());
+
+  it('delivers every message once and acks on resolve', async () => {
+    await t.broker.publish('q', Array.from({ length: 50 }, (_, i) => ({ payload: i })));
+    const seen: number[] = [];
+    const c = await t.broker.consume('q', { concurrency: 4 }, async (m) => {
+      seen.push(m.payload as number);
+    });
+    await until(() => seen.length === 50, t);
+    await c.close();
+    expect([...seen].sort((a, b) => a - b)).toEqual(Array.from({ length: 50 }, (_, i) => i));
+    t.clock.advance(60_000);
+    expect(await t.broker.receive('q', { max: 10 })).toEqual([]);
+  });
+
+  it('runs at most `concurrency` handlers at once', async () => {
+    await t.broker.publish('q', Array.from({ length: 20 }, (_, i) => ({ payload: i })));
+    let running = 0;
+    let peak = 0;
+    let done = 0;
+    const c = await t.broker.consume('q', { concurrency: 3, prefetch: 6 }, async () => {
+      running++;
+      peak = Math.max(peak, running);
+      await settle(3);
+      running--;
+      done++;
+    });
+    await until(() => done === 20, t);
+    await c.close();
+    expect(peak).toBe(3);
+  });
+
+  it('a thrown error nacks: the message is retried with a higher deliveryCount', async () => {
+    await t.broker.publish('q', { payload: 'flaky' });
+    const counts: number[] = [];
+    const c = await t.broker.consume('q', { concurrency: 1 }, async (m) => {
+      counts.push(m.deliveryCount);
+      if (m.deliveryCount < 3) throw new Error('not yet');
+    });
+    await until(() => counts.length === 3, t, 10);
+    await c.close();
+    expect(counts).toEqual([1, 2, 3]);
+    expect((await qstats(t, 'q')).depth).toBe(0);
+  });
+
+  it('close releases unstarted leases so another consumer gets them at once', async () => {
+    await t.broker.publish('q', Array.from({ length: 10 }, (_, i) => ({ payload: i })));
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    let started = 0;
+    const c = await t.broker.consume('q', { concurrency: 1, prefetch: 5 }, async () => {
+      started++;
+      await gate;
+    });
+    await until(() => started === 1, t);
+    const closing = c.close();
+    release();
+    await closing;
+    const rest = await t.broker.receive('q', { max: 10 });
+    expect(rest.length).toBe(9);
+    expect(rest.every((m) => m.deliveryCount === 1)).toBe(true);
+  });
+});

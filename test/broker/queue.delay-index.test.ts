@@ -1,0 +1,50 @@
+// DelayIndex: the earliest-due delayed messages in bounded memory.
+import { describe, expect, it } from 'vitest';
+import fc from 'fast-check';
+import { DelayIndex } from '../../src/broker/queues/delay-index.js';
+
+describe('DelayIndex', () => {
+  it('keeps at most capacity entries and asks for a rescan when entries were left out', () => {
+    const idx = new DelayIndex(2);
+    idx.offer(300, 0);
+    idx.offer(100, 1);
+    idx.offer(200, 2); // evicts 300
+    idx.offer(400, 3); // left out
+    expect(idx.size).toBe(2);
+    expect(idx.popDue(150)).toEqual([1]);
+    expect(idx.needsRescan()).toBe(false);
+    expect(idx.popDue(1000)).toEqual([2]);
+    expect(idx.needsRescan()).toBe(true);
+  });
+
+  it('with rescans, releases every entry in due order (ties in arrival order)', () => {
+    fc.assert(
+      fc.property(fc.array(fc.integer({ min: 0, max: 50 }), { maxLength: 60 }), fc.integer({ min: 1, max: 8 }), (dues, cap) => {
+        const idx = new DelayIndex(cap);
+        const pending = new Map<number, number>();
+        dues.forEach((d, offset) => {
+          idx.offer(d, offset);
+          pending.set(offset, d);
+        });
+        const released: number[] = [];
+        for (let now = 0; now <= 50; now++) {
+          for (;;) {
+            if (idx.needsRescan()) {
+              idx.reset();
+              for (const [o, d] of pending) idx.offer(d, o);
+            }
+            const got = idx.popDue(now);
+            if (got.length === 0) break;
+            for (const o of got) {
+              expect(pending.get(o)).toBeLessThanOrEqual(now);
+              pending.delete(o);
+              released.push(o);
+            }
+          }
+          for (const d of pending.values()) expect(d).toBeGreaterThan(now);
+        }
+        expect(released.length).toBe(dues.length);
+      }),
+    );
+  });
+});

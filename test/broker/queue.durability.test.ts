@@ -1,0 +1,87 @@
+// Durable state: acks, nacks, delivery counts and dead letters survive restarts; leases in flight
+// become visible again; recovery reads a snapshot; settled segments are deleted.
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { readdirSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { openTestBroker, qstats, type TestBroker } from './queue-helpers.js';
+
+function dirBytes(dir: string): number {
+  let n = 0;
+  for (const f of readdirSync(dir)) {
+    const p = join(dir, f);
+    const s = statSync(p);
+    n += s.isDirectory() ? dirBytes(p) : s.size;
+  }
+  return n;
+}
+
+describe('queue durability', () => {
+  let t: TestBroker;
+  beforeEach(async () => {
+    t = await openTestBroker({ disk: true, fsync: 'always' });
+  });
+  afterEach(() => t.cleanup());
+
+  it('after a restart no acked message is delivered again and every unacked one is', async () => {
+    await t.broker.createQueue('q', { visibilityTimeoutMs: 60_000 });
+    await t.broker.publish('q', Array.from({ length: 10 }, (_, i) => ({ payload: i })));
+    const got = await t.broker.receive('q', { max: 6 });
+    for (const m of got.filter((m) => (m.payload as number) % 2 === 0)) await m.ack(); // 0 2 4 acked; 1 3 5 in flight
+    await t.restart();
+    const after = await t.broker.receive('q', { max: 20 });
+    expect(after.map((m) => m.payload).sort()).toEqual([1, 3, 5, 6, 7, 8, 9]);
+    const counts = Object.fromEntries(after.map((m) => [m.payload as number, m.deliveryCount]));
+    expect(counts).toEqual({ 1: 2, 3: 2, 5: 2, 6: 1, 7: 1, 8: 1, 9: 1 });
+  });
+
+  it('a receipt from before a restart is invalid afterwards', async () => {
+    await t.broker.createQueue('q');
+    await t.broker.publish('q', { payload: 1 });
+    const [m] = await t.broker.receive('q');
+    await t.restart();
+    await expect(t.broker.ackReceipt('q', m.receipt)).rejects.toMatchObject({ code: 'RECEIPT_INVALID' });
+  });
+
+  it('nack delays and delivery counts survive a restart', async () => {
+    await t.broker.createQueue('q', { retry: { initialDelayMs: 1000, jitter: 0 } });
+    await t.broker.publish('q', { payload: 'n' });
+    const [m] = await t.broker.receive('q');
+    await m.nack();
+    await t.restart();
+    expect(await t.broker.receive('q')).toEqual([]);
+    t.clock.advance(1000);
+    const [again] = await t.broker.receive('q');
+    expect(again.deliveryCount).toBe(2);
+  });
+
+  it('dead-lettering is durable: the message is in the DLQ, not the source, after a restart', async () => {
+    await t.broker.createQueue('q.dlq');
+    await t.broker.createQueue('q', { deadLetterQueue: 'q.dlq', maxDeliveries: 1 });
+    await t.broker.publish('q', { payload: 'p' });
+    const [m] = await t.broker.receive('q');
+    await m.nack({ error: 'e' });
+    await t.restart();
+    expect(await t.broker.receive('q')).toEqual([]);
+    expect((await t.broker.receive('q.dlq')).map((x) => x.payload)).toEqual(['p']);
+  });
+
+  it('recovers from a snapshot plus journal tail, and deletes fully settled segments', async () => {
+    await t.broker.createQueue('q', { segmentBytes: 16 * 1024 });
+    const payload = 'x'.repeat(1000);
+    for (let i = 0; i < 10; i++) await t.broker.publish('q', Array.from({ length: 20 }, (_, j) => ({ payload: { i, j, payload } })));
+    const before = dirBytes(join(t.dir!, 'queues', 'q'));
+    let acked = 0;
+    for (;;) {
+      const batch = await t.broker.receive('q', { max: 50 });
+      if (batch.length === 0) break;
+      for (const m of batch) if (acked++ < 190) await m.ack();
+    }
+    await t.restart(); // close writes a snapshot and truncates
+    const after = dirBytes(join(t.dir!, 'queues', 'q'));
+    expect(after).toBeLessThan(before / 4);
+    const rest = await t.broker.receive('q', { max: 50 });
+    expect(rest.length).toBe(10);
+    expect(rest.every((m) => m.deliveryCount === 2)).toBe(true);
+    expect((await qstats(t, 'q')).inFlight).toBe(10);
+  });
+});

@@ -1,0 +1,77 @@
+// FIFO queues: strict order per groupId, one in-flight message per group, groups in parallel; dedup.
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { openTestBroker, type TestBroker, qstats } from './queue-helpers.js';
+
+describe('FIFO queues', () => {
+  let t: TestBroker;
+  beforeEach(async () => {
+    t = await openTestBroker();
+    await t.broker.createQueue('f', { fifo: true, visibilityTimeoutMs: 1000 });
+  });
+  afterEach(() => t.cleanup());
+
+  it("holds a group's next message while one of its messages is in flight; other groups go in parallel", async () => {
+    await t.broker.publish('f', [
+      { payload: 'a1', groupId: 'A' }, { payload: 'a2', groupId: 'A' }, { payload: 'b1', groupId: 'B' },
+      { payload: 'a3', groupId: 'A' }, { payload: 'b2', groupId: 'B' },
+    ]);
+    const c1 = await t.broker.receive('f', { max: 10 });
+    expect(c1.map((m) => m.payload)).toEqual(['a1', 'b1']);
+    const c2 = await t.broker.receive('f', { max: 10 });
+    expect(c2).toEqual([]);
+    await c1[0].ack(); // a1
+    const c3 = await t.broker.receive('f', { max: 10 });
+    expect(c3.map((m) => m.payload)).toEqual(['a2']);
+    await c1[1].ack(); // b1
+    await c3[0].ack(); // a2
+    expect((await t.broker.receive('f', { max: 10 })).map((m) => m.payload).sort()).toEqual(['a3', 'b2']);
+  });
+
+  it('a nacked message is redelivered before the rest of its group', async () => {
+    await t.broker.publish('f', [{ payload: 1, groupId: 'G' }, { payload: 2, groupId: 'G' }]);
+    const [m1] = await t.broker.receive('f', { max: 10 });
+    await m1.nack({ delayMs: 500 });
+    expect(await t.broker.receive('f', { max: 10 })).toEqual([]);
+    t.clock.advance(500);
+    const [again] = await t.broker.receive('f', { max: 10 });
+    expect(again.payload).toBe(1);
+    expect(again.deliveryCount).toBe(2);
+    await again.ack();
+    expect((await t.broker.receive('f', { max: 10 })).map((m) => m.payload)).toEqual([2]);
+  });
+
+  it('an expired lease keeps the group order', async () => {
+    await t.broker.publish('f', [{ payload: 1, groupId: 'G' }, { payload: 2, groupId: 'G' }]);
+    await t.broker.receive('f');
+    t.clock.advance(1000);
+    const [m] = await t.broker.receive('f', { max: 10 });
+    expect(m.payload).toBe(1);
+  });
+
+  it('drops a duplicate dedupId within the window and resolves with the original id', async () => {
+    const [first] = await t.broker.publish('f', [{ payload: 'x', groupId: 'G', dedupId: 'd-1' }]);
+    const again = await t.broker.publish('f', { payload: 'x again', groupId: 'G', dedupId: 'd-1' });
+    expect(again).toEqual({ id: first.id, duplicate: true });
+    t.clock.advance(5 * 60_000);
+    const later = await t.broker.publish('f', { payload: 'x later', groupId: 'G', dedupId: 'd-1' });
+    expect(later.duplicate).toBeUndefined();
+    expect(later.id).not.toBe(first.id);
+    const got: unknown[] = [];
+    for (let i = 0; i < 3; i++) {
+      for (const m of await t.broker.receive('f', { max: 10 })) {
+        got.push(m.payload);
+        await m.ack();
+      }
+    }
+    expect(got).toEqual(['x', 'x later']);
+  });
+
+  it('content-based dedup drops a repeated payload', async () => {
+    await t.broker.createQueue('c', { fifo: true, contentBasedDedup: true, dedupWindowMs: 1000 });
+    const [a] = await t.broker.publish('c', [{ payload: { n: 1 } }]);
+    const [b, c] = await t.broker.publish('c', [{ payload: { n: 1 } }, { payload: { n: 2 } }]);
+    expect(b).toEqual({ id: a.id, duplicate: true });
+    expect(c.duplicate).toBeUndefined();
+    expect((await qstats(t, 'c')).depth).toBe(2);
+  });
+});

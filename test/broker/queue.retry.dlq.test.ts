@@ -1,0 +1,98 @@
+// Nack with retry backoff; after maxDeliveries the message is dead-lettered with headers saying why; redrive.
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { openTestBroker, type TestBroker, qstats } from './queue-helpers.js';
+
+describe('retries and dead-lettering', () => {
+  let t: TestBroker;
+  beforeEach(async () => {
+    t = await openTestBroker();
+    await t.broker.createQueue('work.dlq');
+    await t.broker.createQueue('work', {
+      maxDeliveries: 3, deadLetterQueue: 'work.dlq', visibilityTimeoutMs: 10_000,
+      retry: { initialDelayMs: 100, multiplier: 2, maxDelayMs: 1000, jitter: 0 },
+    });
+  });
+  afterEach(() => t.cleanup());
+
+  it('a nacked message comes back after exponential backoff, with deliveryCount + 1', async () => {
+    await t.broker.publish('work', { payload: 'job' });
+    const [m1] = await t.broker.receive('work');
+    await m1.nack({ error: 'boom' });
+    t.clock.advance(99);
+    expect(await t.broker.receive('work')).toEqual([]);
+    t.clock.advance(1);
+    const [m2] = await t.broker.receive('work');
+    expect(m2.deliveryCount).toBe(2);
+    await m2.nack();
+    t.clock.advance(199);
+    expect(await t.broker.receive('work')).toEqual([]);
+    t.clock.advance(1);
+    expect((await t.broker.receive('work'))[0].deliveryCount).toBe(3);
+  });
+
+  it('nack with delayMs overrides the backoff; delayMs 0 is immediate', async () => {
+    await t.broker.publish('work', { payload: 'job' });
+    const [m1] = await t.broker.receive('work');
+    await m1.nack({ delayMs: 0 });
+    const [m2] = await t.broker.receive('work');
+    expect(m2.deliveryCount).toBe(2);
+  });
+
+  it('after maxDeliveries the message moves to the dead-letter queue with headers saying why', async () => {
+    await t.broker.publish('work', { payload: 'poison', headers: { trace: 't1' } });
+    const firstAt = t.clock.now();
+    for (let i = 1; i <= 3; i++) {
+      const [m] = await t.broker.receive('work');
+      expect(m.deliveryCount).toBe(i);
+      if (i < 3) t.clock.advance(10); // keep times distinct
+      await m.nack({ error: `failure ${i}`, delayMs: 0 });
+    }
+    expect(await t.broker.receive('work')).toEqual([]);
+    expect(await qstats(t, 'work')).toMatchObject({ deadLettered: 1, dlqDepth: 1, depth: 0 });
+    const [dead] = await t.broker.receive('work.dlq');
+    expect(dead.payload).toBe('poison');
+    expect(dead.headers).toMatchObject({
+      trace: 't1',
+      'x-dead-letter-reason': 'max-deliveries',
+      'x-dead-letter-error': 'failure 3',
+      'x-delivery-count': '3',
+      'x-source-queue': 'work',
+      'x-first-delivered-at': String(firstAt),
+      'x-last-delivered-at': String(firstAt + 20),
+    });
+  });
+
+  it('nack({ requeue: false }) dead-letters at once', async () => {
+    await t.broker.publish('work', { payload: 'bad' });
+    const [m] = await t.broker.receive('work');
+    await m.nack({ requeue: false, error: 'invalid' });
+    const [dead] = await t.broker.receive('work.dlq');
+    expect(dead.headers['x-dead-letter-reason']).toBe('rejected');
+    expect((await qstats(t, 'work')).dlqDepth).toBe(0);
+  });
+
+  it('an expired lease counts as a failed delivery towards maxDeliveries', async () => {
+    await t.broker.publish('work', { payload: 'slow' });
+    for (let i = 0; i < 3; i++) {
+      expect((await t.broker.receive('work')).length).toBe(1);
+      t.clock.advance(10_000);
+    }
+    expect(await t.broker.receive('work')).toEqual([]);
+    const [dead] = await t.broker.receive('work.dlq');
+    expect(dead.headers['x-delivery-count']).toBe('3');
+  });
+
+  it('redrive moves dead letters back to their source queue, or to another, up to max', async () => {
+    await t.broker.createQueue('other');
+    await t.broker.publish('work', [{ payload: 1 }, { payload: 2 }, { payload: 3 }]);
+    for (const m of await t.broker.receive('work', { max: 3 })) await m.nack({ requeue: false });
+    expect((await qstats(t, 'work.dlq')).depth).toBe(3);
+    expect(await t.broker.redrive('work.dlq', { max: 2 })).toBe(2);
+    expect(await t.broker.redrive('work.dlq', { to: 'other' })).toBe(1);
+    const back = await t.broker.receive('work', { max: 10 });
+    expect(back.map((m) => m.payload)).toEqual([1, 2]);
+    expect(back[0].headers['x-dead-letter-reason']).toBeUndefined();
+    expect((await t.broker.receive('other')).map((m) => m.payload)).toEqual([3]);
+    expect((await qstats(t, 'work.dlq')).depth).toBe(0);
+  });
+});

@@ -1,0 +1,33 @@
+// stats(queue): depth, in-flight, delayed, dead-lettered, DLQ depth, oldest age, rates.
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { openTestBroker, qstats, type TestBroker } from './queue-helpers.js';
+
+describe('queue stats', () => {
+  let t: TestBroker;
+  beforeEach(async () => {
+    t = await openTestBroker();
+  });
+  afterEach(() => t.cleanup());
+
+  it('counts ready, in-flight, delayed and dead-lettered messages, and the oldest age', async () => {
+    await t.broker.createQueue('q.dlq');
+    await t.broker.createQueue('q', { deadLetterQueue: 'q.dlq' });
+    await t.broker.publish('q', [{ payload: 1 }, { payload: 2 }, { payload: 3 }, { payload: 4 }, { payload: 'later', delayMs: 60_000 }]);
+    t.clock.advance(2000);
+    const [a, b, c] = await t.broker.receive('q', { max: 3 });
+    await a.ack();
+    await b.nack({ delayMs: 5000, error: 'x' });
+    await c.nack({ requeue: false });
+    const s = await qstats(t, 'q');
+    expect(s).toMatchObject({ kind: 'queue', name: 'q', depth: 1, inFlight: 0, delayed: 2, deadLettered: 1, dlqDepth: 1, oldestAgeMs: 2000 });
+    expect(s.publishRate).toBeGreaterThan(0);
+    expect(s.deliverRate).toBeGreaterThan(0);
+    expect(s.ackRate).toBeGreaterThan(0);
+    expect(s.nackRate).toBeGreaterThan(0);
+    expect(s.errorRate).toBeGreaterThan(0);
+    expect(s.bytes).toBeGreaterThan(0);
+    const [d] = await t.broker.receive('q');
+    expect((await qstats(t, 'q')).inFlight).toBe(1);
+    await d.ack();
+  });
+});

@@ -1,0 +1,137 @@
+// Topic lifecycle and publish: create/list/describe/delete, results once durable, persistence across
+// reopen, and every bad input rejected with its code while nothing stored changes.
+import { afterEach, describe, expect, it } from 'vitest';
+import { Broker } from '../../src/broker/index.js';
+import type { TopicMessage } from '../../src/broker/index.js';
+import { LIMITS } from '../../src/common/index.js';
+import { codeOf, tempDir, waitFor } from './topics-helpers.js';
+
+const cleanups: Array<() => Promise<void> | void> = [];
+afterEach(async () => {
+  for (const c of cleanups.splice(0).reverse()) await c();
+});
+
+async function memBroker(options: Parameters<typeof Broker.open>[0] = { inMemory: true }): Promise<Broker> {
+  const b = await Broker.open(options);
+  cleanups.push(() => b.close());
+  return b;
+}
+
+describe('topics: lifecycle and publish', () => {
+  it('an in-memory broker creates, lists, describes and deletes topics', async () => {
+    const b = await memBroker();
+    const info = await b.createTopic('orders', { partitions: 3, retentionMs: 7 * 86_400_000 });
+    expect(info).toMatchObject({ name: 'orders', kind: 'topic', partitions: 3, retentionMs: 604_800_000, retentionBytes: null, maxMessageBytes: LIMITS.maxMessageBytes });
+    await b.createTopic('audit');
+    expect((await b.listTopics()).map((t) => t.name)).toEqual(['audit', 'orders']);
+    expect(await b.describeTopic('audit')).toMatchObject({ partitions: 1 });
+    await b.deleteTopic('audit');
+    expect((await b.listTopics()).map((t) => t.name)).toEqual(['orders']);
+    expect(await codeOf(b.describeTopic('audit'))).toBe('NOT_FOUND');
+  });
+
+  it('publish resolves with id, partition and offset; a batch resolves with one result per message', async () => {
+    const b = await memBroker();
+    await b.createTopic('orders', { partitions: 3 });
+    const one = await b.publish('orders', { key: 'order-456', type: 'order.created', payload: { amount: 99.99 } });
+    expect(one).toMatchObject({ partition: expect.any(Number), offset: 0, id: expect.any(String) });
+    const batch = await b.publish('orders', [{ key: 'order-456', payload: 1 }, { key: 'order-456', payload: 2, id: 'mine' }]);
+    expect(batch).toEqual([
+      { id: expect.any(String), partition: one.partition, offset: 1 },
+      { id: 'mine', partition: one.partition, offset: 2 },
+    ]);
+  });
+
+  it('delivered messages carry id, type, broker timestamp, key, headers, payload, partition and offset', async () => {
+    const b = await memBroker();
+    await b.createTopic('orders', { partitions: 2 });
+    const before = Date.now();
+    const r = await b.publish('orders', { key: 'k', type: 't.x', headers: { a: 'b' }, payload: { n: 1 } });
+    await b.publish('orders', { payload: new Uint8Array([7, 8]), key: 'k' });
+    const got: TopicMessage[] = [];
+    const sub = await b.subscribe('orders', { from: 'earliest' }, (m) => void got.push(m));
+    cleanups.push(() => sub.close());
+    await waitFor(() => got.length === 2, 'two messages');
+    expect(got[0]).toMatchObject({ id: r.id, type: 't.x', key: 'k', headers: { a: 'b' }, payload: { n: 1 }, topic: 'orders', partition: r.partition, offset: 0, deliveryCount: 1 });
+    expect(got[0].timestamp).toBeGreaterThanOrEqual(before);
+    expect(got[1].payload).toEqual(new Uint8Array([7, 8]));
+  });
+
+  it('a disk broker keeps topics, messages and their order across close and reopen', async () => {
+    const { dir, cleanup } = tempDir();
+    cleanups.push(cleanup);
+    const b1 = await Broker.open({ dataDir: dir });
+    await b1.createTopic('orders', { partitions: 2 });
+    for (let i = 0; i < 20; i++) await b1.publish('orders', { key: `k${i % 3}`, payload: { i } });
+    await b1.close();
+    const b2 = await memBroker({ dataDir: dir });
+    expect(await b2.describeTopic('orders')).toMatchObject({ partitions: 2 });
+    const got: number[] = [];
+    const sub = await b2.subscribe('orders', { from: 'earliest' }, (m) => void got.push((m.payload as { i: number }).i));
+    cleanups.push(() => sub.close());
+    await waitFor(() => got.length === 20, '20 messages');
+    expect([...got].sort((x, y) => x - y)).toEqual(Array.from({ length: 20 }, (_, i) => i));
+  });
+
+  it('rejects every bad input with its code and leaves what is stored untouched', async () => {
+    const b = await memBroker({ inMemory: true, maxMessageBytes: 4096 });
+    await b.createTopic('orders', { partitions: 2 });
+    await b.createTopic('small', { maxMessageBytes: 100 });
+    await b.publish('orders', [{ key: 'a', payload: 1 }, { key: 'b', payload: 2 }]);
+    const before = JSON.stringify([await b.listTopics(), (await b.stats('orders')), await b.stats('small')]);
+
+    expect(await codeOf(b.publish('nope', { payload: 1 }))).toBe('NOT_FOUND');
+    expect(await codeOf(b.describeTopic('nope'))).toBe('NOT_FOUND');
+    expect(await codeOf(b.deleteTopic('nope'))).toBe('NOT_FOUND');
+    expect(await codeOf(b.stats('nope'))).toBe('NOT_FOUND');
+    expect(await codeOf(b.subscribe('nope', {}, () => undefined))).toBe('NOT_FOUND');
+    for (const bad of ['', 'has space', 'slash/x', '.', '..', 'x'.repeat(250), 'ümlaut']) {
+      expect(await codeOf(b.createTopic(bad)), bad).toBe('INVALID_ARGUMENT');
+    }
+    for (const partitions of [0, -1, 1.5, LIMITS.maxPartitions + 1, '3' as unknown as number]) {
+      expect(await codeOf(b.createTopic('new-one', { partitions })), String(partitions)).toBe('INVALID_ARGUMENT');
+    }
+    expect(await codeOf(b.createTopic('new-one', { retentionMs: -5 }))).toBe('INVALID_ARGUMENT');
+    expect(await codeOf(b.createTopic('orders', { partitions: 1 }))).toBe('ALREADY_EXISTS');
+    expect(await codeOf(b.publish('orders', { payload: new Uint8Array(5000) }))).toBe('MESSAGE_TOO_LARGE'); // broker limit
+    expect(await codeOf(b.publish('small', { payload: 'x'.repeat(200) }))).toBe('MESSAGE_TOO_LARGE'); // topic limit
+    // One bad message rejects the whole batch before anything is appended.
+    expect(await codeOf(b.publish('orders', [{ key: 'a', payload: 3 }, { payload: new Uint8Array(5000) }]))).toBe('MESSAGE_TOO_LARGE');
+    expect(await codeOf(b.publish('orders', [{ key: 'a', payload: 3 }, { headers: { x: 1 as unknown as string } }]))).toBe('INVALID_ARGUMENT');
+    expect(await codeOf(b.publish('orders', [{ key: 'a', payload: 3 }, { partition: 2 }]))).toBe('INVALID_ARGUMENT');
+    expect(await codeOf(b.publish('orders', Array.from({ length: LIMITS.maxBatchMessages + 1 }, () => ({ payload: 1 }))))).toBe('LIMIT_EXCEEDED');
+    expect(await codeOf(b.subscribe('orders', { from: 'middle' as 'latest' }, () => undefined))).toBe('INVALID_ARGUMENT');
+    expect(await codeOf(b.subscribe('orders', { group: 'bad group' }, () => undefined))).toBe('INVALID_ARGUMENT');
+    expect(await codeOf(b.subscribe('orders', { sessionTimeoutMs: 100, heartbeatIntervalMs: 200 }, () => undefined))).toBe('INVALID_ARGUMENT');
+
+    expect(JSON.stringify([await b.listTopics(), await b.stats('orders'), await b.stats('small')])).toBe(before);
+  });
+
+  it('topics share one namespace: a second create of a name fails even when racing', async () => {
+    const b = await memBroker();
+    const results = await Promise.allSettled([b.createTopic('same'), b.createTopic('same', { partitions: 4 })]);
+    expect(results.map((r) => r.status).sort()).toEqual(['fulfilled', 'rejected']);
+    expect(await codeOf(b.createTopic('same'))).toBe('ALREADY_EXISTS');
+  });
+
+  it('a deleted topic can be created again, empty', async () => {
+    const b = await memBroker();
+    await b.createTopic('t', { partitions: 1 });
+    await b.publish('t', [{ payload: 1 }, { payload: 2 }]);
+    await b.deleteTopic('t');
+    await b.createTopic('t', { partitions: 1 });
+    expect((await b.publish('t', { payload: 3 })).offset).toBe(0);
+  });
+
+  it('a closed broker rejects calls with CLOSED', async () => {
+    const b = await Broker.open({ inMemory: true });
+    await b.createTopic('t');
+    await b.close();
+    expect(await codeOf(b.publish('t', { payload: 1 }))).toBe('CLOSED');
+    expect(await codeOf(b.createTopic('u'))).toBe('CLOSED');
+  });
+
+  it('Broker.open without dataDir or inMemory is INVALID_ARGUMENT', async () => {
+    expect(await codeOf(Broker.open({}))).toBe('INVALID_ARGUMENT');
+  });
+});

@@ -1,0 +1,96 @@
+// Queues (receive, ack, nack, visibility, consume, dead letters, redrive) behave the same embedded
+// and over the native protocol.
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import type { QueueMessage } from '../../src/broker/index.js';
+import { factories, waitFor, type Target } from './factories.js';
+
+describe.each(factories)('queues contract (%s)', (_name, make) => {
+  let t: Target;
+  beforeEach(async () => {
+    t = await make();
+  });
+  afterEach(async () => {
+    await t.close();
+  });
+
+  it('creates, lists, describes, purges and deletes a queue', async () => {
+    const info = await t.wharf.createQueue('emails', { visibilityTimeoutMs: 5_000, maxDeliveries: 3 });
+    expect(info).toMatchObject({ name: 'emails', kind: 'queue' });
+    expect(info.options.visibilityTimeoutMs).toBe(5_000);
+    expect((await t.wharf.listQueues()).map((q) => q.name)).toEqual(['emails']);
+    expect((await t.wharf.describeQueue('emails')).name).toBe('emails');
+    await t.wharf.publish('emails', [{ payload: 1 }, { payload: 2 }]);
+    expect(await t.wharf.purgeQueue('emails')).toBe(2);
+    await t.wharf.deleteQueue('emails');
+    await expect(t.wharf.describeQueue('emails')).rejects.toMatchObject({ code: 'NOT_FOUND' });
+  });
+
+  it('receives with receipts; ack removes, nack returns the message with deliveryCount 2', async () => {
+    await t.wharf.createQueue('emails');
+    await t.wharf.publish('emails', [{ payload: { to: 'a' }, headers: { h: '1' } }, { payload: { to: 'b' } }]);
+    const batch = await t.wharf.receive('emails', { max: 10 });
+    expect(batch.map((m) => m.payload)).toEqual([{ to: 'a' }, { to: 'b' }]);
+    expect(batch[0]).toMatchObject({ queue: 'emails', deliveryCount: 1, headers: { h: '1' } });
+    expect(typeof batch[0].receipt).toBe('string');
+    await batch[0].ack();
+    await batch[1].nack({ delayMs: 0 });
+    const again = await t.wharf.receive('emails', { max: 10 });
+    expect(again.map((m) => [m.payload, m.deliveryCount])).toEqual([[{ to: 'b' }, 2]]);
+    await again[0].extendVisibility(1_000);
+    await again[0].ack();
+    await expect(again[0].ack()).rejects.toMatchObject({ code: 'RECEIPT_INVALID' });
+    const stats = await t.wharf.stats('emails');
+    expect(stats).toMatchObject({ kind: 'queue', depth: 0, inFlight: 0 });
+  });
+
+  it('long-polls until a message arrives', async () => {
+    await t.wharf.createQueue('jobs');
+    const pending = t.wharf.receive('jobs', { max: 1, waitMs: 5_000 });
+    await new Promise((r) => setTimeout(r, 50));
+    await t.wharf.publish('jobs', { payload: 'late' });
+    const got = await pending;
+    expect(got.map((m) => m.payload)).toEqual(['late']);
+  });
+
+  it('consume acks on resolve and retries on throw, then dead-letters past maxDeliveries', async () => {
+    await t.wharf.createQueue('jobs.dlq');
+    await t.wharf.createQueue('jobs', { maxDeliveries: 2, deadLetterQueue: 'jobs.dlq', retry: { initialDelayMs: 1, maxDelayMs: 1 } });
+    await t.wharf.publish('jobs', [{ payload: 'ok' }, { payload: 'bad' }]);
+    const seen: Array<[unknown, number]> = [];
+    const c = await t.wharf.consume('jobs', { concurrency: 2 }, (m: QueueMessage) => {
+      seen.push([m.payload, m.deliveryCount]);
+      if (m.payload === 'bad') throw new Error('always fails');
+    });
+    await waitFor(() => seen.length === 3);
+    let dlq: QueueMessage[] = [];
+    for (let i = 0; i < 100 && dlq.length === 0; i++) {
+      dlq = await t.wharf.receive('jobs.dlq', { max: 10, waitMs: 50 });
+    }
+    await c.close();
+    expect(seen.filter(([p]) => p === 'bad').map(([, n]) => n)).toEqual([1, 2]);
+    expect(dlq.map((m) => m.payload)).toEqual(['bad']);
+    await dlq[0].nack({ requeue: true, delayMs: 0 });
+    expect(await t.wharf.redrive('jobs.dlq')).toBe(1);
+    const back = await t.wharf.receive('jobs', { max: 10 });
+    expect(back.map((m) => m.payload)).toEqual(['bad']);
+  });
+
+  it('consume runs at most `concurrency` handlers at once', async () => {
+    await t.wharf.createQueue('work');
+    await t.wharf.publish('work', Array.from({ length: 20 }, (_, i) => ({ payload: i })));
+    let running = 0;
+    let peak = 0;
+    let done = 0;
+    const c = await t.wharf.consume('work', { concurrency: 3 }, async () => {
+      running++;
+      peak = Math.max(peak, running);
+      await new Promise((r) => setTimeout(r, 5));
+      running--;
+      done++;
+    });
+    await waitFor(() => done === 20);
+    await c.close();
+    expect(peak).toBeLessThanOrEqual(3);
+    expect(peak).toBeGreaterThan(1);
+  });
+});

@@ -1,0 +1,114 @@
+// Topics and consumer groups behave the same embedded and over the native protocol.
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { WharfError } from '../../src/common/index.js';
+import type { TopicMessage } from '../../src/broker/index.js';
+import { factories, waitFor, type Target } from './factories.js';
+
+describe.each(factories)('topics contract (%s)', (_name, make) => {
+  let t: Target;
+  beforeEach(async () => {
+    t = await make();
+  });
+  afterEach(async () => {
+    await t.close();
+  });
+
+  it('creates, lists, describes and deletes a topic', async () => {
+    const info = await t.wharf.createTopic('orders', { partitions: 3 });
+    expect(info).toMatchObject({ name: 'orders', kind: 'topic', partitions: 3 });
+    expect((await t.wharf.listTopics()).map((x) => x.name)).toEqual(['orders']);
+    expect(await t.wharf.describeTopic('orders')).toEqual(info);
+    await t.wharf.deleteTopic('orders');
+    expect(await t.wharf.listTopics()).toEqual([]);
+  });
+
+  it('fails with the same error codes', async () => {
+    await t.wharf.createTopic('a');
+    await expect(t.wharf.createTopic('a')).rejects.toMatchObject({ code: 'ALREADY_EXISTS' });
+    await expect(t.wharf.describeTopic('missing')).rejects.toMatchObject({ code: 'NOT_FOUND' });
+    await expect(t.wharf.createTopic('bad name!')).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
+    await expect(t.wharf.publish('missing', { payload: 1 })).rejects.toBeInstanceOf(WharfError);
+    await expect(t.wharf.createTopic('b', { partitions: -1 })).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
+  });
+
+  it('publishes single messages and batches with partition and offset', async () => {
+    await t.wharf.createTopic('orders', { partitions: 1 });
+    const one = await t.wharf.publish('orders', { key: 'k', type: 'order.created', payload: { amount: 99.99 } });
+    expect(one).toMatchObject({ partition: 0, offset: 0 });
+    const many = await t.wharf.publish('orders', [{ payload: 1 }, { payload: 2 }]);
+    expect(many.map((r) => r.offset)).toEqual([1, 2]);
+  });
+
+  it('delivers every field of a message to a group member in offset order', async () => {
+    await t.wharf.createTopic('orders', { partitions: 1 });
+    const bytes = new Uint8Array([0, 1, 2, 255]);
+    await t.wharf.publish('orders', [
+      { id: 'm1', key: 'order-1', type: 'order.created', headers: { region: 'eu' }, payload: { amount: 5 } },
+      { id: 'm2', payload: bytes },
+    ]);
+    const got: TopicMessage[] = [];
+    const sub = await t.wharf.subscribe('orders', { group: 'billing', from: 'earliest' }, (m) => {
+      got.push(m);
+    });
+    await waitFor(() => got.length === 2);
+    await sub.close();
+    expect(got[0]).toMatchObject({ id: 'm1', key: 'order-1', type: 'order.created', headers: { region: 'eu' }, payload: { amount: 5 }, topic: 'orders', partition: 0, offset: 0, deliveryCount: 1 });
+    expect(got[0].timestamp).toBeGreaterThan(0);
+    expect(got[1].id).toBe('m2');
+    expect(Array.from(got[1].payload as Uint8Array)).toEqual([0, 1, 2, 255]);
+    expect(sub.group).toBe('billing');
+  });
+
+  it('a group resumes after its committed offset; a handler that throws sees the message again', async () => {
+    await t.wharf.createTopic('orders', { partitions: 1 });
+    await t.wharf.publish('orders', [{ payload: 1 }, { payload: 2 }]);
+    const seen: Array<[number, number]> = [];
+    let failedOnce = false;
+    const sub = await t.wharf.subscribe('orders', { group: 'g', from: 'earliest' }, (m) => {
+      if (m.offset === 1 && !failedOnce) {
+        failedOnce = true;
+        throw new Error('transient');
+      }
+      seen.push([m.offset, m.deliveryCount]);
+    });
+    await waitFor(() => seen.length === 2);
+    expect(seen).toEqual([
+      [0, 1],
+      [1, 2],
+    ]);
+    await sub.close();
+    await t.wharf.publish('orders', { payload: 3 });
+    const later: number[] = [];
+    const again = await t.wharf.subscribe('orders', { group: 'g', from: 'earliest' }, (m) => {
+      later.push(m.offset);
+    });
+    await waitFor(() => later.length === 1);
+    await again.close();
+    expect(later).toEqual([2]);
+  });
+
+  it('two members of one group split the partitions; seek replays', async () => {
+    await t.wharf.createTopic('orders', { partitions: 2 });
+    const a = await t.wharf.subscribe('orders', { group: 'g', from: 'earliest' }, () => undefined);
+    expect(a.assignments()).toEqual([0, 1]);
+    await t.wharf.publish('orders', [{ partition: 0, payload: 'x' }]);
+    const replay: number[] = [];
+    const r = await t.wharf.subscribe('orders', { from: 'earliest' }, (m) => {
+      replay.push(m.offset);
+    });
+    await waitFor(() => replay.length === 1);
+    await r.seek({ offset: 0 });
+    await waitFor(() => replay.length === 2);
+    expect(replay).toEqual([0, 0]);
+    await r.close();
+    await a.close();
+  });
+
+  it('reports topic stats with group lag', async () => {
+    await t.wharf.createTopic('orders', { partitions: 1 });
+    await t.wharf.publish('orders', [{ payload: 1 }, { payload: 2 }]);
+    const stats = await t.wharf.stats('orders');
+    expect(stats.kind).toBe('topic');
+    if (stats.kind === 'topic') expect(stats.partitions[0]).toMatchObject({ partition: 0, startOffset: 0, endOffset: 2 });
+  });
+});

@@ -1,0 +1,148 @@
+// Transactional outbox on the real PostgreSQL: publication follows commit, order is kept, NOTIFY wakes the relay,
+// and a relay that dies between publishing and marking causes no loss and (with dedupId) no duplicate.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { PostgresOutbox } from '../../src/patterns/index.js';
+import pg from 'pg';
+import { PG_URL, openPgFixture, type PgFixture } from './pg-helper.js';
+import { RecordingPublisher } from './recording-publisher.js';
+import { waitFor } from './wait-for.js';
+
+let fx: PgFixture;
+let n = 0;
+
+beforeAll(async () => {
+  fx = await openPgFixture();
+});
+afterAll(async () => {
+  await fx?.drop();
+});
+
+async function freshOutbox(): Promise<PostgresOutbox> {
+  const outbox = new PostgresOutbox({ schema: fx.schema, table: `outbox_${++n}` });
+  await fx.pool.query(`CREATE TABLE "${fx.schema}".orders_${n} (id text PRIMARY KEY, amount numeric)`);
+  await outbox.install(fx.pool);
+  return outbox;
+}
+
+/** The user's own transaction: a business row and an outbox row, committed or rolled back together. */
+async function placeOrder(outbox: PostgresOutbox, id: string, commit = true): Promise<void> {
+  const client = await fx.pool.connect();
+  try {
+    await client.query('BEGIN');
+    await client.query(`INSERT INTO "${fx.schema}".orders_${n} (id, amount) VALUES ($1, 10)`, [id]);
+    await outbox.add(client, { to: 'orders', type: 'order.created', key: id, payload: { orderId: id } });
+    await client.query(commit ? 'COMMIT' : 'ROLLBACK');
+  } finally {
+    client.release();
+  }
+}
+
+async function pendingCount(outbox: PostgresOutbox): Promise<number> {
+  const r = await fx.pool.query(`SELECT count(*)::int AS c FROM ${outbox.qualifiedTable} WHERE sent_at IS NULL`);
+  return r.rows[0].c;
+}
+
+describe('PostgreSQL outbox', () => {
+  it('publishes committed messages in order and never a rolled-back one, then marks them sent', async () => {
+    const outbox = await freshOutbox();
+    await placeOrder(outbox, 'o1');
+    await placeOrder(outbox, 'o2', false);
+    await placeOrder(outbox, 'o3');
+    const target = new RecordingPublisher();
+    const relay = outbox.relay(fx.pool, target, { pollIntervalMs: 50 }).start();
+    try {
+      await waitFor(() => target.stored.length >= 2, 10_000, 'two publications');
+      await waitFor(async () => (await pendingCount(outbox)) === 0, 10_000, 'rows marked sent');
+      expect(target.stored.map((s) => [s.to, (s.message.payload as { orderId: string }).orderId])).toEqual([
+        ['orders', 'o1'],
+        ['orders', 'o3'],
+      ]);
+      const first = target.stored[0].message;
+      expect(first.producerId).toBe(relay.relayId);
+      expect(first.dedupId).toMatch(new RegExp(`^${relay.relayId.replace(/\./g, '\\.')}:\\d+$`));
+      expect(typeof first.id).toBe('string');
+    } finally {
+      await relay.stop();
+    }
+  });
+
+  it('wakes on NOTIFY at commit instead of waiting for the next poll', async () => {
+    const outbox = await freshOutbox();
+    const target = new RecordingPublisher();
+    const relay = outbox.relay(fx.pool, target, { pollIntervalMs: 60_000 }).start();
+    try {
+      await new Promise((r) => setTimeout(r, 300)); // the relay is now idle, waiting up to 60 s
+      await placeOrder(outbox, 'late');
+      await waitFor(() => target.stored.length === 1, 5_000, 'publication woken by NOTIFY');
+    } finally {
+      await relay.stop();
+    }
+  });
+
+  it('retries a failed publish without reordering', async () => {
+    const outbox = await freshOutbox();
+    for (const id of ['a', 'b', 'c']) await placeOrder(outbox, id);
+    const target = new RecordingPublisher();
+    target.failNext = 2;
+    const errors: string[] = [];
+    const relay = outbox.relay(fx.pool, target, { pollIntervalMs: 50, retryDelayMs: 10, onError: (e) => errors.push(e.code) }).start();
+    try {
+      await waitFor(async () => (await pendingCount(outbox)) === 0, 10_000, 'all sent');
+      expect(errors.length).toBe(2);
+      expect(target.stored.map((s) => s.message.key)).toEqual(['a', 'b', 'c']);
+    } finally {
+      await relay.stop();
+    }
+  });
+
+  it('a relay that dies between publishing and marking leaves rows the next relay re-publishes once (dedupId)', async () => {
+    const outbox = await freshOutbox();
+    for (const id of ['x1', 'x2', 'x3']) await placeOrder(outbox, id);
+    const target = new RecordingPublisher();
+    // The first relay has its own connections, so its "death" can be made real: its backends are terminated.
+    const appName = `wharf-dying-relay-${n}`;
+    const dyingPool = new pg.Pool({ connectionString: PG_URL, application_name: appName, max: 3 });
+    dyingPool.on('error', () => undefined);
+    let crashed!: () => void;
+    const crash = new Promise<void>((r) => (crashed = r));
+    outbox
+      .relay(dyingPool, target, {
+        pollIntervalMs: 50,
+        afterPublish: () => {
+          crashed();
+          return new Promise(() => undefined); // never marks: the process "died" here
+        },
+      })
+      .start();
+    await crash;
+    expect(target.stored.length).toBe(3);
+    expect(await pendingCount(outbox)).toBe(3);
+    await fx.pool.query('SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = $1', [appName]);
+    await placeOrder(outbox, 'x4');
+    const second = outbox.relay(fx.pool, target, { pollIntervalMs: 50 }).start();
+    try {
+      await waitFor(async () => (await pendingCount(outbox)) === 0, 10_000, 'second relay drained the outbox');
+      expect(target.stored.map((s) => s.message.key)).toEqual(['x1', 'x2', 'x3', 'x4']);
+      expect(second.published).toBe(4);
+    } finally {
+      await second.stop();
+    }
+  });
+
+  it('only one relay publishes a table at a time; a standby takes over when it stops', async () => {
+    const outbox = await freshOutbox();
+    const target = new RecordingPublisher();
+    const a = outbox.relay(fx.pool, target, { pollIntervalMs: 50 }).start();
+    await new Promise((r) => setTimeout(r, 300));
+    const b = outbox.relay(fx.pool, target, { pollIntervalMs: 50 }).start();
+    for (const id of ['p1', 'p2']) await placeOrder(outbox, id);
+    await waitFor(async () => (await pendingCount(outbox)) === 0, 10_000, 'sent by the active relay');
+    expect(a.published).toBe(2);
+    expect(b.published).toBe(0);
+    await a.stop();
+    await placeOrder(outbox, 'p3');
+    await waitFor(() => b.published === 1, 10_000, 'standby took over');
+    await b.stop();
+    expect(target.stored.map((s) => s.message.key)).toEqual(['p1', 'p2', 'p3']);
+  });
+});

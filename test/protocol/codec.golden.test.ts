@@ -1,0 +1,159 @@
+// Every codec produces exactly the bytes docs/protocol.md specifies, and decodes them back.
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { WharfError } from '../../src/common/index.js';
+import * as P from '../../src/protocol/index.js';
+
+const hex = (b: Buffer): string => b.toString('hex');
+
+/** Decodes a whole frame: checks the prefix and hands the body to `decode`. */
+function body<T>(frame: Buffer, op: number, decode: (r: P.WireReader) => T): T {
+  expect(frame.readUInt32BE(0)).toBe(frame.length - 4);
+  expect(frame[4]).toBe(op);
+  return decode(new P.WireReader().reset(frame, 9, frame.length));
+}
+
+describe('codec golden fixtures', () => {
+  it('HELLO / HELLO_OK', () => {
+    const hello = P.encodeFrame(P.OP.HELLO, 1, (w) => P.encodeHello(w, { minVersion: 1, maxVersion: 1, clientName: 'js' }));
+    expect(hex(hello)).toBe('0000000d01000000010001000100026a73');
+    expect(body(hello, P.OP.HELLO, P.decodeHello)).toEqual({ minVersion: 1, maxVersion: 1, clientName: 'js' });
+    const ok = { version: 1, maxFrameBytes: 16777216, maxInFlight: 4096, idleTimeoutMs: 60000, serverName: 'wharf' };
+    const f = P.encodeFrame(P.OP.HELLO_OK, 1, (w) => P.encodeHelloOk(w, ok));
+    expect(hex(f)).toBe('0000001a8100000001000101000000000010000000ea6000057768617266');
+    expect(body(f, P.OP.HELLO_OK, P.decodeHelloOk)).toEqual(ok);
+  });
+
+  it('ERROR carries the WharfError code and message', () => {
+    const f = P.encodeFrame(P.OP.ERROR, 7, (w) => P.encodeError(w, new WharfError('NOT_FOUND', 'no topic')));
+    expect(hex(f)).toBe('00000020ff0000000700094e4f545f464f554e44000000086e6f20746f706963ffffffff');
+    const e = body(f, P.OP.ERROR, P.decodeError);
+    expect(e).toBeInstanceOf(WharfError);
+    expect([e.code, e.message, e.retryAfterMs]).toEqual(['NOT_FOUND', 'no topic', undefined]);
+    const q = P.encodeFrame(P.OP.ERROR, 1, (w) => P.encodeError(w, new WharfError('QUEUE_FULL', 'full', { retryAfterMs: 250 })));
+    expect(body(q, P.OP.ERROR, P.decodeError).retryAfterMs).toBe(250);
+  });
+
+  it('PUBLISH with an idempotent producer stamp, and PUBLISH_OK', () => {
+    const f = P.encodeFrame(P.OP.PUBLISH, 2, (w) => P.encodePublish(w, 'q', [{ key: 'k', payload: { a: 1 } }], 'p', 5));
+    expect(hex(f)).toBe('0000002a200000000200017100010000001c181400016b00000000077b2261223a317d0001700000000000000005');
+    expect(body(f, P.OP.PUBLISH, P.decodePublish)).toEqual({ target: 'q', messages: [{ key: 'k', payload: { a: 1 }, producerId: 'p', sequence: 5 }] });
+    const ok = P.encodeFrame(P.OP.PUBLISH_OK, 2, (w) => P.encodePublishOk(w, [{ id: 'm1', partition: 0, offset: 42 }]));
+    expect(hex(ok)).toBe('0000001ca00000000200010000026d3100000000000000000000002a00000000');
+    expect(body(ok, P.OP.PUBLISH_OK, P.decodePublishOk)).toEqual([{ id: 'm1', partition: 0, offset: 42 }]);
+  });
+
+  it('CREDIT and SETTLE', () => {
+    const c = P.encodeFrame(P.OP.CREDIT, 0, (w) => P.encodeCredit(w, 1, 100));
+    expect(hex(c)).toBe('0000000d31000000000000000100000064');
+    expect(body(c, P.OP.CREDIT, P.decodeCredit)).toEqual({ subscriptionId: 1, credits: 100 });
+    const s = P.encodeFrame(P.OP.SETTLE, 0, (w) => P.encodeSettle(w, { subscriptionId: 1, deliveryId: 9, ok: false, error: 'x' }));
+    expect(hex(s)).toBe('0000001332000000000000000100000009010000000178');
+    expect(body(s, P.OP.SETTLE, P.decodeSettle)).toEqual({ subscriptionId: 1, deliveryId: 9, ok: false, error: 'x' });
+  });
+
+  it('DELIVER of a topic message with byte payload', () => {
+    const f = P.encodeFrame(P.OP.DELIVER, 0, (w) => {
+      P.encodeDeliverHeader(w, 1, 1);
+      P.encodeDelivery(w, { id: 'm1', type: 't', timestamp: 1000, key: null, headers: {}, payload: new Uint8Array([0xab]) }, { deliveryId: 3, deliveryCount: 1, partition: 2, offset: 7 });
+    });
+    expect(hex(f)).toBe('0000003cc0000000000000000100010000002d00000003002000026d3100017400000000000003e80000000100000100000001ab000000020000000000000007');
+    const d = body(f, P.OP.DELIVER, P.decodeDeliver);
+    expect(d.subscriptionId).toBe(1);
+    expect(d.deliveries[0]).toMatchObject({ deliveryId: 3, deliveryCount: 1, partition: 2, offset: 7, receipt: '' });
+    expect(d.deliveries[0].message).toMatchObject({ id: 'm1', type: 't', timestamp: 1000, key: null, headers: {} });
+    expect(Array.from(d.deliveries[0].message.payload as Uint8Array)).toEqual([0xab]);
+  });
+
+  it('RECEIVE and admin name + JSON', () => {
+    const r = P.encodeFrame(P.OP.RECEIVE, 4, (w) => P.encodeReceive(w, 'q', { max: 10, waitMs: 500 }));
+    expect(hex(r)).toBe('0000001440000000040001710000000a000001f400000000');
+    expect(body(r, P.OP.RECEIVE, P.decodeReceive)).toEqual({ queue: 'q', max: 10, waitMs: 500, visibilityTimeoutMs: 0 });
+    const c = P.encodeFrame(P.OP.CREATE_TOPIC, 3, (w) => P.encodeNameOptions(w, { name: 't', options: { partitions: 2 } }));
+    expect(hex(c)).toBe('0000001c1000000003000174000000107b22706172746974696f6e73223a327d');
+    expect(body(c, P.OP.CREATE_TOPIC, P.decodeNameOptions)).toEqual({ name: 't', options: { partitions: 2 } });
+  });
+});
+
+describe('codec properties', () => {
+  const str = fc.string({ maxLength: 20 });
+  const input = fc.record(
+    {
+      id: str,
+      type: str,
+      key: fc.oneof(str, fc.constant(null)),
+      headers: fc.dictionary(fc.string({ minLength: 1, maxLength: 8 }), str, { maxKeys: 4 }),
+      payload: fc.oneof(fc.jsonValue(), fc.uint8Array({ maxLength: 32 })),
+      priority: fc.nat(9),
+      delayMs: fc.nat(),
+      groupId: str,
+      dedupId: str,
+      routingKey: str,
+      ttlMs: fc.nat(),
+      producerId: str,
+      sequence: fc.maxSafeNat(),
+      partition: fc.nat(1023),
+    },
+    { requiredKeys: [] },
+  );
+
+  it('any message input survives encode/decode', () => {
+    fc.assert(
+      fc.property(fc.array(input, { minLength: 1, maxLength: 5 }), (messages) => {
+        const f = P.encodeFrame(P.OP.PUBLISH, 1, (w) => P.encodePublish(w, 'target', messages));
+        const back = body(f, P.OP.PUBLISH, P.decodePublish).messages.map((m) => {
+          const e: Record<string, unknown> = { ...m };
+          if (m.payload instanceof Uint8Array) e.payload = Array.from(m.payload);
+          return e;
+        });
+        const expected = messages.map((m) => {
+          const e: Record<string, unknown> = { ...m, key: m.key ?? null };
+          if (m.payload instanceof Uint8Array) e.payload = Array.from(m.payload);
+          else if (m.payload !== undefined) e.payload = JSON.parse(JSON.stringify(m.payload)) as unknown;
+          return e;
+        });
+        expect(back).toEqual(expected);
+      }),
+      { numRuns: 200 },
+    );
+  });
+
+  it('every strict prefix of a frame body is rejected as PROTOCOL_ERROR, never misread', () => {
+    const f = P.encodeFrame(P.OP.PUBLISH, 2, (w) => P.encodePublish(w, 'q', [{ key: 'k', headers: { a: 'b' }, payload: { a: 1 }, priority: 3 }], 'p', 5));
+    for (let end = 9; end < f.length; end++) {
+      expect(() => P.decodePublish(new P.WireReader().reset(f, 9, end))).toThrow(expect.objectContaining({ code: 'PROTOCOL_ERROR' }));
+    }
+  });
+});
+
+describe('FrameDecoder', () => {
+  it('reassembles frames split at every byte boundary and across chunks', () => {
+    const a = P.encodeFrame(P.OP.PING, 1);
+    const b = P.encodeFrame(P.OP.CREDIT, 0, (w) => P.encodeCredit(w, 1, 100));
+    const stream = Buffer.concat([a, b, a]);
+    for (let cut = 0; cut <= stream.length; cut++) {
+      const seen: Array<[number, number, number]> = [];
+      const d = new P.FrameDecoder(1024, (op, id, _buf, start, end) => seen.push([op, id, end - start]));
+      d.push(stream.subarray(0, cut));
+      d.push(stream.subarray(cut));
+      expect(seen).toEqual([
+        [P.OP.PING, 1, 0],
+        [P.OP.CREDIT, 0, 8],
+        [P.OP.PING, 1, 0],
+      ]);
+      expect(d.bufferedBytes).toBe(0);
+    }
+  });
+
+  it('refuses a frame over maxFrameBytes from its length alone', () => {
+    const d = new P.FrameDecoder(64, () => undefined);
+    const header = Buffer.alloc(4);
+    header.writeUInt32BE(1_000_000);
+    expect(() => d.push(header)).toThrow(expect.objectContaining({ code: 'LIMIT_EXCEEDED' }));
+  });
+
+  it('refuses a length below the frame header', () => {
+    const d = new P.FrameDecoder(64, () => undefined);
+    expect(() => d.push(Buffer.from('0000000201ff', 'hex'))).toThrow(expect.objectContaining({ code: 'PROTOCOL_ERROR' }));
+  });
+});

@@ -1,0 +1,87 @@
+// Native server limits: a client over a limit gets a clear error; other clients are unaffected.
+import { afterEach, describe, expect, it } from 'vitest';
+import { Broker } from '../../src/broker/index.js';
+import { ManualClock } from '../../src/common/index.js';
+import * as P from '../../src/protocol/index.js';
+import { startNativeServer, type NativeServer } from '../../src/server/native/index.js';
+import { connect } from '../../src/client/index.js';
+import { RawClient } from './raw-client.js';
+
+let broker: Broker | null = null;
+let server: NativeServer | null = null;
+
+afterEach(async () => {
+  await server?.close();
+  await broker?.close();
+  server = null;
+  broker = null;
+});
+
+async function start(options: Parameters<typeof startNativeServer>[1]): Promise<number> {
+  broker = await Broker.open({ inMemory: true });
+  server = await startNativeServer(broker, { port: 0, ...options });
+  return server.address().port;
+}
+
+describe('native server limits', () => {
+  it('maxConnections: one connection too many is refused with LIMIT_EXCEEDED', async () => {
+    const port = await start({ maxConnections: 1 });
+    const first = await RawClient.open(port);
+    const second = await RawClient.open(port, false);
+    const f = (await second.next())!;
+    expect(second.error(f).code).toBe('LIMIT_EXCEEDED');
+    await second.closedPromise;
+    first.send(P.encodeFrame(P.OP.PING, 2));
+    expect((await first.next())?.op).toBe(P.OP.PONG);
+    expect(server!.counters.connectionsRejected).toBe(1);
+    first.close();
+    await expect(connect(`wharf://127.0.0.1:${port}`, { reconnectTimeoutMs: 100 }).then((c) => c.close())).resolves.toBeUndefined();
+  });
+
+  it('maxInFlightRequests: a request beyond the window is refused, earlier ones still complete', async () => {
+    const port = await start({ maxInFlightRequests: 1 });
+    await broker!.createQueue('q');
+    const c = await RawClient.open(port);
+    c.send(P.encodeFrame(P.OP.RECEIVE, 10, (w) => P.encodeReceive(w, 'q', { max: 1, waitMs: 2_000 })));
+    c.send(P.encodeFrame(P.OP.RECEIVE, 11, (w) => P.encodeReceive(w, 'q', { max: 1, waitMs: 0 })));
+    const refused = (await c.next())!;
+    expect([refused.correlationId, c.error(refused).code]).toEqual([11, 'LIMIT_EXCEEDED']);
+    await broker!.publish('q', { payload: 'x' });
+    const answered = (await c.next())!;
+    expect([answered.op, answered.correlationId]).toEqual([P.OP.RECEIVED, 10]);
+    c.close();
+  });
+
+  it('the client never exceeds the window the server announced', async () => {
+    const port = await start({ maxInFlightRequests: 2 });
+    await broker!.createQueue('q');
+    const client = await connect(`wharf://127.0.0.1:${port}`);
+    const results = await Promise.all(Array.from({ length: 20 }, (_, i) => client.publish('q', { payload: i })));
+    expect(results).toHaveLength(20);
+    expect(((await client.stats('q')) as { depth: number }).depth).toBe(20);
+    await client.close();
+  });
+
+  it('idleTimeoutMs: a silent connection is closed with TIMEOUT', async () => {
+    const clock = new ManualClock();
+    const port = await start({ idleTimeoutMs: 1_000, clock });
+    const c = await RawClient.open(port);
+    clock.advance(999);
+    c.send(P.encodeFrame(P.OP.PING, 2));
+    expect((await c.next())?.op).toBe(P.OP.PONG);
+    clock.advance(1_001);
+    const f = (await c.next())!;
+    expect([f.correlationId, c.error(f).code]).toEqual([0, 'TIMEOUT']);
+    await c.closedPromise;
+  });
+
+  it('a client whose version is unsupported is told so', async () => {
+    const port = await start({});
+    const c = await RawClient.open(port, false);
+    c.send(P.encodeFrame(P.OP.HELLO, 1, (w) => P.encodeHello(w, { minVersion: 9, maxVersion: 12, clientName: 'future' })));
+    const f = (await c.next())!;
+    const e = c.error(f);
+    expect(e.code).toBe('PROTOCOL_ERROR');
+    expect(e.message).toContain('no common protocol version');
+  });
+});

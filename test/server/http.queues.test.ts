@@ -1,0 +1,113 @@
+// HTTP API over queues: CRUD, publish, receive with long poll, ack/nack by receipt, error mapping.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { httpFixture, type HttpFixture } from './http-helpers.js';
+
+let f: HttpFixture;
+beforeAll(async () => {
+  f = await httpFixture();
+});
+afterAll(async () => {
+  await f.close();
+});
+
+const post = (url: string, payload?: object) => f.app.inject({ method: 'POST', url, ...(payload ? { payload } : {}) });
+
+describe('HTTP /queues', () => {
+  it('creates, lists, describes and deletes a queue', async () => {
+    const created = await post('/queues', { name: 'emails', visibilityTimeoutMs: 5000, maxDeliveries: 3 });
+    expect(created.statusCode).toBe(201);
+    expect(created.json()).toMatchObject({ name: 'emails', kind: 'queue', options: { visibilityTimeoutMs: 5000, maxDeliveries: 3 } });
+    expect((await f.app.inject({ url: '/queues' })).json().queues.map((q: { name: string }) => q.name)).toContain('emails');
+    expect((await f.app.inject({ url: '/queues/emails' })).json().options.maxDeliveries).toBe(3);
+    expect((await f.app.inject({ method: 'DELETE', url: '/queues/emails' })).statusCode).toBe(204);
+    expect((await f.app.inject({ url: '/queues/emails' })).statusCode).toBe(404);
+    const badDlq = await post('/queues', { name: 'q-bad', deadLetterQueue: 'missing' });
+    expect(badDlq.statusCode).toBe(404);
+    expect(badDlq.json().error.code).toBe('NOT_FOUND');
+  });
+
+  it('publishes, receives with a receipt, and acks by receipt; a second ack is 410 RECEIPT_INVALID', async () => {
+    await post('/queues', { name: 'jobs' });
+    const pub = await post('/queues/jobs/messages', { type: 'job', payload: { n: 1 } });
+    expect(pub.statusCode).toBe(201);
+    const got = await post('/queues/jobs/receive', { max: 10 });
+    expect(got.statusCode).toBe(200);
+    const [m] = got.json().messages;
+    expect(m).toMatchObject({ queue: 'jobs', type: 'job', payload: { n: 1 }, deliveryCount: 1 });
+    expect(typeof m.receipt).toBe('string');
+    expect(m.ack).toBeUndefined();
+    const stats1 = (await f.app.inject({ url: '/stats/jobs' })).json();
+    expect(stats1).toMatchObject({ kind: 'queue', depth: 0, inFlight: 1 });
+
+    const ack = await post('/queues/jobs/ack', { receipt: m.receipt });
+    expect(ack.statusCode).toBe(200);
+    expect(ack.json()).toEqual({ acked: 1 });
+    expect((await f.app.inject({ url: '/stats/jobs' })).json()).toMatchObject({ depth: 0, inFlight: 0 });
+
+    const again = await post('/queues/jobs/ack', { receipt: m.receipt });
+    expect(again.statusCode).toBe(410);
+    expect(again.json().error.code).toBe('RECEIPT_INVALID');
+    const none = await post('/queues/jobs/ack', {});
+    expect(none.statusCode).toBe(400);
+  });
+
+  it('nack by receipt makes the message visible again with deliveryCount 2', async () => {
+    await post('/queues', { name: 'retries' });
+    await post('/queues/retries/messages', { payload: 'x' });
+    const [m] = (await post('/queues/retries/receive', {})).json().messages;
+    const nack = await post('/queues/retries/nack', { receipt: m.receipt, delayMs: 0 });
+    expect(nack.statusCode).toBe(200);
+    expect(nack.json()).toEqual({ nacked: 1 });
+    const [again] = (await post('/queues/retries/receive', { waitMs: 2000 })).json().messages;
+    expect(again).toMatchObject({ payload: 'x', deliveryCount: 2 });
+  });
+
+  it('long poll: receive waits for a message published during the wait', async () => {
+    await post('/queues', { name: 'waiting' });
+    const t0 = Date.now();
+    const pending = post('/queues/waiting/receive', { max: 1, waitMs: 5000 });
+    setTimeout(() => void f.broker.publish('waiting', { payload: 'late' }), 200);
+    const res = await pending;
+    expect(res.json().messages.map((m: { payload: unknown }) => m.payload)).toEqual(['late']);
+    expect(Date.now() - t0).toBeLessThan(4500);
+    const empty = await post('/queues/waiting/receive', { waitMs: 100 });
+    expect(empty.json().messages).toEqual([]);
+  });
+
+  it('validates receive and publish bodies: max over the limit, wrong types, a queue route on a topic', async () => {
+    await post('/queues', { name: 'checked' });
+    expect((await post('/queues/checked/receive', { max: 5000 })).json().error.code).toBe('INVALID_ARGUMENT');
+    expect((await post('/queues/checked/receive', { waitMs: 'soon' })).statusCode).toBe(400);
+    const notJson = await f.app.inject({ method: 'POST', url: '/queues/checked/messages', payload: 'not json', headers: { 'content-type': 'application/json' } });
+    expect(notJson.statusCode).toBe(400);
+    expect(notJson.json().error.code).toBe('INVALID_ARGUMENT');
+    expect((await f.app.inject({ url: '/stats/checked' })).json().depth).toBe(0);
+    await f.broker.createTopic('a-topic');
+    expect((await post('/queues/a-topic/messages', { payload: 1 })).statusCode).toBe(404);
+  });
+
+  it('a full queue answers 429 QUEUE_FULL with Retry-After', async () => {
+    await post('/queues', { name: 'tiny', maxLength: 1, overflow: 'reject' });
+    expect((await post('/queues/tiny/messages', { payload: 1 })).statusCode).toBe(201);
+    const full = await post('/queues/tiny/messages', { payload: 2 });
+    expect(full.statusCode).toBe(429);
+    expect(full.json().error.code).toBe('QUEUE_FULL');
+    expect(Number(full.headers['retry-after'])).toBeGreaterThanOrEqual(1);
+  });
+
+  it('/metrics reports queue depth, in-flight and DLQ depth', async () => {
+    await post('/queues', { name: 'm.dlq' });
+    await post('/queues', { name: 'm', deadLetterQueue: 'm.dlq', maxDeliveries: 1 });
+    await post('/queues/m/messages', { messages: [{ payload: 1 }, { payload: 2 }, { payload: 3 }] });
+    const [m] = (await post('/queues/m/receive', { max: 1 })).json().messages;
+    await post('/queues/m/nack', { receipt: m.receipt, requeue: false });
+    await post('/queues/m/receive', { max: 1 });
+    const text = (await f.app.inject({ url: '/metrics' })).body;
+    expect(text).toContain('wharf_queue_depth{queue="m"} 1');
+    expect(text).toContain('wharf_queue_in_flight{queue="m"} 1');
+    expect(text).toContain('wharf_queue_dlq_depth{queue="m"} 1');
+    expect(text).toContain('wharf_queue_depth{queue="m.dlq"} 1');
+    expect(text).toMatch(/wharf_queue_oldest_message_age_seconds\{queue="m"\} [\d.e-]+/);
+    expect(text).toMatch(/wharf_queue_publish_per_second\{queue="m"\} [\d.e-]+/);
+  });
+});
