@@ -32,6 +32,20 @@ async function fanOut(): Promise<void> {
       await broker.bind('fan', { queue: q });
     }
     const payload = new Uint8Array(1024).fill(7);
+    // Baseline on the same disk and settings: the same publishers to one queue directly, no exchange.
+    await broker.createQueue('direct');
+    let sent = 0;
+    const t0 = performance.now();
+    await Promise.all(
+      Array.from({ length: PUBLISHERS }, async () => {
+        while (sent < MESSAGES) {
+          sent++;
+          await broker.publish('direct', { type: 'order.created', payload });
+        }
+      }),
+    );
+    print({ name: 'baseline: direct publish to 1 queue (fsync always, 1 KiB, single-message publishes)', msgsPerSec: Math.round(MESSAGES / ((performance.now() - t0) / 1000)), publishers: PUBLISHERS });
+    await broker.purgeQueue('direct');
     const started = performance.now();
     let delivered = 0;
     const consumers = queues.map(async (q) => {
@@ -123,7 +137,7 @@ async function topicRouting(): Promise<void> {
     for (let q = 0; q < 10; q++) await broker.createQueue(`sink-${q}`, { maxLength: 10_000_000 });
     t0 = performance.now();
     for (let i = 0; i < pats.length; i += 1000) {
-      await Promise.all(pats.slice(i, i + 1000).map((p, j) => broker.bind('events', { queue: `sink-${(i + j) % 10}` }, { pattern: p })));
+      await Promise.all(pats.slice(i, i + 1000).map((p, j) => broker.bind('events', { queue: `sink-${Math.floor((i + j) / 10) % 10}` }, { pattern: p })));
     }
     const bindSec = (performance.now() - t0) / 1000;
     const n = Math.min(MESSAGES, 20_000);

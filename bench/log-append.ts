@@ -14,7 +14,13 @@ const VALUE_BYTES = 1024;
 const READ_MAX_BYTES = 1024 * 1024;
 
 const dir = fs.mkdtempSync(join(os.tmpdir(), 'wharf-bench-log-'));
-const logOptions = { fsync: 'always', fsyncIntervalMs: 1000, segmentBytes: 128 * 2 ** 20, segmentMs: 7 * 86_400_000, indexIntervalBytes: 4096 } as const;
+const logOptions = {
+  fsync: 'always',
+  fsyncIntervalMs: 1000,
+  segmentBytes: 128 * 2 ** 20,
+  segmentMs: 7 * 86_400_000,
+  indexIntervalBytes: 4096,
+} as const;
 
 function makeBatch(i: number): RecordInput[] {
   const value = Buffer.alloc(VALUE_BYTES, 0x61 + (i % 26));

@@ -262,6 +262,11 @@ export class Broker implements Wharf_Core, Wharf_Topics, Wharf_Queues, Wharf_Exc
     return this.exchangeManager.listBindings(exchange);
   }
 
+  /** Committed multi-target writes (exchange fan-outs, transactions) a crash interrupted, finished when this broker opened. */
+  get recoveredIntents(): number {
+    return this.exchanges?.recoveredIntents ?? 0;
+  }
+
   /** Acks, publishes and offset commits made through tx apply all together when fn resolves, or not at all. */
   async transaction<T>(fn: (tx: Transaction) => Promise<T>): Promise<T> {
     this.ensureOpen();

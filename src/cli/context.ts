@@ -1,6 +1,6 @@
 // What every command gets: how to reach a server, where to write, and the options shared by client commands.
-import type { Wharf } from '../broker/wharf.js';
-import type { Wharf_Exchanges } from '../broker/exchange-types.js';
+import type { Wharf } from '../broker/index.js';
+import type { Wharf_Exchanges } from '../broker/index.js';
 
 /** A remote client (or, in tests, any Wharf). Exchanges are present when the server has them. */
 export type CliClient = Wharf & Partial<Wharf_Exchanges>;

@@ -1,5 +1,5 @@
 // How the CLI prints messages: one JSON object per line (NDJSON), byte payloads as base64.
-import type { Message } from '../broker/types.js';
+import type { Message } from '../broker/index.js';
 
 export function messageLine(m: Message & Record<string, unknown>): string {
   const out: Record<string, unknown> = {};

@@ -75,3 +75,18 @@ export const NATIVE_LIMITS = {
   /** Most subscriptions and consumers on one connection. */
   maxSubscriptionsPerConnection: 1024,
 } as const;
+
+/** Exchanges, filter policies and transactions (src/broker/exchanges). */
+export const EXCHANGE_LIMITS = {
+  /** Bindings on one exchange (topic exchanges route through a trie, so this can be large). */
+  maxBindingsPerExchange: 100_000,
+  /** Longest routing key / binding pattern, as AMQP's shortstr. */
+  maxRoutingKeyBytes: 255,
+  /** Headers in one filter policy, and conditions across them (SNS: 150 combinations). */
+  maxFilterPolicyKeys: 10,
+  maxFilterPolicyConditions: 150,
+  /** Acks + messages + offset commits in one transaction (buffered in memory until commit). */
+  maxTransactionOps: 10_000,
+  /** Largest webhook binding URL. */
+  maxWebhookUrlBytes: 2048,
+} as const;

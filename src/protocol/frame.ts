@@ -39,7 +39,11 @@ export function encodeFrame(op: number, correlationId: number, body: (w: WireWri
 export type FrameHandler = (op: number, correlationId: number, buf: Buffer, start: number, end: number) => void;
 
 export class FrameDecoder {
-  private pending: Buffer | null = null;
+  /** Chunks of an incomplete frame; joined only once the whole frame is here (no quadratic copying). */
+  private pending: Buffer[] = [];
+  private pendingBytes = 0;
+  /** Bytes the incomplete frame needs in total (prefix included); 0 while its length is unknown. */
+  private neededBytes = 0;
 
   constructor(
     private readonly maxFrameBytes: number,
@@ -48,15 +52,20 @@ export class FrameDecoder {
 
   /** Bytes held waiting for the rest of a frame. */
   get bufferedBytes(): number {
-    return this.pending === null ? 0 : this.pending.length;
+    return this.pendingBytes;
   }
 
   /** Feeds received bytes. Throws PROTOCOL_ERROR (bad length) or LIMIT_EXCEEDED (frame too large). */
   push(chunk: Buffer): void {
     let buf = chunk;
-    if (this.pending !== null) {
-      buf = Buffer.concat([this.pending, chunk]);
-      this.pending = null;
+    if (this.pendingBytes > 0) {
+      this.pending.push(chunk);
+      this.pendingBytes += chunk.length;
+      if (this.neededBytes > 0 && this.pendingBytes < this.neededBytes) return;
+      buf = this.pending.length === 1 ? this.pending[0] : Buffer.concat(this.pending, this.pendingBytes);
+      this.pending = [];
+      this.pendingBytes = 0;
+      this.neededBytes = 0;
     }
     let pos = 0;
     const n = buf.length;
@@ -70,13 +79,20 @@ export class FrameDecoder {
           details: { limit: 'maxFrameBytes', value: this.maxFrameBytes },
         });
       }
-      if (n - pos - 4 < length) break;
+      if (n - pos - 4 < length) {
+        this.neededBytes = length + 4;
+        break;
+      }
       const op = buf[pos + 4];
       const correlationId = buf.readUInt32BE(pos + 5);
       const start = pos + FRAME_PREFIX_BYTES;
       pos += 4 + length;
       this.onFrame(op, correlationId, buf, start, pos);
     }
-    if (pos < n) this.pending = pos === 0 ? buf : buf.subarray(pos);
+    if (pos < n) {
+      const rest = pos === 0 ? buf : buf.subarray(pos);
+      this.pending.push(rest);
+      this.pendingBytes = rest.length;
+    }
   }
 }

@@ -4,3 +4,4 @@ export { resolveConfig, mergeConfig, readConfigFile, type ConfigSources } from '
 export { SETTINGS, DEFAULT_CONFIG, type ServerConfig, type Setting } from './config-table.js';
 export { buildHttpApp, type HttpApp, type HttpAppOptions } from './http/app.js';
 export { HTTP_STATUS_BY_CODE, toHttpError } from './http/error-map.js';
+export { startNativeServer, DEFAULT_NATIVE_PORT, type NativeServer, type NativeServerOptions } from './native/index.js';

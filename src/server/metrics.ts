@@ -2,8 +2,8 @@
 // bookkeeping on the hot path); listener figures come from each listener's connection counters.
 // Rates are the broker's own per-second rates, exposed as gauges named *_per_second.
 import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
-import type { QueueStats } from '../broker/queue-types.js';
-import type { TopicStats } from '../broker/types.js';
+import type { QueueStats } from '../broker/index.js';
+import type { TopicStats } from '../broker/index.js';
 import type { HttpBroker, AnyStats } from './http/broker-port.js';
 import { hasExchanges, hasQueues } from './http/broker-port.js';
 import type { ListenerStats } from './http/connections.js';

@@ -46,7 +46,10 @@ class DiskStorage implements Storage {
     validatePath(path);
     const key = pathKey(path);
     if (this.opened.has(key))
-      throw new WharfError('CONFLICT', `${key} is already open in this storage; use the open instance or close it first`);
+      throw new WharfError(
+        'CONFLICT',
+        `${key} is already open in this storage; use the open instance or close it first`,
+      );
     this.opened.set(key, null);
     try {
       const item = await open(key);

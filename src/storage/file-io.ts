@@ -46,7 +46,9 @@ export async function readAt(fd: number, position: number, lengthBytes: number):
 }
 
 function writevOnce(fd: number, buffers: Buffer[], position: number): Promise<number> {
-  return new Promise((resolve, reject) => fs.writev(fd, buffers, position, (err, n) => (err ? reject(err) : resolve(n))));
+  return new Promise((resolve, reject) =>
+    fs.writev(fd, buffers, position, (err, n) => (err ? reject(err) : resolve(n))),
+  );
 }
 
 /** Writes all buffers at position, in as few syscalls as the kernel allows. */

@@ -73,5 +73,8 @@ export async function acquireLock(rootDir: string): Promise<() => Promise<void>>
       await fs.promises.rm(path, { force: true });
     };
   }
-  throw new WharfError('UNAVAILABLE', `could not take the lock ${path}: it keeps changing; is another process starting?`);
+  throw new WharfError(
+    'UNAVAILABLE',
+    `could not take the lock ${path}: it keeps changing; is another process starting?`,
+  );
 }

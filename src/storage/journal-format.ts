@@ -54,10 +54,17 @@ export interface ParsedJournal {
 export function parseJournal(buf: Buffer, fileName: string): ParsedJournal {
   if (buf.byteLength < JOURNAL_HEADER_BYTES) {
     // A crash while creating the file: nothing was ever acknowledged in it.
-    if (JOURNAL_MAGIC.subarray(0, buf.byteLength).equals(buf.subarray(0, JOURNAL_MAGIC.length)) || buf.every((b) => b === 0))
+    if (
+      JOURNAL_MAGIC.subarray(0, buf.byteLength).equals(buf.subarray(0, JOURNAL_MAGIC.length)) ||
+      buf.every((b) => b === 0)
+    )
       return { entries: [], validBytes: 0 };
   }
-  if (buf.byteLength < JOURNAL_HEADER_BYTES || !buf.subarray(0, 4).equals(JOURNAL_MAGIC) || buf.readUInt32BE(4) !== JOURNAL_VERSION)
+  if (
+    buf.byteLength < JOURNAL_HEADER_BYTES ||
+    !buf.subarray(0, 4).equals(JOURNAL_MAGIC) ||
+    buf.readUInt32BE(4) !== JOURNAL_VERSION
+  )
     throw new WharfError('CORRUPT_DATA', `${fileName} is not a Wharf journal (bad header); restore it from a backup`, {
       details: { file: fileName, position: 0 },
     });

@@ -39,11 +39,19 @@ export class DiskJournal implements Journal {
     this.assignedBytes = this.writtenBytes = this.syncedBytes = sizeBytes;
     this.syncer =
       options.fsync === 'interval'
-        ? new IntervalSyncer(options.fsyncIntervalMs, () => this.syncNow(), (err) => this.fail(err))
+        ? new IntervalSyncer(
+            options.fsyncIntervalMs,
+            () => this.syncNow(),
+            (err) => this.fail(err),
+          )
         : null;
   }
 
-  static async open(path: string, options: JournalOptions, onClose: () => void = () => undefined): Promise<DiskJournal> {
+  static async open(
+    path: string,
+    options: JournalOptions,
+    onClose: () => void = () => undefined,
+  ): Promise<DiskJournal> {
     await fs.promises.mkdir(dirname(path), { recursive: true });
     let bytes: Buffer | null = null;
     try {
@@ -83,7 +91,8 @@ export class DiskJournal implements Journal {
     let item: Omit<PendingFrame, 'resolve' | 'reject'>;
     try {
       this.checkWritable();
-      if (!(entry instanceof Uint8Array)) throw new WharfError('INVALID_ARGUMENT', 'a journal entry must be a Uint8Array');
+      if (!(entry instanceof Uint8Array))
+        throw new WharfError('INVALID_ARGUMENT', 'a journal entry must be a Uint8Array');
       const frame = encodeFrame(entry);
       item = { frame, position: this.assignedBytes };
       this.assignedBytes += frame.byteLength;
@@ -122,9 +131,13 @@ export class DiskJournal implements Journal {
   private fail(err: unknown): WharfError {
     if (this.failure) return this.failure;
     const message = err instanceof Error ? err.message : String(err);
-    this.failure = new WharfError('UNAVAILABLE', `the journal ${this.path} stopped after a write error (${message}); reopen it`, {
-      cause: err,
-    });
+    this.failure = new WharfError(
+      'UNAVAILABLE',
+      `the journal ${this.path} stopped after a write error (${message}); reopen it`,
+      {
+        cause: err,
+      },
+    );
     return this.failure;
   }
 
@@ -168,4 +181,3 @@ export class DiskJournal implements Journal {
     }
   }
 }
-

@@ -61,6 +61,7 @@ async function removeLeftovers(dir: string, names: string[]): Promise<void> {
       : name.endsWith(TIME_INDEX_SUFFIX)
         ? name.slice(0, -TIME_INDEX_SUFFIX.length)
         : null;
-    if ((stem !== null && !logs.has(stem)) || name.endsWith('.tmp')) await fs.promises.rm(join(dir, name), { force: true });
+    if ((stem !== null && !logs.has(stem)) || name.endsWith('.tmp'))
+      await fs.promises.rm(join(dir, name), { force: true });
   }
 }

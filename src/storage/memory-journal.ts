@@ -32,7 +32,8 @@ export class MemoryJournal implements Journal {
   append(entry: Uint8Array): Promise<void> {
     try {
       this.check();
-      if (!(entry instanceof Uint8Array)) throw new WharfError('INVALID_ARGUMENT', 'a journal entry must be a Uint8Array');
+      if (!(entry instanceof Uint8Array))
+        throw new WharfError('INVALID_ARGUMENT', 'a journal entry must be a Uint8Array');
       this.data.entries.push(Uint8Array.prototype.slice.call(entry));
       return Promise.resolve();
     } catch (err) {

@@ -2,10 +2,30 @@
 // RecordBatch v2 buffers as the disk log, in segments, and shares the roll and retention rules,
 // so both implementations behave alike down to which records retention drops.
 import { WharfError } from '../common/index.js';
-import { findSegmentIndex, retentionDeleteCount, shouldRoll, truncateDeleteCount, type SegmentStats } from './log-policy.js';
+import {
+  findSegmentIndex,
+  retentionDeleteCount,
+  shouldRoll,
+  truncateDeleteCount,
+  type SegmentStats,
+} from './log-policy.js';
 import { decodeRecordsInto, encodeBatch, readInt64 } from './record-batch.js';
-import type { AppendResult, BatchProducerInfo, LogOptions, LogRecord, PartitionLog, ReadOptions, RecordInput } from './types.js';
-import { validateOffset, validateProducer, validateReadOptions, validateRecords, validateTimestamp } from './validate.js';
+import type {
+  AppendResult,
+  BatchProducerInfo,
+  LogOptions,
+  LogRecord,
+  PartitionLog,
+  ReadOptions,
+  RecordInput,
+} from './types.js';
+import {
+  validateOffset,
+  validateProducer,
+  validateReadOptions,
+  validateRecords,
+  validateTimestamp,
+} from './validate.js';
 
 interface MemorySegment extends SegmentStats {
   batches: Buffer[];

@@ -24,7 +24,10 @@ class MemoryStorage implements Storage {
     validatePath(path);
     const key = pathKey(path);
     if (this.opened.has(key))
-      throw new WharfError('CONFLICT', `${key} is already open in this storage; use the open instance or close it first`);
+      throw new WharfError(
+        'CONFLICT',
+        `${key} is already open in this storage; use the open instance or close it first`,
+      );
     return key;
   }
 

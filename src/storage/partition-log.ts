@@ -12,8 +12,22 @@ import { openSegments } from './log-open.js';
 import { emptyIndexes, Segment, type SegmentIndexes } from './segment.js';
 import { appendSlabPool, type Slab } from './slab-pool.js';
 import { visitSegmentBatches, type BatchVisitor, type ReadBudget } from './segment-reader.js';
-import type { AppendResult, BatchProducerInfo, LogOptions, LogRecord, PartitionLog, ReadOptions, RecordInput } from './types.js';
-import { validateOffset, validateProducer, validateReadOptions, validateRecords, validateTimestamp } from './validate.js';
+import type {
+  AppendResult,
+  BatchProducerInfo,
+  LogOptions,
+  LogRecord,
+  PartitionLog,
+  ReadOptions,
+  RecordInput,
+} from './types.js';
+import {
+  validateOffset,
+  validateProducer,
+  validateReadOptions,
+  validateRecords,
+  validateTimestamp,
+} from './validate.js';
 
 export interface DiskLogExtras {
   /** Verify every batch of every segment at open, ignoring index files (slow; an fsck). */
@@ -58,7 +72,11 @@ export class DiskLog implements PartitionLog {
   ) {
     this.syncer =
       options.fsync === 'interval'
-        ? new IntervalSyncer(options.fsyncIntervalMs, () => this.syncActive(), (err) => this.fail(err))
+        ? new IntervalSyncer(
+            options.fsyncIntervalMs,
+            () => this.syncActive(),
+            (err) => this.fail(err),
+          )
         : null;
   }
 
@@ -87,6 +105,11 @@ export class DiskLog implements PartitionLog {
 
   get segmentCount(): number {
     return this.segments.length;
+  }
+
+  /** Segments holding an fd or indexes in memory: bounded by maxResidentSegments + the active one + any awaiting sealing. */
+  get cachedSegmentCount(): number {
+    return this.segments.filter((s) => s.indexes !== null || s.fd !== null).length;
   }
 
   /** Base offsets of the segments, oldest first (tests and tools). */
@@ -149,7 +172,7 @@ export class DiskLog implements PartitionLog {
   private async writeAndSync(items: PendingBatch[]): Promise<void> {
     if (this.failure) throw this.failure;
     try {
-      for (let i = 0; i < items.length; ) {
+      for (let i = 0; i < items.length;) {
         const seg = items[i].seg;
         const buffers: Buffer[] = [];
         let j = i;
@@ -239,7 +262,12 @@ export class DiskLog implements PartitionLog {
   }
 
   /** Visits readable batches holding offsets >= fromOffset, across segments, within budget. */
-  private async visitBatches(fromOffset: number, budget: ReadBudget, chunkBytes: number, visit: BatchVisitor): Promise<void> {
+  private async visitBatches(
+    fromOffset: number,
+    budget: ReadBudget,
+    chunkBytes: number,
+    visit: BatchVisitor,
+  ): Promise<void> {
     let offset = Math.max(fromOffset, this.startOffset);
     while (!budget.stopped) {
       this.checkOpen();
@@ -291,8 +319,8 @@ export class DiskLog implements PartitionLog {
   async offsetForTimestamp(timestampMs: number): Promise<number> {
     this.checkOpen();
     validateTimestamp(timestampMs, 'timestampMs');
-    for (let i = 0; i < this.segments.length; i++) {
-      const seg = this.segments[i];
+    for (const seg of this.segments.slice()) {
+      // A snapshot: retention may delete segments while this awaits; reads re-find by offset.
       if (seg.readableMaxTimestampMs < timestampMs) {
         if (!seg.isFullyReadable) break;
         continue;
@@ -380,4 +408,3 @@ export class DiskLog implements PartitionLog {
     }
   }
 }
-

@@ -104,7 +104,8 @@ async function scan(fd: number, seg: Segment, start: number, end: number): Promi
       const header = readBatchHeader(chunk, p);
       const bad = headerProblem(header);
       if (bad !== null) return { position: at, reason: bad };
-      if (at + header.sizeBytes > end) return { position: at, reason: `batch of ${header.sizeBytes} bytes is cut off by the end of the file` };
+      if (at + header.sizeBytes > end)
+        return { position: at, reason: `batch of ${header.sizeBytes} bytes is cut off by the end of the file` };
       if (header.baseOffset !== seg.nextOffset)
         return { position: at, reason: `batch starts at offset ${header.baseOffset}, expected ${seg.nextOffset}` };
       let batchBuf = chunk;
@@ -117,7 +118,13 @@ async function scan(fd: number, seg: Segment, start: number, end: number): Promi
       const crc = batchCrc(batchBuf, bp, header.sizeBytes);
       if (crc.stored !== crc.computed)
         return { position: at, reason: `CRC mismatch (stored ${crc.stored}, computed ${crc.computed})` };
-      seg.noteBatch(header.baseOffset, header.baseOffset + header.lastOffsetDelta, at, header.sizeBytes, header.maxTimestampMs);
+      seg.noteBatch(
+        header.baseOffset,
+        header.baseOffset + header.lastOffsetDelta,
+        at,
+        header.sizeBytes,
+        header.maxTimestampMs,
+      );
       p += header.sizeBytes;
       if (batchBuf !== chunk) break;
     }
@@ -132,8 +139,13 @@ async function scan(fd: number, seg: Segment, start: number, end: number): Promi
  * bad one proves the damage is in the middle (corruption), not a torn tail. It must carry an
  * offset at or above where the log stopped, so stale or random bytes do not count.
  */
-export async function findValidBatchAfter(fd: number, badPosition: number, end: number, minOffset: number): Promise<number | null> {
-  for (let pos = badPosition + 1; pos + BATCH_HEADER_BYTES <= end; ) {
+export async function findValidBatchAfter(
+  fd: number,
+  badPosition: number,
+  end: number,
+  minOffset: number,
+): Promise<number | null> {
+  for (let pos = badPosition + 1; pos + BATCH_HEADER_BYTES <= end;) {
     const chunk = await readAt(fd, pos, Math.min(SCAN_CHUNK_BYTES, end - pos));
     const lastCandidate = chunk.byteLength - BATCH_HEADER_BYTES;
     for (let p = 0; p <= lastCandidate; p++) {
@@ -141,7 +153,10 @@ export async function findValidBatchAfter(fd: number, badPosition: number, end: 
       const header = readBatchHeader(chunk, p);
       if (headerProblem(header) !== null || pos + p + header.sizeBytes > end) continue;
       if (header.baseOffset < minOffset || header.baseOffset > minOffset + 0x7fffffff) continue;
-      const whole = p + header.sizeBytes <= chunk.byteLength ? chunk.subarray(p, p + header.sizeBytes) : await readAt(fd, pos + p, header.sizeBytes);
+      const whole =
+        p + header.sizeBytes <= chunk.byteLength
+          ? chunk.subarray(p, p + header.sizeBytes)
+          : await readAt(fd, pos + p, header.sizeBytes);
       const crc = batchCrc(whole, 0, header.sizeBytes);
       if (crc.stored === crc.computed) return pos + p;
     }

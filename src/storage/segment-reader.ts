@@ -46,7 +46,10 @@ export async function visitSegmentBatches(
   let expectedOffset = startOffset;
   let nextWant = 0;
   while (pos < limit && !budget.stopped) {
-    const want = Math.min(limit - pos, Math.max(Math.min(budget.bytesLeft, maxChunkBytes), BATCH_HEADER_BYTES, nextWant));
+    const want = Math.min(
+      limit - pos,
+      Math.max(Math.min(budget.bytesLeft, maxChunkBytes), BATCH_HEADER_BYTES, nextWant),
+    );
     const buf = await readAt(fd, pos, want);
     nextWant = 0;
     let p = 0;
@@ -55,7 +58,8 @@ export async function visitSegmentBatches(
       const header = readBatchHeader(buf, p);
       const problem = headerProblem(header);
       if (problem !== null) throw corrupt(seg, at, problem);
-      if (at + header.sizeBytes > limit) throw corrupt(seg, at, `batch of ${header.sizeBytes} bytes runs past the end of the data`);
+      if (at + header.sizeBytes > limit)
+        throw corrupt(seg, at, `batch of ${header.sizeBytes} bytes runs past the end of the data`);
       if (header.baseOffset !== expectedOffset)
         throw corrupt(seg, at, `batch starts at offset ${header.baseOffset}, expected ${expectedOffset}`);
       const lastOffset = header.baseOffset + header.lastOffsetDelta;
@@ -73,7 +77,8 @@ export async function visitSegmentBatches(
         break;
       }
       const crc = batchCrc(buf, p, header.sizeBytes);
-      if (crc.stored !== crc.computed) throw corrupt(seg, at, `CRC mismatch (stored ${crc.stored}, computed ${crc.computed})`);
+      if (crc.stored !== crc.computed)
+        throw corrupt(seg, at, `CRC mismatch (stored ${crc.stored}, computed ${crc.computed})`);
       budget.batchesTaken++;
       budget.bytesLeft -= header.sizeBytes;
       p += header.sizeBytes;
@@ -87,4 +92,3 @@ export async function visitSegmentBatches(
     pos += p;
   }
 }
-

@@ -6,7 +6,8 @@ export const LOCK_FILE_NAME = 'LOCK';
 
 export function validatePath(path: unknown, allowEmpty = false): string[] {
   if (!Array.isArray(path)) throw new WharfError('INVALID_ARGUMENT', 'a storage path is an array of names');
-  if (path.length === 0 && !allowEmpty) throw new WharfError('INVALID_ARGUMENT', 'a storage path needs at least one name');
+  if (path.length === 0 && !allowEmpty)
+    throw new WharfError('INVALID_ARGUMENT', 'a storage path needs at least one name');
   for (const segment of path) validateName(segment, 'storage path segment');
   if (path.length === 1 && path[0] === LOCK_FILE_NAME)
     throw new WharfError('INVALID_ARGUMENT', `${LOCK_FILE_NAME} at the storage root is reserved`);

@@ -80,7 +80,8 @@ export class TimeIndex {
     for (let i = 0; i < n; i++) {
       const ts = readInt64(buf, i * 12);
       const rel = buf.readInt32BE(i * 12 + 8);
-      if (rel !== offsets.relOffsetAt(i)) return `entry ${i} is at relative offset ${rel}, not ${offsets.relOffsetAt(i)}`;
+      if (rel !== offsets.relOffsetAt(i))
+        return `entry ${i} is at relative offset ${rel}, not ${offsets.relOffsetAt(i)}`;
       if (ts < index.lastTimestampMs || ts < -1) return `entry ${i} has timestamp ${ts} out of order`;
       index.append(ts, rel);
     }

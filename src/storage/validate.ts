@@ -29,7 +29,10 @@ export function validateReadOptions(options: ReadOptions | undefined): { maxByte
   const { maxBytes, maxRecords } = options;
   if (typeof maxBytes !== 'number' || !Number.isSafeInteger(maxBytes) || maxBytes < 1)
     throw invalid(`maxBytes must be a positive integer, got ${String(maxBytes)}`);
-  if (maxRecords !== undefined && (typeof maxRecords !== 'number' || !Number.isSafeInteger(maxRecords) || maxRecords < 1))
+  if (
+    maxRecords !== undefined &&
+    (typeof maxRecords !== 'number' || !Number.isSafeInteger(maxRecords) || maxRecords < 1)
+  )
     throw invalid(`maxRecords must be a positive integer, got ${String(maxRecords)}`);
   return { maxBytes: Math.min(maxBytes, LIMITS.maxReadBytes), maxRecords: maxRecords ?? Number.MAX_SAFE_INTEGER };
 }
@@ -60,7 +63,8 @@ export function validateRecords(records: unknown): RecordInput[] {
 export function validateProducer(p: BatchProducerInfo | undefined): void {
   if (p === undefined) return;
   if (p === null || typeof p !== 'object') throw invalid('producer info must be an object');
-  if (!Number.isSafeInteger(p.producerId) || p.producerId < -1) throw invalid(`producerId ${p.producerId} out of range`);
+  if (!Number.isSafeInteger(p.producerId) || p.producerId < -1)
+    throw invalid(`producerId ${p.producerId} out of range`);
   if (!Number.isInteger(p.producerEpoch) || p.producerEpoch < -1 || p.producerEpoch > 0x7fff)
     throw invalid(`producerEpoch ${p.producerEpoch} out of range (int16)`);
   if (!Number.isInteger(p.baseSequence) || p.baseSequence < -1 || p.baseSequence > 0x7fffffff)
@@ -99,7 +103,11 @@ export function resolveLogOptions(options: Partial<LogOptions> | undefined): Log
 }
 
 export function resolveJournalOptions(options: Partial<JournalOptions> | undefined): JournalOptions {
-  const o: JournalOptions = { fsync: 'always', fsyncIntervalMs: LIMITS.fsyncIntervalMs, ...stripUndefined(options ?? {}) };
+  const o: JournalOptions = {
+    fsync: 'always',
+    fsyncIntervalMs: LIMITS.fsyncIntervalMs,
+    ...stripUndefined(options ?? {}),
+  };
   fsyncPolicy(o.fsync);
   positiveInt(o.fsyncIntervalMs, 'fsyncIntervalMs');
   return o;

@@ -119,6 +119,14 @@ export class ByteReader {
     return view;
   }
 
+  /** A plain Uint8Array view of the next n bytes (no copy, cheaper to create than a Buffer). */
+  readView(n: number): Uint8Array {
+    if (n < 0 || this.pos + n > this.end) this.overrun(`a ${n}-byte field`);
+    const view = new Uint8Array(this.buf.buffer, this.buf.byteOffset + this.pos, n);
+    this.pos += n;
+    return view;
+  }
+
   readUtf8(n: number): string {
     if (n < 0 || this.pos + n > this.end) this.overrun(`a ${n}-byte string`);
     const s = this.buf.toString('utf8', this.pos, this.pos + n);

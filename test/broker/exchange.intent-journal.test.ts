@@ -95,3 +95,23 @@ describe('intent journal (atomic multi-target writes)', () => {
     expect((back as typeof entry).ops[0].messages[0].payload).toBeInstanceOf(Uint8Array);
   });
 });
+
+describe('intent journal recovery when a target still refuses', () => {
+  it('keeps the intent for the next open instead of failing the open', async () => {
+    const disk = new DurableEntries();
+    const targets = new Targets();
+    targets.writesBeforeCrash = 0;
+    await expect(new IntentJournal(disk).run({ id: 't', ops: ops(['a', 'b'], 'm') }, targets.apply)).rejects.toThrow();
+    targets.writesBeforeCrash = 1; // 'a' succeeds, 'b' is refused again
+    const second = new IntentJournal(disk);
+    await second.recover(targets.apply);
+    expect(second.unfinishedCount).toBe(1);
+    targets.writesBeforeCrash = Infinity;
+    const third = new IntentJournal(disk);
+    expect(third.pendingOnOpen().map((i) => i.id)).toEqual(['t']);
+    await third.recover(targets.apply);
+    expect(third.unfinishedCount).toBe(0);
+    expect(targets.stored.get('a')).toEqual(['m']);
+    expect(targets.stored.get('b')).toEqual(['m']);
+  });
+});

@@ -1,5 +1,5 @@
 // Shared setup for the queue tests: a broker on a ManualClock, in memory or in a temp directory.
-import { mkdtempSync, rmSync } from 'node:fs';
+import { cpSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Broker } from '../../src/broker/index.js';
@@ -12,12 +12,19 @@ export interface TestBroker {
   dir: string | null;
   /** Closes and opens the same data directory again (a clean restart). */
   restart(): Promise<Broker>;
+  /**
+   * A crash image: copies the data directory while the broker is open (what a kill -9 would leave,
+   * since every resolved call's bytes are written), then opens the copy. Close-time snapshots do
+   * not happen, so recovery replays the journal.
+   */
+  crashRestart(): Promise<Broker>;
   cleanup(): Promise<void>;
 }
 
 export async function openTestBroker(options: { disk?: boolean; fsync?: BrokerOptions['fsync'] } = {}): Promise<TestBroker> {
   const clock = new ManualClock();
-  const dir = options.disk ? mkdtempSync(join(tmpdir(), 'wharf-queue-')) : null;
+  let dir = options.disk ? mkdtempSync(join(tmpdir(), 'wharf-queue-')) : null;
+  const dirs = dir === null ? [] : [dir];
   const open = (): Promise<Broker> =>
     dir === null ? Broker.open({ inMemory: true, clock }) : Broker.open({ dataDir: dir, clock, fsync: options.fsync ?? 'never' });
   const t: TestBroker = {
@@ -29,9 +36,21 @@ export async function openTestBroker(options: { disk?: boolean; fsync?: BrokerOp
       t.broker = await open();
       return t.broker;
     },
+    async crashRestart() {
+      if (dir === null) throw new Error('crashRestart needs a disk broker');
+      const copy = mkdtempSync(join(tmpdir(), 'wharf-queue-crash-image-'));
+      cpSync(dir, copy, { recursive: true });
+      rmSync(join(copy, 'LOCK'), { force: true });
+      dirs.push(copy);
+      await t.broker.close();
+      dir = copy;
+      t.dir = copy;
+      t.broker = await open();
+      return t.broker;
+    },
     async cleanup() {
       await t.broker.close().catch(() => undefined);
-      if (dir !== null) rmSync(dir, { recursive: true, force: true });
+      for (const d of dirs) rmSync(d, { recursive: true, force: true });
     },
   };
   return t;

@@ -25,6 +25,17 @@ describe('overflow policies', () => {
     expect((await qstats(t, 'q')).depth).toBe(3);
   });
 
+  it('a rejected publish with a dedupId is stored when retried (the failed attempt does not count as seen)', async () => {
+    await t.broker.createQueue('q', { maxLength: 1, overflow: 'reject' });
+    await t.broker.publish('q', { payload: 'first' });
+    await expect(t.broker.publish('q', { payload: 'second', dedupId: 'd2' })).rejects.toMatchObject({ code: 'QUEUE_FULL' });
+    const [m] = await t.broker.receive('q');
+    await m.ack();
+    const retried = await t.broker.publish('q', { payload: 'second', dedupId: 'd2' });
+    expect(retried.duplicate).toBeUndefined();
+    expect((await t.broker.receive('q')).map((x) => x.payload)).toEqual(['second']);
+  });
+
   it("'reject' also applies to maxBytes", async () => {
     await t.broker.createQueue('q', { maxBytes: 400, overflow: 'reject' });
     await t.broker.publish('q', { payload: 'x'.repeat(200) });

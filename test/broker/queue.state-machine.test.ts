@@ -1,4 +1,4 @@
-// Property: random publish / receive / ack / nack / lease-expiry / restart sequences against a model.
+// Property: random publish / receive / ack / nack / lease-expiry / restart / crash sequences against a model.
 // No message is lost, none is delivered after its ack, none is delivered while leased,
 // and delivery counts are exact.
 import { describe, expect, it } from 'vitest';
@@ -12,7 +12,8 @@ type Cmd =
   | { k: 'ack'; pick: number }
   | { k: 'nack'; pick: number; delayMs: number }
   | { k: 'advance'; ms: number }
-  | { k: 'restart' };
+  | { k: 'restart' }
+  | { k: 'crash' };
 
 const cmd: fc.Arbitrary<Cmd> = fc.oneof(
   fc.record({ k: fc.constant('publish' as const), n: fc.integer({ min: 1, max: 4 }) }),
@@ -21,6 +22,7 @@ const cmd: fc.Arbitrary<Cmd> = fc.oneof(
   fc.record({ k: fc.constant('nack' as const), pick: fc.nat(), delayMs: fc.constantFrom(0, 500) }),
   fc.record({ k: fc.constant('advance' as const), ms: fc.constantFrom(100, 600, 1000) }),
   fc.record({ k: fc.constant('restart' as const) }),
+  fc.record({ k: fc.constant('crash' as const) }),
 );
 
 interface ModelMsg {
@@ -77,8 +79,8 @@ describe('queue state machine (property)', () => {
               }
             } else if (c.k === 'advance') {
               t.clock.advance(c.ms);
-            } else if (c.k === 'restart') {
-              await t.restart();
+            } else if (c.k === 'restart' || c.k === 'crash') {
+              await (c.k === 'restart' ? t.restart() : t.crashRestart());
               outstanding = [];
               for (const mm of model.values()) mm.leaseEndMs = 0; // leases end with the process
             }

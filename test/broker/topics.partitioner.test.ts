@@ -1,7 +1,7 @@
 // A key picks its partition exactly as Kafka's default partitioner does (murmur2, toPositive, mod).
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import { KeylessSpreader, murmur2, partitionForKey, toPositive } from '../../src/broker/topics/partitioner.js';
+import { KeylessSpreader, STICKY_MESSAGES, murmur2, partitionForKey, toPositive } from '../../src/broker/topics/partitioner.js';
 
 const enc = new TextEncoder();
 
@@ -81,10 +81,16 @@ describe('topic partitioner (Kafka murmur2)', () => {
     );
   });
 
-  it('keyless publishes rotate over every partition evenly', () => {
+  it('keyless messages stick to a partition for a run, then rotate over every partition evenly', () => {
     const s = new KeylessSpreader(4);
     const counts = [0, 0, 0, 0];
-    for (let i = 0; i < 400; i++) counts[s.take()]++;
-    expect(counts).toEqual([100, 100, 100, 100]);
+    const sequence: number[] = [];
+    for (let i = 0; i < 4 * STICKY_MESSAGES; i++) {
+      const p = s.take();
+      counts[p]++;
+      if (sequence[sequence.length - 1] !== p) sequence.push(p);
+    }
+    expect(counts).toEqual([STICKY_MESSAGES, STICKY_MESSAGES, STICKY_MESSAGES, STICKY_MESSAGES]);
+    expect(sequence).toEqual([0, 1, 2, 3]);
   });
 });

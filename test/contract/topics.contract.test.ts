@@ -104,6 +104,18 @@ describe.each(factories)('topics contract (%s)', (_name, make) => {
     await a.close();
   });
 
+  it("ackMode 'auto' delivers every message in offset order", async () => {
+    await t.wharf.createTopic('fast', { partitions: 1 });
+    await t.wharf.publish('fast', Array.from({ length: 200 }, (_, i) => ({ payload: i })));
+    const got: number[] = [];
+    const sub = await t.wharf.subscribe('fast', { group: 'g', from: 'earliest', ackMode: 'auto' }, (m) => {
+      got.push(m.offset);
+    });
+    await waitFor(() => got.length === 200);
+    await sub.close();
+    expect(got).toEqual(Array.from({ length: 200 }, (_, i) => i));
+  });
+
   it('reports topic stats with group lag', async () => {
     await t.wharf.createTopic('orders', { partitions: 1 });
     await t.wharf.publish('orders', [{ payload: 1 }, { payload: 2 }]);

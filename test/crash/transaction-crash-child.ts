@@ -1,6 +1,6 @@
 // Child process of transaction.crash.test.ts: runs transactions (ack an input, publish to a topic,
 // a queue and a fanout exchange, commit an offset) and atomic fan-out publishes until SIGKILLed.
-// Stdout lines: "READY", "T i" transaction for input i resolved, "R n" fan-out publish n resolved.
+// Stdout lines: "RECOVERED n" intents rolled forward at open, "READY", "T i" transaction for input i resolved, "R n" fan-out publish n resolved.
 import { Broker } from '../../src/broker/index.js';
 
 const [dataDir, routeStartArg] = process.argv.slice(2);
@@ -10,6 +10,7 @@ const broker = await Broker.open({ dataDir, fsync: 'always' });
 const stats = await broker.stats('src');
 let committed = stats.kind === 'topic' ? (stats.groups.g?.partitions[0]?.committed ?? 0) : 0;
 if (committed < 0) committed = 0;
+out(`RECOVERED ${broker.recoveredIntents}`);
 out('READY');
 
 async function transactions(): Promise<void> {

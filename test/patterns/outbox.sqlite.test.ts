@@ -100,3 +100,23 @@ describe('SQLite outbox', () => {
     }
   });
 });
+
+describe('SQLite outbox with a manual transaction held open across awaits', () => {
+  it('does not publish rows of a transaction that is still open, nor after it rolls back', async () => {
+    const outbox = new SqliteOutbox(db);
+    const target = new RecordingPublisher();
+    const relay = outbox.relay(target, { pollIntervalMs: 10 }).start();
+    try {
+      db.exec('BEGIN');
+      outbox.add(db, { to: 'orders', key: 'maybe', payload: 1 });
+      await new Promise((r) => setTimeout(r, 100)); // the relay polls several times meanwhile
+      expect(target.stored.length).toBe(0);
+      db.exec('ROLLBACK');
+      db.transaction(() => outbox.add(db, { to: 'orders', key: 'sure', payload: 2 }))();
+      await waitFor(() => target.stored.length === 1, 5_000, 'committed row published');
+      expect(target.stored[0].message.key).toBe('sure');
+    } finally {
+      await relay.stop();
+    }
+  });
+});

@@ -3,6 +3,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { WharfError } from '../../src/common/index.js';
 import * as P from '../../src/protocol/index.js';
+import type { JsonValue } from '../../src/broker/index.js';
 
 const hex = (b: Buffer): string => b.toString('hex');
 
@@ -83,7 +84,7 @@ describe('codec properties', () => {
       type: str,
       key: fc.oneof(str, fc.constant(null)),
       headers: fc.dictionary(fc.string({ minLength: 1, maxLength: 8 }), str, { maxKeys: 4 }),
-      payload: fc.oneof(fc.jsonValue(), fc.uint8Array({ maxLength: 32 })),
+      payload: fc.oneof(fc.jsonValue() as fc.Arbitrary<JsonValue>, fc.uint8Array({ maxLength: 32 }) as fc.Arbitrary<Uint8Array>),
       priority: fc.nat(9),
       delayMs: fc.nat(),
       groupId: str,
@@ -143,6 +144,16 @@ describe('FrameDecoder', () => {
       ]);
       expect(d.bufferedBytes).toBe(0);
     }
+  });
+
+  it('assembles a large frame from many small chunks', () => {
+    const payload = Buffer.alloc(100_000, 7);
+    const f = P.encodeFrame(P.OP.PUBLISH, 3, (w) => P.encodePublish(w, 'q', [{ payload }]));
+    const bodies: number[] = [];
+    const d = new P.FrameDecoder(1 << 20, (_op, _id, _buf, start, end) => bodies.push(end - start));
+    for (let i = 0; i < f.length; i += 1000) d.push(f.subarray(i, i + 1000));
+    expect(bodies).toEqual([f.length - 9]);
+    expect(d.bufferedBytes).toBe(0);
   });
 
   it('refuses a frame over maxFrameBytes from its length alone', () => {

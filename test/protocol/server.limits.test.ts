@@ -34,7 +34,9 @@ describe('native server limits', () => {
     first.send(P.encodeFrame(P.OP.PING, 2));
     expect((await first.next())?.op).toBe(P.OP.PONG);
     expect(server!.counters.connectionsRejected).toBe(1);
+    await expect(connect(`wharf://127.0.0.1:${port}`)).rejects.toMatchObject({ code: 'LIMIT_EXCEEDED' });
     first.close();
+    for (let i = 0; i < 200 && server!.counters.connectionsOpen > 0; i++) await new Promise((r) => setTimeout(r, 5));
     await expect(connect(`wharf://127.0.0.1:${port}`, { reconnectTimeoutMs: 100 }).then((c) => c.close())).resolves.toBeUndefined();
   });
 

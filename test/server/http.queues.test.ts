@@ -1,6 +1,6 @@
 // HTTP API over queues: CRUD, publish, receive with long poll, ack/nack by receipt, error mapping.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { httpFixture, type HttpFixture } from './http-helpers.js';
+import { httpFixture, listen, type HttpFixture } from './http-helpers.js';
 
 let f: HttpFixture;
 beforeAll(async () => {
@@ -72,6 +72,25 @@ describe('HTTP /queues', () => {
     expect(Date.now() - t0).toBeLessThan(4500);
     const empty = await post('/queues/waiting/receive', { waitMs: 100 });
     expect(empty.json().messages).toEqual([]);
+  });
+
+  it('a long poll abandoned by its client hands its messages back at once instead of after the lease', async () => {
+    await post('/queues', { name: 'abandoned', visibilityTimeoutMs: 60_000 });
+    const base = await listen(f);
+    const controller = new AbortController();
+    const polling = fetch(`${base}/queues/abandoned/receive`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ waitMs: 3000 }),
+      signal: controller.signal,
+    }).catch(() => 'aborted');
+    await new Promise((r) => setTimeout(r, 200));
+    controller.abort();
+    expect(await polling).toBe('aborted');
+    await new Promise((r) => setTimeout(r, 100));
+    await f.broker.publish('abandoned', { payload: 'kept' });
+    const again = await f.broker.receive('abandoned', { waitMs: 5000 });
+    expect(again.map((m) => m.payload)).toEqual(['kept']);
   });
 
   it('validates receive and publish bodies: max over the limit, wrong types, a queue route on a topic', async () => {

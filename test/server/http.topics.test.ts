@@ -74,6 +74,7 @@ describe('HTTP /topics', () => {
 
   it('rejects a body that is not JSON with 400 INVALID_ARGUMENT and stores nothing', async () => {
     await f.broker.createTopic('t', { partitions: 1 });
+    const namesBefore = (await f.broker.listTopics()).map((t) => t.name);
     for (const [payload, contentType] of [
       ['{"payload": ', 'application/json'],
       ['hello', 'text/plain'],
@@ -87,8 +88,7 @@ describe('HTTP /topics', () => {
     expect(unknownField.statusCode).toBe(400);
     const stats = await f.broker.stats('t');
     expect(stats.kind === 'topic' && stats.messages).toBe(0);
-    const list = await f.app.inject({ method: 'GET', url: '/topics' });
-    expect(list.json().topics).toHaveLength(1);
+    expect((await f.broker.listTopics()).map((t) => t.name)).toEqual(namesBefore);
   });
 
   it('a message over maxMessageBytes is refused with 413 MESSAGE_TOO_LARGE', async () => {

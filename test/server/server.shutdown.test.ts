@@ -1,5 +1,7 @@
 // Graceful shutdown of `wharf serve`: on SIGTERM it stops accepting, finishes in-flight publishes,
 // fsyncs and exits 0; every publish that was answered 201 is in the data dir afterwards.
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Broker } from '../../src/broker/index.js';
 import { serve, tempDir } from './serve-helpers.js';
@@ -14,7 +16,13 @@ describe('wharf serve shutdown', () => {
   it('SIGTERM during publishing: exits 0 and every acknowledged message is intact after a restart', async () => {
     const dir = await tempDir();
     cleanup = dir.cleanup;
-    const s = await serve(['--data-dir', dir.path, '--port', '0', '--http-port', '0', '--log-level', 'warn']);
+    // All three config sources through the real command: env (data dir), config file (native port, log level), flag (HTTP port).
+    const configFile = join(dir.path, 'wharf.json');
+    await writeFile(configFile, JSON.stringify({ port: 0, httpPort: 7412, logLevel: 'warn' }));
+    const dataDir = join(dir.path, 'data');
+    const s = await serve(['--config', configFile, '--http-port', '0'], { WHARF_DATA_DIR: dataDir });
+    expect(s.output()).toContain(`wharf serving ${dataDir}`);
+    expect(s.httpUrl).not.toMatch(/:7412$/);
     const post = (path: string, body: unknown) =>
       fetch(`${s.httpUrl}${path}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
     expect((await post('/topics', { name: 'ledger', partitions: 2 })).status).toBe(201);
@@ -37,7 +45,7 @@ describe('wharf serve shutdown', () => {
     expect(s.output()).toContain('shutting down gracefully');
     expect(acked.length).toBeGreaterThan(0);
 
-    const broker = await Broker.open({ dataDir: dir.path });
+    const broker = await Broker.open({ dataDir });
     try {
       const stored: number[] = [];
       const sub = await broker.subscribe('ledger', { from: 'earliest' }, (m) => {

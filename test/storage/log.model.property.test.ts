@@ -2,7 +2,14 @@
 // and the memory log in agreement with each other and with a plain array of records.
 import fc from 'fast-check';
 import { afterAll, describe, expect, it } from 'vitest';
-import { openDiskStorage, openMemoryStorage, type LogOptions, type LogRecord, type PartitionLog, type Storage } from '../../src/storage/index.js';
+import {
+  openDiskStorage,
+  openMemoryStorage,
+  type LogOptions,
+  type LogRecord,
+  type PartitionLog,
+  type Storage,
+} from '../../src/storage/index.js';
 import { removeDir, tempDir } from './helpers.js';
 
 interface ModelRecord {
@@ -24,17 +31,51 @@ type Op =
 const maxBytesArb = fc.oneof(fc.integer({ min: 1, max: 400 }), fc.integer({ min: 1, max: 2000 }));
 
 const opArb: fc.Arbitrary<Op> = fc.oneof(
-  { weight: 6, arbitrary: fc.integer({ min: 1, max: 6 }).chain((n) =>
+  {
+    weight: 6,
+    arbitrary: fc.integer({ min: 1, max: 6 }).chain((n) =>
       fc.record({
         kind: fc.constant('append' as const),
         values: fc.array(fc.string({ maxLength: 40 }), { minLength: n, maxLength: n }),
         timestampsMs: fc.array(fc.integer({ min: 0, max: 10_000 }), { minLength: n, maxLength: n }),
-      })) },
-  { weight: 3, arbitrary: fc.record({ kind: fc.constant('read' as const), fromDelta: fc.integer({ min: -3, max: 40 }), maxBytes: maxBytesArb, maxRecords: fc.option(fc.integer({ min: 1, max: 20 }), { nil: undefined }) }) },
-  { weight: 1, arbitrary: fc.record({ kind: fc.constant('readBatches' as const), fromDelta: fc.integer({ min: -3, max: 40 }), maxBytes: maxBytesArb }) },
-  { weight: 2, arbitrary: fc.record({ kind: fc.constant('offsetForTimestamp' as const), timestampMs: fc.integer({ min: 0, max: 10_500 }) }) },
-  { weight: 1, arbitrary: fc.record({ kind: fc.constant('retention' as const), nowMs: fc.integer({ min: 0, max: 20_000 }) }) },
-  { weight: 1, arbitrary: fc.record({ kind: fc.constant('truncateBefore' as const), offsetDelta: fc.integer({ min: -5, max: 30 }) }) },
+      }),
+    ),
+  },
+  {
+    weight: 3,
+    arbitrary: fc.record({
+      kind: fc.constant('read' as const),
+      fromDelta: fc.integer({ min: -3, max: 40 }),
+      maxBytes: maxBytesArb,
+      maxRecords: fc.option(fc.integer({ min: 1, max: 20 }), { nil: undefined }),
+    }),
+  },
+  {
+    weight: 1,
+    arbitrary: fc.record({
+      kind: fc.constant('readBatches' as const),
+      fromDelta: fc.integer({ min: -3, max: 40 }),
+      maxBytes: maxBytesArb,
+    }),
+  },
+  {
+    weight: 2,
+    arbitrary: fc.record({
+      kind: fc.constant('offsetForTimestamp' as const),
+      timestampMs: fc.integer({ min: 0, max: 10_500 }),
+    }),
+  },
+  {
+    weight: 1,
+    arbitrary: fc.record({ kind: fc.constant('retention' as const), nowMs: fc.integer({ min: 0, max: 20_000 }) }),
+  },
+  {
+    weight: 1,
+    arbitrary: fc.record({
+      kind: fc.constant('truncateBefore' as const),
+      offsetDelta: fc.integer({ min: -5, max: 30 }),
+    }),
+  },
   { weight: 1, arbitrary: fc.constant({ kind: 'reopen' as const }) },
 );
 
@@ -70,11 +111,18 @@ describe('partition log against a model', () => {
           for (const op of ops) {
             switch (op.kind) {
               case 'append': {
-                const records = op.values.map((v, i) => ({ key: null, value: Buffer.from(v), headers: [], timestampMs: op.timestampsMs[i] }));
+                const records = op.values.map((v, i) => ({
+                  key: null,
+                  value: Buffer.from(v),
+                  headers: [],
+                  timestampMs: op.timestampsMs[i],
+                }));
                 const [rd, rm] = await Promise.all([d.append(records), m.append(records)]);
                 expect(rd).toEqual({ baseOffset: end(), lastOffset: end() + records.length - 1 });
                 expect(rm).toEqual(rd);
-                op.values.forEach((value, i) => model.push({ offset: model.length, value, timestampMs: op.timestampsMs[i] }));
+                op.values.forEach((value, i) =>
+                  model.push({ offset: model.length, value, timestampMs: op.timestampsMs[i] }),
+                );
                 break;
               }
               case 'read': {
@@ -92,7 +140,9 @@ describe('partition log against a model', () => {
               case 'readBatches': {
                 const from = Math.max(0, start + op.fromDelta);
                 const [bd, bm] = await Promise.all([d.readBatches(from, op), m.readBatches(from, op)]);
-                expect(bd.map((b) => Buffer.from(b).toString('hex'))).toEqual(bm.map((b) => Buffer.from(b).toString('hex')));
+                expect(bd.map((b) => Buffer.from(b).toString('hex'))).toEqual(
+                  bm.map((b) => Buffer.from(b).toString('hex')),
+                );
                 if (Math.max(from, start) < end()) expect(bd.length).toBeGreaterThan(0);
                 break;
               }
@@ -113,11 +163,13 @@ describe('partition log against a model', () => {
                 expect(d.startOffset).toBe(m.startOffset);
                 expect(d.startOffset).toBeGreaterThanOrEqual(start);
                 expect(d.startOffset).toBeLessThanOrEqual(end());
-                if (op.kind === 'truncateBefore') expect(d.startOffset).toBeLessThanOrEqual(Math.max(start, Math.min(target, end())));
+                if (op.kind === 'truncateBefore')
+                  expect(d.startOffset).toBeLessThanOrEqual(Math.max(start, Math.min(target, end())));
                 if (op.kind === 'retention' && opts.retentionMs !== undefined && opts.retentionBytes === undefined) {
                   // Only records of segments whose newest record is past retention may go.
                   const dropped = model.slice(start, d.startOffset);
-                  if (dropped.length > 0) expect(op.nowMs - Math.min(...dropped.map((r) => r.timestampMs))).toBeGreaterThan(opts.retentionMs);
+                  if (dropped.length > 0)
+                    expect(op.nowMs - Math.min(...dropped.map((r) => r.timestampMs))).toBeGreaterThan(opts.retentionMs);
                 }
                 start = d.startOffset;
                 break;
@@ -144,7 +196,7 @@ describe('partition log against a model', () => {
           await mem.close();
         }
       }),
-      { numRuns: 60 },
+      { numRuns: 40 },
     );
   });
 });

@@ -92,14 +92,35 @@ describe('record batch codec: golden bytes', () => {
 
   it('decodes the golden batches back to their fields', () => {
     const { header, records } = decodeBatch(GOLDEN_TWO_RECORDS);
-    expect(header).toMatchObject({ baseOffset: 5, sizeBytes: 83, magic: 2, recordCount: 2, baseTimestampMs: 1000, maxTimestampMs: 1005, producerId: -1 });
-    expect(records.map((r) => [r.offset, r.timestampMs, r.key && Buffer.from(r.key).toString(), Buffer.from(r.value!).toString()])).toEqual([
+    expect(header).toMatchObject({
+      baseOffset: 5,
+      sizeBytes: 83,
+      magic: 2,
+      recordCount: 2,
+      baseTimestampMs: 1000,
+      maxTimestampMs: 1005,
+      producerId: -1,
+    });
+    expect(
+      records.map((r) => [
+        r.offset,
+        r.timestampMs,
+        r.key && Buffer.from(r.key).toString(),
+        Buffer.from(r.value!).toString(),
+      ]),
+    ).toEqual([
       [5, 1000, 'k', 'v'],
       [6, 1005, null, 'hi'],
     ]);
     expect(records[1].headers.map((h) => [h.key, Buffer.from(h.value).toString()])).toEqual([['h', 'x']]);
     const p = decodeBatch(GOLDEN_PRODUCER);
-    expect(p.header).toMatchObject({ baseOffset: 2 ** 32 + 2, attributes: 0x10, producerId: 0x123456789a, producerEpoch: 3, baseSequence: 7 });
+    expect(p.header).toMatchObject({
+      baseOffset: 2 ** 32 + 2,
+      attributes: 0x10,
+      producerId: 0x123456789a,
+      producerEpoch: 3,
+      baseSequence: 7,
+    });
     expect(p.records[0]).toMatchObject({ offset: 2 ** 32 + 2, timestampMs: 2 ** 40, key: null, value: null });
   });
 
@@ -115,7 +136,9 @@ describe('record batch codec: golden bytes', () => {
       if (position < 17) continue; // baseOffset/length are outside the CRC; length is checked separately
       expect(() => decodeBatch(bad)).toThrowError(expect.objectContaining({ code: 'CORRUPT_DATA' }));
     }
-    expect(() => decodeBatch(GOLDEN_TWO_RECORDS.subarray(0, 80))).toThrowError(expect.objectContaining({ code: 'CORRUPT_DATA' }));
+    expect(() => decodeBatch(GOLDEN_TWO_RECORDS.subarray(0, 80))).toThrowError(
+      expect.objectContaining({ code: 'CORRUPT_DATA' }),
+    );
   });
 });
 
@@ -167,7 +190,9 @@ const bytesArb = fc.uint8Array({ maxLength: 64 }).map((u) => Buffer.from(u));
 const recordArb: fc.Arbitrary<RecordInput> = fc.record({
   key: fc.option(bytesArb, { nil: null }),
   value: fc.option(bytesArb, { nil: null }),
-  headers: fc.array(fc.record({ key: fc.string({ unit: 'grapheme', maxLength: 8 }), value: bytesArb }), { maxLength: 3 }),
+  headers: fc.array(fc.record({ key: fc.string({ unit: 'grapheme', maxLength: 8 }), value: bytesArb }), {
+    maxLength: 3,
+  }),
   timestampMs: fc.integer({ min: 0, max: MAX_TIMESTAMP_MS }),
 });
 
@@ -202,7 +227,9 @@ describe('record batch codec: round trip', () => {
             expect(r.timestampMs).toBe(records[i].timestampMs);
             expect(r.key === null ? null : Buffer.from(r.key)).toEqual(records[i].key);
             expect(r.value === null ? null : Buffer.from(r.value)).toEqual(records[i].value);
-            expect(r.headers.map((h) => [h.key, Buffer.from(h.value)])).toEqual(records[i].headers.map((h) => [h.key, h.value]));
+            expect(r.headers.map((h) => [h.key, Buffer.from(h.value)])).toEqual(
+              records[i].headers.map((h) => [h.key, h.value]),
+            );
           });
         },
       ),

@@ -21,7 +21,9 @@ for (const makeKind of storageKinds()) {
       expect(log.startOffset).toBe(0);
       expect(log.endOffset).toBe(0);
       const a = await log.append([rec('a', 10), rec('b', 20)]);
-      const b = await log.append([{ key: enc('k'), value: null, headers: [{ key: 'h', value: enc('v') }], timestampMs: 30 }]);
+      const b = await log.append([
+        { key: enc('k'), value: null, headers: [{ key: 'h', value: enc('v') }], timestampMs: 30 },
+      ]);
       expect(a).toEqual({ baseOffset: 0, lastOffset: 1 });
       expect(b).toEqual({ baseOffset: 2, lastOffset: 2 });
       expect(log.endOffset).toBe(3);

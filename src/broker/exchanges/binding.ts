@@ -1,7 +1,7 @@
 // A binding's identity and validation: target shape, the type-specific options (checked by the
 // exchange type's router) and the filter policy. Identity is canonical so bind is idempotent and
 // unbind finds a binding by the same arguments it was made with, as in AMQP.
-import { WharfError, validateName } from '../../common/index.js';
+import { EXCHANGE_LIMITS, WharfError, validateName } from '../../common/index.js';
 import type { BindingOptions, BindingTarget, FilterPolicy } from '../exchange-types.js';
 
 /** Where a routed message is finally written. url bindings resolve to their webhook queue. */
@@ -11,10 +11,8 @@ export interface LeafTarget {
 }
 
 export const BINDING_LIMITS = {
-  /** Bindings on one exchange; a topic exchange routes through a trie so this can be large. */
-  maxBindingsPerExchange: 100_000,
-  /** Largest webhook URL. */
-  maxUrlBytes: 2048,
+  maxBindingsPerExchange: EXCHANGE_LIMITS.maxBindingsPerExchange,
+  maxUrlBytes: EXCHANGE_LIMITS.maxWebhookUrlBytes,
 } as const;
 
 export function validateTarget(target: unknown): BindingTarget {

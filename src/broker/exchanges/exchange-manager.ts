@@ -2,7 +2,7 @@
 // wired to the webhook dispatcher, and publish = route + admission check + atomic multi-target write.
 // The queue and topic writes themselves go through an ExchangeHost (the Broker), so this file never
 // reaches into queue or topic internals.
-import { WharfError, validateName } from '../../common/index.js';
+import { LIMITS, WharfError, validateName } from '../../common/index.js';
 import type { Catalog } from '../catalog.js';
 import type { BindingInfo, BindingOptions, BindingTarget, ExchangeInfo, ExchangeOptions, ExchangeStats, ExchangeType } from '../exchange-types.js';
 import { newMessageId } from '../message-codec.js';
@@ -161,14 +161,18 @@ export class ExchangeManager {
 
   /** publish(exchange, messages): all matching targets get every message, or (on error) none do. */
   async publish(exchange: string, inputs: MessageInput[]): Promise<PublishResult[]> {
+    if (inputs.length > LIMITS.maxBatchMessages) {
+      throw new WharfError('LIMIT_EXCEEDED', `a batch of ${inputs.length} messages is over maxBatchMessages (${LIMITS.maxBatchMessages}); split it`);
+    }
     const { ops, ids, routed, commit } = this.plan(exchange, inputs);
-    for (const op of ops) await this.deps.host.admit({ kind: op.kind, name: op.name }, op.messages);
     let duplicate = false;
     if (ops.length === 1 && ops[0].messages.length === 1) {
-      // One message to one place is atomic by itself: no intent needed.
+      // One message to one place is atomic by itself (the target validates and admits it): no
+      // separate admission, no intent.
       const [r] = await this.deps.host.write({ kind: ops[0].kind, name: ops[0].name }, ops[0].messages);
       duplicate = r?.duplicate === true;
     } else if (ops.length > 0) {
+      for (const op of ops) await this.deps.host.admit({ kind: op.kind, name: op.name }, op.messages);
       await this.deps.intents.run({ id: newMessageId(this.deps.now()), ops }, this.deps.apply);
     }
     commit();

@@ -2,14 +2,14 @@
 // then evaluated per routed message against its headers (string values).
 // Semantics (as SNS): every policy key must match; within a key, any one condition suffices.
 // Conditions other than { exists: false } and anything-but need the header to be present.
-import { WharfError } from '../../common/index.js';
+import { EXCHANGE_LIMITS, WharfError } from '../../common/index.js';
 import type { FilterCondition, FilterPolicy } from '../exchange-types.js';
 
 export type HeaderPredicate = (headers: Record<string, string>) => boolean;
 type ValuePredicate = (value: string | undefined) => boolean;
 
 /** Most keys in one policy and most conditions across them (SNS allows 150 combinations). */
-export const FILTER_POLICY_LIMITS = { maxKeys: 10, maxConditions: 150 } as const;
+export const FILTER_POLICY_LIMITS = { maxKeys: EXCHANGE_LIMITS.maxFilterPolicyKeys, maxConditions: EXCHANGE_LIMITS.maxFilterPolicyConditions } as const;
 
 const NUMERIC_OPS = new Set(['=', '<', '<=', '>', '>=']);
 

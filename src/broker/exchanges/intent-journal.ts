@@ -70,9 +70,19 @@ export class IntentJournal {
   /** Rolls every interrupted intent forward, then empties the journal. Call once, before serving. */
   async recover(apply: IntentApplier): Promise<number> {
     const pending = this.pendingOnOpen();
-    for (const intent of pending) for (const op of intent.ops) await apply(op, true);
-    await this.journal.rewrite([]);
+    for (const intent of pending) {
+      const outcomes = await Promise.allSettled(intent.ops.map((op) => apply(op, true)));
+      // A target that refuses even now (e.g. still full) must not stop the broker from opening:
+      // the intent stays journaled and the next open tries again (see docs/exchanges.md).
+      if (outcomes.some((o) => o.status === 'rejected')) this.unfinished.set(intent.id, intent);
+    }
+    await this.journal.rewrite([...this.unfinished.values()].map((i) => encodeIntentEntry({ t: 'begin', id: i.id, ops: i.ops })));
     return pending.length;
+  }
+
+  /** Intents committed but not fully applied in this process (retried at the next open). */
+  get unfinishedCount(): number {
+    return this.unfinished.size;
   }
 
   /** Steps 2-4 of the protocol. Results of write ops, in op order. */
@@ -84,12 +94,11 @@ export class IntentJournal {
       await this.journal.append(encodeIntentEntry({ t: 'begin', id: intent.id, ops: intent.ops }));
       // Past this point the intent is committed: if applying fails (e.g. a disk error), recovery
       // at the next open finishes it, so the caller must not assume "none".
-      const results: PublishResult[][] = [];
+      let results: PublishResult[][];
       try {
-        for (const op of intent.ops) {
-          const r = await apply(op, false);
-          if (op.op === 'write') results.push(r ?? []);
-        }
+        // Targets are independent: apply them concurrently so their fsyncs overlap.
+        const applied = await Promise.all(intent.ops.map((op) => apply(op, false)));
+        results = intent.ops.flatMap((op, i) => (op.op === 'write' ? [applied[i] ?? []] : []));
       } catch (err) {
         this.unfinished.set(intent.id, intent);
         throw new WharfError('UNAVAILABLE', `a committed multi-target write failed part-way (${String((err as Error).message)}); it is finished when the broker reopens`, { cause: err });

@@ -68,26 +68,31 @@ export class TopicTrie<V> {
   match(routingKey: string, out: Set<V> = new Set()): Set<V> {
     const words = splitWords(routingKey);
     // (node, position) pairs already explored: consecutive `#`s ("#.#") would otherwise branch
-    // exponentially; with the memo the walk is bounded by nodes x (words + 1).
-    const seen = new Set<number>();
+    // exponentially; with the memo the walk is bounded by nodes x (words + 1). Only nodes below a
+    // `#` can be reached twice (a trie path is unique, and only `#` varies the position), so the
+    // memo starts at the first `#` and keys without one cost no allocation.
+    let seen: Set<number> | null = null;
     const stride = words.length + 1;
-    const visit = (node: TrieNode<V>, at: number): void => {
-      const memoKey = node.id * stride + at;
-      if (seen.has(memoKey)) return;
-      seen.add(memoKey);
+    const visit = (node: TrieNode<V>, at: number, belowHash: boolean): void => {
+      if (belowHash) {
+        const memoKey = node.id * stride + at;
+        seen ??= new Set<number>();
+        if (seen.has(memoKey)) return;
+        seen.add(memoKey);
+      }
       if (node.hash !== null) {
         // `#` swallows zero or more words: try continuing after it at every later position.
-        for (let j = at; j <= words.length; j++) visit(node.hash, j);
+        for (let j = at; j <= words.length; j++) visit(node.hash, j, true);
       }
       if (at === words.length) {
         for (const v of node.values) out.add(v);
         return;
       }
       const literal = node.children.get(words[at]);
-      if (literal !== undefined) visit(literal, at + 1);
-      if (node.star !== null) visit(node.star, at + 1);
+      if (literal !== undefined) visit(literal, at + 1, belowHash);
+      if (node.star !== null) visit(node.star, at + 1, belowHash);
     };
-    visit(this.root, 0);
+    visit(this.root, 0, false);
     return out;
   }
 

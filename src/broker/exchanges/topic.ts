@@ -1,11 +1,11 @@
 // Topic exchange: AMQP wildcard patterns matched through the routing trie (topic-trie.ts).
-import { WharfError } from '../../common/index.js';
+import { EXCHANGE_LIMITS, WharfError } from '../../common/index.js';
 import type { BindingOptions } from '../exchange-types.js';
 import type { ExchangeRouter, RoutableMessage, RouterBinding } from './router.js';
 import { TopicTrie } from './topic-trie.js';
 
 /** Longest pattern / routing key, as AMQP's shortstr. */
-export const MAX_ROUTING_KEY_BYTES = 255;
+export const MAX_ROUTING_KEY_BYTES = EXCHANGE_LIMITS.maxRoutingKeyBytes;
 
 export class TopicRouter implements ExchangeRouter {
   readonly type = 'topic' as const;

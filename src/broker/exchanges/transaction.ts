@@ -4,7 +4,7 @@
 // across a crash). A callback that throws leaves no trace. Because outputs are only written at
 // commit, a reader can never observe an uncommitted output: read_committed holds without Kafka's
 // control records and LSO (see docs/exchanges.md).
-import { WharfError, validateName } from '../../common/index.js';
+import { EXCHANGE_LIMITS, WharfError, validateName } from '../../common/index.js';
 import type { OffsetCommit, Transaction, Wharf_Transactions } from '../exchange-types.js';
 import { newMessageId } from '../message-codec.js';
 import type { QueueMessage } from '../queue-types.js';
@@ -14,7 +14,7 @@ import type { ExchangeManager } from './exchange-manager.js';
 import type { IntentJournal, IntentOp } from './intent-journal.js';
 
 /** Most operations (acks + messages + offset commits) in one transaction. */
-export const MAX_TRANSACTION_OPS = 10_000;
+export const MAX_TRANSACTION_OPS = EXCHANGE_LIMITS.maxTransactionOps;
 
 type WriteOp = Extract<IntentOp, { op: 'write' }>;
 

@@ -16,6 +16,7 @@ interface Pending {
   id: string;
   record: RecordInput;
   sizeBytes: number;
+  dedupKey: string | undefined;
   level: number;
   delayMs: number;
 }
@@ -63,9 +64,23 @@ export class QueuePublisher {
         // Remembered now, so a concurrent repeat is recognised before this publish is durable.
         this.dedup.remember(dedupKey, enc.id, now);
       }
-      fresh.push({ index: i, id: enc.id, record: enc.record, sizeBytes: recordBytes(enc.record), level: q.levelFor(enc.record), delayMs });
+      fresh.push({ index: i, id: enc.id, record: enc.record, sizeBytes: recordBytes(enc.record), level: q.levelFor(enc.record), delayMs, dedupKey });
     }
     if (fresh.length === 0) return results;
+    try {
+      await this.store(fresh);
+    } catch (err) {
+      for (const p of fresh) if (p.dedupKey !== undefined) this.dedup.forget(p.dedupKey, p.id);
+      throw err;
+    }
+    q.rates.publish.add(fresh.length, q.clock.now());
+    q.notify();
+    for (const p of fresh) results[p.index] = { id: p.id };
+    return results;
+  }
+
+  private async store(fresh: Pending[]): Promise<void> {
+    const q = this.q;
     const bytes = fresh.reduce((n, p) => n + p.sizeBytes, 0);
     await this.admitRate(fresh.length, bytes);
     const outcome = await this.makeRoom(fresh.length, bytes, Math.max(...fresh.map((p) => p.level)));
@@ -83,10 +98,6 @@ export class QueuePublisher {
       this.reservedCount -= outcome === 'ok' ? fresh.length : 0;
       this.reservedBytes -= outcome === 'ok' ? bytes : 0;
     }
-    q.rates.publish.add(fresh.length, q.clock.now());
-    q.notify();
-    for (const p of fresh) results[p.index] = { id: p.id };
-    return results;
   }
 
   // exchanges helper: rebuilds the dedup window on open from the records of the last dedupWindowMs
@@ -188,24 +199,28 @@ export class QueuePublisher {
           return 'dead-letter';
         case 'block':
           await this.waitForRoom(count, bytes);
-          break;
+          return 'ok';
         case 'drop-oldest':
-        case 'drop-lowest-priority': {
-          const outcome = await q.locked(() => this.dropUntilFits(count, bytes, incomingLevel));
-          if (outcome !== 'ok') return outcome;
-        }
+        case 'drop-lowest-priority':
+          return q.locked(() => this.dropUntilFits(count, bytes, incomingLevel));
       }
     }
+    this.reserve(count, bytes);
+    return 'ok';
+  }
+
+  /** Called in the same synchronous step as the check that found room, so two publishers cannot both take it. */
+  private reserve(count: number, bytes: number): void {
     this.reservedCount += count;
     this.reservedBytes += bytes;
-    return 'ok';
   }
 
   private async waitForRoom(count: number, bytes: number): Promise<void> {
     const q = this.q;
     const deadline = q.clock.now() + q.options.blockTimeoutMs;
-    while (this.isOver(count, bytes)) {
+    for (;;) {
       q.assertOpen();
+      if (!this.isOver(count, bytes)) return this.reserve(count, bytes);
       const left = deadline - q.clock.now();
       if (left <= 0) throw this.full(`: no room within blockTimeoutMs ${q.options.blockTimeoutMs}`);
       await new Promise<void>((resolve) => {
@@ -236,6 +251,7 @@ export class QueuePublisher {
       }
       if (!dropped) throw this.full(': every stored message is in flight or delayed');
     }
+    this.reserve(count, bytes);
     return 'ok';
   }
 

@@ -236,7 +236,8 @@ export class GroupCoordinator {
   private expire(state: MemberState): void {
     this.members.delete(state.member.memberId);
     state.member.onExpired();
-    void this.rebalance();
+    // Nobody awaits a timer-driven rebalance; a failure leaves the next membership change to fix it.
+    this.rebalance().catch(() => undefined);
   }
 }
 

@@ -1,6 +1,6 @@
 // Which partition a message goes to: a key hashes with Kafka's murmur2 (so a key lands where a Kafka
-// producer would put it); keyless messages spread round-robin, one partition per publish call
-// ("sticky" per call, so a batch stays one append).
+// producer would put it); keyless messages are sticky: a run of them shares a partition (one append,
+// one fsync), then the next partition takes over, round-robin; a publish call's keyless messages stay together.
 
 /** Kafka's murmur2 (org.apache.kafka.common.utils.Utils.murmur2): seed 0x9747b28c, m 0x5bd1e995, r 24. Signed int32. */
 export function murmur2(data: Uint8Array): number {
@@ -39,15 +39,27 @@ export function partitionForKey(keyBytes: Uint8Array, numPartitions: number): nu
   return toPositive(murmur2(keyBytes)) % numPartitions;
 }
 
-/** Round-robin over partitions for keyless publishes; one instance per topic. */
+/** Keyless messages that go to one partition before the spreader moves on (Kafka's sticky partitioner, KIP-480). */
+export const STICKY_MESSAGES = 100;
+
+/**
+ * Spreads keyless messages: they stick to one partition for STICKY_MESSAGES messages, then move to
+ * the next, round-robin. Concurrent single publishes thus fill one batch (one append, one fsync)
+ * instead of one per partition, and over time every partition gets the same share.
+ * One instance per topic.
+ */
 export class KeylessSpreader {
-  private next = 0;
+  private current = 0;
+  private used = 0;
   constructor(private readonly numPartitions: number) {}
 
-  /** The partition for the keyless messages of one publish call. */
-  take(): number {
-    const p = this.next;
-    this.next = p + 1 === this.numPartitions ? 0 : p + 1;
-    return p;
+  /** The partition for the keyless messages of one publish call carrying `count` of them. */
+  take(count = 1): number {
+    if (this.used >= STICKY_MESSAGES) {
+      this.current = this.current + 1 === this.numPartitions ? 0 : this.current + 1;
+      this.used = 0;
+    }
+    this.used += count;
+    return this.current;
   }
 }

@@ -115,7 +115,7 @@ export class TopicManager implements KindManager {
       } else if (enc.record.key !== null) {
         p = partitionForKey(enc.record.key, count);
       } else {
-        if (keyless < 0) keyless = topic.spreader.take();
+        if (keyless < 0) keyless = topic.spreader.take(n);
         p = keyless;
       }
       records[i] = enc.record;
@@ -124,7 +124,7 @@ export class TopicManager implements KindManager {
       if (p !== partitionOf[0]) mixed = true;
     }
     if (!mixed) {
-      const { baseOffset } = await topic.partitions[partitionOf[0]].append(records);
+      const baseOffset = await topic.partitions[partitionOf[0]].append(records);
       for (let i = 0; i < n; i++) results[i].offset = baseOffset + i;
     } else {
       await this.appendSplit(topic, records, results, partitionOf);
@@ -242,7 +242,7 @@ export class TopicManager implements KindManager {
     }
     await Promise.all(
       [...byPartition].map(async ([p, idx]) => {
-        const { baseOffset } = await topic.partitions[p].append(idx.map((i) => records[i]));
+        const baseOffset = await topic.partitions[p].append(idx.map((i) => records[i]));
         for (let k = 0; k < idx.length; k++) results[idx[k]].offset = baseOffset + k;
       }),
     );

@@ -47,6 +47,15 @@ export function resolveTopicConfig(options: TopicOptions | undefined, brokerMaxM
   };
 }
 
+/** Publishes merged into one log append stop growing it past this (a single larger publish still goes alone). */
+const MAX_MERGED_APPEND_BYTES = 4 * 1024 * 1024;
+
+interface PendingAppend {
+  records: RecordInput[];
+  bytes: number;
+  waiters: Array<{ start: number; resolve: (baseOffset: number) => void; reject: (err: unknown) => void }>;
+}
+
 /** Something waiting for a partition to grow (a fetcher at the log end). */
 export interface DataWaiter {
   wake(): void;
@@ -56,6 +65,7 @@ export class TopicPartition {
   /** Offsets below this are durable and may be delivered; endOffset may run ahead while an fsync is pending. */
   durableEnd: number;
   private readonly waiters = new Set<DataWaiter>();
+  private pending: PendingAppend | null = null;
 
   constructor(
     readonly index: number,
@@ -64,7 +74,43 @@ export class TopicPartition {
     this.durableEnd = log.endOffset;
   }
 
-  async append(records: RecordInput[]): Promise<AppendResult> {
+  /**
+   * Appends records; resolves with the offset of the first once durable. Appends made in the same
+   * microtask run (e.g. many concurrent single-message publishes) share one log append, so the log
+   * encodes and writes one batch for them instead of one each. Order is call order.
+   */
+  append(records: RecordInput[]): Promise<number> {
+    let bytes = 0;
+    for (let i = 0; i < records.length; i++) bytes += records[i].value?.length ?? 0;
+    let pending = this.pending;
+    if (
+      pending === null ||
+      pending.records.length + records.length > LIMITS.maxBatchMessages ||
+      (pending.bytes > 0 && pending.bytes + bytes > MAX_MERGED_APPEND_BYTES)
+    ) {
+      pending = this.pending = { records: [], waiters: [], bytes: 0 };
+      const flushing = pending;
+      queueMicrotask(() => this.flush(flushing));
+    }
+    const start = pending.records.length;
+    pending.bytes += bytes;
+    for (let i = 0; i < records.length; i++) pending.records.push(records[i]);
+    return new Promise((resolve, reject) => pending.waiters.push({ start, resolve, reject }));
+  }
+
+  private flush(batch: PendingAppend): void {
+    if (this.pending === batch) this.pending = null;
+    this.appendNow(batch.records).then(
+      ({ baseOffset }) => {
+        for (const w of batch.waiters) w.resolve(baseOffset + w.start);
+      },
+      (err: unknown) => {
+        for (const w of batch.waiters) w.reject(err);
+      },
+    );
+  }
+
+  private async appendNow(records: RecordInput[]): Promise<AppendResult> {
     const result = await this.log.append(records);
     if (result.lastOffset + 1 > this.durableEnd) {
       this.durableEnd = result.lastOffset + 1;

@@ -1,9 +1,9 @@
 // `wharf topics|queues|exchanges create|delete|list|describe`: managing names on a server.
 import { Command } from 'commander';
 import { WharfError } from '../../common/index.js';
-import type { QueueOptions } from '../../broker/queue-types.js';
-import type { TopicOptions } from '../../broker/types.js';
-import type { ExchangeType } from '../../broker/exchange-types.js';
+import type { QueueOptions } from '../../broker/index.js';
+import type { TopicOptions } from '../../broker/index.js';
+import type { ExchangeType } from '../../broker/index.js';
 import { printJson, withClient, type CliClient, type CliContext } from '../context.js';
 import { table } from '../format.js';
 import { intOption, jsonObjectOption } from '../options.js';

@@ -4,7 +4,7 @@ import { randomBytes } from 'node:crypto';
 import { Command } from 'commander';
 import cliProgress from 'cli-progress';
 import * as hdr from 'hdr-histogram-js';
-import type { MessageInput } from '../../broker/types.js';
+import type { MessageInput } from '../../broker/index.js';
 import { printJson, withClient, type CliClient, type CliContext } from '../context.js';
 import { intOption } from '../options.js';
 import type { Runner } from '../program.js';
@@ -37,7 +37,7 @@ async function bench(ctx: CliContext, c: CliClient, o: BenchOpts): Promise<Recor
   if (o.kind === 'queue') await c.createQueue(name);
   else await c.createTopic(name, { partitions: 1 });
   const bar = new cliProgress.SingleBar(
-    { stream: ctx.stderr as NodeJS.WriteStream, format: '{phase} [{bar}] {value}/{total} {rate} msg/s', hideCursor: true },
+    { stream: ctx.stderr as NodeJS.WriteStream, format: '{phase} [{bar}] {value}/{total} {rate} msg/s', hideCursor: true, noTTYOutput: true, notTTYSchedule: 1000 },
     cliProgress.Presets.shades_classic,
   );
   const payload = new Uint8Array(randomBytes(o.size));

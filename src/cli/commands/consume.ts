@@ -1,7 +1,7 @@
 // `wharf consume <name>` (topic via a consumer group or a private reader, queue via receive + ack) and
 // `wharf tail <topic>` (new messages as they arrive). Messages print as NDJSON; --count N exits after N.
 import { Command } from 'commander';
-import type { StartPosition, Subscription, TopicMessage } from '../../broker/types.js';
+import type { StartPosition, Subscription, TopicMessage } from '../../broker/index.js';
 import { WharfError, isWharfError } from '../../common/index.js';
 import { withClient, type CliClient, type CliContext } from '../context.js';
 import { messageLine } from '../format.js';

@@ -2,7 +2,7 @@
 // queue or exchange and prints where it was stored.
 import { readFile } from 'node:fs/promises';
 import { Command } from 'commander';
-import type { MessageInput, Payload } from '../../broker/types.js';
+import type { MessageInput, Payload } from '../../broker/index.js';
 import { WharfError } from '../../common/index.js';
 import { printJson, withClient, type CliContext } from '../context.js';
 import { collectHeader, intOption } from '../options.js';

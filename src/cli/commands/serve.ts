@@ -1,7 +1,7 @@
 // `wharf serve`: runs the broker with its native and HTTP listeners until SIGTERM/SIGINT, then shuts
 // down gracefully (stop accepting, finish in-flight work, fsync, close). A second signal exits at once.
 import { Command, Option } from 'commander';
-import { SETTINGS, resolveConfig, startServer, type Setting } from '../../server/index.js';
+import { SETTINGS, type Setting } from '../../server/config-table.js';
 import type { CliContext } from '../context.js';
 import type { Runner } from '../program.js';
 
@@ -20,6 +20,8 @@ export function serveCommand(ctx: CliContext, run: Runner): Command {
     for (const s of SETTINGS as readonly Setting[]) {
       if (cmd.getOptionValueSource(s.key) === 'cli') flags[s.key] = o[s.key];
     }
+    // Loaded here so client commands do not pay for fastify and prom-client at start-up.
+    const { resolveConfig, startServer } = await import('../../server/index.js');
     const config = await resolveConfig({ flags, env: ctx.env, configPath: o.config as string | undefined });
     const server = await startServer(config);
     ctx.stdout.write(`wharf serving ${config.inMemory ? '(in memory)' : config.dataDir} — native ${server.nativeUrl}  http ${server.httpUrl}\n`);

@@ -1,7 +1,7 @@
 // `wharf stats [name]`: one name's stats as JSON, or a table of every topic and queue; --watch redraws it live.
 import { Command } from 'commander';
-import type { Stats } from '../../broker/wharf.js';
-import type { ExchangeStats } from '../../broker/exchange-types.js';
+import type { Stats } from '../../broker/index.js';
+import type { ExchangeStats } from '../../broker/index.js';
 import { printJson, withClient, type CliClient, type CliContext } from '../context.js';
 import { table } from '../format.js';
 import { intOption } from '../options.js';

@@ -105,6 +105,9 @@ class SqliteOutboxSource implements OutboxSource {
 
   async fetchPending(limit: number): Promise<OutboxRow[]> {
     this.wakeup.clear();
+    // The relay shares the user's connection: inside their open transaction it would see (and
+    // publish) rows that may still roll back. Skip this round; the next poll comes soon.
+    if (this.outbox.db.inTransaction) return [];
     const rows = this.outbox.db
       .prepare(`SELECT id, destination, message FROM "${this.outbox.table}" WHERE sent_at IS NULL ORDER BY id LIMIT ?`)
       .all(limit) as Array<{ id: number; destination: string; message: string }>;

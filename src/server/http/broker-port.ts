@@ -1,10 +1,10 @@
 // What the HTTP layer needs from a broker: topics and the core (publish, stats), plus queues and
 // exchanges when the broker has them — a route group is registered only for what exists — plus
 // settle-by-receipt (ackReceipt/nackReceipt) when the broker offers it.
-import type { Wharf_Core } from '../../broker/wharf.js';
-import type { Wharf_Topics } from '../../broker/types.js';
-import type { Wharf_Exchanges, ExchangeStats } from '../../broker/exchange-types.js';
-import type { NackOptions, Wharf_Queues } from '../../broker/queue-types.js';
+import type { Wharf_Core } from '../../broker/index.js';
+import type { Wharf_Topics } from '../../broker/index.js';
+import type { Wharf_Exchanges, ExchangeStats } from '../../broker/index.js';
+import type { NackOptions, Wharf_Queues } from '../../broker/index.js';
 
 export type HttpBroker = Wharf_Core &
   Wharf_Topics &

@@ -1,6 +1,6 @@
 // How messages look as JSON over HTTP: JSON payloads as-is, byte payloads as base64 in `payloadBase64`
 // (the same shape the webhook pusher POSTs), so a byte payload survives a JSON round trip.
-import type { MessageInput, Message, Payload, JsonValue } from '../../broker/types.js';
+import type { MessageInput, Message, Payload, JsonValue } from '../../broker/index.js';
 
 export type JsonMessageInput = Omit<MessageInput, 'payload'> & { payload?: JsonValue; payloadBase64?: string };
 

@@ -1,5 +1,5 @@
 // POST .../messages bodies: one message, or { messages: [...] } for a batch that is stored together.
-import type { PublishResult } from '../../broker/types.js';
+import type { PublishResult } from '../../broker/index.js';
 import type { HttpBroker } from './broker-port.js';
 import { fromJsonInput, type JsonMessageInput } from './message-json.js';
 

@@ -3,7 +3,7 @@
 // (maxHttpReceipts: beyond it the oldest entry is forgotten, and its ack gets RECEIPT_INVALID while the
 // lease still expires and redelivers — at-least-once holds) and in time (an entry lives as long as its lease).
 import { WharfError, type Clock } from '../../common/index.js';
-import type { NackOptions, QueueMessage } from '../../broker/queue-types.js';
+import type { NackOptions, QueueMessage } from '../../broker/index.js';
 
 interface Entry {
   queue: string;

@@ -1,7 +1,7 @@
 // /exchanges routes, registered only when the broker has exchanges.
 import type { FastifyInstance } from 'fastify';
 import { WharfError } from '../../common/index.js';
-import type { BindingOptions, BindingTarget, ExchangeOptions } from '../../broker/exchange-types.js';
+import type { BindingOptions, BindingTarget, ExchangeOptions } from '../../broker/index.js';
 import type { ExchangeCapable } from './broker-port.js';
 import { publishBody, type PublishBody } from './publish.js';
 import { bindingBody, createExchangeBody, nameParams, publishBody as publishSchema } from './schemas.js';

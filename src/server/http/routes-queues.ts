@@ -1,7 +1,7 @@
 // /queues routes: create, list, describe, delete, publish, receive (long poll) and ack/nack by receipt.
 import type { FastifyInstance } from 'fastify';
 import { LIMITS, WharfError } from '../../common/index.js';
-import type { NackOptions, QueueOptions, ReceiveOptions } from '../../broker/queue-types.js';
+import type { NackOptions, QueueOptions, ReceiveOptions } from '../../broker/index.js';
 import type { QueueCapable } from './broker-port.js';
 import { toJsonMessage } from './message-json.js';
 import { publishBody, type PublishBody } from './publish.js';
@@ -52,11 +52,17 @@ export function registerQueueRoutes(app: FastifyInstance, broker: QueueCapable, 
       const name = req.params.name;
       const options: ReceiveOptions = req.body ?? {};
       checkReceive(options);
-      const info = await broker.describeQueue(name);
-      const leaseMs = options.visibilityTimeoutMs ?? info.options.visibilityTimeoutMs;
       const messages = await broker.receive(name, options);
+      if (req.raw.socket.destroyed) {
+        // The client gave up on the long poll: hand the messages back now instead of after the lease.
+        await Promise.all(messages.map((m) => m.nack({ delayMs: 0 }).catch(() => undefined)));
+        return { messages: [] };
+      }
       // The embedded broker settles by receipt itself; other Wharf implementations need the book.
-      if (!broker.ackReceipt || !broker.nackReceipt) for (const m of messages) receipts.remember(name, m, leaseMs);
+      if (!broker.ackReceipt || !broker.nackReceipt) {
+        const leaseMs = options.visibilityTimeoutMs ?? (await broker.describeQueue(name)).options.visibilityTimeoutMs;
+        for (const m of messages) receipts.remember(name, m, leaseMs);
+      }
       return { messages: messages.map((m) => toJsonMessage(m as never)) };
     },
   );

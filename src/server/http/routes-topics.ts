@@ -1,6 +1,6 @@
 // /topics routes: create, list, describe, delete, publish. Streaming consumption lives in sse.ts.
 import type { FastifyInstance } from 'fastify';
-import type { TopicOptions } from '../../broker/types.js';
+import type { TopicOptions } from '../../broker/index.js';
 import type { HttpBroker } from './broker-port.js';
 import { publishBody, type PublishBody } from './publish.js';
 import { createTopicBody, nameParams, publishBody as publishSchema } from './schemas.js';

@@ -4,7 +4,7 @@
 import { once } from 'node:events';
 import type { FastifyInstance } from 'fastify';
 import { WharfError } from '../../common/index.js';
-import type { StartPosition, Subscription, TopicMessage } from '../../broker/types.js';
+import type { StartPosition, Subscription, TopicMessage } from '../../broker/index.js';
 import type { HttpBroker } from './broker-port.js';
 import { toJsonMessage } from './message-json.js';
 import { eventsQuery, nameParams } from './schemas.js';

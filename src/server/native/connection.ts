@@ -56,6 +56,7 @@ export class Connection {
   private readonly decoder: FrameDecoder;
   private readonly out = new WireWriter(64 * 1024);
   private flushScheduled = false;
+  private awaitingDrain = false;
   private flowsToFlush = new Set<FlowState>();
   private inFlight = 0;
   private helloDone = false;
@@ -219,10 +220,14 @@ export class Connection {
     const bytes = this.out.copyFrom(0);
     this.out.reset();
     this.counters.bytesOut += bytes.length;
-    if (!this.socket.write(bytes)) {
+    if (!this.socket.write(bytes) && !this.awaitingDrain) {
       // The peer reads slower than we answer: stop reading requests until the socket drains.
+      this.awaitingDrain = true;
       this.socket.pause();
-      this.socket.once('drain', () => this.socket.resume());
+      this.socket.once('drain', () => {
+        this.awaitingDrain = false;
+        if (!this.closed) this.socket.resume();
+      });
     }
   }
 
@@ -304,6 +309,10 @@ export class Connection {
     await Promise.race([this.whenIdle(), new Promise<void>((r) => this.clock.setTimer(timeoutMs, r))]);
     this.flush();
     this.socket.end();
+    // Read again so the peer's FIN is seen and the socket closes; frames now arriving are ignored
+    // (the client re-sends unanswered requests after reconnecting).
+    this.socket.resume();
+    setTimeout(() => this.socket.destroy(), timeoutMs).unref();
     this.teardown();
   }
 }

@@ -46,8 +46,11 @@ function takeCredit(flow: FlowState): Promise<void> | undefined {
   return new Promise((resolve, reject) => flow.creditWaiters.push({ resolve, reject }));
 }
 
-/** Sends one message on a flow and resolves when the client settles it (rejects on failure). */
-async function forward(conn: Connection, flow: FlowState, message: Message, meta: Omit<DeliveryMeta, 'deliveryId'>): Promise<void> {
+/**
+ * Sends one message on a flow once a credit is available. Resolves (after sending) with a promise
+ * that settles when the client's SETTLE arrives (rejects when its handler failed).
+ */
+async function send(conn: Connection, flow: FlowState, message: Message, meta: Omit<DeliveryMeta, 'deliveryId'>): Promise<{ settled: Promise<void> }> {
   const wait = takeCredit(flow);
   if (wait !== undefined) await wait;
   if (conn.isClosed) throw new WharfError('CLOSED', 'the client connection closed');
@@ -55,7 +58,12 @@ async function forward(conn: Connection, flow: FlowState, message: Message, meta
   if (flow.nextDeliveryId > 0xffffffff) flow.nextDeliveryId = 1;
   const settled = new Promise<void>((resolve, reject) => flow.pending.set(deliveryId, { resolve, reject, receipt: meta.receipt ?? '' }));
   conn.deliver(flow, message, { ...meta, deliveryId });
-  return settled;
+  return { settled };
+}
+
+/** Sends one message and resolves when the client settles it (rejects on failure). */
+async function forward(conn: Connection, flow: FlowState, message: Message, meta: Omit<DeliveryMeta, 'deliveryId'>): Promise<void> {
+  await (await send(conn, flow, message, meta)).settled;
 }
 
 function pollAssignments(conn: Connection, flow: FlowState): void {
@@ -77,9 +85,14 @@ const subscribe: OpHandler = async (conn, r, id) => {
   const flow = newFlow(conn, req.credits);
   conn.flows.set(flow.id, flow);
   try {
-    const sub = await conn.broker.subscribe(req.name, req.options as SubscribeOptions, (m) =>
-      forward(conn, flow, m, { deliveryCount: m.deliveryCount, partition: m.partition, offset: m.offset }),
-    );
+    // At-most-once ('auto') commits on delivery anyway, so the broker need not wait for the client's
+    // handler: deliveries stream, bounded by credits. At-least-once waits for SETTLE before the commit.
+    const autoAck = req.options.ackMode === 'auto';
+    const sub = await conn.broker.subscribe(req.name, req.options as SubscribeOptions, async (m) => {
+      const { settled } = await send(conn, flow, m, { deliveryCount: m.deliveryCount, partition: m.partition, offset: m.offset });
+      if (autoAck) settled.catch(() => undefined);
+      else await settled;
+    });
     flow.close = () => sub.close();
     flow.assignments = () => sub.assignments();
     flow.seek = (position) => sub.seek(position);

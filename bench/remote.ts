@@ -1,0 +1,259 @@
+// Native protocol end to end over loopback TCP: a server process (durable broker, fsync 'always'),
+// one producer process and one consumer process. Scenarios and output fields follow the peer
+// harness (../shared/bench/peers: README.md, lib.mjs) so rows sit side by side:
+//   queue-durable  durable queue, 1 KiB, publisher confirms (window 1000), consume + ack per message
+//   topic-durable  1-partition topic, same producer, one consumer-group member (commit per message)
+//   topic-auto     the same with ackMode 'auto' (at-most-once: committed on delivery, deliveries stream)
+//   latency-1k     queue-durable paced at --rate msgs/s for --duration s
+// Usage: npx tsx bench/remote.ts [--count 100000] [--size 1024] [--rate 1000] [--duration 10] [--scenarios a,b]
+// Latency = consumer receive time minus the send stamp in the payload (same host clock).
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import * as hdr from 'hdr-histogram-js';
+import { Broker } from '../src/broker/index.js';
+import { connect } from '../src/client/index.js';
+import { startNativeServer } from '../src/server/native/index.js';
+
+const SELF = fileURLToPath(import.meta.url);
+const nowMs = (): number => performance.timeOrigin + performance.now();
+const { values } = parseArgs({
+  strict: false,
+  options: {
+    role: { type: 'string' },
+    port: { type: 'string' },
+    dir: { type: 'string' },
+    scenario: { type: 'string' },
+    count: { type: 'string' },
+    size: { type: 'string' },
+    rate: { type: 'string' },
+    duration: { type: 'string' },
+    window: { type: 'string' },
+    prefetch: { type: 'string' },
+    scenarios: { type: 'string' },
+  },
+});
+const num = (v: unknown, d: number): number => (typeof v === 'string' && v !== '' ? Number(v) : d);
+const opts = {
+  count: num(values.count ?? process.env.COUNT, 100_000),
+  size: num(values.size ?? process.env.SIZE, 1024),
+  rate: num(values.rate ?? process.env.RATE, 1000),
+  duration: num(values.duration ?? process.env.DURATION, 10),
+  window: num(values.window ?? process.env.WINDOW, 1000),
+  prefetch: num(values.prefetch ?? process.env.PREFETCH, 1000),
+};
+
+function cpuSecondsOf(pid: number): number | null {
+  try {
+    const s = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const f = s.slice(s.lastIndexOf(')') + 2).split(' ');
+    return (Number(f[11]) + Number(f[12])) / 100;
+  } catch {
+    return null;
+  }
+}
+
+// ------------------------------------------------------------------ roles (child processes)
+
+async function serverRole(): Promise<void> {
+  const broker = await Broker.open({ dataDir: String(values.dir), fsync: 'always' });
+  const server = await startNativeServer(broker, { port: 0 });
+  process.stdout.write(`READY ${server.address().port}\n`);
+  process.on('SIGTERM', () => void server.close().then(() => broker.close()).then(() => process.exit(0)));
+}
+
+async function consumerRole(): Promise<void> {
+  const scenario = String(values.scenario);
+  const expected = num(values.count, 0);
+  const client = await connect(`wharf://127.0.0.1:${String(values.port)}`);
+  const hist = hdr.build({ lowestDiscernibleValue: 1, highestTrackableValue: 600_000_000, numberOfSignificantValueDigits: 3 });
+  let received = 0;
+  let firstMs = 0;
+  let lastMs = 0;
+  const cpu0 = process.cpuUsage();
+  const t0 = nowMs();
+  let done!: () => void;
+  const finished = new Promise<void>((r) => (done = r));
+  const onPayload = (payload: unknown): void => {
+    const b = payload as Uint8Array;
+    const now = nowMs();
+    const sent = Buffer.from(b.buffer, b.byteOffset, b.byteLength).readDoubleLE(0);
+    hist.recordValue(Math.max(1, Math.round((now - sent) * 1000)));
+    if (received++ === 0) firstMs = now;
+    lastMs = now;
+    if (received === expected) done();
+  };
+  const closer =
+    scenario.startsWith('topic-')
+      ? await client.subscribe('bench-topic', { group: 'bench', from: 'earliest', ackMode: scenario === 'topic-auto' ? 'auto' : 'manual' }, (m) => onPayload(m.payload))
+      : await client.consume('bench-queue', { concurrency: opts.prefetch, prefetch: opts.prefetch }, (m) => onPayload(m.payload));
+  process.stdout.write('READY\n');
+  await finished;
+  const cpu = process.cpuUsage(cpu0);
+  await closer.close();
+  await client.close();
+  const p = (q: number): number => Math.round(hist.getValueAtPercentile(q)) / 1000;
+  process.stdout.write(
+    `${JSON.stringify({ received, firstMs, lastMs, p50_ms: p(50), p99_ms: p(99), p999_ms: p(99.9), max_ms: Math.round(hist.maxValue) / 1000, cpu_s: (cpu.user + cpu.system) / 1e6, wall_s: (nowMs() - t0) / 1000 })}\n`,
+  );
+  process.exit(0);
+}
+
+async function producerRole(): Promise<void> {
+  const scenario = String(values.scenario);
+  const target = scenario.startsWith('topic-') ? 'bench-topic' : 'bench-queue';
+  const client = await connect(`wharf://127.0.0.1:${String(values.port)}`);
+  const total = scenario === 'latency-1k' ? Math.round(opts.rate * opts.duration) : opts.count;
+  let inFlight = 0;
+  let wake: (() => void) | null = null;
+  const low = Math.floor(opts.window / 2);
+  const cpu0 = process.cpuUsage();
+  const startMs = nowMs();
+  let lastConfirmMs = startMs;
+  let failed = 0;
+  const send = (seq: number): void => {
+    const b = Buffer.allocUnsafe(opts.size);
+    b.fill(0x61, 12);
+    b.writeUInt32LE(seq >>> 0, 8);
+    b.writeDoubleLE(nowMs(), 0);
+    inFlight++;
+    client.publish(target, { payload: b }).then(
+      () => {
+        lastConfirmMs = nowMs();
+        if (--inFlight <= low && wake !== null) {
+          const w = wake;
+          wake = null;
+          w();
+        }
+      },
+      () => {
+        failed++;
+        inFlight--;
+      },
+    );
+  };
+  if (scenario === 'latency-1k') {
+    let seq = 0;
+    while (seq < total) {
+      const due = Math.min(total, Math.floor(((nowMs() - startMs) * opts.rate) / 1000) + 1);
+      while (seq < due) send(seq++);
+      await new Promise((r) => setTimeout(r, 1));
+    }
+  } else {
+    for (let seq = 0; seq < total; seq++) {
+      if (inFlight >= opts.window) await new Promise<void>((r) => (wake = r));
+      send(seq);
+    }
+  }
+  while (inFlight > 0) await new Promise((r) => setTimeout(r, 1));
+  const cpu = process.cpuUsage(cpu0);
+  process.stdout.write(`${JSON.stringify({ published: total - failed, failed, startMs, publish_s: (lastConfirmMs - startMs) / 1000, cpu_s: (cpu.user + cpu.system) / 1e6 })}\n`);
+  await client.close();
+  process.exit(0);
+}
+
+// ------------------------------------------------------------------ orchestrator
+
+function child(args: string[]): { proc: ChildProcess; lines: AsyncIterableIterator<string> } {
+  const proc = spawn(process.execPath, ['--import', 'tsx', SELF, ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const queue: string[] = [];
+  let waiter: (() => void) | null = null;
+  let buf = '';
+  let ended = false;
+  proc.stdout!.on('data', (c: Buffer) => {
+    buf += c.toString();
+    let i;
+    while ((i = buf.indexOf('\n')) >= 0) {
+      queue.push(buf.slice(0, i));
+      buf = buf.slice(i + 1);
+    }
+    waiter?.();
+  });
+  proc.on('exit', () => {
+    ended = true;
+    waiter?.();
+  });
+  const lines = (async function* () {
+    for (;;) {
+      while (queue.length > 0) yield queue.shift()!;
+      if (ended) return;
+      await new Promise<void>((r) => (waiter = r));
+      waiter = null;
+    }
+  })();
+  return { proc, lines };
+}
+
+async function nextLine(it: AsyncIterableIterator<string>, prefix: string): Promise<string> {
+  for (;;) {
+    const r = await it.next();
+    if (r.done === true) throw new Error(`child ended before printing ${prefix}`);
+    if (r.value.startsWith(prefix)) return r.value;
+  }
+}
+
+async function runScenario(scenario: string): Promise<void> {
+  const dir = mkdtempSync(join(tmpdir(), 'wharf-bench-remote-'));
+  const server = child(['--role', 'server', '--dir', dir]);
+  try {
+    const port = Number((await nextLine(server.lines, 'READY')).split(' ')[1]);
+    const admin = await connect(`wharf://127.0.0.1:${port}`);
+    if (scenario.startsWith('topic-')) await admin.createTopic('bench-topic', { partitions: 1 });
+    else await admin.createQueue('bench-queue', { visibilityTimeoutMs: 60_000 });
+    await admin.close();
+    const total = scenario === 'latency-1k' ? Math.round(opts.rate * opts.duration) : opts.count;
+    const common = ['--port', String(port), '--scenario', scenario, '--count', String(total), '--size', String(opts.size), '--rate', String(opts.rate), '--duration', String(opts.duration), '--window', String(opts.window), '--prefetch', String(opts.prefetch)];
+    const consumer = child(['--role', 'consumer', ...common]);
+    await nextLine(consumer.lines, 'READY');
+    const serverCpu0 = cpuSecondsOf(server.proc.pid!);
+    const t0 = nowMs();
+    const producer = child(['--role', 'producer', ...common]);
+    const p = JSON.parse(await nextLine(producer.lines, '{')) as { published: number; startMs: number; publish_s: number; cpu_s: number; failed: number };
+    const c = JSON.parse(await nextLine(consumer.lines, '{')) as { received: number; lastMs: number; p50_ms: number; p99_ms: number; p999_ms: number; max_ms: number; cpu_s: number };
+    const wall = (nowMs() - t0) / 1000;
+    const serverCpu1 = cpuSecondsOf(server.proc.pid!);
+    const seconds = (c.lastMs - p.startMs) / 1000;
+    const line = {
+      system: 'wharf-remote',
+      scenario,
+      msgs: c.received,
+      bytes: c.received * opts.size,
+      seconds: Math.round(seconds * 1000) / 1000,
+      msgs_per_s: seconds > 0 ? Math.round(c.received / seconds) : null,
+      p50_ms: c.p50_ms,
+      p99_ms: c.p99_ms,
+      notes: `native protocol over loopback, fsync always, 1 producer + 1 consumer process, window ${opts.window}, prefetch ${opts.prefetch}${p.failed > 0 ? `, ${p.failed} publishes failed` : ''}`,
+      p999_ms: c.p999_ms,
+      max_ms: c.max_ms,
+      server_cpu_pct: serverCpu0 === null || serverCpu1 === null ? null : Math.round(((serverCpu1 - serverCpu0) / wall) * 1000) / 10,
+      client_cpu_pct: Math.round(((p.cpu_s + c.cpu_s) / wall) * 1000) / 10,
+      published: p.published,
+      publish_s: Math.round(p.publish_s * 1000) / 1000,
+    };
+    process.stdout.write(`${JSON.stringify(line)}\n`);
+  } finally {
+    server.proc.kill('SIGKILL');
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+async function main(): Promise<void> {
+  const role = values.role;
+  if (role === 'server') return serverRole();
+  if (role === 'consumer') return consumerRole();
+  if (role === 'producer') return producerRole();
+  const wanted = typeof values.scenarios === 'string' ? values.scenarios.split(',') : ['queue-durable', 'topic-durable', 'topic-auto', 'latency-1k'];
+  for (const s of wanted) {
+    try {
+      await runScenario(s);
+    } catch (err) {
+      process.stdout.write(`${JSON.stringify({ system: 'wharf-remote', scenario: s, msgs: 0, bytes: 0, seconds: 0, msgs_per_s: null, p50_ms: null, p99_ms: null, notes: `ERROR: ${(err as Error).message}`, error: true })}\n`);
+    }
+  }
+}
+
+await main();

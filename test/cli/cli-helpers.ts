@@ -1,0 +1,39 @@
+// In-process CLI runs against a real server (in-memory broker, ephemeral ports) through the real remote client.
+import { Writable } from 'node:stream';
+import { connect } from '../../src/client/index.js';
+import { runCli } from '../../src/cli/program.js';
+import { mergeConfig } from '../../src/server/config.js';
+import { startServer, type WharfServer } from '../../src/server/index.js';
+
+export async function startTestServer(): Promise<WharfServer> {
+  const config = mergeConfig({ flags: { inMemory: true, port: 0, httpPort: 0, logLevel: 'warn' }, env: {}, file: {}, cwd: process.cwd(), fileDir: process.cwd() });
+  return startServer(config);
+}
+
+export interface Captured {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+export async function cli(server: WharfServer, args: string[]): Promise<Captured> {
+  let stdout = '';
+  let stderr = '';
+  const sink = (append: (s: string) => void): Writable =>
+    new Writable({
+      write(chunk: Buffer, _enc, cb) {
+        append(chunk.toString());
+        cb();
+      },
+    });
+  const code = await runCli(
+    {
+      connect,
+      stdout: sink((s) => (stdout += s)),
+      stderr: sink((s) => (stderr += s)),
+      env: { WHARF_URL: server.nativeUrl },
+    },
+    args,
+  );
+  return { code, stdout, stderr };
+}

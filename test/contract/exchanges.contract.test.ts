@@ -1,0 +1,33 @@
+// Exchanges route the same embedded and over the native protocol.
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { factories, type Target } from './factories.js';
+
+describe.each(factories)('exchanges contract (%s)', (_name, make) => {
+  let t: Target;
+  beforeEach(async () => {
+    t = await make();
+  });
+  afterEach(async () => {
+    await t.close();
+  });
+
+  it('a topic exchange routes by pattern to bound queues; unbind stops it', async () => {
+    await t.wharf.createQueue('analytics');
+    const info = await t.wharf.createExchange('events', { type: 'topic' });
+    expect(info).toMatchObject({ name: 'events', kind: 'exchange', type: 'topic' });
+    const binding = await t.wharf.bind('events', { queue: 'analytics' }, { pattern: 'order.*' });
+    expect(binding).toMatchObject({ exchange: 'events', target: { queue: 'analytics' }, pattern: 'order.*' });
+    expect((await t.wharf.listBindings('events')).map((b) => b.id)).toEqual([binding.id]);
+    expect((await t.wharf.listExchanges()).map((e) => e.name)).toEqual(['events']);
+    const routed = await t.wharf.publish('events', { type: 'order.created', payload: { n: 1 } });
+    expect(routed.routed).toBe(1);
+    await t.wharf.publish('events', { type: 'user.created', payload: { n: 2 } });
+    const got = await t.wharf.receive('analytics', { max: 10 });
+    expect(got.map((m) => m.payload)).toEqual([{ n: 1 }]);
+    await t.wharf.unbind('events', { queue: 'analytics' }, { pattern: 'order.*' });
+    expect(await t.wharf.listBindings('events')).toEqual([]);
+    await expect(t.wharf.unbind('events', { queue: 'analytics' }, { pattern: 'order.*' })).rejects.toMatchObject({ code: 'NOT_FOUND' });
+    await t.wharf.deleteExchange('events');
+    await expect(t.wharf.describeExchange('events')).rejects.toMatchObject({ code: 'NOT_FOUND' });
+  });
+});
