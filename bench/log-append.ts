@@ -36,6 +36,7 @@ async function benchAppend(): Promise<void> {
   const batchesTotal = Math.ceil(TOTAL_RECORDS / BATCH_RECORDS);
   let next = 0;
   const latenciesMs: number[] = [];
+  const cpuStart = process.cpuUsage();
   const start = performance.now();
   await Promise.all(
     Array.from({ length: APPENDERS }, async () => {
@@ -48,6 +49,7 @@ async function benchAppend(): Promise<void> {
     }),
   );
   const elapsedS = (performance.now() - start) / 1000;
+  const cpu = process.cpuUsage(cpuStart);
   latenciesMs.sort((a, b) => a - b);
   const fsyncCount = (log as unknown as { fsyncCount: number }).fsyncCount;
   console.log(
@@ -58,6 +60,9 @@ async function benchAppend(): Promise<void> {
       records: batchesTotal * BATCH_RECORDS,
       fsyncs: fsyncCount,
       recordsPerFsync: Math.round((batchesTotal * BATCH_RECORDS) / fsyncCount),
+      // CPU of this process per record (main thread + libuv pool): what the machine's load does not distort.
+      cpuUsPerMsg: Math.round(((cpu.user + cpu.system) / (batchesTotal * BATCH_RECORDS)) * 100) / 100,
+      loadAvg1m: Math.round(os.loadavg()[0] * 10) / 10,
       p50Ms: latenciesMs[Math.floor(latenciesMs.length / 2)],
       p99Ms: latenciesMs[Math.floor(latenciesMs.length * 0.99)],
     }),
@@ -69,6 +74,7 @@ async function benchRead(): Promise<void> {
   const storage = await openDiskStorage(dir);
   const log = await storage.openLog(['bench', '0'], logOptions);
   const rssBefore = process.memoryUsage().rss;
+  const cpuStart = process.cpuUsage();
   const start = performance.now();
   let offset = log.startOffset;
   let records = 0;
@@ -80,6 +86,7 @@ async function benchRead(): Promise<void> {
     offset = batch[batch.length - 1].offset + 1;
   }
   const elapsedS = (performance.now() - start) / 1000;
+  const cpu = process.cpuUsage(cpuStart);
   console.log(
     JSON.stringify({
       name: `log read from disk (decoded records, ${READ_MAX_BYTES / 1024} KiB reads)`,
@@ -87,6 +94,8 @@ async function benchRead(): Promise<void> {
       mbPerSec: Math.round((bytes / elapsedS / 2 ** 20) * 10) / 10,
       records,
       rssGrowthMb: Math.round((process.memoryUsage().rss - rssBefore) / 2 ** 20),
+      cpuUsPerMsg: Math.round(((cpu.user + cpu.system) / records) * 100) / 100,
+      loadAvg1m: Math.round(os.loadavg()[0] * 10) / 10,
       note: 'page cache warm (the log was just written)',
     }),
   );

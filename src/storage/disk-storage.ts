@@ -4,7 +4,7 @@ import fs from 'node:fs';
 import { dirname, join } from 'node:path';
 import { WharfError } from '../common/index.js';
 import { readFileOrNull, TEMP_SUFFIX, writeFileAtomic } from './atomic-file.js';
-import { fsyncDir, isNotFound } from './file-io.js';
+import { fsyncDir, isNotFound, mkdirDurable } from './file-io.js';
 import { acquireLock } from './file-lock.js';
 import { DiskJournal } from './journal.js';
 import { DiskLog } from './partition-log.js';
@@ -116,7 +116,7 @@ class DiskStorage implements Storage {
     validatePath(path);
     if (!(bytes instanceof Uint8Array)) throw new WharfError('INVALID_ARGUMENT', 'meta bytes must be a Uint8Array');
     const target = this.fsPath(path);
-    await fs.promises.mkdir(dirname(target), { recursive: true });
+    await mkdirDurable(dirname(target));
     await writeFileAtomic(target, [bytes]);
   }
 
@@ -136,7 +136,7 @@ class DiskStorage implements Storage {
 export async function openDiskStorage(rootDir: string, options: DiskStorageOptions = {}): Promise<Storage> {
   if (typeof rootDir !== 'string' || rootDir.length === 0)
     throw new WharfError('INVALID_ARGUMENT', 'openDiskStorage needs a directory path');
-  await fs.promises.mkdir(rootDir, { recursive: true });
+  await mkdirDurable(rootDir);
   const release = await acquireLock(rootDir);
   return new DiskStorage(rootDir, options, release);
 }

@@ -2,6 +2,7 @@
 // that survives short writes, fdatasync and directory fsync. The callback API skips the
 // FileHandle object layer, which matters on the append hot path.
 import fs from 'node:fs';
+import { dirname } from 'node:path';
 
 export function openFd(path: string, flags: number | string, mode = 0o644): Promise<number> {
   return new Promise((resolve, reject) => fs.open(path, flags, mode, (err, fd) => (err ? reject(err) : resolve(fd))));
@@ -82,6 +83,21 @@ export async function fsyncDir(dir: string): Promise<void> {
   } finally {
     await closeFd(fd);
   }
+}
+
+/**
+ * mkdir -p that survives a crash: each directory it creates is fsynced into its parent, so
+ * fsynced files inside cannot vanish with a directory entry that never reached the disk.
+ */
+export async function mkdirDurable(dir: string): Promise<void> {
+  const firstCreated = await fs.promises.mkdir(dir, { recursive: true });
+  if (firstCreated === undefined) return;
+  const created: string[] = [];
+  for (let d = dir; ; d = dirname(d)) {
+    created.push(d);
+    if (d === firstCreated || dirname(d) === d) break;
+  }
+  for (const d of created) await fsyncDir(dirname(d));
 }
 
 export function isNotFound(err: unknown): boolean {

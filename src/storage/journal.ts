@@ -5,7 +5,7 @@ import fs from 'node:fs';
 import { dirname } from 'node:path';
 import { WharfError } from '../common/index.js';
 import { writeFileAtomic } from './atomic-file.js';
-import { closeFd, fdatasync, ftruncate, isNotFound, openFd, writevAll } from './file-io.js';
+import { closeFd, fdatasync, ftruncate, isNotFound, mkdirDurable, openFd, writevAll } from './file-io.js';
 import { IntervalSyncer } from './fsync-timer.js';
 import { GroupCommitter, type CommitItem } from './group-commit.js';
 import { encodeFrame, FRAME_HEADER_BYTES, journalHeader, parseJournal } from './journal-format.js';
@@ -52,7 +52,7 @@ export class DiskJournal implements Journal {
     options: JournalOptions,
     onClose: () => void = () => undefined,
   ): Promise<DiskJournal> {
-    await fs.promises.mkdir(dirname(path), { recursive: true });
+    await mkdirDurable(dirname(path));
     let bytes: Buffer | null = null;
     try {
       bytes = await fs.promises.readFile(path);

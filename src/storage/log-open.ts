@@ -3,13 +3,13 @@
 import fs from 'node:fs';
 import { join } from 'node:path';
 import { WharfError } from '../common/index.js';
-import { fsyncDir } from './file-io.js';
+import { fsyncDir, mkdirDurable } from './file-io.js';
 import { recoverSegment } from './recovery.js';
 import { emptyIndexes, INDEX_SUFFIX, LOG_SUFFIX, parseSegmentLogName, Segment, TIME_INDEX_SUFFIX } from './segment.js';
 
 /** Segments of the log in dir, oldest first; the last is active (fd open, indexes in memory). */
 export async function openSegments(dir: string, indexIntervalBytes: number, fullScan: boolean): Promise<Segment[]> {
-  await fs.promises.mkdir(dir, { recursive: true });
+  await mkdirDurable(dir);
   const names = await fs.promises.readdir(dir);
   const bases = names
     .map(parseSegmentLogName)

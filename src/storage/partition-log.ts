@@ -51,6 +51,8 @@ interface PendingBatch extends CommitItem {
 }
 
 const TIMESTAMP_SCAN_CHUNK_BYTES = 1024 * 1024;
+const READ_CHUNK_MIN_BYTES = 64 * 1024;
+const READ_CHUNK_BYTES_PER_RECORD = 4096;
 
 export class DiskLog implements PartitionLog {
   /** fdatasync calls on segment files (tests check group commit with it). */
@@ -296,7 +298,9 @@ export class DiskLog implements PartitionLog {
     const { maxBytes, maxRecords } = validateReadOptions(options);
     const out: LogRecord[] = [];
     const budget: ReadBudget = { bytesLeft: maxBytes, batchesTaken: 0, stopped: false };
-    await this.visitBatches(fromOffset, budget, maxBytes, (buf, pos) => {
+    // A caller wanting few records should not pay for reading maxBytes: read in smaller chunks.
+    const chunkBytes = Math.min(maxBytes, Math.max(READ_CHUNK_MIN_BYTES, maxRecords * READ_CHUNK_BYTES_PER_RECORD));
+    await this.visitBatches(fromOffset, budget, chunkBytes, (buf, pos) => {
       decodeRecordsInto(buf, pos, fromOffset, out, maxRecords);
       return out.length < maxRecords;
     });

@@ -111,14 +111,6 @@ export class ByteReader {
     return this.buf.readInt8(this.pos++);
   }
 
-  /** A view of the next n bytes (no copy). */
-  readBytes(n: number): Buffer {
-    if (n < 0 || this.pos + n > this.end) this.overrun(`a ${n}-byte field`);
-    const view = this.buf.subarray(this.pos, this.pos + n);
-    this.pos += n;
-    return view;
-  }
-
   /** A plain Uint8Array view of the next n bytes (no copy, cheaper to create than a Buffer). */
   readView(n: number): Uint8Array {
     if (n < 0 || this.pos + n > this.end) this.overrun(`a ${n}-byte field`);

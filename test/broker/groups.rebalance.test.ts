@@ -11,7 +11,10 @@ afterEach(async () => {
   for (const c of cleanups.splice(0).reverse()) await c();
 });
 
-const FAST_SESSION = { sessionTimeoutMs: 300, heartbeatIntervalMs: 50 };
+/** Short enough that a crashed member expires quickly, long enough that a loaded machine does not expire a live one. */
+const FAST_SESSION = { sessionTimeoutMs: 1000, heartbeatIntervalMs: 100 };
+/** For tests where nobody crashes: an expiry there would be a spurious one. */
+const SAFE_SESSION = { sessionTimeoutMs: 10_000, heartbeatIntervalMs: 1000 };
 
 async function setup(partitions = 6) {
   const b = await Broker.open({ inMemory: true });
@@ -48,8 +51,8 @@ describe('consumer groups: rebalancing', () => {
     await publishSome(1000);
     expect(next).toBe(total);
 
-    await waitFor(() => members[2].assignments().length === 6, 'the survivor owns all partitions', 5000);
-    await waitFor(() => processed.size === total, 'every message processed', 10_000);
+    await waitFor(() => members[2].assignments().length === 6, 'the survivor owns all partitions', 15_000);
+    await waitFor(() => processed.size === total, 'every message processed', 20_000);
     for (let i = 0; i < total; i++) expect(processed.has(i), `message ${i}`).toBe(true);
     await sleep(50);
     const stats = (await b.stats('orders')) as TopicStats;
@@ -65,7 +68,7 @@ describe('consumer groups: rebalancing', () => {
       await sleep(0);
       counts.set(m.payload as number, (counts.get(m.payload as number) ?? 0) + 1);
     };
-    const a = await b.subscribe('orders', { group: 'g', from: 'earliest', ...FAST_SESSION }, handler);
+    const a = await b.subscribe('orders', { group: 'g', from: 'earliest', ...SAFE_SESSION }, handler);
     let next = 0;
     const publisher = (async () => {
       for (let r = 0; r < 20; r++) {
@@ -76,13 +79,13 @@ describe('consumer groups: rebalancing', () => {
     const others: Subscription[] = [];
     for (let i = 0; i < 3; i++) {
       await sleep(15);
-      others.push(await b.subscribe('orders', { group: 'g', from: 'earliest', ...FAST_SESSION }, handler));
+      others.push(await b.subscribe('orders', { group: 'g', from: 'earliest', ...SAFE_SESSION }, handler));
     }
     await sleep(20);
     await others[0].close();
     await a.close();
     await publisher;
-    await waitFor(() => counts.size === 1000, 'all 1000 processed', 10_000);
+    await waitFor(() => counts.size === 1000, 'all 1000 processed', 20_000);
     await sleep(50);
     expect([...counts.values()].every((c) => c === 1)).toBe(true);
     await Promise.all(others.map((o) => o.close()));
@@ -92,13 +95,13 @@ describe('consumer groups: rebalancing', () => {
     const b = await setup(6);
     const subs: Subscription[] = [];
     for (let i = 0; i < 4; i++) {
-      subs.push(await b.subscribe('orders', { group: 'g', ...FAST_SESSION }, () => undefined));
+      subs.push(await b.subscribe('orders', { group: 'g', ...SAFE_SESSION }, () => undefined));
       const all = subs.flatMap((s) => s.assignments());
       expect(all.sort()).toEqual([0, 1, 2, 3, 4, 5]);
     }
     expect(subs.map((s) => s.assignments().length).sort()).toEqual([1, 1, 2, 2]);
     // More members than partitions: the extra one owns nothing.
-    for (let i = 0; i < 3; i++) subs.push(await b.subscribe('orders', { group: 'g', ...FAST_SESSION }, () => undefined));
+    for (let i = 0; i < 3; i++) subs.push(await b.subscribe('orders', { group: 'g', ...SAFE_SESSION }, () => undefined));
     expect(subs.filter((s) => s.assignments().length === 0).length).toBe(1);
     await Promise.all(subs.map((s) => s.close()));
   });

@@ -61,6 +61,20 @@ describe('consume', () => {
     expect((await qstats(t, 'q')).depth).toBe(0);
   });
 
+  it("ackMode 'auto' (at-most-once) acks on delivery: a throwing handler loses the message", async () => {
+    await t.broker.publish('q', [{ payload: 'a' }, { payload: 'b' }]);
+    const seen: unknown[] = [];
+    const c = await t.broker.consume('q', { ackMode: 'auto' }, async (m) => {
+      seen.push(m.payload);
+      throw new Error('ignored');
+    });
+    await until(() => seen.length === 2, t);
+    await c.close();
+    t.clock.advance(120_000);
+    expect(await t.broker.receive('q', { max: 10 })).toEqual([]);
+    expect(seen).toEqual(['a', 'b']);
+  });
+
   it('close releases unstarted leases so another consumer gets them at once', async () => {
     await t.broker.publish('q', Array.from({ length: 10 }, (_, i) => ({ payload: i })));
     let release!: () => void;

@@ -10,7 +10,7 @@ export function tempDir(prefix = 'wharf-topics-'): { dir: string; cleanup: () =>
 }
 
 /** Polls until cond() is true; fails with `what` after timeoutMs. */
-export async function waitFor(cond: () => boolean, what: string, timeoutMs = 5000): Promise<void> {
+export async function waitFor(cond: () => boolean, what: string, timeoutMs = 15_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!cond()) {
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);

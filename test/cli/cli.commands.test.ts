@@ -44,6 +44,10 @@ describe('wharf topics / queues / exchanges', () => {
     expect(JSON.parse(x.stdout)).toMatchObject({ name: 'events', type: 'topic' });
     expect((await cli(server, ['exchanges', 'list'])).stdout).toMatch(/events\s+topic\s+0/);
     expect(JSON.parse((await cli(server, ['exchanges', 'describe', 'events'])).stdout)).toMatchObject({ kind: 'exchange' });
+    const bound = await cli(server, ['exchanges', 'bind', 'events', '--queue', 'mail', '--pattern', 'mail.*']);
+    expect(JSON.parse(bound.stdout)).toMatchObject({ exchange: 'events', target: { queue: 'mail' }, pattern: 'mail.*' });
+    expect((await cli(server, ['publish', 'events', '{"to": "b"}', '--type', 'mail.sent'])).stdout).toMatch(/"routed":1/);
+    expect((await cli(server, ['exchanges', 'bind', 'events', '--pattern', '#'])).stderr).toMatch(/exactly one target/);
     expect((await cli(server, ['exchanges', 'delete', 'events'])).code).toBe(0);
   });
 });
@@ -88,6 +92,19 @@ describe('wharf publish / consume / tail', () => {
     await server.broker.publish('logs', { payload: 'new' });
     const out = await tail;
     expect(lines(out.stdout).map((m) => (m as { payload: string }).payload)).toEqual(['new']);
+  });
+});
+
+describe('wharf consume, interrupted', () => {
+  it('Ctrl-C ends a queue consumer waiting in a 20 s long poll without waiting it out, exit 0', async () => {
+    await cli(server, ['queues', 'create', 'quiet']);
+    const t0 = Date.now();
+    const running = cli(server, ['consume', 'quiet', '--wait-ms', '20000']);
+    await new Promise((r) => setTimeout(r, 300));
+    process.emit('SIGINT', 'SIGINT');
+    const out = await running;
+    expect(out.code).toBe(0);
+    expect(Date.now() - t0).toBeLessThan(10_000);
   });
 });
 

@@ -89,7 +89,12 @@ describe('HTTP /queues', () => {
     expect(await polling).toBe('aborted');
     await new Promise((r) => setTimeout(r, 100));
     await f.broker.publish('abandoned', { payload: 'kept' });
-    const again = await f.broker.receive('abandoned', { waitMs: 5000 });
+    // Delivered to the abandoned poll (its lease would last 60 s), then handed back by the HTTP layer.
+    await expect.poll(async () => {
+      const s = await f.broker.stats('abandoned');
+      return s.kind === 'queue' ? s.depth : -1;
+    }).toBe(1);
+    const again = await f.broker.receive('abandoned', { waitMs: 100 });
     expect(again.map((m) => m.payload)).toEqual(['kept']);
   });
 

@@ -43,4 +43,20 @@ describe('startServer', () => {
     const nativePort = Number(new URL(server.nativeUrl.replace('wharf:', 'http:')).port);
     await expect(startServer(configOf({ port: nativePort }))).rejects.toMatchObject({ code: 'UNAVAILABLE', message: expect.stringMatching(/--port/) });
   });
+
+  it('close() ends open event streams, finishes promptly and stops listening', async () => {
+    const own = await startServer(configOf({}));
+    await own.broker.createTopic('streamed', { partitions: 1 });
+    const res = await fetch(`${own.httpUrl}/topics/streamed/events`);
+    expect(res.status).toBe(200);
+    const reader = res.body!.getReader();
+    await reader.read(); // ': connected'
+    const t0 = Date.now();
+    await own.close();
+    expect(Date.now() - t0).toBeLessThan(5_000);
+    let ended = false;
+    while (!ended) ended = (await reader.read()).done;
+    expect(ended).toBe(true);
+    await expect(fetch(`${own.httpUrl}/healthz`)).rejects.toThrow();
+  });
 });

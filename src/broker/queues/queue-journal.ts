@@ -83,8 +83,9 @@ export function decodeEntry(entry: Uint8Array): DecodedEntry {
 }
 
 /**
- * Serialises journal writes: ops batches and snapshot rewrites run one after another, so a
- * snapshot never races an append. Ops taken in one turn of the event loop share one entry.
+ * Serialises journal writes: one ops entry (or snapshot rewrite) at a time. Ops produced while an
+ * entry is being made durable wait and then go together in the next entry, so under load one fsync
+ * covers many acks (measured: faster than handing every turn's entry to storage at once).
  */
 export class JournalWriter {
   private chain: Promise<void> = Promise.resolve();
@@ -112,13 +113,13 @@ export class JournalWriter {
     return p;
   }
 
-  /** Replaces the journal by a snapshot taken when the rewrite starts (after earlier writes). */
+  /**
+   * Replaces the journal by a snapshot taken when the rewrite starts (after earlier writes). Ops
+   * applied to memory but not yet taken are in the snapshot and appended after it too: ops are
+   * absolute, so replaying them is harmless.
+   */
   rewrite(makeSnapshot: () => StateSnapshot): Promise<void> {
-    return this.enqueue(async () => {
-      // Ops taken before this point are in the snapshot; ops queued but not taken are applied
-      // to memory already and also appended later: ops are absolute, so replaying them is harmless.
-      await this.journal.rewrite([encodeSnapshot(makeSnapshot())]);
-    });
+    return this.enqueue(() => this.journal.rewrite([encodeSnapshot(makeSnapshot())]));
   }
 
   private enqueue(job: () => Promise<void>): Promise<void> {
@@ -129,7 +130,7 @@ export class JournalWriter {
 
   /** Waits for everything queued. */
   async drain(): Promise<void> {
-    while (this.scheduled !== null) await this.scheduled;
+    while (this.scheduled !== null) await this.scheduled.catch(() => undefined);
     await this.chain;
   }
 }

@@ -51,6 +51,7 @@ export class QueueEngine {
   bytes = 0;
   closed = false;
   private snapshotting = false;
+  private snapshotDone: Promise<void> = Promise.resolve();
   readonly counters = { deadLettered: 0, expired: 0, dropped: 0 };
   readonly rates: Record<'publish' | 'deliver' | 'ack' | 'nack' | 'error', RateWindow>;
 
@@ -506,10 +507,10 @@ export class QueueEngine {
 
   /** Once the journal is large: snapshot it, then delete segments whose messages are all settled. */
   maybeSnapshot(force = false): Promise<void> {
-    if (this.snapshotting || (!force && this.journal.sizeBytes < QUEUE_DEFAULTS.snapshotJournalBytes)) return Promise.resolve();
+    if (this.snapshotting || (!force && this.journal.sizeBytes < QUEUE_DEFAULTS.snapshotJournalBytes)) return this.snapshotDone;
     this.snapshotting = true;
     const lows: number[] = [];
-    return this.journal
+    this.snapshotDone = this.journal
       .rewrite(() => {
         const levels = [...this.state.levels, this.state.delay];
         levels.forEach((l) => lows.push(l.settled.firstGapFrom(l.startOffset)));
@@ -529,6 +530,7 @@ export class QueueEngine {
       .finally(() => {
         this.snapshotting = false;
       });
+    return this.snapshotDone;
   }
 
   purge(): Promise<number> {
@@ -593,6 +595,7 @@ export class QueueEngine {
     this.roomFreed();
     this.timers.close();
     await this.journal.drain();
+    await this.snapshotDone; // one started by an ack, if any
     // A snapshot at close makes the next open read one entry instead of the whole history.
     await this.maybeSnapshot(true);
     assert(!this.snapshotting, 'snapshot finished before close');

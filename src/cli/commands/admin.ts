@@ -3,10 +3,10 @@ import { Command } from 'commander';
 import { WharfError } from '../../common/index.js';
 import type { QueueOptions } from '../../broker/index.js';
 import type { TopicOptions } from '../../broker/index.js';
-import type { ExchangeType } from '../../broker/index.js';
+import type { BindingTarget, ExchangeType } from '../../broker/index.js';
 import { printJson, withClient, type CliClient, type CliContext } from '../context.js';
 import { table } from '../format.js';
-import { intOption, jsonObjectOption } from '../options.js';
+import { collectHeader, intOption, jsonObjectOption } from '../options.js';
 import type { Runner } from '../program.js';
 
 interface Common {
@@ -76,7 +76,7 @@ export function queuesCommand(ctx: CliContext, run: Runner): Command {
 }
 
 export function exchangesCommand(ctx: CliContext, run: Runner): Command {
-  const cmd = new Command('exchanges').description('create, delete, list and describe exchanges (routing)');
+  const cmd = new Command('exchanges').description('create, delete, list, describe and bind exchanges (routing)');
   cmd
     .command('create <name>')
     .description('create an exchange')
@@ -87,6 +87,25 @@ export function exchangesCommand(ctx: CliContext, run: Runner): Command {
         const x = exchanges(c);
         printJson(ctx, await x.createExchange!(name, { type: o.type as ExchangeType, ...defined({ alternate: o.alternate }) }));
       });
+    }));
+  cmd
+    .command('bind <exchange>')
+    .description('route matching messages of an exchange to a queue, topic or exchange')
+    .option('--queue <name>', 'target queue')
+    .option('--topic <name>', 'target topic')
+    .option('--exchange <name>', 'target exchange')
+    .option('--pattern <pattern>', 'routing key (direct) or pattern with * and # (topic)')
+    .option('--header <k=v>', 'headers exchange: a header to match; repeat for more', collectHeader)
+    .option('--match <all|any>', 'headers exchange: every header or any one')
+    .action(run(async (exchange: string, o: Common & { queue?: string; topic?: string; exchange?: string; pattern?: string; header?: Record<string, string>; match?: string }) => {
+      const targets = [
+        o.queue !== undefined ? { queue: o.queue } : null,
+        o.topic !== undefined ? { topic: o.topic } : null,
+        o.exchange !== undefined ? { exchange: o.exchange } : null,
+      ].filter((t) => t !== null);
+      if (targets.length !== 1) throw new WharfError('INVALID_ARGUMENT', 'give exactly one target: --queue, --topic or --exchange');
+      const options = defined({ pattern: o.pattern, headers: o.header, match: o.match as 'all' | 'any' | undefined });
+      await withClient(ctx, o, async (c) => printJson(ctx, await exchanges(c).bind!(exchange, targets[0] as BindingTarget, options)));
     }));
   addCommon(cmd, ctx, run, {
     remove: (c, n) => exchanges(c).deleteExchange!(n),

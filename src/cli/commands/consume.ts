@@ -81,15 +81,20 @@ async function consumeTopic(ctx: CliContext, c: CliClient, topic: string, o: { g
 
 async function consumeQueue(ctx: CliContext, c: CliClient, queue: string, o: ConsumeOpts): Promise<void> {
   let stopped = false;
+  let onStop!: () => void;
+  // Ctrl-C ends a long poll at once; closing the client then releases anything it leased.
+  const stopping = new Promise<null>((resolve) => (onStop = () => resolve(null)));
   const stop = (): void => {
     stopped = true;
+    onStop();
   };
   process.once('SIGINT', stop).once('SIGTERM', stop);
   try {
     let printed = 0;
     while (!stopped && (o.count === undefined || printed < o.count)) {
       const max = Math.min(10, o.count === undefined ? 10 : o.count - printed);
-      const batch = await c.receive(queue, { max, waitMs: o.waitMs });
+      const batch = await Promise.race([c.receive(queue, { max, waitMs: o.waitMs }), stopping]);
+      if (batch === null) break;
       for (const m of batch) {
         ctx.stdout.write(messageLine(m as never) + '\n');
         printed++;
