@@ -19,7 +19,11 @@ export function urlOf(ctx: CliContext, opts: { url?: string }): string {
 }
 
 /** Connects, runs fn, and always closes the client. */
-export async function withClient<T>(ctx: CliContext, opts: { url?: string }, fn: (c: CliClient) => Promise<T>): Promise<T> {
+export async function withClient<T>(
+  ctx: CliContext,
+  opts: { url?: string },
+  fn: (c: CliClient) => Promise<T>,
+): Promise<T> {
   const client = await ctx.connect(urlOf(ctx, opts));
   try {
     return await fn(client);

@@ -3,5 +3,8 @@
 import { connect } from '../client/index.js';
 import { runCli } from './program.js';
 
-const code = await runCli({ connect, stdout: process.stdout, stderr: process.stderr, env: process.env }, process.argv.slice(2));
+const code = await runCli(
+  { connect, stdout: process.stdout, stderr: process.stderr, env: process.env },
+  process.argv.slice(2),
+);
 process.exitCode = code;

@@ -16,7 +16,10 @@ export function jsonObjectOption(name: string): (value: string) => Record<string
     try {
       parsed = JSON.parse(value);
     } catch {
-      throw new WharfError('INVALID_ARGUMENT', `${name} is not valid JSON; pass an object like '{"retentionMs": 60000}'`);
+      throw new WharfError(
+        'INVALID_ARGUMENT',
+        `${name} is not valid JSON; pass an object like '{"retentionMs": 60000}'`,
+      );
     }
     if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
       throw new WharfError('INVALID_ARGUMENT', `${name} must be a JSON object`);

@@ -19,15 +19,19 @@ export interface RunState {
 }
 
 export function buildProgram(ctx: CliContext, state: RunState = { exitCode: 0 }): Command {
-  const run: Runner = (fn) => async (...args) => {
-    try {
-      await fn(...args);
-    } catch (err) {
-      state.exitCode = reportError(ctx, err);
-    }
-  };
+  const run: Runner =
+    (fn) =>
+    async (...args) => {
+      try {
+        await fn(...args);
+      } catch (err) {
+        state.exitCode = reportError(ctx, err);
+      }
+    };
   const program = new Command('wharf')
-    .description('Wharf, a durable message broker: run the server, manage topics, queues and exchanges, publish and consume')
+    .description(
+      'Wharf, a durable message broker: run the server, manage topics, queues and exchanges, publish and consume',
+    )
     .version('0.1.0')
     .showHelpAfterError('(add --help for usage)')
     .configureOutput({

@@ -4,7 +4,14 @@
 import { readFile } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import { WharfError } from '../common/index.js';
-import { DEFAULT_CONFIG, SETTINGS, defaultMaxBodyBytes, type ServerConfig, type Setting, type SettingKey } from './config-table.js';
+import {
+  DEFAULT_CONFIG,
+  SETTINGS,
+  defaultMaxBodyBytes,
+  type ServerConfig,
+  type Setting,
+  type SettingKey,
+} from './config-table.js';
 
 export type RawSettings = Partial<Record<SettingKey, unknown>>;
 
@@ -23,7 +30,13 @@ export async function resolveConfig(sources: ConfigSources = {}): Promise<Server
   const cwd = sources.cwd ?? process.cwd();
   const path = sources.configPath ?? env.WHARF_CONFIG;
   const file = path === undefined ? {} : await readConfigFile(resolve(cwd, path));
-  return mergeConfig({ flags: sources.flags ?? {}, env, file, cwd, fileDir: path === undefined ? cwd : dirname(resolve(cwd, path)) });
+  return mergeConfig({
+    flags: sources.flags ?? {},
+    env,
+    file,
+    cwd,
+    fileDir: path === undefined ? cwd : dirname(resolve(cwd, path)),
+  });
 }
 
 export interface MergeInput {
@@ -43,7 +56,8 @@ export function mergeConfig(input: MergeInput): ServerConfig {
     const fromEnv = input.env[setting.env];
     const fromFile = input.file[setting.key as SettingKey];
     if (fromFlag !== undefined) out[setting.key] = parseValue(setting, fromFlag, `flag ${setting.flag.split(' ')[0]}`);
-    else if (fromEnv !== undefined && fromEnv !== '') out[setting.key] = parseValue(setting, fromEnv, `environment variable ${setting.env}`);
+    else if (fromEnv !== undefined && fromEnv !== '')
+      out[setting.key] = parseValue(setting, fromEnv, `environment variable ${setting.env}`);
     else if (fromFile !== undefined) {
       out[setting.key] = parseValue(setting, fromFile, `config file key "${setting.key}"`);
       if (setting.key === 'dataDir') dataDirBase = input.fileDir;
@@ -60,13 +74,19 @@ export async function readConfigFile(path: string): Promise<RawSettings> {
   try {
     text = await readFile(path, 'utf8');
   } catch (err) {
-    throw new WharfError('INVALID_ARGUMENT', `cannot read config file ${path}: ${(err as Error).message}; check the --config path`, { cause: err });
+    throw new WharfError(
+      'INVALID_ARGUMENT',
+      `cannot read config file ${path}: ${(err as Error).message}; check the --config path`,
+      { cause: err },
+    );
   }
   let doc: unknown;
   try {
     doc = JSON.parse(text);
   } catch (err) {
-    throw new WharfError('INVALID_ARGUMENT', `config file ${path} is not valid JSON: ${(err as Error).message}`, { cause: err });
+    throw new WharfError('INVALID_ARGUMENT', `config file ${path} is not valid JSON: ${(err as Error).message}`, {
+      cause: err,
+    });
   }
   if (typeof doc !== 'object' || doc === null || Array.isArray(doc)) {
     throw new WharfError('INVALID_ARGUMENT', `config file ${path} must hold a JSON object of settings`);
@@ -74,14 +94,18 @@ export async function readConfigFile(path: string): Promise<RawSettings> {
   const known = new Set<string>(SETTINGS.map((s) => s.key));
   for (const key of Object.keys(doc)) {
     if (!known.has(key)) {
-      throw new WharfError('INVALID_ARGUMENT', `config file ${path}: unknown setting "${key}"; known: ${[...known].join(', ')}`);
+      throw new WharfError(
+        'INVALID_ARGUMENT',
+        `config file ${path}: unknown setting "${key}"; known: ${[...known].join(', ')}`,
+      );
     }
   }
   return doc as RawSettings;
 }
 
 function parseValue(setting: Setting, value: unknown, source: string): unknown {
-  const bad = (why: string): WharfError => new WharfError('INVALID_ARGUMENT', `${source} = ${JSON.stringify(value)}: ${why}`);
+  const bad = (why: string): WharfError =>
+    new WharfError('INVALID_ARGUMENT', `${source} = ${JSON.stringify(value)}: ${why}`);
   switch (setting.kind) {
     case 'string':
       if (typeof value !== 'string' || value === '') throw bad('expected a non-empty string');
@@ -95,8 +119,10 @@ function parseValue(setting: Setting, value: unknown, source: string): unknown {
       if (value === 'always' || value === 'interval' || value === 'never') return value;
       throw bad("expected 'always', 'interval' or 'never'");
     case 'int': {
-      const n = typeof value === 'number' ? value : typeof value === 'string' && /^\d+$/.test(value) ? Number(value) : NaN;
-      if (!Number.isSafeInteger(n) || n < (setting.min ?? 0)) throw bad(`expected a whole number >= ${setting.min ?? 0}`);
+      const n =
+        typeof value === 'number' ? value : typeof value === 'string' && /^\d+$/.test(value) ? Number(value) : NaN;
+      if (!Number.isSafeInteger(n) || n < (setting.min ?? 0))
+        throw bad(`expected a whole number >= ${setting.min ?? 0}`);
       if ((setting.key === 'port' || setting.key === 'httpPort') && n > 65_535) throw bad('a port is at most 65535');
       return n;
     }

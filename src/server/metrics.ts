@@ -50,8 +50,18 @@ export class BrokerMetrics {
     gauge('wharf_exchange_unroutable', 'Messages that matched no binding', ['exchange']);
     gauge('wharf_connections', 'Open client connections', ['listener']);
     gauge('wharf_connections_rejected', 'Connections refused for being over maxConnections', ['listener']);
-    this.bytesIn = new Counter({ name: 'wharf_bytes_received_total', help: 'Bytes read from clients', labelNames: ['listener'], registers: [this.registry] });
-    this.bytesOut = new Counter({ name: 'wharf_bytes_sent_total', help: 'Bytes written to clients', labelNames: ['listener'], registers: [this.registry] });
+    this.bytesIn = new Counter({
+      name: 'wharf_bytes_received_total',
+      help: 'Bytes read from clients',
+      labelNames: ['listener'],
+      registers: [this.registry],
+    });
+    this.bytesOut = new Counter({
+      name: 'wharf_bytes_sent_total',
+      help: 'Bytes written to clients',
+      labelNames: ['listener'],
+      registers: [this.registry],
+    });
   }
 
   get contentType(): string {

@@ -62,7 +62,10 @@ export async function startServer(config: ServerConfig, options: { logger?: Logg
   const nativePort = native.address().port;
   const nativeUrl = `wharf://${config.host}:${nativePort}`;
   ready = true;
-  log.info({ native: nativeUrl, http: httpUrl, dataDir: config.inMemory ? null : config.dataDir, fsync: config.fsync }, 'wharf listening');
+  log.info(
+    { native: nativeUrl, http: httpUrl, dataDir: config.inMemory ? null : config.dataDir, fsync: config.fsync },
+    'wharf listening',
+  );
 
   let closing: Promise<void> | null = null;
   const close = (): Promise<void> => {
@@ -86,7 +89,12 @@ async function openBroker(config: ServerConfig): Promise<Broker> {
     return await Broker.open(
       config.inMemory
         ? { inMemory: true, maxMessageBytes: config.maxMessageBytes }
-        : { dataDir: config.dataDir, fsync: config.fsync, fsyncIntervalMs: config.fsyncIntervalMs, maxMessageBytes: config.maxMessageBytes },
+        : {
+            dataDir: config.dataDir,
+            fsync: config.fsync,
+            fsyncIntervalMs: config.fsyncIntervalMs,
+            maxMessageBytes: config.maxMessageBytes,
+          },
     );
   } catch (err) {
     const e = toWharfError(err);
@@ -105,7 +113,11 @@ async function listenNative(broker: Broker, config: ServerConfig): Promise<Nativ
     });
   } catch (err) {
     if ((err as { code?: string }).code === 'EADDRINUSE') {
-      throw new WharfError('UNAVAILABLE', `native port ${config.port} on ${config.host} is in use; stop the other process or pass --port`, { cause: err });
+      throw new WharfError(
+        'UNAVAILABLE',
+        `native port ${config.port} on ${config.host} is in use; stop the other process or pass --port`,
+        { cause: err },
+      );
     }
     throw toWharfError(err);
   }
@@ -118,7 +130,11 @@ async function listen(http: HttpApp, host: string, port: number): Promise<void> 
     await http.app.close().catch(() => undefined);
     const code = (err as { code?: string }).code;
     if (code === 'EADDRINUSE') {
-      throw new WharfError('UNAVAILABLE', `HTTP port ${port} on ${host} is in use; stop the other process or pass --http-port`, { cause: err });
+      throw new WharfError(
+        'UNAVAILABLE',
+        `HTTP port ${port} on ${host} is in use; stop the other process or pass --http-port`,
+        { cause: err },
+      );
     }
     throw new WharfError('UNAVAILABLE', `cannot listen on ${host}:${port}: ${(err as Error).message}`, { cause: err });
   }

@@ -6,7 +6,13 @@ import { mergeConfig } from '../../src/server/config.js';
 import { startServer, type WharfServer } from '../../src/server/index.js';
 
 export async function startTestServer(): Promise<WharfServer> {
-  const config = mergeConfig({ flags: { inMemory: true, port: 0, httpPort: 0, logLevel: 'warn' }, env: {}, file: {}, cwd: process.cwd(), fileDir: process.cwd() });
+  const config = mergeConfig({
+    flags: { inMemory: true, port: 0, httpPort: 0, logLevel: 'warn' },
+    env: {},
+    file: {},
+    cwd: process.cwd(),
+    fileDir: process.cwd(),
+  });
   return startServer(config);
 }
 

@@ -14,11 +14,18 @@ afterAll(async () => {
   await server.close();
 });
 
-const lines = (s: string): unknown[] => s.trim().split('\n').filter(Boolean).map((l) => JSON.parse(l) as unknown);
+const lines = (s: string): unknown[] =>
+  s
+    .trim()
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => JSON.parse(l) as unknown);
 
 describe('wharf topics / queues / exchanges', () => {
   it('creates, lists, describes and deletes topics', async () => {
-    expect((await cli(server, ['topics', 'create', 'audit', '--partitions', '2', '--retention-ms', '60000'])).code).toBe(0);
+    expect(
+      (await cli(server, ['topics', 'create', 'audit', '--partitions', '2', '--retention-ms', '60000'])).code,
+    ).toBe(0);
     const list = await cli(server, ['topics', 'list']);
     expect(list.stdout).toMatch(/^NAME\s+PARTITIONS/);
     expect(list.stdout).toMatch(/audit\s+2\s+60000/);
@@ -30,8 +37,22 @@ describe('wharf topics / queues / exchanges', () => {
 
   it('creates queues with options and exchanges; a duplicate fails with ALREADY_EXISTS and exit 1', async () => {
     expect((await cli(server, ['queues', 'create', 'mail.dlq'])).code).toBe(0);
-    const q = await cli(server, ['queues', 'create', 'mail', '--dead-letter-queue', 'mail.dlq', '--max-deliveries', '2', '--visibility-timeout-ms', '5000']);
-    expect(JSON.parse(q.stdout).options).toMatchObject({ deadLetterQueue: 'mail.dlq', maxDeliveries: 2, visibilityTimeoutMs: 5000 });
+    const q = await cli(server, [
+      'queues',
+      'create',
+      'mail',
+      '--dead-letter-queue',
+      'mail.dlq',
+      '--max-deliveries',
+      '2',
+      '--visibility-timeout-ms',
+      '5000',
+    ]);
+    expect(JSON.parse(q.stdout).options).toMatchObject({
+      deadLetterQueue: 'mail.dlq',
+      maxDeliveries: 2,
+      visibilityTimeoutMs: 5000,
+    });
     const dup = await cli(server, ['queues', 'create', 'mail']);
     expect(dup.code).toBe(1);
     expect(dup.stderr).toMatch(/^error ALREADY_EXISTS: .*\n {2}fix: /);
@@ -43,10 +64,18 @@ describe('wharf topics / queues / exchanges', () => {
     expect(x.code).toBe(0);
     expect(JSON.parse(x.stdout)).toMatchObject({ name: 'events', type: 'topic' });
     expect((await cli(server, ['exchanges', 'list'])).stdout).toMatch(/events\s+topic\s+0/);
-    expect(JSON.parse((await cli(server, ['exchanges', 'describe', 'events'])).stdout)).toMatchObject({ kind: 'exchange' });
+    expect(JSON.parse((await cli(server, ['exchanges', 'describe', 'events'])).stdout)).toMatchObject({
+      kind: 'exchange',
+    });
     const bound = await cli(server, ['exchanges', 'bind', 'events', '--queue', 'mail', '--pattern', 'mail.*']);
-    expect(JSON.parse(bound.stdout)).toMatchObject({ exchange: 'events', target: { queue: 'mail' }, pattern: 'mail.*' });
-    expect((await cli(server, ['publish', 'events', '{"to": "b"}', '--type', 'mail.sent'])).stdout).toMatch(/"routed":1/);
+    expect(JSON.parse(bound.stdout)).toMatchObject({
+      exchange: 'events',
+      target: { queue: 'mail' },
+      pattern: 'mail.*',
+    });
+    expect((await cli(server, ['publish', 'events', '{"to": "b"}', '--type', 'mail.sent'])).stdout).toMatch(
+      /"routed":1/,
+    );
     expect((await cli(server, ['exchanges', 'bind', 'events', '--pattern', '#'])).stderr).toMatch(/exactly one target/);
     expect((await cli(server, ['exchanges', 'delete', 'events'])).code).toBe(0);
   });
@@ -62,7 +91,9 @@ describe('wharf publish / consume / tail', () => {
       const one = await cli(server, ['publish', 'jobs', `@${file}`, '--header', 'tenant=acme', '--priority', '0']);
       expect(one.code).toBe(0);
       const consumed = await cli(server, ['consume', 'jobs', '--count', '1']);
-      expect(lines(consumed.stdout)).toEqual([expect.objectContaining({ queue: 'jobs', payload: { job: 1 }, headers: { tenant: 'acme' } })]);
+      expect(lines(consumed.stdout)).toEqual([
+        expect.objectContaining({ queue: 'jobs', payload: { job: 1 }, headers: { tenant: 'acme' } }),
+      ]);
       const stats = JSON.parse((await cli(server, ['stats', 'jobs'])).stdout);
       expect(stats).toMatchObject({ kind: 'queue', depth: 0, inFlight: 0 });
       const notJson = await cli(server, ['publish', 'jobs', 'not json']);
@@ -149,7 +180,16 @@ describe('wharf dlq / bench / help', () => {
   });
 
   it('--help works on every command', async () => {
-    for (const args of [['--help'], ['serve', '--help'], ['topics', 'create', '--help'], ['publish', '--help'], ['consume', '--help'], ['stats', '--help'], ['dlq', 'redrive', '--help'], ['bench', '--help']]) {
+    for (const args of [
+      ['--help'],
+      ['serve', '--help'],
+      ['topics', 'create', '--help'],
+      ['publish', '--help'],
+      ['consume', '--help'],
+      ['stats', '--help'],
+      ['dlq', 'redrive', '--help'],
+      ['bench', '--help'],
+    ]) {
       const out = await cli(server, args);
       expect(out.code).toBe(0);
       expect(out.stdout).toMatch(/^Usage: wharf/);

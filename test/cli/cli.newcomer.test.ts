@@ -24,7 +24,10 @@ describe('wharf command, first run', () => {
     expect(created.code).toBe(0);
     expect(JSON.parse(created.stdout)).toMatchObject({ name: 'orders', partitions: 1 });
 
-    const published = await wharf(['publish', 'orders', '{"amount": 99.99}', '--key', 'order-456', '--type', 'order.created'], env);
+    const published = await wharf(
+      ['publish', 'orders', '{"amount": 99.99}', '--key', 'order-456', '--type', 'order.created'],
+      env,
+    );
     expect(published.code).toBe(0);
     expect(JSON.parse(published.stdout)).toMatchObject({ partition: 0, offset: 0 });
 
@@ -32,7 +35,12 @@ describe('wharf command, first run', () => {
     expect(consumed.code).toBe(0);
     const lines = consumed.stdout.trim().split('\n');
     expect(lines).toHaveLength(1);
-    expect(JSON.parse(lines[0])).toMatchObject({ key: 'order-456', type: 'order.created', payload: { amount: 99.99 }, offset: 0 });
+    expect(JSON.parse(lines[0])).toMatchObject({
+      key: 'order-456',
+      type: 'order.created',
+      payload: { amount: 99.99 },
+      offset: 0,
+    });
   });
 
   it('errors print the code and a fix and exit non-zero', async () => {

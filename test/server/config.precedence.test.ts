@@ -17,13 +17,23 @@ afterEach(async () => {
 describe('server config', () => {
   it('defaults: ./data, native 7411 and HTTP 7412 on 127.0.0.1, fsync always', async () => {
     const c = await resolveConfig({ env: {}, cwd: dir });
-    expect(c).toMatchObject({ dataDir: join(dir, 'data'), host: '127.0.0.1', port: 7411, httpPort: 7412, fsync: 'always', inMemory: false });
+    expect(c).toMatchObject({
+      dataDir: join(dir, 'data'),
+      host: '127.0.0.1',
+      port: 7411,
+      httpPort: 7412,
+      fsync: 'always',
+      inMemory: false,
+    });
     expect(c.maxBodyBytes).toBe(2 * c.maxMessageBytes + 64 * 1024);
   });
 
   it('a flag beats the environment, which beats the config file, which beats the default', async () => {
     const file = join(dir, 'wharf.json');
-    await writeFile(file, JSON.stringify({ port: 1001, httpPort: 1002, host: '127.0.0.2', fsync: 'never', dataDir: 'from-file' }));
+    await writeFile(
+      file,
+      JSON.stringify({ port: 1001, httpPort: 1002, host: '127.0.0.2', fsync: 'never', dataDir: 'from-file' }),
+    );
     const c = await resolveConfig({
       configPath: file,
       env: { WHARF_PORT: '2001', WHARF_HTTP_PORT: '2002', WHARF_FSYNC: 'interval' },
@@ -48,7 +58,9 @@ describe('server config', () => {
 
   it('rejects a bad value and names where it came from', async () => {
     await expect(resolveConfig({ env: { WHARF_PORT: 'seventy' }, cwd: dir })).rejects.toThrow(/WHARF_PORT/);
-    await expect(resolveConfig({ flags: { fsync: 'sometimes' }, env: {}, cwd: dir })).rejects.toThrow(/--fsync.*'always'/);
+    await expect(resolveConfig({ flags: { fsync: 'sometimes' }, env: {}, cwd: dir })).rejects.toThrow(
+      /--fsync.*'always'/,
+    );
     await expect(resolveConfig({ flags: { httpPort: 70000 }, env: {}, cwd: dir })).rejects.toThrow(/65535/);
   });
 
@@ -62,6 +74,8 @@ describe('server config', () => {
     const broken = join(dir, 'broken.json');
     await writeFile(broken, '{ port: ');
     await expect(resolveConfig({ configPath: broken, env: {}, cwd: dir })).rejects.toThrow(/not valid JSON/);
-    await expect(resolveConfig({ configPath: join(dir, 'missing.json'), env: {}, cwd: dir })).rejects.toThrow(/cannot read config file/);
+    await expect(resolveConfig({ configPath: join(dir, 'missing.json'), env: {}, cwd: dir })).rejects.toThrow(
+      /cannot read config file/,
+    );
   });
 });

@@ -18,7 +18,11 @@ describe('HTTP /exchanges', () => {
     const created = await post('/exchanges', { name: 'events', type: 'topic' });
     expect(created.statusCode).toBe(201);
     expect(created.json()).toMatchObject({ name: 'events', kind: 'exchange', type: 'topic' });
-    expect((await f.app.inject({ url: '/exchanges' })).json().exchanges.map((e: { name: string }) => e.name)).toEqual(['events']);
+    expect((await f.app.inject({ url: '/exchanges' })).json().exchanges.map((e: { name: string }) => e.name)).toEqual([
+      'events',
+    ]);
+
+    expect((await f.app.inject({ url: '/exchanges/events' })).json()).toMatchObject({ name: 'events', type: 'topic' });
 
     const bound = await post('/exchanges/events/bindings', { queue: 'analytics', pattern: 'order.*' });
     expect(bound.statusCode).toBe(201);

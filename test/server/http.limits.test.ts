@@ -72,7 +72,11 @@ describe('HTTP limits', () => {
   it('a body over maxBodyBytes gets 413 MESSAGE_TOO_LARGE and nothing is stored', async () => {
     f = await httpFixture({ maxBodyBytes: 1024 });
     await f.broker.createTopic('capped', { partitions: 1 });
-    const res = await f.app.inject({ method: 'POST', url: '/topics/capped/messages', payload: { payload: 'y'.repeat(4096) } });
+    const res = await f.app.inject({
+      method: 'POST',
+      url: '/topics/capped/messages',
+      payload: { payload: 'y'.repeat(4096) },
+    });
     expect(res.statusCode).toBe(413);
     expect(res.json().error.code).toBe('MESSAGE_TOO_LARGE');
     const s = await f.broker.stats('capped');

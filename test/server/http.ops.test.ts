@@ -26,7 +26,11 @@ describe('HTTP operations', () => {
 
   it('/metrics reports topic size, partition offsets and group lag in Prometheus text format', async () => {
     await f.broker.createTopic('metered', { partitions: 2 });
-    await f.broker.publish('metered', [{ payload: 1, partition: 0 }, { payload: 2, partition: 0 }, { payload: 3, partition: 1 }]);
+    await f.broker.publish('metered', [
+      { payload: 1, partition: 0 },
+      { payload: 2, partition: 0 },
+      { payload: 3, partition: 1 },
+    ]);
     let seen = 0;
     const sub = await f.broker.subscribe('metered', { group: 'billing', from: 'earliest' }, () => {
       seen++;
@@ -61,7 +65,16 @@ describe('HTTP operations', () => {
     expect(res.statusCode).toBe(200);
     const doc = res.json();
     expect(doc.openapi).toMatch(/^3\./);
-    for (const path of ['/healthz', '/readyz', '/metrics', '/topics', '/topics/{name}', '/topics/{name}/messages', '/topics/{name}/events', '/stats/{name}']) {
+    for (const path of [
+      '/healthz',
+      '/readyz',
+      '/metrics',
+      '/topics',
+      '/topics/{name}',
+      '/topics/{name}/messages',
+      '/topics/{name}/events',
+      '/stats/{name}',
+    ]) {
       expect(Object.keys(doc.paths)).toContain(path);
     }
     expect(doc.paths['/topics'].post.requestBody.content['application/json'].schema.required).toEqual(['name']);
@@ -72,7 +85,12 @@ describe('HTTP operations', () => {
     await f.broker.createTopic('counted', { partitions: 1 });
     await f.broker.publish('counted', { payload: 'x' });
     const res = await f.app.inject({ url: '/stats/counted' });
-    expect(res.json()).toMatchObject({ kind: 'topic', name: 'counted', messages: 1, partitions: [{ partition: 0, startOffset: 0, endOffset: 1 }] });
+    expect(res.json()).toMatchObject({
+      kind: 'topic',
+      name: 'counted',
+      messages: 1,
+      partitions: [{ partition: 0, startOffset: 0, endOffset: 1 }],
+    });
     const missing = await f.app.inject({ url: '/stats/missing' });
     expect(missing.statusCode).toBe(404);
     expect(missing.json().error.code).toBe('NOT_FOUND');

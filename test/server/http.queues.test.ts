@@ -16,8 +16,14 @@ describe('HTTP /queues', () => {
   it('creates, lists, describes and deletes a queue', async () => {
     const created = await post('/queues', { name: 'emails', visibilityTimeoutMs: 5000, maxDeliveries: 3 });
     expect(created.statusCode).toBe(201);
-    expect(created.json()).toMatchObject({ name: 'emails', kind: 'queue', options: { visibilityTimeoutMs: 5000, maxDeliveries: 3 } });
-    expect((await f.app.inject({ url: '/queues' })).json().queues.map((q: { name: string }) => q.name)).toContain('emails');
+    expect(created.json()).toMatchObject({
+      name: 'emails',
+      kind: 'queue',
+      options: { visibilityTimeoutMs: 5000, maxDeliveries: 3 },
+    });
+    expect((await f.app.inject({ url: '/queues' })).json().queues.map((q: { name: string }) => q.name)).toContain(
+      'emails',
+    );
     expect((await f.app.inject({ url: '/queues/emails' })).json().options.maxDeliveries).toBe(3);
     expect((await f.app.inject({ method: 'DELETE', url: '/queues/emails' })).statusCode).toBe(204);
     expect((await f.app.inject({ url: '/queues/emails' })).statusCode).toBe(404);
@@ -90,10 +96,12 @@ describe('HTTP /queues', () => {
     await new Promise((r) => setTimeout(r, 100));
     await f.broker.publish('abandoned', { payload: 'kept' });
     // Delivered to the abandoned poll (its lease would last 60 s), then handed back by the HTTP layer.
-    await expect.poll(async () => {
-      const s = await f.broker.stats('abandoned');
-      return s.kind === 'queue' ? s.depth : -1;
-    }).toBe(1);
+    await expect
+      .poll(async () => {
+        const s = await f.broker.stats('abandoned');
+        return s.kind === 'queue' ? s.depth : -1;
+      })
+      .toBe(1);
     const again = await f.broker.receive('abandoned', { waitMs: 100 });
     expect(again.map((m) => m.payload)).toEqual(['kept']);
   });
@@ -102,7 +110,12 @@ describe('HTTP /queues', () => {
     await post('/queues', { name: 'checked' });
     expect((await post('/queues/checked/receive', { max: 5000 })).json().error.code).toBe('INVALID_ARGUMENT');
     expect((await post('/queues/checked/receive', { waitMs: 'soon' })).statusCode).toBe(400);
-    const notJson = await f.app.inject({ method: 'POST', url: '/queues/checked/messages', payload: 'not json', headers: { 'content-type': 'application/json' } });
+    const notJson = await f.app.inject({
+      method: 'POST',
+      url: '/queues/checked/messages',
+      payload: 'not json',
+      headers: { 'content-type': 'application/json' },
+    });
     expect(notJson.statusCode).toBe(400);
     expect(notJson.json().error.code).toBe('INVALID_ARGUMENT');
     expect((await f.app.inject({ url: '/stats/checked' })).json().depth).toBe(0);

@@ -47,7 +47,11 @@ describe('HTTP error mapping', () => {
     expect(toHttpError(new WharfError('TIMEOUT', 'x')).status).toBe(504);
     expect(toHttpError(new WharfError('RECEIPT_INVALID', 'x')).status).toBe(410);
     const full = toHttpError(new WharfError('QUEUE_FULL', 'full', { retryAfterMs: 2_500 }));
-    expect(full).toMatchObject({ status: 429, retryAfterSeconds: 3, body: { error: { code: 'QUEUE_FULL', message: 'full', retryAfterMs: 2_500 } } });
+    expect(full).toMatchObject({
+      status: 429,
+      retryAfterSeconds: 3,
+      body: { error: { code: 'QUEUE_FULL', message: 'full', retryAfterMs: 2_500 } },
+    });
     expect(toHttpError(new WharfError('RATE_LIMITED', 'slow')).retryAfterSeconds).toBe(1);
     const unknown = toHttpError(new Error('boom'));
     expect(unknown).toMatchObject({ status: 500, body: { error: { code: 'INTERNAL', message: 'boom' } } });

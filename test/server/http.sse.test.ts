@@ -52,7 +52,10 @@ async function readEvents(url: string, count: number, onOpen?: () => Promise<voi
 describe('HTTP Server-Sent Events', () => {
   it('streams a topic from earliest with partition:offset ids', async () => {
     await f.broker.createTopic('feed', { partitions: 1 });
-    await f.broker.publish('feed', [{ type: 'a', payload: { n: 1 } }, { type: 'b', payload: { n: 2 } }]);
+    await f.broker.publish('feed', [
+      { type: 'a', payload: { n: 1 } },
+      { type: 'b', payload: { n: 2 } },
+    ]);
     const events = await readEvents(`${base}/topics/feed/events?from=earliest`, 2);
     expect(events.map((e) => e.id)).toEqual(['0:0', '0:1']);
     expect(events.map((e) => e.event)).toEqual(['message', 'message']);
@@ -75,10 +78,12 @@ describe('HTTP Server-Sent Events', () => {
     await f.broker.publish('grouped', [{ payload: 1 }, { payload: 2 }, { payload: 3 }]);
     const first = await readEvents(`${base}/topics/grouped/events?group=g1&from=earliest`, 3);
     expect(first.map((e) => JSON.parse(e.data!).payload)).toEqual([1, 2, 3]);
-    await expect.poll(async () => {
-      const s = await f.broker.stats('grouped');
-      return s.kind === 'topic' ? s.groups.g1?.members : -1;
-    }).toBe(0);
+    await expect
+      .poll(async () => {
+        const s = await f.broker.stats('grouped');
+        return s.kind === 'topic' ? s.groups.g1?.members : -1;
+      })
+      .toBe(0);
     await f.broker.publish('grouped', { payload: 4 });
     const next = await readEvents(`${base}/topics/grouped/events?group=g1&from=earliest`, 1);
     expect(JSON.parse(next[0].data!)).toMatchObject({ offset: 3, payload: 4 });

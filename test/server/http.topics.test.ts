@@ -32,7 +32,11 @@ describe('HTTP /topics', () => {
 
   it('publishes one message and a batch, which land in the log in order', async () => {
     await f.broker.createTopic('events', { partitions: 1 });
-    const one = await f.app.inject({ method: 'POST', url: '/topics/events/messages', payload: { type: 'a', key: 'k', payload: { n: 1 } } });
+    const one = await f.app.inject({
+      method: 'POST',
+      url: '/topics/events/messages',
+      payload: { type: 'a', key: 'k', payload: { n: 1 } },
+    });
     expect(one.statusCode).toBe(201);
     expect(one.json()).toMatchObject({ partition: 0, offset: 0 });
     const batch = await f.app.inject({
@@ -79,12 +83,21 @@ describe('HTTP /topics', () => {
       ['{"payload": ', 'application/json'],
       ['hello', 'text/plain'],
     ]) {
-      const res = await f.app.inject({ method: 'POST', url: '/topics/t/messages', payload, headers: { 'content-type': contentType } });
+      const res = await f.app.inject({
+        method: 'POST',
+        url: '/topics/t/messages',
+        payload,
+        headers: { 'content-type': contentType },
+      });
       expect(res.statusCode).toBe(400);
       expect(res.json().error.code).toBe('INVALID_ARGUMENT');
       expect(typeof res.json().error.message).toBe('string');
     }
-    const unknownField = await f.app.inject({ method: 'POST', url: '/topics/t/messages', payload: { payload: 1, colour: 'red' } });
+    const unknownField = await f.app.inject({
+      method: 'POST',
+      url: '/topics/t/messages',
+      payload: { payload: 1, colour: 'red' },
+    });
     expect(unknownField.statusCode).toBe(400);
     const stats = await f.broker.stats('t');
     expect(stats.kind === 'topic' && stats.messages).toBe(0);
@@ -93,7 +106,11 @@ describe('HTTP /topics', () => {
 
   it('a message over maxMessageBytes is refused with 413 MESSAGE_TOO_LARGE', async () => {
     await f.broker.createTopic('small', { partitions: 1, maxMessageBytes: 100 });
-    const res = await f.app.inject({ method: 'POST', url: '/topics/small/messages', payload: { payload: 'x'.repeat(500) } });
+    const res = await f.app.inject({
+      method: 'POST',
+      url: '/topics/small/messages',
+      payload: { payload: 'x'.repeat(500) },
+    });
     expect(res.statusCode).toBe(413);
     expect(res.json().error.code).toBe('MESSAGE_TOO_LARGE');
   });

@@ -30,7 +30,11 @@ export async function tempDir(prefix = 'wharf-serve-'): Promise<{ path: string; 
 }
 
 export async function serve(args: string[], env: Record<string, string> = {}): Promise<Served> {
-  const proc = spawn(process.execPath, ['--import', 'tsx', MAIN, 'serve', ...args], { cwd: REPO, env: cleanEnv(env), stdio: ['ignore', 'pipe', 'pipe'] });
+  const proc = spawn(process.execPath, ['--import', 'tsx', MAIN, 'serve', ...args], {
+    cwd: REPO,
+    env: cleanEnv(env),
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   let out = '';
   proc.stdout!.on('data', (d: Buffer) => (out += d.toString()));
   proc.stderr!.on('data', (d: Buffer) => (out += d.toString()));
@@ -61,7 +65,11 @@ export interface CliRun {
 
 export function wharf(args: string[], env: Record<string, string> = {}, stdin?: string): Promise<CliRun> {
   return new Promise((resolvePromise) => {
-    const proc = spawn(process.execPath, ['--import', 'tsx', MAIN, ...args], { cwd: REPO, env: cleanEnv(env), stdio: ['pipe', 'pipe', 'pipe'] });
+    const proc = spawn(process.execPath, ['--import', 'tsx', MAIN, ...args], {
+      cwd: REPO,
+      env: cleanEnv(env),
+      stdio: ['pipe', 'pipe', 'pipe'],
+    });
     let stdout = '';
     let stderr = '';
     proc.stdout.on('data', (d: Buffer) => (stdout += d.toString()));

@@ -24,19 +24,25 @@ describe('wharf serve shutdown', () => {
     expect(s.output()).toContain(`wharf serving ${dataDir}`);
     expect(s.httpUrl).not.toMatch(/:7412$/);
     const post = (path: string, body: unknown) =>
-      fetch(`${s.httpUrl}${path}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+      fetch(`${s.httpUrl}${path}`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify(body),
+      });
     expect((await post('/topics', { name: 'ledger', partitions: 2 })).status).toBe(201);
     expect((await post('/queues', { name: 'work' })).status).toBe(201);
     expect((await post('/queues/work/messages', { payload: 'before' })).status).toBe(201);
 
     // A burst of publishes; SIGTERM lands while some are in flight.
     const acked: number[] = [];
-    const inFlight = Array.from({ length: 60 }, (_, i) =>
-      post('/topics/ledger/messages', { key: `k${i}`, payload: { i } })
-        .then((r) => {
-          if (r.status === 201) acked.push(i);
-        })
-        .catch(() => undefined), // refused after shutdown began: never acknowledged
+    const inFlight = Array.from(
+      { length: 60 },
+      (_, i) =>
+        post('/topics/ledger/messages', { key: `k${i}`, payload: { i } })
+          .then((r) => {
+            if (r.status === 201) acked.push(i);
+          })
+          .catch(() => undefined), // refused after shutdown began: never acknowledged
     );
     await new Promise((r) => setTimeout(r, 20));
     s.proc.kill('SIGTERM');

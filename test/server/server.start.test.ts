@@ -7,7 +7,13 @@ import { startServer, type WharfServer } from '../../src/server/index.js';
 import type { RawSettings } from '../../src/server/config.js';
 
 const configOf = (flags: RawSettings) =>
-  mergeConfig({ flags: { inMemory: true, port: 0, httpPort: 0, logLevel: 'warn', ...flags }, env: {}, file: {}, cwd: process.cwd(), fileDir: process.cwd() });
+  mergeConfig({
+    flags: { inMemory: true, port: 0, httpPort: 0, logLevel: 'warn', ...flags },
+    env: {},
+    file: {},
+    cwd: process.cwd(),
+    fileDir: process.cwd(),
+  });
 
 let server: WharfServer;
 beforeAll(async () => {
@@ -39,9 +45,15 @@ describe('startServer', () => {
 
   it('a port in use fails with UNAVAILABLE naming the flag to change', async () => {
     const httpPort = Number(new URL(server.httpUrl).port);
-    await expect(startServer(configOf({ httpPort }))).rejects.toMatchObject({ code: 'UNAVAILABLE', message: expect.stringMatching(/--http-port/) });
+    await expect(startServer(configOf({ httpPort }))).rejects.toMatchObject({
+      code: 'UNAVAILABLE',
+      message: expect.stringMatching(/--http-port/),
+    });
     const nativePort = Number(new URL(server.nativeUrl.replace('wharf:', 'http:')).port);
-    await expect(startServer(configOf({ port: nativePort }))).rejects.toMatchObject({ code: 'UNAVAILABLE', message: expect.stringMatching(/--port/) });
+    await expect(startServer(configOf({ port: nativePort }))).rejects.toMatchObject({
+      code: 'UNAVAILABLE',
+      message: expect.stringMatching(/--port/),
+    });
   });
 
   it('close() ends open event streams, finishes promptly and stops listening', async () => {

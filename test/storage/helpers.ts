@@ -34,18 +34,24 @@ export interface StorageKind {
   cleanup(): void;
 }
 
-export function storageKinds(): Array<() => StorageKind> {
+export function storageKinds(): Array<{ name: 'disk' | 'memory'; make: () => StorageKind }> {
   return [
-    () => {
-      const dir = tempDir();
-      return { name: 'disk', open: () => openDiskStorage(dir), cleanup: () => removeDir(dir) };
+    {
+      name: 'disk',
+      make: () => {
+        const dir = tempDir();
+        return { name: 'disk', open: () => openDiskStorage(dir), cleanup: () => removeDir(dir) };
+      },
     },
-    () => {
-      const storage = openMemoryStorage();
-      // Memory storage survives log close/reopen but not storage close: reuse one instance.
-      const wrapper: Storage = Object.create(storage) as Storage;
-      wrapper.close = async () => undefined;
-      return { name: 'memory', open: async () => wrapper, cleanup: () => undefined };
+    {
+      name: 'memory',
+      make: () => {
+        const storage = openMemoryStorage();
+        // Memory storage survives log close/reopen but not storage close: reuse one instance.
+        const wrapper: Storage = Object.create(storage) as Storage;
+        wrapper.close = async () => undefined;
+        return { name: 'memory', open: async () => wrapper, cleanup: () => undefined };
+      },
     },
   ];
 }

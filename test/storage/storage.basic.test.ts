@@ -2,8 +2,8 @@ import { afterEach, describe, expect, it } from 'vitest';
 import type { Storage } from '../../src/storage/index.js';
 import { dec, enc, rec, storageKinds, type StorageKind } from './helpers.js';
 
-for (const makeKind of storageKinds()) {
-  describe(`${makeKind().name} storage basics`, () => {
+for (const { name, make: makeKind } of storageKinds()) {
+  describe(`${name} storage basics`, () => {
     let kind: StorageKind;
     let storage: Storage;
     afterEach(async () => {

@@ -23,10 +23,20 @@ export function topicsCommand(ctx: CliContext, run: Runner): Command {
     .option('--retention-ms <ms>', 'keep messages this long', intOption('--retention-ms'))
     .option('--retention-bytes <n>', 'keep at most this many bytes per partition', intOption('--retention-bytes'))
     .option('--options <json>', 'any other TopicOptions as JSON', jsonObjectOption('--options'))
-    .action(run(async (name: string, o: Common & { partitions?: number; retentionMs?: number; retentionBytes?: number; options?: object }) => {
-      const options: TopicOptions = { ...o.options, ...defined({ partitions: o.partitions, retentionMs: o.retentionMs, retentionBytes: o.retentionBytes }) };
-      await withClient(ctx, o, async (c) => printJson(ctx, await c.createTopic(name, options)));
-    }));
+    .action(
+      run(
+        async (
+          name: string,
+          o: Common & { partitions?: number; retentionMs?: number; retentionBytes?: number; options?: object },
+        ) => {
+          const options: TopicOptions = {
+            ...o.options,
+            ...defined({ partitions: o.partitions, retentionMs: o.retentionMs, retentionBytes: o.retentionBytes }),
+          };
+          await withClient(ctx, o, async (c) => printJson(ctx, await c.createTopic(name, options)));
+        },
+      ),
+    );
   addCommon(cmd, ctx, run, {
     remove: (c, n) => c.deleteTopic(n),
     list: (c) => c.listTopics(),
@@ -49,22 +59,31 @@ export function queuesCommand(ctx: CliContext, run: Runner): Command {
     .option('--max-length <n>', 'most messages waiting', intOption('--max-length', 1))
     .option('--overflow <policy>', 'reject | block | drop-oldest | drop-lowest-priority | dead-letter')
     .option('--options <json>', 'any other QueueOptions as JSON', jsonObjectOption('--options'))
-    .action(run(async (name: string, o: Common & Record<string, unknown>) => {
-      const options = {
-        ...(o.options as object | undefined),
-        ...defined({
-          visibilityTimeoutMs: o.visibilityTimeoutMs, maxDeliveries: o.maxDeliveries, deadLetterQueue: o.deadLetterQueue,
-          priorities: o.priorities, fifo: o.fifo, maxLength: o.maxLength, overflow: o.overflow,
-        }),
-      } as QueueOptions;
-      await withClient(ctx, o, async (c) => printJson(ctx, await c.createQueue(name, options)));
-    }));
+    .action(
+      run(async (name: string, o: Common & Record<string, unknown>) => {
+        const options = {
+          ...(o.options as object | undefined),
+          ...defined({
+            visibilityTimeoutMs: o.visibilityTimeoutMs,
+            maxDeliveries: o.maxDeliveries,
+            deadLetterQueue: o.deadLetterQueue,
+            priorities: o.priorities,
+            fifo: o.fifo,
+            maxLength: o.maxLength,
+            overflow: o.overflow,
+          }),
+        } as QueueOptions;
+        await withClient(ctx, o, async (c) => printJson(ctx, await c.createQueue(name, options)));
+      }),
+    );
   cmd
     .command('purge <name>')
     .description('delete every waiting message of a queue')
-    .action(run(async (name: string, o: Common) => {
-      await withClient(ctx, o, async (c) => printJson(ctx, { purged: await c.purgeQueue(name) }));
-    }));
+    .action(
+      run(async (name: string, o: Common) => {
+        await withClient(ctx, o, async (c) => printJson(ctx, { purged: await c.purgeQueue(name) }));
+      }),
+    );
   addCommon(cmd, ctx, run, {
     remove: (c, n) => c.deleteQueue(n),
     list: (c) => c.listQueues(),
@@ -82,12 +101,17 @@ export function exchangesCommand(ctx: CliContext, run: Runner): Command {
     .description('create an exchange')
     .requiredOption('--type <type>', 'direct | fanout | topic | headers')
     .option('--alternate <name>', 'where unroutable messages go')
-    .action(run(async (name: string, o: Common & { type: string; alternate?: string }) => {
-      await withClient(ctx, o, async (c) => {
-        const x = exchanges(c);
-        printJson(ctx, await x.createExchange!(name, { type: o.type as ExchangeType, ...defined({ alternate: o.alternate }) }));
-      });
-    }));
+    .action(
+      run(async (name: string, o: Common & { type: string; alternate?: string }) => {
+        await withClient(ctx, o, async (c) => {
+          const x = exchanges(c);
+          printJson(
+            ctx,
+            await x.createExchange!(name, { type: o.type as ExchangeType, ...defined({ alternate: o.alternate }) }),
+          );
+        });
+      }),
+    );
   cmd
     .command('bind <exchange>')
     .description('route matching messages of an exchange to a queue, topic or exchange')
@@ -97,16 +121,37 @@ export function exchangesCommand(ctx: CliContext, run: Runner): Command {
     .option('--pattern <pattern>', 'routing key (direct) or pattern with * and # (topic)')
     .option('--header <k=v>', 'headers exchange: a header to match; repeat for more', collectHeader)
     .option('--match <all|any>', 'headers exchange: every header or any one')
-    .action(run(async (exchange: string, o: Common & { queue?: string; topic?: string; exchange?: string; pattern?: string; header?: Record<string, string>; match?: string }) => {
-      const targets = [
-        o.queue !== undefined ? { queue: o.queue } : null,
-        o.topic !== undefined ? { topic: o.topic } : null,
-        o.exchange !== undefined ? { exchange: o.exchange } : null,
-      ].filter((t) => t !== null);
-      if (targets.length !== 1) throw new WharfError('INVALID_ARGUMENT', 'give exactly one target: --queue, --topic or --exchange');
-      const options = defined({ pattern: o.pattern, headers: o.header, match: o.match as 'all' | 'any' | undefined });
-      await withClient(ctx, o, async (c) => printJson(ctx, await exchanges(c).bind!(exchange, targets[0] as BindingTarget, options)));
-    }));
+    .action(
+      run(
+        async (
+          exchange: string,
+          o: Common & {
+            queue?: string;
+            topic?: string;
+            exchange?: string;
+            pattern?: string;
+            header?: Record<string, string>;
+            match?: string;
+          },
+        ) => {
+          const targets = [
+            o.queue !== undefined ? { queue: o.queue } : null,
+            o.topic !== undefined ? { topic: o.topic } : null,
+            o.exchange !== undefined ? { exchange: o.exchange } : null,
+          ].filter((t) => t !== null);
+          if (targets.length !== 1)
+            throw new WharfError('INVALID_ARGUMENT', 'give exactly one target: --queue, --topic or --exchange');
+          const options = defined({
+            pattern: o.pattern,
+            headers: o.header,
+            match: o.match as 'all' | 'any' | undefined,
+          });
+          await withClient(ctx, o, async (c) =>
+            printJson(ctx, await exchanges(c).bind!(exchange, targets[0] as BindingTarget, options)),
+          );
+        },
+      ),
+    );
   addCommon(cmd, ctx, run, {
     remove: (c, n) => exchanges(c).deleteExchange!(n),
     list: (c) => exchanges(c).listExchanges!(),
@@ -132,22 +177,38 @@ interface CommonOps {
 }
 
 function addCommon(cmd: Command, ctx: CliContext, run: Runner, ops: CommonOps): void {
-  cmd.command('delete <name>').description('delete it and its data').action(run(async (name: string, o: Common) => {
-    await withClient(ctx, o, async (c) => {
-      await ops.remove(c, name);
-      printJson(ctx, { deleted: name });
-    });
-  }));
-  cmd.command('list').description('list them (a table; --json for JSON)').option('--json', 'print JSON').action(run(async (o: Common) => {
-    await withClient(ctx, o, async (c) => {
-      const rows = (await ops.list(c)) as Array<Record<string, unknown>>;
-      if (o.json) printJson(ctx, rows);
-      else ctx.stdout.write(table(rows.map(ops.flatten ?? ((r) => r)), ops.columns));
-    });
-  }));
-  cmd.command('describe <name>').description('print its settings as JSON').action(run(async (name: string, o: Common) => {
-    await withClient(ctx, o, async (c) => printJson(ctx, await ops.describe(c, name)));
-  }));
+  cmd
+    .command('delete <name>')
+    .description('delete it and its data')
+    .action(
+      run(async (name: string, o: Common) => {
+        await withClient(ctx, o, async (c) => {
+          await ops.remove(c, name);
+          printJson(ctx, { deleted: name });
+        });
+      }),
+    );
+  cmd
+    .command('list')
+    .description('list them (a table; --json for JSON)')
+    .option('--json', 'print JSON')
+    .action(
+      run(async (o: Common) => {
+        await withClient(ctx, o, async (c) => {
+          const rows = (await ops.list(c)) as Array<Record<string, unknown>>;
+          if (o.json) printJson(ctx, rows);
+          else ctx.stdout.write(table(rows.map(ops.flatten ?? ((r) => r)), ops.columns));
+        });
+      }),
+    );
+  cmd
+    .command('describe <name>')
+    .description('print its settings as JSON')
+    .action(
+      run(async (name: string, o: Common) => {
+        await withClient(ctx, o, async (c) => printJson(ctx, await ops.describe(c, name)));
+      }),
+    );
   for (const sub of cmd.commands) sub.option('--url <url>', 'server, default WHARF_URL or wharf://127.0.0.1:7411');
 }
 

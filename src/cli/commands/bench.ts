@@ -27,9 +27,11 @@ export function benchCommand(ctx: CliContext, run: Runner): Command {
     .option('--size <bytes>', 'payload size', intOption('--size', 1), 256)
     .option('--batch <n>', 'messages per publish call', intOption('--batch', 1), 100)
     .option('--keep', 'keep the scratch topic/queue afterwards')
-    .action(run(async (o: BenchOpts) => {
-      await withClient(ctx, o, async (c) => printJson(ctx, await bench(ctx, c, o)));
-    }));
+    .action(
+      run(async (o: BenchOpts) => {
+        await withClient(ctx, o, async (c) => printJson(ctx, await bench(ctx, c, o)));
+      }),
+    );
 }
 
 async function bench(ctx: CliContext, c: CliClient, o: BenchOpts): Promise<Record<string, unknown>> {
@@ -37,7 +39,13 @@ async function bench(ctx: CliContext, c: CliClient, o: BenchOpts): Promise<Recor
   if (o.kind === 'queue') await c.createQueue(name);
   else await c.createTopic(name, { partitions: 1 });
   const bar = new cliProgress.SingleBar(
-    { stream: ctx.stderr as NodeJS.WriteStream, format: '{phase} [{bar}] {value}/{total} {rate} msg/s', hideCursor: true, noTTYOutput: true, notTTYSchedule: 1000 },
+    {
+      stream: ctx.stderr as NodeJS.WriteStream,
+      format: '{phase} [{bar}] {value}/{total} {rate} msg/s',
+      hideCursor: true,
+      noTTYOutput: true,
+      notTTYSchedule: 1000,
+    },
     cliProgress.Presets.shades_classic,
   );
   const payload = new Uint8Array(randomBytes(o.size));
@@ -45,7 +53,7 @@ async function bench(ctx: CliContext, c: CliClient, o: BenchOpts): Promise<Recor
   try {
     bar.start(o.messages, 0, { phase: 'publish', rate: 0 });
     const publishStart = performance.now();
-    for (let sent = 0; sent < o.messages; ) {
+    for (let sent = 0; sent < o.messages;) {
       const n = Math.min(o.batch, o.messages - sent);
       const batch: MessageInput[] = Array.from({ length: n }, () => ({ payload }));
       const t0 = performance.now();
@@ -58,14 +66,23 @@ async function bench(ctx: CliContext, c: CliClient, o: BenchOpts): Promise<Recor
     bar.stop();
     bar.start(o.messages, 0, { phase: 'consume', rate: 0 });
     const consumeStart = performance.now();
-    await drain(c, name, o, (got) => bar.update(got, { rate: Math.round(got / ((performance.now() - consumeStart) / 1000)) }));
+    await drain(c, name, o, (got) =>
+      bar.update(got, { rate: Math.round(got / ((performance.now() - consumeStart) / 1000)) }),
+    );
     const consumeMs = performance.now() - consumeStart;
     bar.stop();
     return {
-      kind: o.kind, messages: o.messages, sizeBytes: o.size, batch: o.batch,
+      kind: o.kind,
+      messages: o.messages,
+      sizeBytes: o.size,
+      batch: o.batch,
       publishPerSecond: Math.round(o.messages / (publishMs / 1000)),
       consumePerSecond: Math.round(o.messages / (consumeMs / 1000)),
-      publishBatchLatencyMs: { p50: latencyUs.getValueAtPercentile(50) / 1000, p99: latencyUs.getValueAtPercentile(99) / 1000, max: latencyUs.maxValue / 1000 },
+      publishBatchLatencyMs: {
+        p50: latencyUs.getValueAtPercentile(50) / 1000,
+        p99: latencyUs.getValueAtPercentile(99) / 1000,
+        max: latencyUs.maxValue / 1000,
+      },
     };
   } finally {
     bar.stop();

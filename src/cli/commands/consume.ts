@@ -23,16 +23,19 @@ export function consumeCommand(ctx: CliContext, run: Runner): Command {
     .argument('<name>', 'topic or queue')
     .option('--url <url>', 'server, default WHARF_URL or wharf://127.0.0.1:7411')
     .option('--group <group>', 'topics: consumer group (commits offsets); without one nothing is committed')
-    .option('--from <position>', "topics: earliest | latest | <offset> | ts:<ms> (default earliest)", 'earliest')
+    .option('--from <position>', 'topics: earliest | latest | <offset> | ts:<ms> (default earliest)', 'earliest')
     .option('--count <n>', 'exit after this many messages', intOption('--count', 1))
     .option('--wait-ms <ms>', 'queues: long-poll wait per receive', intOption('--wait-ms'), 20_000)
     .option('--no-ack', 'queues: leave messages leased (they return after the visibility timeout)')
-    .action(run(async (name: string, o: ConsumeOpts) => {
-      await withClient(ctx, o, async (c) => {
-        if (await isTopic(c, name)) await consumeTopic(ctx, c, name, { group: o.group, from: parseFrom(o.from), count: o.count });
-        else await consumeQueue(ctx, c, name, o);
-      });
-    }));
+    .action(
+      run(async (name: string, o: ConsumeOpts) => {
+        await withClient(ctx, o, async (c) => {
+          if (await isTopic(c, name))
+            await consumeTopic(ctx, c, name, { group: o.group, from: parseFrom(o.from), count: o.count });
+          else await consumeQueue(ctx, c, name, o);
+        });
+      }),
+    );
 }
 
 export function tailCommand(ctx: CliContext, run: Runner): Command {
@@ -41,9 +44,11 @@ export function tailCommand(ctx: CliContext, run: Runner): Command {
     .argument('<topic>')
     .option('--url <url>', 'server, default WHARF_URL or wharf://127.0.0.1:7411')
     .option('--count <n>', 'exit after this many messages', intOption('--count', 1))
-    .action(run(async (topic: string, o: { url?: string; count?: number }) => {
-      await withClient(ctx, o, (c) => consumeTopic(ctx, c, topic, { from: 'latest', count: o.count }));
-    }));
+    .action(
+      run(async (topic: string, o: { url?: string; count?: number }) => {
+        await withClient(ctx, o, (c) => consumeTopic(ctx, c, topic, { from: 'latest', count: o.count }));
+      }),
+    );
 }
 
 async function isTopic(c: CliClient, name: string): Promise<boolean> {
@@ -57,7 +62,12 @@ async function isTopic(c: CliClient, name: string): Promise<boolean> {
 }
 
 /** Runs until count messages were printed, or until SIGINT/SIGTERM. */
-async function consumeTopic(ctx: CliContext, c: CliClient, topic: string, o: { group?: string; from: StartPosition; count?: number }): Promise<void> {
+async function consumeTopic(
+  ctx: CliContext,
+  c: CliClient,
+  topic: string,
+  o: { group?: string; from: StartPosition; count?: number },
+): Promise<void> {
   let printed = 0;
   let finish!: () => void;
   const done = new Promise<void>((resolve) => (finish = resolve));
@@ -68,7 +78,11 @@ async function consumeTopic(ctx: CliContext, c: CliClient, topic: string, o: { g
     printed++;
     if (o.count !== undefined && printed >= o.count) finish();
   };
-  const sub: Subscription = await c.subscribe(topic, o.group !== undefined ? { group: o.group, from: o.from } : { from: o.from }, handler);
+  const sub: Subscription = await c.subscribe(
+    topic,
+    o.group !== undefined ? { group: o.group, from: o.from } : { from: o.from },
+    handler,
+  );
   const stop = (): void => finish();
   process.once('SIGINT', stop).once('SIGTERM', stop);
   try {
@@ -112,5 +126,8 @@ export function parseFrom(from: string | undefined): StartPosition {
   if (/^\d+$/.test(from)) return { offset: Number(from) };
   const ts = /^ts:(\d+)$/.exec(from);
   if (ts) return { timestamp: Number(ts[1]) };
-  throw new WharfError('INVALID_ARGUMENT', `--from ${JSON.stringify(from)} is not a position: use earliest, latest, an offset, or ts:<ms since epoch>`);
+  throw new WharfError(
+    'INVALID_ARGUMENT',
+    `--from ${JSON.stringify(from)} is not a position: use earliest, latest, an offset, or ts:<ms since epoch>`,
+  );
 }

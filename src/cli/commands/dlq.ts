@@ -10,13 +10,18 @@ export function dlqCommand(ctx: CliContext, run: Runner): Command {
     .command('redrive <deadLetterQueue>')
     .description('move dead letters back to their source queue (or --to another queue)')
     .option('--url <url>', 'server, default WHARF_URL or wharf://127.0.0.1:7411')
-    .option('--to <queue>', 'target queue instead of each message\'s source')
+    .option('--to <queue>', "target queue instead of each message's source")
     .option('--max <n>', 'move at most this many', intOption('--max', 1))
-    .action(run(async (dlq: string, o: { url?: string; to?: string; max?: number }) => {
-      await withClient(ctx, o, async (c) => {
-        const options = { ...(o.to !== undefined ? { to: o.to } : {}), ...(o.max !== undefined ? { max: o.max } : {}) };
-        printJson(ctx, { redriven: await c.redrive(dlq, options) });
-      });
-    }));
+    .action(
+      run(async (dlq: string, o: { url?: string; to?: string; max?: number }) => {
+        await withClient(ctx, o, async (c) => {
+          const options = {
+            ...(o.to !== undefined ? { to: o.to } : {}),
+            ...(o.max !== undefined ? { max: o.max } : {}),
+          };
+          printJson(ctx, { redriven: await c.redrive(dlq, options) });
+        });
+      }),
+    );
   return cmd;
 }

@@ -38,24 +38,41 @@ export function publishCommand(ctx: CliContext, run: Runner): Command {
     .option('--routing-key <key>', 'routing key (exchanges)')
     .option('--raw', 'send the payload as bytes instead of parsing JSON')
     .option('--lines', 'one message per input line (NDJSON), published as one batch')
-    .addHelpText('after', `\nExamples:\n  wharf publish orders '{"amount": 99.99}' --key order-456\n  wharf publish emails @mail.json\n  cat events.ndjson | wharf publish audit - --lines`)
-    .action(run(async (name: string, source: string, o: PublishOpts) => {
-      const text = await readSource(source);
-      const bodies: Payload[] = o.lines
-        ? text.toString('utf8').split('\n').filter((l) => l.trim() !== '').map((l) => parsePayload(Buffer.from(l), o.raw))
-        : [parsePayload(text, o.raw)];
-      const messages: MessageInput[] = bodies.map((payload) => ({
-        payload,
-        ...Object.fromEntries(
-          Object.entries({ key: o.key, type: o.type, headers: o.header, priority: o.priority, delayMs: o.delayMs, groupId: o.groupId, dedupId: o.dedupId, routingKey: o.routingKey })
-            .filter(([, v]) => v !== undefined),
-        ),
-      }));
-      await withClient(ctx, o, async (c) => {
-        if (messages.length === 1) printJson(ctx, await c.publish(name, messages[0]));
-        else for (const r of await c.publish(name, messages)) printJson(ctx, r);
-      });
-    }));
+    .addHelpText(
+      'after',
+      `\nExamples:\n  wharf publish orders '{"amount": 99.99}' --key order-456\n  wharf publish emails @mail.json\n  cat events.ndjson | wharf publish audit - --lines`,
+    )
+    .action(
+      run(async (name: string, source: string, o: PublishOpts) => {
+        const text = await readSource(source);
+        const bodies: Payload[] = o.lines
+          ? text
+              .toString('utf8')
+              .split('\n')
+              .filter((l) => l.trim() !== '')
+              .map((l) => parsePayload(Buffer.from(l), o.raw))
+          : [parsePayload(text, o.raw)];
+        const messages: MessageInput[] = bodies.map((payload) => ({
+          payload,
+          ...Object.fromEntries(
+            Object.entries({
+              key: o.key,
+              type: o.type,
+              headers: o.header,
+              priority: o.priority,
+              delayMs: o.delayMs,
+              groupId: o.groupId,
+              dedupId: o.dedupId,
+              routingKey: o.routingKey,
+            }).filter(([, v]) => v !== undefined),
+          ),
+        }));
+        await withClient(ctx, o, async (c) => {
+          if (messages.length === 1) printJson(ctx, await c.publish(name, messages[0]));
+          else for (const r of await c.publish(name, messages)) printJson(ctx, r);
+        });
+      }),
+    );
 }
 
 async function readSource(source: string): Promise<Buffer> {
@@ -79,6 +96,9 @@ function parsePayload(bytes: Buffer, raw: boolean | undefined): Payload {
   try {
     return JSON.parse(bytes.toString('utf8')) as Payload;
   } catch {
-    throw new WharfError('INVALID_ARGUMENT', 'the payload is not valid JSON; quote strings (\'"hello"\') or pass --raw to send bytes');
+    throw new WharfError(
+      'INVALID_ARGUMENT',
+      'the payload is not valid JSON; quote strings (\'"hello"\') or pass --raw to send bytes',
+    );
   }
 }

@@ -7,7 +7,18 @@ import { table } from '../format.js';
 import { intOption } from '../options.js';
 import type { Runner } from '../program.js';
 
-const COLUMNS = ['name', 'kind', 'depth', 'inFlight', 'dlqDepth', 'oldestAgeMs', 'lag', 'publish/s', 'deliver/s', 'ack/s'];
+const COLUMNS = [
+  'name',
+  'kind',
+  'depth',
+  'inFlight',
+  'dlqDepth',
+  'oldestAgeMs',
+  'lag',
+  'publish/s',
+  'deliver/s',
+  'ack/s',
+];
 
 export function statsCommand(ctx: CliContext, run: Runner): Command {
   return new Command('stats')
@@ -16,18 +27,20 @@ export function statsCommand(ctx: CliContext, run: Runner): Command {
     .option('--url <url>', 'server, default WHARF_URL or wharf://127.0.0.1:7411')
     .option('--watch [ms]', 'redraw as a live table every ms (default 1000) until Ctrl-C')
     .option('--json', 'print JSON even for the table')
-    .action(run(async (name: string | undefined, o: { url?: string; watch?: boolean | string; json?: boolean }) => {
-      await withClient(ctx, o, async (c) => {
-        if (o.watch === undefined) {
-          if (name !== undefined) printJson(ctx, await c.stats(name));
-          else if (o.json) printJson(ctx, await rowsOf(c, undefined));
-          else ctx.stdout.write(table(await rowsOf(c, undefined), COLUMNS));
-          return;
-        }
-        const periodMs = o.watch === true ? 1000 : intOption('--watch', 50)(o.watch as string);
-        await watch(ctx, c, name, periodMs);
-      });
-    }));
+    .action(
+      run(async (name: string | undefined, o: { url?: string; watch?: boolean | string; json?: boolean }) => {
+        await withClient(ctx, o, async (c) => {
+          if (o.watch === undefined) {
+            if (name !== undefined) printJson(ctx, await c.stats(name));
+            else if (o.json) printJson(ctx, await rowsOf(c, undefined));
+            else ctx.stdout.write(table(await rowsOf(c, undefined), COLUMNS));
+            return;
+          }
+          const periodMs = o.watch === true ? 1000 : intOption('--watch', 50)(o.watch as string);
+          await watch(ctx, c, name, periodMs);
+        });
+      }),
+    );
 }
 
 async function watch(ctx: CliContext, c: CliClient, name: string | undefined, periodMs: number): Promise<void> {
@@ -57,7 +70,10 @@ async function watch(ctx: CliContext, c: CliClient, name: string | undefined, pe
 }
 
 async function rowsOf(c: CliClient, name: string | undefined): Promise<Array<Record<string, unknown>>> {
-  const names = name !== undefined ? [name] : [...(await c.listTopics()).map((t) => t.name), ...(await c.listQueues()).map((q) => q.name)];
+  const names =
+    name !== undefined
+      ? [name]
+      : [...(await c.listTopics()).map((t) => t.name), ...(await c.listQueues()).map((q) => q.name)];
   const rows: Array<Record<string, unknown>> = [];
   for (const n of names) rows.push(row((await c.stats(n)) as Stats | ExchangeStats));
   return rows;
@@ -66,13 +82,28 @@ async function rowsOf(c: CliClient, name: string | undefined): Promise<Array<Rec
 const rate = (r: number): string => r.toFixed(1);
 
 function row(s: Stats | ExchangeStats): Record<string, unknown> {
-  if (s.kind === 'exchange') return { name: s.name, kind: 'exchange', depth: '', 'publish/s': '', routed: s.routed, unroutable: s.unroutable };
+  if (s.kind === 'exchange')
+    return { name: s.name, kind: 'exchange', depth: '', 'publish/s': '', routed: s.routed, unroutable: s.unroutable };
   if (s.kind === 'queue') {
     return {
-      name: s.name, kind: 'queue', depth: s.depth, inFlight: s.inFlight, dlqDepth: s.dlqDepth, oldestAgeMs: s.oldestAgeMs,
-      'publish/s': rate(s.publishRate), 'deliver/s': rate(s.deliverRate), 'ack/s': rate(s.ackRate),
+      name: s.name,
+      kind: 'queue',
+      depth: s.depth,
+      inFlight: s.inFlight,
+      dlqDepth: s.dlqDepth,
+      oldestAgeMs: s.oldestAgeMs,
+      'publish/s': rate(s.publishRate),
+      'deliver/s': rate(s.deliverRate),
+      'ack/s': rate(s.ackRate),
     };
   }
   const lag = Object.values(s.groups).reduce((sum, g) => sum + g.lag, 0);
-  return { name: s.name, kind: 'topic', depth: s.messages, lag, 'publish/s': rate(s.publishRate), 'deliver/s': rate(s.deliverRate) };
+  return {
+    name: s.name,
+    kind: 'topic',
+    depth: s.messages,
+    lag,
+    'publish/s': rate(s.publishRate),
+    'deliver/s': rate(s.deliverRate),
+  };
 }

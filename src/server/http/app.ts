@@ -47,7 +47,10 @@ export async function buildHttpApp(broker: HttpBroker, options: HttpAppOptions):
   });
   const connections = new ConnectionTracker(options.maxConnections ?? SERVER_LIMITS.maxConnections);
   connections.attach(app.server);
-  const receipts = new ReceiptBook(options.clock ?? systemClock, options.maxHttpReceipts ?? SERVER_LIMITS.maxHttpReceipts);
+  const receipts = new ReceiptBook(
+    options.clock ?? systemClock,
+    options.maxHttpReceipts ?? SERVER_LIMITS.maxHttpReceipts,
+  );
   const metrics = new BrokerMetrics(broker, { http: () => connections.stats(), ...options.listeners });
 
   app.setErrorHandler((err, _req, reply) => {
@@ -56,18 +59,28 @@ export async function buildHttpApp(broker: HttpBroker, options: HttpAppOptions):
     void reply.code(mapped.status).send(mapped.body);
   });
   app.setNotFoundHandler((req, reply) => {
-    void reply.code(404).send({ error: { code: 'NOT_FOUND', message: `no route ${req.method} ${req.url}; see /openapi.json` } });
+    void reply
+      .code(404)
+      .send({ error: { code: 'NOT_FOUND', message: `no route ${req.method} ${req.url}; see /openapi.json` } });
   });
   app.addHook('onRequest', async (req, reply) => {
     if (connections.isOverLimit(req.raw.socket)) {
       reply.header('connection', 'close');
-      throw new WharfError('UNAVAILABLE', `too many connections (maxConnections ${connections.limit}); retry later, reuse a connection, or raise the limit`, { retryAfterMs: 1000 });
+      throw new WharfError(
+        'UNAVAILABLE',
+        `too many connections (maxConnections ${connections.limit}); retry later, reuse a connection, or raise the limit`,
+        { retryAfterMs: 1000 },
+      );
     }
   });
 
   await app.register(swagger, {
     openapi: {
-      info: { title: 'Wharf HTTP API', version: '0.1.0', description: 'Topics, queues and exchanges over JSON. Errors: { error: { code, message } }.' },
+      info: {
+        title: 'Wharf HTTP API',
+        version: '0.1.0',
+        description: 'Topics, queues and exchanges over JSON. Errors: { error: { code, message } }.',
+      },
     },
   });
   registerOpsRoutes(app, broker, { metrics, isReady: options.isReady ?? (() => true) });

@@ -18,7 +18,11 @@ export type QueueCapable = HttpBroker & Wharf_Queues;
 export type ExchangeCapable = HttpBroker & Wharf_Exchanges;
 
 export function hasQueues(broker: HttpBroker): broker is QueueCapable {
-  return typeof broker.createQueue === 'function' && typeof broker.receive === 'function' && typeof broker.listQueues === 'function';
+  return (
+    typeof broker.createQueue === 'function' &&
+    typeof broker.receive === 'function' &&
+    typeof broker.listQueues === 'function'
+  );
 }
 
 export function hasExchanges(broker: HttpBroker): broker is ExchangeCapable {

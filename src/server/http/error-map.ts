@@ -40,7 +40,10 @@ const FASTIFY_CODES: Record<string, { code: ErrorCode; fix: string }> = {
   FST_ERR_CTP_EMPTY_JSON_BODY: { code: 'INVALID_ARGUMENT', fix: 'send a JSON body, or omit the content-type header' },
   FST_ERR_CTP_INVALID_MEDIA_TYPE: { code: 'INVALID_ARGUMENT', fix: 'send content-type: application/json' },
   FST_ERR_CTP_INVALID_CONTENT_LENGTH: { code: 'INVALID_ARGUMENT', fix: 'send a correct content-length' },
-  FST_ERR_CTP_BODY_TOO_LARGE: { code: 'MESSAGE_TOO_LARGE', fix: 'send a smaller body or raise maxMessageBytes on the server' },
+  FST_ERR_CTP_BODY_TOO_LARGE: {
+    code: 'MESSAGE_TOO_LARGE',
+    fix: 'send a smaller body or raise maxMessageBytes on the server',
+  },
   FST_ERR_VALIDATION: { code: 'INVALID_ARGUMENT', fix: 'see the OpenAPI description at /openapi.json' },
 };
 
@@ -58,7 +61,10 @@ function fromFastify(err: unknown): WharfError | null {
   const e = err as { code?: unknown; validation?: unknown; message?: unknown; statusCode?: unknown };
   const message = typeof e.message === 'string' ? e.message : 'bad request';
   if (e.validation !== undefined) {
-    return new WharfError('INVALID_ARGUMENT', `request does not match the route's schema: ${message}; see /openapi.json`);
+    return new WharfError(
+      'INVALID_ARGUMENT',
+      `request does not match the route's schema: ${message}; see /openapi.json`,
+    );
   }
   const known = typeof e.code === 'string' ? FASTIFY_CODES[e.code] : undefined;
   if (known) return new WharfError(known.code, `${message}; ${known.fix}`);

@@ -7,7 +7,8 @@ import { publishBody, type PublishBody } from './publish.js';
 import { bindingBody, createExchangeBody, nameParams, publishBody as publishSchema } from './schemas.js';
 
 type NameParams = { Params: { name: string } };
-type BindingBody = Partial<{ queue: string; topic: string; exchange: string; url: string; secret: string }> & BindingOptions;
+type BindingBody = Partial<{ queue: string; topic: string; exchange: string; url: string; secret: string }> &
+  BindingOptions;
 
 export function registerExchangeRoutes(app: FastifyInstance, broker: ExchangeCapable): void {
   const tags = ['exchanges'];
@@ -54,14 +55,20 @@ export function registerExchangeRoutes(app: FastifyInstance, broker: ExchangeCap
   );
 }
 
-function targetOf(t: Partial<{ queue: string; topic: string; exchange: string; url: string; secret: string }>): BindingTarget {
+function targetOf(
+  t: Partial<{ queue: string; topic: string; exchange: string; url: string; secret: string }>,
+): BindingTarget {
   const given = [t.queue, t.topic, t.exchange, t.url].filter((v) => v !== undefined).length;
   if (given !== 1) {
-    throw new WharfError('INVALID_ARGUMENT', 'a binding needs exactly one target: "queue", "topic", "exchange" or "url" (with "secret")');
+    throw new WharfError(
+      'INVALID_ARGUMENT',
+      'a binding needs exactly one target: "queue", "topic", "exchange" or "url" (with "secret")',
+    );
   }
   if (t.queue !== undefined) return { queue: t.queue };
   if (t.topic !== undefined) return { topic: t.topic };
   if (t.exchange !== undefined) return { exchange: t.exchange };
-  if (t.secret === undefined) throw new WharfError('INVALID_ARGUMENT', 'a url binding needs a "secret" to sign its POSTs with');
+  if (t.secret === undefined)
+    throw new WharfError('INVALID_ARGUMENT', 'a url binding needs a "secret" to sign its POSTs with');
   return { url: t.url as string, secret: t.secret };
 }

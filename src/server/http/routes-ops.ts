@@ -19,7 +19,11 @@ export function registerOpsRoutes(app: FastifyInstance, broker: HttpBroker, opti
 
   app.get('/readyz', { schema: { tags } }, async () => {
     if (!options.isReady()) {
-      throw new WharfError('UNAVAILABLE', 'the broker is starting or shutting down; retry shortly or use another instance', { retryAfterMs: 1000 });
+      throw new WharfError(
+        'UNAVAILABLE',
+        'the broker is starting or shutting down; retry shortly or use another instance',
+        { retryAfterMs: 1000 },
+      );
     }
     return { status: 'ready' };
   });

@@ -6,7 +6,14 @@ import type { QueueCapable } from './broker-port.js';
 import { toJsonMessage } from './message-json.js';
 import { publishBody, type PublishBody } from './publish.js';
 import type { ReceiptBook } from './receipts.js';
-import { ackBody, createQueueBody, nackBody, nameParams, publishBody as publishSchema, receiveBody } from './schemas.js';
+import {
+  ackBody,
+  createQueueBody,
+  nackBody,
+  nameParams,
+  publishBody as publishSchema,
+  receiveBody,
+} from './schemas.js';
 
 type NameParams = { Params: { name: string } };
 type SettleBody = { receipt?: string; receipts?: string[] } & NackOptions;
@@ -97,17 +104,26 @@ export function registerQueueRoutes(app: FastifyInstance, broker: QueueCapable, 
 
 function checkReceive(o: ReceiveOptions): void {
   if (o.max !== undefined && o.max > LIMITS.maxReceiveMessages) {
-    throw new WharfError('INVALID_ARGUMENT', `max ${o.max} is above maxReceiveMessages (${LIMITS.maxReceiveMessages}); ask for fewer`);
+    throw new WharfError(
+      'INVALID_ARGUMENT',
+      `max ${o.max} is above maxReceiveMessages (${LIMITS.maxReceiveMessages}); ask for fewer`,
+    );
   }
   if (o.waitMs !== undefined && o.waitMs > LIMITS.maxWaitMs) {
-    throw new WharfError('INVALID_ARGUMENT', `waitMs ${o.waitMs} is above maxWaitMs (${LIMITS.maxWaitMs}); poll again instead`);
+    throw new WharfError(
+      'INVALID_ARGUMENT',
+      `waitMs ${o.waitMs} is above maxWaitMs (${LIMITS.maxWaitMs}); poll again instead`,
+    );
   }
 }
 
 function receiptsOf(body: SettleBody): string[] {
   const list = [...(body.receipt !== undefined ? [body.receipt] : []), ...(body.receipts ?? [])];
   if (list.length === 0) {
-    throw new WharfError('INVALID_ARGUMENT', 'no receipt given: send { "receipt": "..." } or { "receipts": ["..."] } from a receive');
+    throw new WharfError(
+      'INVALID_ARGUMENT',
+      'no receipt given: send { "receipt": "..." } or { "receipts": ["..."] } from a receive',
+    );
   }
   return list;
 }
@@ -129,7 +145,9 @@ async function settleAll(list: string[], settle: (receipt: string) => Promise<vo
   }
   if (first) {
     if (list.length === 1) throw first;
-    throw new WharfError(first.code, `${first.message} (${settled} of ${list.length} settled)`, { details: { settled, failed } });
+    throw new WharfError(first.code, `${first.message} (${settled} of ${list.length} settled)`, {
+      details: { settled, failed },
+    });
   }
   return settled;
 }

@@ -88,9 +88,16 @@ export const createQueueBody = {
     visibilityTimeoutMs: { type: 'integer', minimum: 0 },
     maxDeliveries: { type: 'integer', minimum: 1 },
     deadLetterQueue: { type: 'string', pattern: namePattern },
-    retry: { type: 'object', additionalProperties: false, properties: {
-      initialDelayMs: { type: 'integer', minimum: 0 }, maxDelayMs: { type: 'integer', minimum: 0 },
-      multiplier: { type: 'number', minimum: 1 }, jitter: { type: 'number', minimum: 0, maximum: 1 } } },
+    retry: {
+      type: 'object',
+      additionalProperties: false,
+      properties: {
+        initialDelayMs: { type: 'integer', minimum: 0 },
+        maxDelayMs: { type: 'integer', minimum: 0 },
+        multiplier: { type: 'number', minimum: 1 },
+        jitter: { type: 'number', minimum: 0, maximum: 1 },
+      },
+    },
     delayMs: { type: 'integer', minimum: 0 },
     ttlMs: { type: 'integer', minimum: 0 },
     onExpire: { enum: ['drop', 'dead-letter'] },
@@ -102,10 +109,17 @@ export const createQueueBody = {
     maxBytes: { type: 'integer', minimum: 1 },
     overflow: { enum: ['reject', 'block', 'drop-oldest', 'drop-lowest-priority', 'dead-letter'] },
     blockTimeoutMs: { type: 'integer', minimum: 0 },
-    rateLimit: { type: 'object', additionalProperties: false, properties: {
-      messagesPerSecond: { type: 'number', minimum: 0 }, bytesPerSecond: { type: 'number', minimum: 0 },
-      burstMessages: { type: 'number', minimum: 0 }, burstBytes: { type: 'number', minimum: 0 },
-      mode: { enum: ['delay', 'reject'] } } },
+    rateLimit: {
+      type: 'object',
+      additionalProperties: false,
+      properties: {
+        messagesPerSecond: { type: 'number', minimum: 0 },
+        bytesPerSecond: { type: 'number', minimum: 0 },
+        burstMessages: { type: 'number', minimum: 0 },
+        burstBytes: { type: 'number', minimum: 0 },
+        mode: { enum: ['delay', 'reject'] },
+      },
+    },
     maxMessageBytes: { type: 'integer', minimum: 1 },
   },
 } as const;

@@ -29,12 +29,19 @@ export function registerSseRoute(app: FastifyInstance, broker: HttpBroker, optio
       const { name } = req.params;
       const from = parseFrom(req.query.from);
       if (streams.size >= options.maxStreams) {
-        throw new WharfError('LIMIT_EXCEEDED', `too many open event streams (maxSseStreams ${options.maxStreams}); close one or raise the limit`);
+        throw new WharfError(
+          'LIMIT_EXCEEDED',
+          `too many open event streams (maxSseStreams ${options.maxStreams}); close one or raise the limit`,
+        );
       }
       await broker.describeTopic(name);
       reply.hijack();
       const raw = reply.raw;
-      raw.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', connection: 'keep-alive' });
+      raw.writeHead(200, {
+        'content-type': 'text/event-stream',
+        'cache-control': 'no-cache',
+        connection: 'keep-alive',
+      });
       raw.write(': connected\n\n');
 
       let closed = false;
@@ -82,6 +89,8 @@ function parseFrom(from: string | undefined): StartPosition {
   if (/^\d+$/.test(from)) return { offset: Number(from) };
   const ts = /^ts:(\d+)$/.exec(from);
   if (ts) return { timestamp: Number(ts[1]) };
-  throw new WharfError('INVALID_ARGUMENT', `from=${JSON.stringify(from)} is not a position: use earliest, latest, an offset, or ts:<ms since epoch>`);
+  throw new WharfError(
+    'INVALID_ARGUMENT',
+    `from=${JSON.stringify(from)} is not a position: use earliest, latest, an offset, or ts:<ms since epoch>`,
+  );
 }
-
