@@ -8,3 +8,5 @@ export type { ErrorCode, Clock } from './common/index.js';
 export { ManualClock, systemClock } from './common/index.js';
 // Patterns (outbox, idempotent consumer): pg and better-sqlite3 are only type imports there, so they load lazily with the user's own driver.
 export * from './patterns/index.js';
+// Remote client: the same `Wharf` interface over the native protocol.
+export { connect } from './client/index.js';
