@@ -11,7 +11,7 @@ import { benchCommand } from './commands/bench.js';
 import { serveCommand } from './commands/serve.js';
 
 /** Wraps an action: a failure prints `error CODE: message` plus a fix and sets a non-zero exit code. */
-export type Runner = <A extends unknown[]>(fn: (...args: A) => Promise<void>) => (...args: A) => Promise<void>;
+import type { Runner } from './runner.js';
 
 /** Collects the exit code of the action that ran (0 unless it failed). */
 export interface RunState {

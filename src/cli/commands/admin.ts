@@ -7,7 +7,7 @@ import type { BindingTarget, ExchangeType } from '../../broker/index.js';
 import { printJson, withClient, type CliClient, type CliContext } from '../context.js';
 import { table } from '../format.js';
 import { collectHeader, intOption, jsonObjectOption } from '../options.js';
-import type { Runner } from '../program.js';
+import type { Runner } from '../runner.js';
 
 interface Common {
   url?: string;

@@ -7,7 +7,7 @@ import * as hdr from 'hdr-histogram-js';
 import type { MessageInput } from '../../broker/index.js';
 import { printJson, withClient, type CliClient, type CliContext } from '../context.js';
 import { intOption } from '../options.js';
-import type { Runner } from '../program.js';
+import type { Runner } from '../runner.js';
 
 interface BenchOpts {
   url?: string;

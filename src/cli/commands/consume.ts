@@ -6,7 +6,7 @@ import { WharfError, isWharfError } from '../../common/index.js';
 import { withClient, type CliClient, type CliContext } from '../context.js';
 import { messageLine } from '../format.js';
 import { intOption } from '../options.js';
-import type { Runner } from '../program.js';
+import type { Runner } from '../runner.js';
 
 interface ConsumeOpts {
   url?: string;

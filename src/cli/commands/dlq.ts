@@ -2,7 +2,7 @@
 import { Command } from 'commander';
 import { printJson, withClient, type CliContext } from '../context.js';
 import { intOption } from '../options.js';
-import type { Runner } from '../program.js';
+import type { Runner } from '../runner.js';
 
 export function dlqCommand(ctx: CliContext, run: Runner): Command {
   const cmd = new Command('dlq').description('dead-letter queue tools');

@@ -6,7 +6,7 @@ import type { MessageInput, Payload } from '../../broker/index.js';
 import { WharfError } from '../../common/index.js';
 import { printJson, withClient, type CliContext } from '../context.js';
 import { collectHeader, intOption } from '../options.js';
-import type { Runner } from '../program.js';
+import type { Runner } from '../runner.js';
 
 interface PublishOpts {
   url?: string;

@@ -3,7 +3,7 @@
 import { Command, Option } from 'commander';
 import { SETTINGS, type Setting } from '../../server/config-table.js';
 import type { CliContext } from '../context.js';
-import type { Runner } from '../program.js';
+import type { Runner } from '../runner.js';
 
 export function serveCommand(ctx: CliContext, run: Runner): Command {
   const cmd = new Command('serve')

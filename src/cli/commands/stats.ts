@@ -5,7 +5,7 @@ import type { ExchangeStats } from '../../broker/index.js';
 import { printJson, withClient, type CliClient, type CliContext } from '../context.js';
 import { table } from '../format.js';
 import { intOption } from '../options.js';
-import type { Runner } from '../program.js';
+import type { Runner } from '../runner.js';
 
 const COLUMNS = [
   'name',
