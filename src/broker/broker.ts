@@ -1,7 +1,7 @@
 // The embedded broker: opens storage and the catalog, builds one manager per kind of name (topics
 // now; queues and exchanges register theirs in their own sections below) and routes publish, stats
 // and close by the catalog kind of the name.
-import { LIMITS, WharfError, systemClock } from '../common/index.js';
+import { LIMITS, WharfError, rejectReservedName, systemClock } from '../common/index.js';
 import type { Clock, TimerHandle } from '../common/index.js';
 import { openDiskStorage, openMemoryStorage } from '../storage/index.js';
 import type { Storage } from '../storage/index.js';
@@ -85,7 +85,7 @@ export class Broker implements Wharf_Core, Wharf_Topics, Wharf_Queues, Wharf_Exc
       broker.queues = await QueueManager.open(ctx);
       broker.managers.set('queue', broker.queues);
       // ---- exchanges: register the ExchangeManager here.
-      broker.exchanges = await openExchanges(ctx, broker.topics, broker.queues, broker);
+      broker.exchanges = await openExchanges(ctx, broker.topics, broker.queues, broker.queues);
       broker.managers.set('exchange', {
         publish: (name, messages) => broker.exchanges!.manager.publish(name, messages),
         stats: (name) => broker.exchanges!.manager.stats(name),
@@ -133,11 +133,13 @@ export class Broker implements Wharf_Core, Wharf_Topics, Wharf_Queues, Wharf_Exc
 
   async createTopic(name: string, options?: TopicOptions): Promise<TopicInfo> {
     this.ensureOpen();
+    rejectReservedName(name);
     return this.topics.createTopic(name, options);
   }
 
   async deleteTopic(name: string): Promise<void> {
     this.ensureOpen();
+    rejectReservedName(name);
     return this.topics.deleteTopic(name);
   }
 
@@ -167,18 +169,26 @@ export class Broker implements Wharf_Core, Wharf_Topics, Wharf_Queues, Wharf_Exc
 
   private queues!: QueueManager;
 
+  /** @internal Wharf's own components (webhook delivery) manage reserved `__wharf.` queues through this, bypassing the user-name check. */
+  systemQueues(): QueueManager {
+    return this.queues;
+  }
+
   async createQueue(name: string, options?: QueueOptions): Promise<QueueInfo> {
     this.ensureOpen();
+    rejectReservedName(name);
     return this.queues.createQueue(name, options);
   }
 
   async deleteQueue(name: string): Promise<void> {
     this.ensureOpen();
+    rejectReservedName(name);
     return this.queues.deleteQueue(name);
   }
 
   async purgeQueue(name: string): Promise<number> {
     this.ensureOpen();
+    rejectReservedName(name);
     return this.queues.purgeQueue(name);
   }
 
@@ -235,10 +245,12 @@ export class Broker implements Wharf_Core, Wharf_Topics, Wharf_Queues, Wharf_Exc
   }
 
   async createExchange(name: string, options: ExchangeOptions): Promise<ExchangeInfo> {
+    rejectReservedName(name);
     return this.exchangeManager.createExchange(name, options);
   }
 
   async deleteExchange(name: string): Promise<void> {
+    rejectReservedName(name);
     return this.exchangeManager.deleteExchange(name);
   }
 

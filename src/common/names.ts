@@ -12,3 +12,12 @@ export function validateName(name: unknown, what = 'name'): string {
   }
   return name;
 }
+
+/** Names Wharf creates for itself (webhook delivery queues); users cannot create or delete them. */
+export const RESERVED_NAME_PREFIX = '__wharf.';
+
+export function rejectReservedName(name: string): void {
+  if (typeof name === 'string' && name.startsWith(RESERVED_NAME_PREFIX)) {
+    throw new WharfError('FORBIDDEN', `${JSON.stringify(name)} is reserved: names starting with ${RESERVED_NAME_PREFIX} belong to Wharf itself; pick another name`);
+  }
+}

@@ -135,3 +135,22 @@ describe('topics: lifecycle and publish', () => {
     expect(await codeOf(Broker.open({}))).toBe('INVALID_ARGUMENT');
   });
 });
+
+describe('reserved names', () => {
+  it('users cannot create or delete names starting with __wharf. (webhook delivery queues)', async () => {
+    const broker = await Broker.open({ inMemory: true });
+    try {
+      for (const create of [
+        () => broker.createTopic('__wharf.t'),
+        () => broker.createQueue('__wharf.webhook.1'),
+        () => broker.createExchange('__wharf.x', { type: 'fanout' }),
+        () => broker.deleteQueue('__wharf.webhook.1'),
+      ]) {
+        await expect(create()).rejects.toMatchObject({ code: 'FORBIDDEN' });
+      }
+      expect(await broker.listQueues()).toEqual([]);
+    } finally {
+      await broker.close();
+    }
+  });
+});

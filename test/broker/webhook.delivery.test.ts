@@ -12,7 +12,7 @@ const servers: HookServer[] = [];
 
 beforeEach(async () => {
   broker = await Broker.open({ inMemory: true });
-  webhooks = new WebhookDispatcher(broker);
+  webhooks = new WebhookDispatcher(broker.systemQueues());
 });
 afterEach(async () => {
   await webhooks.close();

@@ -21,7 +21,7 @@ describe('webhook durability', () => {
     try {
       hook.behaviour = () => 503;
       let broker = await Broker.open({ dataDir });
-      let webhooks = new WebhookDispatcher(broker);
+      let webhooks = new WebhookDispatcher(broker.systemQueues());
       const options = { url: hook.url, secret: 'k', initialRetryDelayMs: 50, maxRetryDelayMs: 200 };
       const queue = await webhooks.ensureEndpoint('orders.1', options);
       for (let i = 0; i < 3; i++) await broker.publish(queue, { type: 'order.created', payload: { n: i } });
@@ -31,7 +31,7 @@ describe('webhook durability', () => {
 
       hook.behaviour = () => 200;
       broker = await Broker.open({ dataDir });
-      webhooks = new WebhookDispatcher(broker);
+      webhooks = new WebhookDispatcher(broker.systemQueues());
       await webhooks.ensureEndpoint('orders.1', options);
       await waitFor(() => hook.ok.length === 3, 15_000, 'all three delivered after restart');
       expect(hook.ok.map((r) => JSON.parse(r.body).payload.n).sort()).toEqual([0, 1, 2]);
