@@ -99,8 +99,6 @@ export interface SubscribeOptions {
   heartbeatIntervalMs?: number;
   /** Most messages in flight to the handler per partition. */
   maxInFlight?: number;
-  /** Read only messages of committed transactions (default true). */
-  isolation?: 'read_committed' | 'read_uncommitted';
   /** Problems the subscription cannot hand to the handler (e.g. CORRUPT_DATA reading the log); it keeps retrying. */
   onError?: (error: WharfError) => void;
 }
