@@ -89,7 +89,7 @@ async function consumerRole(): Promise<void> {
   };
   const closer =
     scenario.startsWith('topic-')
-      ? await client.subscribe('bench-topic', { group: 'bench', from: 'earliest', ackMode: scenario === 'topic-auto' ? 'auto' : 'manual' }, (m) => onPayload(m.payload))
+      ? await client.subscribe('bench-topic', { group: 'bench', from: 'earliest', ackMode: scenario === 'topic-auto' ? 'auto' : 'manual', maxInFlight: opts.prefetch }, (m) => onPayload(m.payload))
       : await client.consume('bench-queue', { concurrency: opts.prefetch, prefetch: opts.prefetch }, (m) => onPayload(m.payload));
   process.stdout.write('READY\n');
   await finished;

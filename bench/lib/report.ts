@@ -15,8 +15,8 @@ export interface NormalRow {
 const num = (v: unknown): number | null => (typeof v === 'number' && Number.isFinite(v) ? v : null);
 
 export function normalize(row: BenchRow, prefix = ''): NormalRow {
-  const label = String(row.name ?? (row.system ? `${String(row.system)} ${String(row.scenario ?? '')}` : row.scenario ?? '?'));
-  const known = new Set(['name', 'system', 'scenario', 'msgsPerSec', 'msgs_per_s', 'p50Ms', 'p50_ms', 'p99Ms', 'p99_ms']);
+  const label = String(row.name ?? row.bench ?? (row.system ? `${String(row.system)} ${String(row.scenario ?? '')}` : row.scenario ?? '?'));
+  const known = new Set(['name', 'bench', 'system', 'scenario', 'msgsPerSec', 'msgs_per_s', 'p50Ms', 'p50_ms', 'p99Ms', 'p99_ms']);
   const extra = Object.entries(row)
     .filter(([k, v]) => !known.has(k) && (typeof v === 'number' || typeof v === 'string') && String(v).length < 60)
     .map(([k, v]) => `${k}=${typeof v === 'number' ? round(v) : v}`)
@@ -63,6 +63,7 @@ export function renderReport(input: {
   }
   if (input.peerRows.length > 0) {
     lines.push('## Peers, same run (`shared/bench/peers` harness)', '');
+    lines.push('The peers run as this machine started them; their durability differs (see each row\'s notes:', 'NATS JetStream and Redis do not fsync each message, and a Redis started without AOF keeps nothing on disk).', 'Wharf\'s rows above use `fsync: \'always\'` unless a row says otherwise.', '');
     lines.push('| system scenario | msgs/s | p50 ms | p99 ms | details |', '|---|---:|---:|---:|---|');
     for (const r of input.peerRows.map((x) => normalize(x))) {
       lines.push(`| ${r.label} | ${cell(r.msgsPerSec)} | ${cell(r.p50Ms)} | ${cell(r.p99Ms)} | ${r.extra} |`);

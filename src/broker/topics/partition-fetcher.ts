@@ -18,6 +18,8 @@ export interface FetcherHost {
   readonly clock: Clock;
   /** Byte payloads may be views of the read buffer (disk storage: one fresh buffer per read). */
   readonly shareReadBuffers: boolean;
+  /** Messages handed to the handler before the oldest of them settles (manual mode; 1 = one at a time). */
+  readonly maxInFlight: number;
   /** Durable commit; false when the partition was taken away (fenced). null: a reader that commits nothing. */
   readonly commit: ((partition: number, offset: number) => Promise<boolean>) | null;
   onError(err: WharfError): void;
@@ -35,6 +37,8 @@ export class PartitionFetcher implements DataWaiter {
   private commitRequested = -1;
   private commitInFlight: Promise<void> | null = null;
   private wakeUp: (() => void) | null = null;
+  /** Backoff sleeps of windowed retries (several may run at once); woken by stop/abort. */
+  private readonly retrySleepers = new Set<() => void>();
   /** The read of the batch after the one being delivered (errors kept as values, thrown when used). */
   private prefetched: { fromOffset: number; end: number; result: Promise<LogRecord[] | WharfError> } | null = null;
   private readonly done: Promise<void>;
@@ -75,6 +79,7 @@ export class PartitionFetcher implements DataWaiter {
     const w = this.wakeUp;
     this.wakeUp = null;
     w?.();
+    if (this.retrySleepers.size > 0 && this.state !== 'running') for (const f of [...this.retrySleepers]) f();
   }
 
   private async run(startPosition: () => Promise<number>): Promise<void> {
@@ -137,7 +142,7 @@ export class PartitionFetcher implements DataWaiter {
           result: this.read(next, maxBytes, nextEnd).catch((err: unknown) => toWharfError(err)),
         };
       }
-      const delivered = await this.deliverBatch(records, end);
+      const delivered = !this.host.autoAck && this.host.maxInFlight > 1 ? await this.deliverWindowed(records, end) : await this.deliverBatch(records, end);
       if (delivered > 0) this.host.topicRef.deliverMeter.mark(delivered);
       if (!this.host.autoAck) this.commitSoon();
     }
@@ -183,6 +188,112 @@ export class PartitionFetcher implements DataWaiter {
       delivered++;
     }
     return delivered;
+  }
+
+  /**
+   * maxInFlight > 1 (manual mode): hand up to maxInFlight messages to the handler in offset order
+   * without waiting for each to settle; the position (what gets committed) advances only over the
+   * contiguous settled prefix. A failed message is retried with backoff while later ones proceed;
+   * the batch returns once every message handed out has settled (or given up when stopped), so a
+   * rebalance still waits for in-flight settles before its commit.
+   */
+  private async deliverWindowed(records: LogRecord[], end: number): Promise<number> {
+    const handler = this.host.handler;
+    const max = this.host.maxInFlight;
+    const startPosition = this.position;
+    const settled = new Uint8Array(records.length); // 1 = settled (or skipped)
+    let last = records.length; // index past the last record handed out or skipped
+    let cursor = 0; // first index not yet known settled
+    let inFlight = 0;
+    let delivered = 0;
+    let gaveUp = false;
+    let waiter: (() => void) | null = null;
+    const advance = (): void => {
+      while (cursor < last && settled[cursor] === 1) {
+        this.position = records[cursor].offset + 1;
+        cursor++;
+      }
+    };
+    const finish = (i: number, ok: boolean): void => {
+      inFlight--;
+      if (ok) {
+        settled[i] = 1;
+        delivered++;
+        advance();
+      } else gaveUp = true;
+      const w = waiter;
+      waiter = null;
+      w?.();
+    };
+    for (let i = 0; i < records.length; i++) {
+      if (this.state !== 'running' || gaveUp) {
+        last = i;
+        break;
+      }
+      const rec = records[i];
+      if (rec.offset >= end) {
+        last = i;
+        break;
+      }
+      if (rec.offset < startPosition) {
+        settled[i] = 1;
+        advance();
+        continue;
+      }
+      while (inFlight >= max && this.state === 'running') await new Promise<void>((r) => (waiter = r));
+      if (this.state !== 'running') {
+        last = i;
+        break;
+      }
+      const msg = this.decode(rec);
+      if (msg === null) {
+        settled[i] = 1;
+        advance();
+        continue;
+      }
+      inFlight++;
+      let r: void | Promise<void>;
+      try {
+        r = handler(msg);
+      } catch {
+        void this.retryWindowed(msg).then((ok) => finish(i, ok));
+        continue;
+      }
+      if (r !== undefined && typeof (r as Promise<void>).then === 'function') {
+        (r as Promise<void>).then(
+          () => finish(i, true),
+          () => void this.retryWindowed(msg).then((ok) => finish(i, ok)),
+        );
+      } else finish(i, true);
+    }
+    while (inFlight > 0) await new Promise<void>((r) => (waiter = r));
+    return delivered;
+  }
+
+  /** retry() for a windowed message: its own backoff sleep, so several can wait at once. */
+  private async retryWindowed(msg: TopicMessage): Promise<boolean> {
+    for (;;) {
+      this.host.topicRef.errorMeter.mark();
+      if (this.state !== 'running') return false;
+      await new Promise<void>((resolve) => {
+        const timer = this.host.clock.setTimer(backoffMs(msg.deliveryCount), () => done());
+        const done = (): void => {
+          timer.cancel();
+          this.retrySleepers.delete(done);
+          resolve();
+        };
+        this.retrySleepers.add(done);
+      });
+      if (this.state !== 'running') return false;
+      msg.deliveryCount++;
+      try {
+        const r = this.host.handler(msg);
+        if (r !== undefined && typeof (r as Promise<void>).then === 'function') await r;
+        return true;
+      } catch {
+        // counted at the top of the loop
+      }
+    }
   }
 
   /** The message for a record, or null (reported) for a record that passed its CRC but is not a Wharf message. */

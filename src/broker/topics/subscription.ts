@@ -11,6 +11,8 @@ import type { Topic, TopicPartition, TopicSubscriber } from './topic.js';
 
 /** Longest session a member may ask for. */
 const MAX_SESSION_TIMEOUT_MS = 30 * 60_000;
+/** Most messages per partition a subscription may have in flight to its handler (maxInFlight). */
+export const MAX_IN_FLIGHT_PER_PARTITION = 10_000;
 
 export interface ResolvedSubscribeOptions {
   group: string | null;
@@ -18,6 +20,8 @@ export interface ResolvedSubscribeOptions {
   ackMode: 'manual' | 'auto';
   sessionTimeoutMs: number;
   heartbeatIntervalMs: number;
+  /** Messages per partition handed to the handler before the oldest settles (1 = one at a time). */
+  maxInFlight: number;
   onError: (err: WharfError) => void;
 }
 
@@ -48,12 +52,17 @@ export function resolveSubscribeOptions(o: SubscribeOptions): ResolvedSubscribeO
   }
   if (o.ackMode !== undefined && o.ackMode !== 'manual' && o.ackMode !== 'auto') throw invalid(`ackMode is ${JSON.stringify(o.ackMode)}; use 'manual' or 'auto'`);
   if (o.onError !== undefined && typeof o.onError !== 'function') throw invalid('onError must be a function');
+  const maxInFlight = o.maxInFlight ?? 1;
+  if (!Number.isSafeInteger(maxInFlight) || maxInFlight < 1 || maxInFlight > MAX_IN_FLIGHT_PER_PARTITION) {
+    throw invalid(`maxInFlight is ${JSON.stringify(o.maxInFlight)}; use an integer from 1 to ${MAX_IN_FLIGHT_PER_PARTITION}`);
+  }
   return {
     group,
     from: o.from === undefined ? 'latest' : validateStartPosition(o.from),
     ackMode: o.ackMode ?? 'manual',
     sessionTimeoutMs,
     heartbeatIntervalMs,
+    maxInFlight,
     onError: o.onError ?? (() => undefined),
   };
 }
@@ -74,6 +83,7 @@ export class TopicSubscription implements Subscription, GroupMember, TopicSubscr
   readonly commit: ((partition: number, offset: number) => Promise<boolean>) | null;
   readonly sessionTimeoutMs: number;
   readonly shareReadBuffers: boolean;
+  readonly maxInFlight: number;
   private readonly fetchers = new Map<number, PartitionFetcher>();
   private heartbeatTimer: TimerHandle | null = null;
   private closed = false;
@@ -92,6 +102,7 @@ export class TopicSubscription implements Subscription, GroupMember, TopicSubscr
     this.shareReadBuffers = storageKind === 'disk';
     this.topic = topicRef.name;
     this.autoAck = options.ackMode === 'auto';
+    this.maxInFlight = options.maxInFlight;
     this.sessionTimeoutMs = options.sessionTimeoutMs;
     const c = coordinator;
     this.commit = c === null ? null : (partition, offset) => c.commit(this.memberId, partition, offset);
