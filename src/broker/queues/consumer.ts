@@ -10,9 +10,22 @@ const IDLE_POLL_MS = 1000;
 
 export class QueueConsumer implements Consumer {
   private closed = false;
-  private readonly buffer: QueueMessage[] = [];
+  /** Leased messages not yet handed to the handler: buffer[bufferHead..] (a head index, not shift(): O(1) per message). */
+  private buffer: QueueMessage[] = [];
+  private bufferHead = 0;
   private running = 0;
-  private readonly runningDone = new Set<Promise<void>>();
+  /** Resolved when running drops to 0 (close() waits for it); one per close, not one promise per message. */
+  private idleWake: (() => void) | null = null;
+  private readonly onRunDone = (): void => {
+    this.running--;
+    if (this.running === 0 && this.idleWake !== null) {
+      this.idleWake();
+      this.idleWake = null;
+    }
+    this.slotWake?.();
+    this.slotWake = null;
+    this.dispatch();
+  };
   private slotWake: (() => void) | null = null;
   private readonly idle: { cancelled: boolean; wake?: () => void } = { cancelled: false };
   private loop: Promise<void> = Promise.resolve();
@@ -49,7 +62,7 @@ export class QueueConsumer implements Consumer {
 
   private async pump(): Promise<void> {
     while (!this.closed && !this.engine.closed) {
-      const room = this.prefetch - this.buffer.length - this.running;
+      const room = this.prefetch - (this.buffer.length - this.bufferHead) - this.running;
       if (room <= 0) {
         await new Promise<void>((resolve) => (this.slotWake = resolve));
         continue;
@@ -68,23 +81,26 @@ export class QueueConsumer implements Consumer {
         await this.engine.waitForWork(IDLE_POLL_MS, this.idle);
         continue;
       }
-      this.buffer.push(...batch);
+      if (this.bufferHead === this.buffer.length) {
+        this.buffer = batch;
+        this.bufferHead = 0;
+      } else {
+        for (const m of batch) this.buffer.push(m);
+      }
       this.dispatch();
     }
   }
 
   private dispatch(): void {
-    while (!this.closed && this.running < this.concurrency && this.buffer.length > 0) {
-      const m = this.buffer.shift()!;
+    while (!this.closed && this.running < this.concurrency && this.bufferHead < this.buffer.length) {
+      const m = this.buffer[this.bufferHead++];
       this.running++;
-      const done = this.run(m).finally(() => {
-        this.running--;
-        this.runningDone.delete(done);
-        this.slotWake?.();
-        this.slotWake = null;
-        this.dispatch();
-      });
-      this.runningDone.add(done);
+      // run() never rejects: every settle error is caught inside.
+      void this.run(m).then(this.onRunDone);
+    }
+    if (this.bufferHead === this.buffer.length && this.bufferHead > 0) {
+      this.buffer = [];
+      this.bufferHead = 0;
     }
   }
 
@@ -106,8 +122,10 @@ export class QueueConsumer implements Consumer {
     this.idle.wake?.();
     this.slotWake?.();
     await this.loop;
-    const unstarted = this.buffer.splice(0);
+    const unstarted = this.buffer.slice(this.bufferHead);
+    this.buffer = [];
+    this.bufferHead = 0;
     await Promise.all(unstarted.map((m) => this.engine.release(m.receipt).catch(() => undefined)));
-    await Promise.all([...this.runningDone]);
+    if (this.running > 0) await new Promise<void>((resolve) => (this.idleWake = resolve));
   }
 }
