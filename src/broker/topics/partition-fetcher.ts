@@ -270,30 +270,22 @@ export class PartitionFetcher implements DataWaiter {
     return delivered;
   }
 
-  /** retry() for a windowed message: its own backoff sleep, so several can wait at once. */
-  private async retryWindowed(msg: TopicMessage): Promise<boolean> {
-    for (;;) {
-      this.host.topicRef.errorMeter.mark();
-      if (this.state !== 'running') return false;
-      await new Promise<void>((resolve) => {
-        const timer = this.host.clock.setTimer(backoffMs(msg.deliveryCount), () => done());
-        const done = (): void => {
-          timer.cancel();
-          this.retrySleepers.delete(done);
-          resolve();
-        };
-        this.retrySleepers.add(done);
-      });
-      if (this.state !== 'running') return false;
-      msg.deliveryCount++;
-      try {
-        const r = this.host.handler(msg);
-        if (r !== undefined && typeof (r as Promise<void>).then === 'function') await r;
-        return true;
-      } catch {
-        // counted at the top of the loop
-      }
-    }
+  /** retry() for a windowed message: its own wakeable backoff sleep, so several can wait at once. */
+  private retryWindowed(msg: TopicMessage): Promise<boolean> {
+    return this.retry(msg, (ms) => this.retrySleep(ms));
+  }
+
+  /** A backoff sleep of its own that stop() wakes early (the shared sleep() holds one sleeper only). */
+  private retrySleep(ms: number): Promise<void> {
+    return new Promise<void>((resolve) => {
+      const timer = this.host.clock.setTimer(ms, () => done());
+      const done = (): void => {
+        timer.cancel();
+        this.retrySleepers.delete(done);
+        resolve();
+      };
+      this.retrySleepers.add(done);
+    });
   }
 
   /** The message for a record, or null (reported) for a record that passed its CRC but is not a Wharf message. */
@@ -323,12 +315,12 @@ export class PartitionFetcher implements DataWaiter {
    * After a handler threw: count it; in auto mode that settles the message, otherwise deliver it again
    * (deliveryCount+1) after a backoff until it succeeds. False when stopped first (left uncommitted).
    */
-  private async retry(msg: TopicMessage): Promise<boolean> {
+  private async retry(msg: TopicMessage, sleep: (ms: number) => Promise<void> = (ms) => this.sleep(ms)): Promise<boolean> {
     for (;;) {
       this.host.topicRef.errorMeter.mark();
       if (this.host.autoAck) return true;
       if (this.state !== 'running') return false; // not committed: whoever owns it next delivers it again
-      await this.sleep(backoffMs(msg.deliveryCount));
+      await sleep(backoffMs(msg.deliveryCount));
       if (this.state !== 'running') return false;
       msg.deliveryCount++;
       try {
