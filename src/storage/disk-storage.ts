@@ -8,7 +8,7 @@ import { fsyncDir, isNotFound, mkdirDurable } from './file-io.js';
 import { acquireLock } from './file-lock.js';
 import { DiskJournal } from './journal.js';
 import { DiskLog } from './partition-log.js';
-import { LOCK_FILE_NAME, pathKey, validatePath } from './storage-paths.js';
+import { claimPath, LOCK_FILE_NAME, pathKey, validatePath } from './storage-paths.js';
 import type { Journal, JournalOptions, LogOptions, PartitionLog, Storage } from './types.js';
 import { resolveJournalOptions, resolveLogOptions } from './validate.js';
 
@@ -43,13 +43,7 @@ class DiskStorage implements Storage {
 
   private async openOnce<T extends Openable>(path: string[], open: (key: string) => Promise<T>): Promise<T> {
     this.check();
-    validatePath(path);
-    const key = pathKey(path);
-    if (this.opened.has(key))
-      throw new WharfError(
-        'CONFLICT',
-        `${key} is already open in this storage; use the open instance or close it first`,
-      );
+    const key = claimPath(this.opened, path);
     this.opened.set(key, null);
     try {
       const item = await open(key);

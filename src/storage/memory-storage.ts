@@ -3,7 +3,7 @@
 import { WharfError } from '../common/index.js';
 import { MemoryJournal, MemoryJournalData } from './memory-journal.js';
 import { MemoryLog, MemoryLogData } from './memory-log.js';
-import { pathKey, validatePath } from './storage-paths.js';
+import { claimPath, pathKey, validatePath } from './storage-paths.js';
 import type { Journal, JournalOptions, LogOptions, PartitionLog, Storage } from './types.js';
 import { resolveJournalOptions, resolveLogOptions } from './validate.js';
 
@@ -21,14 +21,7 @@ class MemoryStorage implements Storage {
 
   private claim(path: string[]): string {
     this.check();
-    validatePath(path);
-    const key = pathKey(path);
-    if (this.opened.has(key))
-      throw new WharfError(
-        'CONFLICT',
-        `${key} is already open in this storage; use the open instance or close it first`,
-      );
-    return key;
+    return claimPath(this.opened, path);
   }
 
   async openLog(path: string[], options: LogOptions): Promise<PartitionLog> {

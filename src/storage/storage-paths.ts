@@ -18,3 +18,13 @@ export function validatePath(path: unknown, allowEmpty = false): string[] {
 export function pathKey(path: string[]): string {
   return path.join('/');
 }
+
+/** Claims path in a storage's open set: a second open of the same log or journal is a CONFLICT. */
+export function claimPath(opened: Map<string, unknown>, path: string[]): string {
+  validatePath(path);
+  const key = pathKey(path);
+  if (opened.has(key)) {
+    throw new WharfError('CONFLICT', `${key} is already open in this storage; use the open instance or close it first`);
+  }
+  return key;
+}

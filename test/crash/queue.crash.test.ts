@@ -1,12 +1,12 @@
 // Crash safety of queues: a broker process with a producer and acking consumers is killed with
 // SIGKILL at random moments, 20 times. No resolved publish may be lost, no acked message may come back.
-import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { Broker } from '../../src/broker/index.js';
+import { runKilledChild } from './killed-child.js';
 
 const CHILD = fileURLToPath(new URL('./queue-crash-child.ts', import.meta.url));
 const RUNS = 20;
@@ -18,34 +18,15 @@ interface RunLog {
   maxSeq: number;
 }
 
-function runOnce(dataDir: string, start: number, killAfterMs: number): Promise<RunLog> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', CHILD, dataDir, String(start)], { stdio: ['ignore', 'pipe', 'pipe'] });
-    const log: RunLog = { published: [], delivered: [], acked: [], maxSeq: start };
-    let buf = '';
-    let stderr = '';
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    child.stdout.on('data', (d: Buffer) => {
-      buf += d.toString();
-      let nl: number;
-      while ((nl = buf.indexOf('\n')) >= 0) {
-        const line = buf.slice(0, nl);
-        buf = buf.slice(nl + 1);
-        const [k, a, b] = line.split(' ');
-        if (k === 'READY') setTimeout(() => child.kill('SIGKILL'), killAfterMs);
-        else if (k === 'P') for (let i = Number(a); i <= Number(b); i++) log.published.push(i);
-        else if (k === 'D') log.delivered.push(Number(a));
-        else if (k === 'A') log.acked.push(Number(a));
-      }
-    });
-    child.on('exit', (code, signal) => {
-      if (signal !== 'SIGKILL') reject(new Error(`child exited with ${code}: ${stderr}`));
-      else {
-        log.maxSeq = Math.max(start, ...log.published.map((x) => x + 1));
-        resolve(log);
-      }
-    });
+async function runOnce(dataDir: string, start: number, killAfterMs: number): Promise<RunLog> {
+  const log: RunLog = { published: [], delivered: [], acked: [], maxSeq: start };
+  await runKilledChild(CHILD, [dataDir, String(start)], killAfterMs, ([k, a, b]) => {
+    if (k === 'P') for (let i = Number(a); i <= Number(b); i++) log.published.push(i);
+    else if (k === 'D') log.delivered.push(Number(a));
+    else if (k === 'A') log.acked.push(Number(a));
   });
+  log.maxSeq = Math.max(start, ...log.published.map((x) => x + 1));
+  return log;
 }
 
 /** One broker data directory killed `runs` times, then checked. */

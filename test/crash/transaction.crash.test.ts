@@ -2,41 +2,28 @@
 // fanout exchange + commit offset) and atomic fan-out publishes, and is killed at random moments.
 // After each restart every transaction is wholly applied or wholly absent, never applied twice,
 // and every fan-out publish is in all of its queues or in none.
-import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
 import { Broker, type TopicMessage } from '../../src/broker/index.js';
+import { runKilledChild } from './killed-child.js';
 
 const CHILD = fileURLToPath(new URL('./transaction-crash-child.ts', import.meta.url));
 const INPUTS = 300;
 const RUNS = 6;
 
-function runOnce(dataDir: string, routeStart: number, killAfterMs: number): Promise<{ txDone: number[]; routed: number[]; recovered: number }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', CHILD, dataDir, String(routeStart)], { stdio: ['ignore', 'pipe', 'pipe'] });
-    const txDone: number[] = [];
-    const routed: number[] = [];
-    let recovered = 0;
-    let buf = '';
-    let stderr = '';
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    child.stdout.on('data', (d: Buffer) => {
-      buf += d.toString();
-      let nl: number;
-      while ((nl = buf.indexOf('\n')) >= 0) {
-        const [k, a] = buf.slice(0, nl).split(' ');
-        buf = buf.slice(nl + 1);
-        if (k === 'READY') setTimeout(() => child.kill('SIGKILL'), killAfterMs);
-        else if (k === 'T') txDone.push(Number(a));
-        else if (k === 'R') routed.push(Number(a));
-        else if (k === 'RECOVERED') recovered = Number(a);
-      }
-    });
-    child.on('exit', (code, signal) => (signal === 'SIGKILL' ? resolve({ txDone, routed, recovered }) : reject(new Error(`child exited with ${code}: ${stderr}`))));
+async function runOnce(dataDir: string, routeStart: number, killAfterMs: number): Promise<{ txDone: number[]; routed: number[]; recovered: number }> {
+  const txDone: number[] = [];
+  const routed: number[] = [];
+  let recovered = 0;
+  await runKilledChild(CHILD, [dataDir, String(routeStart)], killAfterMs, ([k, a]) => {
+    if (k === 'T') txDone.push(Number(a));
+    else if (k === 'R') routed.push(Number(a));
+    else if (k === 'RECOVERED') recovered = Number(a);
   });
+  return { txDone, routed, recovered };
 }
 
 async function drainQueue(broker: Broker, queue: string): Promise<number[]> {

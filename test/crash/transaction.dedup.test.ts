@@ -1,37 +1,24 @@
 // dedupId across SIGKILL: a child publishes with dedupIds to a topic and a queue and is killed at a
 // random moment; after reopen, republishing every dedupId it tried stores nothing twice, and each
 // topic repeat resolves with the partition and offset the child was told.
-import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
 import { Broker } from '../../src/broker/index.js';
+import { runKilledChild } from './killed-child.js';
 
 const CHILD = fileURLToPath(new URL('./transaction-dedup-child.ts', import.meta.url));
 
-function runOnce(dataDir: string, killAfterMs: number): Promise<{ started: number; resolved: Map<number, [number, number]> }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', CHILD, dataDir], { stdio: ['ignore', 'pipe', 'pipe'] });
-    const resolved = new Map<number, [number, number]>();
-    let started = -1;
-    let buf = '';
-    let stderr = '';
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    child.stdout.on('data', (d: Buffer) => {
-      buf += d.toString();
-      let nl: number;
-      while ((nl = buf.indexOf('\n')) >= 0) {
-        const [k, a, b, c] = buf.slice(0, nl).split(' ');
-        buf = buf.slice(nl + 1);
-        if (k === 'READY') setTimeout(() => child.kill('SIGKILL'), killAfterMs);
-        else if (k === 'S') started = Number(a);
-        else if (k === 'P') resolved.set(Number(a), [Number(b), Number(c)]);
-      }
-    });
-    child.on('exit', (code, signal) => (signal === 'SIGKILL' ? resolve({ started, resolved }) : reject(new Error(`child exited with ${code}: ${stderr}`))));
+async function runOnce(dataDir: string, killAfterMs: number): Promise<{ started: number; resolved: Map<number, [number, number]> }> {
+  const resolved = new Map<number, [number, number]>();
+  let started = -1;
+  await runKilledChild(CHILD, [dataDir], killAfterMs, ([k, a, b, c]) => {
+    if (k === 'S') started = Number(a);
+    else if (k === 'P') resolved.set(Number(a), [Number(b), Number(c)]);
   });
+  return { started, resolved };
 }
 
 describe('dedupId across SIGKILL', () => {

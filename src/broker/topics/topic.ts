@@ -8,15 +8,8 @@ import type { TopicInfo, TopicOptions } from '../types.js';
 import { KeylessSpreader } from './partitioner.js';
 import type { GroupCoordinator } from './group-coordinator.js';
 
-export interface TopicConfig {
-  partitions: number;
-  retentionMs: number | null;
-  retentionBytes: number | null;
-  segmentBytes: number;
-  segmentMs: number;
-  maxMessageBytes: number;
-  dedupWindowMs: number;
-}
+/** A topic's settings: what describeTopic reports, less its identity. */
+export type TopicConfig = Omit<TopicInfo, 'name' | 'kind' | 'createdAt'>;
 
 /** Smallest segment a topic may roll at; smaller only multiplies files. */
 const MIN_SEGMENT_BYTES = 1024;
