@@ -1,11 +1,12 @@
 // Exchange benchmarks (JSON lines on stdout):
-//  1. fan-out: a fanout exchange bound to 3 durable queues (fsync 'always'); PUBLISHERS concurrent
-//     producers publish single 1 KiB messages (each an atomic 3-target write through the intent
-//     journal), while one consumer per queue receives and acks. Reports published msgs/s and
-//     delivered msgs/s (received+acked copies across the 3 queues).
-//  2. topic routing with BINDINGS bindings: routing only (the trie walk that picks targets, no I/O),
+//  1. topic routing with BINDINGS bindings: routing only (the trie walk that picks targets, no I/O),
 //     compared with a scan of every binding per message, and end to end (in-memory broker).
-// Run: npx tsx bench/exchanges.ts [--messages 20000] [--bindings 10000] [--publishers 64]
+//  2. fan-out: a fanout exchange bound to 3 durable queues (fsync 'always'); single 1 KiB messages
+//     (each an atomic 3-target write through the intent journal) from 1 publisher (sequential) and
+//     from PUBLISHERS concurrent publishers, while one consumer per queue receives and acks.
+//     Reports published msgs/s and delivered msgs/s (received+acked copies across the 3 queues),
+//     next to a direct publish to one queue with the same publishers as a baseline.
+// Run: npx tsx bench/exchanges.ts [--messages 20000] [--sequential-messages 1000] [--bindings 10000] [--publishers 64]
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -19,68 +20,78 @@ function arg(name: string, dflt: number): number {
 const MESSAGES = arg('messages', 20_000);
 const BINDINGS = arg('bindings', 10_000);
 const PUBLISHERS = arg('publishers', 64);
+const SEQUENTIAL_MESSAGES = arg('sequential-messages', 1_000);
 const print = (row: Record<string, unknown>): void => console.log(JSON.stringify(row));
 
-async function fanOut(): Promise<void> {
+/** One broker per scenario, so each starts from empty queues and journals. */
+async function withBroker(fn: (broker: Broker) => Promise<void>): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'wharf-bench-x-'));
   const broker = await Broker.open({ dataDir: dir, fsync: 'always' });
   try {
+    await fn(broker);
+  } finally {
+    await broker.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/** `publishers` loops, each awaiting its publish before the next: `publishers` publishes in flight. */
+function publishAll(publishers: number, messages: number, publish: () => Promise<unknown>): Promise<void> {
+  let next = 0;
+  return Promise.all(
+    Array.from({ length: publishers }, async () => {
+      while (next < messages) {
+        next++;
+        await publish();
+      }
+    }),
+  ).then(() => undefined);
+}
+
+const payload = new Uint8Array(1024).fill(7);
+
+async function directBaseline(publishers: number, messages: number): Promise<void> {
+  await withBroker(async (broker) => {
+    await broker.createQueue('direct');
+    const t0 = performance.now();
+    await publishAll(publishers, messages, () => broker.publish('direct', { type: 'order.created', payload }));
+    print({ name: 'baseline: direct publish to 1 queue (fsync always, 1 KiB, single-message publishes)', msgsPerSec: Math.round(messages / ((performance.now() - t0) / 1000)), publishers, messages });
+  });
+}
+
+async function fanOut(publishers: number, messages: number): Promise<void> {
+  await withBroker(async (broker) => {
     const queues = ['fan-1', 'fan-2', 'fan-3'];
     await broker.createExchange('fan', { type: 'fanout' });
     for (const q of queues) {
       await broker.createQueue(q, { visibilityTimeoutMs: 600_000 });
       await broker.bind('fan', { queue: q });
     }
-    const payload = new Uint8Array(1024).fill(7);
-    // Baseline on the same disk and settings: the same publishers to one queue directly, no exchange.
-    await broker.createQueue('direct');
-    let sent = 0;
-    const t0 = performance.now();
-    await Promise.all(
-      Array.from({ length: PUBLISHERS }, async () => {
-        while (sent < MESSAGES) {
-          sent++;
-          await broker.publish('direct', { type: 'order.created', payload });
-        }
-      }),
-    );
-    print({ name: 'baseline: direct publish to 1 queue (fsync always, 1 KiB, single-message publishes)', msgsPerSec: Math.round(MESSAGES / ((performance.now() - t0) / 1000)), publishers: PUBLISHERS });
-    await broker.purgeQueue('direct');
     const started = performance.now();
     let delivered = 0;
     const consumers = queues.map(async (q) => {
       let got = 0;
-      while (got < MESSAGES) {
+      while (got < messages) {
         const batch = await broker.receive(q, { max: 500, waitMs: 1000 });
         got += batch.length;
         await Promise.all(batch.map((m) => m.ack()));
         delivered += batch.length;
       }
     });
-    let next = 0;
-    const producers = Array.from({ length: PUBLISHERS }, async () => {
-      while (next < MESSAGES) {
-        next++;
-        await broker.publish('fan', { type: 'order.created', payload });
-      }
-    });
-    await Promise.all(producers);
+    await publishAll(publishers, messages, () => broker.publish('fan', { type: 'order.created', payload }));
     const publishedSec = (performance.now() - started) / 1000;
     await Promise.all(consumers);
     const totalSec = (performance.now() - started) / 1000;
     print({
-      name: 'exchange fan-out to 3 queues (fsync always, 1 KiB, single-message publishes)',
-      msgsPerSec: Math.round(MESSAGES / publishedSec),
+      name: 'exchange fan-out to 3 queues (fsync always, 1 KiB, single-message publishes, one consumer per queue receiving and acking)',
+      publishers,
+      publishedMsgsPerSec: Math.round(messages / publishedSec),
       deliveredMsgsPerSec: Math.round(delivered / totalSec),
-      messages: MESSAGES,
+      messages,
       copiesDelivered: delivered,
-      publishers: PUBLISHERS,
       seconds: Number(totalSec.toFixed(2)),
     });
-  } finally {
-    await broker.close();
-    rmSync(dir, { recursive: true, force: true });
-  }
+  });
 }
 
 /** BINDINGS patterns over a vocabulary like real event names: region.service.event, with wildcards. */
@@ -160,4 +171,9 @@ async function topicRouting(): Promise<void> {
 }
 
 await topicRouting();
-await fanOut();
+// Sequential (one publish in flight) and concurrent (PUBLISHERS in flight); fewer messages for the
+// sequential runs, whose rate is bound by two fsyncs per publish.
+await directBaseline(1, SEQUENTIAL_MESSAGES);
+await fanOut(1, SEQUENTIAL_MESSAGES);
+await directBaseline(PUBLISHERS, MESSAGES);
+await fanOut(PUBLISHERS, MESSAGES);

@@ -56,12 +56,20 @@ function resolveOptions(o: BrokerOptions): ResolvedBrokerOptions {
   };
 }
 
+/**
+ * Data directories written before producer sequences moved into the records kept them in an
+ * `idempotence` journal; the records are now the only source, so the old file is deleted.
+ */
+async function dropIdempotenceJournal(storage: Storage): Promise<void> {
+  if (!(await storage.list([])).includes('idempotence')) return;
+  await storage.remove(['idempotence.tmp']); // a compaction the crash interrupted
+  await storage.remove(['idempotence']);
+}
+
 export class Broker implements Wharf_Core, Wharf_Topics, Wharf_Queues, Wharf_Exchanges, Wharf_Transactions {
   private readonly managers = new Map<CatalogKind, KindManager>();
   private retentionTimer: TimerHandle | null = null;
   private closing: Promise<void> | null = null;
-  /** Idempotent producers (protocol/client helper's module): dedupes (producerId, sequence) per target. */
-  private idempotence: ProducerDedupe | null = null;
 
   private constructor(
     /** Shared with the managers; server layers read options and the catalog from here. */
@@ -79,7 +87,8 @@ export class Broker implements Wharf_Core, Wharf_Topics, Wharf_Queues, Wharf_Exc
       : await openDiskStorage(resolved.dataDir!);
     try {
       const catalog = await Catalog.load(storage);
-      const ctx: BrokerContext = { storage, clock, options: resolved, catalog };
+      await dropIdempotenceJournal(storage);
+      const ctx: BrokerContext = { storage, clock, options: resolved, catalog, producers: new ProducerDedupe() };
       const broker = new Broker(ctx, await TopicManager.open(ctx));
       // ---- queues: register the QueueManager here (broker.managers.set('queue', ...)).
       broker.queues = await QueueManager.open(ctx);
@@ -87,11 +96,11 @@ export class Broker implements Wharf_Core, Wharf_Topics, Wharf_Queues, Wharf_Exc
       // ---- exchanges: register the ExchangeManager here.
       broker.exchanges = await openExchanges(ctx, broker.topics, broker.queues, broker.queues);
       broker.managers.set('exchange', {
+        routes: true,
         publish: (name, messages) => broker.exchanges!.manager.publish(name, messages),
         stats: (name) => broker.exchanges!.manager.stats(name),
         close: () => broker.exchanges!.close(),
       });
-      broker.idempotence = await ProducerDedupe.open(storage, { fsync: resolved.fsync, fsyncIntervalMs: resolved.fsyncIntervalMs });
       broker.scheduleRetention();
       return broker;
     } catch (err) {
@@ -107,10 +116,9 @@ export class Broker implements Wharf_Core, Wharf_Topics, Wharf_Queues, Wharf_Exc
   async publish(name: string, input: MessageInput | MessageInput[]): Promise<PublishResult | PublishResult[]> {
     const manager = this.managerFor(name);
     const list = Array.isArray(input) ? input : [input];
-    const results =
-      this.idempotence !== null && ProducerDedupe.wants(list)
-        ? await this.idempotence.publish(name, list, (fresh) => manager.publish(name, fresh))
-        : await manager.publish(name, list);
+    const results = ProducerDedupe.wants(list)
+      ? await this.context.producers.publish(name, list, manager.routes === true, (fresh) => manager.publish(name, fresh))
+      : await manager.publish(name, list);
     return Array.isArray(input) ? results : results[0];
   }
 
@@ -123,7 +131,6 @@ export class Broker implements Wharf_Core, Wharf_Topics, Wharf_Queues, Wharf_Exc
       this.retentionTimer?.cancel();
       await this.exchanges?.stopWebhooks(); // webhook pushers consume queues: stop them first
       for (const m of this.managers.values()) await m.close();
-      await this.idempotence?.close();
       await this.context.storage.close();
     })();
     return this.closing;

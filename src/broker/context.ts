@@ -3,6 +3,7 @@
 import type { Clock } from '../common/index.js';
 import type { FsyncPolicy, Storage } from '../storage/index.js';
 import type { Catalog } from './catalog.js';
+import type { ProducerDedupe } from './idempotence.js';
 import type { MessageInput, PublishResult } from './types.js';
 
 export interface ResolvedBrokerOptions {
@@ -22,6 +23,8 @@ export interface BrokerContext {
   clock: Clock;
   options: ResolvedBrokerOptions;
   catalog: Catalog;
+  /** Idempotent producers' (producerId, sequence) table; every topic and queue feeds it what it stores. */
+  producers: ProducerDedupe;
 }
 
 /** Broker-level defaults that are not limits of their own (they live beside LIMITS for docs/limits.md). */
@@ -40,6 +43,8 @@ export const BROKER_DEFAULTS = {
  * share this shape, so publish/stats/close need no per-kind code in the facade.
  */
 export interface KindManager {
+  /** True for a kind that stores nothing itself and passes messages on to queues and topics (exchanges). */
+  readonly routes?: boolean;
   publish(name: string, messages: MessageInput[]): Promise<PublishResult[]>;
   stats(name: string): Promise<unknown>;
   close(): Promise<void>;

@@ -1,148 +1,215 @@
 // Idempotent producers: a message carrying (producerId, sequence) that this broker already stored
 // for the same target resolves with the original result (duplicate: true) instead of being stored
 // again, so a client may re-send a batch whose confirm it lost in a disconnect or a server crash.
-// Results are journaled after the publish is durable and before it is confirmed, and rebuilt on
-// open. Known gap: a crash between the log's fsync and this journal's fsync forgets that batch,
-// so its retry is stored twice (a window of one group commit); closing it needs the sequence in
-// the record batch header (storage's producer fields) and a scan on recovery.
+// The pair is stored inside the message's own record (reserved headers `wharf.pid`/`wharf.seq`,
+// message-codec.ts), written by the same append and fsync, so nothing stored can be forgotten by a
+// crash. This table is memory only: each topic and queue feeds it what it stores (learn) and, on
+// open, the records of the last RECOVERY_WINDOW_MS of each of its logs (rememberRecord, in the same
+// pass that rebuilds the dedupId window). A publish to an exchange is stored in its queues and topics
+// with producer id `<exchange>\0<producerId>`, so it is remembered for the exchange it was sent to.
 import { WharfError } from '../common/index.js';
-import type { Journal, Storage } from '../storage/index.js';
-import type { FsyncPolicy } from '../storage/index.js';
+import type { LogRecord } from '../storage/index.js';
+import { H_ID, H_PRODUCER_ID, H_SEQUENCE, utf8 } from './message-codec.js';
 import type { MessageInput, PublishResult } from './types.js';
 
 /** Results remembered per (target, producerId): enough for a client's whole in-flight window. */
-const MAX_RESULTS_PER_PRODUCER = 65_536;
+export const MAX_RESULTS_PER_PRODUCER = 65_536;
 /** Producers remembered per broker; the least recently used is forgotten first. */
-const MAX_PRODUCERS = 10_000;
-/** Journal entries before it is compacted into a snapshot of what is remembered. */
-const COMPACT_AFTER_ENTRIES = 100_000;
+export const MAX_PRODUCERS = 10_000;
+/** After a restart, a retry is recognised when its original was stored this recently (and is still in its log). */
+export const RECOVERY_WINDOW_MS = 5 * 60_000;
+/** Longest producerId; it is stored with every message of an idempotent publish. */
+export const MAX_PRODUCER_ID_BYTES = 256;
 
-type Row = [target: string, producerId: string, sequence: number, id: string, partition: number, offset: number];
+/** Separates target and producer id in keys and in the stored producer id of an exchange publish (names cannot hold it). */
+const SEP = '\u0000';
 
 interface ProducerState {
   results: Map<number, PublishResult>;
+  /**
+   * Sequences in the order they were first remembered, from `head`: the oldest is forgotten first.
+   * (Not Map#keys().next(): after many deletes V8 walks every deleted slot to find the first key.)
+   */
+  order: number[];
+  head: number;
+}
+
+/** A producer's state and whether its publishes went to an exchange (results keep only the id). */
+interface ProducerAt {
+  st: ProducerState;
+  routed: boolean;
+}
+
+function put({ st, routed }: ProducerAt, sequence: number, r: PublishResult): void {
+  const res: PublishResult = { id: r.id };
+  if (!routed && r.partition !== undefined && r.partition >= 0) res.partition = r.partition;
+  if (!routed && r.offset !== undefined && r.offset >= 0) res.offset = r.offset;
+  const known = st.results.has(sequence);
+  st.results.set(sequence, res);
+  if (known) return;
+  st.order.push(sequence);
+  if (st.results.size > MAX_RESULTS_PER_PRODUCER) {
+    st.results.delete(st.order[st.head++]);
+    if (st.head >= MAX_RESULTS_PER_PRODUCER) {
+      st.order = st.order.slice(st.head);
+      st.head = 0;
+    }
+  }
+}
+
+/** A stored `wharf.seq` (decimal ASCII), or -1 when it is not one. */
+function parseDecimal(bytes: Uint8Array): number {
+  if (bytes.length === 0 || bytes.length > 16) return -1;
+  let n = 0;
+  for (let i = 0; i < bytes.length; i++) {
+    const d = bytes[i] - 48;
+    if (d < 0 || d > 9) return -1;
+    n = n * 10 + d;
+  }
+  return n;
+}
+
+function isIdempotent(m: MessageInput | undefined): m is MessageInput & { producerId: string; sequence: number } {
+  return m !== null && typeof m === 'object' && typeof m.producerId === 'string' && typeof m.sequence === 'number';
+}
+
+function validate(m: MessageInput & { producerId: string; sequence: number }): void {
+  const { producerId, sequence } = m;
+  if (producerId.length === 0 || Buffer.byteLength(producerId) > MAX_PRODUCER_ID_BYTES || producerId.includes(SEP)) {
+    throw new WharfError('INVALID_ARGUMENT', `producerId ${JSON.stringify(producerId.slice(0, 40))} must be 1-${MAX_PRODUCER_ID_BYTES} bytes without U+0000; use a stable name per producer instance`);
+  }
+  if (!Number.isSafeInteger(sequence) || sequence < 0) {
+    throw new WharfError('INVALID_ARGUMENT', `sequence ${JSON.stringify(sequence)} must be an integer >= 0; number the producer's messages per target`);
+  }
 }
 
 export class ProducerDedupe {
   private readonly producers = new Map<string, ProducerState>();
   private readonly inflight = new Map<string, Promise<PublishResult>>();
-  private entriesSinceCompact = 0;
-  private chain: Promise<void> = Promise.resolve();
-
-  private constructor(private readonly journal: Journal) {}
-
-  static async open(storage: Storage, options: { fsync: FsyncPolicy; fsyncIntervalMs: number }): Promise<ProducerDedupe> {
-    const d = new ProducerDedupe(await storage.openJournal(['idempotence'], options));
-    for (const entry of d.journal.entries()) {
-      let rows: Row[];
-      try {
-        rows = JSON.parse(Buffer.from(entry).toString('utf8')) as Row[];
-      } catch (err) {
-        throw new WharfError('CORRUPT_DATA', 'the idempotence journal holds an entry that is not JSON; restore the data directory from a backup', { cause: err });
-      }
-      for (const r of rows) d.remember(r);
-      d.entriesSinceCompact++;
-    }
-    return d;
-  }
+  /** rememberRecord's last producer (reset by every other state lookup). */
+  private lastScanned: { leaf: string; producerId: Uint8Array; at: ProducerAt } | null = null;
 
   /** True when any message asks for idempotence. */
   static wants(messages: readonly MessageInput[]): boolean {
-    for (const m of messages) if (m !== null && typeof m === 'object' && typeof m.producerId === 'string' && typeof m.sequence === 'number') return true;
+    for (const m of messages) if (isIdempotent(m)) return true;
     return false;
   }
 
-  private remember(r: Row): void {
-    const key = `${r[0]}\u0000${r[1]}`;
+  /**
+   * A record `leaf` (a queue or topic) holds, read back on open; `partition` when leaf is a topic.
+   * Records without producer fields are skipped. The rebuild reads many records of one producer in
+   * a row, so the last producer's state is reused while its stored id bytes repeat.
+   */
+  rememberRecord(leaf: string, rec: LogRecord, partition?: number): void {
+    let producerId: Uint8Array | undefined;
+    let sequence = -1;
+    let idBytes: Uint8Array | undefined;
+    for (const h of rec.headers) {
+      if (h.key === H_PRODUCER_ID) producerId = h.value;
+      else if (h.key === H_SEQUENCE) sequence = parseDecimal(h.value);
+      else if (h.key === H_ID) idBytes = h.value;
+    }
+    if (producerId === undefined || sequence < 0) return;
+    const last = this.lastScanned;
+    let at: ProducerAt;
+    if (last !== null && last.leaf === leaf && Buffer.compare(last.producerId, producerId) === 0) at = last.at;
+    else {
+      at = this.stateFor(leaf, utf8(producerId));
+      this.lastScanned = { leaf, producerId: new Uint8Array(producerId), at }; // a copy: reads may share buffers
+    }
+    const id = idBytes === undefined ? '' : utf8(idBytes);
+    put(at, sequence, partition === undefined ? { id } : { id, partition, offset: rec.offset });
+  }
+
+  /** `leaf` stored these messages (by publish, exchange routing or an intent's roll-forward). */
+  learn(leaf: string, messages: readonly MessageInput[], results: readonly PublishResult[]): void {
+    for (let i = 0; i < messages.length; i++) {
+      const m = messages[i];
+      if (isIdempotent(m) && results[i]?.duplicate !== true) this.remember(leaf, m.producerId, m.sequence, results[i]);
+    }
+  }
+
+  /**
+   * Publishes the messages not seen before through `publish`; repeats (also of a publish still in
+   * flight) resolve with the original's result. `viaExchange`: the target stores nothing itself
+   * (KindManager.routes), so the messages go on with a producer id that names it (header comment).
+   */
+  async publish(target: string, messages: MessageInput[], viaExchange: boolean, publish: (fresh: MessageInput[]) => Promise<PublishResult[]>): Promise<PublishResult[]> {
+    const out = new Array<PublishResult | Promise<PublishResult>>(messages.length);
+    const fresh: MessageInput[] = [];
+    const freshIndex: number[] = [];
+    /** Per fresh message: its in-flight key, or undefined when it is not idempotent. */
+    const freshKeys: Array<string | undefined> = [];
+    /** Repeats inside this batch: [index in messages, index in fresh of the first]. */
+    const repeats: Array<[number, number]> = [];
+    const batchKeys = new Map<string, number>();
+    for (let i = 0; i < messages.length; i++) {
+      const m = messages[i];
+      if (!isIdempotent(m)) {
+        fresh.push(m);
+        freshIndex.push(i);
+        freshKeys.push(undefined);
+        continue;
+      }
+      validate(m);
+      const key = target + SEP + m.producerId;
+      const flightKey = key + SEP + m.sequence;
+      const seen = this.producers.get(key)?.results.get(m.sequence);
+      const flying = this.inflight.get(flightKey);
+      const first = batchKeys.get(flightKey);
+      if (seen !== undefined) out[i] = { ...seen, duplicate: true };
+      else if (flying !== undefined) out[i] = flying.then((r) => ({ ...r, duplicate: true }));
+      else if (first !== undefined) repeats.push([i, first]);
+      else {
+        batchKeys.set(flightKey, fresh.length);
+        fresh.push(viaExchange ? { ...m, producerId: key } : m);
+        freshIndex.push(i);
+        freshKeys.push(flightKey);
+      }
+    }
+    if (fresh.length === 0) return Promise.all(out);
+    const run = publish(fresh);
+    // Claimed before the write resolves, so a concurrent repeat waits for this publish's result.
+    freshKeys.forEach((key, k) => {
+      if (key === undefined) return;
+      const result = run.then((rs) => rs[k]);
+      result.catch(() => undefined); // a failure is reported to this caller; waiters see it too
+      this.inflight.set(key, result);
+    });
+    try {
+      const results = await run;
+      for (let k = 0; k < fresh.length; k++) {
+        const m = messages[freshIndex[k]];
+        out[freshIndex[k]] = results[k];
+        // The leaf that stored it has remembered it too; this also covers what stored nothing (an
+        // unroutable exchange publish, an overflow drop) for as long as this process lives.
+        if (isIdempotent(m) && results[k].duplicate !== true) this.remember(target, m.producerId, m.sequence, results[k]);
+      }
+      for (const [i, k] of repeats) out[i] = { ...results[k], duplicate: true };
+    } finally {
+      for (const key of freshKeys) if (key !== undefined) this.inflight.delete(key);
+    }
+    return Promise.all(out);
+  }
+
+  /** A stored producer id holding SEP came through an exchange: it names its own target. */
+  private remember(leaf: string, storedProducerId: string, sequence: number, r: PublishResult): void {
+    put(this.stateFor(leaf, storedProducerId), sequence, r);
+  }
+
+  /** The producer's state, created if new, moved to most recently used. */
+  private stateFor(leaf: string, storedProducerId: string): ProducerAt {
+    this.lastScanned = null;
+    const routed = storedProducerId.includes(SEP);
+    const key = routed ? storedProducerId : leaf + SEP + storedProducerId;
     let st = this.producers.get(key);
     if (st === undefined) {
-      st = { results: new Map() };
+      st = { results: new Map(), order: [], head: 0 };
       if (this.producers.size >= MAX_PRODUCERS) this.producers.delete(this.producers.keys().next().value!);
     } else {
       this.producers.delete(key); // re-insert: most recently used last
     }
     this.producers.set(key, st);
-    const res: PublishResult = { id: r[3] };
-    if (r[4] >= 0) res.partition = r[4];
-    if (r[5] >= 0) res.offset = r[5];
-    st.results.set(r[2], res);
-    if (st.results.size > MAX_RESULTS_PER_PRODUCER) st.results.delete(st.results.keys().next().value!);
-  }
-
-  private lookup(target: string, m: MessageInput): PublishResult | undefined {
-    return this.producers.get(`${target}\u0000${m.producerId}`)?.results.get(m.sequence!);
-  }
-
-  /** Publishes the messages not seen before through `publish`; repeats resolve with the original's result. */
-  async publish(target: string, messages: MessageInput[], publish: (fresh: MessageInput[]) => Promise<PublishResult[]>): Promise<PublishResult[]> {
-    const out = new Array<PublishResult | Promise<PublishResult>>(messages.length);
-    const fresh: MessageInput[] = [];
-    const freshIndex: number[] = [];
-    for (let i = 0; i < messages.length; i++) {
-      const m = messages[i];
-      if (typeof m?.producerId !== 'string' || typeof m.sequence !== 'number') {
-        fresh.push(m);
-        freshIndex.push(i);
-        continue;
-      }
-      const seen = this.lookup(target, m);
-      const flying = this.inflight.get(`${target}\u0000${m.producerId}\u0000${m.sequence}`);
-      if (seen !== undefined) out[i] = { ...seen, duplicate: true };
-      else if (flying !== undefined) out[i] = flying.then((r) => ({ ...r, duplicate: true }));
-      else {
-        fresh.push(m);
-        freshIndex.push(i);
-      }
-    }
-    if (fresh.length > 0) {
-      const run = (async () => {
-        const results = await publish(fresh);
-        await this.record(target, fresh, results);
-        return results;
-      })();
-      const keys: string[] = [];
-      fresh.forEach((m, k) => {
-        if (typeof m?.producerId !== 'string' || typeof m.sequence !== 'number') return;
-        const key = `${target}\u0000${m.producerId}\u0000${m.sequence}`;
-        keys.push(key);
-        this.inflight.set(key, run.then((rs) => rs[k]));
-      });
-      try {
-        const results = await run;
-        freshIndex.forEach((i, k) => (out[i] = results[k]));
-      } finally {
-        for (const key of keys) this.inflight.delete(key);
-      }
-    }
-    return Promise.all(out);
-  }
-
-  private async record(target: string, messages: MessageInput[], results: PublishResult[]): Promise<void> {
-    const rows: Row[] = [];
-    for (let i = 0; i < messages.length; i++) {
-      const m = messages[i];
-      if (typeof m.producerId !== 'string' || typeof m.sequence !== 'number' || results[i].duplicate === true) continue;
-      const r: Row = [target, m.producerId, m.sequence, results[i].id, results[i].partition ?? -1, results[i].offset ?? -1];
-      rows.push(r);
-      this.remember(r);
-    }
-    if (rows.length === 0) return;
-    await this.journal.append(Buffer.from(JSON.stringify(rows), 'utf8'));
-    if (++this.entriesSinceCompact >= COMPACT_AFTER_ENTRIES) this.compact();
-  }
-
-  private compact(): void {
-    this.entriesSinceCompact = 0;
-    const rows: Row[] = [];
-    for (const [key, st] of this.producers) {
-      const [target, producerId] = key.split('\u0000');
-      for (const [seq, r] of st.results) rows.push([target, producerId, seq, r.id, r.partition ?? -1, r.offset ?? -1]);
-    }
-    this.chain = this.chain.then(() => this.journal.rewrite([Buffer.from(JSON.stringify(rows), 'utf8')])).catch(() => undefined);
-  }
-
-  async close(): Promise<void> {
-    await this.chain;
-    await this.journal.close();
+    return { st, routed };
   }
 }

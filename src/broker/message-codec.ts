@@ -1,7 +1,8 @@
 // Messages <-> log records, for topics, queues and exchanges alike.
 // Record layout: key = the message key (UTF-8) or null; value = payload bytes; headers = the user's
 // headers plus reserved `wharf.*` headers for the message's own fields (id, type, content type,
-// priority, groupId, dedupId, routingKey, ttlMs). `wharf.ct` says whether the value is JSON or bytes.
+// priority, groupId, dedupId, routingKey, ttlMs, and an idempotent producer's producerId + sequence,
+// which are never shown to consumers). `wharf.ct` says whether the value is JSON or bytes.
 // Decoding is the consume hot path: no intermediate objects, ASCII fast path for short strings.
 import { randomBytes } from 'node:crypto';
 import { LIMITS, WharfError } from '../common/index.js';
@@ -17,6 +18,9 @@ export const H_GROUP_ID = 'wharf.groupId';
 export const H_DEDUP_ID = 'wharf.dedupId';
 export const H_ROUTING_KEY = 'wharf.routingKey';
 export const H_TTL_MS = 'wharf.ttlMs';
+/** Idempotent producer (src/broker/idempotence.ts): stored by the same append as the message, so no crash separates them. */
+export const H_PRODUCER_ID = 'wharf.pid';
+export const H_SEQUENCE = 'wharf.seq';
 
 const CT_JSON = Buffer.from('json');
 const CT_BYTES = Buffer.from('bytes');
@@ -32,16 +36,24 @@ let idLastMs = 0;
  * A unique, time-ordered id: 9 base-36 chars of ms, 4 of a per-ms sequence, 8 hex of process
  * randomness (so two processes do not collide). Sorts by creation time within a process.
  */
+let idMsPrefix = '';
+const SEQ_PAD = ['', '000', '00', '0', ''];
+
 export function newMessageId(nowMs: number = Date.now()): string {
   if (nowMs > idLastMs) {
     idLastMs = nowMs;
     idSeq = 0;
+    idMsPrefix = '';
   } else if (++idSeq >= 1_679_616) {
     // 36^4 ids in one ms: borrow the next ms so order and uniqueness hold.
     idLastMs++;
     idSeq = 0;
+    idMsPrefix = '';
   }
-  return idLastMs.toString(36).padStart(9, '0') + idSeq.toString(36).padStart(4, '0') + idSuffix;
+  // The ms part is formatted once per ms (ids are minted on the publish hot path).
+  if (idMsPrefix === '') idMsPrefix = idLastMs.toString(36).padStart(9, '0');
+  const seq = idSeq.toString(36);
+  return idMsPrefix + SEQ_PAD[seq.length] + seq + idSuffix;
 }
 
 // ------------------------------------------------------------------ encode
@@ -53,35 +65,45 @@ export interface EncodedMessage {
   sizeBytes: number;
 }
 
+/**
+ * Where a message sits in a publish call, for error texts: a label, or its index in the batch
+ * (formatted as messages[i] only when an error is thrown: no string per message on the hot path).
+ */
+export type MessageWhere = string | number;
+
+function label(where: MessageWhere): string {
+  return typeof where === 'number' ? `messages[${where}]` : where;
+}
+
 function invalid(what: string, fix: string): WharfError {
   return new WharfError('INVALID_ARGUMENT', `${what}; ${fix}`);
 }
 
-function optionalString(input: MessageInput, field: keyof MessageInput, where: string): string | undefined {
-  const v = input[field];
+// The field is read by the caller (input.priority, not input[field]): a keyed read per field was a
+// visible cost on the publish hot path.
+function optionalString(v: unknown, field: string, where: MessageWhere): string | undefined {
   if (v === undefined) return undefined;
-  if (typeof v !== 'string') throw invalid(`${where}.${field} is ${typeof v}`, 'pass a string or leave it out');
+  if (typeof v !== 'string') throw invalid(`${label(where)}.${field} is ${typeof v}`, 'pass a string or leave it out');
   return v;
 }
 
-function optionalInt(input: MessageInput, field: keyof MessageInput, where: string, min: number): number | undefined {
-  const v = input[field];
+function optionalInt(v: unknown, field: string, where: MessageWhere, min: number): number | undefined {
   if (v === undefined) return undefined;
   if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < min) {
-    throw invalid(`${where}.${field} is ${JSON.stringify(v)}`, `pass an integer >= ${min} or leave it out`);
+    throw invalid(`${label(where)}.${field} is ${JSON.stringify(v)}`, `pass an integer >= ${min} or leave it out`);
   }
   return v;
 }
 
-function encodePayload(payload: Payload | undefined, where: string): { value: Uint8Array; bytes: boolean } {
+function encodePayload(payload: Payload | undefined, where: MessageWhere): { value: Uint8Array; bytes: boolean } {
   if (payload instanceof Uint8Array) return { value: payload, bytes: true };
   let text: string | undefined;
   try {
     text = JSON.stringify(payload === undefined ? null : payload);
   } catch (err) {
-    throw new WharfError('INVALID_ARGUMENT', `${where}.payload cannot be serialised as JSON (${(err as Error).message}); pass JSON or a Uint8Array`);
+    throw new WharfError('INVALID_ARGUMENT', `${label(where)}.payload cannot be serialised as JSON (${(err as Error).message}); pass JSON or a Uint8Array`);
   }
-  if (text === undefined) throw invalid(`${where}.payload is not JSON`, 'pass JSON or a Uint8Array');
+  if (text === undefined) throw invalid(`${label(where)}.payload is not JSON`, 'pass JSON or a Uint8Array');
   return { value: Buffer.from(text, 'utf8'), bytes: false };
 }
 
@@ -89,51 +111,60 @@ function encodePayload(payload: Payload | undefined, where: string): { value: Ui
  * Validates one MessageInput and turns it into a log record. Throws INVALID_ARGUMENT for a bad field
  * and MESSAGE_TOO_LARGE past maxMessageBytes; never touches storage.
  */
-export function encodeMessage(input: MessageInput, timestampMs: number, maxMessageBytes: number, where = 'message'): EncodedMessage {
+/** Appends a reserved header; returns the bytes it counts against maxMessageBytes. */
+function pushHeader(headers: RecordHeader[], key: string, value: string): number {
+  const bytes = Buffer.from(value, 'utf8');
+  headers.push({ key, value: bytes });
+  return key.length + bytes.length;
+}
+
+export function encodeMessage(input: MessageInput, timestampMs: number, maxMessageBytes: number, where: MessageWhere = 'message'): EncodedMessage {
   if (input === null || typeof input !== 'object' || Array.isArray(input)) {
-    throw invalid(`${where} is ${input === null ? 'null' : typeof input}`, 'pass an object like { payload: {...} }');
+    throw invalid(`${label(where)} is ${input === null ? 'null' : typeof input}`, 'pass an object like { payload: {...} }');
   }
-  const id = optionalString(input, 'id', where) ?? newMessageId(timestampMs);
-  if (id.length === 0 || id.length > 256) throw invalid(`${where}.id has ${id.length} characters`, 'use 1-256 characters');
-  const type = optionalString(input, 'type', where);
+  const id = optionalString(input.id, 'id', where) ?? newMessageId(timestampMs);
+  if (id.length === 0 || id.length > 256) throw invalid(`${label(where)}.id has ${id.length} characters`, 'use 1-256 characters');
+  const type = optionalString(input.type, 'type', where);
   const key = input.key;
-  if (key !== undefined && key !== null && typeof key !== 'string') throw invalid(`${where}.key is ${typeof key}`, 'pass a string or null');
-  const priority = optionalInt(input, 'priority', where, 0);
-  const groupId = optionalString(input, 'groupId', where);
-  const dedupId = optionalString(input, 'dedupId', where);
-  const routingKey = optionalString(input, 'routingKey', where);
-  const ttlMs = optionalInt(input, 'ttlMs', where, 1);
-  optionalInt(input, 'delayMs', where, 0);
-  optionalInt(input, 'partition', where, 0);
+  if (key !== undefined && key !== null && typeof key !== 'string') throw invalid(`${label(where)}.key is ${typeof key}`, 'pass a string or null');
+  const priority = optionalInt(input.priority, 'priority', where, 0);
+  const groupId = optionalString(input.groupId, 'groupId', where);
+  const dedupId = optionalString(input.dedupId, 'dedupId', where);
+  const routingKey = optionalString(input.routingKey, 'routingKey', where);
+  const ttlMs = optionalInt(input.ttlMs, 'ttlMs', where, 1);
+  optionalInt(input.delayMs, 'delayMs', where, 0);
+  optionalInt(input.partition, 'partition', where, 0);
+  const producerId = optionalString(input.producerId, 'producerId', where);
+  const sequence = optionalInt(input.sequence, 'sequence', where, 0);
 
   const headers: RecordHeader[] = [];
   let size = 0;
-  const push = (k: string, v: string | Uint8Array): void => {
-    const value = typeof v === 'string' ? Buffer.from(v, 'utf8') : v;
-    headers.push({ key: k, value });
-    size += k.length + value.length;
-  };
-  push(H_ID, id);
-  if (type !== undefined) push(H_TYPE, type);
-  if (priority !== undefined) push(H_PRIORITY, String(priority));
-  if (groupId !== undefined) push(H_GROUP_ID, groupId);
-  if (dedupId !== undefined) push(H_DEDUP_ID, dedupId);
-  if (routingKey !== undefined) push(H_ROUTING_KEY, routingKey);
-  if (ttlMs !== undefined) push(H_TTL_MS, String(ttlMs));
+  size += pushHeader(headers, H_ID, id);
+  if (type !== undefined) size += pushHeader(headers, H_TYPE, type);
+  if (priority !== undefined) size += pushHeader(headers, H_PRIORITY, String(priority));
+  if (groupId !== undefined) size += pushHeader(headers, H_GROUP_ID, groupId);
+  if (dedupId !== undefined) size += pushHeader(headers, H_DEDUP_ID, dedupId);
+  if (routingKey !== undefined) size += pushHeader(headers, H_ROUTING_KEY, routingKey);
+  if (ttlMs !== undefined) size += pushHeader(headers, H_TTL_MS, String(ttlMs));
+  if (producerId !== undefined && sequence !== undefined) {
+    // Broker bookkeeping, not counted against maxMessageBytes (a message that fits must fit when retried idempotently).
+    headers.push({ key: H_PRODUCER_ID, value: Buffer.from(producerId, 'utf8') });
+    headers.push({ key: H_SEQUENCE, value: Buffer.from(String(sequence), 'utf8') });
+  }
 
   if (input.headers !== undefined) {
     const h = input.headers;
-    if (h === null || typeof h !== 'object' || Array.isArray(h)) throw invalid(`${where}.headers is not an object`, 'pass { name: "string value" }');
+    if (h === null || typeof h !== 'object' || Array.isArray(h)) throw invalid(`${label(where)}.headers is not an object`, 'pass { name: "string value" }');
     let count = 0;
     for (const k in h) {
       if (!Object.prototype.hasOwnProperty.call(h, k)) continue;
       const v = h[k];
-      if (typeof v !== 'string') throw invalid(`${where}.headers[${JSON.stringify(k)}] is ${typeof v}`, 'header values must be strings');
-      if (k.startsWith(RESERVED_HEADER_PREFIX)) throw invalid(`${where}.headers[${JSON.stringify(k)}] uses the reserved prefix "wharf."`, 'rename the header');
-      if (k.length === 0 || Buffer.byteLength(k) > LIMITS.maxHeaderKeyBytes) throw invalid(`${where}.headers key ${JSON.stringify(k.slice(0, 40))} is empty or longer than ${LIMITS.maxHeaderKeyBytes} bytes`, 'shorten it');
+      if (typeof v !== 'string') throw invalid(`${label(where)}.headers[${JSON.stringify(k)}] is ${typeof v}`, 'header values must be strings');
+      if (k.startsWith(RESERVED_HEADER_PREFIX)) throw invalid(`${label(where)}.headers[${JSON.stringify(k)}] uses the reserved prefix "wharf."`, 'rename the header');
+      if (k.length === 0 || Buffer.byteLength(k) > LIMITS.maxHeaderKeyBytes) throw invalid(`${label(where)}.headers key ${JSON.stringify(k.slice(0, 40))} is empty or longer than ${LIMITS.maxHeaderKeyBytes} bytes`, 'shorten it');
       const value = Buffer.from(v, 'utf8');
-      if (value.length > LIMITS.maxHeaderValueBytes) throw invalid(`${where}.headers[${JSON.stringify(k)}] is ${value.length} bytes (limit maxHeaderValueBytes ${LIMITS.maxHeaderValueBytes})`, 'move large data into the payload');
-      if (++count > LIMITS.maxHeaders) throw invalid(`${where} has more than ${LIMITS.maxHeaders} headers (maxHeaders)`, 'merge some headers or move them into the payload');
+      if (value.length > LIMITS.maxHeaderValueBytes) throw invalid(`${label(where)}.headers[${JSON.stringify(k)}] is ${value.length} bytes (limit maxHeaderValueBytes ${LIMITS.maxHeaderValueBytes})`, 'move large data into the payload');
+      if (++count > LIMITS.maxHeaders) throw invalid(`${label(where)} has more than ${LIMITS.maxHeaders} headers (maxHeaders)`, 'merge some headers or move them into the payload');
       headers.push({ key: k, value });
       size += Buffer.byteLength(k) + value.length;
     }
@@ -145,7 +176,7 @@ export function encodeMessage(input: MessageInput, timestampMs: number, maxMessa
   const keyBytes = typeof key === 'string' ? Buffer.from(key, 'utf8') : null;
   size += payload.value.length + (keyBytes === null ? 0 : keyBytes.length);
   if (size > maxMessageBytes) {
-    throw new WharfError('MESSAGE_TOO_LARGE', `${where} is ${size} bytes encoded, over the limit of ${maxMessageBytes} (maxMessageBytes); shrink the payload or raise maxMessageBytes`, {
+    throw new WharfError('MESSAGE_TOO_LARGE', `${label(where)} is ${size} bytes encoded, over the limit of ${maxMessageBytes} (maxMessageBytes); shrink the payload or raise maxMessageBytes`, {
       details: { limit: 'maxMessageBytes', value: maxMessageBytes, sizeBytes: size },
     });
   }
@@ -219,7 +250,7 @@ export function decodeInto<T extends Message>(rec: LogRecord, out: T, shareBytes
           out.routingKey = utf8(h.value);
           break;
         default:
-          break; // a reserved header of a newer version, or one another kind reads (ttlMs)
+          break; // a reserved header of a newer version, or one only the broker reads (ttlMs, pid, seq)
       }
     } else {
       if (user === null) user = {};

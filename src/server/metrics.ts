@@ -23,7 +23,7 @@ export class BrokerMetrics {
     private readonly broker: HttpBroker,
     private readonly listeners: Record<string, ListenerStatsSource>,
   ) {
-    collectDefaultMetrics({ register: this.registry, prefix: 'wharf_process_' });
+    collectDefaultMetrics({ register: this.registry, prefix: 'wharf_' }); // names like wharf_process_cpu_seconds_total
     const gauge = (name: string, help: string, labelNames: string[]): void => {
       this.g[name] = new Gauge({ name, help, labelNames, registers: [this.registry] });
     };

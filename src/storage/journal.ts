@@ -11,6 +11,8 @@ import { GroupCommitter, type CommitItem } from './group-commit.js';
 import { encodeFrame, FRAME_HEADER_BYTES, journalHeader, parseJournal } from './journal-format.js';
 import type { Journal, JournalOptions } from './types.js';
 
+const NOOP = (): void => undefined;
+
 interface PendingFrame extends CommitItem {
   frame: Buffer;
   position: number;
@@ -88,19 +90,24 @@ export class DiskJournal implements Journal {
   }
 
   append(entry: Uint8Array): Promise<void> {
-    let item: Omit<PendingFrame, 'resolve' | 'reject'>;
+    let item: PendingFrame;
     try {
       this.checkWritable();
       if (!(entry instanceof Uint8Array))
         throw new WharfError('INVALID_ARGUMENT', 'a journal entry must be a Uint8Array');
       const frame = encodeFrame(entry);
-      item = { frame, position: this.assignedBytes };
+      item = { frame, position: this.assignedBytes, resolve: NOOP, reject: NOOP };
       this.assignedBytes += frame.byteLength;
       this.list.push(frame.subarray(FRAME_HEADER_BYTES));
     } catch (err) {
       return Promise.reject(err);
     }
-    return new Promise((resolve, reject) => this.committer.submit({ ...item, resolve, reject }));
+    return new Promise((resolve, reject) => {
+      // Settled through the item itself: no object spread per append.
+      item.resolve = resolve;
+      item.reject = reject;
+      this.committer.submit(item);
+    });
   }
 
   private async writeRound(items: PendingFrame[]): Promise<void> {

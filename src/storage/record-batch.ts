@@ -177,11 +177,16 @@ export function encodeBatch(
   return buf;
 }
 
+/** Below this, a byte loop beats TypedArray#set's call overhead (ids, header values). */
+const SMALL_COPY_BYTES = 32;
+
 function writeNullableBytes(buf: Buffer, pos: number, bytes: Uint8Array | null): number {
   if (bytes === null) return writeVarint(buf, pos, -1);
-  pos = writeVarint(buf, pos, bytes.byteLength);
-  buf.set(bytes, pos);
-  return pos + bytes.byteLength;
+  const n = bytes.byteLength;
+  pos = writeVarint(buf, pos, n);
+  if (n < SMALL_COPY_BYTES) for (let i = 0; i < n; i++) buf[pos + i] = bytes[i];
+  else buf.set(bytes, pos);
+  return pos + n;
 }
 
 /** Reads the fixed 61-byte header at pos (the caller ensures the bytes are there). */

@@ -71,3 +71,43 @@ describe('atomic routing', () => {
     }
   });
 });
+
+describe('atomic routing under concurrency (publishes share journal entries and queue writes)', () => {
+  it('concurrent fan-out publishes each land once in every queue, and each publisher\'s messages stay in order', async () => {
+    await broker.createExchange('fan', { type: 'fanout' });
+    for (const q of ['c1', 'c2', 'c3']) {
+      await broker.createQueue(q);
+      await broker.bind('fan', { queue: q });
+    }
+    const publishers = 16;
+    const each = 8;
+    const ids = (
+      await Promise.all(
+        Array.from({ length: publishers }, async (_, p) => {
+          const out: string[] = [];
+          for (let i = 0; i < each; i++) out.push((await broker.publish('fan', { type: 'm', payload: { p, i } })).id);
+          return out;
+        }),
+      )
+    ).flat();
+    for (const q of ['c1', 'c2', 'c3']) {
+      const got = await broker.receive(q, { max: 1000 });
+      expect(got.map((m) => m.id).sort()).toEqual([...ids].sort());
+      for (let p = 0; p < publishers; p++) {
+        const mine = got.map((m) => m.payload as { p: number; i: number }).filter((x) => x.p === p);
+        expect(mine.map((x) => x.i)).toEqual(Array.from({ length: each }, (_, i) => i));
+      }
+    }
+  });
+
+  it('a bounded queue applies its overflow policy per publish, not to a batch of concurrent ones', async () => {
+    await broker.createQueue('dlq');
+    await broker.createQueue('bounded', { maxLength: 3, overflow: 'dead-letter', deadLetterQueue: 'dlq' });
+    await broker.createQueue('plain');
+    await broker.createExchange('fan', { type: 'fanout' });
+    await broker.bind('fan', { queue: 'bounded' });
+    await broker.bind('fan', { queue: 'plain' });
+    await Promise.all(Array.from({ length: 10 }, (_, i) => broker.publish('fan', { type: 'm', payload: i })));
+    expect([await depth('bounded'), await depth('dlq'), await depth('plain')]).toEqual([3, 7, 10]);
+  });
+});

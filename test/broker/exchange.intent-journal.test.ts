@@ -1,13 +1,15 @@
 // The intent journal that makes multi-target writes crash-atomic: an intent whose begin entry is
 // durable is rolled forward on reopen, exactly once per target; one that never began leaves nothing.
 import { describe, expect, it } from 'vitest';
-import { IntentJournal, decodeIntentEntry, encodeIntentEntry, type IntentOp } from '../../src/broker/exchanges/intent-journal.js';
+import { decodeIntentEntry, encodeIntentEntry } from '../../src/broker/exchanges/intent-entry.js';
+import { IntentJournal, type IntentOp } from '../../src/broker/exchanges/intent-journal.js';
 import type { Journal } from '../../src/storage/index.js';
 
 /** A journal whose durable entries outlive the IntentJournal using it, as files outlive a process. */
 class DurableEntries implements Journal {
   entriesStored: Uint8Array[] = [];
   failAppendAt = -1;
+  rewrites = 0;
   private appends = 0;
   get sizeBytes(): number {
     return this.entriesStored.reduce((n, e) => n + e.length, 0);
@@ -17,6 +19,7 @@ class DurableEntries implements Journal {
     this.entriesStored.push(entry);
   }
   async rewrite(entries: Uint8Array[]): Promise<void> {
+    this.rewrites++;
     this.entriesStored = [...entries];
   }
   entries(): Iterable<Uint8Array> {
@@ -44,11 +47,11 @@ describe('intent journal (atomic multi-target writes)', () => {
   it('applies every op of an intent and leaves nothing pending', async () => {
     const disk = new DurableEntries();
     const targets = new Targets();
-    const journal = new IntentJournal(disk);
-    await journal.run({ id: 't1', ops: ops(['a', 'b', 'c'], 'm1') }, targets.apply);
+    const journal = new IntentJournal(disk, { apply: targets.apply });
+    await journal.run({ id: 't1', ops: ops(['a', 'b', 'c'], 'm1') });
     expect([...targets.stored.keys()].sort()).toEqual(['a', 'b', 'c']);
     await journal.close();
-    expect(new IntentJournal(disk).pendingOnOpen()).toEqual([]);
+    expect(new IntentJournal(disk, { apply: targets.apply }).pendingOnOpen()).toEqual([]);
   });
 
   it('rolls an interrupted intent forward on reopen, never duplicating what was written', async () => {
@@ -56,15 +59,15 @@ describe('intent journal (atomic multi-target writes)', () => {
       const disk = new DurableEntries();
       const targets = new Targets();
       targets.writesBeforeCrash = crashAfter;
-      await expect(new IntentJournal(disk).run({ id: 't', ops: ops(['a', 'b', 'c'], 'm') }, targets.apply)).rejects.toThrow(/finished when the broker reopens/);
+      await expect(new IntentJournal(disk, { apply: targets.apply }).run({ id: 't', ops: ops(['a', 'b', 'c'], 'm') })).rejects.toThrow(/finished when the broker reopens/);
       targets.writesBeforeCrash = Infinity;
-      const reopened = new IntentJournal(disk);
+      const reopened = new IntentJournal(disk, { apply: targets.apply });
       expect(reopened.pendingOnOpen().map((i) => i.id)).toEqual(['t']);
-      expect(await reopened.recover(targets.apply)).toBe(1);
+      expect(await reopened.recover()).toBe(1);
       expect(targets.stored.get('a')).toEqual(['m']);
       expect(targets.stored.get('b')).toEqual(['m']);
       expect(targets.stored.get('c')).toEqual(['m']);
-      expect(new IntentJournal(disk).pendingOnOpen()).toEqual([]);
+      expect(new IntentJournal(disk, { apply: targets.apply }).pendingOnOpen()).toEqual([]);
     }
   });
 
@@ -72,9 +75,9 @@ describe('intent journal (atomic multi-target writes)', () => {
     const disk = new DurableEntries();
     const targets = new Targets();
     disk.failAppendAt = 1; // the begin entry is durable, the done entry is lost
-    await new IntentJournal(disk).run({ id: 't', ops: ops(['a', 'b'], 'm') }, targets.apply);
-    const reopened = new IntentJournal(disk);
-    expect(await reopened.recover(targets.apply)).toBe(1);
+    await new IntentJournal(disk, { apply: targets.apply }).run({ id: 't', ops: ops(['a', 'b'], 'm') });
+    const reopened = new IntentJournal(disk, { apply: targets.apply });
+    expect(await reopened.recover()).toBe(1);
     expect(targets.stored.get('a')).toEqual(['m']);
     expect(targets.stored.get('b')).toEqual(['m']);
   });
@@ -83,16 +86,160 @@ describe('intent journal (atomic multi-target writes)', () => {
     const disk = new DurableEntries();
     disk.failAppendAt = 0;
     const targets = new Targets();
-    await expect(new IntentJournal(disk).run({ id: 't', ops: ops(['a', 'b'], 'm') }, targets.apply)).rejects.toThrow(/disk full/);
+    await expect(new IntentJournal(disk, { apply: targets.apply }).run({ id: 't', ops: ops(['a', 'b'], 'm') })).rejects.toThrow(/disk full/);
     expect(targets.stored.size).toBe(0);
-    expect(new IntentJournal(disk).pendingOnOpen()).toEqual([]);
+    expect(new IntentJournal(disk, { apply: targets.apply }).pendingOnOpen()).toEqual([]);
   });
 
-  it('round-trips byte payloads through the journal encoding', () => {
-    const entry = { t: 'begin' as const, id: 'x', ops: [{ op: 'write' as const, kind: 'topic' as const, name: 't', messages: [{ payload: new Uint8Array([1, 2, 255]) }] }] };
-    const back = decodeIntentEntry(encodeIntentEntry(entry));
+  it('round-trips byte payloads through the journal encoding, storing a message shared by several ops once', () => {
+    const shared = { id: 'm', dedupId: 'm', payload: new Uint8Array([1, 2, 255]), headers: { h: 'v' } };
+    const entry = {
+      begun: [
+        { id: 'x', ops: [{ op: 'write' as const, kind: 'topic' as const, name: 't', messages: [shared] }, { op: 'write' as const, kind: 'queue' as const, name: 'q', messages: [shared] }] },
+        { id: 'y', ops: [{ op: 'ack' as const, queue: 'q', id: 'm0', receipt: 'r' }, { op: 'write' as const, kind: 'queue' as const, name: 'q', messages: [{ payload: { json: [1, 'two'] } }] }] },
+      ],
+      done: ['w'],
+    };
+    const bytes = encodeIntentEntry(entry);
+    const back = decodeIntentEntry(bytes);
     expect(back).toEqual(entry);
-    expect((back as typeof entry).ops[0].messages[0].payload).toBeInstanceOf(Uint8Array);
+    const [first, second] = back.begun[0].ops as Array<Extract<IntentOp, { op: 'write' }>>;
+    expect(first.messages[0].payload).toBeInstanceOf(Uint8Array);
+    expect(first.messages[0]).toBe(second.messages[0]);
+    expect(Buffer.from(bytes).indexOf(Buffer.from([1, 2, 255]))).toBe(Buffer.from(bytes).lastIndexOf(Buffer.from([1, 2, 255])));
+  });
+
+  it('reads entries of the one-intent-per-entry format an older broker left behind', async () => {
+    const legacy = (e: unknown): Uint8Array => Buffer.from(JSON.stringify(e), 'utf8');
+    const disk = new DurableEntries();
+    const message = { id: 'm', dedupId: 'm', payload: { __wharfBytes: Buffer.from([9, 8]).toString('base64') } };
+    disk.entriesStored = [
+      legacy({ t: 'begin', id: 'old-done', ops: [] }),
+      legacy({ t: 'begin', id: 'old', ops: [{ op: 'write', kind: 'queue', name: 'a', messages: [message] }] }),
+      legacy({ t: 'done', id: 'old-done' }),
+    ];
+    const written: unknown[] = [];
+    const journal = new IntentJournal(disk, { apply: async (op) => void written.push(op.op === 'write' ? op.messages[0].payload : op) });
+    expect(journal.pendingOnOpen().map((i) => i.id)).toEqual(['old']);
+    expect(await journal.recover()).toBe(1);
+    expect(written).toEqual([new Uint8Array([9, 8])]);
+  });
+});
+
+describe('intent journal rounds (concurrent intents share one entry and one write per target)', () => {
+  /** Records every write call; a target in `refuse` rejects any call that carries a refused message. */
+  class RecordingTargets {
+    readonly calls: Array<{ name: string; ids: string[] }> = [];
+    readonly refuse = new Set<string>();
+    apply = async (op: IntentOp): Promise<void> => {
+      if (op.op !== 'write') return;
+      const ids = op.messages.map((m) => m.dedupId!);
+      this.calls.push({ name: op.name, ids });
+      if (ids.some((id) => this.refuse.has(id))) throw new Error(`refused ${ids.join(',')}`);
+    };
+  }
+  const fanOut = (id: string, names: string[]): { id: string; ops: IntentOp[] } => ({ id, ops: ops(names, id) });
+
+  it('intents submitted together are begun in one entry and each target gets one write, in submission order', async () => {
+    const disk = new DurableEntries();
+    const targets = new RecordingTargets();
+    const journal = new IntentJournal(disk, { apply: targets.apply, mergeable: () => true });
+    await Promise.all(['p1', 'p2', 'p3'].map((id) => journal.run(fanOut(id, ['a', 'b']))));
+    expect(journal.roundCount).toBe(1);
+    expect(disk.entriesStored).toHaveLength(1);
+    expect(decodeIntentEntry(disk.entriesStored[0]).begun.map((i) => i.id)).toEqual(['p1', 'p2', 'p3']);
+    expect(targets.calls.sort((x, y) => x.name.localeCompare(y.name))).toEqual([
+      { name: 'a', ids: ['p1', 'p2', 'p3'] },
+      { name: 'b', ids: ['p1', 'p2', 'p3'] },
+    ]);
+    await journal.close();
+    expect(new IntentJournal(disk, { apply: targets.apply }).pendingOnOpen()).toEqual([]);
+  });
+
+  it('a target that is not mergeable gets one write per intent', async () => {
+    const targets = new RecordingTargets();
+    const journal = new IntentJournal(new DurableEntries(), { apply: targets.apply, mergeable: (t) => t.name !== 'bounded' });
+    await Promise.all(['p1', 'p2'].map((id) => journal.run(fanOut(id, ['a', 'bounded']))));
+    expect(targets.calls.filter((c) => c.name === 'a')).toEqual([{ name: 'a', ids: ['p1', 'p2'] }]);
+    expect(targets.calls.filter((c) => c.name === 'bounded')).toEqual([
+      { name: 'bounded', ids: ['p1'] },
+      { name: 'bounded', ids: ['p2'] },
+    ]);
+  });
+
+  it('a refused merged write fails only the intents whose own part is refused; the rest are done', async () => {
+    const disk = new DurableEntries();
+    const targets = new RecordingTargets();
+    targets.refuse.add('p2');
+    const journal = new IntentJournal(disk, { apply: targets.apply, mergeable: () => true });
+    const outcomes = await Promise.allSettled(['p1', 'p2', 'p3'].map((id) => journal.run(fanOut(id, ['a']))));
+    expect(outcomes.map((o) => o.status)).toEqual(['fulfilled', 'rejected', 'fulfilled']);
+    expect((outcomes[1] as PromiseRejectedResult).reason).toMatchObject({ code: 'UNAVAILABLE' });
+    expect(targets.calls).toEqual([
+      { name: 'a', ids: ['p1', 'p2', 'p3'] },
+      { name: 'a', ids: ['p1'] },
+      { name: 'a', ids: ['p2'] },
+      { name: 'a', ids: ['p3'] },
+    ]);
+    expect(journal.unfinishedCount).toBe(1);
+    await journal.close();
+    expect(new IntentJournal(disk, { apply: targets.apply }).pendingOnOpen().map((i) => i.id)).toEqual(['p2']);
+  });
+
+  it('intents submitted while an entry is being written share the next entry', async () => {
+    const disk = new DurableEntries();
+    let release!: () => void;
+    const firstWrite = new Promise<void>((resolve) => (release = resolve));
+    const append = disk.append.bind(disk);
+    disk.append = async (entry) => {
+      if (disk.entriesStored.length === 0) await firstWrite;
+      return append(entry);
+    };
+    const targets = new RecordingTargets();
+    const journal = new IntentJournal(disk, { apply: targets.apply, mergeable: () => true });
+    const first = journal.run(fanOut('p1', ['a']));
+    await new Promise((resolve) => setImmediate(resolve));
+    const later = ['p2', 'p3', 'p4'].map((id) => journal.run(fanOut(id, ['a'])));
+    await new Promise((resolve) => setImmediate(resolve));
+    release();
+    await Promise.all([first, ...later]);
+    expect(disk.entriesStored.map((e) => decodeIntentEntry(e).begun.map((i) => i.id))).toEqual([['p1'], ['p2', 'p3', 'p4']]);
+    expect(journal.roundCount).toBe(2);
+  });
+
+  it('compaction under load keeps the intents still applying, so a crash right after it loses none', async () => {
+    const disk = new DurableEntries();
+    let release!: () => void;
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    const apply = async (op: IntentOp): Promise<void> => {
+      if (op.op === 'write' && op.messages.some((m) => m.dedupId === 'slow')) await gate;
+    };
+    const journal = new IntentJournal(disk, { apply, compactBytes: 1 });
+    const slow = journal.run(fanOut('slow', ['a', 'b']));
+    await new Promise((resolve) => setImmediate(resolve));
+    await journal.run(fanOut('fast', ['a', 'b']));
+    await new Promise((resolve) => setImmediate(resolve));
+    // The journal was rewritten while 'slow' was applying: a reopen now must still finish 'slow'.
+    expect(disk.rewrites).toBeGreaterThan(0);
+    expect(new IntentJournal(disk, { apply }).pendingOnOpen().map((i) => i.id)).toEqual(['slow']);
+    release();
+    await slow;
+    await journal.close();
+    expect(new IntentJournal(disk, { apply }).pendingOnOpen()).toEqual([]);
+  });
+
+  it('a crash after a round began rolls every intent of the round forward', async () => {
+    const disk = new DurableEntries();
+    const targets = new Targets();
+    targets.writesBeforeCrash = 1; // the merged write to 'a' lands, the one to 'b' dies with the process
+    const journal = new IntentJournal(disk, { apply: targets.apply, mergeable: () => true });
+    const outcomes = await Promise.allSettled(['p1', 'p2'].map((id) => journal.run(fanOut(id, ['a', 'b']))));
+    expect(outcomes.every((o) => o.status === 'rejected')).toBe(true);
+    targets.writesBeforeCrash = Infinity;
+    const reopened = new IntentJournal(disk, { apply: targets.apply });
+    expect(await reopened.recover()).toBe(2);
+    expect(targets.stored.get('a')).toEqual(['p1', 'p2']);
+    expect(targets.stored.get('b')).toEqual(['p1', 'p2']);
   });
 });
 
@@ -101,15 +248,15 @@ describe('intent journal recovery when a target still refuses', () => {
     const disk = new DurableEntries();
     const targets = new Targets();
     targets.writesBeforeCrash = 0;
-    await expect(new IntentJournal(disk).run({ id: 't', ops: ops(['a', 'b'], 'm') }, targets.apply)).rejects.toThrow();
+    await expect(new IntentJournal(disk, { apply: targets.apply }).run({ id: 't', ops: ops(['a', 'b'], 'm') })).rejects.toThrow();
     targets.writesBeforeCrash = 1; // 'a' succeeds, 'b' is refused again
-    const second = new IntentJournal(disk);
-    await second.recover(targets.apply);
+    const second = new IntentJournal(disk, { apply: targets.apply });
+    await second.recover();
     expect(second.unfinishedCount).toBe(1);
     targets.writesBeforeCrash = Infinity;
-    const third = new IntentJournal(disk);
+    const third = new IntentJournal(disk, { apply: targets.apply });
     expect(third.pendingOnOpen().map((i) => i.id)).toEqual(['t']);
-    await third.recover(targets.apply);
+    await third.recover();
     expect(third.unfinishedCount).toBe(0);
     expect(targets.stored.get('a')).toEqual(['m']);
     expect(targets.stored.get('b')).toEqual(['m']);

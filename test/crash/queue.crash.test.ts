@@ -71,11 +71,7 @@ async function lane(dir: string, runs: number): Promise<number> {
 }
 
 describe('queue crash safety', () => {
-  // KNOWN DEFECT (open, see the closing note of issue 3): about one run in six, a handful of resolved
-  // publishes are missing after a restart (seen once: 11 ids, 3538-3556). Until it is found, a failed
-  // attempt is retried on fresh directories so the rest of the suite can land; a defect that shows on
-  // every attempt still fails here.
-  it('loses no resolved publish and redelivers no acked message across 20 SIGKILLs', { retry: 2, timeout: 150_000 }, async () => {
+  it('loses no resolved publish and redelivers no acked message across 20 SIGKILLs', { timeout: 150_000 }, async () => {
     // Two brokers in two directories, killed RUNS / 2 times each, side by side (halves the wall time).
     const dirs = [0, 1].map(() => mkdtempSync(join(tmpdir(), 'wharf-queue-crash-')));
     try {

@@ -1,8 +1,10 @@
-// Child of topics.crash.test.ts: publishes forever with fsync 'always' and prints one line per
+// Child of topics.crash.test.ts: publishes forever with fsync 'always' and reports one line per
 // message whose publish resolved: "ok <run> <seq> <partition> <offset>". The parent SIGKILLs it.
-// stdout is a pipe, which Node writes synchronously on Linux, so a printed line was really resolved.
+// Reports are synchronous file writes (child-report.ts), so a reported line was really resolved and
+// none is lost with the process.
 import { Broker } from '../../src/broker/index.js';
 import { isWharfError } from '../../src/common/index.js';
+import { report, reportReady } from './child-report.js';
 
 const [dataDir, run] = process.argv.slice(2);
 
@@ -18,7 +20,7 @@ async function main(): Promise<void> {
   } catch (err) {
     if (!isWharfError(err, 'ALREADY_EXISTS')) throw err;
   }
-  process.stdout.write('ready\n');
+  reportReady();
   let seq = 0;
   const worker = async (): Promise<never> => {
     for (;;) {
@@ -28,9 +30,7 @@ async function main(): Promise<void> {
         return { key: `key-${s % 7}`, payload: { run, seq: s, body: bodyFor(run, s) } };
       });
       const results = await broker.publish('crash', batch);
-      let out = '';
-      results.forEach((r, i) => (out += `ok ${run} ${(batch[i].payload as { seq: number }).seq} ${r.partition} ${r.offset}\n`));
-      process.stdout.write(out);
+      results.forEach((r, i) => report(`ok ${run} ${(batch[i].payload as { seq: number }).seq} ${r.partition} ${r.offset}`));
     }
   };
   await Promise.all([worker(), worker(), worker(), worker()]);

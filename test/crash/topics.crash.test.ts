@@ -1,11 +1,11 @@
 // kill -9 under load, 20 times: after every reopen, each publish that had resolved (fsync 'always')
 // is stored at the offset it was given, with its payload intact and per-key order kept.
-import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
 import { Broker } from '../../src/broker/index.js';
 import type { TopicMessage, TopicStats } from '../../src/broker/index.js';
 import { tempDir, waitFor } from '../broker/topics-helpers.js';
+import { runKilledChild } from './killed-child.js';
 
 const CHILD = fileURLToPath(new URL('./topics-crash-child.ts', import.meta.url));
 const KILLS = 20;
@@ -25,32 +25,12 @@ interface Ack {
 }
 
 /** Runs the child until a random moment after it is publishing, then SIGKILLs it. */
-function runAndKill(dir: string, run: string): Promise<Ack[]> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', CHILD, dir, run], { stdio: ['ignore', 'pipe', 'pipe'] });
-    const acks: Ack[] = [];
-    let buffered = '';
-    let stderr = '';
-    let killTimer: NodeJS.Timeout | null = null;
-    child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
-    child.stdout.on('data', (chunk: Buffer) => {
-      buffered += chunk.toString('utf8');
-      const lines = buffered.split('\n');
-      buffered = lines.pop()!;
-      for (const line of lines) {
-        if (line === 'ready' && killTimer === null) {
-          killTimer = setTimeout(() => child.kill('SIGKILL'), 50 + Math.floor(Math.random() * 400));
-          continue;
-        }
-        const [tag, r, seq, partition, offset] = line.split(' ');
-        if (tag === 'ok' && r === run) acks.push({ seq: Number(seq), partition: Number(partition), offset: Number(offset) });
-      }
-    });
-    child.on('exit', (code, signal) => {
-      if (signal !== 'SIGKILL') reject(new Error(`child exited with ${code}/${signal}: ${stderr}`));
-      else resolve(acks);
-    });
+async function runAndKill(dir: string, run: string): Promise<Ack[]> {
+  const acks: Ack[] = [];
+  await runKilledChild(CHILD, [dir, run], 50 + Math.floor(Math.random() * 400), ([tag, r, seq, partition, offset]) => {
+    if (tag === 'ok' && r === run) acks.push({ seq: Number(seq), partition: Number(partition), offset: Number(offset) });
   });
+  return acks;
 }
 
 /** Every stored message of the topic, by partition and offset. */

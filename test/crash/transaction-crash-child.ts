@@ -1,17 +1,18 @@
 // Child process of transaction.crash.test.ts: runs transactions (ack an input, publish to a topic,
-// a queue and a fanout exchange, commit an offset) and atomic fan-out publishes until SIGKILLed.
-// Stdout lines: "RECOVERED n" intents rolled forward at open, "READY", "T i" transaction for input i resolved, "R n" fan-out publish n resolved.
+// a queue and a fanout exchange, commit an offset) and atomic fan-out publishes (16 concurrent
+// publishers) until SIGKILLed.
+// Report lines (child-report.ts): "RECOVERED n" intents rolled forward at open, "READY", "T i" transaction for input i resolved, "R n" fan-out publish n resolved.
 import { Broker } from '../../src/broker/index.js';
+import { report, reportReady } from './child-report.js';
 
 const [dataDir, routeStartArg] = process.argv.slice(2);
-const out = (line: string): void => void process.stdout.write(line + '\n');
 const broker = await Broker.open({ dataDir, fsync: 'always' });
 
 const stats = await broker.stats('src');
 let committed = stats.kind === 'topic' ? (stats.groups.g?.partitions[0]?.committed ?? 0) : 0;
 if (committed < 0) committed = 0;
-out(`RECOVERED ${broker.recoveredIntents}`);
-out('READY');
+report(`RECOVERED ${broker.recoveredIntents}`);
+reportReady();
 
 async function transactions(): Promise<void> {
   for (;;) {
@@ -26,16 +27,19 @@ async function transactions(): Promise<void> {
       await tx.commitOffset({ topic: 'src', group: 'g', partition: 0, offset: committed + 1 });
     });
     committed++;
-    out(`T ${i}`);
+    report(`T ${i}`);
   }
 }
 
-async function routing(): Promise<void> {
-  for (let n = Number(routeStartArg); ; n++) {
+/** Concurrent fan-out publishers, so intents share journal entries and merged per-queue writes. */
+const ROUTING_PUBLISHERS = 16;
+
+async function routing(publisher: number): Promise<void> {
+  for (let n = Number(routeStartArg) + publisher; ; n += ROUTING_PUBLISHERS) {
     await broker.publish('route', { type: 'r', payload: n });
-    out(`R ${n}`);
+    report(`R ${n}`);
   }
 }
 
 void transactions();
-void routing();
+for (let p = 0; p < ROUTING_PUBLISHERS; p++) void routing(p);

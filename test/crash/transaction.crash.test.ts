@@ -1,5 +1,6 @@
 // Exactly-once across SIGKILL: a child runs transactions (ack input + publish to topic, queue and
-// fanout exchange + commit offset) and atomic fan-out publishes, and is killed at random moments.
+// fanout exchange + commit offset) and atomic fan-out publishes from 16 concurrent publishers (so
+// intents share journal entries and per-queue writes), and is killed at random moments.
 // After each restart every transaction is wholly applied or wholly absent, never applied twice,
 // and every fan-out publish is in all of its queues or in none.
 import { mkdtempSync, rmSync } from 'node:fs';

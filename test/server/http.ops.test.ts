@@ -50,7 +50,8 @@ describe('HTTP operations', () => {
     expect(text).toContain('wharf_topic_group_lag{topic="metered",group="billing"} 1');
     expect(text).toMatch(/wharf_connections\{listener="http"\} \d+/);
     expect(text).toContain('# TYPE wharf_bytes_received_total counter');
-    expect(text).toContain('wharf_process_');
+    expect(text).toContain('wharf_process_cpu_seconds_total');
+    expect(text).not.toContain('wharf_process_process_');
   });
 
   it('/metrics drops a name once it is deleted', async () => {

@@ -39,7 +39,7 @@ export class BrokerHost implements ExchangeHost {
     return this.catalog.get(name)?.kind ?? null;
   }
 
-  async admit(target: LeafTarget, messages: MessageInput[]): Promise<void> {
+  admit(target: LeafTarget, messages: MessageInput[]): void {
     if (this.kindOf(target.name) !== target.kind) {
       throw new WharfError('NOT_FOUND', `no ${target.kind} named ${JSON.stringify(target.name)}; it was deleted or never created`);
     }
@@ -47,7 +47,7 @@ export class BrokerHost implements ExchangeHost {
     const info = this.topics.describeTopic(target.name);
     const nowMs = this.now();
     messages.forEach((m, i) => {
-      encodeMessage(m, nowMs, info.maxMessageBytes, `messages[${i}]`);
+      encodeMessage(m, nowMs, info.maxMessageBytes, i);
       if (m.partition !== undefined && (!Number.isInteger(m.partition) || m.partition < 0 || m.partition >= info.partitions)) {
         throw new WharfError('INVALID_ARGUMENT', `partition ${m.partition} does not exist in topic ${target.name} (0..${info.partitions - 1})`);
       }
@@ -70,6 +70,19 @@ export class BrokerHost implements ExchangeHost {
 
   checkReceipt(queue: string, receipt: string): void {
     this.queues.checkReceipt(queue, receipt);
+  }
+
+  /**
+   * Whether the writes of several intents may go to this target in one call with the same outcome as
+   * one call each: topics, and queues without a per-call limit (maxLength, maxBytes, rateLimit act
+   * on a whole batch: its overflow policy or token bucket would treat a merged batch as one).
+   */
+  mergeable(target: LeafTarget): boolean {
+    const entry = this.catalog.get(target.name);
+    if (entry === undefined || entry.kind !== target.kind) return false;
+    if (target.kind === 'topic') return true;
+    const c = entry.config as { maxLength?: number | null; maxBytes?: number | null; rateLimit?: unknown };
+    return c.maxLength == null && c.maxBytes == null && c.rateLimit == null;
   }
 
   /** Applies one intent op; replays are idempotent (dedupId on writes, ack-by-id, set-offset). */

@@ -25,8 +25,11 @@ export async function openExchanges(ctx: BrokerContext, topics: TopicSide, queue
   const journalOptions = { fsync: ctx.options.fsync, fsyncIntervalMs: ctx.options.fsyncIntervalMs };
   const now = (): number => ctx.clock.now();
   const host = new BrokerHost(ctx.catalog, topics, queues, now);
-  const intents = new IntentJournal(await ctx.storage.openJournal(['exchanges', 'intents'], journalOptions));
-  const recoveredIntents = await intents.recover((op, replay) => host.apply(op, replay));
+  const intents = new IntentJournal(await ctx.storage.openJournal(['exchanges', 'intents'], journalOptions), {
+    apply: (op, replay) => host.apply(op, replay),
+    mergeable: (target) => host.mergeable(target),
+  });
+  const recoveredIntents = await intents.recover();
   const webhooks = new WebhookDispatcher(webhookHost, ctx.clock);
   const bindings = new BindingStore(await ctx.storage.openJournal(['exchanges', 'bindings'], journalOptions));
   const manager = await ExchangeManager.open({
@@ -34,7 +37,6 @@ export async function openExchanges(ctx: BrokerContext, topics: TopicSide, queue
     bindings,
     intents,
     host,
-    apply: (op, replay) => host.apply(op, replay),
     webhooks,
     now,
   });

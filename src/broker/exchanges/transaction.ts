@@ -11,12 +11,10 @@ import type { QueueMessage } from '../queue-types.js';
 import type { MessageInput } from '../types.js';
 import type { BrokerHost } from './broker-host.js';
 import type { ExchangeManager } from './exchange-manager.js';
-import type { IntentJournal, IntentOp } from './intent-journal.js';
+import type { IntentJournal, IntentOp, WriteOp } from './intent-journal.js';
 
 /** Most operations (acks + messages + offset commits) in one transaction. */
 export const MAX_TRANSACTION_OPS = EXCHANGE_LIMITS.maxTransactionOps;
-
-type WriteOp = Extract<IntentOp, { op: 'write' }>;
 
 class CollectingTransaction implements Transaction {
   readonly acks = new Map<string, { queue: string; id: string; receipt: string }>();
@@ -106,7 +104,7 @@ export class TransactionCoordinator implements Wharf_Transactions {
       }
     }
     // 2. Admission of every target (e.g. QUEUE_FULL with overflow 'reject').
-    for (const op of writes.values()) await this.host.admit({ kind: op.kind, name: op.name }, op.messages);
+    for (const op of writes.values()) this.host.admit({ kind: op.kind, name: op.name }, op.messages);
     const ops: IntentOp[] = [
       ...writes.values(),
       ...[...tx.acks.values()].map((a): IntentOp => ({ op: 'ack', ...a })),
@@ -114,7 +112,7 @@ export class TransactionCoordinator implements Wharf_Transactions {
     ];
     if (ops.length === 0) return;
     // 3. Durable intent, then apply (see intent-journal.ts).
-    await this.intents.run({ id: newMessageId(this.now()), ops }, (op, replay) => this.host.apply(op, replay));
+    await this.intents.run({ id: newMessageId(this.now()), ops });
     for (const c of counters) c();
   }
 }

@@ -5,6 +5,8 @@ import { WharfError } from '../../common/index.js';
 import type { ConsumeOptions, Consumer, QueueHandler, QueueMessage } from '../queue-types.js';
 import type { QueueEngine } from './queue.js';
 
+const ignore = (): void => undefined;
+
 /** How long one idle fetch waits before looking again (close() interrupts it). */
 const IDLE_POLL_MS = 1000;
 
@@ -104,16 +106,44 @@ export class QueueConsumer implements Consumer {
     }
   }
 
-  private async run(m: QueueMessage): Promise<void> {
-    const auto = this.options.ackMode === 'auto';
-    // A settle that fails (lease expired meanwhile: RECEIPT_INVALID) needs no action: the message is redelivered.
-    if (auto) await m.ack().catch(() => undefined);
-    try {
-      await this.handler(m);
-      if (!auto) await m.ack().catch(() => undefined);
-    } catch (err) {
-      if (!auto) await m.nack({ error: err instanceof Error ? err.message : String(err) }).catch(() => undefined);
+  /**
+   * Runs the handler, then acks (or nacks what threw). Never rejects: a settle that fails (lease
+   * expired meanwhile: RECEIPT_INVALID) needs no action, the message is redelivered. Written with
+   * explicit promises: a synchronous handler costs no extra microtask turns per message.
+   */
+  private run(m: QueueMessage): Promise<void> {
+    if (this.options.ackMode === 'auto') {
+      // At-most-once: settled before the handler sees it; what the handler does is not tracked.
+      return m.ack().then(
+        () => this.runAutoHandler(m),
+        () => this.runAutoHandler(m),
+      );
     }
+    let result: Promise<void> | void;
+    try {
+      result = this.handler(m);
+    } catch (err) {
+      return this.nackFailed(m, err);
+    }
+    if (result !== undefined && typeof (result as Promise<void>).then === 'function') {
+      return (result as Promise<void>).then(
+        () => m.ack().catch(ignore),
+        (err: unknown) => this.nackFailed(m, err),
+      );
+    }
+    return m.ack().catch(ignore);
+  }
+
+  private runAutoHandler(m: QueueMessage): Promise<void> {
+    try {
+      return Promise.resolve(this.handler(m)).catch(ignore);
+    } catch {
+      return Promise.resolve();
+    }
+  }
+
+  private nackFailed(m: QueueMessage, err: unknown): Promise<void> {
+    return m.nack({ error: err instanceof Error ? err.message : String(err) }).catch(ignore);
   }
 
   async close(): Promise<void> {

@@ -32,22 +32,69 @@ export interface StateSnapshot {
 }
 
 const KINDS: JournalOpKind[] = ['deliver', 'nack', 'settle', 'settleRange'];
+const KIND_CODES: Record<JournalOpKind, number> = { deliver: 0, nack: 1, settle: 2, settleRange: 3 };
 const OP_BYTES = 32;
 
+const OPS_BUFFER_INITIAL_BYTES = 64 * 1024;
+
+/**
+ * Ops waiting for the journal, encoded as they happen (an ops entry in the making): a queue emits
+ * two ops per message (deliver, settle), and an object per op was a visible share of the garbage.
+ */
+export class OpsBuffer {
+  private buf = new Uint8Array(OPS_BUFFER_INITIAL_BYTES);
+  private view = new DataView(this.buf.buffer);
+  private used = 1;
+
+  constructor() {
+    this.buf[0] = 1;
+  }
+
+  get count(): number {
+    return (this.used - 1) / OP_BYTES;
+  }
+
+  push(kind: JournalOpKind, level: number, offset: number, count: number, t1: number, t2: number): void {
+    if (this.used + OP_BYTES > this.buf.length) this.grow();
+    const at = this.used;
+    const view = this.view;
+    view.setUint8(at, KIND_CODES[kind]);
+    view.setUint8(at + 1, level);
+    view.setUint16(at + 2, Math.min(count, 0xffff), true);
+    view.setUint32(at + 4, 0, true);
+    view.setFloat64(at + 8, offset, true);
+    view.setFloat64(at + 16, t1, true);
+    view.setFloat64(at + 24, t2, true);
+    this.used += OP_BYTES;
+  }
+
+  private grow(): void {
+    const next = new Uint8Array(this.buf.length * 2);
+    next.set(this.buf.subarray(0, this.used));
+    this.buf = next;
+    this.view = new DataView(next.buffer);
+  }
+
+  /** The ops so far as one journal entry (a copy), or null when there are none; the buffer empties. */
+  take(): Uint8Array | null {
+    if (this.used === 1) return null;
+    const entry = this.buf.slice(0, this.used);
+    this.used = 1;
+    if (this.buf.length > OPS_BUFFER_INITIAL_BYTES * 16) {
+      // A burst grew it: give the memory back.
+      this.buf = new Uint8Array(OPS_BUFFER_INITIAL_BYTES);
+      this.buf[0] = 1;
+      this.view = new DataView(this.buf.buffer);
+    }
+    return entry;
+  }
+}
+
+/** Encodes ops as one journal entry (tests and tools; the queue uses OpsBuffer). */
 export function encodeOps(ops: JournalOp[]): Uint8Array {
-  const buf = new Uint8Array(1 + ops.length * OP_BYTES);
-  const view = new DataView(buf.buffer);
-  buf[0] = 1;
-  ops.forEach((op, i) => {
-    const at = 1 + i * OP_BYTES;
-    view.setUint8(at, KINDS.indexOf(op.k));
-    view.setUint8(at + 1, op.level);
-    view.setUint16(at + 2, Math.min(op.count, 0xffff), true);
-    view.setFloat64(at + 8, op.offset, true);
-    view.setFloat64(at + 16, op.t1, true);
-    view.setFloat64(at + 24, op.t2, true);
-  });
-  return buf;
+  const b = new OpsBuffer();
+  for (const op of ops) b.push(op.k, op.level, op.offset, op.count, op.t1, op.t2);
+  return b.take() ?? new Uint8Array([1]);
 }
 
 export function encodeSnapshot(s: StateSnapshot): Uint8Array {
@@ -93,7 +140,7 @@ export class JournalWriter {
 
   constructor(
     private readonly journal: Journal,
-    private readonly takeOps: () => JournalOp[],
+    private readonly takeOps: () => Uint8Array | null,
   ) {}
 
   get sizeBytes(): number {
@@ -105,9 +152,9 @@ export class JournalWriter {
     if (this.scheduled !== null) return this.scheduled;
     const p = new Promise<void>((resolve) => setImmediate(resolve)).then(() => {
       this.scheduled = null;
-      const ops = this.takeOps();
-      if (ops.length === 0) return this.chain;
-      return this.enqueue(() => this.journal.append(encodeOps(ops)));
+      const entry = this.takeOps();
+      if (entry === null) return this.chain;
+      return this.enqueue(() => this.journal.append(entry));
     });
     this.scheduled = p;
     return p;

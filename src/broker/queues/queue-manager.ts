@@ -61,9 +61,9 @@ export class QueueManager implements KindManager {
     const logs = await Promise.all(Array.from({ length: options.priorities }, (_, i) => s.openLog([...base, `p${i}`], logOptions)));
     const delayLog = await s.openLog([...base, 'delay'], logOptions);
     const journal = await s.openJournal([...base, 'state'], { fsync: this.ctx.options.fsync, fsyncIntervalMs: this.ctx.options.fsyncIntervalMs });
-    const engine = new QueueEngine(name, options, { logs, delayLog, journal }, this.host);
+    const engine = new QueueEngine(name, options, { logs, delayLog, journal, shareReadBuffers: s.kind === 'disk' }, this.host);
     await engine.recover();
-    const publisher = new QueuePublisher(engine);
+    const publisher = new QueuePublisher(engine, this.ctx.producers);
     await publisher.rebuildDedup(); // exchanges helper: dedup windows survive a restart
     const open: OpenQueue = { engine, publisher, consumers: new Set(), info: { name, kind: 'queue', options, createdAt } };
     this.queues.set(name, open);

@@ -2,6 +2,7 @@
 // then one append per priority level (or to the delay log), resolving once durable.
 import { LIMITS, WharfError } from '../../common/index.js';
 import type { RecordInput } from '../../storage/index.js';
+import { RECOVERY_WINDOW_MS, type ProducerDedupe } from '../idempotence.js';
 import { H_DEDUP_ID, H_ID, encodeMessage } from '../message-codec.js';
 import { headerOf, scanLogSince } from '../topics/dedup-index.js';
 import type { MessageInput, PublishResult } from '../types.js';
@@ -31,7 +32,11 @@ export class QueuePublisher {
   private reservedCount = 0;
   private reservedBytes = 0;
 
-  constructor(private readonly q: QueueEngine) {
+  constructor(
+    private readonly q: QueueEngine,
+    /** Idempotent producers' table: learns every write here, and this queue's recent records on open. */
+    private readonly producers: ProducerDedupe,
+  ) {
     const o = q.options;
     this.dedup = new DedupWindow(o.dedupWindowMs);
     const now = q.clock.now();
@@ -51,7 +56,7 @@ export class QueuePublisher {
     const fresh: Pending[] = [];
     for (let i = 0; i < inputs.length; i++) {
       const input = inputs[i];
-      const enc = encodeMessage(input, now, q.options.maxMessageBytes, inputs.length === 1 ? 'message' : `messages[${i}]`);
+      const enc = encodeMessage(input, now, q.options.maxMessageBytes, inputs.length === 1 ? 'message' : i);
       const delayMs = input.delayMs ?? q.options.delayMs ?? 0;
       if (delayMs > LIMITS.maxDelayMs) throw new WharfError('INVALID_ARGUMENT', `messages[${i}].delayMs ${delayMs} exceeds maxDelayMs ${LIMITS.maxDelayMs}`);
       const dedupKey = input.dedupId !== undefined ? 'id:' + input.dedupId : q.options.contentBasedDedup ? contentDedupKey(enc.record) : undefined;
@@ -76,6 +81,7 @@ export class QueuePublisher {
     q.rates.publish.add(fresh.length, q.clock.now());
     q.notify();
     for (const p of fresh) results[p.index] = { id: p.id };
+    this.producers.learn(q.name, inputs, results);
     return results;
   }
 
@@ -100,17 +106,19 @@ export class QueuePublisher {
     }
   }
 
-  // exchanges helper: rebuilds the dedup window on open from the records of the last dedupWindowMs
-  // (every level and the delay log), so a repeat after a restart is still recognised — exactly-once
-  // roll-forward of exchange intents and transactions depends on it.
+  // Rebuilds, on open, the dedup window from the records of the last dedupWindowMs (every level and
+  // the delay log), so a repeat after a restart is still recognised — exactly-once roll-forward of
+  // exchange intents and transactions depends on it — and, in the same read, the idempotent
+  // producers' (producerId, sequence) of the last RECOVERY_WINDOW_MS (../idempotence.ts).
   async rebuildDedup(): Promise<void> {
     const q = this.q;
     const windowMs = q.options.dedupWindowMs;
-    if (windowMs <= 0) return;
     const now = q.clock.now();
     const logs = [...q.store.logs, q.store.delayLog];
     for (const log of logs) {
-      await scanLogSince(log, now - windowMs, (rec) => {
+      await scanLogSince(log, now - Math.max(windowMs, RECOVERY_WINDOW_MS), (rec) => {
+        if (rec.timestampMs >= now - RECOVERY_WINDOW_MS) this.producers.rememberRecord(q.name, rec);
+        if (windowMs <= 0 || rec.timestampMs < now - windowMs) return;
         const dedupId = headerOf(rec, H_DEDUP_ID);
         const key = dedupId !== undefined ? 'id:' + dedupId : q.options.contentBasedDedup ? contentDedupKey(rec) : undefined;
         if (key !== undefined) this.dedup.remember(key, headerOf(rec, H_ID) ?? '', rec.timestampMs);
@@ -126,7 +134,7 @@ export class QueuePublisher {
     const now = q.clock.now();
     let bytes = 0;
     inputs.forEach((input, i) => {
-      const enc = encodeMessage(input, now, q.options.maxMessageBytes, `messages[${i}]`);
+      const enc = encodeMessage(input, now, q.options.maxMessageBytes, i);
       const delayMs = input.delayMs ?? q.options.delayMs ?? 0;
       if (delayMs > LIMITS.maxDelayMs) throw new WharfError('INVALID_ARGUMENT', `messages[${i}].delayMs ${delayMs} exceeds maxDelayMs ${LIMITS.maxDelayMs}`);
       bytes += recordBytes(enc.record);

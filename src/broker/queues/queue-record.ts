@@ -1,7 +1,7 @@
 // Queue-specific reading and rewriting of stored records: FIFO group, expiry, the delay log's due
 // time, dead-letter headers. Message fields themselves are encoded by ../message-codec.ts.
 import type { LogRecord, RecordHeader, RecordInput } from '../../storage/index.js';
-import { H_GROUP_ID, H_PRIORITY, H_TTL_MS, utf8 } from '../message-codec.js';
+import { H_GROUP_ID, H_PRIORITY, H_PRODUCER_ID, H_SEQUENCE, H_TTL_MS, utf8 } from '../message-codec.js';
 
 /** Delay log only: when the message becomes visible (ms since the epoch). */
 export const H_DUE_MS = 'wharf.q.dueMs';
@@ -69,7 +69,7 @@ export interface DeadLetterFacts {
   nowMs: number;
 }
 
-/** The record a dead-letter queue receives: the original plus headers saying why. ttl is dropped. */
+/** The record a dead-letter queue receives: the original plus headers saying why. ttl and producer fields are dropped. */
 export function deadLetterRecord(rec: LogRecord, f: DeadLetterFacts): RecordInput {
   const add: Record<string, string> = {
     [DLQ_HEADERS.reason]: f.reason,
@@ -82,7 +82,9 @@ export function deadLetterRecord(rec: LogRecord, f: DeadLetterFacts): RecordInpu
     add[DLQ_HEADERS.firstDeliveredAt] = String(f.firstDeliveredAt);
     add[DLQ_HEADERS.lastDeliveredAt] = String(f.lastDeliveredAt);
   }
-  return copyRecord(rec, (k) => k === H_TTL_MS || k === H_DUE_MS, add);
+  // Producer fields belong to the publish into the source queue; kept, the dead-letter queue would
+  // take them for publishes of its own (docs/architecture.md, idempotent producers).
+  return copyRecord(rec, (k) => k === H_TTL_MS || k === H_DUE_MS || k === H_PRODUCER_ID || k === H_SEQUENCE, add);
 }
 
 /** A dead letter on its way back (redrive): dead-letter headers removed. */

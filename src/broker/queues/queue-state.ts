@@ -6,7 +6,7 @@
 // are individual objects, and both are bounded by the engine (in-flight and held limits).
 import { assert } from '../../common/index.js';
 import { RangeSet } from './range-set.js';
-import type { JournalOp, StateSnapshot } from './queue-journal.js';
+import { OpsBuffer, type JournalOp, type StateSnapshot } from './queue-journal.js';
 
 export type TrackedState = 'inflight' | 'waiting' | 'visible';
 
@@ -27,6 +27,8 @@ export interface Tracked {
   groupId: string | undefined;
   bytes: number;
   lastError: string | undefined;
+  /** Timer key of the lease batch holding this delivery's expiry (lease-book.ts), 0 when none. */
+  leaseBatch: number;
 }
 
 export interface LevelState {
@@ -58,8 +60,8 @@ export class QueueState {
   heldCount = 0;
   inFlightCount = 0;
   waitingCount = 0;
-  /** Ops not yet handed to the journal. */
-  pendingOps: JournalOp[] = [];
+  /** Ops not yet handed to the journal, already encoded. */
+  readonly pendingOps = new OpsBuffer();
   private nextToken = 1;
 
   constructor(levelCount: number) {
@@ -106,7 +108,7 @@ export class QueueState {
     if (t === undefined) {
       t = {
         key, level, offset, deliveryCount: 0, firstDeliveredAt: nowMs, lastDeliveredAt: nowMs, state: 'visible',
-        dueMs: 0, token: 0, groupId, bytes, lastError: undefined,
+        dueMs: 0, token: 0, groupId, bytes, lastError: undefined, leaseBatch: 0,
       };
       this.tracked.set(key, t);
       if (groupId !== undefined) this.attachGroup(t);
@@ -125,7 +127,7 @@ export class QueueState {
     t.token = this.nextToken++;
     t.bytes = bytes;
     this.inFlightCount++;
-    this.pendingOps.push({ k: 'deliver', level, offset, count: t.deliveryCount, t1: t.firstDeliveredAt, t2: nowMs });
+    this.pendingOps.push('deliver', level, offset, t.deliveryCount, t.firstDeliveredAt, nowMs);
     return t;
   }
 
@@ -137,7 +139,7 @@ export class QueueState {
     t.state = 'waiting';
     t.dueMs = visibleAtMs;
     this.waitingCount++;
-    this.pendingOps.push({ k: 'nack', level: t.level, offset: t.offset, count: t.deliveryCount, t1: visibleAtMs, t2: t.firstDeliveredAt });
+    this.pendingOps.push('nack', t.level, t.offset, t.deliveryCount, visibleAtMs, t.firstDeliveredAt);
   }
 
   /** A waiting message whose time has come (or an expired lease): eligible for redelivery. */
@@ -152,7 +154,7 @@ export class QueueState {
   settle(level: number, offset: number): void {
     const l = this.level(level);
     l.settled.add(offset);
-    this.pendingOps.push({ k: 'settle', level, offset, count: 0, t1: 0, t2: 0 });
+    this.pendingOps.push('settle', level, offset, 0, 0, 0);
     if (level === DELAY_LEVEL) return;
     const t = this.tracked.get(trackedKey(level, offset));
     if (t !== undefined) this.forget(t);
@@ -162,7 +164,7 @@ export class QueueState {
   settleRange(level: number, start: number, end: number): void {
     if (end <= start) return;
     this.level(level).settled.addRange(start, end);
-    this.pendingOps.push({ k: 'settleRange', level, offset: start, count: 0, t1: end, t2: 0 });
+    this.pendingOps.push('settleRange', level, start, 0, end, 0);
     if (level === DELAY_LEVEL) return;
     for (const t of [...this.tracked.values()]) if (t.level === level && t.offset >= start && t.offset < end) this.forget(t);
     if (level === 0) this.dropHeldBelow(end);
@@ -259,7 +261,7 @@ export class QueueState {
     if (t === undefined) {
       t = {
         key, level: op.level, offset: op.offset, deliveryCount: 0, firstDeliveredAt: 0, lastDeliveredAt: 0,
-        state: 'waiting', dueMs: 0, token: 0, groupId: undefined, bytes: 0, lastError: undefined,
+        state: 'waiting', dueMs: 0, token: 0, groupId: undefined, bytes: 0, lastError: undefined, leaseBatch: 0,
       };
       this.tracked.set(key, t);
     }
@@ -300,7 +302,7 @@ export class QueueState {
       if (level >= this.levels.length) continue;
       this.tracked.set(trackedKey(level, offset), {
         key: trackedKey(level, offset), level, offset, deliveryCount: count, firstDeliveredAt: first, lastDeliveredAt: last,
-        state: 'waiting', dueMs, token: 0, groupId: undefined, bytes: 0, lastError: undefined,
+        state: 'waiting', dueMs, token: 0, groupId: undefined, bytes: 0, lastError: undefined, leaseBatch: 0,
       });
     }
   }
@@ -312,10 +314,9 @@ export class QueueState {
     this.attachGroup(t);
   }
 
-  takeOps(): JournalOp[] {
-    const ops = this.pendingOps;
-    this.pendingOps = [];
-    return ops;
+  /** The pending ops as one journal entry, or null when there are none. */
+  takeOps(): Uint8Array | null {
+    return this.pendingOps.take();
   }
 }
 

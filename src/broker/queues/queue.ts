@@ -8,10 +8,11 @@
 import { randomBytes } from 'node:crypto';
 import { LIMITS, WharfError, assert, type Clock } from '../../common/index.js';
 import type { Journal, LogRecord, PartitionLog, RecordInput } from '../../storage/index.js';
-import { decodeMessage } from '../message-codec.js';
 import type { NackOptions, QueueMessage, QueueStats } from '../queue-types.js';
 import { DelayIndex } from './delay-index.js';
+import { Delivery } from './delivery.js';
 import { JournalWriter, decodeEntry } from './queue-journal.js';
+import { LeaseBook } from './lease-book.js';
 import { QUEUE_DEFAULTS, type ResolvedQueueOptions } from './queue-config.js';
 import { DELAY_LEVEL, QueueState, type Tracked } from './queue-state.js';
 import {
@@ -32,6 +33,8 @@ export interface QueueStorage {
   logs: PartitionLog[];
   delayLog: PartitionLog;
   journal: Journal;
+  /** Reads return buffers owned by the caller (disk), so payloads may be views instead of copies. */
+  shareReadBuffers: boolean;
 }
 
 const DELAY_TIMER_KEY = -1;
@@ -42,6 +45,7 @@ export class QueueEngine {
   readonly delayIndex = new DelayIndex(QUEUE_DEFAULTS.delayIndexCapacity);
   readonly journal: JournalWriter;
   private readonly timers: TimerHeap<number>;
+  private readonly leases: LeaseBook;
   private readonly epoch = randomBytes(4).toString('hex');
   private mutex: Promise<unknown> = Promise.resolve();
   private readonly waiters = new Set<() => void>();
@@ -64,6 +68,7 @@ export class QueueEngine {
     this.state = new QueueState(options.priorities);
     this.journal = new JournalWriter(store.journal, () => this.state.takeOps());
     this.timers = new TimerHeap<number>(host.clock, (keys) => this.onDue(keys));
+    this.leases = new LeaseBook(this.timers);
     const now = host.clock.now();
     this.rates = { publish: new RateWindow(now), deliver: new RateWindow(now), ack: new RateWindow(now), nack: new RateWindow(now), error: new RateWindow(now) };
   }
@@ -168,10 +173,14 @@ export class QueueEngine {
       this.processDue();
       if (this.delayIndex.peekDueMs() <= this.clock.now() || this.delayIndex.needsRescan()) await this.moveDueDelayed();
       const out: QueueMessage[] = [];
-      for (let level = this.options.priorities - 1; level >= 0 && out.length < max; level--) {
-        await this.takeRedeliveries(level, max, leaseMs, out);
-        if (level === 0 && this.options.fifo) await this.takeHeld(max, leaseMs, out);
-        await this.takeFromCursor(level, max, leaseMs, out);
+      try {
+        for (let level = this.options.priorities - 1; level >= 0 && out.length < max; level--) {
+          await this.takeRedeliveries(level, max, leaseMs, out);
+          if (level === 0 && this.options.fifo) await this.takeHeld(max, leaseMs, out);
+          await this.takeFromCursor(level, max, leaseMs, out);
+        }
+      } finally {
+        this.leases.close();
       }
       if (out.length > 0) {
         this.rates.deliver.add(out.length, this.clock.now());
@@ -250,30 +259,47 @@ export class QueueEngine {
     const now = this.clock.now();
     const groupId = this.options.fifo ? recordGroupId(rec) : undefined;
     const t = this.state.deliver(level, rec.offset, now, leaseMs, groupId, recordBytes(rec));
-    this.timers.schedule(t.key, t.dueMs);
-    const receipt = `${this.epoch}:${t.key}:${t.token}`;
-    const msg = decodeMessage(rec) as QueueMessage;
-    msg.queue = this.name;
-    msg.deliveryCount = t.deliveryCount;
-    msg.receipt = receipt;
-    msg.firstDeliveredAt = t.firstDeliveredAt;
-    msg.ack = () => this.ack(receipt);
-    msg.nack = (o?: NackOptions) => this.nack(receipt, o);
-    msg.extendVisibility = (ms: number) => this.extendVisibility(receipt, ms);
-    return msg;
+    this.leases.add(t, t.dueMs);
+    return new Delivery(this, rec, this.store.shareReadBuffers, this.name, this.epoch, t.key, t.token, t.deliveryCount, t.firstDeliveredAt);
   }
 
   // ------------------------------------------------------------------ settlement
 
   /** The current delivery a receipt names, or RECEIPT_INVALID. */
   private byReceipt(receipt: string): Tracked {
-    this.assertOpen();
     const parts = typeof receipt === 'string' ? receipt.split(':') : [];
-    const t = parts.length === 3 && parts[0] === this.epoch ? this.state.tracked.get(Number(parts[1])) : undefined;
-    if (t === undefined || t.state !== 'inflight' || String(t.token) !== parts[2]) {
+    const key = parts.length === 3 && parts[0] === this.epoch ? Number(parts[1]) : -1;
+    const token = parts.length === 3 ? Number(parts[2]) : -1;
+    return this.current(key, token, receipt);
+  }
+
+  /** The tracked message of delivery (key, token) if that delivery is still the current lease. */
+  private current(key: number, token: number, receipt: string): Tracked {
+    this.assertOpen();
+    const t = this.state.tracked.get(key);
+    if (t === undefined || t.state !== 'inflight' || t.token !== token) {
       throw new WharfError('RECEIPT_INVALID', `receipt ${JSON.stringify(receipt)} of queue ${JSON.stringify(this.name)} is not the current delivery (already settled, lease expired, or from before a restart); the message is or will be delivered again: settle that delivery instead`);
     }
     return t;
+  }
+
+  // DeliverySettler: a Delivery settles by its numbers, without parsing its receipt.
+  ackDelivery(key: number, token: number, receipt: string): Promise<void> {
+    let t: Tracked;
+    try {
+      t = this.current(key, token, receipt);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    return this.ackTracked(t);
+  }
+
+  async nackDelivery(key: number, token: number, receipt: string, options: NackOptions | undefined): Promise<void> {
+    return this.nackTracked(this.current(key, token, receipt), options);
+  }
+
+  async extendDelivery(key: number, token: number, receipt: string, ms: number): Promise<void> {
+    return this.extendTracked(this.current(key, token, receipt), ms);
   }
 
   // exchanges helper: transactions validate acks before committing, and settle by position at
@@ -304,15 +330,22 @@ export class QueueEngine {
   }
 
   async ack(receipt: string): Promise<void> {
-    const t = this.byReceipt(receipt);
+    return this.ackTracked(this.byReceipt(receipt));
+  }
+
+  /** Not async: every ack of one event-loop turn shares the journal commit's promise. */
+  private ackTracked(t: Tracked): Promise<void> {
     this.settleTracked(t);
     this.rates.ack.add(1, this.clock.now());
-    await this.journal.commit();
-    this.maybeSnapshot();
+    void this.maybeSnapshot(); // a snapshot started here already holds this settle (memory is ahead of the journal)
+    return this.journal.commit();
   }
 
   async nack(receipt: string, o: NackOptions = {}): Promise<void> {
-    const t = this.byReceipt(receipt);
+    return this.nackTracked(this.byReceipt(receipt), o);
+  }
+
+  private async nackTracked(t: Tracked, o: NackOptions = {}): Promise<void> {
     const now = this.clock.now();
     this.rates.nack.add(1, now);
     if (o.error !== undefined) this.rates.error.add(1, now);
@@ -323,6 +356,7 @@ export class QueueEngine {
     if (!(Number.isSafeInteger(delayMs) && delayMs >= 0 && delayMs <= LIMITS.maxDelayMs)) {
       throw new WharfError('INVALID_ARGUMENT', `nack delayMs ${delayMs} is not an integer from 0 to ${LIMITS.maxDelayMs} (maxDelayMs)`);
     }
+    this.leases.release(t);
     this.state.requeue(t, now + delayMs);
     if (delayMs === 0) this.state.makeVisible(t);
     else this.timers.schedule(t.key, now + delayMs);
@@ -331,11 +365,15 @@ export class QueueEngine {
   }
 
   async extendVisibility(receipt: string, ms: number): Promise<void> {
-    const t = this.byReceipt(receipt);
+    return this.extendTracked(this.byReceipt(receipt), ms);
+  }
+
+  private async extendTracked(t: Tracked, ms: number): Promise<void> {
     if (!(Number.isSafeInteger(ms) && ms >= 0 && ms <= LIMITS.maxVisibilityTimeoutMs)) {
       throw new WharfError('INVALID_ARGUMENT', `extendVisibility(${ms}): pass an integer from 0 to ${LIMITS.maxVisibilityTimeoutMs} (maxVisibilityTimeoutMs)`);
     }
     // The lease now ends ms from now (SQS ChangeMessageVisibility); leases are not journaled.
+    this.leases.release(t);
     t.dueMs = this.clock.now() + ms;
     this.timers.schedule(t.key, t.dueMs);
   }
@@ -349,6 +387,7 @@ export class QueueEngine {
   /** Hands a leased message back without counting the delivery (consumer closing before its handler ran). */
   async release(receipt: string): Promise<void> {
     const t = this.byReceipt(receipt);
+    this.leases.release(t);
     this.state.requeue(t, this.clock.now(), -1);
     this.state.makeVisible(t);
     this.notify();
@@ -357,6 +396,7 @@ export class QueueEngine {
 
   private settleTracked(t: Tracked): void {
     this.timers.cancel(t.key);
+    this.leases.release(t);
     this.state.settle(t.level, t.offset);
     this.bytes -= t.bytes;
     this.roomFreed();
@@ -366,6 +406,7 @@ export class QueueEngine {
   /** Moves a delivered message to the dead-letter queue (or drops it when there is none). */
   private async deadLetterTracked(t: Tracked, reason: DeadLetterReason): Promise<void> {
     this.timers.cancel(t.key); // no lease expiry while the dead letter is being written
+    this.leases.release(t);
     const rec = await this.readOne(t.level, t.offset);
     if (rec !== null && this.options.deadLetterQueue !== undefined) {
       await this.host.appendTo(this.options.deadLetterQueue, [deadLetterRecord(rec, this.facts(reason, t))]);
@@ -406,22 +447,34 @@ export class QueueEngine {
     for (const key of keys) {
       if (key === DELAY_TIMER_KEY) {
         void this.locked(() => this.moveDueDelayed()).catch(() => undefined);
-        continue;
-      }
-      const t = this.state.tracked.get(key);
-      if (t === undefined || t.dueMs > now) continue;
-      if (t.state === 'waiting') this.state.makeVisible(t);
-      else if (t.state === 'inflight') {
-        t.lastError = t.lastError ?? `visibility timeout expired after delivery ${t.deliveryCount}`;
-        if (this.options.maxDeliveries > 0 && t.deliveryCount >= this.options.maxDeliveries) {
-          t.state = 'visible'; // no longer leased: a late ack must fail
-          this.state.inFlightCount--;
-          t.token = 0;
-          void this.locked(() => this.deadLetterTracked(t, 'max-deliveries')).catch(() => undefined);
-        } else this.state.makeVisible(t);
+      } else if (LeaseBook.isBatchKey(key)) {
+        this.leases.takeDue(key, (trackedKey, token) => {
+          const t = this.state.tracked.get(trackedKey);
+          if (t === undefined || t.token !== token || t.leaseBatch !== key) return; // settled or leased again since
+          t.leaseBatch = 0;
+          this.due(t, now);
+        });
+      } else {
+        const t = this.state.tracked.get(key);
+        if (t !== undefined) this.due(t, now);
       }
     }
     this.notify();
+  }
+
+  /** A tracked message's time has come: a retry becomes visible, an expired lease is redelivered or dead-lettered. */
+  private due(t: Tracked, now: number): void {
+    if (t.dueMs > now) return;
+    if (t.state === 'waiting') this.state.makeVisible(t);
+    else if (t.state === 'inflight') {
+      t.lastError = t.lastError ?? `visibility timeout expired after delivery ${t.deliveryCount}`;
+      if (this.options.maxDeliveries > 0 && t.deliveryCount >= this.options.maxDeliveries) {
+        t.state = 'visible'; // no longer leased: a late ack must fail
+        this.state.inFlightCount--;
+        t.token = 0;
+        void this.locked(() => this.deadLetterTracked(t, 'max-deliveries')).catch(() => undefined);
+      } else this.state.makeVisible(t);
+    }
   }
 
   private processDue(): void {
@@ -542,6 +595,7 @@ export class QueueEngine {
         this.state.settleRange(level, l.startOffset, l.endOffset);
       }
       for (const t of this.state.tracked.values()) this.timers.cancel(t.key);
+      this.leases.clear();
       this.delayIndex.reset();
       this.bytes = 0;
       await this.journal.commit();

@@ -1,7 +1,8 @@
 // dedupId within a window for topics (and the restart rebuild shared with queues): a repeat
 // published within dedupWindowMs resolves with the original's result (same partition and offset).
 // Restart-durable without a journal of its own: on open the window is rebuilt by reading each log
-// from offsetForTimestamp(now - dedupWindowMs) to its end and taking every `wharf.dedupId` header.
+// from offsetForTimestamp(now - dedupWindowMs) to its end and taking every `wharf.dedupId` header
+// (the topic manager runs that scan, sharing it with the idempotent producers' rebuild).
 // Exactly-once relies on it: intent roll-forward (exchanges, transactions) republishes with the same
 // dedupId. (Added by the exchanges helper; see docs/exchanges.md.)
 import type { LogRecord, PartitionLog } from '../../storage/index.js';
@@ -43,17 +44,18 @@ export class TopicDedupIndex {
     return this.seen.size;
   }
 
-  /** Rebuilds from the partitions' recent records (on open). */
-  async rebuild(logs: PartitionLog[], nowMs: number): Promise<void> {
-    if (this.windowMs <= 0) return;
-    for (let p = 0; p < logs.length; p++) {
-      await scanLogSince(logs[p], nowMs - this.windowMs, (rec) => {
-        const dedupId = headerOf(rec, H_DEDUP_ID);
-        if (dedupId === undefined) return;
-        const id = headerOf(rec, H_ID) ?? '';
-        this.remember(dedupId, { id, partition: p, offset: rec.offset }, rec.timestampMs + this.windowMs);
-      });
-    }
+  /** The window's first timestamp at nowMs: the rebuild on open scans from here (or earlier). */
+  since(nowMs: number): number {
+    return nowMs - this.windowMs;
+  }
+
+  /** One record of partition p read back on open (the topic scans its logs once for this and for producer ids). */
+  observe(rec: LogRecord, p: number, nowMs: number): void {
+    if (rec.timestampMs < nowMs - this.windowMs) return;
+    const dedupId = headerOf(rec, H_DEDUP_ID);
+    if (dedupId === undefined) return;
+    const id = headerOf(rec, H_ID) ?? '';
+    this.remember(dedupId, { id, partition: p, offset: rec.offset }, rec.timestampMs + this.windowMs);
   }
 
   /**

@@ -3,10 +3,11 @@
 import { LIMITS, WharfError } from '../../common/index.js';
 import type { LogOptions, RecordInput } from '../../storage/index.js';
 import type { BrokerContext, KindManager } from '../context.js';
+import { RECOVERY_WINDOW_MS } from '../idempotence.js';
 import { encodeMessage } from '../message-codec.js';
 import type { MessageInput, PublishResult, SubscribeOptions, Subscription, TopicHandler, TopicInfo, TopicOptions, TopicStats } from '../types.js';
 import { GroupCoordinator } from './group-coordinator.js';
-import { TopicDedupIndex } from './dedup-index.js';
+import { TopicDedupIndex, scanLogSince } from './dedup-index.js';
 import { OffsetStore } from './offset-store.js';
 import { partitionForKey } from './partitioner.js';
 import { resolveSubscribeOptions, TopicSubscription } from './subscription.js';
@@ -105,7 +106,7 @@ export class TopicManager implements KindManager {
     // Validate every message before anything is appended: a bad one rejects the batch untouched.
     for (let i = 0; i < n; i++) {
       const input = messages[i];
-      const enc = encodeMessage(input, nowMs, topic.config.maxMessageBytes, n === 1 ? 'message' : `messages[${i}]`);
+      const enc = encodeMessage(input, nowMs, topic.config.maxMessageBytes, n === 1 ? 'message' : i);
       let p: number;
       if (input.partition !== undefined) {
         p = input.partition;
@@ -130,6 +131,7 @@ export class TopicManager implements KindManager {
       await this.appendSplit(topic, records, results, partitionOf);
     }
     topic.publishMeter.mark(n);
+    this.ctx.producers.learn(name, messages, results);
     return results;
   }
 
@@ -224,12 +226,26 @@ export class TopicManager implements KindManager {
       throw (failed as PromiseRejectedResult).reason;
     }
     const parts = opened.map((r, p) => new TopicPartition(p, (r as PromiseFulfilledResult<TopicPartition['log']>).value));
-    if (config.dedupWindowMs > 0) {
-      const dedup = new TopicDedupIndex(config.dedupWindowMs);
-      await dedup.rebuild(parts.map((p) => p.log), this.ctx.clock.now());
-      this.dedup.set(name, dedup);
-    }
+    const dedup = config.dedupWindowMs > 0 ? new TopicDedupIndex(config.dedupWindowMs) : null;
+    await this.rebuild(name, parts, dedup);
+    if (dedup !== null) this.dedup.set(name, dedup);
     return new Topic(name, config, createdAt, parts, this.ctx.clock);
+  }
+
+  /**
+   * Re-learns, in one read of each partition's recent tail, the dedupId window and the idempotent
+   * producers' (producerId, sequence) of the last RECOVERY_WINDOW_MS (see ../idempotence.ts).
+   */
+  private async rebuild(name: string, parts: TopicPartition[], dedup: TopicDedupIndex | null): Promise<void> {
+    const nowMs = this.ctx.clock.now();
+    const fromMs = Math.min(nowMs - RECOVERY_WINDOW_MS, dedup?.since(nowMs) ?? Infinity);
+    const producers = this.ctx.producers;
+    for (const part of parts) {
+      await scanLogSince(part.log, fromMs, (rec) => {
+        dedup?.observe(rec, part.index, nowMs);
+        if (rec.timestampMs >= nowMs - RECOVERY_WINDOW_MS) producers.rememberRecord(name, rec, part.index);
+      });
+    }
   }
 
   /** A batch spanning partitions: one append per partition, in message order within each. */
