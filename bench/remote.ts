@@ -5,7 +5,12 @@
 //   topic-durable  1-partition topic, same producer, one consumer-group member (commit per message)
 //   topic-auto     the same with ackMode 'auto' (at-most-once: committed on delivery, deliveries stream)
 //   latency-1k     queue-durable paced at --rate msgs/s for --duration s
+// Each scenario also runs embedded (the same producer and consumer code against an in-process
+// Broker, one process) right before the remote run, and the remote row carries the ratio, so the
+// remote overhead is read from two runs side by side on the same busy machine (--modes remote
+// skips the embedded run).
 // Usage: npx tsx bench/remote.ts [--count 100000] [--size 1024] [--rate 1000] [--duration 10] [--scenarios a,b]
+//        [--modes embedded,remote] [--fsync always|never]    BENCH_NODE_FLAGS='--cpu-prof --cpu-prof-dir=/tmp/prof' profiles every child
 // Latency = consumer receive time minus the send stamp in the payload (same host clock).
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -15,7 +20,7 @@ import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import * as hdr from 'hdr-histogram-js';
-import { Broker } from '../src/broker/index.js';
+import { Broker, type Wharf } from '../src/broker/index.js';
 import { connect } from '../src/client/index.js';
 import { startNativeServer } from '../src/server/native/index.js';
 
@@ -35,6 +40,8 @@ const { values } = parseArgs({
     window: { type: 'string' },
     prefetch: { type: 'string' },
     scenarios: { type: 'string' },
+    modes: { type: 'string' },
+    fsync: { type: 'string' },
   },
 });
 const num = (v: unknown, d: number): number => (typeof v === 'string' && v !== '' ? Number(v) : d);
@@ -45,6 +52,8 @@ const opts = {
   duration: num(values.duration ?? process.env.DURATION, 10),
   window: num(values.window ?? process.env.WINDOW, 1000),
   prefetch: num(values.prefetch ?? process.env.PREFETCH, 1000),
+  /** 'never' takes the disk out of the comparison, leaving the CPU cost of each path. */
+  fsync: (values.fsync ?? process.env.FSYNC ?? 'always') as 'always' | 'never',
 };
 
 function cpuSecondsOf(pid: number): number | null {
@@ -60,24 +69,42 @@ function cpuSecondsOf(pid: number): number | null {
 // ------------------------------------------------------------------ roles (child processes)
 
 async function serverRole(): Promise<void> {
-  const broker = await Broker.open({ dataDir: String(values.dir), fsync: 'always' });
+  const broker = await Broker.open({ dataDir: String(values.dir), fsync: opts.fsync });
   const server = await startNativeServer(broker, { port: 0 });
   process.stdout.write(`READY ${server.address().port}\n`);
   process.on('SIGTERM', () => void server.close().then(() => broker.close()).then(() => process.exit(0)));
 }
 
-async function consumerRole(): Promise<void> {
-  const scenario = String(values.scenario);
-  const expected = num(values.count, 0);
-  const client = await connect(`wharf://127.0.0.1:${String(values.port)}`);
+interface ConsumerReport {
+  received: number;
+  firstMs: number;
+  lastMs: number;
+  p50_ms: number;
+  p99_ms: number;
+  p999_ms: number;
+  max_ms: number;
+  cpu_s: number;
+  wall_s: number;
+}
+
+interface ProducerReport {
+  published: number;
+  failed: number;
+  startMs: number;
+  publish_s: number;
+  cpu_s: number;
+}
+
+/** Subscribes or consumes; returns a promise for the report once `expected` messages arrived. */
+async function startConsumer(client: Wharf, scenario: string, expected: number): Promise<{ finished: Promise<ConsumerReport> }> {
   const hist = hdr.build({ lowestDiscernibleValue: 1, highestTrackableValue: 600_000_000, numberOfSignificantValueDigits: 3 });
   let received = 0;
   let firstMs = 0;
   let lastMs = 0;
-  const cpu0 = process.cpuUsage();
-  const t0 = nowMs();
+  let cpu0 = process.cpuUsage();
+  let t0 = nowMs();
   let done!: () => void;
-  const finished = new Promise<void>((r) => (done = r));
+  const arrived = new Promise<void>((r) => (done = r));
   const onPayload = (payload: unknown): void => {
     const b = payload as Uint8Array;
     const now = nowMs();
@@ -87,26 +114,27 @@ async function consumerRole(): Promise<void> {
     lastMs = now;
     if (received === expected) done();
   };
-  const closer =
-    scenario.startsWith('topic-')
-      ? await client.subscribe('bench-topic', { group: 'bench', from: 'earliest', ackMode: scenario === 'topic-auto' ? 'auto' : 'manual', maxInFlight: opts.prefetch }, (m) => onPayload(m.payload))
-      : await client.consume('bench-queue', { concurrency: opts.prefetch, prefetch: opts.prefetch }, (m) => onPayload(m.payload));
-  process.stdout.write('READY\n');
-  await finished;
-  const cpu = process.cpuUsage(cpu0);
-  await closer.close();
-  await client.close();
-  const p = (q: number): number => Math.round(hist.getValueAtPercentile(q)) / 1000;
-  process.stdout.write(
-    `${JSON.stringify({ received, firstMs, lastMs, p50_ms: p(50), p99_ms: p(99), p999_ms: p(99.9), max_ms: Math.round(hist.maxValue) / 1000, cpu_s: (cpu.user + cpu.system) / 1e6, wall_s: (nowMs() - t0) / 1000 })}\n`,
-  );
-  process.exit(0);
+  const closer = scenario.startsWith('topic-')
+    ? await client.subscribe('bench-topic', { group: 'bench', from: 'earliest', ackMode: scenario === 'topic-auto' ? 'auto' : 'manual', maxInFlight: opts.prefetch }, (m) => onPayload(m.payload))
+    : await client.consume('bench-queue', { concurrency: opts.prefetch, prefetch: opts.prefetch }, (m) => onPayload(m.payload));
+  cpu0 = process.cpuUsage();
+  t0 = nowMs();
+  const finished = arrived.then(async () => {
+    const cpu = process.cpuUsage(cpu0);
+    await closer.close();
+    const p = (q: number): number => Math.round(hist.getValueAtPercentile(q)) / 1000;
+    return { received, firstMs, lastMs, p50_ms: p(50), p99_ms: p(99), p999_ms: p(99.9), max_ms: Math.round(hist.maxValue) / 1000, cpu_s: (cpu.user + cpu.system) / 1e6, wall_s: (nowMs() - t0) / 1000 };
+  });
+  return { finished };
 }
 
-async function producerRole(): Promise<void> {
-  const scenario = String(values.scenario);
+/**
+ * Publishes one message per call, at most `window` unconfirmed (or paced at --rate for latency-1k).
+ * `stampProducerId`: stamp producerId + sequence on each message, as the remote client does on its
+ * own (idempotent by default), so the embedded baseline pays the broker the same idempotence work.
+ */
+async function runProducer(client: Wharf, scenario: string, stampProducerId?: string): Promise<ProducerReport> {
   const target = scenario.startsWith('topic-') ? 'bench-topic' : 'bench-queue';
-  const client = await connect(`wharf://127.0.0.1:${String(values.port)}`);
   const total = scenario === 'latency-1k' ? Math.round(opts.rate * opts.duration) : opts.count;
   let inFlight = 0;
   let wake: (() => void) | null = null;
@@ -115,26 +143,25 @@ async function producerRole(): Promise<void> {
   const startMs = nowMs();
   let lastConfirmMs = startMs;
   let failed = 0;
+  const confirmed = (): void => {
+    lastConfirmMs = nowMs();
+    if (--inFlight <= low && wake !== null) {
+      const w = wake;
+      wake = null;
+      w();
+    }
+  };
+  const rejected = (): void => {
+    failed++;
+    inFlight--;
+  };
   const send = (seq: number): void => {
     const b = Buffer.allocUnsafe(opts.size);
     b.fill(0x61, 12);
     b.writeUInt32LE(seq >>> 0, 8);
     b.writeDoubleLE(nowMs(), 0);
     inFlight++;
-    client.publish(target, { payload: b }).then(
-      () => {
-        lastConfirmMs = nowMs();
-        if (--inFlight <= low && wake !== null) {
-          const w = wake;
-          wake = null;
-          w();
-        }
-      },
-      () => {
-        failed++;
-        inFlight--;
-      },
-    );
+    client.publish(target, stampProducerId === undefined ? { payload: b } : { payload: b, producerId: stampProducerId, sequence: seq }).then(confirmed, rejected);
   };
   if (scenario === 'latency-1k') {
     let seq = 0;
@@ -151,15 +178,51 @@ async function producerRole(): Promise<void> {
   }
   while (inFlight > 0) await new Promise((r) => setTimeout(r, 1));
   const cpu = process.cpuUsage(cpu0);
-  process.stdout.write(`${JSON.stringify({ published: total - failed, failed, startMs, publish_s: (lastConfirmMs - startMs) / 1000, cpu_s: (cpu.user + cpu.system) / 1e6 })}\n`);
+  return { published: total - failed, failed, startMs, publish_s: (lastConfirmMs - startMs) / 1000, cpu_s: (cpu.user + cpu.system) / 1e6 };
+}
+
+async function consumerRole(): Promise<void> {
+  const client = await connect(`wharf://127.0.0.1:${String(values.port)}`);
+  const { finished } = await startConsumer(client, String(values.scenario), num(values.count, 0));
+  process.stdout.write('READY\n');
+  const report = await finished;
+  await client.close();
+  process.stdout.write(`${JSON.stringify(report)}\n`);
+  process.exit(0);
+}
+
+async function producerRole(): Promise<void> {
+  const client = await connect(`wharf://127.0.0.1:${String(values.port)}`);
+  const report = await runProducer(client, String(values.scenario));
+  process.stdout.write(`${JSON.stringify(report)}\n`);
   await client.close();
   process.exit(0);
+}
+
+/** The same producer and consumer against an in-process Broker: the baseline the remote path is measured against. */
+async function embeddedRole(): Promise<void> {
+  const scenario = String(values.scenario);
+  const broker = await Broker.open({ dataDir: String(values.dir), fsync: opts.fsync });
+  await createTarget(broker, scenario);
+  const { finished } = await startConsumer(broker, scenario, num(values.count, 0));
+  process.stdout.write('READY\n');
+  const producer = await runProducer(broker, scenario, 'bench-embedded-producer');
+  const consumer = await finished;
+  process.stdout.write(`${JSON.stringify(producer)}\n${JSON.stringify(consumer)}\n`);
+  await broker.close();
+  process.exit(0);
+}
+
+async function createTarget(client: Wharf, scenario: string): Promise<void> {
+  if (scenario.startsWith('topic-')) await client.createTopic('bench-topic', { partitions: 1 });
+  else await client.createQueue('bench-queue', { visibilityTimeoutMs: 60_000 });
 }
 
 // ------------------------------------------------------------------ orchestrator
 
 function child(args: string[]): { proc: ChildProcess; lines: AsyncIterableIterator<string> } {
-  const proc = spawn(process.execPath, ['--import', 'tsx', SELF, ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const nodeFlags = (process.env.BENCH_NODE_FLAGS ?? '').split(' ').filter((f) => f !== '');
+  const proc = spawn(process.execPath, [...nodeFlags, '--import', 'tsx', SELF, ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
   const queue: string[] = [];
   let waiter: (() => void) | null = null;
   let buf = '';
@@ -196,48 +259,112 @@ async function nextLine(it: AsyncIterableIterator<string>, prefix: string): Prom
   }
 }
 
-async function runScenario(scenario: string): Promise<void> {
+type Row = Record<string, unknown> & { msgs_per_s: number | null; p99_ms: number | null };
+
+function rowOf(system: string, scenario: string, p: ProducerReport, c: ConsumerReport, notes: string, cpu: { server_cpu_pct?: number | null; client_cpu_pct: number }, cpuSeconds: number | null): Row {
+  const seconds = (c.lastMs - p.startMs) / 1000;
+  return {
+    system,
+    scenario,
+    msgs: c.received,
+    bytes: c.received * opts.size,
+    seconds: Math.round(seconds * 1000) / 1000,
+    msgs_per_s: seconds > 0 ? Math.round(c.received / seconds) : null,
+    p50_ms: c.p50_ms,
+    p99_ms: c.p99_ms,
+    notes: `${notes}, fsync ${opts.fsync}, window ${opts.window}, prefetch ${opts.prefetch}${p.failed > 0 ? `, ${p.failed} publishes failed` : ''}`,
+    p999_ms: c.p999_ms,
+    max_ms: c.max_ms,
+    ...cpu,
+    published: p.published,
+    publish_s: Math.round(p.publish_s * 1000) / 1000,
+    // CPU of every process involved (server, producer, consumer) per message: on a shared machine
+    // this is steadier than msgs/s, which follows whatever CPU share the processes get.
+    cpu_us_per_msg: cpuSeconds === null || c.received === 0 ? null : Math.round((cpuSeconds / c.received) * 1e6 * 10) / 10,
+  };
+}
+
+function commonArgs(scenario: string): string[] {
+  const total = scenario === 'latency-1k' ? Math.round(opts.rate * opts.duration) : opts.count;
+  return ['--fsync', opts.fsync, '--scenario', scenario, '--count', String(total), '--size', String(opts.size), '--rate', String(opts.rate), '--duration', String(opts.duration), '--window', String(opts.window), '--prefetch', String(opts.prefetch)];
+}
+
+async function runEmbedded(scenario: string): Promise<Row> {
+  const dir = mkdtempSync(join(tmpdir(), 'wharf-bench-embedded-'));
+  const proc = child(['--role', 'embedded', '--dir', dir, ...commonArgs(scenario)]);
+  try {
+    await nextLine(proc.lines, 'READY');
+    const cpu0 = cpuSecondsOf(proc.proc.pid!);
+    const t0 = nowMs();
+    const p = JSON.parse(await nextLine(proc.lines, '{')) as ProducerReport;
+    const c = JSON.parse(await nextLine(proc.lines, '{')) as ConsumerReport;
+    const cpu1 = cpuSecondsOf(proc.proc.pid!);
+    const wall = (nowMs() - t0) / 1000;
+    const used = cpu0 === null || cpu1 === null ? null : cpu1 - cpu0;
+    const pct = used === null ? 0 : Math.round((used / wall) * 1000) / 10;
+    return rowOf('wharf-embedded', scenario, p, c, 'in-process Broker, producer and consumer in one process, producerId + sequence stamped like the remote client', { client_cpu_pct: pct }, used);
+  } finally {
+    proc.proc.kill('SIGKILL');
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+async function runRemote(scenario: string): Promise<Row> {
   const dir = mkdtempSync(join(tmpdir(), 'wharf-bench-remote-'));
-  const server = child(['--role', 'server', '--dir', dir]);
+  const server = child(['--role', 'server', '--dir', dir, '--fsync', opts.fsync]);
   try {
     const port = Number((await nextLine(server.lines, 'READY')).split(' ')[1]);
     const admin = await connect(`wharf://127.0.0.1:${port}`);
-    if (scenario.startsWith('topic-')) await admin.createTopic('bench-topic', { partitions: 1 });
-    else await admin.createQueue('bench-queue', { visibilityTimeoutMs: 60_000 });
+    await createTarget(admin, scenario);
     await admin.close();
-    const total = scenario === 'latency-1k' ? Math.round(opts.rate * opts.duration) : opts.count;
-    const common = ['--port', String(port), '--scenario', scenario, '--count', String(total), '--size', String(opts.size), '--rate', String(opts.rate), '--duration', String(opts.duration), '--window', String(opts.window), '--prefetch', String(opts.prefetch)];
+    const common = ['--port', String(port), ...commonArgs(scenario)];
     const consumer = child(['--role', 'consumer', ...common]);
     await nextLine(consumer.lines, 'READY');
     const serverCpu0 = cpuSecondsOf(server.proc.pid!);
     const t0 = nowMs();
     const producer = child(['--role', 'producer', ...common]);
-    const p = JSON.parse(await nextLine(producer.lines, '{')) as { published: number; startMs: number; publish_s: number; cpu_s: number; failed: number };
-    const c = JSON.parse(await nextLine(consumer.lines, '{')) as { received: number; lastMs: number; p50_ms: number; p99_ms: number; p999_ms: number; max_ms: number; cpu_s: number };
+    const p = JSON.parse(await nextLine(producer.lines, '{')) as ProducerReport;
+    const c = JSON.parse(await nextLine(consumer.lines, '{')) as ConsumerReport;
     const wall = (nowMs() - t0) / 1000;
     const serverCpu1 = cpuSecondsOf(server.proc.pid!);
-    const seconds = (c.lastMs - p.startMs) / 1000;
-    const line = {
-      system: 'wharf-remote',
+    const serverUsed = serverCpu0 === null || serverCpu1 === null ? null : serverCpu1 - serverCpu0;
+    return rowOf(
+      'wharf-remote',
       scenario,
-      msgs: c.received,
-      bytes: c.received * opts.size,
-      seconds: Math.round(seconds * 1000) / 1000,
-      msgs_per_s: seconds > 0 ? Math.round(c.received / seconds) : null,
-      p50_ms: c.p50_ms,
-      p99_ms: c.p99_ms,
-      notes: `native protocol over loopback, fsync always, 1 producer + 1 consumer process, window ${opts.window}, prefetch ${opts.prefetch}${p.failed > 0 ? `, ${p.failed} publishes failed` : ''}`,
-      p999_ms: c.p999_ms,
-      max_ms: c.max_ms,
-      server_cpu_pct: serverCpu0 === null || serverCpu1 === null ? null : Math.round(((serverCpu1 - serverCpu0) / wall) * 1000) / 10,
-      client_cpu_pct: Math.round(((p.cpu_s + c.cpu_s) / wall) * 1000) / 10,
-      published: p.published,
-      publish_s: Math.round(p.publish_s * 1000) / 1000,
-    };
-    process.stdout.write(`${JSON.stringify(line)}\n`);
+      p,
+      c,
+      'native protocol over loopback, 1 producer + 1 consumer process',
+      {
+        server_cpu_pct: serverUsed === null ? null : Math.round((serverUsed / wall) * 1000) / 10,
+        client_cpu_pct: Math.round(((p.cpu_s + c.cpu_s) / wall) * 1000) / 10,
+      },
+      serverUsed === null ? null : serverUsed + p.cpu_s + c.cpu_s,
+    );
   } finally {
-    server.proc.kill('SIGKILL');
+    server.proc.kill('SIGTERM');
+    setTimeout(() => server.proc.kill('SIGKILL'), 2_000).unref();
+    await new Promise((r) => server.proc.once('exit', r));
     rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+async function runScenario(scenario: string, modes: string[]): Promise<void> {
+  let embedded: Row | null = null;
+  if (modes.includes('embedded')) {
+    embedded = await runEmbedded(scenario);
+    process.stdout.write(`${JSON.stringify(embedded)}\n`);
+  }
+  if (modes.includes('remote')) {
+    const remote = await runRemote(scenario);
+    if (embedded !== null) {
+      // Throughput: remote as a share of embedded (1 = no overhead). Latency and CPU per message: remote over embedded.
+      if (remote.msgs_per_s !== null && embedded.msgs_per_s !== null) remote.throughput_vs_embedded = Math.round((remote.msgs_per_s / embedded.msgs_per_s) * 100) / 100;
+      if (remote.p99_ms !== null && embedded.p99_ms !== null && embedded.p99_ms > 0) remote.p99_vs_embedded = Math.round((remote.p99_ms / embedded.p99_ms) * 100) / 100;
+      const rc = remote.cpu_us_per_msg as number | null;
+      const ec = embedded.cpu_us_per_msg as number | null;
+      if (rc !== null && ec !== null && ec > 0) remote.cpu_vs_embedded = Math.round((rc / ec) * 100) / 100;
+    }
+    process.stdout.write(`${JSON.stringify(remote)}\n`);
   }
 }
 
@@ -246,10 +373,12 @@ async function main(): Promise<void> {
   if (role === 'server') return serverRole();
   if (role === 'consumer') return consumerRole();
   if (role === 'producer') return producerRole();
+  if (role === 'embedded') return embeddedRole();
   const wanted = typeof values.scenarios === 'string' ? values.scenarios.split(',') : ['queue-durable', 'topic-durable', 'topic-auto', 'latency-1k'];
+  const modes = typeof values.modes === 'string' ? values.modes.split(',') : ['embedded', 'remote'];
   for (const s of wanted) {
     try {
-      await runScenario(s);
+      await runScenario(s, modes);
     } catch (err) {
       process.stdout.write(`${JSON.stringify({ system: 'wharf-remote', scenario: s, msgs: 0, bytes: 0, seconds: 0, msgs_per_s: null, p50_ms: null, p99_ms: null, notes: `ERROR: ${(err as Error).message}`, error: true })}\n`);
     }

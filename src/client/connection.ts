@@ -241,8 +241,7 @@ export class ClientConnection {
       this.out.reset();
       return;
     }
-    const bytes = this.out.copyFrom(0);
-    this.out.reset();
+    const bytes = this.out.take();
     this.lastSendMs = Date.now();
     this.socket.write(bytes);
   }

@@ -1,24 +1,31 @@
 // Remote topic subscriptions and queue consumers. Each is a flow on the server (SUBSCRIBE /
-// CONSUME): deliveries arrive pushed, the handler runs here, its outcome goes back as SETTLE and
-// the spent credit is granted again. After a reconnect the flow subscribes again; deliveries of
-// the old connection are never settled on the new one (the server already failed them, so the
-// broker redelivers: at-least-once).
+// CONSUME): deliveries arrive pushed, the handler runs here, and outcomes go back batched: the
+// successes of one turn as runs of delivery ids in one SETTLE_BATCH frame that also grants the
+// spent credits again, a failure as its own SETTLE (it carries the error). After a reconnect the
+// flow subscribes again; deliveries of the old connection are never settled on the new one (the
+// server already failed them, so the broker redelivers: at-least-once).
 import { WharfError, toWharfError } from '../common/index.js';
 import {
+  DeliveryFacts,
+  MAX_SETTLE_RUNS,
   OP,
+  SETTLE_BATCH_VERSION,
+  decodeDeliveryInto,
   decodeEmpty,
   decodeSubscribed,
   encodeCredit,
   encodeSeek,
   encodeSettle,
+  encodeSettleBatch,
   encodeSubscribe,
   encodeSubscriptionId,
-  type DecodedDelivery,
+  type Message,
   type QueueHandler,
   type QueueMessage,
   type StartPosition,
   type TopicHandler,
   type TopicMessage,
+  type WireReader,
 } from '../protocol/index.js';
 import type { ClientConnection } from './connection.js';
 import type { QueueSettler } from './queue-ops.js';
@@ -28,14 +35,28 @@ export interface FlowRegistry {
   unregister(serverId: number): void;
 }
 
-export abstract class RemoteFlow {
+/** Shared by every flow: decoding is synchronous, so one instance serves all frames. */
+const facts = new DeliveryFacts();
+
+export abstract class RemoteFlow<M extends Message = Message> {
   serverId = 0;
   epoch = 0;
   protected closing = false;
+  /** Handlers started and not finished, plus deliveries waiting for a handler slot. */
   private running = 0;
   private idleWaiters: Array<() => void> = [];
+  /** Handlers running now (at most `concurrency`). */
+  private active = 0;
+  /** Deliveries waiting for a handler slot: [message, deliveryId, epoch] triples, from queuedHead on. */
+  private queued: Array<M | number> = [];
+  private queuedHead = 0;
+  private draining = false;
+  /** Successes not yet reported, as [first, length] runs, and credits not yet granted, for settleEpoch. */
+  private okRuns: number[] = [];
   private creditsToGrant = 0;
-  private creditFlushQueued = false;
+  private settleEpoch = 0;
+  private settleFlushQueued = false;
+  private readonly flushSettled = (): void => this.sendSettled();
 
   constructor(
     protected readonly conn: ClientConnection,
@@ -44,6 +65,8 @@ export abstract class RemoteFlow {
     protected readonly wireOptions: Record<string, unknown>,
     protected readonly credits: number,
     private readonly subscribeOp: number,
+    /** Handlers run at once; deliveries beyond it wait here in arrival order. */
+    private readonly concurrency: number,
   ) {}
 
   /** SUBSCRIBE / CONSUME on the current connection. */
@@ -75,44 +98,134 @@ export abstract class RemoteFlow {
 
   onAssignments(_partitions: number[]): void {}
 
-  onDeliveries(deliveries: DecodedDelivery[]): void {
+  /** A new, empty message for decodeDeliveryInto. */
+  protected abstract newMessage(): M;
+
+  /** Copies the delivery facts the handler sees onto the decoded message. */
+  protected abstract applyFacts(m: M, f: DeliveryFacts): void;
+
+  protected abstract invoke(m: M): Promise<void> | void;
+
+  /** Decodes a DELIVER body's `count` deliveries (all of them, before any handler runs), then runs them. */
+  onDeliver(r: WireReader, count: number): void {
     const epoch = this.conn.epoch;
-    for (const d of deliveries) {
-      this.running++;
-      this.run(d, epoch).then(
-        () => this.settle(d.deliveryId, epoch, true, ''),
-        (err: unknown) => this.settle(d.deliveryId, epoch, false, toWharfError(err).message),
+    const messages = new Array<M>(count);
+    const ids = new Array<number>(count);
+    for (let i = 0; i < count; i++) {
+      const m = decodeDeliveryInto(r, this.newMessage(), facts);
+      this.applyFacts(m, facts);
+      messages[i] = m;
+      ids[i] = facts.deliveryId;
+    }
+    r.done();
+    for (let i = 0; i < count; i++) this.queued.push(messages[i], ids[i], epoch);
+    this.running += count;
+    this.drain();
+  }
+
+  /** Starts queued deliveries while handler slots are free (a loop, so synchronous handlers never recurse). */
+  private drain(): void {
+    if (this.draining) return;
+    this.draining = true;
+    const q = this.queued;
+    while (this.active < this.concurrency && this.queuedHead < q.length) {
+      const h = this.queuedHead;
+      this.queuedHead += 3;
+      this.run(q[h] as M, q[h + 1] as number, q[h + 2] as number);
+    }
+    if (this.queuedHead === q.length) {
+      q.length = 0;
+      this.queuedHead = 0;
+    } else if (this.queuedHead > 3 * 1024 && this.queuedHead * 2 > q.length) {
+      q.splice(0, this.queuedHead); // a standing backlog: drop the started part now and then
+      this.queuedHead = 0;
+    }
+    this.draining = false;
+  }
+
+  private run(m: M, deliveryId: number, epoch: number): void {
+    this.active++;
+    let result: Promise<void> | void;
+    try {
+      result = this.invoke(m);
+    } catch (err) {
+      this.finished(deliveryId, epoch, false, err);
+      return;
+    }
+    if (result !== undefined && result !== null && typeof result.then === 'function') {
+      result.then(
+        () => this.finished(deliveryId, epoch, true, undefined),
+        (err: unknown) => this.finished(deliveryId, epoch, false, err),
       );
+    } else {
+      this.finished(deliveryId, epoch, true, undefined);
     }
   }
 
-  protected abstract run(d: DecodedDelivery, epoch: number): Promise<void>;
-
-  private settle(deliveryId: number, epoch: number, ok: boolean, error: string): void {
-    const serverId = this.serverId;
-    this.conn.sendOneWay(OP.SETTLE, (w) => encodeSettle(w, { subscriptionId: serverId, deliveryId, ok, error }), epoch);
-    if (epoch === this.conn.epoch && epoch === this.epoch) this.grant(1);
-    if (--this.running === 0) for (const f of this.idleWaiters.splice(0)) f();
+  private finished(deliveryId: number, epoch: number, ok: boolean, err: unknown): void {
+    this.active--;
+    this.running--;
+    this.settle(deliveryId, epoch, ok, err);
+    this.drain();
+    if (this.running === 0) for (const f of this.idleWaiters.splice(0)) f();
   }
 
-  /** Credits go back in one CREDIT frame per turn. */
-  private grant(n: number): void {
-    this.creditsToGrant += n;
-    if (this.creditFlushQueued) return;
-    this.creditFlushQueued = true;
-    queueMicrotask(() => {
-      this.creditFlushQueued = false;
-      const credits = this.creditsToGrant;
+  private settle(deliveryId: number, epoch: number, ok: boolean, err: unknown): void {
+    // Deliveries of an earlier connection were failed by the server when it closed: never settle them here.
+    if (epoch !== this.conn.epoch || epoch !== this.epoch) return;
+    if (this.settleEpoch !== epoch) {
+      this.okRuns = [];
       this.creditsToGrant = 0;
+      this.settleEpoch = epoch;
+    }
+    if (!ok) {
+      // Successes queued this turn go first: the server must see outcomes in the order they came
+      // (a failure seen before earlier successes makes a group rewind past them).
+      if (this.okRuns.length > 0) this.sendSettled();
       const serverId = this.serverId;
-      if (credits > 0 && !this.closing) this.conn.sendOneWay(OP.CREDIT, (w) => encodeCredit(w, serverId, credits), this.epoch);
-    });
+      const error = toWharfError(err).message;
+      this.conn.sendOneWay(OP.SETTLE, (w) => encodeSettle(w, { subscriptionId: serverId, deliveryId, ok: false, error }), epoch);
+    } else {
+      const runs = this.okRuns;
+      const n = runs.length;
+      if (n > 0 && runs[n - 2] + runs[n - 1] === deliveryId) runs[n - 1]++;
+      else runs.push(deliveryId, 1);
+      if (runs.length >= MAX_SETTLE_RUNS * 2) this.sendSettled();
+    }
+    if (!this.closing) this.creditsToGrant++;
+    if (!this.settleFlushQueued) {
+      this.settleFlushQueued = true;
+      queueMicrotask(this.flushSettled);
+    }
+  }
+
+  /** One SETTLE_BATCH with this turn's successes and credits. */
+  private sendSettled(): void {
+    this.settleFlushQueued = false;
+    const runs = this.okRuns;
+    const credits = this.creditsToGrant;
+    if (runs.length === 0 && credits === 0) return;
+    this.creditsToGrant = 0;
+    const serverId = this.serverId;
+    const epoch = this.settleEpoch;
+    if ((this.conn.hello?.version ?? 1) >= SETTLE_BATCH_VERSION) {
+      this.conn.sendOneWay(OP.SETTLE_BATCH, (w) => encodeSettleBatch(w, serverId, credits, runs), epoch);
+    } else {
+      for (let i = 0; i < runs.length; i += 2) {
+        for (let deliveryId = runs[i], end = runs[i] + runs[i + 1]; deliveryId < end; deliveryId++) {
+          this.conn.sendOneWay(OP.SETTLE, (w) => encodeSettle(w, { subscriptionId: serverId, deliveryId, ok: true, error: '' }), epoch);
+        }
+      }
+      if (credits > 0) this.conn.sendOneWay(OP.CREDIT, (w) => encodeCredit(w, serverId, credits), epoch);
+    }
+    runs.length = 0;
   }
 
   async close(): Promise<void> {
     if (this.closing) return;
     this.closing = true;
     if (this.running > 0) await new Promise<void>((r) => this.idleWaiters.push(r));
+    this.sendSettled();
     this.registry.unregister(this.serverId);
     if (!this.conn.isConnected || this.epoch !== this.conn.epoch) return; // the server already dropped it
     await this.conn
@@ -123,7 +236,7 @@ export abstract class RemoteFlow {
   }
 }
 
-export class RemoteSubscription extends RemoteFlow {
+export class RemoteSubscription extends RemoteFlow<TopicMessage> {
   memberId = '';
   group: string | null = null;
   private current: number[] = [];
@@ -136,7 +249,8 @@ export class RemoteSubscription extends RemoteFlow {
     credits: number,
     private readonly handler: TopicHandler,
   ) {
-    super(conn, registry, topic, options, credits, OP.SUBSCRIBE);
+    // Per partition the server bounds deliveries in flight (maxInFlight); credits bound the total.
+    super(conn, registry, topic, options, credits, OP.SUBSCRIBE, Infinity);
   }
 
   protected override onSubscribed(memberId: string, group: string | null, assignments: number[]): void {
@@ -157,43 +271,48 @@ export class RemoteSubscription extends RemoteFlow {
     await this.conn.request(OP.SEEK, (w) => encodeSeek(w, this.serverId, position), (_op, r) => decodeEmpty(r));
   }
 
-  protected async run(d: DecodedDelivery): Promise<void> {
-    const m = d.message as TopicMessage;
-    m.topic = this.topic;
-    m.partition = d.partition;
-    m.offset = d.offset;
-    m.deliveryCount = d.deliveryCount;
-    await this.handler(m);
+  protected newMessage(): TopicMessage {
+    return { id: '', type: '', timestamp: 0, key: null, headers: {}, payload: null, topic: this.topic, partition: 0, offset: 0, deliveryCount: 0 };
+  }
+
+  protected applyFacts(m: TopicMessage, f: DeliveryFacts): void {
+    m.partition = f.partition;
+    m.offset = f.offset;
+    m.deliveryCount = f.deliveryCount;
+  }
+
+  protected invoke(m: TopicMessage): Promise<void> | void {
+    return this.handler(m);
   }
 }
 
-export class RemoteConsumer extends RemoteFlow {
-  private active = 0;
-  private readonly queued: Array<() => void> = [];
-
+export class RemoteConsumer extends RemoteFlow<QueueMessage> {
   constructor(
     conn: ClientConnection,
     registry: FlowRegistry,
     readonly queue: string,
     options: Record<string, unknown>,
     credits: number,
-    private readonly concurrency: number,
+    concurrency: number,
     private readonly settler: QueueSettler,
     private readonly handler: QueueHandler,
   ) {
-    super(conn, registry, queue, options, credits, OP.CONSUME);
+    // Leases arrive ahead (prefetch); at most `concurrency` handlers run at once.
+    super(conn, registry, queue, options, credits, OP.CONSUME, concurrency);
   }
 
-  protected async run(d: DecodedDelivery): Promise<void> {
-    // Leases arrive ahead (prefetch); at most `concurrency` handlers run at once.
-    if (this.active >= this.concurrency) await new Promise<void>((r) => this.queued.push(r));
-    this.active++;
-    try {
-      await this.handler(this.settler.toQueueMessage(this.queue, d));
-    } finally {
-      this.active--;
-      this.queued.shift()?.();
-    }
+  protected newMessage(): QueueMessage {
+    return this.settler.newMessage(this.queue);
+  }
+
+  protected applyFacts(m: QueueMessage, f: DeliveryFacts): void {
+    m.deliveryCount = f.deliveryCount;
+    m.receipt = f.receipt;
+    m.firstDeliveredAt = f.firstDeliveredAt;
+  }
+
+  protected invoke(m: QueueMessage): Promise<void> | void {
+    return this.handler(m);
   }
 }
 

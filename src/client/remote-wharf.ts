@@ -5,7 +5,7 @@ import { WharfError } from '../common/index.js';
 import {
   OP,
   decodeAssignments,
-  decodeDeliver,
+  decodeDeliverHeader,
   decodeEmpty,
   decodeJsonResult,
   encodeName,
@@ -78,8 +78,8 @@ export class RemoteWharf implements Wharf, FlowRegistry {
 
   private onPush(op: number, r: WireReader): void {
     if (op === OP.DELIVER) {
-      const { subscriptionId, deliveries } = decodeDeliver(r);
-      this.flows.get(subscriptionId)?.onDeliveries(deliveries);
+      const { subscriptionId, count } = decodeDeliverHeader(r);
+      this.flows.get(subscriptionId)?.onDeliver(r, count);
     } else if (op === OP.ASSIGNMENTS) {
       const { subscriptionId, partitions } = decodeAssignments(r);
       this.flows.get(subscriptionId)?.onAssignments(partitions);

@@ -1,8 +1,10 @@
-// Op codes of the native protocol, version 1. Requests are 0x01-0x7E, responses set bit 7 of the
+// Op codes of the native protocol, version 2 (version 1 plus SETTLE_BATCH). Requests are 0x01-0x7E, responses set bit 7 of the
 // request's family, pushes (server -> client, correlation id 0) are 0xC0 and up. docs/protocol.md
 // lists every op's body byte by byte.
 
-export const PROTOCOL_VERSION = 1;
+export const PROTOCOL_VERSION = 2;
+/** First version with SETTLE_BATCH; against an older server the client settles with SETTLE + CREDIT. */
+export const SETTLE_BATCH_VERSION = 2;
 /** Oldest version this code still speaks. */
 export const MIN_PROTOCOL_VERSION = 1;
 
@@ -31,6 +33,7 @@ export const OP = {
   SEEK: 0x33,
   UNSUBSCRIBE: 0x34,
   CONSUME: 0x35,
+  SETTLE_BATCH: 0x36,
   // queue receive and settlement by receipt
   RECEIVE: 0x40,
   ACK: 0x41,
@@ -68,4 +71,4 @@ export function opName(op: number): string {
 }
 
 /** Ops that expect no response (fire-and-forget flow control). */
-export const ONE_WAY_OPS: ReadonlySet<number> = new Set([OP.CREDIT, OP.SETTLE]);
+export const ONE_WAY_OPS: ReadonlySet<number> = new Set([OP.CREDIT, OP.SETTLE, OP.SETTLE_BATCH]);

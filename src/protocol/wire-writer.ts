@@ -6,6 +6,10 @@ import { WharfError } from '../common/index.js';
 export const NULL_LENGTH = 0xffffffff;
 /** Largest integer the u64 fields carry: JavaScript's safe integer range. */
 export const MAX_U64 = Number.MAX_SAFE_INTEGER;
+/** take() copies outputs smaller than this (into Node's pooled small buffers) and hands over larger ones. */
+const TAKE_WITHOUT_COPY_BYTES = 16 * 1024;
+/** Strings up to this many characters try the ASCII fast path. */
+const SHORT_STRING_CHARS = 64;
 
 export class WireWriter {
   buf: Buffer;
@@ -75,8 +79,30 @@ export class WireWriter {
     return this;
   }
 
+  /**
+   * Writes a short string that is all ASCII byte by byte (several times cheaper than measuring and
+   * encoding it as UTF-8); returns false, having written nothing, for any other string.
+   */
+  private asciiAfter(prefixBytes: number, s: string): boolean {
+    const len = s.length;
+    if (len > SHORT_STRING_CHARS) return false;
+    this.ensure(prefixBytes + len);
+    const buf = this.buf;
+    let p = this.pos + prefixBytes;
+    for (let i = 0; i < len; i++) {
+      const c = s.charCodeAt(i);
+      if (c >= 0x80) return false;
+      buf[p++] = c;
+    }
+    if (prefixBytes === 2) buf.writeUInt16BE(len, this.pos);
+    else buf.writeUInt32BE(len, this.pos);
+    this.pos = p;
+    return true;
+  }
+
   /** str: u16 byte length + UTF-8. */
   str(s: string): this {
+    if (this.asciiAfter(2, s)) return this;
     const n = Buffer.byteLength(s, 'utf8');
     if (n > 0xffff) throw new WharfError('INVALID_ARGUMENT', `string of ${n} bytes is longer than 65535 bytes; shorten it`);
     this.ensure(2 + n);
@@ -88,6 +114,7 @@ export class WireWriter {
 
   /** lstr: u32 byte length + UTF-8. */
   lstr(s: string): this {
+    if (this.asciiAfter(4, s)) return this;
     const n = Buffer.byteLength(s, 'utf8');
     this.ensure(4 + n);
     this.buf.writeUInt32BE(n, this.pos);
@@ -121,6 +148,19 @@ export class WireWriter {
 
   patchU32(at: number, v: number): void {
     this.buf.writeUInt32BE(v >>> 0, at);
+  }
+
+  /**
+   * Everything written, as a buffer the caller owns; the writer starts over empty. Large outputs
+   * hand over the writer's own buffer (the writer takes a fresh one) instead of copying it.
+   */
+  take(): Buffer {
+    const n = this.pos;
+    this.pos = 0;
+    if (n < TAKE_WITHOUT_COPY_BYTES) return Buffer.from(this.buf.subarray(0, n));
+    const out = this.buf.subarray(0, n);
+    this.buf = Buffer.allocUnsafe(this.buf.length);
+    return out;
   }
 
   /** A private copy of bytes [from, pos). */

@@ -53,6 +53,65 @@ describe('codec golden fixtures', () => {
     expect(body(s, P.OP.SETTLE, P.decodeSettle)).toEqual({ subscriptionId: 1, deliveryId: 9, ok: false, error: 'x' });
   });
 
+  it('SETTLE_BATCH: successes as runs of delivery ids plus a credit grant', () => {
+    const f = P.encodeFrame(P.OP.SETTLE_BATCH, 0, (w) => P.encodeSettleBatch(w, 1, 5, [3, 4, 9, 1]));
+    expect(hex(f)).toBe('0000001f36000000000000000100000005000200000003000000040000000900000001');
+    expect(body(f, P.OP.SETTLE_BATCH, P.decodeSettleBatch)).toEqual({ subscriptionId: 1, credits: 5, runs: [3, 4, 9, 1] });
+    const creditsOnly = P.encodeFrame(P.OP.SETTLE_BATCH, 0, (w) => P.encodeSettleBatch(w, 2, 7, []));
+    expect(body(creditsOnly, P.OP.SETTLE_BATCH, P.decodeSettleBatch)).toEqual({ subscriptionId: 2, credits: 7, runs: [] });
+    expect(P.ONE_WAY_OPS.has(P.OP.SETTLE_BATCH)).toBe(true);
+  });
+
+  it('SETTLE_BATCH runs that are empty, start at 0 or pass 0xFFFFFFFF are PROTOCOL_ERROR', () => {
+    for (const run of [[5, 0], [0, 3], [0xfffffffe, 3]]) {
+      const f = P.encodeFrame(P.OP.SETTLE_BATCH, 0, (w) => P.encodeSettleBatch(w, 1, 0, run));
+      expect(() => body(f, P.OP.SETTLE_BATCH, P.decodeSettleBatch)).toThrow(expect.objectContaining({ code: 'PROTOCOL_ERROR' }));
+    }
+    const last = P.encodeFrame(P.OP.SETTLE_BATCH, 0, (w) => P.encodeSettleBatch(w, 1, 0, [0xfffffffe, 2]));
+    expect(body(last, P.OP.SETTLE_BATCH, P.decodeSettleBatch).runs).toEqual([0xfffffffe, 2]);
+  });
+
+  it('str and lstr carry ASCII, non-ASCII and long strings as UTF-8, byte for byte', () => {
+    const samples = ['', 'a', 'x'.repeat(64), 'y'.repeat(65), 'é', 'naïve-id', '日本語', 'a😀b', `${'z'.repeat(63)}é`, '\u007f\u0080'];
+    for (const s of samples) {
+      const w = new P.WireWriter(4);
+      w.str(s).lstr(s);
+      const utf8 = Buffer.from(s, 'utf8');
+      const expected = Buffer.concat([Buffer.from([utf8.length >> 8, utf8.length & 0xff]), utf8, Buffer.from([0, 0, utf8.length >> 8, utf8.length & 0xff]), utf8]);
+      expect(hex(w.copyFrom(0))).toBe(hex(expected));
+      const r = new P.WireReader().reset(w.buf, 0, w.pos);
+      expect([r.str(), r.lstr()]).toEqual([s, s]);
+    }
+  });
+
+  it('any string survives str and lstr', () => {
+    fc.assert(
+      fc.property(fc.oneof(fc.string(), fc.string({ unit: 'binary', maxLength: 80 })), (s) => {
+        const w = new P.WireWriter(8);
+        w.str(s).lstr(s);
+        const r = new P.WireReader().reset(w.buf, 0, w.pos);
+        expect([r.str(), r.lstr()]).toEqual([s, s]);
+        r.done();
+      }),
+      { numRuns: 300 },
+    );
+  });
+
+  it('take() hands over what was written and leaves the writer empty', () => {
+    const w = new P.WireWriter(16);
+    for (const n of [3, 20_000]) {
+      w.bytes(new Uint8Array(n).fill(7));
+      const out = w.take();
+      expect(out.length).toBe(4 + n);
+      expect(out.readUInt32BE(0)).toBe(n);
+      expect(out[4 + n - 1]).toBe(7);
+      expect(w.pos).toBe(0);
+      w.u8(9); // writing on must not change what was taken
+      expect(out[4]).toBe(7);
+      w.reset();
+    }
+  });
+
   it('DELIVER of a topic message with byte payload', () => {
     const f = P.encodeFrame(P.OP.DELIVER, 0, (w) => {
       P.encodeDeliverHeader(w, 1, 1);

@@ -11,6 +11,9 @@
 // CREDIT      (0x31)  subscriptionId:u32 credits:u32            one-way, correlation id 0
 // SETTLE      (0x32)  subscriptionId:u32 deliveryId:u32 outcome:u8 error:lstr
 //                     outcome 0 = handler succeeded, 1 = handler failed (error says why); one-way
+// SETTLE_BATCH (0x36) subscriptionId:u32 credits:u32 count:u16 (firstDeliveryId:u32 length:u32){count}
+//                     one-way: every delivery of each run [first, first + length) succeeded, and
+//                     `credits` more are granted (0 = none); a run never passes 0xFFFFFFFF
 // SEEK        (0x33)  subscriptionId:u32 position:json          -> OK
 // UNSUBSCRIBE (0x34)  subscriptionId:u32                        -> OK
 // DELIVER     (0xC0)  subscriptionId:u32 count:u16 delivery{count}   push, correlation id 0
@@ -105,6 +108,38 @@ export function decodeSettle(r: WireReader): Settle {
   return { subscriptionId, deliveryId, ok: outcome === SETTLE_OK, error };
 }
 
+/** Most runs in one SETTLE_BATCH. */
+export const MAX_SETTLE_RUNS = 0xffff;
+const MAX_DELIVERY_ID = 0xffffffff;
+
+/**
+ * SETTLE_BATCH: successes as runs of consecutive delivery ids, plus a credit grant. `runs` is flat:
+ * [first, length, first, length, ...], at most MAX_SETTLE_RUNS pairs.
+ */
+export function encodeSettleBatch(w: WireWriter, subscriptionId: number, credits: number, runs: readonly number[]): void {
+  const count = runs.length >>> 1;
+  w.u32(subscriptionId).u32(credits).u16(count);
+  w.ensure(count * 8);
+  for (let i = 0; i < count * 2; i += 2) w.u32(runs[i]).u32(runs[i + 1]);
+}
+
+export function decodeSettleBatch(r: WireReader): { subscriptionId: number; credits: number; runs: number[] } {
+  const subscriptionId = r.u32('subscriptionId');
+  const credits = r.u32('credits');
+  const count = r.u16('count');
+  r.need(count * 8, 'runs');
+  const runs = new Array<number>(count * 2);
+  for (let i = 0; i < count * 2; i += 2) {
+    const first = r.u32('firstDeliveryId');
+    const length = r.u32('length');
+    if (first === 0 || length === 0 || first + length - 1 > MAX_DELIVERY_ID) throw r.fail(`run of ${length} from delivery id ${first} is empty or passes ${MAX_DELIVERY_ID}`);
+    runs[i] = first;
+    runs[i + 1] = length;
+  }
+  r.done();
+  return { subscriptionId, credits, runs };
+}
+
 export function encodeSeek(w: WireWriter, subscriptionId: number, position: unknown): void {
   w.u32(subscriptionId).json(position);
 }
@@ -128,6 +163,11 @@ export function decodeSubscriptionId(r: WireReader): number {
 /** DELIVER body header; the caller appends `count` deliveries with encodeDelivery. */
 export function encodeDeliverHeader(w: WireWriter, subscriptionId: number, count: number): void {
   w.u32(subscriptionId).u16(count);
+}
+
+/** DELIVER body header: the flow and how many deliveries follow (decode each with decodeDeliveryInto). */
+export function decodeDeliverHeader(r: WireReader): { subscriptionId: number; count: number } {
+  return { subscriptionId: r.u32('subscriptionId'), count: r.u16('count') };
 }
 
 export function decodeDeliver(r: WireReader): { subscriptionId: number; deliveries: DecodedDelivery[] } {

@@ -89,9 +89,8 @@ function writePayload(w: WireWriter, payload: Payload | undefined): void {
 function readPayload(r: WireReader, copyBytes: boolean): Payload {
   const kind = r.u8('payload kind');
   if (kind === PAYLOAD_BYTES) {
-    const b = r.bytes('payload');
-    if (b === null) return new Uint8Array(0);
-    return copyBytes ? Uint8Array.prototype.slice.call(b) : b;
+    const b = copyBytes ? r.bytesCopy('payload') : r.bytes('payload');
+    return b === null ? new Uint8Array(0) : b;
   }
   if (kind !== PAYLOAD_JSON) throw r.fail(`payload kind ${kind} is neither 0 (JSON) nor 1 (bytes)`);
   const text = r.lstr('payload');
@@ -216,6 +215,18 @@ export interface DecodedDelivery {
   firstDeliveredAt: number;
 }
 
+/** The delivery facts of one decoded delivery; one instance is reused for a whole frame's deliveries. */
+export class DeliveryFacts {
+  deliveryId = 0;
+  deliveryCount = 0;
+  /** -1 when not a topic delivery. */
+  partition = -1;
+  offset = -1;
+  /** '' when not a queue delivery. */
+  receipt = '';
+  firstDeliveredAt = 0;
+}
+
 export function encodeDelivery(w: WireWriter, m: Message, meta: DeliveryMeta): void {
   let mask = 0;
   if (m.key !== null && m.key !== undefined) mask |= OUT_KEY;
@@ -239,34 +250,49 @@ export function encodeDelivery(w: WireWriter, m: Message, meta: DeliveryMeta): v
   w.patchU32(at, w.pos - at - 4);
 }
 
-export function decodeDelivery(r: WireReader): DecodedDelivery {
+/**
+ * Decodes one delivery: the message's fields into `into` (any Message-shaped object, so a client
+ * fills its own message class without an intermediate object), the delivery facts into `facts`.
+ * Byte payloads are copied out of the frame.
+ */
+export function decodeDeliveryInto<M extends Message>(r: WireReader, into: M, facts: DeliveryFacts): M {
   const length = r.u32('delivery length');
   r.need(length, 'delivery');
   const end = r.pos + length;
-  const deliveryId = r.u32('deliveryId');
+  facts.deliveryId = r.u32('deliveryId');
   const mask = r.u16('delivery mask');
   if ((mask & ~OUT_KNOWN) !== 0) throw r.fail(`delivery mask 0x${mask.toString(16)} sets reserved bits`);
-  const message: Message = { id: r.str('id'), type: r.str('type'), timestamp: r.u64('timestampMs'), key: null, headers: {}, payload: null };
-  const deliveryCount = r.u32('deliveryCount');
-  message.headers = readHeaders(r);
-  message.payload = readPayload(r, true);
-  if (mask & OUT_KEY) message.key = r.str('key');
-  if (mask & OUT_PRIORITY) message.priority = r.u32('priority');
-  if (mask & OUT_GROUP) message.groupId = r.str('groupId');
-  if (mask & OUT_DEDUP) message.dedupId = r.str('dedupId');
-  if (mask & OUT_ROUTING) message.routingKey = r.str('routingKey');
-  let partition = -1;
-  let offset = -1;
+  into.id = r.str('id');
+  into.type = r.str('type');
+  into.timestamp = r.u64('timestampMs');
+  facts.deliveryCount = r.u32('deliveryCount');
+  into.headers = readHeaders(r);
+  into.payload = readPayload(r, true);
+  into.key = mask & OUT_KEY ? r.str('key') : null;
+  if (mask & OUT_PRIORITY) into.priority = r.u32('priority');
+  if (mask & OUT_GROUP) into.groupId = r.str('groupId');
+  if (mask & OUT_DEDUP) into.dedupId = r.str('dedupId');
+  if (mask & OUT_ROUTING) into.routingKey = r.str('routingKey');
   if (mask & OUT_POSITION) {
-    partition = r.u32('partition');
-    offset = r.u64('offset');
+    facts.partition = r.u32('partition');
+    facts.offset = r.u64('offset');
+  } else {
+    facts.partition = -1;
+    facts.offset = -1;
   }
-  let receipt = '';
-  let firstDeliveredAt = 0;
   if (mask & OUT_LEASE) {
-    receipt = r.str('receipt');
-    firstDeliveredAt = r.u64('firstDeliveredAtMs');
+    facts.receipt = r.str('receipt');
+    facts.firstDeliveredAt = r.u64('firstDeliveredAtMs');
+  } else {
+    facts.receipt = '';
+    facts.firstDeliveredAt = 0;
   }
   if (r.pos !== end) throw r.fail(`delivery length ${length} disagrees with its fields`);
-  return { deliveryId, message, deliveryCount, partition, offset, receipt, firstDeliveredAt };
+  return into;
+}
+
+export function decodeDelivery(r: WireReader): DecodedDelivery {
+  const facts = new DeliveryFacts();
+  const message = decodeDeliveryInto<Message>(r, { id: '', type: '', timestamp: 0, key: null, headers: {}, payload: null }, facts);
+  return { deliveryId: facts.deliveryId, message, deliveryCount: facts.deliveryCount, partition: facts.partition, offset: facts.offset, receipt: facts.receipt, firstDeliveredAt: facts.firstDeliveredAt };
 }

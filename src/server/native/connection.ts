@@ -27,17 +27,38 @@ import type { ServerCounters, ServerLimits } from './limits.js';
 export type OpHandler = (conn: Connection, r: WireReader, correlationId: number) => void | Promise<void>;
 export type DispatchTable = ReadonlyMap<number, OpHandler>;
 
+const settledElsewhere = (): void => undefined;
+
+/** One message on its way to the client, from the broker's handler call until the client settles it. */
+export class PendingDelivery implements DeliveryMeta {
+  deliveryId = 0;
+  /** Set when the broker's handler awaits the outcome (not for ackMode 'auto'). */
+  resolve: () => void = settledElsewhere;
+  reject: (e: Error) => void = settledElsewhere;
+
+  constructor(
+    readonly message: Message,
+    readonly deliveryCount: number,
+    readonly partition: number | undefined,
+    readonly offset: number | undefined,
+    readonly receipt: string | undefined,
+    readonly firstDeliveredAt: number | undefined,
+  ) {}
+}
+
 /** A subscription or consumer served on this connection. */
 export interface FlowState {
   id: number;
   credits: number;
   nextDeliveryId: number;
-  /** Deliveries sent and not yet settled. */
-  pending: Map<number, { resolve: () => void; reject: (e: Error) => void; receipt: string }>;
+  /** Deliveries sent and not yet settled, by delivery id. */
+  pending: Map<number, PendingDelivery>;
   /** Handlers waiting for a credit. */
   creditWaiters: Array<{ resolve: () => void; reject: (e: Error) => void }>;
+  /** Set when the flow is being closed: why new deliveries are refused (a retried one must not wait for credits forever). */
+  closedBecause: WharfError | null;
   /** Deliveries encoded into the next DELIVER frame. */
-  batch: Array<{ message: Message; meta: DeliveryMeta }>;
+  batch: PendingDelivery[];
   close(): Promise<void>;
   /** False until SUBSCRIBED is queued: deliveries wait so the client knows the id first. */
   ready: boolean;
@@ -187,9 +208,8 @@ export class Connection {
   }
 
   /** Queues a delivery on a flow; all deliveries of one turn leave as one DELIVER frame per flow. */
-  deliver(flow: FlowState, message: Message, meta: DeliveryMeta): void {
-    flow.batch.push({ message, meta });
-    this.flowsToFlush.add(flow);
+  deliver(flow: FlowState, d: PendingDelivery): void {
+    if (flow.batch.push(d) === 1) this.flowsToFlush.add(flow);
     this.scheduleFlush();
   }
 
@@ -217,8 +237,7 @@ export class Connection {
       this.flowsToFlush.delete(flow);
     }
     if (this.out.pos === 0) return;
-    const bytes = this.out.copyFrom(0);
-    this.out.reset();
+    const bytes = this.out.take();
     this.counters.bytesOut += bytes.length;
     if (!this.socket.write(bytes) && !this.awaitingDrain) {
       // The peer reads slower than we answer: stop reading requests until the socket drains.
@@ -239,7 +258,7 @@ export class Connection {
       const w = this.out;
       const start = beginFrame(w, OP.DELIVER, 0);
       encodeDeliverHeader(w, flow.id, count);
-      for (let k = 0; k < count; k++, i++) encodeDelivery(w, batch[i].message, batch[i].meta);
+      for (let k = 0; k < count; k++, i++) encodeDelivery(w, batch[i].message, batch[i]);
       endFrame(w, start);
       this.counters.framesOut++;
     }
@@ -292,6 +311,7 @@ export class Connection {
     const flows = [...this.flows.values()];
     this.flows.clear();
     for (const flow of flows) {
+      flow.closedBecause = gone;
       for (const w of flow.creditWaiters.splice(0)) w.reject(gone);
       for (const p of flow.pending.values()) p.reject(gone);
       flow.pending.clear();

@@ -1,23 +1,26 @@
 // Topic subscriptions and queue consumers served over the wire. The broker runs its own handler
 // logic (ordering, commits, retries, rebalances); our handler forwards each message to the client
-// and settles when the client's SETTLE arrives, so remote handlers behave like embedded ones.
+// and settles when the client's SETTLE / SETTLE_BATCH arrives, so remote handlers behave like
+// embedded ones. Per message: one PendingDelivery and (unless ackMode 'auto') one promise.
 import { WharfError } from '../../../common/index.js';
 import {
   OP,
   decodeCredit,
   decodeSeek,
   decodeSettle,
+  decodeSettleBatch,
   decodeSubscribe,
   decodeSubscriptionId,
   encodeAssignments,
   encodeSubscribed,
   type ConsumeOptions,
-  type DeliveryMeta,
-  type Message,
+  type QueueMessage,
   type StartPosition,
   type SubscribeOptions,
+  type TopicMessage,
 } from '../../../protocol/index.js';
-import type { Connection, FlowState, OpHandler } from '../connection.js';
+import { PendingDelivery, type Connection, type FlowState, type OpHandler } from '../connection.js';
+import { settler } from './queue.js';
 
 /** How often a topic subscription's assignments are checked for changes to push. */
 const ASSIGNMENT_POLL_MS = 250;
@@ -33,37 +36,52 @@ function newFlow(conn: Connection, credits: number): FlowState {
     pending: new Map(),
     creditWaiters: [],
     batch: [],
+    closedBecause: null,
     ready: false,
     close: async () => undefined,
   };
 }
 
-function takeCredit(flow: FlowState): Promise<void> | undefined {
-  if (flow.credits > 0) {
-    flow.credits--;
-    return undefined;
-  }
+function waitForCredit(flow: FlowState): Promise<void> {
+  if (flow.closedBecause !== null) return Promise.reject(flow.closedBecause);
   return new Promise((resolve, reject) => flow.creditWaiters.push({ resolve, reject }));
 }
 
 /**
- * Sends one message on a flow once a credit is available. Resolves (after sending) with a promise
- * that settles when the client's SETTLE arrives (rejects when its handler failed).
+ * Queues one delivery for the client (a credit already spent). With `track`, returns a promise that
+ * settles with the client's outcome (rejects when its handler failed); without (ackMode 'auto'), the
+ * outcome is not awaited.
  */
-async function send(conn: Connection, flow: FlowState, message: Message, meta: Omit<DeliveryMeta, 'deliveryId'>): Promise<{ settled: Promise<void> }> {
-  const wait = takeCredit(flow);
-  if (wait !== undefined) await wait;
+function forward(conn: Connection, flow: FlowState, d: PendingDelivery, track: boolean): Promise<void> | undefined {
   if (conn.isClosed) throw new WharfError('CLOSED', 'the client connection closed');
+  if (flow.closedBecause !== null) throw flow.closedBecause;
   const deliveryId = flow.nextDeliveryId++;
   if (flow.nextDeliveryId > 0xffffffff) flow.nextDeliveryId = 1;
-  const settled = new Promise<void>((resolve, reject) => flow.pending.set(deliveryId, { resolve, reject, receipt: meta.receipt ?? '' }));
-  conn.deliver(flow, message, { ...meta, deliveryId });
-  return { settled };
+  d.deliveryId = deliveryId;
+  flow.pending.set(deliveryId, d);
+  conn.deliver(flow, d);
+  if (!track) return undefined;
+  return new Promise<void>((resolve, reject) => {
+    d.resolve = resolve;
+    d.reject = reject;
+  });
 }
 
-/** Sends one message and resolves when the client settles it (rejects on failure). */
-async function forward(conn: Connection, flow: FlowState, message: Message, meta: Omit<DeliveryMeta, 'deliveryId'>): Promise<void> {
-  await (await send(conn, flow, message, meta)).settled;
+/** Spends a credit (waiting for one if none is left), then forwards. */
+function forwardWithCredit(conn: Connection, flow: FlowState, d: PendingDelivery, track: boolean): Promise<void> | undefined {
+  if (flow.credits > 0) {
+    flow.credits--;
+    return forward(conn, flow, d, track);
+  }
+  return waitForCredit(flow).then(() => forward(conn, flow, d, track));
+}
+
+function grantCredits(flow: FlowState, credits: number): void {
+  flow.credits += credits;
+  while (flow.credits > 0 && flow.creditWaiters.length > 0) {
+    flow.credits--;
+    flow.creditWaiters.shift()!.resolve();
+  }
 }
 
 function pollAssignments(conn: Connection, flow: FlowState): void {
@@ -87,12 +105,10 @@ const subscribe: OpHandler = async (conn, r, id) => {
   try {
     // At-most-once ('auto') commits on delivery anyway, so the broker need not wait for the client's
     // handler: deliveries stream, bounded by credits. At-least-once waits for SETTLE before the commit.
-    const autoAck = req.options.ackMode === 'auto';
-    const sub = await conn.broker.subscribe(req.name, req.options as SubscribeOptions, async (m) => {
-      const { settled } = await send(conn, flow, m, { deliveryCount: m.deliveryCount, partition: m.partition, offset: m.offset });
-      if (autoAck) settled.catch(() => undefined);
-      else await settled;
-    });
+    const track = req.options.ackMode !== 'auto';
+    const sub = await conn.broker.subscribe(req.name, req.options as SubscribeOptions, (m: TopicMessage) =>
+      forwardWithCredit(conn, flow, new PendingDelivery(m, m.deliveryCount, m.partition, m.offset, undefined, undefined), track),
+    );
     flow.close = () => sub.close();
     flow.assignments = () => sub.assignments();
     flow.seek = (position) => sub.seek(position);
@@ -116,17 +132,25 @@ const consume: OpHandler = async (conn, r, id) => {
   const flow = newFlow(conn, req.credits);
   conn.flows.set(flow.id, flow);
   const options = req.options as ConsumeOptions;
+  // Brokers that settle by receipt directly (the embedded Broker) need no receipt table here.
+  const tracked = settler(conn) === null;
   try {
     // The client's credit window bounds the leases taken for it.
     // A remote handler holds its server-side handler open until SETTLE, so the server runs as many
     // as the client granted credits; the client itself bounds how many of them run at once.
     const concurrency = Math.max(1, req.credits);
-    const consumer = await conn.broker.consume(req.name, { ...options, concurrency }, async (m) => {
+    const consumer = await conn.broker.consume(req.name, { ...options, concurrency }, (m: QueueMessage) => {
+      const d = new PendingDelivery(m, m.deliveryCount, undefined, undefined, m.receipt, m.firstDeliveredAt);
+      if (!tracked) return forwardWithCredit(conn, flow, d, true);
       conn.receipts.set(m.receipt, m);
+      const forget = (): void => void conn.receipts.delete(m.receipt);
       try {
-        await forward(conn, flow, m, { deliveryCount: m.deliveryCount, receipt: m.receipt, firstDeliveredAt: m.firstDeliveredAt });
-      } finally {
-        conn.receipts.delete(m.receipt);
+        const settled = forwardWithCredit(conn, flow, d, true)!;
+        settled.then(forget, forget);
+        return settled;
+      } catch (err) {
+        forget();
+        throw err;
       }
     });
     flow.close = () => consumer.close();
@@ -152,21 +176,32 @@ const credit: OpHandler = (conn, r) => {
   const c = decodeCredit(r);
   const flow = conn.flows.get(c.subscriptionId);
   if (flow === undefined) return; // raced with UNSUBSCRIBE: harmless
-  flow.credits += c.credits;
-  while (flow.credits > 0 && flow.creditWaiters.length > 0) {
-    flow.credits--;
-    flow.creditWaiters.shift()!.resolve();
-  }
+  grantCredits(flow, c.credits);
 };
+
+function settleOne(flow: FlowState, deliveryId: number, ok: boolean, error: string): void {
+  const p = flow.pending.get(deliveryId);
+  if (p === undefined) return; // already settled, or the flow is gone
+  flow.pending.delete(deliveryId);
+  if (ok) p.resolve();
+  else p.reject(new WharfError('INTERNAL', error === '' ? 'the remote handler failed' : error));
+}
 
 const settle: OpHandler = (conn, r) => {
   const s = decodeSettle(r);
   const flow = conn.flows.get(s.subscriptionId);
-  const p = flow?.pending.get(s.deliveryId);
-  if (flow === undefined || p === undefined) return; // already settled, or the flow is gone
-  flow.pending.delete(s.deliveryId);
-  if (s.ok) p.resolve();
-  else p.reject(new WharfError('INTERNAL', s.error === '' ? 'the remote handler failed' : s.error));
+  if (flow !== undefined) settleOne(flow, s.deliveryId, s.ok, s.error);
+};
+
+const settleBatch: OpHandler = (conn, r) => {
+  const s = decodeSettleBatch(r);
+  const flow = conn.flows.get(s.subscriptionId);
+  if (flow === undefined) return; // raced with UNSUBSCRIBE: harmless
+  const runs = s.runs;
+  for (let i = 0; i < runs.length; i += 2) {
+    for (let deliveryId = runs[i], end = runs[i] + runs[i + 1]; deliveryId < end; deliveryId++) settleOne(flow, deliveryId, true, '');
+  }
+  if (s.credits > 0) grantCredits(flow, s.credits);
 };
 
 const seek: OpHandler = async (conn, r, id) => {
@@ -182,6 +217,7 @@ const unsubscribe: OpHandler = async (conn, r, id) => {
   const flow = requireFlow(conn, subscriptionId);
   conn.flows.delete(subscriptionId);
   const gone = new WharfError('CLOSED', 'the subscription was closed before this delivery was settled');
+  flow.closedBecause = gone;
   for (const w of flow.creditWaiters.splice(0)) w.reject(gone);
   for (const p of flow.pending.values()) p.reject(gone);
   flow.pending.clear();
@@ -194,6 +230,7 @@ export const flowHandlers: Array<[number, OpHandler]> = [
   [OP.CONSUME, consume],
   [OP.CREDIT, credit],
   [OP.SETTLE, settle],
+  [OP.SETTLE_BATCH, settleBatch],
   [OP.SEEK, seek],
   [OP.UNSUBSCRIBE, unsubscribe],
 ];

@@ -39,7 +39,7 @@ interface ReceiptSettler {
   extendVisibilityReceipt(queue: string, receipt: string, ms: number): Promise<void>;
 }
 
-function settler(conn: Connection): ReceiptSettler | null {
+export function settler(conn: Connection): ReceiptSettler | null {
   const b = conn.broker as Partial<ReceiptSettler>;
   return typeof b.ackReceipt === 'function' && typeof b.nackReceipt === 'function' && typeof b.extendVisibilityReceipt === 'function' ? (b as ReceiptSettler) : null;
 }

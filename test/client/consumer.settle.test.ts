@@ -1,0 +1,74 @@
+// Remote consumers settle in batches (SETTLE_BATCH: runs of delivery ids plus the spent credits):
+// every handled message is acked once, failures still retry, and a long backlog of synchronous
+// handlers behind a small concurrency runs in a loop, not a recursion.
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { Broker } from '../../src/broker/index.js';
+import { connect, type RemoteWharf } from '../../src/client/index.js';
+import { startNativeServer, type NativeServer } from '../../src/server/native/index.js';
+
+const cleanups: Array<() => Promise<void>> = [];
+afterEach(async () => {
+  for (const c of cleanups.splice(0).reverse()) await c();
+});
+
+async function setup(): Promise<{ client: RemoteWharf; server: NativeServer }> {
+  const dir = mkdtempSync(join(tmpdir(), 'wharf-settle-'));
+  const broker = await Broker.open({ dataDir: dir, fsync: 'never' });
+  const server = await startNativeServer(broker, { port: 0 });
+  const client = await connect(`wharf://127.0.0.1:${server.address().port}`);
+  cleanups.push(async () => {
+    await client.close();
+    await server.close();
+    await broker.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+  return { client, server };
+}
+
+function until(check: () => boolean): Promise<void> {
+  return new Promise((resolve) => {
+    const poll = (): void => (check() ? resolve() : void setTimeout(poll, 5));
+    poll();
+  });
+}
+
+describe('remote consumer settlement', () => {
+  it('20,000 synchronous handlers behind concurrency 1 each run once and leave the queue empty', async () => {
+    const { client } = await setup();
+    await client.createQueue('q');
+    const total = 20_000;
+    for (let base = 0; base < total; base += 5_000) {
+      await client.publish('q', Array.from({ length: 5_000 }, (_, i) => ({ payload: { i: base + i } })));
+    }
+    const seen = new Map<number, number>();
+    const consumer = await client.consume('q', { concurrency: 1, prefetch: 5_000 }, (m) => {
+      const i = (m.payload as { i: number }).i;
+      seen.set(i, (seen.get(i) ?? 0) + 1);
+    });
+    await until(() => seen.size === total);
+    await consumer.close();
+    expect([...seen.values()].every((n) => n === 1)).toBe(true);
+    const stats = await client.stats('q');
+    expect(stats.kind === 'queue' && [stats.depth, stats.inFlight]).toEqual([0, 0]);
+  }, 60_000);
+
+  it('successes and failures mixed in one turn: failures come back with deliveryCount 2, the rest are acked', async () => {
+    const { client } = await setup();
+    await client.createQueue('q', { retry: { initialDelayMs: 1, maxDelayMs: 1 } });
+    await client.publish('q', Array.from({ length: 100 }, (_, i) => ({ payload: { i } })));
+    const counts = new Map<number, number[]>();
+    const consumer = await client.consume('q', { concurrency: 10, prefetch: 100 }, (m) => {
+      const i = (m.payload as { i: number }).i;
+      counts.set(i, [...(counts.get(i) ?? []), m.deliveryCount]);
+      if (i % 7 === 0 && m.deliveryCount === 1) throw new Error(`fail ${i}`);
+    });
+    await until(() => counts.size === 100 && [...counts].every(([i, c]) => c.length === (i % 7 === 0 ? 2 : 1)));
+    await consumer.close();
+    for (const [i, c] of counts) expect(c).toEqual(i % 7 === 0 ? [1, 2] : [1]);
+    const stats = await client.stats('q');
+    expect(stats.kind === 'queue' && [stats.depth, stats.inFlight]).toEqual([0, 0]);
+  }, 60_000);
+});
