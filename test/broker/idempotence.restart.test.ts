@@ -140,3 +140,19 @@ describe('idempotent producer state after a restart', () => {
     expect((await broker.publish('t', { producerId: 'p', sequence: 0 })).offset).toBe(0);
   });
 });
+
+describe('idempotent producer fields in a transaction through an exchange', () => {
+  it('count for the exchange, not for the queue they reach, also after a restart', async () => {
+    t = await openTestBroker({ disk: true });
+    await t.broker.createQueue('q'); // the default dedup window makes the intent's roll-forward after the crash store nothing twice
+    await t.broker.createExchange('fan', { type: 'fanout' });
+    await t.broker.bind('fan', { queue: 'q' });
+    await t.broker.transaction(async (tx) => {
+      await tx.publish('fan', { producerId: 'p', sequence: 1, payload: 'via-tx' });
+    });
+    const broker = await t.crashRestart();
+    const direct = await broker.publish('q', { producerId: 'p', sequence: 1, payload: 'direct' });
+    expect(direct.duplicate).toBeUndefined();
+    expect((await qstats(t, 'q')).depth).toBe(2);
+  });
+});

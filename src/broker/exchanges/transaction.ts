@@ -93,7 +93,14 @@ export class TransactionCoordinator implements Wharf_Transactions {
       if (kind === null) throw new WharfError('NOT_FOUND', `no topic, queue or exchange named ${JSON.stringify(p.name)}; create it first`);
       if (kind === 'exchange') {
         const plan = this.exchanges.plan(p.name, p.messages);
-        for (const op of plan.ops) for (const m of op.messages) add(op.kind, op.name, { ...m, dedupId: m.dedupId ?? m.id });
+        // Producer fields count for the exchange, as on the plain publish path (idempotence.ts).
+        const exchange = p.name;
+        for (const op of plan.ops) {
+          for (const m of op.messages) {
+            const producerId = m.producerId === undefined ? undefined : `${exchange}\u0000${m.producerId}`;
+            add(op.kind, op.name, { ...m, producerId, dedupId: m.dedupId ?? m.id });
+          }
+        }
         counters.push(plan.commit);
       } else {
         // Ids fixed now and used as dedupIds, so a roll-forward after a crash stores nothing twice.
