@@ -315,15 +315,25 @@ export class ClientConnection {
     this.inFlight = 0;
   }
 
+  private awaitsAnswers(): boolean {
+    for (const req of this.waiting) if (req.op !== OP.RECEIVE) return true;
+    for (const req of this.pending.values()) if (req.op !== OP.RECEIVE) return true;
+    return false;
+  }
+
   get isConnected(): boolean {
     return this.connected;
   }
 
-  /** Waits for answers to what was sent (bounded), then closes the socket. */
+  /**
+   * Waits for answers to what was sent (bounded), then closes the socket. Long polls (RECEIVE) are
+   * not waited for: one may hold for its whole waitMs. Messages a receive leases after the close
+   * are visible again once their visibility timeout ends, as for a client that died.
+   */
   async close(timeoutMs = 5_000): Promise<void> {
     if (this.closed) return;
     const deadline = Date.now() + timeoutMs;
-    while ((this.pending.size > 0 || this.waiting.length > 0) && this.connected && Date.now() < deadline) {
+    while (this.awaitsAnswers() && this.connected && Date.now() < deadline) {
       await new Promise((r) => setTimeout(r, 5));
     }
     this.closed = true;

@@ -135,7 +135,7 @@ describe('wharf consume, interrupted', () => {
     process.emit('SIGINT', 'SIGINT');
     const out = await running;
     expect(out.code).toBe(0);
-    expect(Date.now() - t0).toBeLessThan(10_000);
+    expect(Date.now() - t0).toBeLessThan(3_000); // the client does not wait for the long poll at close
   });
 });
 
