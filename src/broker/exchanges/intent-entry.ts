@@ -11,7 +11,7 @@
 // ops } and { t: 'done', id }) are still read, so a journal left by an older broker is recovered.
 import { WharfError } from '../../common/index.js';
 import type { MessageInput } from '../types.js';
-import type { Intent, IntentOp } from './intent-journal.js';
+import type { Intent, IntentOp } from './intent-types.js';
 
 export interface IntentEntry {
   begun: Intent[];

@@ -14,24 +14,11 @@
 // no-ops, and offset commits set a value.
 import { WharfError } from '../../common/index.js';
 import type { Journal } from '../../storage/index.js';
-import type { MessageInput } from '../types.js';
 import { decodeIntentEntry, encodeIntentEntry } from './intent-entry.js';
+import type { Intent, IntentApplier } from './intent-types.js';
 import { applyRound, type MergePolicy } from './intent-round.js';
 
-export type IntentOp =
-  | { op: 'write'; kind: 'queue' | 'topic'; name: string; messages: MessageInput[] }
-  | { op: 'ack'; queue: string; id: string; receipt: string }
-  | { op: 'offset'; topic: string; group: string; partition: number; offset: number };
-
-export type WriteOp = Extract<IntentOp, { op: 'write' }>;
-
-export interface Intent {
-  id: string;
-  ops: IntentOp[];
-}
-
-/** Applies one op; replay=true during recovery (the op may already be applied). */
-export type IntentApplier = (op: IntentOp, replay: boolean) => Promise<unknown>;
+export type { Intent, IntentApplier, IntentOp, WriteOp } from './intent-types.js';
 
 export interface IntentJournalOptions {
   apply: IntentApplier;

@@ -5,7 +5,7 @@
 // intent, concurrently, as before rounds existed. Acks and offset commits are applied per intent.
 import { LIMITS } from '../../common/index.js';
 import type { MessageInput } from '../types.js';
-import type { Intent, IntentApplier, IntentOp, WriteOp } from './intent-journal.js';
+import type { Intent, IntentApplier, IntentOp, WriteOp } from './intent-types.js';
 
 /** Whether writes of several intents to this target may be merged into one write call. */
 export type MergePolicy = (target: { kind: WriteOp['kind']; name: string }) => boolean;

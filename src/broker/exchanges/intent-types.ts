@@ -1,0 +1,18 @@
+// The shapes of exchange intents (what a routed publish or a transaction will write, ack and commit),
+// shared by the journal that makes them durable, the entry codec and the round that applies them.
+import type { MessageInput } from '../types.js';
+
+export type IntentOp =
+  | { op: 'write'; kind: 'queue' | 'topic'; name: string; messages: MessageInput[] }
+  | { op: 'ack'; queue: string; id: string; receipt: string }
+  | { op: 'offset'; topic: string; group: string; partition: number; offset: number };
+
+export type WriteOp = Extract<IntentOp, { op: 'write' }>;
+
+export interface Intent {
+  id: string;
+  ops: IntentOp[];
+}
+
+/** Applies one op; replay=true during recovery (the op may already be applied). */
+export type IntentApplier = (op: IntentOp, replay: boolean) => Promise<unknown>;
