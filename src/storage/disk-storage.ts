@@ -8,7 +8,7 @@ import { fsyncDir, isNotFound, mkdirDurable } from './file-io.js';
 import { acquireLock } from './file-lock.js';
 import { DiskJournal } from './journal.js';
 import { DiskLog } from './partition-log.js';
-import { claimPath, LOCK_FILE_NAME, pathKey, validatePath } from './storage-paths.js';
+import { checkRemovable, claimPath, LOCK_FILE_NAME, validatePath } from './storage-paths.js';
 import type { Journal, JournalOptions, LogOptions, PartitionLog, Storage } from './types.js';
 import { resolveJournalOptions, resolveLogOptions } from './validate.js';
 
@@ -73,12 +73,7 @@ class DiskStorage implements Storage {
 
   async remove(path: string[]): Promise<void> {
     this.check();
-    validatePath(path);
-    const key = pathKey(path);
-    for (const openKey of this.opened.keys()) {
-      if (openKey === key || openKey.startsWith(key + '/'))
-        throw new WharfError('CONFLICT', `cannot remove ${key}: ${openKey} is still open; close it first`);
-    }
+    checkRemovable(this.opened, path);
     const target = this.fsPath(path);
     await fs.promises.rm(target, { recursive: true, force: true });
     await fsyncDir(dirname(target)).catch((err: unknown) => {

@@ -38,3 +38,12 @@ export class IntervalSyncer {
     if (this.inFlight) await this.inFlight;
   }
 }
+
+/** The syncer a log or journal needs under its fsync policy: one for 'interval', none otherwise. */
+export function syncerFor(
+  options: { fsync: string; fsyncIntervalMs: number },
+  sync: () => Promise<void>,
+  onError: (err: unknown) => void,
+): IntervalSyncer | null {
+  return options.fsync === 'interval' ? new IntervalSyncer(options.fsyncIntervalMs, sync, onError) : null;
+}

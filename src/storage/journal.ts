@@ -6,7 +6,7 @@ import { dirname } from 'node:path';
 import { WharfError } from '../common/index.js';
 import { writeFileAtomic } from './atomic-file.js';
 import { closeFd, fdatasync, ftruncate, isNotFound, mkdirDurable, openFd, writevAll } from './file-io.js';
-import { IntervalSyncer } from './fsync-timer.js';
+import { syncerFor, type IntervalSyncer } from './fsync-timer.js';
 import { GroupCommitter, type CommitItem } from './group-commit.js';
 import { encodeFrame, FRAME_HEADER_BYTES, journalHeader, parseJournal } from './journal-format.js';
 import type { Journal, JournalOptions } from './types.js';
@@ -39,14 +39,11 @@ export class DiskJournal implements Journal {
     private readonly onClose: () => void,
   ) {
     this.assignedBytes = this.writtenBytes = this.syncedBytes = sizeBytes;
-    this.syncer =
-      options.fsync === 'interval'
-        ? new IntervalSyncer(
-            options.fsyncIntervalMs,
-            () => this.syncNow(),
-            (err) => this.fail(err),
-          )
-        : null;
+    this.syncer = syncerFor(
+      options,
+      () => this.syncNow(),
+      (err) => this.fail(err),
+    );
   }
 
   static async open(

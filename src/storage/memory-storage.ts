@@ -3,7 +3,7 @@
 import { WharfError } from '../common/index.js';
 import { MemoryJournal, MemoryJournalData } from './memory-journal.js';
 import { MemoryLog, MemoryLogData } from './memory-log.js';
-import { claimPath, pathKey, validatePath } from './storage-paths.js';
+import { checkRemovable, claimPath, pathKey, validatePath } from './storage-paths.js';
 import type { Journal, JournalOptions, LogOptions, PartitionLog, Storage } from './types.js';
 import { resolveJournalOptions, resolveLogOptions } from './validate.js';
 
@@ -51,12 +51,7 @@ class MemoryStorage implements Storage {
 
   async remove(path: string[]): Promise<void> {
     this.check();
-    validatePath(path);
-    const key = pathKey(path);
-    for (const openKey of this.opened.keys()) {
-      if (openKey === key || openKey.startsWith(key + '/'))
-        throw new WharfError('CONFLICT', `cannot remove ${key}: ${openKey} is still open; close it first`);
-    }
+    const key = checkRemovable(this.opened, path);
     for (const k of this.keysUnder(key)) {
       this.logs.delete(k);
       this.journals.delete(k);

@@ -4,7 +4,7 @@
 // reads of bounded buffers; only per-segment metadata and a bounded set of indexes stay in memory.
 import { assert, WharfError } from '../common/index.js';
 import { fdatasync, fsyncDir, writevAll } from './file-io.js';
-import { IntervalSyncer } from './fsync-timer.js';
+import { syncerFor, type IntervalSyncer } from './fsync-timer.js';
 import { GroupCommitter, type CommitItem } from './group-commit.js';
 import { findSegmentIndex, retentionDeleteCount, shouldRoll, truncateDeleteCount } from './log-policy.js';
 import { decodeRecordsInto, encodeBatch, readInt64 } from './record-batch.js';
@@ -73,14 +73,11 @@ export class DiskLog implements PartitionLog {
     private readonly segments: Segment[],
     private readonly extras: DiskLogExtras,
   ) {
-    this.syncer =
-      options.fsync === 'interval'
-        ? new IntervalSyncer(
-            options.fsyncIntervalMs,
-            () => this.syncActive(),
-            (err) => this.fail(err),
-          )
-        : null;
+    this.syncer = syncerFor(
+      options,
+      () => this.syncActive(),
+      (err) => this.fail(err),
+    );
   }
 
   static async open(dir: string, options: LogOptions, extras: DiskLogExtras = {}): Promise<DiskLog> {

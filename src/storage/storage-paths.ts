@@ -28,3 +28,14 @@ export function claimPath(opened: Map<string, unknown>, path: string[]): string 
   }
   return key;
 }
+
+/** Checks that nothing at or under path is open before it is removed (CONFLICT otherwise); returns its key. */
+export function checkRemovable(opened: Map<string, unknown>, path: string[]): string {
+  validatePath(path);
+  const key = pathKey(path);
+  for (const openKey of opened.keys()) {
+    if (openKey === key || openKey.startsWith(key + '/'))
+      throw new WharfError('CONFLICT', `cannot remove ${key}: ${openKey} is still open; close it first`);
+  }
+  return key;
+}

@@ -32,7 +32,7 @@ export interface StateSnapshot {
 }
 
 const KINDS: JournalOpKind[] = ['deliver', 'nack', 'settle', 'settleRange'];
-const KIND_CODES: Record<JournalOpKind, number> = { deliver: 0, nack: 1, settle: 2, settleRange: 3 };
+const KIND_CODES = Object.fromEntries(KINDS.map((k, i) => [k, i])) as Record<JournalOpKind, number>;
 const OP_BYTES = 32;
 
 const OPS_BUFFER_INITIAL_BYTES = 64 * 1024;
@@ -88,13 +88,6 @@ export class OpsBuffer {
     }
     return entry;
   }
-}
-
-/** Encodes ops as one journal entry (tests and tools; the queue uses OpsBuffer). */
-export function encodeOps(ops: JournalOp[]): Uint8Array {
-  const b = new OpsBuffer();
-  for (const op of ops) b.push(op.k, op.level, op.offset, op.count, op.t1, op.t2);
-  return b.take() ?? new Uint8Array([1]);
 }
 
 export function encodeSnapshot(s: StateSnapshot): Uint8Array {
