@@ -7,6 +7,7 @@ import { openDiskStorage, openMemoryStorage } from '../storage/index.js';
 import type { Storage } from '../storage/index.js';
 import { Catalog } from './catalog.js';
 import { ProducerDedupe } from './idempotence.js';
+import { KeepAlive, heldWhileOpen } from './keep-alive.js';
 import type { CatalogKind } from './catalog.js';
 import { BROKER_DEFAULTS } from './context.js';
 import type { BrokerContext, KindManager, ResolvedBrokerOptions } from './context.js';
@@ -70,6 +71,8 @@ export class Broker implements Wharf_Core, Wharf_Topics, Wharf_Queues, Wharf_Exc
   private readonly managers = new Map<CatalogKind, KindManager>();
   private retentionTimer: TimerHandle | null = null;
   private closing: Promise<void> | null = null;
+  /** Open consumers and subscriptions keep the process running (keep-alive.ts). */
+  private readonly keepAlive = new KeepAlive();
 
   private constructor(
     /** Shared with the managers; server layers read options and the catalog from here. */
@@ -131,6 +134,7 @@ export class Broker implements Wharf_Core, Wharf_Topics, Wharf_Queues, Wharf_Exc
       this.retentionTimer?.cancel();
       await this.exchanges?.stopWebhooks(); // webhook pushers consume queues: stop them first
       for (const m of this.managers.values()) await m.close();
+      this.keepAlive.stop(); // the managers closed every consumer and subscription
       await this.context.storage.close();
     })();
     return this.closing;
@@ -162,7 +166,7 @@ export class Broker implements Wharf_Core, Wharf_Topics, Wharf_Queues, Wharf_Exc
 
   async subscribe(topic: string, options: SubscribeOptions, handler: TopicHandler): Promise<Subscription> {
     this.ensureOpen();
-    return this.topics.subscribe(topic, options, handler);
+    return heldWhileOpen(this.keepAlive, await this.topics.subscribe(topic, options, handler));
   }
 
   /** Runs retention now over every topic (or one); resolves with the number of segments deleted. */
@@ -216,7 +220,7 @@ export class Broker implements Wharf_Core, Wharf_Topics, Wharf_Queues, Wharf_Exc
 
   async consume(queue: string, options: ConsumeOptions, handler: QueueHandler): Promise<Consumer> {
     this.ensureOpen();
-    return this.queues.consume(queue, options, handler);
+    return heldWhileOpen(this.keepAlive, await this.queues.consume(queue, options, handler));
   }
 
   async redrive(deadLetterQueue: string, options?: RedriveOptions): Promise<number> {

@@ -32,6 +32,17 @@ interface ProducerState {
    */
   order: number[];
   head: number;
+  /**
+   * Sequences being stored now. A repeat that arrives meanwhile waits for that result. (A
+   * reference, not a promise per message: the rare repeat pays for its own `then`.)
+   */
+  inflight: Map<number, InFlight>;
+}
+
+/** A sequence being stored: its publish (null until the write starts) and its index in that publish. */
+interface InFlight {
+  run: Promise<PublishResult[]> | null;
+  index: number;
 }
 
 /** A producer's state and whether its publishes went to an exchange (results keep only the id). */
@@ -73,11 +84,13 @@ function isIdempotent(m: MessageInput | undefined): m is MessageInput & { produc
   return m !== null && typeof m === 'object' && typeof m.producerId === 'string' && typeof m.sequence === 'number';
 }
 
-function validate(m: MessageInput & { producerId: string; sequence: number }): void {
-  const { producerId, sequence } = m;
+function validateProducerId(producerId: string): void {
   if (producerId.length === 0 || Buffer.byteLength(producerId) > MAX_PRODUCER_ID_BYTES || producerId.includes(SEP)) {
     throw new WharfError('INVALID_ARGUMENT', `producerId ${JSON.stringify(producerId.slice(0, 40))} must be 1-${MAX_PRODUCER_ID_BYTES} bytes without U+0000; use a stable name per producer instance`);
   }
+}
+
+function validateSequence(sequence: number): void {
   if (!Number.isSafeInteger(sequence) || sequence < 0) {
     throw new WharfError('INVALID_ARGUMENT', `sequence ${JSON.stringify(sequence)} must be an integer >= 0; number the producer's messages per target`);
   }
@@ -85,7 +98,6 @@ function validate(m: MessageInput & { producerId: string; sequence: number }): v
 
 export class ProducerDedupe {
   private readonly producers = new Map<string, ProducerState>();
-  private readonly inflight = new Map<string, Promise<PublishResult>>();
   /** rememberRecord's last producer (reset by every other state lookup). */
   private lastScanned: { leaf: string; producerId: Uint8Array; at: ProducerAt } | null = null;
 
@@ -123,9 +135,17 @@ export class ProducerDedupe {
 
   /** `leaf` stored these messages (by publish, exchange routing or an intent's roll-forward). */
   learn(leaf: string, messages: readonly MessageInput[], results: readonly PublishResult[]): void {
+    let lastProducerId: string | null = null;
+    let at: ProducerAt | null = null;
     for (let i = 0; i < messages.length; i++) {
       const m = messages[i];
-      if (isIdempotent(m) && results[i]?.duplicate !== true) this.remember(leaf, m.producerId, m.sequence, results[i]);
+      if (!isIdempotent(m) || results[i]?.duplicate === true) continue;
+      // A batch is mostly one producer's: its state is looked up (and made most recent) once.
+      if (m.producerId !== lastProducerId || at === null) {
+        at = this.stateFor(leaf, m.producerId);
+        lastProducerId = m.producerId;
+      }
+      put(at, m.sequence, results[i]);
     }
   }
 
@@ -138,73 +158,91 @@ export class ProducerDedupe {
     const out = new Array<PublishResult | Promise<PublishResult>>(messages.length);
     const fresh: MessageInput[] = [];
     const freshIndex: number[] = [];
-    /** Per fresh message: its in-flight key, or undefined when it is not idempotent. */
-    const freshKeys: Array<string | undefined> = [];
+    /** Per fresh message: its producer's state and in-flight claim, or null when it is not idempotent. */
+    const claims: Array<{ at: ProducerAt; flight: InFlight } | null> = [];
     /** Repeats inside this batch: [index in messages, index in fresh of the first]. */
-    const repeats: Array<[number, number]> = [];
-    const batchKeys = new Map<string, number>();
-    for (let i = 0; i < messages.length; i++) {
-      const m = messages[i];
-      if (!isIdempotent(m)) {
-        fresh.push(m);
-        freshIndex.push(i);
-        freshKeys.push(undefined);
-        continue;
+    let repeats: Array<[number, number]> | null = null;
+    let lastProducerId: string | null = null;
+    let at: ProducerAt | null = null;
+    try {
+      for (let i = 0; i < messages.length; i++) {
+        const m = messages[i];
+        if (!isIdempotent(m)) {
+          fresh.push(m);
+          freshIndex.push(i);
+          claims.push(null);
+          continue;
+        }
+        if (m.producerId !== lastProducerId || at === null) {
+          validateProducerId(m.producerId);
+          at = this.stateFor(target, m.producerId);
+          lastProducerId = m.producerId;
+        }
+        validateSequence(m.sequence);
+        const seen = at.st.results.get(m.sequence);
+        const flying = seen === undefined ? at.st.inflight.get(m.sequence) : undefined;
+        if (seen !== undefined) out[i] = { ...seen, duplicate: true };
+        else if (flying === undefined) {
+          // Claimed before the write starts, so a repeat (later in this batch, or concurrent) waits for its result.
+          const flight: InFlight = { run: null, index: fresh.length };
+          at.st.inflight.set(m.sequence, flight);
+          fresh.push(viaExchange ? { ...m, producerId: target + SEP + m.producerId } : m);
+          freshIndex.push(i);
+          claims.push({ at, flight });
+        } else if (flying.run === null) (repeats ??= []).push([i, flying.index]);
+        else {
+          const { run, index } = flying;
+          out[i] = run.then((rs) => ({ ...rs[index], duplicate: true }));
+        }
       }
-      validate(m);
-      const key = target + SEP + m.producerId;
-      const flightKey = key + SEP + m.sequence;
-      const seen = this.producers.get(key)?.results.get(m.sequence);
-      const flying = this.inflight.get(flightKey);
-      const first = batchKeys.get(flightKey);
-      if (seen !== undefined) out[i] = { ...seen, duplicate: true };
-      else if (flying !== undefined) out[i] = flying.then((r) => ({ ...r, duplicate: true }));
-      else if (first !== undefined) repeats.push([i, first]);
-      else {
-        batchKeys.set(flightKey, fresh.length);
-        fresh.push(viaExchange ? { ...m, producerId: key } : m);
-        freshIndex.push(i);
-        freshKeys.push(flightKey);
-      }
+    } catch (err) {
+      this.release(messages, freshIndex, claims);
+      throw err;
     }
     if (fresh.length === 0) return Promise.all(out);
-    const run = publish(fresh);
-    // Claimed before the write resolves, so a concurrent repeat waits for this publish's result.
-    freshKeys.forEach((key, k) => {
-      if (key === undefined) return;
-      const result = run.then((rs) => rs[k]);
-      result.catch(() => undefined); // a failure is reported to this caller; waiters see it too
-      this.inflight.set(key, result);
-    });
+    let run: Promise<PublishResult[]>;
+    try {
+      run = publish(fresh);
+    } catch (err) {
+      this.release(messages, freshIndex, claims);
+      throw err;
+    }
+    for (const c of claims) if (c !== null) c.flight.run = run;
     try {
       const results = await run;
       for (let k = 0; k < fresh.length; k++) {
-        const m = messages[freshIndex[k]];
         out[freshIndex[k]] = results[k];
-        // The leaf that stored it has remembered it too; this also covers what stored nothing (an
-        // unroutable exchange publish, an overflow drop) for as long as this process lives.
-        if (isIdempotent(m) && results[k].duplicate !== true) this.remember(target, m.producerId, m.sequence, results[k]);
+        const c = claims[k];
+        // The leaf that stored it has remembered it already (learn); this covers what stored
+        // nothing (an unroutable exchange publish, an overflow drop) for as long as this process lives.
+        const sequence = messages[freshIndex[k]].sequence!;
+        if (c !== null && results[k].duplicate !== true && !c.at.st.results.has(sequence)) put(c.at, sequence, results[k]);
       }
-      for (const [i, k] of repeats) out[i] = { ...results[k], duplicate: true };
+      if (repeats !== null) for (const [i, k] of repeats) out[i] = { ...results[k], duplicate: true };
     } finally {
-      for (const key of freshKeys) if (key !== undefined) this.inflight.delete(key);
+      this.release(messages, freshIndex, claims);
     }
     return Promise.all(out);
   }
 
-  /** A stored producer id holding SEP came through an exchange: it names its own target. */
-  private remember(leaf: string, storedProducerId: string, sequence: number, r: PublishResult): void {
-    put(this.stateFor(leaf, storedProducerId), sequence, r);
+  /** Drops the in-flight claims of one publish (done, failed, or refused before it started). */
+  private release(messages: MessageInput[], freshIndex: number[], claims: Array<{ at: ProducerAt; flight: InFlight } | null>): void {
+    for (let k = 0; k < claims.length; k++) {
+      const c = claims[k];
+      if (c === null) continue;
+      const sequence = messages[freshIndex[k]].sequence!;
+      if (c.at.st.inflight.get(sequence) === c.flight) c.at.st.inflight.delete(sequence);
+    }
   }
 
-  /** The producer's state, created if new, moved to most recently used. */
+  /** The producer's state, created if new, moved to most recently used. A stored producer id holding SEP came through an exchange: it names its own target. */
   private stateFor(leaf: string, storedProducerId: string): ProducerAt {
     this.lastScanned = null;
     const routed = storedProducerId.includes(SEP);
     const key = routed ? storedProducerId : leaf + SEP + storedProducerId;
     let st = this.producers.get(key);
     if (st === undefined) {
-      st = { results: new Map(), order: [], head: 0 };
+      st = { results: new Map(), order: [], head: 0, inflight: new Map() };
       if (this.producers.size >= MAX_PRODUCERS) this.producers.delete(this.producers.keys().next().value!);
     } else {
       this.producers.delete(key); // re-insert: most recently used last

@@ -127,7 +127,20 @@ describe('idempotent producer state after a restart', () => {
     await expect(t.broker.publish('q', { producerId: '', sequence: 1 })).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
     await expect(t.broker.publish('q', { producerId: 'p', sequence: -1 })).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
     await expect(t.broker.publish('q', { producerId: 'p', sequence: 1.5 })).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
+    // A batch refused by its last message stores none of it, and claims nothing: its first message goes in later.
+    await expect(t.broker.publish('q', [{ producerId: 'p', sequence: 2 }, { producerId: 'p', sequence: -2 }])).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
     expect(await qstats(t, 'q')).toMatchObject({ depth: 0 });
+    expect((await t.broker.publish('q', { producerId: 'p', sequence: 2 })).duplicate).toBeUndefined();
+    expect(await qstats(t, 'q')).toMatchObject({ depth: 1 });
+  });
+
+  it('a repeat of a batch still being stored waits for it and resolves with its results', async () => {
+    t = await openTestBroker();
+    await t.broker.createQueue('q');
+    const batch = [0, 1, 2].map((sequence) => ({ producerId: 'p', sequence, payload: sequence }));
+    const [first, again] = await Promise.all([t.broker.publish('q', batch), t.broker.publish('q', [batch[2], batch[0]])]);
+    expect(again).toEqual([{ ...first[2], duplicate: true }, { ...first[0], duplicate: true }]);
+    expect(await qstats(t, 'q')).toMatchObject({ depth: 3 });
   });
 
   it('a data directory from before keeps opening: its old idempotence journal is deleted', async () => {
