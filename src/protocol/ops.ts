@@ -72,3 +72,6 @@ export function opName(op: number): string {
 
 /** Ops that expect no response (fire-and-forget flow control). */
 export const ONE_WAY_OPS: ReadonlySet<number> = new Set([OP.CREDIT, OP.SETTLE, OP.SETTLE_BATCH]);
+
+/** Ops added after version 1, with the version that added them: a connection that negotiated less does not have them. */
+export const OP_SINCE_VERSION: ReadonlyMap<number, number> = new Map([[OP.SETTLE_BATCH, SETTLE_BATCH_VERSION]]);

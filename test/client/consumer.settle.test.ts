@@ -14,10 +14,12 @@ afterEach(async () => {
   for (const c of cleanups.splice(0).reverse()) await c();
 });
 
-async function setup(): Promise<{ client: RemoteWharf; server: NativeServer }> {
+async function setup(
+  serverOptions: { maxProtocolVersion?: number } = {},
+): Promise<{ client: RemoteWharf; server: NativeServer }> {
   const dir = mkdtempSync(join(tmpdir(), 'wharf-settle-'));
   const broker = await Broker.open({ dataDir: dir, fsync: 'never' });
-  const server = await startNativeServer(broker, { port: 0 });
+  const server = await startNativeServer(broker, { port: 0, ...serverOptions });
   const client = await connect(`wharf://127.0.0.1:${server.address().port}`);
   cleanups.push(async () => {
     await client.close();
@@ -41,7 +43,10 @@ describe('remote consumer settlement', () => {
     await client.createQueue('q');
     const total = 20_000;
     for (let base = 0; base < total; base += 5_000) {
-      await client.publish('q', Array.from({ length: 5_000 }, (_, i) => ({ payload: { i: base + i } })));
+      await client.publish(
+        'q',
+        Array.from({ length: 5_000 }, (_, i) => ({ payload: { i: base + i } })),
+      );
     }
     const seen = new Map<number, number>();
     const consumer = await client.consume('q', { concurrency: 1, prefetch: 5_000 }, (m) => {
@@ -55,19 +60,46 @@ describe('remote consumer settlement', () => {
     expect(stats.kind === 'queue' && [stats.depth, stats.inFlight]).toEqual([0, 0]);
   }, 60_000);
 
-  it('successes and failures mixed in one turn: failures come back with deliveryCount 2, the rest are acked', async () => {
-    const { client } = await setup();
-    await client.createQueue('q', { retry: { initialDelayMs: 1, maxDelayMs: 1 } });
-    await client.publish('q', Array.from({ length: 100 }, (_, i) => ({ payload: { i } })));
-    const counts = new Map<number, number[]>();
-    const consumer = await client.consume('q', { concurrency: 10, prefetch: 100 }, (m) => {
+  for (const [label, serverOptions] of [
+    ['', {}],
+    [' (server pinned to protocol version 1: SETTLE + CREDIT)', { maxProtocolVersion: 1 }],
+  ] as const) {
+    it(`successes and failures mixed in one turn: failures come back with deliveryCount 2, the rest are acked${label}`, async () => {
+      const { client } = await setup(serverOptions);
+      await client.createQueue('q', { retry: { initialDelayMs: 1, maxDelayMs: 1 } });
+      await client.publish(
+        'q',
+        Array.from({ length: 100 }, (_, i) => ({ payload: { i } })),
+      );
+      const counts = new Map<number, number[]>();
+      const consumer = await client.consume('q', { concurrency: 10, prefetch: 100 }, (m) => {
+        const i = (m.payload as { i: number }).i;
+        counts.set(i, [...(counts.get(i) ?? []), m.deliveryCount]);
+        if (i % 7 === 0 && m.deliveryCount === 1) throw new Error(`fail ${i}`);
+      });
+      await until(() => counts.size === 100 && [...counts].every(([i, c]) => c.length === (i % 7 === 0 ? 2 : 1)));
+      await consumer.close();
+      for (const [i, c] of counts) expect(c).toEqual(i % 7 === 0 ? [1, 2] : [1]);
+      const stats = await client.stats('q');
+      expect(stats.kind === 'queue' && [stats.depth, stats.inFlight]).toEqual([0, 0]);
+    }, 60_000);
+  }
+
+  it('a version 2 client against a server pinned to version 1 settles with SETTLE + CREDIT: 5,000 messages, each once', async () => {
+    const { client } = await setup({ maxProtocolVersion: 1 });
+    await client.createQueue('q');
+    await client.publish(
+      'q',
+      Array.from({ length: 5_000 }, (_, i) => ({ payload: { i } })),
+    );
+    const seen = new Map<number, number>();
+    const consumer = await client.consume('q', { concurrency: 8, prefetch: 64 }, (m) => {
       const i = (m.payload as { i: number }).i;
-      counts.set(i, [...(counts.get(i) ?? []), m.deliveryCount]);
-      if (i % 7 === 0 && m.deliveryCount === 1) throw new Error(`fail ${i}`);
+      seen.set(i, (seen.get(i) ?? 0) + 1);
     });
-    await until(() => counts.size === 100 && [...counts].every(([i, c]) => c.length === (i % 7 === 0 ? 2 : 1)));
+    await until(() => seen.size === 5_000);
     await consumer.close();
-    for (const [i, c] of counts) expect(c).toEqual(i % 7 === 0 ? [1, 2] : [1]);
+    expect([...seen.values()].every((n) => n === 1)).toBe(true);
     const stats = await client.stats('q');
     expect(stats.kind === 'queue' && [stats.depth, stats.inFlight]).toEqual([0, 0]);
   }, 60_000);

@@ -37,7 +37,9 @@ describe('native server limits', () => {
     await expect(connect(`wharf://127.0.0.1:${port}`)).rejects.toMatchObject({ code: 'LIMIT_EXCEEDED' });
     first.close();
     for (let i = 0; i < 200 && server!.counters.connectionsOpen > 0; i++) await new Promise((r) => setTimeout(r, 5));
-    await expect(connect(`wharf://127.0.0.1:${port}`, { reconnectTimeoutMs: 100 }).then((c) => c.close())).resolves.toBeUndefined();
+    await expect(
+      connect(`wharf://127.0.0.1:${port}`, { reconnectTimeoutMs: 100 }).then((c) => c.close()),
+    ).resolves.toBeUndefined();
   });
 
   it('maxInFlightRequests: a request beyond the window is refused, earlier ones still complete', async () => {
@@ -80,10 +82,47 @@ describe('native server limits', () => {
   it('a client whose version is unsupported is told so', async () => {
     const port = await start({});
     const c = await RawClient.open(port, false);
-    c.send(P.encodeFrame(P.OP.HELLO, 1, (w) => P.encodeHello(w, { minVersion: 9, maxVersion: 12, clientName: 'future' })));
+    c.send(
+      P.encodeFrame(P.OP.HELLO, 1, (w) => P.encodeHello(w, { minVersion: 9, maxVersion: 12, clientName: 'future' })),
+    );
     const f = (await c.next())!;
     const e = c.error(f);
     expect(e.code).toBe('PROTOCOL_ERROR');
     expect(e.message).toContain('no common protocol version');
+  });
+
+  it('an op of a later version is refused on a connection that negotiated an older one; the connection stays', async () => {
+    const port = await start({});
+    const c = await RawClient.open(port); // versions 1..1
+    c.send(P.encodeFrame(P.OP.SETTLE_BATCH, 7, (w) => P.encodeSettleBatch(w, 1, 5, [1, 1])));
+    const f = (await c.next())!;
+    expect([f.op, f.correlationId]).toEqual([P.OP.ERROR, 7]);
+    expect(c.error(f)).toMatchObject({
+      code: 'PROTOCOL_ERROR',
+      message: expect.stringContaining('needs protocol version 2; this connection negotiated 1'),
+    });
+    c.send(P.encodeFrame(P.OP.PING, 8));
+    expect((await c.next())!.op).toBe(P.OP.PONG);
+    c.close();
+  });
+
+  it('maxProtocolVersion caps the version offered at HELLO, and is validated', async () => {
+    const port = await start({ maxProtocolVersion: 1 });
+    const c = await RawClient.open(port, false);
+    c.send(
+      P.encodeFrame(P.OP.HELLO, 1, (w) =>
+        P.encodeHello(w, { minVersion: 1, maxVersion: P.PROTOCOL_VERSION, clientName: 'new' }),
+      ),
+    );
+    const f = (await c.next())!;
+    expect(f.op).toBe(P.OP.HELLO_OK);
+    expect(P.decodeHelloOk(new P.WireReader().reset(f.body)).version).toBe(1);
+    c.close();
+    await expect(
+      startNativeServer(broker!, { port: 0, maxProtocolVersion: P.PROTOCOL_VERSION + 1 }),
+    ).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
+    await expect(startNativeServer(broker!, { port: 0, maxProtocolVersion: 0 })).rejects.toMatchObject({
+      code: 'INVALID_ARGUMENT',
+    });
   });
 });

@@ -7,6 +7,7 @@ import {
   FrameDecoder,
   OP,
   ONE_WAY_OPS,
+  OP_SINCE_VERSION,
   WireReader,
   WireWriter,
   beginFrame,
@@ -81,6 +82,7 @@ export class Connection {
   private flowsToFlush = new Set<FlowState>();
   private inFlight = 0;
   private helloDone = false;
+  private negotiatedVersion = 0;
   private closed = false;
   private idleTimer: TimerHandle | null = null;
   private lastActivityMs: number;
@@ -108,8 +110,14 @@ export class Connection {
     return this.helloDone;
   }
 
-  markHandshaken(): void {
+  /** The version HELLO settled on; 0 before it. */
+  get version(): number {
+    return this.negotiatedVersion;
+  }
+
+  markHandshaken(version: number): void {
     this.helloDone = true;
+    this.negotiatedVersion = version;
   }
 
   get inFlightRequests(): number {
@@ -137,6 +145,12 @@ export class Connection {
     const handler = this.table.get(op);
     if (handler === undefined) {
       this.replyError(correlationId, new WharfError('PROTOCOL_ERROR', `unknown op ${opName(op)}; this server speaks the ops listed in docs/protocol.md`));
+      return;
+    }
+    const since = OP_SINCE_VERSION.get(op);
+    if (since !== undefined && since > this.negotiatedVersion) {
+      // Answered as a server of the negotiated version would: it does not know the op.
+      this.replyError(correlationId, new WharfError('PROTOCOL_ERROR', `op ${opName(op)} needs protocol version ${since}; this connection negotiated ${this.negotiatedVersion}`));
       return;
     }
     const oneWay = ONE_WAY_OPS.has(op);

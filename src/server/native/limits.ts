@@ -1,5 +1,6 @@
 // The native server's limits and counters (the counters feed /metrics).
 import { NATIVE_LIMITS, WharfError } from '../../common/index.js';
+import { MIN_PROTOCOL_VERSION, PROTOCOL_VERSION } from '../../protocol/index.js';
 
 export interface ServerLimits {
   maxConnections: number;
@@ -9,10 +10,15 @@ export interface ServerLimits {
   idleTimeoutMs: number;
   maxReceiptsPerConnection: number;
   maxSubscriptionsPerConnection: number;
+  /**
+   * Highest protocol version offered at HELLO (default: the newest this code speaks). Pin it to the
+   * older side's version during a rolling upgrade, so every server answers alike.
+   */
+  maxProtocolVersion: number;
 }
 
 export function resolveLimits(o: Partial<ServerLimits>): ServerLimits {
-  const pick = (name: keyof ServerLimits): number => {
+  const pick = (name: keyof typeof NATIVE_LIMITS): number => {
     const v = o[name] ?? NATIVE_LIMITS[name];
     if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0) throw new WharfError('INVALID_ARGUMENT', `native server option ${name} is ${String(v)}; pass an integer >= 0`);
     return v;
@@ -24,7 +30,16 @@ export function resolveLimits(o: Partial<ServerLimits>): ServerLimits {
     idleTimeoutMs: pick('idleTimeoutMs'),
     maxReceiptsPerConnection: pick('maxReceiptsPerConnection'),
     maxSubscriptionsPerConnection: pick('maxSubscriptionsPerConnection'),
+    maxProtocolVersion: protocolVersion(o.maxProtocolVersion),
   };
+}
+
+function protocolVersion(v: unknown): number {
+  if (v === undefined) return PROTOCOL_VERSION;
+  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < MIN_PROTOCOL_VERSION || v > PROTOCOL_VERSION) {
+    throw new WharfError('INVALID_ARGUMENT', `native server option maxProtocolVersion is ${String(v)}; pass an integer from ${MIN_PROTOCOL_VERSION} to ${PROTOCOL_VERSION}`);
+  }
+  return v;
 }
 
 export interface ServerCounters {
