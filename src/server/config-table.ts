@@ -2,6 +2,7 @@
 // default and meaning. config.ts resolves from it, the serve command builds its flags from it, and
 // docs/operations.md lists the same rows.
 import { LIMITS, SERVER_LIMITS } from '../common/index.js';
+import { PROTOCOL_VERSION } from '../protocol/index.js';
 
 export type SettingKind = 'string' | 'int' | 'fsync' | 'boolean';
 
@@ -100,6 +101,14 @@ export const SETTINGS = [
     description: 'close a connection silent this long',
   },
   {
+    key: 'maxProtocolVersion',
+    flag: '--max-protocol-version <n>',
+    env: 'WHARF_MAX_PROTOCOL_VERSION',
+    kind: 'int',
+    min: 1,
+    description: 'highest native protocol version offered (pin it during a rolling upgrade)',
+  },
+  {
     key: 'maxHttpReceipts',
     flag: '--max-http-receipts <n>',
     env: 'WHARF_MAX_HTTP_RECEIPTS',
@@ -146,6 +155,7 @@ export interface ServerConfig {
   maxBodyBytes: number;
   maxConnections: number;
   idleTimeoutMs: number;
+  maxProtocolVersion: number;
   maxHttpReceipts: number;
   maxSseStreams: number;
   shutdownTimeoutMs: number;
@@ -164,6 +174,7 @@ export const DEFAULT_CONFIG: Omit<ServerConfig, 'maxBodyBytes'> = {
   maxMessageBytes: LIMITS.maxMessageBytes,
   maxConnections: SERVER_LIMITS.maxConnections,
   idleTimeoutMs: SERVER_LIMITS.idleTimeoutMs,
+  maxProtocolVersion: PROTOCOL_VERSION,
   maxHttpReceipts: SERVER_LIMITS.maxHttpReceipts,
   maxSseStreams: SERVER_LIMITS.maxSseStreams,
   shutdownTimeoutMs: SERVER_LIMITS.shutdownTimeoutMs,

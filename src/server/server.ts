@@ -109,6 +109,7 @@ async function listenNative(broker: Broker, config: ServerConfig): Promise<Nativ
       port: config.port,
       maxConnections: config.maxConnections,
       idleTimeoutMs: config.idleTimeoutMs,
+      maxProtocolVersion: config.maxProtocolVersion,
       closeTimeoutMs: config.shutdownTimeoutMs,
     });
   } catch (err) {
