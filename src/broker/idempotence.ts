@@ -32,17 +32,23 @@ interface ProducerState {
    */
   order: number[];
   head: number;
-  /**
-   * Sequences being stored now. A repeat that arrives meanwhile waits for that result. (A
-   * reference, not a promise per message: the rare repeat pays for its own `then`.)
-   */
-  inflight: Map<number, InFlight>;
 }
 
-/** A sequence being stored: its publish (null until the write starts) and its index in that publish. */
+/**
+ * A sequence being stored: its publish (null until the write starts) and its index in that
+ * publish. A repeat that arrives meanwhile waits for that result. (A reference, not a promise per
+ * message: the rare repeat pays for its own `then`.)
+ */
 interface InFlight {
   run: Promise<PublishResult[]> | null;
   index: number;
+}
+
+/** One fresh message's claim: its producer's in-flight map (keyed like `producers`) and its entry in it. */
+interface Claim {
+  key: string;
+  flights: Map<number, InFlight>;
+  flight: InFlight;
 }
 
 /** A producer's state and whether its publishes went to an exchange (results keep only the id). */
@@ -98,6 +104,11 @@ function validateSequence(sequence: number): void {
 
 export class ProducerDedupe {
   private readonly producers = new Map<string, ProducerState>();
+  /**
+   * Sequences being stored now, per producer key. Apart from `producers` on purpose: forgetting the
+   * least recently used producer must never forget a claim, or a concurrent repeat is stored twice.
+   */
+  private readonly inflight = new Map<string, Map<number, InFlight>>();
   /** rememberRecord's last producer (reset by every other state lookup). */
   private lastScanned: { leaf: string; producerId: Uint8Array; at: ProducerAt } | null = null;
 
@@ -155,49 +166,58 @@ export class ProducerDedupe {
    * (KindManager.routes), so the messages go on with a producer id that names it (header comment).
    */
   async publish(target: string, messages: MessageInput[], viaExchange: boolean, publish: (fresh: MessageInput[]) => Promise<PublishResult[]>): Promise<PublishResult[]> {
+    // Every message is checked before anything is looked up or claimed: a refused batch leaves no trace.
+    let lastValid: string | null = null;
+    for (const m of messages) {
+      if (!isIdempotent(m)) continue;
+      if (m.producerId !== lastValid) validateProducerId(m.producerId);
+      lastValid = m.producerId;
+      validateSequence(m.sequence);
+    }
     const out = new Array<PublishResult | Promise<PublishResult>>(messages.length);
     const fresh: MessageInput[] = [];
     const freshIndex: number[] = [];
-    /** Per fresh message: its producer's state and in-flight claim, or null when it is not idempotent. */
-    const claims: Array<{ at: ProducerAt; flight: InFlight } | null> = [];
+    /** Per fresh message: its in-flight claim, or null when it is not idempotent. */
+    const claims: Array<Claim | null> = [];
     /** Repeats inside this batch: [index in messages, index in fresh of the first]. */
     let repeats: Array<[number, number]> | null = null;
     let lastProducerId: string | null = null;
-    let at: ProducerAt | null = null;
-    try {
-      for (let i = 0; i < messages.length; i++) {
-        const m = messages[i];
-        if (!isIdempotent(m)) {
-          fresh.push(m);
-          freshIndex.push(i);
-          claims.push(null);
-          continue;
-        }
-        if (m.producerId !== lastProducerId || at === null) {
-          validateProducerId(m.producerId);
-          at = this.stateFor(target, m.producerId);
-          lastProducerId = m.producerId;
-        }
-        validateSequence(m.sequence);
-        const seen = at.st.results.get(m.sequence);
-        const flying = seen === undefined ? at.st.inflight.get(m.sequence) : undefined;
-        if (seen !== undefined) out[i] = { ...seen, duplicate: true };
-        else if (flying === undefined) {
-          // Claimed before the write starts, so a repeat (later in this batch, or concurrent) waits for its result.
-          const flight: InFlight = { run: null, index: fresh.length };
-          at.st.inflight.set(m.sequence, flight);
-          fresh.push(viaExchange ? { ...m, producerId: target + SEP + m.producerId } : m);
-          freshIndex.push(i);
-          claims.push({ at, flight });
-        } else if (flying.run === null) (repeats ??= []).push([i, flying.index]);
-        else {
-          const { run, index } = flying;
-          out[i] = run.then((rs) => ({ ...rs[index], duplicate: true }));
-        }
+    let key = '';
+    let st: ProducerState | undefined;
+    let flights: Map<number, InFlight> | undefined;
+    for (let i = 0; i < messages.length; i++) {
+      const m = messages[i];
+      if (!isIdempotent(m)) {
+        fresh.push(m);
+        freshIndex.push(i);
+        claims.push(null);
+        continue;
       }
-    } catch (err) {
-      this.release(messages, freshIndex, claims);
-      throw err;
+      if (m.producerId !== lastProducerId) {
+        // Looked up once per run of one producer's messages, and not created: only a stored result is remembered.
+        key = target + SEP + m.producerId;
+        st = this.producers.get(key);
+        flights = this.inflight.get(key);
+        lastProducerId = m.producerId;
+      }
+      const seen = st?.results.get(m.sequence);
+      const flying = seen === undefined ? flights?.get(m.sequence) : undefined;
+      if (seen !== undefined) out[i] = { ...seen, duplicate: true };
+      else if (flying === undefined) {
+        // Claimed before the write starts, so a repeat (later in this batch, or concurrent) waits for its result.
+        if (flights === undefined) this.inflight.set(key, (flights = new Map()));
+        const flight: InFlight = { run: null, index: fresh.length };
+        flights.set(m.sequence, flight);
+        fresh.push(viaExchange ? { ...m, producerId: key } : m);
+        freshIndex.push(i);
+        claims.push({ key, flights, flight });
+      } else if (flying.run === null) (repeats ??= []).push([i, flying.index]);
+      else {
+        const { run, index } = flying;
+        const waiting = run.then((rs) => ({ ...rs[index], duplicate: true }));
+        waiting.catch(() => undefined); // reported through Promise.all(out); unobserved if this call fails first
+        out[i] = waiting;
+      }
     }
     if (fresh.length === 0) return Promise.all(out);
     let run: Promise<PublishResult[]>;
@@ -210,13 +230,19 @@ export class ProducerDedupe {
     for (const c of claims) if (c !== null) c.flight.run = run;
     try {
       const results = await run;
+      let rememberedFor: string | null = null;
+      let at: ProducerAt | null = null;
       for (let k = 0; k < fresh.length; k++) {
         out[freshIndex[k]] = results[k];
-        const c = claims[k];
+        const m = messages[freshIndex[k]];
+        if (!isIdempotent(m) || results[k].duplicate === true) continue;
+        if (m.producerId !== rememberedFor || at === null) {
+          at = this.stateFor(target, m.producerId);
+          rememberedFor = m.producerId;
+        }
         // The leaf that stored it has remembered it already (learn); this covers what stored
         // nothing (an unroutable exchange publish, an overflow drop) for as long as this process lives.
-        const sequence = messages[freshIndex[k]].sequence!;
-        if (c !== null && results[k].duplicate !== true && !c.at.st.results.has(sequence)) put(c.at, sequence, results[k]);
+        if (!at.st.results.has(m.sequence)) put(at, m.sequence, results[k]);
       }
       if (repeats !== null) for (const [i, k] of repeats) out[i] = { ...results[k], duplicate: true };
     } finally {
@@ -225,13 +251,14 @@ export class ProducerDedupe {
     return Promise.all(out);
   }
 
-  /** Drops the in-flight claims of one publish (done, failed, or refused before it started). */
-  private release(messages: MessageInput[], freshIndex: number[], claims: Array<{ at: ProducerAt; flight: InFlight } | null>): void {
+  /** Drops the in-flight claims of one publish (done or failed). */
+  private release(messages: MessageInput[], freshIndex: number[], claims: Array<Claim | null>): void {
     for (let k = 0; k < claims.length; k++) {
       const c = claims[k];
       if (c === null) continue;
       const sequence = messages[freshIndex[k]].sequence!;
-      if (c.at.st.inflight.get(sequence) === c.flight) c.at.st.inflight.delete(sequence);
+      if (c.flights.get(sequence) === c.flight) c.flights.delete(sequence);
+      if (c.flights.size === 0 && this.inflight.get(c.key) === c.flights) this.inflight.delete(c.key);
     }
   }
 
@@ -242,7 +269,7 @@ export class ProducerDedupe {
     const key = routed ? storedProducerId : leaf + SEP + storedProducerId;
     let st = this.producers.get(key);
     if (st === undefined) {
-      st = { results: new Map(), order: [], head: 0, inflight: new Map() };
+      st = { results: new Map(), order: [], head: 0 };
       if (this.producers.size >= MAX_PRODUCERS) this.producers.delete(this.producers.keys().next().value!);
     } else {
       this.producers.delete(key); // re-insert: most recently used last

@@ -2,7 +2,7 @@
 // default and meaning. config.ts resolves from it, the serve command builds its flags from it, and
 // docs/operations.md lists the same rows.
 import { LIMITS, SERVER_LIMITS } from '../common/index.js';
-import { PROTOCOL_VERSION } from '../protocol/index.js';
+import { MIN_PROTOCOL_VERSION, PROTOCOL_VERSION } from '../protocol/index.js';
 
 export type SettingKind = 'string' | 'int' | 'fsync' | 'boolean';
 
@@ -12,6 +12,7 @@ export interface Setting {
   env: string;
   kind: SettingKind;
   min?: number;
+  max?: number;
   description: string;
 }
 
@@ -105,7 +106,8 @@ export const SETTINGS = [
     flag: '--max-protocol-version <n>',
     env: 'WHARF_MAX_PROTOCOL_VERSION',
     kind: 'int',
-    min: 1,
+    min: MIN_PROTOCOL_VERSION,
+    max: PROTOCOL_VERSION,
     description: 'highest native protocol version offered (pin it during a rolling upgrade)',
   },
   {

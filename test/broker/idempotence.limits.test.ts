@@ -1,7 +1,7 @@
 // The idempotent-producer table's bounds: per (target, producerId) the oldest results are forgotten
 // first past MAX_RESULTS_PER_PRODUCER, and a result stored again keeps its place.
 import { describe, expect, it } from 'vitest';
-import { MAX_RESULTS_PER_PRODUCER, ProducerDedupe } from '../../src/broker/idempotence.js';
+import { MAX_PRODUCERS, MAX_RESULTS_PER_PRODUCER, ProducerDedupe } from '../../src/broker/idempotence.js';
 import type { MessageInput, PublishResult } from '../../src/broker/index.js';
 
 const msg = (sequence: number): MessageInput => ({ producerId: 'p', sequence, payload: sequence });
@@ -34,5 +34,61 @@ describe('idempotent-producer table limits', () => {
     const rest = Array.from({ length: MAX_RESULTS_PER_PRODUCER }, (_, s) => s + 1);
     table.learn('t', rest.map(msg), stored(rest.map(msg)));
     expect(await repeats(table, [0, 1, MAX_RESULTS_PER_PRODUCER])).toEqual([1, MAX_RESULTS_PER_PRODUCER]);
+  });
+
+  it(`a publish in flight keeps its claim while ${MAX_PRODUCERS} other producers push its producer out of the table`, async () => {
+    const table = new ProducerDedupe();
+    let storedCount = 0;
+    let openGate!: () => void;
+    const gate = new Promise<void>((r) => (openGate = r));
+    const first = table.publish('q', [msg(0)], false, async (fresh) => {
+      await gate;
+      storedCount += fresh.length;
+      return [{ id: 'first' }];
+    });
+    for (let i = 0; i < MAX_PRODUCERS; i++) {
+      await table.publish('q', [{ producerId: `other-${i}`, sequence: 0 }], false, async (fresh) => fresh.map(() => ({ id: `other-${i}` })));
+    }
+    const repeat = table.publish('q', [msg(0)], false, async (fresh) => {
+      storedCount += fresh.length;
+      return [{ id: 'stored twice' }];
+    });
+    openGate();
+    expect(await first).toEqual([{ id: 'first' }]);
+    expect(await repeat).toEqual([{ id: 'first', duplicate: true }]);
+    expect(storedCount).toBe(1);
+  });
+
+  it('a refused batch creates no producer state (cannot push real producers out)', async () => {
+    const table = new ProducerDedupe();
+    await table.publish('q', [msg(7)], false, async () => [{ id: 'kept' }]);
+    for (let i = 0; i < MAX_PRODUCERS; i++) {
+      await expect(table.publish('q', [{ producerId: `bad-${i}`, sequence: -1 }], false, async () => [])).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
+    }
+    expect(await table.publish('q', [msg(7)], false, async () => [{ id: 'stored twice' }])).toEqual([{ id: 'kept', duplicate: true }]);
+  });
+
+  it('a repeat waiting on a publish that fails leaves no unhandled rejection when its own batch was refused', async () => {
+    const table = new ProducerDedupe();
+    const unhandled: unknown[] = [];
+    const onUnhandled = (e: unknown): void => void unhandled.push(e);
+    process.on('unhandledRejection', onUnhandled);
+    try {
+      let fail!: (e: Error) => void;
+      const first = table.publish('q', [msg(0)], false, () => new Promise((_, reject) => (fail = reject)));
+      const firstFailed = expect(first).rejects.toThrow('disk full');
+      // A repeat of the in-flight message, in a batch whose publish then fails.
+      await expect(
+        table.publish('q', [msg(0), msg(1)], false, async () => {
+          throw new Error('second batch failed');
+        }),
+      ).rejects.toThrow('second batch failed');
+      fail(new Error('disk full'));
+      await firstFailed;
+      await new Promise((r) => setTimeout(r, 20));
+      expect(unhandled).toEqual([]);
+    } finally {
+      process.off('unhandledRejection', onUnhandled);
+    }
   });
 });

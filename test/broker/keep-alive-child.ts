@@ -1,6 +1,6 @@
 // Child of keep-alive.test.ts: opens an in-memory broker, starts a consumer of an empty queue (or a
 // subscription to an empty topic) and nothing else that holds the process open but an unref'd timer
-// that closes the consumer (or the broker) after CLOSE_AFTER_MS. Prints "open" then "closed".
+// that closes the consumer (or the broker, or deletes the subscription's topic) after CLOSE_AFTER_MS. Prints "open" then "closed".
 import { Broker } from '../../src/broker/index.js';
 
 const CLOSE_AFTER_MS = 400;
@@ -16,5 +16,6 @@ if (kind === 'subscription') {
 }
 process.stdout.write('open\n');
 setTimeout(() => {
-  void (closeWhat === 'broker' ? broker.close() : flow.close()).then(() => process.stdout.write('closed\n'));
+  const closing = closeWhat === 'broker' ? broker.close() : closeWhat === 'delete' ? broker.deleteTopic('t') : flow.close();
+  void closing.then(() => process.stdout.write('closed\n'));
 }, CLOSE_AFTER_MS).unref();

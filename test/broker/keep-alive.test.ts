@@ -25,8 +25,8 @@ function run(kind: string, closeWhat: string): Promise<{ code: number | null; st
 }
 
 describe('an open consumer or subscription keeps the process running', () => {
-  for (const [kind, closeWhat] of [['consumer', 'flow'], ['subscription', 'flow'], ['consumer', 'broker']]) {
-    it(`${kind}, until ${closeWhat === 'broker' ? 'the broker' : 'it'} is closed`, { timeout: 30_000 }, async () => {
+  for (const [kind, closeWhat] of [['consumer', 'flow'], ['subscription', 'flow'], ['consumer', 'broker'], ['subscription', 'delete']]) {
+    it(`${kind}, until ${closeWhat === 'broker' ? 'the broker is closed' : closeWhat === 'delete' ? 'its topic is deleted' : 'it is closed'}`, { timeout: 30_000 }, async () => {
       const r = await run(kind, closeWhat);
       // Without the hold the child would exit right after "open", before its close timer fires.
       expect(r.stdout).toBe('open\nclosed\n');

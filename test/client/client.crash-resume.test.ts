@@ -64,7 +64,9 @@ describe('remote client across a server crash', () => {
         // so the client must re-send them after reconnecting.
         killed = true;
         const port = server.port;
-        await new Promise((r) => setTimeout(r, 2));
+        // One turn: this turn's frames reach the socket, their confirms cannot be back yet (a fixed
+        // sleep let a faster server confirm the whole window first).
+        await new Promise((r) => setImmediate(r));
         server.child.kill('SIGKILL');
         unconfirmedAtKill = new Set(Array.from({ length: i + 1 }, (_, k) => k).filter((k) => !confirmedTopic.has(k)));
         await killServerProcess(server);

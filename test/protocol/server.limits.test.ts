@@ -91,19 +91,19 @@ describe('native server limits', () => {
     expect(e.message).toContain('no common protocol version');
   });
 
-  it('an op of a later version is refused on a connection that negotiated an older one; the connection stays', async () => {
+  it('a one-way op of a later version ends a connection that negotiated an older one, as a malformed one-way frame does', async () => {
     const port = await start({});
     const c = await RawClient.open(port); // versions 1..1
-    c.send(P.encodeFrame(P.OP.SETTLE_BATCH, 7, (w) => P.encodeSettleBatch(w, 1, 5, [1, 1])));
+    c.send(P.encodeFrame(P.OP.SETTLE_BATCH, 0, (w) => P.encodeSettleBatch(w, 1, 5, [1, 1])));
     const f = (await c.next())!;
-    expect([f.op, f.correlationId]).toEqual([P.OP.ERROR, 7]);
-    expect(c.error(f)).toMatchObject({
-      code: 'PROTOCOL_ERROR',
-      message: expect.stringContaining('needs protocol version 2; this connection negotiated 1'),
-    });
-    c.send(P.encodeFrame(P.OP.PING, 8));
-    expect((await c.next())!.op).toBe(P.OP.PONG);
-    c.close();
+    expect([f.op, f.correlationId]).toEqual([P.OP.ERROR, 0]);
+    expect(c.error(f)).toMatchObject({ code: 'PROTOCOL_ERROR', message: expect.stringContaining('needs protocol version 2; this connection negotiated 1') });
+    expect(await c.next()).toBeNull(); // closed
+    // Other connections are unaffected.
+    const other = await RawClient.open(port);
+    other.send(P.encodeFrame(P.OP.PING, 1));
+    expect((await other.next())!.op).toBe(P.OP.PONG);
+    other.close();
   });
 
   it('maxProtocolVersion caps the version offered at HELLO, and is validated', async () => {

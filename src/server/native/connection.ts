@@ -147,13 +147,16 @@ export class Connection {
       this.replyError(correlationId, new WharfError('PROTOCOL_ERROR', `unknown op ${opName(op)}; this server speaks the ops listed in docs/protocol.md`));
       return;
     }
+    const oneWay = ONE_WAY_OPS.has(op);
     const since = OP_SINCE_VERSION.get(op);
     if (since !== undefined && since > this.negotiatedVersion) {
-      // Answered as a server of the negotiated version would: it does not know the op.
-      this.replyError(correlationId, new WharfError('PROTOCOL_ERROR', `op ${opName(op)} needs protocol version ${since}; this connection negotiated ${this.negotiatedVersion}`));
+      // Not an op of this connection's version. A request gets its error; a one-way op has no
+      // request to answer, so (like a malformed one) it ends the connection.
+      const e = new WharfError('PROTOCOL_ERROR', `op ${opName(op)} needs protocol version ${since}; this connection negotiated ${this.negotiatedVersion}`);
+      if (oneWay) this.fatal(e);
+      else this.replyError(correlationId, e);
       return;
     }
-    const oneWay = ONE_WAY_OPS.has(op);
     if (!oneWay && this.inFlight >= this.limits.maxInFlightRequests) {
       this.replyError(
         correlationId,
