@@ -26,6 +26,8 @@ const SEP = '\u0000';
 
 interface ProducerState {
   results: Map<number, PublishResult>;
+  /** Highest sequence ever put here (forgotten ones included): a higher one is new, with no lookup. */
+  maxStored: number;
   /**
    * Sequences in the order they were first remembered, from `head`: the oldest is forgotten first.
    * (Not Map#keys().next(): after many deletes V8 walks every deleted slot to find the first key.)
@@ -35,20 +37,23 @@ interface ProducerState {
 }
 
 /**
- * A sequence being stored: its publish (null until the write starts) and its index in that
- * publish. A repeat that arrives meanwhile waits for that result. (A reference, not a promise per
- * message: the rare repeat pays for its own `then`.)
+ * One publish call's claim on one producer's sequences while they are being stored: a repeat that
+ * arrives meanwhile (in the same batch or concurrently) waits for that publish's result. Kept as
+ * arrays per call, not an entry per message: the common case (a sequence above every one seen)
+ * never searches them.
  */
-interface InFlight {
+interface InFlightPublish {
+  /** null until the write starts. */
   run: Promise<PublishResult[]> | null;
-  index: number;
+  sequences: number[];
+  /** Index in the publish's fresh messages, per sequence. */
+  indexes: number[];
 }
 
-/** One fresh message's claim: its producer's in-flight map (keyed like `producers`) and its entry in it. */
-interface Claim {
-  key: string;
-  flights: Map<number, InFlight>;
-  flight: InFlight;
+/** A producer's publishes in flight, and the highest sequence any of them claimed. */
+interface InFlightSet {
+  publishes: InFlightPublish[];
+  maxClaimed: number;
 }
 
 /** A producer's state and whether its publishes went to an exchange (results keep only the id). */
@@ -61,8 +66,9 @@ function put({ st, routed }: ProducerAt, sequence: number, r: PublishResult): vo
   const res: PublishResult = { id: r.id };
   if (!routed && r.partition !== undefined && r.partition >= 0) res.partition = r.partition;
   if (!routed && r.offset !== undefined && r.offset >= 0) res.offset = r.offset;
-  const known = st.results.has(sequence);
+  const known = sequence <= st.maxStored && st.results.has(sequence);
   st.results.set(sequence, res);
+  if (sequence > st.maxStored) st.maxStored = sequence;
   if (known) return;
   st.order.push(sequence);
   if (st.results.size > MAX_RESULTS_PER_PRODUCER) {
@@ -84,6 +90,15 @@ function parseDecimal(bytes: Uint8Array): number {
     n = n * 10 + d;
   }
   return n;
+}
+
+/** The in-flight publish (and index in it) that claimed sequence, or null. Only for sequences at or below maxClaimed. */
+function findClaim(set: InFlightSet, sequence: number): { publish: InFlightPublish; index: number } | null {
+  for (const publish of set.publishes) {
+    const k = publish.sequences.lastIndexOf(sequence);
+    if (k >= 0) return { publish, index: publish.indexes[k] };
+  }
+  return null;
 }
 
 function isIdempotent(m: MessageInput | undefined): m is MessageInput & { producerId: string; sequence: number } {
@@ -108,7 +123,7 @@ export class ProducerDedupe {
    * Sequences being stored now, per producer key. Apart from `producers` on purpose: forgetting the
    * least recently used producer must never forget a claim, or a concurrent repeat is stored twice.
    */
-  private readonly inflight = new Map<string, Map<number, InFlight>>();
+  private readonly inflight = new Map<string, InFlightSet>();
   /** rememberRecord's last producer (reset by every other state lookup). */
   private lastScanned: { leaf: string; producerId: Uint8Array; at: ProducerAt } | null = null;
 
@@ -177,57 +192,74 @@ export class ProducerDedupe {
     const out = new Array<PublishResult | Promise<PublishResult>>(messages.length);
     const fresh: MessageInput[] = [];
     const freshIndex: number[] = [];
-    /** Per fresh message: its in-flight claim, or null when it is not idempotent. */
-    const claims: Array<Claim | null> = [];
+    /** This call's claims, per producer key (most batches hold one producer). */
+    const mine = new Map<string, { set: InFlightSet; claim: InFlightPublish }>();
     /** Repeats inside this batch: [index in messages, index in fresh of the first]. */
     let repeats: Array<[number, number]> | null = null;
     let lastProducerId: string | null = null;
     let key = '';
     let st: ProducerState | undefined;
-    let flights: Map<number, InFlight> | undefined;
+    let own: { set: InFlightSet; claim: InFlightPublish } | undefined;
     for (let i = 0; i < messages.length; i++) {
       const m = messages[i];
       if (!isIdempotent(m)) {
         fresh.push(m);
         freshIndex.push(i);
-        claims.push(null);
         continue;
       }
       if (m.producerId !== lastProducerId) {
         // Looked up once per run of one producer's messages, and not created: only a stored result is remembered.
         key = target + SEP + m.producerId;
         st = this.producers.get(key);
-        flights = this.inflight.get(key);
+        own = mine.get(key);
+        if (own === undefined) {
+          let set = this.inflight.get(key);
+          if (set === undefined) this.inflight.set(key, (set = { publishes: [], maxClaimed: -1 }));
+          const claim: InFlightPublish = { run: null, sequences: [], indexes: [] };
+          set.publishes.push(claim);
+          mine.set(key, (own = { set, claim }));
+        }
         lastProducerId = m.producerId;
       }
-      const seen = st?.results.get(m.sequence);
-      const flying = seen === undefined ? flights?.get(m.sequence) : undefined;
-      if (seen !== undefined) out[i] = { ...seen, duplicate: true };
-      else if (flying === undefined) {
-        // Claimed before the write starts, so a repeat (later in this batch, or concurrent) waits for its result.
-        if (flights === undefined) this.inflight.set(key, (flights = new Map()));
-        const flight: InFlight = { run: null, index: fresh.length };
-        flights.set(m.sequence, flight);
+      const sequence = m.sequence;
+      const set = own!.set;
+      // Above everything stored and claimed: new (the usual case of a producer counting up).
+      if (sequence > set.maxClaimed && (st === undefined || sequence > st.maxStored)) {
+        this.claim(own!, sequence, fresh.length);
         fresh.push(viaExchange ? { ...m, producerId: key } : m);
         freshIndex.push(i);
-        claims.push({ key, flights, flight });
-      } else if (flying.run === null) (repeats ??= []).push([i, flying.index]);
+        continue;
+      }
+      const seen = st?.results.get(sequence);
+      if (seen !== undefined) {
+        out[i] = { ...seen, duplicate: true };
+        continue;
+      }
+      const flying = findClaim(set, sequence);
+      if (flying === null) {
+        this.claim(own!, sequence, fresh.length);
+        fresh.push(viaExchange ? { ...m, producerId: key } : m);
+        freshIndex.push(i);
+      } else if (flying.publish.run === null) (repeats ??= []).push([i, flying.index]); // earlier in this batch
       else {
-        const { run, index } = flying;
-        const waiting = run.then((rs) => ({ ...rs[index], duplicate: true }));
+        const index = flying.index;
+        const waiting = flying.publish.run.then((rs) => ({ ...rs[index], duplicate: true }));
         waiting.catch(() => undefined); // reported through Promise.all(out); unobserved if this call fails first
         out[i] = waiting;
       }
     }
-    if (fresh.length === 0) return Promise.all(out);
+    if (fresh.length === 0) {
+      this.release(mine);
+      return Promise.all(out);
+    }
     let run: Promise<PublishResult[]>;
     try {
       run = publish(fresh);
     } catch (err) {
-      this.release(messages, freshIndex, claims);
+      this.release(mine);
       throw err;
     }
-    for (const c of claims) if (c !== null) c.flight.run = run;
+    for (const { claim } of mine.values()) claim.run = run;
     try {
       const results = await run;
       let rememberedFor: string | null = null;
@@ -242,23 +274,27 @@ export class ProducerDedupe {
         }
         // The leaf that stored it has remembered it already (learn); this covers what stored
         // nothing (an unroutable exchange publish, an overflow drop) for as long as this process lives.
-        if (!at.st.results.has(m.sequence)) put(at, m.sequence, results[k]);
+        if (m.sequence > at.st.maxStored || !at.st.results.has(m.sequence)) put(at, m.sequence, results[k]);
       }
       if (repeats !== null) for (const [i, k] of repeats) out[i] = { ...results[k], duplicate: true };
     } finally {
-      this.release(messages, freshIndex, claims);
+      this.release(mine);
     }
     return Promise.all(out);
   }
 
-  /** Drops the in-flight claims of one publish (done or failed). */
-  private release(messages: MessageInput[], freshIndex: number[], claims: Array<Claim | null>): void {
-    for (let k = 0; k < claims.length; k++) {
-      const c = claims[k];
-      if (c === null) continue;
-      const sequence = messages[freshIndex[k]].sequence!;
-      if (c.flights.get(sequence) === c.flight) c.flights.delete(sequence);
-      if (c.flights.size === 0 && this.inflight.get(c.key) === c.flights) this.inflight.delete(c.key);
+  private claim(own: { set: InFlightSet; claim: InFlightPublish }, sequence: number, freshIndex: number): void {
+    own.claim.sequences.push(sequence);
+    own.claim.indexes.push(freshIndex);
+    if (sequence > own.set.maxClaimed) own.set.maxClaimed = sequence;
+  }
+
+  /** Drops one publish call's claims (done, failed, or nothing to store). */
+  private release(mine: Map<string, { set: InFlightSet; claim: InFlightPublish }>): void {
+    for (const [key, { set, claim }] of mine) {
+      const at = set.publishes.indexOf(claim);
+      if (at >= 0) set.publishes.splice(at, 1);
+      if (set.publishes.length === 0 && this.inflight.get(key) === set) this.inflight.delete(key);
     }
   }
 
@@ -269,7 +305,7 @@ export class ProducerDedupe {
     const key = routed ? storedProducerId : leaf + SEP + storedProducerId;
     let st = this.producers.get(key);
     if (st === undefined) {
-      st = { results: new Map(), order: [], head: 0 };
+      st = { results: new Map(), maxStored: -1, order: [], head: 0 };
       if (this.producers.size >= MAX_PRODUCERS) this.producers.delete(this.producers.keys().next().value!);
     } else {
       this.producers.delete(key); // re-insert: most recently used last

@@ -91,4 +91,33 @@ describe('idempotent-producer table limits', () => {
       process.off('unhandledRejection', onUnhandled);
     }
   });
+
+  it('sequences below the highest seen are still looked up: a gap filled late is stored once, and a repeat of it is recognised', async () => {
+    const table = new ProducerDedupe();
+    let storedCount = 0;
+    const store = async (fresh: MessageInput[]): Promise<PublishResult[]> => {
+      storedCount += fresh.length;
+      return fresh.map((m) => ({ id: `id-${m.sequence}` }));
+    };
+    await table.publish('q', [msg(5)], false, store);
+    expect(await table.publish('q', [msg(3)], false, store)).toEqual([{ id: 'id-3' }]);
+    expect(await table.publish('q', [msg(3), msg(5), msg(4)], false, store)).toEqual([
+      { id: 'id-3', duplicate: true },
+      { id: 'id-5', duplicate: true },
+      { id: 'id-4' },
+    ]);
+    expect(storedCount).toBe(3);
+    // Below a sequence still in flight but never claimed itself: stored; the in-flight one is waited for.
+    let openGate!: () => void;
+    const gate = new Promise<void>((r) => (openGate = r));
+    const slow = table.publish('q', [msg(10)], false, async (fresh) => {
+      await gate;
+      return store(fresh);
+    });
+    const meanwhile = table.publish('q', [msg(9), msg(10)], false, store);
+    openGate();
+    expect(await slow).toEqual([{ id: 'id-10' }]);
+    expect(await meanwhile).toEqual([{ id: 'id-9' }, { id: 'id-10', duplicate: true }]);
+    expect(storedCount).toBe(5);
+  });
 });
