@@ -6,6 +6,7 @@
 //  2. memory: a backlog of BACKLOG messages (published with fsync 'never' to save time), then RSS
 //     after reopening the broker and after one receive.
 // Run: npx tsx bench/queues.ts [--messages 500000] [--runs 3] [--backlog 10000000] [--skip-memory]
+//      [--stamp]  (publish with producerId + sequence, as the remote client does: the idempotent producer's cost)
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -21,11 +22,13 @@ function arg(name: string, dflt: number): number {
 const benchDir = dirname(fileURLToPath(import.meta.url));
 const MESSAGES = arg('messages', 500_000);
 const RUNS = arg('runs', 3);
+const STAMP = process.argv.includes('--stamp');
 const BACKLOG = arg('backlog', 10_000_000);
 const rssMb = (): number => Math.round(process.memoryUsage().rss / 1048576);
 
 interface ThroughputRun {
   msgsPerSec: number;
+  cpuUsPerMsg: number;
   publishMsgsPerSec: number;
   seconds: number;
   rssMb: number;
@@ -36,8 +39,8 @@ async function throughput(): Promise<void> {
   for (let i = 0; i < RUNS; i++) runs.push(await throughputRun());
   const median = [...runs].sort((a, b) => a.msgsPerSec - b.msgsPerSec)[Math.floor((runs.length - 1) / 2)];
   console.log(JSON.stringify({
-    bench: 'queue.durable.endToEnd', messages: MESSAGES, messageBytes: 1024, fsync: 'always',
-    msgsPerSec: median.msgsPerSec, publishMsgsPerSec: median.publishMsgsPerSec, seconds: median.seconds, rssMb: median.rssMb,
+    bench: STAMP ? 'queue.durable.endToEnd.idempotentProducer' : 'queue.durable.endToEnd', messages: MESSAGES, messageBytes: 1024, fsync: 'always',
+    msgsPerSec: median.msgsPerSec, cpuUsPerMsg: median.cpuUsPerMsg, publishMsgsPerSec: median.publishMsgsPerSec, seconds: median.seconds, rssMb: median.rssMb,
     runs: runs.map((r) => r.msgsPerSec).join(' / '),
   }));
 }
@@ -50,7 +53,9 @@ async function throughputRun(): Promise<ThroughputRun> {
     const payload = new Uint8Array(1024).fill(7);
     const batch = 500;
     const started = performance.now();
+    const cpu0 = process.cpuUsage();
     let acked = 0;
+    let sequence = 0;
     const consumerDone = new Promise<void>((resolve) => {
       void broker.consume('bench', { concurrency: 2000, prefetch: 4000 }, () => {
         if (++acked === MESSAGES) resolve();
@@ -60,7 +65,7 @@ async function throughputRun(): Promise<ThroughputRun> {
       const inFlight: Promise<unknown>[] = [];
       for (let sent = 0; sent < MESSAGES; sent += batch) {
         const n = Math.min(batch, MESSAGES - sent);
-        inFlight.push(broker.publish('bench', Array.from({ length: n }, () => ({ payload }))));
+        inFlight.push(broker.publish('bench', Array.from({ length: n }, () => (STAMP ? { payload, producerId: 'bench-producer', sequence: sequence++ } : { payload }))));
         if (inFlight.length >= 8) await inFlight.shift();
       }
       await Promise.all(inFlight);
@@ -69,8 +74,10 @@ async function throughputRun(): Promise<ThroughputRun> {
     const producedAt = await producer;
     await consumerDone;
     const seconds = (performance.now() - started) / 1000;
+    const cpu = process.cpuUsage(cpu0);
     return {
-      msgsPerSec: Math.round(MESSAGES / seconds), publishMsgsPerSec: Math.round(MESSAGES / ((producedAt - started) / 1000)),
+      msgsPerSec: Math.round(MESSAGES / seconds),
+      cpuUsPerMsg: Math.round(((cpu.user + cpu.system) / MESSAGES) * 10) / 10, publishMsgsPerSec: Math.round(MESSAGES / ((producedAt - started) / 1000)),
       seconds: Number(seconds.toFixed(2)), rssMb: rssMb(),
     };
   } finally {
