@@ -25,7 +25,8 @@ export const MAX_PRODUCER_ID_BYTES = 256;
 const SEP = '\u0000';
 
 interface ProducerState {
-  results: Map<number, PublishResult>;
+  /** A result with only an id (every queue's, every exchange publish's) is kept as the bare string: no object per message. */
+  results: Map<number, PublishResult | string>;
   /** Highest sequence ever put here (forgotten ones included): a higher one is new, with no lookup. */
   maxStored: number;
   /**
@@ -63,9 +64,11 @@ interface ProducerAt {
 }
 
 function put({ st, routed }: ProducerAt, sequence: number, r: PublishResult): void {
-  const res: PublishResult = { id: r.id };
-  if (!routed && r.partition !== undefined && r.partition >= 0) res.partition = r.partition;
-  if (!routed && r.offset !== undefined && r.offset >= 0) res.offset = r.offset;
+  let res: PublishResult | string = r.id;
+  if (!routed && r.partition !== undefined && r.partition >= 0) {
+    res = { id: r.id, partition: r.partition };
+    if (r.offset !== undefined && r.offset >= 0) res.offset = r.offset;
+  }
   const known = sequence <= st.maxStored && st.results.has(sequence);
   st.results.set(sequence, res);
   if (sequence > st.maxStored) st.maxStored = sequence;
@@ -232,7 +235,7 @@ export class ProducerDedupe {
       }
       const seen = st?.results.get(sequence);
       if (seen !== undefined) {
-        out[i] = { ...seen, duplicate: true };
+        out[i] = typeof seen === 'string' ? { id: seen, duplicate: true } : { ...seen, duplicate: true };
         continue;
       }
       const flying = findClaim(set, sequence);
