@@ -63,16 +63,16 @@ interface ProducerAt {
   routed: boolean;
 }
 
+/** Remembers a stored sequence's result; one remembered already keeps its result and its place. */
 function put({ st, routed }: ProducerAt, sequence: number, r: PublishResult): void {
+  if (sequence <= st.maxStored && st.results.has(sequence)) return;
   let res: PublishResult | string = r.id;
   if (!routed && r.partition !== undefined && r.partition >= 0) {
     res = { id: r.id, partition: r.partition };
     if (r.offset !== undefined && r.offset >= 0) res.offset = r.offset;
   }
-  const known = sequence <= st.maxStored && st.results.has(sequence);
   st.results.set(sequence, res);
   if (sequence > st.maxStored) st.maxStored = sequence;
-  if (known) return;
   st.order.push(sequence);
   if (st.results.size > MAX_RESULTS_PER_PRODUCER) {
     st.results.delete(st.order[st.head++]);
@@ -265,20 +265,12 @@ export class ProducerDedupe {
     for (const { claim } of mine.values()) claim.run = run;
     try {
       const results = await run;
-      let rememberedFor: string | null = null;
-      let at: ProducerAt | null = null;
-      for (let k = 0; k < fresh.length; k++) {
-        out[freshIndex[k]] = results[k];
-        const m = messages[freshIndex[k]];
-        if (!isIdempotent(m) || results[k].duplicate === true) continue;
-        if (m.producerId !== rememberedFor || at === null) {
-          at = this.stateFor(target, m.producerId);
-          rememberedFor = m.producerId;
-        }
-        // The leaf that stored it has remembered it already (learn); this covers what stored
-        // nothing (an unroutable exchange publish, an overflow drop) for as long as this process lives.
-        if (m.sequence > at.st.maxStored || !at.st.results.has(m.sequence)) put(at, m.sequence, results[k]);
-      }
+      for (let k = 0; k < fresh.length; k++) out[freshIndex[k]] = results[k];
+      // The leaf that stored them has remembered them already (a no-op here); this covers what stored
+      // nothing (an unroutable exchange publish, an overflow drop) for as long as this process lives.
+      // Fresh exchange messages carry the producer id that names the exchange, so they land on the
+      // same state as this publish's lookups.
+      this.learn(target, fresh, results);
       if (repeats !== null) for (const [i, k] of repeats) out[i] = { ...results[k], duplicate: true };
     } finally {
       this.release(mine);

@@ -42,21 +42,25 @@ export class KeepAlive {
 
 const NOOP = (): void => undefined;
 
-/**
- * The ways a flow stops: its own close(), and for a topic subscription the stop when its topic is
- * deleted (closeForDelete, called by the topic manager, not through close()).
- */
-const STOP_METHODS = ['close', 'closeForDelete'] as const;
+/** Tells its listeners, once, that a flow has stopped, whichever way it stopped. */
+export class StopSignal {
+  private listeners: Array<() => void> | null = [];
 
-/** The flow, whose every way of stopping now also gives back a hold taken for it. */
-export function heldWhileOpen<T extends { close(): Promise<void> }>(keepAlive: KeepAlive, flow: T): T {
-  const release = keepAlive.hold();
-  const stoppable = flow as unknown as Record<string, unknown>;
-  for (const name of STOP_METHODS) {
-    const stop = stoppable[name];
-    if (typeof stop !== 'function') continue;
-    const bound = (stop as () => Promise<void>).bind(flow);
-    stoppable[name] = () => bound().finally(release);
+  /** Runs fn when the flow stops (at once if it has). */
+  on(fn: () => void): void {
+    if (this.listeners === null) fn();
+    else this.listeners.push(fn);
   }
+
+  fire(): void {
+    const listeners = this.listeners;
+    this.listeners = null;
+    if (listeners !== null) for (const fn of listeners) fn();
+  }
+}
+
+/** The flow, with a hold taken for it that its stop gives back. */
+export function heldWhileOpen<T extends { readonly stopped: StopSignal }>(keepAlive: KeepAlive, flow: T): T {
+  flow.stopped.on(keepAlive.hold());
   return flow;
 }

@@ -3,6 +3,7 @@
 // (retry backoff, then dead-letter after maxDeliveries).
 import { WharfError } from '../../common/index.js';
 import type { ConsumeOptions, Consumer, QueueHandler, QueueMessage } from '../queue-types.js';
+import { StopSignal } from '../keep-alive.js';
 import type { QueueEngine } from './queue.js';
 
 const ignore = (): void => undefined;
@@ -31,6 +32,8 @@ export class QueueConsumer implements Consumer {
   private slotWake: (() => void) | null = null;
   private readonly idle: { cancelled: boolean; wake?: () => void } = { cancelled: false };
   private loop: Promise<void> = Promise.resolve();
+  /** Fired once close() has finished (keep-alive.ts). */
+  readonly stopped = new StopSignal();
   private readonly concurrency: number;
   private readonly prefetch: number;
   private readonly leaseMs: number;
@@ -176,5 +179,6 @@ export class QueueConsumer implements Consumer {
     this.bufferHead = 0;
     await Promise.all(unstarted.map((m) => this.engine.release(m.receipt).catch(() => undefined)));
     if (this.running > 0) await new Promise<void>((resolve) => (this.idleWake = resolve));
+    this.stopped.fire();
   }
 }

@@ -4,7 +4,7 @@ import { LIMITS, WharfError } from '../../common/index.js';
 import type { LogOptions, RecordInput } from '../../storage/index.js';
 import type { BrokerContext, KindManager } from '../context.js';
 import type {
-  ConsumeOptions, Consumer, NackOptions, QueueHandler, QueueInfo, QueueMessage, QueueOptions, QueueStats, ReceiveOptions, RedriveOptions,
+  ConsumeOptions, NackOptions, QueueHandler, QueueInfo, QueueMessage, QueueOptions, QueueStats, ReceiveOptions, RedriveOptions,
 } from '../queue-types.js';
 import type { MessageInput, PublishResult } from '../types.js';
 import { QueueConsumer } from './consumer.js';
@@ -168,7 +168,7 @@ export class QueueManager implements KindManager {
     }
   }
 
-  async consume(queue: string, options: ConsumeOptions, handler: QueueHandler): Promise<Consumer> {
+  async consume(queue: string, options: ConsumeOptions, handler: QueueHandler): Promise<QueueConsumer> {
     const q = this.get(queue);
     const c = new QueueConsumer(q.engine, options ?? {}, handler);
     q.consumers.add(c);

@@ -8,6 +8,7 @@ import type { GroupCoordinator, GroupMember } from './group-coordinator.js';
 import { PartitionFetcher } from './partition-fetcher.js';
 import type { FetcherHost } from './partition-fetcher.js';
 import type { Topic, TopicPartition, TopicSubscriber } from './topic.js';
+import { StopSignal } from '../keep-alive.js';
 
 /** Longest session a member may ask for. */
 const MAX_SESSION_TIMEOUT_MS = 30 * 60_000;
@@ -88,6 +89,8 @@ export class TopicSubscription implements Subscription, GroupMember, TopicSubscr
   private heartbeatTimer: TimerHandle | null = null;
   private closed = false;
   private crashed = false;
+  /** Fired once the subscription stops, by close() or because its topic is deleted (keep-alive.ts). */
+  readonly stopped = new StopSignal();
 
   readonly topic: string;
 
@@ -148,8 +151,12 @@ export class TopicSubscription implements Subscription, GroupMember, TopicSubscr
     this.closed = true;
     this.heartbeatTimer?.cancel();
     this.topicRef.subscribers.delete(this);
-    if (this.coordinator !== null && !this.crashed) await this.coordinator.leave(this.memberId);
-    else await this.onRevoke(this.assignments());
+    try {
+      if (this.coordinator !== null && !this.crashed) await this.coordinator.leave(this.memberId);
+      else await this.onRevoke(this.assignments());
+    } finally {
+      this.stopped.fire();
+    }
   }
 
   /** The topic is being deleted (or the broker closes): stop at once; nothing is committed. */
@@ -159,6 +166,7 @@ export class TopicSubscription implements Subscription, GroupMember, TopicSubscr
     this.topicRef.subscribers.delete(this);
     for (const f of this.fetchers.values()) f.abort();
     this.fetchers.clear();
+    this.stopped.fire();
   }
 
   /**

@@ -5,7 +5,7 @@ import type { LogOptions, RecordInput } from '../../storage/index.js';
 import type { BrokerContext, KindManager } from '../context.js';
 import { RECOVERY_WINDOW_MS } from '../idempotence.js';
 import { encodeMessage } from '../message-codec.js';
-import type { MessageInput, PublishResult, SubscribeOptions, Subscription, TopicHandler, TopicInfo, TopicOptions, TopicStats } from '../types.js';
+import type { MessageInput, PublishResult, SubscribeOptions, TopicHandler, TopicInfo, TopicOptions, TopicStats } from '../types.js';
 import { GroupCoordinator } from './group-coordinator.js';
 import { TopicDedupIndex, scanLogSince } from './dedup-index.js';
 import { OffsetStore } from './offset-store.js';
@@ -135,7 +135,7 @@ export class TopicManager implements KindManager {
     return results;
   }
 
-  async subscribe(name: string, options: SubscribeOptions, handler: TopicHandler): Promise<Subscription> {
+  async subscribe(name: string, options: SubscribeOptions, handler: TopicHandler): Promise<TopicSubscription> {
     const topic = this.require(name);
     const opts = resolveSubscribeOptions(options ?? {});
     if (typeof handler !== 'function') throw new WharfError('INVALID_ARGUMENT', 'subscribe needs a handler function (message) => void | Promise<void>');

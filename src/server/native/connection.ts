@@ -82,6 +82,7 @@ export class Connection {
   private flowsToFlush = new Set<FlowState>();
   private inFlight = 0;
   private helloDone = false;
+  /** The version HELLO settled on; 0 before it. */
   private negotiatedVersion = 0;
   private closed = false;
   private idleTimer: TimerHandle | null = null;
@@ -108,11 +109,6 @@ export class Connection {
 
   get isHandshaken(): boolean {
     return this.helloDone;
-  }
-
-  /** The version HELLO settled on; 0 before it. */
-  get version(): number {
-    return this.negotiatedVersion;
   }
 
   markHandshaken(version: number): void {
