@@ -10,7 +10,8 @@ const escapeXml = (s: string): string => s.replace(/[<>&"]/g, (c) => ({ '<': '&l
 
 export function renderBarChartSvg(results: Array<{ program: string; rows: BenchRow[] }>, peerRows: BenchRow[]): string {
   const bars = [
-    ...results.flatMap(({ rows }) => rows.map((r) => ({ ...normalize(r, 'wharf '), peer: false }))),
+    // The floor rows (bench/remote-floor.ts) are no broker: they keep their own label.
+    ...results.flatMap(({ rows }) => rows.map((r) => ({ ...normalize(r, String(r.system ?? '').startsWith('floor') ? '' : 'wharf '), peer: false }))),
     ...peerRows.map((r) => ({ ...normalize(r), peer: true })),
   ].filter((b) => b.msgsPerSec !== null && b.msgsPerSec > 0);
   const max = Math.max(1, ...bars.map((b) => b.msgsPerSec ?? 0));

@@ -1,0 +1,323 @@
+// The floor of a remote durable queue on this machine: the same three processes as bench/remote.ts
+// queue-durable (a server, one producer, one consumer, loopback TCP, 1 KiB messages, window 1000,
+// prefetch 1000) and the same durability (a message is fsynced before its confirm; a 32-byte
+// delivery record is fsynced before the message is handed out; a 32-byte settle record per ack is
+// fsynced), with nothing else: no validation, no message ids, no headers, no idempotence, no
+// per-message objects or promises. Whatever a full broker costs on top is read against it.
+// Usage: npx tsx bench/remote-floor.ts            (throughput, median of 3 runs; then latency-1k for each --path)
+//        npx tsx bench/remote-floor.ts [--count 200000] [--rate 0] [--path serial|parallel|none] [--window 1000] [--prefetch 1000] [--size 1024]
+//        (one run; --rate 1000 --count 10000 is the latency-1k scenario: paced, p50/p99 of publish-to-receive)
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import net from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+
+const SELF = fileURLToPath(import.meta.url);
+const { values } = parseArgs({
+  strict: false,
+  options: { role: { type: 'string' }, port: { type: 'string' }, dir: { type: 'string' }, count: { type: 'string' }, size: { type: 'string' }, window: { type: 'string' }, prefetch: { type: 'string' }, rate: { type: 'string' }, path: { type: 'string' } },
+});
+const num = (v: unknown, d: number): number => (typeof v === 'string' && v !== '' ? Number(v) : d);
+const COUNT = num(values.count, 200_000);
+const SIZE = num(values.size, 1024);
+const WINDOW = num(values.window, 1000);
+const PREFETCH = num(values.prefetch, 1000);
+/** 0: as fast as the window allows; otherwise paced at this many msgs/s (the latency-1k scenario). */
+const RATE = num(values.rate, 0);
+/**
+ * Where the delivery record's fsync sits: 'serial' (after the message's, as a Wharf queue does),
+ * 'parallel' (alongside the message's, when a consumer has credit), 'none' (no delivery record).
+ */
+const PATH = String(values.path ?? 'serial') as 'serial' | 'parallel' | 'none';
+if (!['serial', 'parallel', 'none'].includes(PATH)) throw new Error(`--path ${PATH}: use serial, parallel or none`);
+const OP_RECORD_BYTES = 32;
+const nowMs = (): number => performance.timeOrigin + performance.now();
+
+// Frame: u32 body length, u8 op, u32 count, then (publish, deliver) count x (u32 length + bytes).
+const OP_PUBLISH = 1;
+const OP_CONFIRM = 2;
+const OP_DELIVER = 3;
+const OP_ACK = 4;
+
+/** Splits a byte stream into frames (op, count, body at offset 9 of the frame). */
+function frameReader(onFrame: (op: number, count: number, frame: Buffer) => void): (chunk: Buffer) => void {
+  let pending: Buffer | null = null;
+  return (chunk) => {
+    let buf = pending === null ? chunk : Buffer.concat([pending, chunk]);
+    let at = 0;
+    while (buf.length - at >= 4) {
+      const len = buf.readUInt32BE(at);
+      if (buf.length - at < 4 + len) break;
+      onFrame(buf[at + 4], buf.readUInt32BE(at + 5), buf.subarray(at, at + 4 + len));
+      at += 4 + len;
+    }
+    pending = at === buf.length ? null : buf.subarray(at);
+    buf = Buffer.alloc(0);
+  };
+}
+
+function header(op: number, count: number, bodyBytes: number): Buffer {
+  const h = Buffer.allocUnsafe(9);
+  h.writeUInt32BE(5 + bodyBytes, 0);
+  h[4] = op;
+  h.writeUInt32BE(count, 5);
+  return h;
+}
+
+/** One file, written and fdatasynced in serial rounds; everything submitted during a round goes in the next. */
+class Appender {
+  private position = 0;
+  private queued: Buffer[] = [];
+  private callbacks: (() => void)[] = [];
+  private running = false;
+  constructor(private readonly fd: number) {}
+  submit(buffers: Buffer[], done: () => void): void {
+    for (const b of buffers) this.queued.push(b);
+    this.callbacks.push(done);
+    if (!this.running) this.round();
+  }
+  private round(): void {
+    if (this.queued.length === 0) {
+      this.running = false;
+      return;
+    }
+    this.running = true;
+    const buffers = this.queued;
+    const callbacks = this.callbacks;
+    this.queued = [];
+    this.callbacks = [];
+    let bytes = 0;
+    for (const b of buffers) bytes += b.length;
+    const at = this.position;
+    this.position += bytes;
+    fs.writev(this.fd, buffers, at, (err) => {
+      if (err) throw err;
+      fs.fdatasync(this.fd, (err2) => {
+        if (err2) throw err2;
+        for (const cb of callbacks) cb();
+        this.round();
+      });
+    });
+  }
+}
+
+async function serverRole(): Promise<void> {
+  const dir = String(values.dir);
+  const log = new Appender(fs.openSync(join(dir, 'log'), 'w+'));
+  const journal = new Appender(fs.openSync(join(dir, 'journal'), 'w+'));
+  const ready: Buffer[] = []; // stored messages (length-prefixed), not yet handed out
+  let consumer: net.Socket | null = null;
+  let credits = 0;
+  const deliver = (): void => {
+    if (consumer === null || credits === 0 || ready.length === 0) return;
+    const n = Math.min(credits, ready.length);
+    credits -= n;
+    const batch = ready.splice(0, n);
+    let bytes = 0;
+    for (const b of batch) bytes += b.length;
+    const sock = consumer;
+    const send = (): void => void sock.write(Buffer.concat([header(OP_DELIVER, n, bytes), ...batch]));
+    if (PATH === 'serial') journal.submit([Buffer.alloc(n * OP_RECORD_BYTES, 1)], send);
+    else send(); // 'parallel': recorded with the append; 'none': not recorded
+  };
+  const server = net.createServer((sock) => {
+    sock.setNoDelay(true);
+    sock.on('data', frameReader((op, count, frame) => {
+      if (op === OP_PUBLISH) {
+        const records: Buffer[] = [];
+        for (let at = 9, i = 0; i < count; i++) {
+          const len = frame.readUInt32BE(at);
+          records.push(frame.subarray(at, at + 4 + len));
+          at += 4 + len;
+        }
+        let waits = PATH === 'parallel' ? 2 : 1;
+        const stored = (): void => {
+          if (--waits > 0) return;
+          sock.write(header(OP_CONFIRM, count, 0));
+          for (const r of records) ready.push(r);
+          deliver();
+        };
+        log.submit(records, stored);
+        if (PATH === 'parallel') journal.submit([Buffer.alloc(count * OP_RECORD_BYTES, 1)], stored);
+      } else if (op === OP_ACK) {
+        consumer = sock;
+        credits += count;
+        if (frame.length > 9) journal.submit([Buffer.alloc(count * OP_RECORD_BYTES, 2)], () => undefined);
+        deliver();
+      }
+    }));
+  });
+  server.listen(0, '127.0.0.1', () => process.stdout.write(`READY ${(server.address() as net.AddressInfo).port}\n`));
+}
+
+async function producerRole(): Promise<void> {
+  const sock = net.connect(Number(values.port), '127.0.0.1');
+  sock.setNoDelay(true);
+  await new Promise((r) => sock.once('connect', r));
+  const cpu0 = process.cpuUsage();
+  let sent = 0;
+  let confirmed = 0;
+  let queued: Buffer[] = [];
+  let flushScheduled = false;
+  const flush = (): void => {
+    flushScheduled = false;
+    let bytes = 0;
+    for (const b of queued) bytes += b.length;
+    sock.write(Buffer.concat([header(OP_PUBLISH, queued.length, bytes), ...queued]));
+    queued = [];
+  };
+  const due = (): number => (RATE > 0 ? Math.min(COUNT, Math.floor(((nowMs() - startMs) * RATE) / 1000) + 1) : COUNT);
+  const startMs = nowMs();
+  const pump = (): void => {
+    const until = due();
+    while (sent < until && sent - confirmed < WINDOW) {
+      const m = Buffer.allocUnsafe(4 + SIZE);
+      m.writeUInt32BE(SIZE, 0);
+      m.fill(0x61, 12);
+      m.writeDoubleLE(nowMs(), 4);
+      queued.push(m);
+      sent++;
+      if (!flushScheduled) {
+        flushScheduled = true;
+        queueMicrotask(flush);
+      }
+    }
+  };
+  const done = new Promise<void>((resolve) => {
+    sock.on('data', frameReader((op, count) => {
+      if (op !== OP_CONFIRM) return;
+      confirmed += count;
+      if (confirmed >= COUNT) resolve();
+      else if (sent - confirmed <= WINDOW / 2) pump();
+    }));
+  });
+  pump();
+  if (RATE > 0) while (sent < COUNT) await new Promise((r) => setTimeout(r, 1)).then(pump);
+  await done;
+  const cpu = process.cpuUsage(cpu0);
+  process.stdout.write(`${JSON.stringify({ cpu_s: (cpu.user + cpu.system) / 1e6 })}\n`);
+  sock.end();
+}
+
+async function consumerRole(): Promise<void> {
+  const sock = net.connect(Number(values.port), '127.0.0.1');
+  sock.setNoDelay(true);
+  await new Promise((r) => sock.once('connect', r));
+  const latenciesMs: number[] = [];
+  let received = 0;
+  let firstMs = 0;
+  const cpu0 = process.cpuUsage();
+  const done = new Promise<void>((resolve) => {
+    sock.on('data', frameReader((op, count, frame) => {
+      if (op !== OP_DELIVER) return;
+      const now = nowMs();
+      if (received === 0) firstMs = now;
+      for (let at = 9, i = 0; i < count; i++) {
+        const len = frame.readUInt32BE(at);
+        latenciesMs.push(now - frame.readDoubleLE(at + 4));
+        at += 4 + len;
+      }
+      received += count;
+      sock.write(Buffer.concat([header(OP_ACK, count, 1), Buffer.alloc(1)])); // ack + credit
+      if (received >= COUNT) resolve();
+    }));
+  });
+  sock.write(header(OP_ACK, PREFETCH, 0)); // credits only
+  process.stdout.write('READY\n');
+  await done;
+  const lastMs = nowMs();
+  const cpu = process.cpuUsage(cpu0);
+  latenciesMs.sort((a, b) => a - b);
+  const q = (p: number): number => Math.round(latenciesMs[Math.floor((latenciesMs.length - 1) * p)] * 1000) / 1000;
+  process.stdout.write(`${JSON.stringify({ received, firstMs, lastMs, p50_ms: q(0.5), p99_ms: q(0.99), cpu_s: (cpu.user + cpu.system) / 1e6 })}\n`);
+  sock.end();
+}
+
+function child(args: string[]): { proc: ReturnType<typeof spawn>; line: (prefix: string) => Promise<string> } {
+  const proc = spawn(process.execPath, ['--import', 'tsx', SELF, ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
+  let buf = '';
+  const waiters: { prefix: string; resolve: (l: string) => void }[] = [];
+  proc.stdout!.on('data', (c: Buffer) => {
+    buf += c.toString();
+    let i;
+    while ((i = buf.indexOf('\n')) >= 0) {
+      const l = buf.slice(0, i);
+      buf = buf.slice(i + 1);
+      const w = waiters.findIndex((x) => l.startsWith(x.prefix));
+      if (w >= 0) waiters.splice(w, 1)[0].resolve(l);
+    }
+  });
+  return { proc, line: (prefix) => new Promise((resolve) => waiters.push({ prefix, resolve })) };
+}
+
+function cpuSecondsOf(pid: number): number {
+  const s = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const f = s.slice(s.lastIndexOf(')') + 2).split(' ');
+  return (Number(f[11]) + Number(f[12])) / 100;
+}
+
+interface FloorRun {
+  path: typeof PATH;
+  rate: number;
+  count: number;
+}
+
+type FloorRow = Record<string, number | string>;
+
+/** One server, consumer and producer; returns the row. */
+async function runOnce(run: FloorRun): Promise<FloorRow> {
+  const dir = fs.mkdtempSync(join(tmpdir(), 'wharf-bench-floor-'));
+  const server = child(['--role', 'server', '--dir', dir, '--path', run.path]);
+  try {
+    const port = (await server.line('READY')).split(' ')[1];
+    const common = ['--path', run.path, '--port', port, '--count', String(run.count), '--size', String(SIZE), '--window', String(WINDOW), '--prefetch', String(PREFETCH), '--rate', String(run.rate)];
+    const consumer = child(['--role', 'consumer', ...common]);
+    await consumer.line('READY');
+    const serverCpu0 = cpuSecondsOf(server.proc.pid!);
+    const t0 = nowMs();
+    const producer = child(['--role', 'producer', ...common]);
+    const p = JSON.parse(await producer.line('{')) as { cpu_s: number };
+    const c = JSON.parse(await consumer.line('{')) as { received: number; lastMs: number; p50_ms: number; p99_ms: number; cpu_s: number };
+    const serverCpu = cpuSecondsOf(server.proc.pid!) - serverCpu0;
+    const seconds = (c.lastMs - t0) / 1000;
+    return {
+      system: 'floor (no broker, same durability)',
+      scenario: run.rate > 0 ? 'latency-1k' : 'queue-durable',
+      msgs: c.received,
+      msgs_per_s: Math.round(c.received / seconds),
+      p50_ms: c.p50_ms,
+      p99_ms: c.p99_ms,
+      cpu_us_per_msg: Math.round(((serverCpu + p.cpu_s + c.cpu_s) / c.received) * 1e7) / 10,
+      server_cpu_us_per_msg: Math.round((serverCpu / c.received) * 1e7) / 10,
+      notes: `3 processes, window ${WINDOW}, prefetch ${PREFETCH}${run.rate > 0 ? `, paced ${run.rate}/s` : ''}, fsync before confirm and per ack; delivery record: ${run.path}`,
+    };
+  } finally {
+    server.proc.kill('SIGKILL');
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/** Without options: throughput (median of 3 runs) and the paced latency scenario for each delivery-record path. */
+async function main(): Promise<void> {
+  const explicit = values.rate !== undefined || values.path !== undefined || values.count !== undefined;
+  if (explicit) {
+    console.log(JSON.stringify(await runOnce({ path: PATH, rate: RATE, count: COUNT })));
+  } else {
+    const rows: FloorRow[] = [];
+    for (let i = 0; i < 3; i++) rows.push(await runOnce({ path: 'serial', rate: 0, count: COUNT }));
+    const rates = rows.map((r) => Number(r.msgs_per_s));
+    const median = rows[rates.indexOf([...rates].sort((a, b) => a - b)[1])];
+    console.log(JSON.stringify({ ...median, runs: rates.join(' / ') }));
+    for (const path of ['serial', 'parallel', 'none'] as const) console.log(JSON.stringify(await runOnce({ path, rate: 1000, count: 10_000 })));
+  }
+  process.exit(0);
+}
+
+const role = values.role;
+if (role === 'server') await serverRole();
+else if (role === 'producer') await producerRole().then(() => process.exit(0));
+else if (role === 'consumer') await consumerRole().then(() => process.exit(0));
+else await main();
