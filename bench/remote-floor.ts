@@ -285,7 +285,7 @@ async function runOnce(run: FloorRun): Promise<FloorRow> {
     const seconds = (c.lastMs - t0) / 1000;
     return {
       system: 'floor (no broker, same durability)',
-      scenario: run.rate > 0 ? 'latency-1k' : 'queue-durable',
+      scenario: run.rate > 0 ? `latency-1k, delivery record ${run.path}` : 'queue-durable',
       msgs: c.received,
       msgs_per_s: Math.round(c.received / seconds),
       p50_ms: c.p50_ms,
