@@ -44,18 +44,33 @@ const OP_ACK = 4;
 
 /** Splits a byte stream into frames (op, count, body at offset 9 of the frame). */
 function frameReader(onFrame: (op: number, count: number, frame: Buffer) => void): (chunk: Buffer) => void {
-  let pending: Buffer | null = null;
+  // Chunks of an incomplete frame are kept as a list and joined once the frame is whole, so a
+  // large frame arriving in many chunks is copied once, not once per chunk.
+  const parts: Buffer[] = [];
+  let partsBytes = 0;
+  let wantBytes = 0;
   return (chunk) => {
-    let buf = pending === null ? chunk : Buffer.concat([pending, chunk]);
+    if (parts.length > 0) {
+      parts.push(chunk);
+      partsBytes += chunk.length;
+      if (partsBytes < wantBytes) return;
+      chunk = Buffer.concat(parts, partsBytes);
+      parts.length = 0;
+      partsBytes = 0;
+    }
     let at = 0;
-    while (buf.length - at >= 4) {
-      const len = buf.readUInt32BE(at);
-      if (buf.length - at < 4 + len) break;
-      onFrame(buf[at + 4], buf.readUInt32BE(at + 5), buf.subarray(at, at + 4 + len));
+    while (chunk.length - at >= 4) {
+      const len = chunk.readUInt32BE(at);
+      if (chunk.length - at < 4 + len) break;
+      onFrame(chunk[at + 4], chunk.readUInt32BE(at + 5), chunk.subarray(at, at + 4 + len));
       at += 4 + len;
     }
-    pending = at === buf.length ? null : buf.subarray(at);
-    buf = Buffer.alloc(0);
+    if (at < chunk.length) {
+      const rest = chunk.subarray(at);
+      parts.push(rest);
+      partsBytes = rest.length;
+      wantBytes = rest.length >= 4 ? 4 + rest.readUInt32BE(0) : 4;
+    }
   };
 }
 
