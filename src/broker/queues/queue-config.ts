@@ -19,6 +19,8 @@ export const QUEUE_DEFAULTS = {
   delayIndexCapacity: 10_000,
   /** Journal size that triggers a snapshot (and segment truncation). */
   snapshotJournalBytes: 4 * 1024 * 1024,
+  /** Most bytes one read of a queue's log asks for (deliveries, delay-log scans). */
+  readMaxBytes: 1024 * 1024,
 } as const;
 
 export type ResolvedQueueOptions = QueueInfo['options'] & {

@@ -156,8 +156,8 @@ export class QueuePublisher {
         const records = level === DELAY_LEVEL ? ps.map((p) => withDueHeader(p.record, now + p.delayMs)) : ps.map((p) => p.record);
         const base = await q.appendLevel(level, records, ps.reduce((n, p) => n + p.sizeBytes, 0));
         if (level === DELAY_LEVEL) {
-          ps.forEach((p, i) => q.delayIndex.offer(now + p.delayMs, base + i));
-          q.armDelayTimer();
+          ps.forEach((p, i) => q.delayed.offer(now + p.delayMs, base + i));
+          q.delayed.arm();
         }
       }),
     );

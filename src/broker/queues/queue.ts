@@ -1,6 +1,7 @@
 // One queue: its per-priority logs, its delay log and its state journal; leases, retries,
 // dead-lettering, long polls and backpressure. Storage is reached only through PartitionLog and
-// Journal. Publishing lives in queue-publish.ts; this file owns delivery and settlement.
+// Journal. Publishing lives in queue-publish.ts, delayed messages in queue-delay.ts, opening after
+// a restart in queue-recovery.ts and stats in queue-stats.ts; this file owns delivery and settlement.
 //
 // Call flow: publish -> append to the level's log -> (durable) endOffset moves, waiters wake.
 // receive -> take(): under the delivery mutex, redeliveries first, then FIFO-held heads, then the
@@ -9,15 +10,15 @@ import { randomBytes } from 'node:crypto';
 import { LIMITS, WharfError, assert, type Clock } from '../../common/index.js';
 import type { Journal, LogRecord, PartitionLog, RecordInput } from '../../storage/index.js';
 import type { NackOptions, QueueMessage, QueueStats } from '../queue-types.js';
-import { DelayIndex } from './delay-index.js';
 import { Delivery } from './delivery.js';
-import { JournalWriter, decodeEntry } from './queue-journal.js';
+import { JournalWriter } from './queue-journal.js';
 import { LeaseBook } from './lease-book.js';
 import { QUEUE_DEFAULTS, type ResolvedQueueOptions } from './queue-config.js';
+import { DELAY_TIMER_KEY, DelayedMessages } from './queue-delay.js';
+import { recoverState } from './queue-recovery.js';
 import { DELAY_LEVEL, QueueState, type Tracked } from './queue-state.js';
-import {
-  type DeadLetterReason, deadLetterRecord, recordBytes, recordDueMs, recordExpiresAtMs, recordGroupId, recordPriority, undelayedRecord,
-} from './queue-record.js';
+import { type DeadLetterReason, deadLetterRecord, recordBytes, recordExpiresAtMs, recordGroupId, recordPriority } from './queue-record.js';
+import { queueStats, readyCount } from './queue-stats.js';
 import { RateWindow } from './rate-window.js';
 import { retryDelayMs } from './retry.js';
 import { TimerHeap } from './timer-heap.js';
@@ -37,12 +38,10 @@ export interface QueueStorage {
   shareReadBuffers: boolean;
 }
 
-const DELAY_TIMER_KEY = -1;
-const READ_MAX_BYTES = 1024 * 1024;
-
 export class QueueEngine {
   readonly state: QueueState;
-  readonly delayIndex = new DelayIndex(QUEUE_DEFAULTS.delayIndexCapacity);
+  /** Messages published with a delay, waiting in the delay log (queue-delay.ts). */
+  readonly delayed: DelayedMessages;
   readonly journal: JournalWriter;
   private readonly timers: TimerHeap<number>;
   private readonly leases: LeaseBook;
@@ -69,6 +68,7 @@ export class QueueEngine {
     this.journal = new JournalWriter(store.journal, () => this.state.takeOps());
     this.timers = new TimerHeap<number>(host.clock, (keys) => this.onDue(keys));
     this.leases = new LeaseBook(this.timers);
+    this.delayed = new DelayedMessages(this, this.timers);
     const now = host.clock.now();
     this.rates = { publish: new RateWindow(now), deliver: new RateWindow(now), ack: new RateWindow(now), nack: new RateWindow(now), error: new RateWindow(now) };
   }
@@ -79,44 +79,11 @@ export class QueueEngine {
 
   /** Rebuilds state from the journal (snapshot + ops) and the logs; leases in flight at a crash become visible. */
   async recover(): Promise<void> {
-    for (const entry of this.store.journal.entries()) {
-      const d = decodeEntry(entry);
-      if (d.kind === 'snapshot') this.state.restore(d.snapshot);
-      else for (const op of d.ops) this.state.apply(op);
-    }
-    this.state.finishRecovery();
-    const now = this.clock.now();
-    this.store.logs.forEach((log, i) => this.syncBounds(i, log));
-    this.syncBounds(DELAY_LEVEL, this.store.delayLog);
-    for (const t of [...this.state.tracked.values()]) {
-      const rec = await this.readOne(t.level, t.offset);
-      if (rec === null) {
-        this.state.tracked.delete(t.key); // truncated away: it was settled before the journal said so
-        this.state.waitingCount--;
-        continue;
-      }
-      t.bytes = recordBytes(rec);
-      if (this.options.fifo) this.state.setGroup(t, recordGroupId(rec));
-      if (t.dueMs <= now) this.state.makeVisible(t);
-      else this.timers.schedule(t.key, t.dueMs);
-    }
-    const all = [...this.store.logs, this.store.delayLog];
-    const levels = [...this.store.logs.map((_, i) => i), DELAY_LEVEL];
-    all.forEach((log, i) => {
-      const total = log.endOffset - log.startOffset;
-      if (total > 0) this.bytes += Math.round((log.sizeBytes * this.state.unsettledIn(levels[i])) / total);
-    });
-    await this.scanDelayLog();
-    this.armDelayTimer();
+    const estimatedBytes = await recoverState(this, this.timers);
+    this.bytes += estimatedBytes;
+    await this.delayed.scan();
+    this.delayed.arm();
     this.maybeSnapshot();
-  }
-
-  private syncBounds(level: number, log: PartitionLog): void {
-    const l = this.state.level(level);
-    l.startOffset = log.startOffset;
-    l.endOffset = log.endOffset;
-    l.settled.dropBelow(log.startOffset);
-    l.cursor = Math.max(l.cursor, log.startOffset);
   }
 
   /** Runs fn alone: deliveries, drops, delay moves and purges never interleave. */
@@ -171,7 +138,7 @@ export class QueueEngine {
     return this.locked(async () => {
       if (this.closed) return [];
       this.processDue();
-      if (this.delayIndex.peekDueMs() <= this.clock.now() || this.delayIndex.needsRescan()) await this.moveDueDelayed();
+      if (this.delayed.hasWork(this.clock.now())) await this.delayed.moveDue();
       const out: QueueMessage[] = [];
       try {
         for (let level = this.options.priorities - 1; level >= 0 && out.length < max; level--) {
@@ -235,7 +202,7 @@ export class QueueEngine {
     while (out.length < max && this.room()) {
       const from = this.state.nextCursorOffset(level);
       if (from >= l.endOffset) return;
-      const recs = await this.log(level).read(from, { maxBytes: READ_MAX_BYTES, maxRecords: Math.min(1000, max - out.length + 16) });
+      const recs = await this.log(level).read(from, { maxBytes: QUEUE_DEFAULTS.readMaxBytes, maxRecords: Math.min(1000, max - out.length + 16) });
       if (recs.length === 0) return;
       for (const rec of recs) {
         if (rec.offset >= l.endOffset || out.length >= max || !this.room()) return;
@@ -440,13 +407,13 @@ export class QueueEngine {
     };
   }
 
-  // ------------------------------------------------------------------ time: leases, retries, delays
+  // ------------------------------------------------------------------ time: leases, retries, delays (moves: queue-delay.ts)
 
   private onDue(keys: number[]): void {
     const now = this.clock.now();
     for (const key of keys) {
       if (key === DELAY_TIMER_KEY) {
-        void this.locked(() => this.moveDueDelayed()).catch(() => undefined);
+        void this.locked(() => this.delayed.moveDue()).catch(() => undefined);
       } else if (LeaseBook.isBatchKey(key)) {
         this.leases.takeDue(key, (trackedKey, token) => {
           const t = this.state.tracked.get(trackedKey);
@@ -482,55 +449,6 @@ export class QueueEngine {
     if (keys.length > 0) this.onDue(keys);
   }
 
-  /** Moves due delayed messages from the delay log to their priority logs. Caller holds the mutex. */
-  async moveDueDelayed(): Promise<void> {
-    for (;;) {
-      if (this.closed) return;
-      if (this.delayIndex.needsRescan()) await this.scanDelayLog();
-      const offsets = this.delayIndex.popDue(this.clock.now(), 1000);
-      if (offsets.length === 0) break;
-      const byLevel = new Map<number, RecordInput[]>();
-      const moved: number[] = [];
-      for (const offset of offsets) {
-        const rec = await this.readOne(DELAY_LEVEL, offset);
-        if (rec === null || this.state.delay.settled.has(offset)) continue;
-        const level = this.levelFor(rec);
-        if (!byLevel.has(level)) byLevel.set(level, []);
-        byLevel.get(level)!.push(undelayedRecord(rec));
-        moved.push(offset);
-      }
-      // Sizes moved from the delay log to a level: net zero for this.bytes.
-      await Promise.all([...byLevel].map(([level, recs]) => this.appendLevel(level, recs, 0)));
-      for (const offset of moved) this.state.settle(DELAY_LEVEL, offset);
-      await this.journal.commit();
-      this.notify();
-    }
-    this.armDelayTimer();
-  }
-
-  /** Refills the delay index from the delay log (at open, and when the index ran out). */
-  private async scanDelayLog(): Promise<void> {
-    this.delayIndex.reset();
-    const d = this.state.delay;
-    const end = d.endOffset;
-    let at = d.settled.firstGapFrom(d.startOffset);
-    while (at < end) {
-      const recs = await this.store.delayLog.read(at, { maxBytes: READ_MAX_BYTES, maxRecords: 4096 });
-      if (recs.length === 0) break;
-      for (const rec of recs) {
-        if (rec.offset >= end) break;
-        if (!d.settled.has(rec.offset)) this.delayIndex.offer(recordDueMs(rec), rec.offset);
-      }
-      at = recs[recs.length - 1].offset + 1;
-    }
-  }
-
-  armDelayTimer(): void {
-    const due = this.delayIndex.peekDueMs();
-    if (due !== Infinity) this.timers.schedule(DELAY_TIMER_KEY, due);
-    else if (this.delayIndex.needsRescan()) this.timers.schedule(DELAY_TIMER_KEY, this.clock.now());
-  }
-
   // ------------------------------------------------------------------ waiting
 
   /** Wakes long polls (new or newly visible messages). */
@@ -556,7 +474,7 @@ export class QueueEngine {
     });
   }
 
-  // ------------------------------------------------------------------ snapshots, truncation, purge, stats
+  // ------------------------------------------------------------------ snapshots, truncation, purge, stats (queue-stats.ts)
 
   /** Once the journal is large: snapshot it, then delete segments whose messages are all settled. */
   maybeSnapshot(force = false): Promise<void> {
@@ -596,7 +514,7 @@ export class QueueEngine {
       }
       for (const t of this.state.tracked.values()) this.timers.cancel(t.key);
       this.leases.clear();
-      this.delayIndex.reset();
+      this.delayed.reset();
       this.bytes = 0;
       await this.journal.commit();
       this.roomFreed();
@@ -604,36 +522,13 @@ export class QueueEngine {
     });
   }
 
-  async stats(): Promise<QueueStats> {
-    const now = this.clock.now();
-    const s = this.state;
-    const delayed = s.waitingCount + s.unsettledIn(DELAY_LEVEL);
-    let oldest = Infinity;
-    for (let level = 0; level < s.levels.length; level++) {
-      const l = s.levels[level];
-      const first = l.settled.firstGapFrom(l.startOffset);
-      if (first >= l.endOffset) continue;
-      const rec = await this.readOne(level, first);
-      if (rec !== null) oldest = Math.min(oldest, rec.timestampMs);
-    }
-    const dlq = this.options.deadLetterQueue;
-    return {
-      kind: 'queue', name: this.name,
-      depth: s.messageCount() - s.inFlightCount - s.waitingCount,
-      inFlight: s.inFlightCount, delayed,
-      deadLettered: this.counters.deadLettered,
-      dlqDepth: dlq === undefined ? 0 : this.host.depthOf(dlq),
-      oldestAgeMs: oldest === Infinity ? 0 : Math.max(0, now - oldest),
-      bytes: Math.max(0, this.bytes),
-      publishRate: this.rates.publish.perSecond(now), deliverRate: this.rates.deliver.perSecond(now),
-      ackRate: this.rates.ack.perSecond(now), nackRate: this.rates.nack.perSecond(now), errorRate: this.rates.error.perSecond(now),
-      expired: this.counters.expired, dropped: this.counters.dropped,
-    };
+  stats(): Promise<QueueStats> {
+    return queueStats(this);
   }
 
   /** Ready messages (what receive could return). */
   depth(): number {
-    return this.state.messageCount() - this.state.inFlightCount - this.state.waitingCount;
+    return readyCount(this.state);
   }
 
   assertOpen(): void {

@@ -1,0 +1,62 @@
+// Opening a queue after a restart: replays the journal (snapshot + ops) into the state, takes the
+// logs' bounds, re-reads every tracked message and estimates the unsettled bytes. Leases in flight
+// at a crash become visible: their consumers are gone.
+import type { Clock } from '../../common/index.js';
+import type { Journal, LogRecord, PartitionLog } from '../../storage/index.js';
+import { decodeEntry } from './queue-journal.js';
+import { DELAY_LEVEL, type QueueState } from './queue-state.js';
+import { recordBytes, recordGroupId } from './queue-record.js';
+import type { TimerHeap } from './timer-heap.js';
+
+/** What recovery needs from its queue engine. */
+export interface RecoveryHost {
+  readonly clock: Clock;
+  readonly state: QueueState;
+  readonly options: { readonly fifo: boolean };
+  readonly store: { readonly logs: PartitionLog[]; readonly delayLog: PartitionLog; readonly journal: Journal };
+  readOne(level: number, offset: number): Promise<LogRecord | null>;
+}
+
+/**
+ * Rebuilds q.state from the journal and the logs and schedules the retries still waiting.
+ * Returns the estimated bytes of unsettled messages in all logs (exact sizes are not journaled).
+ */
+export async function recoverState(q: RecoveryHost, timers: TimerHeap<number>): Promise<number> {
+  for (const entry of q.store.journal.entries()) {
+    const d = decodeEntry(entry);
+    if (d.kind === 'snapshot') q.state.restore(d.snapshot);
+    else for (const op of d.ops) q.state.apply(op);
+  }
+  q.state.finishRecovery();
+  const now = q.clock.now();
+  q.store.logs.forEach((log, i) => syncBounds(q.state, i, log));
+  syncBounds(q.state, DELAY_LEVEL, q.store.delayLog);
+  for (const t of [...q.state.tracked.values()]) {
+    const rec = await q.readOne(t.level, t.offset);
+    if (rec === null) {
+      q.state.tracked.delete(t.key); // truncated away: it was settled before the journal said so
+      q.state.waitingCount--;
+      continue;
+    }
+    t.bytes = recordBytes(rec);
+    if (q.options.fifo) q.state.setGroup(t, recordGroupId(rec));
+    if (t.dueMs <= now) q.state.makeVisible(t);
+    else timers.schedule(t.key, t.dueMs);
+  }
+  let bytes = 0;
+  const all = [...q.store.logs, q.store.delayLog];
+  const levels = [...q.store.logs.map((_, i) => i), DELAY_LEVEL];
+  all.forEach((log, i) => {
+    const total = log.endOffset - log.startOffset;
+    if (total > 0) bytes += Math.round((log.sizeBytes * q.state.unsettledIn(levels[i])) / total);
+  });
+  return bytes;
+}
+
+function syncBounds(state: QueueState, level: number, log: PartitionLog): void {
+  const l = state.level(level);
+  l.startOffset = log.startOffset;
+  l.endOffset = log.endOffset;
+  l.settled.dropBelow(log.startOffset);
+  l.cursor = Math.max(l.cursor, log.startOffset);
+}

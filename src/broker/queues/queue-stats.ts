@@ -1,0 +1,52 @@
+// What a queue reports about itself: depth (ready messages) and the stats snapshot, computed from
+// its state, counters and rate windows. Reads at most one record per priority level (the oldest).
+import type { Clock } from '../../common/index.js';
+import type { LogRecord } from '../../storage/index.js';
+import type { QueueStats } from '../queue-types.js';
+import { DELAY_LEVEL, type QueueState } from './queue-state.js';
+import type { RateWindow } from './rate-window.js';
+
+/** What stats need from their queue engine. */
+export interface StatsSource {
+  readonly name: string;
+  readonly clock: Clock;
+  readonly state: QueueState;
+  readonly options: { readonly deadLetterQueue?: string };
+  readonly host: { depthOf(queue: string): number };
+  readonly counters: { readonly deadLettered: number; readonly expired: number; readonly dropped: number };
+  readonly rates: Readonly<Record<'publish' | 'deliver' | 'ack' | 'nack' | 'error', RateWindow>>;
+  readonly bytes: number;
+  readOne(level: number, offset: number): Promise<LogRecord | null>;
+}
+
+/** Ready messages (what receive could return): neither leased nor waiting for a retry. */
+export function readyCount(s: QueueState): number {
+  return s.messageCount() - s.inFlightCount - s.waitingCount;
+}
+
+export async function queueStats(q: StatsSource): Promise<QueueStats> {
+  const now = q.clock.now();
+  const s = q.state;
+  const delayed = s.waitingCount + s.unsettledIn(DELAY_LEVEL);
+  let oldest = Infinity;
+  for (let level = 0; level < s.levels.length; level++) {
+    const l = s.levels[level];
+    const first = l.settled.firstGapFrom(l.startOffset);
+    if (first >= l.endOffset) continue;
+    const rec = await q.readOne(level, first);
+    if (rec !== null) oldest = Math.min(oldest, rec.timestampMs);
+  }
+  const dlq = q.options.deadLetterQueue;
+  return {
+    kind: 'queue', name: q.name,
+    depth: readyCount(s),
+    inFlight: s.inFlightCount, delayed,
+    deadLettered: q.counters.deadLettered,
+    dlqDepth: dlq === undefined ? 0 : q.host.depthOf(dlq),
+    oldestAgeMs: oldest === Infinity ? 0 : Math.max(0, now - oldest),
+    bytes: Math.max(0, q.bytes),
+    publishRate: q.rates.publish.perSecond(now), deliverRate: q.rates.deliver.perSecond(now),
+    ackRate: q.rates.ack.perSecond(now), nackRate: q.rates.nack.perSecond(now), errorRate: q.rates.error.perSecond(now),
+    expired: q.counters.expired, dropped: q.counters.dropped,
+  };
+}
