@@ -299,8 +299,8 @@ async function runOnce(run: FloorRun): Promise<FloorRow> {
     const serverCpu = cpuSecondsOf(server.proc.pid!) - serverCpu0;
     const seconds = (c.lastMs - t0) / 1000;
     return {
-      system: 'floor (no broker, same durability)',
-      scenario: run.rate > 0 ? `latency-1k, delivery record ${run.path}` : 'queue-durable',
+      system: 'floor (no broker)',
+      scenario: run.rate > 0 ? `latency-1k, record ${run.path}` : 'queue-durable',
       msgs: c.received,
       msgs_per_s: Math.round(c.received / seconds),
       p50_ms: c.p50_ms,
