@@ -1,11 +1,14 @@
-// The floor of a remote durable queue on this machine: the same three processes as bench/remote.ts
-// queue-durable (a server, one producer, one consumer, loopback TCP, 1 KiB messages, window 1000,
-// prefetch 1000) and the same durability (a message is fsynced before its confirm; a 32-byte
-// delivery record is fsynced before the message is handed out; a 32-byte settle record per ack is
-// fsynced), with nothing else: no validation, no message ids, no headers, no idempotence, no
-// per-message objects or promises. Whatever a full broker costs on top is read against it.
-// Usage: npx tsx bench/remote-floor.ts            (throughput, median of 3 runs; then latency-1k for each --path)
-//        npx tsx bench/remote-floor.ts [--count 200000] [--rate 0] [--path serial|parallel|none] [--window 1000] [--prefetch 1000] [--size 1024]
+// A lean reference for a remote durable queue of Wharf's design on this machine: the same three
+// processes as bench/remote.ts queue-durable (a server, one producer, one consumer, loopback TCP,
+// 1 KiB messages, window 1000, prefetch 1000) and the same durability with the same two files (a
+// message is fsynced to the log before its confirm; a 32-byte delivery record is fsynced to the
+// journal before the message is handed out; a 32-byte settle record per ack is fsynced before the
+// ack is answered), with nothing else: no validation, no message ids, no headers, no idempotence,
+// no per-message objects or promises. What a full broker costs on top is read against it. It is a
+// reference for this design, not a bound on every design (one shared log for messages and records,
+// or preallocated files, are not tried here).
+// Usage: npx tsx bench/remote-floor.ts            (throughput for each --path, serial as the median of 3; then latency-1k for each)
+//        npx tsx bench/remote-floor.ts [--count 100000] [--rate 0] [--path serial|parallel|none] [--window 1000] [--prefetch 1000] [--size 1024]
 //        (one run; --rate 1000 --count 10000 is the latency-1k scenario: paced, p50/p99 of publish-to-receive)
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
@@ -21,7 +24,8 @@ const { values } = parseArgs({
   options: { role: { type: 'string' }, port: { type: 'string' }, dir: { type: 'string' }, count: { type: 'string' }, size: { type: 'string' }, window: { type: 'string' }, prefetch: { type: 'string' }, rate: { type: 'string' }, path: { type: 'string' } },
 });
 const num = (v: unknown, d: number): number => (typeof v === 'string' && v !== '' ? Number(v) : d);
-const COUNT = num(values.count, 200_000);
+/** As bench/remote.ts's --count default. */
+const COUNT = num(values.count, 100_000);
 const SIZE = num(values.size, 1024);
 const WINDOW = num(values.window, 1000);
 const PREFETCH = num(values.prefetch, 1000);
@@ -41,6 +45,7 @@ const OP_PUBLISH = 1;
 const OP_CONFIRM = 2;
 const OP_DELIVER = 3;
 const OP_ACK = 4;
+const OP_ACKED = 5;
 
 /** Splits a byte stream into frames (op, count, body at offset 9 of the frame). */
 function frameReader(onFrame: (op: number, count: number, frame: Buffer) => void): (chunk: Buffer) => void {
@@ -124,6 +129,10 @@ async function serverRole(): Promise<void> {
   const log = new Appender(fs.openSync(join(dir, 'log'), 'w+'));
   const journal = new Appender(fs.openSync(join(dir, 'journal'), 'w+'));
   const ready: Buffer[] = []; // stored messages (length-prefixed), not yet handed out
+  /** How many messages at the head of `ready` already have a durable delivery record ('parallel'). */
+  let recordedAhead = 0;
+  /** Credits promised to messages whose delivery record is being written alongside their append. */
+  let reserved = 0;
   let consumer: net.Socket | null = null;
   let credits = 0;
   const deliver = (): void => {
@@ -131,12 +140,14 @@ async function serverRole(): Promise<void> {
     const n = Math.min(credits, ready.length);
     credits -= n;
     const batch = ready.splice(0, n);
+    const unrecorded = PATH === 'none' ? 0 : n - Math.min(n, recordedAhead);
+    recordedAhead -= n - unrecorded;
     let bytes = 0;
     for (const b of batch) bytes += b.length;
     const sock = consumer;
     const send = (): void => void sock.write(Buffer.concat([header(OP_DELIVER, n, bytes), ...batch]));
-    if (PATH === 'serial') journal.submit([Buffer.alloc(n * OP_RECORD_BYTES, 1)], send);
-    else send(); // 'parallel': recorded with the append; 'none': not recorded
+    if (unrecorded > 0) journal.submit([Buffer.alloc(unrecorded * OP_RECORD_BYTES, 1)], send);
+    else send();
   };
   const server = net.createServer((sock) => {
     sock.setNoDelay(true);
@@ -148,19 +159,29 @@ async function serverRole(): Promise<void> {
           records.push(frame.subarray(at, at + 4 + len));
           at += 4 + len;
         }
-        let waits = PATH === 'parallel' ? 2 : 1;
-        const stored = (): void => {
+        // 'parallel': messages a consumer has credit for get their delivery record in the same
+        // moment as their append; they are handed out once both are durable. The confirm waits
+        // for the append alone.
+        const ahead = PATH === 'parallel' && ready.length === 0 ? Math.max(0, Math.min(count, credits - reserved)) : 0;
+        reserved += ahead;
+        let waits = ahead > 0 ? 2 : 1;
+        const bothDone = (): void => {
           if (--waits > 0) return;
-          sock.write(header(OP_CONFIRM, count, 0));
+          reserved -= ahead;
+          recordedAhead += ahead;
           for (const r of records) ready.push(r);
           deliver();
         };
-        log.submit(records, stored);
-        if (PATH === 'parallel') journal.submit([Buffer.alloc(count * OP_RECORD_BYTES, 1)], stored);
+        log.submit(records, () => {
+          sock.write(header(OP_CONFIRM, count, 0));
+          bothDone();
+        });
+        if (ahead > 0) journal.submit([Buffer.alloc(ahead * OP_RECORD_BYTES, 1)], bothDone);
       } else if (op === OP_ACK) {
         consumer = sock;
         credits += count;
-        if (frame.length > 9) journal.submit([Buffer.alloc(count * OP_RECORD_BYTES, 2)], () => undefined);
+        // An ack is answered once its settle record is durable (as a Wharf ack resolves).
+        if (frame.length > 9) journal.submit([Buffer.alloc(count * OP_RECORD_BYTES, 2)], () => void sock.write(header(OP_ACKED, count, 0)));
         deliver();
       }
     }));
@@ -173,6 +194,7 @@ async function producerRole(): Promise<void> {
   sock.setNoDelay(true);
   await new Promise((r) => sock.once('connect', r));
   const cpu0 = process.cpuUsage();
+  const startMs = nowMs();
   let sent = 0;
   let confirmed = 0;
   let queued: Buffer[] = [];
@@ -185,7 +207,6 @@ async function producerRole(): Promise<void> {
     queued = [];
   };
   const due = (): number => (RATE > 0 ? Math.min(COUNT, Math.floor(((nowMs() - startMs) * RATE) / 1000) + 1) : COUNT);
-  const startMs = nowMs();
   const pump = (): void => {
     const until = due();
     while (sent < until && sent - confirmed < WINDOW) {
@@ -213,7 +234,7 @@ async function producerRole(): Promise<void> {
   if (RATE > 0) while (sent < COUNT) await new Promise((r) => setTimeout(r, 1)).then(pump);
   await done;
   const cpu = process.cpuUsage(cpu0);
-  process.stdout.write(`${JSON.stringify({ cpu_s: (cpu.user + cpu.system) / 1e6 })}\n`);
+  process.stdout.write(`${JSON.stringify({ startMs, cpu_s: (cpu.user + cpu.system) / 1e6 })}\n`);
   sock.end();
 }
 
@@ -223,13 +244,11 @@ async function consumerRole(): Promise<void> {
   await new Promise((r) => sock.once('connect', r));
   const latenciesMs: number[] = [];
   let received = 0;
-  let firstMs = 0;
   const cpu0 = process.cpuUsage();
   const done = new Promise<void>((resolve) => {
     sock.on('data', frameReader((op, count, frame) => {
       if (op !== OP_DELIVER) return;
-      const now = nowMs();
-      if (received === 0) firstMs = now;
+      const now = nowMs(); // one receive time per frame: the frame's messages arrive together
       for (let at = 9, i = 0; i < count; i++) {
         const len = frame.readUInt32BE(at);
         latenciesMs.push(now - frame.readDoubleLE(at + 4));
@@ -247,14 +266,18 @@ async function consumerRole(): Promise<void> {
   const cpu = process.cpuUsage(cpu0);
   latenciesMs.sort((a, b) => a - b);
   const q = (p: number): number => Math.round(latenciesMs[Math.floor((latenciesMs.length - 1) * p)] * 1000) / 1000;
-  process.stdout.write(`${JSON.stringify({ received, firstMs, lastMs, p50_ms: q(0.5), p99_ms: q(0.99), cpu_s: (cpu.user + cpu.system) / 1e6 })}\n`);
+  process.stdout.write(`${JSON.stringify({ received, lastMs, p50_ms: q(0.5), p99_ms: q(0.99), cpu_s: (cpu.user + cpu.system) / 1e6 })}\n`);
   sock.end();
 }
 
 function child(args: string[]): { proc: ReturnType<typeof spawn>; line: (prefix: string) => Promise<string> } {
   const proc = spawn(process.execPath, ['--import', 'tsx', SELF, ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
   let buf = '';
-  const waiters: { prefix: string; resolve: (l: string) => void }[] = [];
+  const waiters: { prefix: string; resolve: (l: string) => void; reject: (e: Error) => void }[] = [];
+  // A child that dies fails the run instead of leaving it waiting (after its output is read).
+  proc.on('close', (code) => {
+    for (const w of waiters.splice(0)) w.reject(new Error(`${args[1]} exited (${code}) before printing ${w.prefix}`));
+  });
   proc.stdout!.on('data', (c: Buffer) => {
     buf += c.toString();
     let i;
@@ -265,7 +288,7 @@ function child(args: string[]): { proc: ReturnType<typeof spawn>; line: (prefix:
       if (w >= 0) waiters.splice(w, 1)[0].resolve(l);
     }
   });
-  return { proc, line: (prefix) => new Promise((resolve) => waiters.push({ prefix, resolve })) };
+  return { proc, line: (prefix) => new Promise((resolve, reject) => waiters.push({ prefix, resolve, reject })) };
 }
 
 function cpuSecondsOf(pid: number): number {
@@ -292,15 +315,15 @@ async function runOnce(run: FloorRun): Promise<FloorRow> {
     const consumer = child(['--role', 'consumer', ...common]);
     await consumer.line('READY');
     const serverCpu0 = cpuSecondsOf(server.proc.pid!);
-    const t0 = nowMs();
     const producer = child(['--role', 'producer', ...common]);
-    const p = JSON.parse(await producer.line('{')) as { cpu_s: number };
+    const p = JSON.parse(await producer.line('{')) as { startMs: number; cpu_s: number };
     const c = JSON.parse(await consumer.line('{')) as { received: number; lastMs: number; p50_ms: number; p99_ms: number; cpu_s: number };
     const serverCpu = cpuSecondsOf(server.proc.pid!) - serverCpu0;
-    const seconds = (c.lastMs - t0) / 1000;
+    // From the producer's first publish (after its start-up and connect), as bench/remote.ts does.
+    const seconds = (c.lastMs - p.startMs) / 1000;
     return {
       system: 'floor (no broker)',
-      scenario: run.rate > 0 ? `latency-1k, record ${run.path}` : 'queue-durable',
+      scenario: run.rate > 0 ? `latency-1k, record ${run.path}` : run.path === 'serial' ? 'queue-durable' : `queue-durable, record ${run.path}`,
       msgs: c.received,
       msgs_per_s: Math.round(c.received / seconds),
       p50_ms: c.p50_ms,
@@ -315,9 +338,9 @@ async function runOnce(run: FloorRun): Promise<FloorRow> {
   }
 }
 
-/** Without options: throughput (median of 3 runs) and the paced latency scenario for each delivery-record path. */
+/** Without options: throughput (median of 3 runs, then one run per other delivery-record path) and the paced latency scenario for each path. */
 async function main(): Promise<void> {
-  const explicit = values.rate !== undefined || values.path !== undefined || values.count !== undefined;
+  const explicit = ['rate', 'path', 'count', 'window', 'prefetch', 'size'].some((k) => values[k] !== undefined);
   if (explicit) {
     console.log(JSON.stringify(await runOnce({ path: PATH, rate: RATE, count: COUNT })));
   } else {
@@ -326,6 +349,7 @@ async function main(): Promise<void> {
     const rates = rows.map((r) => Number(r.msgs_per_s));
     const median = rows[rates.indexOf([...rates].sort((a, b) => a - b)[1])];
     console.log(JSON.stringify({ ...median, runs: rates.join(' / ') }));
+    for (const path of ['parallel', 'none'] as const) console.log(JSON.stringify(await runOnce({ path, rate: 0, count: COUNT })));
     for (const path of ['serial', 'parallel', 'none'] as const) console.log(JSON.stringify(await runOnce({ path, rate: 1000, count: 10_000 })));
   }
   process.exit(0);
