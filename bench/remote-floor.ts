@@ -10,13 +10,13 @@
 // Usage: npx tsx bench/remote-floor.ts            (throughput for each --path, serial as the median of 3; then latency-1k for each)
 //        npx tsx bench/remote-floor.ts [--count 100000] [--rate 0] [--path serial|parallel|none] [--window 1000] [--prefetch 1000] [--size 1024]
 //        (one run; --rate 1000 --count 10000 is the latency-1k scenario: paced, p50/p99 of publish-to-receive)
-import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { cpuSecondsOf, nextLine, nowMs, spawnRole } from './lib/child-roles.js';
 
 const SELF = fileURLToPath(import.meta.url);
 const { values } = parseArgs({
@@ -38,7 +38,6 @@ const RATE = num(values.rate, 0);
 const PATH = String(values.path ?? 'serial') as 'serial' | 'parallel' | 'none';
 if (!['serial', 'parallel', 'none'].includes(PATH)) throw new Error(`--path ${PATH}: use serial, parallel or none`);
 const OP_RECORD_BYTES = 32;
-const nowMs = (): number => performance.timeOrigin + performance.now();
 
 // Frame: u32 body length, u8 op, u32 count, then (publish, deliver) count x (u32 length + bytes).
 const OP_PUBLISH = 1;
@@ -270,33 +269,6 @@ async function consumerRole(): Promise<void> {
   sock.end();
 }
 
-function child(args: string[]): { proc: ReturnType<typeof spawn>; line: (prefix: string) => Promise<string> } {
-  const proc = spawn(process.execPath, ['--import', 'tsx', SELF, ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
-  let buf = '';
-  const waiters: { prefix: string; resolve: (l: string) => void; reject: (e: Error) => void }[] = [];
-  // A child that dies fails the run instead of leaving it waiting (after its output is read).
-  proc.on('close', (code) => {
-    for (const w of waiters.splice(0)) w.reject(new Error(`${args[1]} exited (${code}) before printing ${w.prefix}`));
-  });
-  proc.stdout!.on('data', (c: Buffer) => {
-    buf += c.toString();
-    let i;
-    while ((i = buf.indexOf('\n')) >= 0) {
-      const l = buf.slice(0, i);
-      buf = buf.slice(i + 1);
-      const w = waiters.findIndex((x) => l.startsWith(x.prefix));
-      if (w >= 0) waiters.splice(w, 1)[0].resolve(l);
-    }
-  });
-  return { proc, line: (prefix) => new Promise((resolve, reject) => waiters.push({ prefix, resolve, reject })) };
-}
-
-function cpuSecondsOf(pid: number): number {
-  const s = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const f = s.slice(s.lastIndexOf(')') + 2).split(' ');
-  return (Number(f[11]) + Number(f[12])) / 100;
-}
-
 interface FloorRun {
   path: typeof PATH;
   rate: number;
@@ -308,17 +280,17 @@ type FloorRow = Record<string, number | string>;
 /** One server, consumer and producer; returns the row. */
 async function runOnce(run: FloorRun): Promise<FloorRow> {
   const dir = fs.mkdtempSync(join(tmpdir(), 'wharf-bench-floor-'));
-  const server = child(['--role', 'server', '--dir', dir, '--path', run.path]);
+  const server = spawnRole(SELF, ['--role', 'server', '--dir', dir, '--path', run.path]);
   try {
-    const port = (await server.line('READY')).split(' ')[1];
+    const port = (await nextLine(server.lines, 'READY')).split(' ')[1];
     const common = ['--path', run.path, '--port', port, '--count', String(run.count), '--size', String(SIZE), '--window', String(WINDOW), '--prefetch', String(PREFETCH), '--rate', String(run.rate)];
-    const consumer = child(['--role', 'consumer', ...common]);
-    await consumer.line('READY');
-    const serverCpu0 = cpuSecondsOf(server.proc.pid!);
-    const producer = child(['--role', 'producer', ...common]);
-    const p = JSON.parse(await producer.line('{')) as { startMs: number; cpu_s: number };
-    const c = JSON.parse(await consumer.line('{')) as { received: number; lastMs: number; p50_ms: number; p99_ms: number; cpu_s: number };
-    const serverCpu = cpuSecondsOf(server.proc.pid!) - serverCpu0;
+    const consumer = spawnRole(SELF, ['--role', 'consumer', ...common]);
+    await nextLine(consumer.lines, 'READY');
+    const serverCpu0 = cpuSecondsOf(server.proc.pid!) ?? NaN;
+    const producer = spawnRole(SELF, ['--role', 'producer', ...common]);
+    const p = JSON.parse(await nextLine(producer.lines, '{')) as { startMs: number; cpu_s: number };
+    const c = JSON.parse(await nextLine(consumer.lines, '{')) as { received: number; lastMs: number; p50_ms: number; p99_ms: number; cpu_s: number };
+    const serverCpu = (cpuSecondsOf(server.proc.pid!) ?? NaN) - serverCpu0;
     // From the producer's first publish (after its start-up and connect), as bench/remote.ts does.
     const seconds = (c.lastMs - p.startMs) / 1000;
     return {

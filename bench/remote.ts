@@ -12,20 +12,18 @@
 // Usage: npx tsx bench/remote.ts [--count 100000] [--size 1024] [--rate 1000] [--duration 10] [--scenarios a,b]
 //        [--modes embedded,remote] [--fsync always|never]    BENCH_NODE_FLAGS='--cpu-prof --cpu-prof-dir=/tmp/prof' profiles every child
 // Latency = consumer receive time minus the send stamp in the payload (same host clock).
-import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import * as hdr from 'hdr-histogram-js';
 import { Broker, type Wharf } from '../src/broker/index.js';
 import { connect } from '../src/client/index.js';
 import { startNativeServer } from '../src/server/native/index.js';
+import { cpuSecondsOf, nextLine, nowMs, spawnRole } from './lib/child-roles.js';
 
 const SELF = fileURLToPath(import.meta.url);
-const nowMs = (): number => performance.timeOrigin + performance.now();
 const { values } = parseArgs({
   strict: false,
   options: {
@@ -55,16 +53,6 @@ const opts = {
   /** 'never' takes the disk out of the comparison, leaving the CPU cost of each path. */
   fsync: (values.fsync ?? process.env.FSYNC ?? 'always') as 'always' | 'never',
 };
-
-function cpuSecondsOf(pid: number): number | null {
-  try {
-    const s = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const f = s.slice(s.lastIndexOf(')') + 2).split(' ');
-    return (Number(f[11]) + Number(f[12])) / 100;
-  } catch {
-    return null;
-  }
-}
 
 // ------------------------------------------------------------------ roles (child processes)
 
@@ -220,45 +208,6 @@ async function createTarget(client: Wharf, scenario: string): Promise<void> {
 
 // ------------------------------------------------------------------ orchestrator
 
-function child(args: string[]): { proc: ChildProcess; lines: AsyncIterableIterator<string> } {
-  const nodeFlags = (process.env.BENCH_NODE_FLAGS ?? '').split(' ').filter((f) => f !== '');
-  const proc = spawn(process.execPath, [...nodeFlags, '--import', 'tsx', SELF, ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
-  const queue: string[] = [];
-  let waiter: (() => void) | null = null;
-  let buf = '';
-  let ended = false;
-  proc.stdout!.on('data', (c: Buffer) => {
-    buf += c.toString();
-    let i;
-    while ((i = buf.indexOf('\n')) >= 0) {
-      queue.push(buf.slice(0, i));
-      buf = buf.slice(i + 1);
-    }
-    waiter?.();
-  });
-  proc.on('exit', () => {
-    ended = true;
-    waiter?.();
-  });
-  const lines = (async function* () {
-    for (;;) {
-      while (queue.length > 0) yield queue.shift()!;
-      if (ended) return;
-      await new Promise<void>((r) => (waiter = r));
-      waiter = null;
-    }
-  })();
-  return { proc, lines };
-}
-
-async function nextLine(it: AsyncIterableIterator<string>, prefix: string): Promise<string> {
-  for (;;) {
-    const r = await it.next();
-    if (r.done === true) throw new Error(`child ended before printing ${prefix}`);
-    if (r.value.startsWith(prefix)) return r.value;
-  }
-}
-
 type Row = Record<string, unknown> & { msgs_per_s: number | null; p99_ms: number | null };
 
 function rowOf(system: string, scenario: string, p: ProducerReport, c: ConsumerReport, notes: string, cpu: { server_cpu_pct?: number | null; client_cpu_pct: number }, cpuSeconds: number | null): Row {
@@ -291,7 +240,7 @@ function commonArgs(scenario: string): string[] {
 
 async function runEmbedded(scenario: string): Promise<Row> {
   const dir = mkdtempSync(join(tmpdir(), 'wharf-bench-embedded-'));
-  const proc = child(['--role', 'embedded', '--dir', dir, ...commonArgs(scenario)]);
+  const proc = spawnRole(SELF, ['--role', 'embedded', '--dir', dir, ...commonArgs(scenario)]);
   try {
     await nextLine(proc.lines, 'READY');
     const cpu0 = cpuSecondsOf(proc.proc.pid!);
@@ -311,18 +260,18 @@ async function runEmbedded(scenario: string): Promise<Row> {
 
 async function runRemote(scenario: string): Promise<Row> {
   const dir = mkdtempSync(join(tmpdir(), 'wharf-bench-remote-'));
-  const server = child(['--role', 'server', '--dir', dir, '--fsync', opts.fsync]);
+  const server = spawnRole(SELF, ['--role', 'server', '--dir', dir, '--fsync', opts.fsync]);
   try {
     const port = Number((await nextLine(server.lines, 'READY')).split(' ')[1]);
     const admin = await connect(`wharf://127.0.0.1:${port}`);
     await createTarget(admin, scenario);
     await admin.close();
     const common = ['--port', String(port), ...commonArgs(scenario)];
-    const consumer = child(['--role', 'consumer', ...common]);
+    const consumer = spawnRole(SELF, ['--role', 'consumer', ...common]);
     await nextLine(consumer.lines, 'READY');
     const serverCpu0 = cpuSecondsOf(server.proc.pid!);
     const t0 = nowMs();
-    const producer = child(['--role', 'producer', ...common]);
+    const producer = spawnRole(SELF, ['--role', 'producer', ...common]);
     const p = JSON.parse(await nextLine(producer.lines, '{')) as ProducerReport;
     const c = JSON.parse(await nextLine(consumer.lines, '{')) as ConsumerReport;
     const wall = (nowMs() - t0) / 1000;

@@ -226,30 +226,29 @@ export class ProducerDedupe {
       }
       const sequence = m.sequence;
       const set = own!.set;
-      // Above everything stored and claimed: new (the usual case of a producer counting up).
-      if (sequence > set.maxClaimed && (st === undefined || sequence > st.maxStored)) {
-        this.claim(own!, sequence, fresh.length);
-        fresh.push(viaExchange ? { ...m, producerId: key } : m);
-        freshIndex.push(i);
-        continue;
+      // Above everything stored and claimed, a sequence is new without a lookup (the usual case of a
+      // producer counting up); below, it may be stored already or in flight.
+      if (sequence <= set.maxClaimed || (st !== undefined && sequence <= st.maxStored)) {
+        const seen = st?.results.get(sequence);
+        if (seen !== undefined) {
+          out[i] = typeof seen === 'string' ? { id: seen, duplicate: true } : { ...seen, duplicate: true };
+          continue;
+        }
+        const flying = findClaim(set, sequence);
+        if (flying !== null) {
+          if (flying.publish.run === null) (repeats ??= []).push([i, flying.index]); // earlier in this batch
+          else {
+            const index = flying.index;
+            const waiting = flying.publish.run.then((rs) => ({ ...rs[index], duplicate: true }));
+            waiting.catch(() => undefined); // reported through Promise.all(out); unobserved if this call fails first
+            out[i] = waiting;
+          }
+          continue;
+        }
       }
-      const seen = st?.results.get(sequence);
-      if (seen !== undefined) {
-        out[i] = typeof seen === 'string' ? { id: seen, duplicate: true } : { ...seen, duplicate: true };
-        continue;
-      }
-      const flying = findClaim(set, sequence);
-      if (flying === null) {
-        this.claim(own!, sequence, fresh.length);
-        fresh.push(viaExchange ? { ...m, producerId: key } : m);
-        freshIndex.push(i);
-      } else if (flying.publish.run === null) (repeats ??= []).push([i, flying.index]); // earlier in this batch
-      else {
-        const index = flying.index;
-        const waiting = flying.publish.run.then((rs) => ({ ...rs[index], duplicate: true }));
-        waiting.catch(() => undefined); // reported through Promise.all(out); unobserved if this call fails first
-        out[i] = waiting;
-      }
+      this.claim(own!, sequence, fresh.length);
+      fresh.push(viaExchange ? { ...m, producerId: key } : m);
+      freshIndex.push(i);
     }
     if (fresh.length === 0) {
       this.release(mine);

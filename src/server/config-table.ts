@@ -44,6 +44,7 @@ export const SETTINGS = [
     env: 'WHARF_PORT',
     kind: 'int',
     min: 0,
+    max: 65_535,
     description: 'native protocol port (0 = any free port)',
   },
   {
@@ -52,6 +53,7 @@ export const SETTINGS = [
     env: 'WHARF_HTTP_PORT',
     kind: 'int',
     min: 0,
+    max: 65_535,
     description: 'HTTP API port (0 = any free port)',
   },
   {

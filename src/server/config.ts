@@ -123,9 +123,7 @@ function parseValue(setting: Setting, value: unknown, source: string): unknown {
         typeof value === 'number' ? value : typeof value === 'string' && /^\d+$/.test(value) ? Number(value) : NaN;
       if (!Number.isSafeInteger(n) || n < (setting.min ?? 0))
         throw bad(`expected a whole number >= ${setting.min ?? 0}`);
-      if ((setting.key === 'port' || setting.key === 'httpPort') && n > 65_535) throw bad('a port is at most 65535');
-      const max = 'max' in setting ? setting.max : undefined;
-      if (max !== undefined && n > max) throw bad(`expected a whole number from ${setting.min ?? 0} to ${max}`);
+      if (setting.max !== undefined && n > setting.max) throw bad(`expected a whole number from ${setting.min ?? 0} to ${setting.max}`);
       return n;
     }
   }
