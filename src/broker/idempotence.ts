@@ -193,6 +193,8 @@ export class ProducerDedupe {
       validateSequence(m.sequence);
     }
     const out = new Array<PublishResult | Promise<PublishResult>>(messages.length);
+    /** Whether any result is still a promise (a repeat of a publish in flight): only then is Promise.all needed. */
+    let waits = false;
     const fresh: MessageInput[] = [];
     const freshIndex: number[] = [];
     /** This call's claims, per producer key (most batches hold one producer). */
@@ -242,6 +244,7 @@ export class ProducerDedupe {
             const waiting = flying.publish.run.then((rs) => ({ ...rs[index], duplicate: true }));
             waiting.catch(() => undefined); // reported through Promise.all(out); unobserved if this call fails first
             out[i] = waiting;
+            waits = true;
           }
           continue;
         }
@@ -252,7 +255,7 @@ export class ProducerDedupe {
     }
     if (fresh.length === 0) {
       this.release(mine);
-      return Promise.all(out);
+      return waits ? Promise.all(out) : (out as PublishResult[]);
     }
     let run: Promise<PublishResult[]>;
     try {
@@ -274,7 +277,8 @@ export class ProducerDedupe {
     } finally {
       this.release(mine);
     }
-    return Promise.all(out);
+    // Promise.all costs a promise and a reaction per element, a visible share of a large batch's publish.
+    return waits ? Promise.all(out) : (out as PublishResult[]);
   }
 
   private claim(own: { set: InFlightSet; claim: InFlightPublish }, sequence: number, freshIndex: number): void {

@@ -118,6 +118,18 @@ function pushHeader(headers: RecordHeader[], key: string, value: string): number
   return key.length + bytes.length;
 }
 
+/** The last producer id encoded and its bytes: a batch is one producer's, so its id is encoded once (the bytes are never written to). */
+let lastProducerId = '';
+let lastProducerIdBytes: Uint8Array = new Uint8Array(0);
+
+function producerIdBytes(producerId: string): Uint8Array {
+  if (producerId !== lastProducerId) {
+    lastProducerIdBytes = Buffer.from(producerId, 'utf8');
+    lastProducerId = producerId;
+  }
+  return lastProducerIdBytes;
+}
+
 export function encodeMessage(input: MessageInput, timestampMs: number, maxMessageBytes: number, where: MessageWhere = 'message'): EncodedMessage {
   if (input === null || typeof input !== 'object' || Array.isArray(input)) {
     throw invalid(`${label(where)} is ${input === null ? 'null' : typeof input}`, 'pass an object like { payload: {...} }');
@@ -148,7 +160,7 @@ export function encodeMessage(input: MessageInput, timestampMs: number, maxMessa
   if (ttlMs !== undefined) size += pushHeader(headers, H_TTL_MS, String(ttlMs));
   if (producerId !== undefined && sequence !== undefined) {
     // Broker bookkeeping, not counted against maxMessageBytes (a message that fits must fit when retried idempotently).
-    headers.push({ key: H_PRODUCER_ID, value: Buffer.from(producerId, 'utf8') });
+    headers.push({ key: H_PRODUCER_ID, value: producerIdBytes(producerId) });
     headers.push({ key: H_SEQUENCE, value: Buffer.from(String(sequence), 'utf8') });
   }
 
@@ -185,17 +197,19 @@ export function encodeMessage(input: MessageInput, timestampMs: number, maxMessa
 
 // ------------------------------------------------------------------ decode
 
-/** UTF-8 to string; short ASCII (ids, types, header values) without a decoder call. */
+/** Buffer's Latin-1 decoder (on Buffer.prototype, not in its type declarations); it accepts any Uint8Array. */
+const latin1Slice = (Buffer.prototype as unknown as { latin1Slice(this: Uint8Array, start: number, end: number): string }).latin1Slice;
+
+/**
+ * UTF-8 to string; short ASCII (ids, types, header values) as Latin-1, without the decoder. The
+ * result is one flat string, so writing it to the wire later needs no flattening (a string built by
+ * += is a rope that every later read flattens first).
+ */
 export function utf8(bytes: Uint8Array): string {
   const n = bytes.length;
-  if (n <= 32) {
-    let s = '';
-    for (let i = 0; i < n; i++) {
-      const c = bytes[i];
-      if (c > 127) return utf8Decoder.decode(bytes);
-      s += String.fromCharCode(c);
-    }
-    return s;
+  if (n <= 64) {
+    for (let i = 0; i < n; i++) if (bytes[i] > 127) return utf8Decoder.decode(bytes);
+    return latin1Slice.call(bytes, 0, n);
   }
   return utf8Decoder.decode(bytes);
 }

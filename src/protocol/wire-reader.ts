@@ -7,6 +7,8 @@ import { NULL_LENGTH } from './wire-writer.js';
 const EMPTY = Buffer.alloc(0);
 /** Strings up to this many bytes are checked for ASCII in JavaScript first (ids, receipts, names). */
 const SHORT_STRING_BYTES = 64;
+/** repeatedStr remembers strings up to this many bytes (producer ids are at most 256). */
+const MAX_REPEATED_BYTES = 256;
 
 /**
  * UTF-8 text of buf[start, end). Short ASCII strings (message ids, receipts, names: most strings on
@@ -35,6 +37,9 @@ export class WireReader {
   end = 0;
   /** Names the op being decoded, for error messages. */
   what = 'frame';
+  /** repeatedStr's last bytes and text. */
+  private lastRepeated: Uint8Array = EMPTY;
+  private lastRepeatedText = '';
 
   reset(buf: Buffer, start = 0, end = buf.length, what = 'frame'): this {
     this.buf = buf;
@@ -93,10 +98,12 @@ export class WireReader {
 
   i64(field = 'i64'): number {
     this.need(8, field);
-    const v = this.buf.readBigInt64BE(this.pos);
-    if (v > BigInt(Number.MAX_SAFE_INTEGER) || v < BigInt(Number.MIN_SAFE_INTEGER)) throw this.fail(`${field} is outside the safe integer range`);
+    const hi = this.buf.readInt32BE(this.pos);
+    const lo = this.buf.readUInt32BE(this.pos + 4);
+    // Safe integers are -(2^53-1)..2^53-1: the high half is -2^21..2^21-1, and -2^53 itself is out.
+    if (hi > 0x1fffff || hi < -0x200000 || (hi === -0x200000 && lo === 0)) throw this.fail(`${field} is outside the safe integer range`);
     this.pos += 8;
-    return Number(v);
+    return hi * 0x100000000 + lo;
   }
 
   str(field = 'str'): string {
@@ -105,6 +112,34 @@ export class WireReader {
     const s = utf8At(this.buf, this.pos, this.pos + n);
     this.pos += n;
     return s;
+  }
+
+  /**
+   * A str that usually repeats the previous one read this way (an idempotent producer's id, on every
+   * message of a batch): the same bytes give back the same string without decoding them again.
+   */
+  repeatedStr(field = 'str'): string {
+    const n = this.u16(`${field} length`);
+    this.need(n, field);
+    const buf = this.buf;
+    const start = this.pos;
+    this.pos += n;
+    const last = this.lastRepeated;
+    if (last.length === n) {
+      let same = true;
+      for (let i = 0; i < n && same; i++) same = buf[start + i] === last[i];
+      if (same) return this.lastRepeatedText;
+    }
+    const text = utf8At(buf, start, start + n);
+    if (n <= MAX_REPEATED_BYTES) {
+      // A copy: the frame's buffer is reused for the next frames.
+      this.lastRepeated = Uint8Array.prototype.slice.call(buf, start, start + n);
+      this.lastRepeatedText = text;
+    } else {
+      this.lastRepeated = EMPTY;
+      this.lastRepeatedText = '';
+    }
+    return text;
   }
 
   lstr(field = 'lstr'): string {

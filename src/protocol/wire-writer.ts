@@ -73,8 +73,12 @@ export class WireWriter {
 
   /** Signed 64-bit two's complement, from a safe integer (-1 is the usual "none"). */
   i64(v: number): this {
+    if (!Number.isSafeInteger(v)) throw new WharfError('INVALID_ARGUMENT', `${v} is not an integer in -(2^53-1)..2^53-1`);
+    // Two 32-bit halves, not a BigInt: one is written per publish result and per offset.
     this.ensure(8);
-    this.buf.writeBigInt64BE(BigInt(v), this.pos);
+    const hi = Math.floor(v / 0x100000000);
+    this.buf.writeInt32BE(hi, this.pos);
+    this.buf.writeUInt32BE(v - hi * 0x100000000, this.pos + 4);
     this.pos += 8;
     return this;
   }

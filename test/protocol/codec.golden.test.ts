@@ -97,6 +97,41 @@ describe('codec golden fixtures', () => {
     );
   });
 
+
+  it('repeatedStr reads what str wrote, whatever came before it (repeats, changes, long and empty strings)', () => {
+    fc.assert(
+      fc.property(fc.array(fc.oneof(fc.constantFrom('p-1', 'p-2', '', 'x'.repeat(300), 'é'), fc.string({ maxLength: 300 })), { maxLength: 12 }), (xs) => {
+        const w = new P.WireWriter(8);
+        for (const s of xs) w.str(s);
+        const r = new P.WireReader().reset(w.buf, 0, w.pos);
+        expect(xs.map(() => r.repeatedStr())).toEqual(xs);
+        r.done();
+      }),
+      { numRuns: 300 },
+    );
+  });
+
+  it('i64 carries every safe integer as big-endian two\'s complement, and refuses the rest', () => {
+    const edges = [0, 1, -1, 0xffffffff, 0x100000000, -0x100000000, -0x100000001, Number.MAX_SAFE_INTEGER, Number.MIN_SAFE_INTEGER];
+    fc.assert(
+      fc.property(fc.oneof(fc.constantFrom(...edges), fc.maxSafeInteger()), (v) => {
+        const w = new P.WireWriter(2);
+        w.i64(v);
+        const expected = Buffer.alloc(8);
+        expected.writeBigInt64BE(BigInt(v));
+        expect(hex(w.copyFrom(0))).toBe(hex(expected));
+        expect(new P.WireReader().reset(w.buf, 0, w.pos).i64()).toBe(v);
+      }),
+      { numRuns: 500 },
+    );
+    for (const v of [2n ** 53n, -(2n ** 53n), 2n ** 63n - 1n, -(2n ** 63n)]) {
+      const b = Buffer.alloc(8);
+      b.writeBigInt64BE(v);
+      expect(() => new P.WireReader().reset(b).i64()).toThrow(/outside the safe integer range/);
+    }
+    expect(() => new P.WireWriter().i64(2 ** 53)).toThrow(WharfError);
+    expect(() => new P.WireWriter().i64(0.5)).toThrow(WharfError);
+  });
   it('take() hands over what was written and leaves the writer empty', () => {
     const w = new P.WireWriter(16);
     for (const n of [3, 20_000]) {

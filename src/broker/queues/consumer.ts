@@ -30,6 +30,8 @@ export class QueueConsumer implements Consumer {
     this.dispatch();
   };
   private slotWake: (() => void) | null = null;
+  /** The last ack's promise (ackQuietly). */
+  private lastAck: Promise<void> | null = null;
   private readonly idle: { cancelled: boolean; wake?: () => void } = { cancelled: false };
   private loop: Promise<void> = Promise.resolve();
   /** Fired once close() has finished (keep-alive.ts). */
@@ -103,11 +105,10 @@ export class QueueConsumer implements Consumer {
       this.running++;
       // run() never rejects: every settle error is caught inside. A synchronous handler finishes
       // here (a loop, not recursion through onRunDone: no stack growth however many there are).
-      const r = this.run(m);
-      if (r === undefined) {
+      if (this.run(m)) {
         this.running--;
         finishedHere = true;
-      } else void r.then(this.onRunDone);
+      }
     }
     if (this.bufferHead === this.buffer.length && this.bufferHead > 0) {
       this.buffer = [];
@@ -124,36 +125,55 @@ export class QueueConsumer implements Consumer {
   }
 
   /**
-   * Runs the handler, then acks (or nacks what threw); returns undefined when that all happened
-   * now, else a promise that resolves (never rejects) when the handler is done. The handler's slot
+   * Runs the handler, then acks (or nacks what threw); returns true when that all happened now,
+   * false when onRunDone will be called once the handler is done. The handler's slot
    * frees once its ack or nack is applied to the queue's state (at once, in memory), not once it is
    * durable: like RabbitMQ's prefetch, which counts unacked messages, not acks on their way to
    * disk. This keeps an fsync out of every slot's cycle. A settle that fails (lease expired
    * meanwhile: RECEIPT_INVALID) needs no action, the message is redelivered.
    */
-  private run(m: QueueMessage): Promise<void> | undefined {
+  private run(m: QueueMessage): boolean {
     if (this.options.ackMode === 'auto') {
       // At-most-once: the ack is durable before the handler sees the message; what the handler does is not tracked.
-      return m.ack().then(
-        () => this.runAutoHandler(m),
-        () => this.runAutoHandler(m),
-      );
+      const runHandler = (): void => void this.runAutoHandler(m).then(this.onRunDone);
+      m.ack().then(runHandler, runHandler);
+      return false;
     }
     let result: Promise<void> | void;
     try {
       result = this.handler(m);
     } catch (err) {
       this.nackFailed(m, err);
-      return undefined;
+      return true;
     }
     if (result !== undefined && typeof (result as Promise<void>).then === 'function') {
-      return (result as Promise<void>).then(
-        () => void m.ack().catch(ignore),
-        (err: unknown) => this.nackFailed(m, err),
+      // One reaction per message (not a chain of two): settle, then free the slot.
+      (result as Promise<void>).then(
+        () => {
+          this.ackQuietly(m);
+          this.onRunDone();
+        },
+        (err: unknown) => {
+          this.nackFailed(m, err);
+          this.onRunDone();
+        },
       );
+      return false;
     }
-    void m.ack().catch(ignore);
-    return undefined;
+    this.ackQuietly(m);
+    return true;
+  }
+
+  /**
+   * Acks without waiting. The acks of one turn share their journal commit's promise, so its
+   * failure handler is attached once, not once per message.
+   */
+  private ackQuietly(m: QueueMessage): void {
+    const p = m.ack();
+    if (p !== this.lastAck) {
+      this.lastAck = p;
+      p.catch(ignore);
+    }
   }
 
   private runAutoHandler(m: QueueMessage): Promise<void> {

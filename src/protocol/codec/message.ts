@@ -187,7 +187,7 @@ export function decodeMessageInput(r: WireReader): MessageInput {
   if (mask & IN_DEDUP) m.dedupId = r.str('dedupId');
   if (mask & IN_ROUTING) m.routingKey = r.str('routingKey');
   if (mask & IN_TTL) m.ttlMs = r.u64('ttlMs');
-  if (mask & IN_PRODUCER) m.producerId = r.str('producerId');
+  if (mask & IN_PRODUCER) m.producerId = r.repeatedStr('producerId');
   if (mask & IN_SEQUENCE) m.sequence = r.u64('sequence');
   if (mask & IN_PARTITION) m.partition = r.u32('partition');
   if (r.pos !== end) throw r.fail(`record length ${length} disagrees with its fields (${r.pos - (end - length)} bytes)`);
