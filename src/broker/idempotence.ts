@@ -10,10 +10,11 @@
 import { WharfError } from '../common/index.js';
 import type { LogRecord } from '../storage/index.js';
 import { H_ID, H_PRODUCER_ID, H_SEQUENCE, utf8 } from './message-codec.js';
+import { ProducerResults } from './producer-results.js';
 import type { MessageInput, PublishResult } from './types.js';
 
-/** Results remembered per (target, producerId): enough for a client's whole in-flight window. */
-export const MAX_RESULTS_PER_PRODUCER = 65_536;
+export { MAX_RESULTS_PER_PRODUCER } from './producer-results.js';
+
 /** Producers remembered per broker; the least recently used is forgotten first. */
 export const MAX_PRODUCERS = 10_000;
 /** After a restart, a retry is recognised when its original was stored this recently (and is still in its log). */
@@ -23,19 +24,6 @@ export const MAX_PRODUCER_ID_BYTES = 256;
 
 /** Separates target and producer id in keys and in the stored producer id of an exchange publish (names cannot hold it). */
 const SEP = '\u0000';
-
-interface ProducerState {
-  /** A result with only an id (every queue's, every exchange publish's) is kept as the bare string: no object per message. */
-  results: Map<number, PublishResult | string>;
-  /** Highest sequence ever put here (forgotten ones included): a higher one is new, with no lookup. */
-  maxStored: number;
-  /**
-   * Sequences in the order they were first remembered, from `head`: the oldest is forgotten first.
-   * (Not Map#keys().next(): after many deletes V8 walks every deleted slot to find the first key.)
-   */
-  order: number[];
-  head: number;
-}
 
 /**
  * One publish call's claim on one producer's sequences while they are being stored: a repeat that
@@ -59,28 +47,14 @@ interface InFlightSet {
 
 /** A producer's state and whether its publishes went to an exchange (results keep only the id). */
 interface ProducerAt {
-  st: ProducerState;
+  st: ProducerResults;
   routed: boolean;
 }
 
-/** Remembers a stored sequence's result; one remembered already keeps its result and its place. */
+/** Remembers a stored sequence's result (a topic's position only when the producer sent to the topic itself). */
 function put({ st, routed }: ProducerAt, sequence: number, r: PublishResult): void {
-  if (sequence <= st.maxStored && st.results.has(sequence)) return;
-  let res: PublishResult | string = r.id;
-  if (!routed && r.partition !== undefined && r.partition >= 0) {
-    res = { id: r.id, partition: r.partition };
-    if (r.offset !== undefined && r.offset >= 0) res.offset = r.offset;
-  }
-  st.results.set(sequence, res);
-  if (sequence > st.maxStored) st.maxStored = sequence;
-  st.order.push(sequence);
-  if (st.results.size > MAX_RESULTS_PER_PRODUCER) {
-    st.results.delete(st.order[st.head++]);
-    if (st.head >= MAX_RESULTS_PER_PRODUCER) {
-      st.order = st.order.slice(st.head);
-      st.head = 0;
-    }
-  }
+  if (routed || r.partition === undefined || r.partition < 0) st.put(sequence, r.id);
+  else st.put(sequence, r.offset !== undefined && r.offset >= 0 ? { id: r.id, partition: r.partition, offset: r.offset } : { id: r.id, partition: r.partition });
 }
 
 /** A stored `wharf.seq` (decimal ASCII), or -1 when it is not one. */
@@ -121,7 +95,7 @@ function validateSequence(sequence: number): void {
 }
 
 export class ProducerDedupe {
-  private readonly producers = new Map<string, ProducerState>();
+  private readonly producers = new Map<string, ProducerResults>();
   /**
    * Sequences being stored now, per producer key. Apart from `producers` on purpose: forgetting the
    * least recently used producer must never forget a claim, or a concurrent repeat is stored twice.
@@ -203,7 +177,7 @@ export class ProducerDedupe {
     let repeats: Array<[number, number]> | null = null;
     let lastProducerId: string | null = null;
     let key = '';
-    let st: ProducerState | undefined;
+    let st: ProducerResults | undefined;
     let own: { set: InFlightSet; claim: InFlightPublish } | undefined;
     for (let i = 0; i < messages.length; i++) {
       const m = messages[i];
@@ -231,7 +205,7 @@ export class ProducerDedupe {
       // Above everything stored and claimed, a sequence is new without a lookup (the usual case of a
       // producer counting up); below, it may be stored already or in flight.
       if (sequence <= set.maxClaimed || (st !== undefined && sequence <= st.maxStored)) {
-        const seen = st?.results.get(sequence);
+        const seen = st?.get(sequence);
         if (seen !== undefined) {
           out[i] = typeof seen === 'string' ? { id: seen, duplicate: true } : { ...seen, duplicate: true };
           continue;
@@ -303,7 +277,7 @@ export class ProducerDedupe {
     const key = routed ? storedProducerId : leaf + SEP + storedProducerId;
     let st = this.producers.get(key);
     if (st === undefined) {
-      st = { results: new Map(), maxStored: -1, order: [], head: 0 };
+      st = new ProducerResults();
       if (this.producers.size >= MAX_PRODUCERS) this.producers.delete(this.producers.keys().next().value!);
     } else {
       this.producers.delete(key); // re-insert: most recently used last

@@ -25,35 +25,84 @@ export const H_SEQUENCE = 'wharf.seq';
 const CT_JSON = Buffer.from('json');
 const CT_BYTES = Buffer.from('bytes');
 const utf8Decoder = new TextDecoder('utf-8');
+/** Buffer's Latin-1 decoder (on Buffer.prototype, not in its type declarations); it accepts any Uint8Array. */
+const latin1Slice = (Buffer.prototype as unknown as { latin1Slice(this: Uint8Array, start: number, end: number): string }).latin1Slice;
 
 // ------------------------------------------------------------------ ids
 
-const idSuffix = randomBytes(4).toString('hex');
+const ID_CHARS = 21;
+const ID_MS_CHARS = 9;
+const ID_SEQ_CHARS = 4;
+const ID_SEQ_LIMIT = 36 ** ID_SEQ_CHARS;
+/** Ids and sequences are written into slabs of this size, so their bytes cost no allocation of their own. */
+const ID_SLAB_BYTES = 16 * 1024;
+const BASE36 = Buffer.from('0123456789abcdefghijklmnopqrstuvwxyz', 'latin1');
+/** 8 hex chars of process randomness, so two processes do not collide. */
+const idSuffix = Buffer.from(randomBytes(4).toString('hex'), 'latin1');
 let idSeq = 0;
 let idLastMs = 0;
+/** The ms part of the current ms's ids, as bytes (formatted once per ms). */
+const idMsPrefix = Buffer.alloc(ID_MS_CHARS);
+let idSlab = Buffer.allocUnsafe(ID_SLAB_BYTES);
+let idSlabUsed = 0;
+/** The bytes of the id newMessageId returned last: a view of a slab whose bytes are never written again. */
+let lastIdBytes: Uint8Array = new Uint8Array(0);
+
+/** Reserves n bytes of the current slab (a fresh slab when it is full); returns where they start. */
+function slabTake(n: number): number {
+  if (idSlabUsed + n > ID_SLAB_BYTES) {
+    idSlab = Buffer.allocUnsafe(ID_SLAB_BYTES);
+    idSlabUsed = 0;
+  }
+  const at = idSlabUsed;
+  idSlabUsed += n;
+  return at;
+}
+
+/** A safe integer >= 0 as decimal ASCII bytes (a stored sequence), written into the slab: no string, no buffer of its own. */
+function decimalBytes(n: number): Uint8Array {
+  let digits = 1;
+  for (let v = n; v >= 10; v = Math.floor(v / 10)) digits++;
+  const at = slabTake(digits);
+  const slab = idSlab;
+  for (let i = at + digits - 1, v = n; i >= at; i--, v = Math.floor(v / 10)) slab[i] = 48 + (v % 10);
+  return new Uint8Array(slab.buffer, slab.byteOffset + at, digits);
+}
+
+function formatMsPrefix(ms: number): void {
+  const text = ms.toString(36).padStart(ID_MS_CHARS, '0');
+  if (text.length !== ID_MS_CHARS) throw new WharfError('INTERNAL', `clock value ${ms} does not fit a message id`);
+  idMsPrefix.write(text, 0, 'latin1');
+}
 
 /**
  * A unique, time-ordered id: 9 base-36 chars of ms, 4 of a per-ms sequence, 8 hex of process
- * randomness (so two processes do not collide). Sorts by creation time within a process.
+ * randomness. Sorts by creation time within a process. Written as bytes first: the stored record
+ * takes those bytes as they are, and the string is one flat string (not a rope of four parts that
+ * every write to the wire would flatten again).
  */
-let idMsPrefix = '';
-const SEQ_PAD = ['', '000', '00', '0', ''];
-
 export function newMessageId(nowMs: number = Date.now()): string {
   if (nowMs > idLastMs) {
     idLastMs = nowMs;
     idSeq = 0;
-    idMsPrefix = '';
-  } else if (++idSeq >= 1_679_616) {
+    formatMsPrefix(idLastMs);
+  } else if (++idSeq >= ID_SEQ_LIMIT) {
     // 36^4 ids in one ms: borrow the next ms so order and uniqueness hold.
     idLastMs++;
     idSeq = 0;
-    idMsPrefix = '';
+    formatMsPrefix(idLastMs);
   }
-  // The ms part is formatted once per ms (ids are minted on the publish hot path).
-  if (idMsPrefix === '') idMsPrefix = idLastMs.toString(36).padStart(9, '0');
-  const seq = idSeq.toString(36);
-  return idMsPrefix + SEQ_PAD[seq.length] + seq + idSuffix;
+  const at = slabTake(ID_CHARS);
+  const slab = idSlab;
+  for (let i = 0; i < ID_MS_CHARS; i++) slab[at + i] = idMsPrefix[i];
+  let seq = idSeq;
+  for (let i = ID_MS_CHARS + ID_SEQ_CHARS - 1; i >= ID_MS_CHARS; i--) {
+    slab[at + i] = BASE36[seq % 36];
+    seq = Math.floor(seq / 36);
+  }
+  for (let i = 0; i < idSuffix.length; i++) slab[at + ID_MS_CHARS + ID_SEQ_CHARS + i] = idSuffix[i];
+  lastIdBytes = new Uint8Array(slab.buffer, slab.byteOffset + at, ID_CHARS);
+  return latin1Slice.call(slab, at, at + ID_CHARS);
 }
 
 // ------------------------------------------------------------------ encode
@@ -134,8 +183,10 @@ export function encodeMessage(input: MessageInput, timestampMs: number, maxMessa
   if (input === null || typeof input !== 'object' || Array.isArray(input)) {
     throw invalid(`${label(where)} is ${input === null ? 'null' : typeof input}`, 'pass an object like { payload: {...} }');
   }
-  const id = optionalString(input.id, 'id', where) ?? newMessageId(timestampMs);
+  const ownId = optionalString(input.id, 'id', where);
+  const id = ownId ?? newMessageId(timestampMs);
   if (id.length === 0 || id.length > 256) throw invalid(`${label(where)}.id has ${id.length} characters`, 'use 1-256 characters');
+  const idBytes = ownId === undefined ? lastIdBytes : Buffer.from(id, 'utf8');
   const type = optionalString(input.type, 'type', where);
   const key = input.key;
   if (key !== undefined && key !== null && typeof key !== 'string') throw invalid(`${label(where)}.key is ${typeof key}`, 'pass a string or null');
@@ -151,7 +202,8 @@ export function encodeMessage(input: MessageInput, timestampMs: number, maxMessa
 
   const headers: RecordHeader[] = [];
   let size = 0;
-  size += pushHeader(headers, H_ID, id);
+  headers.push({ key: H_ID, value: idBytes });
+  size += H_ID.length + idBytes.length;
   if (type !== undefined) size += pushHeader(headers, H_TYPE, type);
   if (priority !== undefined) size += pushHeader(headers, H_PRIORITY, String(priority));
   if (groupId !== undefined) size += pushHeader(headers, H_GROUP_ID, groupId);
@@ -161,7 +213,7 @@ export function encodeMessage(input: MessageInput, timestampMs: number, maxMessa
   if (producerId !== undefined && sequence !== undefined) {
     // Broker bookkeeping, not counted against maxMessageBytes (a message that fits must fit when retried idempotently).
     headers.push({ key: H_PRODUCER_ID, value: producerIdBytes(producerId) });
-    headers.push({ key: H_SEQUENCE, value: Buffer.from(String(sequence), 'utf8') });
+    headers.push({ key: H_SEQUENCE, value: decimalBytes(sequence) });
   }
 
   if (input.headers !== undefined) {
@@ -197,8 +249,6 @@ export function encodeMessage(input: MessageInput, timestampMs: number, maxMessa
 
 // ------------------------------------------------------------------ decode
 
-/** Buffer's Latin-1 decoder (on Buffer.prototype, not in its type declarations); it accepts any Uint8Array. */
-const latin1Slice = (Buffer.prototype as unknown as { latin1Slice(this: Uint8Array, start: number, end: number): string }).latin1Slice;
 
 /**
  * UTF-8 to string; short ASCII (ids, types, header values) as Latin-1, without the decoder. The

@@ -39,6 +39,23 @@ describe('message codec', () => {
     expect(newMessageId(T + 1) > ids[ids.length - 1]).toBe(true);
   });
 
+  it('stores an idempotent producer\'s sequence as its decimal digits', () => {
+    for (const sequence of [0, 9, 10, 99, 100, 12_345, 2 ** 32, Number.MAX_SAFE_INTEGER]) {
+      const rec = encodeMessage({ producerId: 'p', sequence, payload: null }, T, 1 << 20).record;
+      const stored = rec.headers.find((h) => h.key === 'wharf.seq')!.value;
+      expect(Buffer.from(stored).toString('latin1')).toBe(String(sequence));
+    }
+  });
+
+  it('stores each generated id as the bytes of the id it reports, across many id slabs', () => {
+    const encoded = Array.from({ length: 3_000 }, (_, i) => encodeMessage({ payload: i }, T + 5, 1 << 20));
+    for (const enc of encoded) {
+      expect(enc.id).toMatch(/^[0-9a-z]{13}[0-9a-f]{8}$/);
+      expect(decodeMessage({ ...enc.record, offset: 0 }).id).toBe(enc.id);
+    }
+    expect(new Set(encoded.map((e) => e.id)).size).toBe(encoded.length);
+  });
+
   it('keeps queue/exchange fields as reserved headers, hidden from user headers', () => {
     const m = roundTrip({ priority: 7, groupId: 'g', dedupId: 'd', routingKey: 'r.k', ttlMs: 1000, payload: null });
     expect(m).toMatchObject({ priority: 7, groupId: 'g', dedupId: 'd', routingKey: 'r.k', headers: {} });

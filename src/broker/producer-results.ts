@@ -1,0 +1,128 @@
+// The results one idempotent producer's stored sequences resolve to when repeated, by sequence.
+// A producer counting up (the remote client, most embedded ones) fills a ring of fixed-size byte
+// slots: no object, no map entry and no string per message, so nothing here survives long enough
+// to be promoted and then collected from the old generation (with a Map of 65,536 churning entries
+// both were a measurable share of a remote publish). Sequences that do not extend the run (gaps
+// filled late, producers counting in steps) and ids that do not fit a slot go to a map instead.
+// Each part forgets its oldest first past MAX_RESULTS_PER_PRODUCER.
+import { assert } from '../common/index.js';
+import type { PublishResult } from './types.js';
+
+/** Results remembered per (target, producerId) in each part (the ring and the map). */
+export const MAX_RESULTS_PER_PRODUCER = 65_536;
+
+/** A remembered result: a bare id (queues, exchanges) or an id with its topic position. */
+export type StoredResult = PublishResult | string;
+
+/** slot = idLength:u8 kind:u8 partition:u32 offset:f64 id:ascii[ID_MAX_BYTES] */
+const SLOT_BYTES = 48;
+const ID_AT = 14;
+const ID_MAX_BYTES = SLOT_BYTES - ID_AT;
+const KIND_ID = 0;
+const KIND_PARTITION = 1;
+const KIND_POSITION = 2;
+const RING_INITIAL_SLOTS = 64;
+
+/** Buffer's Latin-1 decoder (on Buffer.prototype, not in its type declarations). */
+const latin1Slice = (Buffer.prototype as unknown as { latin1Slice(this: Uint8Array, start: number, end: number): string }).latin1Slice;
+
+export class ProducerResults {
+  /** Highest sequence ever put here (forgotten ones included): a higher one is new, with no lookup. */
+  maxStored = -1;
+  /** The run: sequences first .. first + count - 1, sequence s in slot s & (slots - 1). */
+  private ring: Buffer | null = null;
+  private slots = 0;
+  private first = 0;
+  private count = 0;
+  private readonly others = new Map<number, StoredResult>();
+  /**
+   * The map's sequences in the order they were first remembered, from `head`: the oldest is
+   * forgotten first (not Map#keys().next(): after many deletes V8 walks every deleted slot).
+   */
+  private order: number[] = [];
+  private head = 0;
+
+  get size(): number {
+    return this.count + this.others.size;
+  }
+
+  private inRun(sequence: number): boolean {
+    return sequence >= this.first && sequence < this.first + this.count;
+  }
+
+  has(sequence: number): boolean {
+    return this.inRun(sequence) || this.others.has(sequence);
+  }
+
+  get(sequence: number): StoredResult | undefined {
+    if (!this.inRun(sequence)) return this.others.get(sequence);
+    const ring = this.ring!;
+    const at = (sequence & (this.slots - 1)) * SLOT_BYTES;
+    const id = latin1Slice.call(ring, at + ID_AT, at + ID_AT + ring[at]);
+    const kind = ring[at + 1];
+    if (kind === KIND_ID) return id;
+    const partition = ring.readUInt32LE(at + 2);
+    return kind === KIND_PARTITION ? { id, partition } : { id, partition, offset: ring.readDoubleLE(at + 6) };
+  }
+
+  /** Remembers a stored sequence's result; one remembered already keeps its result and its place. */
+  put(sequence: number, result: StoredResult): void {
+    if (sequence <= this.maxStored && this.has(sequence)) return;
+    if (sequence > this.maxStored) this.maxStored = sequence;
+    if ((this.count === 0 || sequence === this.first + this.count) && this.putInRun(sequence, result)) return;
+    this.others.set(sequence, result);
+    this.order.push(sequence);
+    if (this.others.size > MAX_RESULTS_PER_PRODUCER) {
+      this.others.delete(this.order[this.head++]);
+      if (this.head >= MAX_RESULTS_PER_PRODUCER) {
+        this.order = this.order.slice(this.head);
+        this.head = 0;
+      }
+    }
+  }
+
+  /** Appends to the run; false (nothing changed) when the id does not fit a slot. */
+  private putInRun(sequence: number, result: StoredResult): boolean {
+    const id = typeof result === 'string' ? result : result.id;
+    if (id.length > ID_MAX_BYTES) return false;
+    for (let i = 0; i < id.length; i++) if (id.charCodeAt(i) > 127) return false;
+    if (this.count === 0) this.first = sequence;
+    if (this.count === this.slots) {
+      if (this.slots < MAX_RESULTS_PER_PRODUCER) this.grow();
+      else {
+        this.first++; // forget the oldest: its slot is the one this sequence takes
+        this.count--;
+      }
+    }
+    const ring = this.ring!;
+    const at = (sequence & (this.slots - 1)) * SLOT_BYTES;
+    ring[at] = id.length;
+    for (let i = 0; i < id.length; i++) ring[at + ID_AT + i] = id.charCodeAt(i);
+    if (typeof result === 'string' || result.partition === undefined) ring[at + 1] = KIND_ID;
+    else {
+      ring.writeUInt32LE(result.partition, at + 2);
+      if (result.offset === undefined) ring[at + 1] = KIND_PARTITION;
+      else {
+        ring[at + 1] = KIND_POSITION;
+        ring.writeDoubleLE(result.offset, at + 6);
+      }
+    }
+    this.count++;
+    assert(this.count <= this.slots, 'the run fits its ring');
+    return true;
+  }
+
+  /** Doubles the ring; every remembered sequence moves to its slot in the larger one. */
+  private grow(): void {
+    const slots = Math.max(RING_INITIAL_SLOTS, this.slots * 2);
+    const next = Buffer.allocUnsafe(slots * SLOT_BYTES);
+    if (this.ring !== null) {
+      for (let s = this.first; s < this.first + this.count; s++) {
+        const from = (s & (this.slots - 1)) * SLOT_BYTES;
+        this.ring.copy(next, (s & (slots - 1)) * SLOT_BYTES, from, from + SLOT_BYTES);
+      }
+    }
+    this.ring = next;
+    this.slots = slots;
+  }
+}
