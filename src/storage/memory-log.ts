@@ -135,7 +135,7 @@ export class MemoryLog implements PartitionLog {
       const { maxBytes, maxRecords } = validateReadOptions(options);
       const out: LogRecord[] = [];
       this.visit(fromOffset, maxBytes, (b) => {
-        decodeRecordsInto(b, 0, fromOffset, out, maxRecords);
+        decodeRecordsInto(b, 0, fromOffset, out, options.wholeBatches === true ? Number.MAX_SAFE_INTEGER : maxRecords);
         return out.length < maxRecords;
       });
       return Promise.resolve(out);

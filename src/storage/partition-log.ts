@@ -304,7 +304,7 @@ export class DiskLog implements PartitionLog {
     // A caller wanting few records should not pay for reading maxBytes: read in smaller chunks.
     const chunkBytes = Math.min(maxBytes, Math.max(READ_CHUNK_MIN_BYTES, maxRecords * READ_CHUNK_BYTES_PER_RECORD));
     await this.visitBatches(fromOffset, budget, chunkBytes, (buf, pos) => {
-      decodeRecordsInto(buf, pos, fromOffset, out, maxRecords);
+      decodeRecordsInto(buf, pos, fromOffset, out, options.wholeBatches === true ? Number.MAX_SAFE_INTEGER : maxRecords);
       return out.length < maxRecords;
     });
     return out;

@@ -41,8 +41,13 @@ export interface AppendResult {
 export interface ReadOptions {
   /** Upper bound on bytes read from storage; at least one batch is returned even when larger. */
   maxBytes: number;
-  /** Upper bound on records returned. */
+  /** Upper bound on records returned (but see wholeBatches). */
   maxRecords?: number;
+  /**
+   * Also return the rest of the batch in which maxRecords is reached. A reader that keeps what it
+   * does not use yet (a queue's cursor) then never reads and checks that batch again.
+   */
+  wholeBatches?: boolean;
 }
 
 export interface LogOptions {

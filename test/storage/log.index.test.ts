@@ -183,3 +183,22 @@ describe('offsetForTimestamp', () => {
     );
   });
 });
+
+describe('read with wholeBatches', () => {
+  it('returns the rest of the batch in which maxRecords is reached, and no further batch', async () => {
+    await forBoth(
+      async (log) => {
+        await log.append(Array.from({ length: 10 }, (_, i) => rec(`a${i}`, 1000)));
+        await log.append(Array.from({ length: 10 }, (_, i) => rec(`b${i}`, 1000)));
+        const offsets = async (from: number, maxRecords: number, wholeBatches?: boolean): Promise<number[]> =>
+          (await log.read(from, { maxBytes: 1 << 20, maxRecords, wholeBatches })).map((r) => r.offset);
+        expect(await offsets(3, 2)).toEqual([3, 4]);
+        expect(await offsets(3, 2, true)).toEqual([3, 4, 5, 6, 7, 8, 9]);
+        expect(await offsets(3, 7, true)).toEqual([3, 4, 5, 6, 7, 8, 9]);
+        expect(await offsets(3, 8, true)).toEqual(Array.from({ length: 17 }, (_, i) => 3 + i));
+        await expect(log.read(0, { maxBytes: 100, wholeBatches: 'yes' as unknown as boolean })).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
+      },
+      { segmentBytes: 1 << 20 },
+    );
+  });
+});

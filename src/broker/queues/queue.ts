@@ -19,6 +19,7 @@ import { recoverState } from './queue-recovery.js';
 import { DELAY_LEVEL, QueueState, type Tracked } from './queue-state.js';
 import { type DeadLetterReason, deadLetterRecord, recordBytes, recordExpiresAtMs, recordGroupId, recordPriority } from './queue-record.js';
 import { queueStats, readyCount } from './queue-stats.js';
+import { ReadAhead } from './read-ahead.js';
 import { RateWindow } from './rate-window.js';
 import { retryDelayMs } from './retry.js';
 import { TimerHeap } from './timer-heap.js';
@@ -45,6 +46,8 @@ export class QueueEngine {
   readonly journal: JournalWriter;
   private readonly timers: TimerHeap<number>;
   private readonly leases: LeaseBook;
+  /** Records read past what a take needed (read-ahead.ts). */
+  private readonly readAhead = new ReadAhead();
   private readonly epoch = randomBytes(4).toString('hex');
   private mutex: Promise<unknown> = Promise.resolve();
   private readonly waiters = new Set<() => void>();
@@ -202,16 +205,26 @@ export class QueueEngine {
     while (out.length < max && this.room()) {
       const from = this.state.nextCursorOffset(level);
       if (from >= l.endOffset) return;
-      const recs = await this.log(level).read(from, { maxBytes: QUEUE_DEFAULTS.readMaxBytes, maxRecords: Math.min(1000, max - out.length + 16) });
+      let recs = this.readAhead.take(level, from);
+      if (recs === null) {
+        recs = await this.log(level).read(from, { maxBytes: QUEUE_DEFAULTS.readMaxBytes, maxRecords: Math.min(1000, max - out.length + 16), wholeBatches: true });
+      }
       if (recs.length === 0) return;
-      for (const rec of recs) {
-        if (rec.offset >= l.endOffset || out.length >= max || !this.room()) return;
+      for (let i = 0; i < recs.length; i++) {
+        const rec = recs[i];
+        if (rec.offset >= l.endOffset || out.length >= max || !this.room()) {
+          this.readAhead.keep(level, recs, i);
+          return;
+        }
         if (rec.offset < l.cursor) continue;
         if (this.state.isCandidate(level, rec.offset)) {
           if (recordExpiresAtMs(rec, this.options.ttlMs) <= this.clock.now()) {
             await this.expire(rec, level, undefined);
           } else if (this.options.fifo && !this.state.groupIsFree(recordGroupId(rec))) {
-            if (this.state.heldCount >= QUEUE_DEFAULTS.maxHeldMessages) return; // scan resumes when groups free up
+            if (this.state.heldCount >= QUEUE_DEFAULTS.maxHeldMessages) {
+              this.readAhead.keep(level, recs, i);
+              return; // scan resumes when groups free up
+            }
             this.state.hold(recordGroupId(rec), rec.offset);
           } else {
             out.push(this.deliver(level, rec, leaseMs));
@@ -515,6 +528,7 @@ export class QueueEngine {
       for (const t of this.state.tracked.values()) this.timers.cancel(t.key);
       this.leases.clear();
       this.delayed.reset();
+      this.readAhead.clear();
       this.bytes = 0;
       await this.journal.commit();
       this.roomFreed();
@@ -539,6 +553,7 @@ export class QueueEngine {
     if (this.closed) return;
     await this.locked(async () => {
       this.closed = true;
+      this.readAhead.clear();
     });
     this.notify();
     this.roomFreed();
