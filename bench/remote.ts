@@ -5,6 +5,7 @@
 //   topic-durable  1-partition topic, same producer, one consumer-group member (commit per message)
 //   topic-auto     the same with ackMode 'auto' (at-most-once: committed on delivery, deliveries stream)
 //   latency-1k     queue-durable paced at --rate msgs/s for --duration s
+//   queue-split    (not run by default) the server's CPU per message publishing alone, then delivering alone
 // Each scenario also runs embedded (the same producer and consumer code against an in-process
 // Broker, one process) right before the remote run, and the remote row carries the ratio, so the
 // remote overhead is read from two runs side by side on the same busy machine (--modes remote
@@ -297,7 +298,54 @@ async function runRemote(scenario: string): Promise<Row> {
   }
 }
 
+/**
+ * queue-split: the server's CPU per message for the publish path alone (the producer fills the
+ * queue, no consumer), then for the delivery path alone (the consumer drains it, no producer):
+ * which side of a queue costs what, free of the two competing for the server. Remote only.
+ */
+async function runSplit(): Promise<void> {
+  const dir = mkdtempSync(join(tmpdir(), 'wharf-bench-split-'));
+  const server = spawnRole(SELF, ['--role', 'server', '--dir', dir, '--fsync', opts.fsync]);
+  try {
+    const port = Number((await nextLine(server.lines, 'READY')).split(' ')[1]);
+    const admin = await connect(`wharf://127.0.0.1:${port}`);
+    await createTarget(admin, 'queue-split');
+    await admin.close();
+    const common = ['--port', String(port), ...commonArgs('queue-split')];
+    const phase = async (name: string, role: 'producer' | 'consumer'): Promise<void> => {
+      const cpu0 = cpuSecondsOf(server.proc.pid!);
+      const t0 = nowMs();
+      const child = spawnRole(SELF, ['--role', role, ...common]);
+      const report = JSON.parse(await nextLine(child.lines, '{')) as ProducerReport & ConsumerReport;
+      const cpu1 = cpuSecondsOf(server.proc.pid!);
+      const msgs = role === 'producer' ? report.published : report.received;
+      const seconds = role === 'producer' ? report.publish_s : (report.lastMs - report.firstMs) / 1000;
+      process.stdout.write(
+        `${JSON.stringify({
+          system: 'wharf-remote',
+          scenario: name,
+          msgs,
+          msgs_per_s: seconds > 0 ? Math.round(msgs / seconds) : null,
+          p50_ms: null,
+          p99_ms: null,
+          notes: `${role === 'producer' ? 'publish alone (no consumer)' : 'deliver + ack alone (queue filled, no producer)'}, fsync ${opts.fsync}, window ${opts.window}, prefetch ${opts.prefetch}`,
+          server_cpu_us_per_msg: cpu0 === null || cpu1 === null || msgs === 0 ? null : Math.round(((cpu1 - cpu0) / msgs) * 1e7) / 10,
+          wall_s: Math.round(nowMs() - t0) / 1000,
+        })}\n`,
+      );
+    };
+    await phase('queue-split publish', 'producer');
+    await phase('queue-split consume', 'consumer');
+  } finally {
+    server.proc.kill('SIGTERM');
+    setTimeout(() => server.proc.kill('SIGKILL'), 2_000).unref();
+    await new Promise((r) => server.proc.once('exit', r));
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
 async function runScenario(scenario: string, modes: string[]): Promise<void> {
+  if (scenario === 'queue-split') return runSplit();
   let embedded: Row | null = null;
   if (modes.includes('embedded')) {
     embedded = await runEmbedded(scenario);
