@@ -5,10 +5,10 @@
 // journal before the message is handed out; a 32-byte settle record per ack is fsynced before the
 // ack is answered), with nothing else: no validation, no message ids, no headers, no idempotence,
 // no per-message objects or promises. What a full broker costs on top is read against it. It is a
-// reference for this design, not a bound on every design (one shared log for messages and records,
-// or preallocated files, are not tried here).
+// reference for this design, not a bound on every design; `--path single` sketches another one: one
+// file for messages, delivery records and settle records, so one fsync per round covers them all.
 // Usage: npx tsx bench/remote-floor.ts            (throughput for each --path, serial as the median of 3; then latency-1k for each)
-//        npx tsx bench/remote-floor.ts [--count 100000] [--rate 0] [--path serial|parallel|none] [--window 1000] [--prefetch 1000] [--size 1024]
+//        npx tsx bench/remote-floor.ts [--count 100000] [--rate 0] [--path serial|parallel|none|single] [--window 1000] [--prefetch 1000] [--size 1024]
 //        (one run; --rate 1000 --count 10000 is the latency-1k scenario: paced, p50/p99 of publish-to-receive)
 import fs from 'node:fs';
 import net from 'node:net';
@@ -33,10 +33,12 @@ const PREFETCH = num(values.prefetch, 1000);
 const RATE = num(values.rate, 0);
 /**
  * Where the delivery record's fsync sits: 'serial' (after the message's, as a Wharf queue does),
- * 'parallel' (alongside the message's, when a consumer has credit), 'none' (no delivery record).
+ * 'parallel' (alongside the message's, when a consumer has credit), 'none' (no delivery record),
+ * 'single' (not Wharf's design: delivery and settle records go in the log file itself, a message
+ * with a waiting consumer's credit in the same round as its delivery record).
  */
-const PATH = String(values.path ?? 'serial') as 'serial' | 'parallel' | 'none';
-if (!['serial', 'parallel', 'none'].includes(PATH)) throw new Error(`--path ${PATH}: use serial, parallel or none`);
+const PATH = String(values.path ?? 'serial') as 'serial' | 'parallel' | 'none' | 'single';
+if (!['serial', 'parallel', 'none', 'single'].includes(PATH)) throw new Error(`--path ${PATH}: use serial, parallel, none or single`);
 const OP_RECORD_BYTES = 32;
 
 // Frame: u32 body length, u8 op, u32 count, then (publish, deliver) count x (u32 length + bytes).
@@ -126,7 +128,8 @@ class Appender {
 async function serverRole(): Promise<void> {
   const dir = String(values.dir);
   const log = new Appender(fs.openSync(join(dir, 'log'), 'w+'));
-  const journal = new Appender(fs.openSync(join(dir, 'journal'), 'w+'));
+  // 'single': one file, one round, one fsync for messages and records alike.
+  const journal = PATH === 'single' ? log : new Appender(fs.openSync(join(dir, 'journal'), 'w+'));
   const ready: Buffer[] = []; // stored messages (length-prefixed), not yet handed out
   /** How many messages at the head of `ready` already have a durable delivery record ('parallel'). */
   let recordedAhead = 0;
@@ -161,8 +164,19 @@ async function serverRole(): Promise<void> {
         // 'parallel': messages a consumer has credit for get their delivery record in the same
         // moment as their append; they are handed out once both are durable. The confirm waits
         // for the append alone.
-        const ahead = PATH === 'parallel' && ready.length === 0 ? Math.max(0, Math.min(count, credits - reserved)) : 0;
+        const ahead = (PATH === 'parallel' || PATH === 'single') && ready.length === 0 ? Math.max(0, Math.min(count, credits - reserved)) : 0;
         reserved += ahead;
+        if (PATH === 'single') {
+          // The delivery records ride in the messages' own round: one fsync makes both durable.
+          log.submit(ahead > 0 ? [...records, Buffer.alloc(ahead * OP_RECORD_BYTES, 1)] : records, () => {
+            sock.write(header(OP_CONFIRM, count, 0));
+            reserved -= ahead;
+            recordedAhead += ahead;
+            for (const r of records) ready.push(r);
+            deliver();
+          });
+          return;
+        }
         let waits = ahead > 0 ? 2 : 1;
         const bothDone = (): void => {
           if (--waits > 0) return;
@@ -321,8 +335,8 @@ async function main(): Promise<void> {
     const rates = rows.map((r) => Number(r.msgs_per_s));
     const median = rows[rates.indexOf([...rates].sort((a, b) => a - b)[1])];
     console.log(JSON.stringify({ ...median, runs: rates.join(' / ') }));
-    for (const path of ['parallel', 'none'] as const) console.log(JSON.stringify(await runOnce({ path, rate: 0, count: COUNT })));
-    for (const path of ['serial', 'parallel', 'none'] as const) console.log(JSON.stringify(await runOnce({ path, rate: 1000, count: 10_000 })));
+    for (const path of ['parallel', 'none', 'single'] as const) console.log(JSON.stringify(await runOnce({ path, rate: 0, count: COUNT })));
+    for (const path of ['serial', 'parallel', 'none', 'single'] as const) console.log(JSON.stringify(await runOnce({ path, rate: 1000, count: 10_000 })));
   }
   process.exit(0);
 }

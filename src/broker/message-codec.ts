@@ -71,7 +71,9 @@ function decimalBytes(n: number): Uint8Array {
 
 function formatMsPrefix(ms: number): void {
   const text = ms.toString(36).padStart(ID_MS_CHARS, '0');
-  if (text.length !== ID_MS_CHARS) throw new WharfError('INTERNAL', `clock value ${ms} does not fit a message id`);
+  if (!Number.isSafeInteger(ms) || ms < 0 || text.length !== ID_MS_CHARS) {
+    throw new WharfError('INVALID_ARGUMENT', `clock value ${ms} ms is not a time a message id can hold (0 to 36^9 - 1 ms)`);
+  }
   idMsPrefix.write(text, 0, 'latin1');
 }
 
@@ -82,15 +84,20 @@ function formatMsPrefix(ms: number): void {
  * every write to the wire would flatten again).
  */
 export function newMessageId(nowMs: number = Date.now()): string {
-  if (nowMs > idLastMs) {
-    idLastMs = nowMs;
+  // Whole ms (a sub-ms clock is welcome), and the prefix formatted before any state changes: a
+  // clock value that cannot be formatted throws and leaves the id sequence as it was.
+  const ms = Math.floor(nowMs);
+  if (ms > idLastMs) {
+    formatMsPrefix(ms);
+    idLastMs = ms;
     idSeq = 0;
-    formatMsPrefix(idLastMs);
-  } else if (++idSeq >= ID_SEQ_LIMIT) {
+  } else if (idSeq + 1 >= ID_SEQ_LIMIT) {
     // 36^4 ids in one ms: borrow the next ms so order and uniqueness hold.
+    formatMsPrefix(idLastMs + 1);
     idLastMs++;
     idSeq = 0;
-    formatMsPrefix(idLastMs);
+  } else {
+    idSeq++;
   }
   const at = slabTake(ID_CHARS);
   const slab = idSlab;

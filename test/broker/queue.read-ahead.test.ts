@@ -2,7 +2,8 @@
 // those records instead of reading and checking the batch again, and delivers exactly what it
 // would have delivered from the log.
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { ReadAhead } from '../../src/broker/queues/read-ahead.js';
+import { READ_AHEAD_KEEP_MS, ReadAhead } from '../../src/broker/queues/read-ahead.js';
+import { ManualClock } from '../../src/common/index.js';
 import { DiskLog, type LogRecord } from '../../src/storage/index.js';
 import { openTestBroker, type TestBroker } from './queue-helpers.js';
 
@@ -10,7 +11,7 @@ const rec = (offset: number): LogRecord => ({ offset, timestampMs: 0, key: null,
 
 describe('read-ahead', () => {
   it('hands back kept records from exactly the offset asked for, once', () => {
-    const ra = new ReadAhead();
+    const ra = new ReadAhead(new ManualClock());
     const recs = [10, 11, 12, 13].map(rec);
     ra.keep(0, recs, 1);
     expect(ra.take(0, 12)!.map((r) => r.offset)).toEqual([12, 13]);
@@ -24,6 +25,21 @@ describe('read-ahead', () => {
     ra.keep(2, recs, 0);
     ra.clear();
     expect(ra.take(2, 10)).toBeNull();
+  });
+
+  it(`lets kept records go once they waited ${READ_AHEAD_KEEP_MS} ms for a take`, () => {
+    const clock = new ManualClock();
+    const ra = new ReadAhead(clock);
+    ra.keep(0, [1, 2].map(rec), 0);
+    clock.advance(READ_AHEAD_KEEP_MS / 2);
+    ra.keep(1, [5, 6].map(rec), 0);
+    clock.advance(READ_AHEAD_KEEP_MS / 2);
+    expect(ra.levelsKept).toBe(1); // level 0 let go; level 1 kept half as long
+    clock.advance(READ_AHEAD_KEEP_MS / 2);
+    expect(ra.levelsKept).toBe(1); // the next look is KEEP_MS after the last
+    clock.advance(READ_AHEAD_KEEP_MS / 2);
+    expect(ra.levelsKept).toBe(0);
+    expect(ra.take(1, 5)).toBeNull();
   });
 
   describe.each([true, false])('queue on disk %s', (disk) => {

@@ -47,6 +47,15 @@ describe('message codec', () => {
     }
   });
 
+  it('a clock value an id cannot hold throws and leaves later ids unique; a sub-ms clock is taken to the ms', () => {
+    const before = [newMessageId(T + 1_000), newMessageId(T + 1_000), newMessageId(T + 1_000)];
+    expect(() => newMessageId(36 ** 9)).toThrow(/not a time a message id can hold/);
+    const after = [newMessageId(T + 1_000), newMessageId(T + 1_000.5), newMessageId(T + 1_000)];
+    const all = [...before, ...after];
+    expect(new Set(all).size).toBe(all.length);
+    expect([...all].sort()).toEqual(all);
+  });
+
   it('stores each generated id as the bytes of the id it reports, across many id slabs', () => {
     const encoded = Array.from({ length: 3_000 }, (_, i) => encodeMessage({ payload: i }, T + 5, 1 << 20));
     for (const enc of encoded) {

@@ -47,7 +47,7 @@ export class QueueEngine {
   private readonly timers: TimerHeap<number>;
   private readonly leases: LeaseBook;
   /** Records read past what a take needed (read-ahead.ts). */
-  private readonly readAhead = new ReadAhead();
+  private readonly readAhead: ReadAhead;
   private readonly epoch = randomBytes(4).toString('hex');
   private mutex: Promise<unknown> = Promise.resolve();
   private readonly waiters = new Set<() => void>();
@@ -72,6 +72,7 @@ export class QueueEngine {
     this.timers = new TimerHeap<number>(host.clock, (keys) => this.onDue(keys));
     this.leases = new LeaseBook(this.timers);
     this.delayed = new DelayedMessages(this, this.timers);
+    this.readAhead = new ReadAhead(host.clock);
     const now = host.clock.now();
     this.rates = { publish: new RateWindow(now), deliver: new RateWindow(now), ack: new RateWindow(now), nack: new RateWindow(now), error: new RateWindow(now) };
   }
