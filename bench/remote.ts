@@ -11,7 +11,7 @@
 // remote overhead is read from two runs side by side on the same busy machine (--modes remote
 // skips the embedded run).
 // Usage: npx tsx bench/remote.ts [--count 100000] [--size 1024] [--rate 1000] [--duration 10] [--scenarios a,b]
-//        [--modes embedded,remote] [--fsync always|never]    BENCH_NODE_FLAGS='--cpu-prof --cpu-prof-dir=/tmp/prof' profiles every child
+//        [--modes embedded,remote] [--fsync always|never] [--idempotent false]    BENCH_NODE_FLAGS='--cpu-prof --cpu-prof-dir=/tmp/prof' profiles every child
 // Latency = consumer receive time minus the send stamp in the payload (same host clock).
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -41,6 +41,7 @@ const { values } = parseArgs({
     scenarios: { type: 'string' },
     modes: { type: 'string' },
     fsync: { type: 'string' },
+    idempotent: { type: 'string' },
   },
 });
 const num = (v: unknown, d: number): number => (typeof v === 'string' && v !== '' ? Number(v) : d);
@@ -53,6 +54,8 @@ const opts = {
   prefetch: num(values.prefetch ?? process.env.PREFETCH, 1000),
   /** 'never' takes the disk out of the comparison, leaving the CPU cost of each path. */
   fsync: (values.fsync ?? process.env.FSYNC ?? 'always') as 'always' | 'never',
+  /** 'false': the remote producer does not stamp producerId + sequence (what idempotence costs). */
+  idempotent: (values.idempotent ?? 'true') !== 'false',
 };
 
 // ------------------------------------------------------------------ roles (child processes)
@@ -181,7 +184,7 @@ async function consumerRole(): Promise<void> {
 }
 
 async function producerRole(): Promise<void> {
-  const client = await connect(`wharf://127.0.0.1:${String(values.port)}`);
+  const client = await connect(`wharf://127.0.0.1:${String(values.port)}`, { idempotent: opts.idempotent });
   const report = await runProducer(client, String(values.scenario));
   process.stdout.write(`${JSON.stringify(report)}\n`);
   await client.close();
@@ -195,7 +198,7 @@ async function embeddedRole(): Promise<void> {
   await createTarget(broker, scenario);
   const { finished } = await startConsumer(broker, scenario, num(values.count, 0));
   process.stdout.write('READY\n');
-  const producer = await runProducer(broker, scenario, 'bench-embedded-producer');
+  const producer = await runProducer(broker, scenario, opts.idempotent ? 'bench-embedded-producer' : undefined);
   const consumer = await finished;
   process.stdout.write(`${JSON.stringify(producer)}\n${JSON.stringify(consumer)}\n`);
   await broker.close();
@@ -222,7 +225,7 @@ function rowOf(system: string, scenario: string, p: ProducerReport, c: ConsumerR
     msgs_per_s: seconds > 0 ? Math.round(c.received / seconds) : null,
     p50_ms: c.p50_ms,
     p99_ms: c.p99_ms,
-    notes: `${notes}, fsync ${opts.fsync}, window ${opts.window}, prefetch ${opts.prefetch}${p.failed > 0 ? `, ${p.failed} publishes failed` : ''}`,
+    notes: `${notes}, fsync ${opts.fsync}, window ${opts.window}, prefetch ${opts.prefetch}${opts.idempotent ? '' : ', producer not idempotent'}${p.failed > 0 ? `, ${p.failed} publishes failed` : ''}`,
     p999_ms: c.p999_ms,
     max_ms: c.max_ms,
     ...cpu,
@@ -236,7 +239,7 @@ function rowOf(system: string, scenario: string, p: ProducerReport, c: ConsumerR
 
 function commonArgs(scenario: string): string[] {
   const total = scenario === 'latency-1k' ? Math.round(opts.rate * opts.duration) : opts.count;
-  return ['--fsync', opts.fsync, '--scenario', scenario, '--count', String(total), '--size', String(opts.size), '--rate', String(opts.rate), '--duration', String(opts.duration), '--window', String(opts.window), '--prefetch', String(opts.prefetch)];
+  return ['--fsync', opts.fsync, '--idempotent', String(opts.idempotent), '--scenario', scenario, '--count', String(total), '--size', String(opts.size), '--rate', String(opts.rate), '--duration', String(opts.duration), '--window', String(opts.window), '--prefetch', String(opts.prefetch)];
 }
 
 async function runEmbedded(scenario: string): Promise<Row> {
