@@ -166,18 +166,10 @@ async function serverRole(): Promise<void> {
         // for the append alone.
         const ahead = (PATH === 'parallel' || PATH === 'single') && ready.length === 0 ? Math.max(0, Math.min(count, credits - reserved)) : 0;
         reserved += ahead;
-        if (PATH === 'single') {
-          // The delivery records ride in the messages' own round: one fsync makes both durable.
-          log.submit(ahead > 0 ? [...records, Buffer.alloc(ahead * OP_RECORD_BYTES, 1)] : records, () => {
-            sock.write(header(OP_CONFIRM, count, 0));
-            reserved -= ahead;
-            recordedAhead += ahead;
-            for (const r of records) ready.push(r);
-            deliver();
-          });
-          return;
-        }
-        let waits = ahead > 0 ? 2 : 1;
+        // 'single': the delivery records ride in the messages' own round, one fsync for both.
+        const deliveryRecords = ahead > 0 ? Buffer.alloc(ahead * OP_RECORD_BYTES, 1) : null;
+        const together = PATH === 'single' && deliveryRecords !== null;
+        let waits = deliveryRecords !== null && !together ? 2 : 1;
         const bothDone = (): void => {
           if (--waits > 0) return;
           reserved -= ahead;
@@ -185,11 +177,11 @@ async function serverRole(): Promise<void> {
           for (const r of records) ready.push(r);
           deliver();
         };
-        log.submit(records, () => {
+        log.submit(together ? [...records, deliveryRecords] : records, () => {
           sock.write(header(OP_CONFIRM, count, 0));
           bothDone();
         });
-        if (ahead > 0) journal.submit([Buffer.alloc(ahead * OP_RECORD_BYTES, 1)], bothDone);
+        if (deliveryRecords !== null && !together) journal.submit([deliveryRecords], bothDone);
       } else if (op === OP_ACK) {
         consumer = sock;
         credits += count;

@@ -22,7 +22,7 @@ import * as hdr from 'hdr-histogram-js';
 import { Broker, type Wharf } from '../src/broker/index.js';
 import { connect } from '../src/client/index.js';
 import { startNativeServer } from '../src/server/native/index.js';
-import { cpuSecondsOf, nextLine, nowMs, spawnRole } from './lib/child-roles.js';
+import { cpuSecondsOf, nextLine, nowMs, spawnRole, type RoleProcess } from './lib/child-roles.js';
 
 const SELF = fileURLToPath(import.meta.url);
 const { values } = parseArgs({
@@ -225,7 +225,7 @@ function rowOf(system: string, scenario: string, p: ProducerReport, c: ConsumerR
     msgs_per_s: seconds > 0 ? Math.round(c.received / seconds) : null,
     p50_ms: c.p50_ms,
     p99_ms: c.p99_ms,
-    notes: `${notes}, fsync ${opts.fsync}, window ${opts.window}, prefetch ${opts.prefetch}${opts.idempotent ? '' : ', producer not idempotent'}${p.failed > 0 ? `, ${p.failed} publishes failed` : ''}`,
+    notes: `${notes}, ${settingsNote()}${p.failed > 0 ? `, ${p.failed} publishes failed` : ''}`,
     p999_ms: c.p999_ms,
     max_ms: c.max_ms,
     ...cpu,
@@ -235,6 +235,11 @@ function rowOf(system: string, scenario: string, p: ProducerReport, c: ConsumerR
     // this is steadier than msgs/s, which follows whatever CPU share the processes get.
     cpu_us_per_msg: cpuSeconds === null || c.received === 0 ? null : Math.round((cpuSeconds / c.received) * 1e6 * 10) / 10,
   };
+}
+
+/** The run's settings, for a row's notes. */
+function settingsNote(): string {
+  return `fsync ${opts.fsync}, window ${opts.window}, prefetch ${opts.prefetch}${opts.idempotent ? '' : ', producer not idempotent'}`;
 }
 
 function commonArgs(scenario: string): string[] {
@@ -262,7 +267,11 @@ async function runEmbedded(scenario: string): Promise<Row> {
   }
 }
 
-async function runRemote(scenario: string): Promise<Row> {
+/**
+ * Runs fn against a server process on a fresh data directory, with the scenario's queue or topic
+ * created; `common` are the arguments its producer and consumer processes take. Stops the server after.
+ */
+async function withServer<T>(scenario: string, fn: (server: RoleProcess, common: string[]) => Promise<T>): Promise<T> {
   const dir = mkdtempSync(join(tmpdir(), 'wharf-bench-remote-'));
   const server = spawnRole(SELF, ['--role', 'server', '--dir', dir, '--fsync', opts.fsync]);
   try {
@@ -270,7 +279,17 @@ async function runRemote(scenario: string): Promise<Row> {
     const admin = await connect(`wharf://127.0.0.1:${port}`);
     await createTarget(admin, scenario);
     await admin.close();
-    const common = ['--port', String(port), ...commonArgs(scenario)];
+    return await fn(server, ['--port', String(port), ...commonArgs(scenario)]);
+  } finally {
+    server.proc.kill('SIGTERM');
+    setTimeout(() => server.proc.kill('SIGKILL'), 2_000).unref();
+    await new Promise((r) => server.proc.once('exit', r));
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+function runRemote(scenario: string): Promise<Row> {
+  return withServer(scenario, async (server, common) => {
     const consumer = spawnRole(SELF, ['--role', 'consumer', ...common]);
     await nextLine(consumer.lines, 'READY');
     const serverCpu0 = cpuSecondsOf(server.proc.pid!);
@@ -293,12 +312,7 @@ async function runRemote(scenario: string): Promise<Row> {
       },
       serverUsed === null ? null : serverUsed + p.cpu_s + c.cpu_s,
     );
-  } finally {
-    server.proc.kill('SIGTERM');
-    setTimeout(() => server.proc.kill('SIGKILL'), 2_000).unref();
-    await new Promise((r) => server.proc.once('exit', r));
-    rmSync(dir, { recursive: true, force: true });
-  }
+  });
 }
 
 /**
@@ -306,15 +320,8 @@ async function runRemote(scenario: string): Promise<Row> {
  * queue, no consumer), then for the delivery path alone (the consumer drains it, no producer):
  * which side of a queue costs what, free of the two competing for the server. Remote only.
  */
-async function runSplit(): Promise<void> {
-  const dir = mkdtempSync(join(tmpdir(), 'wharf-bench-split-'));
-  const server = spawnRole(SELF, ['--role', 'server', '--dir', dir, '--fsync', opts.fsync]);
-  try {
-    const port = Number((await nextLine(server.lines, 'READY')).split(' ')[1]);
-    const admin = await connect(`wharf://127.0.0.1:${port}`);
-    await createTarget(admin, 'queue-split');
-    await admin.close();
-    const common = ['--port', String(port), ...commonArgs('queue-split')];
+function runSplit(): Promise<void> {
+  return withServer('queue-split', async (server, common) => {
     const phase = async (name: string, role: 'producer' | 'consumer'): Promise<void> => {
       const cpu0 = cpuSecondsOf(server.proc.pid!);
       const t0 = nowMs();
@@ -331,7 +338,7 @@ async function runSplit(): Promise<void> {
           msgs_per_s: seconds > 0 ? Math.round(msgs / seconds) : null,
           p50_ms: null,
           p99_ms: null,
-          notes: `${role === 'producer' ? 'publish alone (no consumer)' : 'deliver + ack alone (queue filled, no producer)'}, fsync ${opts.fsync}, window ${opts.window}, prefetch ${opts.prefetch}`,
+          notes: `${role === 'producer' ? 'publish alone (no consumer)' : 'deliver + ack alone (queue filled, no producer)'}, ${settingsNote()}`,
           server_cpu_us_per_msg: cpu0 === null || cpu1 === null || msgs === 0 ? null : Math.round(((cpu1 - cpu0) / msgs) * 1e7) / 10,
           wall_s: Math.round(nowMs() - t0) / 1000,
         })}\n`,
@@ -339,12 +346,7 @@ async function runSplit(): Promise<void> {
     };
     await phase('queue-split publish', 'producer');
     await phase('queue-split consume', 'consumer');
-  } finally {
-    server.proc.kill('SIGTERM');
-    setTimeout(() => server.proc.kill('SIGKILL'), 2_000).unref();
-    await new Promise((r) => server.proc.once('exit', r));
-    rmSync(dir, { recursive: true, force: true });
-  }
+  });
 }
 
 async function runScenario(scenario: string, modes: string[]): Promise<void> {

@@ -5,7 +5,7 @@
 // which are never shown to consumers). `wharf.ct` says whether the value is JSON or bytes.
 // Decoding is the consume hot path: no intermediate objects, ASCII fast path for short strings.
 import { randomBytes } from 'node:crypto';
-import { LIMITS, WharfError } from '../common/index.js';
+import { LIMITS, WharfError, latin1Text } from '../common/index.js';
 import type { LogRecord, RecordHeader, RecordInput } from '../storage/index.js';
 import type { JsonValue, Message, MessageInput, Payload } from './types.js';
 
@@ -25,8 +25,6 @@ export const H_SEQUENCE = 'wharf.seq';
 const CT_JSON = Buffer.from('json');
 const CT_BYTES = Buffer.from('bytes');
 const utf8Decoder = new TextDecoder('utf-8');
-/** Buffer's Latin-1 decoder (on Buffer.prototype, not in its type declarations); it accepts any Uint8Array. */
-const latin1Slice = (Buffer.prototype as unknown as { latin1Slice(this: Uint8Array, start: number, end: number): string }).latin1Slice;
 
 // ------------------------------------------------------------------ ids
 
@@ -45,8 +43,6 @@ let idLastMs = 0;
 const idMsPrefix = Buffer.alloc(ID_MS_CHARS);
 let idSlab = Buffer.allocUnsafe(ID_SLAB_BYTES);
 let idSlabUsed = 0;
-/** The bytes of the id newMessageId returned last: a view of a slab whose bytes are never written again. */
-let lastIdBytes: Uint8Array = new Uint8Array(0);
 
 /** Reserves n bytes of the current slab (a fresh slab when it is full); returns where they start. */
 function slabTake(n: number): number {
@@ -78,12 +74,11 @@ function formatMsPrefix(ms: number): void {
 }
 
 /**
- * A unique, time-ordered id: 9 base-36 chars of ms, 4 of a per-ms sequence, 8 hex of process
- * randomness. Sorts by creation time within a process. Written as bytes first: the stored record
- * takes those bytes as they are, and the string is one flat string (not a rope of four parts that
- * every write to the wire would flatten again).
+ * The ASCII bytes of a new message id (newMessageId), as a view of a slab whose bytes are never
+ * written again: a stored record takes them as they are, and its text is one flat string (not a
+ * rope of four parts that every write to the wire would flatten again).
  */
-export function newMessageId(nowMs: number = Date.now()): string {
+function mintIdBytes(nowMs: number): Uint8Array {
   // Whole ms (a sub-ms clock is welcome), and the prefix formatted before any state changes: a
   // clock value that cannot be formatted throws and leaves the id sequence as it was.
   const ms = Math.floor(nowMs);
@@ -108,8 +103,15 @@ export function newMessageId(nowMs: number = Date.now()): string {
     seq = Math.floor(seq / 36);
   }
   for (let i = 0; i < idSuffix.length; i++) slab[at + ID_MS_CHARS + ID_SEQ_CHARS + i] = idSuffix[i];
-  lastIdBytes = new Uint8Array(slab.buffer, slab.byteOffset + at, ID_CHARS);
-  return latin1Slice.call(slab, at, at + ID_CHARS);
+  return new Uint8Array(slab.buffer, slab.byteOffset + at, ID_CHARS);
+}
+
+/**
+ * A unique, time-ordered id: 9 base-36 chars of ms, 4 of a per-ms sequence, 8 hex of process
+ * randomness. Sorts by creation time within a process.
+ */
+export function newMessageId(nowMs: number = Date.now()): string {
+  return latin1Text(mintIdBytes(nowMs), 0, ID_CHARS);
 }
 
 // ------------------------------------------------------------------ encode
@@ -191,9 +193,9 @@ export function encodeMessage(input: MessageInput, timestampMs: number, maxMessa
     throw invalid(`${label(where)} is ${input === null ? 'null' : typeof input}`, 'pass an object like { payload: {...} }');
   }
   const ownId = optionalString(input.id, 'id', where);
-  const id = ownId ?? newMessageId(timestampMs);
+  const idBytes = ownId === undefined ? mintIdBytes(timestampMs) : Buffer.from(ownId, 'utf8');
+  const id = ownId ?? latin1Text(idBytes, 0, ID_CHARS);
   if (id.length === 0 || id.length > 256) throw invalid(`${label(where)}.id has ${id.length} characters`, 'use 1-256 characters');
-  const idBytes = ownId === undefined ? lastIdBytes : Buffer.from(id, 'utf8');
   const type = optionalString(input.type, 'type', where);
   const key = input.key;
   if (key !== undefined && key !== null && typeof key !== 'string') throw invalid(`${label(where)}.key is ${typeof key}`, 'pass a string or null');
@@ -256,7 +258,6 @@ export function encodeMessage(input: MessageInput, timestampMs: number, maxMessa
 
 // ------------------------------------------------------------------ decode
 
-
 /**
  * UTF-8 to string; short ASCII (ids, types, header values) as Latin-1, without the decoder. The
  * result is one flat string, so writing it to the wire later needs no flattening (a string built by
@@ -266,7 +267,7 @@ export function utf8(bytes: Uint8Array): string {
   const n = bytes.length;
   if (n <= 64) {
     for (let i = 0; i < n; i++) if (bytes[i] > 127) return utf8Decoder.decode(bytes);
-    return latin1Slice.call(bytes, 0, n);
+    return latin1Text(bytes, 0, n);
   }
   return utf8Decoder.decode(bytes);
 }

@@ -7,7 +7,7 @@
 // topic's partitions one after another), leaving empty slots that a late sequence may still fill,
 // so one gap does not send a producer's every later result to the map. The run forgets its oldest
 // sequence numbers past MAX_RESULTS_PER_PRODUCER, the map its oldest results.
-import { assert } from '../common/index.js';
+import { assert, latin1Text } from '../common/index.js';
 import type { PublishResult } from './types.js';
 
 /** Per (target, producerId): sequence numbers the run spans (gaps included), and results the map holds. */
@@ -29,8 +29,6 @@ const KIND_POSITION = 2;
 const RING_INITIAL_SLOTS = 64;
 const EMPTY = 0xff;
 
-/** Buffer's Latin-1 decoder (on Buffer.prototype, not in its type declarations). */
-const latin1Slice = (Buffer.prototype as unknown as { latin1Slice(this: Uint8Array, start: number, end: number): string }).latin1Slice;
 
 export class ProducerResults {
   /** Highest sequence ever put here (forgotten ones included): a higher one is new, with no lookup. */
@@ -76,7 +74,7 @@ export class ProducerResults {
     if (!this.inRing(sequence)) return this.others.get(sequence);
     const ring = this.ring!;
     const at = this.slotAt(sequence);
-    const id = latin1Slice.call(ring, at + ID_AT, at + ID_AT + ring[at]);
+    const id = latin1Text(ring, at + ID_AT, at + ID_AT + ring[at]);
     const kind = ring[at + 1];
     if (kind === KIND_ID) return id;
     const partition = ring.readUInt32LE(at + 2);

@@ -4,3 +4,5 @@ export * from './assert.js';
 export * from './clock.js';
 export * from './names.js';
 export * from './limits.js';
+export * from './byte-text.js';
+export * from './int64.js';

@@ -1,7 +1,7 @@
 // Reads wire primitives from a frame body with a bounds check on every read, so a truncated or
 // lying frame becomes PROTOCOL_ERROR, never an out-of-range read. One reader is reused per
 // connection (reset per frame): decoding a frame allocates only the values it returns.
-import { WharfError } from '../common/index.js';
+import { WharfError, latin1Text, readInt64, utf8Text } from '../common/index.js';
 import { NULL_LENGTH } from './wire-writer.js';
 
 const EMPTY = Buffer.alloc(0);
@@ -15,20 +15,9 @@ const MAX_REPEATED_BYTES = 256;
  * the wire) take latin1Slice, several times cheaper than a UTF-8 decode of the same bytes.
  */
 function utf8At(buf: Buffer, start: number, end: number): string {
-  const b = buf as SlicingBuffer;
-  if (end - start > SHORT_STRING_BYTES) return b.utf8Slice(start, end);
-  for (let i = start; i < end; i++) if (buf[i] >= 0x80) return b.utf8Slice(start, end);
-  return b.latin1Slice(start, end);
-}
-
-/**
- * Buffer's per-encoding decoders, which toString(encoding, start, end) calls after normalising its
- * arguments (present on Buffer.prototype since early Node, not in its type declarations); calling
- * them directly halves the cost of decoding a short string.
- */
-interface SlicingBuffer extends Buffer {
-  utf8Slice(start: number, end: number): string;
-  latin1Slice(start: number, end: number): string;
+  if (end - start > SHORT_STRING_BYTES) return utf8Text(buf, start, end);
+  for (let i = start; i < end; i++) if (buf[i] >= 0x80) return utf8Text(buf, start, end);
+  return latin1Text(buf, start, end);
 }
 
 export class WireReader {
@@ -98,12 +87,11 @@ export class WireReader {
 
   i64(field = 'i64'): number {
     this.need(8, field);
-    const hi = this.buf.readInt32BE(this.pos);
-    const lo = this.buf.readUInt32BE(this.pos + 4);
-    // Safe integers are -(2^53-1)..2^53-1: the high half is -2^21..2^21-1, and -2^53 itself is out.
-    if (hi > 0x1fffff || hi < -0x200000 || (hi === -0x200000 && lo === 0)) throw this.fail(`${field} is outside the safe integer range`);
+    // Outside -(2^53-1)..2^53-1 the sum of the two halves is no safe integer, exact or not.
+    const v = readInt64(this.buf, this.pos);
+    if (!Number.isSafeInteger(v)) throw this.fail(`${field} is outside the safe integer range`);
     this.pos += 8;
-    return hi * 0x100000000 + lo;
+    return v;
   }
 
   str(field = 'str'): string {

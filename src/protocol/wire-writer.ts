@@ -1,6 +1,6 @@
 // Appends wire primitives (big-endian integers, length-prefixed strings and bytes) to one growable
 // buffer. One writer is reused for many frames, so encoding a frame allocates only its final copy.
-import { WharfError } from '../common/index.js';
+import { WharfError, writeInt64 } from '../common/index.js';
 
 /** Sentinel length of an absent byte string (`bytes` with value null). */
 export const NULL_LENGTH = 0xffffffff;
@@ -74,11 +74,9 @@ export class WireWriter {
   /** Signed 64-bit two's complement, from a safe integer (-1 is the usual "none"). */
   i64(v: number): this {
     if (!Number.isSafeInteger(v)) throw new WharfError('INVALID_ARGUMENT', `${v} is not an integer in -(2^53-1)..2^53-1`);
-    // Two 32-bit halves, not a BigInt: one is written per publish result and per offset.
+    // Two 32-bit halves, as the record batch's int64 fields: no BigInt per publish result and offset.
     this.ensure(8);
-    const hi = Math.floor(v / 0x100000000);
-    this.buf.writeInt32BE(hi, this.pos);
-    this.buf.writeUInt32BE(v - hi * 0x100000000, this.pos + 4);
+    writeInt64(this.buf, this.pos, v);
     this.pos += 8;
     return this;
   }

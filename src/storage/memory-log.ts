@@ -1,7 +1,7 @@
 // The memory implementation of PartitionLog (tests, `inMemory: true`). It stores the same encoded
 // RecordBatch v2 buffers as the disk log, in segments, and shares the roll and retention rules,
 // so both implementations behave alike down to which records retention drops.
-import { WharfError } from '../common/index.js';
+import { WharfError, readInt64 } from '../common/index.js';
 import {
   findSegmentIndex,
   retentionDeleteCount,
@@ -9,7 +9,7 @@ import {
   truncateDeleteCount,
   type SegmentStats,
 } from './log-policy.js';
-import { decodeRecordsInto, encodeBatch, readInt64 } from './record-batch.js';
+import { decodeRecordsInto, encodeBatch } from './record-batch.js';
 import type {
   AppendResult,
   BatchProducerInfo,

@@ -2,12 +2,12 @@
 // are encoded and given offsets synchronously, then written by group-commit rounds (one writev
 // and one fdatasync per round per segment). Reads go through the sparse indexes to positioned
 // reads of bounded buffers; only per-segment metadata and a bounded set of indexes stay in memory.
-import { assert, WharfError } from '../common/index.js';
+import { assert, WharfError, readInt64 } from '../common/index.js';
 import { fdatasync, fsyncDir, writevAll } from './file-io.js';
 import { syncerFor, type IntervalSyncer } from './fsync-timer.js';
 import { GroupCommitter, type CommitItem } from './group-commit.js';
 import { findSegmentIndex, retentionDeleteCount, shouldRoll, truncateDeleteCount } from './log-policy.js';
-import { decodeRecordsInto, encodeBatch, readInt64 } from './record-batch.js';
+import { decodeRecordsInto, encodeBatch } from './record-batch.js';
 import { openSegments } from './log-open.js';
 import { emptyIndexes, Segment, type SegmentIndexes } from './segment.js';
 import { appendSlabPool, type Slab } from './slab-pool.js';

@@ -24,7 +24,7 @@
 //   value bytes | headerCount varint | headers: headerCount x
 //   (headerKeyLength varint | headerKey utf8 | headerValueLength varint (-1 = null) | headerValue)
 import { crc32c } from '@node-rs/crc32';
-import { WharfError } from '../common/index.js';
+import { WharfError, readInt64, writeInt64 } from '../common/index.js';
 import type { BatchProducerInfo, LogRecord, RecordInput } from './types.js';
 import { ByteReader, sizeOfVarint, sizeOfVarlong, writeVarint, writeVarlong } from './varint.js';
 
@@ -79,16 +79,6 @@ export interface EncodeBatchInput {
   records: RecordInput[];
   producer?: BatchProducerInfo;
   partitionLeaderEpoch?: number;
-}
-
-export function writeInt64(buf: Buffer, pos: number, n: number): void {
-  const hi = Math.floor(n / 0x1_0000_0000);
-  buf.writeInt32BE(hi, pos);
-  buf.writeUInt32BE(n - hi * 0x1_0000_0000, pos + 4);
-}
-
-export function readInt64(buf: Buffer, pos: number): number {
-  return buf.readInt32BE(pos) * 0x1_0000_0000 + buf.readUInt32BE(pos + 4);
 }
 
 const asBuffer = (u: Uint8Array): Buffer =>

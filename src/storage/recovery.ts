@@ -3,7 +3,7 @@
 // is scanned batch by batch with CRC checks, and the index is extended as it goes. A bad batch at
 // the end of the last segment with nothing valid after it is a torn write and is truncated; any
 // other bad batch is corruption and fails the open with CORRUPT_DATA naming file and byte.
-import { WharfError } from '../common/index.js';
+import { WharfError, readInt64 } from '../common/index.js';
 import { fdatasync, fstatSize, ftruncate, readAt } from './file-io.js';
 import {
   BATCH_HEADER_BYTES,
@@ -11,7 +11,6 @@ import {
   batchCrc,
   headerProblem,
   readBatchHeader,
-  readInt64,
 } from './record-batch.js';
 import { emptyIndexes, type Segment } from './segment.js';
 
