@@ -1,7 +1,8 @@
 // One queue: its per-priority logs, its delay log and its state journal; leases, retries,
 // dead-lettering, long polls and backpressure. Storage is reached only through PartitionLog and
-// Journal. Publishing lives in queue-publish.ts, delayed messages in queue-delay.ts, opening after
-// a restart in queue-recovery.ts and stats in queue-stats.ts; this file owns delivery and settlement.
+// Journal. Publishing lives in queue-publish.ts, the passes of a take in queue-take.ts, delayed
+// messages in queue-delay.ts, opening after a restart in queue-recovery.ts and stats in
+// queue-stats.ts; this file owns the delivery lock, settlement and time.
 //
 // Call flow: publish -> append to the level's log -> (durable) endOffset moves, waiters wake.
 // receive -> take(): under the delivery mutex, redeliveries first, then FIFO-held heads, then the
@@ -10,16 +11,15 @@ import { randomBytes } from 'node:crypto';
 import { LIMITS, WharfError, assert, type Clock } from '../../common/index.js';
 import type { Journal, LogRecord, PartitionLog, RecordInput } from '../../storage/index.js';
 import type { NackOptions, QueueMessage, QueueStats } from '../queue-types.js';
-import { Delivery } from './delivery.js';
 import { JournalWriter } from './queue-journal.js';
 import { LeaseBook } from './lease-book.js';
 import { QUEUE_DEFAULTS, type ResolvedQueueOptions } from './queue-config.js';
 import { DELAY_TIMER_KEY, DelayedMessages } from './queue-delay.js';
 import { recoverState } from './queue-recovery.js';
 import { DELAY_LEVEL, QueueState, type Tracked } from './queue-state.js';
-import { type DeadLetterReason, deadLetterRecord, recordBytes, recordExpiresAtMs, recordGroupId, recordPriority } from './queue-record.js';
+import { type DeadLetterReason, deadLetterRecord, recordBytes, recordPriority } from './queue-record.js';
 import { queueStats, readyCount } from './queue-stats.js';
-import { ReadAhead } from './read-ahead.js';
+import { QueueTaker } from './queue-take.js';
 import { RateWindow } from './rate-window.js';
 import { retryDelayMs } from './retry.js';
 import { TimerHeap } from './timer-heap.js';
@@ -46,8 +46,8 @@ export class QueueEngine {
   readonly journal: JournalWriter;
   private readonly timers: TimerHeap<number>;
   private readonly leases: LeaseBook;
-  /** Records read past what a take needed (read-ahead.ts). */
-  private readonly readAhead: ReadAhead;
+  /** The passes of a take and the lease of each message taken (queue-take.ts). */
+  private readonly taker: QueueTaker;
   private readonly epoch = randomBytes(4).toString('hex');
   private mutex: Promise<unknown> = Promise.resolve();
   private readonly waiters = new Set<() => void>();
@@ -72,7 +72,7 @@ export class QueueEngine {
     this.timers = new TimerHeap<number>(host.clock, (keys) => this.onDue(keys));
     this.leases = new LeaseBook(this.timers);
     this.delayed = new DelayedMessages(this, this.timers);
-    this.readAhead = new ReadAhead(host.clock);
+    this.taker = new QueueTaker(this, this.leases, this.epoch, (rec, level, t) => this.expire(rec, level, t));
     const now = host.clock.now();
     this.rates = { publish: new RateWindow(now), deliver: new RateWindow(now), ack: new RateWindow(now), nack: new RateWindow(now), error: new RateWindow(now) };
   }
@@ -146,9 +146,9 @@ export class QueueEngine {
       const out: QueueMessage[] = [];
       try {
         for (let level = this.options.priorities - 1; level >= 0 && out.length < max; level--) {
-          await this.takeRedeliveries(level, max, leaseMs, out);
-          if (level === 0 && this.options.fifo) await this.takeHeld(max, leaseMs, out);
-          await this.takeFromCursor(level, max, leaseMs, out);
+          await this.taker.takeRedeliveries(level, max, leaseMs, out);
+          if (level === 0 && this.options.fifo) await this.taker.takeHeld(max, leaseMs, out);
+          await this.taker.takeFromCursor(level, max, leaseMs, out);
         }
       } finally {
         this.leases.close();
@@ -159,89 +159,6 @@ export class QueueEngine {
       }
       return out;
     });
-  }
-
-  private room(): boolean {
-    return this.state.tracked.size < QUEUE_DEFAULTS.maxTrackedMessages;
-  }
-
-  private async takeRedeliveries(level: number, max: number, leaseMs: number, out: QueueMessage[]): Promise<void> {
-    const keys = [...this.state.visible[level]].sort((a, b) => a - b);
-    for (const key of keys) {
-      if (out.length >= max) return;
-      const t = this.state.tracked.get(key);
-      if (t === undefined || t.state !== 'visible') continue;
-      const rec = await this.readOne(level, t.offset);
-      if (rec === null) {
-        this.state.settle(level, t.offset);
-        continue;
-      }
-      if (recordExpiresAtMs(rec, this.options.ttlMs) <= this.clock.now()) {
-        await this.expire(rec, level, t);
-        continue;
-      }
-      out.push(this.deliver(level, rec, leaseMs));
-    }
-  }
-
-  private async takeHeld(max: number, leaseMs: number, out: QueueMessage[]): Promise<void> {
-    for (const groupId of [...this.state.freeGroups]) {
-      while (out.length < max && this.room()) {
-        const offset = this.state.takeHeld(groupId);
-        if (offset === undefined) break;
-        const rec = await this.readOne(0, offset);
-        if (rec === null) continue;
-        if (recordExpiresAtMs(rec, this.options.ttlMs) <= this.clock.now()) {
-          await this.expire(rec, 0, undefined);
-          continue; // the group's next held message is now its head
-        }
-        out.push(this.deliver(0, rec, leaseMs));
-        break; // the group is busy until this one settles
-      }
-    }
-  }
-
-  private async takeFromCursor(level: number, max: number, leaseMs: number, out: QueueMessage[]): Promise<void> {
-    const l = this.state.levels[level];
-    while (out.length < max && this.room()) {
-      const from = this.state.nextCursorOffset(level);
-      if (from >= l.endOffset) return;
-      let recs = this.readAhead.take(level, from);
-      if (recs === null) {
-        recs = await this.log(level).read(from, { maxBytes: QUEUE_DEFAULTS.readMaxBytes, maxRecords: Math.min(1000, max - out.length + 16), wholeBatches: true });
-      }
-      if (recs.length === 0) return;
-      for (let i = 0; i < recs.length; i++) {
-        const rec = recs[i];
-        if (rec.offset >= l.endOffset || out.length >= max || !this.room()) {
-          this.readAhead.keep(level, recs, i);
-          return;
-        }
-        if (rec.offset < l.cursor) continue;
-        if (this.state.isCandidate(level, rec.offset)) {
-          if (recordExpiresAtMs(rec, this.options.ttlMs) <= this.clock.now()) {
-            await this.expire(rec, level, undefined);
-          } else if (this.options.fifo && !this.state.groupIsFree(recordGroupId(rec))) {
-            if (this.state.heldCount >= QUEUE_DEFAULTS.maxHeldMessages) {
-              this.readAhead.keep(level, recs, i);
-              return; // scan resumes when groups free up
-            }
-            this.state.hold(recordGroupId(rec), rec.offset);
-          } else {
-            out.push(this.deliver(level, rec, leaseMs));
-          }
-        }
-        l.cursor = rec.offset + 1;
-      }
-    }
-  }
-
-  private deliver(level: number, rec: LogRecord, leaseMs: number): QueueMessage {
-    const now = this.clock.now();
-    const groupId = this.options.fifo ? recordGroupId(rec) : undefined;
-    const t = this.state.deliver(level, rec.offset, now, leaseMs, groupId, recordBytes(rec));
-    this.leases.add(t, t.dueMs);
-    return new Delivery(this, rec, this.store.shareReadBuffers, this.name, this.epoch, t.key, t.token, t.deliveryCount, t.firstDeliveredAt);
   }
 
   // ------------------------------------------------------------------ settlement
@@ -529,7 +446,7 @@ export class QueueEngine {
       for (const t of this.state.tracked.values()) this.timers.cancel(t.key);
       this.leases.clear();
       this.delayed.reset();
-      this.readAhead.clear();
+      this.taker.clearReadAhead();
       this.bytes = 0;
       await this.journal.commit();
       this.roomFreed();
@@ -554,7 +471,7 @@ export class QueueEngine {
     if (this.closed) return;
     await this.locked(async () => {
       this.closed = true;
-      this.readAhead.clear();
+      this.taker.clearReadAhead();
     });
     this.notify();
     this.roomFreed();

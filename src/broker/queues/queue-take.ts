@@ -1,0 +1,134 @@
+// The passes of one take (QueueEngine.take holds the delivery lock around them): redeliveries of
+// visible messages, the heads of free FIFO groups, then new messages from the level's log cursor,
+// read whole batches at a time with what a take did not use kept for the next (read-ahead.ts).
+// Each message taken gets its lease here; the take's one journal commit makes them durable.
+import type { Clock } from '../../common/index.js';
+import type { LogRecord, PartitionLog } from '../../storage/index.js';
+import type { QueueMessage } from '../queue-types.js';
+import { Delivery, type DeliverySettler } from './delivery.js';
+import type { LeaseBook } from './lease-book.js';
+import { QUEUE_DEFAULTS, type ResolvedQueueOptions } from './queue-config.js';
+import type { QueueState, Tracked } from './queue-state.js';
+import { recordBytes, recordExpiresAtMs, recordGroupId } from './queue-record.js';
+import { ReadAhead } from './read-ahead.js';
+
+/** What a take needs of its queue (QueueEngine); a Delivery settles through it. */
+export interface TakeHost extends DeliverySettler {
+  readonly name: string;
+  readonly options: ResolvedQueueOptions;
+  readonly state: QueueState;
+  readonly clock: Clock;
+  readonly store: { shareReadBuffers: boolean };
+  log(level: number): PartitionLog;
+  readOne(level: number, offset: number): Promise<LogRecord | null>;
+}
+
+/** Settles a message whose time to live has passed (QueueEngine.expire). */
+export type ExpireRecord = (rec: LogRecord, level: number, t: Tracked | undefined) => Promise<void>;
+
+export class QueueTaker {
+  /** Records read past what a take needed. */
+  private readonly readAhead: ReadAhead;
+
+  constructor(
+    private readonly q: TakeHost,
+    private readonly leases: LeaseBook,
+    /** Names this run of the queue in receipts (a receipt from before a restart is refused). */
+    private readonly epoch: string,
+    private readonly expire: ExpireRecord,
+  ) {
+    this.readAhead = new ReadAhead(q.clock);
+  }
+
+  /** Lets go of kept records (purge, close). */
+  clearReadAhead(): void {
+    this.readAhead.clear();
+  }
+
+  private room(): boolean {
+    return this.q.state.tracked.size < QUEUE_DEFAULTS.maxTrackedMessages;
+  }
+
+  /** Visible messages of level (retries, expired leases), oldest offset first. */
+  async takeRedeliveries(level: number, max: number, leaseMs: number, out: QueueMessage[]): Promise<void> {
+    const keys = [...this.q.state.visible[level]].sort((a, b) => a - b);
+    for (const key of keys) {
+      if (out.length >= max) return;
+      const t = this.q.state.tracked.get(key);
+      if (t === undefined || t.state !== 'visible') continue;
+      const rec = await this.q.readOne(level, t.offset);
+      if (rec === null) {
+        this.q.state.settle(level, t.offset);
+        continue;
+      }
+      if (recordExpiresAtMs(rec, this.q.options.ttlMs) <= this.q.clock.now()) {
+        await this.expire(rec, level, t);
+        continue;
+      }
+      out.push(this.lease(level, rec, leaseMs));
+    }
+  }
+
+  /** FIFO queues: the head held for each group that is free again, one per group. */
+  async takeHeld(max: number, leaseMs: number, out: QueueMessage[]): Promise<void> {
+    for (const groupId of [...this.q.state.freeGroups]) {
+      while (out.length < max && this.room()) {
+        const offset = this.q.state.takeHeld(groupId);
+        if (offset === undefined) break;
+        const rec = await this.q.readOne(0, offset);
+        if (rec === null) continue;
+        if (recordExpiresAtMs(rec, this.q.options.ttlMs) <= this.q.clock.now()) {
+          await this.expire(rec, 0, undefined);
+          continue; // the group's next held message is now its head
+        }
+        out.push(this.lease(0, rec, leaseMs));
+        break; // the group is busy until this one settles
+      }
+    }
+  }
+
+  /** New messages from level's log, from its cursor on; FIFO messages of a busy group are held. */
+  async takeFromCursor(level: number, max: number, leaseMs: number, out: QueueMessage[]): Promise<void> {
+    const l = this.q.state.levels[level];
+    while (out.length < max && this.room()) {
+      const from = this.q.state.nextCursorOffset(level);
+      if (from >= l.endOffset) return;
+      let recs = this.readAhead.take(level, from);
+      if (recs === null) {
+        recs = await this.q.log(level).read(from, { maxBytes: QUEUE_DEFAULTS.readMaxBytes, maxRecords: Math.min(1000, max - out.length + 16), wholeBatches: true });
+      }
+      if (recs.length === 0) return;
+      for (let i = 0; i < recs.length; i++) {
+        const rec = recs[i];
+        if (rec.offset >= l.endOffset || out.length >= max || !this.room()) {
+          this.readAhead.keep(level, recs, i);
+          return;
+        }
+        if (rec.offset < l.cursor) continue;
+        if (this.q.state.isCandidate(level, rec.offset)) {
+          if (recordExpiresAtMs(rec, this.q.options.ttlMs) <= this.q.clock.now()) {
+            await this.expire(rec, level, undefined);
+          } else if (this.q.options.fifo && !this.q.state.groupIsFree(recordGroupId(rec))) {
+            if (this.q.state.heldCount >= QUEUE_DEFAULTS.maxHeldMessages) {
+              this.readAhead.keep(level, recs, i);
+              return; // scan resumes when groups free up
+            }
+            this.q.state.hold(recordGroupId(rec), rec.offset);
+          } else {
+            out.push(this.lease(level, rec, leaseMs));
+          }
+        }
+        l.cursor = rec.offset + 1;
+      }
+    }
+  }
+
+  /** Leases one message: its tracked state, its lease timer and the Delivery handed out. */
+  private lease(level: number, rec: LogRecord, leaseMs: number): QueueMessage {
+    const now = this.q.clock.now();
+    const groupId = this.q.options.fifo ? recordGroupId(rec) : undefined;
+    const t = this.q.state.deliver(level, rec.offset, now, leaseMs, groupId, recordBytes(rec));
+    this.leases.add(t, t.dueMs);
+    return new Delivery(this.q, rec, this.q.store.shareReadBuffers, this.q.name, this.epoch, t.key, t.token, t.deliveryCount, t.firstDeliveredAt);
+  }
+}
