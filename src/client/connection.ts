@@ -243,7 +243,8 @@ export class ClientConnection {
     }
     const bytes = this.out.take();
     this.lastSendMs = Date.now();
-    this.socket.write(bytes);
+    // Once written, the writer may reuse a large frame's memory (WireWriter.recycle).
+    this.socket.write(bytes, () => this.out.recycle(bytes));
   }
 
   private startPing(): void {

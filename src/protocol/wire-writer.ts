@@ -8,12 +8,20 @@ export const NULL_LENGTH = 0xffffffff;
 export const MAX_U64 = Number.MAX_SAFE_INTEGER;
 /** take() copies outputs smaller than this (into Node's pooled small buffers) and hands over larger ones. */
 const TAKE_WITHOUT_COPY_BYTES = 16 * 1024;
+/** Largest buffer recycle() keeps for reuse; a larger one (a rare huge frame) goes to the collector. */
+const MAX_SPARE_BYTES = 8 * 1024 * 1024;
 /** Strings up to this many characters try the ASCII fast path. */
 const SHORT_STRING_CHARS = 64;
 
 export class WireWriter {
   buf: Buffer;
   pos = 0;
+  /**
+   * A buffer take() handed over and recycle() gave back, used by the next large take() instead of
+   * a fresh one. A fresh megabyte per flush was most of the memory a busy connection allocated, and
+   * allocations outside the JavaScript heap are what set the pace of its garbage collections.
+   */
+  private spare: Buffer | null = null;
 
   constructor(initialBytes = 64 * 1024) {
     this.buf = Buffer.allocUnsafe(initialBytes);
@@ -161,8 +169,23 @@ export class WireWriter {
     this.pos = 0;
     if (n < TAKE_WITHOUT_COPY_BYTES) return Buffer.from(this.buf.subarray(0, n));
     const out = this.buf.subarray(0, n);
-    this.buf = Buffer.allocUnsafe(this.buf.length);
+    const spare = this.spare;
+    this.spare = null;
+    this.buf = spare !== null && spare.length >= this.buf.length ? spare : Buffer.allocUnsafe(this.buf.length);
     return out;
+  }
+
+  /**
+   * Gives back bytes take() returned, once nothing reads them any more (their socket write has
+   * completed), so a later take() reuses the memory. Anything take() copied instead (small outputs)
+   * is ignored, as is a buffer too large to keep.
+   */
+  recycle(taken: Buffer): void {
+    const whole = taken.buffer;
+    // Handed over, not copied: a buffer this writer allocated itself (its own ArrayBuffer, from 0).
+    if (taken.byteOffset !== 0 || whole.byteLength < TAKE_WITHOUT_COPY_BYTES || whole.byteLength > MAX_SPARE_BYTES) return;
+    if (whole === this.buf.buffer || (this.spare !== null && this.spare.length >= whole.byteLength)) return;
+    this.spare = Buffer.from(whole, 0, whole.byteLength);
   }
 
   /** A private copy of bytes [from, pos). */

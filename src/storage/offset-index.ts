@@ -54,17 +54,19 @@ export class OffsetIndex {
 
   /** Index of the last entry with relOffset <= target, or -1. */
   floorEntry(relOffset: number): number {
-    let lo = 0;
-    let hi = this.count - 1;
-    let found = -1;
-    while (lo <= hi) {
-      const mid = (lo + hi) >>> 1;
-      if (this.relOffsets[mid] <= relOffset) {
-        found = mid;
-        lo = mid + 1;
-      } else hi = mid - 1;
-    }
-    return found;
+    return lastAtOrBelow(this.relOffsets, this.count, relOffset);
+  }
+
+  /** The last indexed batch start at or before position, or -1. */
+  lastPositionAtOrBefore(position: number): number {
+    const i = lastAtOrBelow(this.positions, this.count, position);
+    return i < 0 ? -1 : this.positions[i];
+  }
+
+  /** The first indexed batch start after position, or -1. */
+  nextPositionAfter(position: number): number {
+    const i = lastAtOrBelow(this.positions, this.count, position) + 1;
+    return i < this.count ? this.positions[i] : -1;
   }
 
   /** Byte position at or before the batch holding relOffset. */
@@ -108,4 +110,19 @@ export class OffsetIndex {
     }
     return index;
   }
+}
+
+/** Index of the last of values[0..count) that is <= target (values increase), or -1. */
+function lastAtOrBelow(values: Int32Array, count: number, target: number): number {
+  let lo = 0;
+  let hi = count - 1;
+  let found = -1;
+  while (lo <= hi) {
+    const mid = (lo + hi) >>> 1;
+    if (values[mid] <= target) {
+      found = mid;
+      lo = mid + 1;
+    } else hi = mid - 1;
+  }
+  return found;
 }

@@ -285,7 +285,7 @@ export class DiskLog implements PartitionLog {
         const entry = offsets.floorEntry(offset - seg.baseOffset);
         const position = entry < 0 ? 0 : offsets.positionAt(entry);
         const batchOffset = seg.baseOffset + (entry < 0 ? 0 : offsets.relOffsetAt(entry));
-        await visitSegmentBatches(seg, fd, position, batchOffset, offset, budget, chunkBytes, visit);
+        await visitSegmentBatches(seg, fd, position, batchOffset, offset, budget, chunkBytes, visit, offsets);
       } finally {
         seg.release();
       }

@@ -252,7 +252,8 @@ export class Connection {
     if (this.out.pos === 0) return;
     const bytes = this.out.take();
     this.counters.bytesOut += bytes.length;
-    if (!this.socket.write(bytes) && !this.awaitingDrain) {
+    // Once written, the writer may reuse a large frame's memory (WireWriter.recycle).
+    if (!this.socket.write(bytes, () => this.out.recycle(bytes)) && !this.awaitingDrain) {
       // The peer reads slower than we answer: stop reading requests until the socket drains.
       this.awaitingDrain = true;
       this.socket.pause();

@@ -1,0 +1,63 @@
+// A writer reuses the memory of a large output once it is given back (recycle), and never the
+// memory of anything it copied or did not hand out.
+import { describe, expect, it } from 'vitest';
+import { WireWriter } from '../../src/protocol/wire-writer.js';
+
+function fill(w: WireWriter, bytes: number): void {
+  w.bytes(Buffer.alloc(bytes - 4, 7));
+}
+
+describe('WireWriter.recycle', () => {
+  it('reuses a recycled large output for the next large take', () => {
+    const w = new WireWriter(64 * 1024);
+    fill(w, 40_000);
+    const first = w.take();
+    expect(first.length).toBe(40_000);
+    fill(w, 50_000);
+    const second = w.take();
+    expect(second.buffer === first.buffer).toBe(false);
+    w.recycle(first);
+    // The next take hands out what was written since, and writes on in the recycled memory.
+    fill(w, 30_000);
+    const third = w.take();
+    expect(third.buffer === first.buffer).toBe(false);
+    expect(w.buf.buffer === first.buffer).toBe(true);
+    fill(w, 20_000);
+    const fourth = w.take();
+    expect(fourth.buffer === first.buffer).toBe(true);
+    expect(fourth.length).toBe(20_000);
+    expect(fourth.subarray(4).every((b) => b === 7)).toBe(true);
+  });
+
+  it('hands out fresh memory when nothing was recycled', () => {
+    const w = new WireWriter(64 * 1024);
+    fill(w, 40_000);
+    const first = w.take();
+    fill(w, 40_000);
+    expect(w.take().buffer === first.buffer).toBe(false);
+  });
+
+  it('ignores small outputs (copied), views that do not start their memory, and its own current buffer', () => {
+    const w = new WireWriter(64 * 1024);
+    fill(w, 100);
+    const small = w.take();
+    w.recycle(small);
+    w.recycle(Buffer.alloc(100_000).subarray(10));
+    w.recycle(w.buf);
+    const current = w.buf.buffer;
+    fill(w, 40_000);
+    w.take();
+    // No spare was kept: the writer goes on in fresh memory, none of the buffers seen above.
+    for (const seen of [small.buffer, current]) expect(w.buf.buffer === seen).toBe(false);
+  });
+
+  it('does not keep a buffer larger than its limit', () => {
+    const w = new WireWriter(64 * 1024);
+    fill(w, 9 * 1024 * 1024);
+    const huge = w.take();
+    w.recycle(huge);
+    fill(w, 40_000);
+    w.take();
+    expect(w.buf.buffer === huge.buffer).toBe(false);
+  });
+});
