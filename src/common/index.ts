@@ -6,3 +6,4 @@ export * from './names.js';
 export * from './limits.js';
 export * from './byte-text.js';
 export * from './int64.js';
+export * from './option-fields.js';

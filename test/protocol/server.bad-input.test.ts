@@ -93,6 +93,16 @@ describe('native server bad input', () => {
     expect(await snapshot()).toBe(before);
   });
 
+  it('a request with correlation id 0 (reserved for pushes) closes that connection with PROTOCOL_ERROR', async () => {
+    const c = await RawClient.open(port);
+    c.send(P.encodeFrame(P.OP.PING, 0));
+    const f = (await c.next())!;
+    expect([f.op, f.correlationId]).toEqual([P.OP.ERROR, 0]);
+    expect(c.error(f).code).toBe('PROTOCOL_ERROR');
+    expect(await c.next()).toBeNull();
+    await stillServes();
+  });
+
   it('random bodies for every op never crash the server or change stored queues and topics', async () => {
     const ops = Object.values(P.OP).filter((op) => op < 0x80 && op !== P.OP.HELLO);
     const before = await broker.listTopics();

@@ -2,7 +2,7 @@
 // wired to the webhook dispatcher, and publish = route + admission check + atomic multi-target write.
 // The queue and topic writes themselves go through an ExchangeHost (the Broker), so this file never
 // reaches into queue or topic internals.
-import { LIMITS, WharfError, validateName } from '../../common/index.js';
+import { LIMITS, WharfError, checkOptionFields, validateName } from '../../common/index.js';
 import type { Catalog } from '../catalog.js';
 import type { BindingInfo, BindingOptions, BindingTarget, ExchangeInfo, ExchangeOptions, ExchangeStats, ExchangeType } from '../exchange-types.js';
 import { newMessageId } from '../message-codec.js';
@@ -61,7 +61,7 @@ export class ExchangeManager {
   }
 
   async createExchange(name: string, options: ExchangeOptions): Promise<ExchangeInfo> {
-    if (options === null || typeof options !== 'object') throw new WharfError('INVALID_ARGUMENT', "createExchange needs options { type: 'direct' | 'fanout' | 'topic' | 'headers' }");
+    checkOptionFields(options, ['type', 'alternate'], 'exchange option', "{ type: 'direct' | 'fanout' | 'topic' | 'headers' }");
     createRouter(options.type);
     const alternate = options.alternate === undefined ? null : validateName(options.alternate, 'alternate name');
     const { catalog } = this.deps;

@@ -1,5 +1,5 @@
 // Validation and defaults of QueueOptions. Every option is checked here once, so the engine can trust it.
-import { LIMITS, WharfError } from '../../common/index.js';
+import { LIMITS, WharfError, checkOptionFields, knownOptionFields } from '../../common/index.js';
 import type { OverflowPolicy, QueueInfo, QueueOptions, RetryPolicy } from '../queue-types.js';
 import { DEFAULT_RETRY } from './retry.js';
 
@@ -42,8 +42,25 @@ function int(v: unknown, name: string, min: number, max: number): number | undef
   return v;
 }
 
-export function resolveQueueOptions(o: QueueOptions = {}, brokerMaxMessageBytes: number): ResolvedQueueOptions {
-  if (o === null || typeof o !== 'object') throw bad('object missing', 'pass an options object or nothing');
+/** Every QueueOptions field; anything else is refused (checkOptionFields). */
+const QUEUE_OPTION_FIELDS = [
+  'visibilityTimeoutMs', 'maxDeliveries', 'deadLetterQueue', 'retry', 'delayMs', 'ttlMs', 'onExpire', 'priorities', 'fifo',
+  'contentBasedDedup', 'dedupWindowMs', 'maxLength', 'maxBytes', 'overflow', 'blockTimeoutMs', 'rateLimit', 'maxMessageBytes', 'segmentBytes',
+] as const;
+const RETRY_FIELDS = ['initialDelayMs', 'maxDelayMs', 'multiplier', 'jitter'] as const;
+const RATE_LIMIT_FIELDS = ['messagesPerSecond', 'bytesPerSecond', 'burstMessages', 'burstBytes', 'mode'] as const;
+
+/**
+ * Validates QueueOptions (INVALID_ARGUMENT, unknown fields included) and fills defaults. `stored`:
+ * options read back from the catalog, where a field unknown to this version is dropped, not refused,
+ * so a data directory written before unknown fields were refused still opens.
+ */
+export function resolveQueueOptions(given: QueueOptions = {}, brokerMaxMessageBytes: number, stored = false): ResolvedQueueOptions {
+  let o = given;
+  if (stored && o !== null && typeof o === 'object' && !Array.isArray(o)) o = knownOptionFields(o, QUEUE_OPTION_FIELDS);
+  checkOptionFields(o, QUEUE_OPTION_FIELDS, 'queue option', '{ visibilityTimeoutMs: 30000 }');
+  if (o.retry !== undefined) checkOptionFields(o.retry, RETRY_FIELDS, 'queue option retry', '{ initialDelayMs: 1000 }');
+  if (o.rateLimit !== undefined) checkOptionFields(o.rateLimit, RATE_LIMIT_FIELDS, 'queue option rateLimit', '{ messagesPerSecond: 100 }');
   const priorities = int(o.priorities, 'priorities', 1, LIMITS.maxPriorities) ?? QUEUE_DEFAULTS.priorities;
   const fifo = o.fifo ?? false;
   if (fifo && priorities > 1) throw bad('fifo with priorities > 1', 'FIFO queues order by group, not priority: use one or the other');

@@ -42,7 +42,7 @@ export class QueueManager implements KindManager {
   static async open(ctx: BrokerContext): Promise<QueueManager> {
     const m = new QueueManager(ctx);
     for (const entry of ctx.catalog.list('queue')) {
-      const options = resolveQueueOptions(entry.config as QueueOptions, ctx.options.maxMessageBytes);
+      const options = resolveQueueOptions(entry.config as QueueOptions, ctx.options.maxMessageBytes, true);
       await m.openQueue(entry.name, options, entry.createdAt);
     }
     return m;

@@ -1,6 +1,6 @@
 // One open topic: its resolved config, its partition logs (with the durable end each fetch may read
 // up to), its meters, and the live subscriptions and group coordinators on it.
-import { LIMITS, WharfError } from '../../common/index.js';
+import { LIMITS, WharfError, checkOptionFields } from '../../common/index.js';
 import type { Clock } from '../../common/index.js';
 import type { AppendResult, PartitionLog, RecordInput } from '../../storage/index.js';
 import { RateMeter } from '../rate-meter.js';
@@ -25,10 +25,13 @@ function positiveInt(options: TopicOptions, field: keyof TopicOptions, min: numb
   return v;
 }
 
-/** Validates TopicOptions (INVALID_ARGUMENT) and fills defaults. */
+/** Every TopicOptions field; anything else is refused (checkOptionFields). */
+const TOPIC_OPTION_FIELDS = ['partitions', 'retentionMs', 'retentionBytes', 'segmentBytes', 'segmentMs', 'maxMessageBytes', 'dedupWindowMs'] as const;
+
+/** Validates TopicOptions (INVALID_ARGUMENT, unknown fields included) and fills defaults. */
 export function resolveTopicConfig(options: TopicOptions | undefined, brokerMaxMessageBytes: number): TopicConfig {
   const o = options ?? {};
-  if (typeof o !== 'object' || Array.isArray(o)) throw new WharfError('INVALID_ARGUMENT', 'topic options must be an object like { partitions: 3 }');
+  checkOptionFields(o, TOPIC_OPTION_FIELDS, 'topic option', '{ partitions: 3 }');
   return {
     partitions: positiveInt(o, 'partitions', 1, LIMITS.maxPartitions) ?? 1,
     retentionMs: positiveInt(o, 'retentionMs', 1, Number.MAX_SAFE_INTEGER) ?? null,

@@ -144,6 +144,12 @@ export class Connection {
       return;
     }
     const oneWay = ONE_WAY_OPS.has(op);
+    if (!oneWay && correlationId === 0 && op !== OP.HELLO) {
+      // 0 marks pushes and connection-level errors: an answer on it could not be told from one.
+      // (HELLO is exempt: nothing is pushed before its answer, and clients have sent it with 0.)
+      this.fatal(new WharfError('PROTOCOL_ERROR', `request ${opName(op)} has correlation id 0; requests carry a non-zero id, unique among the client's outstanding requests (docs/protocol.md section 2)`));
+      return;
+    }
     const since = OP_SINCE_VERSION.get(op);
     if (since !== undefined && since > this.negotiatedVersion) {
       // Not an op of this connection's version. A request gets its error; a one-way op has no

@@ -1,0 +1,53 @@
+// Options objects hold only the fields their API knows: a misspelt or unknown field, an array or
+// null is INVALID_ARGUMENT naming it, nothing is created; a data directory whose catalog holds an
+// unknown field (written before they were refused) still opens, without it.
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import type { QueueOptions, TopicOptions, ExchangeOptions } from '../../src/broker/index.js';
+import { openTestBroker, type TestBroker } from './queue-helpers.js';
+
+describe('options fields', () => {
+  let t: TestBroker;
+  afterEach(() => t.cleanup());
+
+  it('refuses unknown, misspelt and nested unknown fields of queue options', async () => {
+    t = await openTestBroker();
+    const bad: unknown[] = [{ visibilityTimeout: 5000 }, { retry: { initialDelay: 10 } }, { rateLimit: { perSecond: 5 } }, [1], 'fifo', null];
+    for (const options of bad) {
+      const err = await t.broker.createQueue('q', options as QueueOptions).catch((e: unknown) => e);
+      expect(err, JSON.stringify(options)).toMatchObject({ code: 'INVALID_ARGUMENT' });
+    }
+    await expect(t.broker.createQueue('q', { visibilityTimeout: 5000 } as QueueOptions)).rejects.toThrow(/unknown queue option field "visibilityTimeout"; the fields are visibilityTimeoutMs/);
+    expect(await t.broker.listQueues()).toEqual([]);
+  });
+
+  it('refuses unknown fields and arrays as topic and exchange options', async () => {
+    t = await openTestBroker();
+    await expect(t.broker.createTopic('t', { partition: 3 } as TopicOptions)).rejects.toThrow(/unknown topic option field "partition"/);
+    await expect(t.broker.createTopic('t', [] as unknown as TopicOptions)).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
+    await expect(t.broker.createExchange('x', { type: 'fanout', durable: true } as ExchangeOptions)).rejects.toThrow(/unknown exchange option field "durable"/);
+    expect(await t.broker.listTopics()).toEqual([]);
+    expect(await t.broker.listExchanges()).toEqual([]);
+    // Known fields still work, undefined ones included.
+    await t.broker.createQueue('q', { visibilityTimeoutMs: 5000, deadLetterQueue: undefined, retry: { initialDelayMs: 10 }, rateLimit: { messagesPerSecond: 5 } });
+    await t.broker.createTopic('t', { partitions: 2, retentionMs: undefined });
+    await t.broker.createExchange('x', { type: 'fanout' });
+  });
+
+  it('opens a data directory whose stored queue options hold a field it does not know', async () => {
+    t = await openTestBroker({ disk: true });
+    await t.broker.createQueue('q', { visibilityTimeoutMs: 5000 });
+    await t.broker.publish('q', { payload: 'kept' });
+    await t.broker.close();
+    const path = join(t.dir!, 'catalog.json');
+    const raw = readFileSync(path, 'utf8');
+    expect(raw).toContain('"visibilityTimeoutMs":5000');
+    writeFileSync(path, raw.replace('"visibilityTimeoutMs":5000', '"visibilityTimeoutMs":5000,"bogus":1'));
+    const broker = await t.restart(); // close() again is a no-op; then opens the changed directory
+    const info = await broker.describeQueue('q');
+    expect(info.options.visibilityTimeoutMs).toBe(5000);
+    expect('bogus' in info.options).toBe(false);
+    expect((await broker.receive('q', { max: 1 }))[0].payload).toBe('kept');
+  });
+});
