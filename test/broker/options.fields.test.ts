@@ -50,4 +50,22 @@ describe('options fields', () => {
     expect('bogus' in info.options).toBe(false);
     expect((await broker.receive('q', { max: 1 }))[0].payload).toBe('kept');
   });
+
+  it('type-checks fifo and contentBasedDedup, bounds segmentBytes and a consumer visibilityTimeoutMs', async () => {
+    t = await openTestBroker();
+    await expect(t.broker.createQueue('q', { fifo: 'yes' } as unknown as QueueOptions)).rejects.toThrow(/fifo is "yes"/);
+    await expect(t.broker.createQueue('q', { contentBasedDedup: 1 } as unknown as QueueOptions)).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
+    await expect(t.broker.createQueue('q', { segmentBytes: 10 })).rejects.toThrow(/segmentBytes is 10/);
+    await t.broker.createQueue('q');
+    await expect(t.broker.consume('q', { visibilityTimeoutMs: 0 }, () => undefined)).rejects.toThrow(/visibilityTimeoutMs 0/);
+    await expect(t.broker.consume('q', { visibilityTimeoutMs: 13 * 3_600_000 }, () => undefined)).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
+  });
+
+  it('delivers a priority above the highest level at the highest level, however large', async () => {
+    t = await openTestBroker();
+    await t.broker.createQueue('q', { priorities: 3 });
+    await t.broker.publish('q', [{ payload: 'low', priority: 0 }, { payload: 'huge', priority: 2 ** 31 }, { payload: 'max', priority: Number.MAX_SAFE_INTEGER }]);
+    const got = await t.broker.receive('q', { max: 3 });
+    expect(got.map((m) => m.payload)).toEqual(['huge', 'max', 'low']);
+  });
 });

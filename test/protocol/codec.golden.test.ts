@@ -39,9 +39,14 @@ describe('codec golden fixtures', () => {
     const f = P.encodeFrame(P.OP.PUBLISH, 2, (w) => P.encodePublish(w, 'q', [{ key: 'k', payload: { a: 1 } }], 'p', 5));
     expect(hex(f)).toBe('0000002a200000000200017100010000001c181400016b00000000077b2261223a317d0001700000000000000005');
     expect(body(f, P.OP.PUBLISH, P.decodePublish)).toEqual({ target: 'q', messages: [{ key: 'k', payload: { a: 1 }, producerId: 'p', sequence: 5 }] });
-    const ok = P.encodeFrame(P.OP.PUBLISH_OK, 2, (w) => P.encodePublishOk(w, [{ id: 'm1', partition: 0, offset: 42 }]));
-    expect(hex(ok)).toBe('0000001ca00000000200010000026d3100000000000000000000002a00000000');
-    expect(body(ok, P.OP.PUBLISH_OK, P.decodePublishOk)).toEqual([{ id: 'm1', partition: 0, offset: 42 }]);
+    // docs/protocol.md section 11: a queue's answer carries no partition or offset (-1 each).
+    const ok = P.encodeFrame(P.OP.PUBLISH_OK, 2, (w) => P.encodePublishOk(w, [{ id: 'm1' }]));
+    expect(hex(ok)).toBe('0000001ca00000000200010000026d31ffffffffffffffffffffffff00000000');
+    expect(body(ok, P.OP.PUBLISH_OK, P.decodePublishOk)).toEqual([{ id: 'm1' }]);
+    // A topic's answer carries both.
+    const topicOk = P.encodeFrame(P.OP.PUBLISH_OK, 2, (w) => P.encodePublishOk(w, [{ id: 'm1', partition: 0, offset: 42 }]));
+    expect(hex(topicOk)).toBe('0000001ca00000000200010000026d3100000000000000000000002a00000000');
+    expect(body(topicOk, P.OP.PUBLISH_OK, P.decodePublishOk)).toEqual([{ id: 'm1', partition: 0, offset: 42 }]);
   });
 
   it('CREDIT and SETTLE', () => {

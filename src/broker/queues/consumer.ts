@@ -1,7 +1,7 @@
 // Push consumption: a fetch loop keeps up to `prefetch` messages leased ahead, and up to
 // `concurrency` handlers run at once. A handler that resolves acks; one that throws nacks
 // (retry backoff, then dead-letter after maxDeliveries).
-import { WharfError } from '../../common/index.js';
+import { LIMITS, WharfError } from '../../common/index.js';
 import type { ConsumeOptions, Consumer, QueueHandler, QueueMessage } from '../queue-types.js';
 import { StopSignal } from '../keep-alive.js';
 import type { QueueEngine } from './queue.js';
@@ -55,7 +55,11 @@ export class QueueConsumer implements Consumer {
     if (typeof handler !== 'function') throw new WharfError('INVALID_ARGUMENT', 'consume needs a handler function');
     this.concurrency = c;
     this.prefetch = p;
-    this.leaseMs = options.visibilityTimeoutMs ?? engine.options.visibilityTimeoutMs;
+    const leaseMs = options.visibilityTimeoutMs ?? engine.options.visibilityTimeoutMs;
+    if (!Number.isSafeInteger(leaseMs) || leaseMs < 1 || leaseMs > LIMITS.maxVisibilityTimeoutMs) {
+      throw new WharfError('INVALID_ARGUMENT', `consume visibilityTimeoutMs ${JSON.stringify(leaseMs)}: pass an integer from 1 to ${LIMITS.maxVisibilityTimeoutMs} (maxVisibilityTimeoutMs)`);
+    }
+    this.leaseMs = leaseMs;
   }
 
   get queue(): string {

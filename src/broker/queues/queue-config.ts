@@ -57,11 +57,21 @@ const RATE_LIMIT_FIELDS = ['messagesPerSecond', 'bytesPerSecond', 'burstMessages
  */
 export function resolveQueueOptions(given: QueueOptions = {}, brokerMaxMessageBytes: number, stored = false): ResolvedQueueOptions {
   let o = given;
-  if (stored && o !== null && typeof o === 'object' && !Array.isArray(o)) o = knownOptionFields(o, QUEUE_OPTION_FIELDS);
+  if (stored && o !== null && typeof o === 'object' && !Array.isArray(o)) {
+    o = knownOptionFields(o, QUEUE_OPTION_FIELDS);
+    // Stored before these were type-checked: any truthy value meant true, and still does.
+    if (o.fifo !== undefined) o.fifo = Boolean(o.fifo);
+    if (o.contentBasedDedup !== undefined) o.contentBasedDedup = Boolean(o.contentBasedDedup);
+  }
   checkOptionFields(o, QUEUE_OPTION_FIELDS, 'queue option', '{ visibilityTimeoutMs: 30000 }');
   if (o.retry !== undefined) checkOptionFields(o.retry, RETRY_FIELDS, 'queue option retry', '{ initialDelayMs: 1000 }');
   if (o.rateLimit !== undefined) checkOptionFields(o.rateLimit, RATE_LIMIT_FIELDS, 'queue option rateLimit', '{ messagesPerSecond: 100 }');
   const priorities = int(o.priorities, 'priorities', 1, LIMITS.maxPriorities) ?? QUEUE_DEFAULTS.priorities;
+  for (const k of ['fifo', 'contentBasedDedup'] as const) {
+    if (o[k] !== undefined && typeof o[k] !== 'boolean') throw bad(`${k} is ${JSON.stringify(o[k])}`, 'pass true or false');
+  }
+  // A queue's logs are segmented like a topic's (positions in the index are 32-bit).
+  int(o.segmentBytes, 'segmentBytes', 1024, 2 ** 31 - 1);
   const fifo = o.fifo ?? false;
   if (fifo && priorities > 1) throw bad('fifo with priorities > 1', 'FIFO queues order by group, not priority: use one or the other');
   const overflow = o.overflow ?? QUEUE_DEFAULTS.overflow;

@@ -107,7 +107,9 @@ export class QueueEngine {
   }
 
   levelFor(rec: { headers: RecordInput['headers'] }): number {
-    return Math.min(this.options.priorities - 1, Math.max(0, recordPriority(rec) | 0));
+    // Clamped to the queue's levels (RabbitMQ's rule); not `| 0`, which sent 2^31 and above to level 0.
+    const p = recordPriority(rec);
+    return Number.isFinite(p) ? Math.min(this.options.priorities - 1, Math.max(0, Math.floor(p))) : 0;
   }
 
   // ------------------------------------------------------------------ appends
