@@ -300,7 +300,7 @@ export class DiskLog implements PartitionLog {
     validateOffset(fromOffset, 'fromOffset');
     const { maxBytes, maxRecords } = validateReadOptions(options);
     const out: LogRecord[] = [];
-    const budget: ReadBudget = { bytesLeft: maxBytes, batchesTaken: 0, stopped: false };
+    const budget: ReadBudget = { bytesLeft: maxBytes, batchesTaken: 0, stopped: false, mayStopEarly: options.wholeBatches === true };
     // A caller wanting few records should not pay for reading maxBytes: read in smaller chunks.
     const chunkBytes = Math.min(maxBytes, Math.max(READ_CHUNK_MIN_BYTES, maxRecords * READ_CHUNK_BYTES_PER_RECORD));
     await this.visitBatches(fromOffset, budget, chunkBytes, (buf, pos) => {

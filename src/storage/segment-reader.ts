@@ -14,6 +14,11 @@ export interface ReadBudget {
   bytesLeft: number;
   batchesTaken: number;
   stopped: boolean;
+  /**
+   * The reader reads again for more (ReadOptions.wholeBatches): once it has a batch, the read may
+   * stop where it cannot tell without another read whether the next batch fits.
+   */
+  mayStopEarly?: boolean;
 }
 
 function corrupt(seg: Segment, position: number, reason: string): WharfError {
@@ -75,6 +80,10 @@ export async function visitSegmentBatches(
     );
     if (index !== undefined && nextWant === 0) {
       const aligned = alignedReadBytes(index, pos, want, limit, budget.bytesLeft, budget.batchesTaken > 0);
+      if (aligned === 0 && budget.mayStopEarly === true) {
+        budget.stopped = true;
+        break;
+      }
       if (aligned === 0 && limit - pos >= BATCH_HEADER_BYTES) {
         // A 61-byte read says whether the next batch fits, instead of reading what is left of the
         // budget and throwing it away when it does not.

@@ -45,7 +45,9 @@ export interface ReadOptions {
   maxRecords?: number;
   /**
    * Also return the rest of the batch in which maxRecords is reached. A reader that keeps what it
-   * does not use yet (a queue's cursor) then never reads and checks that batch again.
+   * does not use yet (a queue's cursor) then never reads and checks that batch again. Such a reader
+   * reads again for more, so the read may also stop short of maxBytes at a batch boundary (where
+   * knowing whether the next batch fits would cost another read).
    */
   wholeBatches?: boolean;
 }
