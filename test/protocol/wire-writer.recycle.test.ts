@@ -1,5 +1,6 @@
 // A writer reuses the memory of a large output once it is given back (recycle), and never the
 // memory of anything it copied or did not hand out.
+import net from 'node:net';
 import { describe, expect, it } from 'vitest';
 import { WireWriter } from '../../src/protocol/wire-writer.js';
 
@@ -59,5 +60,34 @@ describe('WireWriter.recycle', () => {
     fill(w, 40_000);
     w.take();
     expect(w.buf.buffer === huge.buffer).toBe(false);
+  });
+
+  it('never changes bytes a socket has yet to send: recycled only from the write callback, under backpressure', async () => {
+    const frames = 40;
+    const frameBytes = 256 * 1024;
+    const received: Buffer[] = [];
+    const server = net.createServer((sock) => {
+      sock.pause(); // the peer reads late: writes queue up in the sender
+      setTimeout(() => sock.resume(), 200);
+      sock.on('data', (c: Buffer) => received.push(c));
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const sock = net.connect((server.address() as net.AddressInfo).port, '127.0.0.1');
+    await new Promise((r) => sock.once('connect', r));
+    const w = new WireWriter(64 * 1024);
+    for (let i = 0; i < frames; i++) {
+      w.bytes(Buffer.alloc(frameBytes - 4, i)); // frame i is 4 length bytes, then all i
+      const out = w.take();
+      sock.write(out, () => w.recycle(out));
+    }
+    await new Promise<void>((r) => sock.end(r));
+    while (Buffer.concat(received).length < frames * frameBytes) await new Promise((r) => setTimeout(r, 10));
+    server.close();
+    const all = Buffer.concat(received);
+    for (let i = 0; i < frames; i++) {
+      const frame = all.subarray(i * frameBytes, (i + 1) * frameBytes);
+      expect(frame.readUInt32BE(0)).toBe(frameBytes - 4);
+      expect(frame.subarray(4).every((b) => b === i), `frame ${i}`).toBe(true);
+    }
   });
 });
