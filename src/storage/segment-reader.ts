@@ -3,7 +3,7 @@
 import { WharfError } from '../common/index.js';
 import { readAt } from './file-io.js';
 import type { OffsetIndex } from './offset-index.js';
-import { BATCH_HEADER_BYTES, BATCH_LENGTH_PREFIX_BYTES, batchCrc, headerProblem, readBatchHeader } from './record-batch.js';
+import { BATCH_HEADER_BYTES, batchCrc, headerProblem, readBatchHeader } from './record-batch.js';
 import type { Segment } from './segment.js';
 
 /** Called per batch (buf holds it at pos); returns false to stop. */
@@ -30,31 +30,42 @@ function corrupt(seg: Segment, position: number, reason: string): WharfError {
   );
 }
 
+/** Longest read alignedReadBytes stretches to for a first batch larger than asked (maxReadBytes). */
+const MAX_STRETCH_BYTES = 8 * 1024 * 1024;
+
 /**
  * How many bytes to read at pos so the read ends where an indexed batch starts: a read that ends
  * inside a batch is read again by the next one (on the remote queue bench, reads came to 2.5 times
  * the bytes delivered, and every read is a fresh buffer for the garbage collector to account for).
- * `want` is what the budget and the chunk size allow, `bytesLeft` the budget. Returns 0 when a
- * budget that has taken a batch already cannot hold the stretch up to the next indexed start: the
- * batch at pos may still fit (smaller unindexed ones may follow it), so its header decides.
+ * `want` is what the budget and the chunk size allow, `bytesLeft` the budget.
+ * - A boundary within want: read up to it.
+ * - After a batch (`taken`): a plain read reads want, as it always has (it fills its budget
+ *   exactly); a whole-batches read (`mayStopEarly`) reads the next stretch if it fits the budget,
+ *   else returns 0 (stop here: the reader reads again).
+ * - A first batch larger than want: read it whole up to the next indexed start if that is at most
+ *   8 MiB away; else (no index entry ahead, or a sparse index) read want, and the caller reads the
+ *   batch again at its full size.
  */
-export function alignedReadBytes(index: OffsetIndex, pos: number, want: number, limit: number, bytesLeft: number, taken: boolean): number {
+export function alignedReadBytes(index: OffsetIndex, pos: number, want: number, limit: number, bytesLeft: number, taken: boolean, mayStopEarly: boolean): number {
   const end = pos + want;
   if (end >= limit) return want; // to the end of the data: whole batches already
   const boundary = index.lastPositionAtOrBefore(end);
   if (boundary > pos) return boundary - pos;
-  // The next batch start known: an indexed one, else the end of the data.
   const indexed = index.nextPositionAfter(pos);
-  const next = indexed > pos && indexed < limit ? indexed : limit;
-  if (taken && next - pos > bytesLeft) return 0; // the caller reads the batch's header to decide
-  return next - pos; // the batch at pos (and any unindexed ones up to next) whole, in one read
+  const hasIndexed = indexed > pos && indexed < limit;
+  if (taken) {
+    if (!mayStopEarly) return want;
+    const next = hasIndexed ? indexed : limit;
+    return next - pos > bytesLeft ? 0 : next - pos;
+  }
+  return hasIndexed && indexed - pos <= MAX_STRETCH_BYTES ? indexed - pos : want;
 }
 
 /**
  * Visits the readable batches of seg that hold offsets >= fromOffset, starting at startPosition,
  * where the batch starting at startOffset lies (from an index lookup), read in buffers of at most min(budget.bytesLeft, maxChunkBytes) bytes
  * (more only for a single larger batch). With the segment's offset index, reads end where an
- * indexed batch starts (alignedReadBytes).
+ * indexed batch starts when they can (alignedReadBytes).
  * The caller holds a reference on seg (acquire/release).
  */
 export async function visitSegmentBatches(
@@ -79,22 +90,11 @@ export async function visitSegmentBatches(
       Math.max(Math.min(budget.bytesLeft, maxChunkBytes), BATCH_HEADER_BYTES, nextWant),
     );
     if (index !== undefined && nextWant === 0) {
-      const aligned = alignedReadBytes(index, pos, want, limit, budget.bytesLeft, budget.batchesTaken > 0);
-      if (aligned === 0 && budget.mayStopEarly === true) {
+      want = alignedReadBytes(index, pos, want, limit, budget.bytesLeft, budget.batchesTaken > 0, budget.mayStopEarly === true);
+      if (want === 0) {
         budget.stopped = true;
         break;
       }
-      if (aligned === 0 && limit - pos >= BATCH_HEADER_BYTES) {
-        // A 61-byte read says whether the next batch fits, instead of reading what is left of the
-        // budget and throwing it away when it does not.
-        const size = (await readAt(fd, pos, BATCH_HEADER_BYTES)).readInt32BE(8) + BATCH_LENGTH_PREFIX_BYTES;
-        if (size > budget.bytesLeft) {
-          budget.stopped = true;
-          break;
-        }
-        // A size that makes no sense is reported by the header checks below, after a plain read.
-        if (size >= BATCH_HEADER_BYTES && size <= limit - pos) want = size;
-      } else if (aligned > 0) want = aligned;
     }
     const buf = await readAt(fd, pos, want);
     nextWant = 0;

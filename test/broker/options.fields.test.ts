@@ -43,7 +43,8 @@ describe('options fields', () => {
     const path = join(t.dir!, 'catalog.json');
     const raw = readFileSync(path, 'utf8');
     expect(raw).toContain('"visibilityTimeoutMs":5000');
-    writeFileSync(path, raw.replace('"visibilityTimeoutMs":5000', '"visibilityTimeoutMs":5000,"bogus":1'));
+    // As an older version stored them: an unknown field, one inside rateLimit, a small segmentBytes.
+    writeFileSync(path, raw.replace('"visibilityTimeoutMs":5000', '"visibilityTimeoutMs":5000,"bogus":1,"rateLimit":{"messagesPerSecond":500,"burst":3},"segmentBytes":512'));
     const broker = await t.restart(); // close() again is a no-op; then opens the changed directory
     const info = await broker.describeQueue('q');
     expect(info.options.visibilityTimeoutMs).toBe(5000);

@@ -42,36 +42,38 @@ describe('alignedReadBytes', () => {
   // Batches start at 0, 100, 250 and 700; the data ends at 1000.
   const index = indexAt(0, 100, 250, 700);
   it('ends a read at the last batch start it reaches', () => {
-    expect(alignedReadBytes(index, 0, 300, 1000, 300, false)).toBe(250);
-    expect(alignedReadBytes(index, 100, 650, 1000, 650, true)).toBe(600);
+    expect(alignedReadBytes(index, 0, 300, 1000, 300, false, false)).toBe(250);
+    expect(alignedReadBytes(index, 100, 650, 1000, 650, true, false)).toBe(600);
   });
   it('reads to the end of the data as asked', () => {
-    expect(alignedReadBytes(index, 250, 800, 1000, 800, true)).toBe(800);
+    expect(alignedReadBytes(index, 250, 800, 1000, 800, true, true)).toBe(800);
   });
-  it('reads a first batch larger than asked whole, in one read', () => {
-    expect(alignedReadBytes(index, 250, 100, 1000, 100, false)).toBe(450);
+  it('reads a first batch larger than asked whole, in one read, when an index entry bounds it', () => {
+    expect(alignedReadBytes(index, 250, 100, 1000, 100, false, false)).toBe(450);
   });
-  it('after a batch, takes the next one whole when the budget holds it', () => {
-    expect(alignedReadBytes(index, 250, 100, 1000, 500, true)).toBe(450);
+  it('reads as asked where no index entry bounds the first batch (no index, or a far one)', () => {
+    expect(alignedReadBytes(indexAt(0), 0, 64, 1000, 64, false, false)).toBe(64);
+    expect(alignedReadBytes(indexAt(0, 20 * 1024 * 1024), 0, 4096, 64 * 1024 * 1024, 4096, false, false)).toBe(4096);
   });
-  it("after a batch, leaves it to the batch's header when the budget may not hold it", () => {
-    expect(alignedReadBytes(index, 250, 100, 1000, 100, true)).toBe(0);
+  it('after a batch, a plain read reads as asked (it fills its budget exactly)', () => {
+    expect(alignedReadBytes(index, 250, 100, 1000, 100, true, false)).toBe(100);
   });
-  it('takes the end of the data as the next batch start where nothing is indexed ahead', () => {
-    expect(alignedReadBytes(indexAt(0), 0, 64, 1000, 64, false)).toBe(1000);
-    expect(alignedReadBytes(index, 700, 100, 1000, 400, true)).toBe(300);
-    expect(alignedReadBytes(index, 700, 100, 1000, 100, true)).toBe(0);
+  it('after a batch, a whole-batches read takes the next stretch if it fits, else stops', () => {
+    expect(alignedReadBytes(index, 250, 100, 1000, 500, true, true)).toBe(450);
+    expect(alignedReadBytes(index, 250, 100, 1000, 100, true, true)).toBe(0);
+    expect(alignedReadBytes(index, 700, 100, 1000, 400, true, true)).toBe(300);
+    expect(alignedReadBytes(index, 700, 100, 1000, 100, true, true)).toBe(0);
   });
 });
 
 describe('reading large batches', () => {
-  it('fills a plain read to its budget, reading the next batch header to know whether it fits', async () => {
+  it('fills a plain read to its budget', async () => {
     const dir = tempDir('wharf-read-align-');
     dirs.push(dir);
     const log = await DiskLog.open(dir, resolveLogOptions({ segmentBytes: 64 << 20, indexIntervalBytes: 4096 }));
     for (let b = 0; b < 3; b++) await log.append(Array.from({ length: 100 }, (_, i) => rec(`b${b}-${i}-${'x'.repeat(1000)}`)));
     const batchBytes = log.sizeBytes / 3;
-    // 1.5 batches of budget: the first batch, then the header says the second does not fit.
+    // 1.5 batches of budget: the first batch only.
     expect((await log.read(0, { maxBytes: Math.floor(batchBytes * 1.5) })).length).toBe(100);
     // 2.5 batches: two.
     expect((await log.read(0, { maxBytes: Math.floor(batchBytes * 2.5) })).length).toBe(200);

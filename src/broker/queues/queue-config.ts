@@ -62,6 +62,7 @@ export function resolveQueueOptions(given: QueueOptions = {}, brokerMaxMessageBy
     // Stored before these were type-checked: any truthy value meant true, and still does.
     if (o.fifo !== undefined) o.fifo = Boolean(o.fifo);
     if (o.contentBasedDedup !== undefined) o.contentBasedDedup = Boolean(o.contentBasedDedup);
+    if (o.rateLimit !== null && typeof o.rateLimit === 'object') o.rateLimit = knownOptionFields(o.rateLimit, RATE_LIMIT_FIELDS);
   }
   checkOptionFields(o, QUEUE_OPTION_FIELDS, 'queue option', '{ visibilityTimeoutMs: 30000 }');
   if (o.retry !== undefined) checkOptionFields(o.retry, RETRY_FIELDS, 'queue option retry', '{ initialDelayMs: 1000 }');
@@ -71,7 +72,8 @@ export function resolveQueueOptions(given: QueueOptions = {}, brokerMaxMessageBy
     if (o[k] !== undefined && typeof o[k] !== 'boolean') throw bad(`${k} is ${JSON.stringify(o[k])}`, 'pass true or false');
   }
   // A queue's logs are segmented like a topic's (positions in the index are 32-bit).
-  int(o.segmentBytes, 'segmentBytes', 1024, 2 ** 31 - 1);
+  // Not for stored options: 1..1023 was accepted before this bound.
+  if (!stored) int(o.segmentBytes, 'segmentBytes', 1024, 2 ** 31 - 1);
   const fifo = o.fifo ?? false;
   if (fifo && priorities > 1) throw bad('fifo with priorities > 1', 'FIFO queues order by group, not priority: use one or the other');
   const overflow = o.overflow ?? QUEUE_DEFAULTS.overflow;
