@@ -3,9 +3,10 @@
 // slots: no object, no map entry and no string per message, so nothing here survives long enough
 // to be promoted and then collected from the old generation (with a Map of 65,536 churning entries
 // both were a measurable share of a remote publish). Sequences older than the run, sequences more
-// than MAX_RUN_GAP past its end, and ids that do not fit a slot go to a map instead. The run steps over small gaps (a message the client never resent, a restart's scan reading a
-// topic's partitions one after another), leaving empty slots that a late sequence may still fill,
-// so one gap does not send a producer's every later result to the map. The run forgets its oldest
+// than MAX_RUN_GAP past its end, and ids that do not fit a slot go to a map instead. The run steps
+// over small gaps (a message the client never resent, a restart's scan reading a topic's
+// partitions one after another), leaving empty slots that a late sequence may still fill, so one
+// gap does not send a producer's every later result to the map. The run forgets its oldest
 // sequence numbers past MAX_RESULTS_PER_PRODUCER, the map its oldest results.
 import { assert, latin1Text } from '../common/index.js';
 import type { PublishResult } from './types.js';
@@ -28,7 +29,6 @@ const KIND_PARTITION = 1;
 const KIND_POSITION = 2;
 const RING_INITIAL_SLOTS = 64;
 const EMPTY = 0xff;
-
 
 export class ProducerResults {
   /** Highest sequence ever put here (forgotten ones included): a higher one is new, with no lookup. */

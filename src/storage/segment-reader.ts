@@ -64,8 +64,8 @@ export function alignedReadBytes(index: OffsetIndex, pos: number, want: number, 
 /**
  * Visits the readable batches of seg that hold offsets >= fromOffset, starting at startPosition,
  * where the batch starting at startOffset lies (from an index lookup), read in buffers of at most min(budget.bytesLeft, maxChunkBytes) bytes
- * (more only for a single larger batch). With the segment's offset index, reads end where an
- * indexed batch starts when they can (alignedReadBytes).
+ * (more only for a single larger batch), ending where an indexed batch starts when they can
+ * (alignedReadBytes, with the segment's offset index).
  * The caller holds a reference on seg (acquire/release).
  */
 export async function visitSegmentBatches(
@@ -77,7 +77,7 @@ export async function visitSegmentBatches(
   budget: ReadBudget,
   maxChunkBytes: number,
   visit: BatchVisitor,
-  index?: OffsetIndex,
+  index: OffsetIndex,
 ): Promise<void> {
   const limit = seg.readableBytes;
   let pos = startPosition;
@@ -89,7 +89,7 @@ export async function visitSegmentBatches(
       limit - pos,
       Math.max(Math.min(budget.bytesLeft, maxChunkBytes), BATCH_HEADER_BYTES, nextWant),
     );
-    if (index !== undefined && nextWant === 0) {
+    if (nextWant === 0) {
       want = alignedReadBytes(index, pos, want, limit, budget.bytesLeft, budget.batchesTaken > 0, budget.mayStopEarly === true);
       if (want === 0) {
         budget.stopped = true;

@@ -3,8 +3,7 @@
 // the segment. So for a target time T, the records before the last entry with timestamp < T are
 // all older than T, and a scan for the first record >= T may start at that entry's offset.
 // File format (.timeindex): N x [timestamp int64 BE | relativeOffset int32 BE] (Kafka's layout).
-import { assert } from '../common/index.js';
-import { readInt64, writeInt64 } from '../common/index.js';
+import { assert, readInt64, writeInt64 } from '../common/index.js';
 import type { OffsetIndex } from './offset-index.js';
 
 export const TIME_INDEX_ENTRY_BYTES = 12;

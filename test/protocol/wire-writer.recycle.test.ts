@@ -75,11 +75,16 @@ describe('WireWriter.recycle', () => {
     const sock = net.connect((server.address() as net.AddressInfo).port, '127.0.0.1');
     await new Promise((r) => sock.once('connect', r));
     const w = new WireWriter(64 * 1024);
+    const memories = new Set<ArrayBufferLike>();
     for (let i = 0; i < frames; i++) {
       w.bytes(Buffer.alloc(frameBytes - 4, i)); // frame i is 4 length bytes, then all i
       const out = w.take();
+      memories.add(out.buffer);
       sock.write(out, () => w.recycle(out));
+      // Let completed writes call back between frames, so memory is reused while later ones are queued.
+      await new Promise((r) => setImmediate(r));
     }
+    expect(memories.size).toBeLessThan(frames); // memory was reused
     await new Promise<void>((r) => sock.end(r));
     while (Buffer.concat(received).length < frames * frameBytes) await new Promise((r) => setTimeout(r, 10));
     server.close();

@@ -32,7 +32,7 @@ export class ReadAhead {
       return;
     }
     this.kept.set(level, { records, next: from, keptAtMs: this.clock.now() });
-    if (this.sweep === null) this.sweep = this.clock.setTimer(READ_AHEAD_KEEP_MS, () => this.letGo());
+    if (this.sweep === null) this.armSweep();
   }
 
   /**
@@ -55,7 +55,11 @@ export class ReadAhead {
     this.sweep = null;
     const now = this.clock.now();
     for (const [level, k] of this.kept) if (now - k.keptAtMs >= READ_AHEAD_KEEP_MS) this.kept.delete(level);
-    if (this.kept.size > 0) this.sweep = this.clock.setTimer(READ_AHEAD_KEEP_MS, () => this.letGo());
+    if (this.kept.size > 0) this.armSweep();
+  }
+
+  private armSweep(): void {
+    this.sweep = this.clock.setTimer(READ_AHEAD_KEEP_MS, () => this.letGo());
   }
 
   get levelsKept(): number {

@@ -1,7 +1,6 @@
 // One open topic: its resolved config, its partition logs (with the durable end each fetch may read
 // up to), its meters, and the live subscriptions and group coordinators on it.
-import { LIMITS, WharfError, checkOptionFields } from '../../common/index.js';
-import type { Clock } from '../../common/index.js';
+import { LIMITS, WharfError, checkOptionFields, type Clock } from '../../common/index.js';
 import type { AppendResult, PartitionLog, RecordInput } from '../../storage/index.js';
 import { RateMeter } from '../rate-meter.js';
 import type { TopicInfo, TopicOptions } from '../types.js';
