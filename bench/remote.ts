@@ -11,7 +11,7 @@
 // remote overhead is read from two runs side by side on the same busy machine (--modes remote
 // skips the embedded run).
 // Usage: npx tsx bench/remote.ts [--count 100000] [--size 1024] [--rate 1000] [--duration 10] [--scenarios a,b]
-//        [--modes embedded,remote] [--fsync always|never] [--idempotent false]    BENCH_NODE_FLAGS='--cpu-prof --cpu-prof-dir=/tmp/prof' profiles every child
+//        [--modes embedded,remote] [--fsync always|never] [--idempotent false] [--payload bytes|json]    BENCH_NODE_FLAGS='--cpu-prof --cpu-prof-dir=/tmp/prof' profiles every child
 // Latency = consumer receive time minus the send stamp in the payload (same host clock).
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -19,7 +19,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import * as hdr from 'hdr-histogram-js';
-import { Broker, type Wharf } from '../src/broker/index.js';
+import { Broker, type Payload, type Wharf } from '../src/broker/index.js';
 import { connect } from '../src/client/index.js';
 import { startNativeServer } from '../src/server/native/index.js';
 import { cpuSecondsOf, nextLine, nowMs, spawnRole, type RoleProcess } from './lib/child-roles.js';
@@ -42,6 +42,7 @@ const { values } = parseArgs({
     modes: { type: 'string' },
     fsync: { type: 'string' },
     idempotent: { type: 'string' },
+    payload: { type: 'string' },
   },
 });
 const num = (v: unknown, d: number): number => (typeof v === 'string' && v !== '' ? Number(v) : d);
@@ -56,7 +57,10 @@ const opts = {
   fsync: (values.fsync ?? process.env.FSYNC ?? 'always') as 'always' | 'never',
   /** 'false': the remote producer does not stamp producerId + sequence (what idempotence costs). */
   idempotent: (values.idempotent ?? 'true') !== 'false',
+  /** 'json': each payload is a JSON object of about --size bytes of text instead of raw bytes. */
+  payload: (values.payload ?? process.env.PAYLOAD ?? 'bytes') as 'bytes' | 'json',
 };
+if (opts.payload !== 'bytes' && opts.payload !== 'json') throw new Error(`--payload ${String(opts.payload)}: use bytes or json`);
 
 // ------------------------------------------------------------------ roles (child processes)
 
@@ -98,9 +102,10 @@ async function startConsumer(client: Wharf, scenario: string, expected: number):
   let done!: () => void;
   const arrived = new Promise<void>((r) => (done = r));
   const onPayload = (payload: unknown): void => {
-    const b = payload as Uint8Array;
     const now = nowMs();
-    const sent = Buffer.from(b.buffer, b.byteOffset, b.byteLength).readDoubleLE(0);
+    let sent: number;
+    if (payload instanceof Uint8Array) sent = Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength).readDoubleLE(0);
+    else sent = (payload as { sentMs: number }).sentMs;
     hist.recordValue(Math.max(1, Math.round((now - sent) * 1000)));
     if (received++ === 0) firstMs = now;
     lastMs = now;
@@ -147,11 +152,19 @@ async function runProducer(client: Wharf, scenario: string, stampProducerId?: st
     failed++;
     inFlight--;
   };
+  // A JSON payload of about --size bytes of text: the stamp, the sequence and padding.
+  const pad = 'a'.repeat(Math.max(0, opts.size - 60));
   const send = (seq: number): void => {
-    const b = Buffer.allocUnsafe(opts.size);
-    b.fill(0x61, 12);
-    b.writeUInt32LE(seq >>> 0, 8);
-    b.writeDoubleLE(nowMs(), 0);
+    let b: Payload;
+    if (opts.payload === 'json') {
+      b = { sentMs: nowMs(), seq, pad };
+    } else {
+      const bytes = Buffer.allocUnsafe(opts.size);
+      bytes.fill(0x61, 12);
+      bytes.writeUInt32LE(seq >>> 0, 8);
+      bytes.writeDoubleLE(nowMs(), 0);
+      b = bytes;
+    }
     inFlight++;
     client.publish(target, stampProducerId === undefined ? { payload: b } : { payload: b, producerId: stampProducerId, sequence: seq }).then(confirmed, rejected);
   };
@@ -239,12 +252,12 @@ function rowOf(system: string, scenario: string, p: ProducerReport, c: ConsumerR
 
 /** The run's settings, for a row's notes. */
 function settingsNote(): string {
-  return `fsync ${opts.fsync}, window ${opts.window}, prefetch ${opts.prefetch}${opts.idempotent ? '' : ', producer not idempotent'}`;
+  return `fsync ${opts.fsync}, window ${opts.window}, prefetch ${opts.prefetch}${opts.idempotent ? '' : ', producer not idempotent'}${opts.payload === 'json' ? ', JSON payloads' : ''}`;
 }
 
 function commonArgs(scenario: string): string[] {
   const total = scenario === 'latency-1k' ? Math.round(opts.rate * opts.duration) : opts.count;
-  return ['--fsync', opts.fsync, '--idempotent', String(opts.idempotent), '--scenario', scenario, '--count', String(total), '--size', String(opts.size), '--rate', String(opts.rate), '--duration', String(opts.duration), '--window', String(opts.window), '--prefetch', String(opts.prefetch)];
+  return ['--fsync', opts.fsync, '--idempotent', String(opts.idempotent), '--scenario', scenario, '--count', String(total), '--size', String(opts.size), '--rate', String(opts.rate), '--duration', String(opts.duration), '--window', String(opts.window), '--prefetch', String(opts.prefetch), '--payload', opts.payload];
 }
 
 async function runEmbedded(scenario: string): Promise<Row> {

@@ -30,7 +30,7 @@ import type {
   BindingInfo, BindingOptions, BindingTarget, ExchangeInfo, ExchangeOptions, Transaction, Wharf_Exchanges, Wharf_Transactions,
 } from './exchange-types.js';
 import type {
-  ConsumeOptions, Consumer, NackOptions, QueueHandler, QueueInfo, QueueMessage, QueueOptions, ReceiveOptions, RedriveOptions, Wharf_Queues,
+  ConsumeOptions, Consumer, NackOptions, QueueHandler, StoredQueueHandler, QueueInfo, QueueMessage, QueueOptions, ReceiveOptions, RedriveOptions, Wharf_Queues,
 } from './queue-types.js';
 
 function resolveOptions(o: BrokerOptions): ResolvedBrokerOptions {
@@ -221,6 +221,16 @@ export class Broker implements Wharf_Core, Wharf_Topics, Wharf_Queues, Wharf_Exc
   async consume(queue: string, options: ConsumeOptions, handler: QueueHandler): Promise<Consumer> {
     this.ensureOpen();
     return heldWhileOpen(this.keepAlive, await this.queues.consume(queue, options, handler));
+  }
+
+  /**
+   * consume() for a server that forwards deliveries as they are stored: the handler gets each
+   * message's stored record, never decoded into strings, headers and payload (the native server
+   * writes it to the wire from the record's bytes). Same leases, retries and dead-lettering.
+   */
+  async consumeStored(queue: string, options: ConsumeOptions, handler: StoredQueueHandler): Promise<Consumer> {
+    this.ensureOpen();
+    return heldWhileOpen(this.keepAlive, await this.queues.consume(queue, options, handler, false));
   }
 
   async redrive(deadLetterQueue: string, options?: RedriveOptions): Promise<number> {

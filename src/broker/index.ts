@@ -4,7 +4,11 @@ export { Broker } from './broker.js';
 export type { BrokerContext, KindManager, ResolvedBrokerOptions } from './context.js';
 export { BROKER_DEFAULTS } from './context.js';
 export type { CatalogEntry, CatalogKind } from './catalog.js';
-export { decodeMessage, encodeMessage, newMessageId } from './message-codec.js';
+export {
+  decodeMessage, encodeMessage, newMessageId,
+  RESERVED_HEADER_PREFIX, H_ID, H_TYPE, H_CONTENT_TYPE, H_PRIORITY, H_GROUP_ID, H_DEDUP_ID, H_ROUTING_KEY,
+} from './message-codec.js';
+export type { LogRecord } from '../storage/index.js';
 export { RateMeter } from './rate-meter.js';
 export { murmur2, partitionForKey } from './topics/partitioner.js';
 export type * from './types.js';

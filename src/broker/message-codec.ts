@@ -5,7 +5,7 @@
 // which are never shown to consumers). `wharf.ct` says whether the value is JSON or bytes.
 // Decoding is the consume hot path: no intermediate objects, ASCII fast path for short strings.
 import { randomBytes } from 'node:crypto';
-import { LIMITS, WharfError, latin1Text } from '../common/index.js';
+import { JsonText, LIMITS, WharfError, latin1Text } from '../common/index.js';
 import type { LogRecord, RecordHeader, RecordInput } from '../storage/index.js';
 import type { JsonValue, Message, MessageInput, Payload } from './types.js';
 
@@ -24,7 +24,8 @@ export const H_SEQUENCE = 'wharf.seq';
 
 const CT_JSON = Buffer.from('json');
 const CT_BYTES = Buffer.from('bytes');
-const utf8Decoder = new TextDecoder('utf-8');
+/** ignoreBOM: a leading U+FEFF is text like any other (by default the decoder drops it). */
+const utf8Decoder = new TextDecoder('utf-8', { ignoreBOM: true });
 
 // ------------------------------------------------------------------ ids
 
@@ -154,7 +155,7 @@ function optionalInt(v: unknown, field: string, where: MessageWhere, min: number
 }
 
 function encodePayload(payload: Payload | undefined, where: MessageWhere): { value: Uint8Array; bytes: boolean } {
-  if (payload instanceof Uint8Array) return { value: payload, bytes: true };
+  if (payload instanceof Uint8Array) return { value: payload, bytes: !(payload instanceof JsonText) };
   let text: string | undefined;
   try {
     text = JSON.stringify(payload === undefined ? null : payload);

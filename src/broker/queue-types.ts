@@ -1,5 +1,6 @@
 // Public contract of queues (SQS / RabbitMQ model). Part of interface Wharf.
 import type { Message } from './types.js';
+import type { LogRecord } from '../storage/index.js';
 
 /** What happens to a publish that would exceed maxLength / maxBytes. */
 export type OverflowPolicy = 'reject' | 'block' | 'drop-oldest' | 'drop-lowest-priority' | 'dead-letter';
@@ -89,6 +90,21 @@ export interface ConsumeOptions {
 }
 
 export type QueueHandler = (message: QueueMessage) => Promise<void> | void;
+
+/**
+ * A queue delivery handed over as its stored record, not decoded (Broker.consumeStored): for a
+ * server that writes it to the wire as stored. Settles like a QueueMessage.
+ */
+export interface StoredQueueDelivery {
+  readonly record: LogRecord;
+  readonly deliveryCount: number;
+  readonly receipt: string;
+  readonly firstDeliveredAt: number;
+  ack(): Promise<void>;
+  nack(options?: NackOptions): Promise<void>;
+}
+
+export type StoredQueueHandler = (delivery: StoredQueueDelivery) => Promise<void> | void;
 
 export interface Consumer {
   readonly queue: string;

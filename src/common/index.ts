@@ -7,3 +7,4 @@ export * from './limits.js';
 export * from './byte-text.js';
 export * from './int64.js';
 export * from './option-fields.js';
+export * from './json-text.js';

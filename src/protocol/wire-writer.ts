@@ -122,6 +122,21 @@ export class WireWriter {
     return this;
   }
 
+  /** str from bytes that are already UTF-8 (a stored id or header value): u16 byte length + the bytes. */
+  strBytes(b: Uint8Array): this {
+    const n = b.length;
+    if (n > 0xffff) throw new WharfError('INVALID_ARGUMENT', `string of ${n} bytes is longer than 65535 bytes; shorten it`);
+    this.ensure(2 + n);
+    const buf = this.buf;
+    buf.writeUInt16BE(n, this.pos);
+    const at = this.pos + 2;
+    // Ids and header values are short: a byte loop beats TypedArray#set's call overhead.
+    if (n <= SHORT_STRING_CHARS) for (let i = 0; i < n; i++) buf[at + i] = b[i];
+    else buf.set(b, at);
+    this.pos = at + n;
+    return this;
+  }
+
   /** lstr: u32 byte length + UTF-8. */
   lstr(s: string): this {
     if (this.asciiAfter(4, s)) return this;

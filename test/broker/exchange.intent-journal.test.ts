@@ -4,6 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { decodeIntentEntry, encodeIntentEntry } from '../../src/broker/exchanges/intent-entry.js';
 import { IntentJournal, type IntentOp } from '../../src/broker/exchanges/intent-journal.js';
 import type { Journal } from '../../src/storage/index.js';
+import { JsonText } from '../../src/common/index.js';
 
 /** A journal whose durable entries outlive the IntentJournal using it, as files outlive a process. */
 class DurableEntries implements Journal {
@@ -107,6 +108,17 @@ describe('intent journal (atomic multi-target writes)', () => {
     expect(first.messages[0].payload).toBeInstanceOf(Uint8Array);
     expect(first.messages[0]).toBe(second.messages[0]);
     expect(Buffer.from(bytes).indexOf(Buffer.from([1, 2, 255]))).toBe(Buffer.from(bytes).lastIndexOf(Buffer.from([1, 2, 255])));
+  });
+
+  it('keeps a JSON payload given as its text (from the wire) JSON, not bytes', () => {
+    const text = JsonText.over(Buffer.from('{"a": [1, 2]}'));
+    const entry = { begun: [{ id: 'x', ops: [{ op: 'write' as const, kind: 'queue' as const, name: 'q', messages: [{ payload: text }, { payload: new Uint8Array([7]) }] }] }], done: [] };
+    const back = decodeIntentEntry(encodeIntentEntry(entry));
+    const [json, bytes] = (back.begun[0].ops[0] as Extract<IntentOp, { op: 'write' }>).messages;
+    expect(json.payload).toBeInstanceOf(JsonText);
+    expect(Buffer.from(json.payload as Uint8Array).toString()).toBe('{"a": [1, 2]}');
+    expect(bytes.payload).toBeInstanceOf(Uint8Array);
+    expect(bytes.payload).not.toBeInstanceOf(JsonText);
   });
 
   it('reads entries of the one-intent-per-entry format an older broker left behind', async () => {

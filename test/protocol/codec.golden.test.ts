@@ -1,7 +1,7 @@
 // Every codec produces exactly the bytes docs/protocol.md specifies, and decodes them back.
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { WharfError } from '../../src/common/index.js';
+import { JsonText, WharfError } from '../../src/common/index.js';
 import * as P from '../../src/protocol/index.js';
 import type { JsonValue } from '../../src/broker/index.js';
 
@@ -38,7 +38,12 @@ describe('codec golden fixtures', () => {
   it('PUBLISH with an idempotent producer stamp, and PUBLISH_OK', () => {
     const f = P.encodeFrame(P.OP.PUBLISH, 2, (w) => P.encodePublish(w, 'q', [{ key: 'k', payload: { a: 1 } }], 'p', 5));
     expect(hex(f)).toBe('0000002a200000000200017100010000001c181400016b00000000077b2261223a317d0001700000000000000005');
-    expect(body(f, P.OP.PUBLISH, P.decodePublish)).toEqual({ target: 'q', messages: [{ key: 'k', payload: { a: 1 }, producerId: 'p', sequence: 5 }] });
+    // A JSON payload is decoded as its checked text (JsonText), stored as it came.
+    const decoded = body(f, P.OP.PUBLISH, P.decodePublish);
+    const payload = decoded.messages[0].payload;
+    expect(payload).toBeInstanceOf(JsonText);
+    expect(Buffer.from(payload as Uint8Array).toString('utf8')).toBe('{"a":1}');
+    expect({ ...decoded, messages: [{ ...decoded.messages[0], payload: { a: 1 } }] }).toEqual({ target: 'q', messages: [{ key: 'k', payload: { a: 1 }, producerId: 'p', sequence: 5 }] });
     // docs/protocol.md section 11: a queue's answer carries no partition or offset (-1 each).
     const ok = P.encodeFrame(P.OP.PUBLISH_OK, 2, (w) => P.encodePublishOk(w, [{ id: 'm1' }]));
     expect(hex(ok)).toBe('0000001ca00000000200010000026d31ffffffffffffffffffffffff00000000');
@@ -203,7 +208,8 @@ describe('codec properties', () => {
         const f = P.encodeFrame(P.OP.PUBLISH, 1, (w) => P.encodePublish(w, 'target', messages));
         const back = body(f, P.OP.PUBLISH, P.decodePublish).messages.map((m) => {
           const e: Record<string, unknown> = { ...m };
-          if (m.payload instanceof Uint8Array) e.payload = Array.from(m.payload);
+          if (m.payload instanceof JsonText) e.payload = JSON.parse(Buffer.from(m.payload).toString('utf8')) as unknown;
+          else if (m.payload instanceof Uint8Array) e.payload = Array.from(m.payload);
           return e;
         });
         const expected = messages.map((m) => {

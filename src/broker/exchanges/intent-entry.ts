@@ -3,13 +3,14 @@
 // publish, so a message routed to several targets is stored once (write ops refer to it by index)
 // and byte payloads are stored raw after the JSON head instead of as base64.
 //   entry = 0x01 u32be(headBytes) head blob*
-//   head  = JSON { begun: [{ id, ops }], done: [id], messages: [MessageInput], bin: [[message, blob]] }
+//   head  = JSON { begun: [{ id, ops }], done: [id], messages: [MessageInput], bin: [[message, blob, json?]] }
 //           write ops carry `m: [message index]` instead of `messages`; a message whose payload is
-//           a Uint8Array is stored without it and listed in `bin` with the index of its blob
+//           a Uint8Array is stored without it and listed in `bin` with the index of its blob, and
+//           a third element 1 when the bytes are a JSON payload's text (JsonText; absent = bytes)
 //   blob  = u32be(length) bytes
 // Entries of the earlier format (one intent per entry, JSON with base64 bytes: { t: 'begin', id,
 // ops } and { t: 'done', id }) are still read, so a journal left by an older broker is recovered.
-import { WharfError } from '../../common/index.js';
+import { JsonText, WharfError } from '../../common/index.js';
 import type { MessageInput } from '../types.js';
 import type { Intent, IntentOp } from './intent-types.js';
 
@@ -26,13 +27,13 @@ interface Head {
   begun: Array<{ id: string; ops: StoredOp[] }>;
   done: string[];
   messages: MessageInput[];
-  bin: Array<[number, number]>;
+  bin: Array<[number, number] | [number, number, 1]>;
 }
 
 export function encodeIntentEntry(entry: IntentEntry): Uint8Array {
   const messages: MessageInput[] = [];
   const indexOf = new Map<MessageInput, number>();
-  const bin: Array<[number, number]> = [];
+  const bin: Head['bin'] = [];
   const blobs: Uint8Array[] = [];
   const store = (message: MessageInput): number => {
     let n = indexOf.get(message);
@@ -41,7 +42,7 @@ export function encodeIntentEntry(entry: IntentEntry): Uint8Array {
     indexOf.set(message, n);
     if (message.payload instanceof Uint8Array) {
       const { payload, ...rest } = message;
-      bin.push([n, blobs.length]);
+      bin.push(payload instanceof JsonText ? [n, blobs.length, 1] : [n, blobs.length]);
       blobs.push(payload as Uint8Array);
       messages.push(rest);
     } else {
@@ -78,7 +79,7 @@ export function decodeIntentEntry(bytes: Uint8Array): IntentEntry {
     blobs.push(new Uint8Array(buf.subarray(at + 4, at + 4 + n)));
     at += 4 + n;
   }
-  for (const [message, blob] of head.bin) head.messages[message].payload = blobs[blob];
+  for (const [message, blob, json] of head.bin) head.messages[message].payload = json === 1 ? JsonText.over(blobs[blob]) : blobs[blob];
   const begun = head.begun.map((i) => ({
     id: i.id,
     ops: i.ops.map((op): IntentOp => (op.op === 'write' ? { op: 'write', kind: op.kind, name: op.name, messages: op.m.map((n) => head.messages[n]) } : op)),

@@ -1,8 +1,10 @@
 // Push consumption: a fetch loop keeps up to `prefetch` messages leased ahead, and up to
 // `concurrency` handlers run at once. A handler that resolves acks; one that throws nacks
-// (retry backoff, then dead-letter after maxDeliveries).
+// (retry backoff, then dead-letter after maxDeliveries). The handler gets each delivery decoded into
+// its message fields, or, for a consumer started by consumeStored, as its stored record.
 import { LIMITS, WharfError } from '../../common/index.js';
-import type { ConsumeOptions, Consumer, QueueHandler, QueueMessage } from '../queue-types.js';
+import type { ConsumeOptions, Consumer } from '../queue-types.js';
+import type { Delivery } from './delivery.js';
 import { StopSignal } from '../keep-alive.js';
 import type { QueueEngine } from './queue.js';
 
@@ -14,7 +16,7 @@ const IDLE_POLL_MS = 1000;
 export class QueueConsumer implements Consumer {
   private closed = false;
   /** Leased messages not yet handed to the handler: buffer[bufferHead..] (a head index, not shift(): O(1) per message). */
-  private buffer: QueueMessage[] = [];
+  private buffer: Delivery[] = [];
   private bufferHead = 0;
   private running = 0;
   /** Resolved when running drops to 0 (close() waits for it); one per close, not one promise per message. */
@@ -43,7 +45,9 @@ export class QueueConsumer implements Consumer {
   constructor(
     private readonly engine: QueueEngine,
     private readonly options: ConsumeOptions,
-    private readonly handler: QueueHandler,
+    private readonly handler: (message: Delivery) => Promise<void> | void,
+    /** false: deliveries keep their stored record instead of being decoded (Broker.consumeStored). */
+    private readonly decode = true,
   ) {
     const c = options.concurrency ?? 1;
     if (!Number.isSafeInteger(c) || c < 1 || c > 10_000) throw new WharfError('INVALID_ARGUMENT', `consume concurrency ${c}: pass an integer from 1 to 10000`);
@@ -78,9 +82,9 @@ export class QueueConsumer implements Consumer {
         await new Promise<void>((resolve) => (this.slotWake = resolve));
         continue;
       }
-      let batch: QueueMessage[];
+      let batch: Delivery[];
       try {
-        batch = await this.engine.take(room, this.leaseMs);
+        batch = await this.engine.take(room, this.leaseMs, this.decode);
       } catch {
         batch = [];
       }
@@ -136,7 +140,7 @@ export class QueueConsumer implements Consumer {
    * disk. This keeps an fsync out of every slot's cycle. A settle that fails (lease expired
    * meanwhile: RECEIPT_INVALID) needs no action, the message is redelivered.
    */
-  private run(m: QueueMessage): boolean {
+  private run(m: Delivery): boolean {
     if (this.options.ackMode === 'auto') {
       // At-most-once: the ack is durable before the handler sees the message; what the handler does is not tracked.
       const runHandler = (): void => void this.runAutoHandler(m).then(this.onRunDone);
@@ -172,7 +176,7 @@ export class QueueConsumer implements Consumer {
    * Acks without waiting. The acks of one turn share their journal commit's promise, so its
    * failure handler is attached once, not once per message.
    */
-  private ackQuietly(m: QueueMessage): void {
+  private ackQuietly(m: Delivery): void {
     const p = m.ack();
     if (p !== this.lastAck) {
       this.lastAck = p;
@@ -180,7 +184,7 @@ export class QueueConsumer implements Consumer {
     }
   }
 
-  private runAutoHandler(m: QueueMessage): Promise<void> {
+  private runAutoHandler(m: Delivery): Promise<void> {
     try {
       return Promise.resolve(this.handler(m)).catch(ignore);
     } catch {
@@ -188,7 +192,7 @@ export class QueueConsumer implements Consumer {
     }
   }
 
-  private nackFailed(m: QueueMessage, err: unknown): void {
+  private nackFailed(m: Delivery, err: unknown): void {
     void m.nack({ error: err instanceof Error ? err.message : String(err) }).catch(ignore);
   }
 

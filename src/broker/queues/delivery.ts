@@ -2,9 +2,14 @@
 // an object literal with closures: at ~100k deliveries a second, three closures per message were a
 // measurable share of the garbage. The receipt's parts are kept as numbers, so settling through the
 // message itself never parses its receipt string.
+//
+// A delivery is leased with its stored record and decoded into its message fields by decode()
+// before any caller sees it; a server that writes the record to the wire as stored
+// (Broker.consumeStored) never decodes it: no strings, header object or payload per message.
 import type { LogRecord } from '../../storage/index.js';
+import { WharfError } from '../../common/index.js';
 import { decodeInto } from '../message-codec.js';
-import type { NackOptions, QueueMessage } from '../queue-types.js';
+import type { NackOptions, QueueMessage, StoredQueueDelivery } from '../queue-types.js';
 import type { Payload } from '../types.js';
 
 /** Placeholder until decodeInto sets the headers (it always does): no object per message for it. */
@@ -17,7 +22,7 @@ export interface DeliverySettler {
   extendDelivery(key: number, token: number, receipt: string, ms: number): Promise<void>;
 }
 
-export class Delivery implements QueueMessage {
+export class Delivery implements QueueMessage, StoredQueueDelivery {
   id = '';
   type = '';
   timestamp = 0;
@@ -33,6 +38,9 @@ export class Delivery implements QueueMessage {
   readonly #settler: DeliverySettler;
   readonly #trackedKey: number;
   readonly #token: number;
+  /** The stored record until decode() (null after: the message fields hold it). */
+  #record: LogRecord | null;
+  readonly #shareBytes: boolean;
 
   constructor(
     settler: DeliverySettler,
@@ -49,7 +57,25 @@ export class Delivery implements QueueMessage {
     this.#trackedKey = trackedKey;
     this.#token = token;
     this.receipt = `${epoch}:${trackedKey}:${token}`;
-    decodeInto(rec, this, shareBytes);
+    this.#record = rec;
+    this.#shareBytes = shareBytes;
+  }
+
+  /** Fills the message fields from the stored record (once; the record is let go). */
+  decode(): this {
+    const rec = this.#record;
+    if (rec !== null) {
+      decodeInto(rec, this, this.#shareBytes);
+      this.#record = null;
+    }
+    return this;
+  }
+
+  /** The stored record of a delivery never decoded (Broker.consumeStored). */
+  get record(): LogRecord {
+    const rec = this.#record;
+    if (rec === null) throw new WharfError('INTERNAL', 'invariant violated: a decoded delivery has no stored record');
+    return rec;
   }
 
   ack(): Promise<void> {

@@ -4,10 +4,11 @@ import { LIMITS, WharfError } from '../../common/index.js';
 import type { LogOptions, RecordInput } from '../../storage/index.js';
 import type { BrokerContext, KindManager } from '../context.js';
 import type {
-  ConsumeOptions, NackOptions, QueueHandler, QueueInfo, QueueMessage, QueueOptions, QueueStats, ReceiveOptions, RedriveOptions,
+  ConsumeOptions, NackOptions, QueueInfo, QueueMessage, QueueOptions, QueueStats, ReceiveOptions, RedriveOptions,
 } from '../queue-types.js';
 import type { MessageInput, PublishResult } from '../types.js';
 import { QueueConsumer } from './consumer.js';
+import type { Delivery } from './delivery.js';
 import { QueueEngine, type QueueHost } from './queue.js';
 import { resolveQueueOptions, type ResolvedQueueOptions } from './queue-config.js';
 import { QueuePublisher } from './queue-publish.js';
@@ -168,9 +169,10 @@ export class QueueManager implements KindManager {
     }
   }
 
-  async consume(queue: string, options: ConsumeOptions, handler: QueueHandler): Promise<QueueConsumer> {
+  /** A push consumer; `decode` false hands the handler each delivery as its stored record (consumeStored). */
+  async consume(queue: string, options: ConsumeOptions, handler: (message: Delivery) => Promise<void> | void, decode = true): Promise<QueueConsumer> {
     const q = this.get(queue);
-    const c = new QueueConsumer(q.engine, options ?? {}, handler);
+    const c = new QueueConsumer(q.engine, options ?? {}, handler, decode);
     q.consumers.add(c);
     const close = c.close.bind(c);
     c.close = async () => {

@@ -4,7 +4,6 @@
 // Each message taken gets its lease here; the take's one journal commit makes them durable.
 import type { Clock } from '../../common/index.js';
 import type { LogRecord, PartitionLog } from '../../storage/index.js';
-import type { QueueMessage } from '../queue-types.js';
 import { Delivery, type DeliverySettler } from './delivery.js';
 import type { LeaseBook } from './lease-book.js';
 import { QUEUE_DEFAULTS, type ResolvedQueueOptions } from './queue-config.js';
@@ -50,7 +49,7 @@ export class QueueTaker {
   }
 
   /** Visible messages of level (retries, expired leases), oldest offset first. */
-  async takeRedeliveries(level: number, max: number, leaseMs: number, out: QueueMessage[]): Promise<void> {
+  async takeRedeliveries(level: number, max: number, leaseMs: number, out: Delivery[]): Promise<void> {
     const keys = [...this.q.state.visible[level]].sort((a, b) => a - b);
     for (const key of keys) {
       if (out.length >= max) return;
@@ -70,7 +69,7 @@ export class QueueTaker {
   }
 
   /** FIFO queues: the head held for each group that is free again, one per group. */
-  async takeHeld(max: number, leaseMs: number, out: QueueMessage[]): Promise<void> {
+  async takeHeld(max: number, leaseMs: number, out: Delivery[]): Promise<void> {
     for (const groupId of [...this.q.state.freeGroups]) {
       while (out.length < max && this.room()) {
         const offset = this.q.state.takeHeld(groupId);
@@ -88,7 +87,7 @@ export class QueueTaker {
   }
 
   /** New messages from level's log, from its cursor on; FIFO messages of a busy group are held. */
-  async takeFromCursor(level: number, max: number, leaseMs: number, out: QueueMessage[]): Promise<void> {
+  async takeFromCursor(level: number, max: number, leaseMs: number, out: Delivery[]): Promise<void> {
     const l = this.q.state.levels[level];
     while (out.length < max && this.room()) {
       const from = this.q.state.nextCursorOffset(level);
@@ -123,8 +122,8 @@ export class QueueTaker {
     }
   }
 
-  /** Leases one message: its tracked state, its lease timer and the Delivery handed out. */
-  private lease(level: number, rec: LogRecord, leaseMs: number): QueueMessage {
+  /** Leases one message: its tracked state, its lease timer and the Delivery handed out (not yet decoded). */
+  private lease(level: number, rec: LogRecord, leaseMs: number): Delivery {
     const now = this.q.clock.now();
     const groupId = this.q.options.fifo ? recordGroupId(rec) : undefined;
     const t = this.q.state.deliver(level, rec.offset, now, leaseMs, groupId, recordBytes(rec));

@@ -10,7 +10,8 @@
 import { randomBytes } from 'node:crypto';
 import { LIMITS, WharfError, assert, type Clock } from '../../common/index.js';
 import type { Journal, LogRecord, PartitionLog, RecordInput } from '../../storage/index.js';
-import type { NackOptions, QueueMessage, QueueStats } from '../queue-types.js';
+import type { NackOptions, QueueStats } from '../queue-types.js';
+import type { Delivery } from './delivery.js';
 import { JournalWriter } from './queue-journal.js';
 import { LeaseBook } from './lease-book.js';
 import { QUEUE_DEFAULTS, type ResolvedQueueOptions } from './queue-config.js';
@@ -139,13 +140,16 @@ export class QueueEngine {
 
   // ------------------------------------------------------------------ delivery
 
-  /** Leases up to max ready messages (one journal commit for the batch). */
-  take(max: number, leaseMs: number): Promise<QueueMessage[]> {
+  /**
+   * Leases up to max ready messages (one journal commit for the batch), decoded into their message
+   * fields unless `decode` is false (a delivery then carries its stored record: consumeStored).
+   */
+  take(max: number, leaseMs: number, decode = true): Promise<Delivery[]> {
     return this.locked(async () => {
       if (this.closed) return [];
       this.processDue();
       if (this.delayed.hasWork(this.clock.now())) await this.delayed.moveDue();
-      const out: QueueMessage[] = [];
+      const out: Delivery[] = [];
       try {
         for (let level = this.options.priorities - 1; level >= 0 && out.length < max; level--) {
           await this.taker.takeRedeliveries(level, max, leaseMs, out);
@@ -159,6 +163,7 @@ export class QueueEngine {
         this.rates.deliver.add(out.length, this.clock.now());
         await this.journal.commit();
       }
+      if (decode) for (let i = 0; i < out.length; i++) out[i].decode();
       return out;
     });
   }

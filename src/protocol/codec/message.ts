@@ -15,7 +15,7 @@
 //            headers payload [key:str] [priority:u32] [groupId:str] [dedupId:str] [routingKey:str]
 //            [partition:u32 offset:u64] [receipt:str firstDeliveredAtMs:u64]
 //            (mask bits 0..6 in that order)
-import { WharfError } from '../../common/index.js';
+import { JsonText, WharfError } from '../../common/index.js';
 import type { JsonValue, Message, MessageInput, Payload } from '../api-types.js';
 import type { WireReader } from '../wire-reader.js';
 import type { WireWriter } from '../wire-writer.js';
@@ -39,13 +39,14 @@ const IN_SEQUENCE = 1 << 12;
 const IN_PARTITION = 1 << 13;
 const IN_KNOWN = (1 << 14) - 1;
 
-const OUT_KEY = 1 << 0;
-const OUT_PRIORITY = 1 << 1;
-const OUT_GROUP = 1 << 2;
-const OUT_DEDUP = 1 << 3;
-const OUT_ROUTING = 1 << 4;
-const OUT_POSITION = 1 << 5;
-const OUT_LEASE = 1 << 6;
+/** Delivery mask bits (also written by a server encoding a delivery from its stored record). */
+export const OUT_KEY = 1 << 0;
+export const OUT_PRIORITY = 1 << 1;
+export const OUT_GROUP = 1 << 2;
+export const OUT_DEDUP = 1 << 3;
+export const OUT_ROUTING = 1 << 4;
+export const OUT_POSITION = 1 << 5;
+export const OUT_LEASE = 1 << 6;
 const OUT_KNOWN = (1 << 7) - 1;
 
 function bad(what: string): WharfError {
@@ -99,6 +100,41 @@ function readPayload(r: WireReader, copyBytes: boolean): Payload {
   } catch {
     throw r.fail('payload of kind 0 is not valid JSON');
   }
+}
+
+const strictUtf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
+
+/**
+ * A published payload. JSON arrives as text: when it is valid UTF-8 and valid JSON it is kept as
+ * that text (JsonText, a view into the frame) and stored as it came; otherwise it is read as
+ * readPayload does (invalid UTF-8 becomes U+FFFD; invalid JSON is refused).
+ */
+function readInputPayload(r: WireReader): Payload {
+  const at = r.pos;
+  const kind = r.u8('payload kind');
+  if (kind !== PAYLOAD_JSON) {
+    r.pos = at;
+    return readPayload(r, false);
+  }
+  const bytes = r.bytes('payload');
+  if (bytes !== null) {
+    let text: string | null = null;
+    try {
+      text = strictUtf8.decode(bytes);
+    } catch {
+      text = null; // not UTF-8: read below, with replacement characters
+    }
+    if (text !== null) {
+      try {
+        JSON.parse(text);
+      } catch {
+        throw r.fail('payload of kind 0 is not valid JSON');
+      }
+      return JsonText.over(bytes);
+    }
+  }
+  r.pos = at;
+  return readPayload(r, false);
 }
 
 function optInt(v: unknown, field: string): number | undefined {
@@ -180,7 +216,7 @@ export function decodeMessageInput(r: WireReader): MessageInput {
   if (mask & IN_TYPE) m.type = r.str('type');
   m.key = mask & IN_KEY ? r.str('key') : null;
   if (mask & IN_HEADERS) m.headers = readHeaders(r);
-  if (mask & IN_PAYLOAD) m.payload = readPayload(r, false);
+  if (mask & IN_PAYLOAD) m.payload = readInputPayload(r);
   if (mask & IN_PRIORITY) m.priority = r.u32('priority');
   if (mask & IN_DELAY) m.delayMs = r.u64('delayMs');
   if (mask & IN_GROUP) m.groupId = r.str('groupId');

@@ -22,7 +22,9 @@ import {
   type StartPosition,
   type Wharf,
 } from '../../protocol/index.js';
+import type { LogRecord } from '../../broker/index.js';
 import type { ServerCounters, ServerLimits } from './limits.js';
+import { encodeStoredDelivery } from './stored-delivery.js';
 
 /** One op's handler: decodes its body synchronously from `r`, then may await. */
 export type OpHandler = (conn: Connection, r: WireReader, correlationId: number) => void | Promise<void>;
@@ -38,7 +40,10 @@ export class PendingDelivery implements DeliveryMeta {
   reject: (e: Error) => void = settledElsewhere;
 
   constructor(
-    readonly message: Message,
+    /** The decoded message, or null when `record` is sent as stored. */
+    readonly message: Message | null,
+    /** The stored record of a queue delivery (Broker.consumeStored), or null. */
+    readonly record: LogRecord | null,
     readonly deliveryCount: number,
     readonly partition: number | undefined,
     readonly offset: number | undefined,
@@ -278,7 +283,12 @@ export class Connection {
       const w = this.out;
       const start = beginFrame(w, OP.DELIVER, 0);
       encodeDeliverHeader(w, flow.id, count);
-      for (let k = 0; k < count; k++, i++) encodeDelivery(w, batch[i].message, batch[i]);
+      for (let k = 0; k < count; k++, i++) {
+        const d = batch[i];
+        if (d.record !== null) encodeStoredDelivery(w, d.record, d);
+        else if (d.message !== null) encodeDelivery(w, d.message, d);
+        else throw new WharfError('INTERNAL', 'invariant violated: a delivery with neither a message nor a record');
+      }
       endFrame(w, start);
       this.counters.framesOut++;
     }

@@ -19,6 +19,7 @@ import {
   type SubscribeOptions,
   type TopicMessage,
 } from '../../../protocol/index.js';
+import type { Consumer, StoredQueueDelivery, StoredQueueHandler } from '../../../broker/index.js';
 import { PendingDelivery, type Connection, type FlowState, type OpHandler } from '../connection.js';
 import { settler } from './queue.js';
 
@@ -107,7 +108,7 @@ const subscribe: OpHandler = async (conn, r, id) => {
     // handler: deliveries stream, bounded by credits. At-least-once waits for SETTLE before the commit.
     const track = req.options.ackMode !== 'auto';
     const sub = await conn.broker.subscribe(req.name, req.options as SubscribeOptions, (m: TopicMessage) =>
-      forwardWithCredit(conn, flow, new PendingDelivery(m, m.deliveryCount, m.partition, m.offset, undefined, undefined), track),
+      forwardWithCredit(conn, flow, new PendingDelivery(m, null, m.deliveryCount, m.partition, m.offset, undefined, undefined), track),
     );
     flow.close = () => sub.close();
     flow.assignments = () => sub.assignments();
@@ -139,20 +140,28 @@ const consume: OpHandler = async (conn, r, id) => {
     // A remote handler holds its server-side handler open until SETTLE, so the server runs as many
     // as the client granted credits; the client itself bounds how many of them run at once.
     const concurrency = Math.max(1, req.credits);
-    const consumer = await conn.broker.consume(req.name, { ...options, concurrency }, (m: QueueMessage) => {
-      const d = new PendingDelivery(m, m.deliveryCount, undefined, undefined, m.receipt, m.firstDeliveredAt);
-      if (!tracked) return forwardWithCredit(conn, flow, d, true);
-      conn.receipts.set(m.receipt, m);
-      const forget = (): void => void conn.receipts.delete(m.receipt);
-      try {
-        const settled = forwardWithCredit(conn, flow, d, true)!;
-        settled.then(forget, forget);
-        return settled;
-      } catch (err) {
-        forget();
-        throw err;
-      }
-    });
+    const source = tracked ? null : storedSource(conn);
+    const consumerOptions = { ...options, concurrency };
+    // The embedded Broker hands over each message as stored: it goes out without being decoded.
+    const consumer =
+      source !== null
+        ? await source.consumeStored(req.name, consumerOptions, (m: StoredQueueDelivery) =>
+            forwardWithCredit(conn, flow, new PendingDelivery(null, m.record, m.deliveryCount, undefined, undefined, m.receipt, m.firstDeliveredAt), true),
+          )
+        : await conn.broker.consume(req.name, consumerOptions, (m: QueueMessage) => {
+            const d = new PendingDelivery(m, null, m.deliveryCount, undefined, undefined, m.receipt, m.firstDeliveredAt);
+            if (!tracked) return forwardWithCredit(conn, flow, d, true);
+            conn.receipts.set(m.receipt, m);
+            const forget = (): void => void conn.receipts.delete(m.receipt);
+            try {
+              const settled = forwardWithCredit(conn, flow, d, true)!;
+              settled.then(forget, forget);
+              return settled;
+            } catch (err) {
+              forget();
+              throw err;
+            }
+          });
     flow.close = () => consumer.close();
     if (conn.isClosed) {
       await consumer.close();
@@ -165,6 +174,16 @@ const consume: OpHandler = async (conn, r, id) => {
     throw err;
   }
 };
+
+/** A broker that hands a consumer its deliveries as stored (the embedded Broker does): they go to the wire without being decoded. */
+interface StoredConsumeSource {
+  consumeStored(queue: string, options: ConsumeOptions, handler: StoredQueueHandler): Promise<Consumer>;
+}
+
+function storedSource(conn: Connection): StoredConsumeSource | null {
+  const b = conn.broker as Partial<StoredConsumeSource>;
+  return typeof b.consumeStored === 'function' ? (b as StoredConsumeSource) : null;
+}
 
 function requireFlow(conn: Connection, subscriptionId: number): FlowState {
   const flow = conn.flows.get(subscriptionId);
