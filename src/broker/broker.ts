@@ -30,7 +30,7 @@ import type {
   BindingInfo, BindingOptions, BindingTarget, ExchangeInfo, ExchangeOptions, Transaction, Wharf_Exchanges, Wharf_Transactions,
 } from './exchange-types.js';
 import type {
-  ConsumeOptions, Consumer, NackOptions, QueueHandler, StoredQueueHandler, QueueInfo, QueueMessage, QueueOptions, ReceiveOptions, RedriveOptions, Wharf_Queues,
+  ConsumeOptions, Consumer, NackOptions, QueueHandler, StoredQueueDelivery, StoredQueueHandler, QueueInfo, QueueMessage, QueueOptions, ReceiveOptions, RedriveOptions, Wharf_Queues,
 } from './queue-types.js';
 
 function resolveOptions(o: BrokerOptions): ResolvedBrokerOptions {
@@ -216,6 +216,12 @@ export class Broker implements Wharf_Core, Wharf_Topics, Wharf_Queues, Wharf_Exc
   async receive(queue: string, options?: ReceiveOptions): Promise<QueueMessage[]> {
     this.ensureOpen();
     return this.queues.receive(queue, options);
+  }
+
+  /** receive() for a server that forwards deliveries as they are stored (see consumeStored). */
+  async receiveStored(queue: string, options?: ReceiveOptions): Promise<StoredQueueDelivery[]> {
+    this.ensureOpen();
+    return this.queues.receive(queue, options, false);
   }
 
   async consume(queue: string, options: ConsumeOptions, handler: QueueHandler): Promise<Consumer> {

@@ -136,7 +136,15 @@ describe('JSON payloads published as text', () => {
     await broker.createQueue('jt');
     const text = Buffer.from('{"a": 1,  "b": [1, 2], "c": "\\u00e9"}');
     expect((await publishRaw('jt', text)).op).toBe(P.OP.PUBLISH_OK);
-    // Over the wire: the exact text, spaces and escapes kept.
+    // Over the wire: the exact text, spaces and escapes kept, by RECEIVE (a short lease, so the
+    // message is visible again at once) and by CONSUME.
+    const receiver = await RawClient.open(port);
+    receiver.send(P.encodeFrame(P.OP.RECEIVE, 4, (w) => P.encodeReceive(w, 'jt', { max: 1, waitMs: 1_000, visibilityTimeoutMs: 1 })));
+    const received = await receiver.next();
+    expect(received?.op).toBe(P.OP.RECEIVED);
+    expect(received?.body.includes(text)).toBe(true);
+    receiver.close();
+    await new Promise((r) => setTimeout(r, 20));
     const raw = await RawClient.open(port);
     raw.send(P.encodeFrame(P.OP.CONSUME, 3, (w) => P.encodeSubscribe(w, { name: 'jt', options: {}, credits: 1 })));
     const frames = [await raw.next(), await raw.next()];

@@ -4,7 +4,7 @@ import { LIMITS, WharfError } from '../../common/index.js';
 import type { LogOptions, RecordInput } from '../../storage/index.js';
 import type { BrokerContext, KindManager } from '../context.js';
 import type {
-  ConsumeOptions, NackOptions, QueueInfo, QueueMessage, QueueOptions, QueueStats, ReceiveOptions, RedriveOptions,
+  ConsumeOptions, NackOptions, QueueInfo, QueueOptions, QueueStats, ReceiveOptions, RedriveOptions,
 } from '../queue-types.js';
 import type { MessageInput, PublishResult } from '../types.js';
 import { QueueConsumer } from './consumer.js';
@@ -146,7 +146,8 @@ export class QueueManager implements KindManager {
     return this.get(name).publisher.publish(messages);
   }
 
-  async receive(queue: string, options: ReceiveOptions = {}): Promise<QueueMessage[]> {
+  /** Leases up to options.max messages; `decode` false leaves each as its stored record (receiveStored). */
+  async receive(queue: string, options: ReceiveOptions = {}, decode = true): Promise<Delivery[]> {
     const q = this.get(queue);
     const max = options.max ?? 1;
     const waitMs = options.waitMs ?? 0;
@@ -162,7 +163,7 @@ export class QueueManager implements KindManager {
     }
     const deadline = q.engine.clock.now() + waitMs;
     for (;;) {
-      const msgs = await q.engine.take(max, leaseMs);
+      const msgs = await q.engine.take(max, leaseMs, decode);
       const left = deadline - q.engine.clock.now();
       if (msgs.length > 0 || left <= 0 || q.engine.closed) return msgs;
       await q.engine.waitForWork(left);

@@ -19,9 +19,9 @@ import {
   type SubscribeOptions,
   type TopicMessage,
 } from '../../../protocol/index.js';
-import type { Consumer, StoredQueueDelivery, StoredQueueHandler } from '../../../broker/index.js';
+import type { StoredQueueDelivery } from '../../../broker/index.js';
 import { PendingDelivery, type Connection, type FlowState, type OpHandler } from '../connection.js';
-import { settler } from './queue.js';
+import { settler, storedSource } from './queue.js';
 
 /** How often a topic subscription's assignments are checked for changes to push. */
 const ASSIGNMENT_POLL_MS = 250;
@@ -174,16 +174,6 @@ const consume: OpHandler = async (conn, r, id) => {
     throw err;
   }
 };
-
-/** A broker that hands a consumer its deliveries as stored (the embedded Broker does): they go to the wire without being decoded. */
-interface StoredConsumeSource {
-  consumeStored(queue: string, options: ConsumeOptions, handler: StoredQueueHandler): Promise<Consumer>;
-}
-
-function storedSource(conn: Connection): StoredConsumeSource | null {
-  const b = conn.broker as Partial<StoredConsumeSource>;
-  return typeof b.consumeStored === 'function' ? (b as StoredConsumeSource) : null;
-}
 
 function requireFlow(conn: Connection, subscriptionId: number): FlowState {
   const flow = conn.flows.get(subscriptionId);

@@ -13,7 +13,9 @@ import {
   type QueueMessage,
   type ReceiveOptions,
 } from '../../../protocol/index.js';
+import type { ConsumeOptions, Consumer, StoredQueueDelivery, StoredQueueHandler } from '../../../broker/index.js';
 import type { Connection, OpHandler } from '../connection.js';
+import { encodeStoredDelivery } from '../stored-delivery.js';
 
 const receive: OpHandler = async (conn, r, id) => {
   const req = decodeReceive(r);
@@ -24,6 +26,16 @@ const receive: OpHandler = async (conn, r, id) => {
   }
   const options: ReceiveOptions = { max: Math.min(req.max, room), waitMs: req.waitMs };
   if (req.visibilityTimeoutMs > 0) options.visibilityTimeoutMs = req.visibilityTimeoutMs;
+  const source = tracked ? null : storedSource(conn);
+  if (source !== null) {
+    // The embedded Broker hands over each message as stored: it goes out without being decoded.
+    const stored = await source.receiveStored(req.queue, options);
+    conn.send(OP.RECEIVED, id, (w) => {
+      encodeReceivedHeader(w, stored.length);
+      for (const d of stored) encodeStoredDelivery(w, d.record, { deliveryId: 0, deliveryCount: d.deliveryCount, receipt: d.receipt, firstDeliveredAt: d.firstDeliveredAt });
+    });
+    return;
+  }
   const messages = await conn.broker.receive(req.queue, options);
   if (tracked) for (const m of messages) conn.receipts.set(m.receipt, m);
   conn.send(OP.RECEIVED, id, (w) => {
@@ -42,6 +54,17 @@ interface ReceiptSettler {
 export function settler(conn: Connection): ReceiptSettler | null {
   const b = conn.broker as Partial<ReceiptSettler>;
   return typeof b.ackReceipt === 'function' && typeof b.nackReceipt === 'function' && typeof b.extendVisibilityReceipt === 'function' ? (b as ReceiptSettler) : null;
+}
+
+/** A broker that hands out queue deliveries as stored (the embedded Broker does): they go to the wire without being decoded. */
+interface StoredQueueSource {
+  consumeStored(queue: string, options: ConsumeOptions, handler: StoredQueueHandler): Promise<Consumer>;
+  receiveStored(queue: string, options?: ReceiveOptions): Promise<StoredQueueDelivery[]>;
+}
+
+export function storedSource(conn: Connection): StoredQueueSource | null {
+  const b = conn.broker as Partial<StoredQueueSource>;
+  return typeof b.consumeStored === 'function' && typeof b.receiveStored === 'function' ? (b as StoredQueueSource) : null;
 }
 
 function leased(conn: Connection, queue: string, receipt: string): QueueMessage {
