@@ -146,6 +146,16 @@ function optionalString(v: unknown, field: string, where: MessageWhere): string 
   return v;
 }
 
+/** A UTF-8 string field with its maxFieldBytes bound (a JS string of n units is at most 3n bytes). */
+function boundedString(v: unknown, field: string, where: MessageWhere): string | undefined {
+  const s = optionalString(v, field, where);
+  if (s !== undefined && s.length * 3 > LIMITS.maxFieldBytes) {
+    const bytes = Buffer.byteLength(s, 'utf8');
+    if (bytes > LIMITS.maxFieldBytes) throw invalid(`${label(where)}.${field} is ${bytes} bytes (limit maxFieldBytes ${LIMITS.maxFieldBytes})`, 'shorten it or move the data into the payload');
+  }
+  return s;
+}
+
 function optionalInt(v: unknown, field: string, where: MessageWhere, min: number): number | undefined {
   if (v === undefined) return undefined;
   if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < min) {
@@ -197,13 +207,14 @@ export function encodeMessage(input: MessageInput, timestampMs: number, maxMessa
   const idBytes = ownId === undefined ? mintIdBytes(timestampMs) : Buffer.from(ownId, 'utf8');
   const id = ownId ?? latin1Text(idBytes, 0, ID_CHARS);
   if (id.length === 0 || id.length > 256) throw invalid(`${label(where)}.id has ${id.length} characters`, 'use 1-256 characters');
-  const type = optionalString(input.type, 'type', where);
+  const type = boundedString(input.type, 'type', where);
   const key = input.key;
   if (key !== undefined && key !== null && typeof key !== 'string') throw invalid(`${label(where)}.key is ${typeof key}`, 'pass a string or null');
+  if (typeof key === 'string') boundedString(key, 'key', where);
   const priority = optionalInt(input.priority, 'priority', where, 0);
-  const groupId = optionalString(input.groupId, 'groupId', where);
-  const dedupId = optionalString(input.dedupId, 'dedupId', where);
-  const routingKey = optionalString(input.routingKey, 'routingKey', where);
+  const groupId = boundedString(input.groupId, 'groupId', where);
+  const dedupId = boundedString(input.dedupId, 'dedupId', where);
+  const routingKey = boundedString(input.routingKey, 'routingKey', where);
   const ttlMs = optionalInt(input.ttlMs, 'ttlMs', where, 1);
   optionalInt(input.delayMs, 'delayMs', where, 0);
   optionalInt(input.partition, 'partition', where, 0);

@@ -14,6 +14,8 @@ export const LIMITS = {
   maxHeaders: 64,
   maxHeaderKeyBytes: 256,
   maxHeaderValueBytes: 16 * 1024,
+  /** Longest type, key, groupId, dedupId or routingKey (UTF-8): the native protocol carries each with a u16 length. */
+  maxFieldBytes: 65_535,
   /** Segment roll thresholds. */
   segmentBytes: 128 * 1024 * 1024,
   segmentMs: 7 * 86_400_000,

@@ -91,6 +91,17 @@ describe('message codec', () => {
     for (const b of bad) expect(codeOf(() => encodeMessage(b as MessageInput, T, 1024)), JSON.stringify(String(b))).toBe('INVALID_ARGUMENT');
   });
 
+  it('bounds type, key, groupId, dedupId and routingKey at maxFieldBytes of UTF-8', () => {
+    const limit = 65_535;
+    for (const field of ['type', 'key', 'groupId', 'dedupId', 'routingKey']) {
+      // At the limit in bytes, and over it: ASCII, then 3-byte characters (fewer characters, more bytes).
+      expect(codeOf(() => encodeMessage({ [field]: 'a'.repeat(limit) } as MessageInput, T, 1024 * 1024)), field).toBe('no error');
+      expect(codeOf(() => encodeMessage({ [field]: 'a'.repeat(limit + 1) } as MessageInput, T, 1024 * 1024)), field).toBe('INVALID_ARGUMENT');
+      expect(codeOf(() => encodeMessage({ [field]: '€'.repeat(21_845) } as MessageInput, T, 1024 * 1024)), field).toBe('no error');
+      expect(codeOf(() => encodeMessage({ [field]: '€'.repeat(21_846) } as MessageInput, T, 1024 * 1024)), field).toBe('INVALID_ARGUMENT');
+    }
+  });
+
   it('rejects a message over maxMessageBytes with MESSAGE_TOO_LARGE', () => {
     expect(codeOf(() => encodeMessage({ payload: new Uint8Array(2000) }, T, 1024))).toBe('MESSAGE_TOO_LARGE');
     expect(codeOf(() => encodeMessage({ payload: new Uint8Array(900) }, T, 1024))).toBe('no error');

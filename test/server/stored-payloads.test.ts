@@ -182,3 +182,36 @@ describe('JSON payloads published as text', () => {
     expect(Buffer.from(payload as Uint8Array).toString()).toBe('{"z":[1]}');
   });
 });
+
+describe('a delivery the protocol cannot carry', () => {
+  it('fails like a handler failure (the broker retries it) and the server and connection go on', async () => {
+    // A broker whose stored message has a type longer than a u16 string holds (publish refuses
+    // such a type now; data stored before that could still hold one).
+    const outcomes: string[] = [];
+    const message = (type: string, payload: number): QueueMessage => ({
+      id: `m${payload}`, type, timestamp: 1, key: null, headers: {}, payload, queue: 'q', deliveryCount: 1, receipt: `r${payload}`, firstDeliveredAt: 1,
+      ack: () => Promise.resolve(), nack: () => Promise.resolve(), extendVisibility: () => Promise.resolve(),
+    });
+    const fake = {
+      consume: (_queue: string, _options: unknown, handler: (m: QueueMessage) => Promise<void> | void) => {
+        for (const m of [message('x'.repeat(70_000), 1), message('ok', 2)]) {
+          void Promise.resolve(handler(m)).then(
+            () => outcomes.push(`${m.id} ok`),
+            (err: Error) => outcomes.push(`${m.id} failed: ${err.message.slice(0, 60)}`),
+          );
+        }
+        return Promise.resolve({ queue: 'q', close: () => Promise.resolve() });
+      },
+    };
+    const server = await startNativeServer(fake as unknown as Parameters<typeof startNativeServer>[0], { port: 0 });
+    const client = await connect(`wharf://127.0.0.1:${server.address().port}`);
+    const got: unknown[] = [];
+    const consumer = await client.consume('q', { prefetch: 2, concurrency: 2 }, (m) => void got.push(m.payload));
+    for (let i = 0; i < 100 && outcomes.length < 2; i++) await new Promise((r) => setTimeout(r, 20));
+    expect(got).toEqual([2]);
+    expect(outcomes.sort()).toEqual(['m1 failed: the message cannot be sent over the native protocol: string ', 'm2 ok']);
+    await consumer.close();
+    await client.close();
+    await server.close();
+  });
+});

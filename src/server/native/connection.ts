@@ -281,18 +281,46 @@ export class Connection {
     while (i < batch.length) {
       const count = Math.min(0xffff, batch.length - i);
       const w = this.out;
+      const mark = w.pos;
       const start = beginFrame(w, OP.DELIVER, 0);
+      const countAt = w.pos + 4; // the u16 count after the u32 subscription id
       encodeDeliverHeader(w, flow.id, count);
+      let written = 0;
       for (let k = 0; k < count; k++, i++) {
         const d = batch[i];
-        if (d.record !== null) encodeStoredDelivery(w, d.record, d);
-        else if (d.message !== null) encodeDelivery(w, d.message, d);
-        else throw new WharfError('INTERNAL', 'invariant violated: a delivery with neither a message nor a record');
+        const at = w.pos;
+        try {
+          if (d.record !== null) encodeStoredDelivery(w, d.record, d);
+          else if (d.message !== null) encodeDelivery(w, d.message, d);
+          else throw new WharfError('INTERNAL', 'invariant violated: a delivery with neither a message nor a record');
+          written++;
+        } catch (err) {
+          w.pos = at;
+          this.undeliverable(flow, d, toWharfError(err));
+        }
       }
+      if (written === 0) {
+        w.pos = mark;
+        continue;
+      }
+      w.buf.writeUInt16BE(written, countAt);
       endFrame(w, start);
       this.counters.framesOut++;
     }
     batch.length = 0;
+  }
+
+  /**
+   * A delivery the protocol cannot carry (a stored field longer than a u16 string holds): it fails
+   * as a handler failure would (the broker retries it, then dead-letters it), its credit is given
+   * back, and the connection goes on. Thrown from flush(), it would have ended the process.
+   */
+  private undeliverable(flow: FlowState, d: PendingDelivery, err: WharfError): void {
+    flow.pending.delete(d.deliveryId);
+    const waiter = flow.creditWaiters.shift();
+    if (waiter !== undefined) waiter.resolve();
+    else flow.credits++;
+    d.reject(new WharfError(err.code, `the message cannot be sent over the native protocol: ${err.message}`));
   }
 
   /** Sends ERROR (correlation id 0) and closes this connection only. */
