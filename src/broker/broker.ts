@@ -12,14 +12,17 @@ import type { CatalogKind } from './catalog.js';
 import { BROKER_DEFAULTS } from './context.js';
 import type { BrokerContext, KindManager, ResolvedBrokerOptions } from './context.js';
 import { TopicManager } from './topics/topic-manager.js';
+import { StoredTopicMessage } from './topics/partition-fetcher.js';
 import type {
   BrokerOptions,
   MessageInput,
   PublishResult,
   SubscribeOptions,
   Subscription,
+  StoredTopicHandler,
   TopicHandler,
   TopicInfo,
+  TopicMessage,
   TopicOptions,
 } from './types.js';
 import type { Stats, Wharf_Core } from './wharf.js';
@@ -167,6 +170,19 @@ export class Broker implements Wharf_Core, Wharf_Topics, Wharf_Queues, Wharf_Exc
   async subscribe(topic: string, options: SubscribeOptions, handler: TopicHandler): Promise<Subscription> {
     this.ensureOpen();
     return heldWhileOpen(this.keepAlive, await this.topics.subscribe(topic, options, handler));
+  }
+
+  /**
+   * subscribe() for a server that forwards deliveries as they are stored: the handler gets each
+   * message's stored record, never decoded (see consumeStored). Same groups, commits and retries.
+   */
+  async subscribeStored(topic: string, options: SubscribeOptions, handler: StoredTopicHandler): Promise<Subscription> {
+    this.ensureOpen();
+    const forward = (m: TopicMessage): Promise<void> | void => {
+      if (!(m instanceof StoredTopicMessage)) throw new WharfError('INTERNAL', 'invariant violated: a stored-records subscription got a decoded message');
+      return handler(m);
+    };
+    return heldWhileOpen(this.keepAlive, await this.topics.subscribe(topic, options, forward, true));
   }
 
   /** Runs retention now over every topic (or one); resolves with the number of segments deleted. */

@@ -1,7 +1,7 @@
 // The public API contract shared by the embedded Broker and the remote client (interface Wharf).
 // Names here are relied on by examples, docs and outside checks: add, never rename.
 import type { Clock, WharfError } from '../common/index.js';
-import type { FsyncPolicy } from '../storage/index.js';
+import type { FsyncPolicy, LogRecord } from '../storage/index.js';
 
 export type JsonValue = null | boolean | number | string | JsonValue[] | { [key: string]: JsonValue };
 /** JSON, or bytes kept as bytes. */
@@ -111,6 +111,20 @@ export interface TopicMessage extends Message {
 }
 
 export type TopicHandler = (message: TopicMessage) => Promise<void> | void;
+
+/**
+ * A topic delivery handed over as its stored record, not decoded (Broker.subscribeStored): for a
+ * server that writes it to the wire as stored.
+ */
+export interface StoredTopicDelivery {
+  readonly record: LogRecord;
+  readonly topic: string;
+  readonly partition: number;
+  readonly offset: number;
+  readonly deliveryCount: number;
+}
+
+export type StoredTopicHandler = (delivery: StoredTopicDelivery) => Promise<void> | void;
 
 export interface Subscription {
   readonly topic: string;

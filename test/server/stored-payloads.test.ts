@@ -18,13 +18,19 @@ function stored(m: MessageInput): LogRecord {
   return decodeBatch(encodeBatch({ baseOffset: 7, records: [enc.record] })).records[0];
 }
 
-const meta = { deliveryId: 3, deliveryCount: 2, receipt: 'e:5:9', firstDeliveredAt: 1_700_000_000_456 };
+/** A queue delivery's facts (a lease), then a topic delivery's (a position). */
+const metas: P.DeliveryMeta[] = [
+  { deliveryId: 3, deliveryCount: 2, receipt: 'e:5:9', firstDeliveredAt: 1_700_000_000_456 },
+  { deliveryId: 4, deliveryCount: 1, partition: 2, offset: 77 },
+];
 
 function bothEncodings(rec: LogRecord): [string, string] {
   const a = new P.WireWriter();
-  encodeStoredDelivery(a, rec, meta);
   const b = new P.WireWriter();
-  P.encodeDelivery(b, decodeMessage(rec), meta);
+  for (const meta of metas) {
+    encodeStoredDelivery(a, rec, meta);
+    P.encodeDelivery(b, decodeMessage(rec), meta);
+  }
   return [a.take().toString('hex'), b.take().toString('hex')];
 }
 
@@ -156,6 +162,21 @@ describe('JSON payloads published as text', () => {
     const [m] = await client.receive('jt', { max: 1, waitMs: 2_000, visibilityTimeoutMs: 60_000 });
     expect(m.payload).toEqual({ a: 1, b: [1, 2], c: 'é' });
     await m.ack();
+  });
+
+  it('comes back as it came from a topic too (SUBSCRIBE)', async () => {
+    await broker.createTopic('jt-topic', { partitions: 1 });
+    const text = Buffer.from('{ "n": 12345678901234567890 }');
+    const c = await RawClient.open(port);
+    const f = P.encodeFrame(P.OP.PUBLISH, 2, (w) => P.encodePublish(w, 'jt-topic', [{ payload: text }]));
+    const marker = Buffer.concat([Buffer.from([P.PAYLOAD_BYTES, 0, 0, 0, text.length]), text]);
+    f[f.indexOf(marker)] = P.PAYLOAD_JSON;
+    c.send(f);
+    expect((await c.next())?.op).toBe(P.OP.PUBLISH_OK);
+    c.send(P.encodeFrame(P.OP.SUBSCRIBE, 3, (w) => P.encodeSubscribe(w, { name: 'jt-topic', options: { from: 'earliest' }, credits: 10 })));
+    const frames = [await c.next(), await c.next()];
+    expect(frames.find((x) => x?.op === P.OP.DELIVER)?.body.includes(text)).toBe(true);
+    c.close();
   });
 
   it('invalid JSON is refused and nothing is stored', async () => {

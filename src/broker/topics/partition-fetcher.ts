@@ -8,12 +8,14 @@ import type { Clock, TimerHandle, WharfError } from '../../common/index.js';
 import type { LogRecord } from '../../storage/index.js';
 import { BROKER_DEFAULTS } from '../context.js';
 import { decodeInto } from '../message-codec.js';
-import type { TopicHandler, TopicMessage } from '../types.js';
+import type { Payload, StoredTopicDelivery, TopicHandler, TopicMessage } from '../types.js';
 import type { DataWaiter, Topic, TopicPartition } from './topic.js';
 
 export interface FetcherHost {
   readonly topicRef: Topic;
   readonly handler: TopicHandler;
+  /** Hand each message over as a StoredTopicMessage, its record not decoded (Broker.subscribeStored). */
+  readonly storedRecords: boolean;
   readonly autoAck: boolean;
   readonly clock: Clock;
   /** Byte payloads may be views of the read buffer (disk storage: one fresh buffer per read). */
@@ -28,6 +30,30 @@ export interface FetcherHost {
 type State = 'running' | 'stopping' | 'aborted';
 
 const NO_HEADERS: Record<string, string> = Object.freeze({}) as Record<string, string>;
+
+/**
+ * A topic message whose record is not decoded (its message fields stay empty): what a fetcher of
+ * a stored-records subscription hands over, for a server that writes the record to the wire.
+ */
+export class StoredTopicMessage implements TopicMessage, StoredTopicDelivery {
+  id = '';
+  type = '';
+  key: string | null = null;
+  headers: Record<string, string> = NO_HEADERS;
+  payload: Payload = null;
+  deliveryCount = 1;
+  readonly timestamp: number;
+  readonly offset: number;
+
+  constructor(
+    readonly record: LogRecord,
+    readonly topic: string,
+    readonly partition: number,
+  ) {
+    this.timestamp = record.timestampMs;
+    this.offset = record.offset;
+  }
+}
 
 export class PartitionFetcher implements DataWaiter {
   /** Next offset to deliver. */
@@ -290,6 +316,8 @@ export class PartitionFetcher implements DataWaiter {
 
   /** The message for a record, or null (reported) for a record that passed its CRC but is not a Wharf message. */
   private decode(rec: LogRecord): TopicMessage | null {
+    // Not decoded: the stored JSON was checked when it was published.
+    if (this.host.storedRecords) return new StoredTopicMessage(rec, this.host.topicRef.name, this.partition.index);
     const msg: TopicMessage = {
       id: '',
       type: '',

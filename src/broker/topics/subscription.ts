@@ -101,6 +101,8 @@ export class TopicSubscription implements Subscription, GroupMember, TopicSubscr
     private readonly coordinator: GroupCoordinator | null,
     readonly clock: Clock,
     storageKind: 'disk' | 'memory',
+    /** true: the handler gets StoredTopicMessages, records not decoded (Broker.subscribeStored). */
+    readonly storedRecords = false,
   ) {
     this.shareReadBuffers = storageKind === 'disk';
     this.topic = topicRef.name;

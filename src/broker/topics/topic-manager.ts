@@ -135,7 +135,8 @@ export class TopicManager implements KindManager {
     return results;
   }
 
-  async subscribe(name: string, options: SubscribeOptions, handler: TopicHandler): Promise<TopicSubscription> {
+  /** `storedRecords`: the handler gets StoredTopicMessages, records not decoded (Broker.subscribeStored). */
+  async subscribe(name: string, options: SubscribeOptions, handler: TopicHandler, storedRecords = false): Promise<TopicSubscription> {
     const topic = this.require(name);
     const opts = resolveSubscribeOptions(options ?? {});
     if (typeof handler !== 'function') throw new WharfError('INVALID_ARGUMENT', 'subscribe needs a handler function (message) => void | Promise<void>');
@@ -147,7 +148,7 @@ export class TopicManager implements KindManager {
         topic.coordinators.set(opts.group, coordinator);
       }
     }
-    const sub = new TopicSubscription(topic, opts, handler, coordinator, this.ctx.clock, this.ctx.storage.kind);
+    const sub = new TopicSubscription(topic, opts, handler, coordinator, this.ctx.clock, this.ctx.storage.kind, storedRecords);
     await sub.open();
     return sub;
   }

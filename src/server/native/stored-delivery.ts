@@ -1,8 +1,8 @@
-// A queue delivery written to the wire from its stored record (Broker.consumeStored), byte for byte
-// what encodeDelivery writes for the decoded message: the id, type, key and header values are
-// copied as stored, and a JSON payload's stored text goes out as it is, never parsed and
-// serialised again. Decoding each record into strings, a header object and a payload only to
-// encode them again was a fifth of the server's work per delivered message.
+// Deliveries written to the wire from their stored records (Broker.consumeStored, receiveStored,
+// subscribeStored), byte for byte what encodeDelivery writes for the decoded message: the id, type,
+// key and header values are copied as stored, and a JSON payload's stored text goes out as it is,
+// never parsed and serialised again. Decoding each record into strings, a header object and a
+// payload only to encode them again was a fifth of the server's work per delivered message.
 import {
   H_CONTENT_TYPE,
   H_DEDUP_ID,
@@ -13,7 +13,15 @@ import {
   H_TYPE,
   RESERVED_HEADER_PREFIX,
   decodeMessage,
+  type ConsumeOptions,
+  type Consumer,
   type LogRecord,
+  type ReceiveOptions,
+  type StoredQueueDelivery,
+  type StoredQueueHandler,
+  type StoredTopicHandler,
+  type SubscribeOptions,
+  type Subscription,
 } from '../../broker/index.js';
 import {
   OUT_DEDUP,
@@ -29,6 +37,18 @@ import {
   type DeliveryMeta,
   type WireWriter,
 } from '../../protocol/index.js';
+
+/** A broker that hands out deliveries as stored (the embedded Broker does): they go to the wire without being decoded. */
+export interface StoredSource {
+  consumeStored(queue: string, options: ConsumeOptions, handler: StoredQueueHandler): Promise<Consumer>;
+  receiveStored(queue: string, options?: ReceiveOptions): Promise<StoredQueueDelivery[]>;
+  subscribeStored(topic: string, options: SubscribeOptions, handler: StoredTopicHandler): Promise<Subscription>;
+}
+
+export function storedSource(conn: { readonly broker: object }): StoredSource | null {
+  const b = conn.broker as Partial<StoredSource>;
+  return typeof b.consumeStored === 'function' && typeof b.receiveStored === 'function' && typeof b.subscribeStored === 'function' ? (b as StoredSource) : null;
+}
 
 const CHAR_W = 119;
 const CHAR_0 = 48;

@@ -19,9 +19,10 @@ import {
   type SubscribeOptions,
   type TopicMessage,
 } from '../../../protocol/index.js';
-import type { StoredQueueDelivery } from '../../../broker/index.js';
+import type { StoredQueueDelivery, StoredTopicDelivery } from '../../../broker/index.js';
 import { PendingDelivery, type Connection, type FlowState, type OpHandler } from '../connection.js';
-import { settler, storedSource } from './queue.js';
+import { settler } from './queue.js';
+import { storedSource } from '../stored-delivery.js';
 
 /** How often a topic subscription's assignments are checked for changes to push. */
 const ASSIGNMENT_POLL_MS = 250;
@@ -107,9 +108,16 @@ const subscribe: OpHandler = async (conn, r, id) => {
     // At-most-once ('auto') commits on delivery anyway, so the broker need not wait for the client's
     // handler: deliveries stream, bounded by credits. At-least-once waits for SETTLE before the commit.
     const track = req.options.ackMode !== 'auto';
-    const sub = await conn.broker.subscribe(req.name, req.options as SubscribeOptions, (m: TopicMessage) =>
-      forwardWithCredit(conn, flow, new PendingDelivery(m, null, m.deliveryCount, m.partition, m.offset, undefined, undefined), track),
-    );
+    const source = storedSource(conn);
+    // The embedded Broker hands over each message as stored: it goes out without being decoded.
+    const sub =
+      source !== null
+        ? await source.subscribeStored(req.name, req.options as SubscribeOptions, (m: StoredTopicDelivery) =>
+            forwardWithCredit(conn, flow, new PendingDelivery(null, m.record, m.deliveryCount, m.partition, m.offset, undefined, undefined), track),
+          )
+        : await conn.broker.subscribe(req.name, req.options as SubscribeOptions, (m: TopicMessage) =>
+            forwardWithCredit(conn, flow, new PendingDelivery(m, null, m.deliveryCount, m.partition, m.offset, undefined, undefined), track),
+          );
     flow.close = () => sub.close();
     flow.assignments = () => sub.assignments();
     flow.seek = (position) => sub.seek(position);

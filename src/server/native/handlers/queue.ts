@@ -13,9 +13,8 @@ import {
   type QueueMessage,
   type ReceiveOptions,
 } from '../../../protocol/index.js';
-import type { ConsumeOptions, Consumer, StoredQueueDelivery, StoredQueueHandler } from '../../../broker/index.js';
 import type { Connection, OpHandler } from '../connection.js';
-import { encodeStoredDelivery } from '../stored-delivery.js';
+import { encodeStoredDelivery, storedSource } from '../stored-delivery.js';
 
 const receive: OpHandler = async (conn, r, id) => {
   const req = decodeReceive(r);
@@ -54,17 +53,6 @@ interface ReceiptSettler {
 export function settler(conn: Connection): ReceiptSettler | null {
   const b = conn.broker as Partial<ReceiptSettler>;
   return typeof b.ackReceipt === 'function' && typeof b.nackReceipt === 'function' && typeof b.extendVisibilityReceipt === 'function' ? (b as ReceiptSettler) : null;
-}
-
-/** A broker that hands out queue deliveries as stored (the embedded Broker does): they go to the wire without being decoded. */
-interface StoredQueueSource {
-  consumeStored(queue: string, options: ConsumeOptions, handler: StoredQueueHandler): Promise<Consumer>;
-  receiveStored(queue: string, options?: ReceiveOptions): Promise<StoredQueueDelivery[]>;
-}
-
-export function storedSource(conn: Connection): StoredQueueSource | null {
-  const b = conn.broker as Partial<StoredQueueSource>;
-  return typeof b.consumeStored === 'function' && typeof b.receiveStored === 'function' ? (b as StoredQueueSource) : null;
 }
 
 function leased(conn: Connection, queue: string, receipt: string): QueueMessage {
