@@ -9,7 +9,8 @@
 // file for messages, delivery records and settle records, so one fsync per round covers them all.
 // Usage: npx tsx bench/remote-floor.ts            (throughput for each --path, serial as the median of 3; then latency-1k for each)
 //        npx tsx bench/remote-floor.ts [--count 100000] [--rate 0] [--path serial|parallel|none|single] [--window 1000] [--prefetch 1000] [--size 1024]
-//        (one run; --rate 1000 --count 10000 is the latency-1k scenario: paced, p50/p99 of publish-to-receive)
+//        (one run; --rate 1000 --count 12000 --warmup-count 2000 is the latency-1k scenario: paced, p50/p99 of
+//        publish-to-receive after the first 2,000 messages)
 import fs from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
@@ -21,7 +22,7 @@ import { cpuSecondsOf, nextLine, nowMs, spawnRole } from './lib/child-roles.js';
 const SELF = fileURLToPath(import.meta.url);
 const { values } = parseArgs({
   strict: false,
-  options: { role: { type: 'string' }, port: { type: 'string' }, dir: { type: 'string' }, count: { type: 'string' }, size: { type: 'string' }, window: { type: 'string' }, prefetch: { type: 'string' }, rate: { type: 'string' }, path: { type: 'string' } },
+  options: { role: { type: 'string' }, port: { type: 'string' }, dir: { type: 'string' }, count: { type: 'string' }, size: { type: 'string' }, window: { type: 'string' }, prefetch: { type: 'string' }, rate: { type: 'string' }, path: { type: 'string' }, 'warmup-count': { type: 'string' } },
 });
 const num = (v: unknown, d: number): number => (typeof v === 'string' && v !== '' ? Number(v) : d);
 /** As bench/remote.ts's --count default. */
@@ -31,6 +32,8 @@ const WINDOW = num(values.window, 1000);
 const PREFETCH = num(values.prefetch, 1000);
 /** 0: as fast as the window allows; otherwise paced at this many msgs/s (the latency-1k scenario). */
 const RATE = num(values.rate, 0);
+/** Paced runs: the first messages, not counted in p50/p99 (cold processes; see bench/remote.ts --warmup). */
+const WARMUP_COUNT = num(values['warmup-count'], 0);
 /**
  * Where the delivery record's fsync sits: 'serial' (after the message's, as a Wharf queue does),
  * 'parallel' (alongside the message's, when a consumer has credit), 'none' (no delivery record),
@@ -248,6 +251,7 @@ async function consumerRole(): Promise<void> {
   sock.setNoDelay(true);
   await new Promise((r) => sock.once('connect', r));
   const latenciesMs: number[] = [];
+  const allLatenciesMs: number[] = [];
   let received = 0;
   const cpu0 = process.cpuUsage();
   const done = new Promise<void>((resolve) => {
@@ -256,7 +260,9 @@ async function consumerRole(): Promise<void> {
       const now = nowMs(); // one receive time per frame: the frame's messages arrive together
       for (let at = 9, i = 0; i < count; i++) {
         const len = frame.readUInt32BE(at);
-        latenciesMs.push(now - frame.readDoubleLE(at + 4));
+        const latencyMs = now - frame.readDoubleLE(at + 4);
+        allLatenciesMs.push(latencyMs);
+        if (received + i >= WARMUP_COUNT) latenciesMs.push(latencyMs);
         at += 4 + len;
       }
       received += count;
@@ -270,8 +276,9 @@ async function consumerRole(): Promise<void> {
   const lastMs = nowMs();
   const cpu = process.cpuUsage(cpu0);
   latenciesMs.sort((a, b) => a - b);
-  const q = (p: number): number => Math.round(latenciesMs[Math.floor((latenciesMs.length - 1) * p)] * 1000) / 1000;
-  process.stdout.write(`${JSON.stringify({ received, lastMs, p50_ms: q(0.5), p99_ms: q(0.99), cpu_s: (cpu.user + cpu.system) / 1e6 })}\n`);
+  allLatenciesMs.sort((a, b) => a - b);
+  const q = (l: number[], p: number): number => Math.round(l[Math.floor((l.length - 1) * p)] * 1000) / 1000;
+  process.stdout.write(`${JSON.stringify({ received, lastMs, p50_ms: q(latenciesMs, 0.5), p99_ms: q(latenciesMs, 0.99), p99_all_ms: q(allLatenciesMs, 0.99), cpu_s: (cpu.user + cpu.system) / 1e6 })}\n`);
   sock.end();
 }
 
@@ -279,6 +286,8 @@ interface FloorRun {
   path: typeof PATH;
   rate: number;
   count: number;
+  /** Paced runs: first messages not counted in p50/p99. */
+  warmupCount: number;
 }
 
 type FloorRow = Record<string, number | string>;
@@ -289,13 +298,13 @@ async function runOnce(run: FloorRun): Promise<FloorRow> {
   const server = spawnRole(SELF, ['--role', 'server', '--dir', dir, '--path', run.path]);
   try {
     const port = (await nextLine(server.lines, 'READY')).split(' ')[1];
-    const common = ['--path', run.path, '--port', port, '--count', String(run.count), '--size', String(SIZE), '--window', String(WINDOW), '--prefetch', String(PREFETCH), '--rate', String(run.rate)];
+    const common = ['--path', run.path, '--port', port, '--count', String(run.count), '--size', String(SIZE), '--window', String(WINDOW), '--prefetch', String(PREFETCH), '--rate', String(run.rate), '--warmup-count', String(run.warmupCount)];
     const consumer = spawnRole(SELF, ['--role', 'consumer', ...common]);
     await nextLine(consumer.lines, 'READY');
     const serverCpu0 = cpuSecondsOf(server.proc.pid!) ?? NaN;
     const producer = spawnRole(SELF, ['--role', 'producer', ...common]);
     const p = JSON.parse(await nextLine(producer.lines, '{')) as { startMs: number; cpu_s: number };
-    const c = JSON.parse(await nextLine(consumer.lines, '{')) as { received: number; lastMs: number; p50_ms: number; p99_ms: number; cpu_s: number };
+    const c = JSON.parse(await nextLine(consumer.lines, '{')) as { received: number; lastMs: number; p50_ms: number; p99_ms: number; p99_all_ms: number; cpu_s: number };
     const serverCpu = (cpuSecondsOf(server.proc.pid!) ?? NaN) - serverCpu0;
     // From the producer's first publish (after its start-up and connect), as bench/remote.ts does.
     const seconds = (c.lastMs - p.startMs) / 1000;
@@ -306,9 +315,10 @@ async function runOnce(run: FloorRun): Promise<FloorRow> {
       msgs_per_s: Math.round(c.received / seconds),
       p50_ms: c.p50_ms,
       p99_ms: c.p99_ms,
+      ...(run.rate > 0 ? { p99_all_ms: c.p99_all_ms } : {}),
       cpu_us_per_msg: Math.round(((serverCpu + p.cpu_s + c.cpu_s) / c.received) * 1e7) / 10,
       server_cpu_us_per_msg: Math.round((serverCpu / c.received) * 1e7) / 10,
-      notes: `3 processes, window ${WINDOW}, prefetch ${PREFETCH}${run.rate > 0 ? `, paced ${run.rate}/s` : ''}, fsync before confirm and per ack; delivery record: ${run.path}`,
+      notes: `3 processes, window ${WINDOW}, prefetch ${PREFETCH}${run.rate > 0 ? `, paced ${run.rate}/s, p50/p99 after the first ${run.warmupCount} messages (p99_all_ms: every message)` : ''}, fsync before confirm and per ack; delivery record: ${run.path}`,
     };
   } finally {
     server.proc.kill('SIGKILL');
@@ -320,15 +330,16 @@ async function runOnce(run: FloorRun): Promise<FloorRow> {
 async function main(): Promise<void> {
   const explicit = ['rate', 'path', 'count', 'window', 'prefetch', 'size'].some((k) => values[k] !== undefined);
   if (explicit) {
-    console.log(JSON.stringify(await runOnce({ path: PATH, rate: RATE, count: COUNT })));
+    console.log(JSON.stringify(await runOnce({ path: PATH, rate: RATE, count: COUNT, warmupCount: WARMUP_COUNT })));
   } else {
     const rows: FloorRow[] = [];
-    for (let i = 0; i < 3; i++) rows.push(await runOnce({ path: 'serial', rate: 0, count: COUNT }));
+    for (let i = 0; i < 3; i++) rows.push(await runOnce({ path: 'serial', rate: 0, count: COUNT, warmupCount: 0 }));
     const rates = rows.map((r) => Number(r.msgs_per_s));
     const median = rows[rates.indexOf([...rates].sort((a, b) => a - b)[1])];
     console.log(JSON.stringify({ ...median, runs: rates.join(' / ') }));
-    for (const path of ['parallel', 'none', 'single'] as const) console.log(JSON.stringify(await runOnce({ path, rate: 0, count: COUNT })));
-    for (const path of ['serial', 'parallel', 'none', 'single'] as const) console.log(JSON.stringify(await runOnce({ path, rate: 1000, count: 10_000 })));
+    for (const path of ['parallel', 'none', 'single'] as const) console.log(JSON.stringify(await runOnce({ path, rate: 0, count: COUNT, warmupCount: 0 })));
+    // As bench/remote.ts's latency-1k: 2 s of warm-up, then 10 s measured.
+    for (const path of ['serial', 'parallel', 'none', 'single'] as const) console.log(JSON.stringify(await runOnce({ path, rate: 1000, count: 12_000, warmupCount: 2_000 })));
   }
   process.exit(0);
 }
