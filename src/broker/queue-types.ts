@@ -99,6 +99,10 @@ export interface StoredQueueDelivery {
   readonly record: LogRecord;
   readonly deliveryCount: number;
   readonly receipt: string;
+  /** The receipt's parts, `${receiptEpoch}:${receiptKey}:${receiptToken}`: written without reading the string. */
+  readonly receiptEpoch: string;
+  readonly receiptKey: number;
+  readonly receiptToken: number;
   readonly firstDeliveredAt: number;
   ack(): Promise<void>;
   nack(options?: NackOptions): Promise<void>;

@@ -21,6 +21,7 @@ function stored(m: MessageInput): LogRecord {
 /** A queue delivery's facts (a lease), then a topic delivery's (a position). */
 const metas: P.DeliveryMeta[] = [
   { deliveryId: 3, deliveryCount: 2, receipt: 'e:5:9', firstDeliveredAt: 1_700_000_000_456 },
+  { deliveryId: 5, deliveryCount: 1, receipt: '9f3a0c1d:0:1234567890123', firstDeliveredAt: 1 },
   { deliveryId: 4, deliveryCount: 1, partition: 2, offset: 77 },
 ];
 
@@ -28,7 +29,11 @@ function bothEncodings(rec: LogRecord): [string, string] {
   const a = new P.WireWriter();
   const b = new P.WireWriter();
   for (const meta of metas) {
+    // A lease's receipt is written from its parts, and from the string without them.
+    const [epoch, key, token] = meta.receipt === undefined ? [] : meta.receipt.split(':');
+    encodeStoredDelivery(a, rec, meta, epoch === undefined ? null : { receiptEpoch: epoch, receiptKey: Number(key), receiptToken: Number(token) });
     encodeStoredDelivery(a, rec, meta);
+    P.encodeDelivery(b, decodeMessage(rec), meta);
     P.encodeDelivery(b, decodeMessage(rec), meta);
   }
   return [a.take().toString('hex'), b.take().toString('hex')];

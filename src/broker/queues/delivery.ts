@@ -38,6 +38,7 @@ export class Delivery implements QueueMessage, StoredQueueDelivery {
   readonly #settler: DeliverySettler;
   readonly #trackedKey: number;
   readonly #token: number;
+  readonly #epoch: string;
   /** The stored record until decode() (null after: the message fields hold it). */
   #record: LogRecord | null;
   readonly #shareBytes: boolean;
@@ -56,6 +57,7 @@ export class Delivery implements QueueMessage, StoredQueueDelivery {
     this.#settler = settler;
     this.#trackedKey = trackedKey;
     this.#token = token;
+    this.#epoch = epoch;
     this.receipt = `${epoch}:${trackedKey}:${token}`;
     this.#record = rec;
     this.#shareBytes = shareBytes;
@@ -69,6 +71,18 @@ export class Delivery implements QueueMessage, StoredQueueDelivery {
       this.#record = null;
     }
     return this;
+  }
+
+  get receiptEpoch(): string {
+    return this.#epoch;
+  }
+
+  get receiptKey(): number {
+    return this.#trackedKey;
+  }
+
+  get receiptToken(): number {
+    return this.#token;
   }
 
   /** The stored record of a delivery never decoded (Broker.consumeStored). */

@@ -24,7 +24,7 @@ import {
 } from '../../protocol/index.js';
 import type { LogRecord } from '../../broker/index.js';
 import type { ServerCounters, ServerLimits } from './limits.js';
-import { encodeStoredDelivery } from './stored-delivery.js';
+import { encodeStoredDelivery, type ReceiptParts } from './stored-delivery.js';
 
 /** One op's handler: decodes its body synchronously from `r`, then may await. */
 export type OpHandler = (conn: Connection, r: WireReader, correlationId: number) => void | Promise<void>;
@@ -42,13 +42,15 @@ export class PendingDelivery implements DeliveryMeta {
   constructor(
     /** The decoded message, or null when `record` is sent as stored. */
     readonly message: Message | null,
-    /** The stored record of a queue delivery (Broker.consumeStored), or null. */
+    /** The stored record (Broker.consumeStored, subscribeStored), or null. */
     readonly record: LogRecord | null,
     readonly deliveryCount: number,
     readonly partition: number | undefined,
     readonly offset: number | undefined,
     readonly receipt: string | undefined,
     readonly firstDeliveredAt: number | undefined,
+    /** A stored queue delivery's receipt, as parts (the receipt is written without reading the string). */
+    readonly receiptParts: ReceiptParts | null = null,
   ) {}
 }
 
@@ -290,7 +292,7 @@ export class Connection {
         const d = batch[i];
         const at = w.pos;
         try {
-          if (d.record !== null) encodeStoredDelivery(w, d.record, d);
+          if (d.record !== null) encodeStoredDelivery(w, d.record, d, d.receiptParts);
           else if (d.message !== null) encodeDelivery(w, d.message, d);
           else throw new WharfError('INTERNAL', 'invariant violated: a delivery with neither a message nor a record');
           written++;

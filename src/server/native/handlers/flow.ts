@@ -154,7 +154,7 @@ const consume: OpHandler = async (conn, r, id) => {
     const consumer =
       source !== null
         ? await source.consumeStored(req.name, consumerOptions, (m: StoredQueueDelivery) =>
-            forwardWithCredit(conn, flow, new PendingDelivery(null, m.record, m.deliveryCount, undefined, undefined, m.receipt, m.firstDeliveredAt), true),
+            forwardWithCredit(conn, flow, new PendingDelivery(null, m.record, m.deliveryCount, undefined, undefined, m.receipt, m.firstDeliveredAt, m), true),
           )
         : await conn.broker.consume(req.name, consumerOptions, (m: QueueMessage) => {
             const d = new PendingDelivery(m, null, m.deliveryCount, undefined, undefined, m.receipt, m.firstDeliveredAt);

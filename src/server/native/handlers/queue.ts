@@ -31,7 +31,7 @@ const receive: OpHandler = async (conn, r, id) => {
     const stored = await source.receiveStored(req.queue, options);
     conn.send(OP.RECEIVED, id, (w) => {
       encodeReceivedHeader(w, stored.length);
-      for (const d of stored) encodeStoredDelivery(w, d.record, { deliveryId: 0, deliveryCount: d.deliveryCount, receipt: d.receipt, firstDeliveredAt: d.firstDeliveredAt });
+      for (const d of stored) encodeStoredDelivery(w, d.record, { deliveryId: 0, deliveryCount: d.deliveryCount, receipt: d.receipt, firstDeliveredAt: d.firstDeliveredAt }, d);
     });
     return;
   }
