@@ -103,6 +103,8 @@ export interface StoredQueueDelivery {
   readonly receiptEpoch: string;
   readonly receiptKey: number;
   readonly receiptToken: number;
+  /** The record is written and no longer needed: lets it go (`record` then throws). */
+  releaseRecord(): void;
   readonly firstDeliveredAt: number;
   ack(): Promise<void>;
   nack(options?: NackOptions): Promise<void>;

@@ -85,10 +85,14 @@ export class Delivery implements QueueMessage, StoredQueueDelivery {
     return this.#token;
   }
 
+  releaseRecord(): void {
+    this.#record = null;
+  }
+
   /** The stored record of a delivery never decoded (Broker.consumeStored). */
   get record(): LogRecord {
     const rec = this.#record;
-    if (rec === null) throw new WharfError('INTERNAL', 'invariant violated: a decoded delivery has no stored record');
+    if (rec === null) throw new WharfError('INTERNAL', 'invariant violated: the delivery is decoded or its record was released');
     return rec;
   }
 

@@ -22,9 +22,9 @@ import {
   type StartPosition,
   type Wharf,
 } from '../../protocol/index.js';
-import type { LogRecord } from '../../broker/index.js';
+import type { LogRecord, StoredQueueDelivery } from '../../broker/index.js';
 import type { ServerCounters, ServerLimits } from './limits.js';
-import { encodeStoredDelivery, type ReceiptParts } from './stored-delivery.js';
+import { encodeStoredDelivery } from './stored-delivery.js';
 
 /** One op's handler: decodes its body synchronously from `r`, then may await. */
 export type OpHandler = (conn: Connection, r: WireReader, correlationId: number) => void | Promise<void>;
@@ -42,15 +42,15 @@ export class PendingDelivery implements DeliveryMeta {
   constructor(
     /** The decoded message, or null when `record` is sent as stored. */
     readonly message: Message | null,
-    /** The stored record (Broker.consumeStored, subscribeStored), or null. */
-    readonly record: LogRecord | null,
+    /** The stored record (Broker.consumeStored, subscribeStored) until it is written; null otherwise. */
+    public record: LogRecord | null,
     readonly deliveryCount: number,
     readonly partition: number | undefined,
     readonly offset: number | undefined,
     readonly receipt: string | undefined,
     readonly firstDeliveredAt: number | undefined,
-    /** A stored queue delivery's receipt, as parts (the receipt is written without reading the string). */
-    readonly receiptParts: ReceiptParts | null = null,
+    /** A stored queue delivery: its receipt's parts are written, and its record let go once written. */
+    readonly lease: StoredQueueDelivery | null = null,
   ) {}
 }
 
@@ -292,7 +292,12 @@ export class Connection {
         const d = batch[i];
         const at = w.pos;
         try {
-          if (d.record !== null) encodeStoredDelivery(w, d.record, d, d.receiptParts);
+          if (d.record !== null) {
+            encodeStoredDelivery(w, d.record, d, d.lease);
+            // Written: an in-flight delivery need not hold its record's objects until it settles.
+            d.record = null;
+            d.lease?.releaseRecord();
+          }
           else if (d.message !== null) encodeDelivery(w, d.message, d);
           else throw new WharfError('INTERNAL', 'invariant violated: a delivery with neither a message nor a record');
           written++;
