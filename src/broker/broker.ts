@@ -1,7 +1,7 @@
 // The embedded broker: opens storage and the catalog, builds one manager per kind of name (topics
 // now; queues and exchanges register theirs in their own sections below) and routes publish, stats
 // and close by the catalog kind of the name.
-import { LIMITS, WharfError, rejectReservedName, systemClock } from '../common/index.js';
+import { LIMITS, WharfError, checkOptionFields, rejectReservedName, systemClock } from '../common/index.js';
 import type { Clock, TimerHandle } from '../common/index.js';
 import { openDiskStorage, openMemoryStorage } from '../storage/index.js';
 import type { Storage } from '../storage/index.js';
@@ -13,17 +13,18 @@ import { BROKER_DEFAULTS } from './context.js';
 import type { BrokerContext, KindManager, ResolvedBrokerOptions } from './context.js';
 import { TopicManager } from './topics/topic-manager.js';
 import { StoredTopicMessage } from './topics/partition-fetcher.js';
-import type {
-  BrokerOptions,
-  MessageInput,
-  PublishResult,
-  SubscribeOptions,
-  Subscription,
-  StoredTopicHandler,
-  TopicHandler,
-  TopicInfo,
-  TopicMessage,
-  TopicOptions,
+import {
+  BROKER_OPTION_FIELDS,
+  type BrokerOptions,
+  type MessageInput,
+  type PublishResult,
+  type SubscribeOptions,
+  type Subscription,
+  type StoredTopicHandler,
+  type TopicHandler,
+  type TopicInfo,
+  type TopicMessage,
+  type TopicOptions,
 } from './types.js';
 import type { Stats, Wharf_Core } from './wharf.js';
 import type { Wharf_Topics } from './types.js';
@@ -38,6 +39,7 @@ import type {
 
 function resolveOptions(o: BrokerOptions): ResolvedBrokerOptions {
   if (o === null || typeof o !== 'object') throw new WharfError('INVALID_ARGUMENT', 'Broker.open needs options: { dataDir } or { inMemory: true }');
+  checkOptionFields(o, BROKER_OPTION_FIELDS, 'Broker.open option', "{ dataDir: './data' }");
   const inMemory = o.inMemory === true;
   if (!inMemory && (typeof o.dataDir !== 'string' || o.dataDir.length === 0)) {
     throw new WharfError('INVALID_ARGUMENT', 'Broker.open needs a dataDir (a directory for the data) or inMemory: true');

@@ -1,4 +1,5 @@
 // Public contract of exchanges (RabbitMQ / SNS model) and exactly-once transactions. Part of interface Wharf.
+import { optionFields } from '../common/index.js';
 import type { MessageInput, PublishResult } from './types.js';
 import type { QueueMessage } from './queue-types.js';
 
@@ -9,6 +10,9 @@ export interface ExchangeOptions {
   /** Exchange, queue or topic that receives messages matching no binding (RabbitMQ alternate-exchange). */
   alternate?: string;
 }
+
+/** Every ExchangeOptions field; createExchange refuses any other (INVALID_ARGUMENT). */
+export const EXCHANGE_OPTION_FIELDS = optionFields<ExchangeOptions>({ type: true, alternate: true });
 
 export interface ExchangeInfo {
   name: string;
@@ -48,6 +52,9 @@ export interface BindingOptions {
   /** SNS-style filter on message headers, applied on top of the exchange's own matching. */
   filter?: FilterPolicy;
 }
+
+/** Every BindingOptions field; bind and unbind refuse any other (INVALID_ARGUMENT). */
+export const BINDING_OPTION_FIELDS = optionFields<BindingOptions>({ pattern: true, headers: true, match: true, filter: true });
 
 export interface BindingInfo {
   /** Stable id `<exchange>.<n>`; a url binding's delivery queue is named after it. */

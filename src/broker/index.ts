@@ -14,4 +14,10 @@ export { murmur2, partitionForKey } from './topics/partitioner.js';
 export type * from './types.js';
 export type * from './queue-types.js';
 export type * from './exchange-types.js';
+// The field names of each options type; any other field is refused (INVALID_ARGUMENT).
+export { BROKER_OPTION_FIELDS, SUBSCRIBE_OPTION_FIELDS, TOPIC_OPTION_FIELDS } from './types.js';
+export {
+  CONSUME_OPTION_FIELDS, NACK_OPTION_FIELDS, QUEUE_OPTION_FIELDS, RATE_LIMIT_FIELDS, RECEIVE_OPTION_FIELDS, REDRIVE_OPTION_FIELDS, RETRY_POLICY_FIELDS,
+} from './queue-types.js';
+export { BINDING_OPTION_FIELDS, EXCHANGE_OPTION_FIELDS } from './exchange-types.js';
 export type * from './wharf.js';

@@ -1,4 +1,5 @@
 // Public contract of queues (SQS / RabbitMQ model). Part of interface Wharf.
+import { optionFields } from '../common/index.js';
 import type { Message } from './types.js';
 import type { LogRecord } from '../storage/index.js';
 
@@ -13,6 +14,9 @@ export interface RetryPolicy {
   /** 0..1: fraction of the delay randomised ("full jitter" at 1). */
   jitter?: number;
 }
+
+/** Every RetryPolicy field (QueueOptions.retry); any other is refused. */
+export const RETRY_POLICY_FIELDS = optionFields<RetryPolicy>({ initialDelayMs: true, maxDelayMs: true, multiplier: true, jitter: true });
 
 export interface QueueOptions {
   visibilityTimeoutMs?: number;
@@ -43,6 +47,17 @@ export interface QueueOptions {
   segmentBytes?: number;
 }
 
+/** Every QueueOptions field; createQueue refuses any other (INVALID_ARGUMENT). */
+export const QUEUE_OPTION_FIELDS = optionFields<QueueOptions>({
+  visibilityTimeoutMs: true, maxDeliveries: true, deadLetterQueue: true, retry: true, delayMs: true, ttlMs: true, onExpire: true, priorities: true, fifo: true,
+  contentBasedDedup: true, dedupWindowMs: true, maxLength: true, maxBytes: true, overflow: true, blockTimeoutMs: true, rateLimit: true, maxMessageBytes: true, segmentBytes: true,
+});
+
+/** Every QueueOptions.rateLimit field; any other is refused. */
+export const RATE_LIMIT_FIELDS = optionFields<NonNullable<QueueOptions['rateLimit']>>({
+  messagesPerSecond: true, bytesPerSecond: true, burstMessages: true, burstBytes: true, mode: true,
+});
+
 export interface QueueInfo {
   name: string;
   kind: 'queue';
@@ -60,6 +75,9 @@ export interface ReceiveOptions {
   visibilityTimeoutMs?: number;
 }
 
+/** Every ReceiveOptions field; receive refuses any other (INVALID_ARGUMENT). */
+export const RECEIVE_OPTION_FIELDS = optionFields<ReceiveOptions>({ max: true, waitMs: true, visibilityTimeoutMs: true });
+
 export interface NackOptions {
   /** Visible again after this delay; default: the queue's retry backoff. */
   delayMs?: number;
@@ -68,6 +86,9 @@ export interface NackOptions {
   /** Recorded in dead-letter headers. */
   error?: string;
 }
+
+/** Every NackOptions field; nack refuses any other (INVALID_ARGUMENT). */
+export const NACK_OPTION_FIELDS = optionFields<NackOptions>({ delayMs: true, requeue: true, error: true });
 
 export interface QueueMessage extends Message {
   queue: string;
@@ -88,6 +109,9 @@ export interface ConsumeOptions {
   ackMode?: 'manual' | 'auto';
   visibilityTimeoutMs?: number;
 }
+
+/** Every ConsumeOptions field; consume refuses any other (INVALID_ARGUMENT). */
+export const CONSUME_OPTION_FIELDS = optionFields<ConsumeOptions>({ concurrency: true, prefetch: true, ackMode: true, visibilityTimeoutMs: true });
 
 export type QueueHandler = (message: QueueMessage) => Promise<void> | void;
 
@@ -123,6 +147,9 @@ export interface RedriveOptions {
   to?: string;
   max?: number;
 }
+
+/** Every RedriveOptions field; redrive refuses any other (INVALID_ARGUMENT). */
+export const REDRIVE_OPTION_FIELDS = optionFields<RedriveOptions>({ to: true, max: true });
 
 export interface QueueStats {
   kind: 'queue';

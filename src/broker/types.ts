@@ -1,6 +1,6 @@
 // The public API contract shared by the embedded Broker and the remote client (interface Wharf).
 // Names here are relied on by examples, docs and outside checks: add, never rename.
-import type { Clock, WharfError } from '../common/index.js';
+import { optionFields, type Clock, type WharfError } from '../common/index.js';
 import type { FsyncPolicy, LogRecord } from '../storage/index.js';
 
 export type JsonValue = null | boolean | number | string | JsonValue[] | { [key: string]: JsonValue };
@@ -71,6 +71,11 @@ export interface TopicOptions {
   dedupWindowMs?: number;
 }
 
+/** Every TopicOptions field; createTopic refuses any other (INVALID_ARGUMENT). */
+export const TOPIC_OPTION_FIELDS = optionFields<TopicOptions>({
+  partitions: true, retentionMs: true, retentionBytes: true, segmentBytes: true, segmentMs: true, maxMessageBytes: true, dedupWindowMs: true,
+});
+
 export interface TopicInfo {
   name: string;
   kind: 'topic';
@@ -102,6 +107,11 @@ export interface SubscribeOptions {
   /** Problems the subscription cannot hand to the handler (e.g. CORRUPT_DATA reading the log); it keeps retrying. */
   onError?: (error: WharfError) => void;
 }
+
+/** Every SubscribeOptions field; subscribe refuses any other (INVALID_ARGUMENT). */
+export const SUBSCRIBE_OPTION_FIELDS = optionFields<SubscribeOptions>({
+  group: true, from: true, ackMode: true, sessionTimeoutMs: true, heartbeatIntervalMs: true, maxInFlight: true, onError: true,
+});
 
 export interface TopicMessage extends Message {
   topic: string;
@@ -184,3 +194,8 @@ export interface BrokerOptions {
   /** Time source for sessions, retention, rates and retries; tests pass a ManualClock. */
   clock?: Clock;
 }
+
+/** Every BrokerOptions field; Broker.open refuses any other (INVALID_ARGUMENT). */
+export const BROKER_OPTION_FIELDS = optionFields<BrokerOptions>({
+  dataDir: true, inMemory: true, fsync: true, fsyncIntervalMs: true, maxMessageBytes: true, retentionCheckIntervalMs: true, clock: true,
+});

@@ -15,6 +15,7 @@ import {
   type ReceiveOptions,
   type WireReader,
 } from '../protocol/index.js';
+import { checkOptionObject } from '../common/index.js';
 import type { ClientConnection } from './connection.js';
 
 /**
@@ -85,7 +86,9 @@ export class QueueSettler {
     return this.conn.request(OP.ACK, (w) => encodeReceipt(w, { queue, receipt }), (_op, r) => decodeEmpty(r), false);
   }
 
-  nack(queue: string, receipt: string, options: NackOptions = {}): Promise<void> {
+  async nack(queue: string, receipt: string, options: NackOptions = {}): Promise<void> {
+    // NACK requires a JSON object (null would be the server's PROTOCOL_ERROR): refused here as embedded.
+    checkOptionObject(options, 'nack option', '{ delayMs: 1000 }');
     return this.conn.request(OP.NACK, (w) => encodeNack(w, { queue, receipt }, options), (_op, r) => decodeEmpty(r), false);
   }
 

@@ -1,7 +1,8 @@
 // The remote client: implements interface Wharf over one native-protocol connection, so the same
 // code runs embedded or remote. Admin calls are requests; publish goes through the batching,
 // idempotent Producer; subscribe/consume are server-pushed flows that resume after a reconnect.
-import { WharfError } from '../common/index.js';
+import { WharfError, checkOptionFields, checkOptionObject } from '../common/index.js';
+import { RECEIVE_OPTION_FIELDS } from '../broker/index.js';
 import {
   OP,
   decodeAssignments,
@@ -44,9 +45,13 @@ export interface FlowOptions {
   subscribeCredits: number;
 }
 
-function asObject(v: unknown, what: string): Record<string, unknown> {
+/**
+ * Options as sent: undefined = the defaults; null, an array or a non-object is refused here, as
+ * embedded (the server reads a JSON null as the defaults). Unknown fields are the server's to refuse.
+ */
+function asObject(v: unknown, what: string, example: string): Record<string, unknown> {
   if (v === undefined) return {};
-  if (v === null || typeof v !== 'object' || Array.isArray(v)) throw new WharfError('INVALID_ARGUMENT', `${what} must be an object`);
+  checkOptionObject(v, what, example);
   return v as Record<string, unknown>;
 }
 
@@ -143,8 +148,8 @@ export class RemoteWharf implements Wharf, FlowRegistry {
 
   // ---------------------------------------------------------------- topics
 
-  createTopic(name: string, options?: TopicOptions): Promise<TopicInfo> {
-    return this.json(OP.CREATE_TOPIC, name, options ?? {});
+  async createTopic(name: string, options?: TopicOptions): Promise<TopicInfo> {
+    return this.json(OP.CREATE_TOPIC, name, asObject(options, 'topic option', '{ partitions: 3 }'));
   }
 
   deleteTopic(name: string): Promise<void> {
@@ -162,7 +167,7 @@ export class RemoteWharf implements Wharf, FlowRegistry {
   async subscribe(topic: string, options: SubscribeOptions, handler: TopicHandler): Promise<Subscription> {
     this.ensureOpen();
     if (typeof handler !== 'function') throw new WharfError('INVALID_ARGUMENT', 'subscribe needs a handler function as its third argument');
-    const sub = new RemoteSubscription(this.conn, this, topic, asObject(options, 'subscribe options'), this.flowOptions.subscribeCredits, handler);
+    const sub = new RemoteSubscription(this.conn, this, topic, asObject(options, 'subscribe option', "{ group: 'billing' }"), this.flowOptions.subscribeCredits, handler);
     await sub.start();
     this.allFlows.add(sub);
     return sub;
@@ -170,8 +175,8 @@ export class RemoteWharf implements Wharf, FlowRegistry {
 
   // ---------------------------------------------------------------- queues
 
-  createQueue(name: string, options?: QueueOptions): Promise<QueueInfo> {
-    return this.json(OP.CREATE_QUEUE, name, options ?? {});
+  async createQueue(name: string, options?: QueueOptions): Promise<QueueInfo> {
+    return this.json(OP.CREATE_QUEUE, name, asObject(options, 'queue option', '{ visibilityTimeoutMs: 30000 }'));
   }
 
   deleteQueue(name: string): Promise<void> {
@@ -190,15 +195,18 @@ export class RemoteWharf implements Wharf, FlowRegistry {
     return this.json(OP.DESCRIBE_QUEUE, name);
   }
 
-  receive(queue: string, options?: ReceiveOptions): Promise<QueueMessage[]> {
+  async receive(queue: string, options?: ReceiveOptions): Promise<QueueMessage[]> {
     this.ensureOpen();
+    // RECEIVE carries max, waitMs and visibilityTimeoutMs as numbers: another field would be lost on
+    // the wire, so it is refused here, as the server would.
+    if (options !== undefined) checkOptionFields(options, RECEIVE_OPTION_FIELDS, 'receive option', '{ max: 10, waitMs: 1000 }');
     return this.queues.receive(queue, options);
   }
 
   async consume(queue: string, options: ConsumeOptions, handler: QueueHandler): Promise<Consumer> {
     this.ensureOpen();
     if (typeof handler !== 'function') throw new WharfError('INVALID_ARGUMENT', 'consume needs a handler function as its third argument');
-    const o = asObject(options, 'consume options') as ConsumeOptions;
+    const o = asObject(options, 'consume option', '{ concurrency: 4 }') as ConsumeOptions;
     const concurrency = o.concurrency ?? 1;
     if (!Number.isSafeInteger(concurrency) || concurrency < 1) throw new WharfError('INVALID_ARGUMENT', `concurrency is ${JSON.stringify(concurrency)}; use an integer >= 1`);
     const prefetch = o.prefetch ?? concurrency * 2;
@@ -210,14 +218,14 @@ export class RemoteWharf implements Wharf, FlowRegistry {
     return consumer;
   }
 
-  redrive(deadLetterQueue: string, options?: RedriveOptions): Promise<number> {
-    return this.json(OP.REDRIVE, deadLetterQueue, options ?? {});
+  async redrive(deadLetterQueue: string, options?: RedriveOptions): Promise<number> {
+    return this.json(OP.REDRIVE, deadLetterQueue, asObject(options, 'redrive option', "{ to: 'orders', max: 100 }"));
   }
 
   // ---------------------------------------------------------------- exchanges
 
-  createExchange(name: string, options: ExchangeOptions): Promise<ExchangeInfo> {
-    return this.json(OP.CREATE_EXCHANGE, name, options ?? {});
+  async createExchange(name: string, options: ExchangeOptions): Promise<ExchangeInfo> {
+    return this.json(OP.CREATE_EXCHANGE, name, asObject(options, 'exchange option', "{ type: 'direct' | 'fanout' | 'topic' | 'headers' }"));
   }
 
   deleteExchange(name: string): Promise<void> {

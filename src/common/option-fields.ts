@@ -4,11 +4,24 @@
 // queue's options and shown back as if it meant something.
 import { WharfError } from './errors.js';
 
-/** INVALID_ARGUMENT unless `o` is a plain object (not null, not an array) with only `known` fields. */
-export function checkOptionFields(o: unknown, known: readonly string[], what: string, example: string): void {
+/**
+ * The field names of options type T, from a record naming each of them once. The record is typed
+ * `Record<keyof T, true>`, so a field added to T but not here, or one T lacks, fails to compile.
+ */
+export function optionFields<T extends object>(fields: Record<keyof T, true>): ReadonlyArray<keyof T & string> {
+  return Object.freeze(Object.keys(fields)) as ReadonlyArray<keyof T & string>;
+}
+
+/** INVALID_ARGUMENT unless `o` is a plain object (not null, not an array). */
+export function checkOptionObject(o: unknown, what: string, example: string): asserts o is object {
   if (o === null || typeof o !== 'object' || Array.isArray(o)) {
     throw new WharfError('INVALID_ARGUMENT', `${what} must be an object like ${example}, not ${o === null ? 'null' : Array.isArray(o) ? 'an array' : typeof o}`);
   }
+}
+
+/** INVALID_ARGUMENT unless `o` is a plain object (not null, not an array) with only `known` fields. */
+export function checkOptionFields(o: unknown, known: readonly string[], what: string, example: string): void {
+  checkOptionObject(o, what, example);
   for (const k of Object.keys(o)) {
     if (!known.includes(k)) throw new WharfError('INVALID_ARGUMENT', `unknown ${what} field ${JSON.stringify(k)}; the fields are ${known.join(', ')}`);
   }

@@ -1,10 +1,13 @@
 // Options objects hold only the fields their API knows: a misspelt or unknown field, an array or
 // null is INVALID_ARGUMENT naming it, nothing is created; a data directory whose catalog holds an
-// unknown field (written before they were refused) still opens, without it.
+// unknown field (written before they were refused) still opens, without it. The options of
+// subscribe, consume, receive, nack, redrive and bind are checked embedded and remote alike in
+// test/contract/options.contract.test.ts.
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import type { QueueOptions, TopicOptions, ExchangeOptions } from '../../src/broker/index.js';
+import { Broker, type BrokerOptions, type QueueOptions, type TopicOptions, type ExchangeOptions } from '../../src/broker/index.js';
+import { optionFields } from '../../src/common/index.js';
 import { openTestBroker, type TestBroker } from './queue-helpers.js';
 
 describe('options fields', () => {
@@ -33,6 +36,23 @@ describe('options fields', () => {
     await t.broker.createQueue('q', { visibilityTimeoutMs: 5000, deadLetterQueue: undefined, retry: { initialDelayMs: 10 }, rateLimit: { messagesPerSecond: 5 } });
     await t.broker.createTopic('t', { partitions: 2, retentionMs: undefined });
     await t.broker.createExchange('x', { type: 'fanout' });
+  });
+
+  it('Broker.open refuses a misspelt option', async () => {
+    await expect(Broker.open({ inMemory: true, fsyncInterval: 10 } as BrokerOptions)).rejects.toMatchObject({
+      code: 'INVALID_ARGUMENT',
+      message: expect.stringMatching(/unknown Broker.open option field "fsyncInterval"; the fields are dataDir, inMemory, fsync, fsyncIntervalMs/),
+    });
+  });
+
+  it('a field list names every field of its options type, or the code does not compile', () => {
+    type Example = { a?: number; b: string };
+    expect(optionFields<Example>({ a: true, b: true })).toEqual(['a', 'b']);
+    // These lines are checked by the type checker (tsc --noEmit -p .), not at run time.
+    // @ts-expect-error a field of the type left out of the list
+    optionFields<Example>({ a: true });
+    // @ts-expect-error a field the type does not have
+    optionFields<Example>({ a: true, b: true, c: true });
   });
 
   it('opens a data directory whose stored queue options hold a field it does not know', async () => {

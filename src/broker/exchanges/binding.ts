@@ -1,8 +1,8 @@
 // A binding's identity and validation: target shape, the type-specific options (checked by the
 // exchange type's router) and the filter policy. Identity is canonical so bind is idempotent and
 // unbind finds a binding by the same arguments it was made with, as in AMQP.
-import { EXCHANGE_LIMITS, WharfError, validateName } from '../../common/index.js';
-import type { BindingOptions, BindingTarget, FilterPolicy } from '../exchange-types.js';
+import { EXCHANGE_LIMITS, WharfError, checkOptionFields, validateName } from '../../common/index.js';
+import { BINDING_OPTION_FIELDS, type BindingOptions, type BindingTarget, type FilterPolicy } from '../exchange-types.js';
 
 /** Where a routed message is finally written. url bindings resolve to their webhook queue. */
 export interface LeafTarget {
@@ -50,8 +50,8 @@ function badTarget(target: unknown): WharfError {
 
 /** Options kept on the binding: only the fields the caller gave, in a fixed shape. */
 export function normaliseOptions(options: BindingOptions | undefined): BindingOptions {
-  const o = options ?? {};
-  if (typeof o !== 'object') throw new WharfError('INVALID_ARGUMENT', 'binding options must be an object');
+  const o = options === undefined ? {} : options;
+  checkOptionFields(o, BINDING_OPTION_FIELDS, 'binding option', "{ pattern: 'orders.*' }");
   const out: BindingOptions = {};
   if (o.pattern !== undefined) {
     if (typeof o.pattern !== 'string') throw new WharfError('INVALID_ARGUMENT', 'pattern must be a string');

@@ -4,7 +4,7 @@
 // reaches into queue or topic internals.
 import { LIMITS, WharfError, checkOptionFields, validateName } from '../../common/index.js';
 import type { Catalog } from '../catalog.js';
-import type { BindingInfo, BindingOptions, BindingTarget, ExchangeInfo, ExchangeOptions, ExchangeStats, ExchangeType } from '../exchange-types.js';
+import { EXCHANGE_OPTION_FIELDS, type BindingInfo, type BindingOptions, type BindingTarget, type ExchangeInfo, type ExchangeOptions, type ExchangeStats, type ExchangeType } from '../exchange-types.js';
 import { newMessageId } from '../message-codec.js';
 import type { MessageInput, PublishResult } from '../types.js';
 import { normaliseOptions, validateTarget, type LeafTarget } from './binding.js';
@@ -61,7 +61,7 @@ export class ExchangeManager {
   }
 
   async createExchange(name: string, options: ExchangeOptions): Promise<ExchangeInfo> {
-    checkOptionFields(options, ['type', 'alternate'], 'exchange option', "{ type: 'direct' | 'fanout' | 'topic' | 'headers' }");
+    checkOptionFields(options, EXCHANGE_OPTION_FIELDS, 'exchange option', "{ type: 'direct' | 'fanout' | 'topic' | 'headers' }");
     createRouter(options.type);
     const alternate = options.alternate === undefined ? null : validateName(options.alternate, 'alternate name');
     const { catalog } = this.deps;

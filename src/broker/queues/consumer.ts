@@ -2,8 +2,8 @@
 // `concurrency` handlers run at once. A handler that resolves acks; one that throws nacks
 // (retry backoff, then dead-letter after maxDeliveries). The handler gets each delivery decoded into
 // its message fields, or, for a consumer started by consumeStored, as its stored record.
-import { LIMITS, WharfError } from '../../common/index.js';
-import type { ConsumeOptions, Consumer } from '../queue-types.js';
+import { LIMITS, WharfError, checkOptionFields } from '../../common/index.js';
+import { CONSUME_OPTION_FIELDS, type ConsumeOptions, type Consumer } from '../queue-types.js';
 import type { Delivery } from './delivery.js';
 import { StopSignal } from '../keep-alive.js';
 import type { QueueEngine } from './queue.js';
@@ -49,6 +49,7 @@ export class QueueConsumer implements Consumer {
     /** false: deliveries keep their stored record instead of being decoded (Broker.consumeStored). */
     private readonly decode = true,
   ) {
+    checkOptionFields(options, CONSUME_OPTION_FIELDS, 'consume option', '{ concurrency: 4 }');
     const c = options.concurrency ?? 1;
     if (!Number.isSafeInteger(c) || c < 1 || c > 10_000) throw new WharfError('INVALID_ARGUMENT', `consume concurrency ${c}: pass an integer from 1 to 10000`);
     const p = options.prefetch ?? c * 2;

@@ -1,6 +1,6 @@
 // Validation and defaults of QueueOptions. Every option is checked here once, so the engine can trust it.
 import { LIMITS, WharfError, checkOptionFields, knownOptionFields } from '../../common/index.js';
-import type { OverflowPolicy, QueueInfo, QueueOptions, RetryPolicy } from '../queue-types.js';
+import { QUEUE_OPTION_FIELDS, RATE_LIMIT_FIELDS, RETRY_POLICY_FIELDS, type OverflowPolicy, type QueueInfo, type QueueOptions, type RetryPolicy } from '../queue-types.js';
 import { DEFAULT_RETRY } from './retry.js';
 
 /** Queue defaults that are not broker-wide limits (listed in docs/queues.md). */
@@ -42,14 +42,6 @@ function int(v: unknown, name: string, min: number, max: number): number | undef
   return v;
 }
 
-/** Every QueueOptions field; anything else is refused (checkOptionFields). */
-const QUEUE_OPTION_FIELDS = [
-  'visibilityTimeoutMs', 'maxDeliveries', 'deadLetterQueue', 'retry', 'delayMs', 'ttlMs', 'onExpire', 'priorities', 'fifo',
-  'contentBasedDedup', 'dedupWindowMs', 'maxLength', 'maxBytes', 'overflow', 'blockTimeoutMs', 'rateLimit', 'maxMessageBytes', 'segmentBytes',
-] as const;
-const RETRY_FIELDS = ['initialDelayMs', 'maxDelayMs', 'multiplier', 'jitter'] as const;
-const RATE_LIMIT_FIELDS = ['messagesPerSecond', 'bytesPerSecond', 'burstMessages', 'burstBytes', 'mode'] as const;
-
 /**
  * Validates QueueOptions (INVALID_ARGUMENT, unknown fields included) and fills defaults. `stored`:
  * options read back from the catalog, where a field unknown to this version is dropped, not refused,
@@ -65,7 +57,7 @@ export function resolveQueueOptions(given: QueueOptions = {}, brokerMaxMessageBy
     if (o.rateLimit !== null && typeof o.rateLimit === 'object') o.rateLimit = knownOptionFields(o.rateLimit, RATE_LIMIT_FIELDS);
   }
   checkOptionFields(o, QUEUE_OPTION_FIELDS, 'queue option', '{ visibilityTimeoutMs: 30000 }');
-  if (o.retry !== undefined) checkOptionFields(o.retry, RETRY_FIELDS, 'queue option retry', '{ initialDelayMs: 1000 }');
+  if (o.retry !== undefined) checkOptionFields(o.retry, RETRY_POLICY_FIELDS, 'queue option retry', '{ initialDelayMs: 1000 }');
   if (o.rateLimit !== undefined) checkOptionFields(o.rateLimit, RATE_LIMIT_FIELDS, 'queue option rateLimit', '{ messagesPerSecond: 100 }');
   const priorities = int(o.priorities, 'priorities', 1, LIMITS.maxPriorities) ?? QUEUE_DEFAULTS.priorities;
   for (const k of ['fifo', 'contentBasedDedup'] as const) {

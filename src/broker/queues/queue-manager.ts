@@ -1,10 +1,11 @@
 // All queues of a broker: create/delete/purge/list/describe, receive/consume/redrive, and the
 // KindManager face (publish, stats, close) the Broker routes to by catalog kind.
-import { LIMITS, WharfError } from '../../common/index.js';
+import { LIMITS, WharfError, checkOptionFields } from '../../common/index.js';
 import type { LogOptions, RecordInput } from '../../storage/index.js';
 import type { BrokerContext, KindManager } from '../context.js';
-import type {
-  ConsumeOptions, NackOptions, QueueInfo, QueueOptions, QueueStats, ReceiveOptions, RedriveOptions,
+import {
+  RECEIVE_OPTION_FIELDS, REDRIVE_OPTION_FIELDS,
+  type ConsumeOptions, type NackOptions, type QueueInfo, type QueueOptions, type QueueStats, type ReceiveOptions, type RedriveOptions,
 } from '../queue-types.js';
 import type { MessageInput, PublishResult } from '../types.js';
 import { QueueConsumer } from './consumer.js';
@@ -148,6 +149,7 @@ export class QueueManager implements KindManager {
 
   /** Leases up to options.max messages; `decode` false leaves each as its stored record (receiveStored). */
   async receive(queue: string, options: ReceiveOptions = {}, decode = true): Promise<Delivery[]> {
+    checkOptionFields(options, RECEIVE_OPTION_FIELDS, 'receive option', '{ max: 10, waitMs: 1000 }');
     const q = this.get(queue);
     const max = options.max ?? 1;
     const waitMs = options.waitMs ?? 0;
@@ -173,7 +175,7 @@ export class QueueManager implements KindManager {
   /** A push consumer; `decode` false hands the handler each delivery as its stored record (consumeStored). */
   async consume(queue: string, options: ConsumeOptions, handler: (message: Delivery) => Promise<void> | void, decode = true): Promise<QueueConsumer> {
     const q = this.get(queue);
-    const c = new QueueConsumer(q.engine, options ?? {}, handler, decode);
+    const c = new QueueConsumer(q.engine, options === undefined ? {} : options, handler, decode);
     q.consumers.add(c);
     const close = c.close.bind(c);
     c.close = async () => {
@@ -211,6 +213,7 @@ export class QueueManager implements KindManager {
 
   /** Moves dead letters back to their source queue (or `to`); resolves with how many moved. */
   async redrive(deadLetterQueue: string, options: RedriveOptions = {}): Promise<number> {
+    checkOptionFields(options, REDRIVE_OPTION_FIELDS, 'redrive option', "{ to: 'orders', max: 100 }");
     const dlq = this.get(deadLetterQueue);
     if (options.to !== undefined) this.get(options.to);
     const limit = options.max ?? Infinity;

@@ -8,9 +8,9 @@
 // receive -> take(): under the delivery mutex, redeliveries first, then FIFO-held heads, then the
 // log cursor, highest level first -> one journal commit for the whole batch -> messages returned.
 import { randomBytes } from 'node:crypto';
-import { LIMITS, WharfError, assert, type Clock } from '../../common/index.js';
+import { LIMITS, WharfError, assert, checkOptionFields, type Clock } from '../../common/index.js';
 import type { Journal, LogRecord, PartitionLog, RecordInput } from '../../storage/index.js';
-import type { NackOptions, QueueStats } from '../queue-types.js';
+import { NACK_OPTION_FIELDS, type NackOptions, type QueueStats } from '../queue-types.js';
 import type { Delivery } from './delivery.js';
 import { JournalWriter } from './queue-journal.js';
 import { LeaseBook } from './lease-book.js';
@@ -251,6 +251,8 @@ export class QueueEngine {
   }
 
   private async nackTracked(t: Tracked, o: NackOptions = {}): Promise<void> {
+    // Every nack (a message's own, by receipt, stored) comes here: refused before anything changes.
+    checkOptionFields(o, NACK_OPTION_FIELDS, 'nack option', '{ delayMs: 1000 }');
     const now = this.clock.now();
     this.rates.nack.add(1, now);
     if (o.error !== undefined) this.rates.error.add(1, now);

@@ -1,9 +1,9 @@
 // One subscribe() call: a member of a consumer group (or a private reader without a group) that runs
 // a PartitionFetcher per assigned partition and heartbeats to its group's coordinator.
 import { randomUUID } from 'node:crypto';
-import { LIMITS, WharfError, validateName } from '../../common/index.js';
+import { LIMITS, WharfError, checkOptionFields, validateName } from '../../common/index.js';
 import type { Clock, TimerHandle } from '../../common/index.js';
-import type { StartPosition, SubscribeOptions, Subscription, TopicHandler } from '../types.js';
+import { SUBSCRIBE_OPTION_FIELDS, type StartPosition, type SubscribeOptions, type Subscription, type TopicHandler } from '../types.js';
 import type { GroupCoordinator, GroupMember } from './group-coordinator.js';
 import { PartitionFetcher } from './partition-fetcher.js';
 import type { FetcherHost } from './partition-fetcher.js';
@@ -32,7 +32,8 @@ function invalid(message: string): WharfError {
 
 export function validateStartPosition(pos: unknown, what = 'from'): StartPosition {
   if (pos === 'earliest' || pos === 'latest') return pos;
-  if (pos !== null && typeof pos === 'object') {
+  // Exactly one field: { offset: 5, partiton: 1 } must not quietly mean { offset: 5 }.
+  if (pos !== null && typeof pos === 'object' && !Array.isArray(pos) && Object.keys(pos).length === 1) {
     const o = pos as { offset?: unknown; timestamp?: unknown };
     if (typeof o.offset === 'number' && Number.isSafeInteger(o.offset) && o.offset >= 0) return { offset: o.offset };
     if (typeof o.timestamp === 'number' && Number.isFinite(o.timestamp)) return { timestamp: o.timestamp };
@@ -40,8 +41,10 @@ export function validateStartPosition(pos: unknown, what = 'from'): StartPositio
   throw invalid(`${what} is ${JSON.stringify(pos)}; use 'earliest', 'latest', { offset: n >= 0 } or { timestamp: ms }`);
 }
 
-export function resolveSubscribeOptions(o: SubscribeOptions): ResolvedSubscribeOptions {
-  if (o === null || typeof o !== 'object') throw invalid('subscribe options must be an object like { group: "billing" }');
+/** Validates SubscribeOptions (INVALID_ARGUMENT: unknown fields, null, an array); undefined = all defaults. */
+export function resolveSubscribeOptions(given: SubscribeOptions | undefined): ResolvedSubscribeOptions {
+  const o = given === undefined ? {} : given;
+  checkOptionFields(o, SUBSCRIBE_OPTION_FIELDS, 'subscribe option', "{ group: 'billing' }");
   const group = o.group === undefined || o.group === null ? null : validateName(o.group, 'group name');
   const sessionTimeoutMs = o.sessionTimeoutMs ?? LIMITS.sessionTimeoutMs;
   if (!Number.isSafeInteger(sessionTimeoutMs) || sessionTimeoutMs < 1 || sessionTimeoutMs > MAX_SESSION_TIMEOUT_MS) {

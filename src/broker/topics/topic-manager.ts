@@ -138,7 +138,7 @@ export class TopicManager implements KindManager {
   /** `storedRecords`: the handler gets StoredTopicMessages, records not decoded (Broker.subscribeStored). */
   async subscribe(name: string, options: SubscribeOptions, handler: TopicHandler, storedRecords = false): Promise<TopicSubscription> {
     const topic = this.require(name);
-    const opts = resolveSubscribeOptions(options ?? {});
+    const opts = resolveSubscribeOptions(options);
     if (typeof handler !== 'function') throw new WharfError('INVALID_ARGUMENT', 'subscribe needs a handler function (message) => void | Promise<void>');
     let coordinator: GroupCoordinator | null = null;
     if (opts.group !== null) {

@@ -3,7 +3,7 @@
 import { LIMITS, WharfError, checkOptionFields, type Clock } from '../../common/index.js';
 import type { AppendResult, PartitionLog, RecordInput } from '../../storage/index.js';
 import { RateMeter } from '../rate-meter.js';
-import type { TopicInfo, TopicOptions } from '../types.js';
+import { TOPIC_OPTION_FIELDS, type TopicInfo, type TopicOptions } from '../types.js';
 import { KeylessSpreader } from './partitioner.js';
 import type { GroupCoordinator } from './group-coordinator.js';
 
@@ -24,12 +24,9 @@ function positiveInt(options: TopicOptions, field: keyof TopicOptions, min: numb
   return v;
 }
 
-/** Every TopicOptions field; anything else is refused (checkOptionFields). */
-const TOPIC_OPTION_FIELDS = ['partitions', 'retentionMs', 'retentionBytes', 'segmentBytes', 'segmentMs', 'maxMessageBytes', 'dedupWindowMs'] as const;
-
-/** Validates TopicOptions (INVALID_ARGUMENT, unknown fields included) and fills defaults. */
+/** Validates TopicOptions (INVALID_ARGUMENT: unknown fields, null, an array) and fills defaults; undefined = all defaults. */
 export function resolveTopicConfig(options: TopicOptions | undefined, brokerMaxMessageBytes: number): TopicConfig {
-  const o = options ?? {};
+  const o = options === undefined ? {} : options;
   checkOptionFields(o, TOPIC_OPTION_FIELDS, 'topic option', '{ partitions: 3 }');
   return {
     partitions: positiveInt(o, 'partitions', 1, LIMITS.maxPartitions) ?? 1,
