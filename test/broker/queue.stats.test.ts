@@ -9,6 +9,16 @@ describe('queue stats', () => {
   });
   afterEach(() => t.cleanup());
 
+  it('a nack refused for its delayMs is not counted as a nack or an error, and leaves the lease', async () => {
+    await t.broker.createQueue('q');
+    await t.broker.publish('q', { payload: 1 });
+    const [m] = await t.broker.receive('q');
+    await expect(m.nack({ delayMs: -1, error: 'x' })).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
+    const s = await qstats(t, 'q');
+    expect([s.nackRate, s.errorRate, s.inFlight]).toEqual([0, 0, 1]);
+    await m.ack();
+  });
+
   it('counts ready, in-flight, delayed and dead-lettered messages, and the oldest age', async () => {
     await t.broker.createQueue('q.dlq');
     await t.broker.createQueue('q', { deadLetterQueue: 'q.dlq' });

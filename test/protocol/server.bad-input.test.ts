@@ -93,6 +93,19 @@ describe('native server bad input', () => {
     expect(await snapshot()).toBe(before);
   });
 
+  it('BIND and UNBIND refuse a field beside target and options, and bind nothing', async () => {
+    await broker.createExchange('bx', { type: 'fanout' });
+    const c = await RawClient.open(port);
+    for (const op of [P.OP.BIND, P.OP.UNBIND]) {
+      c.send(P.encodeFrame(op, 21, (w) => P.encodeNameOptions(w, { name: 'bx', options: { target: { queue: 'q' }, option: { pattern: 'a' } } })));
+      const f = (await c.next())!;
+      expect([f.op, c.error(f).code]).toEqual([P.OP.ERROR, 'INVALID_ARGUMENT']);
+      expect(c.error(f).message).toContain('"option"');
+    }
+    expect(await broker.listBindings('bx')).toEqual([]);
+    c.close();
+  });
+
   it('a request with correlation id 0 (reserved for pushes) closes that connection with PROTOCOL_ERROR', async () => {
     const c = await RawClient.open(port);
     c.send(P.encodeFrame(P.OP.PING, 0));

@@ -253,6 +253,7 @@ export class QueueEngine {
   private async nackTracked(t: Tracked, o: NackOptions = {}): Promise<void> {
     // Every nack (a message's own, by receipt, stored) comes here: refused before anything changes.
     checkOptionFields(o, NACK_OPTION_FIELDS, 'nack option', '{ delayMs: 1000 }');
+    if (o.delayMs !== undefined) checkDelayMs(o.delayMs); // before the nack is counted
     const now = this.clock.now();
     this.rates.nack.add(1, now);
     if (o.error !== undefined) this.rates.error.add(1, now);
@@ -260,9 +261,7 @@ export class QueueEngine {
     if (o.requeue === false) return this.deadLetterTracked(t, 'rejected');
     if (this.options.maxDeliveries > 0 && t.deliveryCount >= this.options.maxDeliveries) return this.deadLetterTracked(t, 'max-deliveries');
     const delayMs = o.delayMs ?? retryDelayMs(this.options.retry, t.deliveryCount);
-    if (!(Number.isSafeInteger(delayMs) && delayMs >= 0 && delayMs <= LIMITS.maxDelayMs)) {
-      throw new WharfError('INVALID_ARGUMENT', `nack delayMs ${delayMs} is not an integer from 0 to ${LIMITS.maxDelayMs} (maxDelayMs)`);
-    }
+    checkDelayMs(delayMs);
     this.leases.release(t);
     this.state.requeue(t, now + delayMs);
     if (delayMs === 0) this.state.makeVisible(t);
@@ -492,5 +491,11 @@ export class QueueEngine {
     assert(!this.snapshotting, 'snapshot finished before close');
     await Promise.all([...this.store.logs.map((l) => l.close()), this.store.delayLog.close()]);
     await this.store.journal.close();
+  }
+}
+
+function checkDelayMs(delayMs: number): void {
+  if (!(Number.isSafeInteger(delayMs) && delayMs >= 0 && delayMs <= LIMITS.maxDelayMs)) {
+    throw new WharfError('INVALID_ARGUMENT', `nack delayMs ${delayMs} is not an integer from 0 to ${LIMITS.maxDelayMs} (maxDelayMs)`);
   }
 }

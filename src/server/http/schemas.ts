@@ -121,6 +121,7 @@ export const createQueueBody = {
       },
     },
     maxMessageBytes: { type: 'integer', minimum: 1 },
+    segmentBytes: { type: 'integer', minimum: 1024 },
   },
 } as const;
 

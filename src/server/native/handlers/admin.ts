@@ -1,6 +1,7 @@
 // Admin ops: names plus JSON options in, JSON results out. The broker validates every option, so
 // a wrong type in the JSON is the broker's INVALID_ARGUMENT, exactly as embedded.
 import { OP, decodeEmpty, decodeName, decodeNameOptions, encodeJsonResult, type BindingOptions, type BindingTarget, type ExchangeOptions, type QueueOptions, type RedriveOptions, type TopicOptions, type Wharf } from '../../../protocol/index.js';
+import { checkOptionFields } from '../../../common/index.js';
 import type { Connection, OpHandler } from '../connection.js';
 
 type Options = Record<string, unknown> | undefined;
@@ -15,6 +16,13 @@ function jsonOp(run: (b: Wharf, name: string, options: Options) => Promise<unkno
     const result = await run(conn.broker, req.name, asOptions(req.options));
     conn.send(OP.JSON_RESULT, id, (w) => encodeJsonResult(w, result));
   };
+}
+
+/** BIND and UNBIND carry { target, options }; any other field is refused, as in an options object. */
+function bindingArgs(o: Options): [BindingTarget, BindingOptions | undefined] {
+  checkOptionFields(o, ['target', 'options'], 'binding request', "{ target: { queue: 'q' }, options: { pattern: 'a.*' } }");
+  const { target, options } = o ?? {}; // checked: an object
+  return [target as BindingTarget, options as BindingOptions | undefined];
 }
 
 function okOp(run: (b: Wharf, name: string) => Promise<void>): OpHandler {
@@ -49,7 +57,7 @@ export const adminHandlers: Array<[number, OpHandler]> = [
   [OP.DELETE_EXCHANGE, okOp((b, n) => b.deleteExchange(n))],
   [OP.LIST_EXCHANGES, listOp((b) => b.listExchanges())],
   [OP.DESCRIBE_EXCHANGE, jsonOp((b, n) => b.describeExchange(n), false)],
-  [OP.BIND, jsonOp((b, n, o) => b.bind(n, o?.target as BindingTarget, o?.options as BindingOptions | undefined), true)],
-  [OP.UNBIND, jsonOp(async (b, n, o) => (await b.unbind(n, o?.target as BindingTarget, o?.options as BindingOptions | undefined)) ?? null, true)],
+  [OP.BIND, jsonOp((b, n, o) => b.bind(n, ...bindingArgs(o)), true)],
+  [OP.UNBIND, jsonOp(async (b, n, o) => (await b.unbind(n, ...bindingArgs(o))) ?? null, true)],
   [OP.LIST_BINDINGS, jsonOp((b, n) => b.listBindings(n === '' ? undefined : n), false)],
 ];
