@@ -73,6 +73,18 @@ describe('topics: lifecycle and publish', () => {
     expect([...got].sort((x, y) => x - y)).toEqual(Array.from({ length: 20 }, (_, i) => i));
   });
 
+  it('a dedupId starting with U+FEFF is still a repeat after a reopen (the rebuilt window reads it the same)', async () => {
+    const { dir, cleanup } = tempDir();
+    cleanups.push(cleanup);
+    const b1 = await Broker.open({ dataDir: dir });
+    await b1.createTopic('d', { dedupWindowMs: 60_000 });
+    const first = await b1.publish('d', { dedupId: '\ufeffd', payload: 1 });
+    await b1.close();
+    const b2 = await memBroker({ dataDir: dir });
+    const again = await b2.publish('d', { dedupId: '\ufeffd', payload: 1 });
+    expect(again).toMatchObject({ id: first.id, duplicate: true });
+  });
+
   it('rejects every bad input with its code and leaves what is stored untouched', async () => {
     const b = await memBroker({ inMemory: true, maxMessageBytes: 4096 });
     await b.createTopic('orders', { partitions: 2 });

@@ -206,6 +206,9 @@ describe('codec properties', () => {
     fc.assert(
       fc.property(fc.array(input, { minLength: 1, maxLength: 5 }), (messages) => {
         const f = P.encodeFrame(P.OP.PUBLISH, 1, (w) => P.encodePublish(w, 'target', messages));
+        // Decoded and encoded again (a relay), the frame is the same bytes: JSON stays JSON.
+        const decoded = body(f, P.OP.PUBLISH, P.decodePublish).messages;
+        expect(P.encodeFrame(P.OP.PUBLISH, 1, (w) => P.encodePublish(w, 'target', decoded)).equals(f)).toBe(true);
         const back = body(f, P.OP.PUBLISH, P.decodePublish).messages.map((m) => {
           const e: Record<string, unknown> = { ...m };
           if (m.payload instanceof JsonText) e.payload = JSON.parse(Buffer.from(m.payload).toString('utf8')) as unknown;

@@ -67,6 +67,7 @@ describe('a delivery written from its stored record', () => {
       [h('b', '1'), h('2', 'two'), h('b', '3'), h('wharf.ct', 'json')],
       [h('x', '1'), h('__proto__', 'p'), h('wharf.id', 'id-1')],
       [h('z', '1'), h('10', 'ten'), h('9', 'nine')],
+      [h('b', '1'), h('c', '2'), h('b', '3')],
     ];
     for (const headers of records) {
       const rec = decodeBatch(encodeBatch({ baseOffset: 0, records: [{ key: null, value: Buffer.from('[1]'), headers, timestampMs: 5 }] })).records[0];
@@ -144,9 +145,13 @@ describe('JSON payloads published as text', () => {
   }
 
   it('is stored and delivered as it came, and reads as the same value embedded and remote', async () => {
-    await broker.createQueue('jt');
+    await broker.createQueue('jt', { retry: { initialDelayMs: 10, maxDelayMs: 10 } });
     const text = Buffer.from('{"a": 1,  "b": [1, 2], "c": "\\u00e9"}');
     expect((await publishRaw('jt', text)).op).toBe(P.OP.PUBLISH_OK);
+    // Embedded: the value (a lease of 1 ms, so the message is visible again at once).
+    const [embedded] = await broker.receive('jt', { max: 1, visibilityTimeoutMs: 1 });
+    expect(embedded.payload).toEqual({ a: 1, b: [1, 2], c: 'é' });
+    await new Promise((r) => setTimeout(r, 20));
     // Over the wire: the exact text, spaces and escapes kept, by RECEIVE (a short lease, so the
     // message is visible again at once) and by CONSUME.
     const receiver = await RawClient.open(port);
@@ -184,6 +189,37 @@ describe('JSON payloads published as text', () => {
     c.close();
   });
 
+  it('a number JSON cannot carry back is stored as the value serialised, as before; other numbers as sent', async () => {
+    await broker.createQueue('numbers');
+    expect((await publishRaw('numbers', Buffer.from('[1e400, -0, -0.5, 12345678901234567890]'))).op).toBe(P.OP.PUBLISH_OK);
+    expect((await publishRaw('numbers', Buffer.from('{"x": 1e3, "id": "3e8f-0a"}'))).op).toBe(P.OP.PUBLISH_OK);
+    const [unsafe, safe] = await broker.receive('numbers', { max: 2 });
+    expect(unsafe.payload).toEqual([null, 0, -0.5, 12345678901234567000]);
+    expect(Object.is((unsafe.payload as number[])[1], -0)).toBe(false);
+    expect(safe.payload).toEqual({ x: 1000, id: '3e8f-0a' });
+    // The safe text was kept as sent: its exponent comes back over the wire.
+    const c = await RawClient.open(port);
+    await safe.nack({ delayMs: 0 });
+    c.send(P.encodeFrame(P.OP.RECEIVE, 4, (w) => P.encodeReceive(w, 'numbers', { max: 1, waitMs: 1_000, visibilityTimeoutMs: 60_000 })));
+    expect((await c.next())?.body.includes(Buffer.from('{"x": 1e3, "id": "3e8f-0a"}'))).toBe(true);
+    c.close();
+  });
+
+  it('a server in front of a Wharf that is not the embedded Broker hands it JSON payloads as values', async () => {
+    // A relay: a native server whose Wharf is a remote client of the first server.
+    await broker.createQueue('relayed');
+    const relay = await startNativeServer(client, { port: 0 });
+    const viaRelay = await connect(`wharf://127.0.0.1:${relay.address().port}`);
+    try {
+      await viaRelay.publish('relayed', { payload: { a: 1 } });
+      const [m] = await broker.receive('relayed', { max: 1 });
+      expect(m.payload).toEqual({ a: 1 });
+    } finally {
+      await viaRelay.close();
+      await relay.close();
+    }
+  });
+
   it('invalid JSON is refused and nothing is stored', async () => {
     await broker.createQueue('bad-json');
     const r = await publishRaw('bad-json', Buffer.from('{"a": '));
@@ -196,6 +232,14 @@ describe('JSON payloads published as text', () => {
     await broker.createQueue('not-utf8');
     const text = Buffer.concat([Buffer.from('"a'), Buffer.from([0xff]), Buffer.from('b"')]);
     expect((await publishRaw('not-utf8', text)).op).toBe(P.OP.PUBLISH_OK);
+    // Over the wire, the stored text holds U+FFFD (EF BF BD), not the byte 0xFF.
+    const c = await RawClient.open(port);
+    c.send(P.encodeFrame(P.OP.RECEIVE, 4, (w) => P.encodeReceive(w, 'not-utf8', { max: 1, waitMs: 1_000, visibilityTimeoutMs: 1 })));
+    const received = await c.next();
+    expect(received?.body.includes(Buffer.from('"a\u{fffd}b"'))).toBe(true);
+    expect(received?.body.includes(text)).toBe(false);
+    c.close();
+    await new Promise((r) => setTimeout(r, 20));
     const [m] = await broker.receive('not-utf8', { max: 1 });
     expect((m as QueueMessage).payload).toBe('a\ufffdb');
   });
@@ -205,6 +249,7 @@ describe('JSON payloads published as text', () => {
     const r = new P.WireReader().reset(f, 9, f.length);
     const payload = P.decodePublish(r).messages[0].payload;
     expect(payload).toBeInstanceOf(JsonText);
+    expect((payload as Uint8Array).buffer).toBe(f.buffer); // a view of the frame, not a copy
     expect(Buffer.from(payload as Uint8Array).toString()).toBe('{"z":[1]}');
   });
 });

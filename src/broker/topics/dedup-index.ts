@@ -9,7 +9,8 @@ import type { LogRecord, PartitionLog } from '../../storage/index.js';
 import { H_DEDUP_ID, H_ID } from '../message-codec.js';
 import type { MessageInput, PublishResult } from '../types.js';
 
-const utf8 = new TextDecoder();
+/** ignoreBOM: decoded as message-codec's utf8() decodes (a leading U+FEFF is kept), so a dedupId reads the same both ways. */
+const utf8 = new TextDecoder('utf-8', { ignoreBOM: true });
 const REBUILD_READ_BYTES = 1024 * 1024;
 
 interface Seen {

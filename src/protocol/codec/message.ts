@@ -78,6 +78,10 @@ function readHeaders(r: WireReader): Record<string, string> {
 }
 
 function writePayload(w: WireWriter, payload: Payload | undefined): void {
+  if (payload instanceof JsonText) {
+    w.u8(PAYLOAD_JSON).bytes(payload); // checked JSON text, as it came (bytes and lstr share a layout)
+    return;
+  }
   if (payload instanceof Uint8Array) {
     w.u8(PAYLOAD_BYTES).bytes(payload);
     return;
@@ -104,10 +108,30 @@ function readPayload(r: WireReader, copyBytes: boolean): Payload {
 
 const strictUtf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 
+/** Text that may hold an exponent or a minus zero (a cheap filter before holdsUnsafeNumber). */
+const MAYBE_UNSAFE_NUMBER = /\d[eE]|-0/;
+
+/** True when a parsed value holds a number JSON.stringify would not write back as itself. */
+function holdsUnsafeNumber(value: JsonValue): boolean {
+  const stack: JsonValue[] = [value];
+  while (stack.length > 0) {
+    const v = stack.pop();
+    if (typeof v === 'number') {
+      if (!Number.isFinite(v) || Object.is(v, -0)) return true;
+    } else if (Array.isArray(v)) {
+      for (const item of v) stack.push(item);
+    } else if (v !== null && typeof v === 'object') {
+      for (const k in v) stack.push(v[k]);
+    }
+  }
+  return false;
+}
+
 /**
  * A published payload. JSON arrives as text: when it is valid UTF-8 and valid JSON it is kept as
  * that text (JsonText, a view into the frame) and stored as it came; otherwise it is read as
- * readPayload does (invalid UTF-8 becomes U+FFFD; invalid JSON is refused).
+ * readPayload does (invalid UTF-8 becomes U+FFFD; invalid JSON is refused). A receiver that is
+ * not the embedded Broker gets values instead (jsonTextAsValues).
  */
 function readInputPayload(r: WireReader): Payload {
   const at = r.pos;
@@ -125,16 +149,30 @@ function readInputPayload(r: WireReader): Payload {
       text = null; // not UTF-8: read below, with replacement characters
     }
     if (text !== null) {
+      let value: JsonValue;
       try {
-        JSON.parse(text);
+        value = JSON.parse(text) as JsonValue;
       } catch {
         throw r.fail('payload of kind 0 is not valid JSON');
       }
+      // A number JSON cannot carry back (1e400 reads as Infinity, -0 as minus zero) is stored as
+      // the value serialised (null, 0), as before: every reader then sees the same JSON.
+      if (MAYBE_UNSAFE_NUMBER.test(text) && holdsUnsafeNumber(value)) return value;
       return JsonText.over(bytes);
     }
   }
   r.pos = at;
   return readPayload(r, false);
+}
+
+/**
+ * Replaces each JsonText payload by its value: for a receiver of decoded messages that is not the
+ * embedded Broker (any other Wharf takes JSON payloads as values; a JsonText is a Uint8Array).
+ */
+export function jsonTextAsValues(messages: MessageInput[]): void {
+  for (const m of messages) {
+    if (m.payload instanceof JsonText) m.payload = JSON.parse(strictUtf8.decode(m.payload)) as JsonValue;
+  }
 }
 
 function optInt(v: unknown, field: string): number | undefined {

@@ -1,8 +1,10 @@
 // Deliveries written to the wire from their stored records (Broker.consumeStored, receiveStored,
-// subscribeStored), byte for byte what encodeDelivery writes for the decoded message: the id, type,
-// key and header values are copied as stored, and a JSON payload's stored text goes out as it is,
-// never parsed and serialised again. Decoding each record into strings, a header object and a
-// payload only to encode them again was a fifth of the server's work per delivered message.
+// subscribeStored): the id, type, key and header values are copied as stored, and a JSON payload's
+// stored text goes out as it is, never parsed and serialised again. For a record whose JSON text
+// JSON.stringify wrote (every in-process and HTTP publish), that is byte for byte what
+// encodeDelivery writes for the decoded message; for text stored as sent over the native
+// protocol, it is that text. Decoding each record into strings, a header object and a payload only
+// to encode them again was a fifth of the server's work per delivered message.
 import {
   H_CONTENT_TYPE,
   H_DEDUP_ID,
