@@ -41,12 +41,10 @@ export class Delivery implements QueueMessage, StoredQueueDelivery {
   readonly #epoch: string;
   /** The stored record until decode() (null after: the message fields hold it). */
   #record: LogRecord | null;
-  readonly #shareBytes: boolean;
 
   constructor(
     settler: DeliverySettler,
     rec: LogRecord,
-    shareBytes: boolean,
     readonly queue: string,
     epoch: string,
     trackedKey: number,
@@ -60,14 +58,16 @@ export class Delivery implements QueueMessage, StoredQueueDelivery {
     this.#epoch = epoch;
     this.receipt = `${epoch}:${trackedKey}:${token}`;
     this.#record = rec;
-    this.#shareBytes = shareBytes;
   }
 
-  /** Fills the message fields from the stored record (once; the record is let go). */
-  decode(): this {
+  /**
+   * Fills the message fields from the stored record (once; the record is let go). `shareBytes`:
+   * a byte payload may stay a view of the read buffer (see decodePayload).
+   */
+  decode(shareBytes: boolean): this {
     const rec = this.#record;
     if (rec !== null) {
-      decodeInto(rec, this, this.#shareBytes);
+      decodeInto(rec, this, shareBytes);
       this.#record = null;
     }
     return this;

@@ -221,11 +221,11 @@ export class QueueManager implements KindManager {
     let moved = 0;
     let missing: string | undefined;
     while (moved < limit) {
-      const batch = await dlq.engine.take(Math.min(100, limit - moved), 60_000);
+      // Not decoded: a dead letter is copied to its target as its stored record.
+      const batch = await dlq.engine.take(Math.min(100, limit - moved), 60_000, false);
       if (batch.length === 0) break;
       for (const m of batch) {
-        const rec = await dlq.engine.recordOf(m.receipt);
-        const { record, sourceQueue } = redriveRecord(rec!);
+        const { record, sourceQueue } = redriveRecord(m.record);
         const target = options.to ?? sourceQueue;
         const q = target === undefined ? undefined : this.queues.get(target);
         if (q === undefined) {

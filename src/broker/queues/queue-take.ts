@@ -17,7 +17,6 @@ export interface TakeHost extends DeliverySettler {
   readonly options: ResolvedQueueOptions;
   readonly state: QueueState;
   readonly clock: Clock;
-  readonly store: { shareReadBuffers: boolean };
   log(level: number): PartitionLog;
   readOne(level: number, offset: number): Promise<LogRecord | null>;
 }
@@ -128,6 +127,6 @@ export class QueueTaker {
     const groupId = this.q.options.fifo ? recordGroupId(rec) : undefined;
     const t = this.q.state.deliver(level, rec.offset, now, leaseMs, groupId, recordBytes(rec));
     this.leases.add(t, t.dueMs);
-    return new Delivery(this.q, rec, this.q.store.shareReadBuffers, this.q.name, this.epoch, t.key, t.token, t.deliveryCount, t.firstDeliveredAt);
+    return new Delivery(this.q, rec, this.q.name, this.epoch, t.key, t.token, t.deliveryCount, t.firstDeliveredAt);
   }
 }

@@ -163,7 +163,7 @@ export class QueueEngine {
         this.rates.deliver.add(out.length, this.clock.now());
         await this.journal.commit();
       }
-      if (decode) for (let i = 0; i < out.length; i++) out[i].decode();
+      if (decode) for (let i = 0; i < out.length; i++) out[i].decode(this.store.shareReadBuffers);
       return out;
     });
   }
@@ -282,12 +282,6 @@ export class QueueEngine {
     this.leases.release(t);
     t.dueMs = this.clock.now() + ms;
     this.timers.schedule(t.key, t.dueMs);
-  }
-
-  /** The stored record of a current delivery (redrive copies it to another queue). */
-  async recordOf(receipt: string): Promise<LogRecord | null> {
-    const t = this.byReceipt(receipt);
-    return this.readOne(t.level, t.offset);
   }
 
   /** Hands a leased message back without counting the delivery (consumer closing before its handler ran). */

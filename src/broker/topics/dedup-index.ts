@@ -6,11 +6,9 @@
 // Exactly-once relies on it: intent roll-forward (exchanges, transactions) republishes with the same
 // dedupId. (Added by the exchanges helper; see docs/exchanges.md.)
 import type { LogRecord, PartitionLog } from '../../storage/index.js';
-import { H_DEDUP_ID, H_ID } from '../message-codec.js';
+import { H_DEDUP_ID, H_ID, utf8 } from '../message-codec.js';
 import type { MessageInput, PublishResult } from '../types.js';
 
-/** ignoreBOM: decoded as message-codec's utf8() decodes (a leading U+FEFF is kept), so a dedupId reads the same both ways. */
-const utf8 = new TextDecoder('utf-8', { ignoreBOM: true });
 const REBUILD_READ_BYTES = 1024 * 1024;
 
 interface Seen {
@@ -32,7 +30,8 @@ export async function scanLogSince(log: PartitionLog, fromMs: number, visit: (re
 
 /** The record's header value as a string, or undefined. */
 export function headerOf(rec: LogRecord, key: string): string | undefined {
-  for (const h of rec.headers) if (h.key === key) return utf8.decode(h.value);
+  // Decoded as every stored string is (message-codec's utf8), so a dedupId reads as it was published.
+  for (const h of rec.headers) if (h.key === key) return utf8(h.value);
   return undefined;
 }
 

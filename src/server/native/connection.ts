@@ -297,8 +297,7 @@ export class Connection {
             // Written: an in-flight delivery need not hold its record's objects until it settles.
             d.record = null;
             d.lease?.releaseRecord();
-          }
-          else if (d.message !== null) encodeDelivery(w, d.message, d);
+          } else if (d.message !== null) encodeDelivery(w, d.message, d);
           else throw new WharfError('INTERNAL', 'invariant violated: a delivery with neither a message nor a record');
           written++;
         } catch (err) {
