@@ -6,12 +6,14 @@
 //   topic-auto     the same with ackMode 'auto' (at-most-once: committed on delivery, deliveries stream)
 //   latency-1k     queue-durable paced at --rate msgs/s for --duration s, after --warmup s not counted
 //   queue-split    (not run by default) the server's CPU per message publishing alone, then delivering alone
+// Throughput scenarios run remote twice on one server and report the second pass, with the
+// first (cold) pass beside it as cold_*: --warm-pass false measures the cold pass alone.
 // Each scenario also runs embedded (the same producer and consumer code against an in-process
 // Broker, one process) right before the remote run, and the remote row carries the ratio, so the
 // remote overhead is read from two runs side by side on the same busy machine (--modes remote
 // skips the embedded run).
 // Usage: npx tsx bench/remote.ts [--count 100000] [--size 1024] [--rate 1000] [--duration 10] [--scenarios a,b]
-//        [--modes embedded,remote] [--fsync always|never] [--idempotent false] [--payload bytes|json]    BENCH_NODE_FLAGS='--cpu-prof --cpu-prof-dir=/tmp/prof' profiles every child
+//        [--modes embedded,remote] [--fsync always|never] [--idempotent false] [--payload bytes|json] [--warm-pass false]    BENCH_NODE_FLAGS='--cpu-prof --cpu-prof-dir=/tmp/prof' profiles every child
 // Latency = consumer receive time minus the send stamp in the payload (same host clock).
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -45,6 +47,7 @@ const { values } = parseArgs({
     payload: { type: 'string' },
     warmup: { type: 'string' },
     'warmup-count': { type: 'string' },
+    'warm-pass': { type: 'string' },
   },
 });
 const num = (v: unknown, d: number): number => (typeof v === 'string' && v !== '' ? Number(v) : d);
@@ -67,6 +70,8 @@ const opts = {
    * and their clients run the throughput scenarios first. p99_all_ms counts every message.
    */
   warmup: num(values.warmup ?? process.env.WARMUP, 2),
+  /** Throughput scenarios, remote: measure a second pass on the server a first pass warmed ('false': one cold pass). */
+  warmPass: (values['warm-pass'] ?? process.env.WARM_PASS ?? 'true') !== 'false',
 };
 if (opts.payload !== 'bytes' && opts.payload !== 'json') throw new Error(`--payload ${String(opts.payload)}: use bytes or json`);
 
@@ -230,11 +235,13 @@ async function embeddedRole(): Promise<void> {
   const scenario = String(values.scenario);
   const broker = await Broker.open({ dataDir: String(values.dir), fsync: opts.fsync });
   await createTarget(broker, scenario);
-  const { finished } = await startConsumer(broker, scenario, num(values.count, 0), num(values['warmup-count'], 0));
   process.stdout.write('READY\n');
-  const producer = await runProducer(broker, scenario, opts.idempotent ? 'bench-embedded-producer' : undefined);
-  const consumer = await finished;
-  process.stdout.write(`${JSON.stringify(producer)}\n${JSON.stringify(consumer)}\n`);
+  for (let pass = 0; pass < passesOf(scenario); pass++) {
+    const { finished } = await startConsumer(broker, scenario, num(values.count, 0), num(values['warmup-count'], 0));
+    const producer = await runProducer(broker, scenario, opts.idempotent ? `bench-embedded-producer-${pass}` : undefined);
+    const consumer = await finished;
+    process.stdout.write(`${JSON.stringify(producer)}\n${JSON.stringify(consumer)}\n`);
+  }
   await broker.close();
   process.exit(0);
 }
@@ -288,15 +295,19 @@ async function runEmbedded(scenario: string): Promise<Row> {
   const proc = spawnRole(SELF, ['--role', 'embedded', '--dir', dir, ...commonArgs(scenario)]);
   try {
     await nextLine(proc.lines, 'READY');
-    const cpu0 = cpuSecondsOf(proc.proc.pid!);
-    const t0 = nowMs();
-    const p = JSON.parse(await nextLine(proc.lines, '{')) as ProducerReport;
-    const c = JSON.parse(await nextLine(proc.lines, '{')) as ConsumerReport;
-    const cpu1 = cpuSecondsOf(proc.proc.pid!);
-    const wall = (nowMs() - t0) / 1000;
-    const used = cpu0 === null || cpu1 === null ? null : cpu1 - cpu0;
-    const pct = used === null ? 0 : Math.round((used / wall) * 1000) / 10;
-    return rowOf('wharf-embedded', scenario, p, c, 'in-process Broker, producer and consumer in one process, producerId + sequence stamped like the remote client', { client_cpu_pct: pct }, used);
+    const rows: Row[] = [];
+    for (let pass = 0; pass < passesOf(scenario); pass++) {
+      const cpu0 = cpuSecondsOf(proc.proc.pid!);
+      const t0 = nowMs();
+      const p = JSON.parse(await nextLine(proc.lines, '{')) as ProducerReport;
+      const c = JSON.parse(await nextLine(proc.lines, '{')) as ConsumerReport;
+      const cpu1 = cpuSecondsOf(proc.proc.pid!);
+      const wall = (nowMs() - t0) / 1000;
+      const used = cpu0 === null || cpu1 === null ? null : cpu1 - cpu0;
+      const pct = used === null ? 0 : Math.round((used / wall) * 1000) / 10;
+      rows.push(rowOf('wharf-embedded', scenario, p, c, 'in-process Broker, producer and consumer in one process, producerId + sequence stamped like the remote client', { client_cpu_pct: pct }, used));
+    }
+    return withColdPass(rows);
   } finally {
     proc.proc.kill('SIGKILL');
     rmSync(dir, { recursive: true, force: true });
@@ -324,31 +335,64 @@ async function withServer<T>(scenario: string, fn: (server: RoleProcess, common:
   }
 }
 
+/** One pass of a scenario against a running server: fresh consumer and producer processes. */
+async function remotePass(scenario: string, server: RoleProcess, common: string[]): Promise<Row> {
+  const consumer = spawnRole(SELF, ['--role', 'consumer', ...common]);
+  await nextLine(consumer.lines, 'READY');
+  const serverCpu0 = cpuSecondsOf(server.proc.pid!);
+  const t0 = nowMs();
+  const producer = spawnRole(SELF, ['--role', 'producer', ...common]);
+  const p = JSON.parse(await nextLine(producer.lines, '{')) as ProducerReport;
+  const c = JSON.parse(await nextLine(consumer.lines, '{')) as ConsumerReport;
+  const wall = (nowMs() - t0) / 1000;
+  const serverCpu1 = cpuSecondsOf(server.proc.pid!);
+  const serverUsed = serverCpu0 === null || serverCpu1 === null ? null : serverCpu1 - serverCpu0;
+  await Promise.all([producer, consumer].map((child) => (child.proc.exitCode === null ? new Promise((r) => child.proc.once('exit', r)) : undefined)));
+  return rowOf(
+    'wharf-remote',
+    scenario,
+    p,
+    c,
+    'native protocol over loopback, 1 producer + 1 consumer process',
+    {
+      server_cpu_pct: serverUsed === null ? null : Math.round((serverUsed / wall) * 1000) / 10,
+      client_cpu_pct: Math.round(((p.cpu_s + c.cpu_s) / wall) * 1000) / 10,
+    },
+    serverUsed === null ? null : serverUsed + p.cpu_s + c.cpu_s,
+  );
+}
+
+/**
+ * A throughput scenario runs two passes on one server: the first from a cold start, the second
+ * (the row's figures) on the server the first pass warmed, with fresh client processes, as the
+ * peers' harness meets long-running servers with a fresh client process. The first pass's figures
+ * ride along as cold_*. latency-1k has its own warm-up instead. (Embedded: two passes in one process.)
+ */
 function runRemote(scenario: string): Promise<Row> {
   return withServer(scenario, async (server, common) => {
-    const consumer = spawnRole(SELF, ['--role', 'consumer', ...common]);
-    await nextLine(consumer.lines, 'READY');
-    const serverCpu0 = cpuSecondsOf(server.proc.pid!);
-    const t0 = nowMs();
-    const producer = spawnRole(SELF, ['--role', 'producer', ...common]);
-    const p = JSON.parse(await nextLine(producer.lines, '{')) as ProducerReport;
-    const c = JSON.parse(await nextLine(consumer.lines, '{')) as ConsumerReport;
-    const wall = (nowMs() - t0) / 1000;
-    const serverCpu1 = cpuSecondsOf(server.proc.pid!);
-    const serverUsed = serverCpu0 === null || serverCpu1 === null ? null : serverCpu1 - serverCpu0;
-    return rowOf(
-      'wharf-remote',
-      scenario,
-      p,
-      c,
-      'native protocol over loopback, 1 producer + 1 consumer process',
-      {
-        server_cpu_pct: serverUsed === null ? null : Math.round((serverUsed / wall) * 1000) / 10,
-        client_cpu_pct: Math.round(((p.cpu_s + c.cpu_s) / wall) * 1000) / 10,
-      },
-      serverUsed === null ? null : serverUsed + p.cpu_s + c.cpu_s,
-    );
+    const rows: Row[] = [];
+    for (let pass = 0; pass < passesOf(scenario); pass++) rows.push(await remotePass(scenario, server, common));
+    return withColdPass(rows);
   });
+}
+
+/** Passes a scenario runs: two for throughput scenarios (unless --warm-pass false), one for latency-1k. */
+function passesOf(scenario: string): number {
+  return opts.warmPass && scenario !== 'latency-1k' ? 2 : 1;
+}
+
+/** The last pass's row, with the first (cold) pass's figures beside it when there were two. */
+function withColdPass(rows: Row[]): Row {
+  const last = rows[rows.length - 1];
+  if (rows.length === 1) return last;
+  const cold = rows[0];
+  return {
+    ...last,
+    notes: `${String(last.notes)}, second pass on a broker warmed by a first (cold_*: the first pass)`,
+    cold_msgs_per_s: cold.msgs_per_s,
+    cold_p99_ms: cold.p99_ms,
+    cold_cpu_us_per_msg: cold.cpu_us_per_msg,
+  };
 }
 
 /**
