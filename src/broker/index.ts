@@ -10,6 +10,7 @@ export {
 } from './message-codec.js';
 export type { LogRecord } from '../storage/index.js';
 export { RateMeter } from './rate-meter.js';
+export { HandlerOutcome } from './queues/handler-outcome.js';
 export { murmur2, partitionForKey } from './topics/partitioner.js';
 export type * from './types.js';
 export type * from './queue-types.js';

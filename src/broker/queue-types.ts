@@ -2,6 +2,7 @@
 import { optionFields } from '../common/index.js';
 import type { Message } from './types.js';
 import type { LogRecord } from '../storage/index.js';
+import type { HandlerOutcome } from './queues/handler-outcome.js';
 
 /** What happens to a publish that would exceed maxLength / maxBytes. */
 export type OverflowPolicy = 'reject' | 'block' | 'drop-oldest' | 'drop-lowest-priority' | 'dead-letter';
@@ -134,7 +135,8 @@ export interface StoredQueueDelivery {
   nack(options?: NackOptions): Promise<void>;
 }
 
-export type StoredQueueHandler = (delivery: StoredQueueDelivery) => Promise<void> | void;
+/** A HandlerOutcome returned is settled later by the caller (the native server, on the client's SETTLE). */
+export type StoredQueueHandler = (delivery: StoredQueueDelivery) => Promise<void> | HandlerOutcome | void;
 
 export interface Consumer {
   readonly queue: string;

@@ -5,6 +5,7 @@
 import { LIMITS, WharfError, checkOptionFields } from '../../common/index.js';
 import { CONSUME_OPTION_FIELDS, type ConsumeOptions, type Consumer } from '../queue-types.js';
 import type { Delivery } from './delivery.js';
+import { HandlerOutcome, type OutcomeSink } from './handler-outcome.js';
 import { StopSignal } from '../keep-alive.js';
 import type { QueueEngine } from './queue.js';
 
@@ -13,7 +14,7 @@ const ignore = (): void => undefined;
 /** How long one idle fetch waits before looking again (close() interrupts it). */
 const IDLE_POLL_MS = 1000;
 
-export class QueueConsumer implements Consumer {
+export class QueueConsumer implements Consumer, OutcomeSink {
   private closed = false;
   /** Leased messages not yet handed to the handler: buffer[bufferHead..] (a head index, not shift(): O(1) per message). */
   private buffer: Delivery[] = [];
@@ -45,7 +46,7 @@ export class QueueConsumer implements Consumer {
   constructor(
     private readonly engine: QueueEngine,
     private readonly options: ConsumeOptions,
-    private readonly handler: (message: Delivery) => Promise<void> | void,
+    private readonly handler: (message: Delivery) => Promise<void> | HandlerOutcome | void,
     /** false: deliveries keep their stored record instead of being decoded (Broker.consumeStored). */
     private readonly decode = true,
   ) {
@@ -144,16 +145,21 @@ export class QueueConsumer implements Consumer {
   private run(m: Delivery): boolean {
     if (this.options.ackMode === 'auto') {
       // At-most-once: the ack is durable before the handler sees the message; what the handler does is not tracked.
-      const runHandler = (): void => void this.runAutoHandler(m).then(this.onRunDone);
+      const runHandler = (): void => this.runAutoHandler(m);
       m.ack().then(runHandler, runHandler);
       return false;
     }
-    let result: Promise<void> | void;
+    let result: Promise<void> | HandlerOutcome | void;
     try {
       result = this.handler(m);
     } catch (err) {
       this.nackFailed(m, err);
       return true;
+    }
+    if (result instanceof HandlerOutcome) {
+      // Reported later through handlerSettled: no promise per message.
+      result.attach(this, m);
+      return false;
     }
     if (result !== undefined && typeof (result as Promise<void>).then === 'function') {
       // One reaction per message (not a chain of two): settle, then free the slot.
@@ -173,6 +179,13 @@ export class QueueConsumer implements Consumer {
     return true;
   }
 
+  /** A HandlerOutcome's report: settle as a resolved or rejected handler promise would, then free the slot. */
+  handlerSettled(m: Delivery, err: Error | null): void {
+    if (err === null) this.ackQuietly(m);
+    else this.nackFailed(m, err);
+    this.onRunDone();
+  }
+
   /**
    * Acks without waiting. The acks of one turn share their journal commit's promise, so its
    * failure handler is attached once, not once per message.
@@ -185,13 +198,21 @@ export class QueueConsumer implements Consumer {
     }
   }
 
-  private runAutoHandler(m: Delivery): Promise<void> {
+  /** ackMode 'auto': the message is acked already; the slot frees once the handler is done, whatever its outcome. */
+  private runAutoHandler(m: Delivery): void {
+    let result: Promise<void> | HandlerOutcome | void;
     try {
-      return Promise.resolve(this.handler(m)).catch(ignore);
+      result = this.handler(m);
     } catch {
-      return Promise.resolve();
+      this.onRunDone();
+      return;
     }
+    if (result instanceof HandlerOutcome) result.attach(this.autoSink, m);
+    else void Promise.resolve(result).catch(ignore).then(this.onRunDone);
   }
+
+  /** ackMode 'auto': an outcome only frees the handler's slot (one object per consumer, not per message). */
+  private readonly autoSink: OutcomeSink = { handlerSettled: () => this.onRunDone() };
 
   private nackFailed(m: Delivery, err: unknown): void {
     void m.nack({ error: err instanceof Error ? err.message : String(err) }).catch(ignore);

@@ -10,6 +10,7 @@ import {
 import type { MessageInput, PublishResult } from '../types.js';
 import { QueueConsumer } from './consumer.js';
 import type { Delivery } from './delivery.js';
+import type { HandlerOutcome } from './handler-outcome.js';
 import { QueueEngine, type QueueHost } from './queue.js';
 import { resolveQueueOptions, type ResolvedQueueOptions } from './queue-config.js';
 import { QueuePublisher } from './queue-publish.js';
@@ -173,7 +174,7 @@ export class QueueManager implements KindManager {
   }
 
   /** A push consumer; `decode` false hands the handler each delivery as its stored record (consumeStored). */
-  async consume(queue: string, options: ConsumeOptions, handler: (message: Delivery) => Promise<void> | void, decode = true): Promise<QueueConsumer> {
+  async consume(queue: string, options: ConsumeOptions, handler: (message: Delivery) => Promise<void> | HandlerOutcome | void, decode = true): Promise<QueueConsumer> {
     const q = this.get(queue);
     const c = new QueueConsumer(q.engine, options === undefined ? {} : options, handler, decode);
     q.consumers.add(c);

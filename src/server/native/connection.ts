@@ -22,7 +22,7 @@ import {
   type StartPosition,
   type Wharf,
 } from '../../protocol/index.js';
-import type { LogRecord, StoredQueueDelivery } from '../../broker/index.js';
+import { HandlerOutcome, type LogRecord, type StoredQueueDelivery } from '../../broker/index.js';
 import type { ServerCounters, ServerLimits } from './limits.js';
 import { encodeStoredDelivery } from './stored-delivery.js';
 
@@ -33,9 +33,9 @@ export type DispatchTable = ReadonlyMap<number, OpHandler>;
 const settledElsewhere = (): void => undefined;
 
 /** One message on its way to the client, from the broker's handler call until the client settles it. */
-export class PendingDelivery implements DeliveryMeta {
+export class PendingDelivery extends HandlerOutcome implements DeliveryMeta {
   deliveryId = 0;
-  /** Set when the broker's handler awaits the outcome (not for ackMode 'auto'). */
+  /** Set when the broker's handler awaits the outcome as a promise; otherwise the outcome is reported as a HandlerOutcome. */
   resolve: () => void = settledElsewhere;
   reject: (e: Error) => void = settledElsewhere;
 
@@ -51,7 +51,21 @@ export class PendingDelivery implements DeliveryMeta {
     readonly firstDeliveredAt: number | undefined,
     /** A stored queue delivery: its receipt's parts are written, and its record let go once written. */
     readonly lease: StoredQueueDelivery | null = null,
-  ) {}
+  ) {
+    super();
+  }
+
+  /** The client's handler succeeded (SETTLE ok). */
+  settleOk(): void {
+    if (this.resolve !== settledElsewhere) this.resolve();
+    else this.succeeded();
+  }
+
+  /** The client's handler failed, or the delivery cannot reach it. */
+  settleFailed(err: Error): void {
+    if (this.reject !== settledElsewhere) this.reject(err);
+    else this.failed(err);
+  }
 }
 
 /** A subscription or consumer served on this connection. */
@@ -326,7 +340,7 @@ export class Connection {
     const waiter = flow.creditWaiters.shift();
     if (waiter !== undefined) waiter.resolve();
     else flow.credits++;
-    d.reject(new WharfError(err.code, `the message cannot be sent over the native protocol: ${err.message}`));
+    d.settleFailed(new WharfError(err.code, `the message cannot be sent over the native protocol: ${err.message}`));
   }
 
   /** Sends ERROR (correlation id 0) and closes this connection only. */
@@ -377,7 +391,7 @@ export class Connection {
     for (const flow of flows) {
       flow.closedBecause = gone;
       for (const w of flow.creditWaiters.splice(0)) w.reject(gone);
-      for (const p of flow.pending.values()) p.reject(gone);
+      for (const p of flow.pending.values()) p.settleFailed(gone);
       flow.pending.clear();
       flow.close().catch(() => undefined);
     }

@@ -151,11 +151,18 @@ const consume: OpHandler = async (conn, r, id) => {
     const source = tracked ? null : storedSource(conn);
     const consumerOptions = { ...options, concurrency };
     // The embedded Broker hands over each message as stored: it goes out without being decoded.
+    // At-least-once: each delivery is its own outcome (HandlerOutcome), settled when SETTLE arrives,
+    // with no promise per message. 'auto' (acked before it is sent) keeps the promise path.
+    const settledLater = options.ackMode !== 'auto';
     const consumer =
       source !== null
-        ? await source.consumeStored(req.name, consumerOptions, (m: StoredQueueDelivery) =>
-            forwardWithCredit(conn, flow, new PendingDelivery(null, m.record, m.deliveryCount, undefined, undefined, m.receipt, m.firstDeliveredAt, m), true),
-          )
+        ? await source.consumeStored(req.name, consumerOptions, (m: StoredQueueDelivery) => {
+            const d = new PendingDelivery(null, m.record, m.deliveryCount, undefined, undefined, m.receipt, m.firstDeliveredAt, m);
+            if (!settledLater || flow.credits === 0) return forwardWithCredit(conn, flow, d, true);
+            flow.credits--;
+            forward(conn, flow, d, false);
+            return d;
+          })
         : await conn.broker.consume(req.name, consumerOptions, (m: QueueMessage) => {
             const d = new PendingDelivery(m, null, m.deliveryCount, undefined, undefined, m.receipt, m.firstDeliveredAt);
             if (!tracked) return forwardWithCredit(conn, flow, d, true);
@@ -200,8 +207,8 @@ function settleOne(flow: FlowState, deliveryId: number, ok: boolean, error: stri
   const p = flow.pending.get(deliveryId);
   if (p === undefined) return; // already settled, or the flow is gone
   flow.pending.delete(deliveryId);
-  if (ok) p.resolve();
-  else p.reject(new WharfError('INTERNAL', error === '' ? 'the remote handler failed' : error));
+  if (ok) p.settleOk();
+  else p.settleFailed(new WharfError('INTERNAL', error === '' ? 'the remote handler failed' : error));
 }
 
 const settle: OpHandler = (conn, r) => {
@@ -214,11 +221,13 @@ const settleBatch: OpHandler = (conn, r) => {
   const s = decodeSettleBatch(r);
   const flow = conn.flows.get(s.subscriptionId);
   if (flow === undefined) return; // raced with UNSUBSCRIBE: harmless
+  // Credits first: a settled queue delivery frees its consumer's slot at once (HandlerOutcome), and
+  // the next message goes out in the same turn only if the client's new credits are already counted.
+  if (s.credits > 0) grantCredits(flow, s.credits);
   const runs = s.runs;
   for (let i = 0; i < runs.length; i += 2) {
     for (let deliveryId = runs[i], end = runs[i] + runs[i + 1]; deliveryId < end; deliveryId++) settleOne(flow, deliveryId, true, '');
   }
-  if (s.credits > 0) grantCredits(flow, s.credits);
 };
 
 const seek: OpHandler = async (conn, r, id) => {
@@ -236,7 +245,7 @@ const unsubscribe: OpHandler = async (conn, r, id) => {
   const gone = new WharfError('CLOSED', 'the subscription was closed before this delivery was settled');
   flow.closedBecause = gone;
   for (const w of flow.creditWaiters.splice(0)) w.reject(gone);
-  for (const p of flow.pending.values()) p.reject(gone);
+  for (const p of flow.pending.values()) p.settleFailed(gone);
   flow.pending.clear();
   await flow.close();
   conn.send(OP.OK, id);
