@@ -6,14 +6,15 @@
 //   topic-auto     the same with ackMode 'auto' (at-most-once: committed on delivery, deliveries stream)
 //   latency-1k     queue-durable paced at --rate msgs/s for --duration s, after --warmup s not counted
 //   queue-split    (not run by default) the server's CPU per message publishing alone, then delivering alone
-// Throughput scenarios run remote twice on one server and report the second pass, with the
-// first (cold) pass beside it as cold_*: --warm-pass false measures the cold pass alone.
+// Throughput scenarios run a cold pass, then --warm-passes (3) more on the same broker, and report
+// the warm pass with the median msgs/s, the cold pass beside it as cold_*: --warm-passes 0 measures
+// the cold pass alone.
 // Each scenario also runs embedded (the same producer and consumer code against an in-process
 // Broker, one process) right before the remote run, and the remote row carries the ratio, so the
 // remote overhead is read from two runs side by side on the same busy machine (--modes remote
 // skips the embedded run).
 // Usage: npx tsx bench/remote.ts [--count 100000] [--size 1024] [--rate 1000] [--duration 10] [--scenarios a,b]
-//        [--modes embedded,remote] [--fsync always|never] [--idempotent false] [--payload bytes|json] [--warm-pass false]    BENCH_NODE_FLAGS='--cpu-prof --cpu-prof-dir=/tmp/prof' profiles every child
+//        [--modes embedded,remote] [--fsync always|never] [--idempotent false] [--payload bytes|json] [--warm-passes 3]    BENCH_NODE_FLAGS='--cpu-prof --cpu-prof-dir=/tmp/prof' profiles every child
 // Latency = consumer receive time minus the send stamp in the payload (same host clock).
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -47,7 +48,7 @@ const { values } = parseArgs({
     payload: { type: 'string' },
     warmup: { type: 'string' },
     'warmup-count': { type: 'string' },
-    'warm-pass': { type: 'string' },
+    'warm-passes': { type: 'string' },
   },
 });
 const num = (v: unknown, d: number): number => (typeof v === 'string' && v !== '' ? Number(v) : d);
@@ -70,8 +71,8 @@ const opts = {
    * and their clients run the throughput scenarios first. p99_all_ms counts every message.
    */
   warmup: num(values.warmup ?? process.env.WARMUP, 2),
-  /** Throughput scenarios, remote: measure a second pass on the server a first pass warmed ('false': one cold pass). */
-  warmPass: (values['warm-pass'] ?? process.env.WARM_PASS ?? 'true') !== 'false',
+  /** Throughput scenarios: passes measured after the first (cold) one on the same broker; the row is their median. 0: the cold pass alone. */
+  warmPasses: num(values['warm-passes'] ?? process.env.WARM_PASSES, 3),
 };
 if (opts.payload !== 'bytes' && opts.payload !== 'json') throw new Error(`--payload ${String(opts.payload)}: use bytes or json`);
 
@@ -363,10 +364,11 @@ async function remotePass(scenario: string, server: RoleProcess, common: string[
 }
 
 /**
- * A throughput scenario runs two passes on one server: the first from a cold start, the second
- * (the row's figures) on the server the first pass warmed, with fresh client processes, as the
- * peers' harness meets long-running servers with a fresh client process. The first pass's figures
- * ride along as cold_*. latency-1k has its own warm-up instead. (Embedded: two passes in one process.)
+ * A throughput scenario runs several passes on one server: the first from a cold start, then
+ * --warm-passes more (3) on the server the first warmed, each with fresh client processes, as the
+ * peers' harness meets long-running servers with a fresh client process. The row is the warm pass
+ * with the median msgs/s; the cold pass rides along as cold_*. latency-1k has its own warm-up
+ * instead. (Embedded: the passes run in its one process.)
  */
 function runRemote(scenario: string): Promise<Row> {
   return withServer(scenario, async (server, common) => {
@@ -376,19 +378,22 @@ function runRemote(scenario: string): Promise<Row> {
   });
 }
 
-/** Passes a scenario runs: two for throughput scenarios (unless --warm-pass false), one for latency-1k. */
+/** Passes a scenario runs: the cold one, then --warm-passes more for throughput scenarios; one for latency-1k. */
 function passesOf(scenario: string): number {
-  return opts.warmPass && scenario !== 'latency-1k' ? 2 : 1;
+  return scenario === 'latency-1k' ? 1 : 1 + Math.max(0, Math.floor(opts.warmPasses));
 }
 
-/** The last pass's row, with the first (cold) pass's figures beside it when there were two. */
+/** The warm pass with the median msgs/s, with every warm pass's msgs/s and the cold pass's figures beside it. */
 function withColdPass(rows: Row[]): Row {
-  const last = rows[rows.length - 1];
-  if (rows.length === 1) return last;
+  if (rows.length === 1) return rows[0];
   const cold = rows[0];
+  const warm = rows.slice(1);
+  const sorted = [...warm].sort((a, b) => (a.msgs_per_s ?? 0) - (b.msgs_per_s ?? 0));
+  const median = sorted[Math.floor((sorted.length - 1) / 2)];
   return {
-    ...last,
-    notes: `${String(last.notes)}, second pass on a broker warmed by a first (cold_*: the first pass)`,
+    ...median,
+    notes: `${String(median.notes)}, median of ${warm.length} passes on a broker warmed by a first (cold_*: the first pass)`,
+    warm_runs: warm.map((r) => r.msgs_per_s).join(' / '),
     cold_msgs_per_s: cold.msgs_per_s,
     cold_p99_ms: cold.p99_ms,
     cold_cpu_us_per_msg: cold.cpu_us_per_msg,
