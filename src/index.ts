@@ -1,5 +1,5 @@
 // The package face of Wharf: `import { Broker, WharfError } from 'wharf'`.
-export { Broker } from './broker/index.js';
+export { Broker, HandlerOutcome } from './broker/index.js';
 export type * from './broker/types.js';
 export type * from './broker/queue-types.js';
 export type { Wharf, Wharf_Core, Stats } from './broker/wharf.js';

@@ -86,6 +86,26 @@ describe('consumeStored with HandlerOutcome', () => {
     expect(dead.headers['x-dead-letter-error']).toBe('handler failed');
   });
 
+  it('an outcome returned twice fails the second delivery like a throw, and the consumer goes on', async () => {
+    await t.broker.publish('q', [{ payload: 'a' }, { payload: 'b' }]);
+    const reused = new HandlerOutcome();
+    const counts = new Map<number, number>();
+    const c = await t.broker.consumeStored('q', { concurrency: 2 }, (d) => {
+      counts.set(d.record.offset, (counts.get(d.record.offset) ?? 0) + 1);
+      return reused;
+    });
+    await until(() => counts.size === 2, t);
+    reused.succeeded(); // the first delivery's outcome: acked
+    // The second was nacked when its attach failed: redelivered (deliveryCount 2), then dead-lettered at maxDeliveries 2.
+    for (let i = 0; i < 200 && (await qstats(t, 'dlq')).depth === 0; i++) {
+      t.clock.advance(20);
+      await settle(2);
+    }
+    await c.close();
+    expect((await qstats(t, 'dlq')).depth).toBe(1);
+    expect((await qstats(t, 'q')).depth).toBe(0);
+  });
+
   it("ackMode 'auto': the message is acked before the handler runs and the slot frees on the report", async () => {
     await t.broker.publish('q', [{ payload: 1 }, { payload: 2 }, { payload: 3 }]);
     const seen: StoredQueueDelivery[] = [];

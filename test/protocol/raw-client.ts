@@ -34,7 +34,8 @@ export class RawClient {
     for (const w of this.waiters.splice(0)) w();
   }
 
-  static async open(port: number, hello = true): Promise<RawClient> {
+  /** Connects and, with `hello`, negotiates protocol versions 1 to maxVersion. */
+  static async open(port: number, hello = true, maxVersion = 1): Promise<RawClient> {
     const socket = connect({ host: '127.0.0.1', port });
     await new Promise<void>((resolve, reject) => {
       socket.once('connect', resolve);
@@ -42,7 +43,7 @@ export class RawClient {
     });
     const c = new RawClient(socket);
     if (hello) {
-      c.send(P.encodeFrame(P.OP.HELLO, 1, (w) => P.encodeHello(w, { minVersion: 1, maxVersion: 1, clientName: 'raw' })));
+      c.send(P.encodeFrame(P.OP.HELLO, 1, (w) => P.encodeHello(w, { minVersion: 1, maxVersion, clientName: 'raw' })));
       const f = await c.next();
       if (f?.op !== P.OP.HELLO_OK) throw new Error('no HELLO_OK');
     }

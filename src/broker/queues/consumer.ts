@@ -158,7 +158,12 @@ export class QueueConsumer implements Consumer, OutcomeSink {
     }
     if (result instanceof HandlerOutcome) {
       // Reported later through handlerSettled: no promise per message.
-      result.attach(this, m);
+      try {
+        result.attach(this, m);
+      } catch (err) {
+        this.nackFailed(m, err); // an outcome attached before (returned twice): a handler bug, like a throw
+        return true;
+      }
       return false;
     }
     if (result !== undefined && typeof (result as Promise<void>).then === 'function') {
@@ -207,8 +212,15 @@ export class QueueConsumer implements Consumer, OutcomeSink {
       this.onRunDone();
       return;
     }
-    if (result instanceof HandlerOutcome) result.attach(this.autoSink, m);
-    else void Promise.resolve(result).catch(ignore).then(this.onRunDone);
+    if (!(result instanceof HandlerOutcome)) {
+      void Promise.resolve(result).catch(ignore).then(this.onRunDone);
+      return;
+    }
+    try {
+      result.attach(this.autoSink, m);
+    } catch {
+      this.onRunDone(); // attached before: the message is acked already, only the slot is owed
+    }
   }
 
   /** ackMode 'auto': an outcome only frees the handler's slot (one object per consumer, not per message). */

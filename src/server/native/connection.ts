@@ -391,9 +391,12 @@ export class Connection {
     for (const flow of flows) {
       flow.closedBecause = gone;
       for (const w of flow.creditWaiters.splice(0)) w.reject(gone);
+      // Close first: a failure reported below frees its consumer slot at once, and a consumer
+      // still open would hand its buffered leases to the handler (nacked) instead of releasing them.
+      const closing = flow.close();
       for (const p of flow.pending.values()) p.settleFailed(gone);
       flow.pending.clear();
-      flow.close().catch(() => undefined);
+      closing.catch(() => undefined);
     }
     this.receipts.clear();
     for (const f of this.drained.splice(0)) f();

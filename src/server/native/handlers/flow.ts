@@ -224,10 +224,19 @@ const settleBatch: OpHandler = (conn, r) => {
   // Credits first: a settled queue delivery frees its consumer's slot at once (HandlerOutcome), and
   // the next message goes out in the same turn only if the client's new credits are already counted.
   if (s.credits > 0) grantCredits(flow, s.credits);
+  // Every delivery the runs name is taken out of pending before any is reported: a report can send
+  // the next message under a new id, and a run reaching past the ids sent so far must not settle it.
+  const settled: PendingDelivery[] = [];
   const runs = s.runs;
   for (let i = 0; i < runs.length; i += 2) {
-    for (let deliveryId = runs[i], end = runs[i] + runs[i + 1]; deliveryId < end; deliveryId++) settleOne(flow, deliveryId, true, '');
+    for (let deliveryId = runs[i], end = runs[i] + runs[i + 1]; deliveryId < end; deliveryId++) {
+      const p = flow.pending.get(deliveryId);
+      if (p === undefined) continue; // already settled, or never sent
+      flow.pending.delete(deliveryId);
+      settled.push(p);
+    }
   }
+  for (const p of settled) p.settleOk();
 };
 
 const seek: OpHandler = async (conn, r, id) => {
@@ -245,9 +254,12 @@ const unsubscribe: OpHandler = async (conn, r, id) => {
   const gone = new WharfError('CLOSED', 'the subscription was closed before this delivery was settled');
   flow.closedBecause = gone;
   for (const w of flow.creditWaiters.splice(0)) w.reject(gone);
+  // Close first, as the connection's teardown does: leases buffered for this consumer go back
+  // uncounted rather than through the handler (which would nack them).
+  const closing = flow.close();
   for (const p of flow.pending.values()) p.settleFailed(gone);
   flow.pending.clear();
-  await flow.close();
+  await closing;
   conn.send(OP.OK, id);
 };
 

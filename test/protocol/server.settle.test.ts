@@ -1,0 +1,87 @@
+// How a remote queue consumer's deliveries end when the client settles them, leaves or misbehaves:
+// only deliveries the client was sent count as failed when it disconnects or unsubscribes (leases
+// buffered on the server go back uncounted), and a SETTLE_BATCH run naming ids not yet sent
+// settles nothing beyond what was sent.
+import { afterEach, describe, expect, it } from 'vitest';
+import { Broker, type QueueStats } from '../../src/broker/index.js';
+import * as P from '../../src/protocol/index.js';
+import { startNativeServer, type NativeServer } from '../../src/server/native/index.js';
+import { RawClient, type RawFrame } from './raw-client.js';
+
+let broker: Broker | null = null;
+let server: NativeServer | null = null;
+
+afterEach(async () => {
+  await server?.close();
+  await broker?.close();
+  server = null;
+  broker = null;
+});
+
+async function nextOp(c: RawClient, op: number): Promise<RawFrame> {
+  for (;;) {
+    const f = await c.next();
+    if (f === null) throw new Error(`connection closed before op ${op}`);
+    if (f.op === op) return f;
+    if (f.op === P.OP.ERROR) throw new Error(`ERROR frame: ${c.error(f).message}`);
+  }
+}
+
+/** A queue of `count` messages (maxDeliveries 1, so one failed delivery dead-letters) and a raw consumer granted `credits`. */
+async function consumeWithCredits(count: number, credits: number): Promise<{ c: RawClient; subscriptionId: number }> {
+  broker = await Broker.open({ inMemory: true });
+  await broker.createQueue('dlq');
+  await broker.createQueue('q', { maxDeliveries: 1, deadLetterQueue: 'dlq' });
+  await broker.publish('q', Array.from({ length: count }, (_, i) => ({ payload: i })));
+  server = await startNativeServer(broker, { port: 0 });
+  const c = await RawClient.open(server.address().port, true, 2); // SETTLE_BATCH is a version 2 op
+  c.send(P.encodeFrame(P.OP.CONSUME, 2, (w) => P.encodeSubscribe(w, { name: 'q', options: {}, credits })));
+  const subscribed = await nextOp(c, P.OP.SUBSCRIBED);
+  const { subscriptionId } = P.decodeSubscribed(new P.WireReader().reset(subscribed.body));
+  await nextOp(c, P.OP.DELIVER);
+  return { c, subscriptionId };
+}
+
+async function until(cond: () => Promise<boolean>): Promise<void> {
+  for (let i = 0; i < 200; i++) {
+    if (await cond()) return;
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  throw new Error('condition not reached');
+}
+
+const queueStats = async (name: string): Promise<QueueStats> => (await broker!.stats(name)) as QueueStats;
+const depth = async (name: string): Promise<number> => (await queueStats(name)).depth;
+
+describe('remote queue consumer settlement', () => {
+  it('a disconnect fails only the deliveries sent; leases buffered on the server go back uncounted', async () => {
+    const { c } = await consumeWithCredits(8, 2);
+    await new Promise((r) => setTimeout(r, 50)); // the server leases ahead of the 2 sent
+    c.close();
+    await until(async () => (await queueStats('q')).inFlight === 0);
+    expect(await depth('dlq')).toBe(2);
+    expect(await depth('q')).toBe(6);
+  });
+
+  it('UNSUBSCRIBE fails only the deliveries sent', async () => {
+    const { c, subscriptionId } = await consumeWithCredits(8, 2);
+    await new Promise((r) => setTimeout(r, 50));
+    c.send(P.encodeFrame(P.OP.UNSUBSCRIBE, 3, (w) => P.encodeSubscriptionId(w, subscriptionId)));
+    await nextOp(c, P.OP.OK);
+    await until(async () => (await queueStats('q')).inFlight === 0);
+    expect(await depth('dlq')).toBe(2);
+    expect(await depth('q')).toBe(6);
+    c.close();
+  });
+
+  it('a SETTLE_BATCH run past the ids sent settles only what was sent', async () => {
+    const { c, subscriptionId } = await consumeWithCredits(3, 1);
+    // Settles ids 1 and 2 (2 not sent yet) and grants a credit: the message then sent as id 2 stays unsettled.
+    c.send(P.encodeFrame(P.OP.SETTLE_BATCH, 0, (w) => P.encodeSettleBatch(w, subscriptionId, 1, [1, 2])));
+    await nextOp(c, P.OP.DELIVER);
+    await new Promise((r) => setTimeout(r, 50));
+    const q = await queueStats('q');
+    expect(q.depth + q.inFlight).toBe(2);
+    c.close();
+  });
+});
