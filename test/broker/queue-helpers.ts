@@ -69,3 +69,12 @@ export function payloads(msgs: Array<{ payload: unknown }>): unknown[] {
 export async function qstats(t: TestBroker, name: string): Promise<QueueStats> {
   return (await t.broker.stats(name)) as QueueStats;
 }
+
+/** Runs the broker's pending work (advancing the ManualClock by stepMs each turn) until cond holds. */
+export async function until(cond: () => boolean, t: TestBroker, stepMs = 0): Promise<void> {
+  for (let i = 0; i < 2000 && !cond(); i++) {
+    if (stepMs > 0) t.clock.advance(stepMs);
+    await settle(2);
+  }
+  if (!cond()) throw new Error('condition not reached');
+}

@@ -1,14 +1,6 @@
 // consume pushes: a resolved handler acks, a thrown error nacks (retry), concurrency is honoured.
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { openTestBroker, settle, type TestBroker, qstats } from './queue-helpers.js';
-
-async function until(cond: () => boolean, t: TestBroker, stepMs = 0): Promise<void> {
-  for (let i = 0; i < 2000 && !cond(); i++) {
-    if (stepMs > 0) t.clock.advance(stepMs);
-    await settle(2);
-  }
-  if (!cond()) throw new Error('condition not reached');
-}
+import { openTestBroker, settle, type TestBroker, qstats, until } from './queue-helpers.js';
 
 describe('consume', () => {
   let t: TestBroker;

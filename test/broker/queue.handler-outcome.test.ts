@@ -3,15 +3,7 @@
 // report, a report before attach() is kept, only the first report counts, and 'auto' frees the slot.
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { HandlerOutcome, type StoredQueueDelivery } from '../../src/broker/index.js';
-import { openTestBroker, qstats, settle, type TestBroker } from './queue-helpers.js';
-
-async function until(cond: () => boolean, t: TestBroker, stepMs = 0): Promise<void> {
-  for (let i = 0; i < 2000 && !cond(); i++) {
-    if (stepMs > 0) t.clock.advance(stepMs);
-    await settle(2);
-  }
-  if (!cond()) throw new Error('condition not reached');
-}
+import { openTestBroker, qstats, settle, type TestBroker, until } from './queue-helpers.js';
 
 describe('HandlerOutcome', () => {
   it('a report before attach() is applied by attach(), and only the first report counts', () => {
