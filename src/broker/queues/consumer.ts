@@ -14,7 +14,7 @@ const ignore = (): void => undefined;
 /** How long one idle fetch waits before looking again (close() interrupts it). */
 const IDLE_POLL_MS = 1000;
 
-export class QueueConsumer implements Consumer, OutcomeSink {
+export class QueueConsumer implements Consumer, OutcomeSink<Delivery> {
   private closed = false;
   /** Leased messages not yet handed to the handler: buffer[bufferHead..] (a head index, not shift(): O(1) per message). */
   private buffer: Delivery[] = [];
@@ -224,7 +224,7 @@ export class QueueConsumer implements Consumer, OutcomeSink {
   }
 
   /** ackMode 'auto': an outcome only frees the handler's slot (one object per consumer, not per message). */
-  private readonly autoSink: OutcomeSink = { handlerSettled: () => this.onRunDone() };
+  private readonly autoSink: OutcomeSink<Delivery> = { handlerSettled: () => this.onRunDone() };
 
   private nackFailed(m: Delivery, err: unknown): void {
     void m.nack({ error: err instanceof Error ? err.message : String(err) }).catch(ignore);

@@ -3,36 +3,39 @@
 // takes a returned promise, minus the promise, the resolving functions, the two reactions and their
 // closures (about 650 bytes a message, a sixth of the server's allocations on the remote queue bench).
 import { assert } from '../../common/index.js';
-import type { Delivery } from './delivery.js';
 
-/** Where an outcome goes once known (QueueConsumer). */
-export interface OutcomeSink {
-  handlerSettled(m: Delivery, err: Error | null): void;
+/**
+ * Where an outcome goes once known, with the item it was attached with (QueueConsumer: the
+ * delivery). Generic, so this file depends on nothing of the queue's.
+ */
+export interface OutcomeSink<T> {
+  handlerSettled(item: T, err: Error | null): void;
 }
 
 /** Not yet reported: distinct from null (success). */
 const PENDING = Symbol('pending');
 
 export class HandlerOutcome {
-  #sink: OutcomeSink | null = null;
-  #delivery: Delivery | null = null;
+  // Stored without their type parameter: report() hands the sink back the very item attach() got.
+  #sink: OutcomeSink<unknown> | null = null;
+  #item: unknown = null;
   /** An outcome reported before attach(): applied by attach. */
   #early: Error | null | typeof PENDING = PENDING;
   #reported = false;
   #attached = false;
 
   /** The consumer waiting for this outcome (once, right after the handler returned it). */
-  attach(sink: OutcomeSink, m: Delivery): void {
+  attach<T>(sink: OutcomeSink<T>, item: T): void {
     assert(!this.#attached, 'a handler outcome is attached once');
     this.#attached = true;
     if (this.#early !== PENDING) {
       const err = this.#early;
       this.#early = PENDING;
-      sink.handlerSettled(m, err);
+      sink.handlerSettled(item, err);
       return;
     }
-    this.#sink = sink;
-    this.#delivery = m;
+    this.#sink = sink as OutcomeSink<unknown>;
+    this.#item = item;
   }
 
   /** The handler succeeded: the message is acked. Only the first report counts. */
@@ -49,13 +52,13 @@ export class HandlerOutcome {
     if (this.#reported) return;
     this.#reported = true;
     const sink = this.#sink;
-    const m = this.#delivery;
-    if (sink === null || m === null) {
+    if (sink === null) {
       this.#early = err;
       return;
     }
+    const item = this.#item;
     this.#sink = null;
-    this.#delivery = null;
-    sink.handlerSettled(m, err);
+    this.#item = null;
+    sink.handlerSettled(item, err);
   }
 }
