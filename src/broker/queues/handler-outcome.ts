@@ -21,21 +21,17 @@ export class HandlerOutcome {
   #item: unknown = null;
   /** An outcome reported before attach(): applied by attach. */
   #early: Error | null | typeof PENDING = PENDING;
-  #reported = false;
   #attached = false;
 
   /** The consumer waiting for this outcome (once, right after the handler returned it). */
   attach<T>(sink: OutcomeSink<T>, item: T): void {
     assert(!this.#attached, 'a handler outcome is attached once');
     this.#attached = true;
-    if (this.#early !== PENDING) {
-      const err = this.#early;
-      this.#early = PENDING;
-      sink.handlerSettled(item, err);
-      return;
+    if (this.#early !== PENDING) sink.handlerSettled(item, this.#early);
+    else {
+      this.#sink = sink as OutcomeSink<unknown>;
+      this.#item = item;
     }
-    this.#sink = sink as OutcomeSink<unknown>;
-    this.#item = item;
   }
 
   /** The handler succeeded: the message is acked. Only the first report counts. */
@@ -48,12 +44,11 @@ export class HandlerOutcome {
     this.report(err);
   }
 
+  /** Only the first report counts: later ones find the sink gone (attached) or #early set (not yet). */
   private report(err: Error | null): void {
-    if (this.#reported) return;
-    this.#reported = true;
     const sink = this.#sink;
     if (sink === null) {
-      this.#early = err;
+      if (!this.#attached && this.#early === PENDING) this.#early = err;
       return;
     }
     const item = this.#item;

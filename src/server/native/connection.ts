@@ -68,6 +68,22 @@ export class PendingDelivery extends HandlerOutcome implements DeliveryMeta {
   }
 }
 
+/**
+ * Ends a flow (UNSUBSCRIBE, or its connection closing): new deliveries are refused with `gone`,
+ * handlers waiting for a credit fail, the broker's consumer closes, then the deliveries sent and
+ * not settled fail. The close starts before those failures are reported: each frees its consumer's
+ * slot at once, and a consumer still open would hand its buffered leases to the handler (nacked)
+ * instead of releasing them. Resolves once the broker's consumer has closed.
+ */
+export function endFlow(flow: FlowState, gone: WharfError): Promise<void> {
+  flow.closedBecause = gone;
+  for (const w of flow.creditWaiters.splice(0)) w.reject(gone);
+  const closing = flow.close();
+  for (const p of flow.pending.values()) p.settleFailed(gone);
+  flow.pending.clear();
+  return closing;
+}
+
 /** A subscription or consumer served on this connection. */
 export interface FlowState {
   id: number;
@@ -388,16 +404,7 @@ export class Connection {
     const gone = new WharfError('CLOSED', 'the client connection closed before settling this delivery');
     const flows = [...this.flows.values()];
     this.flows.clear();
-    for (const flow of flows) {
-      flow.closedBecause = gone;
-      for (const w of flow.creditWaiters.splice(0)) w.reject(gone);
-      // Close first: a failure reported below frees its consumer slot at once, and a consumer
-      // still open would hand its buffered leases to the handler (nacked) instead of releasing them.
-      const closing = flow.close();
-      for (const p of flow.pending.values()) p.settleFailed(gone);
-      flow.pending.clear();
-      closing.catch(() => undefined);
-    }
+    for (const flow of flows) endFlow(flow, gone).catch(() => undefined);
     this.receipts.clear();
     for (const f of this.drained.splice(0)) f();
     this.onClosed(this);

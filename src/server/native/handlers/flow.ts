@@ -20,7 +20,7 @@ import {
   type TopicMessage,
 } from '../../../protocol/index.js';
 import type { StoredQueueDelivery, StoredTopicDelivery } from '../../../broker/index.js';
-import { PendingDelivery, type Connection, type FlowState, type OpHandler } from '../connection.js';
+import { PendingDelivery, endFlow, type Connection, type FlowState, type OpHandler } from '../connection.js';
 import { settler } from './queue.js';
 import { storedSource } from '../stored-delivery.js';
 
@@ -203,10 +203,16 @@ const credit: OpHandler = (conn, r) => {
   grantCredits(flow, c.credits);
 };
 
-function settleOne(flow: FlowState, deliveryId: number, ok: boolean, error: string): void {
+/** The unsettled delivery with this id, taken out of the flow; undefined when already settled or never sent. */
+function takePending(flow: FlowState, deliveryId: number): PendingDelivery | undefined {
   const p = flow.pending.get(deliveryId);
-  if (p === undefined) return; // already settled, or the flow is gone
-  flow.pending.delete(deliveryId);
+  if (p !== undefined) flow.pending.delete(deliveryId);
+  return p;
+}
+
+function settleOne(flow: FlowState, deliveryId: number, ok: boolean, error: string): void {
+  const p = takePending(flow, deliveryId);
+  if (p === undefined) return;
   if (ok) p.settleOk();
   else p.settleFailed(new WharfError('INTERNAL', error === '' ? 'the remote handler failed' : error));
 }
@@ -230,10 +236,8 @@ const settleBatch: OpHandler = (conn, r) => {
   const runs = s.runs;
   for (let i = 0; i < runs.length; i += 2) {
     for (let deliveryId = runs[i], end = runs[i] + runs[i + 1]; deliveryId < end; deliveryId++) {
-      const p = flow.pending.get(deliveryId);
-      if (p === undefined) continue; // already settled, or never sent
-      flow.pending.delete(deliveryId);
-      settled.push(p);
+      const p = takePending(flow, deliveryId);
+      if (p !== undefined) settled.push(p);
     }
   }
   for (const p of settled) p.settleOk();
@@ -251,15 +255,7 @@ const unsubscribe: OpHandler = async (conn, r, id) => {
   const subscriptionId = decodeSubscriptionId(r);
   const flow = requireFlow(conn, subscriptionId);
   conn.flows.delete(subscriptionId);
-  const gone = new WharfError('CLOSED', 'the subscription was closed before this delivery was settled');
-  flow.closedBecause = gone;
-  for (const w of flow.creditWaiters.splice(0)) w.reject(gone);
-  // Close first, as the connection's teardown does: leases buffered for this consumer go back
-  // uncounted rather than through the handler (which would nack them).
-  const closing = flow.close();
-  for (const p of flow.pending.values()) p.settleFailed(gone);
-  flow.pending.clear();
-  await closing;
+  await endFlow(flow, new WharfError('CLOSED', 'the subscription was closed before this delivery was settled'));
   conn.send(OP.OK, id);
 };
 
