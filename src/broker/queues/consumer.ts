@@ -90,13 +90,14 @@ export class QueueConsumer implements Consumer, OutcomeSink<Delivery> {
       } catch {
         batch = [];
       }
+      if (batch.length === 0 && !this.closed) {
+        // Idle: a publish may hand its messages straight over (queue-handoff.ts).
+        batch = await this.engine.waitForWork(IDLE_POLL_MS, this.idle, { max: room, leaseMs: this.leaseMs, decode: this.decode });
+        if (batch.length === 0) continue;
+      }
       if (this.closed) {
         await Promise.all(batch.map((m) => this.engine.release(m.receipt).catch(() => undefined)));
         return;
-      }
-      if (batch.length === 0) {
-        await this.engine.waitForWork(IDLE_POLL_MS, this.idle);
-        continue;
       }
       if (this.bufferHead === this.buffer.length) {
         this.buffer = batch;

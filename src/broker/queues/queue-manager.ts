@@ -169,7 +169,8 @@ export class QueueManager implements KindManager {
       const msgs = await q.engine.take(max, leaseMs, decode);
       const left = deadline - q.engine.clock.now();
       if (msgs.length > 0 || left <= 0 || q.engine.closed) return msgs;
-      await q.engine.waitForWork(left);
+      const handed = await q.engine.waitForWork(left, undefined, { max, leaseMs, decode });
+      if (handed.length > 0) return handed;
     }
   }
 

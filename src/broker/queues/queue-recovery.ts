@@ -17,11 +17,18 @@ export interface RecoveryHost {
   readOne(level: number, offset: number): Promise<LogRecord | null>;
 }
 
-/**
- * Rebuilds q.state from the journal and the logs and schedules the retries still waiting.
- * Returns the estimated bytes of unsettled messages in all logs (exact sizes are not journaled).
- */
-export async function recoverState(q: RecoveryHost, timers: TimerHeap<number>): Promise<number> {
+export interface Recovered {
+  /** Bytes of unsettled messages in all logs, estimated (exact sizes are not journaled). */
+  estimatedBytes: number;
+  /**
+   * Tracked messages dropped because the log ends before their offset: delivery records of hand-offs
+   * (queue-handoff.ts) whose append never became durable.
+   */
+  droppedBeyondEnd: number;
+}
+
+/** Rebuilds q.state from the journal and the logs and schedules the retries still waiting. */
+export async function recoverState(q: RecoveryHost, timers: TimerHeap<number>): Promise<Recovered> {
   for (const entry of q.store.journal.entries()) {
     const d = decodeEntry(entry);
     if (d.kind === 'snapshot') q.state.restore(d.snapshot);
@@ -31,10 +38,14 @@ export async function recoverState(q: RecoveryHost, timers: TimerHeap<number>): 
   const now = q.clock.now();
   q.store.logs.forEach((log, i) => syncBounds(q.state, i, log));
   syncBounds(q.state, DELAY_LEVEL, q.store.delayLog);
+  let droppedBeyondEnd = 0;
   for (const t of [...q.state.tracked.values()]) {
     const rec = await q.readOne(t.level, t.offset);
     if (rec === null) {
-      q.state.tracked.delete(t.key); // truncated away: it was settled before the journal said so
+      // Below the log's start: truncated away, settled before the journal said so. At or past its
+      // end: a hand-off's delivery record for an append that never became durable.
+      if (t.offset >= q.state.level(t.level).endOffset) droppedBeyondEnd++;
+      q.state.tracked.delete(t.key);
       q.state.waitingCount--;
       continue;
     }
@@ -50,7 +61,7 @@ export async function recoverState(q: RecoveryHost, timers: TimerHeap<number>): 
     const total = log.endOffset - log.startOffset;
     if (total > 0) bytes += Math.round((log.sizeBytes * q.state.unsettledIn(levels[i])) / total);
   });
-  return bytes;
+  return { estimatedBytes: bytes, droppedBeyondEnd };
 }
 
 function syncBounds(state: QueueState, level: number, log: PartitionLog): void {

@@ -59,6 +59,11 @@ export class QueueState {
   readonly freeGroups = new Set<string>();
   heldCount = 0;
   inFlightCount = 0;
+  /**
+   * Messages leased by a hand-off (queue-handoff.ts) whose append is not yet durable: counted in
+   * inFlightCount, not yet in their level's endOffset.
+   */
+  aheadCount = 0;
   waitingCount = 0;
   /** Ops not yet handed to the journal, already encoded. */
   readonly pendingOps = new OpsBuffer();
@@ -129,6 +134,15 @@ export class QueueState {
     this.inFlightCount++;
     this.pendingOps.push('deliver', level, offset, t.deliveryCount, t.firstDeliveredAt, nowMs);
     return t;
+  }
+
+  /**
+   * Takes back a hand-off's lease whose append failed: as if never delivered. No op is journaled:
+   * its delivery record names an offset the log does not have, which recovery drops.
+   */
+  undeliverAhead(t: Tracked): void {
+    assert(t.state === 'inflight' && t.deliveryCount === 1, `undeliverAhead of ${t.level}/${t.offset} in state ${t.state}, delivery ${t.deliveryCount}`);
+    this.forget(t);
   }
 
   /** Puts a delivered message back: visible at visibleAtMs (now or later). */

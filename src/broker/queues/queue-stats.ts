@@ -21,7 +21,7 @@ export interface StatsSource {
 
 /** Ready messages (what receive could return): neither leased nor waiting for a retry. */
 export function readyCount(s: QueueState): number {
-  return s.messageCount() - s.inFlightCount - s.waitingCount;
+  return s.messageCount() - (s.inFlightCount - s.aheadCount) - s.waitingCount;
 }
 
 export async function queueStats(q: StatsSource): Promise<QueueStats> {

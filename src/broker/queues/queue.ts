@@ -7,6 +7,8 @@
 // Call flow: publish -> append to the level's log -> (durable) endOffset moves, waiters wake.
 // receive -> take(): under the delivery mutex, redeliveries first, then FIFO-held heads, then the
 // log cursor, highest level first -> one journal commit for the whole batch -> messages returned.
+// A publish that finds a taker waiting with room hands its messages over as it appends them
+// (queue-handoff.ts): delivery records journaled alongside the append, no take.
 import { randomBytes } from 'node:crypto';
 import { LIMITS, WharfError, assert, checkOptionFields, type Clock } from '../../common/index.js';
 import type { Journal, LogRecord, PartitionLog, RecordInput } from '../../storage/index.js';
@@ -21,6 +23,7 @@ import { DELAY_LEVEL, QueueState, type Tracked } from './queue-state.js';
 import { type DeadLetterReason, deadLetterRecord, recordBytes, recordPriority } from './queue-record.js';
 import { queueStats, readyCount } from './queue-stats.js';
 import { QueueTaker } from './queue-take.js';
+import { Handoff, type TakeWish, Waiter } from './queue-handoff.js';
 import { RateWindow } from './rate-window.js';
 import { retryDelayMs } from './retry.js';
 import { TimerHeap } from './timer-heap.js';
@@ -51,7 +54,12 @@ export class QueueEngine {
   private readonly taker: QueueTaker;
   private readonly epoch = randomBytes(4).toString('hex');
   private mutex: Promise<unknown> = Promise.resolve();
-  private readonly waiters = new Set<() => void>();
+  /** Steps queued or running under the mutex (a hand-off waits until there are none). */
+  private lockedSteps = 0;
+  /** Long polls and idle consumers waiting for work (queue-handoff.ts). */
+  readonly waiters = new Set<Waiter>();
+  /** Publishes handing messages straight to waiting takers. */
+  private readonly handoff: Handoff;
   /** Publishers blocked by overflow 'block', woken when messages settle. */
   readonly roomWaiters = new Set<() => void>();
   /** Unsettled bytes in all logs (estimated after a restart, exact for changes since). */
@@ -74,6 +82,7 @@ export class QueueEngine {
     this.leases = new LeaseBook(this.timers);
     this.delayed = new DelayedMessages(this, this.timers);
     this.taker = new QueueTaker(this, this.leases, this.epoch, (rec, level, t) => this.expire(rec, level, t));
+    this.handoff = new Handoff(this, this.leases, this.epoch);
     const now = host.clock.now();
     this.rates = { publish: new RateWindow(now), deliver: new RateWindow(now), ack: new RateWindow(now), nack: new RateWindow(now), error: new RateWindow(now) };
   }
@@ -84,18 +93,31 @@ export class QueueEngine {
 
   /** Rebuilds state from the journal (snapshot + ops) and the logs; leases in flight at a crash become visible. */
   async recover(): Promise<void> {
-    const estimatedBytes = await recoverState(this, this.timers);
+    const { estimatedBytes, droppedBeyondEnd } = await recoverState(this, this.timers);
     this.bytes += estimatedBytes;
     await this.delayed.scan();
     this.delayed.arm();
-    this.maybeSnapshot();
+    // Delivery records of hand-offs whose append never became durable name offsets the next
+    // appends will reuse: a snapshot replaces them before any append.
+    if (droppedBeyondEnd > 0) await this.maybeSnapshot(true);
+    else this.maybeSnapshot();
   }
 
   /** Runs fn alone: deliveries, drops, delay moves and purges never interleave. */
   locked<T>(fn: () => Promise<T>): Promise<T> {
-    const run = this.mutex.then(fn);
+    this.lockedSteps++;
+    const run = this.mutex.then(fn).finally(() => this.lockedSteps--);
     this.mutex = run.catch(() => undefined);
     return run;
+  }
+
+  // HandoffHost
+  isLocked(): boolean {
+    return this.lockedSteps > 0;
+  }
+
+  hasDueDelayed(nowMs: number): boolean {
+    return this.delayed.hasWork(nowMs);
   }
 
   log(level: number): PartitionLog {
@@ -115,12 +137,27 @@ export class QueueEngine {
 
   // ------------------------------------------------------------------ appends
 
-  /** Appends records to a level's log; the state sees them once durable. */
+  /**
+   * Appends records to a level's log; the state sees them once durable. Waiting takers may be
+   * handed some of them as they are appended (queue-handoff.ts).
+   */
   async appendLevel(level: number, records: RecordInput[], sizeBytes: number): Promise<number> {
-    const res = await this.log(level).append(records);
+    const log = this.log(level);
+    const baseOffset = log.endOffset;
+    const appended = log.append(records);
+    // Offsets were assigned when endOffset moved now (a refused append moves nothing).
+    const handoff = this.waiters.size > 0 && level !== DELAY_LEVEL && log.endOffset === baseOffset + records.length ? this.handoff.offer(level, baseOffset, records) : null;
+    let res;
+    try {
+      res = await appended;
+    } catch (err) {
+      handoff?.appended(false);
+      throw err;
+    }
     const l = this.state.level(level);
     l.endOffset = Math.max(l.endOffset, res.lastOffset + 1);
     this.bytes += sizeBytes;
+    handoff?.appended(true);
     return res.baseOffset;
   }
 
@@ -384,26 +421,27 @@ export class QueueEngine {
 
   // ------------------------------------------------------------------ waiting
 
-  /** Wakes long polls (new or newly visible messages). */
+  /** Wakes long polls and idle consumers (new or newly visible messages). */
   notify(): void {
-    for (const w of [...this.waiters]) w();
+    if (this.waiters.size === 0) return;
+    for (const w of [...this.waiters]) w.wake();
   }
 
   roomFreed(): void {
     for (const w of [...this.roomWaiters]) w();
   }
 
-  /** Resolves on notify(), after waitMs, or when signal says stop. */
-  waitForWork(waitMs: number, isCancelled?: { cancelled: boolean; wake?: () => void }): Promise<void> {
+  /**
+   * Resolves with no messages on notify(), after waitMs, or when cancelled (isCancelled.wake). With
+   * a wish, a publish may instead hand the caller the messages it would have taken (queue-handoff.ts):
+   * leased to it, as take(wish.max, wish.leaseMs, wish.decode) returns them.
+   */
+  waitForWork(waitMs: number, isCancelled?: { cancelled: boolean; wake?: () => void }, wish?: TakeWish): Promise<Delivery[]> {
     return new Promise((resolve) => {
-      const done = (): void => {
-        this.waiters.delete(done);
-        timer.cancel();
-        resolve();
-      };
-      const timer = this.clock.setTimer(waitMs, done);
-      this.waiters.add(done);
-      if (isCancelled !== undefined) isCancelled.wake = done;
+      const w = new Waiter(wish ?? null, resolve, this.waiters);
+      this.waiters.add(w);
+      w.armTimeout(this.clock, waitMs);
+      if (isCancelled !== undefined) isCancelled.wake = () => w.wake();
     });
   }
 
