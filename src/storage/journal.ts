@@ -8,7 +8,7 @@ import { writeFileAtomic } from './atomic-file.js';
 import { closeFd, fdatasync, ftruncate, isNotFound, mkdirDurable, openFd, writevAll } from './file-io.js';
 import { syncerFor, type IntervalSyncer } from './fsync-timer.js';
 import { GroupCommitter, type CommitItem } from './group-commit.js';
-import { encodeFrame, FRAME_HEADER_BYTES, journalHeader, parseJournal } from './journal-format.js';
+import { encodeFrame, journalHeader, parseJournal } from './journal-format.js';
 import type { Journal, JournalOptions } from './types.js';
 
 const NOOP = (): void => undefined;
@@ -34,7 +34,8 @@ export class DiskJournal implements Journal {
     readonly path: string,
     readonly options: JournalOptions,
     private fd: number,
-    private list: Uint8Array[],
+    /** The entries recovered on open (views of the file as read then). */
+    private readonly recovered: Uint8Array[],
     sizeBytes: number,
     private readonly onClose: () => void,
   ) {
@@ -78,7 +79,7 @@ export class DiskJournal implements Journal {
   }
 
   entries(): Iterable<Uint8Array> {
-    return this.list.slice();
+    return this.recovered.slice();
   }
 
   private checkWritable(): void {
@@ -95,7 +96,6 @@ export class DiskJournal implements Journal {
       const frame = encodeFrame(entry);
       item = { frame, position: this.assignedBytes, resolve: NOOP, reject: NOOP };
       this.assignedBytes += frame.byteLength;
-      this.list.push(frame.subarray(FRAME_HEADER_BYTES));
     } catch (err) {
       return Promise.reject(err);
     }
@@ -152,8 +152,7 @@ export class DiskJournal implements Journal {
       if (!Array.isArray(entries) || !entries.every((e) => e instanceof Uint8Array))
         throw new WharfError('INVALID_ARGUMENT', 'rewrite takes an array of Uint8Array entries');
       frames = entries.map(encodeFrame);
-      // From this call on, entries() and later appends follow the snapshot.
-      this.list = frames.map((f) => f.subarray(FRAME_HEADER_BYTES));
+      // Later appends follow the snapshot; entries() still yields what was recovered on open.
       this.assignedBytes = frames.reduce((sum, f) => sum + f.byteLength, journalHeader().byteLength);
     } catch (err) {
       return Promise.reject(err);

@@ -6,23 +6,30 @@ import type { Journal } from './types.js';
 
 export class MemoryJournalData {
   entries: Uint8Array[] = [];
+  /** What the entries would take on disk, kept as they change (not summed per call: callers ask once per ack). */
+  sizeBytes = JOURNAL_HEADER_BYTES;
 }
 
 export class MemoryJournal implements Journal {
   private closed = false;
 
+  /** The entries as this journal was opened with them (the contract's entries()). */
+  private readonly recovered: Uint8Array[];
+
   constructor(
     private readonly data: MemoryJournalData,
     private readonly onClose: () => void = () => undefined,
-  ) {}
+  ) {
+    this.recovered = data.entries.slice();
+  }
 
   /** What the same entries would take on disk, so callers' size-based compaction behaves alike. */
   get sizeBytes(): number {
-    return this.data.entries.reduce((sum, e) => sum + FRAME_HEADER_BYTES + e.byteLength, JOURNAL_HEADER_BYTES);
+    return this.data.sizeBytes;
   }
 
   entries(): Iterable<Uint8Array> {
-    return this.data.entries.slice();
+    return this.recovered.slice();
   }
 
   private check(): void {
@@ -35,6 +42,7 @@ export class MemoryJournal implements Journal {
       if (!(entry instanceof Uint8Array))
         throw new WharfError('INVALID_ARGUMENT', 'a journal entry must be a Uint8Array');
       this.data.entries.push(Uint8Array.prototype.slice.call(entry));
+      this.data.sizeBytes += FRAME_HEADER_BYTES + entry.byteLength;
       return Promise.resolve();
     } catch (err) {
       return Promise.reject(err);
@@ -47,6 +55,7 @@ export class MemoryJournal implements Journal {
       if (!Array.isArray(entries) || !entries.every((e) => e instanceof Uint8Array))
         throw new WharfError('INVALID_ARGUMENT', 'rewrite takes an array of Uint8Array entries');
       this.data.entries = entries.map((e) => Uint8Array.prototype.slice.call(e));
+      this.data.sizeBytes = entries.reduce((sum, e) => sum + FRAME_HEADER_BYTES + e.byteLength, JOURNAL_HEADER_BYTES);
       return Promise.resolve();
     } catch (err) {
       return Promise.reject(err);

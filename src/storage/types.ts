@@ -108,9 +108,14 @@ export interface PartitionLog {
 export interface Journal {
   /** Appends one entry; resolves when durable under the fsync policy (group-committed). */
   append(entry: Uint8Array): Promise<void>;
-  /** Atomically replaces the journal by a snapshot: entries() then yields exactly `entries`. */
+  /** Atomically replaces the journal by a snapshot: a reopen then recovers exactly `entries`. */
   rewrite(entries: Uint8Array[]): Promise<void>;
-  /** Entries in append order, as recovered on open (a torn tail entry is dropped). */
+  /**
+   * Entries in append order, as recovered on open (a torn tail entry is dropped). Appends and
+   * rewrites since are not included: a journal keeps no copy of what it writes (at a few entries a
+   * message, holding them until the next rewrite was most of a quiet queue's memory), so its owner
+   * replays entries() once, on open, and keeps its own state from then on.
+   */
   entries(): Iterable<Uint8Array>;
   readonly sizeBytes: number;
   close(): Promise<void>;
