@@ -3,7 +3,7 @@
 // tests drive a queue engine over memory storage whose appends and journal writes they hold, fail
 // or let through, and a disk broker for the crash case.
 import { afterEach, describe, expect, it } from 'vitest';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { cpSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Broker } from '../../src/broker/index.js';
@@ -116,8 +116,15 @@ interface Rig {
   journal: FlakyJournal;
 }
 
-async function openRig(options: QueueOptions = {}): Promise<Rig> {
-  const clock = new ManualClock();
+/** A ManualClock whose now() can run ahead of its timers (an event loop too busy to fire them). */
+class LaggingClock extends ManualClock {
+  lagMs = 0;
+  override now(): number {
+    return super.now() + this.lagMs;
+  }
+}
+
+async function openRig(options: QueueOptions = {}, clock: ManualClock = new ManualClock()): Promise<Rig> {
   const storage = openMemoryStorage();
   const resolved = resolveQueueOptions(options, 1024 * 1024);
   const logOptions = resolveLogOptions({ fsync: 'always' });
@@ -147,8 +154,8 @@ describe('queue hand-off', () => {
   afterEach(async () => {
     for (const r of open.splice(0)) await r.engine.close().catch(() => undefined);
   });
-  const rig = async (o: QueueOptions = {}): Promise<Rig> => {
-    const r = await openRig(o);
+  const rig = async (o: QueueOptions = {}, clock?: ManualClock): Promise<Rig> => {
+    const r = await openRig(o, clock);
     open.push(r);
     return r;
   };
@@ -257,19 +264,57 @@ describe('queue hand-off', () => {
     expect(r.engine.state.levels[0].cursor).toBe(0);
   });
 
-  it('when the delivery record fails, the taker gets nothing and the lease runs out into a redelivery', async () => {
+  it('when the delivery record fails, the taker gets nothing and the message is back at once, uncounted', async () => {
     const r = await rig();
     const poll = await longPoll(r);
     r.journal.failNext = 1;
     await r.publisher.publish([{ payload: 'x' }]);
     expect(await poll.result).toEqual([]);
-    expect(await r.engine.take(10, 1000)).toEqual([]); // leased, not visible yet
-    r.clock.advance(29_999);
-    expect(await r.engine.take(10, 1000)).toEqual([]);
-    r.clock.advance(1); // the wish's lease, 30 s, is over
     const again = await r.engine.take(10, 1000);
-    expect(again.map((m) => m.payload)).toEqual(['x']);
-    expect(again[0].deliveryCount).toBe(2);
+    expect(again.map((m) => [m.payload, m.deliveryCount])).toEqual([['x', 1]]);
+  });
+
+  it('hands over the highest level of a publish that spans levels', async () => {
+    const r = await rig({ priorities: 2 });
+    const poll = await longPoll(r, 1);
+    await r.publisher.publish([
+      { payload: 'low', priority: 0 },
+      { payload: 'high', priority: 1 },
+    ]);
+    expect((await poll.result).map((m) => m.payload)).toEqual(['high']);
+    expect((await r.engine.take(10, 30_000)).map((m) => m.payload)).toEqual(['low']);
+  });
+
+  it('does not hand over while a retry is due but its timer has not fired yet', async () => {
+    const clock = new LaggingClock();
+    const r = await rig({}, clock);
+    await r.publisher.publish([{ payload: 'old' }]);
+    const [m] = await r.engine.take(1, 30_000);
+    await m.nack({ delayMs: 500 });
+    const poll = await longPoll(r);
+    clock.lagMs = 600; // due, and no timer has run
+    await r.publisher.publish([{ payload: 'new' }]);
+    expect(await poll.result).toEqual([]);
+    expect((await r.engine.take(10, 30_000)).map((x) => [x.payload, x.deliveryCount])).toEqual([
+      ['old', 2],
+      ['new', 1],
+    ]);
+  });
+
+  it('a queue closed while a hand-off is on its way gives the message back uncounted', async () => {
+    const r = await rig();
+    const poll = await longPoll(r);
+    r.logs[0].hold = true;
+    const published = r.publisher.publish([{ payload: 'p' }]);
+    await settle();
+    const closing = r.engine.close();
+    await settle();
+    r.logs[0].release();
+    await published;
+    await closing;
+    expect(await poll.result).toEqual([]);
+    const t = r.engine.state.tracked.get(0);
+    expect([t?.state, t?.deliveryCount]).toEqual(['visible', 0]);
   });
 
   it('a consumer closed while a hand-off is on its way gives the message back uncounted', async () => {
@@ -316,32 +361,46 @@ describe('queue hand-off after a crash', () => {
     for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
   });
 
-  it('drops a delivery record for an offset the log never got, before that offset is used again', async () => {
+  /** A data directory holding queue q with one message (offset 0), closed, and `op` journaled after. */
+  async function imageWith(clock: ManualClock, op: Parameters<OpsBuffer['push']>): Promise<string> {
     const dir = mkdtempSync(join(tmpdir(), 'wharf-handoff-'));
     dirs.push(dir);
-    const clock = new ManualClock();
-    const open = (d: string): Promise<Broker> => Broker.open({ dataDir: d, clock, fsync: 'always' });
-    let broker = await open(dir);
+    const broker = await Broker.open({ dataDir: dir, clock, fsync: 'always' });
     await broker.createQueue('q');
-    await broker.publish('q', { payload: 'a' }); // offset 0
+    await broker.publish('q', { payload: 'a' });
     await broker.close();
-    // The crash image of a hand-off whose delivery record reached the journal and whose append
-    // (offset 1) did not reach the log.
     const storage = await openDiskStorage(dir);
     const journal = await storage.openJournal(['queues', 'q', 'state'], resolveJournalOptions({ fsync: 'always' }));
     const ops = new OpsBuffer();
-    ops.push('deliver', 0, 1, 1, clock.now(), clock.now());
+    ops.push(...op);
     await journal.append(ops.take()!);
     await journal.close();
     await storage.close();
+    return dir;
+  }
 
-    broker = await open(dir);
+  it('forgets a settle journaled for an offset the log lost (fsync interval or never): the next message there is delivered', async () => {
+    const clock = new ManualClock();
+    const dir = await imageWith(clock, ['settle', 0, 1, 0, 0, 0]);
+    const broker = await Broker.open({ dataDir: dir, clock, fsync: 'always' });
+    await broker.publish('q', { payload: 'b' }); // offset 1 again
+    const got = await broker.receive('q', { max: 10 });
+    expect(got.map((m) => m.payload)).toEqual(['a', 'b']);
+    await broker.close();
+  });
+
+  it('drops a delivery record for an offset the log never got, before that offset is used again', async () => {
+    const clock = new ManualClock();
+    const open = (d: string): Promise<Broker> => Broker.open({ dataDir: d, clock, fsync: 'always' });
+    // The crash image of a hand-off whose delivery record reached the journal and whose append
+    // (offset 1) did not reach the log.
+    const dir = await imageWith(clock, ['deliver', 0, 1, 1, clock.now(), clock.now()]);
+    let broker = await open(dir);
     await broker.publish('q', { payload: 'b' }); // offset 1 again
     // A crash now (a copy of the open data directory): recovery replays the journal without the
     // close-time snapshot.
     const image = mkdtempSync(join(tmpdir(), 'wharf-handoff-image-'));
     dirs.push(image);
-    const { cpSync } = await import('node:fs');
     cpSync(dir, image, { recursive: true });
     rmSync(join(image, 'LOCK'), { force: true });
     await broker.close();

@@ -3,22 +3,20 @@
 // it. The consumer gets it once both are durable: one fsync round on the path from publish to
 // delivery instead of two, and no read of the record back from the log.
 //
-// Only a message that is next in line anyway is handed off: its level's cursor is at the log end
-// (nothing of that level ready or being appended ahead of it), nothing is visible for redelivery,
-// no higher level has anything ready, no take or other locked step is running, and the queue is
-// not FIFO (groups need the take's passes). Anything else goes the usual way: durable, then
-// notify, then take.
+// Only a message that a take would deliver next is handed off (Handoff.mayHandOff says when); the
+// levels of one publish are appended highest first, so a lower level sees a higher one on its way.
+// Anything else goes the usual way: durable, then notify, then take.
 //
 // The delivery record may be durable while the append is not (a crash between the two fsyncs, or a
-// failed append): recovery drops a tracked message whose offset the log never got, and snapshots
-// before the log's end offset is used again (queue-recovery.ts, QueueEngine.recover).
+// failed append): recovery drops a tracked message whose offset the log never got, and rewrites
+// the journal before the log's end offset is used again (queue-recovery.ts, QueueEngine.recover).
 import { assert, type Clock } from '../../common/index.js';
 import type { LogRecord, PartitionLog, RecordInput } from '../../storage/index.js';
 import { Delivery, type DeliverySettler } from './delivery.js';
 import type { LeaseBook } from './lease-book.js';
 import { QUEUE_DEFAULTS, type ResolvedQueueOptions } from './queue-config.js';
 import { recordBytes, recordExpiresAtMs } from './queue-record.js';
-import type { QueueState, Tracked } from './queue-state.js';
+import { trackedKey, type QueueState, type Tracked } from './queue-state.js';
 import type { RateWindow } from './rate-window.js';
 
 /** What a waiting taker would accept from a publish: as many messages as take(max, leaseMs, decode) would return. */
@@ -28,8 +26,6 @@ export interface TakeWish {
   /** false: deliveries keep their stored record (consumeStored). */
   decode: boolean;
 }
-
-const NO_MESSAGES: Delivery[] = [];
 
 /**
  * A caller of QueueEngine.waitForWork. Woken with no messages by notify(), its timeout or its
@@ -55,7 +51,7 @@ export class Waiter {
   wake(): void {
     if (this.#done) return;
     this.#stop();
-    this.resolve(NO_MESSAGES);
+    this.resolve([]);
   }
 
   /** A publish takes this waiter: only hand() resolves it now. */
@@ -88,8 +84,10 @@ export interface HandoffHost extends DeliverySettler {
   log(level: number): PartitionLog;
   /** True while a take or another locked step runs or waits to run. */
   isLocked(): boolean;
-  /** True when delayed messages are due to move into their levels (a take moves them first). */
-  hasDueDelayed(nowMs: number): boolean;
+  /** True when a retry, lease expiry or delayed message is due (a take handles those first). */
+  hasDueWork(nowMs: number): boolean;
+  /** Wakes the waiters (messages given back). */
+  notify(): void;
 }
 
 /** One waiter's share of a hand-off. */
@@ -102,6 +100,9 @@ interface Share {
 }
 
 export class Handoff {
+  /** Hand-offs between their offer and their end (close() waits for them). */
+  private readonly pending = new Set<PendingHandoff>();
+
   constructor(
     private readonly q: HandoffHost,
     private readonly leases: LeaseBook,
@@ -119,36 +120,48 @@ export class Handoff {
     const now = q.clock.now();
     if (!this.mayHandOff(level, baseOffset, now)) return null;
     const l = q.state.levels[level];
+    assert(l.endOffset <= baseOffset, `hand-off at ${level}/${baseOffset} below the durable end ${l.endOffset}`);
     const shares: Share[] = [];
     let i = 0;
-    for (const waiter of [...q.waiters]) {
-      const wish = waiter.wish;
-      if (wish === null || wish.max < 1) continue;
-      if (i >= records.length) break;
-      let share: Share | null = null;
-      while (i < records.length && (share === null || share.deliveries.length < wish.max)) {
-        if (q.state.tracked.size >= QUEUE_DEFAULTS.maxTrackedMessages) break;
-        const rec: LogRecord = ownRecord(records[i], baseOffset + i);
-        if (recordExpiresAtMs(rec, q.options.ttlMs) <= now) break; // the take's pass expires it
-        if (share === null) {
-          waiter.claim();
-          share = { waiter, leaseMs: wish.leaseMs, deliveries: [], tracked: [], tokens: [] };
-          shares.push(share);
+    try {
+      for (const waiter of [...q.waiters]) {
+        const wish = waiter.wish;
+        if (wish === null || wish.max < 1) continue;
+        if (i >= records.length) break;
+        let share: Share | null = null;
+        while (i < records.length && (share === null || share.deliveries.length < wish.max)) {
+          if (q.state.tracked.size >= QUEUE_DEFAULTS.maxTrackedMessages) break;
+          const rec: LogRecord = ownRecord(records[i], baseOffset + i);
+          if (recordExpiresAtMs(rec, q.options.ttlMs) <= now) break; // the take's pass expires it
+          if (share === null) {
+            waiter.claim();
+            share = { waiter, leaseMs: wish.leaseMs, deliveries: [], tracked: [], tokens: [] };
+            shares.push(share);
+          }
+          assert(!q.state.tracked.has(trackedKey(level, rec.offset)), `hand-off of ${level}/${rec.offset}, already tracked`);
+          const t = q.state.deliver(level, rec.offset, now, wish.leaseMs, undefined, recordBytes(rec));
+          share.tracked.push(t);
+          share.tokens.push(t.token);
+          i++;
+          const d = new Delivery(q, rec, q.name, this.epoch, t.key, t.token, t.deliveryCount, t.firstDeliveredAt);
+          if (wish.decode) d.decode(true); // the payload may stay a view of ownRecord's copy
+          share.deliveries.push(d);
         }
-        const t = q.state.deliver(level, rec.offset, now, wish.leaseMs, undefined, recordBytes(rec));
-        const d = new Delivery(q, rec, q.name, this.epoch, t.key, t.token, t.deliveryCount, t.firstDeliveredAt);
-        if (wish.decode) d.decode(true); // the payload may stay a view of ownRecord's copy
-        share.deliveries.push(d);
-        share.tracked.push(t);
-        share.tokens.push(t.token);
-        i++;
+        if (share === null) break; // a limit or an expired record stopped it: the rest go the usual way
       }
-      if (share === null) break; // a limit or an expired record stopped it: the rest go the usual way
+    } catch (err) {
+      // Nothing handed off after all: the leases are taken back and the claimed takers freed.
+      for (const share of shares) {
+        for (const t of share.tracked) q.state.undeliverAhead(t);
+        share.waiter.hand([]);
+      }
+      throw err;
     }
     if (i === 0) return null;
     l.cursor = baseOffset + i;
     q.state.aheadCount += i;
-    const pending = new PendingHandoff(q, this.leases, level, baseOffset, i, shares);
+    const pending = new PendingHandoff(q, this.leases, level, baseOffset, i, shares, () => this.pending.delete(pending));
+    this.pending.add(pending);
     q.journal.commit().then(
       () => pending.recorded(true),
       () => pending.recorded(false),
@@ -156,9 +169,21 @@ export class Handoff {
     return pending;
   }
 
+  /** Resolves once every hand-off on its way has ended (the queue is closing: they give their messages back). */
+  async drain(): Promise<void> {
+    while (this.pending.size > 0) await [...this.pending][0].ended;
+  }
+
+  /**
+   * Whether the first of records, at baseOffset of level, is what a take would deliver next: its
+   * level's cursor is at the log end (nothing of the level ready or being appended ahead of it),
+   * nothing is visible for redelivery, no timer or delayed message is due (a take handles those
+   * first), no higher level has anything ready or on its way, no take or other locked step runs,
+   * and the queue is not FIFO (groups need the take's passes).
+   */
   private mayHandOff(level: number, baseOffset: number, now: number): boolean {
     const q = this.q;
-    if (q.closed || q.options.fifo || q.isLocked() || q.hasDueDelayed(now)) return false;
+    if (q.closed || q.options.fifo || q.isLocked() || q.hasDueWork(now)) return false;
     const s = q.state;
     if (s.nextCursorOffset(level) !== baseOffset) return false;
     for (let i = 0; i < s.levels.length; i++) {
@@ -172,12 +197,14 @@ export class Handoff {
 /**
  * A hand-off between its offer and its end: the append and the delivery records on their way to
  * disk. Ends when both are durable (the waiters get their deliveries, the leases start), or when
- * either failed.
+ * either failed, or the queue closed meanwhile (the waiters get nothing).
  */
 export class PendingHandoff {
   private appendDone: boolean | null = null;
   private recordDone: boolean | null = null;
-  private ended = false;
+  private endNow!: () => void;
+  /** Resolves when the hand-off has ended. */
+  readonly ended = new Promise<void>((resolve) => (this.endNow = resolve));
 
   constructor(
     private readonly q: HandoffHost,
@@ -186,6 +213,7 @@ export class PendingHandoff {
     private readonly baseOffset: number,
     private readonly count: number,
     private readonly shares: Share[],
+    private readonly onEnd: () => void,
   ) {}
 
   /** The append is durable and the level's end offset has moved past it (or the append failed). */
@@ -193,7 +221,11 @@ export class PendingHandoff {
     assert(this.appendDone === null, 'a hand-off hears of its append once');
     this.appendDone = ok;
     this.q.state.aheadCount -= this.count;
-    if (!ok) this.undo();
+    assert(this.q.state.aheadCount >= 0, 'aheadCount never goes below zero');
+    if (ok) {
+      const end = this.q.state.levels[this.level].endOffset;
+      assert(end >= this.baseOffset + this.count, `hand-off append durable, end ${end} short of ${this.baseOffset + this.count}`);
+    } else this.undo();
     this.maybeEnd();
   }
 
@@ -203,51 +235,62 @@ export class PendingHandoff {
   }
 
   /**
-   * The log never got these offsets: the leases are taken back as if never made (a failed log
+   * The log did not take these offsets: the leases are taken back as if never made (a failed log
    * takes no more appends, so the offsets are not reused while this process runs).
    */
   private undo(): void {
     const s = this.q.state;
-    for (const share of this.shares) {
-      share.tracked.forEach((t, i) => {
-        if (isCurrent(s, t, share.tokens[i])) s.undeliverAhead(t);
-      });
-    }
+    this.eachCurrent((t) => s.undeliverAhead(t));
     const l = s.levels[this.level];
     l.cursor = Math.min(l.cursor, this.baseOffset);
   }
 
   private maybeEnd(): void {
-    if (this.ended) return;
-    if (this.appendDone === false) return this.endEach(() => NO_MESSAGES);
+    if (this.appendDone === false) return this.end(false);
     if (this.appendDone === null || this.recordDone === null) return;
-    const s = this.q.state;
-    const now = this.q.clock.now();
-    if (!this.recordDone) {
-      // As a take whose journal commit failed: the leases run out and the messages are delivered again.
-      for (const share of this.shares) share.tracked.forEach((t, i) => isCurrent(s, t, share.tokens[i]) && this.leases.add(t, now + share.leaseMs));
-      this.leases.close();
-      return this.endEach(() => NO_MESSAGES);
-    }
-    let delivered = 0;
-    this.endEach((share) => {
-      const out: Delivery[] = [];
-      share.tracked.forEach((t, i) => {
-        if (!isCurrent(s, t, share.tokens[i])) return; // settled meanwhile (purge)
-        t.dueMs = now + share.leaseMs; // the lease runs from the hand-over, as a take's from its return
-        this.leases.add(t, t.dueMs);
-        out.push(share.deliveries[i]);
+    if (!this.recordDone || this.q.closed) {
+      // Nobody got them: back to the queue uncounted (a failed delivery record, or a queue closing),
+      // as a consumer that closes before its handler ran gives its messages back.
+      const s = this.q.state;
+      const now = this.q.clock.now();
+      this.eachCurrent((t) => {
+        s.requeue(t, now, -1);
+        s.makeVisible(t);
       });
-      delivered += out.length;
-      return out;
-    });
-    this.leases.close();
-    if (delivered > 0) this.q.rates.deliver.add(delivered, now);
+      return this.end(false);
+    }
+    this.end(true);
   }
 
-  private endEach(deliveriesOf: (share: Share) => Delivery[]): void {
-    this.ended = true;
-    for (const share of this.shares) share.waiter.hand(deliveriesOf(share));
+  private end(deliver: boolean): void {
+    const s = this.q.state;
+    const now = this.q.clock.now();
+    let delivered = 0;
+    for (const share of this.shares) {
+      const out: Delivery[] = [];
+      if (deliver) {
+        share.tracked.forEach((t, i) => {
+          if (!isCurrent(s, t, share.tokens[i])) return; // settled meanwhile (purge)
+          t.dueMs = now + share.leaseMs; // the lease runs from the hand-over, as a take's from its return
+          this.leases.add(t, t.dueMs);
+          out.push(share.deliveries[i]);
+        });
+      }
+      delivered += out.length;
+      share.waiter.hand(out);
+    }
+    if (delivered > 0) {
+      this.leases.close();
+      this.q.rates.deliver.add(delivered, now);
+    }
+    if (!deliver && !this.q.closed) this.q.notify(); // messages given back: other takers may want them
+    this.onEnd();
+    this.endNow();
+  }
+
+  private eachCurrent(fn: (t: Tracked) => void): void {
+    const s = this.q.state;
+    for (const share of this.shares) share.tracked.forEach((t, i) => isCurrent(s, t, share.tokens[i]) && fn(t));
   }
 }
 

@@ -151,8 +151,11 @@ export class QueuePublisher {
       groups.get(level)!.push(p);
     }
     const now = q.clock.now();
+    // Highest level first (the delay log's number is above them all): a lower level's hand-off
+    // then sees the higher one's append (queue-handoff.ts).
+    const levels = [...groups].sort((a, b) => b[0] - a[0]);
     await Promise.all(
-      [...groups].map(async ([level, ps]) => {
+      levels.map(async ([level, ps]) => {
         const records = level === DELAY_LEVEL ? ps.map((p) => withDueHeader(p.record, now + p.delayMs)) : ps.map((p) => p.record);
         const base = await q.appendLevel(level, records, ps.reduce((n, p) => n + p.sizeBytes, 0));
         if (level === DELAY_LEVEL) {

@@ -21,8 +21,9 @@ export interface Recovered {
   /** Bytes of unsettled messages in all logs, estimated (exact sizes are not journaled). */
   estimatedBytes: number;
   /**
-   * Tracked messages dropped because the log ends before their offset: delivery records of hand-offs
-   * (queue-handoff.ts) whose append never became durable.
+   * Journaled state dropped because the log ends before its offset: delivery records of hand-offs
+   * (queue-handoff.ts) whose append never became durable, and settles of a tail lost with fsync
+   * 'interval' or 'never'. The journal must be rewritten before the log's end offsets are used again.
    */
   droppedBeyondEnd: number;
 }
@@ -36,9 +37,9 @@ export async function recoverState(q: RecoveryHost, timers: TimerHeap<number>): 
   }
   q.state.finishRecovery();
   const now = q.clock.now();
-  q.store.logs.forEach((log, i) => syncBounds(q.state, i, log));
-  syncBounds(q.state, DELAY_LEVEL, q.store.delayLog);
   let droppedBeyondEnd = 0;
+  q.store.logs.forEach((log, i) => (droppedBeyondEnd += syncBounds(q.state, i, log)));
+  droppedBeyondEnd += syncBounds(q.state, DELAY_LEVEL, q.store.delayLog);
   for (const t of [...q.state.tracked.values()]) {
     const rec = await q.readOne(t.level, t.offset);
     if (rec === null) {
@@ -64,10 +65,13 @@ export async function recoverState(q: RecoveryHost, timers: TimerHeap<number>): 
   return { estimatedBytes: bytes, droppedBeyondEnd };
 }
 
-function syncBounds(state: QueueState, level: number, log: PartitionLog): void {
+/** Takes the log's bounds; returns 1 when settled offsets at or past its end were dropped, else 0. */
+function syncBounds(state: QueueState, level: number, log: PartitionLog): number {
   const l = state.level(level);
   l.startOffset = log.startOffset;
   l.endOffset = log.endOffset;
   l.settled.dropBelow(log.startOffset);
+  const droppedPastEnd = l.settled.dropFrom(log.endOffset);
   l.cursor = Math.max(l.cursor, log.startOffset);
+  return droppedPastEnd ? 1 : 0;
 }

@@ -138,7 +138,9 @@ export class QueueState {
 
   /**
    * Takes back a hand-off's lease whose append failed: as if never delivered. No op is journaled:
-   * its delivery record names an offset the log does not have, which recovery drops.
+   * its delivery record names an offset the log does not have, which recovery drops. (Should the
+   * failed write reach the disk after all, recovery finds the message delivered once: at-least-once
+   * holds, its delivery count is one high.)
    */
   undeliverAhead(t: Tracked): void {
     assert(t.state === 'inflight' && t.deliveryCount === 1, `undeliverAhead of ${t.level}/${t.offset} in state ${t.state}, delivery ${t.deliveryCount}`);

@@ -97,10 +97,11 @@ export class QueueEngine {
     this.bytes += estimatedBytes;
     await this.delayed.scan();
     this.delayed.arm();
-    // Delivery records of hand-offs whose append never became durable name offsets the next
-    // appends will reuse: a snapshot replaces them before any append.
-    if (droppedBeyondEnd > 0) await this.maybeSnapshot(true);
-    else this.maybeSnapshot();
+    // Journaled state for offsets the log does not have (a hand-off's delivery record, a lost
+    // tail's settles) would apply to the next messages appended there: a snapshot replaces it
+    // before any append, and a failed rewrite fails the open.
+    if (droppedBeyondEnd > 0) await this.journal.rewrite(() => this.state.snapshot());
+    this.maybeSnapshot();
   }
 
   /** Runs fn alone: deliveries, drops, delay moves and purges never interleave. */
@@ -116,8 +117,8 @@ export class QueueEngine {
     return this.lockedSteps > 0;
   }
 
-  hasDueDelayed(nowMs: number): boolean {
-    return this.delayed.hasWork(nowMs);
+  hasDueWork(nowMs: number): boolean {
+    return this.delayed.hasWork(nowMs) || this.timers.peekDueMs() <= nowMs;
   }
 
   log(level: number): PartitionLog {
@@ -170,7 +171,9 @@ export class QueueEngine {
       if (!byLevel.has(level)) byLevel.set(level, []);
       byLevel.get(level)!.push(r);
     }
-    await Promise.all([...byLevel].map(([level, recs]) => this.appendLevel(level, recs, recs.reduce((n, r) => n + recordBytes(r), 0))));
+    // Highest level first: a lower level's hand-off then sees the higher one's append (queue-handoff.ts).
+    const levels = [...byLevel].sort((a, b) => b[0] - a[0]);
+    await Promise.all(levels.map(([level, recs]) => this.appendLevel(level, recs, recs.reduce((n, r) => n + recordBytes(r), 0))));
     this.rates.publish.add(records.length, this.clock.now());
     this.notify();
   }
@@ -515,6 +518,7 @@ export class QueueEngine {
     });
     this.notify();
     this.roomFreed();
+    await this.handoff.drain(); // hand-offs on their way give their messages back (closed)
     this.timers.close();
     await this.journal.drain();
     await this.snapshotDone; // one started by an ack, if any

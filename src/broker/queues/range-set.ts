@@ -88,6 +88,17 @@ export class RangeSet {
     if (this.r.length > 0 && this.r[0] < x) this.r[0] = x;
   }
 
+  /** Forgets every member at or above x (offsets past a log's end after a crash); true when any was held. */
+  dropFrom(x: number): boolean {
+    const i = this.firstEndAbove(x);
+    if (i >= this.r.length / 2) return false;
+    if (this.r[i * 2] < x) {
+      this.r[i * 2 + 1] = x;
+      this.r.length = i * 2 + 2;
+    } else this.r.length = i * 2;
+    return true;
+  }
+
   /** Members in order as [start, end) pairs. */
   ranges(): Array<[number, number]> {
     const out: Array<[number, number]> = [];
