@@ -13,6 +13,14 @@ import type { Journal, JournalOptions } from './types.js';
 
 const NOOP = (): void => undefined;
 
+/**
+ * fsync 'always' opens the journal with O_DSYNC: a round is one write call that returns once
+ * durable, instead of a write and an fdatasync, each a trip through the I/O pool.
+ */
+function writeFlags(options: JournalOptions): number {
+  return fs.constants.O_RDWR | (options.fsync === 'always' ? fs.constants.O_DSYNC : 0);
+}
+
 interface PendingFrame extends CommitItem {
   frame: Buffer;
   position: number;
@@ -65,7 +73,7 @@ export class DiskJournal implements Journal {
       await writeFileAtomic(path, [journalHeader()]);
       parsed.validBytes = journalHeader().byteLength;
     }
-    const fd = await openFd(path, fs.constants.O_RDWR);
+    const fd = await openFd(path, writeFlags(options));
     if (bytes !== null && parsed.validBytes > 0 && parsed.validBytes < bytes.byteLength) {
       // A torn tail: the crash came before the fsync that would have acknowledged it.
       await ftruncate(fd, parsed.validBytes);
@@ -117,7 +125,11 @@ export class DiskJournal implements Journal {
       );
       const last = items[items.length - 1];
       this.writtenBytes = last.position + last.frame.byteLength;
-      if (this.options.fsync === 'always') await this.syncNow();
+      if (this.options.fsync === 'always') {
+        // Written through an O_DSYNC fd (writeFlags): durable already, counted as the fsync it replaces.
+        this.fsyncCount++;
+        this.syncedBytes = this.writtenBytes;
+      }
     } catch (err) {
       throw this.fail(err);
     }
@@ -162,7 +174,7 @@ export class DiskJournal implements Journal {
       try {
         await writeFileAtomic(this.path, [journalHeader(), ...frames]);
         const old = this.fd;
-        this.fd = await openFd(this.path, fs.constants.O_RDWR);
+        this.fd = await openFd(this.path, writeFlags(this.options));
         await closeFd(old);
         this.writtenBytes = this.syncedBytes = sizeBytes;
       } catch (err) {

@@ -8,7 +8,7 @@ import { recoverSegment } from './recovery.js';
 import { emptyIndexes, INDEX_SUFFIX, LOG_SUFFIX, parseSegmentLogName, Segment, TIME_INDEX_SUFFIX } from './segment.js';
 
 /** Segments of the log in dir, oldest first; the last is active (fd open, indexes in memory). */
-export async function openSegments(dir: string, indexIntervalBytes: number, fullScan: boolean): Promise<Segment[]> {
+export async function openSegments(dir: string, indexIntervalBytes: number, fullScan: boolean, durableWrites: boolean): Promise<Segment[]> {
   await mkdirDurable(dir);
   const names = await fs.promises.readdir(dir);
   const bases = names
@@ -17,7 +17,7 @@ export async function openSegments(dir: string, indexIntervalBytes: number, full
     .sort((a, b) => a - b);
   await removeLeftovers(dir, names);
 
-  const segments = bases.map((base) => new Segment(dir, base, indexIntervalBytes));
+  const segments = bases.map((base) => new Segment(dir, base, indexIntervalBytes, durableWrites));
   for (let i = 0; i < segments.length; i++) {
     const seg = segments[i];
     const isLast = i === segments.length - 1;
@@ -42,7 +42,7 @@ export async function openSegments(dir: string, indexIntervalBytes: number, full
     }
   }
   if (segments.length === 0) {
-    const seg = new Segment(dir, 0, indexIntervalBytes);
+    const seg = new Segment(dir, 0, indexIntervalBytes, durableWrites);
     seg.indexes = emptyIndexes();
     await seg.acquire(true);
     seg.release();

@@ -81,7 +81,7 @@ export class DiskLog implements PartitionLog {
   }
 
   static async open(dir: string, options: LogOptions, extras: DiskLogExtras = {}): Promise<DiskLog> {
-    const segments = await openSegments(dir, options.indexIntervalBytes, extras.fullRecoveryScan ?? false);
+    const segments = await openSegments(dir, options.indexIntervalBytes, extras.fullRecoveryScan ?? false, options.fsync === 'always');
     return new DiskLog(dir, options, segments, extras);
   }
 
@@ -157,7 +157,7 @@ export class DiskLog implements PartitionLog {
   private segmentFor(batchBytes: number, batchMaxTimestampMs: number, batchLastOffset: number): Segment {
     const active = this.active;
     if (!shouldRoll(active, batchBytes, batchMaxTimestampMs, batchLastOffset, this.options)) return active;
-    const next = new Segment(this.dir, active.nextOffset, this.options.indexIntervalBytes);
+    const next = new Segment(this.dir, active.nextOffset, this.options.indexIntervalBytes, this.options.fsync === 'always');
     next.indexes = emptyIndexes();
     this.sealQueue.push(active);
     this.segments.push(next);
@@ -185,10 +185,12 @@ export class DiskLog implements PartitionLog {
         await this.sealFinished(); // an older segment is durable before a newer one gets data
         if (seg.fd === null) await this.createSegmentFile(seg);
         assert(items[i].position === seg.writtenBytes, 'rounds write each segment contiguously');
+        if (seg.durableWrites && this.extras.beforeSync) await this.extras.beforeSync(seg.logPath);
         await writevAll(seg.fd!, buffers, items[i].position);
         const last = items[j - 1];
         seg.writtenBytes = last.position + last.buf.byteLength;
-        if (this.options.fsync === 'always') await this.sync(seg);
+        if (seg.durableWrites) this.syncedByWrite(seg);
+        else if (this.options.fsync === 'always') await this.sync(seg);
         let maxTs = seg.readableMaxTimestampMs;
         for (let k = i; k < j; k++) if (items[k].maxTimestampMs > maxTs) maxTs = items[k].maxTimestampMs;
         seg.readableBytes = seg.writtenBytes;
@@ -200,6 +202,12 @@ export class DiskLog implements PartitionLog {
     } catch (err) {
       throw this.fail(err);
     }
+  }
+
+  /** A round written through an O_DSYNC fd is durable once written: counted as the fsync it replaces. */
+  private syncedByWrite(seg: Segment): void {
+    this.fsyncCount++;
+    seg.syncedBytes = Math.max(seg.syncedBytes, seg.writtenBytes);
   }
 
   private async sync(seg: Segment): Promise<void> {
@@ -380,7 +388,7 @@ export class DiskLog implements PartitionLog {
     if (count === this.segments.length) {
       // Everything goes: first roll a fresh active segment at the end offset (as Kafka does), so
       // the log keeps its offsets across a restart.
-      const fresh = new Segment(this.dir, this.endOffset, this.options.indexIntervalBytes);
+      const fresh = new Segment(this.dir, this.endOffset, this.options.indexIntervalBytes, this.options.fsync === 'always');
       fresh.indexes = emptyIndexes();
       await this.createSegmentFile(fresh);
       this.segments.push(fresh);

@@ -1,9 +1,11 @@
 // Durability and group commit: under fsync 'always' an append resolves only after an fsync that
-// covers it, appends that arrive during a write+fsync share the next one, and the opt-in policies
+// covers it (a write through an O_DSYNC fd), appends that arrive during a write+fsync share the next one, and the opt-in policies
 // ('interval', 'never') behave as documented.
+import fs from 'node:fs';
+import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { DiskLog, resolveLogOptions } from '../../src/storage/index.js';
-import { dec, expectWharfError, rec, rejectionOf, removeDir, tempDir } from './helpers.js';
+import { DiskJournal, DiskLog, resolveJournalOptions, resolveLogOptions } from '../../src/storage/index.js';
+import { dec, enc, expectWharfError, rec, rejectionOf, removeDir, tempDir } from './helpers.js';
 
 const dirs: string[] = [];
 afterEach(() => dirs.splice(0).forEach(removeDir));
@@ -145,5 +147,57 @@ describe('opt-in fsync policies', () => {
     await tick(700);
     expect(log.fsyncCount).toBe(1); // nothing new written: no more fsyncs
     await log.close();
+  });
+});
+
+/** The open-file flags of this process's fds on path (Linux /proc), in octal as fdinfo shows them. */
+function fdFlagsOn(path: string): number[] {
+  const out: number[] = [];
+  for (const fd of fs.readdirSync('/proc/self/fd')) {
+    let target = '';
+    try {
+      target = fs.readlinkSync(`/proc/self/fd/${fd}`);
+    } catch {
+      continue; // closed meanwhile
+    }
+    if (target !== path) continue;
+    const m = /^flags:\s+([0-7]+)$/m.exec(fs.readFileSync(`/proc/self/fdinfo/${fd}`, 'utf8'));
+    if (m !== null) out.push(parseInt(m[1], 8));
+  }
+  return out;
+}
+
+describe.runIf(fs.existsSync('/proc/self/fdinfo'))('durable writes', () => {
+  it("fsync 'always' writes logs and journals through O_DSYNC: one call per round, no separate fdatasync", async () => {
+    const dir = mkdir();
+    const log = await DiskLog.open(join(dir, 'log'), resolveLogOptions({ fsync: 'always' }));
+    await log.append([rec('a')]);
+    const journal = await DiskJournal.open(join(dir, 'journal'), resolveJournalOptions({ fsync: 'always' }));
+    await journal.append(enc('x'));
+    const segment = join(dir, 'log', fs.readdirSync(join(dir, 'log')).find((f) => f.endsWith('.log'))!);
+    for (const path of [segment, join(dir, 'journal')]) {
+      const flags = fdFlagsOn(path);
+      expect(flags.length).toBeGreaterThan(0);
+      for (const f of flags) expect(f & fs.constants.O_DSYNC).toBe(fs.constants.O_DSYNC);
+    }
+    expect([log.fsyncCount, journal.fsyncCount]).toEqual([1, 1]); // durable rounds, counted as fsyncs
+    await log.close();
+    await journal.close();
+  });
+
+  it("fsync 'never' and 'interval' write without O_DSYNC", async () => {
+    const dir = mkdir();
+    const log = await DiskLog.open(join(dir, 'log'), resolveLogOptions({ fsync: 'never' }));
+    await log.append([rec('a')]);
+    const journal = await DiskJournal.open(join(dir, 'journal'), resolveJournalOptions({ fsync: 'interval' }));
+    await journal.append(enc('x'));
+    const segment = join(dir, 'log', fs.readdirSync(join(dir, 'log')).find((f) => f.endsWith('.log'))!);
+    for (const path of [segment, join(dir, 'journal')]) {
+      const flags = fdFlagsOn(path);
+      expect(flags.length).toBeGreaterThan(0);
+      for (const f of flags) expect(f & fs.constants.O_DSYNC).toBe(0);
+    }
+    await log.close();
+    await journal.close();
   });
 });
