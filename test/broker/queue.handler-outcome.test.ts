@@ -7,8 +7,8 @@ import { openTestBroker, qstats, settle, type TestBroker, until } from './queue-
 
 describe('HandlerOutcome', () => {
   it('a report before attach() is applied by attach(), and only the first report counts', () => {
-    const calls: Array<Error | null> = [];
-    const sink = { handlerSettled: (_m: unknown, err: Error | null) => void calls.push(err) };
+    const calls: Array<Error | null | 'released'> = [];
+    const sink = { handlerSettled: (_m: unknown, err: Error | null) => void calls.push(err), handlerReleased: () => void calls.push('released') };
     const early = new HandlerOutcome();
     const boom = new Error('boom');
     early.failed(boom);
@@ -23,6 +23,16 @@ describe('HandlerOutcome', () => {
     late.failed(new Error('ignored'));
     expect(calls).toEqual([boom, null]);
     expect(() => late.attach(sink, {} as never)).toThrow(/attached once/);
+
+    const unsentEarly = new HandlerOutcome();
+    unsentEarly.unsent();
+    unsentEarly.failed(new Error('ignored'));
+    unsentEarly.attach(sink, {} as never);
+    const unsentLate = new HandlerOutcome();
+    unsentLate.attach(sink, {} as never);
+    unsentLate.unsent();
+    unsentLate.succeeded();
+    expect(calls).toEqual([boom, null, 'released', 'released']);
   });
 });
 
@@ -54,6 +64,29 @@ describe('consumeStored with HandlerOutcome', () => {
     const stats = await qstats(t, 'q');
     expect(stats.depth).toBe(0);
     expect(stats.inFlight).toBe(0);
+  });
+
+  it('unsent gives the message back uncounted and frees the slot', async () => {
+    await t.broker.publish('q', [{ payload: 'a' }, { payload: 'b' }]);
+    const seen: Array<[unknown, number]> = [];
+    let first = true;
+    const c = await t.broker.consumeStored('q', { concurrency: 1, prefetch: 1 }, (d) => {
+      const o = new HandlerOutcome();
+      seen.push([d.record.value === null ? null : Buffer.from(d.record.value).toString(), d.deliveryCount]);
+      if (first) {
+        first = false;
+        o.unsent();
+      } else o.succeeded();
+      return o;
+    });
+    await until(() => seen.length === 3, t);
+    await c.close();
+    expect(seen).toEqual([
+      ['"a"', 1],
+      ['"a"', 1], // back first (a redelivery), not counted
+      ['"b"', 1],
+    ]);
+    expect((await qstats(t, 'q')).depth).toBe(0);
   });
 
   it('failed nacks: retried with a higher deliveryCount, then dead-lettered after maxDeliveries', async () => {

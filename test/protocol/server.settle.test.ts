@@ -1,6 +1,6 @@
 // How a remote queue consumer's deliveries end when the client settles them, leaves or misbehaves:
 // only deliveries the client was sent count as failed when it disconnects or unsubscribes (leases
-// buffered on the server go back uncounted), and a SETTLE_BATCH run naming ids not yet sent
+// buffered on the server, and messages held for a credit, go back uncounted), and a SETTLE_BATCH run naming ids not yet sent
 // settles nothing beyond what was sent.
 import { afterEach, describe, expect, it } from 'vitest';
 import { Broker, type QueueStats } from '../../src/broker/index.js';
@@ -72,6 +72,19 @@ describe('remote queue consumer settlement', () => {
     expect(await depth('dlq')).toBe(2);
     expect(await depth('q')).toBe(6);
     c.close();
+  });
+
+  it('a message held for a credit when the flow ends goes back uncounted; only the one sent fails', async () => {
+    const { c, subscriptionId } = await consumeWithCredits(8, 2);
+    // Settle the first without granting a credit: the server's handler slot frees, and the next
+    // message it takes waits for a credit the client never grants.
+    c.send(P.encodeFrame(P.OP.SETTLE, 0, (w) => P.encodeSettle(w, { subscriptionId, deliveryId: 1, ok: true, error: '' })));
+    await until(async () => (await queueStats('q')).inFlight >= 2); // delivery 2 sent, one held
+    await new Promise((r) => setTimeout(r, 50));
+    c.close();
+    await until(async () => (await queueStats('q')).inFlight === 0);
+    expect(await depth('dlq')).toBe(1); // delivery 2, sent and unsettled
+    expect(await depth('q')).toBe(6); // 8 - 1 acked - 1 dead-lettered: the held one is back, uncounted
   });
 
   it('a SETTLE_BATCH run past the ids sent settles only what was sent', async () => {

@@ -192,6 +192,12 @@ export class QueueConsumer implements Consumer, OutcomeSink<Delivery> {
     this.onRunDone();
   }
 
+  /** A HandlerOutcome reported unsent: back to the queue uncounted, then free the slot. */
+  handlerReleased(m: Delivery): void {
+    void this.engine.release(m.receipt).catch(ignore);
+    this.onRunDone();
+  }
+
   /**
    * Acks without waiting. The acks of one turn share their journal commit's promise, so its
    * failure handler is attached once, not once per message.
@@ -225,7 +231,7 @@ export class QueueConsumer implements Consumer, OutcomeSink<Delivery> {
   }
 
   /** ackMode 'auto': an outcome only frees the handler's slot (one object per consumer, not per message). */
-  private readonly autoSink: OutcomeSink<Delivery> = { handlerSettled: () => this.onRunDone() };
+  private readonly autoSink: OutcomeSink<Delivery> = { handlerSettled: () => this.onRunDone(), handlerReleased: () => this.onRunDone() };
 
   private nackFailed(m: Delivery, err: unknown): void {
     void m.nack({ error: err instanceof Error ? err.message : String(err) }).catch(ignore);

@@ -10,24 +10,29 @@ import { assert } from '../../common/index.js';
  */
 export interface OutcomeSink<T> {
   handlerSettled(item: T, err: Error | null): void;
+  /** The item never reached the handler (it was held, and its flow ended): nothing is counted. */
+  handlerReleased(item: T): void;
 }
 
 /** Not yet reported: distinct from null (success). */
 const PENDING = Symbol('pending');
+/** Reported as never handled (unsent). */
+const RELEASED = Symbol('released');
 
 export class HandlerOutcome {
   // Stored without their type parameter: report() hands the sink back the very item attach() got.
   #sink: OutcomeSink<unknown> | null = null;
   #item: unknown = null;
   /** An outcome reported before attach(): applied by attach. */
-  #early: Error | null | typeof PENDING = PENDING;
+  #early: Error | null | typeof PENDING | typeof RELEASED = PENDING;
   #attached = false;
 
   /** The consumer waiting for this outcome (once, right after the handler returned it). */
   attach<T>(sink: OutcomeSink<T>, item: T): void {
     assert(!this.#attached, 'a handler outcome is attached once');
     this.#attached = true;
-    if (this.#early !== PENDING) sink.handlerSettled(item, this.#early);
+    if (this.#early === RELEASED) sink.handlerReleased(item);
+    else if (this.#early !== PENDING) sink.handlerSettled(item, this.#early);
     else {
       this.#sink = sink as OutcomeSink<unknown>;
       this.#item = item;
@@ -44,16 +49,26 @@ export class HandlerOutcome {
     this.report(err);
   }
 
+  /**
+   * The message never reached the handler (held for a credit when its flow ended): it goes back
+   * to the queue uncounted, as a lease a closing consumer had not handed out yet. Only the first
+   * report counts.
+   */
+  unsent(): void {
+    this.report(RELEASED);
+  }
+
   /** Only the first report counts: later ones find the sink gone (attached) or #early set (not yet). */
-  private report(err: Error | null): void {
+  private report(outcome: Error | null | typeof RELEASED): void {
     const sink = this.#sink;
     if (sink === null) {
-      if (!this.#attached && this.#early === PENDING) this.#early = err;
+      if (!this.#attached && this.#early === PENDING) this.#early = outcome;
       return;
     }
     const item = this.#item;
     this.#sink = null;
     this.#item = null;
-    sink.handlerSettled(item, err);
+    if (outcome === RELEASED) sink.handlerReleased(item);
+    else sink.handlerSettled(item, outcome);
   }
 }

@@ -70,7 +70,8 @@ export class PendingDelivery extends HandlerOutcome implements DeliveryMeta {
 
 /**
  * Ends a flow (UNSUBSCRIBE, or its connection closing): new deliveries are refused with `gone`,
- * handlers waiting for a credit fail, the broker's consumer closes, then the deliveries sent and
+ * deliveries waiting for a credit end (a queue's held outcome reports unsent, a promise rejects),
+ * the broker's consumer closes, then the deliveries sent and
  * not settled fail. The close starts before those failures are reported: each frees its consumer's
  * slot at once, and a consumer still open would hand its buffered leases to the handler (nacked)
  * instead of releasing them. Resolves once the broker's consumer has closed.

@@ -78,6 +78,24 @@ function forwardWithCredit(conn: Connection, flow: FlowState, d: PendingDelivery
   return waitForCredit(flow).then(() => forward(conn, flow, d, track));
 }
 
+/**
+ * Holds a delivery (a HandlerOutcome) until the client grants a credit. If the flow ends first, it
+ * never reached the client: it goes back to the queue uncounted (unsent), not nacked.
+ */
+function holdForCredit(conn: Connection, flow: FlowState, d: PendingDelivery): void {
+  if (flow.closedBecause !== null) return d.unsent();
+  flow.creditWaiters.push({
+    resolve: () => {
+      try {
+        forward(conn, flow, d, false);
+      } catch {
+        d.unsent(); // the connection closed meanwhile
+      }
+    },
+    reject: () => d.unsent(),
+  });
+}
+
 function grantCredits(flow: FlowState, credits: number): void {
   flow.credits += credits;
   while (flow.credits > 0 && flow.creditWaiters.length > 0) {
@@ -158,9 +176,12 @@ const consume: OpHandler = async (conn, r, id) => {
       source !== null
         ? await source.consumeStored(req.name, consumerOptions, (m: StoredQueueDelivery) => {
             const d = new PendingDelivery(null, m.record, m.deliveryCount, undefined, undefined, m.receipt, m.firstDeliveredAt, m);
-            if (!settledLater || flow.credits === 0) return forwardWithCredit(conn, flow, d, true);
-            flow.credits--;
-            forward(conn, flow, d, false);
+            if (!settledLater) return forwardWithCredit(conn, flow, d, true);
+            if (flow.credits === 0) holdForCredit(conn, flow, d);
+            else {
+              flow.credits--;
+              forward(conn, flow, d, false);
+            }
             return d;
           })
         : await conn.broker.consume(req.name, consumerOptions, (m: QueueMessage) => {
