@@ -167,6 +167,16 @@ function fdFlagsOn(path: string): number[] {
   return out;
 }
 
+/** Every fd on dir's log segment and journal has O_DSYNC (or, with dsync false, none has). */
+function expectDsync(dir: string, dsync: boolean): void {
+  const segment = join(dir, 'log', fs.readdirSync(join(dir, 'log')).find((f) => f.endsWith('.log'))!);
+  for (const path of [segment, join(dir, 'journal')]) {
+    const flags = fdFlagsOn(path);
+    expect(flags.length).toBeGreaterThan(0);
+    for (const f of flags) expect(f & fs.constants.O_DSYNC).toBe(dsync ? fs.constants.O_DSYNC : 0);
+  }
+}
+
 describe.runIf(fs.existsSync('/proc/self/fdinfo'))('durable writes', () => {
   it("fsync 'always' writes logs and journals through O_DSYNC: one call per round, no separate fdatasync", async () => {
     const dir = mkdir();
@@ -174,12 +184,7 @@ describe.runIf(fs.existsSync('/proc/self/fdinfo'))('durable writes', () => {
     await log.append([rec('a')]);
     const journal = await DiskJournal.open(join(dir, 'journal'), resolveJournalOptions({ fsync: 'always' }));
     await journal.append(enc('x'));
-    const segment = join(dir, 'log', fs.readdirSync(join(dir, 'log')).find((f) => f.endsWith('.log'))!);
-    for (const path of [segment, join(dir, 'journal')]) {
-      const flags = fdFlagsOn(path);
-      expect(flags.length).toBeGreaterThan(0);
-      for (const f of flags) expect(f & fs.constants.O_DSYNC).toBe(fs.constants.O_DSYNC);
-    }
+    expectDsync(dir, true);
     expect([log.fsyncCount, journal.fsyncCount]).toEqual([1, 1]); // durable rounds, counted as fsyncs
     await log.close();
     await journal.close();
@@ -191,12 +196,7 @@ describe.runIf(fs.existsSync('/proc/self/fdinfo'))('durable writes', () => {
     await log.append([rec('a')]);
     const journal = await DiskJournal.open(join(dir, 'journal'), resolveJournalOptions({ fsync: 'interval' }));
     await journal.append(enc('x'));
-    const segment = join(dir, 'log', fs.readdirSync(join(dir, 'log')).find((f) => f.endsWith('.log'))!);
-    for (const path of [segment, join(dir, 'journal')]) {
-      const flags = fdFlagsOn(path);
-      expect(flags.length).toBeGreaterThan(0);
-      for (const f of flags) expect(f & fs.constants.O_DSYNC).toBe(0);
-    }
+    expectDsync(dir, false);
     await log.close();
     await journal.close();
   });
