@@ -4,6 +4,18 @@
 import fs from 'node:fs';
 import { dirname } from 'node:path';
 
+/**
+ * O_DSYNC where a write through it is as durable as a write and an fdatasync (Linux); null
+ * elsewhere (Windows has no such flag; macOS's fdatasync is F_FULLFSYNC, which O_DSYNC does not
+ * match), where fsync 'always' keeps a write and an fdatasync per round.
+ */
+export const DSYNC_FLAG: number | null = process.platform === 'linux' && typeof fs.constants.O_DSYNC === 'number' ? fs.constants.O_DSYNC : null;
+
+/** Whether files written under this policy are opened with DSYNC_FLAG (a round is one durable write). */
+export function durableWritesFor(fsync: 'always' | 'interval' | 'never'): boolean {
+  return fsync === 'always' && DSYNC_FLAG !== null;
+}
+
 export function openFd(path: string, flags: number | string, mode = 0o644): Promise<number> {
   return new Promise((resolve, reject) => fs.open(path, flags, mode, (err, fd) => (err ? reject(err) : resolve(fd))));
 }

@@ -5,20 +5,22 @@ import fs from 'node:fs';
 import { dirname } from 'node:path';
 import { WharfError } from '../common/index.js';
 import { writeFileAtomic } from './atomic-file.js';
-import { closeFd, fdatasync, ftruncate, isNotFound, mkdirDurable, openFd, writevAll } from './file-io.js';
+import { closeFd, DSYNC_FLAG, durableWritesFor, fdatasync, ftruncate, isNotFound, mkdirDurable, openFd, writevAll } from './file-io.js';
 import { syncerFor, type IntervalSyncer } from './fsync-timer.js';
 import { GroupCommitter, type CommitItem } from './group-commit.js';
 import { encodeFrame, journalHeader, parseJournal } from './journal-format.js';
 import type { Journal, JournalOptions } from './types.js';
 
 const NOOP = (): void => undefined;
+const NO_ENTRIES: Uint8Array[] = [];
 
 /**
- * fsync 'always' opens the journal with O_DSYNC: a round is one write call that returns once
- * durable, instead of a write and an fdatasync, each a trip through the I/O pool.
+ * fsync 'always' opens the journal with O_DSYNC where it is available (file-io.ts): a round is one
+ * write call that returns once durable, instead of a write and an fdatasync, each a trip through
+ * the I/O pool.
  */
 function writeFlags(options: JournalOptions): number {
-  return fs.constants.O_RDWR | (options.fsync === 'always' ? fs.constants.O_DSYNC : 0);
+  return fs.constants.O_RDWR | (durableWritesFor(options.fsync) ? DSYNC_FLAG! : 0);
 }
 
 interface PendingFrame extends CommitItem {
@@ -42,8 +44,11 @@ export class DiskJournal implements Journal {
     readonly path: string,
     readonly options: JournalOptions,
     private fd: number,
-    /** The entries recovered on open (views of the file as read then). */
-    private readonly recovered: Uint8Array[],
+    /**
+     * The entries recovered on open (views of the file as read then), until the first append or
+     * rewrite: owners read them before they write, and the file's bytes are let go after.
+     */
+    private recovered: Uint8Array[],
     sizeBytes: number,
     private readonly onClose: () => void,
   ) {
@@ -78,6 +83,10 @@ export class DiskJournal implements Journal {
       // A torn tail: the crash came before the fsync that would have acknowledged it.
       await ftruncate(fd, parsed.validBytes);
       await fdatasync(fd);
+    } else if (durableWritesFor(options.fsync)) {
+      // Later rounds make only their own bytes durable (O_DSYNC): what a crash or an earlier run
+      // under another fsync policy left unsynced in the file is synced once now.
+      await fdatasync(fd);
     }
     return new DiskJournal(path, options, fd, parsed.entries, parsed.validBytes, onClose);
   }
@@ -104,6 +113,7 @@ export class DiskJournal implements Journal {
       const frame = encodeFrame(entry);
       item = { frame, position: this.assignedBytes, resolve: NOOP, reject: NOOP };
       this.assignedBytes += frame.byteLength;
+      this.recovered = NO_ENTRIES;
     } catch (err) {
       return Promise.reject(err);
     }
@@ -125,11 +135,11 @@ export class DiskJournal implements Journal {
       );
       const last = items[items.length - 1];
       this.writtenBytes = last.position + last.frame.byteLength;
-      if (this.options.fsync === 'always') {
+      if (durableWritesFor(this.options.fsync)) {
         // Written through an O_DSYNC fd (writeFlags): durable already, counted as the fsync it replaces.
         this.fsyncCount++;
         this.syncedBytes = this.writtenBytes;
-      }
+      } else if (this.options.fsync === 'always') await this.syncNow();
     } catch (err) {
       throw this.fail(err);
     }
@@ -164,7 +174,8 @@ export class DiskJournal implements Journal {
       if (!Array.isArray(entries) || !entries.every((e) => e instanceof Uint8Array))
         throw new WharfError('INVALID_ARGUMENT', 'rewrite takes an array of Uint8Array entries');
       frames = entries.map(encodeFrame);
-      // Later appends follow the snapshot; entries() still yields what was recovered on open.
+      // Later appends follow the snapshot; the recovered entries are let go (see `recovered`).
+      this.recovered = NO_ENTRIES;
       this.assignedBytes = frames.reduce((sum, f) => sum + f.byteLength, journalHeader().byteLength);
     } catch (err) {
       return Promise.reject(err);

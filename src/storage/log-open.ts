@@ -3,7 +3,7 @@
 import fs from 'node:fs';
 import { join } from 'node:path';
 import { WharfError } from '../common/index.js';
-import { fsyncDir, mkdirDurable } from './file-io.js';
+import { fdatasync, fsyncDir, mkdirDurable } from './file-io.js';
 import { recoverSegment } from './recovery.js';
 import { emptyIndexes, INDEX_SUFFIX, LOG_SUFFIX, parseSegmentLogName, Segment, TIME_INDEX_SUFFIX } from './segment.js';
 
@@ -22,6 +22,9 @@ export async function openSegments(dir: string, indexIntervalBytes: number, full
     const seg = segments[i];
     const isLast = i === segments.length - 1;
     const report = await recoverSegment(seg, { isLast, fullScan });
+    // Later rounds make only their own bytes durable (O_DSYNC): what a crash or an earlier run under
+    // another fsync policy left unsynced in the file is synced once now.
+    if (isLast && durableWrites) await fdatasync(seg.fd!);
     if (!isLast) {
       if (report.indexChanged) await seg.writeIndexFiles();
       // Older segments keep no fd and no index in memory until read.

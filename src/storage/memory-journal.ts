@@ -13,8 +13,8 @@ export class MemoryJournalData {
 export class MemoryJournal implements Journal {
   private closed = false;
 
-  /** The entries as this journal was opened with them (the contract's entries()). */
-  private readonly recovered: Uint8Array[];
+  /** The entries as this journal was opened with them, until the first append or rewrite (the contract's entries()). */
+  private recovered: Uint8Array[];
 
   constructor(
     private readonly data: MemoryJournalData,
@@ -42,6 +42,7 @@ export class MemoryJournal implements Journal {
       if (!(entry instanceof Uint8Array))
         throw new WharfError('INVALID_ARGUMENT', 'a journal entry must be a Uint8Array');
       this.data.entries.push(Uint8Array.prototype.slice.call(entry));
+      this.recovered = [];
       this.data.sizeBytes += FRAME_HEADER_BYTES + entry.byteLength;
       return Promise.resolve();
     } catch (err) {
@@ -55,6 +56,7 @@ export class MemoryJournal implements Journal {
       if (!Array.isArray(entries) || !entries.every((e) => e instanceof Uint8Array))
         throw new WharfError('INVALID_ARGUMENT', 'rewrite takes an array of Uint8Array entries');
       this.data.entries = entries.map((e) => Uint8Array.prototype.slice.call(e));
+      this.recovered = [];
       this.data.sizeBytes = entries.reduce((sum, e) => sum + FRAME_HEADER_BYTES + e.byteLength, JOURNAL_HEADER_BYTES);
       return Promise.resolve();
     } catch (err) {

@@ -3,7 +3,7 @@
 // and one fdatasync per round per segment). Reads go through the sparse indexes to positioned
 // reads of bounded buffers; only per-segment metadata and a bounded set of indexes stay in memory.
 import { assert, WharfError, readInt64 } from '../common/index.js';
-import { fdatasync, fsyncDir, writevAll } from './file-io.js';
+import { durableWritesFor, fdatasync, fsyncDir, writevAll } from './file-io.js';
 import { syncerFor, type IntervalSyncer } from './fsync-timer.js';
 import { GroupCommitter, type CommitItem } from './group-commit.js';
 import { findSegmentIndex, retentionDeleteCount, shouldRoll, truncateDeleteCount } from './log-policy.js';
@@ -81,7 +81,7 @@ export class DiskLog implements PartitionLog {
   }
 
   static async open(dir: string, options: LogOptions, extras: DiskLogExtras = {}): Promise<DiskLog> {
-    const segments = await openSegments(dir, options.indexIntervalBytes, extras.fullRecoveryScan ?? false, options.fsync === 'always');
+    const segments = await openSegments(dir, options.indexIntervalBytes, extras.fullRecoveryScan ?? false, durableWritesFor(options.fsync));
     return new DiskLog(dir, options, segments, extras);
   }
 
@@ -157,7 +157,7 @@ export class DiskLog implements PartitionLog {
   private segmentFor(batchBytes: number, batchMaxTimestampMs: number, batchLastOffset: number): Segment {
     const active = this.active;
     if (!shouldRoll(active, batchBytes, batchMaxTimestampMs, batchLastOffset, this.options)) return active;
-    const next = new Segment(this.dir, active.nextOffset, this.options.indexIntervalBytes, this.options.fsync === 'always');
+    const next = new Segment(this.dir, active.nextOffset, this.options.indexIntervalBytes, durableWritesFor(this.options.fsync));
     next.indexes = emptyIndexes();
     this.sealQueue.push(active);
     this.segments.push(next);
@@ -388,7 +388,7 @@ export class DiskLog implements PartitionLog {
     if (count === this.segments.length) {
       // Everything goes: first roll a fresh active segment at the end offset (as Kafka does), so
       // the log keeps its offsets across a restart.
-      const fresh = new Segment(this.dir, this.endOffset, this.options.indexIntervalBytes, this.options.fsync === 'always');
+      const fresh = new Segment(this.dir, this.endOffset, this.options.indexIntervalBytes, durableWritesFor(this.options.fsync));
       fresh.indexes = emptyIndexes();
       await this.createSegmentFile(fresh);
       this.segments.push(fresh);

@@ -4,7 +4,7 @@
 import fs from 'node:fs';
 import { join } from 'node:path';
 import { assert } from '../common/index.js';
-import { closeFd, openFd, readAt, isNotFound } from './file-io.js';
+import { closeFd, DSYNC_FLAG, openFd, readAt, isNotFound } from './file-io.js';
 import { OffsetIndex } from './offset-index.js';
 import type { SegmentStats } from './log-policy.js';
 import { TimeIndex } from './time-index.js';
@@ -134,7 +134,7 @@ export class Segment implements SegmentStats {
     this.refs++;
     try {
       if (this.fd !== null) return this.fd;
-      this.opening ??= openFd(this.logPath, writable ? fs.constants.O_RDWR | fs.constants.O_CREAT | (this.durableWrites ? fs.constants.O_DSYNC : 0) : 'r').finally(
+      this.opening ??= openFd(this.logPath, writable ? fs.constants.O_RDWR | fs.constants.O_CREAT | (this.durableWrites ? DSYNC_FLAG! : 0) : 'r').finally(
         () => (this.opening = null),
       );
       this.fd = await this.opening;

@@ -111,10 +111,11 @@ export interface Journal {
   /** Atomically replaces the journal by a snapshot: a reopen then recovers exactly `entries`. */
   rewrite(entries: Uint8Array[]): Promise<void>;
   /**
-   * Entries in append order, as recovered on open (a torn tail entry is dropped). Appends and
-   * rewrites since are not included: a journal keeps no copy of what it writes (at a few entries a
-   * message, holding them until the next rewrite was most of a quiet queue's memory), so its owner
-   * replays entries() once, on open, and keeps its own state from then on.
+   * Entries in append order, as recovered on open (a torn tail entry is dropped), until the first
+   * append or rewrite; none after. A journal keeps no copy of what it writes (at a few entries a
+   * message, holding them until the next rewrite was most of a quiet queue's memory), nor of what
+   * it read once it writes: its owner replays entries() on open, before writing, and keeps its own
+   * state from then on.
    */
   entries(): Iterable<Uint8Array>;
   readonly sizeBytes: number;

@@ -87,6 +87,32 @@ describe('remote queue consumer settlement', () => {
     expect(await depth('q')).toBe(6); // 8 - 1 acked - 1 dead-lettered: the held one is back, uncounted
   });
 
+  it('a SETTLE_BATCH that releases a held message does not settle it under its new id', async () => {
+    const { c, subscriptionId } = await consumeWithCredits(8, 2);
+    c.send(P.encodeFrame(P.OP.SETTLE, 0, (w) => P.encodeSettle(w, { subscriptionId, deliveryId: 1, ok: true, error: '' })));
+    await until(async () => (await queueStats('q')).inFlight >= 2); // delivery 2 sent, one held
+    await new Promise((r) => setTimeout(r, 50));
+    // One credit (the held message goes out as delivery 3) and a run naming 2 and 3: only 2 was sent.
+    c.send(P.encodeFrame(P.OP.SETTLE_BATCH, 0, (w) => P.encodeSettleBatch(w, subscriptionId, 1, [2, 2])));
+    await nextOp(c, P.OP.DELIVER);
+    await new Promise((r) => setTimeout(r, 50));
+    const q = await queueStats('q');
+    expect(q.depth + q.inFlight).toBe(6); // 2 acked
+    c.close();
+  });
+
+  it('a flow that ends with many leases buffered and one held gives them all back, counting only what was sent', async () => {
+    const { c, subscriptionId } = await consumeWithCredits(6000, 2000); // prefetch 4000
+    c.send(P.encodeFrame(P.OP.SETTLE, 0, (w) => P.encodeSettle(w, { subscriptionId, deliveryId: 1, ok: true, error: '' })));
+    await until(async () => (await queueStats('q')).inFlight >= 3000);
+    c.send(P.encodeFrame(P.OP.UNSUBSCRIBE, 3, (w) => P.encodeSubscriptionId(w, subscriptionId)));
+    await nextOp(c, P.OP.OK);
+    await until(async () => (await queueStats('q')).inFlight === 0);
+    expect(await depth('dlq')).toBe(1999); // sent and unsettled (maxDeliveries 1)
+    expect(await depth('q')).toBe(4000); // 6000 - 1 acked - 1999: the held and the buffered are back
+    c.close();
+  });
+
   it('a SETTLE_BATCH run past the ids sent settles only what was sent', async () => {
     const { c, subscriptionId } = await consumeWithCredits(3, 1);
     // Settles ids 1 and 2 (2 not sent yet) and grants a credit: the message then sent as id 2 stays unsettled.

@@ -3,7 +3,7 @@
 // ('interval', 'never') behave as documented.
 import fs from 'node:fs';
 import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { DiskJournal, DiskLog, resolveJournalOptions, resolveLogOptions } from '../../src/storage/index.js';
 import { dec, enc, expectWharfError, rec, rejectionOf, removeDir, tempDir } from './helpers.js';
 
@@ -188,6 +188,28 @@ describe.runIf(fs.existsSync('/proc/self/fdinfo'))('durable writes', () => {
     expect([log.fsyncCount, journal.fsyncCount]).toEqual([1, 1]); // durable rounds, counted as fsyncs
     await log.close();
     await journal.close();
+  });
+
+  it("fsync 'always' syncs an opened log's and journal's existing bytes once: later rounds sync only their own", async () => {
+    const dir = mkdir();
+    // Bytes written under 'never' (or left by a crash before their fsync).
+    const before = await DiskLog.open(join(dir, 'log'), resolveLogOptions({ fsync: 'never' }));
+    await before.append([rec('unsynced')]);
+    await before.close();
+    const j0 = await DiskJournal.open(join(dir, 'journal'), resolveJournalOptions({ fsync: 'never' }));
+    await j0.append(enc('unsynced'));
+    await j0.close();
+    const spy = vi.spyOn(fs, 'fdatasync');
+    try {
+      const log = await DiskLog.open(join(dir, 'log'), resolveLogOptions({ fsync: 'always' }));
+      const afterLog = spy.mock.calls.length;
+      const journal = await DiskJournal.open(join(dir, 'journal'), resolveJournalOptions({ fsync: 'always' }));
+      expect([afterLog, spy.mock.calls.length - afterLog]).toEqual([1, 1]);
+      await log.close();
+      await journal.close();
+    } finally {
+      spy.mockRestore();
+    }
   });
 
   it("fsync 'never' and 'interval' write without O_DSYNC", async () => {

@@ -33,6 +33,9 @@ export class QueueConsumer implements Consumer, OutcomeSink<Delivery> {
     this.dispatch();
   };
   private slotWake: (() => void) | null = null;
+  /** Set while run() attaches to a HandlerOutcome, and whether it reported meanwhile. */
+  private attaching = false;
+  private reportedWhileAttaching = false;
   /** The last ack's promise (ackQuietly). */
   private lastAck: Promise<void> | null = null;
   private readonly idle: { cancelled: boolean; wake?: () => void } = { cancelled: false };
@@ -158,14 +161,20 @@ export class QueueConsumer implements Consumer, OutcomeSink<Delivery> {
       return true;
     }
     if (result instanceof HandlerOutcome) {
-      // Reported later through handlerSettled: no promise per message.
+      // Reported later through handlerSettled: no promise per message. One reported already is
+      // applied inside attach(): it finishes here, like a synchronous handler (no recursion
+      // through onRunDone for a run of them).
+      this.attaching = true;
+      this.reportedWhileAttaching = false;
       try {
         result.attach(this, m);
       } catch (err) {
         this.nackFailed(m, err); // an outcome attached before (returned twice): a handler bug, like a throw
         return true;
+      } finally {
+        this.attaching = false;
       }
-      return false;
+      return this.reportedWhileAttaching;
     }
     if (result !== undefined && typeof (result as Promise<void>).then === 'function') {
       // One reaction per message (not a chain of two): settle, then free the slot.
@@ -189,13 +198,18 @@ export class QueueConsumer implements Consumer, OutcomeSink<Delivery> {
   handlerSettled(m: Delivery, err: Error | null): void {
     if (err === null) this.ackQuietly(m);
     else this.nackFailed(m, err);
-    this.onRunDone();
+    this.outcomeDone();
   }
 
   /** A HandlerOutcome reported unsent: back to the queue uncounted, then free the slot. */
   handlerReleased(m: Delivery): void {
     void this.engine.release(m.receipt).catch(ignore);
-    this.onRunDone();
+    this.outcomeDone();
+  }
+
+  private outcomeDone(): void {
+    if (this.attaching) this.reportedWhileAttaching = true; // run() returns true: dispatch frees the slot
+    else this.onRunDone();
   }
 
   /**

@@ -248,11 +248,9 @@ const settleBatch: OpHandler = (conn, r) => {
   const s = decodeSettleBatch(r);
   const flow = conn.flows.get(s.subscriptionId);
   if (flow === undefined) return; // raced with UNSUBSCRIBE: harmless
-  // Credits first: a settled queue delivery frees its consumer's slot at once (HandlerOutcome), and
-  // the next message goes out in the same turn only if the client's new credits are already counted.
-  if (s.credits > 0) grantCredits(flow, s.credits);
-  // Every delivery the runs name is taken out of pending before any is reported: a report can send
-  // the next message under a new id, and a run reaching past the ids sent so far must not settle it.
+  // Every delivery the runs name is taken out of pending first: granting credits or reporting an
+  // outcome can send the next message (one held for a credit, or one a freed slot takes) under a
+  // new id, and a run reaching past the ids sent so far must not settle it.
   const settled: PendingDelivery[] = [];
   const runs = s.runs;
   for (let i = 0; i < runs.length; i += 2) {
@@ -261,6 +259,10 @@ const settleBatch: OpHandler = (conn, r) => {
       if (p !== undefined) settled.push(p);
     }
   }
+  // Credits before the reports: a settled queue delivery frees its consumer's slot at once
+  // (HandlerOutcome), and the next message goes out in the same turn only if the client's new
+  // credits are already counted.
+  if (s.credits > 0) grantCredits(flow, s.credits);
   for (const p of settled) p.settleOk();
 };
 
