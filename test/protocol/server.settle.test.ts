@@ -113,6 +113,14 @@ describe('remote queue consumer settlement', () => {
     c.close();
   });
 
+  it('deleting the queue does not wait for deliveries the client has not settled', async () => {
+    const { c } = await consumeWithCredits(8, 2);
+    const deleted = broker!.deleteQueue('q').then(() => 'deleted');
+    const late = new Promise((r) => setTimeout(() => r('still waiting'), 2000));
+    expect(await Promise.race([deleted, late])).toBe('deleted');
+    c.close();
+  });
+
   it('a SETTLE_BATCH run past the ids sent settles only what was sent', async () => {
     const { c, subscriptionId } = await consumeWithCredits(3, 1);
     // Settles ids 1 and 2 (2 not sent yet) and grants a credit: the message then sent as id 2 stays unsettled.

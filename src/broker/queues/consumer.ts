@@ -251,7 +251,20 @@ export class QueueConsumer implements Consumer, OutcomeSink<Delivery> {
     void m.nack({ error: err instanceof Error ? err.message : String(err) }).catch(ignore);
   }
 
-  async close(): Promise<void> {
+  close(): Promise<void> {
+    return this.stop(true);
+  }
+
+  /**
+   * Stops at once, for a queue being deleted: as close(), but handlers still running are not
+   * waited for (a remote consumer's handler waits for its client's SETTLE, which may never come);
+   * their acks and nacks find the queue gone.
+   */
+  abandon(): Promise<void> {
+    return this.stop(false);
+  }
+
+  private async stop(waitForHandlers: boolean): Promise<void> {
     if (this.closed) return this.loop;
     this.closed = true;
     this.idle.wake?.();
@@ -261,7 +274,7 @@ export class QueueConsumer implements Consumer, OutcomeSink<Delivery> {
     this.buffer = [];
     this.bufferHead = 0;
     await Promise.all(unstarted.map((m) => this.engine.release(m.receipt).catch(() => undefined)));
-    if (this.running > 0) await new Promise<void>((resolve) => (this.idleWake = resolve));
+    if (waitForHandlers && this.running > 0) await new Promise<void>((resolve) => (this.idleWake = resolve));
     this.stopped.fire();
   }
 }

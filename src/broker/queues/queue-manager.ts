@@ -123,7 +123,8 @@ export class QueueManager implements KindManager {
       }
     }
     this.queues.delete(name);
-    for (const c of q.consumers) await c.close();
+    // Consumers stop without waiting for their running handlers: the queue and its leases are going.
+    for (const c of q.consumers) await c.abandon();
     await q.engine.close();
     await this.ctx.catalog.remove(name);
     await this.ctx.storage.remove(queuePath(name));
