@@ -40,6 +40,9 @@ export class DiskJournal implements Journal {
   private writtenBytes: number;
   private syncedBytes: number;
 
+  /** fsync 'always' where O_DSYNC serves (file-io.ts): the fd writes through O_DSYNC. */
+  private readonly durableWrites: boolean;
+
   private constructor(
     readonly path: string,
     readonly options: JournalOptions,
@@ -53,6 +56,7 @@ export class DiskJournal implements Journal {
     private readonly onClose: () => void,
   ) {
     this.assignedBytes = this.writtenBytes = this.syncedBytes = sizeBytes;
+    this.durableWrites = durableWritesFor(options.fsync);
     this.syncer = syncerFor(
       options,
       () => this.syncNow(),
@@ -135,7 +139,7 @@ export class DiskJournal implements Journal {
       );
       const last = items[items.length - 1];
       this.writtenBytes = last.position + last.frame.byteLength;
-      if (durableWritesFor(this.options.fsync)) {
+      if (this.durableWrites) {
         // Written through an O_DSYNC fd (writeFlags): durable already, counted as the fsync it replaces.
         this.fsyncCount++;
         this.syncedBytes = this.writtenBytes;

@@ -1,6 +1,7 @@
 // The disk implementation of PartitionLog: a directory of segments, the last one active. Appends
 // are encoded and given offsets synchronously, then written by group-commit rounds (one writev
-// and one fdatasync per round per segment). Reads go through the sparse indexes to positioned
+// per round per segment: through an O_DSYNC fd under fsync 'always' on Linux, else followed by an
+// fdatasync under 'always'). Reads go through the sparse indexes to positioned
 // reads of bounded buffers; only per-segment metadata and a bounded set of indexes stay in memory.
 import { assert, WharfError, readInt64 } from '../common/index.js';
 import { durableWritesFor, fdatasync, fsyncDir, writevAll } from './file-io.js';
@@ -60,6 +61,8 @@ export class DiskLog implements PartitionLog {
   fsyncCount = 0;
   private readonly committer = new GroupCommitter<PendingBatch>((items) => this.writeRound(items));
   private readonly syncer: IntervalSyncer | null;
+  /** fsync 'always' where O_DSYNC serves (file-io.ts): segments write through O_DSYNC fds. */
+  private readonly durableWrites: boolean;
   /** Rolled-away segments waiting for their last writes, then fsync and index files. */
   private readonly sealQueue: Segment[] = [];
   /** Older segments holding an fd and indexes, least recently used first. */
@@ -73,6 +76,7 @@ export class DiskLog implements PartitionLog {
     private readonly segments: Segment[],
     private readonly extras: DiskLogExtras,
   ) {
+    this.durableWrites = durableWritesFor(options.fsync);
     this.syncer = syncerFor(
       options,
       () => this.syncActive(),
@@ -157,7 +161,7 @@ export class DiskLog implements PartitionLog {
   private segmentFor(batchBytes: number, batchMaxTimestampMs: number, batchLastOffset: number): Segment {
     const active = this.active;
     if (!shouldRoll(active, batchBytes, batchMaxTimestampMs, batchLastOffset, this.options)) return active;
-    const next = new Segment(this.dir, active.nextOffset, this.options.indexIntervalBytes, durableWritesFor(this.options.fsync));
+    const next = new Segment(this.dir, active.nextOffset, this.options.indexIntervalBytes, this.durableWrites);
     next.indexes = emptyIndexes();
     this.sealQueue.push(active);
     this.segments.push(next);
@@ -388,7 +392,7 @@ export class DiskLog implements PartitionLog {
     if (count === this.segments.length) {
       // Everything goes: first roll a fresh active segment at the end offset (as Kafka does), so
       // the log keeps its offsets across a restart.
-      const fresh = new Segment(this.dir, this.endOffset, this.options.indexIntervalBytes, durableWritesFor(this.options.fsync));
+      const fresh = new Segment(this.dir, this.endOffset, this.options.indexIntervalBytes, this.durableWrites);
       fresh.indexes = emptyIndexes();
       await this.createSegmentFile(fresh);
       this.segments.push(fresh);

@@ -19,6 +19,15 @@ import { recordBytes, recordExpiresAtMs } from './queue-record.js';
 import { trackedKey, type QueueState, type Tracked } from './queue-state.js';
 import type { RateWindow } from './rate-window.js';
 
+/**
+ * The groups of one append by level, highest first (the delay log's number is above them all). The
+ * appends start in this order, so a lower level's hand-off sees a higher one's append on its way
+ * and waits for it (Handoff.mayHandOff).
+ */
+export function highestLevelFirst<T>(byLevel: Map<number, T>): Array<[number, T]> {
+  return [...byLevel].sort((a, b) => b[0] - a[0]);
+}
+
 /** What a waiting taker would accept from a publish: as many messages as take(max, leaseMs, decode) would return. */
 export interface TakeWish {
   max: number;
@@ -94,9 +103,9 @@ export interface HandoffHost extends DeliverySettler {
 interface Share {
   waiter: Waiter;
   leaseMs: number;
+  /** Side by side: each delivery and the tracked message it leases (its receiptToken names the lease). */
   deliveries: Delivery[];
   tracked: Tracked[];
-  tokens: number[];
 }
 
 export class Handoff {
@@ -135,17 +144,16 @@ export class Handoff {
           if (recordExpiresAtMs(rec, q.options.ttlMs) <= now) break; // the take's pass expires it
           if (share === null) {
             waiter.claim();
-            share = { waiter, leaseMs: wish.leaseMs, deliveries: [], tracked: [], tokens: [] };
+            share = { waiter, leaseMs: wish.leaseMs, deliveries: [], tracked: [] };
             shares.push(share);
           }
           assert(!q.state.tracked.has(trackedKey(level, rec.offset)), `hand-off of ${level}/${rec.offset}, already tracked`);
           const t = q.state.deliver(level, rec.offset, now, wish.leaseMs, undefined, recordBytes(rec));
           share.tracked.push(t);
-          share.tokens.push(t.token);
           i++;
           const d = new Delivery(q, rec, q.name, this.epoch, t.key, t.token, t.deliveryCount, t.firstDeliveredAt);
-          if (wish.decode) d.decode(true); // the payload may stay a view of ownRecord's copy
           share.deliveries.push(d);
+          if (wish.decode) d.decode(true); // the payload may stay a view of ownRecord's copy
         }
         if (share === null) break; // a limit or an expired record stopped it: the rest go the usual way
       }
@@ -270,7 +278,7 @@ export class PendingHandoff {
       const out: Delivery[] = [];
       if (deliver) {
         share.tracked.forEach((t, i) => {
-          if (!isCurrent(s, t, share.tokens[i])) return; // settled meanwhile (purge)
+          if (!isCurrent(s, t, share.deliveries[i])) return; // settled meanwhile (purge)
           t.dueMs = now + share.leaseMs; // the lease runs from the hand-over, as a take's from its return
           this.leases.add(t, t.dueMs);
           out.push(share.deliveries[i]);
@@ -290,12 +298,13 @@ export class PendingHandoff {
 
   private eachCurrent(fn: (t: Tracked) => void): void {
     const s = this.q.state;
-    for (const share of this.shares) share.tracked.forEach((t, i) => isCurrent(s, t, share.tokens[i]) && fn(t));
+    for (const share of this.shares) share.tracked.forEach((t, i) => isCurrent(s, t, share.deliveries[i]) && fn(t));
   }
 }
 
-function isCurrent(s: QueueState, t: Tracked, token: number): boolean {
-  return s.tracked.get(t.key) === t && t.state === 'inflight' && t.token === token && t.leaseBatch === 0;
+/** Whether t is still leased as d, and its lease not yet started (nothing settled or re-leased it meanwhile). */
+function isCurrent(s: QueueState, t: Tracked, d: Delivery): boolean {
+  return s.tracked.get(t.key) === t && t.state === 'inflight' && t.token === d.receiptToken && t.leaseBatch === 0;
 }
 
 /**

@@ -8,6 +8,7 @@ import { headerOf, scanLogSince } from '../topics/dedup-index.js';
 import type { MessageInput, PublishResult } from '../types.js';
 import { DedupWindow, contentDedupKey } from './dedup-window.js';
 import type { QueueEngine } from './queue.js';
+import { highestLevelFirst } from './queue-handoff.js';
 import { DELAY_LEVEL } from './queue-state.js';
 import { deadLetterRecord, recordBytes, withDueHeader } from './queue-record.js';
 import { RateBucket } from './token-bucket.js';
@@ -151,11 +152,8 @@ export class QueuePublisher {
       groups.get(level)!.push(p);
     }
     const now = q.clock.now();
-    // Highest level first (the delay log's number is above them all): a lower level's hand-off
-    // then sees the higher one's append (queue-handoff.ts).
-    const levels = [...groups].sort((a, b) => b[0] - a[0]);
     await Promise.all(
-      levels.map(async ([level, ps]) => {
+      highestLevelFirst(groups).map(async ([level, ps]) => {
         const records = level === DELAY_LEVEL ? ps.map((p) => withDueHeader(p.record, now + p.delayMs)) : ps.map((p) => p.record);
         const base = await q.appendLevel(level, records, ps.reduce((n, p) => n + p.sizeBytes, 0));
         if (level === DELAY_LEVEL) {

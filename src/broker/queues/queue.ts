@@ -23,7 +23,7 @@ import { DELAY_LEVEL, QueueState, type Tracked } from './queue-state.js';
 import { type DeadLetterReason, deadLetterRecord, recordBytes, recordPriority } from './queue-record.js';
 import { queueStats, readyCount } from './queue-stats.js';
 import { QueueTaker } from './queue-take.js';
-import { Handoff, type TakeWish, Waiter } from './queue-handoff.js';
+import { Handoff, highestLevelFirst, type TakeWish, Waiter } from './queue-handoff.js';
 import { RateWindow } from './rate-window.js';
 import { retryDelayMs } from './retry.js';
 import { TimerHeap } from './timer-heap.js';
@@ -171,9 +171,7 @@ export class QueueEngine {
       if (!byLevel.has(level)) byLevel.set(level, []);
       byLevel.get(level)!.push(r);
     }
-    // Highest level first: a lower level's hand-off then sees the higher one's append (queue-handoff.ts).
-    const levels = [...byLevel].sort((a, b) => b[0] - a[0]);
-    await Promise.all(levels.map(([level, recs]) => this.appendLevel(level, recs, recs.reduce((n, r) => n + recordBytes(r), 0))));
+    await Promise.all(highestLevelFirst(byLevel).map(([level, recs]) => this.appendLevel(level, recs, recs.reduce((n, r) => n + recordBytes(r), 0))));
     this.rates.publish.add(records.length, this.clock.now());
     this.notify();
   }

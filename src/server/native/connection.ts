@@ -69,17 +69,15 @@ export class PendingDelivery extends HandlerOutcome implements DeliveryMeta {
 }
 
 /**
- * Ends a flow (UNSUBSCRIBE, or its connection closing): new deliveries are refused with `gone`,
- * the broker's consumer closes, deliveries waiting for a credit end (a queue's held outcome
- * reports unsent, a promise rejects), then the deliveries sent and
- * not settled fail. The close starts before those failures are reported: each frees its consumer's
- * slot at once, and a consumer still open would hand its buffered leases to the handler (nacked)
- * instead of releasing them. Resolves once the broker's consumer has closed.
+ * Ends a flow (UNSUBSCRIBE, or its connection closing): new deliveries are refused with `gone`, the
+ * broker's consumer closes, deliveries waiting for a credit end (a queue's held outcome reports
+ * unsent, a promise rejects), then the deliveries sent and not settled fail. The close starts
+ * before any of those is reported: each frees its consumer's slot at once, and a consumer still
+ * open would hand its buffered leases to the handler (nacked, or given back one by one) instead
+ * of releasing them. Resolves once the broker's consumer has closed.
  */
 export function endFlow(flow: FlowState, gone: WharfError): Promise<void> {
   flow.closedBecause = gone;
-  // The consumer closes first: a held delivery given back frees a slot, and an open consumer would
-  // fill it from its buffered leases (each handed to the handler only to be given back in turn).
   const closing = flow.close();
   for (const w of flow.creditWaiters.splice(0)) w.reject(gone);
   for (const p of flow.pending.values()) p.settleFailed(gone);
