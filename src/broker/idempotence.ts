@@ -7,7 +7,7 @@
 // open, the records of the last RECOVERY_WINDOW_MS of each of its logs (rememberRecord, in the same
 // pass that rebuilds the dedupId window). A publish to an exchange is stored in its queues and topics
 // with producer id `<exchange>\0<producerId>`, so it is remembered for the exchange it was sent to.
-import { WharfError } from '../common/index.js';
+import { ChurnMap, WharfError } from '../common/index.js';
 import type { LogRecord } from '../storage/index.js';
 import { H_ID, H_PRODUCER_ID, H_SEQUENCE, utf8 } from './message-codec.js';
 import { ProducerResults } from './producer-results.js';
@@ -15,7 +15,7 @@ import type { MessageInput, PublishResult } from './types.js';
 
 export { MAX_RESULTS_PER_PRODUCER } from './producer-results.js';
 
-/** Producers remembered per broker; the least recently used is forgotten first. */
+/** Producers remembered per broker; the least recently used is forgotten first (within MAX_PRODUCERS / 2 new producers: ProducerDedupe.stateFor). */
 export const MAX_PRODUCERS = 10_000;
 /** After a restart, a retry is recognised when its original was stored this recently (and is still in its log). */
 export const RECOVERY_WINDOW_MS = 5 * 60_000;
@@ -95,12 +95,16 @@ function validateSequence(sequence: number): void {
 }
 
 export class ProducerDedupe {
+  /** Oldest first, by ProducerResults.lruTick (stateFor). */
   private readonly producers = new Map<string, ProducerResults>();
+  /** Counts producers added to or moved within `producers`. */
+  private lruTick = 0;
   /**
-   * Sequences being stored now, per producer key. Apart from `producers` on purpose: forgetting the
-   * least recently used producer must never forget a claim, or a concurrent repeat is stored twice.
+   * Sequences being stored now, per producer key. Apart from `producers` on purpose: forgetting a
+   * producer must never forget a claim, or a concurrent repeat is stored twice. A ChurnMap: an
+   * entry comes and goes with every publish call.
    */
-  private readonly inflight = new Map<string, InFlightSet>();
+  private readonly inflight = new ChurnMap<string, InFlightSet>();
   /** rememberRecord's last producer (reset by every other state lookup). */
   private lastScanned: { leaf: string; producerId: Uint8Array; at: ProducerAt } | null = null;
 
@@ -270,19 +274,30 @@ export class ProducerDedupe {
     }
   }
 
-  /** The producer's state, created if new, moved to most recently used. A stored producer id holding SEP came through an exchange: it names its own target. */
+  /**
+   * The producer's state, created if new. A stored producer id holding SEP came through an
+   * exchange: it names its own target.
+   *
+   * Least recently used, lazily: a used producer moves to the back only once MAX_PRODUCERS / 2
+   * producers were added or moved since it last did, so a producer used within that many is never
+   * the oldest of a full table. Moving it on every publish (a delete and a set) churned the map's
+   * table in the old generation, a full GC's work every few seconds (common/churn-map.ts).
+   */
   private stateFor(leaf: string, storedProducerId: string): ProducerAt {
     this.lastScanned = null;
     const routed = storedProducerId.includes(SEP);
     const key = routed ? storedProducerId : leaf + SEP + storedProducerId;
     let st = this.producers.get(key);
     if (st === undefined) {
-      st = new ProducerResults();
       if (this.producers.size >= MAX_PRODUCERS) this.producers.delete(this.producers.keys().next().value!);
-    } else {
-      this.producers.delete(key); // re-insert: most recently used last
+      st = new ProducerResults();
+      st.lruTick = ++this.lruTick;
+      this.producers.set(key, st);
+    } else if (this.lruTick - st.lruTick > MAX_PRODUCERS / 2) {
+      this.producers.delete(key);
+      this.producers.set(key, st);
+      st.lruTick = ++this.lruTick;
     }
-    this.producers.set(key, st);
     return { st, routed };
   }
 }

@@ -3,7 +3,7 @@
 // reconnect with backoff. Requests marked `retry` survive a reconnect and are sent again; flows
 // (subscriptions, consumers) re-subscribe through onReconnected.
 import { connect as netConnect, type Socket } from 'node:net';
-import { WharfError, toWharfError } from '../common/index.js';
+import { ChurnMap, WharfError, toWharfError } from '../common/index.js';
 import {
   FrameDecoder,
   MIN_PROTOCOL_VERSION,
@@ -59,7 +59,7 @@ export class ClientConnection {
   private readonly out = new WireWriter(64 * 1024);
   private flushScheduled = false;
   private nextCorrelationId = 1;
-  private readonly pending = new Map<number, Request>();
+  private readonly pending = new ChurnMap<number, Request>();
   /** Requests beyond the server's in-flight window, or made while disconnected. */
   private readonly waiting: Request[] = [];
   private inFlight = 0;

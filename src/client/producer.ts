@@ -3,7 +3,7 @@
 // client's producerId and the next sequence of its target, so a batch re-sent after a reconnect is
 // stored once (the broker dedupes (producerId, target, sequence)).
 import { randomBytes } from 'node:crypto';
-import { LIMITS, WharfError, isWharfError } from '../common/index.js';
+import { ChurnMap, LIMITS, WharfError, isWharfError } from '../common/index.js';
 import { OP, decodePublishOk, encodePublish, type MessageInput, type PublishResult } from '../protocol/index.js';
 import type { ClientConnection } from './connection.js';
 
@@ -38,7 +38,7 @@ function approxBytes(m: MessageInput): number {
 export class Producer {
   readonly producerId = `p-${randomBytes(8).toString('hex')}`;
   private readonly sequences = new Map<string, number>();
-  private readonly batches = new Map<string, PendingBatch>();
+  private readonly batches = new ChurnMap<string, PendingBatch>();
   private microtaskQueued = false;
 
   constructor(

@@ -8,3 +8,4 @@ export * from './byte-text.js';
 export * from './int64.js';
 export * from './option-fields.js';
 export * from './json-text.js';
+export * from './churn-map.js';

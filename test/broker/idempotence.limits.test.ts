@@ -59,6 +59,22 @@ describe('idempotent-producer table limits', () => {
     expect(storedCount).toBe(1);
   });
 
+  it(`past ${MAX_PRODUCERS} producers, the least recently used is forgotten: the oldest, used again, keeps its results`, async () => {
+    const table = new ProducerDedupe();
+    const publishAs = (producerId: string, sequence: number): Promise<PublishResult[]> =>
+      table.publish('q', [{ producerId, sequence }], false, async (fresh) => {
+        const out = fresh.map(() => ({ id: `${producerId}-${sequence}` }));
+        table.learn('q', fresh, out);
+        return out;
+      });
+    for (let i = 0; i < MAX_PRODUCERS; i++) await publishAs(`p${i}`, 0);
+    await publishAs('p0', 1); // p0, the oldest, is used again
+    await publishAs('newcomer', 0); // the table is full: one producer is forgotten
+    expect((await publishAs('p0', 0))[0]).toEqual({ id: 'p0-0', duplicate: true });
+    expect((await publishAs('p2', 0))[0]).toEqual({ id: 'p2-0', duplicate: true });
+    expect((await publishAs('p1', 0))[0]).toEqual({ id: 'p1-0' }); // forgotten: stored again (and p3 goes in its place)
+  });
+
   it('a refused batch creates no producer state (cannot push real producers out)', async () => {
     const table = new ProducerDedupe();
     await table.publish('q', [msg(7)], false, async () => [{ id: 'kept' }]);

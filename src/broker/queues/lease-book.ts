@@ -3,7 +3,7 @@
 // message may have been settled, nacked or extended since, which its token and state tell), and a
 // batch whose messages are all settled leaves the timer early, so memory follows the leases in
 // flight rather than the visibility timeout.
-import { assert } from '../../common/index.js';
+import { assert, ChurnMap } from '../../common/index.js';
 import type { Tracked } from './queue-state.js';
 import type { TimerHeap } from './timer-heap.js';
 
@@ -20,7 +20,7 @@ interface LeaseBatch {
 const FIRST_BATCH_TIMER_KEY = -2;
 
 export class LeaseBook {
-  private readonly batches = new Map<number, LeaseBatch>();
+  private readonly batches = new ChurnMap<number, LeaseBatch>();
   private nextTimerKey = FIRST_BATCH_TIMER_KEY;
   private open: LeaseBatch | null = null;
   private openDueMs = 0;

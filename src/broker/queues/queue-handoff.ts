@@ -10,7 +10,7 @@
 // The delivery record may be durable while the append is not (a crash between the two fsyncs, or a
 // failed append): recovery drops a tracked message whose offset the log never got, and rewrites
 // the journal before the log's end offset is used again (queue-recovery.ts, QueueEngine.recover).
-import { assert, type Clock } from '../../common/index.js';
+import { assert, ChurnSet, type Clock } from '../../common/index.js';
 import type { LogRecord, PartitionLog, RecordInput } from '../../storage/index.js';
 import { Delivery, type DeliverySettler } from './delivery.js';
 import type { LeaseBook } from './lease-book.js';
@@ -48,7 +48,7 @@ export class Waiter {
   constructor(
     readonly wish: TakeWish | null,
     private readonly resolve: (batch: Delivery[]) => void,
-    private readonly waiters: Set<Waiter>,
+    private readonly waiters: ChurnSet<Waiter>,
   ) {}
 
   /** Arms the timeout (after construction, so the timer can call wake). */
@@ -87,7 +87,7 @@ export interface HandoffHost extends DeliverySettler {
   readonly state: QueueState;
   readonly clock: Clock;
   readonly closed: boolean;
-  readonly waiters: Set<Waiter>;
+  readonly waiters: ChurnSet<Waiter>;
   readonly rates: { readonly deliver: RateWindow };
   readonly journal: { commit(): Promise<void> };
   log(level: number): PartitionLog;
@@ -110,7 +110,7 @@ interface Share {
 
 export class Handoff {
   /** Hand-offs between their offer and their end (close() waits for them). */
-  private readonly pending = new Set<PendingHandoff>();
+  private readonly pending = new ChurnSet<PendingHandoff>();
 
   constructor(
     private readonly q: HandoffHost,

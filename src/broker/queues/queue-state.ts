@@ -4,7 +4,7 @@
 //
 // Memory: settled offsets are ranges; only tracked (delivered, unsettled) and FIFO-held messages
 // are individual objects, and both are bounded by the engine (in-flight and held limits).
-import { assert } from '../../common/index.js';
+import { assert, ChurnMap } from '../../common/index.js';
 import { RangeSet } from './range-set.js';
 import { OpsBuffer, type JournalOp, type StateSnapshot } from './queue-journal.js';
 
@@ -51,7 +51,8 @@ export function trackedKey(level: number, offset: number): number {
 export class QueueState {
   readonly levels: LevelState[] = [];
   readonly delay: LevelState = { settled: new RangeSet(), startOffset: 0, endOffset: 0, cursor: 0 };
-  readonly tracked = new Map<number, Tracked>();
+  /** Churn: an entry per message in flight (common/churn-map.ts). */
+  readonly tracked = new ChurnMap<number, Tracked>();
   /** Per level: keys of tracked messages visible again, redelivered before the cursor moves on. */
   readonly visible: number[][] = [];
   private readonly groups = new Map<string, Group>();

@@ -10,7 +10,7 @@
 // A publish that finds a taker waiting with room hands its messages over as it appends them
 // (queue-handoff.ts): delivery records journaled alongside the append, no take.
 import { randomBytes } from 'node:crypto';
-import { LIMITS, WharfError, assert, checkOptionFields, type Clock } from '../../common/index.js';
+import { ChurnSet, LIMITS, WharfError, assert, checkOptionFields, type Clock } from '../../common/index.js';
 import type { Journal, LogRecord, PartitionLog, RecordInput } from '../../storage/index.js';
 import { NACK_OPTION_FIELDS, type NackOptions, type QueueStats } from '../queue-types.js';
 import type { Delivery } from './delivery.js';
@@ -57,7 +57,7 @@ export class QueueEngine {
   /** Steps queued or running under the mutex (a hand-off waits until there are none). */
   private lockedSteps = 0;
   /** Long polls and idle consumers waiting for work (queue-handoff.ts). */
-  readonly waiters = new Set<Waiter>();
+  readonly waiters = new ChurnSet<Waiter>();
   /** Publishes handing messages straight to waiting takers. */
   private readonly handoff: Handoff;
   /** Publishers blocked by overflow 'block', woken when messages settle. */

@@ -1,6 +1,6 @@
 // Due-time scheduling for many keys on one Clock timer: a binary min-heap with lazy deletion.
 // Queues use it for lease expiries and delayed retries, so no message ever owns a timer.
-import type { Clock, TimerHandle } from '../../common/index.js';
+import { ChurnMap, type Clock, type TimerHandle } from '../../common/index.js';
 
 interface HeapItem<K> {
   dueMs: number;
@@ -10,7 +10,7 @@ interface HeapItem<K> {
 
 export class TimerHeap<K> {
   private heap: HeapItem<K>[] = [];
-  private live = new Map<K, number>(); // key -> generation of its current schedule
+  private live = new ChurnMap<K, number>(); // key -> generation of its current schedule
   private gen = 0;
   private timer: TimerHandle | null = null;
   private timerDueMs = Infinity;

@@ -2,7 +2,7 @@
 // request window, the idle timer, batched writes (all frames produced in one event-loop turn leave
 // in one socket write), and the subscriptions, consumers and receipts this connection owns.
 import type { Socket } from 'node:net';
-import { WharfError, toWharfError, type Clock, type TimerHandle } from '../../common/index.js';
+import { ChurnMap, ChurnSet, WharfError, toWharfError, type Clock, type TimerHandle } from '../../common/index.js';
 import {
   FrameDecoder,
   OP,
@@ -91,7 +91,7 @@ export interface FlowState {
   credits: number;
   nextDeliveryId: number;
   /** Deliveries sent and not yet settled, by delivery id. */
-  pending: Map<number, PendingDelivery>;
+  pending: ChurnMap<number, PendingDelivery>;
   /** Handlers waiting for a credit. */
   creditWaiters: Array<{ resolve: () => void; reject: (e: Error) => void }>;
   /** Set when the flow is being closed: why new deliveries are refused (a retried one must not wait for credits forever). */
@@ -111,13 +111,13 @@ export class Connection {
   readonly reader = new WireReader();
   readonly flows = new Map<number, FlowState>();
   /** Receipts of queue messages leased to this connection, for ACK / NACK / EXTEND. */
-  readonly receipts = new Map<string, QueueMessage>();
+  readonly receipts = new ChurnMap<string, QueueMessage>();
   nextFlowId = 1;
   private readonly decoder: FrameDecoder;
   private readonly out = new WireWriter(64 * 1024);
   private flushScheduled = false;
   private awaitingDrain = false;
-  private flowsToFlush = new Set<FlowState>();
+  private flowsToFlush = new ChurnSet<FlowState>();
   private inFlight = 0;
   private helloDone = false;
   /** The version HELLO settled on; 0 before it. */

@@ -2,7 +2,7 @@
 // logic (ordering, commits, retries, rebalances); our handler forwards each message to the client
 // and settles when the client's SETTLE / SETTLE_BATCH arrives, so remote handlers behave like
 // embedded ones. Per message: one PendingDelivery and (unless ackMode 'auto') one promise.
-import { WharfError } from '../../../common/index.js';
+import { ChurnMap, WharfError } from '../../../common/index.js';
 import {
   OP,
   decodeCredit,
@@ -35,7 +35,7 @@ function newFlow(conn: Connection, credits: number): FlowState {
     id: conn.nextFlowId++,
     credits,
     nextDeliveryId: 1,
-    pending: new Map(),
+    pending: new ChurnMap(),
     creditWaiters: [],
     batch: [],
     closedBecause: null,
