@@ -15,7 +15,7 @@ import type { MessageInput, PublishResult } from './types.js';
 
 export { MAX_RESULTS_PER_PRODUCER } from './producer-results.js';
 
-/** Producers remembered per broker; the least recently used is forgotten first (within MAX_PRODUCERS / 2 new producers: ProducerDedupe.stateFor). */
+/** Producers remembered per broker; one that has not published since the table last passed it is forgotten first (ProducerDedupe.evictOne). */
 export const MAX_PRODUCERS = 10_000;
 /** After a restart, a retry is recognised when its original was stored this recently (and is still in its log). */
 export const RECOVERY_WINDOW_MS = 5 * 60_000;
@@ -95,10 +95,8 @@ function validateSequence(sequence: number): void {
 }
 
 export class ProducerDedupe {
-  /** Oldest first, by ProducerResults.lruTick (stateFor). */
+  /** In the order producers were added, or moved by evictOne. */
   private readonly producers = new Map<string, ProducerResults>();
-  /** Counts producers added to or moved within `producers`. */
-  private lruTick = 0;
   /**
    * Sequences being stored now, per producer key. Apart from `producers` on purpose: forgetting a
    * producer must never forget a claim, or a concurrent repeat is stored twice. A ChurnMap: an
@@ -194,6 +192,7 @@ export class ProducerDedupe {
         // Looked up once per run of one producer's messages, and not created: only a stored result is remembered.
         key = target + SEP + m.producerId;
         st = this.producers.get(key);
+        if (st !== undefined) st.publishedSincePassed = true; // evictOne's second chance
         own = mine.get(key);
         if (own === undefined) {
           let set = this.inflight.get(key);
@@ -274,30 +273,34 @@ export class ProducerDedupe {
     }
   }
 
-  /**
-   * The producer's state, created if new. A stored producer id holding SEP came through an
-   * exchange: it names its own target.
-   *
-   * Least recently used, lazily: a used producer moves to the back only once MAX_PRODUCERS / 2
-   * producers were added or moved since it last did, so a producer used within that many is never
-   * the oldest of a full table. Moving it on every publish (a delete and a set) churned the map's
-   * table in the old generation, a full GC's work every few seconds (common/churn-map.ts).
-   */
+  /** The producer's state, created if new. A stored producer id holding SEP came through an exchange: it names its own target. */
   private stateFor(leaf: string, storedProducerId: string): ProducerAt {
     this.lastScanned = null;
     const routed = storedProducerId.includes(SEP);
     const key = routed ? storedProducerId : leaf + SEP + storedProducerId;
     let st = this.producers.get(key);
     if (st === undefined) {
-      if (this.producers.size >= MAX_PRODUCERS) this.producers.delete(this.producers.keys().next().value!);
+      if (this.producers.size >= MAX_PRODUCERS) this.evictOne();
       st = new ProducerResults();
-      st.lruTick = ++this.lruTick;
       this.producers.set(key, st);
-    } else if (this.lruTick - st.lruTick > MAX_PRODUCERS / 2) {
-      this.producers.delete(key);
-      this.producers.set(key, st);
-      st.lruTick = ++this.lruTick;
     }
     return { st, routed };
+  }
+
+  /**
+   * Forgets one producer, by second chance: from the oldest, a producer that published since the
+   * table last passed it moves to the back with its mark cleared, and the first unmarked one goes.
+   * So a producer that keeps publishing is never forgotten, and producers are not reordered on
+   * every publish: a delete and a set per publish churned the map's table in the old generation, a
+   * full GC's work every few seconds (common/churn-map.ts). One pass at most (every producer moved
+   * is unmarked), and each move uses up a mark that a publish set.
+   */
+  private evictOne(): void {
+    for (const [key, st] of this.producers) {
+      this.producers.delete(key);
+      if (!st.publishedSincePassed) return;
+      st.publishedSincePassed = false;
+      this.producers.set(key, st);
+    }
   }
 }

@@ -31,8 +31,8 @@ const RING_INITIAL_SLOTS = 64;
 const EMPTY = 0xff;
 
 export class ProducerResults {
-  /** When the producer table last put it at its back (ProducerDedupe.stateFor). */
-  lruTick = 0;
+  /** Published since the producer table last passed it (ProducerDedupe.evictOne's second chance). */
+  publishedSincePassed = false;
   /** Highest sequence ever put here (forgotten ones included): a higher one is new, with no lookup. */
   maxStored = -1;
   /** The run: sequences first .. first + count - 1, sequence s in slot s & (slots - 1). */

@@ -6,8 +6,9 @@
 // empties between messages (a queue's leases at low rates, a connection's pending requests) keeps
 // its table in the young generation, where a scavenge frees it for nothing. Under sustained load
 // the collection seldom empties and behaves as a plain Map, with the garbage spread over more work.
-// Iteration follows Map's rules except one: an iteration started before the collection emptied
-// does not see entries added after it emptied (they go into the fresh inner collection).
+// Iteration follows Map's rules except two: an iteration started before the collection emptied
+// does not see entries added after it emptied (they go into the fresh inner collection), and
+// clear() does not end an iteration in progress (it swaps in a fresh collection).
 
 export class ChurnMap<K, V> implements Iterable<[K, V]> {
   #map = new Map<K, V>();

@@ -59,7 +59,7 @@ describe('idempotent-producer table limits', () => {
     expect(storedCount).toBe(1);
   });
 
-  it(`past ${MAX_PRODUCERS} producers, the least recently used is forgotten: the oldest, used again, keeps its results`, async () => {
+  it(`past ${MAX_PRODUCERS} producers, one that has not published since is forgotten: the oldest, publishing again, keeps its results`, async () => {
     const table = new ProducerDedupe();
     const publishAs = (producerId: string, sequence: number): Promise<PublishResult[]> =>
       table.publish('q', [{ producerId, sequence }], false, async (fresh) => {
@@ -72,7 +72,25 @@ describe('idempotent-producer table limits', () => {
     await publishAs('newcomer', 0); // the table is full: one producer is forgotten
     expect((await publishAs('p0', 0))[0]).toEqual({ id: 'p0-0', duplicate: true });
     expect((await publishAs('p2', 0))[0]).toEqual({ id: 'p2-0', duplicate: true });
-    expect((await publishAs('p1', 0))[0]).toEqual({ id: 'p1-0' }); // forgotten: stored again (and p3 goes in its place)
+    expect((await publishAs('p1', 0))[0]).toEqual({ id: 'p1-0' }); // forgotten: stored again (and p3 goes in its place; p2 published since)
+  });
+
+  it('a producer that keeps publishing is never forgotten, however many new producers pass through', async () => {
+    const table = new ProducerDedupe();
+    const publishAs = (producerId: string, sequence: number): Promise<PublishResult[]> =>
+      table.publish('q', [{ producerId, sequence }], false, async (fresh) => {
+        const out = fresh.map(() => ({ id: `${producerId}-${sequence}` }));
+        table.learn('q', fresh, out);
+        return out;
+      });
+    let sequence = 0;
+    await publishAs('steady', sequence);
+    for (let i = 0; i < 3 * MAX_PRODUCERS; i++) {
+      await publishAs(`passing-${i}`, 0);
+      if (i % (MAX_PRODUCERS / 4) === 0) await publishAs('steady', ++sequence);
+    }
+    expect((await publishAs('steady', sequence))[0]).toEqual({ id: `steady-${sequence}`, duplicate: true });
+    expect((await publishAs('passing-0', 0))[0]).toEqual({ id: 'passing-0-0' }); // long gone: stored again
   });
 
   it('a refused batch creates no producer state (cannot push real producers out)', async () => {
