@@ -1,5 +1,5 @@
 // Public contract of queues (SQS / RabbitMQ model). Part of interface Wharf.
-import { optionFields } from '../common/index.js';
+import { optionFields, type WharfError } from '../common/index.js';
 import type { Message } from './types.js';
 import type { LogRecord } from '../storage/index.js';
 import type { HandlerOutcome } from './queues/handler-outcome.js';
@@ -142,6 +142,12 @@ export interface Consumer {
   readonly queue: string;
   /** Stops taking messages, waits for running handlers, releases unstarted leases. */
   close(): Promise<void>;
+  /**
+   * Settles once the consumer has stopped, and never rejects: null when it was closed (its own
+   * close() or its broker's or client's), or the WharfError that stopped it on its own: NOT_FOUND
+   * when its queue was deleted (remote: also when a resubscribe after a reconnect finds no queue).
+   */
+  readonly ended: Promise<WharfError | null>;
 }
 
 export interface RedriveOptions {

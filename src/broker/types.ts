@@ -145,6 +145,12 @@ export interface Subscription {
   /** Moves every partition of the group (or of this reader) to a position and replays from there. */
   seek(position: StartPosition): Promise<void>;
   close(): Promise<void>;
+  /**
+   * Settles once the subscription has stopped, and never rejects: null when it was closed (its own
+   * close() or its broker's or client's), or the WharfError that stopped it on its own: NOT_FOUND
+   * when its topic was deleted (remote: also when a resubscribe after a reconnect finds no topic).
+   */
+  readonly ended: Promise<WharfError | null>;
 }
 
 export interface PartitionStats {

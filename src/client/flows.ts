@@ -3,7 +3,9 @@
 // successes of one turn as runs of delivery ids in one SETTLE_BATCH frame that also grants the
 // spent credits again, a failure as its own SETTLE (it carries the error). After a reconnect the
 // flow subscribes again; deliveries of the old connection are never settled on the new one (the
-// server already failed them, so the broker redelivers: at-least-once).
+// server already failed them, so the broker redelivers: at-least-once). A flow the server ends on
+// its own (FLOW_ENDED: its queue or topic was deleted), or whose resubscribe finds no queue or topic,
+// stops and says why through `ended`.
 import { WharfError, toWharfError } from '../common/index.js';
 import {
   DeliveryFacts,
@@ -32,7 +34,8 @@ import type { QueueSettler } from './queue-ops.js';
 
 export interface FlowRegistry {
   register(serverId: number, flow: RemoteFlow): void;
-  unregister(serverId: number): void;
+  /** Forgets the flow (and its server id, if that still names it). */
+  unregister(serverId: number, flow: RemoteFlow): void;
 }
 
 /** Shared by every flow: decoding is synchronous, so one instance serves all frames. */
@@ -57,6 +60,9 @@ export abstract class RemoteFlow<M extends Message = Message> {
   private settleEpoch = 0;
   private settleFlushQueued = false;
   private readonly flushSettled = (): void => this.sendSettled();
+  /** Consumer.ended / Subscription.ended. */
+  readonly ended: Promise<WharfError | null>;
+  private settleEnded!: (reason: WharfError | null) => void;
 
   constructor(
     protected readonly conn: ClientConnection,
@@ -67,7 +73,9 @@ export abstract class RemoteFlow<M extends Message = Message> {
     private readonly subscribeOp: number,
     /** Handlers run at once; deliveries beyond it wait here in arrival order. */
     private readonly concurrency: number,
-  ) {}
+  ) {
+    this.ended = new Promise((resolve) => (this.settleEnded = resolve));
+  }
 
   /** SUBSCRIBE / CONSUME on the current connection. */
   async start(): Promise<void> {
@@ -86,12 +94,29 @@ export abstract class RemoteFlow<M extends Message = Message> {
     );
   }
 
-  /** After a reconnect: subscribe again, retrying until it works or the flow is closed. */
+  /**
+   * After a reconnect: subscribe again, retrying until it works or the flow is closed. A queue or
+   * topic that is gone (NOT_FOUND) ends the flow instead: retrying would never succeed.
+   */
   resume(): void {
     if (this.closing) return;
-    this.start().catch(() => {
-      if (!this.closing) setTimeout(() => this.resume(), 100).unref();
+    this.start().catch((err: unknown) => {
+      if (this.closing) return;
+      if (err instanceof WharfError && err.code === 'NOT_FOUND') this.endedByServer(err);
+      else setTimeout(() => this.resume(), 100).unref();
     });
+  }
+
+  /**
+   * The server ended this flow (FLOW_ENDED) or refused to resume it: it stops here too. Handlers
+   * still running finish; their outcomes are not sent (the server has failed those deliveries).
+   */
+  endedByServer(reason: WharfError): void {
+    if (this.closing) return;
+    this.closing = true;
+    this.registry.unregister(this.serverId, this);
+    this.epoch = -1; // settle() sends nothing for this flow from now on
+    this.settleEnded(reason);
   }
 
   protected onSubscribed(_memberId: string, _group: string | null, _assignments: number[]): void {}
@@ -224,9 +249,17 @@ export abstract class RemoteFlow<M extends Message = Message> {
   async close(): Promise<void> {
     if (this.closing) return;
     this.closing = true;
+    try {
+      await this.unsubscribe();
+    } finally {
+      this.settleEnded(null);
+    }
+  }
+
+  private async unsubscribe(): Promise<void> {
     if (this.running > 0) await new Promise<void>((r) => this.idleWaiters.push(r));
     this.sendSettled();
-    this.registry.unregister(this.serverId);
+    this.registry.unregister(this.serverId, this);
     if (!this.conn.isConnected || this.epoch !== this.conn.epoch) return; // the server already dropped it
     await this.conn
       .request(OP.UNSUBSCRIBE, (w) => encodeSubscriptionId(w, this.serverId), (_op, r) => decodeEmpty(r), false)

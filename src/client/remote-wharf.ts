@@ -6,6 +6,7 @@ import { RECEIVE_OPTION_FIELDS } from '../broker/index.js';
 import {
   OP,
   decodeAssignments,
+  decodeFlowEnded,
   decodeDeliverHeader,
   decodeEmpty,
   decodeJsonResult,
@@ -88,6 +89,9 @@ export class RemoteWharf implements Wharf, FlowRegistry {
     } else if (op === OP.ASSIGNMENTS) {
       const { subscriptionId, partitions } = decodeAssignments(r);
       this.flows.get(subscriptionId)?.onAssignments(partitions);
+    } else if (op === OP.FLOW_ENDED) {
+      const { subscriptionId, reason } = decodeFlowEnded(r);
+      this.flows.get(subscriptionId)?.endedByServer(reason);
     }
   }
 
@@ -95,12 +99,9 @@ export class RemoteWharf implements Wharf, FlowRegistry {
     this.flows.set(serverId, flow);
   }
 
-  unregister(serverId: number): void {
-    const flow = this.flows.get(serverId);
-    if (flow !== undefined) {
-      this.flows.delete(serverId);
-      this.allFlows.delete(flow);
-    }
+  unregister(serverId: number, flow: RemoteFlow): void {
+    if (this.flows.get(serverId) === flow) this.flows.delete(serverId);
+    this.allFlows.delete(flow);
   }
 
   private ensureOpen(): void {

@@ -126,6 +126,19 @@ describe('wharf publish / consume / tail', () => {
   });
 });
 
+describe('wharf tail, topic deleted', () => {
+  it('exits 1 with NOT_FOUND when the topic it tails is deleted', async () => {
+    await cli(server, ['topics', 'create', 'short-lived', '--partitions', '1']);
+    const tail = cli(server, ['tail', 'short-lived']);
+    await new Promise((r) => setTimeout(r, 300));
+    await server.broker.deleteTopic('short-lived');
+    const out = await tail;
+    expect(out.code).toBe(1);
+    expect(out.stderr).toContain('NOT_FOUND');
+    expect(out.stderr).toContain('short-lived');
+  });
+});
+
 describe('wharf consume, interrupted', () => {
   it('Ctrl-C ends a queue consumer waiting in a 20 s long poll without waiting it out, exit 0', async () => {
     await cli(server, ['queues', 'create', 'quiet']);

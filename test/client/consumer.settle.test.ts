@@ -103,4 +103,35 @@ describe('remote consumer settlement', () => {
     const stats = await client.stats('q');
     expect(stats.kind === 'queue' && [stats.depth, stats.inFlight]).toEqual([0, 0]);
   }, 60_000);
+
+  it('a consumer whose queue is gone when it resubscribes after a reconnect ends with NOT_FOUND instead of retrying', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'wharf-settle-'));
+    const broker = await Broker.open({ dataDir: dir, fsync: 'never' });
+    let server = await startNativeServer(broker, { port: 0 });
+    const port = server.address().port;
+    const client = await connect(`wharf://127.0.0.1:${port}`);
+    cleanups.push(async () => {
+      await client.close();
+      await server.close();
+      await broker.close();
+      rmSync(dir, { recursive: true, force: true });
+    });
+    await client.createQueue('q');
+    await client.createQueue('other');
+    const consumer = await client.consume('q', {}, () => undefined);
+    const survivor = await client.consume('other', {}, () => undefined);
+    await server.close(); // the client loses its connection and starts reconnecting
+    await broker.deleteQueue('q');
+    server = await startNativeServer(broker, { port });
+    expect(await consumer.ended).toMatchObject({ code: 'NOT_FOUND' });
+    // The other consumer resumed on the new connection.
+    const got: unknown[] = [];
+    await survivor.close();
+    const again = await client.consume('other', {}, (m) => void got.push(m.payload));
+    await client.publish('other', { payload: 'x' });
+    for (let i = 0; i < 200 && got.length === 0; i++) await new Promise((r) => setTimeout(r, 10));
+    expect(got).toEqual(['x']);
+    await again.close();
+  });
 });
+

@@ -43,6 +43,29 @@ describe.each(factories)('queues contract (%s)', (_name, make) => {
     expect(stats).toMatchObject({ kind: 'queue', depth: 0, inFlight: 0 });
   });
 
+  it('a consumer ends with NOT_FOUND when its queue is deleted, and with null when closed', async () => {
+    await t.wharf.createQueue('doomed');
+    await t.wharf.createQueue('kept');
+    const seen: unknown[] = [];
+    const doomed = await t.wharf.consume('doomed', { concurrency: 1 }, (m: QueueMessage) => void seen.push(m.payload));
+    const kept = await t.wharf.consume('kept', {}, () => undefined);
+    await t.wharf.publish('doomed', { payload: 'before' });
+    await waitFor(() => seen.length === 1);
+    await t.wharf.deleteQueue('doomed');
+    const reason = await doomed.ended;
+    expect(reason).toMatchObject({ code: 'NOT_FOUND' });
+    expect(reason?.message).toContain('doomed');
+    // A queue of the same name is a new queue: the ended consumer takes nothing from it.
+    await t.wharf.createQueue('doomed');
+    await t.wharf.publish('doomed', { payload: 'after' });
+    await new Promise((r) => setTimeout(r, 100));
+    expect(seen).toEqual(['before']);
+    expect((await t.wharf.receive('doomed', { max: 10 })).map((m) => m.payload)).toEqual(['after']);
+    await doomed.close(); // harmless after the end
+    await kept.close();
+    expect(await kept.ended).toBeNull();
+  });
+
   it('long-polls until a message arrives', async () => {
     await t.wharf.createQueue('jobs');
     const pending = t.wharf.receive('jobs', { max: 1, waitMs: 5_000 });

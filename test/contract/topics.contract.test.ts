@@ -31,6 +31,27 @@ describe.each(factories)('topics contract (%s)', (_name, make) => {
     await expect(t.wharf.createTopic('b', { partitions: -1 })).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
   });
 
+  it('a subscription ends with NOT_FOUND when its topic is deleted, and with null when closed', async () => {
+    await t.wharf.createTopic('doomed');
+    await t.wharf.createTopic('kept');
+    const seen: unknown[] = [];
+    const doomed = await t.wharf.subscribe('doomed', { group: 'g', from: 'earliest' }, (m: TopicMessage) => void seen.push(m.payload));
+    const kept = await t.wharf.subscribe('kept', { group: 'g' }, () => undefined);
+    await t.wharf.publish('doomed', { payload: 'before' });
+    await waitFor(() => seen.length === 1);
+    await t.wharf.deleteTopic('doomed');
+    const reason = await doomed.ended;
+    expect(reason).toMatchObject({ code: 'NOT_FOUND' });
+    expect(reason?.message).toContain('doomed');
+    await t.wharf.createTopic('doomed');
+    await t.wharf.publish('doomed', { payload: 'after' });
+    await new Promise((r) => setTimeout(r, 100));
+    expect(seen).toEqual(['before']);
+    await doomed.close();
+    await kept.close();
+    expect(await kept.ended).toBeNull();
+  });
+
   it('publishes single messages and batches with partition and offset', async () => {
     await t.wharf.createTopic('orders', { partitions: 1 });
     const one = await t.wharf.publish('orders', { key: 'k', type: 'order.created', payload: { amount: 99.99 } });

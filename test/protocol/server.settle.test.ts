@@ -121,6 +121,43 @@ describe('remote queue consumer settlement', () => {
     c.close();
   });
 
+  it('deleting the queue ends the flow: a version 3 client gets FLOW_ENDED NOT_FOUND after its last DELIVER, and the flow is gone', async () => {
+    broker = await Broker.open({ inMemory: true });
+    await broker.createQueue('q');
+    await broker.publish('q', [{ payload: 1 }, { payload: 2 }]);
+    server = await startNativeServer(broker, { port: 0 });
+    const c = await RawClient.open(server.address().port, true, 3);
+    c.send(P.encodeFrame(P.OP.CONSUME, 2, (w) => P.encodeSubscribe(w, { name: 'q', options: {}, credits: 1 })));
+    const { subscriptionId } = P.decodeSubscribed(new P.WireReader().reset((await nextOp(c, P.OP.SUBSCRIBED)).body));
+    await nextOp(c, P.OP.DELIVER);
+    await broker.deleteQueue('q');
+    const ended = P.decodeFlowEnded(new P.WireReader().reset((await nextOp(c, P.OP.FLOW_ENDED)).body));
+    expect(ended.subscriptionId).toBe(subscriptionId);
+    expect(ended.reason).toMatchObject({ code: 'NOT_FOUND' });
+    expect(ended.reason.message).toContain('"q"');
+    c.send(P.encodeFrame(P.OP.UNSUBSCRIBE, 3, (w) => P.encodeSubscriptionId(w, subscriptionId)));
+    const refused = await c.next();
+    expect(refused?.op).toBe(P.OP.ERROR);
+    expect(c.error(refused!)).toMatchObject({ code: 'NOT_FOUND' });
+    c.close();
+  });
+
+  it('deleting the queue ends the flow of a version 2 client too, without FLOW_ENDED (an op it does not know)', async () => {
+    broker = await Broker.open({ inMemory: true });
+    await broker.createQueue('q');
+    server = await startNativeServer(broker, { port: 0 });
+    const c = await RawClient.open(server.address().port, true, 2);
+    c.send(P.encodeFrame(P.OP.CONSUME, 2, (w) => P.encodeSubscribe(w, { name: 'q', options: {}, credits: 1 })));
+    const { subscriptionId } = P.decodeSubscribed(new P.WireReader().reset((await nextOp(c, P.OP.SUBSCRIBED)).body));
+    await broker.deleteQueue('q');
+    await new Promise((r) => setTimeout(r, 50));
+    c.send(P.encodeFrame(P.OP.UNSUBSCRIBE, 3, (w) => P.encodeSubscriptionId(w, subscriptionId)));
+    const next = await c.next(); // the first frame after the delete: no FLOW_ENDED before it
+    expect(next?.op).toBe(P.OP.ERROR);
+    expect(c.error(next!)).toMatchObject({ code: 'NOT_FOUND' });
+    c.close();
+  });
+
   it('a SETTLE_BATCH run past the ids sent settles only what was sent', async () => {
     const { c, subscriptionId } = await consumeWithCredits(3, 1);
     // Settles ids 1 and 2 (2 not sent yet) and grants a credit: the message then sent as id 2 stays unsettled.

@@ -89,6 +89,17 @@ describe('HTTP Server-Sent Events', () => {
     expect(JSON.parse(next[0].data!)).toMatchObject({ offset: 3, payload: 4 });
   });
 
+  it('ends the stream with an error event NOT_FOUND when its topic is deleted', async () => {
+    await f.broker.createTopic('doomed-feed', { partitions: 1 });
+    await f.broker.publish('doomed-feed', { payload: 'first' });
+    const events = await readEvents(`${base}/topics/doomed-feed/events?from=earliest`, 2, async () => {
+      await new Promise((r) => setTimeout(r, 100));
+      await f.broker.deleteTopic('doomed-feed');
+    });
+    expect(events.map((e) => e.event)).toEqual(['message', 'error']);
+    expect(JSON.parse(events[1].data!)).toMatchObject({ error: { code: 'NOT_FOUND' } });
+  });
+
   it('refuses a stream beyond maxSseStreams with 429 LIMIT_EXCEEDED; open streams keep working', async () => {
     await f.broker.createTopic('busy', { partitions: 1 });
     const a = new AbortController();

@@ -271,7 +271,7 @@ describe('a delivery the protocol cannot carry', () => {
             (err: Error) => outcomes.push(`${m.id} failed: ${err.message.slice(0, 60)}`),
           );
         }
-        return Promise.resolve({ queue: 'q', close: () => Promise.resolve() });
+        return Promise.resolve({ queue: 'q', close: () => Promise.resolve(), ended: new Promise(() => undefined) });
       },
     };
     const server = await startNativeServer(fake as unknown as Parameters<typeof startNativeServer>[0], { port: 0 });

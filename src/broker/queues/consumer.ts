@@ -42,6 +42,9 @@ export class QueueConsumer implements Consumer, OutcomeSink<Delivery> {
   private loop: Promise<void> = Promise.resolve();
   /** Fired once close() has finished (keep-alive.ts). */
   readonly stopped = new StopSignal();
+  /** Consumer.ended; settled by stop(). */
+  readonly ended: Promise<WharfError | null>;
+  private settleEnded!: (reason: WharfError | null) => void;
   private readonly concurrency: number;
   private readonly prefetch: number;
   private readonly leaseMs: number;
@@ -53,6 +56,7 @@ export class QueueConsumer implements Consumer, OutcomeSink<Delivery> {
     /** false: deliveries keep their stored record instead of being decoded (Broker.consumeStored). */
     private readonly decode = true,
   ) {
+    this.ended = new Promise((resolve) => (this.settleEnded = resolve));
     checkOptionFields(options, CONSUME_OPTION_FIELDS, 'consume option', '{ concurrency: 4 }');
     const c = options.concurrency ?? 1;
     if (!Number.isSafeInteger(c) || c < 1 || c > 10_000) throw new WharfError('INVALID_ARGUMENT', `consume concurrency ${c}: pass an integer from 1 to 10000`);
@@ -252,19 +256,19 @@ export class QueueConsumer implements Consumer, OutcomeSink<Delivery> {
   }
 
   close(): Promise<void> {
-    return this.stop(true);
+    return this.stop(true, null);
   }
 
   /**
-   * Stops at once, for a queue being deleted: as close(), but handlers still running are not
-   * waited for (a remote consumer's handler waits for its client's SETTLE, which may never come);
-   * their acks and nacks find the queue gone.
+   * Stops at once, for a queue being deleted (`reason`, what `ended` settles with): as close(),
+   * but handlers still running are not waited for (a remote consumer's handler waits for its
+   * client's SETTLE, which may never come); their acks and nacks find the queue gone.
    */
-  abandon(): Promise<void> {
-    return this.stop(false);
+  abandon(reason: WharfError): Promise<void> {
+    return this.stop(false, reason);
   }
 
-  private async stop(waitForHandlers: boolean): Promise<void> {
+  private async stop(waitForHandlers: boolean, reason: WharfError | null): Promise<void> {
     if (this.closed) return this.loop;
     this.closed = true;
     this.idle.wake?.();
@@ -276,5 +280,6 @@ export class QueueConsumer implements Consumer, OutcomeSink<Delivery> {
     await Promise.all(unstarted.map((m) => this.engine.release(m.receipt).catch(() => undefined)));
     if (waitForHandlers && this.running > 0) await new Promise<void>((resolve) => (this.idleWake = resolve));
     this.stopped.fire();
+    this.settleEnded(reason);
   }
 }

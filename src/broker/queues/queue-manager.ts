@@ -124,7 +124,8 @@ export class QueueManager implements KindManager {
     }
     this.queues.delete(name);
     // Consumers stop without waiting for their running handlers: the queue and its leases are going.
-    for (const c of q.consumers) await c.abandon();
+    const gone = new WharfError('NOT_FOUND', `queue ${JSON.stringify(name)} was deleted`);
+    for (const c of q.consumers) await c.abandon(gone);
     await q.engine.close();
     await this.ctx.catalog.remove(name);
     await this.ctx.storage.remove(queuePath(name));

@@ -94,6 +94,9 @@ export class TopicSubscription implements Subscription, GroupMember, TopicSubscr
   private crashed = false;
   /** Fired once the subscription stops, by close() or because its topic is deleted (keep-alive.ts). */
   readonly stopped = new StopSignal();
+  /** Subscription.ended; settled when `stopped` fires. */
+  readonly ended: Promise<WharfError | null>;
+  private settleEnded!: (reason: WharfError | null) => void;
 
   readonly topic: string;
 
@@ -107,6 +110,7 @@ export class TopicSubscription implements Subscription, GroupMember, TopicSubscr
     /** true: the handler gets StoredTopicMessages, records not decoded (Broker.subscribeStored). */
     readonly storedRecords = false,
   ) {
+    this.ended = new Promise((resolve) => (this.settleEnded = resolve));
     this.shareReadBuffers = storageKind === 'disk';
     this.topic = topicRef.name;
     this.autoAck = options.ackMode === 'auto';
@@ -161,17 +165,22 @@ export class TopicSubscription implements Subscription, GroupMember, TopicSubscr
       else await this.onRevoke(this.assignments());
     } finally {
       this.stopped.fire();
+      this.settleEnded(null);
     }
   }
 
-  /** The topic is being deleted (or the broker closes): stop at once; nothing is committed. */
-  async closeForDelete(): Promise<void> {
+  /**
+   * The topic is being deleted (`reason`, what `ended` settles with) or the broker closes (null):
+   * stop at once; nothing is committed.
+   */
+  async closeForDelete(reason: WharfError | null): Promise<void> {
     this.closed = true;
     this.heartbeatTimer?.cancel();
     this.topicRef.subscribers.delete(this);
     for (const f of this.fetchers.values()) f.abort();
     this.fetchers.clear();
     this.stopped.fire();
+    this.settleEnded(reason);
   }
 
   /**

@@ -268,7 +268,8 @@ export class TopicManager implements KindManager {
   /** graceful: settle and commit in-flight messages (broker close); otherwise stop at once (topic deleted). */
   private async stopConsumers(topic: Topic, graceful: boolean): Promise<void> {
     if (graceful) await Promise.allSettled([...topic.coordinators.values()].map((c) => c.close()));
-    await Promise.allSettled([...topic.subscribers].map((s) => s.closeForDelete()));
+    const reason = graceful ? null : new WharfError('NOT_FOUND', `topic ${JSON.stringify(topic.name)} was deleted`);
+    await Promise.allSettled([...topic.subscribers].map((s) => s.closeForDelete(reason)));
     if (!graceful) await Promise.allSettled([...topic.coordinators.values()].map((c) => c.close()));
     topic.coordinators.clear();
   }

@@ -126,7 +126,8 @@ export class TopicPartition {
 
 /** What a subscription exposes to its topic (closing on delete). */
 export interface TopicSubscriber {
-  closeForDelete(): Promise<void>;
+  /** reason: NOT_FOUND when the topic is deleted, null when the broker closes. */
+  closeForDelete(reason: WharfError | null): Promise<void>;
 }
 
 export class Topic {

@@ -61,7 +61,7 @@ async function isTopic(c: CliClient, name: string): Promise<boolean> {
   }
 }
 
-/** Runs until count messages were printed, or until SIGINT/SIGTERM. */
+/** Runs until count messages were printed, or until SIGINT/SIGTERM; fails with NOT_FOUND if the topic is deleted meanwhile. */
 async function consumeTopic(
   ctx: CliContext,
   c: CliClient,
@@ -86,7 +86,8 @@ async function consumeTopic(
   const stop = (): void => finish();
   process.once('SIGINT', stop).once('SIGTERM', stop);
   try {
-    await done;
+    const reason = await Promise.race([done.then(() => null), sub.ended]);
+    if (reason !== null) throw reason;
   } finally {
     process.off('SIGINT', stop).off('SIGTERM', stop);
     await sub.close();

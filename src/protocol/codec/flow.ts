@@ -18,8 +18,13 @@
 // UNSUBSCRIBE (0x34)  subscriptionId:u32                        -> OK
 // DELIVER     (0xC0)  subscriptionId:u32 count:u16 delivery{count}   push, correlation id 0
 // ASSIGNMENTS (0xC1)  subscriptionId:u32 count:u16 partition:u32{count} push, correlation id 0
+// FLOW_ENDED  (0xC2)  subscriptionId:u32 code:str message:lstr retryAfterMs:u32  push, correlation
+//                     id 0, version 3: the server ended the flow on its own (its queue or topic was
+//                     deleted); the rest is an ERROR body saying why. The flow is gone.
+import type { WharfError } from '../../common/index.js';
 import type { WireReader } from '../wire-reader.js';
 import type { WireWriter } from '../wire-writer.js';
+import { decodeError, encodeError } from './error.js';
 import { decodeDelivery, type DecodedDelivery } from './message.js';
 
 export interface SubscribeRequest {
@@ -189,4 +194,14 @@ export function decodeAssignments(r: WireReader): { subscriptionId: number; part
   const partitions = readPartitions(r);
   r.done();
   return { subscriptionId, partitions };
+}
+
+export function encodeFlowEnded(w: WireWriter, subscriptionId: number, reason: WharfError): void {
+  w.u32(subscriptionId);
+  encodeError(w, reason);
+}
+
+export function decodeFlowEnded(r: WireReader): { subscriptionId: number; reason: WharfError } {
+  const subscriptionId = r.u32('subscriptionId');
+  return { subscriptionId, reason: decodeError(r) };
 }

@@ -70,14 +70,20 @@ export function registerSseRoute(app: FastifyInstance, broker: HttpBroker, optio
         if (!raw.write(frame) && !closed) await Promise.race([once(raw, 'drain'), whenClosed]);
         if (closed) throw new WharfError('CLOSED', 'event stream closed');
       };
+      const fail = async (err: unknown): Promise<void> => {
+        if (closed) return;
+        const { body } = toHttpError(err);
+        raw.write(`event: error\ndata: ${JSON.stringify(body)}\n\n`);
+        await end();
+      };
       try {
         const opts = req.query.group !== undefined ? { group: req.query.group, from } : { from };
         sub = await broker.subscribe(name, opts, handler);
         if (closed) await sub.close();
+        // The topic deleted under the stream: say so (NOT_FOUND) and end it, as at subscribe time.
+        else void sub.ended.then((reason) => (reason === null ? undefined : fail(reason)));
       } catch (err) {
-        const { body } = toHttpError(err);
-        raw.write(`event: error\ndata: ${JSON.stringify(body)}\n\n`);
-        await end();
+        await fail(err);
       }
     },
   );

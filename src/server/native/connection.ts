@@ -4,6 +4,7 @@
 import type { Socket } from 'node:net';
 import { ChurnMap, ChurnSet, WharfError, toWharfError, type Clock, type TimerHandle } from '../../common/index.js';
 import {
+  FLOW_ENDED_VERSION,
   FrameDecoder,
   OP,
   ONE_WAY_OPS,
@@ -14,6 +15,7 @@ import {
   encodeDelivery,
   encodeDeliverHeader,
   encodeError,
+  encodeFlowEnded,
   endFrame,
   opName,
   type DeliveryMeta,
@@ -268,6 +270,18 @@ export class Connection {
   deliver(flow: FlowState, d: PendingDelivery): void {
     if (flow.batch.push(d) === 1) this.flowsToFlush.add(flow);
     this.scheduleFlush();
+  }
+
+  /**
+   * The broker ended a flow on its own (its queue or topic was deleted), after endFlow: deliveries
+   * not yet written are dropped (endFlow failed them), and a client of version 3 or later is told
+   * with FLOW_ENDED; an older one is not (its flow just stops).
+   */
+  flowEnded(flow: FlowState, reason: WharfError): void {
+    flow.batch.length = 0;
+    this.flowsToFlush.delete(flow);
+    if (this.closed || this.negotiatedVersion < FLOW_ENDED_VERSION) return;
+    this.send(OP.FLOW_ENDED, 0, (w) => encodeFlowEnded(w, flow.id, reason));
   }
 
   /** Marks a flow subscribed (after its SUBSCRIBED frame was queued) and releases held deliveries. */

@@ -147,6 +147,7 @@ const subscribe: OpHandler = async (conn, r, id) => {
     flow.lastAssignments = assignments.join(',');
     conn.send(OP.SUBSCRIBED, id, (w) => encodeSubscribed(w, { subscriptionId: flow.id, memberId: sub.memberId, group: sub.group, assignments }));
     conn.flowReady(flow);
+    whenEndedByBroker(conn, flow, sub.ended);
     pollAssignments(conn, flow);
   } catch (err) {
     conn.flows.delete(flow.id);
@@ -205,11 +206,27 @@ const consume: OpHandler = async (conn, r, id) => {
     }
     conn.send(OP.SUBSCRIBED, id, (w) => encodeSubscribed(w, { subscriptionId: flow.id, memberId: '', group: null, assignments: [] }));
     conn.flowReady(flow);
+    whenEndedByBroker(conn, flow, consumer.ended);
   } catch (err) {
     conn.flows.delete(flow.id);
     throw err;
   }
 };
+
+/**
+ * Once the broker ends a flow's subscription or consumer on its own (`ended` settles with an error:
+ * its topic or queue was deleted), the flow ends as an UNSUBSCRIBE would end it and the client is
+ * told (Connection.flowEnded). Registered after SUBSCRIBED is queued, so FLOW_ENDED follows it.
+ * Nothing to do when the flow ended first (UNSUBSCRIBE, the connection closing, the broker closing).
+ */
+function whenEndedByBroker(conn: Connection, flow: FlowState, ended: Promise<WharfError | null>): void {
+  void ended.then((reason) => {
+    if (reason === null || conn.flows.get(flow.id) !== flow) return;
+    conn.flows.delete(flow.id);
+    void endFlow(flow, reason).catch(() => undefined);
+    conn.flowEnded(flow, reason);
+  });
+}
 
 function requireFlow(conn: Connection, subscriptionId: number): FlowState {
   const flow = conn.flows.get(subscriptionId);
