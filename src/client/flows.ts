@@ -45,6 +45,11 @@ export abstract class RemoteFlow<M extends Message = Message> {
   serverId = 0;
   epoch = 0;
   protected closing = false;
+
+  /** Closed, or ended by the server (endedByServer). */
+  get isClosing(): boolean {
+    return this.closing;
+  }
   /** Handlers started and not finished, plus deliveries waiting for a handler slot. */
   private running = 0;
   private idleWaiters: Array<() => void> = [];
@@ -301,6 +306,10 @@ export class RemoteSubscription extends RemoteFlow<TopicMessage> {
   }
 
   async seek(position: StartPosition): Promise<void> {
+    // The server id names this flow only on the connection it subscribed on: after a reconnect,
+    // until resume() subscribes again, it may name another flow of the new connection.
+    if (this.isClosing) throw new WharfError('CLOSED', 'this subscription has ended; subscribe again to seek');
+    if (this.epoch !== this.conn.epoch) throw new WharfError('UNAVAILABLE', 'this subscription is subscribing again after a reconnect; retry the seek shortly', { retryAfterMs: 100 });
     await this.conn.request(OP.SEEK, (w) => encodeSeek(w, this.serverId, position), (_op, r) => decodeEmpty(r));
   }
 

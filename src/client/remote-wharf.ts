@@ -95,6 +95,15 @@ export class RemoteWharf implements Wharf, FlowRegistry {
     }
   }
 
+  /**
+   * Starts a flow and keeps it for resubscribing after reconnects, unless it has ended already
+   * (a FLOW_ENDED can arrive in the same chunk as its SUBSCRIBED, before start() returns).
+   */
+  private async started(flow: RemoteFlow): Promise<void> {
+    await flow.start();
+    if (!flow.isClosing) this.allFlows.add(flow);
+  }
+
   register(serverId: number, flow: RemoteFlow): void {
     this.flows.set(serverId, flow);
   }
@@ -169,8 +178,7 @@ export class RemoteWharf implements Wharf, FlowRegistry {
     this.ensureOpen();
     if (typeof handler !== 'function') throw new WharfError('INVALID_ARGUMENT', 'subscribe needs a handler function as its third argument');
     const sub = new RemoteSubscription(this.conn, this, topic, asObject(options, 'subscribe option', "{ group: 'billing' }"), this.flowOptions.subscribeCredits, handler);
-    await sub.start();
-    this.allFlows.add(sub);
+    await this.started(sub);
     return sub;
   }
 
@@ -214,8 +222,7 @@ export class RemoteWharf implements Wharf, FlowRegistry {
     if (!Number.isSafeInteger(prefetch) || prefetch < 1) throw new WharfError('INVALID_ARGUMENT', `prefetch is ${JSON.stringify(prefetch)}; use an integer >= 1`);
     const credits = Math.max(concurrency, prefetch);
     const consumer = new RemoteConsumer(this.conn, this, queue, o as Record<string, unknown>, credits, concurrency, this.queues, handler);
-    await consumer.start();
-    this.allFlows.add(consumer);
+    await this.started(consumer);
     return consumer;
   }
 

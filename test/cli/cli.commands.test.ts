@@ -135,7 +135,7 @@ describe('wharf tail, topic deleted', () => {
     const out = await tail;
     expect(out.code).toBe(1);
     expect(out.stderr).toContain('NOT_FOUND');
-    expect(out.stderr).toContain('short-lived');
+    expect(out.stderr).toContain('"short-lived" was deleted'); // ended while tailing, not refused at subscribe
   });
 });
 

@@ -104,7 +104,7 @@ describe('remote consumer settlement', () => {
     expect(stats.kind === 'queue' && [stats.depth, stats.inFlight]).toEqual([0, 0]);
   }, 60_000);
 
-  it('a consumer whose queue is gone when it resubscribes after a reconnect ends with NOT_FOUND instead of retrying', async () => {
+  it('a consumer whose queue is gone when it resubscribes after a reconnect ends with NOT_FOUND; the others resume', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'wharf-settle-'));
     const broker = await Broker.open({ dataDir: dir, fsync: 'never' });
     let server = await startNativeServer(broker, { port: 0 });
@@ -116,22 +116,34 @@ describe('remote consumer settlement', () => {
       await broker.close();
       rmSync(dir, { recursive: true, force: true });
     });
-    await client.createQueue('q');
-    await client.createQueue('other');
+    for (const name of ['x', 'q', 'other']) await client.createQueue(name);
+    // Ids 1, 2, 3 on the first connection; x closes, so after the reconnect q's failed CONSUME and
+    // other's take ids 1 and 2 of the new connection: q's old id then names other's new flow.
+    const x = await client.consume('x', {}, () => undefined);
     const consumer = await client.consume('q', {}, () => undefined);
-    const survivor = await client.consume('other', {}, () => undefined);
+    const got: unknown[] = [];
+    const survivor = await client.consume('other', {}, (m) => void got.push(m.payload));
+    await x.close();
     await server.close(); // the client loses its connection and starts reconnecting
     await broker.deleteQueue('q');
     server = await startNativeServer(broker, { port });
     expect(await consumer.ended).toMatchObject({ code: 'NOT_FOUND' });
-    // The other consumer resumed on the new connection.
-    const got: unknown[] = [];
+    await broker.publish('other', { payload: 'after the reconnect' });
+    for (let i = 0; i < 300 && got.length === 0; i++) await new Promise((r) => setTimeout(r, 10));
+    expect(got).toEqual(['after the reconnect']);
     await survivor.close();
-    const again = await client.consume('other', {}, (m) => void got.push(m.payload));
-    await client.publish('other', { payload: 'x' });
-    for (let i = 0; i < 200 && got.length === 0; i++) await new Promise((r) => setTimeout(r, 10));
-    expect(got).toEqual(['x']);
-    await again.close();
+  });
+
+  it('a consumer ended in the chunk of its SUBSCRIBED is not kept for resubscribing', async () => {
+    const { client } = await setup();
+    for (let i = 0; i < 20; i++) {
+      await client.createQueue(`brief-${i}`);
+      const consuming = client.consume(`brief-${i}`, {}, () => undefined);
+      const deleting = client.deleteQueue(`brief-${i}`);
+      const c = await consuming;
+      await deleting;
+      expect(await c.ended).toMatchObject({ code: 'NOT_FOUND' });
+    }
+    expect((client as unknown as { allFlows: Set<unknown> }).allFlows.size).toBe(0);
   });
 });
-

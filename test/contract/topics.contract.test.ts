@@ -43,6 +43,7 @@ describe.each(factories)('topics contract (%s)', (_name, make) => {
     const reason = await doomed.ended;
     expect(reason).toMatchObject({ code: 'NOT_FOUND' });
     expect(reason?.message).toContain('doomed');
+    await expect(doomed.seek('earliest')).rejects.toMatchObject({ code: 'CLOSED' });
     await t.wharf.createTopic('doomed');
     await t.wharf.publish('doomed', { payload: 'after' });
     await new Promise((r) => setTimeout(r, 100));

@@ -124,19 +124,22 @@ describe('remote queue consumer settlement', () => {
   it('deleting the queue ends the flow: a version 3 client gets FLOW_ENDED NOT_FOUND after its last DELIVER, and the flow is gone', async () => {
     broker = await Broker.open({ inMemory: true });
     await broker.createQueue('q');
-    await broker.publish('q', [{ payload: 1 }, { payload: 2 }]);
     server = await startNativeServer(broker, { port: 0 });
     const c = await RawClient.open(server.address().port, true, 3);
-    c.send(P.encodeFrame(P.OP.CONSUME, 2, (w) => P.encodeSubscribe(w, { name: 'q', options: {}, credits: 1 })));
+    c.send(P.encodeFrame(P.OP.CONSUME, 2, (w) => P.encodeSubscribe(w, { name: 'q', options: {}, credits: 1000 })));
     const { subscriptionId } = P.decodeSubscribed(new P.WireReader().reset((await nextOp(c, P.OP.SUBSCRIBED)).body));
-    await nextOp(c, P.OP.DELIVER);
-    await broker.deleteQueue('q');
-    const ended = P.decodeFlowEnded(new P.WireReader().reset((await nextOp(c, P.OP.FLOW_ENDED)).body));
+    // Deliveries on their way when the queue goes: whatever DELIVER frames come, FLOW_ENDED is last.
+    await broker.publish('q', Array.from({ length: 200 }, (_, i) => ({ payload: i })));
+    void broker.deleteQueue('q');
+    let frame = await c.next();
+    while (frame !== null && frame.op === P.OP.DELIVER) frame = await c.next();
+    expect(frame?.op).toBe(P.OP.FLOW_ENDED);
+    const ended = P.decodeFlowEnded(new P.WireReader().reset(frame!.body));
     expect(ended.subscriptionId).toBe(subscriptionId);
     expect(ended.reason).toMatchObject({ code: 'NOT_FOUND' });
     expect(ended.reason.message).toContain('"q"');
     c.send(P.encodeFrame(P.OP.UNSUBSCRIBE, 3, (w) => P.encodeSubscriptionId(w, subscriptionId)));
-    const refused = await c.next();
+    const refused = await c.next(); // nothing of the flow after FLOW_ENDED: the next frame answers the UNSUBSCRIBE
     expect(refused?.op).toBe(P.OP.ERROR);
     expect(c.error(refused!)).toMatchObject({ code: 'NOT_FOUND' });
     c.close();
