@@ -66,6 +66,20 @@ describe.each(factories)('queues contract (%s)', (_name, make) => {
     expect(await kept.ended).toBeNull();
   });
 
+  it('a long poll whose queue is deleted fails with NOT_FOUND instead of returning nothing', async () => {
+    await t.wharf.createQueue('vanishing');
+    const polling = t.wharf.receive('vanishing', { max: 1, waitMs: 10_000 });
+    const outcome = polling.then(
+      () => 'resolved',
+      (err: unknown) => err,
+    );
+    await new Promise((r) => setTimeout(r, 50));
+    const t0 = Date.now();
+    await t.wharf.deleteQueue('vanishing');
+    expect(await outcome).toMatchObject({ code: 'NOT_FOUND' });
+    expect(Date.now() - t0).toBeLessThan(5_000); // not the rest of the 10 s wait
+  });
+
   it('long-polls until a message arrives', async () => {
     await t.wharf.createQueue('jobs');
     const pending = t.wharf.receive('jobs', { max: 1, waitMs: 5_000 });

@@ -170,10 +170,20 @@ export class QueueManager implements KindManager {
     for (;;) {
       const msgs = await q.engine.take(max, leaseMs, decode);
       const left = deadline - q.engine.clock.now();
-      if (msgs.length > 0 || left <= 0 || q.engine.closed) return msgs;
+      if (msgs.length > 0 || left <= 0) return msgs;
+      if (q.engine.closed) return this.closedUnder(queue, q);
       const handed = await q.engine.waitForWork(left, undefined, { max, leaseMs, decode });
       if (handed.length > 0) return handed;
     }
+  }
+
+  /**
+   * A long poll whose queue closed under it: deleted (NOT_FOUND, as for a receive that came a moment
+   * later) or closed with its broker (nothing to return).
+   */
+  private closedUnder(name: string, q: OpenQueue): Delivery[] {
+    if (!this.closed && this.queues.get(name) !== q) throw new WharfError('NOT_FOUND', `queue ${JSON.stringify(name)} was deleted while this receive waited`);
+    return [];
   }
 
   /** A push consumer; `decode` false hands the handler each delivery as its stored record (consumeStored). */
