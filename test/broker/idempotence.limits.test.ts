@@ -17,6 +17,16 @@ async function repeats(table: ProducerDedupe, sequences: number[]): Promise<numb
   return sequences.filter((_, i) => rs[i].duplicate === true);
 }
 
+/** Publishes one message of producerId with sequence through the table, stored as `${producerId}-${sequence}`. */
+function publisherTo(table: ProducerDedupe): (producerId: string, sequence: number) => Promise<PublishResult[]> {
+  return (producerId, sequence) =>
+    table.publish('q', [{ producerId, sequence }], false, async (fresh) => {
+      const out = fresh.map(() => ({ id: `${producerId}-${sequence}` }));
+      table.learn('q', fresh, out);
+      return out;
+    });
+}
+
 describe('idempotent-producer table limits', () => {
   it(`forgets the oldest results first once a producer has more than ${MAX_RESULTS_PER_PRODUCER} (twice over, across the order compaction)`, async () => {
     const table = new ProducerDedupe();
@@ -60,13 +70,7 @@ describe('idempotent-producer table limits', () => {
   });
 
   it(`past ${MAX_PRODUCERS} producers, one that has not published since is forgotten: the oldest, publishing again, keeps its results`, async () => {
-    const table = new ProducerDedupe();
-    const publishAs = (producerId: string, sequence: number): Promise<PublishResult[]> =>
-      table.publish('q', [{ producerId, sequence }], false, async (fresh) => {
-        const out = fresh.map(() => ({ id: `${producerId}-${sequence}` }));
-        table.learn('q', fresh, out);
-        return out;
-      });
+    const publishAs = publisherTo(new ProducerDedupe());
     for (let i = 0; i < MAX_PRODUCERS; i++) await publishAs(`p${i}`, 0);
     await publishAs('p0', 1); // p0, the oldest, is used again
     await publishAs('newcomer', 0); // the table is full: one producer is forgotten
@@ -76,13 +80,7 @@ describe('idempotent-producer table limits', () => {
   });
 
   it('a producer that keeps publishing is never forgotten, however many new producers pass through', async () => {
-    const table = new ProducerDedupe();
-    const publishAs = (producerId: string, sequence: number): Promise<PublishResult[]> =>
-      table.publish('q', [{ producerId, sequence }], false, async (fresh) => {
-        const out = fresh.map(() => ({ id: `${producerId}-${sequence}` }));
-        table.learn('q', fresh, out);
-        return out;
-      });
+    const publishAs = publisherTo(new ProducerDedupe());
     let sequence = 0;
     await publishAs('steady', sequence);
     for (let i = 0; i < 3 * MAX_PRODUCERS; i++) {
