@@ -72,6 +72,14 @@ describe('codec golden fixtures', () => {
     expect(P.ONE_WAY_OPS.has(P.OP.SETTLE_BATCH)).toBe(true);
   });
 
+  it('FLOW_ENDED: the subscription id, then an ERROR body', () => {
+    const f = P.encodeFrame(P.OP.FLOW_ENDED, 0, (w) => P.encodeFlowEnded(w, 1, new WharfError('NOT_FOUND', 'gone')));
+    expect(hex(f)).toBe('00000020c2000000000000000100094e4f545f464f554e4400000004676f6e65ffffffff');
+    const decoded = body(f, P.OP.FLOW_ENDED, P.decodeFlowEnded);
+    expect(decoded.subscriptionId).toBe(1);
+    expect(decoded.reason).toMatchObject({ code: 'NOT_FOUND', message: 'gone' });
+  });
+
   it('SETTLE_BATCH runs that are empty, start at 0 or pass 0xFFFFFFFF are PROTOCOL_ERROR', () => {
     for (const run of [[5, 0], [0, 3], [0xfffffffe, 3]]) {
       const f = P.encodeFrame(P.OP.SETTLE_BATCH, 0, (w) => P.encodeSettleBatch(w, 1, 0, run));
