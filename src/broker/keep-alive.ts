@@ -1,7 +1,7 @@
 // Holds the process open while an embedded consumer or subscription is open, as an open server
 // socket would: a worker that only consumes must not exit while its queue happens to be empty
 // (the broker's own timers are unref'd, so that a script that is done can exit without close()).
-import { assert } from '../common/index.js';
+import { assert, type WharfError } from '../common/index.js';
 
 /** One referenced timer for the whole broker, armed while at least one hold is out. */
 export class KeepAlive {
@@ -42,9 +42,15 @@ export class KeepAlive {
 
 const NOOP = (): void => undefined;
 
-/** Tells its listeners, once, that a flow has stopped, whichever way it stopped. */
+/**
+ * Tells its listeners, once, that a flow has stopped, whichever way it stopped, and says why:
+ * `ended` (Consumer.ended, Subscription.ended) settles with the reason fire() was given.
+ */
 export class StopSignal {
   private listeners: Array<() => void> | null = [];
+  private settleEnded!: (reason: WharfError | null) => void;
+  /** null: closed; a WharfError: stopped on its own (its queue or topic was deleted). Never rejects. */
+  readonly ended = new Promise<WharfError | null>((resolve) => (this.settleEnded = resolve));
 
   /** Runs fn when the flow stops (at once if it has). */
   on(fn: () => void): void {
@@ -52,7 +58,8 @@ export class StopSignal {
     else this.listeners.push(fn);
   }
 
-  fire(): void {
+  fire(reason: WharfError | null = null): void {
+    this.settleEnded(reason);
     const listeners = this.listeners;
     this.listeners = null;
     if (listeners !== null) for (const fn of listeners) fn();

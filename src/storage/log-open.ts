@@ -23,8 +23,9 @@ export async function openSegments(dir: string, indexIntervalBytes: number, full
     const isLast = i === segments.length - 1;
     const report = await recoverSegment(seg, { isLast, fullScan });
     // Later rounds make only their own bytes durable (O_DSYNC): what a crash or an earlier run under
-    // another fsync policy left unsynced in the file is synced once now.
-    if (isLast && durableWrites) await fdatasync(seg.fd!);
+    // another fsync policy left unsynced in the file is synced once now (a torn tail's truncation
+    // synced it already).
+    if (isLast && durableWrites && report.truncatedBytes === 0) await fdatasync(seg.fd!);
     if (!isLast) {
       if (report.indexChanged) await seg.writeIndexFiles();
       // Older segments keep no fd and no index in memory until read.

@@ -40,11 +40,9 @@ export class QueueConsumer implements Consumer, OutcomeSink<Delivery> {
   private lastAck: Promise<void> | null = null;
   private readonly idle: { cancelled: boolean; wake?: () => void } = { cancelled: false };
   private loop: Promise<void> = Promise.resolve();
-  /** Fired once close() has finished (keep-alive.ts). */
+  /** Fired once close() has finished (keep-alive.ts), with why the consumer stopped. */
   readonly stopped = new StopSignal();
-  /** Consumer.ended; settled by stop(). */
-  readonly ended: Promise<WharfError | null>;
-  private settleEnded!: (reason: WharfError | null) => void;
+  readonly ended = this.stopped.ended;
   private readonly concurrency: number;
   private readonly prefetch: number;
   private readonly leaseMs: number;
@@ -56,7 +54,6 @@ export class QueueConsumer implements Consumer, OutcomeSink<Delivery> {
     /** false: deliveries keep their stored record instead of being decoded (Broker.consumeStored). */
     private readonly decode = true,
   ) {
-    this.ended = new Promise((resolve) => (this.settleEnded = resolve));
     checkOptionFields(options, CONSUME_OPTION_FIELDS, 'consume option', '{ concurrency: 4 }');
     const c = options.concurrency ?? 1;
     if (!Number.isSafeInteger(c) || c < 1 || c > 10_000) throw new WharfError('INVALID_ARGUMENT', `consume concurrency ${c}: pass an integer from 1 to 10000`);
@@ -279,7 +276,6 @@ export class QueueConsumer implements Consumer, OutcomeSink<Delivery> {
     this.bufferHead = 0;
     await Promise.all(unstarted.map((m) => this.engine.release(m.receipt).catch(() => undefined)));
     if (waitForHandlers && this.running > 0) await new Promise<void>((resolve) => (this.idleWake = resolve));
-    this.stopped.fire();
-    this.settleEnded(reason);
+    this.stopped.fire(reason);
   }
 }

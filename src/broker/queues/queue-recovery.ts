@@ -21,11 +21,11 @@ export interface Recovered {
   /** Bytes of unsettled messages in all logs, estimated (exact sizes are not journaled). */
   estimatedBytes: number;
   /**
-   * Journaled state dropped because the log ends before its offset: delivery records of hand-offs
-   * (queue-handoff.ts) whose append never became durable, and settles of a tail lost with fsync
-   * 'interval' or 'never'. The journal must be rewritten before the log's end offsets are used again.
+   * Journaled state was dropped because the log ends before its offset: delivery records of
+   * hand-offs (queue-handoff.ts) whose append never became durable, or settles of a tail lost with
+   * fsync 'interval' or 'never'. The journal must be rewritten before the log's end offsets are used again.
    */
-  droppedBeyondEnd: number;
+  droppedBeyondEnd: boolean;
 }
 
 /** Rebuilds q.state from the journal and the logs and schedules the retries still waiting. */
@@ -37,15 +37,14 @@ export async function recoverState(q: RecoveryHost, timers: TimerHeap<number>): 
   }
   q.state.finishRecovery();
   const now = q.clock.now();
-  let droppedBeyondEnd = 0;
-  q.store.logs.forEach((log, i) => (droppedBeyondEnd += syncBounds(q.state, i, log)));
-  droppedBeyondEnd += syncBounds(q.state, DELAY_LEVEL, q.store.delayLog);
+  let droppedBeyondEnd = syncBounds(q.state, DELAY_LEVEL, q.store.delayLog);
+  q.store.logs.forEach((log, i) => (droppedBeyondEnd = syncBounds(q.state, i, log) || droppedBeyondEnd));
   for (const t of [...q.state.tracked.values()]) {
     const rec = await q.readOne(t.level, t.offset);
     if (rec === null) {
       // Below the log's start: truncated away, settled before the journal said so. At or past its
       // end: a hand-off's delivery record for an append that never became durable.
-      if (t.offset >= q.state.level(t.level).endOffset) droppedBeyondEnd++;
+      if (t.offset >= q.state.level(t.level).endOffset) droppedBeyondEnd = true;
       q.state.tracked.delete(t.key);
       q.state.waitingCount--;
       continue;
@@ -65,13 +64,13 @@ export async function recoverState(q: RecoveryHost, timers: TimerHeap<number>): 
   return { estimatedBytes: bytes, droppedBeyondEnd };
 }
 
-/** Takes the log's bounds; returns 1 when settled offsets at or past its end were dropped, else 0. */
-function syncBounds(state: QueueState, level: number, log: PartitionLog): number {
+/** Takes the log's bounds; true when settled offsets at or past its end were dropped. */
+function syncBounds(state: QueueState, level: number, log: PartitionLog): boolean {
   const l = state.level(level);
   l.startOffset = log.startOffset;
   l.endOffset = log.endOffset;
   l.settled.dropBelow(log.startOffset);
   const droppedPastEnd = l.settled.dropFrom(log.endOffset);
   l.cursor = Math.max(l.cursor, log.startOffset);
-  return droppedPastEnd ? 1 : 0;
+  return droppedPastEnd;
 }

@@ -100,7 +100,7 @@ export class QueueEngine {
     // Journaled state for offsets the log does not have (a hand-off's delivery record, a lost
     // tail's settles) would apply to the next messages appended there: a snapshot replaces it
     // before any append, and a failed rewrite fails the open.
-    if (droppedBeyondEnd > 0) await this.journal.rewrite(() => this.state.snapshot());
+    if (droppedBeyondEnd) await this.journal.rewrite(() => this.state.snapshot());
     this.maybeSnapshot();
   }
 

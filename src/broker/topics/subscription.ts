@@ -92,11 +92,9 @@ export class TopicSubscription implements Subscription, GroupMember, TopicSubscr
   private heartbeatTimer: TimerHandle | null = null;
   private closed = false;
   private crashed = false;
-  /** Fired once the subscription stops, by close() or because its topic is deleted (keep-alive.ts). */
+  /** Fired once the subscription stops, by close() or because its topic is deleted (keep-alive.ts), with why. */
   readonly stopped = new StopSignal();
-  /** Subscription.ended; settled when `stopped` fires. */
-  readonly ended: Promise<WharfError | null>;
-  private settleEnded!: (reason: WharfError | null) => void;
+  readonly ended = this.stopped.ended;
 
   readonly topic: string;
 
@@ -110,7 +108,6 @@ export class TopicSubscription implements Subscription, GroupMember, TopicSubscr
     /** true: the handler gets StoredTopicMessages, records not decoded (Broker.subscribeStored). */
     readonly storedRecords = false,
   ) {
-    this.ended = new Promise((resolve) => (this.settleEnded = resolve));
     this.shareReadBuffers = storageKind === 'disk';
     this.topic = topicRef.name;
     this.autoAck = options.ackMode === 'auto';
@@ -165,7 +162,6 @@ export class TopicSubscription implements Subscription, GroupMember, TopicSubscr
       else await this.onRevoke(this.assignments());
     } finally {
       this.stopped.fire();
-      this.settleEnded(null);
     }
   }
 
@@ -179,8 +175,7 @@ export class TopicSubscription implements Subscription, GroupMember, TopicSubscr
     this.topicRef.subscribers.delete(this);
     for (const f of this.fetchers.values()) f.abort();
     this.fetchers.clear();
-    this.stopped.fire();
-    this.settleEnded(reason);
+    this.stopped.fire(reason);
   }
 
   /**
