@@ -5,6 +5,8 @@
 //   topic-durable  1-partition topic, same producer, one consumer-group member (commit per message)
 //   topic-auto     the same with ackMode 'auto' (at-most-once: committed on delivery, deliveries stream)
 //   latency-1k     queue-durable paced at --rate msgs/s for --duration s, after --warmup s not counted
+//   latency-1k-one-client  the same with producer and consumer in one client process, each on its own
+//                  connection: the shape of the peers' harness (two processes in all, with the server)
 //   queue-split    (not run by default) the server's CPU per message publishing alone, then delivering alone
 // Throughput scenarios run a cold pass, then --warm-passes (3) more on the same broker, and report
 // the warm pass with the median msgs/s, the cold pass beside it as cold_*: --warm-passes 0 measures
@@ -51,6 +53,8 @@ const { values } = parseArgs({
     'warm-passes': { type: 'string' },
   },
 });
+/** The paced latency scenarios (not counted until --warmup s have passed). */
+const isPaced = (scenario: string): boolean => scenario.startsWith('latency-1k');
 const num = (v: unknown, d: number): number => (typeof v === 'string' && v !== '' ? Number(v) : d);
 const opts = {
   count: num(values.count ?? process.env.COUNT, 100_000),
@@ -159,7 +163,7 @@ async function startConsumer(client: Wharf, scenario: string, expected: number, 
  */
 async function runProducer(client: Wharf, scenario: string, stampProducerId?: string): Promise<ProducerReport> {
   const target = scenario.startsWith('topic-') ? 'bench-topic' : 'bench-queue';
-  const total = scenario === 'latency-1k' ? Math.round(opts.rate * (opts.duration + opts.warmup)) : opts.count;
+  const total = isPaced(scenario) ? Math.round(opts.rate * (opts.duration + opts.warmup)) : opts.count;
   let inFlight = 0;
   let wake: (() => void) | null = null;
   const low = Math.floor(opts.window / 2);
@@ -195,7 +199,7 @@ async function runProducer(client: Wharf, scenario: string, stampProducerId?: st
     inFlight++;
     client.publish(target, stampProducerId === undefined ? { payload: b } : { payload: b, producerId: stampProducerId, sequence: seq }).then(confirmed, rejected);
   };
-  if (scenario === 'latency-1k') {
+  if (isPaced(scenario)) {
     let seq = 0;
     while (seq < total) {
       const due = Math.min(total, Math.floor(((nowMs() - startMs) * opts.rate) / 1000) + 1);
@@ -228,6 +232,19 @@ async function producerRole(): Promise<void> {
   const report = await runProducer(client, String(values.scenario));
   process.stdout.write(`${JSON.stringify(report)}\n`);
   await client.close();
+  process.exit(0);
+}
+
+/** latency-1k-one-client: the consumer and the producer in this one process, each on its own connection. */
+async function clientsRole(): Promise<void> {
+  const url = `wharf://127.0.0.1:${String(values.port)}`;
+  const consumerClient = await connect(url);
+  const { finished } = await startConsumer(consumerClient, String(values.scenario), num(values.count, 0), num(values['warmup-count'], 0));
+  const producerClient = await connect(url, { idempotent: opts.idempotent });
+  const producer = await runProducer(producerClient, String(values.scenario));
+  const consumer = await finished;
+  await Promise.all([producerClient.close(), consumerClient.close()]);
+  process.stdout.write(`${JSON.stringify(producer)}\n${JSON.stringify(consumer)}\n`);
   process.exit(0);
 }
 
@@ -267,10 +284,10 @@ function rowOf(system: string, scenario: string, p: ProducerReport, c: ConsumerR
     msgs_per_s: seconds > 0 ? Math.round(c.received / seconds) : null,
     p50_ms: c.p50_ms,
     p99_ms: c.p99_ms,
-    notes: `${notes}, ${settingsNote()}${scenario === 'latency-1k' ? `, paced ${opts.rate}/s: p50/p99 over ${opts.duration} s after a ${opts.warmup} s warm-up (p99_all_ms: every message)` : ''}${p.failed > 0 ? `, ${p.failed} publishes failed` : ''}`,
+    notes: `${notes}, ${settingsNote()}${isPaced(scenario) ? `, paced ${opts.rate}/s: p50/p99 over ${opts.duration} s after a ${opts.warmup} s warm-up (p99_all_ms: every message)` : ''}${p.failed > 0 ? `, ${p.failed} publishes failed` : ''}`,
     p999_ms: c.p999_ms,
     max_ms: c.max_ms,
-    ...(scenario === 'latency-1k' ? { p99_all_ms: c.p99_all_ms } : {}),
+    ...(isPaced(scenario) ? { p99_all_ms: c.p99_all_ms } : {}),
     ...cpu,
     published: p.published,
     publish_s: Math.round(p.publish_s * 1000) / 1000,
@@ -286,8 +303,8 @@ function settingsNote(): string {
 }
 
 function commonArgs(scenario: string): string[] {
-  const total = scenario === 'latency-1k' ? Math.round(opts.rate * (opts.duration + opts.warmup)) : opts.count;
-  const warmupCount = scenario === 'latency-1k' ? Math.round(opts.rate * opts.warmup) : 0;
+  const total = isPaced(scenario) ? Math.round(opts.rate * (opts.duration + opts.warmup)) : opts.count;
+  const warmupCount = isPaced(scenario) ? Math.round(opts.rate * opts.warmup) : 0;
   return ['--warmup-count', String(warmupCount), '--fsync', opts.fsync, '--idempotent', String(opts.idempotent), '--scenario', scenario, '--count', String(total), '--size', String(opts.size), '--rate', String(opts.rate), '--duration', String(opts.duration), '--window', String(opts.window), '--prefetch', String(opts.prefetch), '--payload', opts.payload];
 }
 
@@ -338,6 +355,7 @@ async function withServer<T>(scenario: string, fn: (server: RoleProcess, common:
 
 /** One pass of a scenario against a running server: fresh consumer and producer processes. */
 async function remotePass(scenario: string, server: RoleProcess, common: string[]): Promise<Row> {
+  if (scenario === 'latency-1k-one-client') return oneClientPass(scenario, server, common);
   const consumer = spawnRole(SELF, ['--role', 'consumer', ...common]);
   await nextLine(consumer.lines, 'READY');
   const serverCpu0 = cpuSecondsOf(server.proc.pid!);
@@ -363,6 +381,29 @@ async function remotePass(scenario: string, server: RoleProcess, common: string[
   );
 }
 
+/** One pass with the producer and the consumer in one client process (the peers' harness's shape). */
+async function oneClientPass(scenario: string, server: RoleProcess, common: string[]): Promise<Row> {
+  const serverCpu0 = cpuSecondsOf(server.proc.pid!);
+  const t0 = nowMs();
+  const clients = spawnRole(SELF, ['--role', 'clients', ...common]);
+  const p = JSON.parse(await nextLine(clients.lines, '{')) as ProducerReport;
+  const c = JSON.parse(await nextLine(clients.lines, '{')) as ConsumerReport;
+  const wall = (nowMs() - t0) / 1000;
+  const serverCpu1 = cpuSecondsOf(server.proc.pid!);
+  const serverUsed = serverCpu0 === null || serverCpu1 === null ? null : serverCpu1 - serverCpu0;
+  if (clients.proc.exitCode === null) await new Promise((r) => clients.proc.once('exit', r));
+  // The one process's CPU is counted once: its producer and consumer reports each measure it whole.
+  return rowOf(
+    'wharf-remote',
+    scenario,
+    p,
+    c,
+    'native protocol over loopback, producer and consumer in one client process on two connections (as the peers\' harness)',
+    { server_cpu_pct: serverUsed === null ? null : Math.round((serverUsed / wall) * 1000) / 10, client_cpu_pct: Math.round((c.cpu_s / wall) * 1000) / 10 },
+    serverUsed === null ? null : serverUsed + c.cpu_s,
+  );
+}
+
 /**
  * A throughput scenario runs several passes on one server: the first from a cold start, then
  * --warm-passes more (3) on the server the first warmed, each with fresh client processes, as the
@@ -380,7 +421,7 @@ function runRemote(scenario: string): Promise<Row> {
 
 /** Passes a scenario runs: the cold one, then --warm-passes more for throughput scenarios; one for latency-1k. */
 function passesOf(scenario: string): number {
-  return scenario === 'latency-1k' ? 1 : 1 + Math.max(0, Math.floor(opts.warmPasses));
+  return isPaced(scenario) ? 1 : 1 + Math.max(0, Math.floor(opts.warmPasses));
 }
 
 /** The warm pass with the median msgs/s, with every warm pass's msgs/s and the cold pass's figures beside it. */
@@ -437,7 +478,8 @@ function runSplit(): Promise<void> {
 async function runScenario(scenario: string, modes: string[]): Promise<void> {
   if (scenario === 'queue-split') return runSplit();
   let embedded: Row | null = null;
-  if (modes.includes('embedded')) {
+  // latency-1k-one-client embedded would be latency-1k embedded again (one process either way).
+  if (modes.includes('embedded') && scenario !== 'latency-1k-one-client') {
     embedded = await runEmbedded(scenario);
     process.stdout.write(`${JSON.stringify(embedded)}\n`);
   }
@@ -461,6 +503,7 @@ async function main(): Promise<void> {
   if (role === 'consumer') return consumerRole();
   if (role === 'producer') return producerRole();
   if (role === 'embedded') return embeddedRole();
+  if (role === 'clients') return clientsRole();
   const wanted = typeof values.scenarios === 'string' ? values.scenarios.split(',') : ['queue-durable', 'topic-durable', 'topic-auto', 'latency-1k'];
   const modes = typeof values.modes === 'string' ? values.modes.split(',') : ['embedded', 'remote'];
   for (const s of wanted) {
