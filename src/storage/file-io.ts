@@ -87,6 +87,22 @@ export async function writevAll(fd: number, buffers: Buffer[], position: number)
   }
 }
 
+/**
+ * writevAll on the calling thread: for a round so small, and landing on blocks already written
+ * (preallocation.ts), that a trip through the I/O pool costs more than the write.
+ */
+export function writevAllSync(fd: number, buffers: Buffer[], position: number): void {
+  let total = 0;
+  for (const b of buffers) total += b.byteLength;
+  let written = fs.writevSync(fd, buffers, position);
+  while (written < total) {
+    const rest = Buffer.concat(buffers).subarray(written);
+    const n = fs.writeSync(fd, rest, 0, rest.byteLength, position + written);
+    if (n === 0) throw new Error(`write made no progress at byte ${position + written}`);
+    written += n;
+  }
+}
+
 /** Makes a directory's entries (created, renamed, deleted files) durable. */
 export async function fsyncDir(dir: string): Promise<void> {
   const fd = await openFd(dir, 'r');

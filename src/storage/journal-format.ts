@@ -76,8 +76,12 @@ export function parseJournal(buf: Buffer, fileName: string): ParsedJournal {
     entries.push(buf.subarray(pos + FRAME_HEADER_BYTES, pos + size));
     pos += size;
   }
-  if (pos < buf.byteLength) {
-    for (let q = pos + 1; q + FRAME_HEADER_BYTES <= buf.byteLength; q++) {
+  // Zeros to the end are space written ahead of the data (preallocation.ts), not damage. A valid
+  // frame is never all zeros (its CRC covers its length), so one can only start before the last
+  // non-zero byte: the search for a valid frame after a bad one stops there.
+  const contentEnd = endOfNonZero(buf, pos);
+  if (pos < contentEnd) {
+    for (let q = pos + 1; q < contentEnd; q++) {
       if (validFrameBytes(buf, q) > 0) {
         throw new WharfError(
           'CORRUPT_DATA',
@@ -89,4 +93,11 @@ export function parseJournal(buf: Buffer, fileName: string): ParsedJournal {
     }
   }
   return { entries, validBytes: pos };
+}
+
+/** The end of buf after dropping the zeros that run to its end (never below from). */
+function endOfNonZero(buf: Buffer, from: number): number {
+  let end = buf.byteLength;
+  while (end > from && buf[end - 1] === 0) end--;
+  return end;
 }

@@ -8,6 +8,7 @@ import { writeFileAtomic } from './atomic-file.js';
 import { closeFd, DSYNC_FLAG, durableWritesFor, fdatasync, ftruncate, isNotFound, mkdirDurable, openFd, writevAll } from './file-io.js';
 import { syncerFor, type IntervalSyncer } from './fsync-timer.js';
 import { GroupCommitter, type CommitItem } from './group-commit.js';
+import { Preallocation } from './preallocation.js';
 import { encodeFrame, journalHeader, parseJournal } from './journal-format.js';
 import type { Journal, JournalOptions } from './types.js';
 
@@ -42,6 +43,8 @@ export class DiskJournal implements Journal {
 
   /** fsync 'always' where O_DSYNC serves (file-io.ts): the fd writes through O_DSYNC. */
   private readonly durableWrites: boolean;
+  /** Zeros ahead of the data when durableWrites (preallocation.ts); one per fd. */
+  private preallocation: Preallocation | null;
 
   private constructor(
     readonly path: string,
@@ -57,6 +60,7 @@ export class DiskJournal implements Journal {
   ) {
     this.assignedBytes = this.writtenBytes = this.syncedBytes = sizeBytes;
     this.durableWrites = durableWritesFor(options.fsync);
+    this.preallocation = this.preallocationFor(fd, sizeBytes);
     this.syncer = syncerFor(
       options,
       () => this.syncNow(),
@@ -84,7 +88,8 @@ export class DiskJournal implements Journal {
     }
     const fd = await openFd(path, writeFlags(options));
     if (bytes !== null && parsed.validBytes > 0 && parsed.validBytes < bytes.byteLength) {
-      // A torn tail: the crash came before the fsync that would have acknowledged it.
+      // A torn tail (the crash came before the fsync that would have acknowledged it), or zeros
+      // written ahead of the data (preallocation.ts).
       await ftruncate(fd, parsed.validBytes);
       await fdatasync(fd);
     } else if (durableWritesFor(options.fsync)) {
@@ -93,6 +98,10 @@ export class DiskJournal implements Journal {
       await fdatasync(fd);
     }
     return new DiskJournal(path, options, fd, parsed.entries, parsed.validBytes, onClose);
+  }
+
+  private preallocationFor(fd: number, sizeBytes: number): Preallocation | null {
+    return this.durableWrites ? new Preallocation(fd, sizeBytes, Number.MAX_SAFE_INTEGER) : null;
   }
 
   get sizeBytes(): number {
@@ -132,13 +141,12 @@ export class DiskJournal implements Journal {
   private async writeRound(items: PendingFrame[]): Promise<void> {
     if (this.failure) throw this.failure;
     try {
-      await writevAll(
-        this.fd,
-        items.map((i) => i.frame),
-        items[0].position,
-      );
+      const frames = items.map((i) => i.frame);
       const last = items[items.length - 1];
-      this.writtenBytes = last.position + last.frame.byteLength;
+      const end = last.position + last.frame.byteLength;
+      if (this.preallocation !== null) await this.preallocation.write(frames, items[0].position, end - items[0].position);
+      else await writevAll(this.fd, frames, items[0].position);
+      this.writtenBytes = end;
       if (this.durableWrites) {
         // Written through an O_DSYNC fd (writeFlags): durable already, counted as the fsync it replaces.
         this.fsyncCount++;
@@ -189,7 +197,9 @@ export class DiskJournal implements Journal {
       try {
         await writeFileAtomic(this.path, [journalHeader(), ...frames]);
         const old = this.fd;
+        await this.preallocation?.stop(); // its zeros go with the old file; none may land after its fd closes
         this.fd = await openFd(this.path, writeFlags(this.options));
+        this.preallocation = this.preallocationFor(this.fd, sizeBytes);
         await closeFd(old);
         this.writtenBytes = this.syncedBytes = sizeBytes;
       } catch (err) {
@@ -204,8 +214,12 @@ export class DiskJournal implements Journal {
     await this.committer.drain();
     await this.syncer?.stop();
     try {
-      if (!this.failure) await this.syncNow();
+      if (!this.failure) {
+        await this.preallocation?.trim();
+        await this.syncNow();
+      }
     } finally {
+      await this.preallocation?.stop();
       await closeFd(this.fd);
       this.onClose();
     }

@@ -10,6 +10,7 @@ import { GroupCommitter, type CommitItem } from './group-commit.js';
 import { findSegmentIndex, retentionDeleteCount, shouldRoll, truncateDeleteCount } from './log-policy.js';
 import { decodeRecordsInto, encodeBatch } from './record-batch.js';
 import { openSegments } from './log-open.js';
+import { Preallocation } from './preallocation.js';
 import { emptyIndexes, Segment, type SegmentIndexes } from './segment.js';
 import { appendSlabPool, type Slab } from './slab-pool.js';
 import { visitSegmentBatches, type BatchVisitor, type ReadBudget } from './segment-reader.js';
@@ -190,9 +191,13 @@ export class DiskLog implements PartitionLog {
         if (seg.fd === null) await this.createSegmentFile(seg);
         assert(items[i].position === seg.writtenBytes, 'rounds write each segment contiguously');
         if (seg.durableWrites && this.extras.beforeSync) await this.extras.beforeSync(seg.logPath);
-        await writevAll(seg.fd!, buffers, items[i].position);
         const last = items[j - 1];
-        seg.writtenBytes = last.position + last.buf.byteLength;
+        const end = last.position + last.buf.byteLength;
+        if (seg.durableWrites) {
+          seg.preallocation ??= new Preallocation(seg.fd!, items[i].position, this.options.segmentBytes);
+          await seg.preallocation.write(buffers, items[i].position, end - items[i].position);
+        } else await writevAll(seg.fd!, buffers, items[i].position);
+        seg.writtenBytes = end;
         if (seg.durableWrites) this.syncedByWrite(seg);
         else if (this.options.fsync === 'always') await this.sync(seg);
         let maxTs = seg.readableMaxTimestampMs;
@@ -223,6 +228,10 @@ export class DiskLog implements PartitionLog {
   }
 
   private async createSegmentFile(seg: Segment): Promise<void> {
+    assert(
+      this.segments.every((s) => s === seg || s.preallocation === null),
+      'a segment file is created only after the older segments end at their data',
+    );
     await seg.acquire(true);
     seg.release();
     await fsyncDir(this.dir); // the new file's directory entry survives a crash
@@ -232,6 +241,9 @@ export class DiskLog implements PartitionLog {
   private async sealFinished(): Promise<void> {
     while (this.sealQueue.length > 0 && this.sealQueue[0].writtenBytes === this.sealQueue[0].sizeBytes) {
       const seg = this.sealQueue[0];
+      // A sealed segment ends at its data: recovery reads only the last segment's tail as torn.
+      await seg.preallocation?.trim();
+      seg.preallocation = null;
       if (seg.fd !== null && seg.syncedBytes < seg.writtenBytes) await this.sync(seg);
       if (seg.fileExists) await seg.writeIndexFiles();
       seg.markAllReadable();
@@ -391,7 +403,10 @@ export class DiskLog implements PartitionLog {
     assert(this.sealQueue.length === 0, 'no segment awaits sealing between rounds');
     if (count === this.segments.length) {
       // Everything goes: first roll a fresh active segment at the end offset (as Kafka does), so
-      // the log keeps its offsets across a restart.
+      // the log keeps its offsets across a restart. The old active one ends at its data first:
+      // until it is deleted it is not the last segment, and only the last may end in zeros.
+      await this.active.preallocation?.trim();
+      this.active.preallocation = null;
       const fresh = new Segment(this.dir, this.endOffset, this.options.indexIntervalBytes, this.durableWrites);
       fresh.indexes = emptyIndexes();
       await this.createSegmentFile(fresh);
@@ -400,6 +415,7 @@ export class DiskLog implements PartitionLog {
     const doomed = this.segments.splice(0, count);
     for (const seg of doomed) {
       this.resident.delete(seg);
+      await seg.preallocation?.stop();
       await seg.deleteFiles(); // oldest first, so a crash midway leaves a contiguous log
     }
     await fsyncDir(this.dir);
@@ -417,11 +433,13 @@ export class DiskLog implements PartitionLog {
     await this.syncer?.stop();
     try {
       if (!this.failure) {
+        await this.active.preallocation?.trim();
         await this.syncActive();
         // The index files are the recovery point: written only for fsynced data.
         if (this.active.fileExists) await this.active.writeIndexFiles();
       }
     } finally {
+      for (const seg of this.segments) await seg.preallocation?.stop();
       for (const seg of this.segments) await seg.retire();
       this.extras.onClose?.();
     }

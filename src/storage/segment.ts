@@ -8,6 +8,7 @@ import { closeFd, DSYNC_FLAG, openFd, readAt, isNotFound } from './file-io.js';
 import { OffsetIndex } from './offset-index.js';
 import type { SegmentStats } from './log-policy.js';
 import { TimeIndex } from './time-index.js';
+import type { Preallocation } from './preallocation.js';
 
 export const LOG_SUFFIX = '.log';
 export const INDEX_SUFFIX = '.index';
@@ -56,6 +57,8 @@ export class Segment implements SegmentStats {
   /** In memory for the active segment; loaded on demand (and evicted) for older ones. */
   indexes: SegmentIndexes | null = null;
   fd: number | null = null;
+  /** Zeros ahead of the active segment's data under O_DSYNC (preallocation.ts); null once sealed. */
+  preallocation: Preallocation | null = null;
   fileExists = false;
   private refs = 0;
   private deleted = false;
