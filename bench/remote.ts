@@ -504,7 +504,7 @@ async function main(): Promise<void> {
   if (role === 'producer') return producerRole();
   if (role === 'embedded') return embeddedRole();
   if (role === 'clients') return clientsRole();
-  const wanted = typeof values.scenarios === 'string' ? values.scenarios.split(',') : ['queue-durable', 'topic-durable', 'topic-auto', 'latency-1k'];
+  const wanted = typeof values.scenarios === 'string' ? values.scenarios.split(',') : ['queue-durable', 'topic-durable', 'topic-auto', 'latency-1k', 'latency-1k-one-client'];
   const modes = typeof values.modes === 'string' ? values.modes.split(',') : ['embedded', 'remote'];
   for (const s of wanted) {
     try {
