@@ -33,6 +33,11 @@ export const PREALLOCATION_LIMITS = {
    * for the disk, and the I/O pool lets it.
    */
   maxLoopBusyShare: 0.5,
+  /**
+   * Nor while these writes themselves took more than this share of the loop's time: many quiet
+   * files would otherwise write one after another on the loop, where the pool overlapped them.
+   */
+  maxSyncWriteShare: 0.5,
   /** The write rate and the loop's busy share are measured over windows of this length. */
   rateWindowMs: 250,
 } as const;
@@ -47,36 +52,45 @@ function fillBytesFor(bytesPerSecond: number): number {
 const ZEROS = Buffer.alloc(PREALLOCATION_LIMITS.maxFillBytes);
 
 /**
- * The share of the event loop's time spent on work other than synchronous writes, over the last
- * whole window (0 until one has passed). One per process: every file shares the loop.
+ * Whether the loop may write rounds itself, from one window of its time (all in ms): its work other
+ * than these writes took at most maxLoopBusyShare of the time they left, and the writes at most
+ * maxSyncWriteShare of the window.
  */
-class LoopBusyness {
+export function loopHasRoom(activeMs: number, syncWriteMs: number, elapsedMs: number): boolean {
+  if (elapsedMs <= 0) return true;
+  const otherWorkMs = Math.max(0, activeMs - syncWriteMs);
+  const leftMs = Math.max(1e-3, elapsedMs - syncWriteMs);
+  return otherWorkMs / leftMs <= PREALLOCATION_LIMITS.maxLoopBusyShare && syncWriteMs / elapsedMs <= PREALLOCATION_LIMITS.maxSyncWriteShare;
+}
+
+/** The event loop's last whole window, as loopHasRoom judges it. One per process: every file shares the loop. */
+class LoopWindow {
   #windowStartMs = performance.now();
   #utilization = performance.eventLoopUtilization();
   #syncWriteMs = 0;
-  busyShare = 0;
+  #hasRoom = true;
 
   noteSyncWrite(ms: number): void {
     this.#syncWriteMs += ms;
   }
 
   /** Rolls the window over when it has passed; cheap otherwise. */
-  current(): number {
+  hasRoom(): boolean {
     const nowMs = performance.now();
     const elapsedMs = nowMs - this.#windowStartMs;
     if (elapsedMs >= PREALLOCATION_LIMITS.rateWindowMs) {
       const now = performance.eventLoopUtilization();
       const window = performance.eventLoopUtilization(now, this.#utilization);
-      this.busyShare = Math.max(0, window.active - this.#syncWriteMs) / elapsedMs;
+      this.#hasRoom = loopHasRoom(window.active, this.#syncWriteMs, elapsedMs);
       this.#utilization = now;
       this.#windowStartMs = nowMs;
       this.#syncWriteMs = 0;
     }
-    return this.busyShare;
+    return this.#hasRoom;
   }
 }
 
-const loopBusyness = new LoopBusyness();
+const loopWindow = new LoopWindow();
 
 /** A part of a window shorter than this is measured as this long (no rate from one write alone). */
 const MIN_PARTIAL_WINDOW_MS = 20;
@@ -95,6 +109,12 @@ class WriteRate {
     this.#windowBytes += bytes;
     const nowMs = this.nowMs();
     const elapsedMs = nowMs - this.#windowStartMs;
+    if (elapsedMs < 0) {
+      // A clock that went back (only an injected one can): start a new window from here.
+      this.#windowStartMs = nowMs;
+      this.#windowBytes = bytes;
+      return;
+    }
     if (elapsedMs < PREALLOCATION_LIMITS.rateWindowMs) {
       // A burst after a quiet spell counts at once, not a window later.
       const partial = (this.#windowBytes * 1000) / Math.max(elapsedMs, MIN_PARTIAL_WINDOW_MS);
@@ -137,14 +157,14 @@ export class Preallocation {
   /**
    * fd: written through O_DSYNC. endBytes: the file's logical end, which is also its size now.
    * capBytes: no zeros are written past it (a segment's roll size). nowMs: the clock the write
-   * rate is measured with; loopBusyShare: the event loop's share of time on other work.
+   * rate is measured with (monotonic); loopHasRoom: whether the event loop may write rounds itself.
    */
   constructor(
     private readonly fd: number,
     endBytes: number,
     private readonly capBytes: number,
-    nowMs: () => number = Date.now,
-    private readonly loopBusyShare: () => number = () => loopBusyness.current(),
+    nowMs: () => number = () => performance.now(),
+    private readonly loopHasRoom: () => boolean = () => loopWindow.hasRoom(),
   ) {
     assert(Number.isSafeInteger(endBytes) && endBytes >= 0, 'a file ends at a byte position');
     this.#filledEnd = this.#dataEnd = endBytes;
@@ -166,17 +186,18 @@ export class Preallocation {
     // Zeros being written must never land on data: a round reaching them waits for them first.
     if (this.#fill !== null && end > this.#fillStart) await this.#fill;
     // Not while a fill runs: a write then may wait for the fill's commit of the new file size.
+    const loopHasRoom = this.loopHasRoom(); // asked on every round, so its window rolls on time
     const sync =
+      loopHasRoom &&
       this.#fill === null &&
       totalBytes <= PREALLOCATION_LIMITS.syncWriteMaxBytes &&
       end <= this.#filledEnd &&
-      this.#isQuiet() &&
-      this.loopBusyShare() <= PREALLOCATION_LIMITS.maxLoopBusyShare;
+      this.#isQuiet();
     if (sync) {
       this.counts.syncRounds++;
       const startMs = performance.now();
       writevAllSync(this.fd, buffers, position);
-      loopBusyness.noteSyncWrite(performance.now() - startMs);
+      loopWindow.noteSyncWrite(performance.now() - startMs);
       // Settle as I/O does, in a later turn of the loop: a caller that appends again as soon as
       // its append settles would otherwise run on microtasks alone and starve timers and sockets.
       await new Promise<void>((resolve) => setImmediate(resolve));
@@ -234,8 +255,8 @@ export class Preallocation {
     await this.stop();
     if (!this.#extended) return;
     await ftruncate(this.fd, this.#dataEnd);
+    this.#filledEnd = this.#dataEnd;
     await fdatasync(this.fd);
     this.#extended = false;
-    this.#filledEnd = this.#dataEnd;
   }
 }

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import fc from 'fast-check';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { DSYNC_FLAG } from '../../src/storage/file-io.js';
-import { PREALLOCATION_LIMITS, Preallocation, type PreallocationCounts } from '../../src/storage/preallocation.js';
+import { loopHasRoom, PREALLOCATION_LIMITS, Preallocation, type PreallocationCounts } from '../../src/storage/preallocation.js';
 import { removeDir, tempDir } from './helpers.js';
 
 /**
@@ -48,7 +48,7 @@ function holdFills(): () => void {
 }
 let releaseFills = (): void => undefined;
 
-const { syncWriteMaxBytes, minFillBytes, maxFillBytes, maxRateBytesPerSecond, maxLoopBusyShare, rateWindowMs } =
+const { syncWriteMaxBytes, minFillBytes, maxFillBytes, maxRateBytesPerSecond, maxLoopBusyShare, maxSyncWriteShare, rateWindowMs } =
   PREALLOCATION_LIMITS;
 /** The most bytes one whole rate window may take with the file still counted as quiet. */
 const windowLimitBytes = (maxRateBytesPerSecond * rateWindowMs) / 1000;
@@ -101,8 +101,8 @@ class Subject {
   nowMs = 0;
   /** How far write() moves the clock before each round: by default a window, so a file is quiet. */
   stepMs: number = rateWindowMs;
-  /** The event loop's share of time on other work, as the Preallocation sees it. */
-  loopBusyShare = 0;
+  /** Whether the event loop may write rounds itself, as the Preallocation sees it. */
+  loopHasRoom = true;
   /** The data's end: where the next round goes. */
   end: number;
   readonly #written: Buffer[] = [];
@@ -122,7 +122,7 @@ class Subject {
       prefixBytes,
       capBytes,
       () => this.nowMs,
-      () => this.loopBusyShare,
+      () => this.loopHasRoom,
     );
     subjects.push(this);
   }
@@ -292,7 +292,7 @@ describe('Preallocation', () => {
     expect(s.counts).toEqual({ ...before, poolRounds: before.poolRounds + 1 });
     release();
     // Once the fill has landed, rounds inside the zeros are synchronous again.
-    await vi.waitFor(() => expect(s.prealloc.aheadBytes).toBeGreaterThan(ahead));
+    await vi.waitFor(() => expect(s.prealloc.aheadBytes).toBeGreaterThan(ahead), { timeout: 10_000 });
     await s.write(1000);
     expect(s.counts.syncRounds).toBe(before.syncRounds + 1);
     await s.prealloc.stop();
@@ -301,12 +301,12 @@ describe('Preallocation', () => {
 
   it('writes no round synchronously while the event loop is busy with other work, and fills all the same', async () => {
     const s = new Subject(NO_CAP);
-    s.loopBusyShare = maxLoopBusyShare + 0.1;
+    s.loopHasRoom = false;
     await s.write(1000);
     for (let i = 0; i < 10; i++) await s.write(1000);
     expect(s.prealloc.aheadBytes).toBeGreaterThan(0);
     expect(s.counts).toMatchObject({ syncRounds: 0, poolRounds: 11, fills: 1 });
-    s.loopBusyShare = maxLoopBusyShare;
+    s.loopHasRoom = true;
     await s.write(1000);
     expect(s.counts).toMatchObject({ syncRounds: 1, poolRounds: 11 });
     await s.prealloc.stop();
@@ -441,5 +441,25 @@ describe('Preallocation', () => {
     }
     expect(s.counts).toMatchObject({ syncRounds: 0, poolRounds: 7, fills: 1, fillFailures: 1 });
     s.expectDataThenZeros();
+  });
+});
+
+describe('loopHasRoom: whether the event loop may write rounds itself', () => {
+  const windowMs = 250;
+
+  it('says yes while the loop is mostly idle, counting its other work against the time the writes left', () => {
+    expect(loopHasRoom(0, 0, windowMs)).toBe(true);
+    // 60 ms of writes leave 190 ms; 95 ms of other work is exactly half of it.
+    expect(loopHasRoom(60 + 95, 60, windowMs)).toBe(true);
+    expect(loopHasRoom(60 + 96, 60, windowMs)).toBe(false);
+  });
+
+  it('says no once the writes themselves fill more than their share of the window, however idle the rest', () => {
+    expect(loopHasRoom(windowMs * maxSyncWriteShare, windowMs * maxSyncWriteShare, windowMs)).toBe(true);
+    expect(loopHasRoom(windowMs * maxSyncWriteShare + 1, windowMs * maxSyncWriteShare + 1, windowMs)).toBe(false);
+  });
+
+  it('says no for a loop busy with other work at the limit plus a little', () => {
+    expect(loopHasRoom(windowMs * maxLoopBusyShare + 1, 0, windowMs)).toBe(false);
   });
 });
