@@ -358,50 +358,54 @@ async function remotePass(scenario: string, server: RoleProcess, common: string[
   if (scenario === 'latency-1k-one-client') return oneClientPass(scenario, server, common);
   const consumer = spawnRole(SELF, ['--role', 'consumer', ...common]);
   await nextLine(consumer.lines, 'READY');
-  const serverCpu0 = cpuSecondsOf(server.proc.pid!);
-  const t0 = nowMs();
+  const serverCpu = serverCpuFrom(server);
   const producer = spawnRole(SELF, ['--role', 'producer', ...common]);
   const p = JSON.parse(await nextLine(producer.lines, '{')) as ProducerReport;
   const c = JSON.parse(await nextLine(consumer.lines, '{')) as ConsumerReport;
-  const wall = (nowMs() - t0) / 1000;
-  const serverCpu1 = cpuSecondsOf(server.proc.pid!);
-  const serverUsed = serverCpu0 === null || serverCpu1 === null ? null : serverCpu1 - serverCpu0;
-  await Promise.all([producer, consumer].map((child) => (child.proc.exitCode === null ? new Promise((r) => child.proc.once('exit', r)) : undefined)));
+  const { wall, serverUsed } = serverCpu();
+  await Promise.all([producer, consumer].map(exited));
+  return remoteRow(scenario, p, c, 'native protocol over loopback, 1 producer + 1 consumer process', wall, serverUsed, p.cpu_s + c.cpu_s);
+}
+
+/** Starts measuring: the returned function gives the wall seconds since and the server's CPU seconds meanwhile. */
+function serverCpuFrom(server: RoleProcess): () => { wall: number; serverUsed: number | null } {
+  const serverCpu0 = cpuSecondsOf(server.proc.pid!);
+  const t0 = nowMs();
+  return () => {
+    const wall = (nowMs() - t0) / 1000;
+    const serverCpu1 = cpuSecondsOf(server.proc.pid!);
+    return { wall, serverUsed: serverCpu0 === null || serverCpu1 === null ? null : serverCpu1 - serverCpu0 };
+  };
+}
+
+function exited(child: RoleProcess): Promise<unknown> | undefined {
+  return child.proc.exitCode === null ? new Promise((r) => child.proc.once('exit', r)) : undefined;
+}
+
+/** A remote pass's row: clientCpuS is the CPU of the client processes, each counted once. */
+function remoteRow(scenario: string, p: ProducerReport, c: ConsumerReport, notes: string, wall: number, serverUsed: number | null, clientCpuS: number): Row {
   return rowOf(
     'wharf-remote',
     scenario,
     p,
     c,
-    'native protocol over loopback, 1 producer + 1 consumer process',
-    {
-      server_cpu_pct: serverUsed === null ? null : Math.round((serverUsed / wall) * 1000) / 10,
-      client_cpu_pct: Math.round(((p.cpu_s + c.cpu_s) / wall) * 1000) / 10,
-    },
-    serverUsed === null ? null : serverUsed + p.cpu_s + c.cpu_s,
+    notes,
+    { server_cpu_pct: serverUsed === null ? null : Math.round((serverUsed / wall) * 1000) / 10, client_cpu_pct: Math.round((clientCpuS / wall) * 1000) / 10 },
+    serverUsed === null ? null : serverUsed + clientCpuS,
   );
 }
 
 /** One pass with the producer and the consumer in one client process (the peers' harness's shape). */
 async function oneClientPass(scenario: string, server: RoleProcess, common: string[]): Promise<Row> {
-  const serverCpu0 = cpuSecondsOf(server.proc.pid!);
-  const t0 = nowMs();
+  const serverCpu = serverCpuFrom(server);
   const clients = spawnRole(SELF, ['--role', 'clients', ...common]);
   const p = JSON.parse(await nextLine(clients.lines, '{')) as ProducerReport;
   const c = JSON.parse(await nextLine(clients.lines, '{')) as ConsumerReport;
-  const wall = (nowMs() - t0) / 1000;
-  const serverCpu1 = cpuSecondsOf(server.proc.pid!);
-  const serverUsed = serverCpu0 === null || serverCpu1 === null ? null : serverCpu1 - serverCpu0;
-  if (clients.proc.exitCode === null) await new Promise((r) => clients.proc.once('exit', r));
+  const { wall, serverUsed } = serverCpu();
+  await exited(clients);
   // The one process's CPU is counted once: its producer and consumer reports each measure it whole.
-  return rowOf(
-    'wharf-remote',
-    scenario,
-    p,
-    c,
-    'native protocol over loopback, producer and consumer in one client process on two connections (as the peers\' harness)',
-    { server_cpu_pct: serverUsed === null ? null : Math.round((serverUsed / wall) * 1000) / 10, client_cpu_pct: Math.round((c.cpu_s / wall) * 1000) / 10 },
-    serverUsed === null ? null : serverUsed + c.cpu_s,
-  );
+  const notes = "native protocol over loopback, producer and consumer in one client process on two connections (as the peers' harness)";
+  return remoteRow(scenario, p, c, notes, wall, serverUsed, c.cpu_s);
 }
 
 /**

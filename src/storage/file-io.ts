@@ -71,20 +71,25 @@ export async function writevAll(fd: number, buffers: Buffer[], position: number)
   let written = await writevOnce(fd, buffers, position);
   while (written < total) {
     // Short write (rare: signals, quotas): continue with what is left.
-    let skip = written;
-    const rest: Buffer[] = [];
-    for (const b of buffers) {
-      if (skip >= b.byteLength) {
-        skip -= b.byteLength;
-        continue;
-      }
-      rest.push(skip > 0 ? b.subarray(skip) : b);
-      skip = 0;
-    }
-    const n = await writevOnce(fd, rest, position + written);
+    const n = await writevOnce(fd, buffersAfter(buffers, written), position + written);
     if (n === 0) throw new Error(`writev made no progress at byte ${position + written}`);
     written += n;
   }
+}
+
+/** The part of buffers after their first skipBytes bytes, as views. */
+function buffersAfter(buffers: Buffer[], skipBytes: number): Buffer[] {
+  let skip = skipBytes;
+  const rest: Buffer[] = [];
+  for (const b of buffers) {
+    if (skip >= b.byteLength) {
+      skip -= b.byteLength;
+      continue;
+    }
+    rest.push(skip > 0 ? b.subarray(skip) : b);
+    skip = 0;
+  }
+  return rest;
 }
 
 /**
@@ -96,9 +101,8 @@ export function writevAllSync(fd: number, buffers: Buffer[], position: number): 
   for (const b of buffers) total += b.byteLength;
   let written = fs.writevSync(fd, buffers, position);
   while (written < total) {
-    const rest = Buffer.concat(buffers).subarray(written);
-    const n = fs.writeSync(fd, rest, 0, rest.byteLength, position + written);
-    if (n === 0) throw new Error(`write made no progress at byte ${position + written}`);
+    const n = fs.writevSync(fd, buffersAfter(buffers, written), position + written);
+    if (n === 0) throw new Error(`writev made no progress at byte ${position + written}`);
     written += n;
   }
 }

@@ -242,8 +242,7 @@ export class DiskLog implements PartitionLog {
     while (this.sealQueue.length > 0 && this.sealQueue[0].writtenBytes === this.sealQueue[0].sizeBytes) {
       const seg = this.sealQueue[0];
       // A sealed segment ends at its data: recovery reads only the last segment's tail as torn.
-      await seg.preallocation?.trim();
-      seg.preallocation = null;
+      await seg.endAtData();
       if (seg.fd !== null && seg.syncedBytes < seg.writtenBytes) await this.sync(seg);
       if (seg.fileExists) await seg.writeIndexFiles();
       seg.markAllReadable();
@@ -405,8 +404,7 @@ export class DiskLog implements PartitionLog {
       // Everything goes: first roll a fresh active segment at the end offset (as Kafka does), so
       // the log keeps its offsets across a restart. The old active one ends at its data first:
       // until it is deleted it is not the last segment, and only the last may end in zeros.
-      await this.active.preallocation?.trim();
-      this.active.preallocation = null;
+      await this.active.endAtData();
       const fresh = new Segment(this.dir, this.endOffset, this.options.indexIntervalBytes, this.durableWrites);
       fresh.indexes = emptyIndexes();
       await this.createSegmentFile(fresh);
@@ -415,7 +413,6 @@ export class DiskLog implements PartitionLog {
     const doomed = this.segments.splice(0, count);
     for (const seg of doomed) {
       this.resident.delete(seg);
-      await seg.preallocation?.stop();
       await seg.deleteFiles(); // oldest first, so a crash midway leaves a contiguous log
     }
     await fsyncDir(this.dir);
@@ -433,13 +430,12 @@ export class DiskLog implements PartitionLog {
     await this.syncer?.stop();
     try {
       if (!this.failure) {
-        await this.active.preallocation?.trim();
+        await this.active.endAtData();
         await this.syncActive();
         // The index files are the recovery point: written only for fsynced data.
         if (this.active.fileExists) await this.active.writeIndexFiles();
       }
     } finally {
-      for (const seg of this.segments) await seg.preallocation?.stop();
       for (const seg of this.segments) await seg.retire();
       this.extras.onClose?.();
     }

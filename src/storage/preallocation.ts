@@ -171,7 +171,7 @@ export class Preallocation {
     this.#rate = new WriteRate(nowMs);
   }
 
-  /** Zero bytes written ahead of the data (tests and stats). */
+  /** Zero bytes written ahead of the data (tests). */
   get aheadBytes(): number {
     return Math.max(0, this.#filledEnd - this.#dataEnd);
   }
@@ -225,20 +225,21 @@ export class Preallocation {
     this.#fillStart = start;
     this.#extended = true;
     this.counts.fills++;
-    this.#fill = writevAll(this.fd, [ZEROS.subarray(0, end - start)], start).then(
-      () => {
-        this.#filledEnd = Math.max(this.#filledEnd, end);
+    this.#fill = writevAll(this.fd, [ZEROS.subarray(0, end - start)], start)
+      .then(
+        () => {
+          this.#filledEnd = Math.max(this.#filledEnd, end);
+        },
+        () => {
+          // Nothing depends on the zeros: later rounds extend the file as they did before.
+          this.counts.fillFailures++;
+          this.#stopped = true;
+        },
+      )
+      .finally(() => {
         this.#fill = null;
         this.#fillStart = Number.POSITIVE_INFINITY;
-      },
-      () => {
-        // Nothing depends on the zeros: later rounds extend the file as they did before.
-        this.counts.fillFailures++;
-        this.#stopped = true;
-        this.#fill = null;
-        this.#fillStart = Number.POSITIVE_INFINITY;
-      },
-    );
+      });
   }
 
   /**

@@ -176,7 +176,16 @@ export class Segment implements SegmentStats {
   async closeFd(): Promise<void> {
     const fd = this.fd;
     this.fd = null;
+    // A fill of zeros still running must finish first: none may land in whatever file the fd
+    // number goes to next.
+    await this.preallocation?.stop();
     if (fd !== null) await closeFd(fd).catch(() => undefined);
+  }
+
+  /** Cuts the zeros written ahead of the data (seal, or everything deleted): the file ends at its data. */
+  async endAtData(): Promise<void> {
+    await this.preallocation?.trim();
+    this.preallocation = null;
   }
 
   /** Unlinks the files; the fd closes once the last reader releases it. */

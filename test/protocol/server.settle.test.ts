@@ -33,12 +33,17 @@ async function consumeWithCredits(count: number, credits: number): Promise<{ c: 
   await broker.createQueue('dlq');
   await broker.createQueue('q', { maxDeliveries: 1, deadLetterQueue: 'dlq' });
   await broker.publish('q', Array.from({ length: count }, (_, i) => ({ payload: i })));
-  server = await startNativeServer(broker, { port: 0 });
-  const c = await RawClient.open(server.address().port, true, 2); // SETTLE_BATCH is a version 2 op
+  const consumer = await rawConsumer(2, credits); // SETTLE_BATCH is a version 2 op
+  await nextOp(consumer.c, P.OP.DELIVER);
+  return consumer;
+}
+
+/** A server on the broker and a raw client of protocol `version` consuming queue 'q' with `credits`. */
+async function rawConsumer(version: number, credits: number): Promise<{ c: RawClient; subscriptionId: number }> {
+  server = await startNativeServer(broker!, { port: 0 });
+  const c = await RawClient.open(server.address().port, true, version);
   c.send(P.encodeFrame(P.OP.CONSUME, 2, (w) => P.encodeSubscribe(w, { name: 'q', options: {}, credits })));
-  const subscribed = await nextOp(c, P.OP.SUBSCRIBED);
-  const { subscriptionId } = P.decodeSubscribed(new P.WireReader().reset(subscribed.body));
-  await nextOp(c, P.OP.DELIVER);
+  const { subscriptionId } = P.decodeSubscribed(new P.WireReader().reset((await nextOp(c, P.OP.SUBSCRIBED)).body));
   return { c, subscriptionId };
 }
 
@@ -124,10 +129,7 @@ describe('remote queue consumer settlement', () => {
   it('deleting the queue ends the flow: a version 3 client gets FLOW_ENDED NOT_FOUND after its last DELIVER, and the flow is gone', async () => {
     broker = await Broker.open({ inMemory: true });
     await broker.createQueue('q');
-    server = await startNativeServer(broker, { port: 0 });
-    const c = await RawClient.open(server.address().port, true, 3);
-    c.send(P.encodeFrame(P.OP.CONSUME, 2, (w) => P.encodeSubscribe(w, { name: 'q', options: {}, credits: 1000 })));
-    const { subscriptionId } = P.decodeSubscribed(new P.WireReader().reset((await nextOp(c, P.OP.SUBSCRIBED)).body));
+    const { c, subscriptionId } = await rawConsumer(3, 1000);
     // Deliveries on their way when the queue goes: whatever DELIVER frames come, FLOW_ENDED is last.
     await broker.publish('q', Array.from({ length: 200 }, (_, i) => ({ payload: i })));
     void broker.deleteQueue('q');
@@ -148,10 +150,7 @@ describe('remote queue consumer settlement', () => {
   it('deleting the queue ends the flow of a version 2 client too, without FLOW_ENDED (an op it does not know)', async () => {
     broker = await Broker.open({ inMemory: true });
     await broker.createQueue('q');
-    server = await startNativeServer(broker, { port: 0 });
-    const c = await RawClient.open(server.address().port, true, 2);
-    c.send(P.encodeFrame(P.OP.CONSUME, 2, (w) => P.encodeSubscribe(w, { name: 'q', options: {}, credits: 1 })));
-    const { subscriptionId } = P.decodeSubscribed(new P.WireReader().reset((await nextOp(c, P.OP.SUBSCRIBED)).body));
+    const { c, subscriptionId } = await rawConsumer(2, 1);
     await broker.deleteQueue('q');
     await new Promise((r) => setTimeout(r, 50));
     c.send(P.encodeFrame(P.OP.UNSUBSCRIBE, 3, (w) => P.encodeSubscriptionId(w, subscriptionId)));
