@@ -169,6 +169,8 @@ describe('queue hand-off', () => {
     await settle();
     expect(r.engine.state.inFlightCount).toBe(1); // leased as it was appended
     expect(readyCount(r.engine.state)).toBe(0);
+    const during = await r.engine.stats();
+    expect([during.depth, during.inFlight]).toEqual([0, 0]); // on its way to disk: no consumer has it yet
     let handed: Delivery[] | null = null;
     void poll.result.then((b) => (handed = b));
     await settle();
