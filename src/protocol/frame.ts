@@ -1,6 +1,7 @@
 // Frames: the unit on the wire. A FrameDecoder turns a TCP byte stream into frames, checking the
 // length against maxFrameBytes before buffering anything, and parsing complete frames straight
-// out of each received chunk (no copy) when they do not straddle chunks.
+// out of each received chunk (no copy) when they do not straddle chunks. A frame that does is
+// joined from its own bytes alone; the rest of the chunk is still parsed where it lies.
 //
 // frame    = length:u32 op:u8 correlationId:u32 body
 // length   = bytes after the length field (5 + body length), big-endian
@@ -57,42 +58,76 @@ export class FrameDecoder {
 
   /** Feeds received bytes. Throws PROTOCOL_ERROR (bad length) or LIMIT_EXCEEDED (frame too large). */
   push(chunk: Buffer): void {
-    let buf = chunk;
-    if (this.pendingBytes > 0) {
-      this.pending.push(chunk);
-      this.pendingBytes += chunk.length;
-      if (this.neededBytes > 0 && this.pendingBytes < this.neededBytes) return;
-      buf = this.pending.length === 1 ? this.pending[0] : Buffer.concat(this.pending, this.pendingBytes);
-      this.pending = [];
-      this.pendingBytes = 0;
-      this.neededBytes = 0;
-    }
     let pos = 0;
-    const n = buf.length;
+    if (this.pendingBytes > 0) {
+      pos = this.completePending(chunk);
+      if (pos < 0) return;
+    }
+    const n = chunk.length;
     while (n - pos >= 4) {
-      const length = buf.readUInt32BE(pos);
-      if (length < FRAME_HEADER_BYTES) {
-        throw new WharfError('PROTOCOL_ERROR', `frame length ${length} is below the 5-byte minimum (op + correlation id); the stream is corrupt`);
-      }
-      if (length + 4 > this.maxFrameBytes) {
-        throw new WharfError('LIMIT_EXCEEDED', `frame of ${length + 4} bytes is over maxFrameBytes (${this.maxFrameBytes}); send smaller batches or raise the server's maxFrameBytes`, {
-          details: { limit: 'maxFrameBytes', value: this.maxFrameBytes },
-        });
-      }
+      const length = checkedLength(chunk, pos, this.maxFrameBytes);
       if (n - pos - 4 < length) {
         this.neededBytes = length + 4;
         break;
       }
-      const op = buf[pos + 4];
-      const correlationId = buf.readUInt32BE(pos + 5);
-      const start = pos + FRAME_PREFIX_BYTES;
-      pos += 4 + length;
-      this.onFrame(op, correlationId, buf, start, pos);
+      const end = pos + 4 + length;
+      this.dispatch(chunk, pos, end);
+      pos = end;
     }
-    if (pos < n) {
-      const rest = pos === 0 ? buf : buf.subarray(pos);
-      this.pending.push(rest);
-      this.pendingBytes = rest.length;
-    }
+    if (pos < n) this.keep(pos === 0 ? chunk : chunk.subarray(pos));
   }
+
+  /**
+   * Feeds the start of chunk to the frame that straddles chunks. Returns how many of chunk's bytes
+   * completed it (the frame has been handled), or -1 when chunk was all kept and it is still
+   * incomplete. Only the frame's own bytes are joined: the rest of chunk is parsed where it lies,
+   * so a chunk is not copied whole because the previous one ended inside a frame.
+   */
+  private completePending(chunk: Buffer): number {
+    if (this.neededBytes === 0) {
+      // Fewer than the 4 bytes of its length are here yet.
+      if (this.pendingBytes + chunk.length < 4) {
+        this.keep(chunk);
+        return -1;
+      }
+      const prefix = Buffer.concat([...this.pending, chunk.subarray(0, 4 - this.pendingBytes)], 4);
+      this.neededBytes = checkedLength(prefix, 0, this.maxFrameBytes) + 4;
+    }
+    const missing = this.neededBytes - this.pendingBytes;
+    if (chunk.length < missing) {
+      this.keep(chunk);
+      return -1;
+    }
+    this.pending.push(missing === chunk.length ? chunk : chunk.subarray(0, missing));
+    const frame = Buffer.concat(this.pending, this.neededBytes);
+    this.pending = [];
+    this.pendingBytes = 0;
+    this.neededBytes = 0;
+    this.dispatch(frame, 0, frame.length);
+    return missing;
+  }
+
+  private keep(bytes: Buffer): void {
+    this.pending.push(bytes);
+    this.pendingBytes += bytes.length;
+  }
+
+  /** Hands on the frame buf[start, end) (its length prefix included). */
+  private dispatch(buf: Buffer, start: number, end: number): void {
+    this.onFrame(buf[start + 4], buf.readUInt32BE(start + 5), buf, start + FRAME_PREFIX_BYTES, end);
+  }
+}
+
+/** The length field of the frame at pos, checked against the minimum and maxFrameBytes. */
+function checkedLength(buf: Buffer, pos: number, maxFrameBytes: number): number {
+  const length = buf.readUInt32BE(pos);
+  if (length < FRAME_HEADER_BYTES) {
+    throw new WharfError('PROTOCOL_ERROR', `frame length ${length} is below the 5-byte minimum (op + correlation id); the stream is corrupt`);
+  }
+  if (length + 4 > maxFrameBytes) {
+    throw new WharfError('LIMIT_EXCEEDED', `frame of ${length + 4} bytes is over maxFrameBytes (${maxFrameBytes}); send smaller batches or raise the server's maxFrameBytes`, {
+      details: { limit: 'maxFrameBytes', value: maxFrameBytes },
+    });
+  }
+  return length;
 }

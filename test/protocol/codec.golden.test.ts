@@ -272,6 +272,42 @@ describe('FrameDecoder', () => {
     expect(d.bufferedBytes).toBe(0);
   });
 
+  it('reassembles any stream cut into any chunks (property)', () => {
+    const frame = fc.record({ op: fc.integer({ min: 0, max: 255 }), id: fc.nat(), body: fc.uint8Array({ maxLength: 3000 }) });
+    fc.assert(
+      fc.property(fc.array(frame, { maxLength: 12 }), fc.array(fc.integer({ min: 1, max: 5000 }), { maxLength: 40 }), (frames, cuts) => {
+        const encoded = frames.map((f) => P.encodeFrame(f.op, f.id, (w) => w.bytes(f.body)));
+        const stream = Buffer.concat(encoded);
+        const seen: Array<{ op: number; id: number; body: Uint8Array }> = [];
+        const d = new P.FrameDecoder(1 << 20, (op, id, buf, start, end) => seen.push({ op, id, body: new Uint8Array(buf.subarray(start, end)) }));
+        let at = 0;
+        for (const cut of cuts) {
+          if (at >= stream.length) break;
+          d.push(stream.subarray(at, at + cut));
+          at += cut;
+        }
+        if (at < stream.length) d.push(stream.subarray(at));
+        expect(seen).toEqual(frames.map((f, i) => ({ op: f.op, id: f.id, body: new Uint8Array(encoded[i].subarray(P.FRAME_PREFIX_BYTES)) })));
+        expect(d.bufferedBytes).toBe(0);
+      }),
+    );
+  });
+
+  it('joins only a straddling frame: the frames after it in the chunk are read from the chunk itself', () => {
+    const a = P.encodeFrame(P.OP.CREDIT, 1, (w) => P.encodeCredit(w, 1, 100));
+    const b = P.encodeFrame(P.OP.PING, 2);
+    const stream = Buffer.concat([a, b, b]);
+    const second = stream.subarray(6); // the first chunk ends inside a's body
+    const sources: Buffer[] = [];
+    const d = new P.FrameDecoder(1024, (_op, _id, buf) => sources.push(buf));
+    d.push(stream.subarray(0, 6));
+    d.push(second);
+    expect(sources).toHaveLength(3);
+    expect(sources[0]).not.toBe(second); // a, joined from both chunks
+    expect(sources[1]).toBe(second);
+    expect(sources[2]).toBe(second);
+  });
+
   it('refuses a frame over maxFrameBytes from its length alone', () => {
     const d = new P.FrameDecoder(64, () => undefined);
     const header = Buffer.alloc(4);
