@@ -85,7 +85,7 @@ export class FrameDecoder {
    */
   private completePending(chunk: Buffer): number {
     if (this.neededBytes === 0) {
-      // Fewer than the 4 bytes of its length are here yet.
+      // Its length is not known yet: fewer than 4 bytes of it were here.
       if (this.pendingBytes + chunk.length < 4) {
         this.keep(chunk);
         return -1;

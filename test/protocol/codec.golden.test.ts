@@ -275,7 +275,7 @@ describe('FrameDecoder', () => {
   it('reassembles any stream cut into any chunks (property)', () => {
     const frame = fc.record({ op: fc.integer({ min: 0, max: 255 }), id: fc.nat(), body: fc.uint8Array({ maxLength: 3000 }) });
     fc.assert(
-      fc.property(fc.array(frame, { maxLength: 12 }), fc.array(fc.integer({ min: 1, max: 5000 }), { maxLength: 40 }), (frames, cuts) => {
+      fc.property(fc.array(frame, { maxLength: 12 }), fc.array(fc.integer({ min: 0, max: 5000 }), { maxLength: 40 }), (frames, cuts) => {
         const encoded = frames.map((f) => P.encodeFrame(f.op, f.id, (w) => w.bytes(f.body)));
         const stream = Buffer.concat(encoded);
         const seen: Array<{ op: number; id: number; body: Uint8Array }> = [];
@@ -318,5 +318,27 @@ describe('FrameDecoder', () => {
   it('refuses a length below the frame header', () => {
     const d = new P.FrameDecoder(64, () => undefined);
     expect(() => d.push(Buffer.from('0000000201ff', 'hex'))).toThrow(expect.objectContaining({ code: 'PROTOCOL_ERROR' }));
+  });
+
+  it('checks a length split across chunks after a frame, before buffering what follows it', () => {
+    const ping = P.encodeFrame(P.OP.PING, 1);
+    const oversize = Buffer.alloc(4);
+    oversize.writeUInt32BE(1_000_000);
+    const tooSmall = Buffer.from('00000002', 'hex');
+    for (const [length, code] of [[oversize, 'LIMIT_EXCEEDED'], [tooSmall, 'PROTOCOL_ERROR']] as const) {
+      for (const cuts of [[1], [2], [3], [1, 2], [1, 1, 1]]) {
+        const d = new P.FrameDecoder(64, () => undefined);
+        const pieces: Buffer[] = [];
+        let at = 0;
+        for (const c of cuts) {
+          pieces.push(length.subarray(at, at + c));
+          at += c;
+        }
+        d.push(Buffer.concat([ping, pieces[0]])); // a whole frame, then the first bytes of the next length
+        for (const piece of pieces.slice(1)) d.push(piece);
+        expect(d.bufferedBytes).toBe(at);
+        expect(() => d.push(Buffer.concat([length.subarray(at), Buffer.alloc(100_000)]))).toThrow(expect.objectContaining({ code }));
+      }
+    }
   });
 });

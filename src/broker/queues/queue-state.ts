@@ -63,7 +63,7 @@ export class QueueState {
   /**
    * Messages leased by a hand-off (queue-handoff.ts) whose append is not yet durable: counted in
    * inFlightCount, not yet in their level's endOffset. Stats leave them out of inFlight (no consumer
-   * has them yet) and out of depth (messageCount does not reach them).
+   * can have them before the append is durable) and out of depth (messageCount does not reach them).
    */
   aheadCount = 0;
   waitingCount = 0;

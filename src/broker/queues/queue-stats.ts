@@ -40,7 +40,7 @@ export async function queueStats(q: StatsSource): Promise<QueueStats> {
   return {
     kind: 'queue', name: q.name,
     depth: readyCount(s),
-    // A hand-off whose append is not yet durable has reached no consumer: not in flight yet.
+    // A hand-off whose append is not yet durable cannot have reached its consumer: not in flight yet.
     inFlight: s.inFlightCount - s.aheadCount, delayed,
     deadLettered: q.counters.deadLettered,
     dlqDepth: dlq === undefined ? 0 : q.host.depthOf(dlq),
