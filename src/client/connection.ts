@@ -277,7 +277,7 @@ export class ClientConnection {
     this.pending.clear();
     this.inFlight = 0;
     const again: Request[] = [];
-    const why = this.lastConnectionError ?? new WharfError('UNAVAILABLE', 'the connection to the server was lost before this request was answered; retry it');
+    const why = this.lastConnectionError ?? new WharfError('UNAVAILABLE', 'the connection to the server was lost before this request was answered: it may or may not have taken effect; check, then retry');
     for (const req of lost) {
       if (req.retry) again.push(req);
       else req.reject(why);
@@ -302,7 +302,9 @@ export class ClientConnection {
         }
         this.scheduleReconnect();
       });
-    }, delay).unref();
+      // Not unref'd: an open client keeps its process alive while it reconnects, as its socket did
+      // while connected (a worker whose server restarts must not exit with its consumer open).
+    }, delay);
   }
 
   private fail(err: WharfError): void {

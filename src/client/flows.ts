@@ -45,6 +45,8 @@ export abstract class RemoteFlow<M extends Message = Message> {
   serverId = 0;
   epoch = 0;
   protected closing = false;
+  /** A resume's SUBSCRIBE is on its way, or its retry is scheduled (resume). */
+  private resuming = false;
 
   /** Closed, or ended by the server (endedByServer). */
   get isClosing(): boolean {
@@ -104,12 +106,29 @@ export abstract class RemoteFlow<M extends Message = Message> {
    * topic that is gone (NOT_FOUND) ends the flow instead: retrying would never succeed.
    */
   resume(): void {
-    if (this.closing) return;
-    this.start().catch((err: unknown) => {
-      if (this.closing) return;
-      if (err instanceof WharfError && err.code === 'NOT_FOUND') this.endedByServer(err);
-      else setTimeout(() => this.resume(), 100).unref();
-    });
+    // One attempt at a time: a reconnect while a retry is scheduled or a SUBSCRIBE is on its way
+    // must not send a second one, or the server would run two flows for this one (the other's
+    // deliveries would reach no handler, and their settles would go out under this flow's id).
+    if (this.closing || this.resuming) return;
+    this.resuming = true;
+    this.start().then(
+      () => {
+        this.resuming = false;
+      },
+      (err: unknown) => {
+        this.resuming = false;
+        if (this.closing) return;
+        if (err instanceof WharfError && err.code === 'NOT_FOUND') this.endedByServer(err);
+        else {
+          // Not unref'd: an open flow keeps its process alive, as its connection does.
+          this.resuming = true;
+          setTimeout(() => {
+            this.resuming = false;
+            this.resume();
+          }, 100);
+        }
+      },
+    );
   }
 
   /**
@@ -310,7 +329,8 @@ export class RemoteSubscription extends RemoteFlow<TopicMessage> {
     // until resume() subscribes again, it may name another flow of the new connection.
     if (this.isClosing) throw new WharfError('CLOSED', 'this subscription has ended; subscribe again to seek');
     if (this.epoch !== this.conn.epoch) throw new WharfError('UNAVAILABLE', 'this subscription is subscribing again after a reconnect; retry the seek shortly', { retryAfterMs: 100 });
-    await this.conn.request(OP.SEEK, (w) => encodeSeek(w, this.serverId, position), (_op, r) => decodeEmpty(r));
+    // Not re-sent after a reconnect: it names this connection's subscription id.
+    await this.conn.request(OP.SEEK, (w) => encodeSeek(w, this.serverId, position), (_op, r) => decodeEmpty(r), false);
   }
 
   protected newMessage(): TopicMessage {

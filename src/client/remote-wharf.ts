@@ -117,20 +117,27 @@ export class RemoteWharf implements Wharf, FlowRegistry {
     if (this.closing !== null) throw new WharfError('CLOSED', 'this client is closed; connect again');
   }
 
-  private json<T>(op: number, name: string, options?: unknown): Promise<T> {
+  /**
+   * An admin request. Only reads (`read: true`) are sent again when the connection is lost before
+   * their answer: a create, delete, purge, redrive, bind or unbind may have taken effect, and doing it
+   * twice would answer ALREADY_EXISTS or NOT_FOUND, or purge or move messages that came after it.
+   * Those fail with UNAVAILABLE instead, and the caller checks.
+   */
+  private json<T>(op: number, name: string, options: unknown, read: boolean): Promise<T> {
     this.ensureOpen();
     const encode = options === undefined ? (w: Parameters<typeof encodeName>[0]) => encodeName(w, { name }) : (w: Parameters<typeof encodeName>[0]) => encodeNameOptions(w, { name, options });
-    return this.conn.request(op, encode, (_op, r) => decodeJsonResult(r) as T);
+    return this.conn.request(op, encode, (_op, r) => decodeJsonResult(r) as T, read);
   }
 
+  /** A delete (not a read: see json). */
   private ok(op: number, name: string): Promise<void> {
     this.ensureOpen();
-    return this.conn.request(op, (w) => encodeName(w, { name }), (_op, r) => decodeEmpty(r));
+    return this.conn.request(op, (w) => encodeName(w, { name }), (_op, r) => decodeEmpty(r), false);
   }
 
   private list<T>(op: number): Promise<T> {
     this.ensureOpen();
-    return this.conn.request(op, () => undefined, (_op, r) => decodeJsonResult(r) as T);
+    return this.conn.request(op, () => undefined, (_op, r) => decodeJsonResult(r) as T, true);
   }
 
   // ---------------------------------------------------------------- core
@@ -144,7 +151,7 @@ export class RemoteWharf implements Wharf, FlowRegistry {
   }
 
   stats(name: string): Promise<Stats> {
-    return this.json(OP.STATS, name);
+    return this.json(OP.STATS, name, undefined, true);
   }
 
   close(): Promise<void> {
@@ -159,7 +166,7 @@ export class RemoteWharf implements Wharf, FlowRegistry {
   // ---------------------------------------------------------------- topics
 
   async createTopic(name: string, options?: TopicOptions): Promise<TopicInfo> {
-    return this.json(OP.CREATE_TOPIC, name, asObject(options, 'topic option', '{ partitions: 3 }'));
+    return this.json(OP.CREATE_TOPIC, name, asObject(options, 'topic option', '{ partitions: 3 }'), false);
   }
 
   deleteTopic(name: string): Promise<void> {
@@ -171,7 +178,7 @@ export class RemoteWharf implements Wharf, FlowRegistry {
   }
 
   describeTopic(name: string): Promise<TopicInfo> {
-    return this.json(OP.DESCRIBE_TOPIC, name);
+    return this.json(OP.DESCRIBE_TOPIC, name, undefined, true);
   }
 
   async subscribe(topic: string, options: SubscribeOptions, handler: TopicHandler): Promise<Subscription> {
@@ -185,7 +192,7 @@ export class RemoteWharf implements Wharf, FlowRegistry {
   // ---------------------------------------------------------------- queues
 
   async createQueue(name: string, options?: QueueOptions): Promise<QueueInfo> {
-    return this.json(OP.CREATE_QUEUE, name, asObject(options, 'queue option', '{ visibilityTimeoutMs: 30000 }'));
+    return this.json(OP.CREATE_QUEUE, name, asObject(options, 'queue option', '{ visibilityTimeoutMs: 30000 }'), false);
   }
 
   deleteQueue(name: string): Promise<void> {
@@ -193,7 +200,7 @@ export class RemoteWharf implements Wharf, FlowRegistry {
   }
 
   purgeQueue(name: string): Promise<number> {
-    return this.json(OP.PURGE_QUEUE, name);
+    return this.json(OP.PURGE_QUEUE, name, undefined, false);
   }
 
   listQueues(): Promise<QueueInfo[]> {
@@ -201,7 +208,7 @@ export class RemoteWharf implements Wharf, FlowRegistry {
   }
 
   describeQueue(name: string): Promise<QueueInfo> {
-    return this.json(OP.DESCRIBE_QUEUE, name);
+    return this.json(OP.DESCRIBE_QUEUE, name, undefined, true);
   }
 
   async receive(queue: string, options?: ReceiveOptions): Promise<QueueMessage[]> {
@@ -227,13 +234,13 @@ export class RemoteWharf implements Wharf, FlowRegistry {
   }
 
   async redrive(deadLetterQueue: string, options?: RedriveOptions): Promise<number> {
-    return this.json(OP.REDRIVE, deadLetterQueue, asObject(options, 'redrive option', "{ to: 'orders', max: 100 }"));
+    return this.json(OP.REDRIVE, deadLetterQueue, asObject(options, 'redrive option', "{ to: 'orders', max: 100 }"), false);
   }
 
   // ---------------------------------------------------------------- exchanges
 
   async createExchange(name: string, options: ExchangeOptions): Promise<ExchangeInfo> {
-    return this.json(OP.CREATE_EXCHANGE, name, asObject(options, 'exchange option', "{ type: 'direct' | 'fanout' | 'topic' | 'headers' }"));
+    return this.json(OP.CREATE_EXCHANGE, name, asObject(options, 'exchange option', "{ type: 'direct' | 'fanout' | 'topic' | 'headers' }"), false);
   }
 
   deleteExchange(name: string): Promise<void> {
@@ -245,18 +252,18 @@ export class RemoteWharf implements Wharf, FlowRegistry {
   }
 
   describeExchange(name: string): Promise<ExchangeInfo> {
-    return this.json(OP.DESCRIBE_EXCHANGE, name);
+    return this.json(OP.DESCRIBE_EXCHANGE, name, undefined, true);
   }
 
   bind(exchange: string, target: BindingTarget, options?: BindingOptions): Promise<BindingInfo> {
-    return this.json(OP.BIND, exchange, { target, options });
+    return this.json(OP.BIND, exchange, { target, options }, false);
   }
 
   async unbind(exchange: string, target: BindingTarget, options?: BindingOptions): Promise<void> {
-    await this.json(OP.UNBIND, exchange, { target, options });
+    await this.json(OP.UNBIND, exchange, { target, options }, false);
   }
 
   listBindings(exchange?: string): Promise<BindingInfo[]> {
-    return this.json(OP.LIST_BINDINGS, exchange ?? '');
+    return this.json(OP.LIST_BINDINGS, exchange ?? '', undefined, true);
   }
 }

@@ -1,0 +1,135 @@
+// What a remote client does when its connection is lost at an awkward moment: requests that may
+// have taken effect are not sent twice, a resumed flow subscribes once, and an open client keeps
+// its process alive while it reconnects.
+import { spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { afterEach, describe, expect, it } from 'vitest';
+import { Broker } from '../../src/broker/index.js';
+import { connect, type RemoteWharf } from '../../src/client/index.js';
+import { OP } from '../../src/protocol/index.js';
+import { startNativeServer } from '../../src/server/native/index.js';
+import { startFrameProxy, until, type FrameProxy } from './frame-proxy.js';
+
+const CHILD = fileURLToPath(new URL('./fixtures/reconnecting-consumer.ts', import.meta.url));
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+interface Rig {
+  broker: Broker;
+  proxy: FrameProxy;
+  client: RemoteWharf;
+  close(): Promise<void>;
+}
+
+async function openRig(): Promise<Rig> {
+  const broker = await Broker.open({ inMemory: true });
+  await broker.createQueue('q');
+  const server = await startNativeServer(broker, { port: 0 });
+  const proxy = await startFrameProxy(server.address().port);
+  const client = await connect(`wharf://127.0.0.1:${proxy.port}`, { reconnectInitialDelayMs: 10, reconnectMaxDelayMs: 20 });
+  return {
+    broker,
+    proxy,
+    client,
+    close: async () => {
+      await client.close();
+      await proxy.close();
+      await server.close();
+      await broker.close();
+    },
+  };
+}
+
+async function depthOf(broker: Broker): Promise<number> {
+  return ((await broker.stats('q')) as { depth: number }).depth;
+}
+
+describe('remote client, connection lost at an awkward moment', () => {
+  const open: Rig[] = [];
+  const rig = async (): Promise<Rig> => {
+    const r = await openRig();
+    open.push(r);
+    return r;
+  };
+  afterEach(async () => {
+    for (const r of open.splice(0)) await r.close();
+  });
+
+  it('a purge whose answer is lost fails with UNAVAILABLE and is not sent again: messages published after it stay', async () => {
+    const { broker, proxy, client } = await rig();
+    await broker.publish('q', [{ payload: 'old1' }, { payload: 'old2' }]);
+    proxy.muteServerOn = 0;
+    const purge = client.purgeQueue('q');
+    while ((await depthOf(broker)) !== 0) await sleep(10); // purged on the server; its answer is dropped
+    await broker.publish('q', [{ payload: 'new1' }, { payload: 'new2' }, { payload: 'new3' }]);
+    proxy.cutAll();
+    await expect(purge).rejects.toMatchObject({ code: 'UNAVAILABLE' });
+    await until(() => proxy.connections >= 2, 'a reconnect');
+    await client.describeQueue('q'); // the new connection is up and answering
+    expect(proxy.opsByConnection[1]).not.toContain(OP.PURGE_QUEUE);
+    expect(await depthOf(broker)).toBe(3);
+  });
+
+  it('a create whose answer is lost fails with UNAVAILABLE, and the queue exists once', async () => {
+    const { broker, proxy, client } = await rig();
+    proxy.muteServerOn = 0;
+    const created = client.createQueue('other');
+    await until(() => proxy.opsByConnection[0].includes(OP.CREATE_QUEUE), 'the create to reach the server');
+    while (!(await broker.listQueues()).some((q) => q.name === 'other')) await sleep(10);
+    proxy.cutAll();
+    await expect(created).rejects.toMatchObject({ code: 'UNAVAILABLE' });
+    expect((await client.describeQueue('other')).name).toBe('other');
+  });
+
+  it('a read whose answer is lost is sent again after the reconnect, and answers', async () => {
+    const { proxy, client } = await rig();
+    proxy.muteServerOn = 0;
+    const described = client.describeQueue('q');
+    await until(() => proxy.opsByConnection[0].includes(OP.DESCRIBE_QUEUE), 'the describe to reach the server');
+    proxy.cutAll();
+    expect((await described).name).toBe('q');
+    expect(proxy.opsByConnection[1]).toContain(OP.DESCRIBE_QUEUE);
+  });
+
+  it('a consumer whose resumed CONSUME is cut subscribes once on the next connection, and once closed receives nothing', async () => {
+    const { broker, proxy, client } = await rig();
+    let closed = false;
+    const afterClose: unknown[] = [];
+    const consumer = await client.consume('q', { concurrency: 1 }, (m) => {
+      if (closed) afterClose.push(m.payload);
+    });
+    proxy.cutAt = (connection, op) => connection === 1 && op === OP.CONSUME; // the resume on the 2nd connection is lost
+    proxy.cutAll();
+    await until(() => proxy.connections >= 3 && proxy.opsByConnection[2].includes(OP.CONSUME), 'the resume on a third connection');
+    await sleep(300); // a second resume, if any, would go out meanwhile
+    expect(proxy.opsByConnection[2].filter((op) => op === OP.CONSUME)).toHaveLength(1);
+    await consumer.close();
+    closed = true;
+    await broker.publish('q', [0, 1, 2, 3].map((n) => ({ payload: n })));
+    await sleep(300);
+    expect(afterClose).toEqual([]);
+    expect(await depthOf(broker)).toBe(4);
+  });
+
+  it('an open consumer keeps its process alive while its server is away, and resumes when it is back', { timeout: 30_000 }, async () => {
+    const broker = await Broker.open({ inMemory: true });
+    await broker.createQueue('q');
+    let server = await startNativeServer(broker, { port: 0 });
+    const port = server.address().port;
+    const child = spawn(process.execPath, ['--import', 'tsx', CHILD, String(port)], { stdio: ['ignore', 'pipe', 'inherit'] });
+    let out = '';
+    child.stdout.on('data', (c: Buffer) => (out += c.toString()));
+    try {
+      await until(() => out.includes('open'), 'the worker to start', 20_000);
+      await server.close();
+      await sleep(1_500);
+      expect(child.exitCode).toBeNull(); // before: it exited with 0, its reconnect timer unref'd
+      server = await startNativeServer(broker, { port });
+      await broker.publish('q', { payload: 'after' });
+      await until(() => out.includes('got after'), 'the resumed consumer to get a message', 10_000);
+    } finally {
+      child.kill('SIGKILL');
+      await server.close();
+      await broker.close();
+    }
+  });
+});
