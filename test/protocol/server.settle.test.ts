@@ -160,6 +160,23 @@ describe('remote queue consumer settlement', () => {
     c.close();
   });
 
+  it('SETTLE_BATCH runs far longer than what is pending settle exactly the deliveries they cover', async () => {
+    const { c, subscriptionId } = await consumeWithCredits(5, 5);
+    while ((await queueStats('q')).inFlight < 5) await new Promise((r) => setTimeout(r, 10));
+    const other = await RawClient.open(server!.address().port, true, 2);
+    // Overlapping runs from id 1 and id 3, each naming a million ids (5 are pending), repeated.
+    const runs: number[] = [];
+    for (let i = 0; i < 100; i++) runs.push(1, 1_000_000, 3, 1_000_000);
+    c.send(P.encodeFrame(P.OP.SETTLE_BATCH, 0, (w) => P.encodeSettleBatch(w, subscriptionId, 0, runs)));
+    other.send(P.encodeFrame(P.OP.PING, 9));
+    await nextOp(other, P.OP.PONG);
+    await until(async () => (await queueStats('q')).inFlight === 0);
+    expect(await depth('q')).toBe(0); // the 5 deliveries were acked
+    expect(await depth('dlq')).toBe(0);
+    c.close();
+    other.close();
+  });
+
   it('a SETTLE_BATCH run past the ids sent settles only what was sent', async () => {
     const { c, subscriptionId } = await consumeWithCredits(3, 1);
     // Settles ids 1 and 2 (2 not sent yet) and grants a credit: the message then sent as id 2 stays unsettled.

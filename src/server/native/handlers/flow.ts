@@ -248,6 +248,49 @@ function takePending(flow: FlowState, deliveryId: number): PendingDelivery | und
   return p;
 }
 
+/**
+ * Takes out of pending the deliveries that [first, length] runs name. A run may name up to 2^32
+ * ids, far more than are pending: walking ids one by one would hold the event loop (every client's)
+ * for seconds. So the work is bounded by what is pending, not by what the runs say: ids one by one
+ * while the runs are short, else one pass over the pending ids against the runs sorted by start.
+ */
+export function takeSettledRuns(flow: FlowState, runs: number[]): PendingDelivery[] {
+  const settled: PendingDelivery[] = [];
+  let named = 0;
+  for (let i = 1; i < runs.length; i += 2) named += runs[i];
+  if (named <= 2 * flow.pending.size + 64) {
+    for (let i = 0; i < runs.length; i += 2) {
+      for (let deliveryId = runs[i], end = runs[i] + runs[i + 1]; deliveryId < end; deliveryId++) {
+        const p = takePending(flow, deliveryId);
+        if (p !== undefined) settled.push(p);
+      }
+    }
+    return settled;
+  }
+  const starts: Array<[number, number]> = [];
+  for (let i = 0; i < runs.length; i += 2) if (runs[i + 1] > 0) starts.push([runs[i], runs[i] + runs[i + 1]]);
+  starts.sort((a, b) => a[0] - b[0]);
+  // Runs may overlap: the furthest end reached by any run starting at or before each one.
+  for (let i = 1; i < starts.length; i++) starts[i][1] = Math.max(starts[i][1], starts[i - 1][1]);
+  const hits: number[] = [];
+  for (const deliveryId of flow.pending.keys()) {
+    let lo = 0;
+    let hi = starts.length - 1;
+    let at = -1; // the last run starting at or before deliveryId
+    while (lo <= hi) {
+      const mid = (lo + hi) >> 1;
+      if (starts[mid][0] <= deliveryId) {
+        at = mid;
+        lo = mid + 1;
+      } else hi = mid - 1;
+    }
+    if (at >= 0 && deliveryId < starts[at][1]) hits.push(deliveryId);
+  }
+  hits.sort((a, b) => a - b); // settled in id order, as the walk would
+  for (const deliveryId of hits) settled.push(takePending(flow, deliveryId)!);
+  return settled;
+}
+
 function settleOne(flow: FlowState, deliveryId: number, ok: boolean, error: string): void {
   const p = takePending(flow, deliveryId);
   if (p === undefined) return;
@@ -268,14 +311,7 @@ const settleBatch: OpHandler = (conn, r) => {
   // Every delivery the runs name is taken out of pending first: granting credits or reporting an
   // outcome can send the next message (one held for a credit, or one a freed slot takes) under a
   // new id, and a run reaching past the ids sent so far must not settle it.
-  const settled: PendingDelivery[] = [];
-  const runs = s.runs;
-  for (let i = 0; i < runs.length; i += 2) {
-    for (let deliveryId = runs[i], end = runs[i] + runs[i + 1]; deliveryId < end; deliveryId++) {
-      const p = takePending(flow, deliveryId);
-      if (p !== undefined) settled.push(p);
-    }
-  }
+  const settled = takeSettledRuns(flow, s.runs);
   // Credits before the reports: a settled queue delivery frees its consumer's slot at once
   // (HandlerOutcome), and the next message goes out in the same turn only if the client's new
   // credits are already counted.
