@@ -177,6 +177,21 @@ describe('remote queue consumer settlement', () => {
     other.close();
   });
 
+  it('a RECEIVE whose client left during its long poll gives the messages back at once, not after their lease', async () => {
+    broker = await Broker.open({ inMemory: true });
+    await broker.createQueue('q', { visibilityTimeoutMs: 600_000 });
+    server = await startNativeServer(broker, { port: 0 });
+    const c = await RawClient.open(server.address().port, true, 2);
+    c.send(P.encodeFrame(P.OP.RECEIVE, 5, (w) => P.encodeReceive(w, 'q', { max: 10, waitMs: 5_000 })));
+    await new Promise((r) => setTimeout(r, 100)); // the long poll waits on the server
+    c.close();
+    await new Promise((r) => setTimeout(r, 100));
+    await broker.publish('q', [{ payload: 1 }, { payload: 2 }]);
+    await until(async () => (await queueStats('q')).inFlight === 0 && (await depth('q')) === 2);
+    const again = await broker.receive('q', { max: 10 });
+    expect(again.map((m) => m.payload).sort()).toEqual([1, 2]);
+  });
+
   it('a SETTLE_BATCH run past the ids sent settles only what was sent', async () => {
     const { c, subscriptionId } = await consumeWithCredits(3, 1);
     // Settles ids 1 and 2 (2 not sent yet) and grants a credit: the message then sent as id 2 stays unsettled.

@@ -29,6 +29,13 @@ const receive: OpHandler = async (conn, r, id) => {
   if (source !== null) {
     // The embedded Broker hands over each message as stored: it goes out without being decoded.
     const stored = await source.receiveStored(req.queue, options);
+    if (conn.isClosed) {
+      // The client left during its long poll: the answer cannot reach it. Its messages fail now, as
+      // a closed connection's deliveries do (docs/protocol.md), not at the end of their lease.
+      const s = settler(conn)!;
+      await Promise.all(stored.map((d) => s.nackReceipt(req.queue, d.receipt, { delayMs: 0 }).catch(() => undefined)));
+      return;
+    }
     conn.send(OP.RECEIVED, id, (w) => {
       encodeReceivedHeader(w, stored.length);
       for (const d of stored) encodeStoredDelivery(w, d.record, { deliveryId: 0, deliveryCount: d.deliveryCount, receipt: d.receipt, firstDeliveredAt: d.firstDeliveredAt }, d);
@@ -36,6 +43,10 @@ const receive: OpHandler = async (conn, r, id) => {
     return;
   }
   const messages = await conn.broker.receive(req.queue, options);
+  if (conn.isClosed) {
+    await Promise.all(messages.map((m) => m.nack({ delayMs: 0 }).catch(() => undefined))); // as above
+    return;
+  }
   if (tracked) for (const m of messages) conn.receipts.set(m.receipt, m);
   conn.send(OP.RECEIVED, id, (w) => {
     encodeReceivedHeader(w, messages.length);
