@@ -156,10 +156,10 @@ function boundedString(v: unknown, field: string, where: MessageWhere): string |
   return s;
 }
 
-function optionalInt(v: unknown, field: string, where: MessageWhere, min: number): number | undefined {
+function optionalInt(v: unknown, field: string, where: MessageWhere, min: number, max = Number.MAX_SAFE_INTEGER): number | undefined {
   if (v === undefined) return undefined;
-  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < min) {
-    throw invalid(`${label(where)}.${field} is ${JSON.stringify(v)}`, `pass an integer >= ${min} or leave it out`);
+  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < min || v > max) {
+    throw invalid(`${label(where)}.${field} is ${JSON.stringify(v)}`, max === Number.MAX_SAFE_INTEGER ? `pass an integer >= ${min} or leave it out` : `pass an integer from ${min} to ${max} or leave it out`);
   }
   return v;
 }
@@ -211,7 +211,7 @@ export function encodeMessage(input: MessageInput, timestampMs: number, maxMessa
   const key = input.key;
   if (key !== undefined && key !== null && typeof key !== 'string') throw invalid(`${label(where)}.key is ${typeof key}`, 'pass a string or null');
   if (typeof key === 'string') boundedString(key, 'key', where);
-  const priority = optionalInt(input.priority, 'priority', where, 0);
+  const priority = optionalInt(input.priority, 'priority', where, 0, LIMITS.maxPriority);
   const groupId = boundedString(input.groupId, 'groupId', where);
   const dedupId = boundedString(input.dedupId, 'dedupId', where);
   const routingKey = boundedString(input.routingKey, 'routingKey', where);

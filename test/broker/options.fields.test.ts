@@ -7,7 +7,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Broker, type BrokerOptions, type QueueOptions, type TopicOptions, type ExchangeOptions } from '../../src/broker/index.js';
-import { optionFields } from '../../src/common/index.js';
+import { LIMITS, optionFields } from '../../src/common/index.js';
 import { openTestBroker, type TestBroker } from './queue-helpers.js';
 
 describe('options fields', () => {
@@ -82,11 +82,15 @@ describe('options fields', () => {
     await expect(t.broker.consume('q', { visibilityTimeoutMs: 13 * 3_600_000 }, () => undefined)).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
   });
 
-  it('delivers a priority above the highest level at the highest level, however large', async () => {
+  it('delivers a priority above the highest level at the highest level, up to maxPriority; a larger one is refused, not wrapped', async () => {
     t = await openTestBroker();
     await t.broker.createQueue('q', { priorities: 3 });
-    await t.broker.publish('q', [{ payload: 'low', priority: 0 }, { payload: 'huge', priority: 2 ** 31 }, { payload: 'max', priority: Number.MAX_SAFE_INTEGER }]);
+    await t.broker.publish('q', [{ payload: 'low', priority: 0 }, { payload: 'huge', priority: 2 ** 31 }, { payload: 'max', priority: LIMITS.maxPriority }]);
     const got = await t.broker.receive('q', { max: 3 });
     expect(got.map((m) => m.payload)).toEqual(['huge', 'max', 'low']);
+    expect(got[1].priority).toBe(LIMITS.maxPriority);
+    // The native protocol carries a priority as a u32: 2^32 + 5 would arrive as 5.
+    await expect(t.broker.publish('q', { payload: 'over', priority: LIMITS.maxPriority + 6 })).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
+    expect((await t.broker.stats('q')) as { depth: number }).toMatchObject({ depth: 0 });
   });
 });

@@ -243,6 +243,16 @@ describe('codec properties', () => {
   });
 });
 
+describe('message fields carried as u32', () => {
+  it('a priority or partition above 2^32 - 1 is refused when encoded, not wrapped', () => {
+    for (const field of ['priority', 'partition'] as const) {
+      const w = new P.WireWriter(256);
+      expect(() => P.encodePublish(w, 'q', [{ payload: 1, [field]: 2 ** 32 + 5 }])).toThrow(expect.objectContaining({ code: 'INVALID_ARGUMENT' }));
+      expect(() => P.encodePublish(new P.WireWriter(256), 'q', [{ payload: 1, [field]: 2 ** 32 - 1 }])).not.toThrow();
+    }
+  });
+});
+
 describe('FrameDecoder', () => {
   it('reassembles frames split at every byte boundary and across chunks', () => {
     const a = P.encodeFrame(P.OP.PING, 1);

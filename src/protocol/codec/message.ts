@@ -175,11 +175,14 @@ export function jsonTextAsValues(messages: MessageInput[]): void {
   }
 }
 
-function optInt(v: unknown, field: string): number | undefined {
+function optInt(v: unknown, field: string, max = Number.MAX_SAFE_INTEGER): number | undefined {
   if (v === undefined) return undefined;
-  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0) throw bad(`${field} is ${JSON.stringify(v)}, not an integer >= 0`);
+  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0 || v > max) throw bad(`${field} is ${JSON.stringify(v)}, not an integer from 0 to ${max}`);
   return v;
 }
+
+/** The largest value of a u32 field (priority, partition): a larger one would wrap on the wire. */
+const U32_MAX = 0xffffffff;
 
 function optStr(v: unknown, field: string): string | undefined {
   if (v === undefined) return undefined;
@@ -196,7 +199,7 @@ export function encodeMessageInput(w: WireWriter, m: MessageInput, stampProducer
   const id = optStr(m.id, 'id');
   const type = optStr(m.type, 'type');
   const key = m.key === null ? undefined : optStr(m.key, 'key');
-  const priority = optInt(m.priority, 'priority');
+  const priority = optInt(m.priority, 'priority', U32_MAX);
   const delayMs = optInt(m.delayMs, 'delayMs');
   const groupId = optStr(m.groupId, 'groupId');
   const dedupId = optStr(m.dedupId, 'dedupId');
@@ -206,7 +209,7 @@ export function encodeMessageInput(w: WireWriter, m: MessageInput, stampProducer
   const stamp = m.producerId === undefined && m.sequence === undefined;
   const producerId = stamp ? stampProducerId : optStr(m.producerId, 'producerId');
   const sequence = stamp ? stampSequence : optInt(m.sequence, 'sequence');
-  const partition = optInt(m.partition, 'partition');
+  const partition = optInt(m.partition, 'partition', U32_MAX);
   if (m.headers !== undefined && (m.headers === null || typeof m.headers !== 'object')) throw bad('headers is not an object');
   let mask = 0;
   if (id !== undefined) mask |= IN_ID;

@@ -1,6 +1,6 @@
 // JSON schemas for the HTTP routes: fastify validates requests with them and @fastify/swagger turns
 // them into /openapi.json. Kept beside each other so the contract is readable in one place.
-import { NAME_PATTERN } from '../../common/index.js';
+import { LIMITS, NAME_PATTERN } from '../../common/index.js';
 
 const namePattern = NAME_PATTERN.source;
 
@@ -38,7 +38,7 @@ export const messageInput = {
     headers,
     payload: {},
     payloadBase64: { type: 'string', description: 'byte payload, base64; use instead of payload' },
-    priority: { type: 'integer', minimum: 0 },
+    priority: { type: 'integer', minimum: 0, maximum: LIMITS.maxPriority },
     delayMs: { type: 'integer', minimum: 0 },
     groupId: { type: 'string' },
     dedupId: { type: 'string' },
