@@ -4,7 +4,10 @@
 import { LIMITS, SERVER_LIMITS } from '../common/index.js';
 import { MIN_PROTOCOL_VERSION, PROTOCOL_VERSION } from '../protocol/index.js';
 
-export type SettingKind = 'string' | 'int' | 'fsync' | 'boolean';
+export type SettingKind = 'string' | 'int' | 'fsync' | 'boolean' | 'logLevel';
+
+/** The log levels `logLevel` takes (pino's). */
+export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 
 export interface Setting {
   key: string;
@@ -140,8 +143,8 @@ export const SETTINGS = [
     key: 'logLevel',
     flag: '--log-level <level>',
     env: 'WHARF_LOG_LEVEL',
-    kind: 'string',
-    description: 'fatal | error | warn | info | debug | silent',
+    kind: 'logLevel',
+    description: 'fatal | error | warn | info | debug | trace | silent',
   },
 ] as const satisfies readonly Setting[];
 

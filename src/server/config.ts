@@ -6,6 +6,7 @@ import { dirname, resolve } from 'node:path';
 import { WharfError } from '../common/index.js';
 import {
   DEFAULT_CONFIG,
+  LOG_LEVELS,
   SETTINGS,
   defaultMaxBodyBytes,
   type ServerConfig,
@@ -118,6 +119,9 @@ function parseValue(setting: Setting, value: unknown, source: string): unknown {
     case 'fsync':
       if (value === 'always' || value === 'interval' || value === 'never') return value;
       throw bad("expected 'always', 'interval' or 'never'");
+    case 'logLevel':
+      if ((LOG_LEVELS as readonly unknown[]).includes(value)) return value;
+      throw bad(`expected one of ${LOG_LEVELS.join(', ')}`);
     case 'int': {
       const n =
         typeof value === 'number' ? value : typeof value === 'string' && /^\d+$/.test(value) ? Number(value) : NaN;

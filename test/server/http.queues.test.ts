@@ -32,6 +32,27 @@ describe('HTTP /queues', () => {
     expect(badDlq.json().error.code).toBe('NOT_FOUND');
   });
 
+  it('takes what the native protocol takes: maxDeliveries 0 (retry forever, the default); a visibility timeout of 0 is refused by the schema it is described by', async () => {
+    const created = await post('/queues', { name: 'forever', maxDeliveries: 0 });
+    expect(created.statusCode).toBe(201);
+    expect(created.json().options.maxDeliveries).toBe(0);
+    const receive = await post('/queues/forever/receive', { visibilityTimeoutMs: 0 });
+    expect(receive.statusCode).toBe(400);
+    const schema = (await f.app.inject({ url: '/openapi.json' })).body;
+    expect(schema).not.toContain('"maxDeliveries":{"type":"integer","minimum":1}');
+  });
+
+  it('refuses a payloadBase64 that is not standard base64, or that comes with a payload, and stores nothing', async () => {
+    await post('/queues', { name: 'b64' });
+    for (const body of [{ payloadBase64: '%%%%' }, { payloadBase64: 'YWJj' + '!' }, { payloadBase64: 'YWI' }, { payloadBase64: 'YWJj', payload: { a: 1 } }]) {
+      const res = await post('/queues/b64/messages', body);
+      expect(res.statusCode).toBe(400);
+      expect(res.json().error.code).toBe('INVALID_ARGUMENT');
+    }
+    expect((await post('/queues/b64/messages', { payloadBase64: 'YWI=' })).statusCode).toBe(201);
+    expect((await f.app.inject({ url: '/stats/b64' })).json().depth).toBe(1);
+  });
+
   it('publishes, receives with a receipt, and acks by receipt; a second ack is 410 RECEIPT_INVALID', async () => {
     await post('/queues', { name: 'jobs' });
     const pub = await post('/queues/jobs/messages', { type: 'job', payload: { n: 1 } });

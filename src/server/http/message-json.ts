@@ -1,12 +1,22 @@
 // How messages look as JSON over HTTP: JSON payloads as-is, byte payloads as base64 in `payloadBase64`
 // (the same shape the webhook pusher POSTs), so a byte payload survives a JSON round trip.
 import type { MessageInput, Message, Payload, JsonValue } from '../../broker/index.js';
+import { WharfError } from '../../common/index.js';
 
 export type JsonMessageInput = Omit<MessageInput, 'payload'> & { payload?: JsonValue; payloadBase64?: string };
+
+/** Standard base64 with its padding: Buffer.from would skip any other character without a word. */
+const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
 
 export function fromJsonInput(input: JsonMessageInput): MessageInput {
   const { payloadBase64, ...rest } = input;
   if (payloadBase64 === undefined) return rest;
+  if (rest.payload !== undefined) {
+    throw new WharfError('INVALID_ARGUMENT', 'a message has both payload and payloadBase64; send one of them');
+  }
+  if (typeof payloadBase64 !== 'string' || !BASE64.test(payloadBase64)) {
+    throw new WharfError('INVALID_ARGUMENT', 'payloadBase64 is not standard base64 (A-Z a-z 0-9 + /, padded with = to a multiple of 4 characters)');
+  }
   return { ...rest, payload: new Uint8Array(Buffer.from(payloadBase64, 'base64')) };
 }
 

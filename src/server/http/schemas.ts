@@ -85,8 +85,8 @@ export const createQueueBody = {
   additionalProperties: false,
   properties: {
     name: { type: 'string', pattern: namePattern },
-    visibilityTimeoutMs: { type: 'integer', minimum: 0 },
-    maxDeliveries: { type: 'integer', minimum: 1 },
+    visibilityTimeoutMs: { type: 'integer', minimum: 1, maximum: LIMITS.maxVisibilityTimeoutMs },
+    maxDeliveries: { type: 'integer', minimum: 0, maximum: 65_535 }, // 0: retry forever (the default)
     deadLetterQueue: { type: 'string', pattern: namePattern },
     retry: {
       type: 'object',
@@ -131,7 +131,7 @@ export const receiveBody = {
   properties: {
     max: { type: 'integer', minimum: 1 },
     waitMs: { type: 'integer', minimum: 0 },
-    visibilityTimeoutMs: { type: 'integer', minimum: 0 },
+    visibilityTimeoutMs: { type: 'integer', minimum: 1, maximum: LIMITS.maxVisibilityTimeoutMs },
   },
 } as const;
 
