@@ -29,6 +29,8 @@ export interface ConnectionOptions {
   reconnectMaxDelayMs: number;
   /** Give up (fail pending requests with UNAVAILABLE) after this long without a connection. */
   reconnectTimeoutMs: number;
+  /** One attempt (TCP connect and HELLO answered) fails after this long: a server that accepts and never answers must not hold it forever. */
+  connectTimeoutMs: number;
   /** Largest frame this client accepts from the server. */
   maxFrameBytes: number;
 }
@@ -55,6 +57,10 @@ export class ClientConnection {
   /** Called after each successful reconnect (not the first connect). */
   onReconnected: () => void = () => undefined;
   private socket: Socket | null = null;
+  /** The socket of a connection attempt in progress (close() ends it). */
+  private dialing: Socket | null = null;
+  /** The next reconnect attempt, while one is scheduled (close() cancels it). */
+  private reconnectTimer: NodeJS.Timeout | null = null;
   private readonly reader = new WireReader();
   private readonly out = new WireWriter(64 * 1024);
   private flushScheduled = false;
@@ -80,15 +86,33 @@ export class ClientConnection {
   }
 
   private dial(): Promise<void> {
+    if (this.closed) return Promise.reject(new WharfError('CLOSED', 'the client was closed'));
     return new Promise<void>((resolve, reject) => {
       const socket = netConnect({ host: this.options.host, port: this.options.port });
       socket.setNoDelay(true);
+      this.dialing = socket;
       let settled = false;
+      const giveUp = setTimeout(() => {
+        if (settled) return;
+        settled = true;
+        socket.destroy();
+        reject(new WharfError('UNAVAILABLE', `wharf://${this.options.host}:${this.options.port} did not answer the handshake within ${this.options.connectTimeoutMs} ms (connectTimeoutMs)`));
+      }, this.options.connectTimeoutMs);
+      socket.once('close', () => {
+        clearTimeout(giveUp);
+        if (this.dialing === socket) this.dialing = null;
+      });
       const decoder = new FrameDecoder(this.options.maxFrameBytes, (op, id, buf, start, end) => {
         this.reader.reset(buf, start, end, opName(op));
         if (!settled) {
           settled = true;
-          if (op === OP.HELLO_OK) {
+          clearTimeout(giveUp);
+          if (this.dialing === socket) this.dialing = null;
+          if (this.closed) {
+            // close() ran during the handshake: this connection is not taken up.
+            socket.destroy();
+            reject(new WharfError('CLOSED', 'the client was closed'));
+          } else if (op === OP.HELLO_OK) {
             this.hello = decodeHelloOk(this.reader);
             this.onConnected(socket);
             resolve();
@@ -293,7 +317,8 @@ export class ClientConnection {
   private scheduleReconnect(): void {
     const delay = this.reconnectDelayMs * (0.5 + Math.random() / 2);
     this.reconnectDelayMs = Math.min(this.options.reconnectMaxDelayMs, this.reconnectDelayMs * 2);
-    setTimeout(() => {
+    this.reconnectTimer = setTimeout(() => {
+      this.reconnectTimer = null;
       if (this.closed) return;
       this.dial().catch((err: unknown) => {
         if (this.closed) return;
@@ -341,6 +366,10 @@ export class ClientConnection {
     }
     this.closed = true;
     this.stopPing();
+    this.dialing?.destroy();
+    this.dialing = null;
+    if (this.reconnectTimer !== null) clearTimeout(this.reconnectTimer);
+    this.reconnectTimer = null;
     this.failAll(new WharfError('CLOSED', 'the client was closed before this request was answered'));
     const socket = this.socket;
     if (socket !== null) {

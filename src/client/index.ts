@@ -20,6 +20,8 @@ export interface ConnectOptions {
   reconnectMaxDelayMs?: number;
   /** Pending requests fail with UNAVAILABLE after this long disconnected (default 30 s). */
   reconnectTimeoutMs?: number;
+  /** One connection attempt, TCP connect and handshake, fails after this long (default 10 s). */
+  connectTimeoutMs?: number;
   clientName?: string;
 }
 
@@ -48,6 +50,7 @@ export async function connect(url: string, options: ConnectOptions = {}): Promis
     reconnectInitialDelayMs: options.reconnectInitialDelayMs ?? 50,
     reconnectMaxDelayMs: options.reconnectMaxDelayMs ?? 2_000,
     reconnectTimeoutMs: options.reconnectTimeoutMs ?? 30_000,
+    connectTimeoutMs: options.connectTimeoutMs ?? 10_000,
     maxFrameBytes: NATIVE_LIMITS.maxFrameBytes * 2,
   });
   await conn.open();

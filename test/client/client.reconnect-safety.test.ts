@@ -2,6 +2,7 @@
 // have taken effect are not sent twice, a resumed flow subscribes once, and an open client keeps
 // its process alive while it reconnects.
 import { spawn } from 'node:child_process';
+import { createServer, type Socket } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Broker } from '../../src/broker/index.js';
@@ -25,7 +26,7 @@ async function openRig(): Promise<Rig> {
   await broker.createQueue('q');
   const server = await startNativeServer(broker, { port: 0 });
   const proxy = await startFrameProxy(server.address().port);
-  const client = await connect(`wharf://127.0.0.1:${proxy.port}`, { reconnectInitialDelayMs: 10, reconnectMaxDelayMs: 20 });
+  const client = await connect(`wharf://127.0.0.1:${proxy.port}`, { reconnectInitialDelayMs: 10, reconnectMaxDelayMs: 20, connectTimeoutMs: 300 });
   return {
     broker,
     proxy,
@@ -108,6 +109,23 @@ describe('remote client, connection lost at an awkward moment', () => {
     await sleep(300);
     expect(afterClose).toEqual([]);
     expect(await depthOf(broker)).toBe(4);
+  });
+
+  it('a connection attempt whose handshake is never answered fails after connectTimeoutMs, and close() ends one in progress', async () => {
+    const { proxy, client } = await rig();
+    proxy.swallowFrom = 1; // from the second connection on, the server never sees HELLO
+    proxy.cutAll();
+    await until(() => proxy.connections >= 3, 'a second attempt after the first timed out', 15_000);
+    await client.close();
+    await until(() => proxy.openSockets === 0, 'close() to end the attempt in progress');
+    // A first connect to a server that accepts and never answers.
+    const accepted = new Set<Socket>();
+    const silent = createServer((s) => accepted.add(s));
+    await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+    const port = (silent.address() as { port: number }).port;
+    await expect(connect(`wharf://127.0.0.1:${port}`, { connectTimeoutMs: 200 })).rejects.toMatchObject({ code: 'UNAVAILABLE', message: expect.stringContaining('connectTimeoutMs') });
+    for (const s of accepted) s.destroy();
+    await new Promise<void>((resolve) => silent.close(() => resolve()));
   });
 
   it('an open consumer keeps its process alive while its server is away, and resumes when it is back', { timeout: 30_000 }, async () => {

@@ -12,6 +12,10 @@ export interface FrameProxy {
   cutAt: (connection: number, op: number) => boolean;
   /** Index of the connection whose server-to-client bytes are dropped (-1: none). */
   muteServerOn: number;
+  /** Connections from this index on forward nothing the client sends (a server that never answers; Infinity: none). */
+  swallowFrom: number;
+  /** Sockets open now, both sides. */
+  readonly openSockets: number;
   /** Cuts every connection now (the client sees its server go away). */
   cutAll(): void;
   close(): Promise<void>;
@@ -43,6 +47,7 @@ export async function startFrameProxy(upstreamPort: number): Promise<FrameProxy>
     });
     let pending: Buffer = Buffer.alloc(0);
     client.on('data', (d: Buffer) => {
+      if (index >= proxy.swallowFrom) return;
       pending = pending.length === 0 ? d : Buffer.concat([pending, d]);
       let at = 0;
       while (pending.length - at >= 9) {
@@ -66,6 +71,10 @@ export async function startFrameProxy(upstreamPort: number): Promise<FrameProxy>
     opsByConnection,
     cutAt: () => false,
     muteServerOn: -1,
+    swallowFrom: Infinity,
+    get openSockets() {
+      return live.size;
+    },
     cutAll: () => {
       for (const s of live) s.destroy();
       live.clear();
