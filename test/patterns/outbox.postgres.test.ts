@@ -133,16 +133,18 @@ describe('PostgreSQL outbox', () => {
     const outbox = await freshOutbox();
     const target = new RecordingPublisher();
     const a = outbox.relay(fx.pool, target, { pollIntervalMs: 50 }).start();
-    await new Promise((r) => setTimeout(r, 300));
+    // a is the active relay once it has published something (a fixed wait was too short on a busy host).
+    await placeOrder(outbox, 'p0');
+    await waitFor(() => a.published === 1, 10_000, 'the first relay to become active');
     const b = outbox.relay(fx.pool, target, { pollIntervalMs: 50 }).start();
     for (const id of ['p1', 'p2']) await placeOrder(outbox, id);
     await waitFor(async () => (await pendingCount(outbox)) === 0, 10_000, 'sent by the active relay');
-    expect(a.published).toBe(2);
+    expect(a.published).toBe(3);
     expect(b.published).toBe(0);
     await a.stop();
     await placeOrder(outbox, 'p3');
     await waitFor(() => b.published === 1, 10_000, 'standby took over');
     await b.stop();
-    expect(target.stored.map((s) => s.message.key)).toEqual(['p1', 'p2', 'p3']);
+    expect(target.stored.map((s) => s.message.key)).toEqual(['p0', 'p1', 'p2', 'p3']);
   });
 });
