@@ -3,7 +3,7 @@
 // client's producerId and the next sequence of its target, so a batch re-sent after a reconnect is
 // stored once (the broker dedupes (producerId, target, sequence)).
 import { randomBytes } from 'node:crypto';
-import { ChurnMap, LIMITS, WharfError, isWharfError } from '../common/index.js';
+import { ChurnMap, JsonText, LIMITS, WharfError, isWharfError } from '../common/index.js';
 import { OP, decodePublishOk, encodePublish, type MessageInput, type PublishResult } from '../protocol/index.js';
 import type { ClientConnection } from './connection.js';
 
@@ -28,6 +28,33 @@ interface PendingBatch {
   waiters: Waiter[];
   bytes: number;
   timer: NodeJS.Timeout | null;
+}
+
+/**
+ * The message as it is when publish() is called. A message waits in its batch until the end of the
+ * tick (or lingerMs), and is encoded again if its frame is re-sent after a reconnect: without this,
+ * a caller that reuses its message object, its headers or its payload's bytes once publish()
+ * returns would have the later state stored, as the embedded Broker never does. The JSON payload is
+ * serialised now (once, as it would be anyway); bytes and headers are copied.
+ */
+export function snapshotMessage(m: MessageInput): MessageInput {
+  if (m === null || typeof m !== 'object') return m; // the encoder refuses it with its own message
+  const p = m.payload;
+  let payload = p;
+  if (p instanceof JsonText) payload = JsonText.over(p.slice());
+  else if (p instanceof Uint8Array) payload = p.slice();
+  else if (p !== undefined) {
+    let text: string | undefined;
+    try {
+      text = JSON.stringify(p);
+    } catch {
+      text = undefined; // a cycle or a BigInt: left as it is, for the encoder to refuse
+    }
+    if (text !== undefined) payload = JsonText.over(Buffer.from(text, 'utf8'));
+  }
+  const copy: MessageInput = { ...m, payload };
+  if (m.headers !== undefined && m.headers !== null && typeof m.headers === 'object') copy.headers = { ...m.headers };
+  return copy;
 }
 
 function approxBytes(m: MessageInput): number {

@@ -38,7 +38,7 @@ import {
 } from '../protocol/index.js';
 import type { ClientConnection } from './connection.js';
 import { RemoteConsumer, RemoteSubscription, type FlowRegistry, type RemoteFlow } from './flows.js';
-import { Producer, type ProducerOptions } from './producer.js';
+import { Producer, snapshotMessage, type ProducerOptions } from './producer.js';
 import { QueueSettler } from './queue-ops.js';
 
 export interface FlowOptions {
@@ -146,8 +146,8 @@ export class RemoteWharf implements Wharf, FlowRegistry {
   publish(name: string, messages: MessageInput[]): Promise<PublishResult[]>;
   publish(name: string, input: MessageInput | MessageInput[]): Promise<PublishResult | PublishResult[]> {
     if (this.closing !== null) return Promise.reject(new WharfError('CLOSED', 'this client is closed; connect again'));
-    if (Array.isArray(input)) return this.producer.send(name, input);
-    return this.producer.publishOne(name, input);
+    if (Array.isArray(input)) return this.producer.send(name, input.map(snapshotMessage));
+    return this.producer.publishOne(name, snapshotMessage(input));
   }
 
   stats(name: string): Promise<Stats> {

@@ -1,0 +1,39 @@
+// publish() takes a message as it is when called, remote as embedded: the caller may reuse the
+// object, its headers or its payload's bytes as soon as publish() returns.
+import { afterEach, describe, expect, it } from 'vitest';
+import { Broker, type MessageInput } from '../../src/broker/index.js';
+import { connect, type RemoteWharf } from '../../src/client/index.js';
+import { startNativeServer, type NativeServer } from '../../src/server/native/index.js';
+
+describe('publish takes the message as it is when called', () => {
+  let broker: Broker;
+  let server: NativeServer;
+  let client: RemoteWharf;
+  afterEach(async () => {
+    await client.close();
+    await server.close();
+    await broker.close();
+  });
+
+  it('a message object reused for the next publish is stored as each call saw it: payload, headers and bytes', async () => {
+    broker = await Broker.open({ inMemory: true });
+    await broker.createQueue('q');
+    server = await startNativeServer(broker, { port: 0 });
+    client = await connect(`wharf://127.0.0.1:${server.address().port}`);
+    const m: MessageInput = { payload: { n: 0 }, headers: { h: 'a' } };
+    const sent: Array<Promise<unknown>> = [];
+    for (let n = 0; n < 3; n++) {
+      (m.payload as { n: number }).n = n;
+      m.headers!.h = `h${n}`;
+      sent.push(client.publish('q', m)); // all three wait in one batch until the end of the tick
+    }
+    await Promise.all(sent);
+    const bytes = new Uint8Array([1, 2, 3]);
+    const batch = client.publish('q', [{ payload: bytes }]);
+    bytes[0] = 9;
+    await batch;
+    const got = await broker.receive('q', { max: 10 });
+    expect(got.map((x) => x.payload)).toEqual([{ n: 0 }, { n: 1 }, { n: 2 }, new Uint8Array([1, 2, 3])]);
+    expect(got.slice(0, 3).map((x) => x.headers.h)).toEqual(['h0', 'h1', 'h2']);
+  });
+});
