@@ -177,11 +177,19 @@ export abstract class RemoteFlow<M extends Message = Message> {
     if (this.draining) return;
     this.draining = true;
     const q = this.queued;
+    const settledByServer = this.wireOptions.ackMode === 'auto';
     while (this.active < this.concurrency && this.queuedHead < q.length) {
       const h = this.queuedHead;
       this.queuedHead += 3;
+      if (!settledByServer && (q[h + 2] as number) !== this.conn.epoch) {
+        // Waiting for a slot when its connection closed: the server failed it then, and delivers it
+        // again on the new connection. Running it too would handle it twice.
+        this.running--;
+        continue;
+      }
       this.run(q[h] as M, q[h + 1] as number, q[h + 2] as number);
     }
+    if (this.running === 0) for (const f of this.idleWaiters.splice(0)) f();
     if (this.queuedHead === q.length) {
       q.length = 0;
       this.queuedHead = 0;

@@ -111,6 +111,29 @@ describe('remote client, connection lost at an awkward moment', () => {
     expect(await depthOf(broker)).toBe(4);
   });
 
+  it('deliveries waiting for a handler slot when the connection drops are not run: the server delivers them again', async () => {
+    const { broker, proxy, client } = await rig();
+    const runs = new Map<number, number>();
+    let release!: () => void;
+    const held = new Promise<void>((r) => (release = r));
+    // Failed deliveries come back after 10 ms, not the default second.
+    await broker.createQueue('slots', { retry: { initialDelayMs: 10, maxDelayMs: 10 } });
+    await client.consume('slots', { concurrency: 1, prefetch: 3 }, async (m) => {
+      const n = m.payload as number;
+      runs.set(n, (runs.get(n) ?? 0) + 1);
+      if (n === 1 && runs.get(1) === 1) await held; // the first run of message 1 holds the only slot
+    });
+    await broker.publish('slots', [1, 2, 3].map((n) => ({ payload: n })));
+    await until(() => runs.get(1) === 1, 'message 1 to run');
+    await sleep(100); // 2 and 3 have arrived and wait for the slot
+    proxy.cutAll();
+    await until(() => proxy.connections >= 2 && proxy.opsByConnection[1].includes(OP.CONSUME), 'the consumer to resume');
+    release();
+    await until(() => (runs.get(2) ?? 0) >= 1 && (runs.get(3) ?? 0) >= 1, 'messages 2 and 3 to be delivered again and run');
+    await sleep(500); // a second run, if any, comes meanwhile
+    expect([runs.get(2), runs.get(3)]).toEqual([1, 1]);
+  });
+
   it('a connection attempt whose handshake is never answered fails after connectTimeoutMs, and close() ends one in progress', async () => {
     const { proxy, client } = await rig();
     proxy.swallowFrom = 1; // from the second connection on, the server never sees HELLO
