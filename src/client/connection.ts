@@ -29,6 +29,8 @@ export interface ConnectionOptions {
   reconnectMaxDelayMs: number;
   /** Give up (fail pending requests with UNAVAILABLE) after this long without a connection. */
   reconnectTimeoutMs: number;
+  /** Requests that may wait for a connection while the client is reconnecting; more fail with LIMIT_EXCEEDED. */
+  maxWaitingRequests: number;
   /** One attempt (TCP connect and HELLO answered) fails after this long: a server that accepts and never answers must not hold it forever. */
   connectTimeoutMs: number;
   /** Largest frame this client accepts from the server. */
@@ -161,6 +163,7 @@ export class ClientConnection {
     this.socket = socket;
     this.connected = true;
     this.epoch++;
+    this.lastConnectionError = null; // it named why the previous connection closed, not this one
     this.reconnectDelayMs = this.options.reconnectInitialDelayMs;
     this.startPing();
     if (!first) this.onReconnected();
@@ -195,6 +198,13 @@ export class ClientConnection {
 
   request<T>(op: number, encode: (w: WireWriter) => void, decode: (op: number, r: WireReader) => T, retry = true): Promise<T> {
     if (this.closed) return Promise.reject(new WharfError('CLOSED', 'this client is closed; connect again'));
+    if (!this.connected && this.waiting.length >= this.options.maxWaitingRequests) {
+      return Promise.reject(
+        new WharfError('LIMIT_EXCEEDED', `the client is reconnecting and ${this.waiting.length} requests already wait for the connection (maxWaitingRequests); retry once it is back`, {
+          details: { limit: 'maxWaitingRequests', value: this.options.maxWaitingRequests },
+        }),
+      );
+    }
     return new Promise<T>((resolve, reject) => {
       const req: Request = {
         op,

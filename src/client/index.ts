@@ -22,6 +22,11 @@ export interface ConnectOptions {
   reconnectTimeoutMs?: number;
   /** One connection attempt, TCP connect and handshake, fails after this long (default 10 s). */
   connectTimeoutMs?: number;
+  /**
+   * Requests (each a batch of publishes, a receive, an admin call…) that may wait while the client
+   * reconnects (default 10,000); more fail at once with LIMIT_EXCEEDED instead of growing memory.
+   */
+  maxWaitingRequests?: number;
   clientName?: string;
 }
 
@@ -51,6 +56,7 @@ export async function connect(url: string, options: ConnectOptions = {}): Promis
     reconnectMaxDelayMs: options.reconnectMaxDelayMs ?? 2_000,
     reconnectTimeoutMs: options.reconnectTimeoutMs ?? 30_000,
     connectTimeoutMs: options.connectTimeoutMs ?? 10_000,
+    maxWaitingRequests: options.maxWaitingRequests ?? 10_000,
     maxFrameBytes: NATIVE_LIMITS.maxFrameBytes * 2,
   });
   await conn.open();

@@ -134,6 +134,24 @@ describe('remote client, connection lost at an awkward moment', () => {
     expect([runs.get(2), runs.get(3)]).toEqual([1, 1]);
   });
 
+  it('while reconnecting, at most maxWaitingRequests requests wait; more fail at once with LIMIT_EXCEEDED, and those waiting are answered once it is back', async () => {
+    const { broker, proxy } = await rig();
+    const client = await connect(`wharf://127.0.0.1:${proxy.port}`, { reconnectInitialDelayMs: 10, reconnectMaxDelayMs: 20, connectTimeoutMs: 200, maxWaitingRequests: 3 });
+    try {
+      const before = proxy.connections;
+      proxy.swallowFrom = before; // attempts from now on get no answer
+      proxy.cutAll();
+      await until(() => proxy.connections > before, 'a reconnect attempt');
+      const waiting = [1, 2, 3].map(() => client.describeQueue('q'));
+      await expect(client.publish('q', { payload: 'over' })).rejects.toMatchObject({ code: 'LIMIT_EXCEEDED', details: { limit: 'maxWaitingRequests' } });
+      proxy.swallowFrom = Infinity;
+      expect((await Promise.all(waiting)).map((q) => q.name)).toEqual(['q', 'q', 'q']);
+      expect(await depthOf(broker)).toBe(0); // the refused publish stored nothing
+    } finally {
+      await client.close();
+    }
+  });
+
   it('a connection attempt whose handshake is never answered fails after connectTimeoutMs, and close() ends one in progress', async () => {
     const { proxy, client } = await rig();
     proxy.swallowFrom = 1; // from the second connection on, the server never sees HELLO
