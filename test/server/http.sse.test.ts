@@ -123,4 +123,18 @@ describe('HTTP Server-Sent Events', () => {
     expect(bad.status).toBe(400);
     expect(((await bad.json()) as { error: { code: string } }).error.code).toBe('INVALID_ARGUMENT');
   });
+
+  it('answers what the subscribe refuses with its status, not a 200 stream carrying an error event', async () => {
+    await f.broker.createTopic('refused', { partitions: 1 });
+    for (const query of ['group=..', 'from=99999999999999999999', 'from=ts:99999999999999999999']) {
+      const res = await fetch(`${base}/topics/refused/events?${query}`);
+      expect([query, res.status]).toEqual([query, 400]);
+      expect(((await res.json()) as { error: { code: string } }).error.code).toBe('INVALID_ARGUMENT');
+    }
+    // The slots of refused streams are free again: two (maxSseStreams) can still open.
+    const streams = [0, 1].map(() => new AbortController());
+    const opened = await Promise.all(streams.map((c) => fetch(`${base}/topics/refused/events`, { signal: c.signal })));
+    expect(opened.map((r) => r.status)).toEqual([200, 200]);
+    for (const c of streams) c.abort();
+  });
 });

@@ -34,36 +34,29 @@ export function registerSseRoute(app: FastifyInstance, broker: HttpBroker, optio
           `too many open event streams (maxSseStreams ${options.maxStreams}); close one or raise the limit`,
         );
       }
-      await broker.describeTopic(name);
-      reply.hijack();
       const raw = reply.raw;
-      raw.writeHead(200, {
-        'content-type': 'text/event-stream',
-        'cache-control': 'no-cache',
-        connection: 'keep-alive',
-      });
-      raw.write(': connected\n\n');
-
       let closed = false;
       let onClosed!: () => void;
       const whenClosed = new Promise<void>((resolve) => (onClosed = resolve));
       let sub: Subscription | null = null;
-      const keepalive = setInterval(() => raw.write(': keepalive\n\n'), options.keepaliveIntervalMs);
-      keepalive.unref();
+      let keepalive: NodeJS.Timeout | null = null;
       const end = async (): Promise<void> => {
         if (!closed) {
           closed = true;
           onClosed();
           raw.end();
         }
-        clearInterval(keepalive);
+        if (keepalive !== null) clearInterval(keepalive);
         streams.delete(end);
         await sub?.close();
       };
-      streams.add(end);
-      raw.on('close', () => void end());
+      streams.add(end); // the slot is taken before the subscribe, so concurrent requests cannot pass the limit
 
+      // Deliveries may start before the response head is written: they wait for it.
+      let markStreaming!: () => void;
+      const streaming = new Promise<void>((resolve) => (markStreaming = resolve));
       const handler = async (m: TopicMessage): Promise<void> => {
+        await streaming;
         if (closed) throw new WharfError('CLOSED', 'event stream closed');
         const frame = `id: ${m.partition}:${m.offset}\nevent: message\ndata: ${JSON.stringify(toJsonMessage(m as never))}\n\n`;
         // Backpressure: a slow client holds its partitions' deliveries here instead of growing a buffer.
@@ -76,15 +69,32 @@ export function registerSseRoute(app: FastifyInstance, broker: HttpBroker, optio
         raw.write(`event: error\ndata: ${JSON.stringify(body)}\n\n`);
         await end();
       };
+      // Subscribed before the stream starts: a bad group, position or topic is answered with its
+      // status (400, 404…) as any request, not as a 200 stream that only carries an error event.
       try {
         const opts = req.query.group !== undefined ? { group: req.query.group, from } : { from };
         sub = await broker.subscribe(name, opts, handler);
-        if (closed) await sub.close();
-        // The topic deleted under the stream: say so (NOT_FOUND) and end it, as at subscribe time.
-        else void sub.ended.then((reason) => (reason === null ? undefined : fail(reason)));
       } catch (err) {
-        await fail(err);
+        streams.delete(end);
+        throw err;
       }
+      if (raw.destroyed) {
+        await end(); // the client left while it subscribed
+        return;
+      }
+      reply.hijack();
+      raw.writeHead(200, {
+        'content-type': 'text/event-stream',
+        'cache-control': 'no-cache',
+        connection: 'keep-alive',
+      });
+      raw.write(': connected\n\n');
+      keepalive = setInterval(() => raw.write(': keepalive\n\n'), options.keepaliveIntervalMs);
+      keepalive.unref();
+      raw.on('close', () => void end());
+      markStreaming();
+      // The topic deleted under the stream: say so (NOT_FOUND) and end it.
+      void sub.ended.then((reason) => (reason === null ? undefined : fail(reason)));
     },
   );
 }
@@ -92,9 +102,10 @@ export function registerSseRoute(app: FastifyInstance, broker: HttpBroker, optio
 function parseFrom(from: string | undefined): StartPosition {
   if (from === undefined || from === 'latest') return 'latest';
   if (from === 'earliest') return 'earliest';
-  if (/^\d+$/.test(from)) return { offset: Number(from) };
+  const n = /^\d+$/.test(from) ? Number(from) : NaN;
+  if (Number.isSafeInteger(n)) return { offset: n };
   const ts = /^ts:(\d+)$/.exec(from);
-  if (ts) return { timestamp: Number(ts[1]) };
+  if (ts && Number.isSafeInteger(Number(ts[1]))) return { timestamp: Number(ts[1]) };
   throw new WharfError(
     'INVALID_ARGUMENT',
     `from=${JSON.stringify(from)} is not a position: use earliest, latest, an offset, or ts:<ms since epoch>`,
