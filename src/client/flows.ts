@@ -114,6 +114,9 @@ export abstract class RemoteFlow<M extends Message = Message> {
     this.start().then(
       () => {
         this.resuming = false;
+        // Closed while the resume was on its way: close() could not unsubscribe a flow the server
+        // did not have yet, so it is done now, or the server would go on delivering to it.
+        if (this.closing) void this.unsubscribe().catch(() => undefined);
       },
       (err: unknown) => {
         this.resuming = false;
@@ -181,7 +184,7 @@ export abstract class RemoteFlow<M extends Message = Message> {
     while (this.active < this.concurrency && this.queuedHead < q.length) {
       const h = this.queuedHead;
       this.queuedHead += 3;
-      if (!settledByServer && (q[h + 2] as number) !== this.conn.epoch) {
+      if (!settledByServer && ((q[h + 2] as number) !== this.conn.epoch || !this.conn.isConnected)) {
         // Waiting for a slot when its connection closed: the server failed it then, and delivers it
         // again on the new connection. Running it too would handle it twice.
         this.running--;

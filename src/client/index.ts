@@ -47,6 +47,12 @@ export function parseWharfUrl(url: string): { host: string; port: number } {
 
 /** Connects to a Wharf server; the result implements the same Wharf interface as the embedded Broker. */
 export async function connect(url: string, options: ConnectOptions = {}): Promise<RemoteWharf> {
+  for (const [key, min] of [['connectTimeoutMs', 1], ['maxWaitingRequests', 1], ['reconnectTimeoutMs', 0]] as const) {
+    const v = options[key];
+    if (v !== undefined && (!Number.isSafeInteger(v) || v < min)) {
+      throw new WharfError('INVALID_ARGUMENT', `${key} is ${JSON.stringify(v)}; pass an integer >= ${min}`);
+    }
+  }
   const { host, port } = parseWharfUrl(url);
   const conn = new ClientConnection({
     host,

@@ -34,15 +34,17 @@ interface PendingBatch {
  * The message as it is when publish() is called. A message waits in its batch until the end of the
  * tick (or lingerMs), and is encoded again if its frame is re-sent after a reconnect: without this,
  * a caller that reuses its message object, its headers or its payload's bytes once publish()
- * returns would have the later state stored, as the embedded Broker never does. The JSON payload is
- * serialised now (once, as it would be anyway); bytes and headers are copied.
+ * returns would have the later state stored (the embedded Broker serialises JSON payloads and
+ * headers at the call too). The JSON payload is serialised now (once, as it would be anyway); bytes
+ * and headers are copied.
  */
 export function snapshotMessage(m: MessageInput): MessageInput {
   if (m === null || typeof m !== 'object') return m; // the encoder refuses it with its own message
   const p = m.payload;
   let payload = p;
-  if (p instanceof JsonText) payload = JsonText.over(p.slice());
-  else if (p instanceof Uint8Array) payload = p.slice();
+  // new Uint8Array(view) copies; Buffer's slice() would not.
+  if (p instanceof JsonText) payload = JsonText.over(new Uint8Array(p));
+  else if (p instanceof Uint8Array) payload = new Uint8Array(p);
   else if (p !== undefined) {
     let text: string | undefined;
     try {

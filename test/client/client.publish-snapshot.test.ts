@@ -29,11 +29,15 @@ describe('publish takes the message as it is when called', () => {
     }
     await Promise.all(sent);
     const bytes = new Uint8Array([1, 2, 3]);
+    const buffer = Buffer.from('abc'); // a Buffer's slice() is a view, not a copy
     const batch = client.publish('q', [{ payload: bytes }]);
     bytes[0] = 9;
     await batch;
+    const single = client.publish('q', { payload: buffer }); // waits in its batch until the end of the tick
+    buffer[0] = 0x78;
+    await single;
     const got = await broker.receive('q', { max: 10 });
-    expect(got.map((x) => x.payload)).toEqual([{ n: 0 }, { n: 1 }, { n: 2 }, new Uint8Array([1, 2, 3])]);
+    expect(got.map((x) => x.payload)).toEqual([{ n: 0 }, { n: 1 }, { n: 2 }, new Uint8Array([1, 2, 3]), new Uint8Array(Buffer.from('abc'))]);
     expect(got.slice(0, 3).map((x) => x.headers.h)).toEqual(['h0', 'h1', 'h2']);
   });
 });

@@ -111,28 +111,38 @@ describe('remote client, connection lost at an awkward moment', () => {
     expect(await depthOf(broker)).toBe(4);
   });
 
-  it('deliveries waiting for a handler slot when the connection drops are not run: the server delivers them again', async () => {
-    const { broker, proxy, client } = await rig();
-    const runs = new Map<number, number>();
-    let release!: () => void;
-    const held = new Promise<void>((r) => (release = r));
-    // Failed deliveries come back after 10 ms, not the default second.
-    await broker.createQueue('slots', { retry: { initialDelayMs: 10, maxDelayMs: 10 } });
-    await client.consume('slots', { concurrency: 1, prefetch: 3 }, async (m) => {
-      const n = m.payload as number;
-      runs.set(n, (runs.get(n) ?? 0) + 1);
-      if (n === 1 && runs.get(1) === 1) await held; // the first run of message 1 holds the only slot
+  for (const freedWhile of ['after the reconnect', 'while disconnected'] as const) {
+    it(`deliveries waiting for a handler slot when the connection drops are not run (slot freed ${freedWhile}): the server delivers them again`, async () => {
+      const { broker, proxy, client } = await rig();
+      const runs = new Map<number, number>();
+      let release!: () => void;
+      const held = new Promise<void>((r) => (release = r));
+      // Failed deliveries come back after 10 ms, not the default second.
+      await broker.createQueue('slots', { retry: { initialDelayMs: 10, maxDelayMs: 10 } });
+      await client.consume('slots', { concurrency: 1, prefetch: 3 }, async (m) => {
+        const n = m.payload as number;
+        runs.set(n, (runs.get(n) ?? 0) + 1);
+        if (n === 1 && runs.get(1) === 1) await held; // the first run of message 1 holds the only slot
+      });
+      await broker.publish('slots', [1, 2, 3].map((n) => ({ payload: n })));
+      await until(() => runs.get(1) === 1, 'message 1 to run');
+      await sleep(100); // 2 and 3 have arrived and wait for the slot
+      if (freedWhile === 'while disconnected') proxy.swallowFrom = proxy.connections; // reconnects get no answer yet
+      proxy.cutAll();
+      if (freedWhile === 'while disconnected') {
+        await sleep(100); // the client has seen its connection close
+        release();
+        await sleep(100);
+        expect([runs.get(2), runs.get(3)]).toEqual([undefined, undefined]);
+        proxy.swallowFrom = Infinity;
+      }
+      await until(() => proxy.opsByConnection.some((ops, i) => i > 0 && ops.includes(OP.CONSUME)), 'the consumer to resume');
+      release();
+      await until(() => (runs.get(2) ?? 0) >= 1 && (runs.get(3) ?? 0) >= 1, 'messages 2 and 3 to be delivered again and run');
+      await sleep(500); // a second run, if any, comes meanwhile
+      expect([runs.get(2), runs.get(3)]).toEqual([1, 1]);
     });
-    await broker.publish('slots', [1, 2, 3].map((n) => ({ payload: n })));
-    await until(() => runs.get(1) === 1, 'message 1 to run');
-    await sleep(100); // 2 and 3 have arrived and wait for the slot
-    proxy.cutAll();
-    await until(() => proxy.connections >= 2 && proxy.opsByConnection[1].includes(OP.CONSUME), 'the consumer to resume');
-    release();
-    await until(() => (runs.get(2) ?? 0) >= 1 && (runs.get(3) ?? 0) >= 1, 'messages 2 and 3 to be delivered again and run');
-    await sleep(500); // a second run, if any, comes meanwhile
-    expect([runs.get(2), runs.get(3)]).toEqual([1, 1]);
-  });
+  }
 
   it('while reconnecting, at most maxWaitingRequests requests wait; more fail at once with LIMIT_EXCEEDED, and those waiting are answered once it is back', async () => {
     const { broker, proxy } = await rig();
@@ -149,6 +159,12 @@ describe('remote client, connection lost at an awkward moment', () => {
       expect(await depthOf(broker)).toBe(0); // the refused publish stored nothing
     } finally {
       await client.close();
+    }
+  });
+
+  it('refuses connect options that would turn a limit off or time out every attempt', async () => {
+    for (const options of [{ maxWaitingRequests: Number.NaN }, { connectTimeoutMs: 0 }, { reconnectTimeoutMs: -1 }]) {
+      await expect(connect('wharf://127.0.0.1:1', options)).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
     }
   });
 

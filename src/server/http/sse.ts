@@ -79,7 +79,10 @@ export function registerSseRoute(app: FastifyInstance, broker: HttpBroker, optio
         throw err;
       }
       if (raw.destroyed) {
-        await end(); // the client left while it subscribed
+        // The client left while it subscribed. Deliveries already waiting for the stream find it
+        // closed (they must not wait forever: closing the subscription waits for them).
+        markStreaming();
+        await end();
         return;
       }
       reply.hijack();
