@@ -127,7 +127,8 @@ export class Producer {
     for (const target of [...this.batches.keys()]) this.flushTarget(target);
   }
 
-  private flushTarget(target: string): void {
+  /** Sends the target's waiting batch now (nothing when none waits). */
+  flushTarget(target: string): void {
     const batch = this.batches.get(target);
     if (batch === undefined) return;
     this.batches.delete(target);

@@ -146,7 +146,12 @@ export class RemoteWharf implements Wharf, FlowRegistry {
   publish(name: string, messages: MessageInput[]): Promise<PublishResult[]>;
   publish(name: string, input: MessageInput | MessageInput[]): Promise<PublishResult | PublishResult[]> {
     if (this.closing !== null) return Promise.reject(new WharfError('CLOSED', 'this client is closed; connect again'));
-    if (Array.isArray(input)) return this.producer.send(name, input.map(snapshotMessage));
+    if (Array.isArray(input)) {
+      // Single publishes of this tick still waiting in their batch go first: calls are stored in
+      // the order they were made, as embedded.
+      this.producer.flushTarget(name);
+      return this.producer.send(name, input.map(snapshotMessage));
+    }
     return this.producer.publishOne(name, snapshotMessage(input));
   }
 

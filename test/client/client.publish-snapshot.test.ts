@@ -15,6 +15,15 @@ describe('publish takes the message as it is when called', () => {
     await broker.close();
   });
 
+  it('calls are stored in the order they were made: a batch publish does not overtake single publishes still waiting for the end of the tick', async () => {
+    broker = await Broker.open({ inMemory: true });
+    await broker.createQueue('q');
+    server = await startNativeServer(broker, { port: 0 });
+    client = await connect(`wharf://127.0.0.1:${server.address().port}`);
+    await Promise.all([client.publish('q', { payload: 1 }), client.publish('q', { payload: 2 }), client.publish('q', [{ payload: 3 }, { payload: 4 }]), client.publish('q', { payload: 5 })]);
+    expect((await broker.receive('q', { max: 10 })).map((m) => m.payload)).toEqual([1, 2, 3, 4, 5]);
+  });
+
   it('a message object reused for the next publish is stored as each call saw it: payload, headers and bytes', async () => {
     broker = await Broker.open({ inMemory: true });
     await broker.createQueue('q');
