@@ -119,17 +119,16 @@ export abstract class RemoteFlow<M extends Message = Message> {
         if (this.closing) void this.unsubscribe().catch(() => undefined);
       },
       (err: unknown) => {
-        this.resuming = false;
-        if (this.closing) return;
-        if (err instanceof WharfError && err.code === 'NOT_FOUND') this.endedByServer(err);
-        else {
-          // Not unref'd: an open flow keeps its process alive, as its connection does.
-          this.resuming = true;
+        if (!this.closing && !(err instanceof WharfError && err.code === 'NOT_FOUND')) {
+          // Still resuming while the retry waits. Not unref'd: an open flow keeps its process alive.
           setTimeout(() => {
             this.resuming = false;
             this.resume();
           }, 100);
+          return;
         }
+        this.resuming = false;
+        if (!this.closing) this.endedByServer(err as WharfError);
       },
     );
   }
@@ -192,7 +191,7 @@ export abstract class RemoteFlow<M extends Message = Message> {
       }
       this.run(q[h] as M, q[h + 1] as number, q[h + 2] as number);
     }
-    if (this.running === 0) for (const f of this.idleWaiters.splice(0)) f();
+    this.wakeIfIdle(); // skipped deliveries may have been the last ones
     if (this.queuedHead === q.length) {
       q.length = 0;
       this.queuedHead = 0;
@@ -227,6 +226,10 @@ export abstract class RemoteFlow<M extends Message = Message> {
     this.running--;
     this.settle(deliveryId, epoch, ok, err);
     this.drain();
+    this.wakeIfIdle();
+  }
+
+  private wakeIfIdle(): void {
     if (this.running === 0) for (const f of this.idleWaiters.splice(0)) f();
   }
 

@@ -118,21 +118,26 @@ export class RemoteWharf implements Wharf, FlowRegistry {
   }
 
   /**
-   * An admin request. Only reads (`read: true`) are sent again when the connection is lost before
-   * their answer: a create, delete, purge, redrive, bind or unbind may have taken effect, and doing it
-   * twice would answer ALREADY_EXISTS or NOT_FOUND, or purge or move messages that came after it.
-   * Those fail with UNAVAILABLE instead, and the caller checks.
+   * An admin change (create, delete, purge, redrive, bind, unbind). Not sent again when the
+   * connection is lost before its answer: it may have taken effect, and doing it twice would answer
+   * ALREADY_EXISTS or NOT_FOUND, or purge or move messages that came after it. It fails with
+   * UNAVAILABLE instead, and the caller checks. Reads (read, list) are sent again.
    */
-  private json<T>(op: number, name: string, options: unknown, read: boolean): Promise<T> {
+  private change<T>(op: number, name: string, options?: unknown): Promise<T> {
     this.ensureOpen();
-    const encode = options === undefined ? (w: Parameters<typeof encodeName>[0]) => encodeName(w, { name }) : (w: Parameters<typeof encodeName>[0]) => encodeNameOptions(w, { name, options });
-    return this.conn.request(op, encode, (_op, r) => decodeJsonResult(r) as T, read);
+    return this.conn.request(op, nameEncoder(name, options), (_op, r) => decodeJsonResult(r) as T, false);
   }
 
-  /** A delete (not a read: see json). */
+  /** A read by name (describe, stats, bindings): safe to send again after a reconnect. */
+  private read<T>(op: number, name: string): Promise<T> {
+    this.ensureOpen();
+    return this.conn.request(op, nameEncoder(name, undefined), (_op, r) => decodeJsonResult(r) as T, true);
+  }
+
+  /** A delete (a change: see change). */
   private ok(op: number, name: string): Promise<void> {
     this.ensureOpen();
-    return this.conn.request(op, (w) => encodeName(w, { name }), (_op, r) => decodeEmpty(r), false);
+    return this.conn.request(op, nameEncoder(name, undefined), (_op, r) => decodeEmpty(r), false);
   }
 
   private list<T>(op: number): Promise<T> {
@@ -156,7 +161,7 @@ export class RemoteWharf implements Wharf, FlowRegistry {
   }
 
   stats(name: string): Promise<Stats> {
-    return this.json(OP.STATS, name, undefined, true);
+    return this.read(OP.STATS, name);
   }
 
   close(): Promise<void> {
@@ -171,7 +176,7 @@ export class RemoteWharf implements Wharf, FlowRegistry {
   // ---------------------------------------------------------------- topics
 
   async createTopic(name: string, options?: TopicOptions): Promise<TopicInfo> {
-    return this.json(OP.CREATE_TOPIC, name, asObject(options, 'topic option', '{ partitions: 3 }'), false);
+    return this.change(OP.CREATE_TOPIC, name, asObject(options, 'topic option', '{ partitions: 3 }'));
   }
 
   deleteTopic(name: string): Promise<void> {
@@ -183,7 +188,7 @@ export class RemoteWharf implements Wharf, FlowRegistry {
   }
 
   describeTopic(name: string): Promise<TopicInfo> {
-    return this.json(OP.DESCRIBE_TOPIC, name, undefined, true);
+    return this.read(OP.DESCRIBE_TOPIC, name);
   }
 
   async subscribe(topic: string, options: SubscribeOptions, handler: TopicHandler): Promise<Subscription> {
@@ -197,7 +202,7 @@ export class RemoteWharf implements Wharf, FlowRegistry {
   // ---------------------------------------------------------------- queues
 
   async createQueue(name: string, options?: QueueOptions): Promise<QueueInfo> {
-    return this.json(OP.CREATE_QUEUE, name, asObject(options, 'queue option', '{ visibilityTimeoutMs: 30000 }'), false);
+    return this.change(OP.CREATE_QUEUE, name, asObject(options, 'queue option', '{ visibilityTimeoutMs: 30000 }'));
   }
 
   deleteQueue(name: string): Promise<void> {
@@ -205,7 +210,7 @@ export class RemoteWharf implements Wharf, FlowRegistry {
   }
 
   purgeQueue(name: string): Promise<number> {
-    return this.json(OP.PURGE_QUEUE, name, undefined, false);
+    return this.change(OP.PURGE_QUEUE, name);
   }
 
   listQueues(): Promise<QueueInfo[]> {
@@ -213,7 +218,7 @@ export class RemoteWharf implements Wharf, FlowRegistry {
   }
 
   describeQueue(name: string): Promise<QueueInfo> {
-    return this.json(OP.DESCRIBE_QUEUE, name, undefined, true);
+    return this.read(OP.DESCRIBE_QUEUE, name);
   }
 
   async receive(queue: string, options?: ReceiveOptions): Promise<QueueMessage[]> {
@@ -239,13 +244,13 @@ export class RemoteWharf implements Wharf, FlowRegistry {
   }
 
   async redrive(deadLetterQueue: string, options?: RedriveOptions): Promise<number> {
-    return this.json(OP.REDRIVE, deadLetterQueue, asObject(options, 'redrive option', "{ to: 'orders', max: 100 }"), false);
+    return this.change(OP.REDRIVE, deadLetterQueue, asObject(options, 'redrive option', "{ to: 'orders', max: 100 }"));
   }
 
   // ---------------------------------------------------------------- exchanges
 
   async createExchange(name: string, options: ExchangeOptions): Promise<ExchangeInfo> {
-    return this.json(OP.CREATE_EXCHANGE, name, asObject(options, 'exchange option', "{ type: 'direct' | 'fanout' | 'topic' | 'headers' }"), false);
+    return this.change(OP.CREATE_EXCHANGE, name, asObject(options, 'exchange option', "{ type: 'direct' | 'fanout' | 'topic' | 'headers' }"));
   }
 
   deleteExchange(name: string): Promise<void> {
@@ -257,18 +262,23 @@ export class RemoteWharf implements Wharf, FlowRegistry {
   }
 
   describeExchange(name: string): Promise<ExchangeInfo> {
-    return this.json(OP.DESCRIBE_EXCHANGE, name, undefined, true);
+    return this.read(OP.DESCRIBE_EXCHANGE, name);
   }
 
   bind(exchange: string, target: BindingTarget, options?: BindingOptions): Promise<BindingInfo> {
-    return this.json(OP.BIND, exchange, { target, options }, false);
+    return this.change(OP.BIND, exchange, { target, options });
   }
 
   async unbind(exchange: string, target: BindingTarget, options?: BindingOptions): Promise<void> {
-    await this.json(OP.UNBIND, exchange, { target, options }, false);
+    await this.change(OP.UNBIND, exchange, { target, options });
   }
 
   listBindings(exchange?: string): Promise<BindingInfo[]> {
-    return this.json(OP.LIST_BINDINGS, exchange ?? '', undefined, true);
+    return this.read(OP.LIST_BINDINGS, exchange ?? '');
   }
+}
+
+/** Encodes a request that names a topic, queue or exchange, with its options when given. */
+function nameEncoder(name: string, options: unknown): (w: Parameters<typeof encodeName>[0]) => void {
+  return options === undefined ? (w) => encodeName(w, { name }) : (w) => encodeNameOptions(w, { name, options });
 }
