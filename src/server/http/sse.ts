@@ -78,9 +78,10 @@ export function registerSseRoute(app: FastifyInstance, broker: HttpBroker, optio
         streams.delete(end);
         throw err;
       }
-      if (raw.destroyed) {
-        // The client left while it subscribed. Deliveries already waiting for the stream find it
-        // closed (they must not wait forever: closing the subscription waits for them).
+      if (closed || raw.destroyed) {
+        // The client left, or the server began shutting down (end() ran), while it subscribed.
+        // Deliveries already waiting for the stream find it closed (they must not wait forever:
+        // closing the subscription waits for them).
         markStreaming();
         await end();
         return;
