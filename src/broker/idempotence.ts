@@ -57,6 +57,16 @@ function put({ st, routed }: ProducerAt, sequence: number, r: PublishResult): vo
   else st.put(sequence, r.offset !== undefined && r.offset >= 0 ? { id: r.id, partition: r.partition, offset: r.offset } : { id: r.id, partition: r.partition });
 }
 
+/**
+ * The answer to a repeat of a sequence whose original publish resolved with `original`. When the
+ * original stored its message, the repeat is marked `repeatedSequence` as well: the caller (or its
+ * client, re-sending a frame whose confirm it lost) sent that same message before. When the
+ * original was itself a duplicate (of a dedupId), so is the repeat, and for that reason alone.
+ */
+function repeatOf(original: PublishResult): PublishResult {
+  return original.duplicate === true ? original : { ...original, duplicate: true, repeatedSequence: true };
+}
+
 /** A stored `wharf.seq` (decimal ASCII), or -1 when it is not one. */
 function parseDecimal(bytes: Uint8Array): number {
   if (bytes.length === 0 || bytes.length > 16) return -1;
@@ -210,7 +220,7 @@ export class ProducerDedupe {
       if (sequence <= set.maxClaimed || (st !== undefined && sequence <= st.maxStored)) {
         const seen = st?.get(sequence);
         if (seen !== undefined) {
-          out[i] = typeof seen === 'string' ? { id: seen, duplicate: true } : { ...seen, duplicate: true };
+          out[i] = repeatOf(typeof seen === 'string' ? { id: seen } : seen);
           continue;
         }
         const flying = findClaim(set, sequence);
@@ -218,7 +228,7 @@ export class ProducerDedupe {
           if (flying.publish.run === null) (repeats ??= []).push([i, flying.index]); // earlier in this batch
           else {
             const index = flying.index;
-            const waiting = flying.publish.run.then((rs) => ({ ...rs[index], duplicate: true }));
+            const waiting = flying.publish.run.then((rs) => repeatOf(rs[index]));
             waiting.catch(() => undefined); // reported through Promise.all(out); unobserved if this call fails first
             out[i] = waiting;
             waits = true;
@@ -250,7 +260,7 @@ export class ProducerDedupe {
       // Fresh exchange messages carry the producer id that names the exchange, so they land on the
       // same state as this publish's lookups.
       this.learn(target, fresh, results);
-      if (repeats !== null) for (const [i, k] of repeats) out[i] = { ...results[k], duplicate: true };
+      if (repeats !== null) for (const [i, k] of repeats) out[i] = repeatOf(results[k]);
     } finally {
       this.release(mine);
     }

@@ -55,6 +55,12 @@ export interface PublishResult {
   offset?: number;
   /** True when dedup/idempotence recognised a repeat and returned the original's result. */
   duplicate?: boolean;
+  /**
+   * With `duplicate`: the repeat was of this message's (producerId, sequence), whose original was
+   * stored, rather than of a `dedupId` (or content) seen before. The remote client uses it to
+   * resolve a publish it re-sent after a reconnect as the one publish its caller made.
+   */
+  repeatedSequence?: boolean;
   /** Exchanges: how many queues/topics/endpoints it was routed to. */
   routed?: number;
 }

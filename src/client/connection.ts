@@ -41,12 +41,15 @@ interface Request {
   op: number;
   correlationId: number;
   encode: (w: WireWriter) => void;
-  decode: (op: number, r: WireReader) => unknown;
+  /** `resent`: this request went out on a connection that was lost before it was answered, and was sent again. */
+  decode: (op: number, r: WireReader, resent: boolean) => unknown;
   resolve: (v: unknown) => void;
   reject: (e: Error) => void;
   /** Sent again after a reconnect (idempotent, or made so by producer sequences). */
   retry: boolean;
   sent: boolean;
+  /** Sent on a connection lost before the answer came, then queued to be sent again. */
+  resent: boolean;
 }
 
 export type PushHandler = (op: number, r: WireReader) => void;
@@ -186,7 +189,7 @@ export class ClientConnection {
     this.inFlight--;
     try {
       if (op === OP.ERROR) req.reject(decodeError(this.reader));
-      else req.resolve(req.decode(op, this.reader));
+      else req.resolve(req.decode(op, this.reader, req.resent));
     } catch (err) {
       req.reject(toWharfError(err));
     }
@@ -196,7 +199,7 @@ export class ClientConnection {
   /** The last connection-level ERROR the server sent before closing. */
   lastConnectionError: WharfError | null = null;
 
-  request<T>(op: number, encode: (w: WireWriter) => void, decode: (op: number, r: WireReader) => T, retry = true): Promise<T> {
+  request<T>(op: number, encode: (w: WireWriter) => void, decode: (op: number, r: WireReader, resent: boolean) => T, retry = true): Promise<T> {
     if (this.closed) return Promise.reject(new WharfError('CLOSED', 'this client is closed; connect again'));
     if (!this.connected && this.waiting.length >= this.options.maxWaitingRequests) {
       return Promise.reject(
@@ -215,6 +218,7 @@ export class ClientConnection {
         reject,
         retry,
         sent: false,
+        resent: false,
       };
       this.waiting.push(req);
       this.pump();
@@ -313,8 +317,10 @@ export class ClientConnection {
     const again: Request[] = [];
     const why = this.lastConnectionError ?? new WharfError('UNAVAILABLE', 'the connection to the server was lost before this request was answered: it may or may not have taken effect; check, then retry');
     for (const req of lost) {
-      if (req.retry) again.push(req);
-      else req.reject(why);
+      if (req.retry) {
+        req.resent = true;
+        again.push(req);
+      } else req.reject(why);
     }
     this.waiting.unshift(...again);
     if (this.closed) {

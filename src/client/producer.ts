@@ -59,6 +59,27 @@ export function snapshotMessage(m: MessageInput): MessageInput {
   return copy;
 }
 
+/**
+ * The results of a PUBLISH frame this client sent again after a reconnect. A message whose sequence
+ * the client stamped and that the server reports as a repeat of that sequence (its first send was
+ * stored; only the confirm was lost) resolves as the original's result, not as a duplicate: the
+ * caller published it once. A message carrying its own producerId is the caller's to number, and a
+ * dedupId or content repeat is a duplicate whichever send found it: both stay as the server says.
+ */
+export function asPublishedOnce(results: PublishResult[], messages: readonly MessageInput[]): PublishResult[] {
+  for (let i = 0; i < results.length; i++) {
+    const r = results[i];
+    const m = messages[i];
+    const stamped = m.producerId === undefined && m.sequence === undefined; // as encodeMessageInput decides
+    if (r.repeatedSequence !== true || !stamped) continue;
+    const once: PublishResult = { ...r };
+    delete once.duplicate;
+    delete once.repeatedSequence;
+    results[i] = once;
+  }
+  return results;
+}
+
 function approxBytes(m: MessageInput): number {
   const p = m.payload;
   return 64 + (p instanceof Uint8Array ? p.length : typeof p === 'string' ? p.length : 0);
@@ -95,7 +116,13 @@ export class Producer {
       const part = messages.length <= 0xffff ? messages : messages.slice(i, i + 0xffff);
       const base = fixedBase !== undefined ? fixedBase + i : this.nextSequences(target, part.length);
       const producerId = base === undefined ? undefined : this.producerId;
-      chunks.push(this.conn.request(OP.PUBLISH, (w) => encodePublish(w, target, part, producerId, base), (_op, r) => decodePublishOk(r)));
+      chunks.push(
+        this.conn.request(
+          OP.PUBLISH,
+          (w) => encodePublish(w, target, part, producerId, base),
+          (_op, r, resent) => (resent && producerId !== undefined ? asPublishedOnce(decodePublishOk(r), part) : decodePublishOk(r)),
+        ),
+      );
     }
     return chunks.length === 1 ? chunks[0] : Promise.all(chunks).then((parts) => parts.flat());
   }

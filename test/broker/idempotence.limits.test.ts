@@ -65,7 +65,7 @@ describe('idempotent-producer table limits', () => {
     });
     openGate();
     expect(await first).toEqual([{ id: 'first' }]);
-    expect(await repeat).toEqual([{ id: 'first', duplicate: true }]);
+    expect(await repeat).toEqual([{ id: 'first', duplicate: true, repeatedSequence: true }]);
     expect(storedCount).toBe(1);
   });
 
@@ -74,8 +74,8 @@ describe('idempotent-producer table limits', () => {
     for (let i = 0; i < MAX_PRODUCERS; i++) await publishAs(`p${i}`, 0);
     await publishAs('p0', 1); // p0, the oldest, is used again
     await publishAs('newcomer', 0); // the table is full: one producer is forgotten
-    expect((await publishAs('p0', 0))[0]).toEqual({ id: 'p0-0', duplicate: true });
-    expect((await publishAs('p2', 0))[0]).toEqual({ id: 'p2-0', duplicate: true });
+    expect((await publishAs('p0', 0))[0]).toEqual({ id: 'p0-0', duplicate: true, repeatedSequence: true });
+    expect((await publishAs('p2', 0))[0]).toEqual({ id: 'p2-0', duplicate: true, repeatedSequence: true });
     expect((await publishAs('p1', 0))[0]).toEqual({ id: 'p1-0' }); // forgotten: stored again (and p3 goes in its place; p2 published since)
   });
 
@@ -87,7 +87,7 @@ describe('idempotent-producer table limits', () => {
       await publishAs(`passing-${i}`, 0);
       if (i % (MAX_PRODUCERS / 4) === 0) await publishAs('steady', ++sequence);
     }
-    expect((await publishAs('steady', sequence))[0]).toEqual({ id: `steady-${sequence}`, duplicate: true });
+    expect((await publishAs('steady', sequence))[0]).toEqual({ id: `steady-${sequence}`, duplicate: true, repeatedSequence: true });
     expect((await publishAs('passing-0', 0))[0]).toEqual({ id: 'passing-0-0' }); // long gone: stored again
   });
 
@@ -97,7 +97,7 @@ describe('idempotent-producer table limits', () => {
     for (let i = 0; i < MAX_PRODUCERS; i++) {
       await expect(table.publish('q', [{ producerId: `bad-${i}`, sequence: -1 }], false, async () => [])).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
     }
-    expect(await table.publish('q', [msg(7)], false, async () => [{ id: 'stored twice' }])).toEqual([{ id: 'kept', duplicate: true }]);
+    expect(await table.publish('q', [msg(7)], false, async () => [{ id: 'stored twice' }])).toEqual([{ id: 'kept', duplicate: true, repeatedSequence: true }]);
   });
 
   it('a repeat waiting on a publish that fails leaves no unhandled rejection when its own batch was refused', async () => {
@@ -134,8 +134,8 @@ describe('idempotent-producer table limits', () => {
     await table.publish('q', [msg(5)], false, store);
     expect(await table.publish('q', [msg(3)], false, store)).toEqual([{ id: 'id-3' }]);
     expect(await table.publish('q', [msg(3), msg(5), msg(4)], false, store)).toEqual([
-      { id: 'id-3', duplicate: true },
-      { id: 'id-5', duplicate: true },
+      { id: 'id-3', duplicate: true, repeatedSequence: true },
+      { id: 'id-5', duplicate: true, repeatedSequence: true },
       { id: 'id-4' },
     ]);
     expect(storedCount).toBe(3);
@@ -149,7 +149,7 @@ describe('idempotent-producer table limits', () => {
     const meanwhile = table.publish('q', [msg(9), msg(10)], false, store);
     openGate();
     expect(await slow).toEqual([{ id: 'id-10' }]);
-    expect(await meanwhile).toEqual([{ id: 'id-9' }, { id: 'id-10', duplicate: true }]);
+    expect(await meanwhile).toEqual([{ id: 'id-9' }, { id: 'id-10', duplicate: true, repeatedSequence: true }]);
     expect(storedCount).toBe(5);
   });
 });

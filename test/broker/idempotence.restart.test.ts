@@ -34,8 +34,8 @@ describe('idempotent producer state after a restart', () => {
       { producerId: 'p', sequence: 11, key: 'b', payload: 2 },
       { producerId: 'p', sequence: 13, key: 'a', payload: 3 }, // a gap is fine
     ]);
-    expect(retry[0]).toEqual({ ...first[0], duplicate: true });
-    expect(retry[1]).toEqual({ ...first[1], duplicate: true });
+    expect(retry[0]).toEqual({ ...first[0], duplicate: true, repeatedSequence: true });
+    expect(retry[1]).toEqual({ ...first[1], duplicate: true, repeatedSequence: true });
     expect(retry[2].duplicate).toBeUndefined();
     expect((await topicEnd(broker, 'orders')).reduce((a, b) => a + b)).toBe(3);
   });
@@ -48,8 +48,8 @@ describe('idempotent producer state after a restart', () => {
     const [m] = await t.broker.receive('jobs');
     await m.ack();
     const broker = await t.crashRestart();
-    expect(await broker.publish('jobs', { producerId: 'p', sequence: 0, payload: 'x' })).toEqual({ ...first, duplicate: true });
-    expect(await broker.publish('jobs', { producerId: 'p', sequence: 1, payload: 'y', delayMs: 60_000 })).toEqual({ ...delayed, duplicate: true });
+    expect(await broker.publish('jobs', { producerId: 'p', sequence: 0, payload: 'x' })).toEqual({ ...first, duplicate: true, repeatedSequence: true });
+    expect(await broker.publish('jobs', { producerId: 'p', sequence: 1, payload: 'y', delayMs: 60_000 })).toEqual({ ...delayed, duplicate: true, repeatedSequence: true });
     expect(await qstats(t, 'jobs')).toMatchObject({ depth: 0, delayed: 1 });
   });
 
@@ -64,7 +64,7 @@ describe('idempotent producer state after a restart', () => {
     expect(first.routed).toBe(2);
     const broker = await t.restart();
     const retry = await broker.publish('events', { producerId: 'p', sequence: 0, payload: 'e' });
-    expect(retry).toMatchObject({ id: first.id, duplicate: true });
+    expect(retry).toMatchObject({ id: first.id, duplicate: true, repeatedSequence: true });
     expect(await qstats(t, 'audit.q')).toMatchObject({ depth: 1 });
     expect(await topicEnd(broker, 'audit.t')).toEqual([1]);
     // The same producer's own sequence 0 to the queue and the topic are different publishes.
@@ -116,7 +116,7 @@ describe('idempotent producer state after a restart', () => {
       { producerId: 'p', sequence: 1, payload: 'a' },
       { producerId: 'p', sequence: 1, payload: 'a' },
     ]);
-    expect(rs[1]).toEqual({ ...rs[0], duplicate: true });
+    expect(rs[1]).toEqual({ ...rs[0], duplicate: true, repeatedSequence: true });
     expect(await qstats(t, 'q')).toMatchObject({ depth: 1 });
   });
 
@@ -139,7 +139,7 @@ describe('idempotent producer state after a restart', () => {
     await t.broker.createQueue('q');
     const batch = [0, 1, 2].map((sequence) => ({ producerId: 'p', sequence, payload: sequence }));
     const [first, again] = await Promise.all([t.broker.publish('q', batch), t.broker.publish('q', [batch[2], batch[0]])]);
-    expect(again).toEqual([{ ...first[2], duplicate: true }, { ...first[0], duplicate: true }]);
+    expect(again).toEqual([{ ...first[2], duplicate: true, repeatedSequence: true }, { ...first[0], duplicate: true, repeatedSequence: true }]);
     expect(await qstats(t, 'q')).toMatchObject({ depth: 3 });
   });
 

@@ -81,6 +81,27 @@ describe('remote client, connection lost at an awkward moment', () => {
     expect((await client.describeQueue('other')).name).toBe('other');
   });
 
+  it('a publish whose confirm is lost is sent again and resolves as published once (stored once, not a duplicate); a dedupId repeat stays a duplicate', async () => {
+    const { broker, proxy, client } = await rig();
+    await broker.publish('q', { payload: 'earlier', dedupId: 'd1' });
+    proxy.muteServerOn = 0;
+    const first = client.publish('q', { payload: 'once' });
+    const repeat = client.publish('q', { payload: 'again', dedupId: 'd1' });
+    while ((await depthOf(broker)) !== 2) await sleep(10); // stored on the server; the confirm is dropped
+    proxy.cutAll();
+    const [once, dup] = await Promise.all([first, repeat]);
+    await until(() => proxy.connections >= 2, 'a reconnect');
+    expect(proxy.opsByConnection[1]).toContain(OP.PUBLISH); // re-sent on the new connection
+    expect(once.duplicate).toBeUndefined();
+    expect(once.repeatedSequence).toBeUndefined();
+    expect(dup).toMatchObject({ duplicate: true });
+    expect(dup.repeatedSequence).toBeUndefined();
+    expect(await depthOf(broker)).toBe(2);
+    const got = await broker.receive('q', { max: 10 });
+    expect(got.map((m) => m.payload)).toEqual(['earlier', 'once']);
+    expect(got[1].id).toBe(once.id);
+  });
+
   it('a read whose answer is lost is sent again after the reconnect, and answers', async () => {
     const { proxy, client } = await rig();
     proxy.muteServerOn = 0;

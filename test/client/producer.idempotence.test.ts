@@ -27,12 +27,12 @@ describe('idempotent producer', () => {
       { producerId: 'p1', sequence: 1, payload: 'b' },
       { producerId: 'p1', sequence: 2, payload: 'c' },
     ]);
-    expect(again[0]).toEqual({ ...first[1], duplicate: true });
+    expect(again[0]).toEqual({ ...first[1], duplicate: true, repeatedSequence: true });
     expect(again[1]).toMatchObject({ offset: 2 });
     await broker.close();
     broker = await Broker.open({ dataDir: dir });
     const afterRestart = await broker.publish('t', { producerId: 'p1', sequence: 0, payload: 'a' });
-    expect(afterRestart).toEqual({ ...first[0], duplicate: true });
+    expect(afterRestart).toEqual({ ...first[0], duplicate: true, repeatedSequence: true });
     const other = await broker.publish('t', { producerId: 'p2', sequence: 0, payload: 'x' });
     expect(other).toMatchObject({ offset: 3 });
     expect((await broker.stats('t')).kind === 'topic' && (await broker.stats('t'))).toMatchObject({ partitions: [{ endOffset: 4 }] });
@@ -46,7 +46,7 @@ describe('idempotent producer', () => {
       broker.publish('q', { producerId: 'p', sequence: 7, payload: 1 }),
       broker.publish('q', { producerId: 'p', sequence: 7, payload: 1 }),
     ]);
-    expect(b).toEqual({ ...a, duplicate: true });
+    expect(b).toEqual({ ...a, duplicate: true, repeatedSequence: true });
     expect(((await broker.stats('q')) as { depth: number }).depth).toBe(1);
     await broker.close();
   });

@@ -5,7 +5,7 @@
 // PUBLISH     (0x20)  target:str count:u16 input{count}              (input: see message.ts)
 // PUBLISH_OK  (0xA0)  count:u16 result{count}
 // result      = flags:u8 id:str partition:i32 offset:i64 routed:u32
-//               flags bit 0 = duplicate; partition/offset -1 when not a topic
+//               flags bit 0 = duplicate, bit 1 = (with bit 0) a repeated sequence; partition/offset -1 when not a topic
 import type { MessageInput, PublishResult } from '../api-types.js';
 import type { WireReader } from '../wire-reader.js';
 import type { WireWriter } from '../wire-writer.js';
@@ -17,6 +17,8 @@ export interface PublishRequest {
 }
 
 const FLAG_DUPLICATE = 1;
+/** With FLAG_DUPLICATE: a repeat of the message's (producerId, sequence), whose original was stored. */
+const FLAG_REPEATED_SEQUENCE = 2;
 
 /** baseSequence: an idempotent producer's sequence of messages[0] (the rest follow by one). */
 export function encodePublish(w: WireWriter, target: string, messages: readonly MessageInput[], producerId?: string, baseSequence?: number): void {
@@ -37,7 +39,7 @@ export function decodePublish(r: WireReader): PublishRequest {
 export function encodePublishOk(w: WireWriter, results: readonly PublishResult[]): void {
   w.u16(results.length);
   for (const res of results) {
-    w.u8(res.duplicate === true ? FLAG_DUPLICATE : 0).str(res.id).i32(res.partition ?? -1).i64(res.offset ?? -1).u32(res.routed ?? 0);
+    w.u8(res.duplicate === true ? FLAG_DUPLICATE | (res.repeatedSequence === true ? FLAG_REPEATED_SEQUENCE : 0) : 0).str(res.id).i32(res.partition ?? -1).i64(res.offset ?? -1).u32(res.routed ?? 0);
   }
 }
 
@@ -52,7 +54,10 @@ export function decodePublishOk(r: WireReader): PublishResult[] {
     const routed = r.u32('routed');
     if (partition >= 0) res.partition = partition;
     if (offset >= 0) res.offset = offset;
-    if (flags & FLAG_DUPLICATE) res.duplicate = true;
+    if (flags & FLAG_DUPLICATE) {
+      res.duplicate = true;
+      if (flags & FLAG_REPEATED_SEQUENCE) res.repeatedSequence = true;
+    }
     if (routed > 0) res.routed = routed;
     out[i] = res;
   }
