@@ -1,5 +1,6 @@
 // stats(queue): depth, in-flight, delayed, dead-lettered, DLQ depth, oldest age, rates.
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { QueueEngine } from '../../src/broker/queues/queue.js';
 import { openTestBroker, qstats, type TestBroker } from './queue-helpers.js';
 
 describe('queue stats', () => {
@@ -39,5 +40,28 @@ describe('queue stats', () => {
     const [d] = await t.broker.receive('q');
     expect((await qstats(t, 'q')).inFlight).toBe(1);
     await d.ack();
+  });
+
+  it('is one instant: an ack and a receive while its oldest record is read do not show in the counts it returns', async () => {
+    await t.broker.createQueue('q');
+    await t.broker.publish('q', [{ payload: 1 }, { payload: 2 }, { payload: 3 }]);
+    const [a] = await t.broker.receive('q');
+    // The record read waits until the ack and the receive are done.
+    let open!: () => void;
+    const gate = new Promise<void>((r) => (open = r));
+    const readOne = QueueEngine.prototype.readOne;
+    const spy = vi.spyOn(QueueEngine.prototype, 'readOne').mockImplementation(async function (this: QueueEngine, level: number, offset: number) {
+      await gate;
+      return readOne.call(this, level, offset);
+    });
+    const pending = qstats(t, 'q'); // depth 2, in flight 1 now; its record read is still to come
+    const [b] = await t.broker.receive('q');
+    await a.ack();
+    open();
+    const s = await pending;
+    spy.mockRestore();
+    expect([s.depth, s.inFlight]).toEqual([2, 1]);
+    expect([(await qstats(t, 'q')).depth, (await qstats(t, 'q')).inFlight]).toEqual([1, 1]);
+    await b.ack();
   });
 });

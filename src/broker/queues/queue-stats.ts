@@ -25,29 +25,36 @@ export function readyCount(s: QueueState): number {
 }
 
 export async function queueStats(q: StatsSource): Promise<QueueStats> {
+  // Every figure is taken at one instant, before the one await: the oldest message's record is read
+  // after, but it is the record that was oldest at that instant.
   const now = q.clock.now();
   const s = q.state;
-  const delayed = s.waitingCount + s.unsettledIn(DELAY_LEVEL);
-  let oldest = Infinity;
+  const oldestAt: [level: number, offset: number][] = [];
   for (let level = 0; level < s.levels.length; level++) {
     const l = s.levels[level];
     const first = l.settled.firstGapFrom(l.startOffset);
-    if (first >= l.endOffset) continue;
-    const rec = await q.readOne(level, first);
-    if (rec !== null) oldest = Math.min(oldest, rec.timestampMs);
+    if (first < l.endOffset) oldestAt.push([level, first]);
   }
   const dlq = q.options.deadLetterQueue;
-  return {
+  const stats: QueueStats = {
     kind: 'queue', name: q.name,
     depth: readyCount(s),
     // A hand-off whose append is not yet durable cannot have reached its consumer: not in flight yet.
-    inFlight: s.inFlightCount - s.aheadCount, delayed,
+    inFlight: s.inFlightCount - s.aheadCount,
+    delayed: s.waitingCount + s.unsettledIn(DELAY_LEVEL),
     deadLettered: q.counters.deadLettered,
     dlqDepth: dlq === undefined ? 0 : q.host.depthOf(dlq),
-    oldestAgeMs: oldest === Infinity ? 0 : Math.max(0, now - oldest),
+    oldestAgeMs: 0,
     bytes: Math.max(0, q.bytes),
     publishRate: q.rates.publish.perSecond(now), deliverRate: q.rates.deliver.perSecond(now),
     ackRate: q.rates.ack.perSecond(now), nackRate: q.rates.nack.perSecond(now), errorRate: q.rates.error.perSecond(now),
     expired: q.counters.expired, dropped: q.counters.dropped,
   };
+  let oldest = Infinity;
+  for (const [level, offset] of oldestAt) {
+    const rec = await q.readOne(level, offset);
+    if (rec !== null) oldest = Math.min(oldest, rec.timestampMs);
+  }
+  if (oldest !== Infinity) stats.oldestAgeMs = Math.max(0, now - oldest);
+  return stats;
 }
