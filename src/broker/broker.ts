@@ -273,6 +273,16 @@ export class Broker implements Wharf_Core, Wharf_Topics, Wharf_Queues, Wharf_Exc
     return this.queues.nack(queue, receipt, options);
   }
 
+  /**
+   * Hands a leased message back by its receipt, visible again at once and without counting the
+   * delivery toward maxDeliveries: for a server whose answer could not reach its client (a long poll
+   * whose client left), so the message was never delivered.
+   */
+  async releaseReceipt(queue: string, receipt: string): Promise<void> {
+    this.ensureOpen();
+    return this.queues.release(queue, receipt);
+  }
+
   async extendVisibilityReceipt(queue: string, receipt: string, ms: number): Promise<void> {
     this.ensureOpen();
     return this.queues.extendVisibility(queue, receipt, ms);

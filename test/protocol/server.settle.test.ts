@@ -177,9 +177,10 @@ describe('remote queue consumer settlement', () => {
     other.close();
   });
 
-  it('a RECEIVE whose client left during its long poll gives the messages back at once, not after their lease', async () => {
+  it('a RECEIVE whose client left during its long poll gives the messages back at once and uncounted, not after their lease', async () => {
     broker = await Broker.open({ inMemory: true });
-    await broker.createQueue('q', { visibilityTimeoutMs: 600_000 });
+    // maxDeliveries 1: a counted hand-back would dead-letter them on the next delivery's nack.
+    await broker.createQueue('q', { visibilityTimeoutMs: 600_000, maxDeliveries: 1 });
     server = await startNativeServer(broker, { port: 0 });
     const c = await RawClient.open(server.address().port, true, 2);
     c.send(P.encodeFrame(P.OP.RECEIVE, 5, (w) => P.encodeReceive(w, 'q', { max: 10, waitMs: 5_000 })));
@@ -190,6 +191,7 @@ describe('remote queue consumer settlement', () => {
     await until(async () => (await queueStats('q')).inFlight === 0 && (await depth('q')) === 2);
     const again = await broker.receive('q', { max: 10 });
     expect(again.map((m) => m.payload).sort()).toEqual([1, 2]);
+    expect(again.map((m) => m.deliveryCount)).toEqual([1, 1]);
   });
 
   it('a SETTLE_BATCH run past the ids sent settles only what was sent', async () => {

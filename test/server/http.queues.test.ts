@@ -101,8 +101,8 @@ describe('HTTP /queues', () => {
     expect(empty.json().messages).toEqual([]);
   });
 
-  it('a long poll abandoned by its client hands its messages back at once instead of after the lease', async () => {
-    await post('/queues', { name: 'abandoned', visibilityTimeoutMs: 60_000 });
+  it('a long poll abandoned by its client hands its messages back at once and uncounted, instead of after the lease', async () => {
+    await post('/queues', { name: 'abandoned', visibilityTimeoutMs: 60_000, maxDeliveries: 1 });
     const base = await listen(f);
     const controller = new AbortController();
     const polling = fetch(`${base}/queues/abandoned/receive`, {
@@ -125,6 +125,7 @@ describe('HTTP /queues', () => {
       .toBe(1);
     const again = await f.broker.receive('abandoned', { waitMs: 100 });
     expect(again.map((m) => m.payload)).toEqual(['kept']);
+    expect(again[0].deliveryCount).toBe(1); // the abandoned poll's delivery reached no one
   });
 
   it('validates receive and publish bodies: max over the limit, wrong types, a queue route on a topic', async () => {

@@ -221,6 +221,11 @@ export class QueueManager implements KindManager {
     return this.get(queue).engine.nack(receipt, options);
   }
 
+  /** Hands a leased message back, visible at once, without counting its delivery (it never reached anyone). */
+  release(queue: string, receipt: string): Promise<void> {
+    return this.get(queue).engine.release(receipt);
+  }
+
   extendVisibility(queue: string, receipt: string, ms: number): Promise<void> {
     return this.get(queue).engine.extendVisibility(receipt, ms);
   }

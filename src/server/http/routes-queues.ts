@@ -3,6 +3,7 @@ import type { FastifyInstance } from 'fastify';
 import { LIMITS, WharfError } from '../../common/index.js';
 import type { NackOptions, QueueOptions, ReceiveOptions } from '../../broker/index.js';
 import type { QueueCapable } from './broker-port.js';
+import { handBack } from '../undelivered.js';
 import { toJsonMessage } from './message-json.js';
 import { publishBody, type PublishBody } from './publish.js';
 import type { ReceiptBook } from './receipts.js';
@@ -61,8 +62,9 @@ export function registerQueueRoutes(app: FastifyInstance, broker: QueueCapable, 
       checkReceive(options);
       const messages = await broker.receive(name, options);
       if (req.raw.socket.destroyed) {
-        // The client gave up on the long poll: hand the messages back now instead of after the lease.
-        await Promise.all(messages.map((m) => m.nack({ delayMs: 0 }).catch(() => undefined)));
+        // The client gave up on the long poll: hand the messages back now (uncounted: never
+        // delivered) instead of after the lease.
+        await handBack(broker, name, messages);
         return { messages: [] };
       }
       // The embedded broker settles by receipt itself; other Wharf implementations need the book.

@@ -1,6 +1,7 @@
 // RECEIVE (long poll) and settlement by receipt. The connection remembers the leased messages it
 // handed out (bounded by maxReceiptsPerConnection) so ACK/NACK/EXTEND reach the broker's objects.
 import { WharfError } from '../../../common/index.js';
+import { handBack } from '../../undelivered.js';
 import {
   OP,
   decodeExtend,
@@ -30,10 +31,9 @@ const receive: OpHandler = async (conn, r, id) => {
     // The embedded Broker hands over each message as stored: it goes out without being decoded.
     const stored = await source.receiveStored(req.queue, options);
     if (conn.isClosed) {
-      // The client left during its long poll: the answer cannot reach it. Its messages fail now, as
-      // a closed connection's deliveries do (docs/protocol.md), not at the end of their lease.
-      const s = settler(conn)!;
-      await Promise.all(stored.map((d) => s.nackReceipt(req.queue, d.receipt, { delayMs: 0 }).catch(() => undefined)));
+      // The client left during its long poll: the answer cannot reach it. Its messages go back now,
+      // uncounted (never delivered), not at the end of their lease.
+      await handBack(conn.broker, req.queue, stored);
       return;
     }
     conn.send(OP.RECEIVED, id, (w) => {
@@ -44,7 +44,7 @@ const receive: OpHandler = async (conn, r, id) => {
   }
   const messages = await conn.broker.receive(req.queue, options);
   if (conn.isClosed) {
-    await Promise.all(messages.map((m) => m.nack({ delayMs: 0 }).catch(() => undefined))); // as above
+    await handBack(conn.broker, req.queue, messages); // as above
     return;
   }
   if (tracked) for (const m of messages) conn.receipts.set(m.receipt, m);
