@@ -34,10 +34,21 @@ export function buildProgram(ctx: CliContext, state: RunState = { exitCode: 0 })
     )
     .version('0.1.0')
     .showHelpAfterError('(add --help for usage)')
+    // Also accepted before the command (`wharf --url ... queues list`), as after it.
+    .option('--url <url>', 'server for client commands, default WHARF_URL or wharf://127.0.0.1:7411')
     .configureOutput({
       writeOut: (s) => ctx.stdout.write(s),
       writeErr: (s) => ctx.stderr.write(s),
     });
+  program.hook('preAction', (root, action) => {
+    const url: unknown = root.opts().url;
+    if (url === undefined) return;
+    if (!action.options.some((o) => o.long === '--url')) {
+      action.error(`error: --url is for client commands; \`wharf ${action.name()}\` does not take it`, { exitCode: 2, code: 'wharf.urlNotUsed' });
+    }
+    // The command's own --url, given after it, wins.
+    if (action.getOptionValue('url') === undefined) action.setOptionValue('url', url);
+  });
   program.addCommand(serveCommand(ctx, run));
   program.addCommand(topicsCommand(ctx, run));
   program.addCommand(queuesCommand(ctx, run));

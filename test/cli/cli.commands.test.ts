@@ -192,6 +192,19 @@ describe('wharf dlq / bench / help', () => {
     expect((await server.broker.listTopics()).some((t) => t.name.startsWith('bench-'))).toBe(false);
   });
 
+  it('--url works before the command as after it, over WHARF_URL; after the command it wins; serve refuses it', async () => {
+    const unreachable = 'wharf://127.0.0.1:1';
+    const before = await cli(server, ['--url', unreachable, 'queues', 'list']);
+    expect(before.code).toBe(1);
+    expect(before.stderr).toContain(`cannot reach ${unreachable}`);
+    const both = await cli(server, ['--url', unreachable, 'queues', 'list', '--url', server.nativeUrl]);
+    expect(both.code).toBe(0);
+    expect(both.stdout).toMatch(/^NAME/);
+    const serve = await cli(server, ['--url', server.nativeUrl, 'serve']);
+    expect(serve.code).toBe(2);
+    expect(serve.stderr).toContain('--url is for client commands');
+  });
+
   it('--help works on every command', async () => {
     for (const args of [
       ['--help'],
