@@ -220,7 +220,10 @@ export class ProducerDedupe {
       if (sequence <= set.maxClaimed || (st !== undefined && sequence <= st.maxStored)) {
         const seen = st?.get(sequence);
         if (seen !== undefined) {
-          out[i] = repeatOf(typeof seen === 'string' ? { id: seen } : seen);
+          const original: PublishResult = typeof seen === 'string' ? { id: seen } : seen;
+          // An exchange's original is remembered by its id alone (not how many targets it reached):
+          // its repeat stays a plain duplicate, not a result that could pass for the original's.
+          out[i] = viaExchange ? { ...original, duplicate: true } : repeatOf(original);
           continue;
         }
         const flying = findClaim(set, sequence);

@@ -152,4 +152,36 @@ describe('idempotent-producer table limits', () => {
     expect(await meanwhile).toEqual([{ id: 'id-9' }, { id: 'id-10', duplicate: true, repeatedSequence: true }]);
     expect(storedCount).toBe(5);
   });
+
+  it('repeatedSequence marks only a repeat whose original was stored: not one of a dedupId duplicate, nor an exchange publish the table knows by id alone', async () => {
+    const table = new ProducerDedupe();
+    // The original is itself a duplicate (of a dedupId): a repeat in the same batch and one waiting
+    // for it in flight are that duplicate, for that reason alone.
+    let openGate!: () => void;
+    const gate = new Promise<void>((r) => (openGate = r));
+    const original = table.publish('q', [msg(0), msg(0)], false, async () => {
+      await gate;
+      return [{ id: 'earlier', duplicate: true }];
+    });
+    const waiting = table.publish('q', [msg(0)], false, async () => [{ id: 'never' }]);
+    openGate();
+    expect(await original).toEqual([{ id: 'earlier', duplicate: true }, { id: 'earlier', duplicate: true }]);
+    expect(await waiting).toEqual([{ id: 'earlier', duplicate: true }]);
+    // An exchange publish, repeated once stored: the table holds its id, not how many targets it
+    // reached, so the repeat is a plain duplicate (a client must not pass it off as the original).
+    const routedOnce = await table.publish('ex', [msg(1)], true, async () => [{ id: 'm1', routed: 2 }]);
+    expect(routedOnce).toEqual([{ id: 'm1', routed: 2 }]);
+    expect(await table.publish('ex', [msg(1)], true, async () => [{ id: 'never' }])).toEqual([{ id: 'm1', duplicate: true }]);
+    // The same repeat while the original is still in flight has its whole result.
+    let openExchange!: () => void;
+    const exchangeGate = new Promise<void>((r) => (openExchange = r));
+    const inFlight = table.publish('ex', [msg(2)], true, async () => {
+      await exchangeGate;
+      return [{ id: 'm2', routed: 3 }];
+    });
+    const repeat = table.publish('ex', [msg(2)], true, async () => [{ id: 'never' }]);
+    openExchange();
+    await inFlight;
+    expect(await repeat).toEqual([{ id: 'm2', routed: 3, duplicate: true, repeatedSequence: true }]);
+  });
 });

@@ -102,6 +102,20 @@ describe('remote client, connection lost at an awkward moment', () => {
     expect(got[1].id).toBe(once.id);
   });
 
+  it('an exchange publish whose confirm is lost is sent again, stored once, and resolves as a duplicate (how many targets it reached is not remembered)', async () => {
+    const { broker, proxy, client } = await rig();
+    await broker.createExchange('ex', { type: 'fanout' });
+    await broker.bind('ex', { queue: 'q' });
+    proxy.muteServerOn = 0;
+    const sent = client.publish('ex', { payload: 'once' });
+    while ((await depthOf(broker)) !== 1) await sleep(10);
+    proxy.cutAll();
+    const result = await sent;
+    expect(result).toMatchObject({ duplicate: true });
+    expect(result.repeatedSequence).toBeUndefined();
+    expect(await depthOf(broker)).toBe(1);
+  });
+
   it('a read whose answer is lost is sent again after the reconnect, and answers', async () => {
     const { proxy, client } = await rig();
     proxy.muteServerOn = 0;

@@ -127,6 +127,8 @@ export class QueueState {
         this.attachGroup(t);
       }
     }
+    // A message handed back uncounted (its delivery reached no one) is on its first delivery again.
+    if (t.deliveryCount === 0) t.firstDeliveredAt = nowMs;
     t.deliveryCount++;
     t.lastDeliveredAt = nowMs;
     t.state = 'inflight';
@@ -153,6 +155,7 @@ export class QueueState {
   requeue(t: Tracked, visibleAtMs: number, countDelta = 0): void {
     this.unmarkState(t);
     t.deliveryCount = Math.max(0, t.deliveryCount + countDelta);
+    if (t.deliveryCount === 0) t.firstDeliveredAt = 0; // never delivered after all: the next delivery is the first
     t.token = 0;
     t.state = 'waiting';
     t.dueMs = visibleAtMs;
