@@ -10,7 +10,7 @@ export interface ConnectOptions {
   lingerMs?: number;
   /** Most messages per PUBLISH frame (default 1000). */
   maxBatchMessages?: number;
-  /** Byte payloads per frame before it is sent early (default 1 MiB). */
+  /** Encoded bytes per frame (payloads and the rest of each message) before it is sent early (default 1 MiB). */
   maxBatchBytes?: number;
   /** Stamp producerId + sequence so retried publishes are stored once (default true). */
   idempotent?: boolean;

@@ -2,9 +2,23 @@
 // PUBLISH frames, and makes them idempotent: every message without its own producerId gets this
 // client's producerId and the next sequence of its target, so a batch re-sent after a reconnect is
 // stored once (the broker dedupes (producerId, target, sequence)).
+//
+// Each message is encoded when publish() is called, into its batch's buffer. So the frame holds the
+// message as it was then (the caller may reuse its object, headers or bytes at once, as embedded),
+// a frame re-sent after a reconnect sends those same bytes, and nothing of the message is kept but
+// its encoding: no copy of it per message, and a message the encoder refuses fails its own publish
+// at once instead of its whole batch.
 import { randomBytes } from 'node:crypto';
-import { ChurnMap, JsonText, LIMITS, WharfError, isWharfError } from '../common/index.js';
-import { OP, decodePublishOk, encodePublish, type MessageInput, type PublishResult } from '../protocol/index.js';
+import { ChurnMap, LIMITS, WharfError, isWharfError } from '../common/index.js';
+import {
+  OP,
+  WireWriter,
+  decodePublishOk,
+  encodeMessageInput,
+  encodePublishEncoded,
+  type MessageInput,
+  type PublishResult,
+} from '../protocol/index.js';
 import type { ClientConnection } from './connection.js';
 
 export interface ProducerOptions {
@@ -12,7 +26,7 @@ export interface ProducerOptions {
   lingerMs: number;
   /** Most messages in one PUBLISH frame. */
   maxBatchMessages: number;
-  /** Byte-payload bytes that close a batch early (frames must stay under the server's maxFrameBytes). */
+  /** Encoded bytes that close a batch early (frames must stay under the server's maxFrameBytes). */
   maxBatchBytes: number;
   /** false: do not stamp producerId/sequence (no idempotence). */
   idempotent: boolean;
@@ -23,55 +37,80 @@ interface Waiter {
   reject: (e: Error) => void;
 }
 
-interface PendingBatch {
-  messages: MessageInput[];
-  waiters: Waiter[];
-  bytes: number;
-  timer: NodeJS.Timeout | null;
+/** Most messages in one frame: its count is a u16. */
+const MAX_FRAME_MESSAGES = 0xffff;
+/** Batch buffers kept for reuse once their frame is answered; a fresh one per batch was garbage for the collector. */
+const MAX_FREE_WRITERS = 4;
+/** A buffer grown beyond this (a very large batch) goes to the collector instead. */
+const MAX_KEPT_WRITER_BYTES = 4 * 1024 * 1024;
+const WRITER_INITIAL_BYTES = 64 * 1024;
+
+/** What the encoder threw, as the publish's error: a payload JSON cannot write is the caller's mistake, as embedded. */
+function invalidMessage(err: unknown): WharfError {
+  if (err instanceof WharfError) return err;
+  const why = err instanceof Error ? err.message : String(err);
+  return new WharfError('INVALID_ARGUMENT', `message.payload cannot be serialised as JSON (${why}); pass JSON or a Uint8Array`, { cause: err });
 }
 
-/**
- * The message as it is when publish() is called. A message waits in its batch until the end of the
- * tick (or lingerMs), and is encoded again if its frame is re-sent after a reconnect: without this,
- * a caller that reuses its message object, its headers or its payload's bytes once publish()
- * returns would have the later state stored (the embedded Broker serialises JSON payloads and
- * headers at the call too). The JSON payload is serialised now (once, as it would be anyway); bytes
- * and headers are copied.
- */
-export function snapshotMessage(m: MessageInput): MessageInput {
-  if (m === null || typeof m !== 'object') return m; // the encoder refuses it with its own message
-  const p = m.payload;
-  let payload = p;
-  // new Uint8Array(view) copies; Buffer's slice() would not.
-  if (p instanceof JsonText) payload = JsonText.over(new Uint8Array(p));
-  else if (p instanceof Uint8Array) payload = new Uint8Array(p);
-  else if (p !== undefined) {
-    let text: string | undefined;
-    try {
-      text = JSON.stringify(p);
-    } catch {
-      text = undefined; // a cycle or a BigInt: left as it is, for the encoder to refuse
-    }
-    if (text !== undefined) payload = JsonText.over(Buffer.from(text, 'utf8'));
+/** Messages encoded back to back, the inputs of one PUBLISH frame. */
+class EncodedBatch {
+  /** Where each message's encoding starts in w. */
+  readonly starts: number[] = [];
+  /** Per message: whether this client stamped its producerId and sequence (asPublishedOnce). */
+  readonly stamped: boolean[] = [];
+
+  constructor(readonly w: WireWriter) {}
+
+  get count(): number {
+    return this.starts.length;
   }
-  const copy: MessageInput = { ...m, payload };
-  if (m.headers !== undefined && m.headers !== null && typeof m.headers === 'object') copy.headers = { ...m.headers };
-  return copy;
+
+  /**
+   * Encodes m after the others, stamped with producerId and sequence unless it carries either
+   * field itself. On failure nothing of it stays. Returns whether the stamp was used.
+   */
+  add(m: MessageInput, producerId: string | undefined, sequence: number | undefined): boolean {
+    const start = this.w.pos;
+    try {
+      encodeMessageInput(this.w, m, producerId, sequence);
+    } catch (err) {
+      this.w.pos = start;
+      throw invalidMessage(err);
+    }
+    const stamped = producerId !== undefined && m.producerId === undefined && m.sequence === undefined;
+    this.starts.push(start);
+    this.stamped.push(stamped);
+    return stamped;
+  }
+
+  /** The encoded inputs (a view: valid until the writer is given back). */
+  inputs(): Uint8Array {
+    return this.w.buf.subarray(0, this.w.pos);
+  }
+
+  /** Message i as a batch of its own, in a writer of its own (a copy). */
+  single(i: number): EncodedBatch {
+    const end = i + 1 < this.starts.length ? this.starts[i + 1] : this.w.pos;
+    const one = new EncodedBatch(new WireWriter(end - this.starts[i]));
+    one.starts.push(0);
+    one.stamped.push(this.stamped[i]);
+    one.w.raw(this.w.buf.subarray(this.starts[i], end));
+    return one;
+  }
 }
 
 /**
  * The results of a PUBLISH frame this client sent again after a reconnect. A message whose sequence
- * the client stamped and that the server reports as a repeat of that sequence (its first send was
- * stored; only the confirm was lost) resolves as the original's result, not as a duplicate: the
- * caller published it once. A message carrying its own producerId is the caller's to number, and a
- * dedupId or content repeat is a duplicate whichever send found it: both stay as the server says.
+ * the client stamped (`stamped[i]`) and that the server reports as a repeat of that sequence (its
+ * first send was stored; only the confirm was lost) resolves as the original's result, not as a
+ * duplicate: the caller published it once. A message carrying its own producerId is the caller's to
+ * number, and a dedupId or content repeat is a duplicate whichever send found it: both stay as the
+ * server says.
  */
-export function asPublishedOnce(results: PublishResult[], messages: readonly MessageInput[]): PublishResult[] {
+export function asPublishedOnce(results: PublishResult[], stamped: readonly boolean[]): PublishResult[] {
   for (let i = 0; i < results.length; i++) {
     const r = results[i];
-    const m = messages[i];
-    const stamped = m.producerId === undefined && m.sequence === undefined; // as encodeMessageInput decides
-    if (r.repeatedSequence !== true || !stamped) continue;
+    if (r.repeatedSequence !== true || stamped[i] !== true) continue;
     const once: PublishResult = { ...r };
     delete once.duplicate;
     delete once.repeatedSequence;
@@ -80,15 +119,21 @@ export function asPublishedOnce(results: PublishResult[], messages: readonly Mes
   return results;
 }
 
-function approxBytes(m: MessageInput): number {
-  const p = m.payload;
-  return 64 + (p instanceof Uint8Array ? p.length : typeof p === 'string' ? p.length : 0);
+interface PendingBatch {
+  batch: EncodedBatch;
+  waiters: Waiter[];
+  timer: NodeJS.Timeout | null;
+}
+
+function checkTarget(target: unknown): WharfError | null {
+  return typeof target === 'string' ? null : new WharfError('INVALID_ARGUMENT', `name is ${typeof target}; pass a topic, queue or exchange name`);
 }
 
 export class Producer {
   readonly producerId = `p-${randomBytes(8).toString('hex')}`;
   private readonly sequences = new Map<string, number>();
   private readonly batches = new ChurnMap<string, PendingBatch>();
+  private readonly freeWriters: WireWriter[] = [];
   private microtaskQueued = false;
 
   constructor(
@@ -96,49 +141,84 @@ export class Producer {
     private readonly options: ProducerOptions,
   ) {}
 
-  /** Reserves `count` sequences of a target; returns the first. */
-  private nextSequences(target: string, count: number): number | undefined {
-    if (!this.options.idempotent) return undefined;
-    const base = this.sequences.get(target) ?? 0;
-    this.sequences.set(target, base + count);
-    return base;
+  private takeWriter(): WireWriter {
+    return this.freeWriters.pop() ?? new WireWriter(WRITER_INITIAL_BYTES);
   }
 
-  /** Sends a ready batch as one PUBLISH; resolves with one result per message. */
-  send(target: string, messages: MessageInput[], fixedBase?: number): Promise<PublishResult[]> {
-    if (typeof target !== 'string') return Promise.reject(new WharfError('INVALID_ARGUMENT', `name is ${typeof target}; pass a topic, queue or exchange name`));
+  /** Once no frame can be sent from w again (answered, or failed for good). */
+  private giveBack(w: WireWriter): void {
+    if (this.freeWriters.length < MAX_FREE_WRITERS && w.buf.length <= MAX_KEPT_WRITER_BYTES) this.freeWriters.push(w.reset());
+  }
+
+  /** Encodes m into batch with the target's next sequence; the sequence is used up only when stamped. */
+  private encodeInto(batch: EncodedBatch, target: string, m: MessageInput): void {
+    if (!this.options.idempotent) {
+      batch.add(m, undefined, undefined);
+      return;
+    }
+    const sequence = this.sequences.get(target) ?? 0;
+    if (batch.add(m, this.producerId, sequence)) this.sequences.set(target, sequence + 1);
+  }
+
+  /** Sends a batch as one PUBLISH; resolves with one result per message. The caller gives its writer back once settled. */
+  private send(target: string, batch: EncodedBatch): Promise<PublishResult[]> {
+    const inputs = batch.inputs();
+    const count = batch.count;
+    const stamped = batch.stamped;
+    return this.conn.request(
+      OP.PUBLISH,
+      (w) => encodePublishEncoded(w, target, count, inputs),
+      (_op, r, resent) => (resent ? asPublishedOnce(decodePublishOk(r), stamped) : decodePublishOk(r)),
+    );
+  }
+
+  /** A batch publish: its messages are encoded now, in frames of at most 65,535, sent in order. */
+  publishMany(target: string, messages: readonly MessageInput[]): Promise<PublishResult[]> {
+    const bad = checkTarget(target);
+    if (bad !== null) return Promise.reject(bad);
     if (messages.length === 0) return Promise.resolve([]);
     if (messages.length > LIMITS.maxBatchMessages) {
       return Promise.reject(new WharfError('INVALID_ARGUMENT', `${messages.length} messages in one publish is over maxBatchMessages (${LIMITS.maxBatchMessages}); split the batch`));
     }
-    const chunks: Promise<PublishResult[]>[] = [];
-    for (let i = 0; i < messages.length; i += 0xffff) {
-      const part = messages.length <= 0xffff ? messages : messages.slice(i, i + 0xffff);
-      const base = fixedBase !== undefined ? fixedBase + i : this.nextSequences(target, part.length);
-      const producerId = base === undefined ? undefined : this.producerId;
-      chunks.push(
-        this.conn.request(
-          OP.PUBLISH,
-          (w) => encodePublish(w, target, part, producerId, base),
-          (_op, r, resent) => (resent && producerId !== undefined ? asPublishedOnce(decodePublishOk(r), part) : decodePublishOk(r)),
-        ),
-      );
+    const frames: EncodedBatch[] = [];
+    try {
+      for (let i = 0; i < messages.length; i++) {
+        if (i % MAX_FRAME_MESSAGES === 0) frames.push(new EncodedBatch(this.takeWriter()));
+        this.encodeInto(frames[frames.length - 1], target, messages[i]);
+      }
+    } catch (err) {
+      for (const f of frames) this.giveBack(f.w);
+      return Promise.reject(err as Error);
     }
-    return chunks.length === 1 ? chunks[0] : Promise.all(chunks).then((parts) => parts.flat());
+    const sent = frames.map((f) => {
+      const p = this.send(target, f);
+      p.then(
+        () => this.giveBack(f.w),
+        () => this.giveBack(f.w),
+      );
+      return p;
+    });
+    return sent.length === 1 ? sent[0] : Promise.all(sent).then((parts) => parts.flat());
   }
 
   /** One message, batched with others to the same target published in the linger window. */
   publishOne(target: string, message: MessageInput): Promise<PublishResult> {
-    let batch = this.batches.get(target);
-    if (batch === undefined) {
-      batch = { messages: [], waiters: [], bytes: 0, timer: null };
-      this.batches.set(target, batch);
-      if (this.options.lingerMs > 0) batch.timer = setTimeout(() => this.flushTarget(target), this.options.lingerMs);
+    const bad = checkTarget(target);
+    if (bad !== null) return Promise.reject(bad);
+    let pending = this.batches.get(target);
+    if (pending === undefined) {
+      pending = { batch: new EncodedBatch(this.takeWriter()), waiters: [], timer: null };
+      this.batches.set(target, pending);
+      if (this.options.lingerMs > 0) pending.timer = setTimeout(() => this.flushTarget(target), this.options.lingerMs);
     }
+    try {
+      this.encodeInto(pending.batch, target, message);
+    } catch (err) {
+      return Promise.reject(err as Error); // this message alone; the batch goes on without it
+    }
+    const batch = pending;
     const p = new Promise<PublishResult>((resolve, reject) => batch.waiters.push({ resolve, reject }));
-    batch.messages.push(message);
-    batch.bytes += approxBytes(message);
-    if (batch.messages.length >= this.options.maxBatchMessages || batch.bytes >= this.options.maxBatchBytes) {
+    if (batch.batch.count >= this.options.maxBatchMessages || batch.batch.w.pos >= this.options.maxBatchBytes) {
       this.flushTarget(target);
     } else if (this.options.lingerMs === 0 && !this.microtaskQueued) {
       this.microtaskQueued = true;
@@ -156,29 +236,36 @@ export class Producer {
 
   /** Sends the target's waiting batch now (nothing when none waits). */
   flushTarget(target: string): void {
-    const batch = this.batches.get(target);
-    if (batch === undefined) return;
+    const pending = this.batches.get(target);
+    if (pending === undefined) return;
     this.batches.delete(target);
-    if (batch.timer !== null) clearTimeout(batch.timer);
-    const waiters = batch.waiters;
-    const messages = batch.messages;
-    const base = this.nextSequences(target, messages.length);
-    this.send(target, messages, base).then(
+    if (pending.timer !== null) clearTimeout(pending.timer);
+    const { batch, waiters } = pending;
+    if (batch.count === 0) {
+      this.giveBack(batch.w); // every message of it was refused by the encoder
+      return;
+    }
+    this.send(target, batch).then(
       (results) => {
+        this.giveBack(batch.w);
         for (let i = 0; i < waiters.length; i++) waiters[i].resolve(results[i]);
       },
       (err: unknown) => {
-        // One bad message fails its whole frame; unbatched publishes must not fail for a neighbour's
-        // mistake, so retry each alone (same sequences, so nothing stored twice).
+        // One message the server refuses fails its whole frame; unbatched publishes must not fail
+        // for a neighbour's mistake, so each is sent again alone (the same bytes, so the same
+        // sequences: nothing is stored twice).
         if (waiters.length > 1 && isWharfError(err) && (err.code === 'INVALID_ARGUMENT' || err.code === 'MESSAGE_TOO_LARGE')) {
+          const singles = waiters.map((_, i) => batch.single(i));
+          this.giveBack(batch.w);
           for (let i = 0; i < waiters.length; i++) {
-            this.send(target, [messages[i]], base === undefined ? undefined : base + i).then(
+            this.send(target, singles[i]).then(
               (r) => waiters[i].resolve(r[0]),
               (e: Error) => waiters[i].reject(e),
             );
           }
           return;
         }
+        this.giveBack(batch.w);
         for (const w of waiters) w.reject(err as Error);
       },
     );

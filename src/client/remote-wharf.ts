@@ -38,7 +38,7 @@ import {
 } from '../protocol/index.js';
 import type { ClientConnection } from './connection.js';
 import { RemoteConsumer, RemoteSubscription, type FlowRegistry, type RemoteFlow } from './flows.js';
-import { Producer, snapshotMessage, type ProducerOptions } from './producer.js';
+import { Producer, type ProducerOptions } from './producer.js';
 import { QueueSettler } from './queue-ops.js';
 
 export interface FlowOptions {
@@ -155,9 +155,9 @@ export class RemoteWharf implements Wharf, FlowRegistry {
       // Single publishes of this tick still waiting in their batch go first: calls are stored in
       // the order they were made, as embedded.
       this.producer.flushTarget(name);
-      return this.producer.send(name, input.map(snapshotMessage));
+      return this.producer.publishMany(name, input);
     }
-    return this.producer.publishOne(name, snapshotMessage(input));
+    return this.producer.publishOne(name, input);
   }
 
   stats(name: string): Promise<Stats> {

@@ -158,6 +158,14 @@ export class WireWriter {
     return this;
   }
 
+  /** Bytes as they are, with no length (records another writer encoded already). */
+  raw(b: Uint8Array): this {
+    this.ensure(b.length);
+    this.buf.set(b, this.pos);
+    this.pos += b.length;
+    return this;
+  }
+
   /** json: lstr holding JSON text (admin ops only; never on the publish/deliver path). */
   json(v: unknown): this {
     return this.lstr(v === undefined ? 'null' : JSON.stringify(v));

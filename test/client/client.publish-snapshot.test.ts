@@ -49,4 +49,20 @@ describe('publish takes the message as it is when called', () => {
     expect(got.map((x) => x.payload)).toEqual([{ n: 0 }, { n: 1 }, { n: 2 }, new Uint8Array([1, 2, 3]), new Uint8Array(Buffer.from('abc'))]);
     expect(got.slice(0, 3).map((x) => x.headers.h)).toEqual(['h0', 'h1', 'h2']);
   });
+
+  it('a message the encoder refuses fails its own publish at once; the others of its tick are stored, and a batch publish holding one stores nothing', async () => {
+    broker = await Broker.open({ inMemory: true });
+    await broker.createQueue('q');
+    server = await startNativeServer(broker, { port: 0 });
+    client = await connect(`wharf://127.0.0.1:${server.address().port}`);
+    const cyclic: Record<string, unknown> = {};
+    cyclic.self = cyclic;
+    const first = client.publish('q', { payload: 1 });
+    const refused = client.publish('q', { payload: cyclic as never });
+    const last = client.publish('q', { payload: 3 });
+    await expect(refused).rejects.toMatchObject({ code: 'INVALID_ARGUMENT', message: expect.stringContaining('JSON') as unknown });
+    await Promise.all([first, last]);
+    await expect(client.publish('q', [{ payload: 4 }, { payload: 10n as unknown as number }])).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
+    expect((await broker.receive('q', { max: 10 })).map((m) => m.payload)).toEqual([1, 3]);
+  });
 });

@@ -26,6 +26,11 @@ export function encodePublish(w: WireWriter, target: string, messages: readonly 
   for (let i = 0; i < messages.length; i++) encodeMessageInput(w, messages[i], producerId, baseSequence === undefined ? undefined : baseSequence + i);
 }
 
+/** A PUBLISH whose `count` inputs encodeMessageInput wrote already, back to back, into `inputs`. */
+export function encodePublishEncoded(w: WireWriter, target: string, count: number, inputs: Uint8Array): void {
+  w.str(target).u16(count).raw(inputs);
+}
+
 export function decodePublish(r: WireReader): PublishRequest {
   const target = r.str('target');
   const count = r.u16('count');
