@@ -45,13 +45,21 @@ describe('codec golden fixtures', () => {
     expect(Buffer.from(payload as Uint8Array).toString('utf8')).toBe('{"a":1}');
     expect({ ...decoded, messages: [{ ...decoded.messages[0], payload: { a: 1 } }] }).toEqual({ target: 'q', messages: [{ key: 'k', payload: { a: 1 }, producerId: 'p', sequence: 5 }] });
     // docs/protocol.md section 11: a queue's answer carries no partition or offset (-1 each).
-    const ok = P.encodeFrame(P.OP.PUBLISH_OK, 2, (w) => P.encodePublishOk(w, [{ id: 'm1' }]));
+    const ok = P.encodeFrame(P.OP.PUBLISH_OK, 2, (w) => P.encodePublishOk(w, [{ id: 'm1' }], P.PROTOCOL_VERSION));
     expect(hex(ok)).toBe('0000001ca00000000200010000026d31ffffffffffffffffffffffff00000000');
     expect(body(ok, P.OP.PUBLISH_OK, P.decodePublishOk)).toEqual([{ id: 'm1' }]);
     // A topic's answer carries both.
-    const topicOk = P.encodeFrame(P.OP.PUBLISH_OK, 2, (w) => P.encodePublishOk(w, [{ id: 'm1', partition: 0, offset: 42 }]));
+    const topicOk = P.encodeFrame(P.OP.PUBLISH_OK, 2, (w) => P.encodePublishOk(w, [{ id: 'm1', partition: 0, offset: 42 }], P.PROTOCOL_VERSION));
     expect(hex(topicOk)).toBe('0000001ca00000000200010000026d3100000000000000000000002a00000000');
     expect(body(topicOk, P.OP.PUBLISH_OK, P.decodePublishOk)).toEqual([{ id: 'm1', partition: 0, offset: 42 }]);
+    // A repeat of a stored sequence: flags 0x03 from version 4, 0x01 (duplicate alone) before it.
+    const repeat = [{ id: 'm1', duplicate: true, repeatedSequence: true }];
+    const v4 = P.encodeFrame(P.OP.PUBLISH_OK, 2, (w) => P.encodePublishOk(w, repeat, 4));
+    expect(hex(v4)).toBe('0000001ca00000000200010300026d31ffffffffffffffffffffffff00000000');
+    expect(body(v4, P.OP.PUBLISH_OK, P.decodePublishOk)).toEqual(repeat);
+    const v3 = P.encodeFrame(P.OP.PUBLISH_OK, 2, (w) => P.encodePublishOk(w, repeat, 3));
+    expect(hex(v3)).toBe('0000001ca00000000200010100026d31ffffffffffffffffffffffff00000000');
+    expect(body(v3, P.OP.PUBLISH_OK, P.decodePublishOk)).toEqual([{ id: 'm1', duplicate: true }]);
   });
 
   it('CREDIT and SETTLE', () => {

@@ -125,4 +125,20 @@ describe('native server limits', () => {
       code: 'INVALID_ARGUMENT',
     });
   });
+
+  it('a repeated sequence is flagged in PUBLISH_OK (bit 1) only on a connection of version 4 or later', async () => {
+    const port = await start({});
+    await broker!.createQueue('q');
+    await broker!.publish('q', { producerId: 'p', sequence: 0, payload: 'x' });
+    const flagsOfRepeat = async (version: number): Promise<number> => {
+      const c = await RawClient.open(port, true, version);
+      c.send(P.encodeFrame(P.OP.PUBLISH, 7, (w) => P.encodePublish(w, 'q', [{ payload: 'x' }], 'p', 0)));
+      const f = (await c.next())!;
+      c.close();
+      expect(f.op).toBe(P.OP.PUBLISH_OK);
+      return f.body[2]; // count:u16, then the first result's flags
+    };
+    expect(await flagsOfRepeat(3)).toBe(0x01);
+    expect(await flagsOfRepeat(4)).toBe(0x03);
+  });
 });

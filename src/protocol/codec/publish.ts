@@ -5,8 +5,9 @@
 // PUBLISH     (0x20)  target:str count:u16 input{count}              (input: see message.ts)
 // PUBLISH_OK  (0xA0)  count:u16 result{count}
 // result      = flags:u8 id:str partition:i32 offset:i64 routed:u32
-//               flags bit 0 = duplicate, bit 1 = (with bit 0) a repeated sequence; partition/offset -1 when not a topic
+//               flags bit 0 = duplicate, bit 1 = (with bit 0; version 4) a repeated sequence; partition/offset -1 when not a topic
 import type { MessageInput, PublishResult } from '../api-types.js';
+import { REPEATED_SEQUENCE_VERSION } from '../ops.js';
 import type { WireReader } from '../wire-reader.js';
 import type { WireWriter } from '../wire-writer.js';
 import { decodeMessageInput, encodeMessageInput } from './message.js';
@@ -41,10 +42,12 @@ export function decodePublish(r: WireReader): PublishRequest {
   return { target, messages };
 }
 
-export function encodePublishOk(w: WireWriter, results: readonly PublishResult[]): void {
+/** `version`: the connection's; flags bit 1 only from REPEATED_SEQUENCE_VERSION on (an older peer may refuse bits it does not know). */
+export function encodePublishOk(w: WireWriter, results: readonly PublishResult[], version: number): void {
+  const repeatedFlag = version >= REPEATED_SEQUENCE_VERSION ? FLAG_REPEATED_SEQUENCE : 0;
   w.u16(results.length);
   for (const res of results) {
-    w.u8(res.duplicate === true ? FLAG_DUPLICATE | (res.repeatedSequence === true ? FLAG_REPEATED_SEQUENCE : 0) : 0).str(res.id).i32(res.partition ?? -1).i64(res.offset ?? -1).u32(res.routed ?? 0);
+    w.u8(res.duplicate === true ? FLAG_DUPLICATE | (res.repeatedSequence === true ? repeatedFlag : 0) : 0).str(res.id).i32(res.partition ?? -1).i64(res.offset ?? -1).u32(res.routed ?? 0);
   }
 }
 

@@ -151,6 +151,11 @@ export class Connection {
     return this.helloDone;
   }
 
+  /** The protocol version HELLO settled on (0 before it). */
+  get protocolVersion(): number {
+    return this.negotiatedVersion;
+  }
+
   markHandshaken(version: number): void {
     this.helloDone = true;
     this.negotiatedVersion = version;

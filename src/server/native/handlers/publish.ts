@@ -9,7 +9,7 @@ const publish: OpHandler = async (conn, r, id) => {
   // any other Wharf behind this server takes JSON payloads as values.
   if (storedSource(conn) === null) jsonTextAsValues(messages);
   const results = await conn.broker.publish(target, messages);
-  conn.send(OP.PUBLISH_OK, id, (w) => encodePublishOk(w, results));
+  conn.send(OP.PUBLISH_OK, id, (w) => encodePublishOk(w, results, conn.protocolVersion));
 };
 
 export const publishHandlers: Array<[number, OpHandler]> = [[OP.PUBLISH, publish]];
