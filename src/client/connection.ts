@@ -256,8 +256,9 @@ export class ClientConnection {
       }
       endFrame(w, start);
       if (w.pos - start > (this.hello?.maxFrameBytes ?? Infinity)) {
+        const frameBytes = w.pos - start;
         w.pos = mark;
-        req.reject(new WharfError('MESSAGE_TOO_LARGE', `request of ${w.pos - start} bytes is over the server's maxFrameBytes (${this.hello?.maxFrameBytes}); publish smaller batches`));
+        req.reject(new WharfError('MESSAGE_TOO_LARGE', `request of ${frameBytes} bytes is over the server's maxFrameBytes (${this.hello?.maxFrameBytes}); publish smaller batches`));
         continue;
       }
       req.sent = true;

@@ -9,7 +9,7 @@
 // its encoding: no copy of it per message, and a message the encoder refuses fails its own publish
 // at once instead of its whole batch.
 import { randomBytes } from 'node:crypto';
-import { ChurnMap, LIMITS, WharfError, isWharfError } from '../common/index.js';
+import { ChurnMap, LIMITS, WharfError, assert, isWharfError } from '../common/index.js';
 import {
   OP,
   WireWriter,
@@ -43,14 +43,11 @@ const MAX_FRAME_MESSAGES = 0xffff;
 const MAX_FREE_WRITERS = 4;
 /** A buffer grown beyond this (a very large batch) goes to the collector instead. */
 const MAX_KEPT_WRITER_BYTES = 4 * 1024 * 1024;
-const WRITER_INITIAL_BYTES = 64 * 1024;
-
-/** What the encoder threw, as the publish's error: a payload JSON cannot write is the caller's mistake, as embedded. */
-function invalidMessage(err: unknown): WharfError {
-  if (err instanceof WharfError) return err;
-  const why = err instanceof Error ? err.message : String(err);
-  return new WharfError('INVALID_ARGUMENT', `message.payload cannot be serialised as JSON (${why}); pass JSON or a Uint8Array`, { cause: err });
-}
+/**
+ * A new batch buffer starts small (from Node's shared pool) and grows as messages come: one small
+ * publish to each of many targets in a tick must not cost a large buffer each.
+ */
+const WRITER_INITIAL_BYTES = 2 * 1024;
 
 /** Messages encoded back to back, the inputs of one PUBLISH frame. */
 class EncodedBatch {
@@ -75,7 +72,7 @@ class EncodedBatch {
       encodeMessageInput(this.w, m, producerId, sequence);
     } catch (err) {
       this.w.pos = start;
-      throw invalidMessage(err);
+      throw err; // the encoder's INVALID_ARGUMENT, or what the caller's own code threw (a getter), as embedded
     }
     const stamped = producerId !== undefined && m.producerId === undefined && m.sequence === undefined;
     this.starts.push(start);
@@ -135,6 +132,12 @@ export class Producer {
   private readonly batches = new ChurnMap<string, PendingBatch>();
   private readonly freeWriters: WireWriter[] = [];
   private microtaskQueued = false;
+  /**
+   * > 0 while a message is being encoded into a batch. Encoding runs the caller's code (a payload's
+   * toJSON, a getter), which may publish again: such a publish must not write into the batch in the
+   * middle of a record, nor send that batch, so it goes in a frame of its own.
+   */
+  private encodeDepth = 0;
 
   constructor(
     private readonly conn: ClientConnection,
@@ -150,14 +153,29 @@ export class Producer {
     if (this.freeWriters.length < MAX_FREE_WRITERS && w.buf.length <= MAX_KEPT_WRITER_BYTES) this.freeWriters.push(w.reset());
   }
 
-  /** Encodes m into batch with the target's next sequence; the sequence is used up only when stamped. */
+  /**
+   * Encodes m into batch with the target's next sequence. The sequence is taken before the caller's
+   * code can run (a publish from inside it gets the next one), and given back when it went unused
+   * and nothing took a later one (a gap would be harmless: the broker keeps sequences as a set).
+   */
   private encodeInto(batch: EncodedBatch, target: string, m: MessageInput): void {
-    if (!this.options.idempotent) {
-      batch.add(m, undefined, undefined);
-      return;
+    this.encodeDepth++;
+    try {
+      if (!this.options.idempotent) {
+        batch.add(m, undefined, undefined);
+        return;
+      }
+      const sequence = this.sequences.get(target) ?? 0;
+      this.sequences.set(target, sequence + 1);
+      let stamped = false;
+      try {
+        stamped = batch.add(m, this.producerId, sequence);
+      } finally {
+        if (!stamped && this.sequences.get(target) === sequence + 1) this.sequences.set(target, sequence);
+      }
+    } finally {
+      this.encodeDepth--;
     }
-    const sequence = this.sequences.get(target) ?? 0;
-    if (batch.add(m, this.producerId, sequence)) this.sequences.set(target, sequence + 1);
   }
 
   /** Sends a batch as one PUBLISH; resolves with one result per message. The caller gives its writer back once settled. */
@@ -205,16 +223,26 @@ export class Producer {
   publishOne(target: string, message: MessageInput): Promise<PublishResult> {
     const bad = checkTarget(target);
     if (bad !== null) return Promise.reject(bad);
+    if (this.encodeDepth > 0) return this.publishMany(target, [message]).then((r) => r[0]); // see encodeDepth
     let pending = this.batches.get(target);
     if (pending === undefined) {
-      pending = { batch: new EncodedBatch(this.takeWriter()), waiters: [], timer: null };
+      // Kept only once it holds a message: one the encoder refuses leaves no empty batch behind.
+      const fresh: PendingBatch = { batch: new EncodedBatch(this.takeWriter()), waiters: [], timer: null };
+      try {
+        this.encodeInto(fresh.batch, target, message);
+      } catch (err) {
+        this.giveBack(fresh.batch.w);
+        return Promise.reject(err as Error);
+      }
+      pending = fresh;
       this.batches.set(target, pending);
       if (this.options.lingerMs > 0) pending.timer = setTimeout(() => this.flushTarget(target), this.options.lingerMs);
-    }
-    try {
-      this.encodeInto(pending.batch, target, message);
-    } catch (err) {
-      return Promise.reject(err as Error); // this message alone; the batch goes on without it
+    } else {
+      try {
+        this.encodeInto(pending.batch, target, message);
+      } catch (err) {
+        return Promise.reject(err as Error); // this message alone; the batch goes on without it
+      }
     }
     const batch = pending;
     const p = new Promise<PublishResult>((resolve, reject) => batch.waiters.push({ resolve, reject }));
@@ -236,15 +264,17 @@ export class Producer {
 
   /** Sends the target's waiting batch now (nothing when none waits). */
   flushTarget(target: string): void {
+    if (this.encodeDepth > 0) {
+      // Called from the caller's code while a message is half written into a batch (see encodeDepth).
+      queueMicrotask(() => this.flushTarget(target));
+      return;
+    }
     const pending = this.batches.get(target);
     if (pending === undefined) return;
     this.batches.delete(target);
     if (pending.timer !== null) clearTimeout(pending.timer);
     const { batch, waiters } = pending;
-    if (batch.count === 0) {
-      this.giveBack(batch.w); // every message of it was refused by the encoder
-      return;
-    }
+    assert(batch.count > 0 && batch.count === waiters.length, 'a pending batch holds one message per waiter, and at least one');
     this.send(target, batch).then(
       (results) => {
         this.giveBack(batch.w);

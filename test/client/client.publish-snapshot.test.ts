@@ -65,4 +65,27 @@ describe('publish takes the message as it is when called', () => {
     await expect(client.publish('q', [{ payload: 4 }, { payload: 10n as unknown as number }])).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
     expect((await broker.receive('q', { max: 10 })).map((m) => m.payload)).toEqual([1, 3]);
   });
+
+  it("a publish from inside the caller's own code while its message is encoded (a toJSON) goes in a frame of its own: both are stored, each once", async () => {
+    broker = await Broker.open({ inMemory: true });
+    await broker.createQueue('q');
+    server = await startNativeServer(broker, { port: 0 });
+    client = await connect(`wharf://127.0.0.1:${server.address().port}`);
+    let inner: Promise<unknown> | null = null;
+    let innerBatch: Promise<unknown> | null = null;
+    const payload = {
+      toJSON(): string {
+        inner ??= client.publish('q', { payload: 'inner' });
+        innerBatch ??= client.publish('q', [{ payload: 'inner batch' }]);
+        return 'outer';
+      },
+    };
+    const before = client.publish('q', { payload: 'before' });
+    const outer = client.publish('q', { payload: payload as never });
+    await Promise.all([before, outer, inner, innerBatch]);
+    const got = (await broker.receive('q', { max: 10 })).map((m) => m.payload);
+    expect([...got].sort()).toEqual(['before', 'inner', 'inner batch', 'outer']);
+    const ids = new Set([await before, await outer, await inner!, await innerBatch!].flat().map((r) => (r as { id: string }).id));
+    expect(ids.size).toBe(4); // four messages, four sequences: none taken for a duplicate
+  });
 });

@@ -86,7 +86,13 @@ function writePayload(w: WireWriter, payload: Payload | undefined): void {
     w.u8(PAYLOAD_BYTES).bytes(payload);
     return;
   }
-  const text = JSON.stringify(payload === undefined ? null : payload);
+  let text: string | undefined;
+  try {
+    text = JSON.stringify(payload === undefined ? null : payload);
+  } catch (err) {
+    // A cycle, a BigInt, a toJSON that throws: the caller's message, refused as the embedded broker does.
+    throw bad(`payload cannot be serialised as JSON (${err instanceof Error ? err.message : String(err)})`);
+  }
   if (text === undefined) throw bad('payload is not JSON-serialisable');
   w.u8(PAYLOAD_JSON).lstr(text);
 }
