@@ -1,7 +1,9 @@
 // Queue receive and settlement by receipt for the remote client: a delivered record becomes a
 // QueueMessage whose ack / nack / extendVisibility are requests on the connection.
+import { randomBytes } from 'node:crypto';
 import {
   DeliveryFacts,
+  MIN_PROTOCOL_VERSION,
   OP,
   decodeDeliveryInto,
   decodeEmpty,
@@ -62,8 +64,18 @@ class RemoteQueueMessage implements QueueMessage {
 export class QueueSettler {
   constructor(private readonly conn: ClientConnection) {}
 
+  /**
+   * One long poll. Its attempt id goes with it each time it is sent (a server of protocol version 4
+   * or later answers a RECEIVE sent again after a reconnect with the same messages, if its answer
+   * was lost, instead of leaving them leased until their visibility timeout).
+   */
   async receive(queue: string, options: ReceiveOptions = {}): Promise<QueueMessage[]> {
-    return this.conn.request(OP.RECEIVE, (w) => encodeReceive(w, queue, options), (_op, r) => this.decodeReceived(queue, r));
+    const attemptId = randomBytes(12).toString('base64url');
+    return this.conn.request(
+      OP.RECEIVE,
+      (w) => encodeReceive(w, queue, options, this.conn.hello?.version ?? MIN_PROTOCOL_VERSION, attemptId),
+      (_op, r) => this.decodeReceived(queue, r),
+    );
   }
 
   /** RECEIVED: count:u16 delivery{count}. */

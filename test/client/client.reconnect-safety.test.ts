@@ -116,6 +116,21 @@ describe('remote client, connection lost at an awkward moment', () => {
     expect(await depthOf(broker)).toBe(1);
   });
 
+  it('a RECEIVE whose answer is lost is sent again with its attempt id and gets the same message, not one held until its lease ends', async () => {
+    const { broker, proxy, client } = await rig();
+    await broker.publish('q', { payload: 'leased once' });
+    proxy.muteServerOn = 0;
+    const received = client.receive('q', { max: 5, waitMs: 5_000, visibilityTimeoutMs: 60_000 });
+    await until(() => proxy.opsByConnection[0].includes(OP.RECEIVE), 'the receive to reach the server');
+    while (((await broker.stats('q')) as { inFlight: number }).inFlight !== 1) await sleep(10); // leased; the answer is dropped
+    proxy.cutAll();
+    const got = await received;
+    expect(got.map((m) => [m.payload, m.deliveryCount])).toEqual([['leased once', 1]]);
+    await got[0].ack();
+    expect(await depthOf(broker)).toBe(0);
+    expect(((await broker.stats('q')) as { inFlight: number }).inFlight).toBe(0);
+  });
+
   it('a read whose answer is lost is sent again after the reconnect, and answers', async () => {
     const { proxy, client } = await rig();
     proxy.muteServerOn = 0;

@@ -187,9 +187,15 @@ describe('codec golden fixtures', () => {
   });
 
   it('RECEIVE and admin name + JSON', () => {
-    const r = P.encodeFrame(P.OP.RECEIVE, 4, (w) => P.encodeReceive(w, 'q', { max: 10, waitMs: 500 }));
+    const r = P.encodeFrame(P.OP.RECEIVE, 4, (w) => P.encodeReceive(w, 'q', { max: 10, waitMs: 500 }, 3, 'ignored before version 4'));
     expect(hex(r)).toBe('0000001440000000040001710000000a000001f400000000');
-    expect(body(r, P.OP.RECEIVE, P.decodeReceive)).toEqual({ queue: 'q', max: 10, waitMs: 500, visibilityTimeoutMs: 0 });
+    expect(body(r, P.OP.RECEIVE, (rd) => P.decodeReceive(rd, 3))).toEqual({ queue: 'q', max: 10, waitMs: 500, visibilityTimeoutMs: 0, attemptId: '' });
+    // Version 4 adds the attempt id (str).
+    const r4 = P.encodeFrame(P.OP.RECEIVE, 4, (w) => P.encodeReceive(w, 'q', { max: 10, waitMs: 500 }, 4, 'a1'));
+    expect(hex(r4)).toBe('0000001840000000040001710000000a000001f4000000000002613' + '1');
+    expect(body(r4, P.OP.RECEIVE, (rd) => P.decodeReceive(rd, 4))).toEqual({ queue: 'q', max: 10, waitMs: 500, visibilityTimeoutMs: 0, attemptId: 'a1' });
+    const long = P.encodeFrame(P.OP.RECEIVE, 4, (w) => P.encodeReceive(w, 'q', {}, 4, 'x'.repeat(129)));
+    expect(() => body(long, P.OP.RECEIVE, (rd) => P.decodeReceive(rd, 4))).toThrow(/attemptId has 129 characters/);
     const c = P.encodeFrame(P.OP.CREATE_TOPIC, 3, (w) => P.encodeNameOptions(w, { name: 't', options: { partitions: 2 } }));
     expect(hex(c)).toBe('0000001c1000000003000174000000107b22706172746974696f6e73223a327d');
     expect(body(c, P.OP.CREATE_TOPIC, P.decodeNameOptions)).toEqual({ name: 't', options: { partitions: 2 } });

@@ -46,8 +46,8 @@ describe('native server limits', () => {
     const port = await start({ maxInFlightRequests: 1 });
     await broker!.createQueue('q');
     const c = await RawClient.open(port);
-    c.send(P.encodeFrame(P.OP.RECEIVE, 10, (w) => P.encodeReceive(w, 'q', { max: 1, waitMs: 2_000 })));
-    c.send(P.encodeFrame(P.OP.RECEIVE, 11, (w) => P.encodeReceive(w, 'q', { max: 1, waitMs: 0 })));
+    c.send(P.encodeFrame(P.OP.RECEIVE, 10, (w) => P.encodeReceive(w, 'q', { max: 1, waitMs: 2_000 }, 1)));
+    c.send(P.encodeFrame(P.OP.RECEIVE, 11, (w) => P.encodeReceive(w, 'q', { max: 1, waitMs: 0 }, 1)));
     const refused = (await c.next())!;
     expect([refused.correlationId, c.error(refused).code]).toEqual([11, 'LIMIT_EXCEEDED']);
     await broker!.publish('q', { payload: 'x' });

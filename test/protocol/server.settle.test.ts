@@ -183,7 +183,7 @@ describe('remote queue consumer settlement', () => {
     await broker.createQueue('q', { visibilityTimeoutMs: 600_000, maxDeliveries: 1 });
     server = await startNativeServer(broker, { port: 0 });
     const c = await RawClient.open(server.address().port, true, 2);
-    c.send(P.encodeFrame(P.OP.RECEIVE, 5, (w) => P.encodeReceive(w, 'q', { max: 10, waitMs: 5_000 })));
+    c.send(P.encodeFrame(P.OP.RECEIVE, 5, (w) => P.encodeReceive(w, 'q', { max: 10, waitMs: 5_000 }, 2)));
     await new Promise((r) => setTimeout(r, 100)); // the long poll waits on the server
     c.close();
     await new Promise((r) => setTimeout(r, 100));

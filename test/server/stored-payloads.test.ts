@@ -155,7 +155,7 @@ describe('JSON payloads published as text', () => {
     // Over the wire: the exact text, spaces and escapes kept, by RECEIVE (a short lease, so the
     // message is visible again at once) and by CONSUME.
     const receiver = await RawClient.open(port);
-    receiver.send(P.encodeFrame(P.OP.RECEIVE, 4, (w) => P.encodeReceive(w, 'jt', { max: 1, waitMs: 1_000, visibilityTimeoutMs: 1 })));
+    receiver.send(P.encodeFrame(P.OP.RECEIVE, 4, (w) => P.encodeReceive(w, 'jt', { max: 1, waitMs: 1_000, visibilityTimeoutMs: 1 }, 1)));
     const received = await receiver.next();
     expect(received?.op).toBe(P.OP.RECEIVED);
     expect(received?.body.includes(text)).toBe(true);
@@ -200,7 +200,7 @@ describe('JSON payloads published as text', () => {
     // The safe text was kept as sent: its exponent comes back over the wire.
     const c = await RawClient.open(port);
     await safe.nack({ delayMs: 0 });
-    c.send(P.encodeFrame(P.OP.RECEIVE, 4, (w) => P.encodeReceive(w, 'numbers', { max: 1, waitMs: 1_000, visibilityTimeoutMs: 60_000 })));
+    c.send(P.encodeFrame(P.OP.RECEIVE, 4, (w) => P.encodeReceive(w, 'numbers', { max: 1, waitMs: 1_000, visibilityTimeoutMs: 60_000 }, 1)));
     expect((await c.next())?.body.includes(Buffer.from('{"x": 1e3, "id": "3e8f-0a"}'))).toBe(true);
     c.close();
   });
@@ -234,7 +234,7 @@ describe('JSON payloads published as text', () => {
     expect((await publishRaw('not-utf8', text)).op).toBe(P.OP.PUBLISH_OK);
     // Over the wire, the stored text holds U+FFFD (EF BF BD), not the byte 0xFF.
     const c = await RawClient.open(port);
-    c.send(P.encodeFrame(P.OP.RECEIVE, 4, (w) => P.encodeReceive(w, 'not-utf8', { max: 1, waitMs: 1_000, visibilityTimeoutMs: 1 })));
+    c.send(P.encodeFrame(P.OP.RECEIVE, 4, (w) => P.encodeReceive(w, 'not-utf8', { max: 1, waitMs: 1_000, visibilityTimeoutMs: 1 }, 1)));
     const received = await c.next();
     expect(received?.body.includes(Buffer.from('"a\u{fffd}b"'))).toBe(true);
     expect(received?.body.includes(text)).toBe(false);

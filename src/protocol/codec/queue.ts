@@ -1,8 +1,10 @@
-// Queue receive (long poll) and settlement by receipt. A receipt is valid on the connection that
-// received it, until the lease ends; after a reconnect the lease simply expires and the message is
-// delivered again (at-least-once).
+// Queue receive (long poll) and settlement by receipt. Against a broker that settles by receipt
+// (the embedded Broker) a receipt is valid on any connection until its lease ends; elsewhere only on
+// the connection that received it. A RECEIVE sent again with its attempt id (version 4) is answered
+// with the same deliveries (docs/protocol.md section 9).
 //
 // RECEIVE   (0x40)  queue:str max:u32 waitMs:u32 visibilityTimeoutMs:u32   (0 = queue default)
+//                   [attemptId:str]  (version 4; empty = none)
 // RECEIVED  (0xA1)  count:u16 delivery{count}     (deliveryId 0; receipt set)
 // ACK       (0x41)  queue:str receipt:str                              -> OK
 // NACK      (0x42)  queue:str receipt:str options:json (NackOptions)   -> OK
@@ -10,6 +12,7 @@
 import type { NackOptions, ReceiveOptions } from '../api-types.js';
 import type { WireReader } from '../wire-reader.js';
 import type { WireWriter } from '../wire-writer.js';
+import { RECEIVE_ATTEMPT_VERSION } from '../ops.js';
 import { decodeDelivery, type DecodedDelivery } from './message.js';
 
 export interface ReceiveRequest {
@@ -18,19 +21,30 @@ export interface ReceiveRequest {
   waitMs: number;
   /** 0 = the queue's own. */
   visibilityTimeoutMs: number;
+  /** Names this receive across retries (version 4): a retry is answered with the same messages. '' = none. */
+  attemptId: string;
 }
+
+/** Longest RECEIVE attempt id, in characters (as SQS's ReceiveRequestAttemptId). */
+export const MAX_RECEIVE_ATTEMPT_ID_CHARS = 128;
 
 export interface ReceiptRequest {
   queue: string;
   receipt: string;
 }
 
-export function encodeReceive(w: WireWriter, queue: string, o: ReceiveOptions): void {
+/** `version`: the connection's; the attempt id goes out from RECEIVE_ATTEMPT_VERSION on ('' = none). */
+export function encodeReceive(w: WireWriter, queue: string, o: ReceiveOptions, version: number, attemptId = ''): void {
   w.str(queue).u32(o.max ?? 1).u32(o.waitMs ?? 0).u32(o.visibilityTimeoutMs ?? 0);
+  if (version >= RECEIVE_ATTEMPT_VERSION) w.str(attemptId);
 }
 
-export function decodeReceive(r: WireReader): ReceiveRequest {
-  const v = { queue: r.str('queue'), max: r.u32('max'), waitMs: r.u32('waitMs'), visibilityTimeoutMs: r.u32('visibilityTimeoutMs') };
+export function decodeReceive(r: WireReader, version: number): ReceiveRequest {
+  const v = { queue: r.str('queue'), max: r.u32('max'), waitMs: r.u32('waitMs'), visibilityTimeoutMs: r.u32('visibilityTimeoutMs'), attemptId: '' };
+  if (version >= RECEIVE_ATTEMPT_VERSION) {
+    v.attemptId = r.str('attemptId');
+    if (v.attemptId.length > MAX_RECEIVE_ATTEMPT_ID_CHARS) throw r.fail(`attemptId has ${v.attemptId.length} characters, over ${MAX_RECEIVE_ATTEMPT_ID_CHARS}`);
+  }
   r.done();
   return v;
 }

@@ -7,6 +7,7 @@ import { OP, encodeError, encodeFrame, type Wharf } from '../../protocol/index.j
 import { Connection } from './connection.js';
 import { buildDispatchTable } from './dispatch.js';
 import { newCounters, resolveLimits, type ServerCounters, type ServerLimits } from './limits.js';
+import { ReceiveAttempts } from './receive-attempts.js';
 
 export interface NativeServerOptions extends Partial<ServerLimits> {
   /** Default 127.0.0.1. */
@@ -36,6 +37,8 @@ export async function startNativeServer(broker: Wharf, options: NativeServerOpti
   const counters = newCounters();
   const table = buildDispatchTable();
   const connections = new Set<Connection>();
+  /** RECEIVE answers by attempt id, for retries that arrive on another connection. */
+  const receiveAttempts = new ReceiveAttempts(clock);
   let closing = false;
 
   const refuse = (socket: Socket, err: WharfError): void => {
@@ -57,7 +60,7 @@ export async function startNativeServer(broker: Wharf, options: NativeServerOpti
     }
     counters.connectionsTotal++;
     counters.connectionsOpen++;
-    const conn = new Connection(socket, broker, limits, table, counters, clock, (c) => {
+    const conn = new Connection(socket, broker, limits, table, counters, clock, receiveAttempts, (c) => {
       if (connections.delete(c)) counters.connectionsOpen--;
     });
     connections.add(conn);

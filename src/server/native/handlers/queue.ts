@@ -13,17 +13,24 @@ import {
   type NackOptions,
   type QueueMessage,
   type ReceiveOptions,
+  type ReceiveRequest,
+  type WireWriter,
 } from '../../../protocol/index.js';
 import type { Connection, OpHandler } from '../connection.js';
 import { encodeStoredDelivery, storedSource } from '../stored-delivery.js';
 
 const receive: OpHandler = async (conn, r, id) => {
-  const req = decodeReceive(r);
-  const tracked = settler(conn) === null;
+  const req = decodeReceive(r, conn.protocolVersion);
+  const direct = settler(conn);
+  const tracked = direct === null;
   const room = tracked ? conn.limits.maxReceiptsPerConnection - conn.receipts.size : req.max;
   if (tracked && room <= 0) {
     throw new WharfError('LIMIT_EXCEEDED', `this connection holds ${conn.receipts.size} unsettled receipts (maxReceiptsPerConnection); ack or nack some first`);
   }
+  // Attempt ids serve brokers that settle by receipt: a retry comes on a new connection, where
+  // receipts only this connection remembered would mean nothing.
+  const attemptId = direct === null ? '' : req.attemptId;
+  if (attemptId !== '' && (await answerAgain(conn, direct!, req, id))) return;
   const options: ReceiveOptions = { max: Math.min(req.max, room), waitMs: req.waitMs };
   if (req.visibilityTimeoutMs > 0) options.visibilityTimeoutMs = req.visibilityTimeoutMs;
   const source = tracked ? null : storedSource(conn);
@@ -38,7 +45,13 @@ const receive: OpHandler = async (conn, r, id) => {
     }
     conn.send(OP.RECEIVED, id, (w) => {
       encodeReceivedHeader(w, stored.length);
-      for (const d of stored) encodeStoredDelivery(w, d.record, { deliveryId: 0, deliveryCount: d.deliveryCount, receipt: d.receipt, firstDeliveredAt: d.firstDeliveredAt }, d);
+      const from = w.pos;
+      const starts: number[] = [];
+      for (const d of stored) {
+        starts.push(w.pos - from);
+        encodeStoredDelivery(w, d.record, { deliveryId: 0, deliveryCount: d.deliveryCount, receipt: d.receipt, firstDeliveredAt: d.firstDeliveredAt }, d);
+      }
+      if (attemptId !== '') remember(conn, req.queue, attemptId, w, from, starts, stored);
     });
     return;
   }
@@ -50,9 +63,52 @@ const receive: OpHandler = async (conn, r, id) => {
   if (tracked) for (const m of messages) conn.receipts.set(m.receipt, m);
   conn.send(OP.RECEIVED, id, (w) => {
     encodeReceivedHeader(w, messages.length);
-    for (const m of messages) encodeDelivery(w, m, { deliveryId: 0, deliveryCount: m.deliveryCount, receipt: m.receipt, firstDeliveredAt: m.firstDeliveredAt });
+    const from = w.pos;
+    const starts: number[] = [];
+    for (const m of messages) {
+      starts.push(w.pos - from);
+      encodeDelivery(w, m, { deliveryId: 0, deliveryCount: m.deliveryCount, receipt: m.receipt, firstDeliveredAt: m.firstDeliveredAt });
+    }
+    if (attemptId !== '') remember(conn, req.queue, attemptId, w, from, starts, messages);
   });
 };
+
+/** Keeps the deliveries just written from `from` (a copy) for a retry of the attempt. */
+function remember(conn: Connection, queue: string, attemptId: string, w: WireWriter, from: number, starts: number[], leased: ReadonlyArray<{ receipt: string }>): void {
+  conn.receiveAttempts.remember(queue, attemptId, { bytes: Buffer.from(w.buf.subarray(from, w.pos)), starts, receipts: leased.map((d) => d.receipt) });
+}
+
+/**
+ * A RECEIVE whose attempt was answered before (its answer lost with its connection, as SQS's
+ * ReceiveRequestAttemptId): the same deliveries, with the same receipts, where their leases still
+ * hold; each lease starts again (the request's visibility timeout, else the queue's), as in SQS.
+ * False when none holds any more: the retry is then a new receive.
+ */
+async function answerAgain(conn: Connection, direct: ReceiptSettler, req: ReceiveRequest, id: number): Promise<boolean> {
+  const earlier = conn.receiveAttempts.get(req.queue, req.attemptId);
+  if (earlier === undefined) return false;
+  const leaseMs = req.visibilityTimeoutMs > 0 ? req.visibilityTimeoutMs : (await conn.broker.describeQueue(req.queue)).options.visibilityTimeoutMs;
+  const extended = await Promise.allSettled(earlier.receipts.map((receipt) => direct.extendVisibilityReceipt(req.queue, receipt, leaseMs)));
+  const kept: number[] = [];
+  extended.forEach((e, i) => e.status === 'fulfilled' && kept.push(i)); // the others were settled or expired since
+  if (kept.length === 0) {
+    conn.receiveAttempts.forget(req.queue, req.attemptId);
+    return false;
+  }
+  if (conn.isClosed) return true; // the leases hold again; a further retry is answered the same way
+  const { bytes, starts, receipts } = earlier;
+  conn.send(OP.RECEIVED, id, (w) => {
+    encodeReceivedHeader(w, kept.length);
+    const from = w.pos;
+    const keptStarts: number[] = [];
+    for (const i of kept) {
+      keptStarts.push(w.pos - from);
+      w.raw(bytes.subarray(starts[i], i + 1 < starts.length ? starts[i + 1] : bytes.length));
+    }
+    if (kept.length < receipts.length) remember(conn, req.queue, req.attemptId, w, from, keptStarts, kept.map((i) => ({ receipt: receipts[i] })));
+  });
+  return true;
+}
 
 /** Brokers that settle by receipt directly (the embedded Broker does): receipts then outlive a reconnect. */
 interface ReceiptSettler {

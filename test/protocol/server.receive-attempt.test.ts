@@ -1,0 +1,113 @@
+// RECEIVE's attempt id (protocol version 4), as SQS's ReceiveRequestAttemptId: a RECEIVE sent again
+// with the attempt id of one whose answer was lost gets the same messages and receipts while their
+// leases hold (each lease starting again), and is a new receive once none does.
+import { afterEach, describe, expect, it } from 'vitest';
+import { Broker, type QueueStats } from '../../src/broker/index.js';
+import { ManualClock } from '../../src/common/index.js';
+import * as P from '../../src/protocol/index.js';
+import { startNativeServer, type NativeServer } from '../../src/server/native/index.js';
+import { RECEIVE_ATTEMPT_LIMITS, ReceiveAttempts } from '../../src/server/native/receive-attempts.js';
+import { RawClient } from './raw-client.js';
+
+let broker: Broker | null = null;
+let server: NativeServer | null = null;
+
+afterEach(async () => {
+  await server?.close();
+  await broker?.close();
+  server = null;
+  broker = null;
+});
+
+async function start(): Promise<number> {
+  broker = await Broker.open({ inMemory: true });
+  await broker.createQueue('q', { visibilityTimeoutMs: 60_000 });
+  server = await startNativeServer(broker, { port: 0 });
+  return server.address().port;
+}
+
+/** One RECEIVE on a fresh version `version` connection; the deliveries it was answered with. */
+async function receiveOnce(port: number, attemptId: string, o: P.ReceiveOptions = { max: 10, waitMs: 0 }, version = 4): Promise<P.DecodedDelivery[]> {
+  const c = await RawClient.open(port, true, version);
+  c.send(P.encodeFrame(P.OP.RECEIVE, 9, (w) => P.encodeReceive(w, 'q', o, version, attemptId)));
+  const f = (await c.next())!;
+  c.close();
+  if (f.op === P.OP.ERROR) throw new Error(c.error(f).message);
+  expect(f.op).toBe(P.OP.RECEIVED);
+  return P.decodeReceived(new P.WireReader().reset(f.body));
+}
+
+const inFlight = async (): Promise<number> => ((await broker!.stats('q')) as QueueStats).inFlight;
+
+describe('RECEIVE attempt ids', () => {
+  it('a retry gets the same messages and receipts; another attempt does not get them; settled ones are left out', async () => {
+    const port = await start();
+    await broker!.publish('q', [{ payload: 1 }, { payload: 2 }, { payload: 3 }]);
+    const first = await receiveOnce(port, 'attempt-a', { max: 2, waitMs: 0 });
+    expect(first.map((d) => d.message.payload)).toEqual([1, 2]);
+    const again = await receiveOnce(port, 'attempt-a', { max: 2, waitMs: 0 });
+    expect(again.map((d) => [d.message.payload, d.receipt, d.deliveryCount])).toEqual(first.map((d) => [d.message.payload, d.receipt, 1]));
+    expect(await inFlight()).toBe(2);
+    const other = await receiveOnce(port, 'attempt-b');
+    expect(other.map((d) => d.message.payload)).toEqual([3]);
+    await broker!.ackReceipt('q', first[0].receipt);
+    const third = await receiveOnce(port, 'attempt-a', { max: 2, waitMs: 0 });
+    expect(third.map((d) => [d.message.payload, d.receipt])).toEqual([[2, first[1].receipt]]);
+    await broker!.ackReceipt('q', first[1].receipt); // the retry's receipt is the first one's
+  });
+
+  it('once no lease of the first answer holds, a retry is a new receive', async () => {
+    const port = await start();
+    await broker!.publish('q', { payload: 'x' });
+    const first = await receiveOnce(port, 'attempt-a', { max: 1, waitMs: 0, visibilityTimeoutMs: 30 });
+    await new Promise((r) => setTimeout(r, 80)); // the lease ends; the message is visible again
+    const again = await receiveOnce(port, 'attempt-a', { max: 1, waitMs: 500, visibilityTimeoutMs: 60_000 });
+    expect(again.map((d) => d.message.payload)).toEqual(['x']);
+    expect(again[0].receipt).not.toBe(first[0].receipt);
+    expect(again[0].deliveryCount).toBe(2);
+  });
+
+  it('a retry starts each lease again; a connection of version 3 sends no attempt id and gets fresh messages', async () => {
+    const port = await start();
+    await broker!.publish('q', [{ payload: 1 }, { payload: 2 }]);
+    const first = await receiveOnce(port, 'attempt-a', { max: 1, waitMs: 0, visibilityTimeoutMs: 1_000 });
+    await new Promise((r) => setTimeout(r, 600));
+    await receiveOnce(port, 'attempt-a', { max: 1, waitMs: 0, visibilityTimeoutMs: 1_000 }); // its lease: 1 s from now
+    await new Promise((r) => setTimeout(r, 600)); // past the first lease's end, within the second's
+    await broker!.ackReceipt('q', first[0].receipt);
+    const v3 = await receiveOnce(port, 'attempt-a', { max: 10, waitMs: 0 }, 3);
+    expect(v3.map((d) => d.message.payload)).toEqual([2]);
+  });
+});
+
+describe('ReceiveAttempts bounds', () => {
+  const answer = (bytes: number, receipts = 1): { bytes: Buffer; starts: number[]; receipts: string[] } => ({
+    bytes: Buffer.alloc(bytes),
+    starts: Array.from({ length: receipts }, (_, i) => i),
+    receipts: Array.from({ length: receipts }, (_, i) => `r${i}`),
+  });
+
+  it('forgets the oldest past maxAttempts or maxBytes, and each answer after ttlMs', () => {
+    const clock = new ManualClock();
+    const book = new ReceiveAttempts(clock, { maxAttempts: 2, maxBytes: 100, ttlMs: 1_000 });
+    book.remember('q', 'a', answer(10));
+    book.remember('q', 'b', answer(10));
+    book.remember('q', 'c', answer(10));
+    expect([book.get('q', 'a'), book.size]).toEqual([undefined, 2]);
+    book.remember('q', 'd', answer(90)); // 10 + 10 + 90 > 100: the oldest ('b') goes
+    expect(book.get('q', 'b')).toBeUndefined();
+    expect(book.get('q', 'c')).toBeDefined();
+    expect(book.sizeBytes).toBe(100);
+    book.remember('q', 'huge', answer(101)); // larger than all of it: not kept
+    expect(book.get('q', 'huge')).toBeUndefined();
+    book.remember('q', 'empty', answer(0, 0)); // nothing leased: nothing to answer again
+    expect(book.get('q', 'empty')).toBeUndefined();
+    clock.advance(1_000);
+    expect([book.get('q', 'c'), book.get('q', 'd'), book.sizeBytes]).toEqual([undefined, undefined, 0]);
+    expect(book.get('other', 'c')).toBeUndefined();
+  });
+
+  it('the defaults are SQS-like: five minutes, bounded', () => {
+    expect(RECEIVE_ATTEMPT_LIMITS).toEqual({ maxAttempts: 10_000, maxBytes: 64 * 1024 * 1024, ttlMs: 300_000 });
+  });
+});
