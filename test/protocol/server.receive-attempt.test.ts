@@ -67,6 +67,34 @@ describe('RECEIVE attempt ids', () => {
     expect(again[0].deliveryCount).toBe(2);
   });
 
+  it('a retry that comes while the first RECEIVE still waits (its connection not seen gone) waits for it, and gets its answer', async () => {
+    const port = await start();
+    const a = await RawClient.open(port, true, 4);
+    const b = await RawClient.open(port, true, 4);
+    a.send(P.encodeFrame(P.OP.RECEIVE, 9, (w) => P.encodeReceive(w, 'q', { max: 10, waitMs: 2_000 }, 4, 'attempt-a')));
+    await new Promise((r) => setTimeout(r, 50));
+    b.send(P.encodeFrame(P.OP.RECEIVE, 9, (w) => P.encodeReceive(w, 'q', { max: 10, waitMs: 2_000 }, 4, 'attempt-a')));
+    await new Promise((r) => setTimeout(r, 50));
+    await broker!.publish('q', { payload: 'one' });
+    const fromA = P.decodeReceived(new P.WireReader().reset((await a.next())!.body));
+    const fromB = P.decodeReceived(new P.WireReader().reset((await b.next())!.body));
+    a.close();
+    b.close();
+    expect(fromB.map((d) => [d.message.payload, d.receipt])).toEqual(fromA.map((d) => ['one', d.receipt]));
+    expect(await inFlight()).toBe(1);
+  });
+
+  it('an attempt id outside printable ASCII, or too long, is a malformed frame', async () => {
+    const port = await start();
+    for (const id of ['with\u0000nul', 'é', 'x'.repeat(129)]) {
+      const c = await RawClient.open(port, true, 4);
+      c.send(P.encodeFrame(P.OP.RECEIVE, 9, (w) => P.encodeReceive(w, 'q', { max: 1, waitMs: 0 }, 4, id)));
+      const f = (await c.next())!;
+      c.close();
+      expect([f.op, c.error(f).code]).toEqual([P.OP.ERROR, 'PROTOCOL_ERROR']);
+    }
+  });
+
   it('a retry starts each lease again; a connection of version 3 sends no attempt id and gets fresh messages', async () => {
     const port = await start();
     await broker!.publish('q', [{ payload: 1 }, { payload: 2 }]);
@@ -90,20 +118,23 @@ describe('ReceiveAttempts bounds', () => {
   it('forgets the oldest past maxAttempts or maxBytes, and each answer after ttlMs', () => {
     const clock = new ManualClock();
     const book = new ReceiveAttempts(clock, { maxAttempts: 2, maxBytes: 100, ttlMs: 1_000 });
+    // An answer of n bytes and one receipt 'r0' counts n + 8 + 2 bytes.
     book.remember('q', 'a', answer(10));
     book.remember('q', 'b', answer(10));
     book.remember('q', 'c', answer(10));
     expect([book.get('q', 'a'), book.size]).toEqual([undefined, 2]);
-    book.remember('q', 'd', answer(90)); // 10 + 10 + 90 > 100: the oldest ('b') goes
+    book.remember('q', 'd', answer(70)); // 20 + 20 + 80 > 100: the oldest ('b') goes
     expect(book.get('q', 'b')).toBeUndefined();
     expect(book.get('q', 'c')).toBeDefined();
     expect(book.sizeBytes).toBe(100);
-    book.remember('q', 'huge', answer(101)); // larger than all of it: not kept
+    book.remember('q', 'huge', answer(91)); // larger than all of it: not kept
     expect(book.get('q', 'huge')).toBeUndefined();
     book.remember('q', 'empty', answer(0, 0)); // nothing leased: nothing to answer again
     expect(book.get('q', 'empty')).toBeUndefined();
     clock.advance(1_000);
-    expect([book.get('q', 'c'), book.get('q', 'd'), book.sizeBytes]).toEqual([undefined, undefined, 0]);
+    book.remember('q', 'e', answer(1)); // expired answers at the front go as a new one comes
+    expect(book.size).toBe(1);
+    expect([book.get('q', 'c'), book.get('q', 'd')]).toEqual([undefined, undefined]);
     expect(book.get('other', 'c')).toBeUndefined();
   });
 

@@ -27,6 +27,8 @@ export interface ReceiveRequest {
 
 /** Longest RECEIVE attempt id, in characters (as SQS's ReceiveRequestAttemptId). */
 export const MAX_RECEIVE_ATTEMPT_ID_CHARS = 128;
+/** An attempt id's characters: printable ASCII, letters, digits and punctuation, as SQS allows (empty = none). */
+const ATTEMPT_ID_CHARS = /^[!-~]*$/;
 
 export interface ReceiptRequest {
   queue: string;
@@ -44,6 +46,7 @@ export function decodeReceive(r: WireReader, version: number): ReceiveRequest {
   if (version >= RECEIVE_ATTEMPT_VERSION) {
     v.attemptId = r.str('attemptId');
     if (v.attemptId.length > MAX_RECEIVE_ATTEMPT_ID_CHARS) throw r.fail(`attemptId has ${v.attemptId.length} characters, over ${MAX_RECEIVE_ATTEMPT_ID_CHARS}`);
+    if (!ATTEMPT_ID_CHARS.test(v.attemptId)) throw r.fail('attemptId holds a character outside printable ASCII (! to ~), as SQS allows');
   }
   r.done();
   return v;

@@ -4,6 +4,8 @@
 // the lost ones until its visibility timeout (in a FIFO queue, their whole group). What is kept is
 // the answer's encoded deliveries (a copy: no stored record is held) and their receipts, so a retry
 // can extend the leases that still hold and leave out the rest. Bounded in count, bytes and age.
+// A retry may also come while the first RECEIVE still waits (the server has not yet seen the old
+// connection go, a half-open link): it waits for that one to end, then reads its answer here.
 import type { Clock } from '../../common/index.js';
 
 export interface ReceiveAttemptLimits {
@@ -32,17 +34,45 @@ interface Entry extends RememberedAnswer {
   readonly expiresAtMs: number;
 }
 
+/** Bytes an answer is counted for: its deliveries, and its receipts and starts. */
+function footprint(a: RememberedAnswer): number {
+  let n = a.bytes.length + 8 * a.starts.length;
+  for (const r of a.receipts) n += r.length;
+  return n;
+}
+
 export class ReceiveAttempts {
-  private readonly entries = new Map<string, Entry>();
+  /** By key, oldest first (a replaced answer moves to the end; all live ttlMs, so the front expires first). */
+  private readonly entries = new Map<string, Entry & { footprint: number }>();
   private bytes = 0;
+  /** Attempts whose RECEIVE is still waiting: settles when it has ended, answered or not. */
+  private readonly running = new Map<string, Promise<void>>();
 
   constructor(
     private readonly clock: Clock,
     private readonly limits: Readonly<ReceiveAttemptLimits> = RECEIVE_ATTEMPT_LIMITS,
   ) {}
 
+  /** Attempt ids cannot hold U+0000 (the codec): the key's last one separates the pair, so one key per pair. */
   private static key(queue: string, attemptId: string): string {
     return `${queue}\u0000${attemptId}`;
+  }
+
+  /** While the attempt's RECEIVE runs: a retry arriving meanwhile waits for it (whenEnded). Call the returned function when it has ended. */
+  begin(queue: string, attemptId: string): () => void {
+    const key = ReceiveAttempts.key(queue, attemptId);
+    let end!: () => void;
+    const ended = new Promise<void>((resolve) => (end = resolve));
+    this.running.set(key, ended);
+    return () => {
+      if (this.running.get(key) === ended) this.running.delete(key);
+      end();
+    };
+  }
+
+  /** Settles once the attempt's RECEIVE still running (if any) has ended. */
+  whenEnded(queue: string, attemptId: string): Promise<void> | undefined {
+    return this.running.get(ReceiveAttempts.key(queue, attemptId));
   }
 
   get size(): number {
@@ -70,9 +100,16 @@ export class ReceiveAttempts {
     const key = ReceiveAttempts.key(queue, attemptId);
     const old = this.entries.get(key);
     if (old !== undefined) this.drop(key, old);
-    if (answer.receipts.length === 0 || answer.bytes.length > this.limits.maxBytes) return;
-    this.entries.set(key, { ...answer, expiresAtMs: this.clock.now() + this.limits.ttlMs });
-    this.bytes += answer.bytes.length;
+    const now = this.clock.now();
+    // Expired answers go first (they are at the front), so an idle book does not hold them long.
+    for (const [k, e] of this.entries) {
+      if (e.expiresAtMs > now) break;
+      this.drop(k, e);
+    }
+    const size = footprint(answer);
+    if (answer.receipts.length === 0 || size > this.limits.maxBytes) return;
+    this.entries.set(key, { ...answer, expiresAtMs: now + this.limits.ttlMs, footprint: size });
+    this.bytes += size;
     for (const [k, e] of this.entries) {
       if (this.entries.size <= this.limits.maxAttempts && this.bytes <= this.limits.maxBytes) break;
       this.drop(k, e);
@@ -85,8 +122,8 @@ export class ReceiveAttempts {
     if (e !== undefined) this.drop(key, e);
   }
 
-  private drop(key: string, e: Entry): void {
+  private drop(key: string, e: { footprint: number }): void {
     this.entries.delete(key);
-    this.bytes -= e.bytes.length;
+    this.bytes -= e.footprint;
   }
 }

@@ -30,7 +30,21 @@ const receive: OpHandler = async (conn, r, id) => {
   // Attempt ids serve brokers that settle by receipt: a retry comes on a new connection, where
   // receipts only this connection remembered would mean nothing.
   const attemptId = direct === null ? '' : req.attemptId;
-  if (attemptId !== '' && (await answerAgain(conn, direct!, req, id))) return;
+  if (attemptId === '') return receiveNew(conn, req, id, '', tracked, room);
+  // A retry may come while the attempt's first RECEIVE still waits (a half-open link the server has
+  // not seen go): it waits for that one's end, and then for its answer.
+  await conn.receiveAttempts.whenEnded(req.queue, attemptId);
+  if (await answerAgain(conn, direct!, req, id)) return;
+  const ended = conn.receiveAttempts.begin(req.queue, attemptId);
+  try {
+    await receiveNew(conn, req, id, attemptId, tracked, room);
+  } finally {
+    ended();
+  }
+};
+
+/** A receive that is not a retry: leases what is ready (or waits for it), and answers; attemptId '' = remember nothing. */
+async function receiveNew(conn: Connection, req: ReceiveRequest, id: number, attemptId: string, tracked: boolean, room: number): Promise<void> {
   const options: ReceiveOptions = { max: Math.min(req.max, room), waitMs: req.waitMs };
   if (req.visibilityTimeoutMs > 0) options.visibilityTimeoutMs = req.visibilityTimeoutMs;
   const source = tracked ? null : storedSource(conn);
@@ -71,7 +85,7 @@ const receive: OpHandler = async (conn, r, id) => {
     }
     if (attemptId !== '') remember(conn, req.queue, attemptId, w, from, starts, messages);
   });
-};
+}
 
 /** Keeps the deliveries just written from `from` (a copy) for a retry of the attempt. */
 function remember(conn: Connection, queue: string, attemptId: string, w: WireWriter, from: number, starts: number[], leased: ReadonlyArray<{ receipt: string }>): void {
