@@ -9,21 +9,19 @@ import { startNativeServer, type NativeServer } from '../../src/server/native/in
 import { RECEIVE_ATTEMPT_LIMITS, ReceiveAttempts } from '../../src/server/native/receive-attempts.js';
 import { RawClient } from './raw-client.js';
 
-let broker: Broker | null = null;
-let server: NativeServer | null = null;
-
+/** This test's broker and server (one per test, closed after it). */
+const rig: { broker: Broker | null; server: NativeServer | null } = { broker: null, server: null };
 afterEach(async () => {
-  await server?.close();
-  await broker?.close();
-  server = null;
-  broker = null;
+  await rig.server?.close();
+  await rig.broker?.close();
+  rig.server = rig.broker = null;
 });
 
 async function start(): Promise<number> {
-  broker = await Broker.open({ inMemory: true });
-  await broker.createQueue('q', { visibilityTimeoutMs: 60_000 });
-  server = await startNativeServer(broker, { port: 0 });
-  return server.address().port;
+  rig.broker = await Broker.open({ inMemory: true });
+  await rig.broker.createQueue('q', { visibilityTimeoutMs: 60_000 });
+  rig.server = await startNativeServer(rig.broker, { port: 0 });
+  return rig.server.address().port;
 }
 
 /** One RECEIVE on a fresh version `version` connection; the deliveries it was answered with. */
@@ -37,12 +35,12 @@ async function receiveOnce(port: number, attemptId: string, o: P.ReceiveOptions 
   return P.decodeReceived(new P.WireReader().reset(f.body));
 }
 
-const inFlight = async (): Promise<number> => ((await broker!.stats('q')) as QueueStats).inFlight;
+const inFlight = async (): Promise<number> => ((await rig.broker!.stats('q')) as QueueStats).inFlight;
 
 describe('RECEIVE attempt ids', () => {
   it('a retry gets the same messages and receipts; another attempt does not get them; settled ones are left out', async () => {
     const port = await start();
-    await broker!.publish('q', [{ payload: 1 }, { payload: 2 }, { payload: 3 }]);
+    await rig.broker!.publish('q', [{ payload: 1 }, { payload: 2 }, { payload: 3 }]);
     const first = await receiveOnce(port, 'attempt-a', { max: 2, waitMs: 0 });
     expect(first.map((d) => d.message.payload)).toEqual([1, 2]);
     const again = await receiveOnce(port, 'attempt-a', { max: 2, waitMs: 0 });
@@ -50,15 +48,15 @@ describe('RECEIVE attempt ids', () => {
     expect(await inFlight()).toBe(2);
     const other = await receiveOnce(port, 'attempt-b');
     expect(other.map((d) => d.message.payload)).toEqual([3]);
-    await broker!.ackReceipt('q', first[0].receipt);
+    await rig.broker!.ackReceipt('q', first[0].receipt);
     const third = await receiveOnce(port, 'attempt-a', { max: 2, waitMs: 0 });
     expect(third.map((d) => [d.message.payload, d.receipt])).toEqual([[2, first[1].receipt]]);
-    await broker!.ackReceipt('q', first[1].receipt); // the retry's receipt is the first one's
+    await rig.broker!.ackReceipt('q', first[1].receipt); // the retry's receipt is the first one's
   });
 
   it('once no lease of the first answer holds, a retry is a new receive', async () => {
     const port = await start();
-    await broker!.publish('q', { payload: 'x' });
+    await rig.broker!.publish('q', { payload: 'x' });
     const first = await receiveOnce(port, 'attempt-a', { max: 1, waitMs: 0, visibilityTimeoutMs: 30 });
     await new Promise((r) => setTimeout(r, 80)); // the lease ends; the message is visible again
     const again = await receiveOnce(port, 'attempt-a', { max: 1, waitMs: 500, visibilityTimeoutMs: 60_000 });
@@ -75,7 +73,7 @@ describe('RECEIVE attempt ids', () => {
     await new Promise((r) => setTimeout(r, 50));
     b.send(P.encodeFrame(P.OP.RECEIVE, 9, (w) => P.encodeReceive(w, 'q', { max: 10, waitMs: 2_000 }, 4, 'attempt-a')));
     await new Promise((r) => setTimeout(r, 50));
-    await broker!.publish('q', { payload: 'one' });
+    await rig.broker!.publish('q', { payload: 'one' });
     const fromA = P.decodeReceived(new P.WireReader().reset((await a.next())!.body));
     const fromB = P.decodeReceived(new P.WireReader().reset((await b.next())!.body));
     a.close();
@@ -97,12 +95,12 @@ describe('RECEIVE attempt ids', () => {
 
   it('a retry starts each lease again; a connection of version 3 sends no attempt id and gets fresh messages', async () => {
     const port = await start();
-    await broker!.publish('q', [{ payload: 1 }, { payload: 2 }]);
+    await rig.broker!.publish('q', [{ payload: 1 }, { payload: 2 }]);
     const first = await receiveOnce(port, 'attempt-a', { max: 1, waitMs: 0, visibilityTimeoutMs: 1_000 });
     await new Promise((r) => setTimeout(r, 600));
     await receiveOnce(port, 'attempt-a', { max: 1, waitMs: 0, visibilityTimeoutMs: 1_000 }); // its lease: 1 s from now
     await new Promise((r) => setTimeout(r, 600)); // past the first lease's end, within the second's
-    await broker!.ackReceipt('q', first[0].receipt);
+    await rig.broker!.ackReceipt('q', first[0].receipt);
     const v3 = await receiveOnce(port, 'attempt-a', { max: 10, waitMs: 0 }, 3);
     expect(v3.map((d) => d.message.payload)).toEqual([2]);
   });

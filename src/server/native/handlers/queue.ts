@@ -57,16 +57,9 @@ async function receiveNew(conn: Connection, req: ReceiveRequest, id: number, att
       await handBack(conn.broker, req.queue, stored);
       return;
     }
-    conn.send(OP.RECEIVED, id, (w) => {
-      encodeReceivedHeader(w, stored.length);
-      const from = w.pos;
-      const starts: number[] = [];
-      for (const d of stored) {
-        starts.push(w.pos - from);
-        encodeStoredDelivery(w, d.record, { deliveryId: 0, deliveryCount: d.deliveryCount, receipt: d.receipt, firstDeliveredAt: d.firstDeliveredAt }, d);
-      }
-      if (attemptId !== '') remember(conn, req.queue, attemptId, w, from, starts, stored);
-    });
+    const encode = (w: WireWriter, d: (typeof stored)[number]): void =>
+      encodeStoredDelivery(w, d.record, { deliveryId: 0, deliveryCount: d.deliveryCount, receipt: d.receipt, firstDeliveredAt: d.firstDeliveredAt }, d);
+    sendReceived(conn, id, stored, encode, attemptId === '' ? null : { queue: req.queue, attemptId, receiptOf: (d) => d.receipt });
     return;
   }
   const messages = await conn.broker.receive(req.queue, options);
@@ -75,21 +68,34 @@ async function receiveNew(conn: Connection, req: ReceiveRequest, id: number, att
     return;
   }
   if (tracked) for (const m of messages) conn.receipts.set(m.receipt, m);
-  conn.send(OP.RECEIVED, id, (w) => {
-    encodeReceivedHeader(w, messages.length);
-    const from = w.pos;
-    const starts: number[] = [];
-    for (const m of messages) {
-      starts.push(w.pos - from);
-      encodeDelivery(w, m, { deliveryId: 0, deliveryCount: m.deliveryCount, receipt: m.receipt, firstDeliveredAt: m.firstDeliveredAt });
-    }
-    if (attemptId !== '') remember(conn, req.queue, attemptId, w, from, starts, messages);
-  });
+  const encode = (w: WireWriter, m: QueueMessage): void =>
+    encodeDelivery(w, m, { deliveryId: 0, deliveryCount: m.deliveryCount, receipt: m.receipt, firstDeliveredAt: m.firstDeliveredAt });
+  sendReceived(conn, id, messages, encode, attemptId === '' ? null : { queue: req.queue, attemptId, receiptOf: (m) => m.receipt });
 }
 
-/** Keeps the deliveries just written from `from` (a copy) for a retry of the attempt. */
-function remember(conn: Connection, queue: string, attemptId: string, w: WireWriter, from: number, starts: number[], leased: ReadonlyArray<{ receipt: string }>): void {
-  conn.receiveAttempts.remember(queue, attemptId, { bytes: Buffer.from(w.buf.subarray(from, w.pos)), starts, receipts: leased.map((d) => d.receipt) });
+/**
+ * Answers RECEIVED with one delivery per item (encodeOne writes it). With an attempt, the
+ * deliveries as written (a copy) and their receipts are remembered for a retry of it.
+ */
+function sendReceived<T>(
+  conn: Connection,
+  id: number,
+  items: readonly T[],
+  encodeOne: (w: WireWriter, item: T) => void,
+  attempt: { queue: string; attemptId: string; receiptOf: (item: T) => string } | null,
+): void {
+  conn.send(OP.RECEIVED, id, (w) => {
+    encodeReceivedHeader(w, items.length);
+    const from = w.pos;
+    const starts: number[] = [];
+    for (const item of items) {
+      starts.push(w.pos - from);
+      encodeOne(w, item);
+    }
+    if (attempt !== null) {
+      conn.receiveAttempts.remember(attempt.queue, attempt.attemptId, { bytes: Buffer.from(w.buf.subarray(from, w.pos)), starts, receipts: items.map(attempt.receiptOf) });
+    }
+  });
 }
 
 /**
@@ -111,16 +117,10 @@ async function answerAgain(conn: Connection, direct: ReceiptSettler, req: Receiv
   }
   if (conn.isClosed) return true; // the leases hold again; a further retry is answered the same way
   const { bytes, starts, receipts } = earlier;
-  conn.send(OP.RECEIVED, id, (w) => {
-    encodeReceivedHeader(w, kept.length);
-    const from = w.pos;
-    const keptStarts: number[] = [];
-    for (const i of kept) {
-      keptStarts.push(w.pos - from);
-      w.raw(bytes.subarray(starts[i], i + 1 < starts.length ? starts[i + 1] : bytes.length));
-    }
-    if (kept.length < receipts.length) remember(conn, req.queue, req.attemptId, w, from, keptStarts, kept.map((i) => ({ receipt: receipts[i] })));
-  });
+  const copy = (w: WireWriter, i: number): void => void w.raw(bytes.subarray(starts[i], i + 1 < starts.length ? starts[i + 1] : bytes.length));
+  // What is left of the answer is remembered in its place; a whole one stays as it was.
+  const shrunk = kept.length < receipts.length ? { queue: req.queue, attemptId: req.attemptId, receiptOf: (i: number) => receipts[i] } : null;
+  sendReceived(conn, id, kept, copy, shrunk);
   return true;
 }
 
