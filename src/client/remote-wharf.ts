@@ -155,6 +155,8 @@ export class RemoteWharf implements Wharf, FlowRegistry {
       // Single publishes of this tick still waiting in their batch go first: calls are stored in
       // the order they were made, as embedded.
       this.producer.flushTarget(name);
+      // An empty batch stores nothing, but names a target that must exist, as embedded (NOT_FOUND).
+      if (input.length === 0 && typeof name === 'string') return this.stats(name).then(() => []);
       return this.producer.publishMany(name, input);
     }
     return this.producer.publishOne(name, input);

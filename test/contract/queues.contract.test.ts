@@ -25,6 +25,12 @@ describe.each(factories)('queues contract (%s)', (_name, make) => {
     await expect(t.wharf.describeQueue('emails')).rejects.toMatchObject({ code: 'NOT_FOUND' });
   });
 
+  it('an empty batch publish resolves with no results to a queue that exists, and fails with NOT_FOUND to one that does not', async () => {
+    await t.wharf.createQueue('jobs');
+    expect(await t.wharf.publish('jobs', [])).toEqual([]);
+    await expect(t.wharf.publish('missing', [])).rejects.toMatchObject({ code: 'NOT_FOUND' });
+  });
+
   it('receives with receipts; ack removes, nack returns the message with deliveryCount 2', async () => {
     await t.wharf.createQueue('emails');
     await t.wharf.publish('emails', [{ payload: { to: 'a' }, headers: { h: '1' } }, { payload: { to: 'b' } }]);
