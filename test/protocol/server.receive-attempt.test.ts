@@ -6,7 +6,7 @@ import { Broker, type QueueStats } from '../../src/broker/index.js';
 import { ManualClock } from '../../src/common/index.js';
 import * as P from '../../src/protocol/index.js';
 import { startNativeServer, type NativeServer } from '../../src/server/native/index.js';
-import { RECEIVE_ATTEMPT_LIMITS, ReceiveAttempts } from '../../src/server/native/receive-attempts.js';
+import { RECEIVE_ATTEMPT_LIMITS, ReceiveAttempts } from '../../src/server/receive-attempts.js';
 import { RawClient } from './raw-client.js';
 
 /** This test's broker and server (one per test, closed after it). */
@@ -107,25 +107,24 @@ describe('RECEIVE attempt ids', () => {
 });
 
 describe('ReceiveAttempts bounds', () => {
-  const answer = (bytes: number, receipts = 1): { bytes: Buffer; starts: number[]; receipts: string[] } => ({
-    bytes: Buffer.alloc(bytes),
-    starts: Array.from({ length: receipts }, (_, i) => i),
+  /** An answer of one delivery of n bytes, receipt 'r0': counted n + 2 bytes. */
+  const answer = (bytes: number, receipts = 1): { items: Buffer[]; receipts: string[] } => ({
+    items: Array.from({ length: receipts }, () => Buffer.alloc(bytes)),
     receipts: Array.from({ length: receipts }, (_, i) => `r${i}`),
   });
 
   it('forgets the oldest past maxAttempts or maxBytes, and each answer after ttlMs', () => {
     const clock = new ManualClock();
-    const book = new ReceiveAttempts(clock, { maxAttempts: 2, maxBytes: 100, ttlMs: 1_000 });
-    // An answer of n bytes and one receipt 'r0' counts n + 8 + 2 bytes.
+    const book = new ReceiveAttempts<Buffer>(clock, (b) => b.length, { maxAttempts: 2, maxBytes: 100, ttlMs: 1_000 });
     book.remember('q', 'a', answer(10));
     book.remember('q', 'b', answer(10));
     book.remember('q', 'c', answer(10));
     expect([book.get('q', 'a'), book.size]).toEqual([undefined, 2]);
-    book.remember('q', 'd', answer(70)); // 20 + 20 + 80 > 100: the oldest ('b') goes
+    book.remember('q', 'd', answer(76)); // 12 + 12 + 78 > 100: the oldest ('b') goes
     expect(book.get('q', 'b')).toBeUndefined();
     expect(book.get('q', 'c')).toBeDefined();
-    expect(book.sizeBytes).toBe(100);
-    book.remember('q', 'huge', answer(91)); // larger than all of it: not kept
+    expect(book.sizeBytes).toBe(90);
+    book.remember('q', 'huge', answer(99)); // larger than all of it: not kept
     expect(book.get('q', 'huge')).toBeUndefined();
     book.remember('q', 'empty', answer(0, 0)); // nothing leased: nothing to answer again
     expect(book.get('q', 'empty')).toBeUndefined();
@@ -133,7 +132,20 @@ describe('ReceiveAttempts bounds', () => {
     book.remember('q', 'e', answer(1)); // expired answers at the front go as a new one comes
     expect(book.size).toBe(1);
     expect([book.get('q', 'c'), book.get('q', 'd')]).toEqual([undefined, undefined]);
-    expect(book.get('other', 'c')).toBeUndefined();
+    expect(book.get('other', 'e')).toBeUndefined();
+  });
+
+  it('a retry keeps the deliveries whose lease it could extend, in order, and forgets an answer none of whose leases holds', async () => {
+    const book = new ReceiveAttempts<string>(new ManualClock(), (s) => s.length);
+    book.remember('q', 'a', { items: ['one', 'two', 'three'], receipts: ['r1', 'r2', 'r3'] });
+    const extend = (valid: string[]) => async (receipt: string): Promise<void> => {
+      if (!valid.includes(receipt)) throw new Error('RECEIPT_INVALID');
+    };
+    expect(await book.retry('q', 'a', extend(['r1', 'r3']))).toEqual({ items: ['one', 'three'], receipts: ['r1', 'r3'] });
+    expect(book.get('q', 'a')).toMatchObject({ items: ['one', 'three'], receipts: ['r1', 'r3'] });
+    expect(await book.retry('q', 'a', extend([]))).toBeNull();
+    expect(book.get('q', 'a')).toBeUndefined();
+    expect(await book.retry('q', 'never', extend(['r1']))).toBeNull();
   });
 
   it('the defaults are SQS-like: five minutes, bounded', () => {

@@ -101,6 +101,22 @@ describe('HTTP /queues', () => {
     expect(empty.json().messages).toEqual([]);
   });
 
+  it('a receive with an attemptId, sent again (its answer lost), gets the same messages and receipts while their leases hold', async () => {
+    await post('/queues', { name: 'attempts', visibilityTimeoutMs: 60_000 });
+    await post('/queues/attempts/messages', { messages: [{ payload: 1 }, { payload: 2 }, { payload: 3 }] });
+    const first = (await post('/queues/attempts/receive', { max: 2, attemptId: 'try-1' })).json().messages;
+    expect(first.map((m: { payload: number }) => m.payload)).toEqual([1, 2]);
+    const again = (await post('/queues/attempts/receive', { max: 2, attemptId: 'try-1' })).json().messages;
+    expect(again).toEqual(first);
+    expect((await post('/queues/attempts/receive', { max: 10, attemptId: 'try-2' })).json().messages.map((m: { payload: number }) => m.payload)).toEqual([3]);
+    expect((await post('/queues/attempts/ack', { receipt: first[0].receipt })).statusCode).toBe(200);
+    const third = (await post('/queues/attempts/receive', { max: 2, attemptId: 'try-1' })).json().messages;
+    expect(third.map((m: { receipt: string }) => m.receipt)).toEqual([first[1].receipt]);
+    for (const attemptId of ['', 'has space', 'x'.repeat(129)]) {
+      expect((await post('/queues/attempts/receive', { attemptId })).statusCode).toBe(400);
+    }
+  });
+
   it('a long poll abandoned by its client hands its messages back at once and uncounted, instead of after the lease', async () => {
     await post('/queues', { name: 'abandoned', visibilityTimeoutMs: 60_000, maxDeliveries: 1 });
     const base = await listen(f);

@@ -24,7 +24,7 @@ describe('HTTP request schemas', () => {
     expect(fieldsOf(S.createQueueBody.properties.retry.properties)).toEqual(sorted(RETRY_POLICY_FIELDS));
     expect(fieldsOf(S.createQueueBody.properties.rateLimit.properties)).toEqual(sorted(RATE_LIMIT_FIELDS));
     expect(fieldsOf(S.createExchangeBody.properties, 'name')).toEqual(sorted(EXCHANGE_OPTION_FIELDS));
-    expect(fieldsOf(S.receiveBody.properties)).toEqual(sorted(RECEIVE_OPTION_FIELDS));
+    expect(fieldsOf(S.receiveBody.properties)).toEqual(sorted([...RECEIVE_OPTION_FIELDS, 'attemptId'])); // plus the request's attempt id
     expect(fieldsOf(S.nackBody.properties, 'receipt', 'receipts')).toEqual(sorted(NACK_OPTION_FIELDS));
     expect(fieldsOf(S.bindingBody.properties, 'queue', 'topic', 'exchange', 'url', 'secret')).toEqual(sorted(BINDING_OPTION_FIELDS));
   });

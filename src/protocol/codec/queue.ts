@@ -27,8 +27,9 @@ export interface ReceiveRequest {
 
 /** Longest RECEIVE attempt id, in characters (as SQS's ReceiveRequestAttemptId). */
 export const MAX_RECEIVE_ATTEMPT_ID_CHARS = 128;
-/** An attempt id's characters: printable ASCII, letters, digits and punctuation, as SQS allows (empty = none). */
-const ATTEMPT_ID_CHARS = /^[!-~]*$/;
+/** An attempt id's characters: printable ASCII, letters, digits and punctuation, as SQS allows (a regex character class). */
+export const RECEIVE_ATTEMPT_ID_CHAR_CLASS = '[!-~]';
+const ATTEMPT_ID_CHARS = new RegExp(`^${RECEIVE_ATTEMPT_ID_CHAR_CLASS}*$`); // empty = none
 
 export interface ReceiptRequest {
   queue: string;

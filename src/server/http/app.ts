@@ -89,7 +89,7 @@ export async function buildHttpApp(broker: HttpBroker, options: HttpAppOptions):
     maxStreams: options.maxSseStreams ?? SERVER_LIMITS.maxSseStreams,
     keepaliveIntervalMs: Math.min(15_000, Math.max(10, Math.floor(idleTimeoutMs / 2))),
   });
-  if (hasQueues(broker)) registerQueueRoutes(app, broker, receipts);
+  if (hasQueues(broker)) registerQueueRoutes(app, broker, receipts, options.clock ?? systemClock);
   if (hasExchanges(broker)) registerExchangeRoutes(app, broker);
   await app.ready();
   return { app, connections, metrics, receipts };

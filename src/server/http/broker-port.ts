@@ -12,6 +12,7 @@ export type HttpBroker = Wharf_Core &
   Partial<Wharf_Exchanges> & {
     ackReceipt?(queue: string, receipt: string): Promise<void>;
     nackReceipt?(queue: string, receipt: string, options?: NackOptions): Promise<void>;
+    extendVisibilityReceipt?(queue: string, receipt: string, ms: number): Promise<void>;
   };
 
 export type QueueCapable = HttpBroker & Wharf_Queues;

@@ -1,8 +1,9 @@
 // /queues routes: create, list, describe, delete, publish, receive (long poll) and ack/nack by receipt.
 import type { FastifyInstance } from 'fastify';
-import { LIMITS, WharfError } from '../../common/index.js';
+import { LIMITS, WharfError, type Clock } from '../../common/index.js';
 import type { NackOptions, QueueOptions, ReceiveOptions } from '../../broker/index.js';
 import type { QueueCapable } from './broker-port.js';
+import { ReceiveAttempts } from '../receive-attempts.js';
 import { handBack } from '../undelivered.js';
 import { toJsonMessage } from './message-json.js';
 import { publishBody, type PublishBody } from './publish.js';
@@ -19,7 +20,10 @@ import {
 type NameParams = { Params: { name: string } };
 type SettleBody = { receipt?: string; receipts?: string[] } & NackOptions;
 
-export function registerQueueRoutes(app: FastifyInstance, broker: QueueCapable, receipts: ReceiptBook): void {
+/** A delivered message as the HTTP API answers it. */
+type JsonMessage = Record<string, unknown>;
+
+export function registerQueueRoutes(app: FastifyInstance, broker: QueueCapable, receipts: ReceiptBook, clock: Clock): void {
   const tags = ['queues'];
   app.get('/queues', { schema: { tags } }, async () => ({ queues: await broker.listQueues() }));
 
@@ -53,26 +57,52 @@ export function registerQueueRoutes(app: FastifyInstance, broker: QueueCapable, 
     },
   );
 
-  app.post<NameParams & { Body: ReceiveOptions | undefined }>(
+  // Receive answers by attempt id (as SQS's ReceiveRequestAttemptId), for brokers that settle by
+  // receipt: elsewhere a retry could not extend the first answer's leases.
+  const attempts = new ReceiveAttempts<JsonMessage>(clock, (m) => JSON.stringify(m).length);
+  const extendable = typeof broker.extendVisibilityReceipt === 'function' && typeof broker.ackReceipt === 'function';
+
+  /** A receive that is not a retry; with an attempt id, its answer is remembered. */
+  const receiveNew = async (name: string, options: ReceiveOptions, socket: { destroyed: boolean }, attemptId: string | undefined): Promise<{ messages: JsonMessage[] }> => {
+    const messages = await broker.receive(name, options);
+    if (socket.destroyed) {
+      // The client gave up on the long poll: hand the messages back now (uncounted: never
+      // delivered) instead of after the lease.
+      await handBack(broker, name, messages);
+      return { messages: [] };
+    }
+    // The embedded broker settles by receipt itself; other Wharf implementations need the book.
+    if (!broker.ackReceipt || !broker.nackReceipt) {
+      const leaseMs = options.visibilityTimeoutMs ?? (await broker.describeQueue(name)).options.visibilityTimeoutMs;
+      for (const m of messages) receipts.remember(name, m, leaseMs);
+    }
+    const json = messages.map((m) => toJsonMessage(m as never));
+    if (attemptId !== undefined) attempts.remember(name, attemptId, { items: json, receipts: messages.map((m) => m.receipt) });
+    return { messages: json };
+  };
+
+  app.post<NameParams & { Body: (ReceiveOptions & { attemptId?: string }) | undefined }>(
     '/queues/:name/receive',
     { schema: { tags, params: nameParams, body: receiveBody } },
     async (req) => {
       const name = req.params.name;
-      const options: ReceiveOptions = req.body ?? {};
+      const { attemptId: askedAttempt, ...options } = req.body ?? {};
       checkReceive(options);
-      const messages = await broker.receive(name, options);
-      if (req.raw.socket.destroyed) {
-        // The client gave up on the long poll: hand the messages back now (uncounted: never
-        // delivered) instead of after the lease.
-        await handBack(broker, name, messages);
-        return { messages: [] };
-      }
-      // The embedded broker settles by receipt itself; other Wharf implementations need the book.
-      if (!broker.ackReceipt || !broker.nackReceipt) {
+      const attemptId = extendable ? askedAttempt : undefined;
+      if (attemptId === undefined) return receiveNew(name, options, req.raw.socket, undefined);
+      // A retry may come while the attempt's first receive still waits: it waits for its end.
+      await attempts.whenEnded(name, attemptId);
+      if (attempts.get(name, attemptId) !== undefined) {
         const leaseMs = options.visibilityTimeoutMs ?? (await broker.describeQueue(name)).options.visibilityTimeoutMs;
-        for (const m of messages) receipts.remember(name, m, leaseMs);
+        const again = await attempts.retry(name, attemptId, (receipt) => broker.extendVisibilityReceipt!(name, receipt, leaseMs));
+        if (again !== null) return { messages: again.items };
       }
-      return { messages: messages.map((m) => toJsonMessage(m as never)) };
+      const ended = attempts.begin(name, attemptId);
+      try {
+        return await receiveNew(name, options, req.raw.socket, attemptId);
+      } finally {
+        ended();
+      }
     },
   );
 

@@ -1,6 +1,7 @@
 // JSON schemas for the HTTP routes: fastify validates requests with them and @fastify/swagger turns
 // them into /openapi.json. Kept beside each other so the contract is readable in one place.
 import { LIMITS, NAME_PATTERN } from '../../common/index.js';
+import { MAX_RECEIVE_ATTEMPT_ID_CHARS, RECEIVE_ATTEMPT_ID_CHAR_CLASS } from '../../protocol/index.js';
 
 const namePattern = NAME_PATTERN.source;
 
@@ -132,6 +133,8 @@ export const receiveBody = {
     max: { type: 'integer', minimum: 1 },
     waitMs: { type: 'integer', minimum: 0 },
     visibilityTimeoutMs: { type: 'integer', minimum: 1, maximum: LIMITS.maxVisibilityTimeoutMs },
+    // As SQS's ReceiveRequestAttemptId: a retry with it gets the same messages (docs/operations.md).
+    attemptId: { type: 'string', minLength: 1, maxLength: MAX_RECEIVE_ATTEMPT_ID_CHARS, pattern: `^${RECEIVE_ATTEMPT_ID_CHAR_CLASS}+$` },
   },
 } as const;
 

@@ -26,7 +26,7 @@ import {
 } from '../../protocol/index.js';
 import { HandlerOutcome, type LogRecord, type StoredQueueDelivery } from '../../broker/index.js';
 import type { ServerCounters, ServerLimits } from './limits.js';
-import type { ReceiveAttempts } from './receive-attempts.js';
+import type { ReceiveAttempts } from '../receive-attempts.js';
 import { encodeStoredDelivery } from './stored-delivery.js';
 
 /** One op's handler: decodes its body synchronously from `r`, then may await. */
@@ -138,7 +138,7 @@ export class Connection {
     private readonly counters: ServerCounters,
     private readonly clock: Clock,
     /** Shared by the server's connections: a retried RECEIVE comes on a new one. */
-    readonly receiveAttempts: ReceiveAttempts,
+    readonly receiveAttempts: ReceiveAttempts<Buffer>,
     private readonly onClosed: (c: Connection) => void,
   ) {
     this.decoder = new FrameDecoder(limits.maxFrameBytes, (op, id, buf, start, end) => this.onFrame(op, id, buf, start, end));

@@ -7,7 +7,7 @@ import { OP, encodeError, encodeFrame, type Wharf } from '../../protocol/index.j
 import { Connection } from './connection.js';
 import { buildDispatchTable } from './dispatch.js';
 import { newCounters, resolveLimits, type ServerCounters, type ServerLimits } from './limits.js';
-import { ReceiveAttempts } from './receive-attempts.js';
+import { ReceiveAttempts } from '../receive-attempts.js';
 
 export interface NativeServerOptions extends Partial<ServerLimits> {
   /** Default 127.0.0.1. */
@@ -38,7 +38,7 @@ export async function startNativeServer(broker: Wharf, options: NativeServerOpti
   const table = buildDispatchTable();
   const connections = new Set<Connection>();
   /** RECEIVE answers by attempt id, for retries that arrive on another connection. */
-  const receiveAttempts = new ReceiveAttempts(clock);
+  const receiveAttempts = new ReceiveAttempts<Buffer>(clock, (delivery) => delivery.length); // each delivery as encoded
   let closing = false;
 
   const refuse = (socket: Socket, err: WharfError): void => {

@@ -93,34 +93,26 @@ function sendReceived<T>(
       encodeOne(w, item);
     }
     if (attempt !== null) {
-      conn.receiveAttempts.remember(attempt.queue, attempt.attemptId, { bytes: Buffer.from(w.buf.subarray(from, w.pos)), starts, receipts: items.map(attempt.receiptOf) });
+      const copy = Buffer.from(w.buf.subarray(from, w.pos));
+      const deliveries = starts.map((start, i) => copy.subarray(start, i + 1 < starts.length ? starts[i + 1] : copy.length));
+      conn.receiveAttempts.remember(attempt.queue, attempt.attemptId, { items: deliveries, receipts: items.map(attempt.receiptOf) });
     }
   });
 }
 
 /**
  * A RECEIVE whose attempt was answered before (its answer lost with its connection, as SQS's
- * ReceiveRequestAttemptId): the same deliveries, with the same receipts, where their leases still
- * hold; each lease starts again (the request's visibility timeout, else the queue's), as in SQS.
- * False when none holds any more: the retry is then a new receive.
+ * ReceiveRequestAttemptId): the same deliveries, byte for byte, with the same receipts, where their
+ * leases still hold; each lease starts again (the request's visibility timeout, else the queue's),
+ * as in SQS. False when none holds any more: the retry is then a new receive.
  */
 async function answerAgain(conn: Connection, direct: ReceiptSettler, req: ReceiveRequest, id: number): Promise<boolean> {
-  const earlier = conn.receiveAttempts.get(req.queue, req.attemptId);
-  if (earlier === undefined) return false;
+  if (conn.receiveAttempts.get(req.queue, req.attemptId) === undefined) return false;
   const leaseMs = req.visibilityTimeoutMs > 0 ? req.visibilityTimeoutMs : (await conn.broker.describeQueue(req.queue)).options.visibilityTimeoutMs;
-  const extended = await Promise.allSettled(earlier.receipts.map((receipt) => direct.extendVisibilityReceipt(req.queue, receipt, leaseMs)));
-  const kept: number[] = [];
-  extended.forEach((e, i) => e.status === 'fulfilled' && kept.push(i)); // the others were settled or expired since
-  if (kept.length === 0) {
-    conn.receiveAttempts.forget(req.queue, req.attemptId);
-    return false;
-  }
+  const again = await conn.receiveAttempts.retry(req.queue, req.attemptId, (receipt) => direct.extendVisibilityReceipt(req.queue, receipt, leaseMs));
+  if (again === null) return false;
   if (conn.isClosed) return true; // the leases hold again; a further retry is answered the same way
-  const { bytes, starts, receipts } = earlier;
-  const copy = (w: WireWriter, i: number): void => void w.raw(bytes.subarray(starts[i], i + 1 < starts.length ? starts[i + 1] : bytes.length));
-  // What is left of the answer is remembered in its place; a whole one stays as it was.
-  const shrunk = kept.length < receipts.length ? { queue: req.queue, attemptId: req.attemptId, receiptOf: (i: number) => receipts[i] } : null;
-  sendReceived(conn, id, kept, copy, shrunk);
+  sendReceived(conn, id, again.items, (w, delivery) => void w.raw(delivery), null);
   return true;
 }
 
