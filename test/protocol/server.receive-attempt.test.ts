@@ -82,6 +82,28 @@ describe('RECEIVE attempt ids', () => {
     expect(await inFlight()).toBe(1);
   });
 
+  it('retries of one attempt run one at a time: two that wait together do not lease two sets of messages', async () => {
+    const port = await start();
+    const [a, b, c] = await Promise.all([RawClient.open(port, true, 4), RawClient.open(port, true, 4), RawClient.open(port, true, 4)]);
+    const receive = (client: RawClient, waitMs: number): void =>
+      client.send(P.encodeFrame(P.OP.RECEIVE, 9, (w) => P.encodeReceive(w, 'q', { max: 10, waitMs }, 4, 'attempt-a')));
+    receive(a, 200); // ends empty: nothing is published until the retries wait
+    await new Promise((r) => setTimeout(r, 50));
+    receive(b, 2_000);
+    receive(c, 2_000);
+    await new Promise((r) => setTimeout(r, 400));
+    await rig.broker!.publish('q', [{ payload: 1 }]);
+    await rig.broker!.publish('q', [{ payload: 2 }]);
+    const answer = async (client: RawClient): Promise<string[]> => P.decodeReceived(new P.WireReader().reset((await client.next(3_000))!.body)).map((d) => d.receipt);
+    expect(await answer(a)).toEqual([]);
+    const fromB = await answer(b);
+    const fromC = await answer(c);
+    for (const x of [a, b, c]) x.close();
+    expect(fromB.length).toBeGreaterThan(0);
+    expect(fromC).toEqual(fromB); // the second retry is answered from the first's answer
+    expect(await inFlight()).toBe(fromB.length);
+  });
+
   it('an attempt id outside printable ASCII, or too long, is a malformed frame', async () => {
     const port = await start();
     for (const id of ['with\u0000nul', 'é', 'x'.repeat(129)]) {

@@ -59,8 +59,9 @@ export function registerQueueRoutes(app: FastifyInstance, broker: QueueCapable, 
 
   // Receive answers by attempt id (as SQS's ReceiveRequestAttemptId), for brokers that settle by
   // receipt: elsewhere a retry could not extend the first answer's leases.
-  const attempts = new ReceiveAttempts<JsonMessage>(clock, (m) => JSON.stringify(m).length);
-  const extendable = typeof broker.extendVisibilityReceipt === 'function' && typeof broker.ackReceipt === 'function';
+  // Counted as twice its JSON text: strings of two-byte characters, and the objects around them.
+  const attempts = new ReceiveAttempts<JsonMessage>(clock, (m) => 2 * JSON.stringify(m).length);
+  const extendable = typeof broker.extendVisibilityReceipt === 'function' && typeof broker.ackReceipt === 'function' && typeof broker.nackReceipt === 'function';
 
   /** A receive that is not a retry; with an attempt id, its answer is remembered. */
   const receiveNew = async (name: string, options: ReceiveOptions, socket: { destroyed: boolean }, attemptId: string | undefined): Promise<{ messages: JsonMessage[] }> => {
@@ -90,15 +91,16 @@ export function registerQueueRoutes(app: FastifyInstance, broker: QueueCapable, 
       checkReceive(options);
       const attemptId = extendable ? askedAttempt : undefined;
       if (attemptId === undefined) return receiveNew(name, options, req.raw.socket, undefined);
-      // A retry may come while the attempt's first receive still waits: it waits for its end.
-      await attempts.whenEnded(name, attemptId);
-      if (attempts.get(name, attemptId) !== undefined) {
-        const leaseMs = options.visibilityTimeoutMs ?? (await broker.describeQueue(name)).options.visibilityTimeoutMs;
-        const again = await attempts.retry(name, attemptId, (receipt) => broker.extendVisibilityReceipt!(name, receipt, leaseMs));
-        if (again !== null) return { messages: again.items };
-      }
+      // A retry may come while the attempt's first receive still waits: it waits for its end. Retries
+      // of one attempt run one at a time, so two of them never lease two sets of messages.
+      for (let running = attempts.whenEnded(name, attemptId); running !== undefined; running = attempts.whenEnded(name, attemptId)) await running;
       const ended = attempts.begin(name, attemptId);
       try {
+        if (attempts.get(name, attemptId) !== undefined) {
+          const leaseMs = options.visibilityTimeoutMs ?? (await broker.describeQueue(name)).options.visibilityTimeoutMs;
+          const again = await attempts.retry(name, attemptId, (receipt) => broker.extendVisibilityReceipt!(name, receipt, leaseMs));
+          if (again !== null) return { messages: again.items };
+        }
         return await receiveNew(name, options, req.raw.socket, attemptId);
       } finally {
         ended();

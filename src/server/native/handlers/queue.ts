@@ -32,11 +32,14 @@ const receive: OpHandler = async (conn, r, id) => {
   const attemptId = direct === null ? '' : req.attemptId;
   if (attemptId === '') return receiveNew(conn, req, id, '', tracked, room);
   // A retry may come while the attempt's first RECEIVE still waits (a half-open link the server has
-  // not seen go): it waits for that one's end, and then for its answer.
-  await conn.receiveAttempts.whenEnded(req.queue, attemptId);
-  if (await answerAgain(conn, direct!, req, id)) return;
+  // not seen go): it waits for that one's end, and then for its answer. Retries of one attempt run
+  // one at a time, so two of them never lease two sets of messages.
+  for (let running = conn.receiveAttempts.whenEnded(req.queue, attemptId); running !== undefined; running = conn.receiveAttempts.whenEnded(req.queue, attemptId)) {
+    await running;
+  }
   const ended = conn.receiveAttempts.begin(req.queue, attemptId);
   try {
+    if (await answerAgain(conn, direct!, req, id)) return;
     await receiveNew(conn, req, id, attemptId, tracked, room);
   } finally {
     ended();
@@ -93,8 +96,8 @@ function sendReceived<T>(
       encodeOne(w, item);
     }
     if (attempt !== null) {
-      const copy = Buffer.from(w.buf.subarray(from, w.pos));
-      const deliveries = starts.map((start, i) => copy.subarray(start, i + 1 < starts.length ? starts[i + 1] : copy.length));
+      // A copy of each delivery of its own: what a retry leaves out is not held by the rest.
+      const deliveries = starts.map((start, i) => Buffer.from(w.buf.subarray(from + start, i + 1 < starts.length ? from + starts[i + 1] : w.pos)));
       conn.receiveAttempts.remember(attempt.queue, attempt.attemptId, { items: deliveries, receipts: items.map(attempt.receiptOf) });
     }
   });
