@@ -47,7 +47,6 @@ interface Request {
   reject: (e: Error) => void;
   /** Sent again after a reconnect (idempotent, or made so by producer sequences). */
   retry: boolean;
-  sent: boolean;
   /** Sent on a connection lost before the answer came, then queued to be sent again. */
   resent: boolean;
 }
@@ -217,7 +216,6 @@ export class ClientConnection {
         resolve: resolve as (v: unknown) => void,
         reject,
         retry,
-        sent: false,
         resent: false,
       };
       this.waiting.push(req);
@@ -261,7 +259,6 @@ export class ClientConnection {
         req.reject(new WharfError('MESSAGE_TOO_LARGE', `request of ${frameBytes} bytes is over the server's maxFrameBytes (${this.hello?.maxFrameBytes}); publish smaller batches`));
         continue;
       }
-      req.sent = true;
       this.pending.set(req.correlationId, req);
       this.inFlight++;
     }

@@ -37,8 +37,8 @@ interface Waiter {
   reject: (e: Error) => void;
 }
 
-/** Most messages in one frame: its count is a u16. */
-const MAX_FRAME_MESSAGES = 0xffff;
+// A publish's messages go in one frame, whose count is a u16.
+assert(LIMITS.maxBatchMessages <= 0xffff, 'a batch of maxBatchMessages fits one PUBLISH frame');
 /** Batch buffers kept for reuse once their frame is answered; a fresh one per batch was garbage for the collector. */
 const MAX_FREE_WRITERS = 4;
 /** A buffer grown beyond this (a very large batch) goes to the collector instead. */
@@ -190,33 +190,25 @@ export class Producer {
     );
   }
 
-  /** A batch publish: its messages are encoded now, in frames of at most 65,535, sent in order. */
+  /** A batch publish (at least one message; RemoteWharf answers an empty one): encoded now, sent as one frame. */
   publishMany(target: string, messages: readonly MessageInput[]): Promise<PublishResult[]> {
     const bad = checkTarget(target);
     if (bad !== null) return Promise.reject(bad);
-    if (messages.length === 0) return Promise.resolve([]);
+    assert(messages.length > 0, 'an empty batch publish is answered before it reaches the producer');
     if (messages.length > LIMITS.maxBatchMessages) {
       return Promise.reject(new WharfError('INVALID_ARGUMENT', `${messages.length} messages in one publish is over maxBatchMessages (${LIMITS.maxBatchMessages}); split the batch`));
     }
-    const frames: EncodedBatch[] = [];
+    const batch = new EncodedBatch(this.takeWriter());
     try {
-      for (let i = 0; i < messages.length; i++) {
-        if (i % MAX_FRAME_MESSAGES === 0) frames.push(new EncodedBatch(this.takeWriter()));
-        this.encodeInto(frames[frames.length - 1], target, messages[i]);
-      }
+      for (const m of messages) this.encodeInto(batch, target, m);
     } catch (err) {
-      for (const f of frames) this.giveBack(f.w);
+      this.giveBack(batch.w);
       return Promise.reject(err as Error);
     }
-    const sent = frames.map((f) => {
-      const p = this.send(target, f);
-      p.then(
-        () => this.giveBack(f.w),
-        () => this.giveBack(f.w),
-      );
-      return p;
-    });
-    return sent.length === 1 ? sent[0] : Promise.all(sent).then((parts) => parts.flat());
+    const sent = this.send(target, batch);
+    const giveBack = (): void => this.giveBack(batch.w);
+    sent.then(giveBack, giveBack);
+    return sent;
   }
 
   /** One message, batched with others to the same target published in the linger window. */
@@ -224,27 +216,20 @@ export class Producer {
     const bad = checkTarget(target);
     if (bad !== null) return Promise.reject(bad);
     if (this.encodeDepth > 0) return this.publishMany(target, [message]).then((r) => r[0]); // see encodeDepth
-    let pending = this.batches.get(target);
-    if (pending === undefined) {
-      // Kept only once it holds a message: one the encoder refuses leaves no empty batch behind.
-      const fresh: PendingBatch = { batch: new EncodedBatch(this.takeWriter()), waiters: [], timer: null };
-      try {
-        this.encodeInto(fresh.batch, target, message);
-      } catch (err) {
-        this.giveBack(fresh.batch.w);
-        return Promise.reject(err as Error);
-      }
-      pending = fresh;
-      this.batches.set(target, pending);
-      if (this.options.lingerMs > 0) pending.timer = setTimeout(() => this.flushTarget(target), this.options.lingerMs);
-    } else {
-      try {
-        this.encodeInto(pending.batch, target, message);
-      } catch (err) {
-        return Promise.reject(err as Error); // this message alone; the batch goes on without it
-      }
+    const waiting = this.batches.get(target);
+    const encoded = waiting?.batch ?? new EncodedBatch(this.takeWriter());
+    try {
+      this.encodeInto(encoded, target, message);
+    } catch (err) {
+      if (waiting === undefined) this.giveBack(encoded.w); // a refused first message leaves no empty batch behind
+      return Promise.reject(err as Error); // this message alone; a waiting batch goes on without it
     }
-    const batch = pending;
+    let batch = waiting;
+    if (batch === undefined) {
+      batch = { batch: encoded, waiters: [], timer: null };
+      this.batches.set(target, batch);
+      if (this.options.lingerMs > 0) batch.timer = setTimeout(() => this.flushTarget(target), this.options.lingerMs);
+    }
     const p = new Promise<PublishResult>((resolve, reject) => batch.waiters.push({ resolve, reject }));
     if (batch.batch.count >= this.options.maxBatchMessages || batch.batch.w.pos >= this.options.maxBatchBytes) {
       this.flushTarget(target);

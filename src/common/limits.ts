@@ -38,6 +38,8 @@ export const LIMITS = {
   maxDelayMs: 7 * 86_400_000,
   /** Priority levels per queue. */
   maxPriorities: 10,
+  /** Highest maxDeliveries a queue takes (a delivery count is a u16 in the queue journal). */
+  maxDeliveries: 65_535,
   /** Largest message priority (a level above the queue's top is clamped to it): the wire carries it as a u32. */
   maxPriority: 0xffffffff,
   /** Dedup window default and ceiling. */

@@ -61,8 +61,31 @@ export class ReceiveAttempts<T> {
     return this.bytes;
   }
 
+  /**
+   * Runs one receive of an attempt, one at a time per attempt (so two retries that wait together
+   * never lease two sets of messages): an answer remembered for it whose leases still hold (each
+   * extended by `extend`) is given again through `answerAgain`; else `fresh` runs, and remembers
+   * what it answers. `fresh` and `answerAgain` send the answer their own way (protocol, HTTP).
+   */
+  async serve<R>(
+    queue: string,
+    attemptId: string,
+    extend: (receipt: string) => Promise<void>,
+    answerAgain: (answer: RememberedAnswer<T>) => R,
+    fresh: () => Promise<R>,
+  ): Promise<R> {
+    for (let running = this.whenEnded(queue, attemptId); running !== undefined; running = this.whenEnded(queue, attemptId)) await running;
+    const ended = this.begin(queue, attemptId);
+    try {
+      const again = await this.retry(queue, attemptId, extend);
+      return again !== null ? answerAgain(again) : await fresh();
+    } finally {
+      ended();
+    }
+  }
+
   /** While the attempt's receive runs: a retry arriving meanwhile waits for it (whenEnded). Call the returned function when it has ended. */
-  begin(queue: string, attemptId: string): () => void {
+  private begin(queue: string, attemptId: string): () => void {
     const key = ReceiveAttempts.key(queue, attemptId);
     let end!: () => void;
     const ended = new Promise<void>((resolve) => (end = resolve));
@@ -74,7 +97,7 @@ export class ReceiveAttempts<T> {
   }
 
   /** Settles once the attempt's receive still running (if any) has ended. */
-  whenEnded(queue: string, attemptId: string): Promise<void> | undefined {
+  private whenEnded(queue: string, attemptId: string): Promise<void> | undefined {
     return this.running.get(ReceiveAttempts.key(queue, attemptId));
   }
 

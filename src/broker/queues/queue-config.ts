@@ -93,7 +93,7 @@ export function resolveQueueOptions(given: QueueOptions = {}, brokerMaxMessageBy
   const out: ResolvedQueueOptions = {
     ...o,
     visibilityTimeoutMs: int(o.visibilityTimeoutMs, 'visibilityTimeoutMs', 1, LIMITS.maxVisibilityTimeoutMs) ?? QUEUE_DEFAULTS.visibilityTimeoutMs,
-    maxDeliveries: int(o.maxDeliveries, 'maxDeliveries', 0, 65_535) ?? QUEUE_DEFAULTS.maxDeliveries,
+    maxDeliveries: int(o.maxDeliveries, 'maxDeliveries', 0, LIMITS.maxDeliveries) ?? QUEUE_DEFAULTS.maxDeliveries,
     priorities,
     fifo,
     dedupWindowMs: int(o.dedupWindowMs, 'dedupWindowMs', 0, LIMITS.maxDedupWindowMs) ?? LIMITS.dedupWindowMs,

@@ -63,6 +63,10 @@ export function registerQueueRoutes(app: FastifyInstance, broker: QueueCapable, 
   const attempts = new ReceiveAttempts<JsonMessage>(clock, (m) => 2 * JSON.stringify(m).length);
   const extendable = typeof broker.extendVisibilityReceipt === 'function' && typeof broker.ackReceipt === 'function' && typeof broker.nackReceipt === 'function';
 
+  /** The lease a receive asks for: its visibility timeout, else its queue's. */
+  const leaseMsOf = async (name: string, options: ReceiveOptions): Promise<number> =>
+    options.visibilityTimeoutMs ?? (await broker.describeQueue(name)).options.visibilityTimeoutMs;
+
   /** A receive that is not a retry; with an attempt id, its answer is remembered. */
   const receiveNew = async (name: string, options: ReceiveOptions, socket: { destroyed: boolean }, attemptId: string | undefined): Promise<{ messages: JsonMessage[] }> => {
     const messages = await broker.receive(name, options);
@@ -74,7 +78,7 @@ export function registerQueueRoutes(app: FastifyInstance, broker: QueueCapable, 
     }
     // The embedded broker settles by receipt itself; other Wharf implementations need the book.
     if (!broker.ackReceipt || !broker.nackReceipt) {
-      const leaseMs = options.visibilityTimeoutMs ?? (await broker.describeQueue(name)).options.visibilityTimeoutMs;
+      const leaseMs = await leaseMsOf(name, options);
       for (const m of messages) receipts.remember(name, m, leaseMs);
     }
     const json = messages.map((m) => toJsonMessage(m as never));
@@ -91,20 +95,10 @@ export function registerQueueRoutes(app: FastifyInstance, broker: QueueCapable, 
       checkReceive(options);
       const attemptId = extendable ? askedAttempt : undefined;
       if (attemptId === undefined) return receiveNew(name, options, req.raw.socket, undefined);
-      // A retry may come while the attempt's first receive still waits: it waits for its end. Retries
-      // of one attempt run one at a time, so two of them never lease two sets of messages.
-      for (let running = attempts.whenEnded(name, attemptId); running !== undefined; running = attempts.whenEnded(name, attemptId)) await running;
-      const ended = attempts.begin(name, attemptId);
-      try {
-        if (attempts.get(name, attemptId) !== undefined) {
-          const leaseMs = options.visibilityTimeoutMs ?? (await broker.describeQueue(name)).options.visibilityTimeoutMs;
-          const again = await attempts.retry(name, attemptId, (receipt) => broker.extendVisibilityReceipt!(name, receipt, leaseMs));
-          if (again !== null) return { messages: again.items };
-        }
-        return await receiveNew(name, options, req.raw.socket, attemptId);
-      } finally {
-        ended();
-      }
+      // A retry gets the same messages where their leases still hold, each lease starting again.
+      let leaseMs: Promise<number> | undefined;
+      const extend = async (receipt: string): Promise<void> => broker.extendVisibilityReceipt!(name, receipt, await (leaseMs ??= leaseMsOf(name, options)));
+      return attempts.serve(name, attemptId, extend, (again) => ({ messages: [...again.items] }), () => receiveNew(name, options, req.raw.socket, attemptId));
     },
   );
 

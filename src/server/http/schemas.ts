@@ -87,7 +87,7 @@ export const createQueueBody = {
   properties: {
     name: { type: 'string', pattern: namePattern },
     visibilityTimeoutMs: { type: 'integer', minimum: 1, maximum: LIMITS.maxVisibilityTimeoutMs },
-    maxDeliveries: { type: 'integer', minimum: 0, maximum: 65_535 }, // 0: retry forever (the default)
+    maxDeliveries: { type: 'integer', minimum: 0, maximum: LIMITS.maxDeliveries }, // 0: retry forever (the default)
     deadLetterQueue: { type: 'string', pattern: namePattern },
     retry: {
       type: 'object',

@@ -1,6 +1,7 @@
 // RECEIVE (long poll) and settlement by receipt. The connection remembers the leased messages it
 // handed out (bounded by maxReceiptsPerConnection) so ACK/NACK/EXTEND reach the broker's objects.
 import { WharfError } from '../../../common/index.js';
+import type { RememberedAnswer } from '../../receive-attempts.js';
 import { handBack } from '../../undelivered.js';
 import {
   OP,
@@ -31,20 +32,20 @@ const receive: OpHandler = async (conn, r, id) => {
   // receipts only this connection remembered would mean nothing.
   const attemptId = direct === null ? '' : req.attemptId;
   if (attemptId === '') return receiveNew(conn, req, id, '', tracked, room);
-  // A retry may come while the attempt's first RECEIVE still waits (a half-open link the server has
-  // not seen go): it waits for that one's end, and then for its answer. Retries of one attempt run
-  // one at a time, so two of them never lease two sets of messages.
-  for (let running = conn.receiveAttempts.whenEnded(req.queue, attemptId); running !== undefined; running = conn.receiveAttempts.whenEnded(req.queue, attemptId)) {
-    await running;
-  }
-  const ended = conn.receiveAttempts.begin(req.queue, attemptId);
-  try {
-    if (await answerAgain(conn, direct!, req, id)) return;
-    await receiveNew(conn, req, id, attemptId, tracked, room);
-  } finally {
-    ended();
-  }
+  // A retry of an attempt answered before (its answer lost with its connection) gets the same
+  // deliveries, byte for byte, where their leases still hold, each lease starting again (the
+  // request's visibility timeout, else the queue's), as in SQS. If the connection closed meanwhile,
+  // the leases hold again and a further retry is answered the same way.
+  let leaseMs: Promise<number> | undefined;
+  const extend = async (receipt: string): Promise<void> => direct!.extendVisibilityReceipt(req.queue, receipt, await (leaseMs ??= leaseMsOf(conn, req)));
+  const answerAgain = (again: RememberedAnswer<Buffer>): void => sendReceived(conn, id, again.items, (w, delivery) => void w.raw(delivery), null);
+  await conn.receiveAttempts.serve(req.queue, attemptId, extend, answerAgain, () => receiveNew(conn, req, id, attemptId, tracked, room));
 };
+
+/** The lease a RECEIVE asks for: its visibility timeout, else its queue's. */
+async function leaseMsOf(conn: Connection, req: ReceiveRequest): Promise<number> {
+  return req.visibilityTimeoutMs > 0 ? req.visibilityTimeoutMs : (await conn.broker.describeQueue(req.queue)).options.visibilityTimeoutMs;
+}
 
 /** A receive that is not a retry: leases what is ready (or waits for it), and answers; attemptId '' = remember nothing. */
 async function receiveNew(conn: Connection, req: ReceiveRequest, id: number, attemptId: string, tracked: boolean, room: number): Promise<void> {
@@ -101,22 +102,6 @@ function sendReceived<T>(
       conn.receiveAttempts.remember(attempt.queue, attempt.attemptId, { items: deliveries, receipts: items.map(attempt.receiptOf) });
     }
   });
-}
-
-/**
- * A RECEIVE whose attempt was answered before (its answer lost with its connection, as SQS's
- * ReceiveRequestAttemptId): the same deliveries, byte for byte, with the same receipts, where their
- * leases still hold; each lease starts again (the request's visibility timeout, else the queue's),
- * as in SQS. False when none holds any more: the retry is then a new receive.
- */
-async function answerAgain(conn: Connection, direct: ReceiptSettler, req: ReceiveRequest, id: number): Promise<boolean> {
-  if (conn.receiveAttempts.get(req.queue, req.attemptId) === undefined) return false;
-  const leaseMs = req.visibilityTimeoutMs > 0 ? req.visibilityTimeoutMs : (await conn.broker.describeQueue(req.queue)).options.visibilityTimeoutMs;
-  const again = await conn.receiveAttempts.retry(req.queue, req.attemptId, (receipt) => direct.extendVisibilityReceipt(req.queue, receipt, leaseMs));
-  if (again === null) return false;
-  if (conn.isClosed) return true; // the leases hold again; a further retry is answered the same way
-  sendReceived(conn, id, again.items, (w, delivery) => void w.raw(delivery), null);
-  return true;
 }
 
 /** Brokers that settle by receipt directly (the embedded Broker does): receipts then outlive a reconnect. */
