@@ -66,6 +66,18 @@ describe('publish takes the message as it is when called', () => {
     expect((await broker.receive('q', { max: 10 })).map((m) => m.payload)).toEqual([1, 3]);
   });
 
+  it('a message the client cannot encode, sent to a name that does not exist, is INVALID_ARGUMENT remotely and NOT_FOUND embedded (docs/protocol.md §4); a valid one is NOT_FOUND on both', async () => {
+    broker = await Broker.open({ inMemory: true });
+    server = await startNativeServer(broker, { port: 0 });
+    client = await connect(`wharf://127.0.0.1:${server.address().port}`);
+    const cyclic: Record<string, unknown> = {};
+    cyclic.self = cyclic;
+    await expect(client.publish('missing', { payload: cyclic as never })).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
+    await expect(broker.publish('missing', { payload: cyclic as never })).rejects.toMatchObject({ code: 'NOT_FOUND' });
+    await expect(client.publish('missing', { payload: 1 })).rejects.toMatchObject({ code: 'NOT_FOUND' });
+    await expect(broker.publish('missing', { payload: 1 })).rejects.toMatchObject({ code: 'NOT_FOUND' });
+  });
+
   it("a publish from inside the caller's own code while its message is encoded (a toJSON) goes in a frame of its own: both are stored, each once", async () => {
     broker = await Broker.open({ inMemory: true });
     await broker.createQueue('q');
