@@ -55,7 +55,12 @@ async function directBaseline(publishers: number, messages: number): Promise<voi
     await broker.createQueue('direct');
     const t0 = performance.now();
     await publishAll(publishers, messages, () => broker.publish('direct', { type: 'order.created', payload }));
-    print({ name: 'baseline: direct publish to 1 queue (fsync always, 1 KiB, single-message publishes)', msgsPerSec: Math.round(messages / ((performance.now() - t0) / 1000)), publishers, messages });
+    print({
+      name: 'baseline: direct publish to 1 queue (fsync always, 1 KiB, single-message publishes)',
+      msgsPerSec: Math.round(messages / ((performance.now() - t0) / 1000)),
+      publishers,
+      messages,
+    });
   });
 }
 
@@ -103,13 +108,24 @@ function patterns(): string[] {
     const region = `r${i % 20}`;
     const svc = `svc${Math.floor(i / 20) % 500}`;
     const kind = i % 10;
-    out.push(kind === 0 ? `${region}.${svc}.#` : kind === 1 ? `*.${svc}.created` : kind === 2 ? `${region}.*.evt${i % 7}` : `${region}.${svc}.evt${i}`);
+    out.push(
+      kind === 0
+        ? `${region}.${svc}.#`
+        : kind === 1
+          ? `*.${svc}.created`
+          : kind === 2
+            ? `${region}.*.evt${i % 7}`
+            : `${region}.${svc}.evt${i}`,
+    );
   }
   return out;
 }
 
 function keys(n: number): string[] {
-  return Array.from({ length: n }, (_, i) => `r${i % 20}.svc${(i * 7) % 500}.${i % 3 === 0 ? 'created' : `evt${i % 13}`}`);
+  return Array.from(
+    { length: n },
+    (_, i) => `r${i % 20}.svc${(i * 7) % 500}.${i % 3 === 0 ? 'created' : `evt${i % 13}`}`,
+  );
 }
 
 function referenceMatch(p: string[], k: string[]): boolean {
@@ -130,7 +146,11 @@ async function topicRouting(): Promise<void> {
   let t0 = performance.now();
   for (const k of ks) matched += trie.match(k).size;
   let sec = (performance.now() - t0) / 1000;
-  print({ name: `topic routing trie, ${BINDINGS} bindings (routing only)`, msgsPerSec: Math.round(ks.length / sec), avgMatches: Number((matched / ks.length).toFixed(2)) });
+  print({
+    name: `topic routing trie, ${BINDINGS} bindings (routing only)`,
+    msgsPerSec: Math.round(ks.length / sec),
+    avgMatches: Number((matched / ks.length).toFixed(2)),
+  });
 
   const split = pats.map(splitWords);
   const scanKeys = ks.slice(0, 2_000);
@@ -141,7 +161,11 @@ async function topicRouting(): Promise<void> {
     for (const p of split) if (referenceMatch(p, kw)) scanMatched++;
   }
   sec = (performance.now() - t0) / 1000;
-  print({ name: `topic routing by scanning every binding, ${BINDINGS} bindings (routing only, for comparison)`, msgsPerSec: Math.round(scanKeys.length / sec), avgMatches: Number((scanMatched / scanKeys.length).toFixed(2)) });
+  print({
+    name: `topic routing by scanning every binding, ${BINDINGS} bindings (routing only, for comparison)`,
+    msgsPerSec: Math.round(scanKeys.length / sec),
+    avgMatches: Number((scanMatched / scanKeys.length).toFixed(2)),
+  });
 
   // End to end: an in-memory broker, BINDINGS bindings spread over 10 queues.
   const broker = await Broker.open({ inMemory: true });
@@ -150,14 +174,20 @@ async function topicRouting(): Promise<void> {
     for (let q = 0; q < 10; q++) await broker.createQueue(`sink-${q}`, { maxLength: 10_000_000 });
     t0 = performance.now();
     for (let i = 0; i < pats.length; i += 1000) {
-      await Promise.all(pats.slice(i, i + 1000).map((p, j) => broker.bind('events', { queue: `sink-${Math.floor((i + j) / 10) % 10}` }, { pattern: p })));
+      await Promise.all(
+        pats
+          .slice(i, i + 1000)
+          .map((p, j) => broker.bind('events', { queue: `sink-${Math.floor((i + j) / 10) % 10}` }, { pattern: p })),
+      );
     }
     const bindSec = (performance.now() - t0) / 1000;
     const n = Math.min(MESSAGES, 20_000);
     let routed = 0;
     t0 = performance.now();
     for (let i = 0; i < n; i += 100) {
-      const results = await Promise.all(ks.slice(i, i + 100).map((k) => broker.publish('events', { type: k, payload: i })));
+      const results = await Promise.all(
+        ks.slice(i, i + 100).map((k) => broker.publish('events', { type: k, payload: i })),
+      );
       for (const r of results) routed += r.routed ?? 0;
     }
     sec = (performance.now() - t0) / 1000;

@@ -38,11 +38,20 @@ async function throughput(): Promise<void> {
   const runs: ThroughputRun[] = [];
   for (let i = 0; i < RUNS; i++) runs.push(await throughputRun());
   const median = [...runs].sort((a, b) => a.msgsPerSec - b.msgsPerSec)[Math.floor((runs.length - 1) / 2)];
-  console.log(JSON.stringify({
-    bench: STAMP ? 'queue.durable.endToEnd.idempotentProducer' : 'queue.durable.endToEnd', messages: MESSAGES, messageBytes: 1024, fsync: 'always',
-    msgsPerSec: median.msgsPerSec, cpuUsPerMsg: median.cpuUsPerMsg, publishMsgsPerSec: median.publishMsgsPerSec, seconds: median.seconds, rssMb: median.rssMb,
-    runs: runs.map((r) => r.msgsPerSec).join(' / '),
-  }));
+  console.log(
+    JSON.stringify({
+      bench: STAMP ? 'queue.durable.endToEnd.idempotentProducer' : 'queue.durable.endToEnd',
+      messages: MESSAGES,
+      messageBytes: 1024,
+      fsync: 'always',
+      msgsPerSec: median.msgsPerSec,
+      cpuUsPerMsg: median.cpuUsPerMsg,
+      publishMsgsPerSec: median.publishMsgsPerSec,
+      seconds: median.seconds,
+      rssMb: median.rssMb,
+      runs: runs.map((r) => r.msgsPerSec).join(' / '),
+    }),
+  );
 }
 
 async function throughputRun(): Promise<ThroughputRun> {
@@ -65,7 +74,14 @@ async function throughputRun(): Promise<ThroughputRun> {
       const inFlight: Promise<unknown>[] = [];
       for (let sent = 0; sent < MESSAGES; sent += batch) {
         const n = Math.min(batch, MESSAGES - sent);
-        inFlight.push(broker.publish('bench', Array.from({ length: n }, () => (STAMP ? { payload, producerId: 'bench-producer', sequence: sequence++ } : { payload }))));
+        inFlight.push(
+          broker.publish(
+            'bench',
+            Array.from({ length: n }, () =>
+              STAMP ? { payload, producerId: 'bench-producer', sequence: sequence++ } : { payload },
+            ),
+          ),
+        );
         if (inFlight.length >= 8) await inFlight.shift();
       }
       await Promise.all(inFlight);
@@ -77,8 +93,10 @@ async function throughputRun(): Promise<ThroughputRun> {
     const cpu = process.cpuUsage(cpu0);
     return {
       msgsPerSec: Math.round(MESSAGES / seconds),
-      cpuUsPerMsg: Math.round(((cpu.user + cpu.system) / MESSAGES) * 10) / 10, publishMsgsPerSec: Math.round(MESSAGES / ((producedAt - started) / 1000)),
-      seconds: Number(seconds.toFixed(2)), rssMb: rssMb(),
+      cpuUsPerMsg: Math.round(((cpu.user + cpu.system) / MESSAGES) * 10) / 10,
+      publishMsgsPerSec: Math.round(MESSAGES / ((producedAt - started) / 1000)),
+      seconds: Number(seconds.toFixed(2)),
+      rssMb: rssMb(),
     };
   } finally {
     await broker.close();
@@ -103,9 +121,20 @@ async function memory(): Promise<void> {
     const publishSeconds = (performance.now() - started) / 1000;
     await broker.close();
     // Measured in a fresh process: this one's heap still holds what publishing the backlog allocated.
-    const child = spawnSync(process.execPath, ['--expose-gc', '--import', 'tsx', join(benchDir, 'lib', 'queue-backlog-rss.ts'), dir], { encoding: 'utf8' });
+    const child = spawnSync(
+      process.execPath,
+      ['--expose-gc', '--import', 'tsx', join(benchDir, 'lib', 'queue-backlog-rss.ts'), dir],
+      { encoding: 'utf8' },
+    );
     const measured = JSON.parse(child.stdout.trim().split('\n').pop() ?? '{}') as Record<string, unknown>;
-    console.log(JSON.stringify({ bench: 'queue.memory.backlog', messages: BACKLOG, publishSeconds: Number(publishSeconds.toFixed(1)), ...measured }));
+    console.log(
+      JSON.stringify({
+        bench: 'queue.memory.backlog',
+        messages: BACKLOG,
+        publishSeconds: Number(publishSeconds.toFixed(1)),
+        ...measured,
+      }),
+    );
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

@@ -22,7 +22,18 @@ import { cpuSecondsOf, nextLine, nowMs, spawnRole } from './lib/child-roles.js';
 const SELF = fileURLToPath(import.meta.url);
 const { values } = parseArgs({
   strict: false,
-  options: { role: { type: 'string' }, port: { type: 'string' }, dir: { type: 'string' }, count: { type: 'string' }, size: { type: 'string' }, window: { type: 'string' }, prefetch: { type: 'string' }, rate: { type: 'string' }, path: { type: 'string' }, 'warmup-count': { type: 'string' } },
+  options: {
+    role: { type: 'string' },
+    port: { type: 'string' },
+    dir: { type: 'string' },
+    count: { type: 'string' },
+    size: { type: 'string' },
+    window: { type: 'string' },
+    prefetch: { type: 'string' },
+    rate: { type: 'string' },
+    path: { type: 'string' },
+    'warmup-count': { type: 'string' },
+  },
 });
 const num = (v: unknown, d: number): number => (typeof v === 'string' && v !== '' ? Number(v) : d);
 /** As bench/remote.ts's --count default. */
@@ -41,7 +52,8 @@ const WARMUP_COUNT = num(values['warmup-count'], 0);
  * with a waiting consumer's credit in the same round as its delivery record).
  */
 const PATH = String(values.path ?? 'serial') as 'serial' | 'parallel' | 'none' | 'single';
-if (!['serial', 'parallel', 'none', 'single'].includes(PATH)) throw new Error(`--path ${PATH}: use serial, parallel, none or single`);
+if (!['serial', 'parallel', 'none', 'single'].includes(PATH))
+  throw new Error(`--path ${PATH}: use serial, parallel, none or single`);
 const OP_RECORD_BYTES = 32;
 
 // Frame: u32 body length, u8 op, u32 count, then (publish, deliver) count x (u32 length + bytes).
@@ -156,43 +168,53 @@ async function serverRole(): Promise<void> {
   };
   const server = net.createServer((sock) => {
     sock.setNoDelay(true);
-    sock.on('data', frameReader((op, count, frame) => {
-      if (op === OP_PUBLISH) {
-        const records: Buffer[] = [];
-        for (let at = 9, i = 0; i < count; i++) {
-          const len = frame.readUInt32BE(at);
-          records.push(frame.subarray(at, at + 4 + len));
-          at += 4 + len;
-        }
-        // 'parallel': messages a consumer has credit for get their delivery record in the same
-        // moment as their append; they are handed out once both are durable. The confirm waits
-        // for the append alone.
-        const ahead = (PATH === 'parallel' || PATH === 'single') && ready.length === 0 ? Math.max(0, Math.min(count, credits - reserved)) : 0;
-        reserved += ahead;
-        // 'single': the delivery records ride in the messages' own round, one fsync for both.
-        const deliveryRecords = ahead > 0 ? Buffer.alloc(ahead * OP_RECORD_BYTES, 1) : null;
-        const together = PATH === 'single' && deliveryRecords !== null;
-        let waits = deliveryRecords !== null && !together ? 2 : 1;
-        const bothDone = (): void => {
-          if (--waits > 0) return;
-          reserved -= ahead;
-          recordedAhead += ahead;
-          for (const r of records) ready.push(r);
+    sock.on(
+      'data',
+      frameReader((op, count, frame) => {
+        if (op === OP_PUBLISH) {
+          const records: Buffer[] = [];
+          for (let at = 9, i = 0; i < count; i++) {
+            const len = frame.readUInt32BE(at);
+            records.push(frame.subarray(at, at + 4 + len));
+            at += 4 + len;
+          }
+          // 'parallel': messages a consumer has credit for get their delivery record in the same
+          // moment as their append; they are handed out once both are durable. The confirm waits
+          // for the append alone.
+          const ahead =
+            (PATH === 'parallel' || PATH === 'single') && ready.length === 0
+              ? Math.max(0, Math.min(count, credits - reserved))
+              : 0;
+          reserved += ahead;
+          // 'single': the delivery records ride in the messages' own round, one fsync for both.
+          const deliveryRecords = ahead > 0 ? Buffer.alloc(ahead * OP_RECORD_BYTES, 1) : null;
+          const together = PATH === 'single' && deliveryRecords !== null;
+          let waits = deliveryRecords !== null && !together ? 2 : 1;
+          const bothDone = (): void => {
+            if (--waits > 0) return;
+            reserved -= ahead;
+            recordedAhead += ahead;
+            for (const r of records) ready.push(r);
+            deliver();
+          };
+          log.submit(together ? [...records, deliveryRecords] : records, () => {
+            sock.write(header(OP_CONFIRM, count, 0));
+            bothDone();
+          });
+          if (deliveryRecords !== null && !together) journal.submit([deliveryRecords], bothDone);
+        } else if (op === OP_ACK) {
+          consumer = sock;
+          credits += count;
+          // An ack is answered once its settle record is durable (as a Wharf ack resolves).
+          if (frame.length > 9)
+            journal.submit(
+              [Buffer.alloc(count * OP_RECORD_BYTES, 2)],
+              () => void sock.write(header(OP_ACKED, count, 0)),
+            );
           deliver();
-        };
-        log.submit(together ? [...records, deliveryRecords] : records, () => {
-          sock.write(header(OP_CONFIRM, count, 0));
-          bothDone();
-        });
-        if (deliveryRecords !== null && !together) journal.submit([deliveryRecords], bothDone);
-      } else if (op === OP_ACK) {
-        consumer = sock;
-        credits += count;
-        // An ack is answered once its settle record is durable (as a Wharf ack resolves).
-        if (frame.length > 9) journal.submit([Buffer.alloc(count * OP_RECORD_BYTES, 2)], () => void sock.write(header(OP_ACKED, count, 0)));
-        deliver();
-      }
-    }));
+        }
+      }),
+    );
   });
   server.listen(0, '127.0.0.1', () => process.stdout.write(`READY ${(server.address() as net.AddressInfo).port}\n`));
 }
@@ -231,12 +253,15 @@ async function producerRole(): Promise<void> {
     }
   };
   const done = new Promise<void>((resolve) => {
-    sock.on('data', frameReader((op, count) => {
-      if (op !== OP_CONFIRM) return;
-      confirmed += count;
-      if (confirmed >= COUNT) resolve();
-      else if (sent - confirmed <= WINDOW / 2) pump();
-    }));
+    sock.on(
+      'data',
+      frameReader((op, count) => {
+        if (op !== OP_CONFIRM) return;
+        confirmed += count;
+        if (confirmed >= COUNT) resolve();
+        else if (sent - confirmed <= WINDOW / 2) pump();
+      }),
+    );
   });
   pump();
   if (RATE > 0) while (sent < COUNT) await new Promise((r) => setTimeout(r, 1)).then(pump);
@@ -255,20 +280,23 @@ async function consumerRole(): Promise<void> {
   let received = 0;
   const cpu0 = process.cpuUsage();
   const done = new Promise<void>((resolve) => {
-    sock.on('data', frameReader((op, count, frame) => {
-      if (op !== OP_DELIVER) return;
-      const now = nowMs(); // one receive time per frame: the frame's messages arrive together
-      for (let at = 9, i = 0; i < count; i++) {
-        const len = frame.readUInt32BE(at);
-        const latencyMs = now - frame.readDoubleLE(at + 4);
-        allLatenciesMs.push(latencyMs);
-        if (received + i >= WARMUP_COUNT) latenciesMs.push(latencyMs);
-        at += 4 + len;
-      }
-      received += count;
-      sock.write(Buffer.concat([header(OP_ACK, count, 1), Buffer.alloc(1)])); // ack + credit
-      if (received >= COUNT) resolve();
-    }));
+    sock.on(
+      'data',
+      frameReader((op, count, frame) => {
+        if (op !== OP_DELIVER) return;
+        const now = nowMs(); // one receive time per frame: the frame's messages arrive together
+        for (let at = 9, i = 0; i < count; i++) {
+          const len = frame.readUInt32BE(at);
+          const latencyMs = now - frame.readDoubleLE(at + 4);
+          allLatenciesMs.push(latencyMs);
+          if (received + i >= WARMUP_COUNT) latenciesMs.push(latencyMs);
+          at += 4 + len;
+        }
+        received += count;
+        sock.write(Buffer.concat([header(OP_ACK, count, 1), Buffer.alloc(1)])); // ack + credit
+        if (received >= COUNT) resolve();
+      }),
+    );
   });
   sock.write(header(OP_ACK, PREFETCH, 0)); // credits only
   process.stdout.write('READY\n');
@@ -278,7 +306,9 @@ async function consumerRole(): Promise<void> {
   latenciesMs.sort((a, b) => a - b);
   allLatenciesMs.sort((a, b) => a - b);
   const q = (l: number[], p: number): number => Math.round(l[Math.floor((l.length - 1) * p)] * 1000) / 1000;
-  process.stdout.write(`${JSON.stringify({ received, lastMs, p50_ms: q(latenciesMs, 0.5), p99_ms: q(latenciesMs, 0.99), p99_all_ms: q(allLatenciesMs, 0.99), cpu_s: (cpu.user + cpu.system) / 1e6 })}\n`);
+  process.stdout.write(
+    `${JSON.stringify({ received, lastMs, p50_ms: q(latenciesMs, 0.5), p99_ms: q(latenciesMs, 0.99), p99_all_ms: q(allLatenciesMs, 0.99), cpu_s: (cpu.user + cpu.system) / 1e6 })}\n`,
+  );
   sock.end();
 }
 
@@ -298,19 +328,48 @@ async function runOnce(run: FloorRun): Promise<FloorRow> {
   const server = spawnRole(SELF, ['--role', 'server', '--dir', dir, '--path', run.path]);
   try {
     const port = (await nextLine(server.lines, 'READY')).split(' ')[1];
-    const common = ['--path', run.path, '--port', port, '--count', String(run.count), '--size', String(SIZE), '--window', String(WINDOW), '--prefetch', String(PREFETCH), '--rate', String(run.rate), '--warmup-count', String(run.warmupCount)];
+    const common = [
+      '--path',
+      run.path,
+      '--port',
+      port,
+      '--count',
+      String(run.count),
+      '--size',
+      String(SIZE),
+      '--window',
+      String(WINDOW),
+      '--prefetch',
+      String(PREFETCH),
+      '--rate',
+      String(run.rate),
+      '--warmup-count',
+      String(run.warmupCount),
+    ];
     const consumer = spawnRole(SELF, ['--role', 'consumer', ...common]);
     await nextLine(consumer.lines, 'READY');
     const serverCpu0 = cpuSecondsOf(server.proc.pid!) ?? NaN;
     const producer = spawnRole(SELF, ['--role', 'producer', ...common]);
     const p = JSON.parse(await nextLine(producer.lines, '{')) as { startMs: number; cpu_s: number };
-    const c = JSON.parse(await nextLine(consumer.lines, '{')) as { received: number; lastMs: number; p50_ms: number; p99_ms: number; p99_all_ms: number; cpu_s: number };
+    const c = JSON.parse(await nextLine(consumer.lines, '{')) as {
+      received: number;
+      lastMs: number;
+      p50_ms: number;
+      p99_ms: number;
+      p99_all_ms: number;
+      cpu_s: number;
+    };
     const serverCpu = (cpuSecondsOf(server.proc.pid!) ?? NaN) - serverCpu0;
     // From the producer's first publish (after its start-up and connect), as bench/remote.ts does.
     const seconds = (c.lastMs - p.startMs) / 1000;
     return {
       system: 'floor (no broker)',
-      scenario: run.rate > 0 ? `latency-1k, record ${run.path}` : run.path === 'serial' ? 'queue-durable' : `queue-durable, record ${run.path}`,
+      scenario:
+        run.rate > 0
+          ? `latency-1k, record ${run.path}`
+          : run.path === 'serial'
+            ? 'queue-durable'
+            : `queue-durable, record ${run.path}`,
       msgs: c.received,
       msgs_per_s: Math.round(c.received / seconds),
       p50_ms: c.p50_ms,
@@ -337,9 +396,11 @@ async function main(): Promise<void> {
     const rates = rows.map((r) => Number(r.msgs_per_s));
     const median = rows[rates.indexOf([...rates].sort((a, b) => a - b)[1])];
     console.log(JSON.stringify({ ...median, runs: rates.join(' / ') }));
-    for (const path of ['parallel', 'none', 'single'] as const) console.log(JSON.stringify(await runOnce({ path, rate: 0, count: COUNT, warmupCount: 0 })));
+    for (const path of ['parallel', 'none', 'single'] as const)
+      console.log(JSON.stringify(await runOnce({ path, rate: 0, count: COUNT, warmupCount: 0 })));
     // As bench/remote.ts's latency-1k: 2 s of warm-up, then 10 s measured.
-    for (const path of ['serial', 'parallel', 'none', 'single'] as const) console.log(JSON.stringify(await runOnce({ path, rate: 1000, count: 12_000, warmupCount: 2_000 })));
+    for (const path of ['serial', 'parallel', 'none', 'single'] as const)
+      console.log(JSON.stringify(await runOnce({ path, rate: 1000, count: 12_000, warmupCount: 2_000 })));
   }
   process.exit(0);
 }

@@ -78,7 +78,8 @@ const opts = {
   /** Throughput scenarios: passes measured after the first (cold) one on the same broker; the row is their median. 0: the cold pass alone. */
   warmPasses: num(values['warm-passes'] ?? process.env.WARM_PASSES, 3),
 };
-if (opts.payload !== 'bytes' && opts.payload !== 'json') throw new Error(`--payload ${String(opts.payload)}: use bytes or json`);
+if (opts.payload !== 'bytes' && opts.payload !== 'json')
+  throw new Error(`--payload ${String(opts.payload)}: use bytes or json`);
 
 // ------------------------------------------------------------------ roles (child processes)
 
@@ -86,7 +87,14 @@ async function serverRole(): Promise<void> {
   const broker = await Broker.open({ dataDir: String(values.dir), fsync: opts.fsync });
   const server = await startNativeServer(broker, { port: 0 });
   process.stdout.write(`READY ${server.address().port}\n`);
-  process.on('SIGTERM', () => void server.close().then(() => broker.close()).then(() => process.exit(0)));
+  process.on(
+    'SIGTERM',
+    () =>
+      void server
+        .close()
+        .then(() => broker.close())
+        .then(() => process.exit(0)),
+  );
 }
 
 interface ConsumerReport {
@@ -111,8 +119,14 @@ interface ProducerReport {
 }
 
 /** Subscribes or consumes; returns a promise for the report once `expected` messages arrived. */
-async function startConsumer(client: Wharf, scenario: string, expected: number, warmupCount = 0): Promise<{ finished: Promise<ConsumerReport> }> {
-  const build = () => hdr.build({ lowestDiscernibleValue: 1, highestTrackableValue: 600_000_000, numberOfSignificantValueDigits: 3 });
+async function startConsumer(
+  client: Wharf,
+  scenario: string,
+  expected: number,
+  warmupCount = 0,
+): Promise<{ finished: Promise<ConsumerReport> }> {
+  const build = () =>
+    hdr.build({ lowestDiscernibleValue: 1, highestTrackableValue: 600_000_000, numberOfSignificantValueDigits: 3 });
   /** Messages from warmupCount on; histAll: every message. */
   const hist = build();
   const histAll = build();
@@ -142,8 +156,19 @@ async function startConsumer(client: Wharf, scenario: string, expected: number, 
     if (received === expected) done();
   };
   const closer = scenario.startsWith('topic-')
-    ? await client.subscribe('bench-topic', { group: 'bench', from: 'earliest', ackMode: scenario === 'topic-auto' ? 'auto' : 'manual', maxInFlight: opts.prefetch }, (m) => onPayload(m.payload))
-    : await client.consume('bench-queue', { concurrency: opts.prefetch, prefetch: opts.prefetch }, (m) => onPayload(m.payload));
+    ? await client.subscribe(
+        'bench-topic',
+        {
+          group: 'bench',
+          from: 'earliest',
+          ackMode: scenario === 'topic-auto' ? 'auto' : 'manual',
+          maxInFlight: opts.prefetch,
+        },
+        (m) => onPayload(m.payload),
+      )
+    : await client.consume('bench-queue', { concurrency: opts.prefetch, prefetch: opts.prefetch }, (m) =>
+        onPayload(m.payload),
+      );
   cpu0 = process.cpuUsage();
   t0 = nowMs();
   const finished = arrived.then(async () => {
@@ -151,7 +176,18 @@ async function startConsumer(client: Wharf, scenario: string, expected: number, 
     await closer.close();
     const p = (q: number): number => Math.round(hist.getValueAtPercentile(q)) / 1000;
     const p99All = Math.round(histAll.getValueAtPercentile(99)) / 1000;
-    return { received, firstMs, lastMs, p50_ms: p(50), p99_ms: p(99), p999_ms: p(99.9), max_ms: Math.round(hist.maxValue) / 1000, p99_all_ms: p99All, cpu_s: (cpu.user + cpu.system) / 1e6, wall_s: (nowMs() - t0) / 1000 };
+    return {
+      received,
+      firstMs,
+      lastMs,
+      p50_ms: p(50),
+      p99_ms: p(99),
+      p999_ms: p(99.9),
+      max_ms: Math.round(hist.maxValue) / 1000,
+      p99_all_ms: p99All,
+      cpu_s: (cpu.user + cpu.system) / 1e6,
+      wall_s: (nowMs() - t0) / 1000,
+    };
   });
   return { finished };
 }
@@ -197,7 +233,12 @@ async function runProducer(client: Wharf, scenario: string, stampProducerId?: st
       b = bytes;
     }
     inFlight++;
-    client.publish(target, stampProducerId === undefined ? { payload: b } : { payload: b, producerId: stampProducerId, sequence: seq }).then(confirmed, rejected);
+    client
+      .publish(
+        target,
+        stampProducerId === undefined ? { payload: b } : { payload: b, producerId: stampProducerId, sequence: seq },
+      )
+      .then(confirmed, rejected);
   };
   if (isPaced(scenario)) {
     let seq = 0;
@@ -214,12 +255,23 @@ async function runProducer(client: Wharf, scenario: string, stampProducerId?: st
   }
   while (inFlight > 0) await new Promise((r) => setTimeout(r, 1));
   const cpu = process.cpuUsage(cpu0);
-  return { published: total - failed, failed, startMs, publish_s: (lastConfirmMs - startMs) / 1000, cpu_s: (cpu.user + cpu.system) / 1e6 };
+  return {
+    published: total - failed,
+    failed,
+    startMs,
+    publish_s: (lastConfirmMs - startMs) / 1000,
+    cpu_s: (cpu.user + cpu.system) / 1e6,
+  };
 }
 
 async function consumerRole(): Promise<void> {
   const client = await connect(`wharf://127.0.0.1:${String(values.port)}`);
-  const { finished } = await startConsumer(client, String(values.scenario), num(values.count, 0), num(values['warmup-count'], 0));
+  const { finished } = await startConsumer(
+    client,
+    String(values.scenario),
+    num(values.count, 0),
+    num(values['warmup-count'], 0),
+  );
   process.stdout.write('READY\n');
   const report = await finished;
   await client.close();
@@ -239,7 +291,12 @@ async function producerRole(): Promise<void> {
 async function clientsRole(): Promise<void> {
   const url = `wharf://127.0.0.1:${String(values.port)}`;
   const consumerClient = await connect(url);
-  const { finished } = await startConsumer(consumerClient, String(values.scenario), num(values.count, 0), num(values['warmup-count'], 0));
+  const { finished } = await startConsumer(
+    consumerClient,
+    String(values.scenario),
+    num(values.count, 0),
+    num(values['warmup-count'], 0),
+  );
   const producerClient = await connect(url, { idempotent: opts.idempotent });
   const producer = await runProducer(producerClient, String(values.scenario));
   const consumer = await finished;
@@ -256,7 +313,11 @@ async function embeddedRole(): Promise<void> {
   process.stdout.write('READY\n');
   for (let pass = 0; pass < passesOf(scenario); pass++) {
     const { finished } = await startConsumer(broker, scenario, num(values.count, 0), num(values['warmup-count'], 0));
-    const producer = await runProducer(broker, scenario, opts.idempotent ? `bench-embedded-producer-${pass}` : undefined);
+    const producer = await runProducer(
+      broker,
+      scenario,
+      opts.idempotent ? `bench-embedded-producer-${pass}` : undefined,
+    );
     const consumer = await finished;
     process.stdout.write(`${JSON.stringify(producer)}\n${JSON.stringify(consumer)}\n`);
   }
@@ -273,7 +334,15 @@ async function createTarget(client: Wharf, scenario: string): Promise<void> {
 
 type Row = Record<string, unknown> & { msgs_per_s: number | null; p99_ms: number | null };
 
-function rowOf(system: string, scenario: string, p: ProducerReport, c: ConsumerReport, notes: string, cpu: { server_cpu_pct?: number | null; client_cpu_pct: number }, cpuSeconds: number | null): Row {
+function rowOf(
+  system: string,
+  scenario: string,
+  p: ProducerReport,
+  c: ConsumerReport,
+  notes: string,
+  cpu: { server_cpu_pct?: number | null; client_cpu_pct: number },
+  cpuSeconds: number | null,
+): Row {
   const seconds = (c.lastMs - p.startMs) / 1000;
   return {
     system,
@@ -293,7 +362,8 @@ function rowOf(system: string, scenario: string, p: ProducerReport, c: ConsumerR
     publish_s: Math.round(p.publish_s * 1000) / 1000,
     // CPU of every process involved (server, producer, consumer) per message: on a shared machine
     // this is steadier than msgs/s, which follows whatever CPU share the processes get.
-    cpu_us_per_msg: cpuSeconds === null || c.received === 0 ? null : Math.round((cpuSeconds / c.received) * 1e6 * 10) / 10,
+    cpu_us_per_msg:
+      cpuSeconds === null || c.received === 0 ? null : Math.round((cpuSeconds / c.received) * 1e6 * 10) / 10,
   };
 }
 
@@ -305,7 +375,30 @@ function settingsNote(): string {
 function commonArgs(scenario: string): string[] {
   const total = isPaced(scenario) ? Math.round(opts.rate * (opts.duration + opts.warmup)) : opts.count;
   const warmupCount = isPaced(scenario) ? Math.round(opts.rate * opts.warmup) : 0;
-  return ['--warmup-count', String(warmupCount), '--fsync', opts.fsync, '--idempotent', String(opts.idempotent), '--scenario', scenario, '--count', String(total), '--size', String(opts.size), '--rate', String(opts.rate), '--duration', String(opts.duration), '--window', String(opts.window), '--prefetch', String(opts.prefetch), '--payload', opts.payload];
+  return [
+    '--warmup-count',
+    String(warmupCount),
+    '--fsync',
+    opts.fsync,
+    '--idempotent',
+    String(opts.idempotent),
+    '--scenario',
+    scenario,
+    '--count',
+    String(total),
+    '--size',
+    String(opts.size),
+    '--rate',
+    String(opts.rate),
+    '--duration',
+    String(opts.duration),
+    '--window',
+    String(opts.window),
+    '--prefetch',
+    String(opts.prefetch),
+    '--payload',
+    opts.payload,
+  ];
 }
 
 async function runEmbedded(scenario: string): Promise<Row> {
@@ -323,7 +416,17 @@ async function runEmbedded(scenario: string): Promise<Row> {
       const wall = (nowMs() - t0) / 1000;
       const used = cpu0 === null || cpu1 === null ? null : cpu1 - cpu0;
       const pct = used === null ? 0 : Math.round((used / wall) * 1000) / 10;
-      rows.push(rowOf('wharf-embedded', scenario, p, c, 'in-process Broker, producer and consumer in one process, producerId + sequence stamped like the remote client', { client_cpu_pct: pct }, used));
+      rows.push(
+        rowOf(
+          'wharf-embedded',
+          scenario,
+          p,
+          c,
+          'in-process Broker, producer and consumer in one process, producerId + sequence stamped like the remote client',
+          { client_cpu_pct: pct },
+          used,
+        ),
+      );
     }
     return withColdPass(rows);
   } finally {
@@ -364,7 +467,15 @@ async function remotePass(scenario: string, server: RoleProcess, common: string[
   const c = JSON.parse(await nextLine(consumer.lines, '{')) as ConsumerReport;
   const { wall, serverUsed } = serverCpu();
   await Promise.all([producer, consumer].map(exited));
-  return remoteRow(scenario, p, c, 'native protocol over loopback, 1 producer + 1 consumer process', wall, serverUsed, p.cpu_s + c.cpu_s);
+  return remoteRow(
+    scenario,
+    p,
+    c,
+    'native protocol over loopback, 1 producer + 1 consumer process',
+    wall,
+    serverUsed,
+    p.cpu_s + c.cpu_s,
+  );
 }
 
 /** Starts measuring: the returned function gives the wall seconds since and the server's CPU seconds meanwhile. */
@@ -383,14 +494,25 @@ function exited(child: RoleProcess): Promise<unknown> | undefined {
 }
 
 /** A remote pass's row: clientCpuS is the CPU of the client processes, each counted once. */
-function remoteRow(scenario: string, p: ProducerReport, c: ConsumerReport, notes: string, wall: number, serverUsed: number | null, clientCpuS: number): Row {
+function remoteRow(
+  scenario: string,
+  p: ProducerReport,
+  c: ConsumerReport,
+  notes: string,
+  wall: number,
+  serverUsed: number | null,
+  clientCpuS: number,
+): Row {
   return rowOf(
     'wharf-remote',
     scenario,
     p,
     c,
     notes,
-    { server_cpu_pct: serverUsed === null ? null : Math.round((serverUsed / wall) * 1000) / 10, client_cpu_pct: Math.round((clientCpuS / wall) * 1000) / 10 },
+    {
+      server_cpu_pct: serverUsed === null ? null : Math.round((serverUsed / wall) * 1000) / 10,
+      client_cpu_pct: Math.round((clientCpuS / wall) * 1000) / 10,
+    },
     serverUsed === null ? null : serverUsed + clientCpuS,
   );
 }
@@ -404,7 +526,8 @@ async function oneClientPass(scenario: string, server: RoleProcess, common: stri
   const { wall, serverUsed } = serverCpu();
   await exited(clients);
   // The one process's CPU is counted once: its producer and consumer reports each measure it whole.
-  const notes = "native protocol over loopback, producer and consumer in one client process on two connections (as the peers' harness)";
+  const notes =
+    "native protocol over loopback, producer and consumer in one client process on two connections (as the peers' harness)";
   return remoteRow(scenario, p, c, notes, wall, serverUsed, c.cpu_s);
 }
 
@@ -469,7 +592,8 @@ function runSplit(): Promise<void> {
           p50_ms: null,
           p99_ms: null,
           notes: `${role === 'producer' ? 'publish alone (no consumer)' : 'deliver + ack alone (queue filled, no producer)'}, ${settingsNote()}`,
-          server_cpu_us_per_msg: cpu0 === null || cpu1 === null || msgs === 0 ? null : Math.round(((cpu1 - cpu0) / msgs) * 1e7) / 10,
+          server_cpu_us_per_msg:
+            cpu0 === null || cpu1 === null || msgs === 0 ? null : Math.round(((cpu1 - cpu0) / msgs) * 1e7) / 10,
           wall_s: Math.round(nowMs() - t0) / 1000,
         })}\n`,
       );
@@ -491,8 +615,10 @@ async function runScenario(scenario: string, modes: string[]): Promise<void> {
     const remote = await runRemote(scenario);
     if (embedded !== null) {
       // Throughput: remote as a share of embedded (1 = no overhead). Latency and CPU per message: remote over embedded.
-      if (remote.msgs_per_s !== null && embedded.msgs_per_s !== null) remote.throughput_vs_embedded = Math.round((remote.msgs_per_s / embedded.msgs_per_s) * 100) / 100;
-      if (remote.p99_ms !== null && embedded.p99_ms !== null && embedded.p99_ms > 0) remote.p99_vs_embedded = Math.round((remote.p99_ms / embedded.p99_ms) * 100) / 100;
+      if (remote.msgs_per_s !== null && embedded.msgs_per_s !== null)
+        remote.throughput_vs_embedded = Math.round((remote.msgs_per_s / embedded.msgs_per_s) * 100) / 100;
+      if (remote.p99_ms !== null && embedded.p99_ms !== null && embedded.p99_ms > 0)
+        remote.p99_vs_embedded = Math.round((remote.p99_ms / embedded.p99_ms) * 100) / 100;
       const rc = remote.cpu_us_per_msg as number | null;
       const ec = embedded.cpu_us_per_msg as number | null;
       if (rc !== null && ec !== null && ec > 0) remote.cpu_vs_embedded = Math.round((rc / ec) * 100) / 100;
@@ -508,13 +634,18 @@ async function main(): Promise<void> {
   if (role === 'producer') return producerRole();
   if (role === 'embedded') return embeddedRole();
   if (role === 'clients') return clientsRole();
-  const wanted = typeof values.scenarios === 'string' ? values.scenarios.split(',') : ['queue-durable', 'topic-durable', 'topic-auto', 'latency-1k', 'latency-1k-one-client'];
+  const wanted =
+    typeof values.scenarios === 'string'
+      ? values.scenarios.split(',')
+      : ['queue-durable', 'topic-durable', 'topic-auto', 'latency-1k', 'latency-1k-one-client'];
   const modes = typeof values.modes === 'string' ? values.modes.split(',') : ['embedded', 'remote'];
   for (const s of wanted) {
     try {
       await runScenario(s, modes);
     } catch (err) {
-      process.stdout.write(`${JSON.stringify({ system: 'wharf-remote', scenario: s, msgs: 0, bytes: 0, seconds: 0, msgs_per_s: null, p50_ms: null, p99_ms: null, notes: `ERROR: ${(err as Error).message}`, error: true })}\n`);
+      process.stdout.write(
+        `${JSON.stringify({ system: 'wharf-remote', scenario: s, msgs: 0, bytes: 0, seconds: 0, msgs_per_s: null, p50_ms: null, p99_ms: null, notes: `ERROR: ${(err as Error).message}`, error: true })}\n`,
+      );
     }
   }
 }

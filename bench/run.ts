@@ -66,7 +66,9 @@ async function main(): Promise<void> {
     const work = mkdtempSync(join(tmpdir(), 'wharf-peers-'));
     cpSync(peersSource, work, { recursive: true });
     console.error(`\n== peers (${work})`);
-    const installed = existsSync(join(work, 'node_modules')) ? [] : await runProgram('npm', ['ci', '--silent'], work, process.env);
+    const installed = existsSync(join(work, 'node_modules'))
+      ? []
+      : await runProgram('npm', ['ci', '--silent'], work, process.env);
     void installed;
     peerRows = await runProgram(process.execPath, ['run-all.mjs', '--only', 'rabbitmq,nats,redis-streams'], work, {
       ...process.env,

@@ -97,7 +97,8 @@ async function paced(files: 1 | 2): Promise<void> {
   fs.closeSync(journal);
   fs.rmSync(dir, { recursive: true, force: true });
   latenciesMs.sort((a, b) => a - b);
-  const q = (p: number): number => Math.round(latenciesMs[Math.min(latenciesMs.length - 1, Math.floor(latenciesMs.length * p))] * 1000) / 1000;
+  const q = (p: number): number =>
+    Math.round(latenciesMs[Math.min(latenciesMs.length - 1, Math.floor(latenciesMs.length * p))] * 1000) / 1000;
   console.log(
     JSON.stringify({
       name:

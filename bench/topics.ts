@@ -17,7 +17,13 @@ const payload = new Uint8Array(MESSAGE_BYTES).fill(120);
  * One result line. cpuSeconds (this process, all threads) and msgsPerCpuSec are printed beside the
  * wall-clock rate because a shared machine's load moves the wall-clock figure a lot.
  */
-function report(name: string, msgs: number, seconds: number, cpu: NodeJS.CpuUsage, extra: Record<string, unknown> = {}): void {
+function report(
+  name: string,
+  msgs: number,
+  seconds: number,
+  cpu: NodeJS.CpuUsage,
+  extra: Record<string, unknown> = {},
+): void {
   const cpuSeconds = (cpu.user + cpu.system) / 1e6;
   console.log(
     JSON.stringify({
@@ -32,7 +38,13 @@ function report(name: string, msgs: number, seconds: number, cpu: NodeJS.CpuUsag
   );
 }
 
-async function publishBatches(broker: Broker, topic: string, total: number, batchSize: number, publishers: number): Promise<void> {
+async function publishBatches(
+  broker: Broker,
+  topic: string,
+  total: number,
+  batchSize: number,
+  publishers: number,
+): Promise<void> {
   const batch: MessageInput[] = Array.from({ length: batchSize }, () => ({ payload }));
   let sent = 0;
   const worker = async (): Promise<void> => {
@@ -81,20 +93,35 @@ async function main(): Promise<void> {
     let t0 = performance.now();
     let cpu0 = process.cpuUsage();
     await publishBatches(broker, 'batched', batchedTotal, 100, 8);
-    report('topic publish 1KiB, batches of 100, 8 publishers, fsync always', batchedTotal, (performance.now() - t0) / 1000, process.cpuUsage(cpu0), { messageBytes: MESSAGE_BYTES, partitions: PARTITIONS });
+    report(
+      'topic publish 1KiB, batches of 100, 8 publishers, fsync always',
+      batchedTotal,
+      (performance.now() - t0) / 1000,
+      process.cpuUsage(cpu0),
+      { messageBytes: MESSAGE_BYTES, partitions: PARTITIONS },
+    );
 
     const singlesTotal = quick ? 20_000 : 100_000;
     t0 = performance.now();
     cpu0 = process.cpuUsage();
     await publishSingles(broker, 'singles', singlesTotal, 64);
-    report('topic publish 1KiB, single messages, 64 concurrent, fsync always', singlesTotal, (performance.now() - t0) / 1000, process.cpuUsage(cpu0), { messageBytes: MESSAGE_BYTES, partitions: PARTITIONS });
+    report(
+      'topic publish 1KiB, single messages, 64 concurrent, fsync always',
+      singlesTotal,
+      (performance.now() - t0) / 1000,
+      process.cpuUsage(cpu0),
+      { messageBytes: MESSAGE_BYTES, partitions: PARTITIONS },
+    );
     await broker.close();
 
     // A fresh broker process state: the consume reads from disk, not from anything cached by the publisher.
     const reader = await Broker.open({ dataDir: dir, fsync: 'always' });
     cpu0 = process.cpuUsage();
     const seconds = await consume(reader, 'batched', batchedTotal);
-    report('topic consume 1KiB from disk, fresh group, 1 member', batchedTotal, seconds, process.cpuUsage(cpu0), { messageBytes: MESSAGE_BYTES, partitions: PARTITIONS });
+    report('topic consume 1KiB from disk, fresh group, 1 member', batchedTotal, seconds, process.cpuUsage(cpu0), {
+      messageBytes: MESSAGE_BYTES,
+      partitions: PARTITIONS,
+    });
     await reader.close();
   } finally {
     rmSync(dir, { recursive: true, force: true });

@@ -19,7 +19,9 @@ export interface RoleProcess {
  */
 export function spawnRole(script: string, args: string[]): RoleProcess {
   const nodeFlags = (process.env.BENCH_NODE_FLAGS ?? '').split(' ').filter((f) => f !== '');
-  const proc = spawn(process.execPath, [...nodeFlags, '--import', 'tsx', script, ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const proc = spawn(process.execPath, [...nodeFlags, '--import', 'tsx', script, ...args], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
   const queue: string[] = [];
   let waiter: (() => void) | null = null;
   let buf = '';

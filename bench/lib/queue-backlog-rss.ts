@@ -12,5 +12,12 @@ const got = await broker.receive('backlog', { max: 100 });
 for (const m of got) await m.ack();
 const s = await broker.stats('backlog');
 global.gc?.();
-console.log(JSON.stringify({ rssMbAfterReopen: afterOpen, rssMbAfterReceive: rssMb(), depth: 'depth' in s ? s.depth : null, heapUsedMb: Math.round(process.memoryUsage().heapUsed / 1048576) }));
+console.log(
+  JSON.stringify({
+    rssMbAfterReopen: afterOpen,
+    rssMbAfterReceive: rssMb(),
+    depth: 'depth' in s ? s.depth : null,
+    heapUsedMb: Math.round(process.memoryUsage().heapUsed / 1048576),
+  }),
+);
 await broker.close();

@@ -19,7 +19,11 @@ export async function runCompetingConsumers(
   const workerCount = options.workers ?? 3;
   const failOnce = new Set(options.failOnce ?? [7]);
   const log = options.log ?? (() => undefined);
-  await broker.createQueue('jobs', { visibilityTimeoutMs: 10_000, maxDeliveries: 5, retry: { initialDelayMs: 20, maxDelayMs: 200 } });
+  await broker.createQueue('jobs', {
+    visibilityTimeoutMs: 10_000,
+    maxDeliveries: 5,
+    retry: { initialDelayMs: 20, maxDelayMs: 200 },
+  });
 
   const result: CompetingResult = { completedBy: new Map(), perWorker: {}, retries: 0 };
   let finish!: () => void;
@@ -44,7 +48,10 @@ export async function runCompetingConsumers(
       }),
     );
   }
-  await broker.publish('jobs', Array.from({ length: jobs }, (_, i) => ({ type: 'job', payload: { job: i + 1 } })));
+  await broker.publish(
+    'jobs',
+    Array.from({ length: jobs }, (_, i) => ({ type: 'job', payload: { job: i + 1 } })),
+  );
   await allDone;
   for (const c of consumers) await c.close();
   return result;

@@ -13,7 +13,11 @@ export interface Shop {
   close(): Promise<void>;
 }
 
-export async function openShop(broker: Wharf, dbFile: string, log: (line: string) => void = () => undefined): Promise<Shop> {
+export async function openShop(
+  broker: Wharf,
+  dbFile: string,
+  log: (line: string) => void = () => undefined,
+): Promise<Shop> {
   const db = new Database(dbFile);
   db.pragma('journal_mode = WAL');
   db.exec('CREATE TABLE IF NOT EXISTS orders (id TEXT PRIMARY KEY, amount REAL NOT NULL)');
@@ -45,7 +49,10 @@ export async function openShop(broker: Wharf, dbFile: string, log: (line: string
       log(`[shop]    placed ${orderId} (${amount}) and its event in one transaction`);
     },
     billed: () => (db.prepare('SELECT coalesce(sum(amount), 0) AS s FROM invoices').get() as { s: number }).s,
-    billedOrders: () => (db.prepare('SELECT order_id FROM invoices ORDER BY seq').all() as Array<{ order_id: string }>).map((r) => r.order_id),
+    billedOrders: () =>
+      (db.prepare('SELECT order_id FROM invoices ORDER BY seq').all() as Array<{ order_id: string }>).map(
+        (r) => r.order_id,
+      ),
     async close() {
       await relay.stop();
       await sub.close();

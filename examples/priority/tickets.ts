@@ -7,10 +7,18 @@ export interface Ticket {
 }
 
 /** Publishes the tickets (all before any consumer runs), then receives them one at a time. Returns delivery order. */
-export async function runPriorityDemo(broker: Wharf, tickets: Ticket[], log: (line: string) => void = () => undefined): Promise<Ticket[]> {
+export async function runPriorityDemo(
+  broker: Wharf,
+  tickets: Ticket[],
+  log: (line: string) => void = () => undefined,
+): Promise<Ticket[]> {
   await broker.createQueue('tickets', { priorities: 10 });
   for (const t of tickets) {
-    await broker.publish('tickets', { type: 'ticket', priority: t.priority, payload: { title: t.title, priority: t.priority } });
+    await broker.publish('tickets', {
+      type: 'ticket',
+      priority: t.priority,
+      payload: { title: t.title, priority: t.priority },
+    });
     log(`queued   p${t.priority} ${t.title}`);
   }
   const order: Ticket[] = [];

@@ -31,25 +31,51 @@ import type { Wharf_Topics } from './types.js';
 import { QueueManager } from './queues/queue-manager.js';
 import { openExchanges, type ExchangesModule } from './exchanges/index.js';
 import type {
-  BindingInfo, BindingOptions, BindingTarget, ExchangeInfo, ExchangeOptions, Transaction, Wharf_Exchanges, Wharf_Transactions,
+  BindingInfo,
+  BindingOptions,
+  BindingTarget,
+  ExchangeInfo,
+  ExchangeOptions,
+  Transaction,
+  Wharf_Exchanges,
+  Wharf_Transactions,
 } from './exchange-types.js';
 import type {
-  ConsumeOptions, Consumer, NackOptions, QueueHandler, StoredQueueDelivery, StoredQueueHandler, QueueInfo, QueueMessage, QueueOptions, ReceiveOptions, RedriveOptions, Wharf_Queues,
+  ConsumeOptions,
+  Consumer,
+  NackOptions,
+  QueueHandler,
+  StoredQueueDelivery,
+  StoredQueueHandler,
+  QueueInfo,
+  QueueMessage,
+  QueueOptions,
+  ReceiveOptions,
+  RedriveOptions,
+  Wharf_Queues,
 } from './queue-types.js';
 
 function resolveOptions(o: BrokerOptions): ResolvedBrokerOptions {
-  if (o === null || typeof o !== 'object') throw new WharfError('INVALID_ARGUMENT', 'Broker.open needs options: { dataDir } or { inMemory: true }');
+  if (o === null || typeof o !== 'object')
+    throw new WharfError('INVALID_ARGUMENT', 'Broker.open needs options: { dataDir } or { inMemory: true }');
   checkOptionFields(o, BROKER_OPTION_FIELDS, 'Broker.open option', "{ dataDir: './data' }");
   const inMemory = o.inMemory === true;
   if (!inMemory && (typeof o.dataDir !== 'string' || o.dataDir.length === 0)) {
-    throw new WharfError('INVALID_ARGUMENT', 'Broker.open needs a dataDir (a directory for the data) or inMemory: true');
+    throw new WharfError(
+      'INVALID_ARGUMENT',
+      'Broker.open needs a dataDir (a directory for the data) or inMemory: true',
+    );
   }
   if (o.fsync !== undefined && o.fsync !== 'always' && o.fsync !== 'interval' && o.fsync !== 'never') {
-    throw new WharfError('INVALID_ARGUMENT', `fsync is ${JSON.stringify(o.fsync)}; use 'always', 'interval' or 'never'`);
+    throw new WharfError(
+      'INVALID_ARGUMENT',
+      `fsync is ${JSON.stringify(o.fsync)}; use 'always', 'interval' or 'never'`,
+    );
   }
   const posInt = (v: number | undefined, name: string, dflt: number): number => {
     if (v === undefined) return dflt;
-    if (!Number.isSafeInteger(v) || v < 1) throw new WharfError('INVALID_ARGUMENT', `${name} is ${JSON.stringify(v)}; use a positive integer`);
+    if (!Number.isSafeInteger(v) || v < 1)
+      throw new WharfError('INVALID_ARGUMENT', `${name} is ${JSON.stringify(v)}; use a positive integer`);
     return v;
   };
   return {
@@ -58,7 +84,11 @@ function resolveOptions(o: BrokerOptions): ResolvedBrokerOptions {
     fsync: o.fsync ?? 'always',
     fsyncIntervalMs: posInt(o.fsyncIntervalMs, 'fsyncIntervalMs', LIMITS.fsyncIntervalMs),
     maxMessageBytes: posInt(o.maxMessageBytes, 'maxMessageBytes', LIMITS.maxMessageBytes),
-    retentionCheckIntervalMs: posInt(o.retentionCheckIntervalMs, 'retentionCheckIntervalMs', BROKER_DEFAULTS.retentionCheckIntervalMs),
+    retentionCheckIntervalMs: posInt(
+      o.retentionCheckIntervalMs,
+      'retentionCheckIntervalMs',
+      BROKER_DEFAULTS.retentionCheckIntervalMs,
+    ),
   };
 }
 
@@ -90,9 +120,7 @@ export class Broker implements Wharf_Core, Wharf_Topics, Wharf_Queues, Wharf_Exc
   static async open(options: BrokerOptions): Promise<Broker> {
     const resolved = resolveOptions(options);
     const clock: Clock = options.clock ?? systemClock;
-    const storage: Storage = resolved.inMemory
-      ? openMemoryStorage()
-      : await openDiskStorage(resolved.dataDir!);
+    const storage: Storage = resolved.inMemory ? openMemoryStorage() : await openDiskStorage(resolved.dataDir!);
     try {
       const catalog = await Catalog.load(storage);
       await dropIdempotenceJournal(storage);
@@ -125,7 +153,9 @@ export class Broker implements Wharf_Core, Wharf_Topics, Wharf_Queues, Wharf_Exc
     const manager = this.managerFor(name);
     const list = Array.isArray(input) ? input : [input];
     const results = ProducerDedupe.wants(list)
-      ? await this.context.producers.publish(name, list, manager.routes === true, (fresh) => manager.publish(name, fresh))
+      ? await this.context.producers.publish(name, list, manager.routes === true, (fresh) =>
+          manager.publish(name, fresh),
+        )
       : await manager.publish(name, list);
     return Array.isArray(input) ? results : results[0];
   }
@@ -181,7 +211,8 @@ export class Broker implements Wharf_Core, Wharf_Topics, Wharf_Queues, Wharf_Exc
   async subscribeStored(topic: string, options: SubscribeOptions, handler: StoredTopicHandler): Promise<Subscription> {
     this.ensureOpen();
     const forward = (m: TopicMessage): Promise<void> | void => {
-      if (!(m instanceof StoredTopicMessage)) throw new WharfError('INTERNAL', 'invariant violated: a stored-records subscription got a decoded message');
+      if (!(m instanceof StoredTopicMessage))
+        throw new WharfError('INTERNAL', 'invariant violated: a stored-records subscription got a decoded message');
       return handler(m);
     };
     return heldWhileOpen(this.keepAlive, await this.topics.subscribe(topic, options, forward, true));
@@ -344,11 +375,14 @@ export class Broker implements Wharf_Core, Wharf_Topics, Wharf_Queues, Wharf_Exc
 
   private managerFor(name: string): KindManager {
     this.ensureOpen();
-    if (typeof name !== 'string') throw new WharfError('INVALID_ARGUMENT', `name is ${typeof name}; pass a topic, queue or exchange name`);
+    if (typeof name !== 'string')
+      throw new WharfError('INVALID_ARGUMENT', `name is ${typeof name}; pass a topic, queue or exchange name`);
     const entry = this.context.catalog.get(name);
-    if (entry === undefined) throw new WharfError('NOT_FOUND', `no topic, queue or exchange named ${JSON.stringify(name)}; create it first`);
+    if (entry === undefined)
+      throw new WharfError('NOT_FOUND', `no topic, queue or exchange named ${JSON.stringify(name)}; create it first`);
     const manager = this.managers.get(entry.kind);
-    if (manager === undefined) throw new WharfError('UNAVAILABLE', `${entry.kind}s are not available in this broker build`);
+    if (manager === undefined)
+      throw new WharfError('UNAVAILABLE', `${entry.kind}s are not available in this broker build`);
     return manager;
   }
 

@@ -36,7 +36,9 @@ export class Catalog {
       try {
         doc = JSON.parse(Buffer.from(bytes).toString('utf8')) as typeof doc;
       } catch (err) {
-        throw new WharfError('CORRUPT_DATA', 'catalog.json is not valid JSON; restore it from a backup', { cause: err });
+        throw new WharfError('CORRUPT_DATA', 'catalog.json is not valid JSON; restore it from a backup', {
+          cause: err,
+        });
       }
       if (doc.version !== FORMAT_VERSION || !Array.isArray(doc.entries)) {
         throw new WharfError('CORRUPT_DATA', `catalog.json has an unknown format (version ${String(doc.version)})`);
@@ -81,12 +83,19 @@ export class Catalog {
     const existing = this.entries.get(name);
     if (existing !== undefined || this.reserved.has(name)) {
       const what = existing ? `a ${existing.kind}` : 'being created';
-      throw new WharfError('ALREADY_EXISTS', `${JSON.stringify(name)} already exists (${what}); pick another name or delete it first`);
+      throw new WharfError(
+        'ALREADY_EXISTS',
+        `${JSON.stringify(name)} already exists (${what}); pick another name or delete it first`,
+      );
     }
     if (this.entries.size + this.reserved.size >= this.maxNames) {
-      throw new WharfError('LIMIT_EXCEEDED', `the broker already holds ${this.maxNames} topics, queues and exchanges (maxNames); delete some first`, {
-        details: { limit: 'maxNames', value: this.maxNames },
-      });
+      throw new WharfError(
+        'LIMIT_EXCEEDED',
+        `the broker already holds ${this.maxNames} topics, queues and exchanges (maxNames); delete some first`,
+        {
+          details: { limit: 'maxNames', value: this.maxNames },
+        },
+      );
     }
     this.reserved.add(name);
   }

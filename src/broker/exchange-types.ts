@@ -24,7 +24,8 @@ export interface ExchangeInfo {
 }
 
 /** Where a binding delivers: a queue, a topic, another exchange, or an HTTP endpoint (HMAC-signed POSTs). */
-export type BindingTarget = { queue: string } | { topic: string } | { exchange: string } | { url: string; secret: string };
+export type BindingTarget =
+  { queue: string } | { topic: string } | { exchange: string } | { url: string; secret: string };
 
 /**
  * SNS-style condition on one header. A bare string matches that exact value; a number matches a
@@ -54,7 +55,12 @@ export interface BindingOptions {
 }
 
 /** Every BindingOptions field; bind and unbind refuse any other (INVALID_ARGUMENT). */
-export const BINDING_OPTION_FIELDS = optionFields<BindingOptions>({ pattern: true, headers: true, match: true, filter: true });
+export const BINDING_OPTION_FIELDS = optionFields<BindingOptions>({
+  pattern: true,
+  headers: true,
+  match: true,
+  filter: true,
+});
 
 export interface BindingInfo {
   /** Stable id `<exchange>.<n>`; a url binding's delivery queue is named after it. */

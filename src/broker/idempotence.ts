@@ -54,7 +54,13 @@ interface ProducerAt {
 /** Remembers a stored sequence's result (a topic's position only when the producer sent to the topic itself). */
 function put({ st, routed }: ProducerAt, sequence: number, r: PublishResult): void {
   if (routed || r.partition === undefined || r.partition < 0) st.put(sequence, r.id);
-  else st.put(sequence, r.offset !== undefined && r.offset >= 0 ? { id: r.id, partition: r.partition, offset: r.offset } : { id: r.id, partition: r.partition });
+  else
+    st.put(
+      sequence,
+      r.offset !== undefined && r.offset >= 0
+        ? { id: r.id, partition: r.partition, offset: r.offset }
+        : { id: r.id, partition: r.partition },
+    );
 }
 
 /**
@@ -94,13 +100,19 @@ function isIdempotent(m: MessageInput | undefined): m is MessageInput & { produc
 
 function validateProducerId(producerId: string): void {
   if (producerId.length === 0 || Buffer.byteLength(producerId) > MAX_PRODUCER_ID_BYTES || producerId.includes(SEP)) {
-    throw new WharfError('INVALID_ARGUMENT', `producerId ${JSON.stringify(producerId.slice(0, 40))} must be 1-${MAX_PRODUCER_ID_BYTES} bytes without U+0000; use a stable name per producer instance`);
+    throw new WharfError(
+      'INVALID_ARGUMENT',
+      `producerId ${JSON.stringify(producerId.slice(0, 40))} must be 1-${MAX_PRODUCER_ID_BYTES} bytes without U+0000; use a stable name per producer instance`,
+    );
   }
 }
 
 function validateSequence(sequence: number): void {
   if (!Number.isSafeInteger(sequence) || sequence < 0) {
-    throw new WharfError('INVALID_ARGUMENT', `sequence ${JSON.stringify(sequence)} must be an integer >= 0; number the producer's messages per target`);
+    throw new WharfError(
+      'INVALID_ARGUMENT',
+      `sequence ${JSON.stringify(sequence)} must be an integer >= 0; number the producer's messages per target`,
+    );
   }
 }
 
@@ -169,7 +181,12 @@ export class ProducerDedupe {
    * flight) resolve with the original's result. `viaExchange`: the target stores nothing itself
    * (KindManager.routes), so the messages go on with a producer id that names it (header comment).
    */
-  async publish(target: string, messages: MessageInput[], viaExchange: boolean, publish: (fresh: MessageInput[]) => Promise<PublishResult[]>): Promise<PublishResult[]> {
+  async publish(
+    target: string,
+    messages: MessageInput[],
+    viaExchange: boolean,
+    publish: (fresh: MessageInput[]) => Promise<PublishResult[]>,
+  ): Promise<PublishResult[]> {
     // Every message is checked before anything is looked up or claimed: a refused batch leaves no trace.
     let lastValid: string | null = null;
     for (const m of messages) {
@@ -228,7 +245,8 @@ export class ProducerDedupe {
         }
         const flying = findClaim(set, sequence);
         if (flying !== null) {
-          if (flying.publish.run === null) (repeats ??= []).push([i, flying.index]); // earlier in this batch
+          if (flying.publish.run === null)
+            (repeats ??= []).push([i, flying.index]); // earlier in this batch
           else {
             const index = flying.index;
             const waiting = flying.publish.run.then((rs) => repeatOf(rs[index]));

@@ -5,8 +5,17 @@ export type { BrokerContext, KindManager, ResolvedBrokerOptions } from './contex
 export { BROKER_DEFAULTS } from './context.js';
 export type { CatalogEntry, CatalogKind } from './catalog.js';
 export {
-  decodeMessage, encodeMessage, newMessageId,
-  RESERVED_HEADER_PREFIX, H_ID, H_TYPE, H_CONTENT_TYPE, H_PRIORITY, H_GROUP_ID, H_DEDUP_ID, H_ROUTING_KEY,
+  decodeMessage,
+  encodeMessage,
+  newMessageId,
+  RESERVED_HEADER_PREFIX,
+  H_ID,
+  H_TYPE,
+  H_CONTENT_TYPE,
+  H_PRIORITY,
+  H_GROUP_ID,
+  H_DEDUP_ID,
+  H_ROUTING_KEY,
 } from './message-codec.js';
 export type { LogRecord } from '../storage/index.js';
 export { RateMeter } from './rate-meter.js';
@@ -18,7 +27,13 @@ export type * from './exchange-types.js';
 // The field names of each options type; any other field is refused (INVALID_ARGUMENT).
 export { BROKER_OPTION_FIELDS, SUBSCRIBE_OPTION_FIELDS, TOPIC_OPTION_FIELDS } from './types.js';
 export {
-  CONSUME_OPTION_FIELDS, NACK_OPTION_FIELDS, QUEUE_OPTION_FIELDS, RATE_LIMIT_FIELDS, RECEIVE_OPTION_FIELDS, REDRIVE_OPTION_FIELDS, RETRY_POLICY_FIELDS,
+  CONSUME_OPTION_FIELDS,
+  NACK_OPTION_FIELDS,
+  QUEUE_OPTION_FIELDS,
+  RATE_LIMIT_FIELDS,
+  RECEIVE_OPTION_FIELDS,
+  REDRIVE_OPTION_FIELDS,
+  RETRY_POLICY_FIELDS,
 } from './queue-types.js';
 export { BINDING_OPTION_FIELDS, EXCHANGE_OPTION_FIELDS } from './exchange-types.js';
 export type * from './wharf.js';

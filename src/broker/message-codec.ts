@@ -69,7 +69,10 @@ function decimalBytes(n: number): Uint8Array {
 function formatMsPrefix(ms: number): void {
   const text = ms.toString(36).padStart(ID_MS_CHARS, '0');
   if (!Number.isSafeInteger(ms) || ms < 0 || text.length !== ID_MS_CHARS) {
-    throw new WharfError('INVALID_ARGUMENT', `clock value ${ms} ms is not a time a message id can hold (0 to 36^9 - 1 ms)`);
+    throw new WharfError(
+      'INVALID_ARGUMENT',
+      `clock value ${ms} ms is not a time a message id can hold (0 to 36^9 - 1 ms)`,
+    );
   }
   idMsPrefix.write(text, 0, 'latin1');
 }
@@ -151,15 +154,30 @@ function boundedString(v: unknown, field: string, where: MessageWhere): string |
   const s = optionalString(v, field, where);
   if (s !== undefined && s.length * 3 > LIMITS.maxFieldBytes) {
     const bytes = Buffer.byteLength(s, 'utf8');
-    if (bytes > LIMITS.maxFieldBytes) throw invalid(`${label(where)}.${field} is ${bytes} bytes (limit maxFieldBytes ${LIMITS.maxFieldBytes})`, 'shorten it or move the data into the payload');
+    if (bytes > LIMITS.maxFieldBytes)
+      throw invalid(
+        `${label(where)}.${field} is ${bytes} bytes (limit maxFieldBytes ${LIMITS.maxFieldBytes})`,
+        'shorten it or move the data into the payload',
+      );
   }
   return s;
 }
 
-function optionalInt(v: unknown, field: string, where: MessageWhere, min: number, max = Number.MAX_SAFE_INTEGER): number | undefined {
+function optionalInt(
+  v: unknown,
+  field: string,
+  where: MessageWhere,
+  min: number,
+  max = Number.MAX_SAFE_INTEGER,
+): number | undefined {
   if (v === undefined) return undefined;
   if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < min || v > max) {
-    throw invalid(`${label(where)}.${field} is ${JSON.stringify(v)}`, max === Number.MAX_SAFE_INTEGER ? `pass an integer >= ${min} or leave it out` : `pass an integer from ${min} to ${max} or leave it out`);
+    throw invalid(
+      `${label(where)}.${field} is ${JSON.stringify(v)}`,
+      max === Number.MAX_SAFE_INTEGER
+        ? `pass an integer >= ${min} or leave it out`
+        : `pass an integer from ${min} to ${max} or leave it out`,
+    );
   }
   return v;
 }
@@ -170,7 +188,10 @@ function encodePayload(payload: Payload | undefined, where: MessageWhere): { val
   try {
     text = JSON.stringify(payload === undefined ? null : payload);
   } catch (err) {
-    throw new WharfError('INVALID_ARGUMENT', `${label(where)}.payload cannot be serialised as JSON (${(err as Error).message}); pass JSON or a Uint8Array`);
+    throw new WharfError(
+      'INVALID_ARGUMENT',
+      `${label(where)}.payload cannot be serialised as JSON (${(err as Error).message}); pass JSON or a Uint8Array`,
+    );
   }
   if (text === undefined) throw invalid(`${label(where)}.payload is not JSON`, 'pass JSON or a Uint8Array');
   return { value: Buffer.from(text, 'utf8'), bytes: false };
@@ -199,17 +220,27 @@ function producerIdBytes(producerId: string): Uint8Array {
   return lastProducerIdBytes;
 }
 
-export function encodeMessage(input: MessageInput, timestampMs: number, maxMessageBytes: number, where: MessageWhere = 'message'): EncodedMessage {
+export function encodeMessage(
+  input: MessageInput,
+  timestampMs: number,
+  maxMessageBytes: number,
+  where: MessageWhere = 'message',
+): EncodedMessage {
   if (input === null || typeof input !== 'object' || Array.isArray(input)) {
-    throw invalid(`${label(where)} is ${input === null ? 'null' : typeof input}`, 'pass an object like { payload: {...} }');
+    throw invalid(
+      `${label(where)} is ${input === null ? 'null' : typeof input}`,
+      'pass an object like { payload: {...} }',
+    );
   }
   const ownId = optionalString(input.id, 'id', where);
   const idBytes = ownId === undefined ? mintIdBytes(timestampMs) : Buffer.from(ownId, 'utf8');
   const id = ownId ?? latin1Text(idBytes, 0, ID_CHARS);
-  if (id.length === 0 || id.length > 256) throw invalid(`${label(where)}.id has ${id.length} characters`, 'use 1-256 characters');
+  if (id.length === 0 || id.length > 256)
+    throw invalid(`${label(where)}.id has ${id.length} characters`, 'use 1-256 characters');
   const type = boundedString(input.type, 'type', where);
   const key = input.key;
-  if (key !== undefined && key !== null && typeof key !== 'string') throw invalid(`${label(where)}.key is ${typeof key}`, 'pass a string or null');
+  if (key !== undefined && key !== null && typeof key !== 'string')
+    throw invalid(`${label(where)}.key is ${typeof key}`, 'pass a string or null');
   if (typeof key === 'string') boundedString(key, 'key', where);
   const priority = optionalInt(input.priority, 'priority', where, 0, LIMITS.maxPriority);
   const groupId = boundedString(input.groupId, 'groupId', where);
@@ -239,17 +270,35 @@ export function encodeMessage(input: MessageInput, timestampMs: number, maxMessa
 
   if (input.headers !== undefined) {
     const h = input.headers;
-    if (h === null || typeof h !== 'object' || Array.isArray(h)) throw invalid(`${label(where)}.headers is not an object`, 'pass { name: "string value" }');
+    if (h === null || typeof h !== 'object' || Array.isArray(h))
+      throw invalid(`${label(where)}.headers is not an object`, 'pass { name: "string value" }');
     let count = 0;
     for (const k in h) {
       if (!Object.prototype.hasOwnProperty.call(h, k)) continue;
       const v = h[k];
-      if (typeof v !== 'string') throw invalid(`${label(where)}.headers[${JSON.stringify(k)}] is ${typeof v}`, 'header values must be strings');
-      if (k.startsWith(RESERVED_HEADER_PREFIX)) throw invalid(`${label(where)}.headers[${JSON.stringify(k)}] uses the reserved prefix "wharf."`, 'rename the header');
-      if (k.length === 0 || Buffer.byteLength(k) > LIMITS.maxHeaderKeyBytes) throw invalid(`${label(where)}.headers key ${JSON.stringify(k.slice(0, 40))} is empty or longer than ${LIMITS.maxHeaderKeyBytes} bytes`, 'shorten it');
+      if (typeof v !== 'string')
+        throw invalid(`${label(where)}.headers[${JSON.stringify(k)}] is ${typeof v}`, 'header values must be strings');
+      if (k.startsWith(RESERVED_HEADER_PREFIX))
+        throw invalid(
+          `${label(where)}.headers[${JSON.stringify(k)}] uses the reserved prefix "wharf."`,
+          'rename the header',
+        );
+      if (k.length === 0 || Buffer.byteLength(k) > LIMITS.maxHeaderKeyBytes)
+        throw invalid(
+          `${label(where)}.headers key ${JSON.stringify(k.slice(0, 40))} is empty or longer than ${LIMITS.maxHeaderKeyBytes} bytes`,
+          'shorten it',
+        );
       const value = Buffer.from(v, 'utf8');
-      if (value.length > LIMITS.maxHeaderValueBytes) throw invalid(`${label(where)}.headers[${JSON.stringify(k)}] is ${value.length} bytes (limit maxHeaderValueBytes ${LIMITS.maxHeaderValueBytes})`, 'move large data into the payload');
-      if (++count > LIMITS.maxHeaders) throw invalid(`${label(where)} has more than ${LIMITS.maxHeaders} headers (maxHeaders)`, 'merge some headers or move them into the payload');
+      if (value.length > LIMITS.maxHeaderValueBytes)
+        throw invalid(
+          `${label(where)}.headers[${JSON.stringify(k)}] is ${value.length} bytes (limit maxHeaderValueBytes ${LIMITS.maxHeaderValueBytes})`,
+          'move large data into the payload',
+        );
+      if (++count > LIMITS.maxHeaders)
+        throw invalid(
+          `${label(where)} has more than ${LIMITS.maxHeaders} headers (maxHeaders)`,
+          'merge some headers or move them into the payload',
+        );
       headers.push({ key: k, value });
       size += Buffer.byteLength(k) + value.length;
     }
@@ -261,9 +310,13 @@ export function encodeMessage(input: MessageInput, timestampMs: number, maxMessa
   const keyBytes = typeof key === 'string' ? Buffer.from(key, 'utf8') : null;
   size += payload.value.length + (keyBytes === null ? 0 : keyBytes.length);
   if (size > maxMessageBytes) {
-    throw new WharfError('MESSAGE_TOO_LARGE', `${label(where)} is ${size} bytes encoded, over the limit of ${maxMessageBytes} (maxMessageBytes); shrink the payload or raise maxMessageBytes`, {
-      details: { limit: 'maxMessageBytes', value: maxMessageBytes, sizeBytes: size },
-    });
+    throw new WharfError(
+      'MESSAGE_TOO_LARGE',
+      `${label(where)} is ${size} bytes encoded, over the limit of ${maxMessageBytes} (maxMessageBytes); shrink the payload or raise maxMessageBytes`,
+      {
+        details: { limit: 'maxMessageBytes', value: maxMessageBytes, sizeBytes: size },
+      },
+    );
   }
   return { id, record: { key: keyBytes, value: payload.value, headers, timestampMs }, sizeBytes: size };
 }

@@ -17,7 +17,12 @@ export interface RetryPolicy {
 }
 
 /** Every RetryPolicy field (QueueOptions.retry); any other is refused. */
-export const RETRY_POLICY_FIELDS = optionFields<RetryPolicy>({ initialDelayMs: true, maxDelayMs: true, multiplier: true, jitter: true });
+export const RETRY_POLICY_FIELDS = optionFields<RetryPolicy>({
+  initialDelayMs: true,
+  maxDelayMs: true,
+  multiplier: true,
+  jitter: true,
+});
 
 export interface QueueOptions {
   visibilityTimeoutMs?: number;
@@ -42,7 +47,13 @@ export interface QueueOptions {
   /** overflow 'block': the longest a publish waits for room. */
   blockTimeoutMs?: number;
   /** Producer token bucket. */
-  rateLimit?: { messagesPerSecond?: number; bytesPerSecond?: number; burstMessages?: number; burstBytes?: number; mode?: 'delay' | 'reject' };
+  rateLimit?: {
+    messagesPerSecond?: number;
+    bytesPerSecond?: number;
+    burstMessages?: number;
+    burstBytes?: number;
+    mode?: 'delay' | 'reject';
+  };
   maxMessageBytes?: number;
   /** Segment size of the queue's logs; settled segments are deleted whole (default 64 MiB). */
   segmentBytes?: number;
@@ -50,19 +61,41 @@ export interface QueueOptions {
 
 /** Every QueueOptions field; createQueue refuses any other (INVALID_ARGUMENT). */
 export const QUEUE_OPTION_FIELDS = optionFields<QueueOptions>({
-  visibilityTimeoutMs: true, maxDeliveries: true, deadLetterQueue: true, retry: true, delayMs: true, ttlMs: true, onExpire: true, priorities: true, fifo: true,
-  contentBasedDedup: true, dedupWindowMs: true, maxLength: true, maxBytes: true, overflow: true, blockTimeoutMs: true, rateLimit: true, maxMessageBytes: true, segmentBytes: true,
+  visibilityTimeoutMs: true,
+  maxDeliveries: true,
+  deadLetterQueue: true,
+  retry: true,
+  delayMs: true,
+  ttlMs: true,
+  onExpire: true,
+  priorities: true,
+  fifo: true,
+  contentBasedDedup: true,
+  dedupWindowMs: true,
+  maxLength: true,
+  maxBytes: true,
+  overflow: true,
+  blockTimeoutMs: true,
+  rateLimit: true,
+  maxMessageBytes: true,
+  segmentBytes: true,
 });
 
 /** Every QueueOptions.rateLimit field; any other is refused. */
 export const RATE_LIMIT_FIELDS = optionFields<NonNullable<QueueOptions['rateLimit']>>({
-  messagesPerSecond: true, bytesPerSecond: true, burstMessages: true, burstBytes: true, mode: true,
+  messagesPerSecond: true,
+  bytesPerSecond: true,
+  burstMessages: true,
+  burstBytes: true,
+  mode: true,
 });
 
 export interface QueueInfo {
   name: string;
   kind: 'queue';
-  options: Required<Pick<QueueOptions, 'visibilityTimeoutMs' | 'maxDeliveries' | 'priorities' | 'fifo' | 'dedupWindowMs' | 'overflow'>> &
+  options: Required<
+    Pick<QueueOptions, 'visibilityTimeoutMs' | 'maxDeliveries' | 'priorities' | 'fifo' | 'dedupWindowMs' | 'overflow'>
+  > &
     QueueOptions;
   createdAt: number;
 }
@@ -77,7 +110,11 @@ export interface ReceiveOptions {
 }
 
 /** Every ReceiveOptions field; receive refuses any other (INVALID_ARGUMENT). */
-export const RECEIVE_OPTION_FIELDS = optionFields<ReceiveOptions>({ max: true, waitMs: true, visibilityTimeoutMs: true });
+export const RECEIVE_OPTION_FIELDS = optionFields<ReceiveOptions>({
+  max: true,
+  waitMs: true,
+  visibilityTimeoutMs: true,
+});
 
 export interface NackOptions {
   /** Visible again after this delay; default: the queue's retry backoff. */
@@ -112,7 +149,12 @@ export interface ConsumeOptions {
 }
 
 /** Every ConsumeOptions field; consume refuses any other (INVALID_ARGUMENT). */
-export const CONSUME_OPTION_FIELDS = optionFields<ConsumeOptions>({ concurrency: true, prefetch: true, ackMode: true, visibilityTimeoutMs: true });
+export const CONSUME_OPTION_FIELDS = optionFields<ConsumeOptions>({
+  concurrency: true,
+  prefetch: true,
+  ackMode: true,
+  visibilityTimeoutMs: true,
+});
 
 export type QueueHandler = (message: QueueMessage) => Promise<void> | void;
 

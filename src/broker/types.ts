@@ -79,7 +79,13 @@ export interface TopicOptions {
 
 /** Every TopicOptions field; createTopic refuses any other (INVALID_ARGUMENT). */
 export const TOPIC_OPTION_FIELDS = optionFields<TopicOptions>({
-  partitions: true, retentionMs: true, retentionBytes: true, segmentBytes: true, segmentMs: true, maxMessageBytes: true, dedupWindowMs: true,
+  partitions: true,
+  retentionMs: true,
+  retentionBytes: true,
+  segmentBytes: true,
+  segmentMs: true,
+  maxMessageBytes: true,
+  dedupWindowMs: true,
 });
 
 export interface TopicInfo {
@@ -116,7 +122,13 @@ export interface SubscribeOptions {
 
 /** Every SubscribeOptions field; subscribe refuses any other (INVALID_ARGUMENT). */
 export const SUBSCRIBE_OPTION_FIELDS = optionFields<SubscribeOptions>({
-  group: true, from: true, ackMode: true, sessionTimeoutMs: true, heartbeatIntervalMs: true, maxInFlight: true, onError: true,
+  group: true,
+  from: true,
+  ackMode: true,
+  sessionTimeoutMs: true,
+  heartbeatIntervalMs: true,
+  maxInFlight: true,
+  onError: true,
 });
 
 export interface TopicMessage extends Message {
@@ -209,5 +221,11 @@ export interface BrokerOptions {
 
 /** Every BrokerOptions field; Broker.open refuses any other (INVALID_ARGUMENT). */
 export const BROKER_OPTION_FIELDS = optionFields<BrokerOptions>({
-  dataDir: true, inMemory: true, fsync: true, fsyncIntervalMs: true, maxMessageBytes: true, retentionCheckIntervalMs: true, clock: true,
+  dataDir: true,
+  inMemory: true,
+  fsync: true,
+  fsyncIntervalMs: true,
+  maxMessageBytes: true,
+  retentionCheckIntervalMs: true,
+  clock: true,
 });

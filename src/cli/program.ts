@@ -44,7 +44,10 @@ export function buildProgram(ctx: CliContext, state: RunState = { exitCode: 0 })
     const url: unknown = root.opts().url;
     if (url === undefined) return;
     if (!action.options.some((o) => o.long === '--url')) {
-      action.error(`error: --url is for client commands; \`wharf ${action.name()}\` does not take it`, { exitCode: 2, code: 'wharf.urlNotUsed' });
+      action.error(`error: --url is for client commands; \`wharf ${action.name()}\` does not take it`, {
+        exitCode: 2,
+        code: 'wharf.urlNotUsed',
+      });
     }
     // The command's own --url, given after it, wins.
     if (action.getOptionValue('url') === undefined) action.setOptionValue('url', url);

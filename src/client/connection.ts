@@ -100,7 +100,12 @@ export class ClientConnection {
         if (settled) return;
         settled = true;
         socket.destroy();
-        reject(new WharfError('UNAVAILABLE', `wharf://${this.options.host}:${this.options.port} did not answer the handshake within ${this.options.connectTimeoutMs} ms (connectTimeoutMs)`));
+        reject(
+          new WharfError(
+            'UNAVAILABLE',
+            `wharf://${this.options.host}:${this.options.port} did not answer the handshake within ${this.options.connectTimeoutMs} ms (connectTimeoutMs)`,
+          ),
+        );
       }, this.options.connectTimeoutMs);
       socket.once('close', () => {
         clearTimeout(giveUp);
@@ -121,7 +126,10 @@ export class ClientConnection {
             this.onConnected(socket);
             resolve();
           } else {
-            const err = op === OP.ERROR ? decodeError(this.reader) : new WharfError('PROTOCOL_ERROR', `server answered HELLO with ${opName(op)}`);
+            const err =
+              op === OP.ERROR
+                ? decodeError(this.reader)
+                : new WharfError('PROTOCOL_ERROR', `server answered HELLO with ${opName(op)}`);
             socket.destroy();
             reject(err);
           }
@@ -140,20 +148,35 @@ export class ClientConnection {
       socket.on('error', (err) => {
         if (!settled) {
           settled = true;
-          reject(new WharfError('UNAVAILABLE', `cannot reach wharf://${this.options.host}:${this.options.port} (${err.message}); is the server running?`, { cause: err }));
+          reject(
+            new WharfError(
+              'UNAVAILABLE',
+              `cannot reach wharf://${this.options.host}:${this.options.port} (${err.message}); is the server running?`,
+              { cause: err },
+            ),
+          );
         }
       });
       socket.on('close', () => {
         if (!settled) {
           settled = true;
-          reject(new WharfError('UNAVAILABLE', `wharf://${this.options.host}:${this.options.port} closed the connection during the handshake`));
+          reject(
+            new WharfError(
+              'UNAVAILABLE',
+              `wharf://${this.options.host}:${this.options.port} closed the connection during the handshake`,
+            ),
+          );
         }
         if (this.socket === socket) this.onDisconnected();
       });
       socket.once('connect', () => {
         const w = new WireWriter(128);
         const start = beginFrame(w, OP.HELLO, 0);
-        encodeHello(w, { minVersion: MIN_PROTOCOL_VERSION, maxVersion: PROTOCOL_VERSION, clientName: this.options.clientName });
+        encodeHello(w, {
+          minVersion: MIN_PROTOCOL_VERSION,
+          maxVersion: PROTOCOL_VERSION,
+          clientName: this.options.clientName,
+        });
         endFrame(w, start);
         socket.write(w.copyFrom(0));
       });
@@ -198,13 +221,22 @@ export class ClientConnection {
   /** The last connection-level ERROR the server sent before closing. */
   lastConnectionError: WharfError | null = null;
 
-  request<T>(op: number, encode: (w: WireWriter) => void, decode: (op: number, r: WireReader, resent: boolean) => T, retry = true): Promise<T> {
+  request<T>(
+    op: number,
+    encode: (w: WireWriter) => void,
+    decode: (op: number, r: WireReader, resent: boolean) => T,
+    retry = true,
+  ): Promise<T> {
     if (this.closed) return Promise.reject(new WharfError('CLOSED', 'this client is closed; connect again'));
     if (!this.connected && this.waiting.length >= this.options.maxWaitingRequests) {
       return Promise.reject(
-        new WharfError('LIMIT_EXCEEDED', `the client is reconnecting and ${this.waiting.length} requests already wait for the connection (maxWaitingRequests); retry once it is back`, {
-          details: { limit: 'maxWaitingRequests', value: this.options.maxWaitingRequests },
-        }),
+        new WharfError(
+          'LIMIT_EXCEEDED',
+          `the client is reconnecting and ${this.waiting.length} requests already wait for the connection (maxWaitingRequests); retry once it is back`,
+          {
+            details: { limit: 'maxWaitingRequests', value: this.options.maxWaitingRequests },
+          },
+        ),
       );
     }
     return new Promise<T>((resolve, reject) => {
@@ -256,7 +288,12 @@ export class ClientConnection {
       if (w.pos - start > (this.hello?.maxFrameBytes ?? Infinity)) {
         const frameBytes = w.pos - start;
         w.pos = mark;
-        req.reject(new WharfError('MESSAGE_TOO_LARGE', `request of ${frameBytes} bytes is over the server's maxFrameBytes (${this.hello?.maxFrameBytes}); publish smaller batches`));
+        req.reject(
+          new WharfError(
+            'MESSAGE_TOO_LARGE',
+            `request of ${frameBytes} bytes is over the server's maxFrameBytes (${this.hello?.maxFrameBytes}); publish smaller batches`,
+          ),
+        );
         continue;
       }
       this.pending.set(req.correlationId, req);
@@ -290,7 +327,12 @@ export class ClientConnection {
     const everyMs = Math.max(10, Math.floor(idleMs / 3));
     this.pingTimer = setInterval(() => {
       if (this.connected && Date.now() - this.lastSendMs >= everyMs) {
-        this.request(OP.PING, () => undefined, () => undefined, false).catch(() => undefined);
+        this.request(
+          OP.PING,
+          () => undefined,
+          () => undefined,
+          false,
+        ).catch(() => undefined);
       }
     }, everyMs);
     this.pingTimer.unref();
@@ -313,7 +355,12 @@ export class ClientConnection {
     this.pending.clear();
     this.inFlight = 0;
     const again: Request[] = [];
-    const why = this.lastConnectionError ?? new WharfError('UNAVAILABLE', 'the connection to the server was lost before this request was answered: it may or may not have taken effect; check, then retry');
+    const why =
+      this.lastConnectionError ??
+      new WharfError(
+        'UNAVAILABLE',
+        'the connection to the server was lost before this request was answered: it may or may not have taken effect; check, then retry',
+      );
     for (const req of lost) {
       if (req.retry) {
         req.resent = true;
@@ -337,7 +384,12 @@ export class ClientConnection {
       this.dial().catch((err: unknown) => {
         if (this.closed) return;
         if (Date.now() - this.disconnectedSinceMs > this.options.reconnectTimeoutMs) {
-          this.failAll(new WharfError('UNAVAILABLE', `no connection to the server for ${this.options.reconnectTimeoutMs} ms (reconnectTimeoutMs): ${toWharfError(err).message}`));
+          this.failAll(
+            new WharfError(
+              'UNAVAILABLE',
+              `no connection to the server for ${this.options.reconnectTimeoutMs} ms (reconnectTimeoutMs): ${toWharfError(err).message}`,
+            ),
+          );
         }
         this.scheduleReconnect();
       });

@@ -247,7 +247,11 @@ export abstract class RemoteFlow<M extends Message = Message> {
       if (this.okRuns.length > 0) this.sendSettled();
       const serverId = this.serverId;
       const error = toWharfError(err).message;
-      this.conn.sendOneWay(OP.SETTLE, (w) => encodeSettle(w, { subscriptionId: serverId, deliveryId, ok: false, error }), epoch);
+      this.conn.sendOneWay(
+        OP.SETTLE,
+        (w) => encodeSettle(w, { subscriptionId: serverId, deliveryId, ok: false, error }),
+        epoch,
+      );
     } else {
       const runs = this.okRuns;
       const n = runs.length;
@@ -276,7 +280,11 @@ export abstract class RemoteFlow<M extends Message = Message> {
     } else {
       for (let i = 0; i < runs.length; i += 2) {
         for (let deliveryId = runs[i], end = runs[i] + runs[i + 1]; deliveryId < end; deliveryId++) {
-          this.conn.sendOneWay(OP.SETTLE, (w) => encodeSettle(w, { subscriptionId: serverId, deliveryId, ok: true, error: '' }), epoch);
+          this.conn.sendOneWay(
+            OP.SETTLE,
+            (w) => encodeSettle(w, { subscriptionId: serverId, deliveryId, ok: true, error: '' }),
+            epoch,
+          );
         }
       }
       if (credits > 0) this.conn.sendOneWay(OP.CREDIT, (w) => encodeCredit(w, serverId, credits), epoch);
@@ -300,9 +308,18 @@ export abstract class RemoteFlow<M extends Message = Message> {
     this.registry.unregister(this.serverId, this);
     if (!this.conn.isConnected || this.epoch !== this.conn.epoch) return; // the server already dropped it
     await this.conn
-      .request(OP.UNSUBSCRIBE, (w) => encodeSubscriptionId(w, this.serverId), (_op, r) => decodeEmpty(r), false)
+      .request(
+        OP.UNSUBSCRIBE,
+        (w) => encodeSubscriptionId(w, this.serverId),
+        (_op, r) => decodeEmpty(r),
+        false,
+      )
       .catch((err: unknown) => {
-        if (!(err instanceof WharfError && (err.code === 'UNAVAILABLE' || err.code === 'CLOSED' || err.code === 'NOT_FOUND'))) throw err;
+        if (!(
+          err instanceof WharfError &&
+          (err.code === 'UNAVAILABLE' || err.code === 'CLOSED' || err.code === 'NOT_FOUND')
+        ))
+          throw err;
       });
   }
 }
@@ -342,13 +359,34 @@ export class RemoteSubscription extends RemoteFlow<TopicMessage> {
     // The server id names this flow only on the connection it subscribed on: after a reconnect,
     // until resume() subscribes again, it may name another flow of the new connection.
     if (this.isClosing) throw new WharfError('CLOSED', 'this subscription has ended; subscribe again to seek');
-    if (this.epoch !== this.conn.epoch) throw new WharfError('UNAVAILABLE', 'this subscription is subscribing again after a reconnect; retry the seek shortly', { retryAfterMs: 100 });
+    if (this.epoch !== this.conn.epoch)
+      throw new WharfError(
+        'UNAVAILABLE',
+        'this subscription is subscribing again after a reconnect; retry the seek shortly',
+        { retryAfterMs: 100 },
+      );
     // Not re-sent after a reconnect: it names this connection's subscription id.
-    await this.conn.request(OP.SEEK, (w) => encodeSeek(w, this.serverId, position), (_op, r) => decodeEmpty(r), false);
+    await this.conn.request(
+      OP.SEEK,
+      (w) => encodeSeek(w, this.serverId, position),
+      (_op, r) => decodeEmpty(r),
+      false,
+    );
   }
 
   protected newMessage(): TopicMessage {
-    return { id: '', type: '', timestamp: 0, key: null, headers: {}, payload: null, topic: this.topic, partition: 0, offset: 0, deliveryCount: 0 };
+    return {
+      id: '',
+      type: '',
+      timestamp: 0,
+      key: null,
+      headers: {},
+      payload: null,
+      topic: this.topic,
+      partition: 0,
+      offset: 0,
+      deliveryCount: 0,
+    };
   }
 
   protected applyFacts(m: TopicMessage, f: DeliveryFacts): void {

@@ -38,16 +38,25 @@ export function parseWharfUrl(url: string): { host: string; port: number } {
   } catch {
     throw new WharfError('INVALID_ARGUMENT', `${JSON.stringify(url)} is not a URL; use wharf://host:port`);
   }
-  if (u.protocol !== 'wharf:') throw new WharfError('INVALID_ARGUMENT', `${JSON.stringify(url)} does not start with wharf://; use wharf://host:port`);
+  if (u.protocol !== 'wharf:')
+    throw new WharfError(
+      'INVALID_ARGUMENT',
+      `${JSON.stringify(url)} does not start with wharf://; use wharf://host:port`,
+    );
   const port = u.port === '' ? 7411 : Number(u.port);
   const host = u.hostname.replace(/^\[|\]$/g, '');
-  if (host === '') throw new WharfError('INVALID_ARGUMENT', `${JSON.stringify(url)} has no host; use wharf://host:port`);
+  if (host === '')
+    throw new WharfError('INVALID_ARGUMENT', `${JSON.stringify(url)} has no host; use wharf://host:port`);
   return { host, port };
 }
 
 /** Connects to a Wharf server; the result implements the same Wharf interface as the embedded Broker. */
 export async function connect(url: string, options: ConnectOptions = {}): Promise<RemoteWharf> {
-  for (const [key, min] of [['connectTimeoutMs', 1], ['maxWaitingRequests', 1], ['reconnectTimeoutMs', 0]] as const) {
+  for (const [key, min] of [
+    ['connectTimeoutMs', 1],
+    ['maxWaitingRequests', 1],
+    ['reconnectTimeoutMs', 0],
+  ] as const) {
     const v = options[key];
     if (v !== undefined && (!Number.isSafeInteger(v) || v < min)) {
       throw new WharfError('INVALID_ARGUMENT', `${key} is ${JSON.stringify(v)}; pass an integer >= ${min}`);

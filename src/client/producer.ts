@@ -123,7 +123,9 @@ interface PendingBatch {
 }
 
 function checkTarget(target: unknown): WharfError | null {
-  return typeof target === 'string' ? null : new WharfError('INVALID_ARGUMENT', `name is ${typeof target}; pass a topic, queue or exchange name`);
+  return typeof target === 'string'
+    ? null
+    : new WharfError('INVALID_ARGUMENT', `name is ${typeof target}; pass a topic, queue or exchange name`);
 }
 
 export class Producer {
@@ -150,7 +152,8 @@ export class Producer {
 
   /** Once no frame can be sent from w again (answered, or failed for good). */
   private giveBack(w: WireWriter): void {
-    if (this.freeWriters.length < MAX_FREE_WRITERS && w.buf.length <= MAX_KEPT_WRITER_BYTES) this.freeWriters.push(w.reset());
+    if (this.freeWriters.length < MAX_FREE_WRITERS && w.buf.length <= MAX_KEPT_WRITER_BYTES)
+      this.freeWriters.push(w.reset());
   }
 
   /**
@@ -196,7 +199,12 @@ export class Producer {
     if (bad !== null) return Promise.reject(bad);
     assert(messages.length > 0, 'an empty batch publish is answered before it reaches the producer');
     if (messages.length > LIMITS.maxBatchMessages) {
-      return Promise.reject(new WharfError('INVALID_ARGUMENT', `${messages.length} messages in one publish is over maxBatchMessages (${LIMITS.maxBatchMessages}); split the batch`));
+      return Promise.reject(
+        new WharfError(
+          'INVALID_ARGUMENT',
+          `${messages.length} messages in one publish is over maxBatchMessages (${LIMITS.maxBatchMessages}); split the batch`,
+        ),
+      );
     }
     const batch = new EncodedBatch(this.takeWriter());
     try {
@@ -259,7 +267,10 @@ export class Producer {
     this.batches.delete(target);
     if (pending.timer !== null) clearTimeout(pending.timer);
     const { batch, waiters } = pending;
-    assert(batch.count > 0 && batch.count === waiters.length, 'a pending batch holds one message per waiter, and at least one');
+    assert(
+      batch.count > 0 && batch.count === waiters.length,
+      'a pending batch holds one message per waiter, and at least one',
+    );
     this.send(target, batch).then(
       (results) => {
         this.giveBack(batch.w);
@@ -269,7 +280,11 @@ export class Producer {
         // One message the server refuses fails its whole frame; unbatched publishes must not fail
         // for a neighbour's mistake, so each is sent again alone (the same bytes, so the same
         // sequences: nothing is stored twice).
-        if (waiters.length > 1 && isWharfError(err) && (err.code === 'INVALID_ARGUMENT' || err.code === 'MESSAGE_TOO_LARGE')) {
+        if (
+          waiters.length > 1 &&
+          isWharfError(err) &&
+          (err.code === 'INVALID_ARGUMENT' || err.code === 'MESSAGE_TOO_LARGE')
+        ) {
           const singles = waiters.map((_, i) => batch.single(i));
           this.giveBack(batch.w);
           for (let i = 0; i < waiters.length; i++) {

@@ -95,17 +95,32 @@ export class QueueSettler {
   }
 
   ack(queue: string, receipt: string): Promise<void> {
-    return this.conn.request(OP.ACK, (w) => encodeReceipt(w, { queue, receipt }), (_op, r) => decodeEmpty(r), false);
+    return this.conn.request(
+      OP.ACK,
+      (w) => encodeReceipt(w, { queue, receipt }),
+      (_op, r) => decodeEmpty(r),
+      false,
+    );
   }
 
   async nack(queue: string, receipt: string, options: NackOptions = {}): Promise<void> {
     // NACK requires a JSON object (null would be the server's PROTOCOL_ERROR): refused here as embedded.
     checkOptionObject(options, 'nack option', '{ delayMs: 1000 }');
-    return this.conn.request(OP.NACK, (w) => encodeNack(w, { queue, receipt }, options), (_op, r) => decodeEmpty(r), false);
+    return this.conn.request(
+      OP.NACK,
+      (w) => encodeNack(w, { queue, receipt }, options),
+      (_op, r) => decodeEmpty(r),
+      false,
+    );
   }
 
   extendVisibility(queue: string, receipt: string, ms: number): Promise<void> {
-    return this.conn.request(OP.EXTEND, (w) => encodeExtend(w, { queue, receipt }, ms), (_op, r) => decodeEmpty(r), false);
+    return this.conn.request(
+      OP.EXTEND,
+      (w) => encodeExtend(w, { queue, receipt }, ms),
+      (_op, r) => decodeEmpty(r),
+      false,
+    );
   }
 
   /** An empty message of `queue` for decodeDeliveryInto; settling goes through this settler. */

@@ -142,7 +142,12 @@ export class RemoteWharf implements Wharf, FlowRegistry {
 
   private list<T>(op: number): Promise<T> {
     this.ensureOpen();
-    return this.conn.request(op, () => undefined, (_op, r) => decodeJsonResult(r) as T, true);
+    return this.conn.request(
+      op,
+      () => undefined,
+      (_op, r) => decodeJsonResult(r) as T,
+      true,
+    );
   }
 
   // ---------------------------------------------------------------- core
@@ -195,8 +200,16 @@ export class RemoteWharf implements Wharf, FlowRegistry {
 
   async subscribe(topic: string, options: SubscribeOptions, handler: TopicHandler): Promise<Subscription> {
     this.ensureOpen();
-    if (typeof handler !== 'function') throw new WharfError('INVALID_ARGUMENT', 'subscribe needs a handler function as its third argument');
-    const sub = new RemoteSubscription(this.conn, this, topic, asObject(options, 'subscribe option', "{ group: 'billing' }"), this.flowOptions.subscribeCredits, handler);
+    if (typeof handler !== 'function')
+      throw new WharfError('INVALID_ARGUMENT', 'subscribe needs a handler function as its third argument');
+    const sub = new RemoteSubscription(
+      this.conn,
+      this,
+      topic,
+      asObject(options, 'subscribe option', "{ group: 'billing' }"),
+      this.flowOptions.subscribeCredits,
+      handler,
+    );
     await this.started(sub);
     return sub;
   }
@@ -227,20 +240,33 @@ export class RemoteWharf implements Wharf, FlowRegistry {
     this.ensureOpen();
     // RECEIVE carries max, waitMs and visibilityTimeoutMs as numbers: another field would be lost on
     // the wire, so it is refused here, as the server would.
-    if (options !== undefined) checkOptionFields(options, RECEIVE_OPTION_FIELDS, 'receive option', '{ max: 10, waitMs: 1000 }');
+    if (options !== undefined)
+      checkOptionFields(options, RECEIVE_OPTION_FIELDS, 'receive option', '{ max: 10, waitMs: 1000 }');
     return this.queues.receive(queue, options);
   }
 
   async consume(queue: string, options: ConsumeOptions, handler: QueueHandler): Promise<Consumer> {
     this.ensureOpen();
-    if (typeof handler !== 'function') throw new WharfError('INVALID_ARGUMENT', 'consume needs a handler function as its third argument');
+    if (typeof handler !== 'function')
+      throw new WharfError('INVALID_ARGUMENT', 'consume needs a handler function as its third argument');
     const o = asObject(options, 'consume option', '{ concurrency: 4 }') as ConsumeOptions;
     const concurrency = o.concurrency ?? 1;
-    if (!Number.isSafeInteger(concurrency) || concurrency < 1) throw new WharfError('INVALID_ARGUMENT', `concurrency is ${JSON.stringify(concurrency)}; use an integer >= 1`);
+    if (!Number.isSafeInteger(concurrency) || concurrency < 1)
+      throw new WharfError('INVALID_ARGUMENT', `concurrency is ${JSON.stringify(concurrency)}; use an integer >= 1`);
     const prefetch = o.prefetch ?? concurrency * 2;
-    if (!Number.isSafeInteger(prefetch) || prefetch < 1) throw new WharfError('INVALID_ARGUMENT', `prefetch is ${JSON.stringify(prefetch)}; use an integer >= 1`);
+    if (!Number.isSafeInteger(prefetch) || prefetch < 1)
+      throw new WharfError('INVALID_ARGUMENT', `prefetch is ${JSON.stringify(prefetch)}; use an integer >= 1`);
     const credits = Math.max(concurrency, prefetch);
-    const consumer = new RemoteConsumer(this.conn, this, queue, o as Record<string, unknown>, credits, concurrency, this.queues, handler);
+    const consumer = new RemoteConsumer(
+      this.conn,
+      this,
+      queue,
+      o as Record<string, unknown>,
+      credits,
+      concurrency,
+      this.queues,
+      handler,
+    );
     await this.started(consumer);
     return consumer;
   }
@@ -252,7 +278,11 @@ export class RemoteWharf implements Wharf, FlowRegistry {
   // ---------------------------------------------------------------- exchanges
 
   async createExchange(name: string, options: ExchangeOptions): Promise<ExchangeInfo> {
-    return this.change(OP.CREATE_EXCHANGE, name, asObject(options, 'exchange option', "{ type: 'direct' | 'fanout' | 'topic' | 'headers' }"));
+    return this.change(
+      OP.CREATE_EXCHANGE,
+      name,
+      asObject(options, 'exchange option', "{ type: 'direct' | 'fanout' | 'topic' | 'headers' }"),
+    );
   }
 
   deleteExchange(name: string): Promise<void> {

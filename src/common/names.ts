@@ -18,6 +18,9 @@ export const RESERVED_NAME_PREFIX = '__wharf.';
 
 export function rejectReservedName(name: string): void {
   if (typeof name === 'string' && name.startsWith(RESERVED_NAME_PREFIX)) {
-    throw new WharfError('FORBIDDEN', `${JSON.stringify(name)} is reserved: names starting with ${RESERVED_NAME_PREFIX} belong to Wharf itself; pick another name`);
+    throw new WharfError(
+      'FORBIDDEN',
+      `${JSON.stringify(name)} is reserved: names starting with ${RESERVED_NAME_PREFIX} belong to Wharf itself; pick another name`,
+    );
   }
 }

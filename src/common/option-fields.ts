@@ -15,7 +15,10 @@ export function optionFields<T extends object>(fields: Record<keyof T, true>): R
 /** INVALID_ARGUMENT unless `o` is a plain object (not null, not an array). */
 export function checkOptionObject(o: unknown, what: string, example: string): asserts o is object {
   if (o === null || typeof o !== 'object' || Array.isArray(o)) {
-    throw new WharfError('INVALID_ARGUMENT', `${what} must be an object like ${example}, not ${o === null ? 'null' : Array.isArray(o) ? 'an array' : typeof o}`);
+    throw new WharfError(
+      'INVALID_ARGUMENT',
+      `${what} must be an object like ${example}, not ${o === null ? 'null' : Array.isArray(o) ? 'an array' : typeof o}`,
+    );
   }
 }
 
@@ -23,7 +26,11 @@ export function checkOptionObject(o: unknown, what: string, example: string): as
 export function checkOptionFields(o: unknown, known: readonly string[], what: string, example: string): void {
   checkOptionObject(o, what, example);
   for (const k of Object.keys(o)) {
-    if (!known.includes(k)) throw new WharfError('INVALID_ARGUMENT', `unknown ${what} field ${JSON.stringify(k)}; the fields are ${known.join(', ')}`);
+    if (!known.includes(k))
+      throw new WharfError(
+        'INVALID_ARGUMENT',
+        `unknown ${what} field ${JSON.stringify(k)}; the fields are ${known.join(', ')}`,
+      );
   }
 }
 

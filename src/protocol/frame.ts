@@ -122,12 +122,19 @@ export class FrameDecoder {
 function checkedLength(buf: Buffer, pos: number, maxFrameBytes: number): number {
   const length = buf.readUInt32BE(pos);
   if (length < FRAME_HEADER_BYTES) {
-    throw new WharfError('PROTOCOL_ERROR', `frame length ${length} is below the 5-byte minimum (op + correlation id); the stream is corrupt`);
+    throw new WharfError(
+      'PROTOCOL_ERROR',
+      `frame length ${length} is below the 5-byte minimum (op + correlation id); the stream is corrupt`,
+    );
   }
   if (length + 4 > maxFrameBytes) {
-    throw new WharfError('LIMIT_EXCEEDED', `frame of ${length + 4} bytes is over maxFrameBytes (${maxFrameBytes}); send smaller batches or raise the server's maxFrameBytes`, {
-      details: { limit: 'maxFrameBytes', value: maxFrameBytes },
-    });
+    throw new WharfError(
+      'LIMIT_EXCEEDED',
+      `frame of ${length + 4} bytes is over maxFrameBytes (${maxFrameBytes}); send smaller batches or raise the server's maxFrameBytes`,
+      {
+        details: { limit: 'maxFrameBytes', value: maxFrameBytes },
+      },
+    );
   }
   return length;
 }

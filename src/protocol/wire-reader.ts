@@ -39,7 +39,10 @@ export class WireReader {
   }
 
   fail(problem: string): WharfError {
-    return new WharfError('PROTOCOL_ERROR', `malformed ${this.what}: ${problem} at byte ${this.pos}; check the client against docs/protocol.md`);
+    return new WharfError(
+      'PROTOCOL_ERROR',
+      `malformed ${this.what}: ${problem} at byte ${this.pos}; check the client against docs/protocol.md`,
+    );
   }
 
   need(n: number, field: string): void {

@@ -71,7 +71,8 @@ export class WireWriter {
 
   /** Unsigned 64-bit, from a safe integer (high 32 bits, then low 32 bits). */
   u64(v: number): this {
-    if (!Number.isSafeInteger(v) || v < 0) throw new WharfError('INVALID_ARGUMENT', `${v} is not an integer in 0..2^53-1`);
+    if (!Number.isSafeInteger(v) || v < 0)
+      throw new WharfError('INVALID_ARGUMENT', `${v} is not an integer in 0..2^53-1`);
     this.ensure(8);
     this.buf.writeUInt32BE(Math.floor(v / 0x100000000), this.pos);
     this.buf.writeUInt32BE(v % 0x100000000, this.pos + 4);
@@ -81,7 +82,8 @@ export class WireWriter {
 
   /** Signed 64-bit two's complement, from a safe integer (-1 is the usual "none"). */
   i64(v: number): this {
-    if (!Number.isSafeInteger(v)) throw new WharfError('INVALID_ARGUMENT', `${v} is not an integer in -(2^53-1)..2^53-1`);
+    if (!Number.isSafeInteger(v))
+      throw new WharfError('INVALID_ARGUMENT', `${v} is not an integer in -(2^53-1)..2^53-1`);
     // Two 32-bit halves, as the record batch's int64 fields: no BigInt per publish result and offset.
     this.ensure(8);
     writeInt64(this.buf, this.pos, v);
@@ -114,7 +116,8 @@ export class WireWriter {
   str(s: string): this {
     if (this.asciiAfter(2, s)) return this;
     const n = Buffer.byteLength(s, 'utf8');
-    if (n > 0xffff) throw new WharfError('INVALID_ARGUMENT', `string of ${n} bytes is longer than 65535 bytes; shorten it`);
+    if (n > 0xffff)
+      throw new WharfError('INVALID_ARGUMENT', `string of ${n} bytes is longer than 65535 bytes; shorten it`);
     this.ensure(2 + n);
     this.buf.writeUInt16BE(n, this.pos);
     this.buf.write(s, this.pos + 2, n, 'utf8');
@@ -125,7 +128,8 @@ export class WireWriter {
   /** str from bytes that are already UTF-8 (a stored id or header value): u16 byte length + the bytes. */
   strBytes(b: Uint8Array): this {
     const n = b.length;
-    if (n > 0xffff) throw new WharfError('INVALID_ARGUMENT', `string of ${n} bytes is longer than 65535 bytes; shorten it`);
+    if (n > 0xffff)
+      throw new WharfError('INVALID_ARGUMENT', `string of ${n} bytes is longer than 65535 bytes; shorten it`);
     this.ensure(2 + n);
     const buf = this.buf;
     buf.writeUInt16BE(n, this.pos);
@@ -206,7 +210,8 @@ export class WireWriter {
   recycle(taken: Buffer): void {
     const whole = taken.buffer;
     // Handed over, not copied: a buffer this writer allocated itself (its own ArrayBuffer, from 0).
-    if (taken.byteOffset !== 0 || whole.byteLength < TAKE_WITHOUT_COPY_BYTES || whole.byteLength > MAX_SPARE_BYTES) return;
+    if (taken.byteOffset !== 0 || whole.byteLength < TAKE_WITHOUT_COPY_BYTES || whole.byteLength > MAX_SPARE_BYTES)
+      return;
     if (whole === this.buf.buffer || (this.spare !== null && this.spare.length >= whole.byteLength)) return;
     this.spare = Buffer.from(whole, 0, whole.byteLength);
   }

@@ -127,7 +127,8 @@ function parseValue(setting: Setting, value: unknown, source: string): unknown {
         typeof value === 'number' ? value : typeof value === 'string' && /^\d+$/.test(value) ? Number(value) : NaN;
       if (!Number.isSafeInteger(n) || n < (setting.min ?? 0))
         throw bad(`expected a whole number >= ${setting.min ?? 0}`);
-      if (setting.max !== undefined && n > setting.max) throw bad(`expected a whole number from ${setting.min ?? 0} to ${setting.max}`);
+      if (setting.max !== undefined && n > setting.max)
+        throw bad(`expected a whole number from ${setting.min ?? 0} to ${setting.max}`);
       return n;
     }
   }

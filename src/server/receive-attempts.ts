@@ -74,7 +74,12 @@ export class ReceiveAttempts<T> {
     answerAgain: (answer: RememberedAnswer<T>) => R,
     fresh: () => Promise<R>,
   ): Promise<R> {
-    for (let running = this.whenEnded(queue, attemptId); running !== undefined; running = this.whenEnded(queue, attemptId)) await running;
+    for (
+      let running = this.whenEnded(queue, attemptId);
+      running !== undefined;
+      running = this.whenEnded(queue, attemptId)
+    )
+      await running;
     const ended = this.begin(queue, attemptId);
     try {
       const again = await this.retry(queue, attemptId, extend);
@@ -128,7 +133,12 @@ export class ReceiveAttempts<T> {
     for (const item of answer.items) footprint += this.sizeOf(item);
     for (const r of answer.receipts) footprint += r.length;
     if (answer.receipts.length === 0 || footprint > this.limits.maxBytes) return;
-    this.entries.set(key, { items: answer.items, receipts: answer.receipts, expiresAtMs: now + this.limits.ttlMs, footprint });
+    this.entries.set(key, {
+      items: answer.items,
+      receipts: answer.receipts,
+      expiresAtMs: now + this.limits.ttlMs,
+      footprint,
+    });
     this.bytes += footprint;
     for (const [k, e] of this.entries) {
       if (this.entries.size <= this.limits.maxAttempts && this.bytes <= this.limits.maxBytes) break;
@@ -148,7 +158,11 @@ export class ReceiveAttempts<T> {
    * what is left of it. Null when nothing was remembered or no lease holds any more (then forgotten:
    * the retry is a new receive).
    */
-  async retry(queue: string, attemptId: string, extend: (receipt: string) => Promise<void>): Promise<RememberedAnswer<T> | null> {
+  async retry(
+    queue: string,
+    attemptId: string,
+    extend: (receipt: string) => Promise<void>,
+  ): Promise<RememberedAnswer<T> | null> {
     const earlier = this.get(queue, attemptId);
     if (earlier === undefined) return null;
     const extended = await Promise.allSettled(earlier.receipts.map(extend));

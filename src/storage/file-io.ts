@@ -9,7 +9,8 @@ import { dirname } from 'node:path';
  * elsewhere (Windows has no such flag; macOS's fdatasync is F_FULLFSYNC, which O_DSYNC does not
  * match), where fsync 'always' keeps a write and an fdatasync per round.
  */
-export const DSYNC_FLAG: number | null = process.platform === 'linux' && typeof fs.constants.O_DSYNC === 'number' ? fs.constants.O_DSYNC : null;
+export const DSYNC_FLAG: number | null =
+  process.platform === 'linux' && typeof fs.constants.O_DSYNC === 'number' ? fs.constants.O_DSYNC : null;
 
 /** Whether files written under this policy are opened with DSYNC_FLAG (a round is one durable write). */
 export function durableWritesFor(fsync: 'always' | 'interval' | 'never'): boolean {

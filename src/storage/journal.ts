@@ -5,7 +5,17 @@ import fs from 'node:fs';
 import { dirname } from 'node:path';
 import { WharfError } from '../common/index.js';
 import { writeFileAtomic } from './atomic-file.js';
-import { closeFd, DSYNC_FLAG, durableWritesFor, fdatasync, ftruncate, isNotFound, mkdirDurable, openFd, writevAll } from './file-io.js';
+import {
+  closeFd,
+  DSYNC_FLAG,
+  durableWritesFor,
+  fdatasync,
+  ftruncate,
+  isNotFound,
+  mkdirDurable,
+  openFd,
+  writevAll,
+} from './file-io.js';
 import { syncerFor, type IntervalSyncer } from './fsync-timer.js';
 import { GroupCommitter, type CommitItem } from './group-commit.js';
 import { Preallocation } from './preallocation.js';
@@ -144,7 +154,8 @@ export class DiskJournal implements Journal {
       const frames = items.map((i) => i.frame);
       const last = items[items.length - 1];
       const end = last.position + last.frame.byteLength;
-      if (this.preallocation !== null) await this.preallocation.write(frames, items[0].position, end - items[0].position);
+      if (this.preallocation !== null)
+        await this.preallocation.write(frames, items[0].position, end - items[0].position);
       else await writevAll(this.fd, frames, items[0].position);
       this.writtenBytes = end;
       if (this.durableWrites) {

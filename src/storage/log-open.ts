@@ -8,7 +8,12 @@ import { recoverSegment } from './recovery.js';
 import { emptyIndexes, INDEX_SUFFIX, LOG_SUFFIX, parseSegmentLogName, Segment, TIME_INDEX_SUFFIX } from './segment.js';
 
 /** Segments of the log in dir, oldest first; the last is active (fd open, indexes in memory). */
-export async function openSegments(dir: string, indexIntervalBytes: number, fullScan: boolean, durableWrites: boolean): Promise<Segment[]> {
+export async function openSegments(
+  dir: string,
+  indexIntervalBytes: number,
+  fullScan: boolean,
+  durableWrites: boolean,
+): Promise<Segment[]> {
   await mkdirDurable(dir);
   const names = await fs.promises.readdir(dir);
   const bases = names

@@ -86,7 +86,12 @@ export class DiskLog implements PartitionLog {
   }
 
   static async open(dir: string, options: LogOptions, extras: DiskLogExtras = {}): Promise<DiskLog> {
-    const segments = await openSegments(dir, options.indexIntervalBytes, extras.fullRecoveryScan ?? false, durableWritesFor(options.fsync));
+    const segments = await openSegments(
+      dir,
+      options.indexIntervalBytes,
+      extras.fullRecoveryScan ?? false,
+      durableWritesFor(options.fsync),
+    );
     return new DiskLog(dir, options, segments, extras);
   }
 
@@ -323,11 +328,22 @@ export class DiskLog implements PartitionLog {
     validateOffset(fromOffset, 'fromOffset');
     const { maxBytes, maxRecords } = validateReadOptions(options);
     const out: LogRecord[] = [];
-    const budget: ReadBudget = { bytesLeft: maxBytes, batchesTaken: 0, stopped: false, mayStopEarly: options.wholeBatches === true };
+    const budget: ReadBudget = {
+      bytesLeft: maxBytes,
+      batchesTaken: 0,
+      stopped: false,
+      mayStopEarly: options.wholeBatches === true,
+    };
     // A caller wanting few records should not pay for reading maxBytes: read in smaller chunks.
     const chunkBytes = Math.min(maxBytes, Math.max(READ_CHUNK_MIN_BYTES, maxRecords * READ_CHUNK_BYTES_PER_RECORD));
     await this.visitBatches(fromOffset, budget, chunkBytes, (buf, pos) => {
-      decodeRecordsInto(buf, pos, fromOffset, out, options.wholeBatches === true ? Number.MAX_SAFE_INTEGER : maxRecords);
+      decodeRecordsInto(
+        buf,
+        pos,
+        fromOffset,
+        out,
+        options.wholeBatches === true ? Number.MAX_SAFE_INTEGER : maxRecords,
+      );
       return out.length < maxRecords;
     });
     return out;

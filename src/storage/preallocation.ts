@@ -60,7 +60,10 @@ export function loopHasRoom(activeMs: number, syncWriteMs: number, elapsedMs: nu
   if (elapsedMs <= 0) return true;
   const otherWorkMs = Math.max(0, activeMs - syncWriteMs);
   const leftMs = Math.max(1e-3, elapsedMs - syncWriteMs);
-  return otherWorkMs / leftMs <= PREALLOCATION_LIMITS.maxLoopBusyShare && syncWriteMs / elapsedMs <= PREALLOCATION_LIMITS.maxSyncWriteShare;
+  return (
+    otherWorkMs / leftMs <= PREALLOCATION_LIMITS.maxLoopBusyShare &&
+    syncWriteMs / elapsedMs <= PREALLOCATION_LIMITS.maxSyncWriteShare
+  );
 }
 
 /** The event loop's last whole window, as loopHasRoom judges it. One per process: every file shares the loop. */

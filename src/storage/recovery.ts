@@ -5,13 +5,7 @@
 // other bad batch is corruption and fails the open with CORRUPT_DATA naming file and byte.
 import { WharfError, readInt64 } from '../common/index.js';
 import { fdatasync, fstatSize, ftruncate, readAt } from './file-io.js';
-import {
-  BATCH_HEADER_BYTES,
-  BATCH_MAGIC,
-  batchCrc,
-  headerProblem,
-  readBatchHeader,
-} from './record-batch.js';
+import { BATCH_HEADER_BYTES, BATCH_MAGIC, batchCrc, headerProblem, readBatchHeader } from './record-batch.js';
 import { emptyIndexes, type Segment } from './segment.js';
 
 const SCAN_CHUNK_BYTES = 1024 * 1024;

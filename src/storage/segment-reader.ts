@@ -46,7 +46,15 @@ const MAX_STRETCH_BYTES = 8 * 1024 * 1024;
  *   8 MiB away; else (no index entry ahead, or a sparse index) read want, and the caller reads the
  *   batch again at its full size.
  */
-export function alignedReadBytes(index: OffsetIndex, pos: number, want: number, limit: number, bytesLeft: number, taken: boolean, mayStopEarly: boolean): number {
+export function alignedReadBytes(
+  index: OffsetIndex,
+  pos: number,
+  want: number,
+  limit: number,
+  bytesLeft: number,
+  taken: boolean,
+  mayStopEarly: boolean,
+): number {
   const end = pos + want;
   if (end >= limit) return want; // to the end of the data: whole batches already
   const boundary = index.lastPositionAtOrBefore(end);
@@ -85,12 +93,17 @@ export async function visitSegmentBatches(
   let expectedOffset = startOffset;
   let nextWant = 0;
   while (pos < limit && !budget.stopped) {
-    let want = Math.min(
-      limit - pos,
-      Math.max(Math.min(budget.bytesLeft, maxChunkBytes), BATCH_HEADER_BYTES, nextWant),
-    );
+    let want = Math.min(limit - pos, Math.max(Math.min(budget.bytesLeft, maxChunkBytes), BATCH_HEADER_BYTES, nextWant));
     if (nextWant === 0) {
-      want = alignedReadBytes(index, pos, want, limit, budget.bytesLeft, budget.batchesTaken > 0, budget.mayStopEarly === true);
+      want = alignedReadBytes(
+        index,
+        pos,
+        want,
+        limit,
+        budget.bytesLeft,
+        budget.batchesTaken > 0,
+        budget.mayStopEarly === true,
+      );
       if (want === 0) {
         budget.stopped = true;
         break;

@@ -137,9 +137,10 @@ export class Segment implements SegmentStats {
     this.refs++;
     try {
       if (this.fd !== null) return this.fd;
-      this.opening ??= openFd(this.logPath, writable ? fs.constants.O_RDWR | fs.constants.O_CREAT | (this.durableWrites ? DSYNC_FLAG! : 0) : 'r').finally(
-        () => (this.opening = null),
-      );
+      this.opening ??= openFd(
+        this.logPath,
+        writable ? fs.constants.O_RDWR | fs.constants.O_CREAT | (this.durableWrites ? DSYNC_FLAG! : 0) : 'r',
+      ).finally(() => (this.opening = null));
       this.fd = await this.opening;
       this.fileExists = true;
       return this.fd;

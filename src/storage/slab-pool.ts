@@ -90,7 +90,8 @@ export class SlabPool {
       else {
         // Keep the larger buffers: a smaller one is dropped in favour of this one.
         let smallest = 0;
-        for (let i = 1; i < this.freeLarge.length; i++) if (this.freeLarge[i].buf.length < this.freeLarge[smallest].buf.length) smallest = i;
+        for (let i = 1; i < this.freeLarge.length; i++)
+          if (this.freeLarge[i].buf.length < this.freeLarge[smallest].buf.length) smallest = i;
         if (this.freeLarge[smallest].buf.length < slab.buf.length) this.freeLarge[smallest] = slab;
       }
       return;

@@ -34,7 +34,8 @@ export function validateReadOptions(options: ReadOptions | undefined): { maxByte
     (typeof maxRecords !== 'number' || !Number.isSafeInteger(maxRecords) || maxRecords < 1)
   )
     throw invalid(`maxRecords must be a positive integer, got ${String(maxRecords)}`);
-  if (options.wholeBatches !== undefined && typeof options.wholeBatches !== 'boolean') throw invalid(`wholeBatches must be a boolean, got ${String(options.wholeBatches)}`);
+  if (options.wholeBatches !== undefined && typeof options.wholeBatches !== 'boolean')
+    throw invalid(`wholeBatches must be a boolean, got ${String(options.wholeBatches)}`);
   return { maxBytes: Math.min(maxBytes, LIMITS.maxReadBytes), maxRecords: maxRecords ?? Number.MAX_SAFE_INTEGER };
 }
 

@@ -49,7 +49,9 @@ describe('atomic routing', () => {
     await broker.createExchange('fan', { type: 'fanout' });
     await broker.bind('fan', { queue: 'roomy' });
     await broker.bind('fan', { topic: 'small' });
-    await expect(broker.publish('fan', { payload: 'x'.repeat(4096) })).rejects.toMatchObject({ code: 'MESSAGE_TOO_LARGE' });
+    await expect(broker.publish('fan', { payload: 'x'.repeat(4096) })).rejects.toMatchObject({
+      code: 'MESSAGE_TOO_LARGE',
+    });
     expect([await depth('roomy'), await topicEnd('small')]).toEqual([0, 0]);
     const r = await broker.publish('fan', { payload: 'ok' });
     expect(r.routed).toBe(2);
@@ -73,7 +75,7 @@ describe('atomic routing', () => {
 });
 
 describe('atomic routing under concurrency (publishes share journal entries and queue writes)', () => {
-  it('concurrent fan-out publishes each land once in every queue, and each publisher\'s messages stay in order', async () => {
+  it("concurrent fan-out publishes each land once in every queue, and each publisher's messages stay in order", async () => {
     await broker.createExchange('fan', { type: 'fanout' });
     for (const q of ['c1', 'c2', 'c3']) {
       await broker.createQueue(q);

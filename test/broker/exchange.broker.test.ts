@@ -82,7 +82,11 @@ describe('exchanges in the broker', () => {
   it('filter policies narrow a binding beside its routing key', async () => {
     await queues('big-eu');
     await broker.createExchange('orders', { type: 'topic' });
-    await broker.bind('orders', { queue: 'big-eu' }, { pattern: 'order.*', filter: { region: { prefix: 'eu-' }, amount: { numeric: ['>=', 100] } } });
+    await broker.bind(
+      'orders',
+      { queue: 'big-eu' },
+      { pattern: 'order.*', filter: { region: { prefix: 'eu-' }, amount: { numeric: ['>=', 100] } } },
+    );
     await broker.publish('orders', { type: 'order.created', headers: { region: 'eu-west', amount: '150' } });
     await broker.publish('orders', { type: 'order.created', headers: { region: 'eu-west', amount: '50' } });
     await broker.publish('orders', { type: 'order.created', headers: { region: 'us-east', amount: '500' } });
@@ -105,7 +109,14 @@ describe('exchanges in the broker', () => {
     expect(await drain('main')).toEqual(['known']);
     expect(await drain('lost')).toEqual(['unknown', 'q']);
     const s = (await broker.stats('x')) as unknown as ExchangeStats;
-    expect(s).toMatchObject({ kind: 'exchange', type: 'direct', published: 2, routed: 1, unroutable: 1, alternated: 1 });
+    expect(s).toMatchObject({
+      kind: 'exchange',
+      type: 'direct',
+      published: 2,
+      routed: 1,
+      unroutable: 1,
+      alternated: 1,
+    });
     expect(((await broker.stats('plain')) as unknown as ExchangeStats).unroutable).toBe(1);
   });
 
@@ -118,22 +129,34 @@ describe('exchanges in the broker', () => {
     await broker.publish('a', { type: 'keep.this' });
     await broker.publish('a', { type: 'drop.this' });
     expect(await drain('sink')).toEqual(['keep.this']);
-    await expect(broker.bind('b', { exchange: 'a' }, { pattern: '#' })).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
+    await expect(broker.bind('b', { exchange: 'a' }, { pattern: '#' })).rejects.toMatchObject({
+      code: 'INVALID_ARGUMENT',
+    });
   });
 
   it('lists, describes, unbinds and deletes; names are shared with queues and topics', async () => {
     await queues('q');
     await broker.createExchange('e', { type: 'topic' });
     await expect(broker.createExchange('q', { type: 'topic' })).rejects.toMatchObject({ code: 'ALREADY_EXISTS' });
-    await expect(broker.createExchange('bad', { type: 'weird' as 'topic' })).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
+    await expect(broker.createExchange('bad', { type: 'weird' as 'topic' })).rejects.toMatchObject({
+      code: 'INVALID_ARGUMENT',
+    });
     const b = await broker.bind('e', { queue: 'q' }, { pattern: 'a.*' });
     expect(await broker.bind('e', { queue: 'q' }, { pattern: 'a.*' })).toEqual(b);
     expect(await broker.listBindings('e')).toEqual([b]);
-    expect(await broker.describeExchange('e')).toMatchObject({ name: 'e', kind: 'exchange', type: 'topic', alternate: null, bindings: 1 });
+    expect(await broker.describeExchange('e')).toMatchObject({
+      name: 'e',
+      kind: 'exchange',
+      type: 'topic',
+      alternate: null,
+      bindings: 1,
+    });
     expect((await broker.listExchanges()).map((x) => x.name)).toEqual(['e']);
     await expect(broker.bind('e', { queue: 'q' }, {})).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
     await expect(broker.bind('nope', { queue: 'q' }, { pattern: '#' })).rejects.toMatchObject({ code: 'NOT_FOUND' });
-    await expect(broker.bind('e', { bogus: 'q' } as never, { pattern: '#' })).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
+    await expect(broker.bind('e', { bogus: 'q' } as never, { pattern: '#' })).rejects.toMatchObject({
+      code: 'INVALID_ARGUMENT',
+    });
     await broker.unbind('e', { queue: 'q' }, { pattern: 'a.*' });
     await expect(broker.unbind('e', { queue: 'q' }, { pattern: 'a.*' })).rejects.toMatchObject({ code: 'NOT_FOUND' });
     expect((await broker.publish('e', { type: 'a.b' })).routed).toBe(0);

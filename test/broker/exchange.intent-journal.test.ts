@@ -42,7 +42,8 @@ class Targets {
   };
 }
 
-const ops = (names: string[], id: string): IntentOp[] => names.map((name) => ({ op: 'write', kind: 'queue', name, messages: [{ id, dedupId: id, payload: { id } }] }));
+const ops = (names: string[], id: string): IntentOp[] =>
+  names.map((name) => ({ op: 'write', kind: 'queue', name, messages: [{ id, dedupId: id, payload: { id } }] }));
 
 describe('intent journal (atomic multi-target writes)', () => {
   it('applies every op of an intent and leaves nothing pending', async () => {
@@ -60,7 +61,9 @@ describe('intent journal (atomic multi-target writes)', () => {
       const disk = new DurableEntries();
       const targets = new Targets();
       targets.writesBeforeCrash = crashAfter;
-      await expect(new IntentJournal(disk, { apply: targets.apply }).run({ id: 't', ops: ops(['a', 'b', 'c'], 'm') })).rejects.toThrow(/finished when the broker reopens/);
+      await expect(
+        new IntentJournal(disk, { apply: targets.apply }).run({ id: 't', ops: ops(['a', 'b', 'c'], 'm') }),
+      ).rejects.toThrow(/finished when the broker reopens/);
       targets.writesBeforeCrash = Infinity;
       const reopened = new IntentJournal(disk, { apply: targets.apply });
       expect(reopened.pendingOnOpen().map((i) => i.id)).toEqual(['t']);
@@ -87,7 +90,9 @@ describe('intent journal (atomic multi-target writes)', () => {
     const disk = new DurableEntries();
     disk.failAppendAt = 0;
     const targets = new Targets();
-    await expect(new IntentJournal(disk, { apply: targets.apply }).run({ id: 't', ops: ops(['a', 'b'], 'm') })).rejects.toThrow(/disk full/);
+    await expect(
+      new IntentJournal(disk, { apply: targets.apply }).run({ id: 't', ops: ops(['a', 'b'], 'm') }),
+    ).rejects.toThrow(/disk full/);
     expect(targets.stored.size).toBe(0);
     expect(new IntentJournal(disk, { apply: targets.apply }).pendingOnOpen()).toEqual([]);
   });
@@ -96,8 +101,20 @@ describe('intent journal (atomic multi-target writes)', () => {
     const shared = { id: 'm', dedupId: 'm', payload: new Uint8Array([1, 2, 255]), headers: { h: 'v' } };
     const entry = {
       begun: [
-        { id: 'x', ops: [{ op: 'write' as const, kind: 'topic' as const, name: 't', messages: [shared] }, { op: 'write' as const, kind: 'queue' as const, name: 'q', messages: [shared] }] },
-        { id: 'y', ops: [{ op: 'ack' as const, queue: 'q', id: 'm0', receipt: 'r' }, { op: 'write' as const, kind: 'queue' as const, name: 'q', messages: [{ payload: { json: [1, 'two'] } }] }] },
+        {
+          id: 'x',
+          ops: [
+            { op: 'write' as const, kind: 'topic' as const, name: 't', messages: [shared] },
+            { op: 'write' as const, kind: 'queue' as const, name: 'q', messages: [shared] },
+          ],
+        },
+        {
+          id: 'y',
+          ops: [
+            { op: 'ack' as const, queue: 'q', id: 'm0', receipt: 'r' },
+            { op: 'write' as const, kind: 'queue' as const, name: 'q', messages: [{ payload: { json: [1, 'two'] } }] },
+          ],
+        },
       ],
       done: ['w'],
     };
@@ -107,12 +124,29 @@ describe('intent journal (atomic multi-target writes)', () => {
     const [first, second] = back.begun[0].ops as Array<Extract<IntentOp, { op: 'write' }>>;
     expect(first.messages[0].payload).toBeInstanceOf(Uint8Array);
     expect(first.messages[0]).toBe(second.messages[0]);
-    expect(Buffer.from(bytes).indexOf(Buffer.from([1, 2, 255]))).toBe(Buffer.from(bytes).lastIndexOf(Buffer.from([1, 2, 255])));
+    expect(Buffer.from(bytes).indexOf(Buffer.from([1, 2, 255]))).toBe(
+      Buffer.from(bytes).lastIndexOf(Buffer.from([1, 2, 255])),
+    );
   });
 
   it('keeps a JSON payload given as its text (from the wire) JSON, not bytes', () => {
     const text = JsonText.over(Buffer.from('{"a": [1, 2]}'));
-    const entry = { begun: [{ id: 'x', ops: [{ op: 'write' as const, kind: 'queue' as const, name: 'q', messages: [{ payload: text }, { payload: new Uint8Array([7]) }] }] }], done: [] };
+    const entry = {
+      begun: [
+        {
+          id: 'x',
+          ops: [
+            {
+              op: 'write' as const,
+              kind: 'queue' as const,
+              name: 'q',
+              messages: [{ payload: text }, { payload: new Uint8Array([7]) }],
+            },
+          ],
+        },
+      ],
+      done: [],
+    };
     const back = decodeIntentEntry(encodeIntentEntry(entry));
     const [json, bytes] = (back.begun[0].ops[0] as Extract<IntentOp, { op: 'write' }>).messages;
     expect(json.payload).toBeInstanceOf(JsonText);
@@ -131,7 +165,9 @@ describe('intent journal (atomic multi-target writes)', () => {
       legacy({ t: 'done', id: 'old-done' }),
     ];
     const written: unknown[] = [];
-    const journal = new IntentJournal(disk, { apply: async (op) => void written.push(op.op === 'write' ? op.messages[0].payload : op) });
+    const journal = new IntentJournal(disk, {
+      apply: async (op) => void written.push(op.op === 'write' ? op.messages[0].payload : op),
+    });
     expect(journal.pendingOnOpen().map((i) => i.id)).toEqual(['old']);
     expect(await journal.recover()).toBe(1);
     expect(written).toEqual([new Uint8Array([9, 8])]);
@@ -170,7 +206,10 @@ describe('intent journal rounds (concurrent intents share one entry and one writ
 
   it('a target that is not mergeable gets one write per intent', async () => {
     const targets = new RecordingTargets();
-    const journal = new IntentJournal(new DurableEntries(), { apply: targets.apply, mergeable: (t) => t.name !== 'bounded' });
+    const journal = new IntentJournal(new DurableEntries(), {
+      apply: targets.apply,
+      mergeable: (t) => t.name !== 'bounded',
+    });
     await Promise.all(['p1', 'p2'].map((id) => journal.run(fanOut(id, ['a', 'bounded']))));
     expect(targets.calls.filter((c) => c.name === 'a')).toEqual([{ name: 'a', ids: ['p1', 'p2'] }]);
     expect(targets.calls.filter((c) => c.name === 'bounded')).toEqual([
@@ -215,7 +254,10 @@ describe('intent journal rounds (concurrent intents share one entry and one writ
     await new Promise((resolve) => setImmediate(resolve));
     release();
     await Promise.all([first, ...later]);
-    expect(disk.entriesStored.map((e) => decodeIntentEntry(e).begun.map((i) => i.id))).toEqual([['p1'], ['p2', 'p3', 'p4']]);
+    expect(disk.entriesStored.map((e) => decodeIntentEntry(e).begun.map((i) => i.id))).toEqual([
+      ['p1'],
+      ['p2', 'p3', 'p4'],
+    ]);
     expect(journal.roundCount).toBe(2);
   });
 
@@ -260,7 +302,9 @@ describe('intent journal recovery when a target still refuses', () => {
     const disk = new DurableEntries();
     const targets = new Targets();
     targets.writesBeforeCrash = 0;
-    await expect(new IntentJournal(disk, { apply: targets.apply }).run({ id: 't', ops: ops(['a', 'b'], 'm') })).rejects.toThrow();
+    await expect(
+      new IntentJournal(disk, { apply: targets.apply }).run({ id: 't', ops: ops(['a', 'b'], 'm') }),
+    ).rejects.toThrow();
     targets.writesBeforeCrash = 1; // 'a' succeeds, 'b' is refused again
     const second = new IntentJournal(disk, { apply: targets.apply });
     await second.recover();

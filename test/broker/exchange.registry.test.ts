@@ -6,8 +6,10 @@ import type { BindingOptions, BindingTarget, ExchangeType } from '../../src/brok
 
 function setup(names: Record<string, NameKind>) {
   const reg = new ExchangeRegistry((id) => `__wharf.webhook.${id}`);
-  const kindOf = (n: string): NameKind => (reg.has(n) ? 'exchange' : (names[n] ?? (n.startsWith('__wharf.webhook.') ? 'queue' : null)));
-  const exchange = (name: string, type: ExchangeType, alternate: string | null = null) => reg.addExchange(name, type, alternate, 0);
+  const kindOf = (n: string): NameKind =>
+    reg.has(n) ? 'exchange' : (names[n] ?? (n.startsWith('__wharf.webhook.') ? 'queue' : null));
+  const exchange = (name: string, type: ExchangeType, alternate: string | null = null) =>
+    reg.addExchange(name, type, alternate, 0);
   const bind = (ex: string, target: BindingTarget, options: BindingOptions = {}) => {
     const { binding, existing } = reg.prepareBinding(ex, target, options, 0);
     if (!existing) reg.addBinding(binding);
@@ -102,7 +104,9 @@ describe('exchange routing graph', () => {
     expect(reg.listBindings('e')).toHaveLength(1);
     expect(reg.findBinding('e', { queue: 'q' }, { pattern: 'a.#' })).toBeNull();
     bind('e', { url: 'http://127.0.0.1:9/h', secret: 's1' }, { pattern: '#' });
-    expect(() => bind('e', { url: 'http://127.0.0.1:9/h', secret: 's2' }, { pattern: '#' })).toThrowError(/another secret/);
+    expect(() => bind('e', { url: 'http://127.0.0.1:9/h', secret: 's2' }, { pattern: '#' })).toThrowError(
+      /another secret/,
+    );
     reg.removeBinding(a.id);
     expect(reg.listBindings('e')).toHaveLength(1);
   });

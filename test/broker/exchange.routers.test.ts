@@ -8,7 +8,12 @@ function binding(id: string, options: BindingOptions): RouterBinding {
   return { info: { id, exchange: 'x', target: { queue: id }, createdAt: 0, ...options }, filter: null };
 }
 
-function routed(type: string, bindings: RouterBinding[], routingKey: string, headers: Record<string, string> = {}): string[] {
+function routed(
+  type: string,
+  bindings: RouterBinding[],
+  routingKey: string,
+  headers: Record<string, string> = {},
+): string[] {
   const router = createRouter(type);
   for (const b of bindings) {
     router.validate(b.info);
@@ -21,7 +26,11 @@ function routed(type: string, bindings: RouterBinding[], routingKey: string, hea
 
 describe('exchange types', () => {
   it('direct: routes to bindings whose key equals the routing key', () => {
-    const bs = [binding('a', { pattern: 'order.created' }), binding('b', { pattern: 'order.created' }), binding('c', { pattern: 'order.*' })];
+    const bs = [
+      binding('a', { pattern: 'order.created' }),
+      binding('b', { pattern: 'order.created' }),
+      binding('c', { pattern: 'order.*' }),
+    ];
     expect(routed('direct', bs, 'order.created')).toEqual(['a', 'b']);
     expect(routed('direct', bs, 'order.x')).toEqual([]);
     expect(routed('direct', [binding('e', { pattern: '' })], '')).toEqual(['e']);
@@ -34,14 +43,23 @@ describe('exchange types', () => {
   });
 
   it('topic: routes by AMQP wildcard pattern', () => {
-    const bs = [binding('star', { pattern: 'order.*' }), binding('hash', { pattern: 'order.#' }), binding('all', { pattern: '#' }), binding('other', { pattern: 'user.*' })];
+    const bs = [
+      binding('star', { pattern: 'order.*' }),
+      binding('hash', { pattern: 'order.#' }),
+      binding('all', { pattern: '#' }),
+      binding('other', { pattern: 'user.*' }),
+    ];
     expect(routed('topic', bs, 'order.created')).toEqual(['all', 'hash', 'star']);
     expect(routed('topic', bs, 'order')).toEqual(['all', 'hash']);
     expect(routed('topic', bs, 'order.created.eu')).toEqual(['all', 'hash']);
   });
 
   it("headers: 'all' needs every header, 'any' needs one", () => {
-    const bs = [binding('all', { headers: { region: 'eu', tier: 'gold' }, match: 'all' }), binding('any', { headers: { region: 'eu', tier: 'gold' }, match: 'any' }), binding('default', { headers: { region: 'eu' } })];
+    const bs = [
+      binding('all', { headers: { region: 'eu', tier: 'gold' }, match: 'all' }),
+      binding('any', { headers: { region: 'eu', tier: 'gold' }, match: 'any' }),
+      binding('default', { headers: { region: 'eu' } }),
+    ];
     expect(routed('headers', bs, '', { region: 'eu', tier: 'gold' })).toEqual(['all', 'any', 'default']);
     expect(routed('headers', bs, '', { region: 'eu', tier: 'silver' })).toEqual(['any', 'default']);
     expect(routed('headers', bs, '', { tier: 'gold' })).toEqual(['any']);
@@ -66,7 +84,9 @@ describe('exchange types', () => {
     expect(() => createRouter('topic').validate({})).toThrowError(/pattern/);
     expect(() => createRouter('topic').validate({ pattern: 'a'.repeat(256) })).toThrowError(/255/);
     expect(() => createRouter('headers').validate({ headers: {} })).toThrowError(/headers/);
-    expect(() => createRouter('headers').validate({ headers: { a: 'b' }, match: 'some' as 'all' })).toThrowError(/match/);
+    expect(() => createRouter('headers').validate({ headers: { a: 'b' }, match: 'some' as 'all' })).toThrowError(
+      /match/,
+    );
     expect(() => createRouter('x-consistent-hash')).toThrowError(/unknown exchange type/);
   });
 });

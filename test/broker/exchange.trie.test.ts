@@ -122,18 +122,22 @@ describe('topic routing trie', () => {
     const word = fc.constantFrom('a', 'b', 'c', '');
     const patWord = fc.constantFrom('a', 'b', '*', '#', '');
     fc.assert(
-      fc.property(fc.array(fc.array(patWord, { maxLength: 5 }), { minLength: 1, maxLength: 6 }), fc.array(word, { maxLength: 6 }), (patterns, keyWords) => {
-        // A pattern array [] is the empty pattern ''; [''] is one empty word, which joins to '' too,
-        // so keep only patterns whose string form round-trips to the same words.
-        const trie = new TopicTrie<number>();
-        const usable = patterns.filter((p) => splitWords(p.join('.')).length === p.length);
-        usable.forEach((p, i) => trie.add(p.join('.'), i));
-        const key = keyWords.join('.');
-        const kw = splitWords(key);
-        const got = [...trie.match(key)].sort((x, y) => x - y);
-        const want = usable.map((p, i) => (referenceMatch(p, kw) ? i : -1)).filter((i) => i >= 0);
-        expect(got).toEqual(want);
-      }),
+      fc.property(
+        fc.array(fc.array(patWord, { maxLength: 5 }), { minLength: 1, maxLength: 6 }),
+        fc.array(word, { maxLength: 6 }),
+        (patterns, keyWords) => {
+          // A pattern array [] is the empty pattern ''; [''] is one empty word, which joins to '' too,
+          // so keep only patterns whose string form round-trips to the same words.
+          const trie = new TopicTrie<number>();
+          const usable = patterns.filter((p) => splitWords(p.join('.')).length === p.length);
+          usable.forEach((p, i) => trie.add(p.join('.'), i));
+          const key = keyWords.join('.');
+          const kw = splitWords(key);
+          const got = [...trie.match(key)].sort((x, y) => x - y);
+          const want = usable.map((p, i) => (referenceMatch(p, kw) ? i : -1)).filter((i) => i >= 0);
+          expect(got).toEqual(want);
+        },
+      ),
       { numRuns: 500 },
     );
   });

@@ -32,7 +32,8 @@ describe('consumer groups: rebalancing', () => {
       await sleep(0);
       processed.set(m.payload as number, (processed.get(m.payload as number) ?? 0) + 1);
     };
-    for (let i = 0; i < 3; i++) members.push(await b.subscribe('orders', { group: 'billing', from: 'earliest', ...FAST_SESSION }, handler));
+    for (let i = 0; i < 3; i++)
+      members.push(await b.subscribe('orders', { group: 'billing', from: 'earliest', ...FAST_SESSION }, handler));
     cleanups.push(async () => void (await Promise.all(members.map((m) => m.close()))));
     expect(members.map((m) => m.assignments().length)).toEqual([2, 2, 2]);
     expect(members.flatMap((m) => m.assignments()).sort()).toEqual([0, 1, 2, 3, 4, 5]);
@@ -72,7 +73,10 @@ describe('consumer groups: rebalancing', () => {
     let next = 0;
     const publisher = (async () => {
       for (let r = 0; r < 20; r++) {
-        await b.publish('orders', Array.from({ length: 50 }, () => ({ key: `k${next}`, payload: next++ })));
+        await b.publish(
+          'orders',
+          Array.from({ length: 50 }, () => ({ key: `k${next}`, payload: next++ })),
+        );
         await sleep(5);
       }
     })();
@@ -101,7 +105,8 @@ describe('consumer groups: rebalancing', () => {
     }
     expect(subs.map((s) => s.assignments().length).sort()).toEqual([1, 1, 2, 2]);
     // More members than partitions: the extra one owns nothing.
-    for (let i = 0; i < 3; i++) subs.push(await b.subscribe('orders', { group: 'g', ...SAFE_SESSION }, () => undefined));
+    for (let i = 0; i < 3; i++)
+      subs.push(await b.subscribe('orders', { group: 'g', ...SAFE_SESSION }, () => undefined));
     expect(subs.filter((s) => s.assignments().length === 0).length).toBe(1);
     await Promise.all(subs.map((s) => s.close()));
   });

@@ -5,7 +5,8 @@ import { MAX_PRODUCERS, MAX_RESULTS_PER_PRODUCER, ProducerDedupe } from '../../s
 import type { MessageInput, PublishResult } from '../../src/broker/index.js';
 
 const msg = (sequence: number): MessageInput => ({ producerId: 'p', sequence, payload: sequence });
-const stored = (ms: MessageInput[]): PublishResult[] => ms.map((m) => ({ id: `id-${m.sequence}`, partition: 0, offset: m.sequence! }));
+const stored = (ms: MessageInput[]): PublishResult[] =>
+  ms.map((m) => ({ id: `id-${m.sequence}`, partition: 0, offset: m.sequence! }));
 
 /** Publishes through the table; returns which of the sequences it found stored already. */
 async function repeats(table: ProducerDedupe, sequences: number[]): Promise<number[]> {
@@ -57,7 +58,9 @@ describe('idempotent-producer table limits', () => {
       return [{ id: 'first' }];
     });
     for (let i = 0; i < MAX_PRODUCERS; i++) {
-      await table.publish('q', [{ producerId: `other-${i}`, sequence: 0 }], false, async (fresh) => fresh.map(() => ({ id: `other-${i}` })));
+      await table.publish('q', [{ producerId: `other-${i}`, sequence: 0 }], false, async (fresh) =>
+        fresh.map(() => ({ id: `other-${i}` })),
+      );
     }
     const repeat = table.publish('q', [msg(0)], false, async (fresh) => {
       storedCount += fresh.length;
@@ -87,7 +90,11 @@ describe('idempotent-producer table limits', () => {
       await publishAs(`passing-${i}`, 0);
       if (i % (MAX_PRODUCERS / 4) === 0) await publishAs('steady', ++sequence);
     }
-    expect((await publishAs('steady', sequence))[0]).toEqual({ id: `steady-${sequence}`, duplicate: true, repeatedSequence: true });
+    expect((await publishAs('steady', sequence))[0]).toEqual({
+      id: `steady-${sequence}`,
+      duplicate: true,
+      repeatedSequence: true,
+    });
     expect((await publishAs('passing-0', 0))[0]).toEqual({ id: 'passing-0-0' }); // long gone: stored again
   });
 
@@ -95,9 +102,13 @@ describe('idempotent-producer table limits', () => {
     const table = new ProducerDedupe();
     await table.publish('q', [msg(7)], false, async () => [{ id: 'kept' }]);
     for (let i = 0; i < MAX_PRODUCERS; i++) {
-      await expect(table.publish('q', [{ producerId: `bad-${i}`, sequence: -1 }], false, async () => [])).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
+      await expect(
+        table.publish('q', [{ producerId: `bad-${i}`, sequence: -1 }], false, async () => []),
+      ).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
     }
-    expect(await table.publish('q', [msg(7)], false, async () => [{ id: 'stored twice' }])).toEqual([{ id: 'kept', duplicate: true, repeatedSequence: true }]);
+    expect(await table.publish('q', [msg(7)], false, async () => [{ id: 'stored twice' }])).toEqual([
+      { id: 'kept', duplicate: true, repeatedSequence: true },
+    ]);
   });
 
   it('a repeat waiting on a publish that fails leaves no unhandled rejection when its own batch was refused', async () => {
@@ -165,13 +176,18 @@ describe('idempotent-producer table limits', () => {
     });
     const waiting = table.publish('q', [msg(0)], false, async () => [{ id: 'never' }]);
     openGate();
-    expect(await original).toEqual([{ id: 'earlier', duplicate: true }, { id: 'earlier', duplicate: true }]);
+    expect(await original).toEqual([
+      { id: 'earlier', duplicate: true },
+      { id: 'earlier', duplicate: true },
+    ]);
     expect(await waiting).toEqual([{ id: 'earlier', duplicate: true }]);
     // An exchange publish, repeated once stored: the table holds its id, not how many targets it
     // reached, so the repeat is a plain duplicate (a client must not pass it off as the original).
     const routedOnce = await table.publish('ex', [msg(1)], true, async () => [{ id: 'm1', routed: 2 }]);
     expect(routedOnce).toEqual([{ id: 'm1', routed: 2 }]);
-    expect(await table.publish('ex', [msg(1)], true, async () => [{ id: 'never' }])).toEqual([{ id: 'm1', duplicate: true }]);
+    expect(await table.publish('ex', [msg(1)], true, async () => [{ id: 'never' }])).toEqual([
+      { id: 'm1', duplicate: true },
+    ]);
     // The same repeat while the original is still in flight has its whole result.
     let openExchange!: () => void;
     const exchangeGate = new Promise<void>((r) => (openExchange = r));

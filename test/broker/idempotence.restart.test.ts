@@ -48,8 +48,16 @@ describe('idempotent producer state after a restart', () => {
     const [m] = await t.broker.receive('jobs');
     await m.ack();
     const broker = await t.crashRestart();
-    expect(await broker.publish('jobs', { producerId: 'p', sequence: 0, payload: 'x' })).toEqual({ ...first, duplicate: true, repeatedSequence: true });
-    expect(await broker.publish('jobs', { producerId: 'p', sequence: 1, payload: 'y', delayMs: 60_000 })).toEqual({ ...delayed, duplicate: true, repeatedSequence: true });
+    expect(await broker.publish('jobs', { producerId: 'p', sequence: 0, payload: 'x' })).toEqual({
+      ...first,
+      duplicate: true,
+      repeatedSequence: true,
+    });
+    expect(await broker.publish('jobs', { producerId: 'p', sequence: 1, payload: 'y', delayMs: 60_000 })).toEqual({
+      ...delayed,
+      duplicate: true,
+      repeatedSequence: true,
+    });
     expect(await qstats(t, 'jobs')).toMatchObject({ depth: 0, delayed: 1 });
   });
 
@@ -82,7 +90,9 @@ describe('idempotent producer state after a restart', () => {
     await m.nack({ requeue: false });
     expect(await qstats(t, 'work.dlq')).toMatchObject({ depth: 1 });
     const broker = await t.restart();
-    expect((await broker.publish('work.dlq', { producerId: 'p', sequence: 0, payload: 'own' })).duplicate).toBeUndefined();
+    expect(
+      (await broker.publish('work.dlq', { producerId: 'p', sequence: 0, payload: 'own' })).duplicate,
+    ).toBeUndefined();
     expect(await qstats(t, 'work.dlq')).toMatchObject({ depth: 2 });
   });
 
@@ -97,9 +107,7 @@ describe('idempotent producer state after a restart', () => {
   it('a retry is recognised up to RECOVERY_WINDOW_MS after its original, and stored again past it', async () => {
     t = await openTestBroker({ disk: true });
     await t.broker.createTopic('t', { dedupWindowMs: 0 });
-    await t.broker.publish('t', [
-      { producerId: 'p', sequence: 0, payload: 'old' },
-    ]);
+    await t.broker.publish('t', [{ producerId: 'p', sequence: 0, payload: 'old' }]);
     t.clock.advance(RECOVERY_WINDOW_MS - 1000);
     await t.broker.publish('t', { producerId: 'p', sequence: 1, payload: 'recent' });
     t.clock.advance(1001);
@@ -123,12 +131,25 @@ describe('idempotent producer state after a restart', () => {
   it('rejects a producerId or sequence it could not store faithfully', async () => {
     t = await openTestBroker();
     await t.broker.createQueue('q');
-    await expect(t.broker.publish('q', { producerId: 'a\u0000b', sequence: 1 })).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
-    await expect(t.broker.publish('q', { producerId: '', sequence: 1 })).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
-    await expect(t.broker.publish('q', { producerId: 'p', sequence: -1 })).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
-    await expect(t.broker.publish('q', { producerId: 'p', sequence: 1.5 })).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
+    await expect(t.broker.publish('q', { producerId: 'a\u0000b', sequence: 1 })).rejects.toMatchObject({
+      code: 'INVALID_ARGUMENT',
+    });
+    await expect(t.broker.publish('q', { producerId: '', sequence: 1 })).rejects.toMatchObject({
+      code: 'INVALID_ARGUMENT',
+    });
+    await expect(t.broker.publish('q', { producerId: 'p', sequence: -1 })).rejects.toMatchObject({
+      code: 'INVALID_ARGUMENT',
+    });
+    await expect(t.broker.publish('q', { producerId: 'p', sequence: 1.5 })).rejects.toMatchObject({
+      code: 'INVALID_ARGUMENT',
+    });
     // A batch refused by its last message stores none of it, and claims nothing: its first message goes in later.
-    await expect(t.broker.publish('q', [{ producerId: 'p', sequence: 2 }, { producerId: 'p', sequence: -2 }])).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
+    await expect(
+      t.broker.publish('q', [
+        { producerId: 'p', sequence: 2 },
+        { producerId: 'p', sequence: -2 },
+      ]),
+    ).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
     expect(await qstats(t, 'q')).toMatchObject({ depth: 0 });
     expect((await t.broker.publish('q', { producerId: 'p', sequence: 2 })).duplicate).toBeUndefined();
     expect(await qstats(t, 'q')).toMatchObject({ depth: 1 });
@@ -138,8 +159,14 @@ describe('idempotent producer state after a restart', () => {
     t = await openTestBroker();
     await t.broker.createQueue('q');
     const batch = [0, 1, 2].map((sequence) => ({ producerId: 'p', sequence, payload: sequence }));
-    const [first, again] = await Promise.all([t.broker.publish('q', batch), t.broker.publish('q', [batch[2], batch[0]])]);
-    expect(again).toEqual([{ ...first[2], duplicate: true, repeatedSequence: true }, { ...first[0], duplicate: true, repeatedSequence: true }]);
+    const [first, again] = await Promise.all([
+      t.broker.publish('q', batch),
+      t.broker.publish('q', [batch[2], batch[0]]),
+    ]);
+    expect(again).toEqual([
+      { ...first[2], duplicate: true, repeatedSequence: true },
+      { ...first[0], duplicate: true, repeatedSequence: true },
+    ]);
     expect(await qstats(t, 'q')).toMatchObject({ depth: 3 });
   });
 

@@ -16,6 +16,7 @@ if (kind === 'subscription') {
 }
 process.stdout.write('open\n');
 setTimeout(() => {
-  const closing = closeWhat === 'broker' ? broker.close() : closeWhat === 'delete' ? broker.deleteTopic('t') : flow.close();
+  const closing =
+    closeWhat === 'broker' ? broker.close() : closeWhat === 'delete' ? broker.deleteTopic('t') : flow.close();
   void closing.then(() => process.stdout.write('closed\n'));
 }, CLOSE_AFTER_MS).unref();

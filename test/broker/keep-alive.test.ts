@@ -10,7 +10,9 @@ const CHILD = fileURLToPath(new URL('./keep-alive-child.ts', import.meta.url));
 function run(kind: string, closeWhat: string): Promise<{ code: number | null; stdout: string; ms: number }> {
   return new Promise((resolve, reject) => {
     const started = Date.now();
-    const child = spawn(process.execPath, ['--import', 'tsx', CHILD, kind, closeWhat], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const child = spawn(process.execPath, ['--import', 'tsx', CHILD, kind, closeWhat], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
     let stdout = '';
     child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
     const guard = setTimeout(() => {
@@ -25,12 +27,21 @@ function run(kind: string, closeWhat: string): Promise<{ code: number | null; st
 }
 
 describe('an open consumer or subscription keeps the process running', () => {
-  for (const [kind, closeWhat] of [['consumer', 'flow'], ['subscription', 'flow'], ['consumer', 'broker'], ['subscription', 'delete']]) {
-    it(`${kind}, until ${closeWhat === 'broker' ? 'the broker is closed' : closeWhat === 'delete' ? 'its topic is deleted' : 'it is closed'}`, { timeout: 30_000 }, async () => {
-      const r = await run(kind, closeWhat);
-      // Without the hold the child would exit right after "open", before its close timer fires.
-      expect(r.stdout).toBe('open\nclosed\n');
-      expect(r.code).toBe(0);
-    });
+  for (const [kind, closeWhat] of [
+    ['consumer', 'flow'],
+    ['subscription', 'flow'],
+    ['consumer', 'broker'],
+    ['subscription', 'delete'],
+  ]) {
+    it(
+      `${kind}, until ${closeWhat === 'broker' ? 'the broker is closed' : closeWhat === 'delete' ? 'its topic is deleted' : 'it is closed'}`,
+      { timeout: 30_000 },
+      async () => {
+        const r = await run(kind, closeWhat);
+        // Without the hold the child would exit right after "open", before its close timer fires.
+        expect(r.stdout).toBe('open\nclosed\n');
+        expect(r.code).toBe(0);
+      },
+    );
   }
 });

@@ -21,12 +21,16 @@ export interface TestBroker {
   cleanup(): Promise<void>;
 }
 
-export async function openTestBroker(options: { disk?: boolean; fsync?: BrokerOptions['fsync'] } = {}): Promise<TestBroker> {
+export async function openTestBroker(
+  options: { disk?: boolean; fsync?: BrokerOptions['fsync'] } = {},
+): Promise<TestBroker> {
   const clock = new ManualClock();
   let dir = options.disk ? mkdtempSync(join(tmpdir(), 'wharf-queue-')) : null;
   const dirs = dir === null ? [] : [dir];
   const open = (): Promise<Broker> =>
-    dir === null ? Broker.open({ inMemory: true, clock }) : Broker.open({ dataDir: dir, clock, fsync: options.fsync ?? 'never' });
+    dir === null
+      ? Broker.open({ inMemory: true, clock })
+      : Broker.open({ dataDir: dir, clock, fsync: options.fsync ?? 'never' });
   const t: TestBroker = {
     broker: await open(),
     clock,

@@ -11,7 +11,11 @@ describe('queue administration', () => {
 
   it('creates a queue with defaults, describes and lists it', async () => {
     const info = await t.broker.createQueue('emails', { visibilityTimeoutMs: 5000 });
-    expect(info).toMatchObject({ name: 'emails', kind: 'queue', options: { visibilityTimeoutMs: 5000, priorities: 1, fifo: false, overflow: 'reject' } });
+    expect(info).toMatchObject({
+      name: 'emails',
+      kind: 'queue',
+      options: { visibilityTimeoutMs: 5000, priorities: 1, fifo: false, overflow: 'reject' },
+    });
     expect((await t.broker.describeQueue('emails')).name).toBe('emails');
     await t.broker.createQueue('alerts');
     expect((await t.broker.listQueues()).map((q) => q.name)).toEqual(['alerts', 'emails']);

@@ -11,7 +11,10 @@ describe('overflow policies', () => {
   afterEach(() => t.cleanup());
 
   const fill = (name: string, n: number, extra: object = {}) =>
-    t.broker.publish(name, Array.from({ length: n }, (_, i) => ({ payload: i, ...extra })));
+    t.broker.publish(
+      name,
+      Array.from({ length: n }, (_, i) => ({ payload: i, ...extra })),
+    );
 
   it("'reject' (RabbitMQ reject-publish) fails the publish with QUEUE_FULL and a retry-after hint", async () => {
     await t.broker.createQueue('q', { maxLength: 3, overflow: 'reject' });
@@ -28,7 +31,9 @@ describe('overflow policies', () => {
   it('a rejected publish with a dedupId is stored when retried (the failed attempt does not count as seen)', async () => {
     await t.broker.createQueue('q', { maxLength: 1, overflow: 'reject' });
     await t.broker.publish('q', { payload: 'first' });
-    await expect(t.broker.publish('q', { payload: 'second', dedupId: 'd2' })).rejects.toMatchObject({ code: 'QUEUE_FULL' });
+    await expect(t.broker.publish('q', { payload: 'second', dedupId: 'd2' })).rejects.toMatchObject({
+      code: 'QUEUE_FULL',
+    });
     const [m] = await t.broker.receive('q');
     await m.ack();
     const retried = await t.broker.publish('q', { payload: 'second', dedupId: 'd2' });
@@ -69,7 +74,11 @@ describe('overflow policies', () => {
 
   it("'drop-lowest-priority' drops the lowest level first; an incoming message below every stored one is dropped itself", async () => {
     await t.broker.createQueue('q', { maxLength: 3, overflow: 'drop-lowest-priority', priorities: 3 });
-    await t.broker.publish('q', [{ payload: 'p2', priority: 2 }, { payload: 'p0', priority: 0 }, { payload: 'p1', priority: 1 }]);
+    await t.broker.publish('q', [
+      { payload: 'p2', priority: 2 },
+      { payload: 'p0', priority: 0 },
+      { payload: 'p1', priority: 1 },
+    ]);
     await t.broker.publish('q', { payload: 'p2b', priority: 2 });
     await t.broker.publish('q', { payload: 'p0b', priority: 0 });
     expect((await t.broker.receive('q', { max: 10 })).map((m) => m.payload)).toEqual(['p2', 'p2b', 'p1']);
@@ -97,7 +106,10 @@ describe('producer rate limits', () => {
 
   it("mode 'reject' fails with RATE_LIMITED past the burst", async () => {
     await t.broker.createQueue('q', { rateLimit: { messagesPerSecond: 10, burstMessages: 5, mode: 'reject' } });
-    await t.broker.publish('q', Array.from({ length: 5 }, () => ({ payload: 1 })));
+    await t.broker.publish(
+      'q',
+      Array.from({ length: 5 }, () => ({ payload: 1 })),
+    );
     const err = await t.broker.publish('q', { payload: 1 }).catch((e: unknown) => e);
     expect(isWharfError(err, 'RATE_LIMITED')).toBe(true);
     expect((err as { retryAfterMs: number }).retryAfterMs).toBe(100);

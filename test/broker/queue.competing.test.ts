@@ -11,7 +11,10 @@ describe('competing consumers', () => {
 
   it('publish resolves with ids; concurrent receivers split the messages without overlap', async () => {
     await t.broker.createQueue('jobs');
-    const results = await t.broker.publish('jobs', Array.from({ length: 100 }, (_, i) => ({ payload: i })));
+    const results = await t.broker.publish(
+      'jobs',
+      Array.from({ length: 100 }, (_, i) => ({ payload: i })),
+    );
     expect(new Set(results.map((r) => r.id)).size).toBe(100);
     const [a, b, c] = await Promise.all([
       t.broker.receive('jobs', { max: 40 }),
@@ -30,7 +33,13 @@ describe('competing consumers', () => {
     await t.broker.publish('q', { type: 'order.created', key: 'k', headers: { a: 'b' }, payload: { n: 1 } });
     await t.broker.publish('q', { payload: new Uint8Array([1, 2, 3]) });
     const [m1, m2] = await t.broker.receive('q', { max: 2 });
-    expect(m1).toMatchObject({ type: 'order.created', key: 'k', headers: { a: 'b' }, payload: { n: 1 }, deliveryCount: 1 });
+    expect(m1).toMatchObject({
+      type: 'order.created',
+      key: 'k',
+      headers: { a: 'b' },
+      payload: { n: 1 },
+      deliveryCount: 1,
+    });
     expect(m2.payload).toEqual(new Uint8Array([1, 2, 3]));
     expect(typeof m1.timestamp).toBe('number');
   });

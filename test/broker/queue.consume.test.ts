@@ -6,12 +6,19 @@ describe('consume', () => {
   let t: TestBroker;
   beforeEach(async () => {
     t = await openTestBroker();
-    await t.broker.createQueue('q', { retry: { initialDelayMs: 50, jitter: 0 }, maxDeliveries: 3, deadLetterQueue: undefined });
+    await t.broker.createQueue('q', {
+      retry: { initialDelayMs: 50, jitter: 0 },
+      maxDeliveries: 3,
+      deadLetterQueue: undefined,
+    });
   });
   afterEach(() => t.cleanup());
 
   it('delivers every message once and acks on resolve', async () => {
-    await t.broker.publish('q', Array.from({ length: 50 }, (_, i) => ({ payload: i })));
+    await t.broker.publish(
+      'q',
+      Array.from({ length: 50 }, (_, i) => ({ payload: i })),
+    );
     const seen: number[] = [];
     const c = await t.broker.consume('q', { concurrency: 4 }, async (m) => {
       seen.push(m.payload as number);
@@ -24,7 +31,10 @@ describe('consume', () => {
   });
 
   it('runs at most `concurrency` handlers at once', async () => {
-    await t.broker.publish('q', Array.from({ length: 20 }, (_, i) => ({ payload: i })));
+    await t.broker.publish(
+      'q',
+      Array.from({ length: 20 }, (_, i) => ({ payload: i })),
+    );
     let running = 0;
     let peak = 0;
     let done = 0;
@@ -68,7 +78,10 @@ describe('consume', () => {
   });
 
   it('close releases unstarted leases so another consumer gets them at once', async () => {
-    await t.broker.publish('q', Array.from({ length: 10 }, (_, i) => ({ payload: i })));
+    await t.broker.publish(
+      'q',
+      Array.from({ length: 10 }, (_, i) => ({ payload: i })),
+    );
     let release!: () => void;
     const gate = new Promise<void>((r) => (release = r));
     let started = 0;

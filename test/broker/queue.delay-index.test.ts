@@ -19,32 +19,36 @@ describe('DelayIndex', () => {
 
   it('with rescans, releases every entry in due order (ties in arrival order)', () => {
     fc.assert(
-      fc.property(fc.array(fc.integer({ min: 0, max: 50 }), { maxLength: 60 }), fc.integer({ min: 1, max: 8 }), (dues, cap) => {
-        const idx = new DelayIndex(cap);
-        const pending = new Map<number, number>();
-        dues.forEach((d, offset) => {
-          idx.offer(d, offset);
-          pending.set(offset, d);
-        });
-        const released: number[] = [];
-        for (let now = 0; now <= 50; now++) {
-          for (;;) {
-            if (idx.needsRescan()) {
-              idx.reset();
-              for (const [o, d] of pending) idx.offer(d, o);
+      fc.property(
+        fc.array(fc.integer({ min: 0, max: 50 }), { maxLength: 60 }),
+        fc.integer({ min: 1, max: 8 }),
+        (dues, cap) => {
+          const idx = new DelayIndex(cap);
+          const pending = new Map<number, number>();
+          dues.forEach((d, offset) => {
+            idx.offer(d, offset);
+            pending.set(offset, d);
+          });
+          const released: number[] = [];
+          for (let now = 0; now <= 50; now++) {
+            for (;;) {
+              if (idx.needsRescan()) {
+                idx.reset();
+                for (const [o, d] of pending) idx.offer(d, o);
+              }
+              const got = idx.popDue(now);
+              if (got.length === 0) break;
+              for (const o of got) {
+                expect(pending.get(o)).toBeLessThanOrEqual(now);
+                pending.delete(o);
+                released.push(o);
+              }
             }
-            const got = idx.popDue(now);
-            if (got.length === 0) break;
-            for (const o of got) {
-              expect(pending.get(o)).toBeLessThanOrEqual(now);
-              pending.delete(o);
-              released.push(o);
-            }
+            for (const d of pending.values()) expect(d).toBeGreaterThan(now);
           }
-          for (const d of pending.values()) expect(d).toBeGreaterThan(now);
-        }
-        expect(released.length).toBe(dues.length);
-      }),
+          expect(released.length).toBe(dues.length);
+        },
+      ),
     );
   });
 });

@@ -22,7 +22,11 @@ describe('delayed messages', () => {
 
   it('delayed messages come out in due order, not publish order', async () => {
     await t.broker.createQueue('q');
-    await t.broker.publish('q', [{ payload: 'c', delayMs: 300 }, { payload: 'a', delayMs: 100 }, { payload: 'b', delayMs: 200 }]);
+    await t.broker.publish('q', [
+      { payload: 'c', delayMs: 300 },
+      { payload: 'a', delayMs: 100 },
+      { payload: 'b', delayMs: 200 },
+    ]);
     const out: unknown[] = [];
     for (let i = 0; i < 3; i++) {
       t.clock.advance(100);
@@ -50,7 +54,10 @@ describe('delayed messages', () => {
 
   it('delayed messages survive a restart and become visible on time', async () => {
     await t.broker.createQueue('q');
-    await t.broker.publish('q', [{ payload: 'd1', delayMs: 1000 }, { payload: 'd2', delayMs: 5000 }]);
+    await t.broker.publish('q', [
+      { payload: 'd1', delayMs: 1000 },
+      { payload: 'd2', delayMs: 5000 },
+    ]);
     await t.restart();
     expect(await t.broker.receive('q')).toEqual([]);
     t.clock.advance(1000);

@@ -24,7 +24,10 @@ describe('queue durability', () => {
 
   it('after a restart no acked message is delivered again and every unacked one is', async () => {
     await t.broker.createQueue('q', { visibilityTimeoutMs: 60_000 });
-    await t.broker.publish('q', Array.from({ length: 10 }, (_, i) => ({ payload: i })));
+    await t.broker.publish(
+      'q',
+      Array.from({ length: 10 }, (_, i) => ({ payload: i })),
+    );
     const got = await t.broker.receive('q', { max: 6 });
     for (const m of got.filter((m) => (m.payload as number) % 2 === 0)) await m.ack(); // 0 2 4 acked; 1 3 5 in flight
     await t.restart();
@@ -68,7 +71,11 @@ describe('queue durability', () => {
   it('recovers from a snapshot plus journal tail, and deletes fully settled segments', async () => {
     await t.broker.createQueue('q', { segmentBytes: 16 * 1024 });
     const payload = 'x'.repeat(1000);
-    for (let i = 0; i < 10; i++) await t.broker.publish('q', Array.from({ length: 20 }, (_, j) => ({ payload: { i, j, payload } })));
+    for (let i = 0; i < 10; i++)
+      await t.broker.publish(
+        'q',
+        Array.from({ length: 20 }, (_, j) => ({ payload: { i, j, payload } })),
+      );
     const before = dirBytes(join(t.dir!, 'queues', 'q'));
     let acked = 0;
     for (;;) {
@@ -90,7 +97,11 @@ describe('queue durability', () => {
     try {
       await tb.broker.createQueue('big', { segmentBytes: 256 * 1024 });
       const total = 80_000; // 2 ops x 33 bytes each: past the 4 MiB snapshot threshold
-      for (let i = 0; i < total; i += 5000) await tb.broker.publish('big', Array.from({ length: 5000 }, (_, j) => ({ payload: i + j })));
+      for (let i = 0; i < total; i += 5000)
+        await tb.broker.publish(
+          'big',
+          Array.from({ length: 5000 }, (_, j) => ({ payload: i + j })),
+        );
       const logBytesBefore = dirBytes(join(tb.dir!, 'queues', 'big', 'p0'));
       let acked = 0;
       const kept: number[] = [];

@@ -12,8 +12,11 @@ describe('FIFO queues', () => {
 
   it("holds a group's next message while one of its messages is in flight; other groups go in parallel", async () => {
     await t.broker.publish('f', [
-      { payload: 'a1', groupId: 'A' }, { payload: 'a2', groupId: 'A' }, { payload: 'b1', groupId: 'B' },
-      { payload: 'a3', groupId: 'A' }, { payload: 'b2', groupId: 'B' },
+      { payload: 'a1', groupId: 'A' },
+      { payload: 'a2', groupId: 'A' },
+      { payload: 'b1', groupId: 'B' },
+      { payload: 'a3', groupId: 'A' },
+      { payload: 'b2', groupId: 'B' },
     ]);
     const c1 = await t.broker.receive('f', { max: 10 });
     expect(c1.map((m) => m.payload)).toEqual(['a1', 'b1']);
@@ -28,7 +31,10 @@ describe('FIFO queues', () => {
   });
 
   it('a nacked message is redelivered before the rest of its group', async () => {
-    await t.broker.publish('f', [{ payload: 1, groupId: 'G' }, { payload: 2, groupId: 'G' }]);
+    await t.broker.publish('f', [
+      { payload: 1, groupId: 'G' },
+      { payload: 2, groupId: 'G' },
+    ]);
     const [m1] = await t.broker.receive('f', { max: 10 });
     await m1.nack({ delayMs: 500 });
     expect(await t.broker.receive('f', { max: 10 })).toEqual([]);
@@ -41,7 +47,10 @@ describe('FIFO queues', () => {
   });
 
   it('an expired lease keeps the group order', async () => {
-    await t.broker.publish('f', [{ payload: 1, groupId: 'G' }, { payload: 2, groupId: 'G' }]);
+    await t.broker.publish('f', [
+      { payload: 1, groupId: 'G' },
+      { payload: 2, groupId: 'G' },
+    ]);
     await t.broker.receive('f');
     t.clock.advance(1000);
     const [m] = await t.broker.receive('f', { max: 10 });

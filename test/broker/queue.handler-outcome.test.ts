@@ -8,7 +8,10 @@ import { openTestBroker, qstats, settle, type TestBroker, until } from './queue-
 describe('HandlerOutcome', () => {
   it('a report before attach() is applied by attach(), and only the first report counts', () => {
     const calls: Array<Error | null | 'released'> = [];
-    const sink = { handlerSettled: (_m: unknown, err: Error | null) => void calls.push(err), handlerReleased: () => void calls.push('released') };
+    const sink = {
+      handlerSettled: (_m: unknown, err: Error | null) => void calls.push(err),
+      handlerReleased: () => void calls.push('released'),
+    };
     const early = new HandlerOutcome();
     const boom = new Error('boom');
     early.failed(boom);
@@ -41,7 +44,11 @@ describe('consumeStored with HandlerOutcome', () => {
   beforeEach(async () => {
     t = await openTestBroker();
     await t.broker.createQueue('dlq');
-    await t.broker.createQueue('q', { retry: { initialDelayMs: 10, jitter: 0 }, maxDeliveries: 2, deadLetterQueue: 'dlq' });
+    await t.broker.createQueue('q', {
+      retry: { initialDelayMs: 10, jitter: 0 },
+      maxDeliveries: 2,
+      deadLetterQueue: 'dlq',
+    });
   });
   afterEach(() => t.cleanup());
 

@@ -17,8 +17,20 @@ import { QueueEngine } from '../../src/broker/queues/queue.js';
 import { readyCount } from '../../src/broker/queues/queue-stats.js';
 import type { QueueOptions } from '../../src/broker/index.js';
 import { ManualClock } from '../../src/common/index.js';
-import { openDiskStorage, openMemoryStorage, resolveJournalOptions, resolveLogOptions } from '../../src/storage/index.js';
-import type { AppendResult, Journal, LogRecord, PartitionLog, ReadOptions, RecordInput } from '../../src/storage/index.js';
+import {
+  openDiskStorage,
+  openMemoryStorage,
+  resolveJournalOptions,
+  resolveLogOptions,
+} from '../../src/storage/index.js';
+import type {
+  AppendResult,
+  Journal,
+  LogRecord,
+  PartitionLog,
+  ReadOptions,
+  RecordInput,
+} from '../../src/storage/index.js';
 import { settle } from './queue-helpers.js';
 
 /** A log whose appends can be held (resolved or failed later by the test); reads are counted. */
@@ -128,20 +140,33 @@ async function openRig(options: QueueOptions = {}, clock: ManualClock = new Manu
   const storage = openMemoryStorage();
   const resolved = resolveQueueOptions(options, 1024 * 1024);
   const logOptions = resolveLogOptions({ fsync: 'always' });
-  const logs = await Promise.all(Array.from({ length: resolved.priorities }, (_, i) => storage.openLog(['q', `p${i}`], logOptions)));
+  const logs = await Promise.all(
+    Array.from({ length: resolved.priorities }, (_, i) => storage.openLog(['q', `p${i}`], logOptions)),
+  );
   const held = logs.map((l) => new HeldLog(l));
   const delayLog = await storage.openLog(['q', 'delay'], logOptions);
-  const journal = new FlakyJournal(await storage.openJournal(['q', 'state'], resolveJournalOptions({ fsync: 'always' })));
-  const engine = new QueueEngine('q', resolved, { logs: held, delayLog, journal, shareReadBuffers: false }, {
-    clock,
-    appendTo: () => Promise.reject(new Error('no other queues here')),
-    depthOf: () => 0,
-  });
+  const journal = new FlakyJournal(
+    await storage.openJournal(['q', 'state'], resolveJournalOptions({ fsync: 'always' })),
+  );
+  const engine = new QueueEngine(
+    'q',
+    resolved,
+    { logs: held, delayLog, journal, shareReadBuffers: false },
+    {
+      clock,
+      appendTo: () => Promise.reject(new Error('no other queues here')),
+      depthOf: () => 0,
+    },
+  );
   await engine.recover();
   return { clock, engine, publisher: new QueuePublisher(engine, new ProducerDedupe()), logs: held, journal };
 }
 
-const wish = (max = 10, leaseMs = 30_000): { max: number; leaseMs: number; decode: boolean } => ({ max, leaseMs, decode: true });
+const wish = (max = 10, leaseMs = 30_000): { max: number; leaseMs: number; decode: boolean } => ({
+  max,
+  leaseMs,
+  decode: true,
+});
 
 /** A long poll as receive() makes it: take, then wait with a wish. */
 async function longPoll(r: Rig, max = 10): Promise<{ result: Promise<Delivery[]> }> {

@@ -6,7 +6,13 @@ import { LeaseBook } from '../../src/broker/queues/lease-book.js';
 import { QueueState } from '../../src/broker/queues/queue-state.js';
 import { TimerHeap } from '../../src/broker/queues/timer-heap.js';
 
-function setup(): { clock: ManualClock; state: QueueState; book: LeaseBook; timers: TimerHeap<number>; due: Array<[number, number]> } {
+function setup(): {
+  clock: ManualClock;
+  state: QueueState;
+  book: LeaseBook;
+  timers: TimerHeap<number>;
+  due: Array<[number, number]>;
+} {
   const clock = new ManualClock(1_000);
   const state = new QueueState(1);
   state.levels[0].endOffset = 100;

@@ -54,7 +54,10 @@ describe('read-ahead', () => {
       const b = t.broker;
       await b.createQueue('q');
       // One publish of 100 messages is one record batch.
-      await b.publish('q', Array.from({ length: 100 }, (_, i) => ({ payload: i })));
+      await b.publish(
+        'q',
+        Array.from({ length: 100 }, (_, i) => ({ payload: i })),
+      );
       const reads = disk ? vi.spyOn(DiskLog.prototype, 'read') : null;
       const first = await b.receive('q', { max: 30 });
       expect(first.map((m) => m.payload)).toEqual(Array.from({ length: 30 }, (_, i) => i));

@@ -8,7 +8,9 @@ describe('retries and dead-lettering', () => {
     t = await openTestBroker();
     await t.broker.createQueue('work.dlq');
     await t.broker.createQueue('work', {
-      maxDeliveries: 3, deadLetterQueue: 'work.dlq', visibilityTimeoutMs: 10_000,
+      maxDeliveries: 3,
+      deadLetterQueue: 'work.dlq',
+      visibilityTimeoutMs: 10_000,
       retry: { initialDelayMs: 100, multiplier: 2, maxDelayMs: 1000, jitter: 0 },
     });
   });

@@ -51,7 +51,8 @@ describe('queue state machine (property)', () => {
             if (c.k === 'publish') {
               const msgs = Array.from({ length: c.n }, () => ({ payload: next++ }));
               await t.broker.publish('q', msgs);
-              for (const m of msgs) model.set(m.payload, { acked: false, deliveries: 0, visibleAtMs: 0, leaseEndMs: 0 });
+              for (const m of msgs)
+                model.set(m.payload, { acked: false, deliveries: 0, visibleAtMs: 0, leaseEndMs: 0 });
             } else if (c.k === 'receive') {
               const ready = [...model.values()].filter(isReady).length;
               const got = await t.broker.receive('q', { max: c.max });
@@ -98,7 +99,9 @@ describe('queue state machine (property)', () => {
           }
           const expected = new Map<number, number>();
           for (const [id, mm] of model) if (!mm.acked) expected.set(id, mm.deliveries + 1);
-          expect(new Map([...drained].sort((a, b) => a[0] - b[0]))).toEqual(new Map([...expected].sort((a, b) => a[0] - b[0])));
+          expect(new Map([...drained].sort((a, b) => a[0] - b[0]))).toEqual(
+            new Map([...expected].sort((a, b) => a[0] - b[0])),
+          );
         } finally {
           await t.cleanup();
         }

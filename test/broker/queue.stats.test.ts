@@ -23,14 +23,29 @@ describe('queue stats', () => {
   it('counts ready, in-flight, delayed and dead-lettered messages, and the oldest age', async () => {
     await t.broker.createQueue('q.dlq');
     await t.broker.createQueue('q', { deadLetterQueue: 'q.dlq' });
-    await t.broker.publish('q', [{ payload: 1 }, { payload: 2 }, { payload: 3 }, { payload: 4 }, { payload: 'later', delayMs: 60_000 }]);
+    await t.broker.publish('q', [
+      { payload: 1 },
+      { payload: 2 },
+      { payload: 3 },
+      { payload: 4 },
+      { payload: 'later', delayMs: 60_000 },
+    ]);
     t.clock.advance(2000);
     const [a, b, c] = await t.broker.receive('q', { max: 3 });
     await a.ack();
     await b.nack({ delayMs: 5000, error: 'x' });
     await c.nack({ requeue: false });
     const s = await qstats(t, 'q');
-    expect(s).toMatchObject({ kind: 'queue', name: 'q', depth: 1, inFlight: 0, delayed: 2, deadLettered: 1, dlqDepth: 1, oldestAgeMs: 2000 });
+    expect(s).toMatchObject({
+      kind: 'queue',
+      name: 'q',
+      depth: 1,
+      inFlight: 0,
+      delayed: 2,
+      deadLettered: 1,
+      dlqDepth: 1,
+      oldestAgeMs: 2000,
+    });
     expect(s.publishRate).toBeGreaterThan(0);
     expect(s.deliverRate).toBeGreaterThan(0);
     expect(s.ackRate).toBeGreaterThan(0);
@@ -50,7 +65,11 @@ describe('queue stats', () => {
     let open!: () => void;
     const gate = new Promise<void>((r) => (open = r));
     const readOne = QueueEngine.prototype.readOne;
-    const spy = vi.spyOn(QueueEngine.prototype, 'readOne').mockImplementation(async function (this: QueueEngine, level: number, offset: number) {
+    const spy = vi.spyOn(QueueEngine.prototype, 'readOne').mockImplementation(async function (
+      this: QueueEngine,
+      level: number,
+      offset: number,
+    ) {
       await gate;
       return readOne.call(this, level, offset);
     });

@@ -11,7 +11,11 @@ describe('message expiry', () => {
 
   it('drops a message whose ttlMs passed before delivery', async () => {
     await t.broker.createQueue('q');
-    await t.broker.publish('q', [{ payload: 'short', ttlMs: 100 }, { payload: 'long', ttlMs: 10_000 }, { payload: 'forever' }]);
+    await t.broker.publish('q', [
+      { payload: 'short', ttlMs: 100 },
+      { payload: 'long', ttlMs: 10_000 },
+      { payload: 'forever' },
+    ]);
     t.clock.advance(100);
     expect((await t.broker.receive('q', { max: 10 })).map((m) => m.payload)).toEqual(['long', 'forever']);
     expect((await qstats(t, 'q')).expired).toBe(1);

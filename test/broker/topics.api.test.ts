@@ -21,7 +21,14 @@ describe('topics: lifecycle and publish', () => {
   it('an in-memory broker creates, lists, describes and deletes topics', async () => {
     const b = await memBroker();
     const info = await b.createTopic('orders', { partitions: 3, retentionMs: 7 * 86_400_000 });
-    expect(info).toMatchObject({ name: 'orders', kind: 'topic', partitions: 3, retentionMs: 604_800_000, retentionBytes: null, maxMessageBytes: LIMITS.maxMessageBytes });
+    expect(info).toMatchObject({
+      name: 'orders',
+      kind: 'topic',
+      partitions: 3,
+      retentionMs: 604_800_000,
+      retentionBytes: null,
+      maxMessageBytes: LIMITS.maxMessageBytes,
+    });
     await b.createTopic('audit');
     expect((await b.listTopics()).map((t) => t.name)).toEqual(['audit', 'orders']);
     expect(await b.describeTopic('audit')).toMatchObject({ partitions: 1 });
@@ -35,7 +42,10 @@ describe('topics: lifecycle and publish', () => {
     await b.createTopic('orders', { partitions: 3 });
     const one = await b.publish('orders', { key: 'order-456', type: 'order.created', payload: { amount: 99.99 } });
     expect(one).toMatchObject({ partition: expect.any(Number), offset: 0, id: expect.any(String) });
-    const batch = await b.publish('orders', [{ key: 'order-456', payload: 1 }, { key: 'order-456', payload: 2, id: 'mine' }]);
+    const batch = await b.publish('orders', [
+      { key: 'order-456', payload: 1 },
+      { key: 'order-456', payload: 2, id: 'mine' },
+    ]);
     expect(batch).toEqual([
       { id: expect.any(String), partition: one.partition, offset: 1 },
       { id: 'mine', partition: one.partition, offset: 2 },
@@ -52,7 +62,17 @@ describe('topics: lifecycle and publish', () => {
     const sub = await b.subscribe('orders', { from: 'earliest' }, (m) => void got.push(m));
     cleanups.push(() => sub.close());
     await waitFor(() => got.length === 2, 'two messages');
-    expect(got[0]).toMatchObject({ id: r.id, type: 't.x', key: 'k', headers: { a: 'b' }, payload: { n: 1 }, topic: 'orders', partition: r.partition, offset: 0, deliveryCount: 1 });
+    expect(got[0]).toMatchObject({
+      id: r.id,
+      type: 't.x',
+      key: 'k',
+      headers: { a: 'b' },
+      payload: { n: 1 },
+      topic: 'orders',
+      partition: r.partition,
+      offset: 0,
+      deliveryCount: 1,
+    });
     expect(got[0].timestamp).toBeGreaterThanOrEqual(before);
     expect(got[1].payload).toEqual(new Uint8Array([7, 8]));
   });
@@ -67,7 +87,11 @@ describe('topics: lifecycle and publish', () => {
     const b2 = await memBroker({ dataDir: dir });
     expect(await b2.describeTopic('orders')).toMatchObject({ partitions: 2 });
     const got: number[] = [];
-    const sub = await b2.subscribe('orders', { from: 'earliest' }, (m) => void got.push((m.payload as { i: number }).i));
+    const sub = await b2.subscribe(
+      'orders',
+      { from: 'earliest' },
+      (m) => void got.push((m.payload as { i: number }).i),
+    );
     cleanups.push(() => sub.close());
     await waitFor(() => got.length === 20, '20 messages');
     expect([...got].sort((x, y) => x - y)).toEqual(Array.from({ length: 20 }, (_, i) => i));
@@ -89,8 +113,11 @@ describe('topics: lifecycle and publish', () => {
     const b = await memBroker({ inMemory: true, maxMessageBytes: 4096 });
     await b.createTopic('orders', { partitions: 2 });
     await b.createTopic('small', { maxMessageBytes: 100 });
-    await b.publish('orders', [{ key: 'a', payload: 1 }, { key: 'b', payload: 2 }]);
-    const before = JSON.stringify([await b.listTopics(), (await b.stats('orders')), await b.stats('small')]);
+    await b.publish('orders', [
+      { key: 'a', payload: 1 },
+      { key: 'b', payload: 2 },
+    ]);
+    const before = JSON.stringify([await b.listTopics(), await b.stats('orders'), await b.stats('small')]);
 
     expect(await codeOf(b.publish('nope', { payload: 1 }))).toBe('NOT_FOUND');
     expect(await codeOf(b.describeTopic('nope'))).toBe('NOT_FOUND');
@@ -108,13 +135,28 @@ describe('topics: lifecycle and publish', () => {
     expect(await codeOf(b.publish('orders', { payload: new Uint8Array(5000) }))).toBe('MESSAGE_TOO_LARGE'); // broker limit
     expect(await codeOf(b.publish('small', { payload: 'x'.repeat(200) }))).toBe('MESSAGE_TOO_LARGE'); // topic limit
     // One bad message rejects the whole batch before anything is appended.
-    expect(await codeOf(b.publish('orders', [{ key: 'a', payload: 3 }, { payload: new Uint8Array(5000) }]))).toBe('MESSAGE_TOO_LARGE');
-    expect(await codeOf(b.publish('orders', [{ key: 'a', payload: 3 }, { headers: { x: 1 as unknown as string } }]))).toBe('INVALID_ARGUMENT');
+    expect(await codeOf(b.publish('orders', [{ key: 'a', payload: 3 }, { payload: new Uint8Array(5000) }]))).toBe(
+      'MESSAGE_TOO_LARGE',
+    );
+    expect(
+      await codeOf(b.publish('orders', [{ key: 'a', payload: 3 }, { headers: { x: 1 as unknown as string } }])),
+    ).toBe('INVALID_ARGUMENT');
     expect(await codeOf(b.publish('orders', [{ key: 'a', payload: 3 }, { partition: 2 }]))).toBe('INVALID_ARGUMENT');
-    expect(await codeOf(b.publish('orders', Array.from({ length: LIMITS.maxBatchMessages + 1 }, () => ({ payload: 1 }))))).toBe('LIMIT_EXCEEDED');
-    expect(await codeOf(b.subscribe('orders', { from: 'middle' as 'latest' }, () => undefined))).toBe('INVALID_ARGUMENT');
+    expect(
+      await codeOf(
+        b.publish(
+          'orders',
+          Array.from({ length: LIMITS.maxBatchMessages + 1 }, () => ({ payload: 1 })),
+        ),
+      ),
+    ).toBe('LIMIT_EXCEEDED');
+    expect(await codeOf(b.subscribe('orders', { from: 'middle' as 'latest' }, () => undefined))).toBe(
+      'INVALID_ARGUMENT',
+    );
     expect(await codeOf(b.subscribe('orders', { group: 'bad group' }, () => undefined))).toBe('INVALID_ARGUMENT');
-    expect(await codeOf(b.subscribe('orders', { sessionTimeoutMs: 100, heartbeatIntervalMs: 200 }, () => undefined))).toBe('INVALID_ARGUMENT');
+    expect(
+      await codeOf(b.subscribe('orders', { sessionTimeoutMs: 100, heartbeatIntervalMs: 200 }, () => undefined)),
+    ).toBe('INVALID_ARGUMENT');
 
     expect(JSON.stringify([await b.listTopics(), await b.stats('orders'), await b.stats('small')])).toBe(before);
   });

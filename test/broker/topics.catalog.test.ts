@@ -30,7 +30,10 @@ describe('catalog', () => {
     expect(codeOf(() => c1.reserve('bad name', 'topic'))).toBe('INVALID_ARGUMENT');
 
     const c2 = await Catalog.load(storage, 3);
-    expect(c2.list().map((e) => [e.name, e.kind])).toEqual([['emails', 'queue'], ['orders', 'topic']]);
+    expect(c2.list().map((e) => [e.name, e.kind])).toEqual([
+      ['emails', 'queue'],
+      ['orders', 'topic'],
+    ]);
     expect(c2.require('orders', 'topic').config).toEqual({ partitions: 3 });
     expect(codeOf(() => c2.require('emails', 'topic'))).toBe('NOT_FOUND');
     await c2.remove('emails');

@@ -19,8 +19,21 @@ function codeOf(fn: () => unknown): string {
 
 describe('message codec', () => {
   it('keeps id, type, key, headers, JSON payload and the broker timestamp', () => {
-    const m = roundTrip({ id: 'm-1', type: 'order.created', key: 'order-456', headers: { region: 'eu', 'x-ü': 'ünï' }, payload: { amount: 99.99, items: [1, 'a', null] } });
-    expect(m).toEqual({ id: 'm-1', type: 'order.created', key: 'order-456', headers: { region: 'eu', 'x-ü': 'ünï' }, payload: { amount: 99.99, items: [1, 'a', null] }, timestamp: T });
+    const m = roundTrip({
+      id: 'm-1',
+      type: 'order.created',
+      key: 'order-456',
+      headers: { region: 'eu', 'x-ü': 'ünï' },
+      payload: { amount: 99.99, items: [1, 'a', null] },
+    });
+    expect(m).toEqual({
+      id: 'm-1',
+      type: 'order.created',
+      key: 'order-456',
+      headers: { region: 'eu', 'x-ü': 'ünï' },
+      payload: { amount: 99.99, items: [1, 'a', null] },
+      timestamp: T,
+    });
   });
 
   it('keeps a Uint8Array payload as bytes, distinct from JSON', () => {
@@ -39,7 +52,7 @@ describe('message codec', () => {
     expect(newMessageId(T + 1) > ids[ids.length - 1]).toBe(true);
   });
 
-  it('stores an idempotent producer\'s sequence as its decimal digits', () => {
+  it("stores an idempotent producer's sequence as its decimal digits", () => {
     for (const sequence of [0, 9, 10, 99, 100, 12_345, 2 ** 32, Number.MAX_SAFE_INTEGER]) {
       const rec = encodeMessage({ producerId: 'p', sequence, payload: null }, T, 1 << 20).record;
       const stored = rec.headers.find((h) => h.key === 'wharf.seq')!.value;
@@ -88,17 +101,33 @@ describe('message codec', () => {
       { payload: () => 1 },
       { partition: -1 },
     ];
-    for (const b of bad) expect(codeOf(() => encodeMessage(b as MessageInput, T, 1024)), JSON.stringify(String(b))).toBe('INVALID_ARGUMENT');
+    for (const b of bad)
+      expect(
+        codeOf(() => encodeMessage(b as MessageInput, T, 1024)),
+        JSON.stringify(String(b)),
+      ).toBe('INVALID_ARGUMENT');
   });
 
   it('bounds type, key, groupId, dedupId and routingKey at maxFieldBytes of UTF-8', () => {
     const limit = 65_535;
     for (const field of ['type', 'key', 'groupId', 'dedupId', 'routingKey']) {
       // At the limit in bytes, and over it: ASCII, then 3-byte characters (fewer characters, more bytes).
-      expect(codeOf(() => encodeMessage({ [field]: 'a'.repeat(limit) } as MessageInput, T, 1024 * 1024)), field).toBe('no error');
-      expect(codeOf(() => encodeMessage({ [field]: 'a'.repeat(limit + 1) } as MessageInput, T, 1024 * 1024)), field).toBe('INVALID_ARGUMENT');
-      expect(codeOf(() => encodeMessage({ [field]: '€'.repeat(21_845) } as MessageInput, T, 1024 * 1024)), field).toBe('no error');
-      expect(codeOf(() => encodeMessage({ [field]: '€'.repeat(21_846) } as MessageInput, T, 1024 * 1024)), field).toBe('INVALID_ARGUMENT');
+      expect(
+        codeOf(() => encodeMessage({ [field]: 'a'.repeat(limit) } as MessageInput, T, 1024 * 1024)),
+        field,
+      ).toBe('no error');
+      expect(
+        codeOf(() => encodeMessage({ [field]: 'a'.repeat(limit + 1) } as MessageInput, T, 1024 * 1024)),
+        field,
+      ).toBe('INVALID_ARGUMENT');
+      expect(
+        codeOf(() => encodeMessage({ [field]: '€'.repeat(21_845) } as MessageInput, T, 1024 * 1024)),
+        field,
+      ).toBe('no error');
+      expect(
+        codeOf(() => encodeMessage({ [field]: '€'.repeat(21_846) } as MessageInput, T, 1024 * 1024)),
+        field,
+      ).toBe('INVALID_ARGUMENT');
     }
   });
 
@@ -108,7 +137,9 @@ describe('message codec', () => {
   });
 
   it('round-trips any JSON payload, key and headers (property)', () => {
-    const header = fc.string({ minLength: 1, maxLength: 20 }).filter((k) => !k.startsWith('wharf.') && k !== '__proto__');
+    const header = fc
+      .string({ minLength: 1, maxLength: 20 })
+      .filter((k) => !k.startsWith('wharf.') && k !== '__proto__');
     fc.assert(
       fc.property(
         fc.jsonValue(),

@@ -52,7 +52,10 @@ async function writeBatches(dir: string, segmentBytes: number, batches: number):
   const b = await Broker.open({ dataDir: dir });
   await b.createTopic('corrupt', { partitions: 1, segmentBytes });
   for (let batch = 0; batch < batches; batch++) {
-    await b.publish('corrupt', Array.from({ length: 5 }, (_, i) => ({ payload: { batch, i, text: 'intact payload text' } })));
+    await b.publish(
+      'corrupt',
+      Array.from({ length: 5 }, (_, i) => ({ payload: { batch, i, text: 'intact payload text' } })),
+    );
   }
   await b.close();
 }
@@ -65,7 +68,10 @@ describe('topics: corruption', () => {
     cleanups.push(() => broker.close());
     await broker.createTopic('corrupt', { partitions: 1 });
     for (let batch = 0; batch < 3; batch++) {
-      await broker.publish('corrupt', Array.from({ length: 5 }, (_, i) => ({ payload: { batch, i, text: 'intact payload text' } })));
+      await broker.publish(
+        'corrupt',
+        Array.from({ length: 5 }, (_, i) => ({ payload: { batch, i, text: 'intact payload text' } })),
+      );
     }
     const files = segments(dir);
     expect(files.length).toBe(1);

@@ -14,7 +14,10 @@ describe('topics: maxInFlight', () => {
   it('hands out up to maxInFlight messages in order and commits only the settled prefix', async () => {
     broker = await Broker.open({ inMemory: true });
     await broker.createTopic('t', { partitions: 1 });
-    await broker.publish('t', Array.from({ length: 10 }, (_, i) => ({ payload: i })));
+    await broker.publish(
+      't',
+      Array.from({ length: 10 }, (_, i) => ({ payload: i })),
+    );
     const pending = new Map<number, () => void>();
     const order: number[] = [];
     const sub = await broker.subscribe('t', { group: 'g', from: 'earliest', maxInFlight: 4 }, (m) => {

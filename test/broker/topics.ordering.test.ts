@@ -17,7 +17,10 @@ describe('topics: partitioning and order', () => {
     await broker.createTopic('orders', { partitions: 5 });
     const keys = Array.from({ length: 12 }, (_, i) => `customer-${i}`);
     for (let round = 0; round < 30; round++) {
-      const results = await broker.publish('orders', keys.map((key) => ({ key, payload: { key, round } })));
+      const results = await broker.publish(
+        'orders',
+        keys.map((key) => ({ key, payload: { key, round } })),
+      );
       results.forEach((r, i) => expect(r.partition).toBe(partitionForKey(Buffer.from(keys[i]), 5)));
     }
     const seen = new Map<string, number[]>();
@@ -49,7 +52,13 @@ describe('topics: partitioning and order', () => {
     expect(counts).toEqual([100, 100, 100, 100]);
     // A keyless batch stays together on one partition (one append); runs of them move on evenly.
     const batches = [];
-    for (let i = 0; i < 40; i++) batches.push(await broker.publish('events', Array.from({ length: 10 }, () => ({ payload: i }))));
+    for (let i = 0; i < 40; i++)
+      batches.push(
+        await broker.publish(
+          'events',
+          Array.from({ length: 10 }, () => ({ payload: i })),
+        ),
+      );
     for (const b of batches) expect(new Set(b.map((r) => r.partition)).size).toBe(1);
     const perPartition = [0, 0, 0, 0];
     for (const b of batches) perPartition[b[0].partition!] += b.length;
@@ -77,7 +86,9 @@ describe('topics: partitioning and order', () => {
   it('concurrent single publishes get offsets in call order (they may share one append)', async () => {
     broker = await Broker.open({ inMemory: true });
     await broker.createTopic('c', { partitions: 2 });
-    const results = await Promise.all(Array.from({ length: 200 }, (_, i) => broker!.publish('c', { key: 'same', payload: i })));
+    const results = await Promise.all(
+      Array.from({ length: 200 }, (_, i) => broker!.publish('c', { key: 'same', payload: i })),
+    );
     const partition = results[0].partition;
     expect(results.map((r) => r.partition).every((p) => p === partition)).toBe(true);
     expect(results.map((r) => r.offset)).toEqual(Array.from({ length: 200 }, (_, i) => i));

@@ -1,7 +1,13 @@
 // A key picks its partition exactly as Kafka's default partitioner does (murmur2, toPositive, mod).
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import { KeylessSpreader, STICKY_MESSAGES, murmur2, partitionForKey, toPositive } from '../../src/broker/topics/partitioner.js';
+import {
+  KeylessSpreader,
+  STICKY_MESSAGES,
+  murmur2,
+  partitionForKey,
+  toPositive,
+} from '../../src/broker/topics/partitioner.js';
 
 const enc = new TextEncoder();
 
@@ -18,7 +24,12 @@ function referenceMurmur2(data: Uint8Array): number {
   const length4 = Math.floor(length / 4);
   for (let i = 0; i < length4; i++) {
     const i4 = i * 4;
-    let k = wrap(BigInt(data[i4] & 0xff) + (BigInt(data[i4 + 1] & 0xff) << 8n) + (BigInt(data[i4 + 2] & 0xff) << 16n) + (BigInt(data[i4 + 3] & 0xff) << 24n));
+    let k = wrap(
+      BigInt(data[i4] & 0xff) +
+        (BigInt(data[i4 + 1] & 0xff) << 8n) +
+        (BigInt(data[i4 + 2] & 0xff) << 16n) +
+        (BigInt(data[i4 + 3] & 0xff) << 24n),
+    );
     k = wrap(k * M);
     k = wrap(k ^ ushr(k, 24n));
     k = wrap(k * M);

@@ -32,7 +32,11 @@ describe('topics: retention', () => {
     expect(after.partitions[0].bytes).toBeLessThan(before.partitions[0].bytes);
     expect(after.partitions[0].bytes).toBeLessThanOrEqual(8192 + 2048 * 2);
     const got: number[] = [];
-    const sub = await b.subscribe('sized', { group: 'late', from: 'earliest' }, (m) => void got.push((m.payload as { i: number }).i));
+    const sub = await b.subscribe(
+      'sized',
+      { group: 'late', from: 'earliest' },
+      (m) => void got.push((m.payload as { i: number }).i),
+    );
     cleanups.push(() => sub.close());
     await waitFor(() => got.length === 100 - start, 'the retained messages');
     expect(got).toEqual(Array.from({ length: 100 - start }, (_, k) => start + k));

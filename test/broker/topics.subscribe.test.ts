@@ -29,13 +29,19 @@ describe('topics: subscribe', () => {
   it("from 'earliest', 'latest' and { offset } apply to a group with no committed offset", async () => {
     const b = await open();
     await b.createTopic('t', { partitions: 1 });
-    await b.publish('t', [0, 1, 2, 3, 4].map((payload) => ({ payload })));
+    await b.publish(
+      't',
+      [0, 1, 2, 3, 4].map((payload) => ({ payload })),
+    );
     const earliest = await collect(b, 't', { group: 'e', from: 'earliest' });
     const latest = await collect(b, 't', { group: 'l', from: 'latest' });
     const at = await collect(b, 't', { group: 'o', from: { offset: 3 } });
     const dflt = await collect(b, 't', {}); // a private reader defaults to 'latest'
     await b.publish('t', { payload: 5 });
-    await waitFor(() => earliest.out.length === 6 && latest.out.length === 1 && at.out.length === 3 && dflt.out.length === 1, 'deliveries');
+    await waitFor(
+      () => earliest.out.length === 6 && latest.out.length === 1 && at.out.length === 3 && dflt.out.length === 1,
+      'deliveries',
+    );
     expect(earliest.out).toEqual([0, 1, 2, 3, 4, 5]);
     expect(latest.out).toEqual([5]);
     expect(at.out).toEqual([3, 4, 5]);
@@ -46,9 +52,15 @@ describe('topics: subscribe', () => {
     const clock = new ManualClock(1_700_000_000_000);
     const b = await open({ inMemory: true, clock });
     await b.createTopic('t', { partitions: 2 });
-    await b.publish('t', [0, 1, 2, 3].map((payload) => ({ payload })));
+    await b.publish(
+      't',
+      [0, 1, 2, 3].map((payload) => ({ payload })),
+    );
     clock.advance(60_000);
-    await b.publish('t', [4, 5, 6, 7].map((payload) => ({ payload })));
+    await b.publish(
+      't',
+      [4, 5, 6, 7].map((payload) => ({ payload })),
+    );
     const { out } = await collect(b, 't', { group: 'ts', from: { timestamp: 1_700_000_030_000 } });
     await waitFor(() => out.length === 4, 'the four later messages');
     await sleep(30);
@@ -58,7 +70,10 @@ describe('topics: subscribe', () => {
   it('from is ignored once the group has a committed offset', async () => {
     const b = await open();
     await b.createTopic('t');
-    await b.publish('t', [0, 1, 2].map((payload) => ({ payload })));
+    await b.publish(
+      't',
+      [0, 1, 2].map((payload) => ({ payload })),
+    );
     const first = await collect(b, 't', { group: 'g', from: 'earliest' });
     await waitFor(() => first.out.length === 3, 'first pass');
     await first.sub.close();
@@ -72,8 +87,13 @@ describe('topics: subscribe', () => {
   it('different groups each get every message (pub/sub)', async () => {
     const b = await open();
     await b.createTopic('t', { partitions: 3 });
-    const groups = await Promise.all(['billing', 'audit', 'search'].map((group) => collect(b, 't', { group, from: 'earliest' })));
-    await b.publish('t', Array.from({ length: 30 }, (_, i) => ({ key: `k${i}`, payload: i })));
+    const groups = await Promise.all(
+      ['billing', 'audit', 'search'].map((group) => collect(b, 't', { group, from: 'earliest' })),
+    );
+    await b.publish(
+      't',
+      Array.from({ length: 30 }, (_, i) => ({ key: `k${i}`, payload: i })),
+    );
     await waitFor(() => groups.every((g) => g.out.length === 30), 'every group gets all 30');
     for (const g of groups) expect([...g.out].sort((x, y) => x - y)).toEqual(Array.from({ length: 30 }, (_, i) => i));
   });
@@ -81,7 +101,10 @@ describe('topics: subscribe', () => {
   it('seek replays a group from an earlier position', async () => {
     const b = await open();
     await b.createTopic('t', { partitions: 2 });
-    await b.publish('t', Array.from({ length: 10 }, (_, i) => ({ key: `k${i}`, payload: i })));
+    await b.publish(
+      't',
+      Array.from({ length: 10 }, (_, i) => ({ key: `k${i}`, payload: i })),
+    );
     const { sub, out } = await collect(b, 't', { group: 'g', from: 'earliest' });
     await waitFor(() => out.length === 10, 'first pass');
     await sub.seek('earliest');
@@ -98,13 +121,16 @@ describe('topics: subscribe', () => {
   it('seek on a private reader replays for that reader', async () => {
     const b = await open();
     await b.createTopic('t');
-    await b.publish('t', [0, 1, 2].map((payload) => ({ payload })));
+    await b.publish(
+      't',
+      [0, 1, 2].map((payload) => ({ payload })),
+    );
     const { sub, out } = await collect(b, 't', { from: 'earliest' });
     await waitFor(() => out.length === 3, 'first pass');
     await sub.seek({ offset: 1 });
     await waitFor(() => out.length === 5, 'replay from offset 1');
     expect(out).toEqual([0, 1, 2, 1, 2]);
-    expect((await b.stats('t') as TopicStats).groups).toEqual({}); // a private reader commits nothing
+    expect(((await b.stats('t')) as TopicStats).groups).toEqual({}); // a private reader commits nothing
   });
 
   it('a restarted disk broker resumes a group where it committed', async () => {
@@ -112,12 +138,18 @@ describe('topics: subscribe', () => {
     cleanups.push(cleanup);
     const b1 = await Broker.open({ dataDir: dir });
     await b1.createTopic('t', { partitions: 2 });
-    await b1.publish('t', Array.from({ length: 10 }, (_, i) => ({ key: `k${i}`, payload: i })));
+    await b1.publish(
+      't',
+      Array.from({ length: 10 }, (_, i) => ({ key: `k${i}`, payload: i })),
+    );
     const first: number[] = [];
     const s1 = await b1.subscribe('t', { group: 'g', from: 'earliest' }, (m) => void first.push(n(m)));
     await waitFor(() => first.length === 10, 'first pass');
     await s1.close();
-    await b1.publish('t', Array.from({ length: 4 }, (_, i) => ({ key: `k${i}`, payload: 10 + i })));
+    await b1.publish(
+      't',
+      Array.from({ length: 4 }, (_, i) => ({ key: `k${i}`, payload: 10 + i })),
+    );
     await b1.close();
     const b2 = await open({ dataDir: dir });
     const { out } = await collect(b2, 't', { group: 'g', from: 'earliest' });
@@ -129,7 +161,10 @@ describe('topics: subscribe', () => {
   it('at-least-once (default): a throwing handler gets the message again with deliveryCount+1, counted in errorRate', async () => {
     const b = await open();
     await b.createTopic('t');
-    await b.publish('t', [0, 1, 2].map((payload) => ({ payload })));
+    await b.publish(
+      't',
+      [0, 1, 2].map((payload) => ({ payload })),
+    );
     const attempts: Array<[number, number]> = [];
     const sub = await b.subscribe('t', { group: 'g', from: 'earliest' }, (m) => {
       attempts.push([n(m), m.deliveryCount]);
@@ -137,7 +172,13 @@ describe('topics: subscribe', () => {
     });
     cleanups.push(() => sub.close());
     await waitFor(() => attempts.length === 5, 'five attempts');
-    expect(attempts).toEqual([[0, 1], [1, 1], [1, 2], [1, 3], [2, 1]]);
+    expect(attempts).toEqual([
+      [0, 1],
+      [1, 1],
+      [1, 2],
+      [1, 3],
+      [2, 1],
+    ]);
     const stats = (await b.stats('t')) as TopicStats;
     expect(stats.errorRate).toBeGreaterThan(0);
     await sub.close();
@@ -147,7 +188,10 @@ describe('topics: subscribe', () => {
   it("at-most-once (ackMode 'auto'): a throwing handler's message is not retried nor redelivered after restart", async () => {
     const b = await open();
     await b.createTopic('t');
-    await b.publish('t', [0, 1, 2].map((payload) => ({ payload })));
+    await b.publish(
+      't',
+      [0, 1, 2].map((payload) => ({ payload })),
+    );
     const seen: Array<[number, number]> = [];
     const sub = await b.subscribe('t', { group: 'g', from: 'earliest', ackMode: 'auto' }, (m) => {
       seen.push([n(m), m.deliveryCount]);
@@ -155,7 +199,11 @@ describe('topics: subscribe', () => {
     });
     await waitFor(() => seen.length === 3, 'three deliveries');
     await sleep(30);
-    expect(seen).toEqual([[0, 1], [1, 1], [2, 1]]);
+    expect(seen).toEqual([
+      [0, 1],
+      [1, 1],
+      [2, 1],
+    ]);
     expect(((await b.stats('t')) as TopicStats).errorRate).toBeGreaterThan(0);
     await sub.close();
     const again = await collect(b, 't', { group: 'g', from: 'earliest' });
@@ -166,7 +214,10 @@ describe('topics: subscribe', () => {
   it('at-least-once: a message whose handler never finished is delivered again to the next member', async () => {
     const b = await open();
     await b.createTopic('t');
-    await b.publish('t', [0, 1].map((payload) => ({ payload })));
+    await b.publish(
+      't',
+      [0, 1].map((payload) => ({ payload })),
+    );
     const seen: number[] = [];
     const sub = await b.subscribe('t', { group: 'g', from: 'earliest' }, (m) => {
       seen.push(n(m));
@@ -182,18 +233,30 @@ describe('topics: subscribe', () => {
   it('stats report partitions, committed offsets, lag and rates', async () => {
     const b = await open();
     await b.createTopic('t', { partitions: 2 });
-    await b.publish('t', Array.from({ length: 10 }, (_, i) => ({ partition: i % 2, payload: i })));
+    await b.publish(
+      't',
+      Array.from({ length: 10 }, (_, i) => ({ partition: i % 2, payload: i })),
+    );
     const { sub, out } = await collect(b, 't', { group: 'g', from: 'earliest' });
     await waitFor(() => out.length === 10, 'all consumed');
     await sub.close();
-    await b.publish('t', Array.from({ length: 3 }, (_, i) => ({ partition: 0, payload: i })));
+    await b.publish(
+      't',
+      Array.from({ length: 3 }, (_, i) => ({ partition: 0, payload: i })),
+    );
     const s = (await b.stats('t')) as TopicStats;
     expect(s.kind).toBe('topic');
-    expect(s.partitions.map((p) => [p.partition, p.startOffset, p.endOffset])).toEqual([[0, 0, 8], [1, 0, 5]]);
+    expect(s.partitions.map((p) => [p.partition, p.startOffset, p.endOffset])).toEqual([
+      [0, 0, 8],
+      [1, 0, 5],
+    ]);
     expect(s.partitions.every((p) => p.bytes > 0)).toBe(true);
     expect(s.messages).toBe(13);
     expect(s.groups.g).toMatchObject({ lag: 3, members: 0 });
-    expect(s.groups.g.partitions.map((p) => [p.partition, p.committed, p.lag])).toEqual([[0, 5, 3], [1, 5, 0]]);
+    expect(s.groups.g.partitions.map((p) => [p.partition, p.committed, p.lag])).toEqual([
+      [0, 5, 3],
+      [1, 5, 0],
+    ]);
     expect(s.publishRate).toBeGreaterThan(0);
     expect(s.deliverRate).toBeGreaterThan(0);
     expect(s.errorRate).toBe(0);
@@ -213,22 +276,28 @@ describe('topics: subscribe', () => {
       done.push(n(m));
     });
     cleanups.push(() => sub.close());
-    await b.publish('t', Array.from({ length: 20 }, (_, i) => ({ partition: i % 2, payload: i })));
+    await b.publish(
+      't',
+      Array.from({ length: 20 }, (_, i) => ({ partition: i % 2, payload: i })),
+    );
     await waitFor(() => done.length === 20, 'all handled');
     expect(maxSeen).toBe(1);
     inFlight = [0, 0];
   });
 
-  it.each<[StartPosition]>([['earliest'], [{ offset: 0 }]])('a deleted topic stops its subscriptions (%j)', async (from) => {
-    const b = await open();
-    await b.createTopic('t');
-    const { out } = await collect(b, 't', { group: 'g', from });
-    await b.publish('t', { payload: 1 });
-    await waitFor(() => out.length === 1, 'delivery');
-    await b.deleteTopic('t');
-    await b.createTopic('t');
-    await b.publish('t', { payload: 2 });
-    await sleep(30);
-    expect(out).toEqual([1]);
-  });
+  it.each<[StartPosition]>([['earliest'], [{ offset: 0 }]])(
+    'a deleted topic stops its subscriptions (%j)',
+    async (from) => {
+      const b = await open();
+      await b.createTopic('t');
+      const { out } = await collect(b, 't', { group: 'g', from });
+      await b.publish('t', { payload: 1 });
+      await waitFor(() => out.length === 1, 'delivery');
+      await b.deleteTopic('t');
+      await b.createTopic('t');
+      await b.publish('t', { payload: 2 });
+      await sleep(30);
+      expect(out).toEqual([1]);
+    },
+  );
 });

@@ -28,7 +28,10 @@ describe('dedupId on topics and queues', () => {
       const first = await broker.publish('t', { key: 'k', dedupId: 'd1', payload: 1 });
       const again = await broker.publish('t', { key: 'other', dedupId: 'd1', payload: 2 });
       expect(again).toEqual({ ...first, duplicate: true });
-      const [a, b] = await Promise.all([broker.publish('t', { dedupId: 'd2' }), broker.publish('t', { dedupId: 'd2' })]);
+      const [a, b] = await Promise.all([
+        broker.publish('t', { dedupId: 'd2' }),
+        broker.publish('t', { dedupId: 'd2' }),
+      ]);
       expect(b).toMatchObject({ id: a.id, partition: a.partition, offset: a.offset, duplicate: true });
       const batch = await broker.publish('t', [{ dedupId: 'd3' }, { dedupId: 'd3' }, { payload: 'no dedup' }]);
       expect(batch[1]).toMatchObject({ id: batch[0].id, offset: batch[0].offset, duplicate: true });

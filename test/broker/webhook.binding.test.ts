@@ -28,7 +28,8 @@ describe('webhook bindings on an exchange', () => {
     await waitFor(() => hook.ok.length === 2, 10_000, 'two matching deliveries');
     await new Promise((r) => setTimeout(r, 100));
     expect(hook.received.map((r) => r.headers['x-wharf-type']).sort()).toEqual(['order.created', 'user.created']);
-    for (const r of hook.received) expect(verifyWebhookSignature(r.body, 'k1', r.headers['x-wharf-signature'] as string)).toBe(true);
+    for (const r of hook.received)
+      expect(verifyWebhookSignature(r.body, 'k1', r.headers['x-wharf-signature'] as string)).toBe(true);
   });
 
   it('a delivery pending while the endpoint is down is made after the broker reopens', async () => {

@@ -34,19 +34,33 @@ describe('webhook delivery', () => {
     const hook = await server();
     const queue = await webhooks.ensureEndpoint('events.1', { url: hook.url, secret: 's3cret', ...fast });
     expect(queue).toBe(webhooks.targetQueueFor('events.1'));
-    await broker.publish(queue, { type: 'order.created', key: 'o-1', headers: { region: 'eu' }, payload: { orderId: 'o-1', amount: 99.99 } });
+    await broker.publish(queue, {
+      type: 'order.created',
+      key: 'o-1',
+      headers: { region: 'eu' },
+      payload: { orderId: 'o-1', amount: 99.99 },
+    });
     await waitFor(() => hook.ok.length === 1, 10_000, 'one delivery');
     const [req] = hook.received;
     expect(verifyWebhookSignature(req.body, 's3cret', req.headers['x-wharf-signature'] as string)).toBe(true);
     expect(verifyWebhookSignature(req.body, 'other', req.headers['x-wharf-signature'] as string)).toBe(false);
     expect(verifyWebhookSignature(req.body + ' ', 's3cret', req.headers['x-wharf-signature'] as string)).toBe(false);
     const body = JSON.parse(req.body);
-    expect(body).toMatchObject({ type: 'order.created', key: 'o-1', headers: { region: 'eu' }, payload: { orderId: 'o-1', amount: 99.99 } });
+    expect(body).toMatchObject({
+      type: 'order.created',
+      key: 'o-1',
+      headers: { region: 'eu' },
+      payload: { orderId: 'o-1', amount: 99.99 },
+    });
     expect(req.headers['x-wharf-id']).toBe(body.id);
     expect(req.headers['x-wharf-type']).toBe('order.created');
     expect(Number(req.headers['x-wharf-timestamp'])).toBe(body.timestamp);
     expect(req.headers['content-type']).toBe('application/json');
-    await waitFor(async () => (await queueStats(queue)).depth === 0 && (await queueStats(queue)).inFlight === 0, 5_000, 'acked');
+    await waitFor(
+      async () => (await queueStats(queue)).depth === 0 && (await queueStats(queue)).inFlight === 0,
+      5_000,
+      'acked',
+    );
     await waitFor(() => webhooks.stats('events.1')?.delivered === 1, 5_000, 'delivery counted');
     expect(webhooks.stats('events.1')).toMatchObject({ delivered: 1, failed: 0, lastStatus: 200 });
   });
@@ -83,7 +97,12 @@ describe('webhook delivery', () => {
     let release!: () => void;
     const released = new Promise<number>((r) => (release = () => r(200)));
     slow.behaviour = () => released; // holds its first request until the fast endpoint is done
-    const slowQueue = await webhooks.ensureEndpoint('slow.1', { url: slow.url, secret: 'k', concurrency: 1, timeoutMs: 30_000 });
+    const slowQueue = await webhooks.ensureEndpoint('slow.1', {
+      url: slow.url,
+      secret: 'k',
+      concurrency: 1,
+      timeoutMs: 30_000,
+    });
     const fastQueue = await webhooks.ensureEndpoint('fast.1', { url: quick.url, secret: 'k', concurrency: 1 });
     for (let i = 0; i < 5; i++) await broker.publish(slowQueue, { type: 't', payload: i });
     await waitFor(() => slow.received.length === 1, 10_000, 'the slow endpoint is busy');
@@ -106,15 +125,27 @@ describe('webhook delivery', () => {
       return 200;
     };
     const queue = await webhooks.ensureEndpoint('conc.1', { url: hook.url, secret: 'k', concurrency: 2 });
-    await broker.publish(queue, Array.from({ length: 8 }, (_, i) => ({ type: 't', payload: i })));
+    await broker.publish(
+      queue,
+      Array.from({ length: 8 }, (_, i) => ({ type: 't', payload: i })),
+    );
     await waitFor(() => hook.ok.length === 8, 10_000, 'all delivered');
     expect(peak).toBe(2);
   });
 
   it('spaces POSTs to an endpoint by its ratePerSecond (token bucket, burst 1)', async () => {
     const hook = await server();
-    const queue = await webhooks.ensureEndpoint('rate.1', { url: hook.url, secret: 'k', concurrency: 4, ratePerSecond: 20, burst: 1 });
-    await broker.publish(queue, Array.from({ length: 5 }, (_, i) => ({ type: 't', payload: i })));
+    const queue = await webhooks.ensureEndpoint('rate.1', {
+      url: hook.url,
+      secret: 'k',
+      concurrency: 4,
+      ratePerSecond: 20,
+      burst: 1,
+    });
+    await broker.publish(
+      queue,
+      Array.from({ length: 5 }, (_, i) => ({ type: 't', payload: i })),
+    );
     await waitFor(() => hook.ok.length === 5, 10_000, 'all delivered');
     // 5 POSTs at 20/s with no burst need 4 refill intervals of 50 ms (arrival times at the server jitter a little).
     expect(hook.received[4].at - hook.received[0].at).toBeGreaterThanOrEqual(150);
@@ -126,7 +157,11 @@ describe('webhook delivery', () => {
     await webhooks.removeEndpoint('gone.1');
     await expect(broker.describeQueue(webhooks.targetQueueFor('gone.1'))).rejects.toMatchObject({ code: 'NOT_FOUND' });
     expect(webhooks.stats('gone.1')).toBeNull();
-    await expect(webhooks.ensureEndpoint('bad.1', { url: 'ftp://127.0.0.1/x', secret: 'k' })).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
-    await expect(webhooks.ensureEndpoint('bad.2', { url: hook.url, secret: '' })).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
+    await expect(webhooks.ensureEndpoint('bad.1', { url: 'ftp://127.0.0.1/x', secret: 'k' })).rejects.toMatchObject({
+      code: 'INVALID_ARGUMENT',
+    });
+    await expect(webhooks.ensureEndpoint('bad.2', { url: hook.url, secret: '' })).rejects.toMatchObject({
+      code: 'INVALID_ARGUMENT',
+    });
   });
 });

@@ -20,7 +20,12 @@ describe('publish takes the message as it is when called', () => {
     await broker.createQueue('q');
     server = await startNativeServer(broker, { port: 0 });
     client = await connect(`wharf://127.0.0.1:${server.address().port}`);
-    await Promise.all([client.publish('q', { payload: 1 }), client.publish('q', { payload: 2 }), client.publish('q', [{ payload: 3 }, { payload: 4 }]), client.publish('q', { payload: 5 })]);
+    await Promise.all([
+      client.publish('q', { payload: 1 }),
+      client.publish('q', { payload: 2 }),
+      client.publish('q', [{ payload: 3 }, { payload: 4 }]),
+      client.publish('q', { payload: 5 }),
+    ]);
     expect((await broker.receive('q', { max: 10 })).map((m) => m.payload)).toEqual([1, 2, 3, 4, 5]);
   });
 
@@ -46,7 +51,13 @@ describe('publish takes the message as it is when called', () => {
     buffer[0] = 0x78;
     await single;
     const got = await broker.receive('q', { max: 10 });
-    expect(got.map((x) => x.payload)).toEqual([{ n: 0 }, { n: 1 }, { n: 2 }, new Uint8Array([1, 2, 3]), new Uint8Array(Buffer.from('abc'))]);
+    expect(got.map((x) => x.payload)).toEqual([
+      { n: 0 },
+      { n: 1 },
+      { n: 2 },
+      new Uint8Array([1, 2, 3]),
+      new Uint8Array(Buffer.from('abc')),
+    ]);
     expect(got.slice(0, 3).map((x) => x.headers.h)).toEqual(['h0', 'h1', 'h2']);
   });
 
@@ -60,9 +71,14 @@ describe('publish takes the message as it is when called', () => {
     const first = client.publish('q', { payload: 1 });
     const refused = client.publish('q', { payload: cyclic as never });
     const last = client.publish('q', { payload: 3 });
-    await expect(refused).rejects.toMatchObject({ code: 'INVALID_ARGUMENT', message: expect.stringContaining('JSON') as unknown });
+    await expect(refused).rejects.toMatchObject({
+      code: 'INVALID_ARGUMENT',
+      message: expect.stringContaining('JSON') as unknown,
+    });
     await Promise.all([first, last]);
-    await expect(client.publish('q', [{ payload: 4 }, { payload: 10n as unknown as number }])).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
+    await expect(client.publish('q', [{ payload: 4 }, { payload: 10n as unknown as number }])).rejects.toMatchObject({
+      code: 'INVALID_ARGUMENT',
+    });
     expect((await broker.receive('q', { max: 10 })).map((m) => m.payload)).toEqual([1, 3]);
   });
 
@@ -72,7 +88,9 @@ describe('publish takes the message as it is when called', () => {
     client = await connect(`wharf://127.0.0.1:${server.address().port}`);
     const cyclic: Record<string, unknown> = {};
     cyclic.self = cyclic;
-    await expect(client.publish('missing', { payload: cyclic as never })).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
+    await expect(client.publish('missing', { payload: cyclic as never })).rejects.toMatchObject({
+      code: 'INVALID_ARGUMENT',
+    });
     await expect(broker.publish('missing', { payload: cyclic as never })).rejects.toMatchObject({ code: 'NOT_FOUND' });
     await expect(client.publish('missing', { payload: 1 })).rejects.toMatchObject({ code: 'NOT_FOUND' });
     await expect(broker.publish('missing', { payload: 1 })).rejects.toMatchObject({ code: 'NOT_FOUND' });
@@ -97,7 +115,9 @@ describe('publish takes the message as it is when called', () => {
     await Promise.all([before, outer, inner, innerBatch]);
     const got = (await broker.receive('q', { max: 10 })).map((m) => m.payload);
     expect([...got].sort()).toEqual(['before', 'inner', 'inner batch', 'outer']);
-    const ids = new Set([await before, await outer, await inner!, await innerBatch!].flat().map((r) => (r as { id: string }).id));
+    const ids = new Set(
+      [await before, await outer, await inner!, await innerBatch!].flat().map((r) => (r as { id: string }).id),
+    );
     expect(ids.size).toBe(4); // four messages, four sequences: none taken for a duplicate
   });
 });

@@ -26,7 +26,11 @@ async function openRig(): Promise<Rig> {
   await broker.createQueue('q');
   const server = await startNativeServer(broker, { port: 0 });
   const proxy = await startFrameProxy(server.address().port);
-  const client = await connect(`wharf://127.0.0.1:${proxy.port}`, { reconnectInitialDelayMs: 10, reconnectMaxDelayMs: 20, connectTimeoutMs: 300 });
+  const client = await connect(`wharf://127.0.0.1:${proxy.port}`, {
+    reconnectInitialDelayMs: 10,
+    reconnectMaxDelayMs: 20,
+    connectTimeoutMs: 300,
+  });
   return {
     broker,
     proxy,
@@ -150,12 +154,18 @@ describe('remote client, connection lost at an awkward moment', () => {
     });
     proxy.cutAt = (connection, op) => connection === 1 && op === OP.CONSUME; // the resume on the 2nd connection is lost
     proxy.cutAll();
-    await until(() => proxy.connections >= 3 && proxy.opsByConnection[2].includes(OP.CONSUME), 'the resume on a third connection');
+    await until(
+      () => proxy.connections >= 3 && proxy.opsByConnection[2].includes(OP.CONSUME),
+      'the resume on a third connection',
+    );
     await sleep(300); // a second resume, if any, would go out meanwhile
     expect(proxy.opsByConnection[2].filter((op) => op === OP.CONSUME)).toHaveLength(1);
     await consumer.close();
     closed = true;
-    await broker.publish('q', [0, 1, 2, 3].map((n) => ({ payload: n })));
+    await broker.publish(
+      'q',
+      [0, 1, 2, 3].map((n) => ({ payload: n })),
+    );
     await sleep(300);
     expect(afterClose).toEqual([]);
     expect(await depthOf(broker)).toBe(4);
@@ -174,7 +184,10 @@ describe('remote client, connection lost at an awkward moment', () => {
         runs.set(n, (runs.get(n) ?? 0) + 1);
         if (n === 1 && runs.get(1) === 1) await held; // the first run of message 1 holds the only slot
       });
-      await broker.publish('slots', [1, 2, 3].map((n) => ({ payload: n })));
+      await broker.publish(
+        'slots',
+        [1, 2, 3].map((n) => ({ payload: n })),
+      );
       await until(() => runs.get(1) === 1, 'message 1 to run');
       await sleep(100); // 2 and 3 have arrived and wait for the slot
       if (freedWhile === 'while disconnected') proxy.swallowFrom = proxy.connections; // reconnects get no answer yet
@@ -186,9 +199,15 @@ describe('remote client, connection lost at an awkward moment', () => {
         expect([runs.get(2), runs.get(3)]).toEqual([undefined, undefined]);
         proxy.swallowFrom = Infinity;
       }
-      await until(() => proxy.opsByConnection.some((ops, i) => i > 0 && ops.includes(OP.CONSUME)), 'the consumer to resume');
+      await until(
+        () => proxy.opsByConnection.some((ops, i) => i > 0 && ops.includes(OP.CONSUME)),
+        'the consumer to resume',
+      );
       release();
-      await until(() => (runs.get(2) ?? 0) >= 1 && (runs.get(3) ?? 0) >= 1, 'messages 2 and 3 to be delivered again and run');
+      await until(
+        () => (runs.get(2) ?? 0) >= 1 && (runs.get(3) ?? 0) >= 1,
+        'messages 2 and 3 to be delivered again and run',
+      );
       await sleep(500); // a second run, if any, comes meanwhile
       expect([runs.get(2), runs.get(3)]).toEqual([1, 1]);
     });
@@ -196,14 +215,22 @@ describe('remote client, connection lost at an awkward moment', () => {
 
   it('while reconnecting, at most maxWaitingRequests requests wait; more fail at once with LIMIT_EXCEEDED, and those waiting are answered once it is back', async () => {
     const { broker, proxy } = await rig();
-    const client = await connect(`wharf://127.0.0.1:${proxy.port}`, { reconnectInitialDelayMs: 10, reconnectMaxDelayMs: 20, connectTimeoutMs: 200, maxWaitingRequests: 3 });
+    const client = await connect(`wharf://127.0.0.1:${proxy.port}`, {
+      reconnectInitialDelayMs: 10,
+      reconnectMaxDelayMs: 20,
+      connectTimeoutMs: 200,
+      maxWaitingRequests: 3,
+    });
     try {
       const before = proxy.connections;
       proxy.swallowFrom = before; // attempts from now on get no answer
       proxy.cutAll();
       await until(() => proxy.connections > before, 'a reconnect attempt');
       const waiting = [1, 2, 3].map(() => client.describeQueue('q'));
-      await expect(client.publish('q', { payload: 'over' })).rejects.toMatchObject({ code: 'LIMIT_EXCEEDED', details: { limit: 'maxWaitingRequests' } });
+      await expect(client.publish('q', { payload: 'over' })).rejects.toMatchObject({
+        code: 'LIMIT_EXCEEDED',
+        details: { limit: 'maxWaitingRequests' },
+      });
       proxy.swallowFrom = Infinity;
       expect((await Promise.all(waiting)).map((q) => q.name)).toEqual(['q', 'q', 'q']);
       expect(await depthOf(broker)).toBe(0); // the refused publish stored nothing
@@ -230,31 +257,40 @@ describe('remote client, connection lost at an awkward moment', () => {
     const silent = createServer((s) => accepted.add(s));
     await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
     const port = (silent.address() as { port: number }).port;
-    await expect(connect(`wharf://127.0.0.1:${port}`, { connectTimeoutMs: 200 })).rejects.toMatchObject({ code: 'UNAVAILABLE', message: expect.stringContaining('connectTimeoutMs') });
+    await expect(connect(`wharf://127.0.0.1:${port}`, { connectTimeoutMs: 200 })).rejects.toMatchObject({
+      code: 'UNAVAILABLE',
+      message: expect.stringContaining('connectTimeoutMs'),
+    });
     for (const s of accepted) s.destroy();
     await new Promise<void>((resolve) => silent.close(() => resolve()));
   });
 
-  it('an open consumer keeps its process alive while its server is away, and resumes when it is back', { timeout: 30_000 }, async () => {
-    const broker = await Broker.open({ inMemory: true });
-    await broker.createQueue('q');
-    let server = await startNativeServer(broker, { port: 0 });
-    const port = server.address().port;
-    const child = spawn(process.execPath, ['--import', 'tsx', CHILD, String(port)], { stdio: ['ignore', 'pipe', 'inherit'] });
-    let out = '';
-    child.stdout.on('data', (c: Buffer) => (out += c.toString()));
-    try {
-      await until(() => out.includes('open'), 'the worker to start', 20_000);
-      await server.close();
-      await sleep(1_500);
-      expect(child.exitCode).toBeNull(); // before: it exited with 0, its reconnect timer unref'd
-      server = await startNativeServer(broker, { port });
-      await broker.publish('q', { payload: 'after' });
-      await until(() => out.includes('got after'), 'the resumed consumer to get a message', 10_000);
-    } finally {
-      child.kill('SIGKILL');
-      await server.close();
-      await broker.close();
-    }
-  });
+  it(
+    'an open consumer keeps its process alive while its server is away, and resumes when it is back',
+    { timeout: 30_000 },
+    async () => {
+      const broker = await Broker.open({ inMemory: true });
+      await broker.createQueue('q');
+      let server = await startNativeServer(broker, { port: 0 });
+      const port = server.address().port;
+      const child = spawn(process.execPath, ['--import', 'tsx', CHILD, String(port)], {
+        stdio: ['ignore', 'pipe', 'inherit'],
+      });
+      let out = '';
+      child.stdout.on('data', (c: Buffer) => (out += c.toString()));
+      try {
+        await until(() => out.includes('open'), 'the worker to start', 20_000);
+        await server.close();
+        await sleep(1_500);
+        expect(child.exitCode).toBeNull(); // before: it exited with 0, its reconnect timer unref'd
+        server = await startNativeServer(broker, { port });
+        await broker.publish('q', { payload: 'after' });
+        await until(() => out.includes('got after'), 'the resumed consumer to get a message', 10_000);
+      } finally {
+        child.kill('SIGKILL');
+        await server.close();
+        await broker.close();
+      }
+    },
+  );
 });

@@ -35,7 +35,9 @@ describe('idempotent producer', () => {
     expect(afterRestart).toEqual({ ...first[0], duplicate: true, repeatedSequence: true });
     const other = await broker.publish('t', { producerId: 'p2', sequence: 0, payload: 'x' });
     expect(other).toMatchObject({ offset: 3 });
-    expect((await broker.stats('t')).kind === 'topic' && (await broker.stats('t'))).toMatchObject({ partitions: [{ endOffset: 4 }] });
+    expect((await broker.stats('t')).kind === 'topic' && (await broker.stats('t'))).toMatchObject({
+      partitions: [{ endOffset: 4 }],
+    });
     await broker.close();
   });
 
@@ -65,7 +67,9 @@ describe('idempotent producer', () => {
     const results = await Promise.all(pending);
     expect(results).toHaveLength(500);
     const received = await broker.receive('q', { max: 1000 });
-    expect(received.map((m) => m.payload).sort((x, y) => (x as number) - (y as number))).toEqual(Array.from({ length: 500 }, (_, i) => i));
+    expect(received.map((m) => m.payload).sort((x, y) => (x as number) - (y as number))).toEqual(
+      Array.from({ length: 500 }, (_, i) => i),
+    );
     await client.close();
     await again.close();
     await broker.close();

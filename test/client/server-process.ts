@@ -10,7 +10,9 @@ export interface ServerProcess {
 }
 
 export async function startServerProcess(dataDir: string, port = 0): Promise<ServerProcess> {
-  const child = spawn(process.execPath, ['--import', 'tsx', SCRIPT, dataDir, String(port)], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const child = spawn(process.execPath, ['--import', 'tsx', SCRIPT, dataDir, String(port)], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
   const ready = await new Promise<number>((resolve, reject) => {
     let out = '';
     child.stdout!.on('data', (c: Buffer) => {

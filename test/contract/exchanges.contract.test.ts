@@ -26,7 +26,9 @@ describe.each(factories)('exchanges contract (%s)', (_name, make) => {
     expect(got.map((m) => m.payload)).toEqual([{ n: 1 }]);
     await t.wharf.unbind('events', { queue: 'analytics' }, { pattern: 'order.*' });
     expect(await t.wharf.listBindings('events')).toEqual([]);
-    await expect(t.wharf.unbind('events', { queue: 'analytics' }, { pattern: 'order.*' })).rejects.toMatchObject({ code: 'NOT_FOUND' });
+    await expect(t.wharf.unbind('events', { queue: 'analytics' }, { pattern: 'order.*' })).rejects.toMatchObject({
+      code: 'NOT_FOUND',
+    });
     await t.wharf.deleteExchange('events');
     await expect(t.wharf.describeExchange('events')).rejects.toMatchObject({ code: 'NOT_FOUND' });
   });

@@ -3,7 +3,17 @@
 // ones, and nothing happens (no subscription, consumer or binding, no message leased or settled).
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type {
-  BindingOptions, ConsumeOptions, NackOptions, QueueOptions, QueueStats, ReceiveOptions, RedriveOptions, StartPosition, SubscribeOptions, TopicOptions, TopicStats,
+  BindingOptions,
+  ConsumeOptions,
+  NackOptions,
+  QueueOptions,
+  QueueStats,
+  ReceiveOptions,
+  RedriveOptions,
+  StartPosition,
+  SubscribeOptions,
+  TopicOptions,
+  TopicStats,
 } from '../../src/broker/index.js';
 import { factories, waitFor, type Target } from './factories.js';
 
@@ -31,12 +41,19 @@ describe.each(factories)('options contract (%s)', (_name, make) => {
       message: expect.stringMatching(/unknown subscribe option field "form"; the fields are group, from, ackMode/),
     });
     const withExtra = { group: 'billing', from: { offset: 0, partition: 0 } as unknown as StartPosition };
-    await expect(t.wharf.subscribe('orders', withExtra, never)).rejects.toMatchObject({ code: 'INVALID_ARGUMENT', message: expect.stringMatching(/from is/) });
-    await expect(t.wharf.subscribe('orders', null as unknown as SubscribeOptions, never)).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
+    await expect(t.wharf.subscribe('orders', withExtra, never)).rejects.toMatchObject({
+      code: 'INVALID_ARGUMENT',
+      message: expect.stringMatching(/from is/),
+    });
+    await expect(t.wharf.subscribe('orders', null as unknown as SubscribeOptions, never)).rejects.toMatchObject({
+      code: 'INVALID_ARGUMENT',
+    });
     expect(((await t.wharf.stats('orders')) as TopicStats).groups).toEqual({});
     // A position names one field: an offset with a second one is refused by seek too.
     const sub = await t.wharf.subscribe('orders', { from: 'latest' }, never);
-    await expect(sub.seek({ offset: 0, timestamp: 0 } as unknown as StartPosition)).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
+    await expect(sub.seek({ offset: 0, timestamp: 0 } as unknown as StartPosition)).rejects.toMatchObject({
+      code: 'INVALID_ARGUMENT',
+    });
     await sub.close();
   });
 
@@ -45,9 +62,13 @@ describe.each(factories)('options contract (%s)', (_name, make) => {
     await t.wharf.publish('jobs', { payload: 'job' });
     await expect(t.wharf.consume('jobs', { concurency: 2 } as ConsumeOptions, never)).rejects.toMatchObject({
       code: 'INVALID_ARGUMENT',
-      message: expect.stringMatching(/unknown consume option field "concurency"; the fields are concurrency, prefetch, ackMode, visibilityTimeoutMs/),
+      message: expect.stringMatching(
+        /unknown consume option field "concurency"; the fields are concurrency, prefetch, ackMode, visibilityTimeoutMs/,
+      ),
     });
-    await expect(t.wharf.consume('jobs', null as unknown as ConsumeOptions, never)).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
+    await expect(t.wharf.consume('jobs', null as unknown as ConsumeOptions, never)).rejects.toMatchObject({
+      code: 'INVALID_ARGUMENT',
+    });
     const got = await t.wharf.receive('jobs', { max: 10 });
     expect(got.map((m) => [m.payload, m.deliveryCount])).toEqual([['job', 1]]);
   });
@@ -57,9 +78,13 @@ describe.each(factories)('options contract (%s)', (_name, make) => {
     await t.wharf.publish('jobs', { payload: 'job' });
     await expect(t.wharf.receive('jobs', { maxMessages: 5 } as ReceiveOptions)).rejects.toMatchObject({
       code: 'INVALID_ARGUMENT',
-      message: expect.stringMatching(/unknown receive option field "maxMessages"; the fields are max, waitMs, visibilityTimeoutMs/),
+      message: expect.stringMatching(
+        /unknown receive option field "maxMessages"; the fields are max, waitMs, visibilityTimeoutMs/,
+      ),
     });
-    await expect(t.wharf.receive('jobs', null as unknown as ReceiveOptions)).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
+    await expect(t.wharf.receive('jobs', null as unknown as ReceiveOptions)).rejects.toMatchObject({
+      code: 'INVALID_ARGUMENT',
+    });
     expect(await queueStats('jobs')).toMatchObject({ depth: 1, inFlight: 0 });
   });
 
@@ -88,7 +113,9 @@ describe.each(factories)('options contract (%s)', (_name, make) => {
       code: 'INVALID_ARGUMENT',
       message: expect.stringMatching(/unknown redrive option field "target"; the fields are to, max/),
     });
-    await expect(t.wharf.redrive('jobs.dlq', null as unknown as RedriveOptions)).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
+    await expect(t.wharf.redrive('jobs.dlq', null as unknown as RedriveOptions)).rejects.toMatchObject({
+      code: 'INVALID_ARGUMENT',
+    });
     expect(await queueStats('jobs.dlq')).toMatchObject({ depth: 1, inFlight: 0 });
     expect(await queueStats('other')).toMatchObject({ depth: 0 });
     expect(await queueStats('jobs')).toMatchObject({ depth: 0 });
@@ -97,14 +124,22 @@ describe.each(factories)('options contract (%s)', (_name, make) => {
   it('bind and unbind refuse a misspelt option and change no binding', async () => {
     await t.wharf.createExchange('events', { type: 'topic' });
     await t.wharf.createQueue('audit');
-    await expect(t.wharf.bind('events', { queue: 'audit' }, { patern: 'order.*' } as BindingOptions)).rejects.toMatchObject({
+    await expect(
+      t.wharf.bind('events', { queue: 'audit' }, { patern: 'order.*' } as BindingOptions),
+    ).rejects.toMatchObject({
       code: 'INVALID_ARGUMENT',
-      message: expect.stringMatching(/unknown binding option field "patern"; the fields are pattern, headers, match, filter/),
+      message: expect.stringMatching(
+        /unknown binding option field "patern"; the fields are pattern, headers, match, filter/,
+      ),
     });
-    await expect(t.wharf.bind('events', { queue: 'audit' }, null as unknown as BindingOptions)).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
+    await expect(t.wharf.bind('events', { queue: 'audit' }, null as unknown as BindingOptions)).rejects.toMatchObject({
+      code: 'INVALID_ARGUMENT',
+    });
     expect(await t.wharf.listBindings('events')).toEqual([]);
     const binding = await t.wharf.bind('events', { queue: 'audit' }, { pattern: 'order.*' });
-    await expect(t.wharf.unbind('events', { queue: 'audit' }, { pattern: 'order.*', matches: 'all' } as BindingOptions)).rejects.toMatchObject({
+    await expect(
+      t.wharf.unbind('events', { queue: 'audit' }, { pattern: 'order.*', matches: 'all' } as BindingOptions),
+    ).rejects.toMatchObject({
       code: 'INVALID_ARGUMENT',
       message: expect.stringMatching(/unknown binding option field "matches"/),
     });
@@ -112,8 +147,14 @@ describe.each(factories)('options contract (%s)', (_name, make) => {
   });
 
   it('createTopic and createQueue refuse null options; undefined means the defaults', async () => {
-    await expect(t.wharf.createTopic('t', null as unknown as TopicOptions)).rejects.toMatchObject({ code: 'INVALID_ARGUMENT', message: expect.stringMatching(/not null/) });
-    await expect(t.wharf.createQueue('q', null as unknown as QueueOptions)).rejects.toMatchObject({ code: 'INVALID_ARGUMENT', message: expect.stringMatching(/not null/) });
+    await expect(t.wharf.createTopic('t', null as unknown as TopicOptions)).rejects.toMatchObject({
+      code: 'INVALID_ARGUMENT',
+      message: expect.stringMatching(/not null/),
+    });
+    await expect(t.wharf.createQueue('q', null as unknown as QueueOptions)).rejects.toMatchObject({
+      code: 'INVALID_ARGUMENT',
+      message: expect.stringMatching(/not null/),
+    });
     expect(await t.wharf.listTopics()).toEqual([]);
     expect(await t.wharf.listQueues()).toEqual([]);
     expect(await t.wharf.createTopic('t', undefined)).toMatchObject({ name: 't', partitions: 1 });
@@ -126,9 +167,13 @@ describe.each(factories)('options contract (%s)', (_name, make) => {
     const [m] = await t.wharf.receive('jobs', { max: 1, waitMs: undefined, visibilityTimeoutMs: 5_000 });
     await m.nack({ delayMs: 0, requeue: undefined, error: 'retry' });
     const seen: unknown[] = [];
-    const c = await t.wharf.consume('jobs', { concurrency: 1, prefetch: 1, ackMode: 'manual', visibilityTimeoutMs: undefined }, (msg) => {
-      seen.push(msg.payload);
-    });
+    const c = await t.wharf.consume(
+      'jobs',
+      { concurrency: 1, prefetch: 1, ackMode: 'manual', visibilityTimeoutMs: undefined },
+      (msg) => {
+        seen.push(msg.payload);
+      },
+    );
     await waitFor(() => seen.length === 2);
     await c.close();
     expect(seen.sort()).toEqual([1, 2]);

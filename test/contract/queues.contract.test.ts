@@ -97,7 +97,11 @@ describe.each(factories)('queues contract (%s)', (_name, make) => {
 
   it('consume acks on resolve and retries on throw, then dead-letters past maxDeliveries', async () => {
     await t.wharf.createQueue('jobs.dlq');
-    await t.wharf.createQueue('jobs', { maxDeliveries: 2, deadLetterQueue: 'jobs.dlq', retry: { initialDelayMs: 1, maxDelayMs: 1 } });
+    await t.wharf.createQueue('jobs', {
+      maxDeliveries: 2,
+      deadLetterQueue: 'jobs.dlq',
+      retry: { initialDelayMs: 1, maxDelayMs: 1 },
+    });
     await t.wharf.publish('jobs', [{ payload: 'ok' }, { payload: 'bad' }]);
     const seen: Array<[unknown, number]> = [];
     const c = await t.wharf.consume('jobs', { concurrency: 2 }, (m: QueueMessage) => {
@@ -120,7 +124,10 @@ describe.each(factories)('queues contract (%s)', (_name, make) => {
 
   it('consume runs at most `concurrency` handlers at once', async () => {
     await t.wharf.createQueue('work');
-    await t.wharf.publish('work', Array.from({ length: 20 }, (_, i) => ({ payload: i })));
+    await t.wharf.publish(
+      'work',
+      Array.from({ length: 20 }, (_, i) => ({ payload: i })),
+    );
     let running = 0;
     let peak = 0;
     let done = 0;

@@ -35,7 +35,11 @@ describe.each(factories)('topics contract (%s)', (_name, make) => {
     await t.wharf.createTopic('doomed');
     await t.wharf.createTopic('kept');
     const seen: unknown[] = [];
-    const doomed = await t.wharf.subscribe('doomed', { group: 'g', from: 'earliest' }, (m: TopicMessage) => void seen.push(m.payload));
+    const doomed = await t.wharf.subscribe(
+      'doomed',
+      { group: 'g', from: 'earliest' },
+      (m: TopicMessage) => void seen.push(m.payload),
+    );
     const kept = await t.wharf.subscribe('kept', { group: 'g' }, () => undefined);
     await t.wharf.publish('doomed', { payload: 'before' });
     await waitFor(() => seen.length === 1);
@@ -74,7 +78,17 @@ describe.each(factories)('topics contract (%s)', (_name, make) => {
     });
     await waitFor(() => got.length === 2);
     await sub.close();
-    expect(got[0]).toMatchObject({ id: 'm1', key: 'order-1', type: 'order.created', headers: { region: 'eu' }, payload: { amount: 5 }, topic: 'orders', partition: 0, offset: 0, deliveryCount: 1 });
+    expect(got[0]).toMatchObject({
+      id: 'm1',
+      key: 'order-1',
+      type: 'order.created',
+      headers: { region: 'eu' },
+      payload: { amount: 5 },
+      topic: 'orders',
+      partition: 0,
+      offset: 0,
+      deliveryCount: 1,
+    });
     expect(got[0].timestamp).toBeGreaterThan(0);
     expect(got[1].id).toBe('m2');
     expect(Array.from(got[1].payload as Uint8Array)).toEqual([0, 1, 2, 255]);
@@ -128,7 +142,10 @@ describe.each(factories)('topics contract (%s)', (_name, make) => {
 
   it("ackMode 'auto' delivers every message in offset order", async () => {
     await t.wharf.createTopic('fast', { partitions: 1 });
-    await t.wharf.publish('fast', Array.from({ length: 200 }, (_, i) => ({ payload: i })));
+    await t.wharf.publish(
+      'fast',
+      Array.from({ length: 200 }, (_, i) => ({ payload: i })),
+    );
     const got: number[] = [];
     const sub = await t.wharf.subscribe('fast', { group: 'g', from: 'earliest', ackMode: 'auto' }, (m) => {
       got.push(m.offset);
@@ -143,6 +160,7 @@ describe.each(factories)('topics contract (%s)', (_name, make) => {
     await t.wharf.publish('orders', [{ payload: 1 }, { payload: 2 }]);
     const stats = await t.wharf.stats('orders');
     expect(stats.kind).toBe('topic');
-    if (stats.kind === 'topic') expect(stats.partitions[0]).toMatchObject({ partition: 0, startOffset: 0, endOffset: 2 });
+    if (stats.kind === 'topic')
+      expect(stats.partitions[0]).toMatchObject({ partition: 0, startOffset: 0, endOffset: 2 });
   });
 });

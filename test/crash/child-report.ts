@@ -7,7 +7,8 @@
 import { openSync, writeSync } from 'node:fs';
 
 const path = process.env.WHARF_CRASH_REPORT;
-if (path === undefined) throw new Error('WHARF_CRASH_REPORT is not set: run this child through test/crash/killed-child.ts');
+if (path === undefined)
+  throw new Error('WHARF_CRASH_REPORT is not set: run this child through test/crash/killed-child.ts');
 const fd = openSync(path, 'a');
 
 /** Appends one line to the report; it is durable against SIGKILL when this returns. */

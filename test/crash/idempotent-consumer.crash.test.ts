@@ -17,53 +17,66 @@ const MESSAGES = 3000;
 const KILLS = 6;
 
 describe('idempotent consumer across crashes', () => {
-  it(`gives every message exactly one effect across ${KILLS} SIGKILLs of the consumer`, { timeout: 120_000 }, async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'wharf-idem-crash-'));
-    const dataDir = join(dir, 'broker');
-    const dbPath = join(dir, 'effects.db');
-    try {
-      const setup = await Broker.open({ dataDir });
-      await setup.createQueue('work');
-      for (let i = 0; i < MESSAGES; i += 500) {
-        await setup.publish('work', Array.from({ length: 500 }, (_, k) => ({ id: `m-${i + k}`, payload: i + k })));
-      }
-      await setup.close();
-
-      let effectsReported = 0;
-      for (let run = 0; run < KILLS; run++) {
-        await runKilledChild(CHILD, [dataDir, dbPath], 150 + Math.floor(Math.random() * 350), ([k]) => {
-          if (k === 'E') effectsReported++;
-        });
-      }
-
-      // Drain what is left here, with the same helper and store.
-      const db = new Database(dbPath);
-      const broker = await Broker.open({ dataDir });
+  it(
+    `gives every message exactly one effect across ${KILLS} SIGKILLs of the consumer`,
+    { timeout: 120_000 },
+    async () => {
+      const dir = mkdtempSync(join(tmpdir(), 'wharf-idem-crash-'));
+      const dataDir = join(dir, 'broker');
+      const dbPath = join(dir, 'effects.db');
       try {
-        const store = new SqliteProcessedStore(db, { consumer: 'crash' });
-        let duplicatesSkipped = 0;
-        const handle = idempotent(store, (m: { id: string }, tx) => void tx.prepare('INSERT INTO effects VALUES (?)').run(m.id), {
-          onDuplicate: () => duplicatesSkipped++,
-        });
-        for (;;) {
-          const batch = await broker.receive('work', { max: 100 });
-          if (batch.length === 0) break;
-          for (const m of batch) {
-            await handle(m);
-            await m.ack();
-          }
+        const setup = await Broker.open({ dataDir });
+        await setup.createQueue('work');
+        for (let i = 0; i < MESSAGES; i += 500) {
+          await setup.publish(
+            'work',
+            Array.from({ length: 500 }, (_, k) => ({ id: `m-${i + k}`, payload: i + k })),
+          );
         }
-        const rows = db.prepare('SELECT message_id AS id, COUNT(*) AS n FROM effects GROUP BY message_id').all() as Array<{ id: string; n: number }>;
-        expect(rows.filter((r) => r.n !== 1)).toEqual([]);
-        expect(rows.length).toBe(MESSAGES);
-        // The kills really interrupted consumption (some processed-but-unacked messages came back).
-        expect(effectsReported + duplicatesSkipped).toBeGreaterThan(0);
+        await setup.close();
+
+        let effectsReported = 0;
+        for (let run = 0; run < KILLS; run++) {
+          await runKilledChild(CHILD, [dataDir, dbPath], 150 + Math.floor(Math.random() * 350), ([k]) => {
+            if (k === 'E') effectsReported++;
+          });
+        }
+
+        // Drain what is left here, with the same helper and store.
+        const db = new Database(dbPath);
+        const broker = await Broker.open({ dataDir });
+        try {
+          const store = new SqliteProcessedStore(db, { consumer: 'crash' });
+          let duplicatesSkipped = 0;
+          const handle = idempotent(
+            store,
+            (m: { id: string }, tx) => void tx.prepare('INSERT INTO effects VALUES (?)').run(m.id),
+            {
+              onDuplicate: () => duplicatesSkipped++,
+            },
+          );
+          for (;;) {
+            const batch = await broker.receive('work', { max: 100 });
+            if (batch.length === 0) break;
+            for (const m of batch) {
+              await handle(m);
+              await m.ack();
+            }
+          }
+          const rows = db
+            .prepare('SELECT message_id AS id, COUNT(*) AS n FROM effects GROUP BY message_id')
+            .all() as Array<{ id: string; n: number }>;
+          expect(rows.filter((r) => r.n !== 1)).toEqual([]);
+          expect(rows.length).toBe(MESSAGES);
+          // The kills really interrupted consumption (some processed-but-unacked messages came back).
+          expect(effectsReported + duplicatesSkipped).toBeGreaterThan(0);
+        } finally {
+          await broker.close();
+          db.close();
+        }
       } finally {
-        await broker.close();
-        db.close();
+        rmSync(dir, { recursive: true, force: true });
       }
-    } finally {
-      rmSync(dir, { recursive: true, force: true });
-    }
-  });
+    },
+  );
 });

@@ -6,7 +6,12 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
-export function runKilledChild(script: string, args: string[], killAfterMs: number, onLine: (fields: string[]) => void): Promise<void> {
+export function runKilledChild(
+  script: string,
+  args: string[],
+  killAfterMs: number,
+  onLine: (fields: string[]) => void,
+): Promise<void> {
   const reportDir = mkdtempSync(join(tmpdir(), 'wharf-crash-report-'));
   const reportPath = join(reportDir, 'report.txt');
   return new Promise<void>((resolve, reject) => {
@@ -25,7 +30,9 @@ export function runKilledChild(script: string, args: string[], killAfterMs: numb
         setTimeout(() => child.kill('SIGKILL'), killAfterMs);
       }
     });
-    child.on('exit', (code, signal) => (signal === 'SIGKILL' ? resolve() : reject(new Error(`child exited with ${code}: ${stderr}`))));
+    child.on('exit', (code, signal) =>
+      signal === 'SIGKILL' ? resolve() : reject(new Error(`child exited with ${code}: ${stderr}`)),
+    );
   })
     .then(() => {
       let text = '';

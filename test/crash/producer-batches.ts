@@ -9,6 +9,7 @@ export const TARGETS = ['t', 'q', 'ex'] as const;
 /** Messages with sequences from..to (inclusive) for target; the payload names both. */
 export function batchOf(target: string, from: number, to: number): MessageInput[] {
   const out: MessageInput[] = [];
-  for (let s = from; s <= to; s++) out.push({ producerId: PRODUCER_ID, sequence: s, key: `k${s % 7}`, payload: { target, s } });
+  for (let s = from; s <= to; s++)
+    out.push({ producerId: PRODUCER_ID, sequence: s, key: `k${s % 7}`, payload: { target, s } });
   return out;
 }

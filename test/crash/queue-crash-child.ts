@@ -16,7 +16,10 @@ async function produce(): Promise<void> {
     const n = 1 + Math.floor(Math.random() * 20);
     const from = seq;
     seq += n;
-    await broker.publish('crash', Array.from({ length: n }, (_, i) => ({ payload: from + i })));
+    await broker.publish(
+      'crash',
+      Array.from({ length: n }, (_, i) => ({ payload: from + i })),
+    );
     report(`P ${from} ${from + n - 1}`);
   }
 }

@@ -30,7 +30,9 @@ async function main(): Promise<void> {
         return { key: `key-${s % 7}`, payload: { run, seq: s, body: bodyFor(run, s) } };
       });
       const results = await broker.publish('crash', batch);
-      results.forEach((r, i) => report(`ok ${run} ${(batch[i].payload as { seq: number }).seq} ${r.partition} ${r.offset}`));
+      results.forEach((r, i) =>
+        report(`ok ${run} ${(batch[i].payload as { seq: number }).seq} ${r.partition} ${r.offset}`),
+      );
     }
   };
   await Promise.all([worker(), worker(), worker(), worker()]);

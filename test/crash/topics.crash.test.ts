@@ -28,7 +28,8 @@ interface Ack {
 async function runAndKill(dir: string, run: string): Promise<Ack[]> {
   const acks: Ack[] = [];
   await runKilledChild(CHILD, [dir, run], 50 + Math.floor(Math.random() * 400), ([tag, r, seq, partition, offset]) => {
-    if (tag === 'ok' && r === run) acks.push({ seq: Number(seq), partition: Number(partition), offset: Number(offset) });
+    if (tag === 'ok' && r === run)
+      acks.push({ seq: Number(seq), partition: Number(partition), offset: Number(offset) });
   });
   return acks;
 }
@@ -38,7 +39,11 @@ async function readAll(broker: Broker): Promise<Map<string, TopicMessage>> {
   const stats = (await broker.stats('crash')) as TopicStats;
   const expected = stats.partitions.reduce((n, p) => n + p.endOffset - p.startOffset, 0);
   const byPosition = new Map<string, TopicMessage>();
-  const sub = await broker.subscribe('crash', { from: 'earliest' }, (m) => void byPosition.set(`${m.partition}:${m.offset}`, m));
+  const sub = await broker.subscribe(
+    'crash',
+    { from: 'earliest' },
+    (m) => void byPosition.set(`${m.partition}:${m.offset}`, m),
+  );
   await waitFor(() => byPosition.size === expected, `${expected} stored messages`, 20_000);
   await sub.close();
   return byPosition;

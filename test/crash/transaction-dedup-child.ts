@@ -8,6 +8,9 @@ const broker = await Broker.open({ dataDir, fsync: 'always' });
 reportReady();
 for (let n = 0; ; n++) {
   report(`S ${n}`);
-  const [t] = await Promise.all([broker.publish('t', { key: `k${n}`, dedupId: `d${n}`, payload: n }), broker.publish('q', { dedupId: `d${n}`, payload: n })]);
+  const [t] = await Promise.all([
+    broker.publish('t', { key: `k${n}`, dedupId: `d${n}`, payload: n }),
+    broker.publish('q', { dedupId: `d${n}`, payload: n }),
+  ]);
   report(`P ${n} ${t.partition} ${t.offset}`);
 }

@@ -15,7 +15,11 @@ const CHILD = fileURLToPath(new URL('./transaction-crash-child.ts', import.meta.
 const INPUTS = 300;
 const RUNS = 6;
 
-async function runOnce(dataDir: string, routeStart: number, killAfterMs: number): Promise<{ txDone: number[]; routed: number[]; recovered: number }> {
+async function runOnce(
+  dataDir: string,
+  routeStart: number,
+  killAfterMs: number,
+): Promise<{ txDone: number[]; routed: number[]; recovered: number }> {
   const txDone: number[] = [];
   const routed: number[] = [];
   let recovered = 0;
@@ -81,7 +85,10 @@ describe('transactions and atomic routing across SIGKILL', () => {
     await broker.bind('fan', { queue: 'f2' });
     await broker.createExchange('route', { type: 'fanout' });
     for (const q of ['r1', 'r2', 'r3']) await broker.bind('route', { queue: q });
-    await broker.publish('in', Array.from({ length: INPUTS }, (_, i) => ({ payload: i })));
+    await broker.publish(
+      'in',
+      Array.from({ length: INPUTS }, (_, i) => ({ payload: i })),
+    );
     await broker.close();
 
     const txDone = new Set<number>();
@@ -113,15 +120,27 @@ describe('transactions and atomic routing across SIGKILL', () => {
         const expected = remaining.has(i) ? 0 : 1;
         applied += expected;
         if (txDone.has(i)) expect(expected, `resolved transaction ${i} lost its ack`).toBe(1);
-        for (const [name, c] of [['out', outTopic], ['outq', outq], ['f1', f1], ['f2', f2]] as const) {
-          expect(c.get(i) ?? 0, `input ${i} (${remaining.has(i) ? 'not acked' : 'acked'}) appears ${c.get(i) ?? 0}x in ${name}`).toBe(expected);
+        for (const [name, c] of [
+          ['out', outTopic],
+          ['outq', outq],
+          ['f1', f1],
+          ['f2', f2],
+        ] as const) {
+          expect(
+            c.get(i) ?? 0,
+            `input ${i} (${remaining.has(i) ? 'not acked' : 'acked'}) appears ${c.get(i) ?? 0}x in ${name}`,
+          ).toBe(expected);
         }
       }
       expect(applied).toBeGreaterThanOrEqual(txDone.size);
       const s = await broker.stats('src');
       expect(s.kind === 'topic' ? s.groups.g?.partitions[0].committed : -1).toBe(applied);
 
-      const [r1, r2, r3] = [counts(await drainQueue(broker, 'r1')), counts(await drainQueue(broker, 'r2')), counts(await drainQueue(broker, 'r3'))];
+      const [r1, r2, r3] = [
+        counts(await drainQueue(broker, 'r1')),
+        counts(await drainQueue(broker, 'r2')),
+        counts(await drainQueue(broker, 'r3')),
+      ];
       for (const n of routedDone) expect(r1.get(n), `resolved fan-out ${n} missing`).toBe(1);
       for (const n of new Set([...r1.keys(), ...r2.keys(), ...r3.keys()])) {
         expect([r1.get(n) ?? 0, r2.get(n) ?? 0, r3.get(n) ?? 0], `fan-out ${n}`).toEqual([1, 1, 1]);

@@ -11,7 +11,10 @@ import { runKilledChild } from './killed-child.js';
 
 const CHILD = fileURLToPath(new URL('./transaction-dedup-child.ts', import.meta.url));
 
-async function runOnce(dataDir: string, killAfterMs: number): Promise<{ started: number; resolved: Map<number, [number, number]> }> {
+async function runOnce(
+  dataDir: string,
+  killAfterMs: number,
+): Promise<{ started: number; resolved: Map<number, [number, number]> }> {
   const resolved = new Map<number, [number, number]>();
   let started = -1;
   await runKilledChild(CHILD, [dataDir], killAfterMs, ([k, a, b, c]) => {
@@ -37,7 +40,10 @@ describe('dedupId across SIGKILL', () => {
     broker = await Broker.open({ dataDir: dir });
     try {
       for (let n = 0; n <= started; n++) {
-        const [t] = await Promise.all([broker.publish('t', { key: `k${n}`, dedupId: `d${n}`, payload: n }), broker.publish('q', { dedupId: `d${n}`, payload: n })]);
+        const [t] = await Promise.all([
+          broker.publish('t', { key: `k${n}`, dedupId: `d${n}`, payload: n }),
+          broker.publish('q', { dedupId: `d${n}`, payload: n }),
+        ]);
         const told = resolved.get(n);
         if (told !== undefined) expect([t.partition, t.offset, t.duplicate]).toEqual([...told, true]);
       }

@@ -19,7 +19,13 @@ describe('saga example', () => {
   it('happy path: payment, reservation and shipment complete the order', async () => {
     const outcome = await saga.placeOrder({ orderId: 'o-1', amount: 100, item: 'widget', quantity: 2 });
     expect(outcome.status).toBe('completed');
-    expect(outcome.events).toEqual(['order.created', 'payment.succeeded', 'inventory.reserved', 'shipment.scheduled', 'order.completed']);
+    expect(outcome.events).toEqual([
+      'order.created',
+      'payment.succeeded',
+      'inventory.reserved',
+      'shipment.scheduled',
+      'order.completed',
+    ]);
     expect(saga.world.charges.get('o-1')).toBe(100);
     expect(saga.world.stock.widget).toBe(3);
   });
@@ -35,7 +41,13 @@ describe('saga example', () => {
   it('inventory failure refunds the payment (compensation) and cancels the order', async () => {
     const outcome = await saga.placeOrder({ orderId: 'o-3', amount: 200, item: 'widget', quantity: 9 });
     expect(outcome.status).toBe('cancelled');
-    expect(outcome.events).toEqual(['order.created', 'payment.succeeded', 'inventory.failed', 'payment.refunded', 'order.cancelled']);
+    expect(outcome.events).toEqual([
+      'order.created',
+      'payment.succeeded',
+      'inventory.failed',
+      'payment.refunded',
+      'order.cancelled',
+    ]);
     expect(saga.world.charges.has('o-3')).toBe(false);
     expect(saga.world.stock.widget).toBe(5);
   });

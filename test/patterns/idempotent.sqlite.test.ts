@@ -12,7 +12,8 @@ beforeEach(() => {
 });
 afterEach(() => db.close());
 
-const cents = (): number => (db.prepare("SELECT cents FROM balance WHERE account = 'acc'").get() as { cents: number }).cents;
+const cents = (): number =>
+  (db.prepare("SELECT cents FROM balance WHERE account = 'acc'").get() as { cents: number }).cents;
 const msg = (id: string, amount: number) => ({ id, payload: { amount } });
 
 describe('idempotent consumer (SQLite store)', () => {

@@ -85,7 +85,9 @@ describe('PostgreSQL outbox', () => {
     const target = new RecordingPublisher();
     target.failNext = 2;
     const errors: string[] = [];
-    const relay = outbox.relay(fx.pool, target, { pollIntervalMs: 50, retryDelayMs: 10, onError: (e) => errors.push(e.code) }).start();
+    const relay = outbox
+      .relay(fx.pool, target, { pollIntervalMs: 50, retryDelayMs: 10, onError: (e) => errors.push(e.code) })
+      .start();
     try {
       await waitFor(async () => (await pendingCount(outbox)) === 0, 10_000, 'all sent');
       expect(errors.length).toBe(2);
@@ -117,7 +119,9 @@ describe('PostgreSQL outbox', () => {
     await crash;
     expect(target.stored.length).toBe(3);
     expect(await pendingCount(outbox)).toBe(3);
-    await fx.pool.query('SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = $1', [appName]);
+    await fx.pool.query('SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = $1', [
+      appName,
+    ]);
     await placeOrder(outbox, 'x4');
     const second = outbox.relay(fx.pool, target, { pollIntervalMs: 50 }).start();
     try {

@@ -29,7 +29,14 @@ let fx: PgFixture;
 let server: WharfServer;
 beforeAll(async () => {
   fx = await openPgFixture();
-  server = await startServer({ ...DEFAULT_CONFIG, inMemory: true, port: 0, httpPort: 0, maxBodyBytes: 4 * 1024 * 1024, logLevel: 'silent' });
+  server = await startServer({
+    ...DEFAULT_CONFIG,
+    inMemory: true,
+    port: 0,
+    httpPort: 0,
+    maxBodyBytes: 4 * 1024 * 1024,
+    logLevel: 'silent',
+  });
 });
 afterAll(async () => {
   await server?.close();
@@ -43,13 +50,18 @@ describe('outbox relay killed between publish and mark', () => {
     await server.broker.createQueue('shipments', { dedupWindowMs: 300_000 });
     const client = await fx.pool.connect();
     await client.query('BEGIN');
-    for (let i = 1; i <= 5; i++) await outbox.add(client, { to: 'shipments', type: 'shipment.requested', key: `s${i}`, payload: { n: i } });
+    for (let i = 1; i <= 5; i++)
+      await outbox.add(client, { to: 'shipments', type: 'shipment.requested', key: `s${i}`, payload: { n: i } });
     await client.query('COMMIT');
     client.release();
 
-    const proc = spawn(process.execPath, ['--import', 'tsx', child, PG_URL, fx.schema, 'outbox_crash', server.nativeUrl], {
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
+    const proc = spawn(
+      process.execPath,
+      ['--import', 'tsx', child, PG_URL, fx.schema, 'outbox_crash', server.nativeUrl],
+      {
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    );
     let out = '';
     proc.stdout.on('data', (d) => (out += d));
     proc.stderr.on('data', (d) => (out += d));
@@ -57,7 +69,8 @@ describe('outbox relay killed between publish and mark', () => {
     expect(signal, out).toBe('SIGKILL');
     expect(out).toContain('published');
     const pending = async () =>
-      (await fx.pool.query(`SELECT count(*)::int AS c FROM ${outbox.qualifiedTable} WHERE sent_at IS NULL`)).rows[0].c as number;
+      (await fx.pool.query(`SELECT count(*)::int AS c FROM ${outbox.qualifiedTable} WHERE sent_at IS NULL`)).rows[0]
+        .c as number;
     expect(await pending()).toBe(5); // published, never marked
     expect(((await server.broker.stats('shipments')) as QueueStats).depth).toBe(5); // the batch did reach the broker
 
@@ -84,15 +97,23 @@ describe('outbox relay killed between publish and mark', () => {
       await seed.close();
       const client = await fx.pool.connect();
       await client.query('BEGIN');
-      for (let i = 1; i <= 5; i++) await outbox.add(client, { to: 'orders', type: 'order.created', key: `o${i}`, payload: { n: i } });
+      for (let i = 1; i <= 5; i++)
+        await outbox.add(client, { to: 'orders', type: 'order.created', key: `o${i}`, payload: { n: i } });
       await client.query('COMMIT');
       client.release();
 
-      const { signal, out } = await runUntilKilled([embeddedChild, PG_URL, fx.schema, 'outbox_crash_embedded', dataDir]);
+      const { signal, out } = await runUntilKilled([
+        embeddedChild,
+        PG_URL,
+        fx.schema,
+        'outbox_crash_embedded',
+        dataDir,
+      ]);
       expect(signal, out).toBe('SIGKILL');
       expect(out).toContain('published');
       const pending = async () =>
-        (await fx.pool.query(`SELECT count(*)::int AS c FROM ${outbox.qualifiedTable} WHERE sent_at IS NULL`)).rows[0].c as number;
+        (await fx.pool.query(`SELECT count(*)::int AS c FROM ${outbox.qualifiedTable} WHERE sent_at IS NULL`)).rows[0]
+          .c as number;
       expect(await pending()).toBe(5);
 
       const broker = await Broker.open({ dataDir });

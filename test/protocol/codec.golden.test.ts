@@ -16,7 +16,9 @@ function body<T>(frame: Buffer, op: number, decode: (r: P.WireReader) => T): T {
 
 describe('codec golden fixtures', () => {
   it('HELLO / HELLO_OK', () => {
-    const hello = P.encodeFrame(P.OP.HELLO, 1, (w) => P.encodeHello(w, { minVersion: 1, maxVersion: 1, clientName: 'js' }));
+    const hello = P.encodeFrame(P.OP.HELLO, 1, (w) =>
+      P.encodeHello(w, { minVersion: 1, maxVersion: 1, clientName: 'js' }),
+    );
     expect(hex(hello)).toBe('0000000d01000000010001000100026a73');
     expect(body(hello, P.OP.HELLO, P.decodeHello)).toEqual({ minVersion: 1, maxVersion: 1, clientName: 'js' });
     const ok = { version: 1, maxFrameBytes: 16777216, maxInFlight: 4096, idleTimeoutMs: 60000, serverName: 'wharf' };
@@ -31,7 +33,9 @@ describe('codec golden fixtures', () => {
     const e = body(f, P.OP.ERROR, P.decodeError);
     expect(e).toBeInstanceOf(WharfError);
     expect([e.code, e.message, e.retryAfterMs]).toEqual(['NOT_FOUND', 'no topic', undefined]);
-    const q = P.encodeFrame(P.OP.ERROR, 1, (w) => P.encodeError(w, new WharfError('QUEUE_FULL', 'full', { retryAfterMs: 250 })));
+    const q = P.encodeFrame(P.OP.ERROR, 1, (w) =>
+      P.encodeError(w, new WharfError('QUEUE_FULL', 'full', { retryAfterMs: 250 })),
+    );
     expect(body(q, P.OP.ERROR, P.decodeError).retryAfterMs).toBe(250);
   });
 
@@ -43,13 +47,18 @@ describe('codec golden fixtures', () => {
     const payload = decoded.messages[0].payload;
     expect(payload).toBeInstanceOf(JsonText);
     expect(Buffer.from(payload as Uint8Array).toString('utf8')).toBe('{"a":1}');
-    expect({ ...decoded, messages: [{ ...decoded.messages[0], payload: { a: 1 } }] }).toEqual({ target: 'q', messages: [{ key: 'k', payload: { a: 1 }, producerId: 'p', sequence: 5 }] });
+    expect({ ...decoded, messages: [{ ...decoded.messages[0], payload: { a: 1 } }] }).toEqual({
+      target: 'q',
+      messages: [{ key: 'k', payload: { a: 1 }, producerId: 'p', sequence: 5 }],
+    });
     // docs/protocol.md section 11: a queue's answer carries no partition or offset (-1 each).
     const ok = P.encodeFrame(P.OP.PUBLISH_OK, 2, (w) => P.encodePublishOk(w, [{ id: 'm1' }], P.PROTOCOL_VERSION));
     expect(hex(ok)).toBe('0000001ca00000000200010000026d31ffffffffffffffffffffffff00000000');
     expect(body(ok, P.OP.PUBLISH_OK, P.decodePublishOk)).toEqual([{ id: 'm1' }]);
     // A topic's answer carries both.
-    const topicOk = P.encodeFrame(P.OP.PUBLISH_OK, 2, (w) => P.encodePublishOk(w, [{ id: 'm1', partition: 0, offset: 42 }], P.PROTOCOL_VERSION));
+    const topicOk = P.encodeFrame(P.OP.PUBLISH_OK, 2, (w) =>
+      P.encodePublishOk(w, [{ id: 'm1', partition: 0, offset: 42 }], P.PROTOCOL_VERSION),
+    );
     expect(hex(topicOk)).toBe('0000001ca00000000200010000026d3100000000000000000000002a00000000');
     expect(body(topicOk, P.OP.PUBLISH_OK, P.decodePublishOk)).toEqual([{ id: 'm1', partition: 0, offset: 42 }]);
     // A repeat of a stored sequence: flags 0x03 from version 4, 0x01 (duplicate alone) before it.
@@ -66,7 +75,9 @@ describe('codec golden fixtures', () => {
     const c = P.encodeFrame(P.OP.CREDIT, 0, (w) => P.encodeCredit(w, 1, 100));
     expect(hex(c)).toBe('0000000d31000000000000000100000064');
     expect(body(c, P.OP.CREDIT, P.decodeCredit)).toEqual({ subscriptionId: 1, credits: 100 });
-    const s = P.encodeFrame(P.OP.SETTLE, 0, (w) => P.encodeSettle(w, { subscriptionId: 1, deliveryId: 9, ok: false, error: 'x' }));
+    const s = P.encodeFrame(P.OP.SETTLE, 0, (w) =>
+      P.encodeSettle(w, { subscriptionId: 1, deliveryId: 9, ok: false, error: 'x' }),
+    );
     expect(hex(s)).toBe('0000001332000000000000000100000009010000000178');
     expect(body(s, P.OP.SETTLE, P.decodeSettle)).toEqual({ subscriptionId: 1, deliveryId: 9, ok: false, error: 'x' });
   });
@@ -74,9 +85,17 @@ describe('codec golden fixtures', () => {
   it('SETTLE_BATCH: successes as runs of delivery ids plus a credit grant', () => {
     const f = P.encodeFrame(P.OP.SETTLE_BATCH, 0, (w) => P.encodeSettleBatch(w, 1, 5, [3, 4, 9, 1]));
     expect(hex(f)).toBe('0000001f36000000000000000100000005000200000003000000040000000900000001');
-    expect(body(f, P.OP.SETTLE_BATCH, P.decodeSettleBatch)).toEqual({ subscriptionId: 1, credits: 5, runs: [3, 4, 9, 1] });
+    expect(body(f, P.OP.SETTLE_BATCH, P.decodeSettleBatch)).toEqual({
+      subscriptionId: 1,
+      credits: 5,
+      runs: [3, 4, 9, 1],
+    });
     const creditsOnly = P.encodeFrame(P.OP.SETTLE_BATCH, 0, (w) => P.encodeSettleBatch(w, 2, 7, []));
-    expect(body(creditsOnly, P.OP.SETTLE_BATCH, P.decodeSettleBatch)).toEqual({ subscriptionId: 2, credits: 7, runs: [] });
+    expect(body(creditsOnly, P.OP.SETTLE_BATCH, P.decodeSettleBatch)).toEqual({
+      subscriptionId: 2,
+      credits: 7,
+      runs: [],
+    });
     expect(P.ONE_WAY_OPS.has(P.OP.SETTLE_BATCH)).toBe(true);
   });
 
@@ -89,21 +108,43 @@ describe('codec golden fixtures', () => {
   });
 
   it('SETTLE_BATCH runs that are empty, start at 0 or pass 0xFFFFFFFF are PROTOCOL_ERROR', () => {
-    for (const run of [[5, 0], [0, 3], [0xfffffffe, 3]]) {
+    for (const run of [
+      [5, 0],
+      [0, 3],
+      [0xfffffffe, 3],
+    ]) {
       const f = P.encodeFrame(P.OP.SETTLE_BATCH, 0, (w) => P.encodeSettleBatch(w, 1, 0, run));
-      expect(() => body(f, P.OP.SETTLE_BATCH, P.decodeSettleBatch)).toThrow(expect.objectContaining({ code: 'PROTOCOL_ERROR' }));
+      expect(() => body(f, P.OP.SETTLE_BATCH, P.decodeSettleBatch)).toThrow(
+        expect.objectContaining({ code: 'PROTOCOL_ERROR' }),
+      );
     }
     const last = P.encodeFrame(P.OP.SETTLE_BATCH, 0, (w) => P.encodeSettleBatch(w, 1, 0, [0xfffffffe, 2]));
     expect(body(last, P.OP.SETTLE_BATCH, P.decodeSettleBatch).runs).toEqual([0xfffffffe, 2]);
   });
 
   it('str and lstr carry ASCII, non-ASCII and long strings as UTF-8, byte for byte', () => {
-    const samples = ['', 'a', 'x'.repeat(64), 'y'.repeat(65), 'é', 'naïve-id', '日本語', 'a😀b', `${'z'.repeat(63)}é`, '\u007f\u0080'];
+    const samples = [
+      '',
+      'a',
+      'x'.repeat(64),
+      'y'.repeat(65),
+      'é',
+      'naïve-id',
+      '日本語',
+      'a😀b',
+      `${'z'.repeat(63)}é`,
+      '\u007f\u0080',
+    ];
     for (const s of samples) {
       const w = new P.WireWriter(4);
       w.str(s).lstr(s);
       const utf8 = Buffer.from(s, 'utf8');
-      const expected = Buffer.concat([Buffer.from([utf8.length >> 8, utf8.length & 0xff]), utf8, Buffer.from([0, 0, utf8.length >> 8, utf8.length & 0xff]), utf8]);
+      const expected = Buffer.concat([
+        Buffer.from([utf8.length >> 8, utf8.length & 0xff]),
+        utf8,
+        Buffer.from([0, 0, utf8.length >> 8, utf8.length & 0xff]),
+        utf8,
+      ]);
       expect(hex(w.copyFrom(0))).toBe(hex(expected));
       const r = new P.WireReader().reset(w.buf, 0, w.pos);
       expect([r.str(), r.lstr()]).toEqual([s, s]);
@@ -123,22 +164,36 @@ describe('codec golden fixtures', () => {
     );
   });
 
-
   it('repeatedStr reads what str wrote, whatever came before it (repeats, changes, long and empty strings)', () => {
     fc.assert(
-      fc.property(fc.array(fc.oneof(fc.constantFrom('p-1', 'p-2', '', 'x'.repeat(300), 'é'), fc.string({ maxLength: 300 })), { maxLength: 12 }), (xs) => {
-        const w = new P.WireWriter(8);
-        for (const s of xs) w.str(s);
-        const r = new P.WireReader().reset(w.buf, 0, w.pos);
-        expect(xs.map(() => r.repeatedStr())).toEqual(xs);
-        r.done();
-      }),
+      fc.property(
+        fc.array(fc.oneof(fc.constantFrom('p-1', 'p-2', '', 'x'.repeat(300), 'é'), fc.string({ maxLength: 300 })), {
+          maxLength: 12,
+        }),
+        (xs) => {
+          const w = new P.WireWriter(8);
+          for (const s of xs) w.str(s);
+          const r = new P.WireReader().reset(w.buf, 0, w.pos);
+          expect(xs.map(() => r.repeatedStr())).toEqual(xs);
+          r.done();
+        },
+      ),
       { numRuns: 300 },
     );
   });
 
-  it('i64 carries every safe integer as big-endian two\'s complement, and refuses the rest', () => {
-    const edges = [0, 1, -1, 0xffffffff, 0x100000000, -0x100000000, -0x100000001, Number.MAX_SAFE_INTEGER, Number.MIN_SAFE_INTEGER];
+  it("i64 carries every safe integer as big-endian two's complement, and refuses the rest", () => {
+    const edges = [
+      0,
+      1,
+      -1,
+      0xffffffff,
+      0x100000000,
+      -0x100000000,
+      -0x100000001,
+      Number.MAX_SAFE_INTEGER,
+      Number.MIN_SAFE_INTEGER,
+    ];
     fc.assert(
       fc.property(fc.oneof(fc.constantFrom(...edges), fc.maxSafeInteger()), (v) => {
         const w = new P.WireWriter(2);
@@ -176,9 +231,15 @@ describe('codec golden fixtures', () => {
   it('DELIVER of a topic message with byte payload', () => {
     const f = P.encodeFrame(P.OP.DELIVER, 0, (w) => {
       P.encodeDeliverHeader(w, 1, 1);
-      P.encodeDelivery(w, { id: 'm1', type: 't', timestamp: 1000, key: null, headers: {}, payload: new Uint8Array([0xab]) }, { deliveryId: 3, deliveryCount: 1, partition: 2, offset: 7 });
+      P.encodeDelivery(
+        w,
+        { id: 'm1', type: 't', timestamp: 1000, key: null, headers: {}, payload: new Uint8Array([0xab]) },
+        { deliveryId: 3, deliveryCount: 1, partition: 2, offset: 7 },
+      );
     });
-    expect(hex(f)).toBe('0000003cc0000000000000000100010000002d00000003002000026d3100017400000000000003e80000000100000100000001ab000000020000000000000007');
+    expect(hex(f)).toBe(
+      '0000003cc0000000000000000100010000002d00000003002000026d3100017400000000000003e80000000100000100000001ab000000020000000000000007',
+    );
     const d = body(f, P.OP.DELIVER, P.decodeDeliver);
     expect(d.subscriptionId).toBe(1);
     expect(d.deliveries[0]).toMatchObject({ deliveryId: 3, deliveryCount: 1, partition: 2, offset: 7, receipt: '' });
@@ -187,16 +248,32 @@ describe('codec golden fixtures', () => {
   });
 
   it('RECEIVE and admin name + JSON', () => {
-    const r = P.encodeFrame(P.OP.RECEIVE, 4, (w) => P.encodeReceive(w, 'q', { max: 10, waitMs: 500 }, 3, 'ignored before version 4'));
+    const r = P.encodeFrame(P.OP.RECEIVE, 4, (w) =>
+      P.encodeReceive(w, 'q', { max: 10, waitMs: 500 }, 3, 'ignored before version 4'),
+    );
     expect(hex(r)).toBe('0000001440000000040001710000000a000001f400000000');
-    expect(body(r, P.OP.RECEIVE, (rd) => P.decodeReceive(rd, 3))).toEqual({ queue: 'q', max: 10, waitMs: 500, visibilityTimeoutMs: 0, attemptId: '' });
+    expect(body(r, P.OP.RECEIVE, (rd) => P.decodeReceive(rd, 3))).toEqual({
+      queue: 'q',
+      max: 10,
+      waitMs: 500,
+      visibilityTimeoutMs: 0,
+      attemptId: '',
+    });
     // Version 4 adds the attempt id (str).
     const r4 = P.encodeFrame(P.OP.RECEIVE, 4, (w) => P.encodeReceive(w, 'q', { max: 10, waitMs: 500 }, 4, 'a1'));
     expect(hex(r4)).toBe('0000001840000000040001710000000a000001f4000000000002613' + '1');
-    expect(body(r4, P.OP.RECEIVE, (rd) => P.decodeReceive(rd, 4))).toEqual({ queue: 'q', max: 10, waitMs: 500, visibilityTimeoutMs: 0, attemptId: 'a1' });
+    expect(body(r4, P.OP.RECEIVE, (rd) => P.decodeReceive(rd, 4))).toEqual({
+      queue: 'q',
+      max: 10,
+      waitMs: 500,
+      visibilityTimeoutMs: 0,
+      attemptId: 'a1',
+    });
     const long = P.encodeFrame(P.OP.RECEIVE, 4, (w) => P.encodeReceive(w, 'q', {}, 4, 'x'.repeat(129)));
     expect(() => body(long, P.OP.RECEIVE, (rd) => P.decodeReceive(rd, 4))).toThrow(/attemptId has 129 characters/);
-    const c = P.encodeFrame(P.OP.CREATE_TOPIC, 3, (w) => P.encodeNameOptions(w, { name: 't', options: { partitions: 2 } }));
+    const c = P.encodeFrame(P.OP.CREATE_TOPIC, 3, (w) =>
+      P.encodeNameOptions(w, { name: 't', options: { partitions: 2 } }),
+    );
     expect(hex(c)).toBe('0000001c1000000003000174000000107b22706172746974696f6e73223a327d');
     expect(body(c, P.OP.CREATE_TOPIC, P.decodeNameOptions)).toEqual({ name: 't', options: { partitions: 2 } });
   });
@@ -210,7 +287,10 @@ describe('codec properties', () => {
       type: str,
       key: fc.oneof(str, fc.constant(null)),
       headers: fc.dictionary(fc.string({ minLength: 1, maxLength: 8 }), str, { maxKeys: 4 }),
-      payload: fc.oneof(fc.jsonValue() as fc.Arbitrary<JsonValue>, fc.uint8Array({ maxLength: 32 }) as fc.Arbitrary<Uint8Array>),
+      payload: fc.oneof(
+        fc.jsonValue() as fc.Arbitrary<JsonValue>,
+        fc.uint8Array({ maxLength: 32 }) as fc.Arbitrary<Uint8Array>,
+      ),
       priority: fc.nat(9),
       delayMs: fc.nat(),
       groupId: str,
@@ -250,9 +330,13 @@ describe('codec properties', () => {
   });
 
   it('every strict prefix of a frame body is rejected as PROTOCOL_ERROR, never misread', () => {
-    const f = P.encodeFrame(P.OP.PUBLISH, 2, (w) => P.encodePublish(w, 'q', [{ key: 'k', headers: { a: 'b' }, payload: { a: 1 }, priority: 3 }], 'p', 5));
+    const f = P.encodeFrame(P.OP.PUBLISH, 2, (w) =>
+      P.encodePublish(w, 'q', [{ key: 'k', headers: { a: 'b' }, payload: { a: 1 }, priority: 3 }], 'p', 5),
+    );
     for (let end = 9; end < f.length; end++) {
-      expect(() => P.decodePublish(new P.WireReader().reset(f, 9, end))).toThrow(expect.objectContaining({ code: 'PROTOCOL_ERROR' }));
+      expect(() => P.decodePublish(new P.WireReader().reset(f, 9, end))).toThrow(
+        expect.objectContaining({ code: 'PROTOCOL_ERROR' }),
+      );
     }
   });
 });
@@ -261,7 +345,9 @@ describe('message fields carried as u32', () => {
   it('a priority or partition above 2^32 - 1 is refused when encoded, not wrapped', () => {
     for (const field of ['priority', 'partition'] as const) {
       const w = new P.WireWriter(256);
-      expect(() => P.encodePublish(w, 'q', [{ payload: 1, [field]: 2 ** 32 + 5 }])).toThrow(expect.objectContaining({ code: 'INVALID_ARGUMENT' }));
+      expect(() => P.encodePublish(w, 'q', [{ payload: 1, [field]: 2 ** 32 + 5 }])).toThrow(
+        expect.objectContaining({ code: 'INVALID_ARGUMENT' }),
+      );
       expect(() => P.encodePublish(new P.WireWriter(256), 'q', [{ payload: 1, [field]: 2 ** 32 - 1 }])).not.toThrow();
     }
   });
@@ -297,23 +383,39 @@ describe('FrameDecoder', () => {
   });
 
   it('reassembles any stream cut into any chunks (property)', () => {
-    const frame = fc.record({ op: fc.integer({ min: 0, max: 255 }), id: fc.nat(), body: fc.uint8Array({ maxLength: 3000 }) });
+    const frame = fc.record({
+      op: fc.integer({ min: 0, max: 255 }),
+      id: fc.nat(),
+      body: fc.uint8Array({ maxLength: 3000 }),
+    });
     fc.assert(
-      fc.property(fc.array(frame, { maxLength: 12 }), fc.array(fc.integer({ min: 0, max: 5000 }), { maxLength: 40 }), (frames, cuts) => {
-        const encoded = frames.map((f) => P.encodeFrame(f.op, f.id, (w) => w.bytes(f.body)));
-        const stream = Buffer.concat(encoded);
-        const seen: Array<{ op: number; id: number; body: Uint8Array }> = [];
-        const d = new P.FrameDecoder(1 << 20, (op, id, buf, start, end) => seen.push({ op, id, body: new Uint8Array(buf.subarray(start, end)) }));
-        let at = 0;
-        for (const cut of cuts) {
-          if (at >= stream.length) break;
-          d.push(stream.subarray(at, at + cut));
-          at += cut;
-        }
-        if (at < stream.length) d.push(stream.subarray(at));
-        expect(seen).toEqual(frames.map((f, i) => ({ op: f.op, id: f.id, body: new Uint8Array(encoded[i].subarray(P.FRAME_PREFIX_BYTES)) })));
-        expect(d.bufferedBytes).toBe(0);
-      }),
+      fc.property(
+        fc.array(frame, { maxLength: 12 }),
+        fc.array(fc.integer({ min: 0, max: 5000 }), { maxLength: 40 }),
+        (frames, cuts) => {
+          const encoded = frames.map((f) => P.encodeFrame(f.op, f.id, (w) => w.bytes(f.body)));
+          const stream = Buffer.concat(encoded);
+          const seen: Array<{ op: number; id: number; body: Uint8Array }> = [];
+          const d = new P.FrameDecoder(1 << 20, (op, id, buf, start, end) =>
+            seen.push({ op, id, body: new Uint8Array(buf.subarray(start, end)) }),
+          );
+          let at = 0;
+          for (const cut of cuts) {
+            if (at >= stream.length) break;
+            d.push(stream.subarray(at, at + cut));
+            at += cut;
+          }
+          if (at < stream.length) d.push(stream.subarray(at));
+          expect(seen).toEqual(
+            frames.map((f, i) => ({
+              op: f.op,
+              id: f.id,
+              body: new Uint8Array(encoded[i].subarray(P.FRAME_PREFIX_BYTES)),
+            })),
+          );
+          expect(d.bufferedBytes).toBe(0);
+        },
+      ),
     );
   });
 
@@ -341,7 +443,9 @@ describe('FrameDecoder', () => {
 
   it('refuses a length below the frame header', () => {
     const d = new P.FrameDecoder(64, () => undefined);
-    expect(() => d.push(Buffer.from('0000000201ff', 'hex'))).toThrow(expect.objectContaining({ code: 'PROTOCOL_ERROR' }));
+    expect(() => d.push(Buffer.from('0000000201ff', 'hex'))).toThrow(
+      expect.objectContaining({ code: 'PROTOCOL_ERROR' }),
+    );
   });
 
   it('checks a length split across chunks after a frame, before buffering what follows it', () => {
@@ -349,7 +453,10 @@ describe('FrameDecoder', () => {
     const oversize = Buffer.alloc(4);
     oversize.writeUInt32BE(1_000_000);
     const tooSmall = Buffer.from('00000002', 'hex');
-    for (const [length, code] of [[oversize, 'LIMIT_EXCEEDED'], [tooSmall, 'PROTOCOL_ERROR']] as const) {
+    for (const [length, code] of [
+      [oversize, 'LIMIT_EXCEEDED'],
+      [tooSmall, 'PROTOCOL_ERROR'],
+    ] as const) {
       for (const cuts of [[1], [2], [3], [1, 2], [1, 1, 1]]) {
         const d = new P.FrameDecoder(64, () => undefined);
         const pieces: Buffer[] = [];
@@ -361,7 +468,9 @@ describe('FrameDecoder', () => {
         d.push(Buffer.concat([ping, pieces[0]])); // a whole frame, then the first bytes of the next length
         for (const piece of pieces.slice(1)) d.push(piece);
         expect(d.bufferedBytes).toBe(at);
-        expect(() => d.push(Buffer.concat([length.subarray(at), Buffer.alloc(100_000)]))).toThrow(expect.objectContaining({ code }));
+        expect(() => d.push(Buffer.concat([length.subarray(at), Buffer.alloc(100_000)]))).toThrow(
+          expect.objectContaining({ code }),
+        );
       }
     }
   });

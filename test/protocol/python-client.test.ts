@@ -19,7 +19,8 @@ describe('a client written from the spec alone, in Python', () => {
   let server: NativeServer;
   beforeAll(async () => {
     const probe = spawnSync('python3', ['--version']);
-    if (probe.error !== undefined || probe.status !== 0) throw new Error('python3 is needed for this test (Debian: apt-get install python3)');
+    if (probe.error !== undefined || probe.status !== 0)
+      throw new Error('python3 is needed for this test (Debian: apt-get install python3)');
     dir = mkdtempSync(join(tmpdir(), 'wharf-pyclient-'));
     broker = await Broker.open({ dataDir: dir, fsync: 'never' });
     server = await startNativeServer(broker, { port: 0 });
@@ -39,7 +40,11 @@ describe('a client written from the spec alone, in Python', () => {
     const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
     const last = out.trim().split('\n').at(-1) ?? '';
     const report = last.startsWith('{') ? (JSON.parse(last) as { ok?: boolean; failures?: unknown[] }) : {};
-    expect({ code, failures: report.failures ?? [], stderr: err.slice(-2000) }).toEqual({ code: 0, failures: [], stderr: '' });
+    expect({ code, failures: report.failures ?? [], stderr: err.slice(-2000) }).toEqual({
+      code: 0,
+      failures: [],
+      stderr: '',
+    });
     expect(report.ok).toBe(true);
   }, 60_000);
 });

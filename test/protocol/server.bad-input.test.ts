@@ -17,7 +17,12 @@ async function snapshot(): Promise<string> {
   const queues = await broker.listQueues();
   const t = await broker.stats('t');
   const q = await broker.stats('q');
-  return JSON.stringify([topics.map((x) => x.name), queues.map((x) => x.name), t.kind === 'topic' ? t.partitions : null, q.kind === 'queue' ? q.depth : null]);
+  return JSON.stringify([
+    topics.map((x) => x.name),
+    queues.map((x) => x.name),
+    t.kind === 'topic' ? t.partitions : null,
+    q.kind === 'queue' ? q.depth : null,
+  ]);
 }
 
 beforeAll(async () => {
@@ -67,8 +72,30 @@ describe('native server bad input', () => {
     const cases: Array<[Buffer, string]> = [
       [P.encodeFrame(P.OP.PUBLISH, 2, (w) => w.str('t').u16(1)), 'PROTOCOL_ERROR'], // count 1, no record
       [P.encodeFrame(P.OP.PUBLISH, 3, (w) => w.str('t').u16(1).u32(3).u16(0x8000).u8(0)), 'PROTOCOL_ERROR'], // reserved mask bit
-      [P.encodeFrame(P.OP.PUBLISH, 4, (w) => w.str('t').u16(1).u32(7).u16(1 << 4).u8(7).u32(0)), 'PROTOCOL_ERROR'], // payload kind 7
-      [P.encodeFrame(P.OP.PUBLISH, 5, (w) => w.str('t').u16(1).u32(9).u16(1 << 4).u8(0).lstr('{x')), 'PROTOCOL_ERROR'], // bad JSON payload
+      [
+        P.encodeFrame(P.OP.PUBLISH, 4, (w) =>
+          w
+            .str('t')
+            .u16(1)
+            .u32(7)
+            .u16(1 << 4)
+            .u8(7)
+            .u32(0),
+        ),
+        'PROTOCOL_ERROR',
+      ], // payload kind 7
+      [
+        P.encodeFrame(P.OP.PUBLISH, 5, (w) =>
+          w
+            .str('t')
+            .u16(1)
+            .u32(9)
+            .u16(1 << 4)
+            .u8(0)
+            .lstr('{x'),
+        ),
+        'PROTOCOL_ERROR',
+      ], // bad JSON payload
       [P.encodeFrame(P.OP.PUBLISH, 6, (w) => w.str('t').u16(1).u32(2).u16(0).u8(1)), 'PROTOCOL_ERROR'], // record length lies
       [P.encodeFrame(P.OP.CREATE_TOPIC, 7, (w) => w.str('x').lstr('{"partitions":"three"}')), 'INVALID_ARGUMENT'],
       [P.encodeFrame(P.OP.CREATE_TOPIC, 8, (w) => w.str('x').lstr('not json')), 'PROTOCOL_ERROR'],
@@ -79,7 +106,10 @@ describe('native server bad input', () => {
       [P.encodeFrame(P.OP.NACK, 13, (w) => w.str('q').str('r').lstr('"x"')), 'PROTOCOL_ERROR'],
       [P.encodeFrame(P.OP.UNSUBSCRIBE, 14, (w) => w.u32(999)), 'NOT_FOUND'],
       [P.encodeFrame(P.OP.PING, 15, (w) => w.u8(1)), 'PROTOCOL_ERROR'], // trailing bytes
-      [P.encodeFrame(P.OP.HELLO, 16, (w) => P.encodeHello(w, { minVersion: 1, maxVersion: 1, clientName: 'x' })), 'PROTOCOL_ERROR'], // twice
+      [
+        P.encodeFrame(P.OP.HELLO, 16, (w) => P.encodeHello(w, { minVersion: 1, maxVersion: 1, clientName: 'x' })),
+        'PROTOCOL_ERROR',
+      ], // twice
     ];
     for (const [frame, code] of cases) {
       c.send(frame);
@@ -97,7 +127,11 @@ describe('native server bad input', () => {
     await broker.createExchange('bx', { type: 'fanout' });
     const c = await RawClient.open(port);
     for (const op of [P.OP.BIND, P.OP.UNBIND]) {
-      c.send(P.encodeFrame(op, 21, (w) => P.encodeNameOptions(w, { name: 'bx', options: { target: { queue: 'q' }, option: { pattern: 'a' } } })));
+      c.send(
+        P.encodeFrame(op, 21, (w) =>
+          P.encodeNameOptions(w, { name: 'bx', options: { target: { queue: 'q' }, option: { pattern: 'a' } } }),
+        ),
+      );
       const f = (await c.next())!;
       expect([f.op, c.error(f).code]).toEqual([P.OP.ERROR, 'INVALID_ARGUMENT']);
       expect(c.error(f).message).toContain('"option"');
@@ -123,11 +157,13 @@ describe('native server bad input', () => {
     await fc.assert(
       fc.asyncProperty(fc.constantFrom(...ops), fc.uint8Array({ maxLength: 64 }), async (op, bytes) => {
         const c = await RawClient.open(port);
-        c.send(P.encodeFrame(op, 77, (w) => {
-          w.ensure(bytes.length);
-          w.buf.set(bytes, w.pos);
-          w.pos += bytes.length;
-        }));
+        c.send(
+          P.encodeFrame(op, 77, (w) => {
+            w.ensure(bytes.length);
+            w.buf.set(bytes, w.pos);
+            w.pos += bytes.length;
+          }),
+        );
         c.send(P.encodeFrame(P.OP.PING, 78));
         // Either an answer (ERROR for 77, or a result when the bytes happen to be valid) then PONG, or a close.
         for (;;) {

@@ -97,7 +97,10 @@ describe('native server limits', () => {
     c.send(P.encodeFrame(P.OP.SETTLE_BATCH, 0, (w) => P.encodeSettleBatch(w, 1, 5, [1, 1])));
     const f = (await c.next())!;
     expect([f.op, f.correlationId]).toEqual([P.OP.ERROR, 0]);
-    expect(c.error(f)).toMatchObject({ code: 'PROTOCOL_ERROR', message: expect.stringContaining('needs protocol version 2; this connection negotiated 1') });
+    expect(c.error(f)).toMatchObject({
+      code: 'PROTOCOL_ERROR',
+      message: expect.stringContaining('needs protocol version 2; this connection negotiated 1'),
+    });
     expect(await c.next()).toBeNull(); // closed
     // Other connections are unaffected.
     const other = await RawClient.open(port);

@@ -25,7 +25,12 @@ async function start(): Promise<number> {
 }
 
 /** One RECEIVE on a fresh version `version` connection; the deliveries it was answered with. */
-async function receiveOnce(port: number, attemptId: string, o: P.ReceiveOptions = { max: 10, waitMs: 0 }, version = 4): Promise<P.DecodedDelivery[]> {
+async function receiveOnce(
+  port: number,
+  attemptId: string,
+  o: P.ReceiveOptions = { max: 10, waitMs: 0 },
+  version = 4,
+): Promise<P.DecodedDelivery[]> {
   const c = await RawClient.open(port, true, version);
   c.send(P.encodeFrame(P.OP.RECEIVE, 9, (w) => P.encodeReceive(w, 'q', o, version, attemptId)));
   const f = (await c.next())!;
@@ -44,7 +49,9 @@ describe('RECEIVE attempt ids', () => {
     const first = await receiveOnce(port, 'attempt-a', { max: 2, waitMs: 0 });
     expect(first.map((d) => d.message.payload)).toEqual([1, 2]);
     const again = await receiveOnce(port, 'attempt-a', { max: 2, waitMs: 0 });
-    expect(again.map((d) => [d.message.payload, d.receipt, d.deliveryCount])).toEqual(first.map((d) => [d.message.payload, d.receipt, 1]));
+    expect(again.map((d) => [d.message.payload, d.receipt, d.deliveryCount])).toEqual(
+      first.map((d) => [d.message.payload, d.receipt, 1]),
+    );
     expect(await inFlight()).toBe(2);
     const other = await receiveOnce(port, 'attempt-b');
     expect(other.map((d) => d.message.payload)).toEqual([3]);
@@ -84,7 +91,11 @@ describe('RECEIVE attempt ids', () => {
 
   it('retries of one attempt run one at a time: two that wait together do not lease two sets of messages', async () => {
     const port = await start();
-    const [a, b, c] = await Promise.all([RawClient.open(port, true, 4), RawClient.open(port, true, 4), RawClient.open(port, true, 4)]);
+    const [a, b, c] = await Promise.all([
+      RawClient.open(port, true, 4),
+      RawClient.open(port, true, 4),
+      RawClient.open(port, true, 4),
+    ]);
     const receive = (client: RawClient, waitMs: number): void =>
       client.send(P.encodeFrame(P.OP.RECEIVE, 9, (w) => P.encodeReceive(w, 'q', { max: 10, waitMs }, 4, 'attempt-a')));
     receive(a, 200); // ends empty: nothing is published until the retries wait
@@ -94,7 +105,8 @@ describe('RECEIVE attempt ids', () => {
     await new Promise((r) => setTimeout(r, 400));
     await rig.broker!.publish('q', [{ payload: 1 }]);
     await rig.broker!.publish('q', [{ payload: 2 }]);
-    const answer = async (client: RawClient): Promise<string[]> => P.decodeReceived(new P.WireReader().reset((await client.next(3_000))!.body)).map((d) => d.receipt);
+    const answer = async (client: RawClient): Promise<string[]> =>
+      P.decodeReceived(new P.WireReader().reset((await client.next(3_000))!.body)).map((d) => d.receipt);
     expect(await answer(a)).toEqual([]);
     const fromB = await answer(b);
     const fromC = await answer(c);
@@ -160,10 +172,15 @@ describe('ReceiveAttempts bounds', () => {
   it('a retry keeps the deliveries whose lease it could extend, in order, and forgets an answer none of whose leases holds', async () => {
     const book = new ReceiveAttempts<string>(new ManualClock(), (s) => s.length);
     book.remember('q', 'a', { items: ['one', 'two', 'three'], receipts: ['r1', 'r2', 'r3'] });
-    const extend = (valid: string[]) => async (receipt: string): Promise<void> => {
-      if (!valid.includes(receipt)) throw new Error('RECEIPT_INVALID');
-    };
-    expect(await book.retry('q', 'a', extend(['r1', 'r3']))).toEqual({ items: ['one', 'three'], receipts: ['r1', 'r3'] });
+    const extend =
+      (valid: string[]) =>
+      async (receipt: string): Promise<void> => {
+        if (!valid.includes(receipt)) throw new Error('RECEIPT_INVALID');
+      };
+    expect(await book.retry('q', 'a', extend(['r1', 'r3']))).toEqual({
+      items: ['one', 'three'],
+      receipts: ['r1', 'r3'],
+    });
     expect(book.get('q', 'a')).toMatchObject({ items: ['one', 'three'], receipts: ['r1', 'r3'] });
     expect(await book.retry('q', 'a', extend([]))).toBeNull();
     expect(book.get('q', 'a')).toBeUndefined();

@@ -32,7 +32,10 @@ async function consumeWithCredits(count: number, credits: number): Promise<{ c: 
   broker = await Broker.open({ inMemory: true });
   await broker.createQueue('dlq');
   await broker.createQueue('q', { maxDeliveries: 1, deadLetterQueue: 'dlq' });
-  await broker.publish('q', Array.from({ length: count }, (_, i) => ({ payload: i })));
+  await broker.publish(
+    'q',
+    Array.from({ length: count }, (_, i) => ({ payload: i })),
+  );
   const consumer = await rawConsumer(2, credits); // SETTLE_BATCH is a version 2 op
   await nextOp(consumer.c, P.OP.DELIVER);
   return consumer;
@@ -83,7 +86,9 @@ describe('remote queue consumer settlement', () => {
     const { c, subscriptionId } = await consumeWithCredits(8, 2);
     // Settle the first without granting a credit: the server's handler slot frees, and the next
     // message it takes waits for a credit the client never grants.
-    c.send(P.encodeFrame(P.OP.SETTLE, 0, (w) => P.encodeSettle(w, { subscriptionId, deliveryId: 1, ok: true, error: '' })));
+    c.send(
+      P.encodeFrame(P.OP.SETTLE, 0, (w) => P.encodeSettle(w, { subscriptionId, deliveryId: 1, ok: true, error: '' })),
+    );
     await until(async () => (await queueStats('q')).inFlight >= 2); // delivery 2 sent, one held
     await new Promise((r) => setTimeout(r, 50));
     c.close();
@@ -94,7 +99,9 @@ describe('remote queue consumer settlement', () => {
 
   it('a SETTLE_BATCH that releases a held message does not settle it under its new id', async () => {
     const { c, subscriptionId } = await consumeWithCredits(8, 2);
-    c.send(P.encodeFrame(P.OP.SETTLE, 0, (w) => P.encodeSettle(w, { subscriptionId, deliveryId: 1, ok: true, error: '' })));
+    c.send(
+      P.encodeFrame(P.OP.SETTLE, 0, (w) => P.encodeSettle(w, { subscriptionId, deliveryId: 1, ok: true, error: '' })),
+    );
     await until(async () => (await queueStats('q')).inFlight >= 2); // delivery 2 sent, one held
     await new Promise((r) => setTimeout(r, 50));
     // One credit (the held message goes out as delivery 3) and a run naming 2 and 3: only 2 was sent.
@@ -108,7 +115,9 @@ describe('remote queue consumer settlement', () => {
 
   it('a flow that ends with many leases buffered and one held gives them all back, counting only what was sent', async () => {
     const { c, subscriptionId } = await consumeWithCredits(6000, 2000); // prefetch 4000
-    c.send(P.encodeFrame(P.OP.SETTLE, 0, (w) => P.encodeSettle(w, { subscriptionId, deliveryId: 1, ok: true, error: '' })));
+    c.send(
+      P.encodeFrame(P.OP.SETTLE, 0, (w) => P.encodeSettle(w, { subscriptionId, deliveryId: 1, ok: true, error: '' })),
+    );
     await until(async () => (await queueStats('q')).inFlight >= 3000);
     c.send(P.encodeFrame(P.OP.UNSUBSCRIBE, 3, (w) => P.encodeSubscriptionId(w, subscriptionId)));
     await nextOp(c, P.OP.OK);
@@ -131,7 +140,10 @@ describe('remote queue consumer settlement', () => {
     await broker.createQueue('q');
     const { c, subscriptionId } = await rawConsumer(3, 1000);
     // Deliveries on their way when the queue goes: whatever DELIVER frames come, FLOW_ENDED is last.
-    await broker.publish('q', Array.from({ length: 200 }, (_, i) => ({ payload: i })));
+    await broker.publish(
+      'q',
+      Array.from({ length: 200 }, (_, i) => ({ payload: i })),
+    );
     void broker.deleteQueue('q');
     let frame = await c.next();
     while (frame !== null && frame.op === P.OP.DELIVER) frame = await c.next();

@@ -92,7 +92,10 @@ describe('WireWriter.recycle', () => {
     for (let i = 0; i < frames; i++) {
       const frame = all.subarray(i * frameBytes, (i + 1) * frameBytes);
       expect(frame.readUInt32BE(0)).toBe(frameBytes - 4);
-      expect(frame.subarray(4).every((b) => b === i), `frame ${i}`).toBe(true);
+      expect(
+        frame.subarray(4).every((b) => b === i),
+        `frame ${i}`,
+      ).toBe(true);
     }
   });
 });

@@ -63,7 +63,10 @@ describe('server config', () => {
     );
     await expect(resolveConfig({ flags: { httpPort: 70000 }, env: {}, cwd: dir })).rejects.toThrow(/65535/);
     // Checked here, not left to the logger, which would fail the start with an INTERNAL error.
-    await expect(resolveConfig({ env: { WHARF_LOG_LEVEL: 'verbose' }, cwd: dir })).rejects.toMatchObject({ code: 'INVALID_ARGUMENT', message: expect.stringMatching(/WHARF_LOG_LEVEL.*trace/) });
+    await expect(resolveConfig({ env: { WHARF_LOG_LEVEL: 'verbose' }, cwd: dir })).rejects.toMatchObject({
+      code: 'INVALID_ARGUMENT',
+      message: expect.stringMatching(/WHARF_LOG_LEVEL.*trace/),
+    });
     expect((await resolveConfig({ env: { WHARF_LOG_LEVEL: 'trace' }, cwd: dir })).logLevel).toBe('trace');
   });
 

@@ -44,7 +44,12 @@ describe('HTTP /queues', () => {
 
   it('refuses a payloadBase64 that is not standard base64, or that comes with a payload, and stores nothing', async () => {
     await post('/queues', { name: 'b64' });
-    for (const body of [{ payloadBase64: '%%%%' }, { payloadBase64: 'YWJj' + '!' }, { payloadBase64: 'YWI' }, { payloadBase64: 'YWJj', payload: { a: 1 } }]) {
+    for (const body of [
+      { payloadBase64: '%%%%' },
+      { payloadBase64: 'YWJj' + '!' },
+      { payloadBase64: 'YWI' },
+      { payloadBase64: 'YWJj', payload: { a: 1 } },
+    ]) {
       const res = await post('/queues/b64/messages', body);
       expect(res.statusCode).toBe(400);
       expect(res.json().error.code).toBe('INVALID_ARGUMENT');
@@ -108,7 +113,11 @@ describe('HTTP /queues', () => {
     expect(first.map((m: { payload: number }) => m.payload)).toEqual([1, 2]);
     const again = (await post('/queues/attempts/receive', { max: 2, attemptId: 'try-1' })).json().messages;
     expect(again).toEqual(first);
-    expect((await post('/queues/attempts/receive', { max: 10, attemptId: 'try-2' })).json().messages.map((m: { payload: number }) => m.payload)).toEqual([3]);
+    expect(
+      (await post('/queues/attempts/receive', { max: 10, attemptId: 'try-2' }))
+        .json()
+        .messages.map((m: { payload: number }) => m.payload),
+    ).toEqual([3]);
     expect((await post('/queues/attempts/ack', { receipt: first[0].receipt })).statusCode).toBe(200);
     const third = (await post('/queues/attempts/receive', { max: 2, attemptId: 'try-1' })).json().messages;
     expect(third.map((m: { receipt: string }) => m.receipt)).toEqual([first[1].receipt]);

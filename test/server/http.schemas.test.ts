@@ -14,7 +14,10 @@ import {
 } from '../../src/broker/index.js';
 import * as S from '../../src/server/http/schemas.js';
 
-const fieldsOf = (properties: object, ...notOptions: string[]): string[] => Object.keys(properties).filter((k) => !notOptions.includes(k)).sort();
+const fieldsOf = (properties: object, ...notOptions: string[]): string[] =>
+  Object.keys(properties)
+    .filter((k) => !notOptions.includes(k))
+    .sort();
 const sorted = (fields: readonly string[]): string[] => [...fields].sort();
 
 describe('HTTP request schemas', () => {
@@ -26,6 +29,8 @@ describe('HTTP request schemas', () => {
     expect(fieldsOf(S.createExchangeBody.properties, 'name')).toEqual(sorted(EXCHANGE_OPTION_FIELDS));
     expect(fieldsOf(S.receiveBody.properties)).toEqual(sorted([...RECEIVE_OPTION_FIELDS, 'attemptId'])); // plus the request's attempt id
     expect(fieldsOf(S.nackBody.properties, 'receipt', 'receipts')).toEqual(sorted(NACK_OPTION_FIELDS));
-    expect(fieldsOf(S.bindingBody.properties, 'queue', 'topic', 'exchange', 'url', 'secret')).toEqual(sorted(BINDING_OPTION_FIELDS));
+    expect(fieldsOf(S.bindingBody.properties, 'queue', 'topic', 'exchange', 'url', 'secret')).toEqual(
+      sorted(BINDING_OPTION_FIELDS),
+    );
   });
 });

@@ -34,7 +34,9 @@ it('a client that leaves during a slow subscribe with deliveries already running
     await http.app.listen({ host: '127.0.0.1', port: 0 });
     const port = (http.app.server.address() as { port: number }).port;
     const leaving = new AbortController();
-    const request = fetch(`http://127.0.0.1:${port}/topics/t/events?from=earliest`, { signal: leaving.signal }).catch(() => null);
+    const request = fetch(`http://127.0.0.1:${port}/topics/t/events?from=earliest`, { signal: leaving.signal }).catch(
+      () => null,
+    );
     await sleep(100);
     leaving.abort();
     await request;

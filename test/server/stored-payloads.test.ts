@@ -31,7 +31,12 @@ function bothEncodings(rec: LogRecord): [string, string] {
   for (const meta of metas) {
     // A lease's receipt is written from its parts, and from the string without them.
     const [epoch, key, token] = meta.receipt === undefined ? [] : meta.receipt.split(':');
-    encodeStoredDelivery(a, rec, meta, epoch === undefined ? null : { receiptEpoch: epoch, receiptKey: Number(key), receiptToken: Number(token) });
+    encodeStoredDelivery(
+      a,
+      rec,
+      meta,
+      epoch === undefined ? null : { receiptEpoch: epoch, receiptKey: Number(key), receiptToken: Number(token) },
+    );
     encodeStoredDelivery(a, rec, meta);
     P.encodeDelivery(b, decodeMessage(rec), meta);
     P.encodeDelivery(b, decodeMessage(rec), meta);
@@ -45,10 +50,27 @@ describe('a delivery written from its stored record', () => {
     ['a byte payload', { payload: new Uint8Array([0, 1, 2, 255]) }],
     ['an empty byte payload', { payload: new Uint8Array(0) }],
     ['no payload (JSON null)', {}],
-    ['every optional field', { id: 'm-1', type: 'order.created', key: 'k', priority: 7, groupId: 'g', dedupId: 'd', routingKey: 'a.b', ttlMs: 5000, headers: { x: '1', y: 'two' }, payload: 'text' }],
-    ['non-ASCII text everywhere', { type: 'тип', key: '鍵', headers: { 'ключ': 'значение ✓' }, payload: { s: 'ü€𝄞' } }],
+    [
+      'every optional field',
+      {
+        id: 'm-1',
+        type: 'order.created',
+        key: 'k',
+        priority: 7,
+        groupId: 'g',
+        dedupId: 'd',
+        routingKey: 'a.b',
+        ttlMs: 5000,
+        headers: { x: '1', y: 'two' },
+        payload: 'text',
+      },
+    ],
+    ['non-ASCII text everywhere', { type: 'тип', key: '鍵', headers: { ключ: 'значение ✓' }, payload: { s: 'ü€𝄞' } }],
     ['a header value starting with a byte order mark', { headers: { bom: '\ufeffx' }, payload: 1 }],
-    ['header names an object reorders or drops', { headers: { b: '1', '2': 'two', '1': 'one', a: '3' }, payload: null }],
+    [
+      'header names an object reorders or drops',
+      { headers: { b: '1', '2': 'two', '1': 'one', a: '3' }, payload: null },
+    ],
     ['a producer stamp the consumer never sees', { producerId: 'p', sequence: 41, payload: 2 }],
     ['a large priority', { priority: 2 ** 31 + 5, payload: 3 }],
   ];
@@ -70,7 +92,9 @@ describe('a delivery written from its stored record', () => {
       [h('b', '1'), h('c', '2'), h('b', '3')],
     ];
     for (const headers of records) {
-      const rec = decodeBatch(encodeBatch({ baseOffset: 0, records: [{ key: null, value: Buffer.from('[1]'), headers, timestampMs: 5 }] })).records[0];
+      const rec = decodeBatch(
+        encodeBatch({ baseOffset: 0, records: [{ key: null, value: Buffer.from('[1]'), headers, timestampMs: 5 }] }),
+      ).records[0];
       const [fromRecord, fromMessage] = bothEncodings(rec);
       expect(fromRecord).toBe(fromMessage);
     }
@@ -82,7 +106,11 @@ describe('a delivery written from its stored record', () => {
       {
         type: text,
         key: fc.option(text, { nil: null }),
-        headers: fc.dictionary(text.filter((k) => k.length > 0 && !k.startsWith('wharf.')), text, { maxKeys: 4 }),
+        headers: fc.dictionary(
+          text.filter((k) => k.length > 0 && !k.startsWith('wharf.')),
+          text,
+          { maxKeys: 4 },
+        ),
         payload: fc.oneof(fc.jsonValue(), fc.uint8Array({ maxLength: 40 })),
         priority: fc.nat(2 ** 32 - 1),
         groupId: text,
@@ -155,7 +183,11 @@ describe('JSON payloads published as text', () => {
     // Over the wire: the exact text, spaces and escapes kept, by RECEIVE (a short lease, so the
     // message is visible again at once) and by CONSUME.
     const receiver = await RawClient.open(port);
-    receiver.send(P.encodeFrame(P.OP.RECEIVE, 4, (w) => P.encodeReceive(w, 'jt', { max: 1, waitMs: 1_000, visibilityTimeoutMs: 1 }, 1)));
+    receiver.send(
+      P.encodeFrame(P.OP.RECEIVE, 4, (w) =>
+        P.encodeReceive(w, 'jt', { max: 1, waitMs: 1_000, visibilityTimeoutMs: 1 }, 1),
+      ),
+    );
     const received = await receiver.next();
     expect(received?.op).toBe(P.OP.RECEIVED);
     expect(received?.body.includes(text)).toBe(true);
@@ -183,7 +215,11 @@ describe('JSON payloads published as text', () => {
     f[f.indexOf(marker)] = P.PAYLOAD_JSON;
     c.send(f);
     expect((await c.next())?.op).toBe(P.OP.PUBLISH_OK);
-    c.send(P.encodeFrame(P.OP.SUBSCRIBE, 3, (w) => P.encodeSubscribe(w, { name: 'jt-topic', options: { from: 'earliest' }, credits: 10 })));
+    c.send(
+      P.encodeFrame(P.OP.SUBSCRIBE, 3, (w) =>
+        P.encodeSubscribe(w, { name: 'jt-topic', options: { from: 'earliest' }, credits: 10 }),
+      ),
+    );
     const frames = [await c.next(), await c.next()];
     expect(frames.find((x) => x?.op === P.OP.DELIVER)?.body.includes(text)).toBe(true);
     c.close();
@@ -191,7 +227,9 @@ describe('JSON payloads published as text', () => {
 
   it('a number JSON cannot carry back is stored as the value serialised, as before; other numbers as sent', async () => {
     await broker.createQueue('numbers');
-    expect((await publishRaw('numbers', Buffer.from('[1e400, -0, -0.5, 12345678901234567890]'))).op).toBe(P.OP.PUBLISH_OK);
+    expect((await publishRaw('numbers', Buffer.from('[1e400, -0, -0.5, 12345678901234567890]'))).op).toBe(
+      P.OP.PUBLISH_OK,
+    );
     expect((await publishRaw('numbers', Buffer.from('{"x": 1e3, "id": "3e8f-0a"}'))).op).toBe(P.OP.PUBLISH_OK);
     const [unsafe, safe] = await broker.receive('numbers', { max: 2 });
     expect(unsafe.payload).toEqual([null, 0, -0.5, 12345678901234567000]);
@@ -200,7 +238,11 @@ describe('JSON payloads published as text', () => {
     // The safe text was kept as sent: its exponent comes back over the wire.
     const c = await RawClient.open(port);
     await safe.nack({ delayMs: 0 });
-    c.send(P.encodeFrame(P.OP.RECEIVE, 4, (w) => P.encodeReceive(w, 'numbers', { max: 1, waitMs: 1_000, visibilityTimeoutMs: 60_000 }, 1)));
+    c.send(
+      P.encodeFrame(P.OP.RECEIVE, 4, (w) =>
+        P.encodeReceive(w, 'numbers', { max: 1, waitMs: 1_000, visibilityTimeoutMs: 60_000 }, 1),
+      ),
+    );
     expect((await c.next())?.body.includes(Buffer.from('{"x": 1e3, "id": "3e8f-0a"}'))).toBe(true);
     c.close();
   });
@@ -234,7 +276,11 @@ describe('JSON payloads published as text', () => {
     expect((await publishRaw('not-utf8', text)).op).toBe(P.OP.PUBLISH_OK);
     // Over the wire, the stored text holds U+FFFD (EF BF BD), not the byte 0xFF.
     const c = await RawClient.open(port);
-    c.send(P.encodeFrame(P.OP.RECEIVE, 4, (w) => P.encodeReceive(w, 'not-utf8', { max: 1, waitMs: 1_000, visibilityTimeoutMs: 1 }, 1)));
+    c.send(
+      P.encodeFrame(P.OP.RECEIVE, 4, (w) =>
+        P.encodeReceive(w, 'not-utf8', { max: 1, waitMs: 1_000, visibilityTimeoutMs: 1 }, 1),
+      ),
+    );
     const received = await c.next();
     expect(received?.body.includes(Buffer.from('"a\u{fffd}b"'))).toBe(true);
     expect(received?.body.includes(text)).toBe(false);
@@ -260,8 +306,19 @@ describe('a delivery the protocol cannot carry', () => {
     // such a type now; data stored before that could still hold one).
     const outcomes: string[] = [];
     const message = (type: string, payload: number): QueueMessage => ({
-      id: `m${payload}`, type, timestamp: 1, key: null, headers: {}, payload, queue: 'q', deliveryCount: 1, receipt: `r${payload}`, firstDeliveredAt: 1,
-      ack: () => Promise.resolve(), nack: () => Promise.resolve(), extendVisibility: () => Promise.resolve(),
+      id: `m${payload}`,
+      type,
+      timestamp: 1,
+      key: null,
+      headers: {},
+      payload,
+      queue: 'q',
+      deliveryCount: 1,
+      receipt: `r${payload}`,
+      firstDeliveredAt: 1,
+      ack: () => Promise.resolve(),
+      nack: () => Promise.resolve(),
+      extendVisibility: () => Promise.resolve(),
     });
     const fake = {
       consume: (_queue: string, _options: unknown, handler: (m: QueueMessage) => Promise<void> | void) => {
@@ -280,7 +337,10 @@ describe('a delivery the protocol cannot carry', () => {
     const consumer = await client.consume('q', { prefetch: 2, concurrency: 2 }, (m) => void got.push(m.payload));
     for (let i = 0; i < 100 && outcomes.length < 2; i++) await new Promise((r) => setTimeout(r, 20));
     expect(got).toEqual([2]);
-    expect(outcomes.sort()).toEqual(['m1 failed: the message cannot be sent over the native protocol: string ', 'm2 ok']);
+    expect(outcomes.sort()).toEqual([
+      'm1 failed: the message cannot be sent over the native protocol: string ',
+      'm2 ok',
+    ]);
     await consumer.close();
     await client.close();
     await server.close();

@@ -169,7 +169,11 @@ function fdFlagsOn(path: string): number[] {
 
 /** Every fd on dir's log segment and journal has O_DSYNC (or, with dsync false, none has). */
 function expectDsync(dir: string, dsync: boolean): void {
-  const segment = join(dir, 'log', fs.readdirSync(join(dir, 'log')).find((f) => f.endsWith('.log'))!);
+  const segment = join(
+    dir,
+    'log',
+    fs.readdirSync(join(dir, 'log')).find((f) => f.endsWith('.log'))!,
+  );
   for (const path of [segment, join(dir, 'journal')]) {
     const flags = fdFlagsOn(path);
     expect(flags.length).toBeGreaterThan(0);

@@ -196,7 +196,9 @@ describe('read with wholeBatches', () => {
         expect(await offsets(3, 2, true)).toEqual([3, 4, 5, 6, 7, 8, 9]);
         expect(await offsets(3, 7, true)).toEqual([3, 4, 5, 6, 7, 8, 9]);
         expect(await offsets(3, 8, true)).toEqual(Array.from({ length: 17 }, (_, i) => 3 + i));
-        await expect(log.read(0, { maxBytes: 100, wholeBatches: 'yes' as unknown as boolean })).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
+        await expect(log.read(0, { maxBytes: 100, wholeBatches: 'yes' as unknown as boolean })).rejects.toMatchObject({
+          code: 'INVALID_ARGUMENT',
+        });
       },
       { segmentBytes: 1 << 20 },
     );

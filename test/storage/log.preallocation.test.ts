@@ -3,7 +3,13 @@
 import fs from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { DiskJournal, DiskLog, resolveJournalOptions, resolveLogOptions, type LogRecord } from '../../src/storage/index.js';
+import {
+  DiskJournal,
+  DiskLog,
+  resolveJournalOptions,
+  resolveLogOptions,
+  type LogRecord,
+} from '../../src/storage/index.js';
 import { DSYNC_FLAG } from '../../src/storage/file-io.js';
 import { parseSegmentLogName } from '../../src/storage/segment.js';
 import { dec, enc, rec, removeDir, SEGMENT_0, tempDir } from './helpers.js';
@@ -94,7 +100,10 @@ describe.skipIf(DSYNC_FLAG === null)('a log under fsync always', () => {
     expect(await recovered.append([rec('after')])).toEqual({ baseOffset: 10, lastOffset: 10 });
     await recovered.close();
     const again = await DiskLog.open(image, resolveLogOptions({ fsync: 'always' }));
-    expect(values(await again.read(0, { maxBytes: 1 << 20 }))).toEqual([...Array.from({ length: 10 }, (_, i) => `v${i}`), 'after']);
+    expect(values(await again.read(0, { maxBytes: 1 << 20 }))).toEqual([
+      ...Array.from({ length: 10 }, (_, i) => `v${i}`),
+      'after',
+    ]);
     await again.close();
   });
 });

@@ -7,7 +7,12 @@ import { join } from 'node:path';
 import fc from 'fast-check';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { DSYNC_FLAG } from '../../src/storage/file-io.js';
-import { loopHasRoom, PREALLOCATION_LIMITS, Preallocation, type PreallocationCounts } from '../../src/storage/preallocation.js';
+import {
+  loopHasRoom,
+  PREALLOCATION_LIMITS,
+  Preallocation,
+  type PreallocationCounts,
+} from '../../src/storage/preallocation.js';
 import { removeDir, tempDir } from './helpers.js';
 
 /**
@@ -48,8 +53,15 @@ function holdFills(): () => void {
 }
 let releaseFills = (): void => undefined;
 
-const { syncWriteMaxBytes, minFillBytes, maxFillBytes, maxRateBytesPerSecond, maxLoopBusyShare, maxSyncWriteShare, rateWindowMs } =
-  PREALLOCATION_LIMITS;
+const {
+  syncWriteMaxBytes,
+  minFillBytes,
+  maxFillBytes,
+  maxRateBytesPerSecond,
+  maxLoopBusyShare,
+  maxSyncWriteShare,
+  rateWindowMs,
+} = PREALLOCATION_LIMITS;
 /** The most bytes one whole rate window may take with the file still counted as quiet. */
 const windowLimitBytes = (maxRateBytesPerSecond * rateWindowMs) / 1000;
 

@@ -71,7 +71,8 @@ describe('reading large batches', () => {
     const dir = tempDir('wharf-read-align-');
     dirs.push(dir);
     const log = await DiskLog.open(dir, resolveLogOptions({ segmentBytes: 64 << 20, indexIntervalBytes: 4096 }));
-    for (let b = 0; b < 3; b++) await log.append(Array.from({ length: 100 }, (_, i) => rec(`b${b}-${i}-${'x'.repeat(1000)}`)));
+    for (let b = 0; b < 3; b++)
+      await log.append(Array.from({ length: 100 }, (_, i) => rec(`b${b}-${i}-${'x'.repeat(1000)}`)));
     const batchBytes = log.sizeBytes / 3;
     // 1.5 batches of budget: the first batch only.
     expect((await log.read(0, { maxBytes: Math.floor(batchBytes * 1.5) })).length).toBe(100);
@@ -102,7 +103,11 @@ describe('reading large batches', () => {
     let takes = 0;
     // Like a queue's cursor: whole batches, a budget of 1.5 batches per take.
     while (from < batchCount * recordsPerBatch) {
-      const got = await log.read(from, { maxBytes: Math.floor(batchBytes * 1.5), maxRecords: 1000, wholeBatches: true });
+      const got = await log.read(from, {
+        maxBytes: Math.floor(batchBytes * 1.5),
+        maxRecords: 1000,
+        wholeBatches: true,
+      });
       expect(got[0].offset).toBe(from);
       from = got[got.length - 1].offset + 1;
       takes++;

@@ -31,11 +31,11 @@ export class BindingStore {
       if (e.t === 'bind') {
         live.set(e.b.id, e.b);
         this.highestSeq = Math.max(this.highestSeq, Number(e.b.id.slice(e.b.id.lastIndexOf('.') + 1)) || 0);
-      }
-      else if (e.t === 'unbind') live.delete(e.id);
+      } else if (e.t === 'unbind') live.delete(e.id);
       else {
         for (const [id, b] of live) {
-          if (b.exchange === e.exchange || ('exchange' in b.target && b.target.exchange === e.exchange)) live.delete(id);
+          if (b.exchange === e.exchange || ('exchange' in b.target && b.target.exchange === e.exchange))
+            live.delete(id);
         }
       }
     }

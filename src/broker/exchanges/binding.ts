@@ -2,7 +2,12 @@
 // exchange type's router) and the filter policy. Identity is canonical so bind is idempotent and
 // unbind finds a binding by the same arguments it was made with, as in AMQP.
 import { EXCHANGE_LIMITS, WharfError, checkOptionFields, validateName } from '../../common/index.js';
-import { BINDING_OPTION_FIELDS, type BindingOptions, type BindingTarget, type FilterPolicy } from '../exchange-types.js';
+import {
+  BINDING_OPTION_FIELDS,
+  type BindingOptions,
+  type BindingTarget,
+  type FilterPolicy,
+} from '../exchange-types.js';
 
 /** Where a routed message is finally written. url bindings resolve to their webhook queue. */
 export interface LeafTarget {
@@ -26,7 +31,10 @@ export function validateTarget(target: unknown): BindingTarget {
     const url = t.url;
     const secret = t.secret;
     if (typeof url !== 'string' || Buffer.byteLength(url) > BINDING_LIMITS.maxUrlBytes || !/^https?:\/\//.test(url)) {
-      throw new WharfError('INVALID_ARGUMENT', `a webhook binding needs an http(s) url of at most ${BINDING_LIMITS.maxUrlBytes} bytes; got ${JSON.stringify(url)}`);
+      throw new WharfError(
+        'INVALID_ARGUMENT',
+        `a webhook binding needs an http(s) url of at most ${BINDING_LIMITS.maxUrlBytes} bytes; got ${JSON.stringify(url)}`,
+      );
     }
     try {
       new URL(url);
@@ -34,7 +42,10 @@ export function validateTarget(target: unknown): BindingTarget {
       throw new WharfError('INVALID_ARGUMENT', `webhook url ${JSON.stringify(url)} is not a valid URL`);
     }
     if (typeof secret !== 'string' || secret.length === 0) {
-      throw new WharfError('INVALID_ARGUMENT', 'a webhook binding needs a non-empty secret (the HMAC-SHA256 key of x-wharf-signature)');
+      throw new WharfError(
+        'INVALID_ARGUMENT',
+        'a webhook binding needs a non-empty secret (the HMAC-SHA256 key of x-wharf-signature)',
+      );
     }
     return { url, secret };
   }

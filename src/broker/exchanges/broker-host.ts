@@ -41,21 +41,32 @@ export class BrokerHost implements ExchangeHost {
 
   admit(target: LeafTarget, messages: MessageInput[]): void {
     if (this.kindOf(target.name) !== target.kind) {
-      throw new WharfError('NOT_FOUND', `no ${target.kind} named ${JSON.stringify(target.name)}; it was deleted or never created`);
+      throw new WharfError(
+        'NOT_FOUND',
+        `no ${target.kind} named ${JSON.stringify(target.name)}; it was deleted or never created`,
+      );
     }
     if (target.kind === 'queue') return this.queues.admit(target.name, messages);
     const info = this.topics.describeTopic(target.name);
     const nowMs = this.now();
     messages.forEach((m, i) => {
       encodeMessage(m, nowMs, info.maxMessageBytes, i);
-      if (m.partition !== undefined && (!Number.isInteger(m.partition) || m.partition < 0 || m.partition >= info.partitions)) {
-        throw new WharfError('INVALID_ARGUMENT', `partition ${m.partition} does not exist in topic ${target.name} (0..${info.partitions - 1})`);
+      if (
+        m.partition !== undefined &&
+        (!Number.isInteger(m.partition) || m.partition < 0 || m.partition >= info.partitions)
+      ) {
+        throw new WharfError(
+          'INVALID_ARGUMENT',
+          `partition ${m.partition} does not exist in topic ${target.name} (0..${info.partitions - 1})`,
+        );
       }
     });
   }
 
   write(target: LeafTarget, messages: MessageInput[]): Promise<PublishResult[]> {
-    return target.kind === 'queue' ? this.queues.publish(target.name, messages) : this.topics.publish(target.name, messages);
+    return target.kind === 'queue'
+      ? this.queues.publish(target.name, messages)
+      : this.topics.publish(target.name, messages);
   }
 
   /** Validates an offset commit before a transaction commits (nothing written). */
@@ -63,9 +74,13 @@ export class BrokerHost implements ExchangeHost {
     validateName(group, 'group name');
     const info = this.topics.describeTopic(topic);
     if (!Number.isInteger(partition) || partition < 0 || partition >= info.partitions) {
-      throw new WharfError('INVALID_ARGUMENT', `partition ${partition} does not exist in topic ${topic} (0..${info.partitions - 1})`);
+      throw new WharfError(
+        'INVALID_ARGUMENT',
+        `partition ${partition} does not exist in topic ${topic} (0..${info.partitions - 1})`,
+      );
     }
-    if (!Number.isSafeInteger(offset) || offset < 0) throw new WharfError('INVALID_ARGUMENT', `offset ${offset} must be a non-negative integer`);
+    if (!Number.isSafeInteger(offset) || offset < 0)
+      throw new WharfError('INVALID_ARGUMENT', `offset ${offset} must be a non-negative integer`);
   }
 
   checkReceipt(queue: string, receipt: string): void {

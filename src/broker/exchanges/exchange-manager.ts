@@ -4,7 +4,16 @@
 // reaches into queue or topic internals.
 import { LIMITS, WharfError, checkOptionFields, validateName } from '../../common/index.js';
 import type { Catalog } from '../catalog.js';
-import { EXCHANGE_OPTION_FIELDS, type BindingInfo, type BindingOptions, type BindingTarget, type ExchangeInfo, type ExchangeOptions, type ExchangeStats, type ExchangeType } from '../exchange-types.js';
+import {
+  EXCHANGE_OPTION_FIELDS,
+  type BindingInfo,
+  type BindingOptions,
+  type BindingTarget,
+  type ExchangeInfo,
+  type ExchangeOptions,
+  type ExchangeStats,
+  type ExchangeType,
+} from '../exchange-types.js';
 import { newMessageId } from '../message-codec.js';
 import type { MessageInput, PublishResult } from '../types.js';
 import { normaliseOptions, validateTarget, type LeafTarget } from './binding.js';
@@ -61,7 +70,12 @@ export class ExchangeManager {
   }
 
   async createExchange(name: string, options: ExchangeOptions): Promise<ExchangeInfo> {
-    checkOptionFields(options, EXCHANGE_OPTION_FIELDS, 'exchange option', "{ type: 'direct' | 'fanout' | 'topic' | 'headers' }");
+    checkOptionFields(
+      options,
+      EXCHANGE_OPTION_FIELDS,
+      'exchange option',
+      "{ type: 'direct' | 'fanout' | 'topic' | 'headers' }",
+    );
     createRouter(options.type);
     const alternate = options.alternate === undefined ? null : validateName(options.alternate, 'alternate name');
     const { catalog } = this.deps;
@@ -115,7 +129,11 @@ export class ExchangeManager {
   async unbind(exchange: string, target: BindingTarget, options?: BindingOptions): Promise<void> {
     const t = validateTarget(target);
     const found = this.registry.findBinding(exchange, t, normaliseOptions(options));
-    if (found === null) throw new WharfError('NOT_FOUND', `exchange ${exchange} has no binding to ${JSON.stringify('url' in t ? { url: t.url } : t)} with these options`);
+    if (found === null)
+      throw new WharfError(
+        'NOT_FOUND',
+        `exchange ${exchange} has no binding to ${JSON.stringify('url' in t ? { url: t.url } : t)} with these options`,
+      );
     this.registry.removeBinding(found.id);
     await this.deps.bindings.unbind(found.id);
     if ('url' in found.target) await this.deps.webhooks.removeEndpoint(found.id);
@@ -134,7 +152,10 @@ export class ExchangeManager {
    * Plans the writes of a publish to an exchange: messages get their id now (so a replay writes the
    * same message) and, when routed to several places, a dedupId (their id) that makes replays idempotent.
    */
-  plan(exchange: string, inputs: MessageInput[]): { ops: WriteOp[]; ids: string[]; routed: number[]; commit: () => void } {
+  plan(
+    exchange: string,
+    inputs: MessageInput[],
+  ): { ops: WriteOp[]; ids: string[]; routed: number[]; commit: () => void } {
     const byTarget = new Map<string, WriteOp>();
     const kindOf = (n: string): NameKind => this.deps.host.kindOf(n);
     const plans = inputs.map((input) => {
@@ -142,12 +163,18 @@ export class ExchangeManager {
       // microseconds per call, and this runs for every message published to an exchange.
       const message: MessageInput = Object.assign({}, input);
       message.id ??= newMessageId(this.deps.now());
-      const plan = this.registry.plan(exchange, message.routingKey ?? message.type ?? '', message.headers ?? {}, kindOf);
+      const plan = this.registry.plan(
+        exchange,
+        message.routingKey ?? message.type ?? '',
+        message.headers ?? {},
+        kindOf,
+      );
       if (plan.targets.length > 1 || inputs.length > 1) message.dedupId ??= message.id;
       for (const target of plan.targets) {
         const key = `${target.kind}:${target.name}`;
         let op = byTarget.get(key);
-        if (op === undefined) byTarget.set(key, (op = { op: 'write', kind: target.kind, name: target.name, messages: [] }));
+        if (op === undefined)
+          byTarget.set(key, (op = { op: 'write', kind: target.kind, name: target.name, messages: [] }));
         op.messages.push(message);
       }
       return { id: message.id, plan };
@@ -163,7 +190,10 @@ export class ExchangeManager {
   /** publish(exchange, messages): all matching targets get every message, or (on error) none do. */
   async publish(exchange: string, inputs: MessageInput[]): Promise<PublishResult[]> {
     if (inputs.length > LIMITS.maxBatchMessages) {
-      throw new WharfError('LIMIT_EXCEEDED', `a batch of ${inputs.length} messages is over maxBatchMessages (${LIMITS.maxBatchMessages}); split it`);
+      throw new WharfError(
+        'LIMIT_EXCEEDED',
+        `a batch of ${inputs.length} messages is over maxBatchMessages (${LIMITS.maxBatchMessages}); split it`,
+      );
     }
     const { ops, ids, routed, commit } = this.plan(exchange, inputs);
     let duplicate = false;

@@ -9,7 +9,10 @@ export type HeaderPredicate = (headers: Record<string, string>) => boolean;
 type ValuePredicate = (value: string | undefined) => boolean;
 
 /** Most keys in one policy and most conditions across them (SNS allows 150 combinations). */
-export const FILTER_POLICY_LIMITS = { maxKeys: EXCHANGE_LIMITS.maxFilterPolicyKeys, maxConditions: EXCHANGE_LIMITS.maxFilterPolicyConditions } as const;
+export const FILTER_POLICY_LIMITS = {
+  maxKeys: EXCHANGE_LIMITS.maxFilterPolicyKeys,
+  maxConditions: EXCHANGE_LIMITS.maxFilterPolicyConditions,
+} as const;
 
 const NUMERIC_OPS = new Set(['=', '<', '<=', '>', '>=']);
 
@@ -55,7 +58,8 @@ function compileExact(expected: string | number): ValuePredicate {
 function compileAnythingBut(spec: unknown): ValuePredicate {
   if (spec !== null && typeof spec === 'object' && !Array.isArray(spec)) {
     const prefix = (spec as { prefix?: unknown }).prefix;
-    if (typeof prefix !== 'string' || Object.keys(spec).length !== 1) throw invalid(`anything-but takes a value, a list, or { prefix }`);
+    if (typeof prefix !== 'string' || Object.keys(spec).length !== 1)
+      throw invalid(`anything-but takes a value, a list, or { prefix }`);
     return (value) => value !== undefined && !value.startsWith(prefix);
   }
   const list = Array.isArray(spec) ? spec : [spec];
@@ -102,10 +106,12 @@ function compileCondition(condition: FilterCondition): ValuePredicate {
 
 /** Validates a policy and returns its predicate; INVALID_ARGUMENT says what is wrong. */
 export function compileFilterPolicy(policy: FilterPolicy): HeaderPredicate {
-  if (policy === null || typeof policy !== 'object' || Array.isArray(policy)) throw invalid('a policy is an object of header name -> conditions');
+  if (policy === null || typeof policy !== 'object' || Array.isArray(policy))
+    throw invalid('a policy is an object of header name -> conditions');
   const entries = Object.entries(policy);
   if (entries.length === 0) throw invalid('a policy needs at least one header');
-  if (entries.length > FILTER_POLICY_LIMITS.maxKeys) throw invalid(`at most ${FILTER_POLICY_LIMITS.maxKeys} headers per policy`);
+  if (entries.length > FILTER_POLICY_LIMITS.maxKeys)
+    throw invalid(`at most ${FILTER_POLICY_LIMITS.maxKeys} headers per policy`);
   let conditionCount = 0;
   const compiled: Array<[string, ValuePredicate[]]> = entries.map(([header, spec]) => {
     const list = Array.isArray(spec) ? spec : [spec];
@@ -113,7 +119,8 @@ export function compileFilterPolicy(policy: FilterPolicy): HeaderPredicate {
     conditionCount += list.length;
     return [header, list.map(compileCondition)];
   });
-  if (conditionCount > FILTER_POLICY_LIMITS.maxConditions) throw invalid(`at most ${FILTER_POLICY_LIMITS.maxConditions} conditions per policy`);
+  if (conditionCount > FILTER_POLICY_LIMITS.maxConditions)
+    throw invalid(`at most ${FILTER_POLICY_LIMITS.maxConditions} conditions per policy`);
   return (headers) => {
     for (const [header, predicates] of compiled) {
       const value = Object.hasOwn(headers, header) ? headers[header] : undefined;

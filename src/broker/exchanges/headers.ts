@@ -5,7 +5,11 @@ import { WharfError } from '../../common/index.js';
 import type { BindingOptions } from '../exchange-types.js';
 import type { ExchangeRouter, RoutableMessage, RouterBinding } from './router.js';
 
-export function headersMatch(wanted: Record<string, string>, match: 'all' | 'any', actual: Record<string, string>): boolean {
+export function headersMatch(
+  wanted: Record<string, string>,
+  match: 'all' | 'any',
+  actual: Record<string, string>,
+): boolean {
   const entries = Object.entries(wanted);
   const hit = ([k, v]: [string, string]): boolean => Object.hasOwn(actual, k) && actual[k] === v;
   return match === 'any' ? entries.some(hit) : entries.every(hit);
@@ -21,8 +25,16 @@ export class HeadersRouter implements ExchangeRouter {
 
   validate(options: BindingOptions): void {
     const { headers, match } = options;
-    if (headers === null || typeof headers !== 'object' || Array.isArray(headers) || Object.keys(headers).length === 0) {
-      throw new WharfError('INVALID_ARGUMENT', "a headers exchange binding needs { headers: { name: value, ... }, match: 'all' | 'any' }");
+    if (
+      headers === null ||
+      typeof headers !== 'object' ||
+      Array.isArray(headers) ||
+      Object.keys(headers).length === 0
+    ) {
+      throw new WharfError(
+        'INVALID_ARGUMENT',
+        "a headers exchange binding needs { headers: { name: value, ... }, match: 'all' | 'any' }",
+      );
     }
     if (Object.values(headers).some((v) => typeof v !== 'string')) {
       throw new WharfError('INVALID_ARGUMENT', 'binding header values must be strings (message headers are strings)');

@@ -22,7 +22,8 @@ export interface IntentEntry {
 const FORMAT_ROUND = 0x01;
 const LEGACY_JSON = 0x7b; // '{'
 
-type StoredOp = Exclude<IntentOp, { op: 'write' }> | { op: 'write'; kind: 'queue' | 'topic'; name: string; m: number[] };
+type StoredOp =
+  Exclude<IntentOp, { op: 'write' }> | { op: 'write'; kind: 'queue' | 'topic'; name: string; m: number[] };
 interface Head {
   begun: Array<{ id: string; ops: StoredOp[] }>;
   done: string[];
@@ -52,7 +53,9 @@ export function encodeIntentEntry(entry: IntentEntry): Uint8Array {
   };
   const begun = entry.begun.map((intent) => ({
     id: intent.id,
-    ops: intent.ops.map((op): StoredOp => (op.op === 'write' ? { op: 'write', kind: op.kind, name: op.name, m: op.messages.map(store) } : op)),
+    ops: intent.ops.map((op): StoredOp =>
+      op.op === 'write' ? { op: 'write', kind: op.kind, name: op.name, m: op.messages.map(store) } : op,
+    ),
   }));
   const head = Buffer.from(JSON.stringify({ begun, done: entry.done, messages, bin } satisfies Head), 'utf8');
   const out = Buffer.allocUnsafe(5 + head.byteLength + blobs.reduce((n, b) => n + 4 + b.byteLength, 0));
@@ -70,19 +73,28 @@ export function encodeIntentEntry(entry: IntentEntry): Uint8Array {
 export function decodeIntentEntry(bytes: Uint8Array): IntentEntry {
   const buf = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   if (buf[0] === LEGACY_JSON) return decodeLegacy(buf);
-  if (buf[0] !== FORMAT_ROUND || buf.byteLength < 5) throw new WharfError('CORRUPT_DATA', `intent journal entry of unknown format ${buf[0]}; the journal was written by a newer broker or is damaged`);
+  if (buf[0] !== FORMAT_ROUND || buf.byteLength < 5)
+    throw new WharfError(
+      'CORRUPT_DATA',
+      `intent journal entry of unknown format ${buf[0]}; the journal was written by a newer broker or is damaged`,
+    );
   const headBytes = buf.readUInt32BE(1);
   const head = JSON.parse(buf.toString('utf8', 5, 5 + headBytes)) as Head;
   const blobs: Uint8Array[] = [];
-  for (let at = 5 + headBytes; at < buf.byteLength; ) {
+  for (let at = 5 + headBytes; at < buf.byteLength;) {
     const n = buf.readUInt32BE(at);
     blobs.push(new Uint8Array(buf.subarray(at + 4, at + 4 + n)));
     at += 4 + n;
   }
-  for (const [message, blob, json] of head.bin) head.messages[message].payload = json === 1 ? JsonText.over(blobs[blob]) : blobs[blob];
+  for (const [message, blob, json] of head.bin)
+    head.messages[message].payload = json === 1 ? JsonText.over(blobs[blob]) : blobs[blob];
   const begun = head.begun.map((i) => ({
     id: i.id,
-    ops: i.ops.map((op): IntentOp => (op.op === 'write' ? { op: 'write', kind: op.kind, name: op.name, messages: op.m.map((n) => head.messages[n]) } : op)),
+    ops: i.ops.map((op): IntentOp =>
+      op.op === 'write'
+        ? { op: 'write', kind: op.kind, name: op.name, messages: op.m.map((n) => head.messages[n]) }
+        : op,
+    ),
   }));
   return { begun, done: head.done };
 }

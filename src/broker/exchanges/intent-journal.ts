@@ -113,7 +113,8 @@ export class IntentJournal {
     // Intents not yet in an entry are not committed: refuse them, as a publish after close would be.
     const refused = this.next;
     this.next = [];
-    for (const s of refused) s.reject(new WharfError('CLOSED', 'the broker closed before this write was committed; nothing was written'));
+    for (const s of refused)
+      s.reject(new WharfError('CLOSED', 'the broker closed before this write was committed; nothing was written'));
     if (this.doneIds.length > 0) this.write(encodeIntentEntry({ begun: [], done: this.takeDone() }));
     await Promise.all([...this.writes]);
     await this.journal.close();
@@ -139,7 +140,11 @@ export class IntentJournal {
     try {
       entry = encodeIntentEntry({ begun: round.map((s) => s.intent), done });
     } catch (err) {
-      this.settle(round, round.map(() => ({ error: err })), false);
+      this.settle(
+        round,
+        round.map(() => ({ error: err })),
+        false,
+      );
       return;
     }
     if (round.length === 0) {
@@ -156,14 +161,27 @@ export class IntentJournal {
         this.maybeCompact();
         // Past this point the round is committed: if applying fails (e.g. a disk error), recovery
         // at the next open finishes it, so its callers must not assume "none".
-        return applyRound(round.map((s) => s.intent), this.apply, this.mergeable).then(
+        return applyRound(
+          round.map((s) => s.intent),
+          this.apply,
+          this.mergeable,
+        ).then(
           (failures) => this.settle(round, failures, true),
-          (err: unknown) => this.settle(round, round.map(() => ({ error: err })), true),
+          (err: unknown) =>
+            this.settle(
+              round,
+              round.map(() => ({ error: err })),
+              true,
+            ),
         );
       },
       (err: unknown) => {
         this.entryInFlight = false;
-        this.settle(round, round.map(() => ({ error: err })), false);
+        this.settle(
+          round,
+          round.map(() => ({ error: err })),
+          false,
+        );
         this.schedule();
       },
     );
@@ -189,7 +207,13 @@ export class IntentJournal {
       } else {
         this.unfinished.set(s.intent.id, s.intent);
         const message = failure.error instanceof Error ? failure.error.message : String(failure.error);
-        s.reject(new WharfError('UNAVAILABLE', `a committed multi-target write failed part-way (${message}); it is finished when the broker reopens`, { cause: failure.error }));
+        s.reject(
+          new WharfError(
+            'UNAVAILABLE',
+            `a committed multi-target write failed part-way (${message}); it is finished when the broker reopens`,
+            { cause: failure.error },
+          ),
+        );
       }
     });
     if (this.closed) return;
@@ -212,7 +236,12 @@ export class IntentJournal {
   }
 
   private maybeCompact(): void {
-    if (this.entryInFlight || this.compacting !== null || this.journal.sizeBytes < Math.max(this.compactBytes, 2 * this.snapshotBytes)) return;
+    if (
+      this.entryInFlight ||
+      this.compacting !== null ||
+      this.journal.sizeBytes < Math.max(this.compactBytes, 2 * this.snapshotBytes)
+    )
+      return;
     // No entry is being written, so every begun intent's entry is durable and the intent is done,
     // unfinished or still applying; the snapshot keeps the last two, and the done ids not yet
     // written name intents it leaves out. Intents not yet begun wait for the rewrite (schedule()).

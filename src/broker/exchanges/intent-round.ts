@@ -20,7 +20,11 @@ interface TargetWrites {
 }
 
 /** Applies every op of every intent; never rejects: the outcome per intent, in order. */
-export async function applyRound(intents: Intent[], apply: IntentApplier, mergeable: MergePolicy): Promise<RoundOutcome[]> {
+export async function applyRound(
+  intents: Intent[],
+  apply: IntentApplier,
+  mergeable: MergePolicy,
+): Promise<RoundOutcome[]> {
   const outcomes: RoundOutcome[] = intents.map(() => null);
   const fail = (intent: number, error: unknown): void => {
     outcomes[intent] ??= { error };
@@ -45,8 +49,14 @@ export async function applyRound(intents: Intent[], apply: IntentApplier, mergea
   return outcomes;
 }
 
-async function writeTarget(t: TargetWrites, apply: IntentApplier, mergeable: MergePolicy, fail: (intent: number, error: unknown) => void): Promise<void> {
-  const write = (messages: MessageInput[]): Promise<unknown> => apply({ op: 'write', kind: t.kind, name: t.name, messages }, false);
+async function writeTarget(
+  t: TargetWrites,
+  apply: IntentApplier,
+  mergeable: MergePolicy,
+  fail: (intent: number, error: unknown) => void,
+): Promise<void> {
+  const write = (messages: MessageInput[]): Promise<unknown> =>
+    apply({ op: 'write', kind: t.kind, name: t.name, messages }, false);
   if (t.parts.length === 1 || !mergeable(t)) {
     await Promise.all(t.parts.map((p) => write(p.messages).then(noop, (err: unknown) => fail(p.intent, err))));
     return;

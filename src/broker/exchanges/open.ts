@@ -21,7 +21,12 @@ export interface ExchangesModule {
   close(): Promise<void>;
 }
 
-export async function openExchanges(ctx: BrokerContext, topics: TopicSide, queues: QueueSide, webhookHost: WebhookQueueHost): Promise<ExchangesModule> {
+export async function openExchanges(
+  ctx: BrokerContext,
+  topics: TopicSide,
+  queues: QueueSide,
+  webhookHost: WebhookQueueHost,
+): Promise<ExchangesModule> {
   const journalOptions = { fsync: ctx.options.fsync, fsyncIntervalMs: ctx.options.fsyncIntervalMs };
   const now = (): number => ctx.clock.now();
   const host = new BrokerHost(ctx.catalog, topics, queues, now);

@@ -45,7 +45,16 @@ export class ExchangeRegistry {
 
   addExchange(name: string, type: ExchangeType, alternate: string | null, createdAt: number): void {
     const router = createRouter(type);
-    this.exchanges.set(name, { name, type, alternate, createdAt, router, bindings: new Map(), byKey: new Map(), counters: zero() });
+    this.exchanges.set(name, {
+      name,
+      type,
+      alternate,
+      createdAt,
+      router,
+      bindings: new Map(),
+      byKey: new Map(),
+      counters: zero(),
+    });
   }
 
   /** Binding ids continue after n (the highest ever used, from the journal). */
@@ -59,7 +68,14 @@ export class ExchangeRegistry {
 
   info(name: string): ExchangeInfo {
     const ex = this.require(name);
-    return { name, kind: 'exchange', type: ex.type, alternate: ex.alternate, bindings: ex.bindings.size, createdAt: ex.createdAt };
+    return {
+      name,
+      kind: 'exchange',
+      type: ex.type,
+      alternate: ex.alternate,
+      bindings: ex.bindings.size,
+      createdAt: ex.createdAt,
+    };
   }
 
   names(): string[] {
@@ -86,7 +102,12 @@ export class ExchangeRegistry {
   }
 
   /** Validates and returns the binding that bind() would add, or the existing identical one. */
-  prepareBinding(exchange: string, target: BindingTarget, options: BindingOptions, createdAt: number): { binding: BindingInfo; existing: boolean } {
+  prepareBinding(
+    exchange: string,
+    target: BindingTarget,
+    options: BindingOptions,
+    createdAt: number,
+  ): { binding: BindingInfo; existing: boolean } {
     const ex = this.require(exchange);
     ex.router.validate(options);
     if (options.filter !== undefined) compileFilterPolicy(options.filter);
@@ -95,15 +116,24 @@ export class ExchangeRegistry {
     if (same !== undefined) {
       const t = same.info.target;
       if ('url' in t && 'url' in target && t.secret !== target.secret) {
-        throw new WharfError('CONFLICT', `a binding to ${t.url} with these options already exists with another secret; unbind it first`);
+        throw new WharfError(
+          'CONFLICT',
+          `a binding to ${t.url} with these options already exists with another secret; unbind it first`,
+        );
       }
       return { binding: same.info, existing: true };
     }
     if (ex.bindings.size >= BINDING_LIMITS.maxBindingsPerExchange) {
-      throw new WharfError('LIMIT_EXCEEDED', `exchange ${exchange} already has ${BINDING_LIMITS.maxBindingsPerExchange} bindings (maxBindingsPerExchange)`);
+      throw new WharfError(
+        'LIMIT_EXCEEDED',
+        `exchange ${exchange} already has ${BINDING_LIMITS.maxBindingsPerExchange} bindings (maxBindingsPerExchange)`,
+      );
     }
     if ('exchange' in target && this.reaches(target.exchange, exchange)) {
-      throw new WharfError('INVALID_ARGUMENT', `binding ${exchange} -> ${target.exchange} would create a cycle of exchanges; remove the reverse binding first`);
+      throw new WharfError(
+        'INVALID_ARGUMENT',
+        `binding ${exchange} -> ${target.exchange} would create a cycle of exchanges; remove the reverse binding first`,
+      );
     }
     const id = `${exchange}.${this.nextBindingNo++}`;
     return { binding: { id, exchange, target, ...options, createdAt }, existing: false };
@@ -113,7 +143,10 @@ export class ExchangeRegistry {
   addBinding(info: BindingInfo): void {
     const ex = this.require(info.exchange);
     const { id: _id, exchange: _e, target, createdAt: _c, ...opts } = info;
-    const binding: RouterBinding = { info, filter: info.filter === undefined ? null : compileFilterPolicy(info.filter) };
+    const binding: RouterBinding = {
+      info,
+      filter: info.filter === undefined ? null : compileFilterPolicy(info.filter),
+    };
     ex.router.add(binding);
     ex.bindings.set(info.id, binding);
     ex.byKey.set(bindingKey(target, opts), binding);
@@ -150,7 +183,12 @@ export class ExchangeRegistry {
    * queue or topic is skipped (as if it did not match). Each exchange is entered at most once per
    * message, so alternates pointing back cannot loop; each target receives the message once.
    */
-  plan(exchange: string, routingKey: string, headers: Record<string, string>, kindOf: (name: string) => NameKind): RoutePlan {
+  plan(
+    exchange: string,
+    routingKey: string,
+    headers: Record<string, string>,
+    kindOf: (name: string) => NameKind,
+  ): RoutePlan {
     const targets = new Map<string, LeafTarget>();
     const counts = new Map<string, ExchangeCounters>();
     const visited = new Set<string>();
@@ -182,7 +220,12 @@ export class ExchangeRegistry {
       c.unroutable++;
       if (ex.alternate === null) return false;
       const kind = kindOf(ex.alternate);
-      const ok = kind === 'exchange' ? enter(ex.alternate) : kind === 'queue' || kind === 'topic' ? addLeaf(kind, ex.alternate) : false;
+      const ok =
+        kind === 'exchange'
+          ? enter(ex.alternate)
+          : kind === 'queue' || kind === 'topic'
+            ? addLeaf(kind, ex.alternate)
+            : false;
       if (ok) c.alternated++;
       return ok;
     };
@@ -221,7 +264,11 @@ export class ExchangeRegistry {
 
   private require(name: string): ExchangeState {
     const ex = this.exchanges.get(name);
-    if (ex === undefined) throw new WharfError('NOT_FOUND', `no exchange named ${JSON.stringify(name)}; create it with createExchange first`);
+    if (ex === undefined)
+      throw new WharfError(
+        'NOT_FOUND',
+        `no exchange named ${JSON.stringify(name)}; create it with createExchange first`,
+      );
     return ex;
   }
 }

@@ -18,7 +18,10 @@ export const EXCHANGE_TYPES = Object.keys(ROUTERS) as ExchangeType[];
 
 export function createRouter(type: unknown): ExchangeRouter {
   if (typeof type !== 'string' || !Object.hasOwn(ROUTERS, type)) {
-    throw new WharfError('INVALID_ARGUMENT', `unknown exchange type ${JSON.stringify(type)}; use ${EXCHANGE_TYPES.join(', ')}`);
+    throw new WharfError(
+      'INVALID_ARGUMENT',
+      `unknown exchange type ${JSON.stringify(type)}; use ${EXCHANGE_TYPES.join(', ')}`,
+    );
   }
   return ROUTERS[type as ExchangeType]();
 }

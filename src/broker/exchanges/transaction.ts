@@ -25,10 +25,19 @@ class CollectingTransaction implements Transaction {
 
   async ack(message: QueueMessage): Promise<void> {
     this.take(1);
-    if (message === null || typeof message !== 'object' || typeof message.queue !== 'string' || typeof message.receipt !== 'string') {
+    if (
+      message === null ||
+      typeof message !== 'object' ||
+      typeof message.queue !== 'string' ||
+      typeof message.receipt !== 'string'
+    ) {
       throw new WharfError('INVALID_ARGUMENT', 'tx.ack takes a QueueMessage from receive() or consume()');
     }
-    this.acks.set(`${message.queue}\u0000${message.id}`, { queue: message.queue, id: message.id, receipt: message.receipt });
+    this.acks.set(`${message.queue}\u0000${message.id}`, {
+      queue: message.queue,
+      id: message.id,
+      receipt: message.receipt,
+    });
   }
 
   publish(name: string, message: MessageInput): Promise<void>;
@@ -47,10 +56,17 @@ class CollectingTransaction implements Transaction {
   }
 
   private take(n: number): void {
-    if (this.sealed) throw new WharfError('INVALID_ARGUMENT', 'this transaction has already finished; use tx only inside its callback');
+    if (this.sealed)
+      throw new WharfError(
+        'INVALID_ARGUMENT',
+        'this transaction has already finished; use tx only inside its callback',
+      );
     this.ops += n;
     if (this.ops > MAX_TRANSACTION_OPS) {
-      throw new WharfError('LIMIT_EXCEEDED', `a transaction holds at most ${MAX_TRANSACTION_OPS} operations (MAX_TRANSACTION_OPS); split the work`);
+      throw new WharfError(
+        'LIMIT_EXCEEDED',
+        `a transaction holds at most ${MAX_TRANSACTION_OPS} operations (MAX_TRANSACTION_OPS); split the work`,
+      );
     }
   }
 }
@@ -64,7 +80,8 @@ export class TransactionCoordinator implements Wharf_Transactions {
   ) {}
 
   async transaction<T>(fn: (tx: Transaction) => Promise<T>): Promise<T> {
-    if (typeof fn !== 'function') throw new WharfError('INVALID_ARGUMENT', 'transaction takes an async function (tx) => { ... }');
+    if (typeof fn !== 'function')
+      throw new WharfError('INVALID_ARGUMENT', 'transaction takes an async function (tx) => { ... }');
     const tx = new CollectingTransaction();
     let value: T;
     try {
@@ -90,7 +107,11 @@ export class TransactionCoordinator implements Wharf_Transactions {
     };
     for (const p of tx.publishes) {
       const kind = this.host.kindOf(p.name);
-      if (kind === null) throw new WharfError('NOT_FOUND', `no topic, queue or exchange named ${JSON.stringify(p.name)}; create it first`);
+      if (kind === null)
+        throw new WharfError(
+          'NOT_FOUND',
+          `no topic, queue or exchange named ${JSON.stringify(p.name)}; create it first`,
+        );
       if (kind === 'exchange') {
         const plan = this.exchanges.plan(p.name, p.messages);
         // Producer fields count for the exchange, as on the plain publish path (idempotence.ts).

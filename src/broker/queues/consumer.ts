@@ -56,18 +56,29 @@ export class QueueConsumer implements Consumer, OutcomeSink<Delivery> {
   ) {
     checkOptionFields(options, CONSUME_OPTION_FIELDS, 'consume option', '{ concurrency: 4 }');
     const c = options.concurrency ?? 1;
-    if (!Number.isSafeInteger(c) || c < 1 || c > 10_000) throw new WharfError('INVALID_ARGUMENT', `consume concurrency ${c}: pass an integer from 1 to 10000`);
+    if (!Number.isSafeInteger(c) || c < 1 || c > 10_000)
+      throw new WharfError('INVALID_ARGUMENT', `consume concurrency ${c}: pass an integer from 1 to 10000`);
     const p = options.prefetch ?? c * 2;
-    if (!Number.isSafeInteger(p) || p < c || p > 100_000) throw new WharfError('INVALID_ARGUMENT', `consume prefetch ${p}: pass an integer from concurrency (${c}) to 100000`);
+    if (!Number.isSafeInteger(p) || p < c || p > 100_000)
+      throw new WharfError(
+        'INVALID_ARGUMENT',
+        `consume prefetch ${p}: pass an integer from concurrency (${c}) to 100000`,
+      );
     if (options.ackMode !== undefined && options.ackMode !== 'manual' && options.ackMode !== 'auto') {
-      throw new WharfError('INVALID_ARGUMENT', `consume ackMode ${JSON.stringify(options.ackMode)}: use 'manual' or 'auto'`);
+      throw new WharfError(
+        'INVALID_ARGUMENT',
+        `consume ackMode ${JSON.stringify(options.ackMode)}: use 'manual' or 'auto'`,
+      );
     }
     if (typeof handler !== 'function') throw new WharfError('INVALID_ARGUMENT', 'consume needs a handler function');
     this.concurrency = c;
     this.prefetch = p;
     const leaseMs = options.visibilityTimeoutMs ?? engine.options.visibilityTimeoutMs;
     if (!Number.isSafeInteger(leaseMs) || leaseMs < 1 || leaseMs > LIMITS.maxVisibilityTimeoutMs) {
-      throw new WharfError('INVALID_ARGUMENT', `consume visibilityTimeoutMs ${JSON.stringify(leaseMs)}: pass an integer from 1 to ${LIMITS.maxVisibilityTimeoutMs} (maxVisibilityTimeoutMs)`);
+      throw new WharfError(
+        'INVALID_ARGUMENT',
+        `consume visibilityTimeoutMs ${JSON.stringify(leaseMs)}: pass an integer from 1 to ${LIMITS.maxVisibilityTimeoutMs} (maxVisibilityTimeoutMs)`,
+      );
     }
     this.leaseMs = leaseMs;
   }
@@ -96,7 +107,11 @@ export class QueueConsumer implements Consumer, OutcomeSink<Delivery> {
       }
       if (batch.length === 0 && !this.closed) {
         // Idle: a publish may hand its messages straight over (queue-handoff.ts).
-        batch = await this.engine.waitForWork(IDLE_POLL_MS, this.idle, { max: room, leaseMs: this.leaseMs, decode: this.decode });
+        batch = await this.engine.waitForWork(IDLE_POLL_MS, this.idle, {
+          max: room,
+          leaseMs: this.leaseMs,
+          decode: this.decode,
+        });
         if (batch.length === 0) continue;
       }
       if (this.closed) {
@@ -209,7 +224,8 @@ export class QueueConsumer implements Consumer, OutcomeSink<Delivery> {
   }
 
   private outcomeDone(): void {
-    if (this.attaching) this.reportedWhileAttaching = true; // run() returns true: dispatch frees the slot
+    if (this.attaching)
+      this.reportedWhileAttaching = true; // run() returns true: dispatch frees the slot
     else this.onRunDone();
   }
 
@@ -246,7 +262,10 @@ export class QueueConsumer implements Consumer, OutcomeSink<Delivery> {
   }
 
   /** ackMode 'auto': an outcome only frees the handler's slot (one object per consumer, not per message). */
-  private readonly autoSink: OutcomeSink<Delivery> = { handlerSettled: () => this.onRunDone(), handlerReleased: () => this.onRunDone() };
+  private readonly autoSink: OutcomeSink<Delivery> = {
+    handlerSettled: () => this.onRunDone(),
+    handlerReleased: () => this.onRunDone(),
+  };
 
   private nackFailed(m: Delivery, err: unknown): void {
     void m.nack({ error: err instanceof Error ? err.message : String(err) }).catch(ignore);

@@ -37,5 +37,10 @@ export class DedupWindow {
 
 /** Content-based dedup key: SHA-256 of the payload bytes (as SQS does for the body). */
 export function contentDedupKey(rec: RecordInput): string {
-  return 'sha256:' + createHash('sha256').update(rec.value ?? new Uint8Array(0)).digest('hex');
+  return (
+    'sha256:' +
+    createHash('sha256')
+      .update(rec.value ?? new Uint8Array(0))
+      .digest('hex')
+  );
 }

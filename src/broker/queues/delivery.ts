@@ -92,7 +92,8 @@ export class Delivery implements QueueMessage, StoredQueueDelivery {
   /** The stored record of a delivery never decoded (Broker.consumeStored). */
   get record(): LogRecord {
     const rec = this.#record;
-    if (rec === null) throw new WharfError('INTERNAL', 'invariant violated: the delivery is decoded or its record was released');
+    if (rec === null)
+      throw new WharfError('INTERNAL', 'invariant violated: the delivery is decoded or its record was released');
     return rec;
   }
 

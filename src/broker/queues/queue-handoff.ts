@@ -147,7 +147,10 @@ export class Handoff {
             share = { waiter, leaseMs: wish.leaseMs, deliveries: [], tracked: [] };
             shares.push(share);
           }
-          assert(!q.state.tracked.has(trackedKey(level, rec.offset)), `hand-off of ${level}/${rec.offset}, already tracked`);
+          assert(
+            !q.state.tracked.has(trackedKey(level, rec.offset)),
+            `hand-off of ${level}/${rec.offset}, already tracked`,
+          );
           const t = q.state.deliver(level, rec.offset, now, wish.leaseMs, undefined, recordBytes(rec));
           share.tracked.push(t);
           i++;
@@ -168,7 +171,9 @@ export class Handoff {
     if (i === 0) return null;
     l.cursor = baseOffset + i;
     q.state.aheadCount += i;
-    const pending = new PendingHandoff(q, this.leases, level, baseOffset, i, shares, () => this.pending.delete(pending));
+    const pending = new PendingHandoff(q, this.leases, level, baseOffset, i, shares, () =>
+      this.pending.delete(pending),
+    );
     this.pending.add(pending);
     q.journal.commit().then(
       () => pending.recorded(true),
@@ -232,7 +237,10 @@ export class PendingHandoff {
     assert(this.q.state.aheadCount >= 0, 'aheadCount never goes below zero');
     if (ok) {
       const end = this.q.state.levels[this.level].endOffset;
-      assert(end >= this.baseOffset + this.count, `hand-off append durable, end ${end} short of ${this.baseOffset + this.count}`);
+      assert(
+        end >= this.baseOffset + this.count,
+        `hand-off append durable, end ${end} short of ${this.baseOffset + this.count}`,
+      );
     } else this.undo();
     this.maybeEnd();
   }

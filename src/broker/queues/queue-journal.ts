@@ -105,7 +105,10 @@ export function decodeEntry(entry: Uint8Array): DecodedEntry {
     return { kind: 'snapshot', snapshot: JSON.parse(Buffer.from(entry.subarray(1)).toString('utf8')) as StateSnapshot };
   }
   if (entry[0] !== 1 || (entry.length - 1) % OP_BYTES !== 0) {
-    throw new WharfError('CORRUPT_DATA', `queue journal entry of ${entry.length} bytes has an unknown layout; restore the data directory from a backup`);
+    throw new WharfError(
+      'CORRUPT_DATA',
+      `queue journal entry of ${entry.length} bytes has an unknown layout; restore the data directory from a backup`,
+    );
   }
   const view = new DataView(entry.buffer, entry.byteOffset, entry.byteLength);
   const ops: JournalOp[] = [];

@@ -4,8 +4,15 @@ import { LIMITS, WharfError, checkOptionFields } from '../../common/index.js';
 import type { LogOptions, RecordInput } from '../../storage/index.js';
 import type { BrokerContext, KindManager } from '../context.js';
 import {
-  RECEIVE_OPTION_FIELDS, REDRIVE_OPTION_FIELDS,
-  type ConsumeOptions, type NackOptions, type QueueInfo, type QueueOptions, type QueueStats, type ReceiveOptions, type RedriveOptions,
+  RECEIVE_OPTION_FIELDS,
+  REDRIVE_OPTION_FIELDS,
+  type ConsumeOptions,
+  type NackOptions,
+  type QueueInfo,
+  type QueueOptions,
+  type QueueStats,
+  type ReceiveOptions,
+  type RedriveOptions,
 } from '../queue-types.js';
 import type { MessageInput, PublishResult } from '../types.js';
 import { QueueConsumer } from './consumer.js';
@@ -61,14 +68,29 @@ export class QueueManager implements KindManager {
       indexIntervalBytes: LIMITS.indexIntervalBytes,
     };
     const base = queuePath(name);
-    const logs = await Promise.all(Array.from({ length: options.priorities }, (_, i) => s.openLog([...base, `p${i}`], logOptions)));
+    const logs = await Promise.all(
+      Array.from({ length: options.priorities }, (_, i) => s.openLog([...base, `p${i}`], logOptions)),
+    );
     const delayLog = await s.openLog([...base, 'delay'], logOptions);
-    const journal = await s.openJournal([...base, 'state'], { fsync: this.ctx.options.fsync, fsyncIntervalMs: this.ctx.options.fsyncIntervalMs });
-    const engine = new QueueEngine(name, options, { logs, delayLog, journal, shareReadBuffers: s.kind === 'disk' }, this.host);
+    const journal = await s.openJournal([...base, 'state'], {
+      fsync: this.ctx.options.fsync,
+      fsyncIntervalMs: this.ctx.options.fsyncIntervalMs,
+    });
+    const engine = new QueueEngine(
+      name,
+      options,
+      { logs, delayLog, journal, shareReadBuffers: s.kind === 'disk' },
+      this.host,
+    );
     await engine.recover();
     const publisher = new QueuePublisher(engine, this.ctx.producers);
     await publisher.rebuildDedup(); // exchanges helper: dedup windows survive a restart
-    const open: OpenQueue = { engine, publisher, consumers: new Set(), info: { name, kind: 'queue', options, createdAt } };
+    const open: OpenQueue = {
+      engine,
+      publisher,
+      consumers: new Set(),
+      info: { name, kind: 'queue', options, createdAt },
+    };
     this.queues.set(name, open);
     return open;
   }
@@ -94,7 +116,11 @@ export class QueueManager implements KindManager {
     const resolved = resolveQueueOptions(options, this.ctx.options.maxMessageBytes);
     const dlq = resolved.deadLetterQueue;
     if (dlq !== undefined) {
-      if (dlq === name) throw new WharfError('INVALID_ARGUMENT', `queue ${JSON.stringify(name)} cannot be its own deadLetterQueue; create a separate queue such as "${name}.dlq"`);
+      if (dlq === name)
+        throw new WharfError(
+          'INVALID_ARGUMENT',
+          `queue ${JSON.stringify(name)} cannot be its own deadLetterQueue; create a separate queue such as "${name}.dlq"`,
+        );
       this.ctx.catalog.require(dlq, 'queue');
     }
     this.ctx.catalog.reserve(name, 'queue');
@@ -102,7 +128,12 @@ export class QueueManager implements KindManager {
     let open: OpenQueue | undefined;
     try {
       open = await this.openQueue(name, resolved, createdAt);
-      await this.ctx.catalog.commit({ name, kind: 'queue', config: resolved as unknown as Record<string, unknown>, createdAt });
+      await this.ctx.catalog.commit({
+        name,
+        kind: 'queue',
+        config: resolved as unknown as Record<string, unknown>,
+        createdAt,
+      });
       return open.info;
     } catch (err) {
       this.ctx.catalog.release(name);
@@ -119,7 +150,10 @@ export class QueueManager implements KindManager {
     const q = this.get(name);
     for (const other of this.queues.values()) {
       if (other.info.options.deadLetterQueue === name && other.info.name !== name) {
-        throw new WharfError('CONFLICT', `queue ${JSON.stringify(name)} is the deadLetterQueue of ${JSON.stringify(other.info.name)}; delete that queue first or point it elsewhere`);
+        throw new WharfError(
+          'CONFLICT',
+          `queue ${JSON.stringify(name)} is the deadLetterQueue of ${JSON.stringify(other.info.name)}; delete that queue first or point it elsewhere`,
+        );
       }
     }
     this.queues.delete(name);
@@ -137,7 +171,9 @@ export class QueueManager implements KindManager {
 
   async listQueues(): Promise<QueueInfo[]> {
     this.ensureOpen();
-    return [...this.queues.values()].map((q) => q.info).sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+    return [...this.queues.values()]
+      .map((q) => q.info)
+      .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
   }
 
   async describeQueue(name: string): Promise<QueueInfo> {
@@ -158,13 +194,22 @@ export class QueueManager implements KindManager {
     const waitMs = options.waitMs ?? 0;
     const leaseMs = options.visibilityTimeoutMs ?? q.engine.options.visibilityTimeoutMs;
     if (!Number.isSafeInteger(max) || max < 1 || max > LIMITS.maxReceiveMessages) {
-      throw new WharfError('INVALID_ARGUMENT', `receive max ${max}: pass an integer from 1 to ${LIMITS.maxReceiveMessages} (maxReceiveMessages)`);
+      throw new WharfError(
+        'INVALID_ARGUMENT',
+        `receive max ${max}: pass an integer from 1 to ${LIMITS.maxReceiveMessages} (maxReceiveMessages)`,
+      );
     }
     if (!Number.isSafeInteger(waitMs) || waitMs < 0 || waitMs > LIMITS.maxWaitMs) {
-      throw new WharfError('INVALID_ARGUMENT', `receive waitMs ${waitMs}: pass an integer from 0 to ${LIMITS.maxWaitMs} (maxWaitMs)`);
+      throw new WharfError(
+        'INVALID_ARGUMENT',
+        `receive waitMs ${waitMs}: pass an integer from 0 to ${LIMITS.maxWaitMs} (maxWaitMs)`,
+      );
     }
     if (!Number.isSafeInteger(leaseMs) || leaseMs < 1 || leaseMs > LIMITS.maxVisibilityTimeoutMs) {
-      throw new WharfError('INVALID_ARGUMENT', `receive visibilityTimeoutMs ${leaseMs}: pass an integer from 1 to ${LIMITS.maxVisibilityTimeoutMs} (maxVisibilityTimeoutMs)`);
+      throw new WharfError(
+        'INVALID_ARGUMENT',
+        `receive visibilityTimeoutMs ${leaseMs}: pass an integer from 1 to ${LIMITS.maxVisibilityTimeoutMs} (maxVisibilityTimeoutMs)`,
+      );
     }
     const deadline = q.engine.clock.now() + waitMs;
     for (;;) {
@@ -182,12 +227,18 @@ export class QueueManager implements KindManager {
    * later) or closed with its broker (nothing to return).
    */
   private closedUnder(name: string, q: OpenQueue): Delivery[] {
-    if (!this.closed && this.queues.get(name) !== q) throw new WharfError('NOT_FOUND', `queue ${JSON.stringify(name)} was deleted while this receive waited`);
+    if (!this.closed && this.queues.get(name) !== q)
+      throw new WharfError('NOT_FOUND', `queue ${JSON.stringify(name)} was deleted while this receive waited`);
     return [];
   }
 
   /** A push consumer; `decode` false hands the handler each delivery as its stored record (consumeStored). */
-  async consume(queue: string, options: ConsumeOptions, handler: (message: Delivery) => Promise<void> | HandlerOutcome | void, decode = true): Promise<QueueConsumer> {
+  async consume(
+    queue: string,
+    options: ConsumeOptions,
+    handler: (message: Delivery) => Promise<void> | HandlerOutcome | void,
+    decode = true,
+  ): Promise<QueueConsumer> {
     const q = this.get(queue);
     const c = new QueueConsumer(q.engine, options === undefined ? {} : options, handler, decode);
     q.consumers.add(c);
@@ -236,7 +287,8 @@ export class QueueManager implements KindManager {
     const dlq = this.get(deadLetterQueue);
     if (options.to !== undefined) this.get(options.to);
     const limit = options.max ?? Infinity;
-    if (!(limit === Infinity || (Number.isSafeInteger(limit) && limit >= 0))) throw new WharfError('INVALID_ARGUMENT', `redrive max ${limit}: pass a non-negative integer`);
+    if (!(limit === Infinity || (Number.isSafeInteger(limit) && limit >= 0)))
+      throw new WharfError('INVALID_ARGUMENT', `redrive max ${limit}: pass a non-negative integer`);
     let moved = 0;
     let missing: string | undefined;
     while (moved < limit) {
@@ -259,7 +311,10 @@ export class QueueManager implements KindManager {
       if (missing !== undefined) break;
     }
     if (missing !== undefined && moved === 0) {
-      throw new WharfError('NOT_FOUND', `redrive target queue ${JSON.stringify(missing)} does not exist; pass { to } or create it`);
+      throw new WharfError(
+        'NOT_FOUND',
+        `redrive target queue ${JSON.stringify(missing)} does not exist; pass { to } or create it`,
+      );
     }
     return moved;
   }

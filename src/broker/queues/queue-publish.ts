@@ -42,15 +42,22 @@ export class QueuePublisher {
     this.dedup = new DedupWindow(o.dedupWindowMs);
     const now = q.clock.now();
     const rl = o.rateLimit;
-    this.messageBucket = rl?.messagesPerSecond ? new RateBucket({ ratePerSecond: rl.messagesPerSecond, burst: rl.burstMessages ?? rl.messagesPerSecond }, now) : null;
-    this.byteBucket = rl?.bytesPerSecond ? new RateBucket({ ratePerSecond: rl.bytesPerSecond, burst: rl.burstBytes ?? rl.bytesPerSecond }, now) : null;
+    this.messageBucket = rl?.messagesPerSecond
+      ? new RateBucket({ ratePerSecond: rl.messagesPerSecond, burst: rl.burstMessages ?? rl.messagesPerSecond }, now)
+      : null;
+    this.byteBucket = rl?.bytesPerSecond
+      ? new RateBucket({ ratePerSecond: rl.bytesPerSecond, burst: rl.burstBytes ?? rl.bytesPerSecond }, now)
+      : null;
   }
 
   async publish(inputs: MessageInput[]): Promise<PublishResult[]> {
     const q = this.q;
     q.assertOpen();
     if (inputs.length > LIMITS.maxBatchMessages) {
-      throw new WharfError('LIMIT_EXCEEDED', `publish of ${inputs.length} messages exceeds maxBatchMessages ${LIMITS.maxBatchMessages}; split the batch`);
+      throw new WharfError(
+        'LIMIT_EXCEEDED',
+        `publish of ${inputs.length} messages exceeds maxBatchMessages ${LIMITS.maxBatchMessages}; split the batch`,
+      );
     }
     const now = q.clock.now();
     const results: PublishResult[] = new Array(inputs.length);
@@ -59,8 +66,17 @@ export class QueuePublisher {
       const input = inputs[i];
       const enc = encodeMessage(input, now, q.options.maxMessageBytes, inputs.length === 1 ? 'message' : i);
       const delayMs = input.delayMs ?? q.options.delayMs ?? 0;
-      if (delayMs > LIMITS.maxDelayMs) throw new WharfError('INVALID_ARGUMENT', `messages[${i}].delayMs ${delayMs} exceeds maxDelayMs ${LIMITS.maxDelayMs}`);
-      const dedupKey = input.dedupId !== undefined ? 'id:' + input.dedupId : q.options.contentBasedDedup ? contentDedupKey(enc.record) : undefined;
+      if (delayMs > LIMITS.maxDelayMs)
+        throw new WharfError(
+          'INVALID_ARGUMENT',
+          `messages[${i}].delayMs ${delayMs} exceeds maxDelayMs ${LIMITS.maxDelayMs}`,
+        );
+      const dedupKey =
+        input.dedupId !== undefined
+          ? 'id:' + input.dedupId
+          : q.options.contentBasedDedup
+            ? contentDedupKey(enc.record)
+            : undefined;
       if (dedupKey !== undefined && q.options.dedupWindowMs > 0) {
         const original = this.dedup.lookup(dedupKey, now);
         if (original !== undefined) {
@@ -70,7 +86,15 @@ export class QueuePublisher {
         // Remembered now, so a concurrent repeat is recognised before this publish is durable.
         this.dedup.remember(dedupKey, enc.id, now);
       }
-      fresh.push({ index: i, id: enc.id, record: enc.record, sizeBytes: recordBytes(enc.record), level: q.levelFor(enc.record), delayMs, dedupKey });
+      fresh.push({
+        index: i,
+        id: enc.id,
+        record: enc.record,
+        sizeBytes: recordBytes(enc.record),
+        level: q.levelFor(enc.record),
+        delayMs,
+        dedupKey,
+      });
     }
     if (fresh.length === 0) return results;
     try {
@@ -94,7 +118,10 @@ export class QueuePublisher {
     try {
       if (outcome === 'dead-letter') {
         const facts = q.facts('overflow', undefined);
-        await q.host.appendTo(q.options.deadLetterQueue!, fresh.map((p) => deadLetterRecord({ ...p.record, offset: -1 }, facts)));
+        await q.host.appendTo(
+          q.options.deadLetterQueue!,
+          fresh.map((p) => deadLetterRecord({ ...p.record, offset: -1 }, facts)),
+        );
         q.counters.deadLettered += fresh.length;
       } else if (outcome === 'drop-incoming') {
         q.counters.dropped += fresh.length;
@@ -121,7 +148,8 @@ export class QueuePublisher {
         if (rec.timestampMs >= now - RECOVERY_WINDOW_MS) this.producers.rememberRecord(q.name, rec);
         if (windowMs <= 0 || rec.timestampMs < now - windowMs) return;
         const dedupId = headerOf(rec, H_DEDUP_ID);
-        const key = dedupId !== undefined ? 'id:' + dedupId : q.options.contentBasedDedup ? contentDedupKey(rec) : undefined;
+        const key =
+          dedupId !== undefined ? 'id:' + dedupId : q.options.contentBasedDedup ? contentDedupKey(rec) : undefined;
         if (key !== undefined) this.dedup.remember(key, headerOf(rec, H_ID) ?? '', rec.timestampMs);
       });
     }
@@ -137,7 +165,11 @@ export class QueuePublisher {
     inputs.forEach((input, i) => {
       const enc = encodeMessage(input, now, q.options.maxMessageBytes, i);
       const delayMs = input.delayMs ?? q.options.delayMs ?? 0;
-      if (delayMs > LIMITS.maxDelayMs) throw new WharfError('INVALID_ARGUMENT', `messages[${i}].delayMs ${delayMs} exceeds maxDelayMs ${LIMITS.maxDelayMs}`);
+      if (delayMs > LIMITS.maxDelayMs)
+        throw new WharfError(
+          'INVALID_ARGUMENT',
+          `messages[${i}].delayMs ${delayMs} exceeds maxDelayMs ${LIMITS.maxDelayMs}`,
+        );
       bytes += recordBytes(enc.record);
     });
     if (q.options.overflow === 'reject' && this.isOver(inputs.length, bytes)) throw this.full();
@@ -154,8 +186,13 @@ export class QueuePublisher {
     const now = q.clock.now();
     await Promise.all(
       highestLevelFirst(groups).map(async ([level, ps]) => {
-        const records = level === DELAY_LEVEL ? ps.map((p) => withDueHeader(p.record, now + p.delayMs)) : ps.map((p) => p.record);
-        const base = await q.appendLevel(level, records, ps.reduce((n, p) => n + p.sizeBytes, 0));
+        const records =
+          level === DELAY_LEVEL ? ps.map((p) => withDueHeader(p.record, now + p.delayMs)) : ps.map((p) => p.record);
+        const base = await q.appendLevel(
+          level,
+          records,
+          ps.reduce((n, p) => n + p.sizeBytes, 0),
+        );
         if (level === DELAY_LEVEL) {
           ps.forEach((p, i) => q.delayed.offer(now + p.delayMs, base + i));
           q.delayed.arm();
@@ -173,7 +210,11 @@ export class QueuePublisher {
       const waitMs = Math.max(this.messageBucket?.waitMs(count, now) ?? 0, this.byteBucket?.waitMs(bytes, now) ?? 0);
       if (waitMs === 0) break;
       if (q.options.rateLimit?.mode === 'reject') {
-        throw new WharfError('RATE_LIMITED', `queue ${JSON.stringify(q.name)} is over its producer rate limit; retry after ${waitMs} ms or publish more slowly`, { retryAfterMs: waitMs });
+        throw new WharfError(
+          'RATE_LIMITED',
+          `queue ${JSON.stringify(q.name)} is over its producer rate limit; retry after ${waitMs} ms or publish more slowly`,
+          { retryAfterMs: waitMs },
+        );
       }
       await new Promise<void>((resolve) => q.clock.setTimer(waitMs, resolve));
       q.assertOpen();
@@ -187,14 +228,21 @@ export class QueuePublisher {
     const q = this.q;
     const o = q.options;
     const total = q.state.messageCount() + q.state.unsettledIn(DELAY_LEVEL) + this.reservedCount;
-    return (o.maxLength !== undefined && total + count > o.maxLength) || (o.maxBytes !== undefined && q.bytes + this.reservedBytes + bytes > o.maxBytes);
+    return (
+      (o.maxLength !== undefined && total + count > o.maxLength) ||
+      (o.maxBytes !== undefined && q.bytes + this.reservedBytes + bytes > o.maxBytes)
+    );
   }
 
   private full(extra = ''): WharfError {
     const q = this.q;
     const ackRate = q.rates.ack.perSecond(q.clock.now());
     const retryAfterMs = ackRate > 0 ? Math.min(60_000, Math.ceil(1000 / ackRate)) : 1000;
-    return new WharfError('QUEUE_FULL', `queue ${JSON.stringify(q.name)} is full (maxLength ${q.options.maxLength ?? '-'}, maxBytes ${q.options.maxBytes ?? '-'}, overflow '${q.options.overflow}')${extra}; retry later, consume faster, or raise the limits`, { retryAfterMs });
+    return new WharfError(
+      'QUEUE_FULL',
+      `queue ${JSON.stringify(q.name)} is full (maxLength ${q.options.maxLength ?? '-'}, maxBytes ${q.options.maxBytes ?? '-'}, overflow '${q.options.overflow}')${extra}; retry later, consume faster, or raise the limits`,
+      { retryAfterMs },
+    );
   }
 
   /** Applies the overflow policy until the batch fits; reserves its room. */
@@ -252,7 +300,8 @@ export class QueuePublisher {
     while (this.isOver(count, bytes)) {
       let dropped = false;
       for (const level of levels) {
-        if (q.options.overflow === 'drop-lowest-priority' && level > incomingLevel && q.state.unsettledIn(level) > 0) return 'drop-incoming';
+        if (q.options.overflow === 'drop-lowest-priority' && level > incomingLevel && q.state.unsettledIn(level) > 0)
+          return 'drop-incoming';
         if (await this.dropHead(level)) {
           dropped = true;
           break;

@@ -52,11 +52,21 @@ export function recordBytes(rec: RecordInput): number {
 }
 
 /** A copy of a record for another log, with headers filtered and added. Bytes are copied (reads may share buffers). */
-export function copyRecord(rec: LogRecord, drop: (key: string) => boolean, add: Record<string, string> = {}): RecordInput {
+export function copyRecord(
+  rec: LogRecord,
+  drop: (key: string) => boolean,
+  add: Record<string, string> = {},
+): RecordInput {
   const headers: RecordHeader[] = [];
-  for (const h of rec.headers) if (!drop(h.key) && !(h.key in add)) headers.push({ key: h.key, value: h.value.slice() });
+  for (const h of rec.headers)
+    if (!drop(h.key) && !(h.key in add)) headers.push({ key: h.key, value: h.value.slice() });
   for (const [k, v] of Object.entries(add)) headers.push({ key: k, value: Buffer.from(v, 'utf8') });
-  return { key: rec.key === null ? null : rec.key.slice(), value: rec.value === null ? null : rec.value.slice(), headers, timestampMs: rec.timestampMs };
+  return {
+    key: rec.key === null ? null : rec.key.slice(),
+    value: rec.value === null ? null : rec.value.slice(),
+    headers,
+    timestampMs: rec.timestampMs,
+  };
 }
 
 export interface DeadLetterFacts {

@@ -98,7 +98,12 @@ export class QueueState {
   /** True when the offset has never been delivered-and-kept: not settled, not tracked. */
   isCandidate(level: number, offset: number): boolean {
     const l = this.levels[level];
-    return offset >= l.startOffset && offset < l.endOffset && !l.settled.has(offset) && !this.tracked.has(trackedKey(level, offset));
+    return (
+      offset >= l.startOffset &&
+      offset < l.endOffset &&
+      !l.settled.has(offset) &&
+      !this.tracked.has(trackedKey(level, offset))
+    );
   }
 
   /** First offset at or after the cursor that is not settled (may still be tracked). */
@@ -109,13 +114,31 @@ export class QueueState {
   }
 
   /** Records a delivery: a new lease with deliveryCount + 1 and a fresh receipt token. */
-  deliver(level: number, offset: number, nowMs: number, leaseMs: number, groupId: string | undefined, bytes: number): Tracked {
+  deliver(
+    level: number,
+    offset: number,
+    nowMs: number,
+    leaseMs: number,
+    groupId: string | undefined,
+    bytes: number,
+  ): Tracked {
     const key = trackedKey(level, offset);
     let t = this.tracked.get(key);
     if (t === undefined) {
       t = {
-        key, level, offset, deliveryCount: 0, firstDeliveredAt: nowMs, lastDeliveredAt: nowMs, state: 'visible',
-        dueMs: 0, token: 0, groupId, bytes, lastError: undefined, leaseBatch: 0,
+        key,
+        level,
+        offset,
+        deliveryCount: 0,
+        firstDeliveredAt: nowMs,
+        lastDeliveredAt: nowMs,
+        state: 'visible',
+        dueMs: 0,
+        token: 0,
+        groupId,
+        bytes,
+        lastError: undefined,
+        leaseBatch: 0,
       };
       this.tracked.set(key, t);
       if (groupId !== undefined) this.attachGroup(t);
@@ -147,7 +170,10 @@ export class QueueState {
    * holds, its delivery count is one high.)
    */
   undeliverAhead(t: Tracked): void {
-    assert(t.state === 'inflight' && t.deliveryCount === 1, `undeliverAhead of ${t.level}/${t.offset} in state ${t.state}, delivery ${t.deliveryCount}`);
+    assert(
+      t.state === 'inflight' && t.deliveryCount === 1,
+      `undeliverAhead of ${t.level}/${t.offset} in state ${t.state}, delivery ${t.deliveryCount}`,
+    );
     this.forget(t);
   }
 
@@ -187,7 +213,8 @@ export class QueueState {
     this.level(level).settled.addRange(start, end);
     this.pendingOps.push('settleRange', level, start, 0, end, 0);
     if (level === DELAY_LEVEL) return;
-    for (const t of [...this.tracked.values()]) if (t.level === level && t.offset >= start && t.offset < end) this.forget(t);
+    for (const t of [...this.tracked.values()])
+      if (t.level === level && t.offset >= start && t.offset < end) this.forget(t);
     if (level === 0) this.dropHeldBelow(end);
   }
 
@@ -273,7 +300,9 @@ export class QueueState {
       this.level(op.level).settled.addRange(op.offset, end);
       if (op.level === DELAY_LEVEL) return;
       if (op.k === 'settle') this.tracked.delete(trackedKey(op.level, op.offset));
-      else for (const t of [...this.tracked.values()]) if (t.level === op.level && t.offset >= op.offset && t.offset < end) this.tracked.delete(t.key);
+      else
+        for (const t of [...this.tracked.values()])
+          if (t.level === op.level && t.offset >= op.offset && t.offset < end) this.tracked.delete(t.key);
       return;
     }
     const key = trackedKey(op.level, op.offset);
@@ -281,8 +310,19 @@ export class QueueState {
     let t = this.tracked.get(key);
     if (t === undefined) {
       t = {
-        key, level: op.level, offset: op.offset, deliveryCount: 0, firstDeliveredAt: 0, lastDeliveredAt: 0,
-        state: 'waiting', dueMs: 0, token: 0, groupId: undefined, bytes: 0, lastError: undefined, leaseBatch: 0,
+        key,
+        level: op.level,
+        offset: op.offset,
+        deliveryCount: 0,
+        firstDeliveredAt: 0,
+        lastDeliveredAt: 0,
+        state: 'waiting',
+        dueMs: 0,
+        token: 0,
+        groupId: undefined,
+        bytes: 0,
+        lastError: undefined,
+        leaseBatch: 0,
       };
       this.tracked.set(key, t);
     }
@@ -309,7 +349,12 @@ export class QueueState {
       levels: this.levels.map((l) => l.settled.ranges()),
       delay: this.delay.settled.ranges(),
       tracked: [...this.tracked.values()].map((t) => [
-        t.level, t.offset, t.deliveryCount, t.firstDeliveredAt, t.lastDeliveredAt, t.state === 'waiting' ? t.dueMs : 0,
+        t.level,
+        t.offset,
+        t.deliveryCount,
+        t.firstDeliveredAt,
+        t.lastDeliveredAt,
+        t.state === 'waiting' ? t.dueMs : 0,
       ]),
     };
   }
@@ -322,8 +367,19 @@ export class QueueState {
     for (const [level, offset, count, first, last, dueMs] of s.tracked) {
       if (level >= this.levels.length) continue;
       this.tracked.set(trackedKey(level, offset), {
-        key: trackedKey(level, offset), level, offset, deliveryCount: count, firstDeliveredAt: first, lastDeliveredAt: last,
-        state: 'waiting', dueMs, token: 0, groupId: undefined, bytes: 0, lastError: undefined, leaseBatch: 0,
+        key: trackedKey(level, offset),
+        level,
+        offset,
+        deliveryCount: count,
+        firstDeliveredAt: first,
+        lastDeliveredAt: last,
+        state: 'waiting',
+        dueMs,
+        token: 0,
+        groupId: undefined,
+        bytes: 0,
+        lastError: undefined,
+        leaseBatch: 0,
       });
     }
   }

@@ -37,7 +37,8 @@ export async function queueStats(q: StatsSource): Promise<QueueStats> {
   }
   const dlq = q.options.deadLetterQueue;
   const stats: QueueStats = {
-    kind: 'queue', name: q.name,
+    kind: 'queue',
+    name: q.name,
     depth: readyCount(s),
     // A hand-off whose append is not yet durable cannot have reached its consumer: not in flight yet.
     inFlight: s.inFlightCount - s.aheadCount,
@@ -46,9 +47,13 @@ export async function queueStats(q: StatsSource): Promise<QueueStats> {
     dlqDepth: dlq === undefined ? 0 : q.host.depthOf(dlq),
     oldestAgeMs: 0,
     bytes: Math.max(0, q.bytes),
-    publishRate: q.rates.publish.perSecond(now), deliverRate: q.rates.deliver.perSecond(now),
-    ackRate: q.rates.ack.perSecond(now), nackRate: q.rates.nack.perSecond(now), errorRate: q.rates.error.perSecond(now),
-    expired: q.counters.expired, dropped: q.counters.dropped,
+    publishRate: q.rates.publish.perSecond(now),
+    deliverRate: q.rates.deliver.perSecond(now),
+    ackRate: q.rates.ack.perSecond(now),
+    nackRate: q.rates.nack.perSecond(now),
+    errorRate: q.rates.error.perSecond(now),
+    expired: q.counters.expired,
+    dropped: q.counters.dropped,
   };
   let oldest = Infinity;
   for (const [level, offset] of oldestAt) {

@@ -93,7 +93,11 @@ export class QueueTaker {
       if (from >= l.endOffset) return;
       let recs = this.readAhead.take(level, from);
       if (recs === null) {
-        recs = await this.q.log(level).read(from, { maxBytes: QUEUE_DEFAULTS.readMaxBytes, maxRecords: Math.min(1000, max - out.length + 16), wholeBatches: true });
+        recs = await this.q.log(level).read(from, {
+          maxBytes: QUEUE_DEFAULTS.readMaxBytes,
+          maxRecords: Math.min(1000, max - out.length + 16),
+          wholeBatches: true,
+        });
       }
       if (recs.length === 0) return;
       for (let i = 0; i < recs.length; i++) {

@@ -84,7 +84,13 @@ export class QueueEngine {
     this.taker = new QueueTaker(this, this.leases, this.epoch, (rec, level, t) => this.expire(rec, level, t));
     this.handoff = new Handoff(this, this.leases, this.epoch);
     const now = host.clock.now();
-    this.rates = { publish: new RateWindow(now), deliver: new RateWindow(now), ack: new RateWindow(now), nack: new RateWindow(now), error: new RateWindow(now) };
+    this.rates = {
+      publish: new RateWindow(now),
+      deliver: new RateWindow(now),
+      ack: new RateWindow(now),
+      nack: new RateWindow(now),
+      error: new RateWindow(now),
+    };
   }
 
   get clock(): Clock {
@@ -147,7 +153,10 @@ export class QueueEngine {
     const baseOffset = log.endOffset;
     const appended = log.append(records);
     // Offsets were assigned when endOffset moved now (a refused append moves nothing).
-    const handoff = this.waiters.size > 0 && level !== DELAY_LEVEL && log.endOffset === baseOffset + records.length ? this.handoff.offer(level, baseOffset, records) : null;
+    const handoff =
+      this.waiters.size > 0 && level !== DELAY_LEVEL && log.endOffset === baseOffset + records.length
+        ? this.handoff.offer(level, baseOffset, records)
+        : null;
     let res;
     try {
       res = await appended;
@@ -171,7 +180,15 @@ export class QueueEngine {
       if (!byLevel.has(level)) byLevel.set(level, []);
       byLevel.get(level)!.push(r);
     }
-    await Promise.all(highestLevelFirst(byLevel).map(([level, recs]) => this.appendLevel(level, recs, recs.reduce((n, r) => n + recordBytes(r), 0))));
+    await Promise.all(
+      highestLevelFirst(byLevel).map(([level, recs]) =>
+        this.appendLevel(
+          level,
+          recs,
+          recs.reduce((n, r) => n + recordBytes(r), 0),
+        ),
+      ),
+    );
     this.rates.publish.add(records.length, this.clock.now());
     this.notify();
   }
@@ -221,7 +238,10 @@ export class QueueEngine {
     this.assertOpen();
     const t = this.state.tracked.get(key);
     if (t === undefined || t.state !== 'inflight' || t.token !== token) {
-      throw new WharfError('RECEIPT_INVALID', `receipt ${JSON.stringify(receipt)} of queue ${JSON.stringify(this.name)} is not the current delivery (already settled, lease expired, or from before a restart); the message is or will be delivered again: settle that delivery instead`);
+      throw new WharfError(
+        'RECEIPT_INVALID',
+        `receipt ${JSON.stringify(receipt)} of queue ${JSON.stringify(this.name)} is not the current delivery (already settled, lease expired, or from before a restart); the message is or will be delivered again: settle that delivery instead`,
+      );
     }
     return t;
   }
@@ -255,7 +275,8 @@ export class QueueEngine {
   async ackByReceiptPosition(receipt: string): Promise<void> {
     this.assertOpen();
     const key = Number(String(receipt).split(':')[1]);
-    if (!Number.isSafeInteger(key) || key < 0) throw new WharfError('RECEIPT_INVALID', `receipt ${JSON.stringify(receipt)} names no message position`);
+    if (!Number.isSafeInteger(key) || key < 0)
+      throw new WharfError('RECEIPT_INVALID', `receipt ${JSON.stringify(receipt)} names no message position`);
     const level = key % 16;
     const offset = (key - level) / 16;
     if (level >= this.state.levels.length) return;
@@ -297,7 +318,8 @@ export class QueueEngine {
     if (o.error !== undefined) this.rates.error.add(1, now);
     t.lastError = o.error;
     if (o.requeue === false) return this.deadLetterTracked(t, 'rejected');
-    if (this.options.maxDeliveries > 0 && t.deliveryCount >= this.options.maxDeliveries) return this.deadLetterTracked(t, 'max-deliveries');
+    if (this.options.maxDeliveries > 0 && t.deliveryCount >= this.options.maxDeliveries)
+      return this.deadLetterTracked(t, 'max-deliveries');
     const delayMs = o.delayMs ?? retryDelayMs(this.options.retry, t.deliveryCount);
     checkDelayMs(delayMs);
     this.leases.release(t);
@@ -314,7 +336,10 @@ export class QueueEngine {
 
   private async extendTracked(t: Tracked, ms: number): Promise<void> {
     if (!(Number.isSafeInteger(ms) && ms >= 0 && ms <= LIMITS.maxVisibilityTimeoutMs)) {
-      throw new WharfError('INVALID_ARGUMENT', `extendVisibility(${ms}): pass an integer from 0 to ${LIMITS.maxVisibilityTimeoutMs} (maxVisibilityTimeoutMs)`);
+      throw new WharfError(
+        'INVALID_ARGUMENT',
+        `extendVisibility(${ms}): pass an integer from 0 to ${LIMITS.maxVisibilityTimeoutMs} (maxVisibilityTimeoutMs)`,
+      );
     }
     // The lease now ends ms from now (SQS ChangeMessageVisibility); leases are not journaled.
     this.leases.release(t);
@@ -373,8 +398,13 @@ export class QueueEngine {
 
   facts(reason: DeadLetterReason, t: Tracked | undefined): Parameters<typeof deadLetterRecord>[1] {
     return {
-      reason, error: t?.lastError, deliveryCount: t?.deliveryCount ?? 0, sourceQueue: this.name,
-      firstDeliveredAt: t?.firstDeliveredAt ?? 0, lastDeliveredAt: t?.lastDeliveredAt ?? 0, nowMs: this.clock.now(),
+      reason,
+      error: t?.lastError,
+      deliveryCount: t?.deliveryCount ?? 0,
+      sourceQueue: this.name,
+      firstDeliveredAt: t?.firstDeliveredAt ?? 0,
+      lastDeliveredAt: t?.lastDeliveredAt ?? 0,
+      nowMs: this.clock.now(),
     };
   }
 
@@ -437,7 +467,11 @@ export class QueueEngine {
    * a wish, a publish may instead hand the caller the messages it would have taken (queue-handoff.ts):
    * leased to it, as take(wish.max, wish.leaseMs, wish.decode) returns them.
    */
-  waitForWork(waitMs: number, isCancelled?: { cancelled: boolean; wake?: () => void }, wish?: TakeWish): Promise<Delivery[]> {
+  waitForWork(
+    waitMs: number,
+    isCancelled?: { cancelled: boolean; wake?: () => void },
+    wish?: TakeWish,
+  ): Promise<Delivery[]> {
     return new Promise((resolve) => {
       const w = new Waiter(wish ?? null, resolve, this.waiters);
       this.waiters.add(w);
@@ -450,7 +484,8 @@ export class QueueEngine {
 
   /** Once the journal is large: snapshot it, then delete segments whose messages are all settled. */
   maybeSnapshot(force = false): Promise<void> {
-    if (this.snapshotting || (!force && this.journal.sizeBytes < QUEUE_DEFAULTS.snapshotJournalBytes)) return this.snapshotDone;
+    if (this.snapshotting || (!force && this.journal.sizeBytes < QUEUE_DEFAULTS.snapshotJournalBytes))
+      return this.snapshotDone;
     this.snapshotting = true;
     const lows: number[] = [];
     this.snapshotDone = this.journal
@@ -505,7 +540,8 @@ export class QueueEngine {
   }
 
   assertOpen(): void {
-    if (this.closed) throw new WharfError('CLOSED', `queue ${JSON.stringify(this.name)} is closed (broker closing or queue deleted)`);
+    if (this.closed)
+      throw new WharfError('CLOSED', `queue ${JSON.stringify(this.name)} is closed (broker closing or queue deleted)`);
   }
 
   async close(): Promise<void> {
@@ -530,6 +566,9 @@ export class QueueEngine {
 
 function checkDelayMs(delayMs: number): void {
   if (!(Number.isSafeInteger(delayMs) && delayMs >= 0 && delayMs <= LIMITS.maxDelayMs)) {
-    throw new WharfError('INVALID_ARGUMENT', `nack delayMs ${delayMs} is not an integer from 0 to ${LIMITS.maxDelayMs} (maxDelayMs)`);
+    throw new WharfError(
+      'INVALID_ARGUMENT',
+      `nack delayMs ${delayMs} is not an integer from 0 to ${LIMITS.maxDelayMs} (maxDelayMs)`,
+    );
   }
 }

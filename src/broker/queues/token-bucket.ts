@@ -20,7 +20,10 @@ export class RateBucket {
 
   private refill(nowMs: number): void {
     if (nowMs > this.lastMs) {
-      this.tokens = Math.min(this.options.burst, this.tokens + ((nowMs - this.lastMs) * this.options.ratePerSecond) / 1000);
+      this.tokens = Math.min(
+        this.options.burst,
+        this.tokens + ((nowMs - this.lastMs) * this.options.ratePerSecond) / 1000,
+      );
       this.lastMs = nowMs;
     }
   }

@@ -62,12 +62,21 @@ export class TopicDedupIndex {
    * Publishes through the window: repeats (also repeats inside this batch, or of a publish still in
    * flight) resolve with the original's result; the rest go to publishFresh as one batch.
    */
-  async publish(messages: MessageInput[], nowMs: number, publishFresh: (fresh: MessageInput[]) => Promise<PublishResult[]>): Promise<PublishResult[]> {
+  async publish(
+    messages: MessageInput[],
+    nowMs: number,
+    publishFresh: (fresh: MessageInput[]) => Promise<PublishResult[]>,
+  ): Promise<PublishResult[]> {
     this.sweep(nowMs);
     const results: Array<PublishResult | Promise<PublishResult> | undefined> = new Array(messages.length);
     const fresh: MessageInput[] = [];
     const freshIndex: number[] = [];
-    const settle: Array<{ resolve: (r: PublishResult) => void; reject: (e: unknown) => void; dedupId: string; index: number }> = [];
+    const settle: Array<{
+      resolve: (r: PublishResult) => void;
+      reject: (e: unknown) => void;
+      dedupId: string;
+      index: number;
+    }> = [];
     for (let i = 0; i < messages.length; i++) {
       const dedupId = messages[i].dedupId;
       const prior = dedupId === undefined ? undefined : this.seen.get(dedupId);

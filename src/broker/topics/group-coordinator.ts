@@ -240,4 +240,3 @@ export class GroupCoordinator {
     this.rebalance().catch(() => undefined);
   }
 }
-

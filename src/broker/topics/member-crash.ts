@@ -5,6 +5,7 @@ import type { Subscription } from '../types.js';
 import { TopicSubscription } from './subscription.js';
 
 export function simulateMemberCrash(sub: Subscription): void {
-  if (!(sub instanceof TopicSubscription)) throw new WharfError('INVALID_ARGUMENT', 'simulateMemberCrash needs an embedded topic subscription');
+  if (!(sub instanceof TopicSubscription))
+    throw new WharfError('INVALID_ARGUMENT', 'simulateMemberCrash needs an embedded topic subscription');
   sub.simulateCrash();
 }

@@ -168,7 +168,10 @@ export class PartitionFetcher implements DataWaiter {
           result: this.read(next, maxBytes, nextEnd).catch((err: unknown) => toWharfError(err)),
         };
       }
-      const delivered = !this.host.autoAck && this.host.maxInFlight > 1 ? await this.deliverWindowed(records, end) : await this.deliverBatch(records, end);
+      const delivered =
+        !this.host.autoAck && this.host.maxInFlight > 1
+          ? await this.deliverWindowed(records, end)
+          : await this.deliverBatch(records, end);
       if (delivered > 0) this.host.topicRef.deliverMeter.mark(delivered);
       if (!this.host.autoAck) this.commitSoon();
     }
@@ -343,7 +346,10 @@ export class PartitionFetcher implements DataWaiter {
    * After a handler threw: count it; in auto mode that settles the message, otherwise deliver it again
    * (deliveryCount+1) after a backoff until it succeeds. False when stopped first (left uncommitted).
    */
-  private async retry(msg: TopicMessage, sleep: (ms: number) => Promise<void> = (ms) => this.sleep(ms)): Promise<boolean> {
+  private async retry(
+    msg: TopicMessage,
+    sleep: (ms: number) => Promise<void> = (ms) => this.sleep(ms),
+  ): Promise<boolean> {
     for (;;) {
       this.host.topicRef.errorMeter.mark();
       if (this.host.autoAck) return true;
@@ -424,5 +430,8 @@ export class PartitionFetcher implements DataWaiter {
 
 /** Doubling retry backoff, capped. */
 export function backoffMs(attempt: number): number {
-  return Math.min(BROKER_DEFAULTS.retryMaxDelayMs, BROKER_DEFAULTS.retryInitialDelayMs * 2 ** Math.min(20, attempt - 1));
+  return Math.min(
+    BROKER_DEFAULTS.retryMaxDelayMs,
+    BROKER_DEFAULTS.retryInitialDelayMs * 2 ** Math.min(20, attempt - 1),
+  );
 }

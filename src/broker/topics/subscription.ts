@@ -3,7 +3,13 @@
 import { randomUUID } from 'node:crypto';
 import { LIMITS, WharfError, checkOptionFields, validateName } from '../../common/index.js';
 import type { Clock, TimerHandle } from '../../common/index.js';
-import { SUBSCRIBE_OPTION_FIELDS, type StartPosition, type SubscribeOptions, type Subscription, type TopicHandler } from '../types.js';
+import {
+  SUBSCRIBE_OPTION_FIELDS,
+  type StartPosition,
+  type SubscribeOptions,
+  type Subscription,
+  type TopicHandler,
+} from '../types.js';
 import type { GroupCoordinator, GroupMember } from './group-coordinator.js';
 import { PartitionFetcher } from './partition-fetcher.js';
 import type { FetcherHost } from './partition-fetcher.js';
@@ -48,17 +54,29 @@ export function resolveSubscribeOptions(given: SubscribeOptions | undefined): Re
   const group = o.group === undefined || o.group === null ? null : validateName(o.group, 'group name');
   const sessionTimeoutMs = o.sessionTimeoutMs ?? LIMITS.sessionTimeoutMs;
   if (!Number.isSafeInteger(sessionTimeoutMs) || sessionTimeoutMs < 1 || sessionTimeoutMs > MAX_SESSION_TIMEOUT_MS) {
-    throw invalid(`sessionTimeoutMs is ${JSON.stringify(o.sessionTimeoutMs)}; use an integer from 1 to ${MAX_SESSION_TIMEOUT_MS}`);
+    throw invalid(
+      `sessionTimeoutMs is ${JSON.stringify(o.sessionTimeoutMs)}; use an integer from 1 to ${MAX_SESSION_TIMEOUT_MS}`,
+    );
   }
-  const heartbeatIntervalMs = o.heartbeatIntervalMs ?? Math.max(1, Math.min(LIMITS.heartbeatIntervalMs, Math.floor(sessionTimeoutMs / 3)));
-  if (!Number.isSafeInteger(heartbeatIntervalMs) || heartbeatIntervalMs < 1 || heartbeatIntervalMs >= sessionTimeoutMs) {
-    throw invalid(`heartbeatIntervalMs is ${JSON.stringify(o.heartbeatIntervalMs)}; use an integer from 1 to below sessionTimeoutMs (${sessionTimeoutMs})`);
+  const heartbeatIntervalMs =
+    o.heartbeatIntervalMs ?? Math.max(1, Math.min(LIMITS.heartbeatIntervalMs, Math.floor(sessionTimeoutMs / 3)));
+  if (
+    !Number.isSafeInteger(heartbeatIntervalMs) ||
+    heartbeatIntervalMs < 1 ||
+    heartbeatIntervalMs >= sessionTimeoutMs
+  ) {
+    throw invalid(
+      `heartbeatIntervalMs is ${JSON.stringify(o.heartbeatIntervalMs)}; use an integer from 1 to below sessionTimeoutMs (${sessionTimeoutMs})`,
+    );
   }
-  if (o.ackMode !== undefined && o.ackMode !== 'manual' && o.ackMode !== 'auto') throw invalid(`ackMode is ${JSON.stringify(o.ackMode)}; use 'manual' or 'auto'`);
+  if (o.ackMode !== undefined && o.ackMode !== 'manual' && o.ackMode !== 'auto')
+    throw invalid(`ackMode is ${JSON.stringify(o.ackMode)}; use 'manual' or 'auto'`);
   if (o.onError !== undefined && typeof o.onError !== 'function') throw invalid('onError must be a function');
   const maxInFlight = o.maxInFlight ?? 1;
   if (!Number.isSafeInteger(maxInFlight) || maxInFlight < 1 || maxInFlight > MAX_IN_FLIGHT_PER_PARTITION) {
-    throw invalid(`maxInFlight is ${JSON.stringify(o.maxInFlight)}; use an integer from 1 to ${MAX_IN_FLIGHT_PER_PARTITION}`);
+    throw invalid(
+      `maxInFlight is ${JSON.stringify(o.maxInFlight)}; use an integer from 1 to ${MAX_IN_FLIGHT_PER_PARTITION}`,
+    );
   }
   return {
     group,
@@ -141,7 +159,8 @@ export class TopicSubscription implements Subscription, GroupMember, TopicSubscr
 
   async seek(position: StartPosition): Promise<void> {
     const pos = validateStartPosition(position, 'seek position');
-    if (this.closed || this.crashed) throw new WharfError('CLOSED', 'this subscription is closed; subscribe again to seek');
+    if (this.closed || this.crashed)
+      throw new WharfError('CLOSED', 'this subscription is closed; subscribe again to seek');
     const parts = this.topicRef.partitions;
     if (this.coordinator !== null) {
       await this.coordinator.seek((p) => resolvePosition(parts[p], pos));
@@ -196,7 +215,11 @@ export class TopicSubscription implements Subscription, GroupMember, TopicSubscr
     const c = this.coordinator;
     for (const p of partitions) {
       const committed = c?.committed(p);
-      this.startFetcher(p, async () => committed ?? (await resolvePosition(this.topicRef.partitions[p], this.options.from)), committed);
+      this.startFetcher(
+        p,
+        async () => committed ?? (await resolvePosition(this.topicRef.partitions[p], this.options.from)),
+        committed,
+      );
     }
   }
 

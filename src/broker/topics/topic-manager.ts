@@ -5,7 +5,15 @@ import type { LogOptions, RecordInput } from '../../storage/index.js';
 import type { BrokerContext, KindManager } from '../context.js';
 import { RECOVERY_WINDOW_MS } from '../idempotence.js';
 import { encodeMessage } from '../message-codec.js';
-import type { MessageInput, PublishResult, SubscribeOptions, TopicHandler, TopicInfo, TopicOptions, TopicStats } from '../types.js';
+import type {
+  MessageInput,
+  PublishResult,
+  SubscribeOptions,
+  TopicHandler,
+  TopicInfo,
+  TopicOptions,
+  TopicStats,
+} from '../types.js';
 import { GroupCoordinator } from './group-coordinator.js';
 import { TopicDedupIndex, scanLogSince } from './dedup-index.js';
 import { OffsetStore } from './offset-store.js';
@@ -29,7 +37,10 @@ export class TopicManager implements KindManager {
   ) {}
 
   static async open(ctx: BrokerContext): Promise<TopicManager> {
-    const offsets = await OffsetStore.open(ctx.storage, { fsync: ctx.options.fsync, fsyncIntervalMs: ctx.options.fsyncIntervalMs });
+    const offsets = await OffsetStore.open(ctx.storage, {
+      fsync: ctx.options.fsync,
+      fsyncIntervalMs: ctx.options.fsyncIntervalMs,
+    });
     const manager = new TopicManager(ctx, offsets);
     for (const entry of ctx.catalog.list('topic')) {
       const topic = await manager.openTopic(entry.name, entry.config as unknown as TopicConfig, entry.createdAt);
@@ -73,7 +84,9 @@ export class TopicManager implements KindManager {
   }
 
   listTopics(): TopicInfo[] {
-    return [...this.topics.values()].map((t) => t.info()).sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+    return [...this.topics.values()]
+      .map((t) => t.info())
+      .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
   }
 
   describeTopic(name: string): TopicInfo {
@@ -93,7 +106,10 @@ export class TopicManager implements KindManager {
   private async publishFresh(topic: Topic, name: string, messages: MessageInput[]): Promise<PublishResult[]> {
     const n = messages.length;
     if (n > LIMITS.maxBatchMessages) {
-      throw new WharfError('LIMIT_EXCEEDED', `a batch of ${n} messages is over maxBatchMessages (${LIMITS.maxBatchMessages}); split it`);
+      throw new WharfError(
+        'LIMIT_EXCEEDED',
+        `a batch of ${n} messages is over maxBatchMessages (${LIMITS.maxBatchMessages}); split it`,
+      );
     }
     if (n === 0) return [];
     const nowMs = this.ctx.clock.now();
@@ -111,7 +127,10 @@ export class TopicManager implements KindManager {
       if (input.partition !== undefined) {
         p = input.partition;
         if (p >= count) {
-          throw new WharfError('INVALID_ARGUMENT', `partition ${p} does not exist in topic ${JSON.stringify(name)} (partitions 0..${count - 1}); leave partition out to use the key`);
+          throw new WharfError(
+            'INVALID_ARGUMENT',
+            `partition ${p} does not exist in topic ${JSON.stringify(name)} (partitions 0..${count - 1}); leave partition out to use the key`,
+          );
         }
       } else if (enc.record.key !== null) {
         p = partitionForKey(enc.record.key, count);
@@ -136,10 +155,16 @@ export class TopicManager implements KindManager {
   }
 
   /** `storedRecords`: the handler gets StoredTopicMessages, records not decoded (Broker.subscribeStored). */
-  async subscribe(name: string, options: SubscribeOptions, handler: TopicHandler, storedRecords = false): Promise<TopicSubscription> {
+  async subscribe(
+    name: string,
+    options: SubscribeOptions,
+    handler: TopicHandler,
+    storedRecords = false,
+  ): Promise<TopicSubscription> {
     const topic = this.require(name);
     const opts = resolveSubscribeOptions(options);
-    if (typeof handler !== 'function') throw new WharfError('INVALID_ARGUMENT', 'subscribe needs a handler function (message) => void | Promise<void>');
+    if (typeof handler !== 'function')
+      throw new WharfError('INVALID_ARGUMENT', 'subscribe needs a handler function (message) => void | Promise<void>');
     let coordinator: GroupCoordinator | null = null;
     if (opts.group !== null) {
       coordinator = topic.coordinators.get(opts.group) ?? null;
@@ -148,7 +173,15 @@ export class TopicManager implements KindManager {
         topic.coordinators.set(opts.group, coordinator);
       }
     }
-    const sub = new TopicSubscription(topic, opts, handler, coordinator, this.ctx.clock, this.ctx.storage.kind, storedRecords);
+    const sub = new TopicSubscription(
+      topic,
+      opts,
+      handler,
+      coordinator,
+      this.ctx.clock,
+      this.ctx.storage.kind,
+      storedRecords,
+    );
     await sub.open();
     return sub;
   }
@@ -157,7 +190,10 @@ export class TopicManager implements KindManager {
   async commitOffset(topic: string, group: string, partition: number, offset: number): Promise<void> {
     const t = this.require(topic);
     if (!Number.isInteger(partition) || partition < 0 || partition >= t.config.partitions) {
-      throw new WharfError('INVALID_ARGUMENT', `partition ${partition} does not exist in topic ${JSON.stringify(topic)}`);
+      throw new WharfError(
+        'INVALID_ARGUMENT',
+        `partition ${partition} does not exist in topic ${JSON.stringify(topic)}`,
+      );
     }
     await this.offsets.commit(topic, group, partition, offset);
   }
@@ -219,14 +255,18 @@ export class TopicManager implements KindManager {
   private async openTopic(name: string, config: TopicConfig, createdAt: number): Promise<Topic> {
     const opts = this.logOptions(config);
     const opened = await Promise.allSettled(
-      Array.from({ length: config.partitions }, (_, p) => this.ctx.storage.openLog([...topicPath(name), String(p)], opts)),
+      Array.from({ length: config.partitions }, (_, p) =>
+        this.ctx.storage.openLog([...topicPath(name), String(p)], opts),
+      ),
     );
     const failed = opened.find((r) => r.status === 'rejected');
     if (failed !== undefined) {
       await Promise.allSettled(opened.map((r) => (r.status === 'fulfilled' ? r.value.close() : undefined)));
       throw (failed as PromiseRejectedResult).reason;
     }
-    const parts = opened.map((r, p) => new TopicPartition(p, (r as PromiseFulfilledResult<TopicPartition['log']>).value));
+    const parts = opened.map(
+      (r, p) => new TopicPartition(p, (r as PromiseFulfilledResult<TopicPartition['log']>).value),
+    );
     const dedup = config.dedupWindowMs > 0 ? new TopicDedupIndex(config.dedupWindowMs) : null;
     await this.rebuild(name, parts, dedup);
     if (dedup !== null) this.dedup.set(name, dedup);
@@ -250,7 +290,12 @@ export class TopicManager implements KindManager {
   }
 
   /** A batch spanning partitions: one append per partition, in message order within each. */
-  private async appendSplit(topic: Topic, records: RecordInput[], results: PublishResult[], partitionOf: Int32Array): Promise<void> {
+  private async appendSplit(
+    topic: Topic,
+    records: RecordInput[],
+    results: PublishResult[],
+    partitionOf: Int32Array,
+  ): Promise<void> {
     const byPartition = new Map<number, number[]>();
     for (let i = 0; i < partitionOf.length; i++) {
       let idx = byPartition.get(partitionOf[i]);

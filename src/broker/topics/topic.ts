@@ -19,7 +19,10 @@ function positiveInt(options: TopicOptions, field: keyof TopicOptions, min: numb
   const v = options[field];
   if (v === undefined || v === null) return undefined;
   if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < min || v > max) {
-    throw new WharfError('INVALID_ARGUMENT', `topic option ${field} is ${JSON.stringify(v)}; use an integer from ${min} to ${max}`);
+    throw new WharfError(
+      'INVALID_ARGUMENT',
+      `topic option ${field} is ${JSON.stringify(v)}; use an integer from ${min} to ${max}`,
+    );
   }
   return v;
 }

@@ -113,13 +113,15 @@ function checkOptions(o: WebhookEndpointOptions) {
     return bad(`url ${JSON.stringify(o.url)} is not a valid URL; use e.g. https://example.com/hook`);
   }
   if (url.protocol !== 'http:' && url.protocol !== 'https:') bad(`url must be http(s), got ${url.protocol}`);
-  if (typeof o.secret !== 'string' || o.secret.length === 0) bad('secret must be a non-empty string (it keys the HMAC signature)');
+  if (typeof o.secret !== 'string' || o.secret.length === 0)
+    bad('secret must be a non-empty string (it keys the HMAC signature)');
   const concurrency = o.concurrency ?? WEBHOOK_DEFAULTS.concurrency;
   if (!Number.isInteger(concurrency) || concurrency < 1 || concurrency > LIMITS.maxWebhookConcurrency) {
     bad(`concurrency must be an integer 1..${LIMITS.maxWebhookConcurrency}, got ${concurrency}`);
   }
   const timeoutMs = o.timeoutMs ?? WEBHOOK_DEFAULTS.timeoutMs;
-  if (!(timeoutMs > 0) || timeoutMs > LIMITS.maxWebhookTimeoutMs) bad(`timeoutMs must be 1..${LIMITS.maxWebhookTimeoutMs}, got ${timeoutMs}`);
+  if (!(timeoutMs > 0) || timeoutMs > LIMITS.maxWebhookTimeoutMs)
+    bad(`timeoutMs must be 1..${LIMITS.maxWebhookTimeoutMs}, got ${timeoutMs}`);
   const ratePerSecond = o.ratePerSecond ?? null;
   if (ratePerSecond !== null && !(ratePerSecond > 0)) bad(`ratePerSecond must be > 0, got ${ratePerSecond}`);
   const burst = o.burst ?? Math.max(1, ratePerSecond ?? 1);

@@ -18,7 +18,13 @@ export interface PusherConfig {
 
 /** The POST body: the message as the seed shows it. deliveryCount is a header so the body (and signature input) is stable across attempts. */
 export function webhookBody(m: QueueMessage): string {
-  const body: Record<string, unknown> = { id: m.id, type: m.type, timestamp: m.timestamp, key: m.key, headers: m.headers };
+  const body: Record<string, unknown> = {
+    id: m.id,
+    type: m.type,
+    timestamp: m.timestamp,
+    key: m.key,
+    headers: m.headers,
+  };
   if (m.payload instanceof Uint8Array) body.payloadBase64 = Buffer.from(m.payload).toString('base64');
   else body.payload = m.payload;
   if (m.routingKey !== undefined) body.routingKey = m.routingKey;
@@ -84,7 +90,10 @@ export class EndpointPusher {
       await response.body?.cancel().catch(() => undefined); // free the connection; the body is not used
       this.counters.lastStatus = response.status;
       if (response.status < 200 || response.status > 299) {
-        throw new WharfError('UNAVAILABLE', `webhook ${this.config.url} answered HTTP ${response.status}; will retry with backoff`);
+        throw new WharfError(
+          'UNAVAILABLE',
+          `webhook ${this.config.url} answered HTTP ${response.status}; will retry with backoff`,
+        );
       }
       this.counters.delivered++;
       this.counters.lastError = null;
@@ -92,10 +101,17 @@ export class EndpointPusher {
       this.counters.failed++;
       const timedOut = err instanceof Error && (err.name === 'TimeoutError' || err.name === 'AbortError');
       const error = timedOut
-        ? new WharfError('TIMEOUT', `webhook ${this.config.url} did not answer within ${this.config.timeoutMs} ms; will retry with backoff`)
+        ? new WharfError(
+            'TIMEOUT',
+            `webhook ${this.config.url} did not answer within ${this.config.timeoutMs} ms; will retry with backoff`,
+          )
         : err instanceof WharfError
           ? err
-          : new WharfError('UNAVAILABLE', `webhook ${this.config.url} failed: ${(err as Error).message}; will retry with backoff`, { cause: err });
+          : new WharfError(
+              'UNAVAILABLE',
+              `webhook ${this.config.url} failed: ${(err as Error).message}; will retry with backoff`,
+              { cause: err },
+            );
       this.counters.lastError = error.message;
       throw error;
     } finally {

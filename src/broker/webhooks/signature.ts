@@ -9,7 +9,11 @@ export function signWebhookBody(body: string | Uint8Array, secret: string): stri
 }
 
 /** Constant-time check of a signature header against the body as received (before any JSON parsing). */
-export function verifyWebhookSignature(body: string | Uint8Array, secret: string, header: string | null | undefined): boolean {
+export function verifyWebhookSignature(
+  body: string | Uint8Array,
+  secret: string,
+  header: string | null | undefined,
+): boolean {
   if (typeof header !== 'string') return false;
   const expected = Buffer.from(signWebhookBody(body, secret));
   const actual = Buffer.from(header);

@@ -14,7 +14,10 @@ export class TokenBucket {
     private readonly clock: Clock,
   ) {
     if (!(ratePerSecond > 0) || !(burst >= 1)) {
-      throw new WharfError('INVALID_ARGUMENT', `token bucket needs ratePerSecond > 0 and burst >= 1, got ${ratePerSecond} and ${burst}`);
+      throw new WharfError(
+        'INVALID_ARGUMENT',
+        `token bucket needs ratePerSecond > 0 and burst >= 1, got ${ratePerSecond} and ${burst}`,
+      );
     }
     this.bucket = new RateBucket({ ratePerSecond, burst }, clock.now());
   }

@@ -38,7 +38,8 @@ export class BrokerProcessedStore implements ProcessedStore<void> {
   static async open(wharf: Host, options: BrokerProcessedStoreOptions): Promise<BrokerProcessedStore> {
     const consumer = options.consumer ?? 'default';
     const maxKeys = options.maxKeys ?? 1_000_000;
-    if (!Number.isInteger(maxKeys) || maxKeys <= 0) throw new WharfError('INVALID_ARGUMENT', `maxKeys must be a positive integer, got ${maxKeys}`);
+    if (!Number.isInteger(maxKeys) || maxKeys <= 0)
+      throw new WharfError('INVALID_ARGUMENT', `maxKeys must be a positive integer, got ${maxKeys}`);
     try {
       await wharf.createTopic(options.topic, { partitions: 1, retentionMs: options.retentionMs ?? 7 * 86_400_000 });
     } catch (err) {
@@ -53,7 +54,11 @@ export class BrokerProcessedStore implements ProcessedStore<void> {
     return this.lock.with(key, async () => {
       if (this.seen.has(key)) return false;
       await fn();
-      await this.wharf.publish(this.topic, { type: RECORD_TYPE, key: `${this.consumer}/${key}`, payload: { consumer: this.consumer, key } });
+      await this.wharf.publish(this.topic, {
+        type: RECORD_TYPE,
+        key: `${this.consumer}/${key}`,
+        payload: { consumer: this.consumer, key },
+      });
       this.remember(key);
       return true;
     });
@@ -74,7 +79,11 @@ export class BrokerProcessedStore implements ProcessedStore<void> {
   /** Replays the topic from its start up to the end offset seen now. */
   private async load(timeoutMs: number): Promise<void> {
     const stats = await this.wharf.stats(this.topic);
-    if (stats.kind !== 'topic') throw new WharfError('INVALID_ARGUMENT', `${this.topic} is a ${stats.kind}, not a topic: give the store its own topic`);
+    if (stats.kind !== 'topic')
+      throw new WharfError(
+        'INVALID_ARGUMENT',
+        `${this.topic} is a ${stats.kind}, not a topic: give the store its own topic`,
+      );
     const part = stats.partitions[0];
     if (!part || part.endOffset <= part.startOffset) return;
     const lastOffset = part.endOffset - 1;
@@ -82,7 +91,8 @@ export class BrokerProcessedStore implements ProcessedStore<void> {
     const caughtUp = new Promise<void>((r) => (done = r));
     const sub = await this.wharf.subscribe(this.topic, { from: 'earliest' }, (m: TopicMessage) => {
       const record = m.payload as { consumer?: string; key?: string } | null;
-      if (m.type === RECORD_TYPE && record?.consumer === this.consumer && typeof record.key === 'string') this.remember(record.key);
+      if (m.type === RECORD_TYPE && record?.consumer === this.consumer && typeof record.key === 'string')
+        this.remember(record.key);
       if (m.offset >= lastOffset) done();
     });
     let timer: NodeJS.Timeout | undefined;
@@ -90,7 +100,11 @@ export class BrokerProcessedStore implements ProcessedStore<void> {
       await Promise.race([
         caughtUp,
         new Promise((_, reject) => {
-          timer = setTimeout(() => reject(new WharfError('TIMEOUT', `reading processed ids from ${this.topic} took over ${timeoutMs} ms`)), timeoutMs);
+          timer = setTimeout(
+            () =>
+              reject(new WharfError('TIMEOUT', `reading processed ids from ${this.topic} took over ${timeoutMs} ms`)),
+            timeoutMs,
+          );
         }),
       ]);
     } finally {

@@ -9,7 +9,10 @@ export class MemoryProcessedStore implements ProcessedStore<void> {
 
   constructor(private readonly maxKeys = 100_000) {
     if (!Number.isInteger(maxKeys) || maxKeys <= 0) {
-      throw new WharfError('INVALID_ARGUMENT', `MemoryProcessedStore maxKeys must be a positive integer, got ${maxKeys}`);
+      throw new WharfError(
+        'INVALID_ARGUMENT',
+        `MemoryProcessedStore maxKeys must be a positive integer, got ${maxKeys}`,
+      );
     }
   }
 

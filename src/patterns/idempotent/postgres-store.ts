@@ -30,8 +30,15 @@ export class PostgresProcessedStore implements ProcessedStore<pg.PoolClient> {
   static async open(pool: pg.Pool, options: PostgresProcessedStoreOptions = {}): Promise<PostgresProcessedStore> {
     const schema = options.schema ?? 'public';
     const table = options.table ?? 'wharf_processed';
-    for (const [what, v] of [['schema', schema], ['table', table]] as const) {
-      if (!IDENTIFIER.test(v)) throw new WharfError('INVALID_ARGUMENT', `processed-store ${what} ${JSON.stringify(v)} must match ${IDENTIFIER}`);
+    for (const [what, v] of [
+      ['schema', schema],
+      ['table', table],
+    ] as const) {
+      if (!IDENTIFIER.test(v))
+        throw new WharfError(
+          'INVALID_ARGUMENT',
+          `processed-store ${what} ${JSON.stringify(v)} must match ${IDENTIFIER}`,
+        );
     }
     const qualified = `"${schema}"."${table}"`;
     await pool.query(
@@ -72,7 +79,10 @@ export class PostgresProcessedStore implements ProcessedStore<pg.PoolClient> {
   }
 
   async has(key: string): Promise<boolean> {
-    const r = await this.pool.query(`SELECT 1 FROM ${this.table} WHERE consumer = $1 AND message_key = $2`, [this.consumer, key]);
+    const r = await this.pool.query(`SELECT 1 FROM ${this.table} WHERE consumer = $1 AND message_key = $2`, [
+      this.consumer,
+      key,
+    ]);
     return (r.rowCount ?? 0) > 0;
   }
 

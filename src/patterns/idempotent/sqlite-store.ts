@@ -24,7 +24,10 @@ export class SqliteProcessedStore implements ProcessedStore<Database.Database> {
     this.table = options.table ?? 'wharf_processed';
     this.consumer = options.consumer ?? 'default';
     if (!/^[A-Za-z_][A-Za-z0-9_]{0,62}$/.test(this.table)) {
-      throw new WharfError('INVALID_ARGUMENT', `processed-store table ${JSON.stringify(this.table)} is not a plain SQL identifier`);
+      throw new WharfError(
+        'INVALID_ARGUMENT',
+        `processed-store table ${JSON.stringify(this.table)} is not a plain SQL identifier`,
+      );
     }
     db.exec(
       `CREATE TABLE IF NOT EXISTS "${this.table}" (
@@ -52,7 +55,9 @@ export class SqliteProcessedStore implements ProcessedStore<Database.Database> {
   }
 
   async has(key: string): Promise<boolean> {
-    const row = this.db.prepare(`SELECT 1 FROM "${this.table}" WHERE consumer = ? AND message_key = ?`).get(this.consumer, key);
+    const row = this.db
+      .prepare(`SELECT 1 FROM "${this.table}" WHERE consumer = ? AND message_key = ?`)
+      .get(this.consumer, key);
     return row !== undefined;
   }
 

@@ -116,7 +116,11 @@ class PostgresOutboxSource implements OutboxSource {
       `SELECT id, destination, message FROM ${this.outbox.qualifiedTable} WHERE sent_at IS NULL ORDER BY id LIMIT $1`,
       [limit],
     );
-    return result.rows.map((r) => ({ id: Number(r.id), to: r.destination as string, message: decodeOutboxMessage(r.message) }));
+    return result.rows.map((r) => ({
+      id: Number(r.id),
+      to: r.destination as string,
+      message: decodeOutboxMessage(r.message),
+    }));
   }
 
   /**
@@ -155,7 +159,9 @@ class PostgresOutboxSource implements OutboxSource {
   }
 
   async markSent(ids: number[]): Promise<void> {
-    await this.pool.query(`UPDATE ${this.outbox.qualifiedTable} SET sent_at = now() WHERE id = ANY($1::bigint[])`, [ids]);
+    await this.pool.query(`UPDATE ${this.outbox.qualifiedTable} SET sent_at = now() WHERE id = ANY($1::bigint[])`, [
+      ids,
+    ]);
   }
 
   waitForWork(timeoutMs: number, signal: AbortSignal): Promise<void> {

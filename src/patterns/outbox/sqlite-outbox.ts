@@ -63,8 +63,9 @@ export class SqliteOutbox {
 
   /** Rows sent longer ago than olderThanMs are deleted; returns how many. */
   prune(olderThanMs: number): number {
-    return this.db.prepare(`DELETE FROM "${this.table}" WHERE sent_at IS NOT NULL AND sent_at < ?`).run(Date.now() - olderThanMs)
-      .changes;
+    return this.db
+      .prepare(`DELETE FROM "${this.table}" WHERE sent_at IS NOT NULL AND sent_at < ?`)
+      .run(Date.now() - olderThanMs).changes;
   }
 
   /** A relay for this table. Run one relay per database file: SQLite has no cross-process lock for it here. */

@@ -10,7 +10,9 @@ const NO_RETRY = 0xffffffff;
 
 export function encodeError(w: WireWriter, err: WharfError): void {
   const retry = err.retryAfterMs;
-  w.str(err.code).lstr(err.message).u32(retry === undefined ? NO_RETRY : Math.max(0, Math.min(NO_RETRY - 1, Math.round(retry))));
+  w.str(err.code)
+    .lstr(err.message)
+    .u32(retry === undefined ? NO_RETRY : Math.max(0, Math.min(NO_RETRY - 1, Math.round(retry))));
 }
 
 export function decodeError(r: WireReader): WharfError {

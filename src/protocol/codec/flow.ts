@@ -57,7 +57,8 @@ export function encodeSubscribe(w: WireWriter, req: SubscribeRequest): void {
 export function decodeSubscribe(r: WireReader): SubscribeRequest {
   const name = r.str('name');
   const options = r.json('options');
-  if (options === null || typeof options !== 'object' || Array.isArray(options)) throw r.fail('options is not a JSON object');
+  if (options === null || typeof options !== 'object' || Array.isArray(options))
+    throw r.fail('options is not a JSON object');
   const credits = r.u32('credits');
   r.done();
   return { name, options: options as Record<string, unknown>, credits };
@@ -76,7 +77,9 @@ function readPartitions(r: WireReader): number[] {
 }
 
 export function encodeSubscribed(w: WireWriter, s: Subscribed): void {
-  w.u32(s.subscriptionId).str(s.memberId).str(s.group ?? '');
+  w.u32(s.subscriptionId)
+    .str(s.memberId)
+    .str(s.group ?? '');
   writePartitions(w, s.assignments);
 }
 
@@ -100,7 +103,10 @@ export function decodeCredit(r: WireReader): { subscriptionId: number; credits: 
 }
 
 export function encodeSettle(w: WireWriter, s: Settle): void {
-  w.u32(s.subscriptionId).u32(s.deliveryId).u8(s.ok ? SETTLE_OK : SETTLE_FAILED).lstr(s.error);
+  w.u32(s.subscriptionId)
+    .u32(s.deliveryId)
+    .u8(s.ok ? SETTLE_OK : SETTLE_FAILED)
+    .lstr(s.error);
 }
 
 export function decodeSettle(r: WireReader): Settle {
@@ -121,7 +127,12 @@ const MAX_DELIVERY_ID = 0xffffffff;
  * SETTLE_BATCH: successes as runs of consecutive delivery ids, plus a credit grant. `runs` is flat:
  * [first, length, first, length, ...], at most MAX_SETTLE_RUNS pairs.
  */
-export function encodeSettleBatch(w: WireWriter, subscriptionId: number, credits: number, runs: readonly number[]): void {
+export function encodeSettleBatch(
+  w: WireWriter,
+  subscriptionId: number,
+  credits: number,
+  runs: readonly number[],
+): void {
   const count = runs.length >>> 1;
   w.u32(subscriptionId).u32(credits).u16(count);
   w.ensure(count * 8);
@@ -137,7 +148,8 @@ export function decodeSettleBatch(r: WireReader): { subscriptionId: number; cred
   for (let i = 0; i < count * 2; i += 2) {
     const first = r.u32('firstDeliveryId');
     const length = r.u32('length');
-    if (first === 0 || length === 0 || first + length - 1 > MAX_DELIVERY_ID) throw r.fail(`run of ${length} from delivery id ${first} is empty or passes ${MAX_DELIVERY_ID}`);
+    if (first === 0 || length === 0 || first + length - 1 > MAX_DELIVERY_ID)
+      throw r.fail(`run of ${length} from delivery id ${first} is empty or passes ${MAX_DELIVERY_ID}`);
     runs[i] = first;
     runs[i + 1] = length;
   }

@@ -50,7 +50,12 @@ export function decodeHelloOk(r: WireReader): HelloOk {
 }
 
 /** Picks the highest version both ranges share, or null. */
-export function negotiateVersion(clientMin: number, clientMax: number, serverMin: number, serverMax: number): number | null {
+export function negotiateVersion(
+  clientMin: number,
+  clientMax: number,
+  serverMin: number,
+  serverMax: number,
+): number | null {
   const v = Math.min(clientMax, serverMax);
   return v >= Math.max(clientMin, serverMin) ? v : null;
 }

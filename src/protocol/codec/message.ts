@@ -183,7 +183,8 @@ export function jsonTextAsValues(messages: MessageInput[]): void {
 
 function optInt(v: unknown, field: string, max = Number.MAX_SAFE_INTEGER): number | undefined {
   if (v === undefined) return undefined;
-  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0 || v > max) throw bad(`${field} is ${JSON.stringify(v)}, not an integer from 0 to ${max}`);
+  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0 || v > max)
+    throw bad(`${field} is ${JSON.stringify(v)}, not an integer from 0 to ${max}`);
   return v;
 }
 
@@ -200,8 +201,14 @@ function optStr(v: unknown, field: string): string | undefined {
  * Encodes one input record. An idempotent producer passes its producerId and this record's
  * sequence here instead of copying the message object to add them.
  */
-export function encodeMessageInput(w: WireWriter, m: MessageInput, stampProducerId?: string, stampSequence?: number): void {
-  if (m === null || typeof m !== 'object' || Array.isArray(m)) throw bad(`message is ${m === null ? 'null' : typeof m}, not an object`);
+export function encodeMessageInput(
+  w: WireWriter,
+  m: MessageInput,
+  stampProducerId?: string,
+  stampSequence?: number,
+): void {
+  if (m === null || typeof m !== 'object' || Array.isArray(m))
+    throw bad(`message is ${m === null ? 'null' : typeof m}, not an object`);
   const id = optStr(m.id, 'id');
   const type = optStr(m.type, 'type');
   const key = m.key === null ? undefined : optStr(m.key, 'key');
@@ -216,7 +223,8 @@ export function encodeMessageInput(w: WireWriter, m: MessageInput, stampProducer
   const producerId = stamp ? stampProducerId : optStr(m.producerId, 'producerId');
   const sequence = stamp ? stampSequence : optInt(m.sequence, 'sequence');
   const partition = optInt(m.partition, 'partition', U32_MAX);
-  if (m.headers !== undefined && (m.headers === null || typeof m.headers !== 'object')) throw bad('headers is not an object');
+  if (m.headers !== undefined && (m.headers === null || typeof m.headers !== 'object'))
+    throw bad('headers is not an object');
   let mask = 0;
   if (id !== undefined) mask |= IN_ID;
   if (type !== undefined) mask |= IN_TYPE;
@@ -273,7 +281,8 @@ export function decodeMessageInput(r: WireReader): MessageInput {
   if (mask & IN_PRODUCER) m.producerId = r.repeatedStr('producerId');
   if (mask & IN_SEQUENCE) m.sequence = r.u64('sequence');
   if (mask & IN_PARTITION) m.partition = r.u32('partition');
-  if (r.pos !== end) throw r.fail(`record length ${length} disagrees with its fields (${r.pos - (end - length)} bytes)`);
+  if (r.pos !== end)
+    throw r.fail(`record length ${length} disagrees with its fields (${r.pos - (end - length)} bytes)`);
   return m;
 }
 
@@ -320,7 +329,12 @@ export function encodeDelivery(w: WireWriter, m: Message, meta: DeliveryMeta): v
   if (meta.partition !== undefined) mask |= OUT_POSITION;
   if (meta.receipt !== undefined) mask |= OUT_LEASE;
   const at = w.reserveU32();
-  w.u32(meta.deliveryId).u16(mask).str(m.id).str(m.type ?? '').u64(m.timestamp).u32(meta.deliveryCount);
+  w.u32(meta.deliveryId)
+    .u16(mask)
+    .str(m.id)
+    .str(m.type ?? '')
+    .u64(m.timestamp)
+    .u32(meta.deliveryCount);
   writeHeaders(w, m.headers ?? {});
   writePayload(w, m.payload);
   if (mask & OUT_KEY) w.str(m.key as string);
@@ -376,6 +390,18 @@ export function decodeDeliveryInto<M extends Message>(r: WireReader, into: M, fa
 
 export function decodeDelivery(r: WireReader): DecodedDelivery {
   const facts = new DeliveryFacts();
-  const message = decodeDeliveryInto<Message>(r, { id: '', type: '', timestamp: 0, key: null, headers: {}, payload: null }, facts);
-  return { deliveryId: facts.deliveryId, message, deliveryCount: facts.deliveryCount, partition: facts.partition, offset: facts.offset, receipt: facts.receipt, firstDeliveredAt: facts.firstDeliveredAt };
+  const message = decodeDeliveryInto<Message>(
+    r,
+    { id: '', type: '', timestamp: 0, key: null, headers: {}, payload: null },
+    facts,
+  );
+  return {
+    deliveryId: facts.deliveryId,
+    message,
+    deliveryCount: facts.deliveryCount,
+    partition: facts.partition,
+    offset: facts.offset,
+    receipt: facts.receipt,
+    firstDeliveredAt: facts.firstDeliveredAt,
+  };
 }

@@ -22,9 +22,16 @@ const FLAG_DUPLICATE = 1;
 const FLAG_REPEATED_SEQUENCE = 2;
 
 /** baseSequence: an idempotent producer's sequence of messages[0] (the rest follow by one). */
-export function encodePublish(w: WireWriter, target: string, messages: readonly MessageInput[], producerId?: string, baseSequence?: number): void {
+export function encodePublish(
+  w: WireWriter,
+  target: string,
+  messages: readonly MessageInput[],
+  producerId?: string,
+  baseSequence?: number,
+): void {
   w.str(target).u16(messages.length);
-  for (let i = 0; i < messages.length; i++) encodeMessageInput(w, messages[i], producerId, baseSequence === undefined ? undefined : baseSequence + i);
+  for (let i = 0; i < messages.length; i++)
+    encodeMessageInput(w, messages[i], producerId, baseSequence === undefined ? undefined : baseSequence + i);
 }
 
 /** A PUBLISH whose `count` inputs encodeMessageInput wrote already, back to back, into `inputs`. */
@@ -47,7 +54,11 @@ export function encodePublishOk(w: WireWriter, results: readonly PublishResult[]
   const repeatedFlag = version >= REPEATED_SEQUENCE_VERSION ? FLAG_REPEATED_SEQUENCE : 0;
   w.u16(results.length);
   for (const res of results) {
-    w.u8(res.duplicate === true ? FLAG_DUPLICATE | (res.repeatedSequence === true ? repeatedFlag : 0) : 0).str(res.id).i32(res.partition ?? -1).i64(res.offset ?? -1).u32(res.routed ?? 0);
+    w.u8(res.duplicate === true ? FLAG_DUPLICATE | (res.repeatedSequence === true ? repeatedFlag : 0) : 0)
+      .str(res.id)
+      .i32(res.partition ?? -1)
+      .i64(res.offset ?? -1)
+      .u32(res.routed ?? 0);
   }
 }
 

@@ -38,16 +38,27 @@ export interface ReceiptRequest {
 
 /** `version`: the connection's; the attempt id goes out from RECEIVE_ATTEMPT_VERSION on ('' = none). */
 export function encodeReceive(w: WireWriter, queue: string, o: ReceiveOptions, version: number, attemptId = ''): void {
-  w.str(queue).u32(o.max ?? 1).u32(o.waitMs ?? 0).u32(o.visibilityTimeoutMs ?? 0);
+  w.str(queue)
+    .u32(o.max ?? 1)
+    .u32(o.waitMs ?? 0)
+    .u32(o.visibilityTimeoutMs ?? 0);
   if (version >= RECEIVE_ATTEMPT_VERSION) w.str(attemptId);
 }
 
 export function decodeReceive(r: WireReader, version: number): ReceiveRequest {
-  const v = { queue: r.str('queue'), max: r.u32('max'), waitMs: r.u32('waitMs'), visibilityTimeoutMs: r.u32('visibilityTimeoutMs'), attemptId: '' };
+  const v = {
+    queue: r.str('queue'),
+    max: r.u32('max'),
+    waitMs: r.u32('waitMs'),
+    visibilityTimeoutMs: r.u32('visibilityTimeoutMs'),
+    attemptId: '',
+  };
   if (version >= RECEIVE_ATTEMPT_VERSION) {
     v.attemptId = r.str('attemptId');
-    if (v.attemptId.length > MAX_RECEIVE_ATTEMPT_ID_CHARS) throw r.fail(`attemptId has ${v.attemptId.length} characters, over ${MAX_RECEIVE_ATTEMPT_ID_CHARS}`);
-    if (!ATTEMPT_ID_CHARS.test(v.attemptId)) throw r.fail('attemptId holds a character outside printable ASCII (! to ~), as SQS allows');
+    if (v.attemptId.length > MAX_RECEIVE_ATTEMPT_ID_CHARS)
+      throw r.fail(`attemptId has ${v.attemptId.length} characters, over ${MAX_RECEIVE_ATTEMPT_ID_CHARS}`);
+    if (!ATTEMPT_ID_CHARS.test(v.attemptId))
+      throw r.fail('attemptId holds a character outside printable ASCII (! to ~), as SQS allows');
   }
   r.done();
   return v;
@@ -84,7 +95,8 @@ export function decodeNack(r: WireReader): ReceiptRequest & { options: NackOptio
   const queue = r.str('queue');
   const receipt = r.str('receipt');
   const options = r.json('options');
-  if (options === null || typeof options !== 'object' || Array.isArray(options)) throw r.fail('options is not a JSON object');
+  if (options === null || typeof options !== 'object' || Array.isArray(options))
+    throw r.fail('options is not a JSON object');
   r.done();
   return { queue, receipt, options: options as NackOptions };
 }

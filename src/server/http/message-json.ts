@@ -15,7 +15,10 @@ export function fromJsonInput(input: JsonMessageInput): MessageInput {
     throw new WharfError('INVALID_ARGUMENT', 'a message has both payload and payloadBase64; send one of them');
   }
   if (typeof payloadBase64 !== 'string' || !BASE64.test(payloadBase64)) {
-    throw new WharfError('INVALID_ARGUMENT', 'payloadBase64 is not standard base64 (A-Z a-z 0-9 + /, padded with = to a multiple of 4 characters)');
+    throw new WharfError(
+      'INVALID_ARGUMENT',
+      'payloadBase64 is not standard base64 (A-Z a-z 0-9 + /, padded with = to a multiple of 4 characters)',
+    );
   }
   return { ...rest, payload: new Uint8Array(Buffer.from(payloadBase64, 'base64')) };
 }

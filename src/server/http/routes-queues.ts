@@ -23,7 +23,12 @@ type SettleBody = { receipt?: string; receipts?: string[] } & NackOptions;
 /** A delivered message as the HTTP API answers it. */
 type JsonMessage = Record<string, unknown>;
 
-export function registerQueueRoutes(app: FastifyInstance, broker: QueueCapable, receipts: ReceiptBook, clock: Clock): void {
+export function registerQueueRoutes(
+  app: FastifyInstance,
+  broker: QueueCapable,
+  receipts: ReceiptBook,
+  clock: Clock,
+): void {
   const tags = ['queues'];
   app.get('/queues', { schema: { tags } }, async () => ({ queues: await broker.listQueues() }));
 
@@ -61,14 +66,22 @@ export function registerQueueRoutes(app: FastifyInstance, broker: QueueCapable, 
   // receipt: elsewhere a retry could not extend the first answer's leases.
   // Counted as twice its JSON text: strings of two-byte characters, and the objects around them.
   const attempts = new ReceiveAttempts<JsonMessage>(clock, (m) => 2 * JSON.stringify(m).length);
-  const extendable = typeof broker.extendVisibilityReceipt === 'function' && typeof broker.ackReceipt === 'function' && typeof broker.nackReceipt === 'function';
+  const extendable =
+    typeof broker.extendVisibilityReceipt === 'function' &&
+    typeof broker.ackReceipt === 'function' &&
+    typeof broker.nackReceipt === 'function';
 
   /** The lease a receive asks for: its visibility timeout, else its queue's. */
   const leaseMsOf = async (name: string, options: ReceiveOptions): Promise<number> =>
     options.visibilityTimeoutMs ?? (await broker.describeQueue(name)).options.visibilityTimeoutMs;
 
   /** A receive that is not a retry; with an attempt id, its answer is remembered. */
-  const receiveNew = async (name: string, options: ReceiveOptions, socket: { destroyed: boolean }, attemptId: string | undefined): Promise<{ messages: JsonMessage[] }> => {
+  const receiveNew = async (
+    name: string,
+    options: ReceiveOptions,
+    socket: { destroyed: boolean },
+    attemptId: string | undefined,
+  ): Promise<{ messages: JsonMessage[] }> => {
     const messages = await broker.receive(name, options);
     if (socket.destroyed) {
       // The client gave up on the long poll: hand the messages back now (uncounted: never
@@ -82,7 +95,8 @@ export function registerQueueRoutes(app: FastifyInstance, broker: QueueCapable, 
       for (const m of messages) receipts.remember(name, m, leaseMs);
     }
     const json = messages.map((m) => toJsonMessage(m as never));
-    if (attemptId !== undefined) attempts.remember(name, attemptId, { items: json, receipts: messages.map((m) => m.receipt) });
+    if (attemptId !== undefined)
+      attempts.remember(name, attemptId, { items: json, receipts: messages.map((m) => m.receipt) });
     return { messages: json };
   };
 
@@ -97,8 +111,15 @@ export function registerQueueRoutes(app: FastifyInstance, broker: QueueCapable, 
       if (attemptId === undefined) return receiveNew(name, options, req.raw.socket, undefined);
       // A retry gets the same messages where their leases still hold, each lease starting again.
       let leaseMs: Promise<number> | undefined;
-      const extend = async (receipt: string): Promise<void> => broker.extendVisibilityReceipt!(name, receipt, await (leaseMs ??= leaseMsOf(name, options)));
-      return attempts.serve(name, attemptId, extend, (again) => ({ messages: [...again.items] }), () => receiveNew(name, options, req.raw.socket, attemptId));
+      const extend = async (receipt: string): Promise<void> =>
+        broker.extendVisibilityReceipt!(name, receipt, await (leaseMs ??= leaseMsOf(name, options)));
+      return attempts.serve(
+        name,
+        attemptId,
+        extend,
+        (again) => ({ messages: [...again.items] }),
+        () => receiveNew(name, options, req.raw.socket, attemptId),
+      );
     },
   );
 

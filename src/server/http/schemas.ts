@@ -134,7 +134,12 @@ export const receiveBody = {
     waitMs: { type: 'integer', minimum: 0 },
     visibilityTimeoutMs: { type: 'integer', minimum: 1, maximum: LIMITS.maxVisibilityTimeoutMs },
     // As SQS's ReceiveRequestAttemptId: a retry with it gets the same messages (docs/operations.md).
-    attemptId: { type: 'string', minLength: 1, maxLength: MAX_RECEIVE_ATTEMPT_ID_CHARS, pattern: `^${RECEIVE_ATTEMPT_ID_CHAR_CLASS}+$` },
+    attemptId: {
+      type: 'string',
+      minLength: 1,
+      maxLength: MAX_RECEIVE_ATTEMPT_ID_CHARS,
+      pattern: `^${RECEIVE_ATTEMPT_ID_CHAR_CLASS}+$`,
+    },
   },
 } as const;
 

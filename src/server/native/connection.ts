@@ -141,7 +141,9 @@ export class Connection {
     readonly receiveAttempts: ReceiveAttempts<Buffer>,
     private readonly onClosed: (c: Connection) => void,
   ) {
-    this.decoder = new FrameDecoder(limits.maxFrameBytes, (op, id, buf, start, end) => this.onFrame(op, id, buf, start, end));
+    this.decoder = new FrameDecoder(limits.maxFrameBytes, (op, id, buf, start, end) =>
+      this.onFrame(op, id, buf, start, end),
+    );
     this.lastActivityMs = clock.now();
     socket.setNoDelay(true);
     socket.on('data', (chunk: Buffer) => this.onData(chunk));
@@ -183,26 +185,45 @@ export class Connection {
     if (this.closed) return;
     this.counters.framesIn++;
     if (!this.helloDone && op !== OP.HELLO) {
-      this.fatal(new WharfError('PROTOCOL_ERROR', `first frame was ${opName(op)}; a connection must start with HELLO (docs/protocol.md)`));
+      this.fatal(
+        new WharfError(
+          'PROTOCOL_ERROR',
+          `first frame was ${opName(op)}; a connection must start with HELLO (docs/protocol.md)`,
+        ),
+      );
       return;
     }
     const handler = this.table.get(op);
     if (handler === undefined) {
-      this.replyError(correlationId, new WharfError('PROTOCOL_ERROR', `unknown op ${opName(op)}; this server speaks the ops listed in docs/protocol.md`));
+      this.replyError(
+        correlationId,
+        new WharfError(
+          'PROTOCOL_ERROR',
+          `unknown op ${opName(op)}; this server speaks the ops listed in docs/protocol.md`,
+        ),
+      );
       return;
     }
     const oneWay = ONE_WAY_OPS.has(op);
     if (!oneWay && correlationId === 0 && op !== OP.HELLO) {
       // 0 marks pushes and connection-level errors: an answer on it could not be told from one.
       // (HELLO is exempt: nothing is pushed before its answer, and clients have sent it with 0.)
-      this.fatal(new WharfError('PROTOCOL_ERROR', `request ${opName(op)} has correlation id 0; requests carry a non-zero id, unique among the client's outstanding requests (docs/protocol.md section 2)`));
+      this.fatal(
+        new WharfError(
+          'PROTOCOL_ERROR',
+          `request ${opName(op)} has correlation id 0; requests carry a non-zero id, unique among the client's outstanding requests (docs/protocol.md section 2)`,
+        ),
+      );
       return;
     }
     const since = OP_SINCE_VERSION.get(op);
     if (since !== undefined && since > this.negotiatedVersion) {
       // Not an op of this connection's version. A request gets its error; a one-way op has no
       // request to answer, so (like a malformed one) it ends the connection.
-      const e = new WharfError('PROTOCOL_ERROR', `op ${opName(op)} needs protocol version ${since}; this connection negotiated ${this.negotiatedVersion}`);
+      const e = new WharfError(
+        'PROTOCOL_ERROR',
+        `op ${opName(op)} needs protocol version ${since}; this connection negotiated ${this.negotiatedVersion}`,
+      );
       if (oneWay) this.fatal(e);
       else this.replyError(correlationId, e);
       return;
@@ -210,9 +231,13 @@ export class Connection {
     if (!oneWay && this.inFlight >= this.limits.maxInFlightRequests) {
       this.replyError(
         correlationId,
-        new WharfError('LIMIT_EXCEEDED', `more than ${this.limits.maxInFlightRequests} requests in flight on this connection (maxInFlightRequests); wait for responses before sending more`, {
-          details: { limit: 'maxInFlightRequests', value: this.limits.maxInFlightRequests },
-        }),
+        new WharfError(
+          'LIMIT_EXCEEDED',
+          `more than ${this.limits.maxInFlightRequests} requests in flight on this connection (maxInFlightRequests); wait for responses before sending more`,
+          {
+            details: { limit: 'maxInFlightRequests', value: this.limits.maxInFlightRequests },
+          },
+        ),
       );
       return;
     }
@@ -401,7 +426,12 @@ export class Connection {
       if (this.closed) return;
       const silentMs = this.clock.now() - this.lastActivityMs;
       if (silentMs >= idleMs && this.inFlight === 0) {
-        this.fatal(new WharfError('TIMEOUT', `connection idle for ${silentMs} ms (idleTimeoutMs ${idleMs}); clients should PING at least every ${Math.floor(idleMs / 3)} ms`));
+        this.fatal(
+          new WharfError(
+            'TIMEOUT',
+            `connection idle for ${silentMs} ms (idleTimeoutMs ${idleMs}); clients should PING at least every ${Math.floor(idleMs / 3)} ms`,
+          ),
+        );
         return;
       }
       this.idleTimer = this.clock.setTimer(Math.max(1, idleMs - Math.min(silentMs, idleMs - 1)), check);

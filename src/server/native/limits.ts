@@ -20,7 +20,8 @@ export interface ServerLimits {
 export function resolveLimits(o: Partial<ServerLimits>): ServerLimits {
   const pick = (name: keyof typeof NATIVE_LIMITS): number => {
     const v = o[name] ?? NATIVE_LIMITS[name];
-    if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0) throw new WharfError('INVALID_ARGUMENT', `native server option ${name} is ${String(v)}; pass an integer >= 0`);
+    if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0)
+      throw new WharfError('INVALID_ARGUMENT', `native server option ${name} is ${String(v)}; pass an integer >= 0`);
     return v;
   };
   return {
@@ -37,7 +38,10 @@ export function resolveLimits(o: Partial<ServerLimits>): ServerLimits {
 function protocolVersion(v: unknown): number {
   if (v === undefined) return PROTOCOL_VERSION;
   if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < MIN_PROTOCOL_VERSION || v > PROTOCOL_VERSION) {
-    throw new WharfError('INVALID_ARGUMENT', `native server option maxProtocolVersion is ${String(v)}; pass an integer from ${MIN_PROTOCOL_VERSION} to ${PROTOCOL_VERSION}`);
+    throw new WharfError(
+      'INVALID_ARGUMENT',
+      `native server option maxProtocolVersion is ${String(v)}; pass an integer from ${MIN_PROTOCOL_VERSION} to ${PROTOCOL_VERSION}`,
+    );
   }
   return v;
 }
@@ -54,5 +58,14 @@ export interface ServerCounters {
 }
 
 export function newCounters(): ServerCounters {
-  return { connectionsOpen: 0, connectionsTotal: 0, connectionsRejected: 0, connectionErrors: 0, bytesIn: 0, bytesOut: 0, framesIn: 0, framesOut: 0 };
+  return {
+    connectionsOpen: 0,
+    connectionsTotal: 0,
+    connectionsRejected: 0,
+    connectionErrors: 0,
+    bytesIn: 0,
+    bytesOut: 0,
+    framesIn: 0,
+    framesOut: 0,
+  };
 }

@@ -49,13 +49,21 @@ export async function startNativeServer(broker: Wharf, options: NativeServerOpti
   };
 
   const server: Server = createServer((socket) => {
-    if (closing) return refuse(socket, new WharfError('UNAVAILABLE', 'the server is shutting down; reconnect to another or retry later'));
+    if (closing)
+      return refuse(
+        socket,
+        new WharfError('UNAVAILABLE', 'the server is shutting down; reconnect to another or retry later'),
+      );
     if (connections.size >= limits.maxConnections) {
       return refuse(
         socket,
-        new WharfError('LIMIT_EXCEEDED', `the server already has ${limits.maxConnections} connections (maxConnections); close idle clients or raise maxConnections`, {
-          details: { limit: 'maxConnections', value: limits.maxConnections },
-        }),
+        new WharfError(
+          'LIMIT_EXCEEDED',
+          `the server already has ${limits.maxConnections} connections (maxConnections); close idle clients or raise maxConnections`,
+          {
+            details: { limit: 'maxConnections', value: limits.maxConnections },
+          },
+        ),
       );
     }
     counters.connectionsTotal++;

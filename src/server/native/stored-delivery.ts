@@ -50,7 +50,11 @@ export interface StoredSource {
 
 export function storedSource(conn: { readonly broker: object }): StoredSource | null {
   const b = conn.broker as Partial<StoredSource>;
-  return typeof b.consumeStored === 'function' && typeof b.receiveStored === 'function' && typeof b.subscribeStored === 'function' ? (b as StoredSource) : null;
+  return typeof b.consumeStored === 'function' &&
+    typeof b.receiveStored === 'function' &&
+    typeof b.subscribeStored === 'function'
+    ? (b as StoredSource)
+    : null;
 }
 
 /** A queue delivery's receipt as its parts: `${receiptEpoch}:${receiptKey}:${receiptToken}`. */
@@ -110,7 +114,8 @@ function writeReceiptParts(w: WireWriter, parts: ReceiptParts): boolean {
   const epoch = parts.receiptEpoch;
   const key = parts.receiptKey;
   const token = parts.receiptToken;
-  if (epoch.length > 64 || !Number.isSafeInteger(key) || key < 0 || !Number.isSafeInteger(token) || token < 0) return false;
+  if (epoch.length > 64 || !Number.isSafeInteger(key) || key < 0 || !Number.isSafeInteger(token) || token < 0)
+    return false;
   const keyDigits = digitsOf(key);
   const tokenDigits = digitsOf(token);
   const n = epoch.length + 1 + keyDigits + 1 + tokenDigits;
@@ -147,7 +152,12 @@ function storedPriority(value: Uint8Array): number {
  * Writes one delivery of `rec` (delivery layout in codec/message.ts). `receiptParts`, when given,
  * are meta.receipt's parts, written without reading the receipt string.
  */
-export function encodeStoredDelivery(w: WireWriter, rec: LogRecord, meta: DeliveryMeta, receiptParts: ReceiptParts | null = null): void {
+export function encodeStoredDelivery(
+  w: WireWriter,
+  rec: LogRecord,
+  meta: DeliveryMeta,
+  receiptParts: ReceiptParts | null = null,
+): void {
   const headers = rec.headers;
   let id: Uint8Array | null = null;
   let type: Uint8Array | null = null;

@@ -1,6 +1,19 @@
 // Admin ops: names plus JSON options in, JSON results out. The broker validates every option, so
 // a wrong type in the JSON is the broker's INVALID_ARGUMENT, exactly as embedded.
-import { OP, decodeEmpty, decodeName, decodeNameOptions, encodeJsonResult, type BindingOptions, type BindingTarget, type ExchangeOptions, type QueueOptions, type RedriveOptions, type TopicOptions, type Wharf } from '../../../protocol/index.js';
+import {
+  OP,
+  decodeEmpty,
+  decodeName,
+  decodeNameOptions,
+  encodeJsonResult,
+  type BindingOptions,
+  type BindingTarget,
+  type ExchangeOptions,
+  type QueueOptions,
+  type RedriveOptions,
+  type TopicOptions,
+  type Wharf,
+} from '../../../protocol/index.js';
 import { checkOptionFields } from '../../../common/index.js';
 import type { Connection, OpHandler } from '../connection.js';
 
@@ -20,7 +33,12 @@ function jsonOp(run: (b: Wharf, name: string, options: Options) => Promise<unkno
 
 /** BIND and UNBIND carry { target, options }; any other field is refused, as in an options object. */
 function bindingArgs(o: Options): [BindingTarget, BindingOptions | undefined] {
-  checkOptionFields(o, ['target', 'options'], 'binding request', "{ target: { queue: 'q' }, options: { pattern: 'a.*' } }");
+  checkOptionFields(
+    o,
+    ['target', 'options'],
+    'binding request',
+    "{ target: { queue: 'q' }, options: { pattern: 'a.*' } }",
+  );
   const { target, options } = o ?? {}; // checked: an object
   return [target as BindingTarget, options as BindingOptions | undefined];
 }

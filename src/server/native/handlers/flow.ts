@@ -29,7 +29,10 @@ const ASSIGNMENT_POLL_MS = 250;
 
 function newFlow(conn: Connection, credits: number): FlowState {
   if (conn.flows.size >= conn.limits.maxSubscriptionsPerConnection) {
-    throw new WharfError('LIMIT_EXCEEDED', `more than ${conn.limits.maxSubscriptionsPerConnection} subscriptions on one connection (maxSubscriptionsPerConnection); close some`);
+    throw new WharfError(
+      'LIMIT_EXCEEDED',
+      `more than ${conn.limits.maxSubscriptionsPerConnection} subscriptions on one connection (maxSubscriptionsPerConnection); close some`,
+    );
   }
   return {
     id: conn.nextFlowId++,
@@ -70,7 +73,12 @@ function forward(conn: Connection, flow: FlowState, d: PendingDelivery, track: b
 }
 
 /** Spends a credit (waiting for one if none is left), then forwards. */
-function forwardWithCredit(conn: Connection, flow: FlowState, d: PendingDelivery, track: boolean): Promise<void> | undefined {
+function forwardWithCredit(
+  conn: Connection,
+  flow: FlowState,
+  d: PendingDelivery,
+  track: boolean,
+): Promise<void> | undefined {
   if (flow.credits > 0) {
     flow.credits--;
     return forward(conn, flow, d, track);
@@ -131,10 +139,20 @@ const subscribe: OpHandler = async (conn, r, id) => {
     const sub =
       source !== null
         ? await source.subscribeStored(req.name, req.options as SubscribeOptions, (m: StoredTopicDelivery) =>
-            forwardWithCredit(conn, flow, new PendingDelivery(null, m.record, m.deliveryCount, m.partition, m.offset, undefined, undefined), track),
+            forwardWithCredit(
+              conn,
+              flow,
+              new PendingDelivery(null, m.record, m.deliveryCount, m.partition, m.offset, undefined, undefined),
+              track,
+            ),
           )
         : await conn.broker.subscribe(req.name, req.options as SubscribeOptions, (m: TopicMessage) =>
-            forwardWithCredit(conn, flow, new PendingDelivery(m, null, m.deliveryCount, m.partition, m.offset, undefined, undefined), track),
+            forwardWithCredit(
+              conn,
+              flow,
+              new PendingDelivery(m, null, m.deliveryCount, m.partition, m.offset, undefined, undefined),
+              track,
+            ),
           );
     flow.close = () => sub.close();
     flow.assignments = () => sub.assignments();
@@ -145,7 +163,9 @@ const subscribe: OpHandler = async (conn, r, id) => {
     }
     const assignments = sub.assignments();
     flow.lastAssignments = assignments.join(',');
-    conn.send(OP.SUBSCRIBED, id, (w) => encodeSubscribed(w, { subscriptionId: flow.id, memberId: sub.memberId, group: sub.group, assignments }));
+    conn.send(OP.SUBSCRIBED, id, (w) =>
+      encodeSubscribed(w, { subscriptionId: flow.id, memberId: sub.memberId, group: sub.group, assignments }),
+    );
     conn.flowReady(flow);
     whenEndedByBroker(conn, flow, sub.ended);
     pollAssignments(conn, flow);
@@ -176,7 +196,16 @@ const consume: OpHandler = async (conn, r, id) => {
     const consumer =
       source !== null
         ? await source.consumeStored(req.name, consumerOptions, (m: StoredQueueDelivery) => {
-            const d = new PendingDelivery(null, m.record, m.deliveryCount, undefined, undefined, m.receipt, m.firstDeliveredAt, m);
+            const d = new PendingDelivery(
+              null,
+              m.record,
+              m.deliveryCount,
+              undefined,
+              undefined,
+              m.receipt,
+              m.firstDeliveredAt,
+              m,
+            );
             if (!settledLater) return forwardWithCredit(conn, flow, d, true);
             if (flow.credits === 0) holdForCredit(conn, flow, d);
             else {
@@ -186,7 +215,15 @@ const consume: OpHandler = async (conn, r, id) => {
             return d;
           })
         : await conn.broker.consume(req.name, consumerOptions, (m: QueueMessage) => {
-            const d = new PendingDelivery(m, null, m.deliveryCount, undefined, undefined, m.receipt, m.firstDeliveredAt);
+            const d = new PendingDelivery(
+              m,
+              null,
+              m.deliveryCount,
+              undefined,
+              undefined,
+              m.receipt,
+              m.firstDeliveredAt,
+            );
             if (!tracked) return forwardWithCredit(conn, flow, d, true);
             conn.receipts.set(m.receipt, m);
             const forget = (): void => void conn.receipts.delete(m.receipt);
@@ -204,7 +241,9 @@ const consume: OpHandler = async (conn, r, id) => {
       await consumer.close();
       return;
     }
-    conn.send(OP.SUBSCRIBED, id, (w) => encodeSubscribed(w, { subscriptionId: flow.id, memberId: '', group: null, assignments: [] }));
+    conn.send(OP.SUBSCRIBED, id, (w) =>
+      encodeSubscribed(w, { subscriptionId: flow.id, memberId: '', group: null, assignments: [] }),
+    );
     conn.flowReady(flow);
     whenEndedByBroker(conn, flow, consumer.ended);
   } catch (err) {
@@ -230,7 +269,8 @@ function whenEndedByBroker(conn: Connection, flow: FlowState, ended: Promise<Wha
 
 function requireFlow(conn: Connection, subscriptionId: number): FlowState {
   const flow = conn.flows.get(subscriptionId);
-  if (flow === undefined) throw new WharfError('NOT_FOUND', `no subscription ${subscriptionId} on this connection; subscribe first`);
+  if (flow === undefined)
+    throw new WharfError('NOT_FOUND', `no subscription ${subscriptionId} on this connection; subscribe first`);
   return flow;
 }
 
@@ -322,7 +362,11 @@ const settleBatch: OpHandler = (conn, r) => {
 const seek: OpHandler = async (conn, r, id) => {
   const s = decodeSeek(r);
   const flow = requireFlow(conn, s.subscriptionId);
-  if (flow.assignments === undefined) throw new WharfError('INVALID_ARGUMENT', `subscription ${s.subscriptionId} is a queue consumer; only topic subscriptions seek`);
+  if (flow.assignments === undefined)
+    throw new WharfError(
+      'INVALID_ARGUMENT',
+      `subscription ${s.subscriptionId} is a queue consumer; only topic subscriptions seek`,
+    );
   await flow.seek!(s.position as StartPosition);
   conn.send(OP.OK, id);
 };

@@ -26,7 +26,10 @@ const receive: OpHandler = async (conn, r, id) => {
   const tracked = direct === null;
   const room = tracked ? conn.limits.maxReceiptsPerConnection - conn.receipts.size : req.max;
   if (tracked && room <= 0) {
-    throw new WharfError('LIMIT_EXCEEDED', `this connection holds ${conn.receipts.size} unsettled receipts (maxReceiptsPerConnection); ack or nack some first`);
+    throw new WharfError(
+      'LIMIT_EXCEEDED',
+      `this connection holds ${conn.receipts.size} unsettled receipts (maxReceiptsPerConnection); ack or nack some first`,
+    );
   }
   // Attempt ids serve brokers that settle by receipt: a retry comes on a new connection, where
   // receipts only this connection remembered would mean nothing.
@@ -37,18 +40,31 @@ const receive: OpHandler = async (conn, r, id) => {
   // request's visibility timeout, else the queue's), as in SQS. If the connection closed meanwhile,
   // the leases hold again and a further retry is answered the same way.
   let leaseMs: Promise<number> | undefined;
-  const extend = async (receipt: string): Promise<void> => direct!.extendVisibilityReceipt(req.queue, receipt, await (leaseMs ??= leaseMsOf(conn, req)));
-  const answerAgain = (again: RememberedAnswer<Buffer>): void => sendReceived(conn, id, again.items, (w, delivery) => void w.raw(delivery), null);
-  await conn.receiveAttempts.serve(req.queue, attemptId, extend, answerAgain, () => receiveNew(conn, req, id, attemptId, tracked, room));
+  const extend = async (receipt: string): Promise<void> =>
+    direct!.extendVisibilityReceipt(req.queue, receipt, await (leaseMs ??= leaseMsOf(conn, req)));
+  const answerAgain = (again: RememberedAnswer<Buffer>): void =>
+    sendReceived(conn, id, again.items, (w, delivery) => void w.raw(delivery), null);
+  await conn.receiveAttempts.serve(req.queue, attemptId, extend, answerAgain, () =>
+    receiveNew(conn, req, id, attemptId, tracked, room),
+  );
 };
 
 /** The lease a RECEIVE asks for: its visibility timeout, else its queue's. */
 async function leaseMsOf(conn: Connection, req: ReceiveRequest): Promise<number> {
-  return req.visibilityTimeoutMs > 0 ? req.visibilityTimeoutMs : (await conn.broker.describeQueue(req.queue)).options.visibilityTimeoutMs;
+  return req.visibilityTimeoutMs > 0
+    ? req.visibilityTimeoutMs
+    : (await conn.broker.describeQueue(req.queue)).options.visibilityTimeoutMs;
 }
 
 /** A receive that is not a retry: leases what is ready (or waits for it), and answers; attemptId '' = remember nothing. */
-async function receiveNew(conn: Connection, req: ReceiveRequest, id: number, attemptId: string, tracked: boolean, room: number): Promise<void> {
+async function receiveNew(
+  conn: Connection,
+  req: ReceiveRequest,
+  id: number,
+  attemptId: string,
+  tracked: boolean,
+  room: number,
+): Promise<void> {
   const options: ReceiveOptions = { max: Math.min(req.max, room), waitMs: req.waitMs };
   if (req.visibilityTimeoutMs > 0) options.visibilityTimeoutMs = req.visibilityTimeoutMs;
   const source = tracked ? null : storedSource(conn);
@@ -62,8 +78,19 @@ async function receiveNew(conn: Connection, req: ReceiveRequest, id: number, att
       return;
     }
     const encode = (w: WireWriter, d: (typeof stored)[number]): void =>
-      encodeStoredDelivery(w, d.record, { deliveryId: 0, deliveryCount: d.deliveryCount, receipt: d.receipt, firstDeliveredAt: d.firstDeliveredAt }, d);
-    sendReceived(conn, id, stored, encode, attemptId === '' ? null : { queue: req.queue, attemptId, receiptOf: (d) => d.receipt });
+      encodeStoredDelivery(
+        w,
+        d.record,
+        { deliveryId: 0, deliveryCount: d.deliveryCount, receipt: d.receipt, firstDeliveredAt: d.firstDeliveredAt },
+        d,
+      );
+    sendReceived(
+      conn,
+      id,
+      stored,
+      encode,
+      attemptId === '' ? null : { queue: req.queue, attemptId, receiptOf: (d) => d.receipt },
+    );
     return;
   }
   const messages = await conn.broker.receive(req.queue, options);
@@ -73,8 +100,19 @@ async function receiveNew(conn: Connection, req: ReceiveRequest, id: number, att
   }
   if (tracked) for (const m of messages) conn.receipts.set(m.receipt, m);
   const encode = (w: WireWriter, m: QueueMessage): void =>
-    encodeDelivery(w, m, { deliveryId: 0, deliveryCount: m.deliveryCount, receipt: m.receipt, firstDeliveredAt: m.firstDeliveredAt });
-  sendReceived(conn, id, messages, encode, attemptId === '' ? null : { queue: req.queue, attemptId, receiptOf: (m) => m.receipt });
+    encodeDelivery(w, m, {
+      deliveryId: 0,
+      deliveryCount: m.deliveryCount,
+      receipt: m.receipt,
+      firstDeliveredAt: m.firstDeliveredAt,
+    });
+  sendReceived(
+    conn,
+    id,
+    messages,
+    encode,
+    attemptId === '' ? null : { queue: req.queue, attemptId, receiptOf: (m) => m.receipt },
+  );
 }
 
 /**
@@ -98,8 +136,13 @@ function sendReceived<T>(
     }
     if (attempt !== null) {
       // A copy of each delivery of its own: what a retry leaves out is not held by the rest.
-      const deliveries = starts.map((start, i) => Buffer.from(w.buf.subarray(from + start, i + 1 < starts.length ? from + starts[i + 1] : w.pos)));
-      conn.receiveAttempts.remember(attempt.queue, attempt.attemptId, { items: deliveries, receipts: items.map(attempt.receiptOf) });
+      const deliveries = starts.map((start, i) =>
+        Buffer.from(w.buf.subarray(from + start, i + 1 < starts.length ? from + starts[i + 1] : w.pos)),
+      );
+      conn.receiveAttempts.remember(attempt.queue, attempt.attemptId, {
+        items: deliveries,
+        receipts: items.map(attempt.receiptOf),
+      });
     }
   });
 }
@@ -113,13 +156,20 @@ interface ReceiptSettler {
 
 export function settler(conn: Connection): ReceiptSettler | null {
   const b = conn.broker as Partial<ReceiptSettler>;
-  return typeof b.ackReceipt === 'function' && typeof b.nackReceipt === 'function' && typeof b.extendVisibilityReceipt === 'function' ? (b as ReceiptSettler) : null;
+  return typeof b.ackReceipt === 'function' &&
+    typeof b.nackReceipt === 'function' &&
+    typeof b.extendVisibilityReceipt === 'function'
+    ? (b as ReceiptSettler)
+    : null;
 }
 
 function leased(conn: Connection, queue: string, receipt: string): QueueMessage {
   const m = conn.receipts.get(receipt);
   if (m === undefined || m.queue !== queue) {
-    throw new WharfError('RECEIPT_INVALID', `receipt ${JSON.stringify(receipt)} of queue ${JSON.stringify(queue)} is not leased on this connection (already settled, expired, or received before a reconnect); receive the message again`);
+    throw new WharfError(
+      'RECEIPT_INVALID',
+      `receipt ${JSON.stringify(receipt)} of queue ${JSON.stringify(queue)} is not leased on this connection (already settled, expired, or received before a reconnect); receive the message again`,
+    );
   }
   return m;
 }
