@@ -1,7 +1,8 @@
 // Durable state: acks, nacks, delivery counts and dead letters survive restarts; leases in flight
 // become visible again; recovery reads a snapshot; settled segments are deleted.
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { readdirSync, statSync } from 'node:fs';
+import { cpSync, mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { openTestBroker, qstats, type TestBroker } from './queue-helpers.js';
 
@@ -128,4 +129,27 @@ describe('queue durability', () => {
       await tb.cleanup();
     }
   }, 60_000);
+  it('a queue created again after a delete that a crash cut short starts empty: the old files belong to no one', async () => {
+    await t.broker.createQueue('q');
+    await t.broker.publish('q', [{ payload: 'old-1' }, { payload: 'old-2' }]);
+    await t.broker.close();
+    // The queue's files as a crash after the catalog forgot the name, before the files went, leaves them.
+    const saved = mkdtempSync(join(tmpdir(), 'wharf-left-behind-'));
+    try {
+      cpSync(join(t.dir!, 'queues', 'q'), saved, { recursive: true });
+      await t.restart();
+      await t.broker.deleteQueue('q');
+      await t.broker.close();
+      cpSync(saved, join(t.dir!, 'queues', 'q'), { recursive: true });
+      await t.restart();
+      expect((await t.broker.listQueues()).map((q) => q.name)).not.toContain('q');
+      await t.broker.createQueue('q');
+      expect(await t.broker.receive('q', { max: 10 })).toEqual([]);
+      expect((await qstats(t, 'q')).depth).toBe(0);
+      await t.broker.publish('q', { payload: 'new' });
+      expect((await t.broker.receive('q', { max: 10 })).map((m) => m.payload)).toEqual(['new']);
+    } finally {
+      rmSync(saved, { recursive: true, force: true });
+    }
+  });
 });

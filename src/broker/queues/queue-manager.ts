@@ -127,6 +127,10 @@ export class QueueManager implements KindManager {
     const createdAt = this.ctx.clock.now();
     let open: OpenQueue | undefined;
     try {
+      // Files a crash left behind belong to no one: a delete that crashed after the catalog forgot
+      // the name, or a create that crashed before the catalog was written. Opened as found, they
+      // would hand the new queue the old one's messages and state.
+      await this.ctx.storage.remove(queuePath(name));
       open = await this.openQueue(name, resolved, createdAt);
       await this.ctx.catalog.commit({
         name,
