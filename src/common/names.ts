@@ -1,13 +1,16 @@
 // Topics, queues and exchanges share one namespace with Kafka's topic-name rules.
 import { WharfError } from './errors.js';
 
-export const NAME_PATTERN = /^[A-Za-z0-9._-]{1,249}$/;
+/** The longest name, in characters (Kafka's limit for a topic name). */
+export const NAME_MAX_CHARS = 249;
+
+export const NAME_PATTERN = new RegExp(`^[A-Za-z0-9._-]{1,${NAME_MAX_CHARS}}$`);
 
 export function validateName(name: unknown, what = 'name'): string {
   if (typeof name !== 'string' || !NAME_PATTERN.test(name) || name === '.' || name === '..') {
     throw new WharfError(
       'INVALID_ARGUMENT',
-      `invalid ${what} ${JSON.stringify(name)}: use 1-249 characters from A-Z a-z 0-9 . _ - (not "." or "..")`,
+      `invalid ${what} ${JSON.stringify(name)}: use 1-${NAME_MAX_CHARS} characters from A-Z a-z 0-9 . _ - (not "." or "..")`,
     );
   }
   return name;

@@ -84,4 +84,39 @@ describe('HTTP limits', () => {
     const ok = await f.app.inject({ method: 'POST', url: '/topics/capped/messages', payload: { payload: 'small' } });
     expect(ok.statusCode).toBe(201);
   });
+
+  it('a name of the longest allowed length reaches every /{name} route; a longer one is 400, as is a malformed URL, in the API error body', async () => {
+    f = await httpFixture();
+    const name = 'q'.repeat(249);
+    expect((await f.app.inject({ method: 'POST', url: '/queues', payload: { name } })).statusCode).toBe(201);
+    expect((await f.app.inject({ method: 'GET', url: `/queues/${name}` })).statusCode).toBe(200);
+    const published = await f.app.inject({ method: 'POST', url: `/queues/${name}/messages`, payload: { payload: 1 } });
+    expect(published.statusCode).toBe(201);
+    const received = await f.app.inject({ method: 'POST', url: `/queues/${name}/receive`, payload: {} });
+    expect(received.json().messages.map((m: { payload: unknown }) => m.payload)).toEqual([1]);
+    expect((await f.app.inject({ method: 'GET', url: `/stats/${name}` })).statusCode).toBe(200);
+    expect((await f.app.inject({ method: 'DELETE', url: `/queues/${name}` })).statusCode).toBe(204);
+    const tooLong = await f.app.inject({ method: 'GET', url: `/queues/${'q'.repeat(250)}` });
+    expect(tooLong.statusCode).toBe(400);
+    expect(tooLong.json().error.code).toBe('INVALID_ARGUMENT');
+    const malformed = await f.app.inject({ method: 'GET', url: '/queues/x%ZZ' });
+    expect(malformed.statusCode).toBe(400);
+    expect(malformed.json().error).toMatchObject({ code: 'INVALID_ARGUMENT', message: expect.any(String) as unknown });
+  });
+
+  it('a long poll longer than idleTimeoutMs is answered, not cut off by the idle timeout', async () => {
+    f = await httpFixture({ idleTimeoutMs: 300 });
+    const base = await listen(f);
+    await f.broker.createQueue('slow', { visibilityTimeoutMs: 60_000 });
+    setTimeout(() => void f!.broker.publish('slow', { payload: 'late' }), 800);
+    const res = await fetch(`${base}/queues/slow/receive`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ waitMs: 1500 }),
+    });
+    expect(res.status).toBe(200);
+    expect(((await res.json()) as { messages: Array<{ payload: unknown }> }).messages.map((m) => m.payload)).toEqual([
+      'late',
+    ]);
+  });
 });

@@ -82,6 +82,39 @@ describe('HTTP operations', () => {
     expect(Object.keys(doc.paths)).not.toContain('/openapi.json');
   });
 
+  it('/openapi.json lists the status each route really answers on success, its error body, and SSE as text/event-stream', async () => {
+    const doc = (await f.app.inject({ url: '/openapi.json' })).json();
+    const documented = (path: string, method: string): string[] => Object.keys(doc.paths[path][method].responses);
+    const answered = async (method: 'GET' | 'POST' | 'DELETE', url: string, payload?: object): Promise<string> => {
+      const res = await f.app.inject({ method, url, ...(payload === undefined ? {} : { payload }) });
+      expect(res.statusCode, `${method} ${url}: ${res.body}`).toBeLessThan(300);
+      return String(res.statusCode);
+    };
+    const calls: Array<[string, 'GET' | 'POST' | 'DELETE', string, object?]> = [
+      ['/topics', 'POST', '/topics', { name: 'oa-t' }],
+      ['/topics/{name}/messages', 'POST', '/topics/oa-t/messages', { payload: 1 }],
+      ['/topics/{name}', 'GET', '/topics/oa-t'],
+      ['/topics/{name}', 'DELETE', '/topics/oa-t'],
+      ['/queues', 'POST', '/queues', { name: 'oa-q' }],
+      ['/queues/{name}/messages', 'POST', '/queues/oa-q/messages', { payload: 1 }],
+      ['/queues/{name}/receive', 'POST', '/queues/oa-q/receive', {}],
+      ['/queues/{name}', 'DELETE', '/queues/oa-q'],
+      ['/exchanges', 'POST', '/exchanges', { name: 'oa-x', type: 'fanout' }],
+      ['/queues', 'POST', '/queues', { name: 'oa-bound' }],
+      ['/exchanges/{name}/bindings', 'POST', '/exchanges/oa-x/bindings', { queue: 'oa-bound' }],
+      ['/exchanges/{name}/messages', 'POST', '/exchanges/oa-x/messages', { payload: 1 }],
+      ['/exchanges/{name}', 'GET', '/exchanges/oa-x'],
+    ];
+    for (const [path, method, url, payload] of calls) {
+      const status = await answered(method, url, payload);
+      expect(documented(path, method.toLowerCase()), `${method} ${path}`).toEqual([status, '4XX', '5XX']);
+    }
+    expect(
+      doc.paths['/queues'].post.responses['4XX'].content['application/json'].schema.properties.error.required,
+    ).toEqual(['code', 'message']);
+    expect(Object.keys(doc.paths['/topics/{name}/events'].get.responses['200'].content)).toEqual(['text/event-stream']);
+  });
+
   it('/stats/{name} returns the broker stats, and 404 for an unknown name', async () => {
     await f.broker.createTopic('counted', { partitions: 1 });
     await f.broker.publish('counted', { payload: 'x' });

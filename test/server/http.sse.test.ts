@@ -137,4 +137,17 @@ describe('HTTP Server-Sent Events', () => {
     expect(opened.map((r) => r.status)).toEqual([200, 200]);
     for (const c of streams) c.abort();
   });
+
+  it('HEAD on the events route is 404 and reads nothing: a group keeps every message for a real stream', async () => {
+    await f.broker.createTopic('headed', { partitions: 1 });
+    await f.broker.publish('headed', [{ payload: 1 }, { payload: 2 }, { payload: 3 }]);
+    const res = await fetch(`${base}/topics/headed/events?group=probe&from=earliest`, { method: 'HEAD' });
+    expect(res.status).toBe(404);
+    await new Promise((r) => setTimeout(r, 200));
+    const stats = await f.broker.stats('headed');
+    if (stats.kind !== 'topic') throw new Error('not a topic');
+    expect(stats.groups.probe?.lag ?? 3).toBe(3);
+    const events = await readEvents(`${base}/topics/headed/events?group=probe&from=earliest`, 3);
+    expect(events.map((e) => JSON.parse(e.data!).payload)).toEqual([1, 2, 3]);
+  });
 });

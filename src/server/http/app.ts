@@ -1,12 +1,13 @@
 // Builds the HTTP API (fastify) over any broker that implements Wharf: error mapping, limits, OpenAPI
 // and every route group. The caller listens and closes; see server.ts.
-import Fastify, { type FastifyInstance } from 'fastify';
+import Fastify, { type FastifyInstance, type FastifyReply, type FastifySchema } from 'fastify';
 import swagger from '@fastify/swagger';
-import { SERVER_LIMITS, WharfError, systemClock, type Clock } from '../../common/index.js';
+import { NAME_MAX_CHARS, SERVER_LIMITS, WharfError, systemClock, type Clock } from '../../common/index.js';
 import { BrokerMetrics, type ListenerStatsSource } from '../metrics.js';
 import { hasExchanges, hasQueues, type HttpBroker } from './broker-port.js';
 import { ConnectionTracker } from './connections.js';
 import { toHttpError } from './error-map.js';
+import { errorBody } from './schemas.js';
 import { ReceiptBook } from './receipts.js';
 import { registerExchangeRoutes } from './routes-exchanges.js';
 import { registerOpsRoutes } from './routes-ops.js';
@@ -43,6 +44,13 @@ export async function buildHttpApp(broker: HttpBroker, options: HttpAppOptions):
     connectionTimeout: idleTimeoutMs,
     keepAliveTimeout: idleTimeoutMs,
     logger: options.logLevel ? { level: options.logLevel } : false,
+    // A name may be 249 characters, each up to 3 when percent-encoded (fastify's default is 100).
+    maxParamLength: 3 * NAME_MAX_CHARS,
+    // The router's own errors (a malformed URL) answer in the API's error body too.
+    frameworkErrors: (err, _req, reply) => {
+      const mapped = toHttpError(err);
+      void (reply as FastifyReply).code(mapped.status).send(mapped.body);
+    },
     ajv: { customOptions: { removeAdditional: false, coerceTypes: false, useDefaults: true } },
   });
   const connections = new ConnectionTracker(options.maxConnections ?? SERVER_LIMITS.maxConnections);
@@ -75,6 +83,7 @@ export async function buildHttpApp(broker: HttpBroker, options: HttpAppOptions):
   });
 
   await app.register(swagger, {
+    transform: ({ schema, url, route }) => ({ url, schema: withDocumentedResponses(schema, route) }),
     openapi: {
       info: {
         title: 'Wharf HTTP API',
@@ -89,8 +98,46 @@ export async function buildHttpApp(broker: HttpBroker, options: HttpAppOptions):
     maxStreams: options.maxSseStreams ?? SERVER_LIMITS.maxSseStreams,
     keepaliveIntervalMs: Math.min(15_000, Math.max(10, Math.floor(idleTimeoutMs / 2))),
   });
-  if (hasQueues(broker)) registerQueueRoutes(app, broker, receipts, options.clock ?? systemClock);
+  if (hasQueues(broker)) registerQueueRoutes(app, broker, receipts, options.clock ?? systemClock, idleTimeoutMs);
   if (hasExchanges(broker)) registerExchangeRoutes(app, broker);
   await app.ready();
   return { app, connections, metrics, receipts };
+}
+
+/**
+ * Routes whose success status is not 200, as their handlers set it (test/server/http.openapi.test.ts
+ * checks the two agree). Only /openapi.json reads this: a response schema on the route itself would
+ * also change how fastify serialises the answer.
+ */
+const SUCCESS_STATUS: Readonly<Record<string, 201 | 204>> = {
+  'POST /topics': 201,
+  'DELETE /topics/:name': 204,
+  'POST /topics/:name/messages': 201,
+  'POST /queues': 201,
+  'DELETE /queues/:name': 204,
+  'POST /queues/:name/messages': 201,
+  'POST /exchanges': 201,
+  'POST /exchanges/:name/bindings': 201,
+  'POST /exchanges/:name/messages': 201,
+};
+
+/** The route's schema for /openapi.json, with its success status, its errors and, for SSE, its content type. */
+function withDocumentedResponses(
+  schema: FastifySchema,
+  route: { method: string | string[]; url: string },
+): FastifySchema {
+  if ((schema as { hide?: boolean }).hide === true) return schema;
+  const method = Array.isArray(route.method) ? route.method[0] : route.method;
+  const status = SUCCESS_STATUS[`${method} ${route.url}`] ?? 200;
+  const success =
+    status === 204
+      ? { description: 'Done; no body' }
+      : route.url.endsWith('/events')
+        ? {
+            description: 'A stream of Server-Sent Events, one per message',
+            content: { 'text/event-stream': { schema: { type: 'string' } } },
+          }
+        : { description: status === 201 ? 'Created' : 'OK', type: 'object', additionalProperties: true };
+  const error = { description: 'An error: { error: { code, message } }', ...errorBody };
+  return { ...schema, response: { [status]: success, '4XX': error, '5XX': error } };
 }

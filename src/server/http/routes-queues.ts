@@ -28,6 +28,7 @@ export function registerQueueRoutes(
   broker: QueueCapable,
   receipts: ReceiptBook,
   clock: Clock,
+  idleTimeoutMs: number,
 ): void {
   const tags = ['queues'];
   app.get('/queues', { schema: { tags } }, async () => ({ queues: await broker.listQueues() }));
@@ -103,10 +104,11 @@ export function registerQueueRoutes(
   app.post<NameParams & { Body: (ReceiveOptions & { attemptId?: string }) | undefined }>(
     '/queues/:name/receive',
     { schema: { tags, params: nameParams, body: receiveBody } },
-    async (req) => {
+    async (req, reply) => {
       const name = req.params.name;
       const { attemptId: askedAttempt, ...options } = req.body ?? {};
       checkReceive(options);
+      keepOpenWhileWaiting(req.raw.socket, reply.raw, idleTimeoutMs);
       const attemptId = extendable ? askedAttempt : undefined;
       if (attemptId === undefined) return receiveNew(name, options, req.raw.socket, undefined);
       // A retry gets the same messages where their leases still hold, each lease starting again.
@@ -149,6 +151,21 @@ export function registerQueueRoutes(
       return { nacked: settled };
     },
   );
+}
+
+/**
+ * A long poll's wait is not idleness: while the receive runs, the socket's idle timeout allows for
+ * the longest wait (twice: a retry may first wait for its attempt's earlier receive), so an
+ * idleTimeoutMs below maxWaitMs does not cut an answer off; it is restored once the answer is sent.
+ */
+function keepOpenWhileWaiting(
+  socket: { setTimeout?: (ms: number) => unknown },
+  response: { once(event: 'close', listener: () => void): unknown },
+  idleTimeoutMs: number,
+): void {
+  if (typeof socket.setTimeout !== 'function') return; // an injected request has no real socket
+  socket.setTimeout(idleTimeoutMs + 2 * LIMITS.maxWaitMs);
+  response.once('close', () => socket.setTimeout!(idleTimeoutMs));
 }
 
 function checkReceive(o: ReceiveOptions): void {

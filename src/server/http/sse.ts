@@ -24,7 +24,12 @@ export function registerSseRoute(app: FastifyInstance, broker: HttpBroker, optio
 
   app.get<{ Params: { name: string }; Querystring: { group?: string; from?: string } }>(
     '/topics/:name/events',
-    { schema: { tags: ['topics'], params: nameParams, querystring: eventsQuery } },
+    {
+      // No HEAD twin: a HEAD answer has no body, so the events written to it would be dropped
+      // while a group's offsets moved past them.
+      exposeHeadRoute: false,
+      schema: { tags: ['topics'], params: nameParams, querystring: eventsQuery },
+    },
     async (req, reply) => {
       const { name } = req.params;
       const from = parseFrom(req.query.from);
