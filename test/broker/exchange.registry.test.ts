@@ -78,6 +78,25 @@ describe('exchange routing graph', () => {
     expect(() => bind('a', { exchange: 'a' })).toThrowError(/cycle/);
   });
 
+  it('an exchange reached twice in a diamond routes the same both times, whatever the binding order', () => {
+    for (const order of [
+      ['c', 'b'],
+      ['b', 'c'],
+    ]) {
+      const { reg, exchange, bind, route } = setup({ q: 'queue', bAlt: 'queue' });
+      exchange('c', 'fanout');
+      bind('c', { queue: 'q' });
+      exchange('b', 'fanout', 'bAlt');
+      bind('b', { exchange: 'c' });
+      exchange('a', 'fanout');
+      for (const next of order) bind('a', { exchange: next });
+      expect(route('a', 'k')).toEqual(['queue:q']);
+      expect(reg.counters('a')).toEqual({ published: 1, routed: 2, unroutable: 0, alternated: 0 });
+      expect(reg.counters('b')).toEqual({ published: 1, routed: 1, unroutable: 0, alternated: 0 });
+      expect(reg.counters('c')).toEqual({ published: 1, routed: 1, unroutable: 0, alternated: 0 });
+    }
+  });
+
   it('never loops through alternates that point back', () => {
     const { exchange, route } = setup({});
     exchange('x', 'direct', 'y');

@@ -181,7 +181,11 @@ export class ExchangeRegistry {
   /**
    * Routes one message from `exchange`. kindOf says what a name is now: a binding to a deleted
    * queue or topic is skipped (as if it did not match). Each exchange is entered at most once per
-   * message, so alternates pointing back cannot loop; each target receives the message once.
+   * message, so alternates pointing back cannot loop; each target receives the message once. An
+   * exchange reached again (a diamond: a -> c, a -> b -> c) answers with the outcome it had the first
+   * time, so whether b delivered — and so whether b's alternate gets the message — does not depend on
+   * which binding the walk followed first. Only an exchange still being entered (a loop back through
+   * an alternate) delivers nothing.
    */
   plan(
     exchange: string,
@@ -191,16 +195,25 @@ export class ExchangeRegistry {
   ): RoutePlan {
     const targets = new Map<string, LeafTarget>();
     const counts = new Map<string, ExchangeCounters>();
-    const visited = new Set<string>();
+    // An exchange's outcome in this walk: false while it is still being entered, then its result.
+    const delivered = new Map<string, boolean>();
     const addLeaf = (kind: 'queue' | 'topic', name: string): boolean => {
       if (kindOf(name) !== kind) return false;
       targets.set(`${kind}:${name}`, { kind, name });
       return true;
     };
     const enter = (name: string): boolean => {
+      const known = delivered.get(name);
+      if (known !== undefined) return known;
       const ex = this.exchanges.get(name);
-      if (ex === undefined || visited.has(name)) return false;
-      visited.add(name);
+      if (ex === undefined) return false;
+      delivered.set(name, false);
+      const outcome = route(ex);
+      delivered.set(name, outcome);
+      return outcome;
+    };
+    const route = (ex: ExchangeState): boolean => {
+      const name = ex.name;
       const c = zero();
       counts.set(name, c);
       c.published++;
@@ -209,12 +222,12 @@ export class ExchangeRegistry {
       for (const b of matched) {
         if (b.filter !== null && !b.filter(headers)) continue;
         const t = b.info.target;
-        let delivered: boolean;
-        if ('queue' in t) delivered = addLeaf('queue', t.queue);
-        else if ('topic' in t) delivered = addLeaf('topic', t.topic);
-        else if ('exchange' in t) delivered = enter(t.exchange);
-        else delivered = addLeaf('queue', this.webhookQueueFor(b.info.id));
-        if (delivered) c.routed++;
+        let reached: boolean;
+        if ('queue' in t) reached = addLeaf('queue', t.queue);
+        else if ('topic' in t) reached = addLeaf('topic', t.topic);
+        else if ('exchange' in t) reached = enter(t.exchange);
+        else reached = addLeaf('queue', this.webhookQueueFor(b.info.id));
+        if (reached) c.routed++;
       }
       if (c.routed > 0) return true;
       c.unroutable++;
