@@ -93,6 +93,42 @@ describe('transactions', () => {
     expect(await depth('out')).toBe(0);
   });
 
+  it('two transactions acking the same delivery at once: one commits, the other is refused', async () => {
+    await broker.publish('in', { type: 'order' });
+    const [input] = await broker.receive('in');
+    const run = (type: string) =>
+      broker.transaction(async (tx) => {
+        await tx.ack(input);
+        await tx.publish('out', { type });
+      });
+    const [first, second] = await Promise.allSettled([run('first'), run('second')]);
+    expect(first.status).toBe('fulfilled');
+    expect(second).toMatchObject({
+      status: 'rejected',
+      reason: { code: 'RECEIPT_INVALID', message: expect.stringMatching(/another transaction/) },
+    });
+    expect((await broker.receive('out', { max: 10 })).map((m) => m.type)).toEqual(['first']);
+    // Once the first settled the receipt is simply spent.
+    await expect(run('third')).rejects.toMatchObject({ code: 'RECEIPT_INVALID' });
+  });
+
+  it('a commit that fails releases its receipts for the next transaction', async () => {
+    await broker.publish('in', { type: 'order' });
+    const [input] = await broker.receive('in');
+    await expect(
+      broker.transaction(async (tx) => {
+        await tx.ack(input);
+        await tx.publish('missing', { type: 'x' });
+      }),
+    ).rejects.toMatchObject({ code: 'NOT_FOUND' });
+    await broker.transaction(async (tx) => {
+      await tx.ack(input);
+      await tx.publish('out', { type: 'shipment' });
+    });
+    expect(await depth('in')).toBe(0);
+    expect(await depth('out')).toBe(1);
+  });
+
   it('a target that would refuse (QUEUE_FULL) or does not exist fails the whole transaction', async () => {
     await broker.createQueue('tiny', { maxLength: 1, overflow: 'reject' });
     await broker.publish('tiny', { type: 'filler' });

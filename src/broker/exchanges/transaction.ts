@@ -72,6 +72,11 @@ class CollectingTransaction implements Transaction {
 }
 
 export class TransactionCoordinator implements Wharf_Transactions {
+  // Receipts (receiptKey) acked by a commit still in flight. checkReceipt only sees a
+  // receipt as spent once the ack is applied, so without this two transactions acking the same
+  // delivery could both pass validation and both write their outputs.
+  private readonly settling = new Set<string>();
+
   constructor(
     private readonly host: BrokerHost,
     private readonly exchanges: ExchangeManager,
@@ -95,7 +100,27 @@ export class TransactionCoordinator implements Wharf_Transactions {
 
   private async commit(tx: CollectingTransaction): Promise<void> {
     // 1. Validate everything; nothing is written before all of it passes.
-    for (const a of tx.acks.values()) this.host.checkReceipt(a.queue, a.receipt);
+    const receipts = [...tx.acks.values()].map((a) => receiptKey(a.queue, a.receipt));
+    for (const a of tx.acks.values()) {
+      if (this.settling.has(receiptKey(a.queue, a.receipt))) {
+        throw new WharfError(
+          'RECEIPT_INVALID',
+          `the delivery of message ${a.id} from queue ${JSON.stringify(a.queue)} is being settled by another transaction; only one transaction may ack it`,
+        );
+      }
+      this.host.checkReceipt(a.queue, a.receipt);
+    }
+    // Held from here (no await before this point) until the commit settles or fails.
+    for (const r of receipts) this.settling.add(r);
+    try {
+      await this.apply(tx);
+    } finally {
+      for (const r of receipts) this.settling.delete(r);
+    }
+  }
+
+  /** The rest of the commit, with the transaction's receipts held. */
+  private async apply(tx: CollectingTransaction): Promise<void> {
     for (const o of tx.offsets.values()) this.host.checkOffset(o.topic, o.group, o.partition, o.offset);
     const writes = new Map<string, WriteOp>();
     const counters: Array<() => void> = [];
@@ -143,4 +168,8 @@ export class TransactionCoordinator implements Wharf_Transactions {
     await this.intents.run({ id: newMessageId(this.now()), ops });
     for (const c of counters) c();
   }
+}
+
+function receiptKey(queue: string, receipt: string): string {
+  return `${queue}\u0000${receipt}`;
 }
