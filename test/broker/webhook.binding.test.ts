@@ -52,4 +52,20 @@ describe('webhook bindings on an exchange', () => {
     await waitFor(() => hook.ok.length === 1, 15_000, 'delivery after reopening');
     expect(JSON.parse(hook.ok[0].body).payload).toEqual({ n: 1 });
   });
+
+  it('two identical url binds at once share one binding and leave no second webhook queue behind', async () => {
+    const broker = await Broker.open({ inMemory: true });
+    cleanups.push(() => broker.close());
+    await broker.createExchange('events', { type: 'fanout' });
+    const target = { url: 'http://127.0.0.1:9/hook', secret: 's' };
+    const [a, b] = await Promise.all([broker.bind('events', target), broker.bind('events', target)]);
+    expect(b.id).toBe(a.id);
+    expect(await broker.listBindings('events')).toHaveLength(1);
+    const webhookQueues = (await broker.systemQueues().listQueues())
+      .map((q) => q.name)
+      .filter((n) => n.startsWith('__wharf.webhook.'));
+    const own = [`__wharf.webhook.${a.id}`, `__wharf.webhook.${a.id}.dlq`];
+    expect(webhookQueues).toContain(own[0]);
+    expect(webhookQueues.filter((n) => !own.includes(n))).toEqual([]);
+  });
 });

@@ -116,10 +116,12 @@ export class ExchangeManager {
     if (existing) return binding;
     if ('url' in t) await this.deps.webhooks.ensureEndpoint(binding.id, t);
     await this.deps.bindings.bind(binding);
-    // Another bind of the same arguments may have finished while we waited: keep the first.
+    // Another bind of the same arguments may have finished while we waited: keep the first, and drop
+    // what this one made (its journal entry, and for a url its webhook queue and running pusher).
     const again = this.registry.findBinding(exchange, t, o);
     if (again !== null) {
       await this.deps.bindings.unbind(binding.id);
+      if ('url' in t) await this.deps.webhooks.removeEndpoint(binding.id);
       return again;
     }
     this.registry.addBinding(binding);
