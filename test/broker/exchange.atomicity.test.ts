@@ -112,4 +112,21 @@ describe('atomic routing under concurrency (publishes share journal entries and 
     await Promise.all(Array.from({ length: 10 }, (_, i) => broker.publish('fan', { type: 'm', payload: i })));
     expect([await depth('bounded'), await depth('dlq'), await depth('plain')]).toEqual([3, 7, 10]);
   });
+
+  it('a message JSON cannot hold fails only its own publish, not the others that share its journal entry', async () => {
+    await broker.createQueue('q1');
+    await broker.createQueue('q2');
+    await broker.createExchange('fan', { type: 'fanout' });
+    await broker.bind('fan', { queue: 'q1' });
+    await broker.bind('fan', { queue: 'q2' });
+    const [before, bad, after] = await Promise.allSettled([
+      broker.publish('fan', { type: 'good-1' }),
+      broker.publish('fan', { type: 'bad', extra: 1n } as never),
+      broker.publish('fan', { type: 'good-2' }),
+    ]);
+    expect(bad).toMatchObject({ status: 'rejected', reason: { code: 'INVALID_ARGUMENT' } });
+    expect([before.status, after.status]).toEqual(['fulfilled', 'fulfilled']);
+    for (const q of ['q1', 'q2'])
+      expect((await broker.receive(q, { max: 10 })).map((m) => m.type)).toEqual(['good-1', 'good-2']);
+  });
 });

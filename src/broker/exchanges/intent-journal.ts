@@ -132,21 +132,25 @@ export class IntentJournal {
 
   private flush(): void {
     if (this.closed || this.entryInFlight || this.compacting !== null) return;
-    const round = this.next;
+    const submitted = this.next;
     this.next = [];
-    if (round.length === 0 && this.doneIds.length === 0) return;
+    if (submitted.length === 0 && this.doneIds.length === 0) return;
     const done = this.takeDone();
+    let round: Submitted[];
     let entry: Uint8Array;
     try {
-      entry = encodeIntentEntry({ begun: round.map((s) => s.intent), done });
+      ({ round, entry } = this.encodeRound(submitted, done));
     } catch (err) {
+      // The round as a whole cannot be encoded: none of it is begun (an intent already refused on
+      // its own is settled, and rejecting it again changes nothing).
       this.settle(
-        round,
-        round.map(() => ({ error: err })),
+        submitted,
+        submitted.map(() => ({ error: err })),
         false,
       );
       return;
     }
+    if (round.length === 0 && done.length === 0) return;
     if (round.length === 0) {
       this.write(entry);
       return;
@@ -185,6 +189,29 @@ export class IntentJournal {
         this.schedule();
       },
     );
+  }
+
+  /**
+   * The entry that begins a round. An intent that cannot be encoded (a message field JSON cannot
+   * hold, such as a BigInt in an unknown field) is refused on its own and left out, so it does not
+   * fail the other intents it was submitted with. The round is encoded once when all is well; each
+   * intent is encoded apart only after that failed, so the common path pays nothing for it.
+   */
+  private encodeRound(submitted: Submitted[], done: string[]): { round: Submitted[]; entry: Uint8Array } {
+    try {
+      return { round: submitted, entry: encodeIntentEntry({ begun: submitted.map((s) => s.intent), done }) };
+    } catch {
+      const round = submitted.filter((s) => {
+        try {
+          encodeIntentEntry({ begun: [s.intent], done: [] });
+          return true;
+        } catch (err) {
+          s.reject(unencodable(err));
+          return false;
+        }
+      });
+      return { round, entry: encodeIntentEntry({ begun: round.map((s) => s.intent), done }) };
+    }
   }
 
   private write(entry: Uint8Array): Promise<void> {
@@ -255,4 +282,13 @@ export class IntentJournal {
         if (!this.closed) this.schedule();
       });
   }
+}
+
+function unencodable(err: unknown): WharfError {
+  const reason = err instanceof Error ? err.message : String(err);
+  return new WharfError(
+    'INVALID_ARGUMENT',
+    `a message of this write cannot be stored (${reason}); every field of a message must be a JSON value`,
+    { cause: err },
+  );
 }
