@@ -134,6 +134,17 @@ export class ProducerDedupe {
     return false;
   }
 
+  /** Throws INVALID_ARGUMENT for a producerId or sequence that publish would refuse. */
+  static check(messages: readonly MessageInput[]): void {
+    let lastValid: string | null = null;
+    for (const m of messages) {
+      if (!isIdempotent(m)) continue;
+      if (m.producerId !== lastValid) validateProducerId(m.producerId);
+      lastValid = m.producerId;
+      validateSequence(m.sequence);
+    }
+  }
+
   /**
    * A record `leaf` (a queue or topic) holds, read back on open; `partition` when leaf is a topic.
    * Records without producer fields are skipped. The rebuild reads many records of one producer in
@@ -188,13 +199,7 @@ export class ProducerDedupe {
     publish: (fresh: MessageInput[]) => Promise<PublishResult[]>,
   ): Promise<PublishResult[]> {
     // Every message is checked before anything is looked up or claimed: a refused batch leaves no trace.
-    let lastValid: string | null = null;
-    for (const m of messages) {
-      if (!isIdempotent(m)) continue;
-      if (m.producerId !== lastValid) validateProducerId(m.producerId);
-      lastValid = m.producerId;
-      validateSequence(m.sequence);
-    }
+    ProducerDedupe.check(messages);
     const out = new Array<PublishResult | Promise<PublishResult>>(messages.length);
     /** Whether any result is still a promise (a repeat of a publish in flight): only then is Promise.all needed. */
     let waits = false;

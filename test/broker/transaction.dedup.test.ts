@@ -1,5 +1,6 @@
 // dedupId within a window on topics and queues: a repeat resolves with the original's result (on a
-// topic: the same partition and offset), also after a restart and for concurrent repeats.
+// topic: the same partition and offset), also after a restart and for concurrent repeats. And an
+// idempotent producer's (producerId, sequence) inside a transaction: stored once, as outside one.
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -72,6 +73,96 @@ describe('dedupId on topics and queues', () => {
       const c = await broker.publish('t', { dedupId: 'w' });
       expect(c.duplicate).toBeUndefined();
       expect(c.offset).toBe(a.offset! + 1);
+    } finally {
+      await broker.close();
+    }
+  });
+});
+
+async function types(broker: Broker, queue: string): Promise<string[]> {
+  return (await broker.receive(queue, { max: 100 })).map((m) => m.type ?? '');
+}
+
+describe('idempotent producers in transactions', () => {
+  it('a stored sequence published again in a transaction is not stored again; a new one is, once', async () => {
+    const broker = await Broker.open({ inMemory: true });
+    try {
+      await broker.createQueue('q');
+      await broker.publish('q', { type: 'first', producerId: 'p', sequence: 1 });
+      await broker.transaction(async (tx) => {
+        await tx.publish('q', [
+          { type: 'repeat', producerId: 'p', sequence: 1 },
+          { type: 'second', producerId: 'p', sequence: 2 },
+          { type: 'second-again', producerId: 'p', sequence: 2 },
+        ]);
+      });
+      expect(await broker.publish('q', { type: 'late', producerId: 'p', sequence: 2 })).toMatchObject({
+        duplicate: true,
+      });
+      expect(await types(broker, 'q')).toEqual(['first', 'second']);
+    } finally {
+      await broker.close();
+    }
+  });
+
+  it('through an exchange: the sequence counts for the exchange, in and out of transactions', async () => {
+    const broker = await Broker.open({ inMemory: true });
+    try {
+      await broker.createQueue('q1');
+      await broker.createQueue('q2');
+      await broker.createExchange('f', { type: 'fanout' });
+      await broker.bind('f', { queue: 'q1' });
+      await broker.bind('f', { queue: 'q2' });
+      await broker.publish('f', { type: 'a', producerId: 'p', sequence: 7 });
+      await broker.transaction(async (tx) => {
+        await tx.publish('f', { type: 'a-again', producerId: 'p', sequence: 7 });
+        await tx.publish('f', { type: 'b', producerId: 'p', sequence: 8 });
+      });
+      expect(await broker.publish('f', { type: 'b-again', producerId: 'p', sequence: 8 })).toMatchObject({
+        duplicate: true,
+      });
+      expect(await types(broker, 'q1')).toEqual(['a', 'b']);
+      expect(await types(broker, 'q2')).toEqual(['a', 'b']);
+    } finally {
+      await broker.close();
+    }
+  });
+
+  it('a repeat while a transaction is storing the sequence is not stored twice, whichever comes first', async () => {
+    const broker = await Broker.open({ inMemory: true });
+    try {
+      await broker.createQueue('q');
+      // The plain publish first: it claims the sequence at once, so the commit leaves its copy out.
+      const plainFirst = broker.publish('q', { type: 'plain', producerId: 'p', sequence: 3 });
+      await broker.transaction(async (tx) => tx.publish('q', { type: 'tx', producerId: 'p', sequence: 3 }));
+      expect((await plainFirst).duplicate).toBeUndefined();
+      // The commit first: it has claimed the sequence once its callback resolved (before the next
+      // macrotask), while its journal entry waits for the next turn.
+      const [, plainAfter] = await Promise.all([
+        broker.transaction(async (tx) => tx.publish('q', { type: 'tx', producerId: 'p', sequence: 4 })),
+        new Promise<void>((resolve) => setImmediate(resolve)).then(() =>
+          broker.publish('q', { type: 'plain', producerId: 'p', sequence: 4 }),
+        ),
+      ]);
+      expect(plainAfter.duplicate).toBe(true);
+      expect(await types(broker, 'q')).toEqual(['plain', 'tx']);
+    } finally {
+      await broker.close();
+    }
+  });
+
+  it('a failed commit releases its sequences: the same sequence is stored by the next publish', async () => {
+    const broker = await Broker.open({ inMemory: true });
+    try {
+      await broker.createQueue('q');
+      await expect(
+        broker.transaction(async (tx) => {
+          await tx.publish('q', { type: 'lost', producerId: 'p', sequence: 1 });
+          await tx.publish('missing', { type: 'x' });
+        }),
+      ).rejects.toMatchObject({ code: 'NOT_FOUND' });
+      expect((await broker.publish('q', { type: 'kept', producerId: 'p', sequence: 1 })).duplicate).toBeUndefined();
+      expect(await types(broker, 'q')).toEqual(['kept']);
     } finally {
       await broker.close();
     }

@@ -45,7 +45,7 @@ export async function openExchanges(
     webhooks,
     now,
   });
-  const transactions = new TransactionCoordinator(host, manager, intents, now);
+  const transactions = new TransactionCoordinator(host, manager, intents, ctx.producers, now);
   return {
     manager,
     transactions,

@@ -8,7 +8,8 @@ import { EXCHANGE_LIMITS, WharfError, validateName } from '../../common/index.js
 import type { OffsetCommit, Transaction, Wharf_Transactions } from '../exchange-types.js';
 import { newMessageId } from '../message-codec.js';
 import type { QueueMessage } from '../queue-types.js';
-import type { MessageInput } from '../types.js';
+import { ProducerDedupe } from '../idempotence.js';
+import type { MessageInput, PublishResult } from '../types.js';
 import type { BrokerHost } from './broker-host.js';
 import type { ExchangeManager } from './exchange-manager.js';
 import type { IntentJournal, IntentOp, WriteOp } from './intent-journal.js';
@@ -81,6 +82,7 @@ export class TransactionCoordinator implements Wharf_Transactions {
     private readonly host: BrokerHost,
     private readonly exchanges: ExchangeManager,
     private readonly intents: IntentJournal,
+    private readonly producers: ProducerDedupe,
     private readonly now: () => number,
   ) {}
 
@@ -124,50 +126,95 @@ export class TransactionCoordinator implements Wharf_Transactions {
     for (const o of tx.offsets.values()) this.host.checkOffset(o.topic, o.group, o.partition, o.offset);
     const writes = new Map<string, WriteOp>();
     const counters: Array<() => void> = [];
+    const claims: SequenceClaim[] = [];
     const add = (kind: 'queue' | 'topic', name: string, m: MessageInput): void => {
       const key = `${kind}:${name}`;
       let op = writes.get(key);
       if (op === undefined) writes.set(key, (op = { op: 'write', kind, name, messages: [] }));
       op.messages.push(m);
     };
-    for (const p of tx.publishes) {
-      const kind = this.host.kindOf(p.name);
-      if (kind === null)
-        throw new WharfError(
-          'NOT_FOUND',
-          `no topic, queue or exchange named ${JSON.stringify(p.name)}; create it first`,
-        );
-      if (kind === 'exchange') {
-        const plan = this.exchanges.plan(p.name, p.messages);
-        // Producer fields count for the exchange, as on the plain publish path (idempotence.ts).
-        const exchange = p.name;
-        for (const op of plan.ops) {
-          for (const m of op.messages) {
-            const producerId = m.producerId === undefined ? undefined : `${exchange}\u0000${m.producerId}`;
-            add(op.kind, op.name, { ...m, producerId, dedupId: m.dedupId ?? m.id });
+    try {
+      for (const p of tx.publishes) {
+        const kind = this.host.kindOf(p.name);
+        if (kind === null)
+          throw new WharfError(
+            'NOT_FOUND',
+            `no topic, queue or exchange named ${JSON.stringify(p.name)}; create it first`,
+          );
+        if (kind === 'exchange') {
+          const claim = this.claimSequences(p.name, p.messages);
+          claims.push(claim);
+          const plan = this.exchanges.plan(p.name, claim.fresh);
+          claim.results = plan.ids.map((id, i) => ({ id, routed: plan.routed[i] }));
+          // Producer fields count for the exchange, as on the plain publish path (idempotence.ts).
+          const exchange = p.name;
+          for (const op of plan.ops) {
+            for (const m of op.messages) {
+              const producerId = m.producerId === undefined ? undefined : `${exchange}\u0000${m.producerId}`;
+              add(op.kind, op.name, { ...m, producerId, dedupId: m.dedupId ?? m.id });
+            }
           }
-        }
-        counters.push(plan.commit);
-      } else {
-        // Ids fixed now and used as dedupIds, so a roll-forward after a crash stores nothing twice.
-        for (const m of p.messages) {
-          const id = m.id ?? newMessageId(this.now());
-          add(kind, p.name, { ...m, id, dedupId: m.dedupId ?? id });
+          counters.push(plan.commit);
+        } else {
+          // Ids fixed now and used as dedupIds, so a roll-forward after a crash stores nothing twice.
+          const withIds = p.messages.map((m) => (m.id === undefined ? { ...m, id: newMessageId(this.now()) } : m));
+          const claim = this.claimSequences(p.name, withIds);
+          claims.push(claim);
+          claim.results = claim.fresh.map((m) => ({ id: m.id! }));
+          for (const m of claim.fresh) add(kind, p.name, { ...m, dedupId: m.dedupId ?? m.id });
         }
       }
+      // 2. Admission of every target (e.g. QUEUE_FULL with overflow 'reject').
+      for (const op of writes.values()) this.host.admit({ kind: op.kind, name: op.name }, op.messages);
+      const ops: IntentOp[] = [
+        ...writes.values(),
+        ...[...tx.acks.values()].map((a): IntentOp => ({ op: 'ack', ...a })),
+        ...[...tx.offsets.values()].map((o): IntentOp => ({ op: 'offset', ...o })),
+      ];
+      // 3. Durable intent, then apply (see intent-journal.ts).
+      if (ops.length > 0) await this.intents.run({ id: newMessageId(this.now()), ops });
+      for (const c of counters) c();
+      for (const c of claims) c.commit();
+    } catch (err) {
+      for (const c of claims) c.abort(err);
+      throw err;
     }
-    // 2. Admission of every target (e.g. QUEUE_FULL with overflow 'reject').
-    for (const op of writes.values()) this.host.admit({ kind: op.kind, name: op.name }, op.messages);
-    const ops: IntentOp[] = [
-      ...writes.values(),
-      ...[...tx.acks.values()].map((a): IntentOp => ({ op: 'ack', ...a })),
-      ...[...tx.offsets.values()].map((o): IntentOp => ({ op: 'offset', ...o })),
-    ];
-    if (ops.length === 0) return;
-    // 3. Durable intent, then apply (see intent-journal.ts).
-    await this.intents.run({ id: newMessageId(this.now()), ops });
-    for (const c of counters) c();
   }
+
+  /**
+   * The messages of one tx.publish that are not repeats of an idempotent producer's sequence already
+   * stored or being stored (a plain publish, another transaction, or this one), as
+   * ProducerDedupe.publish judges a publish outside a transaction. The fresh sequences stay claimed
+   * until the commit settles, so a repeat meanwhile waits for it and is not stored twice. Claims are
+   * made before any await, so two commits cannot both find a sequence new.
+   */
+  private claimSequences(target: string, messages: MessageInput[]): SequenceClaim {
+    const claim: SequenceClaim = { fresh: messages, results: [], commit: () => {}, abort: () => {} };
+    if (!ProducerDedupe.wants(messages)) return claim;
+    ProducerDedupe.check(messages);
+    claim.fresh = [];
+    const stored = new Promise<PublishResult[]>((resolve, reject) => {
+      claim.commit = () => resolve(claim.results);
+      claim.abort = reject;
+    });
+    stored.catch(() => undefined); // the transaction reports its own failure
+    // viaExchange false: the producer id that names an exchange is written below, for every message.
+    // publish calls back synchronously (before its first await) when anything is fresh.
+    const settled = this.producers.publish(target, messages, false, (fresh) => {
+      claim.fresh = fresh;
+      return stored;
+    });
+    settled.catch(() => undefined);
+    return claim;
+  }
+}
+
+/** One tx.publish's fresh messages, their results once written, and how to end its claim. */
+interface SequenceClaim {
+  fresh: MessageInput[];
+  results: PublishResult[];
+  commit(): void;
+  abort(err: unknown): void;
 }
 
 function receiptKey(queue: string, receipt: string): string {
