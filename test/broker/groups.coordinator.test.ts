@@ -112,6 +112,35 @@ describe('consumer group coordinator', () => {
     expect(coord.heartbeat('b')).toBe(false); // it must rejoin
   });
 
+  it('a member that expires and rejoins under the same id before the rebalance runs gets its partitions again', async () => {
+    const { coord, clock } = await setup(4);
+    const a = new FakeMember('a', 60_000);
+    const b = new FakeMember('b', 1000);
+    await coord.join(a);
+    await coord.join(b); // a: 0,2  b: 1,3
+    // c joins while a is slow to settle the partition it hands over, so that rebalance is still running ...
+    let release!: () => void;
+    a.revokeGate = new Promise((r) => (release = r));
+    const c = new FakeMember('c', 60_000);
+    const joined = coord.join(c);
+    await new Promise((r) => setTimeout(r, 10));
+    // ... when b falls silent long enough to expire, and rejoins (alive) on its next heartbeat.
+    for (let t = 0; t < 4; t++) {
+      clock.advance(400);
+      coord.heartbeat('a');
+      coord.heartbeat('c');
+    }
+    expect(b.expired).toBe(true);
+    expect(coord.owner(1)).toBeNull(); // freed at expiry, not at the next rebalance
+    expect(await coord.commit('b', 1, 1)).toBe(false);
+    b.expired = false;
+    const rejoined = coord.join(b);
+    release();
+    await joined;
+    await rejoined;
+    expectExactlyOneOwner(coord, [a, b, c], 4);
+  });
+
   it('fences commits from a member that no longer owns the partition', async () => {
     const { coord, clock, offsets } = await setup(1);
     const a = new FakeMember('a', 500);

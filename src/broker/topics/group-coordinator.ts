@@ -234,7 +234,12 @@ export class GroupCoordinator {
   }
 
   private expire(state: MemberState): void {
-    this.members.delete(state.member.memberId);
+    const memberId = state.member.memberId;
+    this.members.delete(memberId);
+    // Its partitions are free now, not at the queued rebalance: a rejoin under the same id before that
+    // runs would otherwise look like an owner keeping them (nothing granted, so nobody fetches them),
+    // and the expired member's late commits would still pass the fence.
+    for (const p of this.ownedBy(memberId)) this.owners[p] = null;
     state.member.onExpired();
     // Nobody awaits a timer-driven rebalance; a failure leaves the next membership change to fix it.
     this.rebalance().catch(() => undefined);
