@@ -156,6 +156,21 @@ describe('consumer group coordinator', () => {
     expect(offsets.get('orders', 'billing', 0)).toBe(7);
   });
 
+  it('a seek that fails to resolve an offset still gives every partition back to its owner', async () => {
+    const { coord, offsets } = await setup(4);
+    const ms = ['a', 'b'].map((id) => new FakeMember(id));
+    for (const m of ms) await coord.join(m);
+    await coord.commit('a', 0, 5);
+    const failing = coord.seek(async (p) => {
+      if (p === 2) throw new Error('the log is closed');
+      return 0;
+    });
+    await expect(failing).rejects.toThrow('the log is closed');
+    expectExactlyOneOwner(coord, ms, 4);
+    expect(ms.map((m) => m.events.at(-1))).toEqual(['assign 0,2', 'assign 1,3']);
+    expect(offsets.get('orders', 'billing', 0)).toBe(5); // nothing moved: offsets are resolved before any commit
+  });
+
   it('committed offsets survive reopening the offset store', async () => {
     const kept: Uint8Array[] = [];
     const s1 = await OffsetStore.open(journalStorage(kept), { fsync: 'always', fsyncIntervalMs: 1000 });

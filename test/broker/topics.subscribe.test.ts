@@ -4,7 +4,8 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { Broker } from '../../src/broker/index.js';
 import type { StartPosition, TopicMessage, TopicStats } from '../../src/broker/index.js';
 import { ManualClock } from '../../src/common/index.js';
-import { sleep, tempDir, waitFor } from './topics-helpers.js';
+import type { WharfError } from '../../src/common/index.js';
+import { codeOf, sleep, tempDir, waitFor } from './topics-helpers.js';
 
 const cleanups: Array<() => Promise<void> | void> = [];
 afterEach(async () => {
@@ -65,6 +66,27 @@ describe('topics: subscribe', () => {
     await waitFor(() => out.length === 4, 'the four later messages');
     await sleep(30);
     expect(out.sort()).toEqual([4, 5, 6, 7]);
+  });
+
+  it('a { timestamp } that is not whole milliseconds is refused by subscribe and seek, and the group keeps consuming', async () => {
+    const b = await open();
+    await b.createTopic('t', { partitions: 1 });
+    const wholeMsOnly = async (timestamp: number) =>
+      codeOf(b.subscribe('t', { group: 'g', from: { timestamp } }, () => undefined));
+    expect(await wholeMsOnly(Date.now() - 0.5)).toBe('INVALID_ARGUMENT'); // e.g. timeOrigin + performance.now()
+    expect(await wholeMsOnly(1e300)).toBe('INVALID_ARGUMENT');
+    const refused = await b
+      .subscribe('t', { from: { timestamp: 1.5 } }, () => undefined)
+      .catch((err: WharfError) => err.message);
+    expect(refused).toMatch(/from\.timestamp .*whole milliseconds/);
+
+    const { sub, out } = await collect(b, 't', { group: 'g', from: 'earliest' });
+    await b.publish('t', { payload: 1 });
+    await waitFor(() => out.length === 1, 'first delivery');
+    expect(await codeOf(sub.seek({ timestamp: 1e300 }))).toBe('INVALID_ARGUMENT');
+    await b.publish('t', { payload: 2 });
+    await waitFor(() => out.length === 2, 'delivery after the refused seek');
+    expect(out).toEqual([1, 2]);
   });
 
   it('from is ignored once the group has a committed offset', async () => {

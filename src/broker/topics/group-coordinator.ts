@@ -119,16 +119,21 @@ export class GroupCoordinator {
 
   /**
    * Moves every partition to new offsets: owners settle and stop, the offsets are committed, and the
-   * same owners restart from them.
+   * same owners restart from them. A seek that fails still restarts them (from what is committed), so
+   * it never leaves the group's partitions owned by nobody.
    */
   seek(offsetFor: (partition: number) => Promise<number>): Promise<void> {
     return this.enqueue(async () => {
       const byMember = this.ownersByMember();
       await Promise.all([...byMember].map(([id, ps]) => this.revoke(this.members.get(id)!.member, ps)));
-      for (let p = 0; p < this.partitionCount; p++) {
-        await this.offsets.commit(this.topic, this.group, p, await offsetFor(p));
+      try {
+        // Every offset is resolved before any is committed, so a failed resolve moves no partition.
+        const offsets: number[] = [];
+        for (let p = 0; p < this.partitionCount; p++) offsets.push(await offsetFor(p));
+        for (let p = 0; p < this.partitionCount; p++) await this.offsets.commit(this.topic, this.group, p, offsets[p]);
+      } finally {
+        await this.assign();
       }
-      await this.assign();
     });
   }
 

@@ -42,7 +42,14 @@ export function validateStartPosition(pos: unknown, what = 'from'): StartPositio
   if (pos !== null && typeof pos === 'object' && !Array.isArray(pos) && Object.keys(pos).length === 1) {
     const o = pos as { offset?: unknown; timestamp?: unknown };
     if (typeof o.offset === 'number' && Number.isSafeInteger(o.offset) && o.offset >= 0) return { offset: o.offset };
-    if (typeof o.timestamp === 'number' && Number.isFinite(o.timestamp)) return { timestamp: o.timestamp };
+    if (Object.hasOwn(o, 'timestamp')) {
+      // The log looks timestamps up in whole milliseconds; refused here, not later inside the fetcher,
+      // where the subscription would open and then never deliver.
+      if (typeof o.timestamp === 'number' && Number.isSafeInteger(o.timestamp)) return { timestamp: o.timestamp };
+      throw invalid(
+        `${what}.timestamp is ${String(o.timestamp)}; use whole milliseconds since the epoch (a safe integer, e.g. Date.now())`,
+      );
+    }
   }
   throw invalid(`${what} is ${JSON.stringify(pos)}; use 'earliest', 'latest', { offset: n >= 0 } or { timestamp: ms }`);
 }
