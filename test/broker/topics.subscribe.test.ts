@@ -5,6 +5,7 @@ import { Broker } from '../../src/broker/index.js';
 import type { StartPosition, TopicMessage, TopicStats } from '../../src/broker/index.js';
 import { ManualClock } from '../../src/common/index.js';
 import type { WharfError } from '../../src/common/index.js';
+import { simulateMemberCrash } from '../../src/broker/topics/member-crash.js';
 import { codeOf, sleep, tempDir, waitFor } from './topics-helpers.js';
 
 const cleanups: Array<() => Promise<void> | void> = [];
@@ -87,6 +88,42 @@ describe('topics: subscribe', () => {
     await b.publish('t', { payload: 2 });
     await waitFor(() => out.length === 2, 'delivery after the refused seek');
     expect(out).toEqual([1, 2]);
+  });
+
+  it('a group with no committed offset commits where it starts, so a caught-up group at the end shows lag 0', async () => {
+    const b = await open();
+    await b.createTopic('t', { partitions: 1 });
+    await b.publish(
+      't',
+      Array.from({ length: 100 }, (_, i) => ({ payload: i })),
+    );
+    const { out } = await collect(b, 't', { group: 'g', from: 'latest' });
+    const groupStats = async () => ((await b.stats('t')) as TopicStats).groups.g;
+    let g = await groupStats();
+    for (const deadline = Date.now() + 2000; g.partitions[0].committed === -1 && Date.now() < deadline;) {
+      await sleep(5);
+      g = await groupStats();
+    }
+    expect(out).toEqual([]);
+    expect(g.partitions[0]).toMatchObject({ committed: 100, lag: 0 });
+    expect(g.lag).toBe(0);
+  });
+
+  it("a member that crashes before its first message leaves its start committed: the next does not resolve 'latest' again", async () => {
+    const b = await open();
+    await b.createTopic('t', { partitions: 1 });
+    await b.publish('t', { payload: 0 });
+    const session = { sessionTimeoutMs: 200, heartbeatIntervalMs: 50 };
+    const first = await collect(b, 't', { group: 'g', from: 'latest', ...session });
+    await waitFor(() => first.sub.assignments().length === 1, 'the first member owns the partition');
+    const committed = async () => ((await b.stats('t')) as TopicStats).groups.g.partitions[0].committed;
+    for (const deadline = Date.now() + 2000; (await committed()) === -1 && Date.now() < deadline;) await sleep(5);
+    simulateMemberCrash(first.sub);
+    await b.publish('t', { payload: 1 }); // while the partition still waits for the crashed member's session
+    const next = await collect(b, 't', { group: 'g', from: 'latest', ...session });
+    await waitFor(() => next.out.length === 1, 'the message published after the crash', 3000);
+    expect(first.out).toEqual([]);
+    expect(next.out).toEqual([1]);
   });
 
   it('from is ignored once the group has a committed offset', async () => {

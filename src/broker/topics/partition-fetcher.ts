@@ -116,6 +116,11 @@ export class PartitionFetcher implements DataWaiter {
       this.state = 'aborted';
       return;
     }
+    // A group with no commit here started from its reset position (from): commit it, as Kafka's consumer
+    // does, so lag counts from it and the next owner after a crash starts there, not at a new 'latest'.
+    if (this.host.commit !== null && this.lastCommitted === -1 && this.state !== 'aborted') {
+      if ((await this.commitNow(this.position)) === 'fenced') return;
+    }
     const part = this.partition;
     const maxBytes = BROKER_DEFAULTS.fetchMaxBytes;
     let failures = 0;
