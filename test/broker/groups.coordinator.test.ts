@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { ManualClock } from '../../src/common/index.js';
 import type { Journal, Storage } from '../../src/storage/index.js';
 import { GroupCoordinator, rangeAssignment, roundRobinAssignment } from '../../src/broker/topics/group-coordinator.js';
-import type { GroupMember } from '../../src/broker/topics/group-coordinator.js';
+import type { GroupMember, PartitionGrant } from '../../src/broker/topics/group-coordinator.js';
 import { OffsetStore } from '../../src/broker/topics/offset-store.js';
 
 /** Just enough storage for an OffsetStore: one journal kept in an array (survives "reopen"). */
@@ -23,6 +23,8 @@ function journalStorage(kept: Uint8Array[] = []): Storage {
 
 class FakeMember implements GroupMember {
   owned = new Set<number>();
+  /** The assignment epoch of each partition's latest grant, which its commits carry. */
+  epochOf = new Map<number, number>();
   events: string[] = [];
   revokeGate: Promise<void> = Promise.resolve();
   expired = false;
@@ -30,9 +32,16 @@ class FakeMember implements GroupMember {
     readonly memberId: string,
     readonly sessionTimeoutMs = 1000,
   ) {}
-  onAssign(ps: number[]): void {
-    for (const p of ps) this.owned.add(p);
-    this.events.push(`assign ${ps.join(',')}`);
+  onAssign(grants: readonly PartitionGrant[]): void {
+    for (const g of grants) {
+      this.owned.add(g.partition);
+      this.epochOf.set(g.partition, g.assignmentEpoch);
+    }
+    this.events.push(`assign ${grants.map((g) => g.partition).join(',')}`);
+  }
+  /** A commit of this member's fetcher for partition p under its latest grant. */
+  commit(coord: GroupCoordinator, p: number, offset: number): Promise<boolean> {
+    return coord.commit(this.memberId, p, this.epochOf.get(p) ?? 0, offset);
   }
   async onRevoke(ps: number[]): Promise<void> {
     this.events.push(`revoking ${ps.join(',')}`);
@@ -132,7 +141,7 @@ describe('consumer group coordinator', () => {
     }
     expect(b.expired).toBe(true);
     expect(coord.owner(1)).toBeNull(); // freed at expiry, not at the next rebalance
-    expect(await coord.commit('b', 1, 1)).toBe(false);
+    expect(await b.commit(coord, 1, 1)).toBe(false);
     b.expired = false;
     const rejoined = coord.join(b);
     release();
@@ -145,22 +154,51 @@ describe('consumer group coordinator', () => {
     const { coord, clock, offsets } = await setup(1);
     const a = new FakeMember('a', 500);
     await coord.join(a);
-    expect(await coord.commit('a', 0, 5)).toBe(true);
+    expect(await a.commit(coord, 0, 5)).toBe(true);
     clock.advance(600);
     await new Promise((r) => setTimeout(r, 10));
     const b = new FakeMember('b', 500);
     await coord.join(b);
-    expect(await coord.commit('a', 0, 99)).toBe(false);
+    expect(await a.commit(coord, 0, 99)).toBe(false);
     expect(offsets.get('orders', 'billing', 0)).toBe(5);
-    expect(await coord.commit('b', 0, 7)).toBe(true);
+    expect(await b.commit(coord, 0, 7)).toBe(true);
     expect(offsets.get('orders', 'billing', 0)).toBe(7);
+  });
+
+  it("fences a commit made under an earlier grant, also when the partition is the same member's again", async () => {
+    const { coord, clock, offsets } = await setup(2);
+    const a = new FakeMember('a', 500);
+    await coord.join(a);
+    const firstGrant = a.epochOf.get(1)!;
+    // b joins; a never settles partition 1 (a handler stuck), so the revoke gives up after a's session timeout.
+    a.revokeGate = new Promise(() => undefined);
+    const b = new FakeMember('b', 500);
+    const joined = coord.join(b);
+    await new Promise((r) => setTimeout(r, 10));
+    clock.advance(300);
+    coord.heartbeat('a'); // both stay alive
+    coord.heartbeat('b');
+    clock.advance(200);
+    await joined;
+    expect(coord.owner(1)).toBe('b');
+    expect(await b.commit(coord, 1, 10)).toBe(true);
+    // b leaves: partition 1 is a's again, under a new grant
+    a.revokeGate = Promise.resolve();
+    await coord.leave('b');
+    expect(coord.owner(1)).toBe('a');
+    expect(a.epochOf.get(1)).not.toBe(firstGrant);
+    // the fetcher of a's first grant, still running, commits the offset it reached: refused
+    expect(await coord.commit('a', 1, firstGrant, 1)).toBe(false);
+    expect(offsets.get('orders', 'billing', 1)).toBe(10);
+    expect(await a.commit(coord, 1, 11)).toBe(true);
+    expect(offsets.get('orders', 'billing', 1)).toBe(11);
   });
 
   it('a seek that fails to resolve an offset still gives every partition back to its owner', async () => {
     const { coord, offsets } = await setup(4);
     const ms = ['a', 'b'].map((id) => new FakeMember(id));
     for (const m of ms) await coord.join(m);
-    await coord.commit('a', 0, 5);
+    await ms[0].commit(coord, 0, 5);
     const failing = coord.seek(async (p) => {
       if (p === 2) throw new Error('the log is closed');
       return 0;

@@ -110,4 +110,37 @@ describe('consumer groups: rebalancing', () => {
     expect(subs.filter((s) => s.assignments().length === 0).length).toBe(1);
     await Promise.all(subs.map((s) => s.close()));
   });
+
+  it('a revoke that timed out leaves a fetcher whose late commit is refused, also once the partition came back to its member', async () => {
+    const b = await setup(2);
+    for (const partition of [0, 1])
+      await b.publish(
+        'orders',
+        Array.from({ length: 10 }, (_, i) => ({ partition, payload: i })),
+      );
+    // a's handler holds the first message of each partition longer than a's session timeout.
+    const releases: Array<() => void> = [];
+    const slow = { sessionTimeoutMs: 200, heartbeatIntervalMs: 50 };
+    const a = await b.subscribe('orders', { group: 'g', from: 'earliest', ...slow }, (m: TopicMessage) => {
+      if (m.offset === 0 && m.deliveryCount === 1 && releases.length < 2)
+        return new Promise<void>((r) => releases.push(r));
+    });
+    cleanups.push(() => a.close());
+    await waitFor(() => releases.length === 2, 'a holds both partitions, each on offset 0');
+
+    // c joins: a's revoke of the partition that moves times out, c takes it over and finishes it.
+    let cSeen = 0;
+    const c = await b.subscribe('orders', { group: 'g', from: 'earliest', ...SAFE_SESSION }, () => void cSeen++);
+    const [moved] = c.assignments();
+    await waitFor(() => cSeen === 10, 'c consumed the partition it took');
+    await c.close(); // commits 10; the partition goes back to a, with a fresh fetcher
+    const committed = async (p: number) => ((await b.stats('orders')) as TopicStats).groups.g.partitions[p].committed;
+    expect(await committed(moved)).toBe(10);
+
+    // a's old fetcher of that partition finally settles offset 0 and commits 1: refused.
+    for (const release of releases) release();
+    await waitFor(async () => (await committed(1 - moved)) === 10, 'a finished the partition it kept');
+    await sleep(20);
+    expect(await committed(moved)).toBe(10);
+  });
 });

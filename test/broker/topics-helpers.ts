@@ -9,10 +9,10 @@ export function tempDir(prefix = 'wharf-topics-'): { dir: string; cleanup: () =>
   return { dir, cleanup: () => rmSync(dir, { recursive: true, force: true }) };
 }
 
-/** Polls until cond() is true; fails with `what` after timeoutMs. */
-export async function waitFor(cond: () => boolean, what: string, timeoutMs = 15_000): Promise<void> {
+/** Polls until cond() is (or resolves) true; fails with `what` after timeoutMs. */
+export async function waitFor(cond: () => boolean | Promise<boolean>, what: string, timeoutMs = 15_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
-  while (!cond()) {
+  while (!(await cond())) {
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 5));
   }

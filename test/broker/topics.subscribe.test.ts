@@ -99,11 +99,8 @@ describe('topics: subscribe', () => {
     );
     const { out } = await collect(b, 't', { group: 'g', from: 'latest' });
     const groupStats = async () => ((await b.stats('t')) as TopicStats).groups.g;
-    let g = await groupStats();
-    for (const deadline = Date.now() + 2000; g.partitions[0].committed === -1 && Date.now() < deadline;) {
-      await sleep(5);
-      g = await groupStats();
-    }
+    await waitFor(async () => (await groupStats()).partitions[0].committed !== -1, 'a commit', 2000);
+    const g = await groupStats();
     expect(out).toEqual([]);
     expect(g.partitions[0]).toMatchObject({ committed: 100, lag: 0 });
     expect(g.lag).toBe(0);
@@ -117,7 +114,7 @@ describe('topics: subscribe', () => {
     const first = await collect(b, 't', { group: 'g', from: 'latest', ...session });
     await waitFor(() => first.sub.assignments().length === 1, 'the first member owns the partition');
     const committed = async () => ((await b.stats('t')) as TopicStats).groups.g.partitions[0].committed;
-    for (const deadline = Date.now() + 2000; (await committed()) === -1 && Date.now() < deadline;) await sleep(5);
+    await waitFor(async () => (await committed()) !== -1, 'the start position committed', 2000);
     simulateMemberCrash(first.sub);
     await b.publish('t', { payload: 1 }); // while the partition still waits for the crashed member's session
     const next = await collect(b, 't', { group: 'g', from: 'latest', ...session });

@@ -1,5 +1,8 @@
 // Membership of one consumer group on one topic: who owns which partition, rebalancing when members
 // join, leave or fall silent (session timeout), and fencing commits of members that lost a partition.
+// Each grant of a partition has its own assignment epoch (Kafka's generation, per partition); a commit
+// must carry the epoch of the grant it was made under, so a fetcher left over from an earlier grant of
+// the same partition to the same member (a revoke that timed out) cannot move the offset back.
 // A member is only { memberId, sessionTimeoutMs, onAssign, onRevoke, onExpired } plus heartbeats, so an
 // embedded subscription and (later) a remote client proxied by the server look the same here.
 // Rebalances are incremental: only partitions whose owner changes stop, and each one is settled and
@@ -7,11 +10,17 @@
 import type { Clock, TimerHandle } from '../../common/index.js';
 import type { OffsetStore } from './offset-store.js';
 
+/** A partition handed to a member, and the epoch its commits for this grant must carry. */
+export interface PartitionGrant {
+  readonly partition: number;
+  readonly assignmentEpoch: number;
+}
+
 export interface GroupMember {
   readonly memberId: string;
   readonly sessionTimeoutMs: number;
   /** Partitions this member now owns; it starts fetching at the committed offset. */
-  onAssign(partitions: number[]): void;
+  onAssign(grants: readonly PartitionGrant[]): void;
   /** Stop these partitions: settle in-flight messages and commit, then resolve. */
   onRevoke(partitions: number[]): Promise<void>;
   /** The session expired: the member is out of the group and must stop without committing. */
@@ -52,6 +61,8 @@ interface MemberState {
 export class GroupCoordinator {
   private readonly members = new Map<string, MemberState>();
   private readonly owners: Array<string | null>;
+  /** Per partition: bumped by every grant, so each grant's commits are told apart from earlier ones'. */
+  private readonly assignmentEpochs: number[];
   /** Rebalances and seeks run one at a time, in order. */
   private chain: Promise<void> = Promise.resolve();
   private closed = false;
@@ -67,6 +78,7 @@ export class GroupCoordinator {
     private readonly strategy: AssignmentStrategy = roundRobinAssignment,
   ) {
     this.owners = new Array(partitionCount).fill(null);
+    this.assignmentEpochs = new Array(partitionCount).fill(0);
   }
 
   get memberCount(): number {
@@ -110,9 +122,12 @@ export class GroupCoordinator {
     return true;
   }
 
-  /** Commits an offset if the member still owns the partition (a fenced zombie's commit is refused). */
-  async commit(memberId: string, partition: number, offset: number): Promise<boolean> {
-    if (this.owners[partition] !== memberId) return false;
+  /**
+   * Commits an offset if the member still owns the partition under the grant the commit was made for;
+   * a fenced zombie's commit is refused, also one from an earlier grant to the same member.
+   */
+  async commit(memberId: string, partition: number, assignmentEpoch: number, offset: number): Promise<boolean> {
+    if (this.owners[partition] !== memberId || this.assignmentEpochs[partition] !== assignmentEpoch) return false;
     await this.offsets.commit(this.topic, this.group, partition, offset);
     return true;
   }
@@ -178,14 +193,15 @@ export class GroupCoordinator {
     }
     await Promise.all([...revokes].map(([id, ps]) => this.revoke(this.members.get(id)!.member, ps)));
     // Membership may have changed while revoking; the next queued rebalance corrects it.
-    const grants = new Map<string, number[]>();
+    const grants = new Map<string, PartitionGrant[]>();
     for (let p = 0; p < this.partitionCount; p++) {
       const t = target[p];
       if (this.owners[p] === null && t !== null && this.members.has(t)) {
         this.owners[p] = t;
+        const assignmentEpoch = ++this.assignmentEpochs[p];
         let list = grants.get(t);
         if (list === undefined) grants.set(t, (list = []));
-        list.push(p);
+        list.push({ partition: p, assignmentEpoch });
       }
     }
     this.generation++;

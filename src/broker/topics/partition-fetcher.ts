@@ -22,8 +22,11 @@ export interface FetcherHost {
   readonly shareReadBuffers: boolean;
   /** Messages handed to the handler before the oldest of them settles (manual mode; 1 = one at a time). */
   readonly maxInFlight: number;
-  /** Durable commit; false when the partition was taken away (fenced). null: a reader that commits nothing. */
-  readonly commit: ((partition: number, offset: number) => Promise<boolean>) | null;
+  /**
+   * Durable commit under the grant a fetcher was started for; false when the partition was taken away
+   * or granted again since (fenced). null: a reader that commits nothing.
+   */
+  readonly commit: ((partition: number, assignmentEpoch: number, offset: number) => Promise<boolean>) | null;
   onError(err: WharfError): void;
 }
 
@@ -72,6 +75,8 @@ export class PartitionFetcher implements DataWaiter {
   constructor(
     private readonly host: FetcherHost,
     readonly partition: TopicPartition,
+    /** The grant this fetcher runs for: its commits carry it, so once the grant is over they are refused. */
+    readonly assignmentEpoch: number,
     startPosition: () => Promise<number>,
     committedAtStart: number | undefined,
   ) {
@@ -88,7 +93,8 @@ export class PartitionFetcher implements DataWaiter {
     await this.commitInFlight;
     if (this.host.commit !== null && this.position > this.lastCommitted) {
       try {
-        if (await this.host.commit(this.partition.index, this.position)) this.lastCommitted = this.position;
+        if (await this.host.commit(this.partition.index, this.assignmentEpoch, this.position))
+          this.lastCommitted = this.position;
       } catch (err) {
         this.host.onError(toWharfError(err));
       }
@@ -374,7 +380,7 @@ export class PartitionFetcher implements DataWaiter {
 
   private async commitNow(offset: number): Promise<'ok' | 'fenced' | 'failed'> {
     try {
-      if (!(await this.host.commit!(this.partition.index, offset))) {
+      if (!(await this.host.commit!(this.partition.index, this.assignmentEpoch, offset))) {
         this.state = 'aborted';
         return 'fenced';
       }
@@ -395,7 +401,7 @@ export class PartitionFetcher implements DataWaiter {
       while (this.lastCommitted < this.commitRequested && this.state !== 'aborted') {
         const offset = this.commitRequested;
         try {
-          if (!(await this.host.commit!(this.partition.index, offset))) {
+          if (!(await this.host.commit!(this.partition.index, this.assignmentEpoch, offset))) {
             this.abort(); // fenced: the partition belongs to someone else now
             break;
           }

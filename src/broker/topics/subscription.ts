@@ -10,7 +10,7 @@ import {
   type Subscription,
   type TopicHandler,
 } from '../types.js';
-import type { GroupCoordinator, GroupMember } from './group-coordinator.js';
+import type { GroupCoordinator, GroupMember, PartitionGrant } from './group-coordinator.js';
 import { PartitionFetcher } from './partition-fetcher.js';
 import type { FetcherHost } from './partition-fetcher.js';
 import type { Topic, TopicPartition, TopicSubscriber } from './topic.js';
@@ -109,7 +109,7 @@ export async function resolvePosition(part: TopicPartition, pos: StartPosition):
 export class TopicSubscription implements Subscription, GroupMember, TopicSubscriber, FetcherHost {
   readonly memberId = randomUUID();
   readonly autoAck: boolean;
-  readonly commit: ((partition: number, offset: number) => Promise<boolean>) | null;
+  readonly commit: ((partition: number, assignmentEpoch: number, offset: number) => Promise<boolean>) | null;
   readonly sessionTimeoutMs: number;
   readonly shareReadBuffers: boolean;
   readonly maxInFlight: number;
@@ -139,7 +139,10 @@ export class TopicSubscription implements Subscription, GroupMember, TopicSubscr
     this.maxInFlight = options.maxInFlight;
     this.sessionTimeoutMs = options.sessionTimeoutMs;
     const c = coordinator;
-    this.commit = c === null ? null : (partition, offset) => c.commit(this.memberId, partition, offset);
+    this.commit =
+      c === null
+        ? null
+        : (partition, assignmentEpoch, offset) => c.commit(this.memberId, partition, assignmentEpoch, offset);
   }
 
   get group(): string | null {
@@ -153,7 +156,8 @@ export class TopicSubscription implements Subscription, GroupMember, TopicSubscr
   async open(): Promise<void> {
     this.topicRef.subscribers.add(this);
     if (this.coordinator === null) {
-      this.onAssign(this.topicRef.partitions.map((p) => p.index));
+      // A private reader commits nothing, so its grants need no epoch.
+      this.onAssign(this.topicRef.partitions.map((p) => ({ partition: p.index, assignmentEpoch: 0 })));
       return;
     }
     await this.coordinator.join(this);
@@ -175,7 +179,7 @@ export class TopicSubscription implements Subscription, GroupMember, TopicSubscr
     }
     const owned = this.assignments();
     await this.onRevoke(owned);
-    for (const p of owned) this.startFetcher(p, () => resolvePosition(parts[p], pos), undefined);
+    for (const p of owned) this.startFetcher(p, 0, () => resolvePosition(parts[p], pos), undefined);
   }
 
   async close(): Promise<void> {
@@ -217,13 +221,14 @@ export class TopicSubscription implements Subscription, GroupMember, TopicSubscr
 
   // ---------------------------------------------------------------- GroupMember
 
-  onAssign(partitions: number[]): void {
+  onAssign(grants: readonly PartitionGrant[]): void {
     if (this.crashed || this.closed) return; // a dead process starts nothing; its session will expire
     const c = this.coordinator;
-    for (const p of partitions) {
+    for (const { partition: p, assignmentEpoch } of grants) {
       const committed = c?.committed(p);
       this.startFetcher(
         p,
+        assignmentEpoch,
         async () => committed ?? (await resolvePosition(this.topicRef.partitions[p], this.options.from)),
         committed,
       );
@@ -246,8 +251,13 @@ export class TopicSubscription implements Subscription, GroupMember, TopicSubscr
     this.fetchers.clear();
   }
 
-  private startFetcher(p: number, start: () => Promise<number>, committed: number | undefined): void {
-    this.fetchers.set(p, new PartitionFetcher(this, this.topicRef.partitions[p], start, committed));
+  private startFetcher(
+    p: number,
+    assignmentEpoch: number,
+    start: () => Promise<number>,
+    committed: number | undefined,
+  ): void {
+    this.fetchers.set(p, new PartitionFetcher(this, this.topicRef.partitions[p], assignmentEpoch, start, committed));
   }
 
   private scheduleHeartbeat(): void {
