@@ -3,6 +3,7 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { Broker, type QueueStats } from '../../src/broker/index.js';
 import { WebhookDispatcher, verifyWebhookSignature } from '../../src/broker/webhooks/index.js';
+import { ManualClock } from '../../src/common/index.js';
 import { HookServer } from './webhook-server.js';
 import { waitFor } from '../patterns/wait-for.js';
 
@@ -149,6 +150,46 @@ describe('webhook delivery', () => {
     await waitFor(() => hook.ok.length === 5, 10_000, 'all delivered');
     // 5 POSTs at 20/s with no burst need 4 refill intervals of 50 ms (arrival times at the server jitter a little).
     expect(hook.received[4].at - hook.received[0].at).toBeGreaterThanOrEqual(150);
+  });
+
+  it('a delivery waiting for a rate token when its endpoint restarts is POSTed by the new pusher as its first attempt', async () => {
+    const hook = await server();
+    const limited = new WebhookDispatcher(broker.systemQueues(), new ManualClock()); // no refill: after the burst, deliveries wait
+    const options = { url: hook.url, secret: 'k', concurrency: 4, ratePerSecond: 1, burst: 1, maxDeliveries: 1 };
+    try {
+      const queue = await limited.ensureEndpoint('restart.1', options);
+      await broker.publish(queue, [{ type: 'a' }, { type: 'b' }, { type: 'c' }]);
+      await waitFor(async () => hook.ok.length === 1 && (await queueStats(queue)).inFlight === 2, 5_000, 'two wait');
+      await limited.ensureEndpoint('restart.1', { ...options, burst: 2 });
+      expect((await queueStats(limited.deadLetterQueueFor('restart.1'))).depth).toBe(0);
+      await waitFor(() => hook.ok.length === 3, 5_000, 'both POSTed after the restart');
+      expect(hook.ok.slice(1).map((r) => r.headers['x-wharf-delivery-count'])).toEqual(['1', '1']);
+    } finally {
+      await limited.close();
+    }
+  });
+
+  it('a delivery waiting for a rate token when its endpoint stops stays queued, uncounted and not dead-lettered', async () => {
+    const hook = await server();
+    const limited = new WebhookDispatcher(broker.systemQueues(), new ManualClock());
+    const queue = await limited.ensureEndpoint('stop.1', {
+      url: hook.url,
+      secret: 'k',
+      concurrency: 4,
+      ratePerSecond: 1,
+      burst: 1,
+      maxDeliveries: 1,
+    });
+    await broker.publish(queue, [{ type: 'a' }, { type: 'b' }, { type: 'c' }]);
+    await waitFor(async () => hook.ok.length === 1 && (await queueStats(queue)).inFlight === 2, 5_000, 'two wait');
+    expect(limited.stats('stop.1')).toMatchObject({ delivered: 1, failed: 0 });
+    await limited.close(); // as when the broker closes
+    const q = await queueStats(queue);
+    expect({ depth: q.depth, inFlight: q.inFlight }).toEqual({ depth: 2, inFlight: 0 });
+    expect((await queueStats(limited.deadLetterQueueFor('stop.1'))).depth).toBe(0);
+    const [next] = await broker.receive(queue, { max: 1 });
+    expect(next.deliveryCount).toBe(1);
+    expect(hook.received.length).toBe(1);
   });
 
   it('removeEndpoint stops delivery and deletes the binding queues; bad options are rejected', async () => {

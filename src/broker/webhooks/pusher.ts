@@ -1,8 +1,11 @@
 // One endpoint's pusher: consumes the binding's internal queue and POSTs each message, signed.
 // 2xx acks; any other status, a network error or a timeout throws, which nacks the delivery with the
 // queue's exponential backoff (durable, in the queue journal) until maxDeliveries dead-letters it.
+// A delivery still waiting for a rate token when the pusher stops was never sent: it goes back to
+// the queue uncounted.
 import { WharfError, type Clock } from '../../common/index.js';
 import type { Consumer, QueueMessage } from '../queue-types.js';
+import { HandlerOutcome } from '../queues/handler-outcome.js';
 import { SIGNATURE_HEADER, signWebhookBody } from './signature.js';
 import { TokenBucket } from './token-bucket.js';
 import type { WebhookEndpointStats, WebhookQueueHost } from './types.js';
@@ -61,14 +64,35 @@ export class EndpointPusher {
   }
 
   async stop(): Promise<void> {
-    this.bucket?.close(new WharfError('CLOSED', `webhook endpoint ${this.config.url} stopped`));
+    this.bucket?.close();
     const consumer = this.consumer;
     this.consumer = null;
     await consumer?.close();
   }
 
-  private async deliver(m: QueueMessage): Promise<void> {
-    if (this.bucket !== null) await this.bucket.take();
+  /**
+   * An outcome, not a promise, so a delivery can also end unsent: a rate-token wait that stop() cut
+   * short hands the message back uncounted (no attempt spent, no backoff), as a closing consumer
+   * hands back the leases its handlers never got.
+   */
+  private deliver(m: QueueMessage): HandlerOutcome {
+    const outcome = new HandlerOutcome();
+    void this.deliverWhenAllowed(m, outcome);
+    return outcome;
+  }
+
+  private async deliverWhenAllowed(m: QueueMessage, outcome: HandlerOutcome): Promise<void> {
+    if (this.bucket !== null && !(await this.bucket.take())) return outcome.unsent();
+    try {
+      await this.post(m);
+      outcome.succeeded();
+    } catch (err) {
+      outcome.failed(err as Error);
+    }
+  }
+
+  /** One POST: resolves on 2xx, otherwise throws a WharfError saying why. */
+  private async post(m: QueueMessage): Promise<void> {
     const body = webhookBody(m);
     this.counters.inFlight++;
     try {

@@ -5,8 +5,9 @@ import { RateBucket } from '../queues/token-bucket.js';
 
 export class TokenBucket {
   private readonly bucket: RateBucket;
-  private readonly waiters: Array<{ resolve: () => void; reject: (e: unknown) => void }> = [];
+  private readonly waiters: Array<(granted: boolean) => void> = [];
   private timer: TimerHandle | null = null;
+  private closed = false;
 
   constructor(
     ratePerSecond: number,
@@ -22,20 +23,25 @@ export class TokenBucket {
     this.bucket = new RateBucket({ ratePerSecond, burst }, clock.now());
   }
 
-  /** Resolves when a token is granted. */
-  take(): Promise<void> {
-    if (this.waiters.length === 0 && this.tryTake()) return Promise.resolve();
-    return new Promise((resolve, reject) => {
-      this.waiters.push({ resolve, reject });
+  /**
+   * Resolves with true when a token is granted, with false when the bucket is closed first: a wait
+   * cut short is not a failure of the caller's work, which never started.
+   */
+  take(): Promise<boolean> {
+    if (this.closed) return Promise.resolve(false);
+    if (this.waiters.length === 0 && this.tryTake()) return Promise.resolve(true);
+    return new Promise((resolve) => {
+      this.waiters.push(resolve);
       this.schedule();
     });
   }
 
-  /** Fails every waiter (the endpoint is being stopped). */
-  close(reason: unknown): void {
+  /** Ends every wait without a token, and every later take() (the endpoint is being stopped). */
+  close(): void {
+    this.closed = true;
     this.timer?.cancel();
     this.timer = null;
-    for (const w of this.waiters.splice(0)) w.reject(reason);
+    for (const resolve of this.waiters.splice(0)) resolve(false);
   }
 
   private tryTake(): boolean {
@@ -50,7 +56,7 @@ export class TokenBucket {
     const waitMs = Math.max(1, this.bucket.waitMs(1, this.clock.now()));
     this.timer = this.clock.setTimer(waitMs, () => {
       this.timer = null;
-      while (this.waiters.length > 0 && this.tryTake()) this.waiters.shift()!.resolve();
+      while (this.waiters.length > 0 && this.tryTake()) this.waiters.shift()!(true);
       this.schedule();
     });
   }

@@ -1,12 +1,18 @@
 // Contract of the webhook delivery engine (HTTP push subscriptions, SNS-to-HTTP style).
-import type { Consumer, ConsumeOptions, QueueHandler, QueueInfo, QueueOptions } from '../queue-types.js';
+import type { Consumer, ConsumeOptions, QueueInfo, QueueMessage, QueueOptions } from '../queue-types.js';
+import type { HandlerOutcome } from '../queues/handler-outcome.js';
 
 /** What the dispatcher needs from the broker: the queue manager's public operations. */
 export interface WebhookQueueHost {
   createQueue(name: string, options?: QueueOptions): Promise<QueueInfo>;
   describeQueue(name: string): Promise<QueueInfo>;
   deleteQueue(name: string): Promise<void>;
-  consume(queue: string, options: ConsumeOptions, handler: QueueHandler): Promise<Consumer>;
+  /** The handler's HandlerOutcome may report a delivery unsent: it goes back to the queue uncounted. */
+  consume(
+    queue: string,
+    options: ConsumeOptions,
+    handler: (message: QueueMessage) => Promise<void> | HandlerOutcome | void,
+  ): Promise<Consumer>;
 }
 
 export interface WebhookEndpointOptions {
