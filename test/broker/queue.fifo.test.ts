@@ -75,6 +75,26 @@ describe('FIFO queues', () => {
     expect(got).toEqual(['x', 'x later']);
   });
 
+  it('a batch refused as invalid leaves its dedupIds unseen: a later publish with one of them is stored', async () => {
+    await expect(
+      t.broker.publish('f', [
+        { payload: 'x', groupId: 'G', dedupId: 'd-1' },
+        { payload: 'bad', groupId: 'G', headers: { n: 5 as unknown as string } },
+      ]),
+    ).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
+    const retried = await t.broker.publish('f', { payload: 'x', groupId: 'G', dedupId: 'd-1' });
+    expect(retried.duplicate).toBeUndefined();
+    expect((await t.broker.receive('f', { max: 10 })).map((m) => m.payload)).toEqual(['x']);
+  });
+
+  it('a repeated dedupId within one batch is a duplicate of the first', async () => {
+    const [first, second] = await t.broker.publish('f', [
+      { payload: 'x', groupId: 'G', dedupId: 'd-1' },
+      { payload: 'x again', groupId: 'G', dedupId: 'd-1' },
+    ]);
+    expect(second).toEqual({ id: first.id, duplicate: true });
+  });
+
   it('content-based dedup drops a repeated payload', async () => {
     await t.broker.createQueue('c', { fifo: true, contentBasedDedup: true, dedupWindowMs: 1000 });
     const [a] = await t.broker.publish('c', [{ payload: { n: 1 } }]);

@@ -61,7 +61,9 @@ export class QueuePublisher {
     }
     const now = q.clock.now();
     const results: PublishResult[] = new Array(inputs.length);
-    const fresh: Pending[] = [];
+    // Every message is encoded and checked before the dedup window learns any key: a batch refused
+    // as invalid must leave its dedupIds unseen, or a corrected retry would be taken for a duplicate.
+    const encoded: Pending[] = new Array(inputs.length);
     for (let i = 0; i < inputs.length; i++) {
       const input = inputs[i];
       const enc = encodeMessage(input, now, q.options.maxMessageBytes, inputs.length === 1 ? 'message' : i);
@@ -77,16 +79,7 @@ export class QueuePublisher {
           : q.options.contentBasedDedup
             ? contentDedupKey(enc.record)
             : undefined;
-      if (dedupKey !== undefined && q.options.dedupWindowMs > 0) {
-        const original = this.dedup.lookup(dedupKey, now);
-        if (original !== undefined) {
-          results[i] = { id: original, duplicate: true };
-          continue;
-        }
-        // Remembered now, so a concurrent repeat is recognised before this publish is durable.
-        this.dedup.remember(dedupKey, enc.id, now);
-      }
-      fresh.push({
+      encoded[i] = {
         index: i,
         id: enc.id,
         record: enc.record,
@@ -94,7 +87,20 @@ export class QueuePublisher {
         level: q.levelFor(enc.record),
         delayMs,
         dedupKey,
-      });
+      };
+    }
+    const fresh: Pending[] = [];
+    for (const p of encoded) {
+      if (p.dedupKey !== undefined && q.options.dedupWindowMs > 0) {
+        const original = this.dedup.lookup(p.dedupKey, now);
+        if (original !== undefined) {
+          results[p.index] = { id: original, duplicate: true };
+          continue;
+        }
+        // Remembered now, so a concurrent repeat is recognised before this publish is durable.
+        this.dedup.remember(p.dedupKey, p.id, now);
+      }
+      fresh.push(p);
     }
     if (fresh.length === 0) return results;
     try {
