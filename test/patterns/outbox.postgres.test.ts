@@ -37,6 +37,17 @@ async function placeOrder(outbox: PostgresOutbox, id: string, commit = true): Pr
   }
 }
 
+/** Listeners on each of the pool's connections, checked out together (a pooled client outlives a relay's use of it). */
+async function listenersOnPool(pool: pg.Pool, max: number): Promise<Array<{ error: number; notification: number }>> {
+  const clients = await Promise.all(Array.from({ length: max }, () => pool.connect()));
+  const counts = clients.map((c) => ({
+    error: c.listenerCount('error'),
+    notification: c.listenerCount('notification'),
+  }));
+  for (const c of clients) c.release();
+  return counts;
+}
+
 async function pendingCount(outbox: PostgresOutbox): Promise<number> {
   const r = await fx.pool.query(`SELECT count(*)::int AS c FROM ${outbox.qualifiedTable} WHERE sent_at IS NULL`);
   return r.rows[0].c;
@@ -150,5 +161,32 @@ describe('PostgreSQL outbox', () => {
     await waitFor(() => b.published === 1, 10_000, 'standby took over');
     await b.stop();
     expect(target.stored.map((s) => s.message.key)).toEqual(['p0', 'p1', 'p2', 'p3']);
+  });
+
+  it("a standby's failed lock attempts and a stopped relay leave no listeners on the pool's connections", async () => {
+    const outbox = await freshOutbox();
+    const target = new RecordingPublisher();
+    const leaderPool = new pg.Pool({ connectionString: PG_URL, max: 2 }); // the lock connection and one for queries
+    const standbyPool = new pg.Pool({ connectionString: PG_URL, max: 1 });
+    const a = outbox.relay(leaderPool, target, { pollIntervalMs: 50 }).start();
+    const b = outbox.relay(standbyPool, target, { pollIntervalMs: 50 });
+    try {
+      await placeOrder(outbox, 'p0');
+      await waitFor(() => a.published === 1, 10_000, 'the first relay to become active');
+      let lockAttempts = 0;
+      standbyPool.on('release', () => lockAttempts++);
+      b.start();
+      await waitFor(() => lockAttempts >= 2, 10_000, 'two lock attempts of the standby');
+      await b.stop();
+      expect(await listenersOnPool(standbyPool, 1)).toEqual([{ error: 0, notification: 0 }]);
+      await a.stop();
+      expect(await listenersOnPool(leaderPool, 2)).toEqual([
+        { error: 0, notification: 0 },
+        { error: 0, notification: 0 },
+      ]);
+    } finally {
+      await Promise.all([a.stop(), b.stop()]);
+      await Promise.all([leaderPool.end(), standbyPool.end()]);
+    }
   });
 });

@@ -95,6 +95,14 @@ class PostgresOutboxSource implements OutboxSource {
   private listener: pg.PoolClient | null = null;
   private listenerLost = false;
   private readonly wakeup = new Wake();
+  /** The lock connection's listeners, one pair per relay, so they can be taken off before the client goes back. */
+  private readonly onListenerError = (): void => {
+    this.listenerLost = true;
+    this.wakeup.notify();
+  };
+  private readonly onNotification = (n: pg.Notification): void => {
+    if (n.payload === this.name) this.wakeup.notify();
+  };
 
   constructor(
     private readonly outbox: PostgresOutbox,
@@ -130,32 +138,38 @@ class PostgresOutboxSource implements OutboxSource {
   private async lead(): Promise<boolean> {
     if (this.listener !== null && !this.listenerLost) return true;
     if (this.listener !== null) {
-      this.listener.release(true);
+      this.releaseListener(this.listener, true);
       this.listener = null;
     }
     const client = await this.pool.connect();
     this.listenerLost = false;
-    client.on('error', () => {
-      this.listenerLost = true;
-      this.wakeup.notify();
-    });
-    client.on('notification', (n) => {
-      if (n.payload !== this.name) return;
-      this.wakeup.notify();
-    });
+    // Attached for the lock attempt too: a checked-out client's error with no listener would throw.
+    client.on('error', this.onListenerError);
+    client.on('notification', this.onNotification);
     try {
       const r = await client.query('SELECT pg_try_advisory_lock(hashtext($1)) AS ok', [`wharf-outbox:${this.name}`]);
       if (r.rows[0].ok !== true) {
-        client.release();
+        this.releaseListener(client);
         return false;
       }
       await client.query(`LISTEN ${this.outbox.channel}`);
       this.listener = client;
       return true;
     } catch (err) {
-      client.release(true);
+      this.releaseListener(client, true);
       throw err;
     }
+  }
+
+  /**
+   * Back to the pool without this relay's listeners: the pool hands the client out again, so a
+   * listener left on it would pile up with every lock attempt of a standby, and its 'error' would
+   * mark this relay's own lock connection lost.
+   */
+  private releaseListener(client: pg.PoolClient, destroy?: Error | boolean): void {
+    client.off('error', this.onListenerError);
+    client.off('notification', this.onNotification);
+    client.release(destroy);
   }
 
   async markSent(ids: number[]): Promise<void> {
@@ -172,13 +186,13 @@ class PostgresOutboxSource implements OutboxSource {
     const client = this.listener;
     this.listener = null;
     if (client === null) return;
-    if (this.listenerLost) return client.release(true);
+    if (this.listenerLost) return this.releaseListener(client, true);
     try {
       await client.query('SELECT pg_advisory_unlock_all()');
       await client.query(`UNLISTEN ${this.outbox.channel}`);
-      client.release();
+      this.releaseListener(client);
     } catch (err) {
-      client.release(err instanceof Error ? err : true);
+      this.releaseListener(client, err instanceof Error ? err : true);
     }
   }
 }
