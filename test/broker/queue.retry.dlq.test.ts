@@ -97,4 +97,18 @@ describe('retries and dead-lettering', () => {
     expect((await t.broker.receive('other')).map((m) => m.payload)).toEqual([3]);
     expect((await qstats(t, 'work.dlq')).depth).toBe(0);
   });
+
+  it('redrive into the queue being drained is refused, and one whose dead letters come back to it ends after what was there', async () => {
+    await t.broker.publish('work', { payload: 1 });
+    const [m] = await t.broker.receive('work');
+    await m.nack({ requeue: false });
+    await expect(t.broker.redrive('work.dlq', { to: 'work.dlq' })).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
+    expect((await qstats(t, 'work.dlq')).depth).toBe(1);
+    // A message whose x-source-queue names the dead-letter queue itself: refused, not moved in a circle.
+    await t.broker.publish('work.dlq', { payload: 2, headers: { 'x-source-queue': 'work.dlq' } });
+    expect(await t.broker.redrive('work.dlq', { max: 1 })).toBe(1);
+    await expect(t.broker.redrive('work.dlq')).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
+    expect((await qstats(t, 'work.dlq')).depth).toBe(1);
+    expect((await t.broker.receive('work')).map((x) => x.payload)).toEqual([1]);
+  });
 });

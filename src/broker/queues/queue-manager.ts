@@ -290,9 +290,18 @@ export class QueueManager implements KindManager {
     checkOptionFields(options, REDRIVE_OPTION_FIELDS, 'redrive option', "{ to: 'orders', max: 100 }");
     const dlq = this.get(deadLetterQueue);
     if (options.to !== undefined) this.get(options.to);
-    const limit = options.max ?? Infinity;
-    if (!(limit === Infinity || (Number.isSafeInteger(limit) && limit >= 0)))
-      throw new WharfError('INVALID_ARGUMENT', `redrive max ${limit}: pass a non-negative integer`);
+    if (options.to === deadLetterQueue) {
+      throw new WharfError(
+        'INVALID_ARGUMENT',
+        `redrive of ${JSON.stringify(deadLetterQueue)} into itself would take its own messages again without end; pass another queue as { to }`,
+      );
+    }
+    const max = options.max ?? Infinity;
+    if (!(max === Infinity || (Number.isSafeInteger(max) && max >= 0)))
+      throw new WharfError('INVALID_ARGUMENT', `redrive max ${max}: pass a non-negative integer`);
+    // What is ready when the redrive starts, at most: a message that comes back to the queue being
+    // drained (its x-source-queue names it) is not taken again in the same redrive.
+    const limit = Math.min(max, dlq.engine.depth());
     let moved = 0;
     let missing: string | undefined;
     while (moved < limit) {
@@ -302,6 +311,14 @@ export class QueueManager implements KindManager {
       for (const m of batch) {
         const { record, sourceQueue } = redriveRecord(m.record);
         const target = options.to ?? sourceQueue;
+        if (target === deadLetterQueue) {
+          // Its x-source-queue names the queue being drained: moved there, it would be taken again.
+          await dlq.engine.release(m.receipt);
+          throw new WharfError(
+            'INVALID_ARGUMENT',
+            `a dead letter in ${JSON.stringify(deadLetterQueue)} names that queue itself as its x-source-queue; pass another queue as { to }`,
+          );
+        }
         const q = target === undefined ? undefined : this.queues.get(target);
         if (q === undefined) {
           missing = target ?? '(no x-source-queue header)';
