@@ -191,12 +191,15 @@ export class ProducerDedupe {
    * Publishes the messages not seen before through `publish`; repeats (also of a publish still in
    * flight) resolve with the original's result. `viaExchange`: the target stores nothing itself
    * (KindManager.routes), so the messages go on with a producer id that names it (header comment).
+   * `repeatsInFlight`, when given, receives (synchronously) the result of each repeat of a publish
+   * still in flight, so a caller that stores the fresh ones later (a transaction) can wait for them.
    */
   async publish(
     target: string,
     messages: MessageInput[],
     viaExchange: boolean,
     publish: (fresh: MessageInput[]) => Promise<PublishResult[]>,
+    repeatsInFlight?: Array<Promise<PublishResult>>,
   ): Promise<PublishResult[]> {
     // Every message is checked before anything is looked up or claimed: a refused batch leaves no trace.
     ProducerDedupe.check(messages);
@@ -257,6 +260,7 @@ export class ProducerDedupe {
             const waiting = flying.publish.run.then((rs) => repeatOf(rs[index]));
             waiting.catch(() => undefined); // reported through Promise.all(out); unobserved if this call fails first
             out[i] = waiting;
+            repeatsInFlight?.push(waiting);
             waits = true;
           }
           continue;

@@ -167,4 +167,34 @@ describe('idempotent producers in transactions', () => {
       await broker.close();
     }
   });
+
+  it('a transaction repeating a sequence still in flight waits for it, and fails as it does: nothing reported stored is lost', async () => {
+    const broker = await Broker.open({ inMemory: true });
+    try {
+      await broker.createQueue('q');
+      // A commit whose journal entry cannot be encoded fails after it claimed (p, 1) ...
+      const first = broker.transaction(async (tx) =>
+        tx.publish('q', { type: 'bad', producerId: 'p', sequence: 1, extra: 1n } as never),
+      );
+      // ... and the producer's retry, in flight meanwhile, fails with it instead of committing nothing.
+      const retry = broker.transaction(async (tx) => tx.publish('q', { type: 'good', producerId: 'p', sequence: 1 }));
+      const [a, b] = await Promise.allSettled([first, retry]);
+      expect(a.status).toBe('rejected');
+      expect(b.status).toBe('rejected');
+      expect(await broker.receive('q', { max: 10 })).toEqual([]);
+      await broker.transaction(async (tx) => tx.publish('q', { type: 'good', producerId: 'p', sequence: 1 }));
+      expect((await broker.receive('q', { max: 10 })).map((m) => m.type)).toEqual(['good']);
+
+      // A plain publish refused by a full queue: its repeat in a transaction is refused too.
+      await broker.createQueue('full', { maxLength: 1, overflow: 'reject' });
+      await broker.publish('full', { type: 'filler' });
+      const plain = broker.publish('full', { type: 'm', producerId: 'p2', sequence: 1 });
+      const tx = broker.transaction(async (t) => t.publish('full', { type: 'm', producerId: 'p2', sequence: 1 }));
+      const [rp, rt] = await Promise.allSettled([plain, tx]);
+      expect(rp).toMatchObject({ status: 'rejected', reason: { code: 'QUEUE_FULL' } });
+      expect(rt).toMatchObject({ status: 'rejected', reason: { code: 'QUEUE_FULL' } });
+    } finally {
+      await broker.close();
+    }
+  });
 });

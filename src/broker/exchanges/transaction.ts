@@ -164,6 +164,11 @@ export class TransactionCoordinator implements Wharf_Transactions {
           for (const m of claim.fresh) add(kind, p.name, { ...m, dedupId: m.dedupId ?? m.id });
         }
       }
+      // Repeats of a publish still in flight (another transaction, a plain publish) are left out of
+      // this commit; it goes on only once those are stored, and fails as they do, as a plain repeat
+      // would: else a repeat of a publish that then failed would commit a message stored nowhere.
+      const inFlight = claims.flatMap((c) => c.repeatsInFlight);
+      if (inFlight.length > 0) await Promise.all(inFlight);
       // 2. Admission of every target (e.g. QUEUE_FULL with overflow 'reject').
       for (const op of writes.values()) this.host.admit({ kind: op.kind, name: op.name }, op.messages);
       const ops: IntentOp[] = [
@@ -189,7 +194,13 @@ export class TransactionCoordinator implements Wharf_Transactions {
    * made before any await, so two commits cannot both find a sequence new.
    */
   private claimSequences(target: string, messages: MessageInput[]): SequenceClaim {
-    const claim: SequenceClaim = { fresh: messages, results: [], commit: () => {}, abort: () => {} };
+    const claim: SequenceClaim = {
+      fresh: messages,
+      results: [],
+      repeatsInFlight: [],
+      commit: () => {},
+      abort: () => {},
+    };
     if (!ProducerDedupe.wants(messages)) return claim;
     ProducerDedupe.check(messages);
     claim.fresh = [];
@@ -200,10 +211,16 @@ export class TransactionCoordinator implements Wharf_Transactions {
     stored.catch(() => undefined); // the transaction reports its own failure
     // viaExchange false: the producer id that names an exchange is written below, for every message.
     // publish calls back synchronously (before its first await) when anything is fresh.
-    const settled = this.producers.publish(target, messages, false, (fresh) => {
-      claim.fresh = fresh;
-      return stored;
-    });
+    const settled = this.producers.publish(
+      target,
+      messages,
+      false,
+      (fresh) => {
+        claim.fresh = fresh;
+        return stored;
+      },
+      claim.repeatsInFlight,
+    );
     settled.catch(() => undefined);
     return claim;
   }
@@ -213,6 +230,8 @@ export class TransactionCoordinator implements Wharf_Transactions {
 interface SequenceClaim {
   fresh: MessageInput[];
   results: PublishResult[];
+  /** Results of the repeats of a publish still in flight, which this commit waits for. */
+  repeatsInFlight: Array<Promise<PublishResult>>;
   commit(): void;
   abort(err: unknown): void;
 }

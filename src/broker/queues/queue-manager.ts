@@ -304,6 +304,7 @@ export class QueueManager implements KindManager {
     const limit = Math.min(max, dlq.engine.depth());
     let moved = 0;
     let missing: string | undefined;
+    let selfSourced = false;
     while (moved < limit) {
       // Not decoded: a dead letter is copied to its target as its stored record.
       const batch = await dlq.engine.take(Math.min(100, limit - moved), 60_000, false);
@@ -311,17 +312,12 @@ export class QueueManager implements KindManager {
       for (const m of batch) {
         const { record, sourceQueue } = redriveRecord(m.record);
         const target = options.to ?? sourceQueue;
-        if (target === deadLetterQueue) {
-          // Its x-source-queue names the queue being drained: moved there, it would be taken again.
-          await dlq.engine.release(m.receipt);
-          throw new WharfError(
-            'INVALID_ARGUMENT',
-            `a dead letter in ${JSON.stringify(deadLetterQueue)} names that queue itself as its x-source-queue; pass another queue as { to }`,
-          );
-        }
-        const q = target === undefined ? undefined : this.queues.get(target);
+        // A letter whose x-source-queue names the queue being drained would be taken again: it stays,
+        // as one whose target is missing does, and the others go on.
+        const q = target === undefined || target === deadLetterQueue ? undefined : this.queues.get(target);
         if (q === undefined) {
-          missing = target ?? '(no x-source-queue header)';
+          if (target === deadLetterQueue) selfSourced = true;
+          else missing = target ?? '(no x-source-queue header)';
           await dlq.engine.release(m.receipt);
           continue;
         }
@@ -329,7 +325,13 @@ export class QueueManager implements KindManager {
         await m.ack();
         moved++;
       }
-      if (missing !== undefined) break;
+      if (missing !== undefined || selfSourced) break;
+    }
+    if (selfSourced && moved === 0) {
+      throw new WharfError(
+        'INVALID_ARGUMENT',
+        `a dead letter in ${JSON.stringify(deadLetterQueue)} names that queue itself as its x-source-queue; pass another queue as { to }`,
+      );
     }
     if (missing !== undefined && moved === 0) {
       throw new WharfError(
