@@ -1,6 +1,6 @@
 // The `wharf` command tree: one file per command group under commands/, assembled here.
 import { Command, CommanderError } from 'commander';
-import type { CliContext } from './context.js';
+import { isReaderGone, type CliContext } from './context.js';
 import { reportError } from './errors.js';
 import { exchangesCommand, queuesCommand, topicsCommand } from './commands/admin.js';
 import { publishCommand } from './commands/publish.js';
@@ -10,7 +10,6 @@ import { dlqCommand } from './commands/dlq.js';
 import { benchCommand } from './commands/bench.js';
 import { serveCommand } from './commands/serve.js';
 
-/** Wraps an action: a failure prints `error CODE: message` plus a fix and sets a non-zero exit code. */
 import type { Runner } from './runner.js';
 
 /** Collects the exit code of the action that ran (0 unless it failed). */
@@ -19,12 +18,15 @@ export interface RunState {
 }
 
 export function buildProgram(ctx: CliContext, state: RunState = { exitCode: 0 }): Command {
+  // Wraps an action: a failure prints `error CODE: message` plus a fix and sets a non-zero exit code.
   const run: Runner =
     (fn) =>
     async (...args) => {
       try {
         await fn(...args);
       } catch (err) {
+        // Its reader went away (`| head` has what it wanted): the command ends there, as Unix tools do.
+        if (isReaderGone(err)) return;
         state.exitCode = reportError(ctx, err);
       }
     };
@@ -68,6 +70,10 @@ export function buildProgram(ctx: CliContext, state: RunState = { exitCode: 0 })
 /** Parses argv and runs; resolves with the exit code. */
 export async function runCli(ctx: CliContext, argv: string[]): Promise<number> {
   const state: RunState = { exitCode: 0 };
+  // A write to a stdout whose reader went away fails with EPIPE, reported as an 'error' event that
+  // would otherwise end the process with a stack trace. What is printed and then settled waits for
+  // its write (writeOut) and stops there; anything else printed is lost with the reader, quietly.
+  ctx.stdout.on('error', () => undefined);
   const program = buildProgram(ctx, state);
   program.exitOverride();
   for (const c of allCommands(program)) c.exitOverride().configureOutput(program.configureOutput());

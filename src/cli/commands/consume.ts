@@ -1,9 +1,9 @@
 // `wharf consume <name>` (topic via a consumer group or a private reader, queue via receive + ack) and
 // `wharf tail <topic>` (new messages as they arrive). Messages print as NDJSON; --count N exits after N.
 import { Command } from 'commander';
-import type { StartPosition, Subscription, TopicMessage } from '../../broker/index.js';
+import type { QueueMessage, StartPosition, Subscription, TopicMessage } from '../../broker/index.js';
 import { WharfError, isWharfError } from '../../common/index.js';
-import { withClient, type CliClient, type CliContext } from '../context.js';
+import { withClient, writeLine, type CliClient, type CliContext } from '../context.js';
 import { messageLine } from '../format.js';
 import { intOption } from '../options.js';
 import type { Runner } from '../runner.js';
@@ -61,7 +61,11 @@ async function isTopic(c: CliClient, name: string): Promise<boolean> {
   }
 }
 
-/** Runs until count messages were printed, or until SIGINT/SIGTERM; fails with NOT_FOUND if the topic is deleted meanwhile. */
+/**
+ * Runs until count messages were printed, or until SIGINT/SIGTERM; fails with NOT_FOUND if the topic is
+ * deleted meanwhile, and with the write's error once stdout cannot be written (nothing after the last
+ * line printed is committed).
+ */
 async function consumeTopic(
   ctx: CliContext,
   c: CliClient,
@@ -69,12 +73,20 @@ async function consumeTopic(
   o: { group?: string; from: StartPosition; count?: number },
 ): Promise<void> {
   let printed = 0;
+  let writeFailed: unknown;
   let finish!: () => void;
   const done = new Promise<void>((resolve) => (finish = resolve));
   const handler = async (m: TopicMessage): Promise<void> => {
-    // Past the count, refuse so a group does not commit what was not printed.
+    // Past the count, or once stdout failed, refuse so a group does not commit what was not printed.
     if (o.count !== undefined && printed >= o.count) throw new WharfError('CLOSED', 'count reached');
-    ctx.stdout.write(messageLine(m as never) + '\n');
+    if (writeFailed !== undefined) throw writeFailed;
+    try {
+      await writeLine(ctx, messageLine(m as never));
+    } catch (err) {
+      writeFailed ??= err;
+      finish();
+      throw err;
+    }
     printed++;
     if (o.count !== undefined && printed >= o.count) finish();
   };
@@ -92,6 +104,7 @@ async function consumeTopic(
     process.off('SIGINT', stop).off('SIGTERM', stop);
     await sub.close();
   }
+  if (writeFailed !== undefined) throw writeFailed;
 }
 
 async function consumeQueue(ctx: CliContext, c: CliClient, queue: string, o: ConsumeOpts): Promise<void> {
@@ -110,8 +123,15 @@ async function consumeQueue(ctx: CliContext, c: CliClient, queue: string, o: Con
       const max = Math.min(10, o.count === undefined ? 10 : o.count - printed);
       const batch = await Promise.race([c.receive(queue, { max, waitMs: o.waitMs }), stopping]);
       if (batch === null) break;
-      for (const m of batch) {
-        ctx.stdout.write(messageLine(m as never) + '\n');
+      for (let i = 0; i < batch.length; i++) {
+        const m = batch[i];
+        try {
+          await writeLine(ctx, messageLine(m as never));
+        } catch (err) {
+          // Not printed, so not acked: this message and the rest of the batch go back to the queue.
+          await handBack(c, queue, batch.slice(i));
+          throw err;
+        }
         printed++;
         if (o.ack !== false) await m.ack();
       }
@@ -119,6 +139,22 @@ async function consumeQueue(ctx: CliContext, c: CliClient, queue: string, o: Con
   } finally {
     process.off('SIGINT', stop).off('SIGTERM', stop);
   }
+}
+
+/**
+ * Hands leased messages back, visible at once. A broker in this process releases them uncounted;
+ * over the wire the only way back before the lease runs out is a nack without delay, which counts
+ * as a delivery (as the lease expiring would). Failures are ignored: the lease ends anyway.
+ */
+async function handBack(c: CliClient, queue: string, leased: readonly QueueMessage[]): Promise<void> {
+  const release = (c as { releaseReceipt?: (queue: string, receipt: string) => Promise<void> }).releaseReceipt;
+  await Promise.all(
+    leased.map((m) =>
+      (typeof release === 'function' ? release.call(c, queue, m.receipt) : m.nack({ delayMs: 0 })).catch(
+        () => undefined,
+      ),
+    ),
+  );
 }
 
 export function parseFrom(from: string | undefined): StartPosition {
