@@ -156,7 +156,7 @@ describe('wharf stats --watch', () => {
   it('redraws a live table until interrupted', async () => {
     await cli(server, ['queues', 'create', 'watched']);
     await server.broker.publish('watched', [{ payload: 1 }, { payload: 2 }]);
-    const running = cli(server, ['stats', 'watched', '--watch', '50']);
+    const running = cli(server, ['stats', 'watched', '--watch', '--interval', '50']);
     await new Promise((r) => setTimeout(r, 400));
     process.emit('SIGINT', 'SIGINT'); // only the command's own listener is registered in this worker
     const out = await running;

@@ -2,7 +2,8 @@
 import { Command } from 'commander';
 import type { Stats } from '../../broker/index.js';
 import type { ExchangeStats } from '../../broker/index.js';
-import { printJson, withClient, type CliClient, type CliContext } from '../context.js';
+import { WharfError, isWharfError } from '../../common/index.js';
+import { printJson, withClient, writeOut, type CliClient, type CliContext } from '../context.js';
 import { table } from '../format.js';
 import { intOption } from '../options.js';
 import type { Runner } from '../runner.js';
@@ -20,24 +21,40 @@ const COLUMNS = [
   'ack/s',
 ];
 
+interface StatsOpts {
+  url?: string;
+  watch?: boolean;
+  interval?: number;
+  json?: boolean;
+}
+
+/** How often `stats --watch` redraws unless --interval says otherwise. */
+const WATCH_INTERVAL_MS = 1000;
+
 export function statsCommand(ctx: CliContext, run: Runner): Command {
   return new Command('stats')
     .description('show stats: one name as JSON, or a table of all topics and queues')
     .argument('[name]', 'topic or queue')
     .option('--url <url>', 'server, default WHARF_URL or wharf://127.0.0.1:7411')
-    .option('--watch [ms]', 'redraw as a live table every ms (default 1000) until Ctrl-C')
+    .option('--watch', 'redraw as a live table until Ctrl-C')
+    .option(
+      '--interval <ms>',
+      `with --watch: redraw every ms (default ${WATCH_INTERVAL_MS})`,
+      intOption('--interval', 50),
+    )
     .option('--json', 'print JSON even for the table')
     .action(
-      run(async (name: string | undefined, o: { url?: string; watch?: boolean | string; json?: boolean }) => {
+      run(async (name: string | undefined, o: StatsOpts) => {
+        if (o.interval !== undefined && !o.watch)
+          throw new WharfError('INVALID_ARGUMENT', '--interval sets how often --watch redraws; add --watch');
         await withClient(ctx, o, async (c) => {
-          if (o.watch === undefined) {
+          if (!o.watch) {
             if (name !== undefined) printJson(ctx, await c.stats(name));
             else if (o.json) printJson(ctx, await rowsOf(c, undefined));
             else ctx.stdout.write(table(await rowsOf(c, undefined), COLUMNS));
             return;
           }
-          const periodMs = o.watch === true ? 1000 : intOption('--watch', 50)(o.watch as string);
-          await watch(ctx, c, name, periodMs);
+          await watch(ctx, c, name, o.interval ?? WATCH_INTERVAL_MS);
         });
       }),
     );
@@ -52,10 +69,17 @@ async function watch(ctx: CliContext, c: CliClient, name: string | undefined, pe
   };
   process.once('SIGINT', stop).once('SIGTERM', stop);
   try {
-    while (!stopped) {
-      const rows = await rowsOf(c, name);
-      // Clear the screen and home the cursor, then redraw: a live table without a TUI library.
-      ctx.stdout.write(`\x1b[2J\x1b[H${new Date().toISOString()}  (Ctrl-C to stop)\n${table(rows, COLUMNS)}`);
+    for (let round = 0; !stopped; round++) {
+      const rows = await rowsOf(c, name).catch((err: unknown) => {
+        if (round > 0 && name !== undefined && isWharfError(err, 'NOT_FOUND'))
+          throw new WharfError('NOT_FOUND', `${JSON.stringify(name)} was deleted while watching its stats`, {
+            cause: err,
+          });
+        throw err;
+      });
+      // Clear the screen and home the cursor, then redraw: a live table without a TUI library. Awaited,
+      // so a watch whose reader went away (`| head`) ends instead of redrawing for no one.
+      await writeOut(ctx, `\x1b[2J\x1b[H${new Date().toISOString()}  (Ctrl-C to stop)\n${table(rows, COLUMNS)}`);
       await new Promise<void>((resolve) => {
         const t = setTimeout(resolve, periodMs);
         wake = () => {
@@ -69,13 +93,18 @@ async function watch(ctx: CliContext, c: CliClient, name: string | undefined, pe
   }
 }
 
+/** One name's row, or every topic's and queue's; a listed name deleted before its stats are read is left out. */
 async function rowsOf(c: CliClient, name: string | undefined): Promise<Array<Record<string, unknown>>> {
-  const names =
-    name !== undefined
-      ? [name]
-      : [...(await c.listTopics()).map((t) => t.name), ...(await c.listQueues()).map((q) => q.name)];
+  if (name !== undefined) return [row((await c.stats(name)) as Stats | ExchangeStats)];
+  const names = [...(await c.listTopics()).map((t) => t.name), ...(await c.listQueues()).map((q) => q.name)];
   const rows: Array<Record<string, unknown>> = [];
-  for (const n of names) rows.push(row((await c.stats(n)) as Stats | ExchangeStats));
+  for (const n of names) {
+    const stats = await c.stats(n).catch((err: unknown) => {
+      if (isWharfError(err, 'NOT_FOUND')) return null;
+      throw err;
+    });
+    if (stats !== null) rows.push(row(stats as Stats | ExchangeStats));
+  }
   return rows;
 }
 
