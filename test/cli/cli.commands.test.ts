@@ -192,6 +192,16 @@ describe('wharf dlq / bench / help', () => {
     expect((await server.broker.listTopics()).some((t) => t.name.startsWith('bench-'))).toBe(false);
   });
 
+  it('bench refuses a --kind it cannot measure as a usage error, before connecting', async () => {
+    const out = await cli(server, ['bench', '--kind', 'foo', '--messages', '10']);
+    expect(out.code).toBe(2);
+    expect(out.stdout).toBe('');
+    expect(out.stderr).toMatch(
+      /^error: option '--kind <kind>' argument 'foo' is invalid\. Allowed choices are topic, queue\./,
+    );
+    expect((await server.broker.listTopics()).some((t) => t.name.startsWith('bench-'))).toBe(false);
+  });
+
   it('--url works before the command as after it, over WHARF_URL; after the command it wins; serve refuses it', async () => {
     const unreachable = 'wharf://127.0.0.1:1';
     const before = await cli(server, ['--url', unreachable, 'queues', 'list']);

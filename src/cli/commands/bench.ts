@@ -1,7 +1,7 @@
 // `wharf bench`: publishes N messages to a scratch topic or queue on a server and reads them back,
 // with a progress bar on stderr; prints one JSON line with throughput and publish latency percentiles.
 import { randomBytes } from 'node:crypto';
-import { Command } from 'commander';
+import { Command, Option } from 'commander';
 import cliProgress from 'cli-progress';
 import * as hdr from 'hdr-histogram-js';
 import type { MessageInput } from '../../broker/index.js';
@@ -9,9 +9,11 @@ import { printJson, withClient, type CliClient, type CliContext } from '../conte
 import { intOption } from '../options.js';
 import type { Runner } from '../runner.js';
 
+const BENCH_KINDS = ['topic', 'queue'] as const;
+
 interface BenchOpts {
   url?: string;
-  kind: 'topic' | 'queue';
+  kind: (typeof BENCH_KINDS)[number];
   messages: number;
   size: number;
   batch: number;
@@ -22,7 +24,7 @@ export function benchCommand(ctx: CliContext, run: Runner): Command {
   return new Command('bench')
     .description('measure publish and consume throughput against a server (uses a scratch topic or queue)')
     .option('--url <url>', 'server, default WHARF_URL or wharf://127.0.0.1:7411')
-    .option('--kind <kind>', 'topic or queue', 'topic')
+    .addOption(new Option('--kind <kind>', 'what to measure').choices(BENCH_KINDS).default('topic'))
     .option('--messages <n>', 'messages to publish', intOption('--messages', 1), 10_000)
     .option('--size <bytes>', 'payload size', intOption('--size', 1), 256)
     .option('--batch <n>', 'messages per publish call', intOption('--batch', 1), 100)
