@@ -2,7 +2,8 @@
 import { WharfError, toWharfError, type ErrorCode } from '../common/index.js';
 import type { CliContext } from './context.js';
 
-const FIX: Partial<Record<ErrorCode, string>> = {
+/** What a client command's user can do about each failure; a server command's messages carry their own fix. */
+const CLIENT_FIX: Partial<Record<ErrorCode, string>> = {
   UNAVAILABLE: 'is the server running? start it with `wharf serve`, or point --url / WHARF_URL at it',
   NOT_FOUND: 'list what exists with `wharf topics list` / `wharf queues list`, or create it first',
   ALREADY_EXISTS: 'pick another name, or `describe` the existing one',
@@ -20,10 +21,10 @@ const FIX: Partial<Record<ErrorCode, string>> = {
 /** Exit code for a failure; 2 is left for usage errors that commander reports itself. */
 export const EXIT_FAILURE = 1;
 
-export function reportError(ctx: CliContext, err: unknown): number {
+export function reportError(ctx: CliContext, err: unknown, o: { clientFixes?: boolean } = {}): number {
   const e = toWharfError(err);
   ctx.stderr.write(`error ${e.code}: ${e.message}\n`);
-  const fix = FIX[e.code];
+  const fix = o.clientFixes === false ? undefined : CLIENT_FIX[e.code];
   if (fix) ctx.stderr.write(`  fix: ${fix}\n`);
   return EXIT_FAILURE;
 }

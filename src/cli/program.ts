@@ -20,14 +20,14 @@ export interface RunState {
 export function buildProgram(ctx: CliContext, state: RunState = { exitCode: 0 }): Command {
   // Wraps an action: a failure prints `error CODE: message` plus a fix and sets a non-zero exit code.
   const run: Runner =
-    (fn) =>
+    (fn, options = {}) =>
     async (...args) => {
       try {
         await fn(...args);
       } catch (err) {
         // Its reader went away (`| head` has what it wanted): the command ends there, as Unix tools do.
         if (isReaderGone(err)) return;
-        state.exitCode = reportError(ctx, err);
+        state.exitCode = reportError(ctx, err, options);
       }
     };
   const program = new Command('wharf')

@@ -17,33 +17,36 @@ export function serveCommand(ctx: CliContext, run: Runner): Command {
     cmd.addOption(new Option(s.flag, s.description).env(s.env));
   }
   cmd.action(
-    run(async (o: Record<string, unknown>) => {
-      // Commander already applied env vars to options; resolveConfig re-reads env itself, so pass only
-      // values that came from the command line to keep the precedence in one place.
-      const flags: Record<string, unknown> = {};
-      for (const s of SETTINGS as readonly Setting[]) {
-        if (cmd.getOptionValueSource(s.key) === 'cli') flags[s.key] = o[s.key];
-      }
-      // Loaded here so client commands do not pay for fastify and prom-client at start-up.
-      const { resolveConfig, startServer } = await import('../../server/index.js');
-      const config = await resolveConfig({ flags, env: ctx.env, configPath: o.config as string | undefined });
-      const server = await startServer(config);
-      ctx.stdout.write(
-        `wharf serving ${config.inMemory ? '(in memory)' : config.dataDir} — native ${server.nativeUrl}  http ${server.httpUrl}\n`,
-      );
-      await new Promise<void>((resolve) => {
-        const onSignal = (signal: string): void => {
-          ctx.stdout.write(`wharf: ${signal}, shutting down gracefully\n`);
-          process.once('SIGINT', () => process.exit(130)).once('SIGTERM', () => process.exit(143));
-          server.close().then(resolve, (err: unknown) => {
-            ctx.stderr.write(`wharf: shutdown failed: ${String(err)}\n`);
-            process.exitCode = 1;
-            resolve();
-          });
-        };
-        process.once('SIGTERM', () => onSignal('SIGTERM')).once('SIGINT', () => onSignal('SIGINT'));
-      });
-    }),
+    run(
+      async (o: Record<string, unknown>) => {
+        // Commander already applied env vars to options; resolveConfig re-reads env itself, so pass only
+        // values that came from the command line to keep the precedence in one place.
+        const flags: Record<string, unknown> = {};
+        for (const s of SETTINGS as readonly Setting[]) {
+          if (cmd.getOptionValueSource(s.key) === 'cli') flags[s.key] = o[s.key];
+        }
+        // Loaded here so client commands do not pay for fastify and prom-client at start-up.
+        const { resolveConfig, startServer } = await import('../../server/index.js');
+        const config = await resolveConfig({ flags, env: ctx.env, configPath: o.config as string | undefined });
+        const server = await startServer(config);
+        ctx.stdout.write(
+          `wharf serving ${config.inMemory ? '(in memory)' : config.dataDir} — native ${server.nativeUrl}  http ${server.httpUrl}\n`,
+        );
+        await new Promise<void>((resolve) => {
+          const onSignal = (signal: string): void => {
+            ctx.stdout.write(`wharf: ${signal}, shutting down gracefully\n`);
+            process.once('SIGINT', () => process.exit(130)).once('SIGTERM', () => process.exit(143));
+            server.close().then(resolve, (err: unknown) => {
+              ctx.stderr.write(`wharf: shutdown failed: ${String(err)}\n`);
+              process.exitCode = 1;
+              resolve();
+            });
+          };
+          process.once('SIGTERM', () => onSignal('SIGTERM')).once('SIGINT', () => onSignal('SIGINT'));
+        });
+      },
+      { clientFixes: false },
+    ),
   );
   return cmd;
 }
