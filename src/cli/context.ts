@@ -11,6 +11,8 @@ export interface CliContext {
   stdout: NodeJS.WritableStream;
   stderr: NodeJS.WritableStream;
   env: Record<string, string | undefined>;
+  /** What `publish <name> -` reads; default process.stdin. */
+  stdin?: AsyncIterable<Buffer | string> | Iterable<Buffer | string>;
 }
 
 export const DEFAULT_URL = 'wharf://127.0.0.1:7411';

@@ -22,7 +22,8 @@ export interface Captured {
   stderr: string;
 }
 
-export async function cli(server: WharfServer, args: string[]): Promise<Captured> {
+/** Runs `wharf args` in this process; stdin is what `publish <name> -` reads (default: nothing). */
+export async function cli(server: WharfServer, args: string[], stdin = ''): Promise<Captured> {
   let stdout = '';
   let stderr = '';
   const sink = (append: (s: string) => void): Writable =>
@@ -38,6 +39,7 @@ export async function cli(server: WharfServer, args: string[]): Promise<Captured
       stdout: sink((s) => (stdout += s)),
       stderr: sink((s) => (stderr += s)),
       env: { WHARF_URL: server.nativeUrl },
+      stdin: [Buffer.from(stdin)],
     },
     args,
   );

@@ -44,14 +44,8 @@ export function publishCommand(ctx: CliContext, run: Runner): Command {
     )
     .action(
       run(async (name: string, source: string, o: PublishOpts) => {
-        const text = await readSource(source);
-        const bodies: Payload[] = o.lines
-          ? text
-              .toString('utf8')
-              .split('\n')
-              .filter((l) => l.trim() !== '')
-              .map((l) => parsePayload(Buffer.from(l), o.raw))
-          : [parsePayload(text, o.raw)];
+        const text = await readSource(ctx, source);
+        const bodies = o.lines ? parseLines(text, source, o.raw) : [parsePayload(text, source, o.raw)];
         const messages: MessageInput[] = bodies.map((payload) => ({
           payload,
           ...Object.fromEntries(
@@ -75,10 +69,10 @@ export function publishCommand(ctx: CliContext, run: Runner): Command {
     );
 }
 
-async function readSource(source: string): Promise<Buffer> {
+async function readSource(ctx: CliContext, source: string): Promise<Buffer> {
   if (source === '-') {
     const chunks: Buffer[] = [];
-    for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
+    for await (const chunk of ctx.stdin ?? process.stdin) chunks.push(Buffer.from(chunk));
     return Buffer.concat(chunks);
   }
   if (source.startsWith('@')) {
@@ -91,10 +85,46 @@ async function readSource(source: string): Promise<Buffer> {
   return Buffer.from(source);
 }
 
-function parsePayload(bytes: Buffer, raw: boolean | undefined): Payload {
+/** Where the payload came from, as a message names it. */
+function sourceName(source: string): string {
+  if (source === '-') return 'stdin';
+  return source.startsWith('@') ? source.slice(1) : 'the payload argument';
+}
+
+/** --lines: one message per non-blank line; a bad line is named by its number (from 1, blank lines counted). */
+function parseLines(text: Buffer, source: string, raw: boolean | undefined): Payload[] {
+  const bodies: Payload[] = [];
+  text
+    .toString('utf8')
+    .split('\n')
+    .forEach((line, i) => {
+      if (line.trim() === '') return;
+      try {
+        bodies.push(parsePayload(Buffer.from(line), source, raw));
+      } catch (err) {
+        throw new WharfError('INVALID_ARGUMENT', `line ${i + 1} of ${sourceName(source)}: ${(err as Error).message}`);
+      }
+    });
+  if (bodies.length === 0) {
+    throw new WharfError(
+      'INVALID_ARGUMENT',
+      `no messages on ${sourceName(source)}: --lines publishes one message per non-blank line (NDJSON)`,
+    );
+  }
+  return bodies;
+}
+
+function parsePayload(bytes: Buffer, source: string, raw: boolean | undefined): Payload {
   if (raw) return new Uint8Array(bytes);
+  const text = bytes.toString('utf8');
+  if (text.trim() === '') {
+    throw new WharfError(
+      'INVALID_ARGUMENT',
+      `${sourceName(source)} was empty; pass a JSON payload ('{"amount": 99.99}'), or --raw to send empty bytes`,
+    );
+  }
   try {
-    return JSON.parse(bytes.toString('utf8')) as Payload;
+    return JSON.parse(text) as Payload;
   } catch {
     throw new WharfError(
       'INVALID_ARGUMENT',
