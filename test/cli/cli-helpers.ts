@@ -1,6 +1,7 @@
 // In-process CLI runs against a real server (in-memory broker, ephemeral ports) through the real remote client.
 import { Writable } from 'node:stream';
 import { connect } from '../../src/client/index.js';
+import type { CliContext } from '../../src/cli/context.js';
 import { runCli } from '../../src/cli/program.js';
 import { mergeConfig } from '../../src/server/config.js';
 import { startServer, type WharfServer } from '../../src/server/index.js';
@@ -44,4 +45,32 @@ export async function cli(server: WharfServer, args: string[], stdin = ''): Prom
     args,
   );
   return { code, stdout, stderr };
+}
+
+/**
+ * Runs `wharf args` in this process with the caller's own stdout (one that fails, or waits, as a
+ * reader would) and, optionally, its own connect; stderr is captured.
+ */
+export async function cliWithStdout(
+  server: WharfServer,
+  args: string[],
+  stdout: Writable,
+  connectTo: CliContext['connect'] = connect,
+): Promise<Omit<Captured, 'stdout'>> {
+  let stderr = '';
+  const code = await runCli(
+    {
+      connect: connectTo,
+      stdout,
+      stderr: new Writable({
+        write(chunk: Buffer, _enc, cb) {
+          stderr += chunk.toString();
+          cb();
+        },
+      }),
+      env: { WHARF_URL: server.nativeUrl },
+    },
+    args,
+  );
+  return { code, stderr };
 }

@@ -3,10 +3,9 @@
 import { Writable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connect } from '../../src/client/index.js';
-import { runCli } from '../../src/cli/program.js';
 import type { CliContext } from '../../src/cli/context.js';
 import type { WharfServer } from '../../src/server/index.js';
-import { cli, startTestServer, type Captured } from './cli-helpers.js';
+import { cli, cliWithStdout, startTestServer, type Captured } from './cli-helpers.js';
 
 let server: WharfServer;
 beforeAll(async () => {
@@ -23,30 +22,16 @@ async function run(
   connectTo: CliContext['connect'] = connect,
 ): Promise<Captured> {
   let stdout = '';
-  let stderr = '';
   let frames = 0;
-  const code = await runCli(
-    {
-      connect: connectTo,
-      stdout: new Writable({
-        write(c: Buffer, _e, cb) {
-          const next = onFrame(++frames);
-          if (next === 'closed') return cb(Object.assign(new Error('write EPIPE'), { code: 'EPIPE' }));
-          stdout += c.toString();
-          void next.then(() => cb());
-        },
-      }),
-      stderr: new Writable({
-        write(c: Buffer, _e, cb) {
-          stderr += c.toString();
-          cb();
-        },
-      }),
-      env: { WHARF_URL: server.nativeUrl },
+  const reader = new Writable({
+    write(c: Buffer, _e, cb) {
+      const next = onFrame(++frames);
+      if (next === 'closed') return cb(Object.assign(new Error('write EPIPE'), { code: 'EPIPE' }));
+      stdout += c.toString();
+      void next.then(() => cb());
     },
-    args,
-  );
-  return { code, stdout, stderr };
+  });
+  return { ...(await cliWithStdout(server, args, reader, connectTo)), stdout };
 }
 
 const untouched = (): Promise<void> => Promise.resolve();

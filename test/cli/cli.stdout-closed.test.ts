@@ -4,11 +4,9 @@
 import { spawn } from 'node:child_process';
 import { Writable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { connect } from '../../src/client/index.js';
-import { runCli } from '../../src/cli/program.js';
 import type { WharfServer } from '../../src/server/index.js';
 import { MAIN, REPO } from '../server/serve-helpers.js';
-import { startTestServer, type Captured } from './cli-helpers.js';
+import { cliWithStdout, startTestServer, type Captured } from './cli-helpers.js';
 
 let server: WharfServer;
 beforeAll(async () => {
@@ -33,24 +31,8 @@ function failingStdout(accepted: number, errno = 'EPIPE'): { stream: Writable; w
   return { stream, written: () => out };
 }
 
-async function run(stdout: Writable, args: string[]): Promise<Omit<Captured, 'stdout'>> {
-  let stderr = '';
-  const code = await runCli(
-    {
-      connect,
-      stdout,
-      stderr: new Writable({
-        write(c: Buffer, _e, cb) {
-          stderr += c.toString();
-          cb();
-        },
-      }),
-      env: { WHARF_URL: server.nativeUrl },
-    },
-    args,
-  );
-  return { code, stderr };
-}
+const run = (stdout: Writable, args: string[]): Promise<Omit<Captured, 'stdout'>> =>
+  cliWithStdout(server, args, stdout);
 
 async function queueCounts(queue: string): Promise<{ depth: number; inFlight: number }> {
   const s = await server.broker.stats(queue);
