@@ -45,7 +45,7 @@ export async function buildHttpApp(broker: HttpBroker, options: HttpAppOptions):
     keepAliveTimeout: idleTimeoutMs,
     logger: options.logLevel ? { level: options.logLevel } : false,
     // A name may be 249 characters, each up to 3 when percent-encoded (fastify's default is 100).
-    maxParamLength: 3 * NAME_MAX_CHARS,
+    routerOptions: { maxParamLength: 3 * NAME_MAX_CHARS },
     // The router's own errors (a malformed URL) answer in the API's error body too.
     frameworkErrors: (err, _req, reply) => {
       const mapped = toHttpError(err);
