@@ -129,6 +129,23 @@ describe('queue durability', () => {
       await tb.cleanup();
     }
   }, 60_000);
+  it('a dedupId whose window ended before a restart is free again afterwards, whichever level stored it', async () => {
+    await t.broker.createQueue('q', { priorities: 2, dedupWindowMs: 1000 });
+    // The older message on the higher level: level 0's log is read first on open.
+    await t.broker.publish('q', { payload: 'old', priority: 1, dedupId: 'x' });
+    t.clock.advance(500);
+    await t.broker.publish('q', { payload: 'new', priority: 0, dedupId: 'y' });
+    t.clock.advance(100);
+    await t.restart();
+    t.clock.advance(600); // 1200 ms after 'x': its window is over; 'y' is still within its own
+    const again = await t.broker.publish('q', { payload: 'again', dedupId: 'x' });
+    expect(again.duplicate).toBeUndefined();
+    const repeat = await t.broker.publish('q', { payload: 'repeat', dedupId: 'y' });
+    expect(repeat.duplicate).toBe(true);
+    const got = await t.broker.receive('q', { max: 10 });
+    expect(got.map((m) => m.payload).sort()).toEqual(['again', 'new', 'old']);
+  });
+
   it('a queue created again after a delete that a crash cut short starts empty: the old files belong to no one', async () => {
     await t.broker.createQueue('q');
     await t.broker.publish('q', [{ payload: 'old-1' }, { payload: 'old-2' }]);

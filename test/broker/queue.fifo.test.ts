@@ -1,5 +1,6 @@
 // FIFO queues: strict order per groupId, one in-flight message per group, groups in parallel; dedup.
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { DedupWindow } from '../../src/broker/queues/dedup-window.js';
 import { openTestBroker, type TestBroker, qstats } from './queue-helpers.js';
 
 describe('FIFO queues', () => {
@@ -102,5 +103,17 @@ describe('FIFO queues', () => {
     expect(b).toEqual({ id: a.id, duplicate: true });
     expect(c.duplicate).toBeUndefined();
     expect((await qstats(t, 'c')).depth).toBe(2);
+  });
+});
+
+describe('DedupWindow', () => {
+  it('a key remembered out of time order is not a duplicate once its own window is over', () => {
+    const w = new DedupWindow(1000);
+    w.remember('id:new', 'b', 500);
+    w.remember('id:old', 'a', 0); // behind a newer entry: a sweep stops before it
+    expect(w.lookup('id:old', 999)).toBe('a');
+    expect(w.lookup('id:old', 1000)).toBeUndefined();
+    expect(w.lookup('id:new', 1000)).toBe('b');
+    expect(w.size).toBe(1);
   });
 });

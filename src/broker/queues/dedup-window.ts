@@ -1,5 +1,7 @@
 // Publish dedup: a dedupId (or content hash) seen within dedupWindowMs resolves with the original's id.
-// Entries expire in insertion order (a Map iterates oldest first), so sweeping costs O(expired).
+// Entries are remembered in time order, so they expire in insertion order (a Map iterates oldest
+// first) and sweeping costs O(expired); lookup still checks the entry it finds, so one remembered
+// out of order is never taken for a duplicate after its window.
 import { createHash } from 'node:crypto';
 import type { RecordInput } from '../../storage/index.js';
 
@@ -14,7 +16,13 @@ export class DedupWindow {
 
   lookup(key: string, nowMs: number): string | undefined {
     this.sweep(nowMs);
-    return this.seen.get(key)?.id;
+    const entry = this.seen.get(key);
+    if (entry === undefined) return undefined;
+    if (entry.expiresAtMs <= nowMs) {
+      this.seen.delete(key);
+      return undefined;
+    }
+    return entry.id;
   }
 
   remember(key: string, id: string, nowMs: number): void {

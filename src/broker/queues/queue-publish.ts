@@ -144,11 +144,14 @@ export class QueuePublisher {
   // the delay log), so a repeat after a restart is still recognised — exactly-once roll-forward of
   // exchange intents and transactions depends on it — and, in the same read, the idempotent
   // producers' (producerId, sequence) of the last RECOVERY_WINDOW_MS (../idempotence.ts).
+  // The logs are read one after another, so their records come out of time order; the window
+  // learns them sorted by timestamp, as it would have while running (a later record of a key wins).
   async rebuildDedup(): Promise<void> {
     const q = this.q;
     const windowMs = q.options.dedupWindowMs;
     const now = q.clock.now();
     const logs = [...q.store.logs, q.store.delayLog];
+    const seen: { key: string; id: string; timestampMs: number }[] = [];
     for (const log of logs) {
       await scanLogSince(log, now - Math.max(windowMs, RECOVERY_WINDOW_MS), (rec) => {
         if (rec.timestampMs >= now - RECOVERY_WINDOW_MS) this.producers.rememberRecord(q.name, rec);
@@ -156,9 +159,11 @@ export class QueuePublisher {
         const dedupId = headerOf(rec, H_DEDUP_ID);
         const key =
           dedupId !== undefined ? 'id:' + dedupId : q.options.contentBasedDedup ? contentDedupKey(rec) : undefined;
-        if (key !== undefined) this.dedup.remember(key, headerOf(rec, H_ID) ?? '', rec.timestampMs);
+        if (key !== undefined) seen.push({ key, id: headerOf(rec, H_ID) ?? '', timestampMs: rec.timestampMs });
       });
     }
+    seen.sort((a, b) => a.timestampMs - b.timestampMs); // stable: one log's order is kept within a millisecond
+    for (const s of seen) this.dedup.remember(s.key, s.id, s.timestampMs);
   }
 
   // exchanges helper: the admission check of atomic routing and transactions — throws what publish
