@@ -17,6 +17,55 @@ describe('DelayIndex', () => {
     expect(idx.needsRescan()).toBe(true);
   });
 
+  it('once entries were left out, an offer due after one of them is left out too, also when pops made room', () => {
+    const idx = new DelayIndex(2);
+    idx.offer(100, 0);
+    idx.offer(300, 1);
+    idx.offer(500, 2); // left out: the index is full and 500 is due after 300
+    expect(idx.popDue(100)).toEqual([0]);
+    idx.offer(100_000, 3); // room again, but due after 500: left out as well
+    expect(idx.size).toBe(1);
+    expect(idx.popDue(300)).toEqual([1]);
+    expect(idx.needsRescan()).toBe(true); // the rescan finds 500 before 100000
+  });
+
+  it('with offers arriving between pops, releases every entry by its due time', () => {
+    fc.assert(
+      fc.property(
+        fc.array(fc.tuple(fc.integer({ min: 0, max: 30 }), fc.integer({ min: 0, max: 3 })), { maxLength: 60 }),
+        fc.integer({ min: 1, max: 6 }),
+        (steps, cap) => {
+          const idx = new DelayIndex(cap);
+          const pending = new Map<number, number>();
+          const drain = (now: number): void => {
+            for (;;) {
+              if (idx.needsRescan()) {
+                idx.reset();
+                for (const [o, d] of pending) idx.offer(d, o);
+              }
+              const got = idx.popDue(now);
+              if (got.length === 0) break;
+              for (const o of got) {
+                expect(pending.get(o)).toBeLessThanOrEqual(now);
+                pending.delete(o);
+              }
+            }
+            for (const d of pending.values()) expect(d).toBeGreaterThan(now);
+          };
+          let now = 0;
+          steps.forEach(([delay, advance], offset) => {
+            idx.offer(now + delay, offset);
+            pending.set(offset, now + delay);
+            now += advance;
+            drain(now);
+          });
+          drain(now + 30);
+          expect(pending.size).toBe(0);
+        },
+      ),
+    );
+  });
+
   it('with rescans, releases every entry in due order (ties in arrival order)', () => {
     fc.assert(
       fc.property(

@@ -1,5 +1,6 @@
 // Delayed delivery: per message and queue default; visible on time, also after a restart.
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { QUEUE_DEFAULTS } from '../../src/broker/queues/queue-config.js';
 import { openTestBroker, type TestBroker, qstats } from './queue-helpers.js';
 
 describe('delayed messages', () => {
@@ -51,6 +52,32 @@ describe('delayed messages', () => {
     t.clock.advance(300);
     expect((await p).map((m) => m.payload)).toEqual(['soon']);
   });
+
+  it('a delayed message left out of a full delay index is delivered when due, not after one published later', async () => {
+    const tb = await openTestBroker(); // in memory: the index's capacity in messages makes a disk run slow
+    try {
+      await tb.broker.createQueue('q');
+      const capacity = QUEUE_DEFAULTS.delayIndexCapacity;
+      await tb.broker.publish(
+        'q',
+        Array.from({ length: capacity - 1 }, (_, i) => ({ payload: i, delayMs: 1000 })),
+      );
+      await tb.broker.publish('q', { payload: 'at3000', delayMs: 3000 }); // the index is full now
+      await tb.broker.publish('q', { payload: 'at5000', delayMs: 5000 }); // left out of it
+      tb.clock.advance(1000);
+      for (let got = await tb.broker.receive('q', { max: 1000 }); got.length > 0;) {
+        await Promise.all(got.map((m) => m.ack()));
+        got = await tb.broker.receive('q', { max: 1000 });
+      }
+      await tb.broker.publish('q', { payload: 'far', delayMs: 100_000 }); // the index has room again
+      tb.clock.advance(2000);
+      expect((await tb.broker.receive('q', { max: 10 })).map((m) => m.payload)).toEqual(['at3000']);
+      tb.clock.advance(2000);
+      expect((await tb.broker.receive('q', { max: 10 })).map((m) => m.payload)).toEqual(['at5000']);
+    } finally {
+      await tb.cleanup();
+    }
+  }, 60_000);
 
   it('delayed messages survive a restart and become visible on time', async () => {
     await t.broker.createQueue('q');

@@ -2,10 +2,13 @@
 //
 // Delayed publishes are appended to the queue's delay log in arrival order. This index keeps only
 // the `capacity` earliest-due entries, sorted. Invariant: every pending delayed message that is not
-// held here is due no earlier than the latest entry held here. When entries had to be left out
-// (`complete` false) and the index runs empty, the engine rescans the delay log from its start
-// offset (skipping settled offsets) to refill it. Memory: capacity entries, whatever the backlog;
-// cost: one scan of the delay log per `capacity` due messages when the backlog exceeds capacity.
+// held here is due no earlier than the latest entry held here. To keep it after pops made room, the
+// index remembers the earliest due time among the entries it left out and leaves out every later
+// offer due at or after it: held, such an offer would keep the index from running empty, and the
+// left-out message would wait until it fell due. When entries had to be left out (`complete` false)
+// and the index runs empty, the engine rescans the delay log from its start offset (skipping settled
+// offsets) to refill it. Memory: capacity entries, whatever the backlog; cost: one scan of the delay
+// log per `capacity` due messages when the backlog exceeds capacity.
 
 export interface DelayEntry {
   dueMs: number;
@@ -16,6 +19,8 @@ export class DelayIndex {
   private entries: DelayEntry[] = [];
   /** False once a pending entry was left out: the log must be rescanned when this runs empty. */
   complete = true;
+  /** Earliest due time among the entries left out since the last reset; Infinity when none were. */
+  private leftOutDueMs = Infinity;
 
   constructor(readonly capacity: number) {}
 
@@ -26,13 +31,13 @@ export class DelayIndex {
   /** Adds a pending delayed message (or leaves it out, keeping the invariant). */
   offer(dueMs: number, offset: number): void {
     const e = this.entries;
+    if (dueMs >= this.leftOutDueMs) return;
     if (e.length >= this.capacity) {
       if (dueMs >= e[e.length - 1].dueMs) {
-        this.complete = false;
+        this.leaveOut(dueMs);
         return;
       }
-      e.pop();
-      this.complete = false;
+      this.leaveOut(e.pop()!.dueMs);
     }
     // Binary search: insert after entries due at the same time, so arrival order is kept.
     let lo = 0;
@@ -66,5 +71,11 @@ export class DelayIndex {
   reset(): void {
     this.entries = [];
     this.complete = true;
+    this.leftOutDueMs = Infinity;
+  }
+
+  private leaveOut(dueMs: number): void {
+    this.complete = false;
+    if (dueMs < this.leftOutDueMs) this.leftOutDueMs = dueMs;
   }
 }
