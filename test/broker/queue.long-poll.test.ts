@@ -1,5 +1,6 @@
 // receive long-polls: returns as soon as a message is ready, or empty after waitMs.
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { QUEUE_DEFAULTS } from '../../src/broker/queues/queue-config.js';
 import { openTestBroker, settle, type TestBroker } from './queue-helpers.js';
 
 describe('long polling', () => {
@@ -30,6 +31,27 @@ describe('long polling', () => {
     t.clock.advance(1);
     await p;
     expect(got).toEqual([]);
+  });
+
+  it('a long poll that met maxTrackedMessages returns as soon as an ack frees room', async () => {
+    const limits = QUEUE_DEFAULTS as { maxTrackedMessages: number };
+    const saved = limits.maxTrackedMessages;
+    limits.maxTrackedMessages = 2; // the same path as the real limit, at a size a test can reach
+    try {
+      await t.broker.publish('q', [{ payload: 1 }, { payload: 2 }, { payload: 3 }]);
+      const leased = await t.broker.receive('q', { max: 10 });
+      expect(leased.map((m) => m.payload)).toEqual([1, 2]); // message 3 stays ready: no room to track it
+      let got: unknown[] | null = null;
+      const p = t.broker.receive('q', { waitMs: 20_000 }).then((m) => (got = m.map((x) => x.payload)));
+      await settle();
+      expect(got).toBeNull();
+      await leased[0].ack();
+      await settle(10);
+      expect(got).toEqual([3]);
+      await p;
+    } finally {
+      limits.maxTrackedMessages = saved;
+    }
   });
 
   it('rejects a wait longer than maxWaitMs', async () => {

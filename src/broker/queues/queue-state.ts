@@ -71,7 +71,11 @@ export class QueueState {
   readonly pendingOps = new OpsBuffer();
   private nextToken = 1;
 
-  constructor(levelCount: number) {
+  constructor(
+    levelCount: number,
+    /** Told the tracked count before each tracked message is forgotten (settled, purged, taken back). */
+    private readonly onForget: (trackedCountBefore: number) => void = () => undefined,
+  ) {
     for (let i = 0; i < levelCount; i++) {
       this.levels.push({ settled: new RangeSet(), startOffset: 0, endOffset: 0, cursor: 0 });
       this.visible.push([]);
@@ -220,6 +224,7 @@ export class QueueState {
 
   private forget(t: Tracked): void {
     this.unmarkState(t);
+    const before = this.tracked.size;
     this.tracked.delete(t.key);
     if (t.groupId !== undefined) {
       const g = this.groups.get(t.groupId);
@@ -228,6 +233,7 @@ export class QueueState {
         this.refreshGroup(t.groupId, g);
       }
     }
+    this.onForget(before);
   }
 
   private unmarkState(t: Tracked): void {

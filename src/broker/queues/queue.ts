@@ -76,7 +76,11 @@ export class QueueEngine {
     readonly store: QueueStorage,
     readonly host: QueueHost,
   ) {
-    this.state = new QueueState(options.priorities);
+    // A take stops at maxTrackedMessages (queue-take.ts): a long poll that met the limit waits for
+    // room, so forgetting a tracked message at the limit (ack, expiry, purge) wakes it.
+    this.state = new QueueState(options.priorities, (trackedCountBefore) => {
+      if (trackedCountBefore >= QUEUE_DEFAULTS.maxTrackedMessages) this.notify();
+    });
     this.journal = new JournalWriter(store.journal, () => this.state.takeOps());
     this.timers = new TimerHeap<number>(host.clock, (keys) => this.onDue(keys));
     this.leases = new LeaseBook(this.timers);
