@@ -1,5 +1,7 @@
 // Nack with retry backoff; after maxDeliveries the message is dead-lettered with headers saying why; redrive.
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { QueueEngine } from '../../src/broker/queues/queue.js';
+import { WharfError } from '../../src/common/index.js';
 import { openTestBroker, type TestBroker, qstats } from './queue-helpers.js';
 
 describe('retries and dead-lettering', () => {
@@ -71,6 +73,43 @@ describe('retries and dead-lettering', () => {
     const [dead] = await t.broker.receive('work.dlq');
     expect(dead.headers['x-dead-letter-reason']).toBe('rejected');
     expect((await qstats(t, 'work')).dlqDepth).toBe(0);
+  });
+
+  it('a second nack({ requeue: false }) of the same delivery is RECEIPT_INVALID: the message is dead-lettered once', async () => {
+    await t.broker.publish('work', { payload: 'bad' });
+    const [m] = await t.broker.receive('work');
+    const [first, second] = await Promise.allSettled([m.nack({ requeue: false }), m.nack({ requeue: false })]);
+    expect(first.status).toBe('fulfilled');
+    expect(second).toMatchObject({ status: 'rejected', reason: { code: 'RECEIPT_INVALID' } });
+    expect((await qstats(t, 'work')).deadLettered).toBe(1);
+    expect((await qstats(t, 'work.dlq')).depth).toBe(1);
+  });
+
+  it('an ack of a delivery being dead-lettered is RECEIPT_INVALID: the message is not both acked and dead-lettered', async () => {
+    await t.broker.publish('work', { payload: 'bad' });
+    const [m] = await t.broker.receive('work');
+    const [nack, ack] = await Promise.allSettled([m.nack({ requeue: false }), m.ack()]);
+    expect(nack.status).toBe('fulfilled');
+    expect(ack).toMatchObject({ status: 'rejected', reason: { code: 'RECEIPT_INVALID' } });
+    expect((await qstats(t, 'work.dlq')).depth).toBe(1);
+  });
+
+  it('a message whose dead letter cannot be written is visible again, not left in flight', async () => {
+    await t.broker.publish('work', { payload: 'bad' });
+    const [m] = await t.broker.receive('work');
+    const failure = new WharfError('UNAVAILABLE', 'dead-letter queue unavailable');
+    const append = vi.spyOn(QueueEngine.prototype, 'appendRecords').mockRejectedValueOnce(failure);
+    try {
+      await expect(m.nack({ requeue: false })).rejects.toBe(failure);
+    } finally {
+      append.mockRestore();
+    }
+    const s = await qstats(t, 'work');
+    expect([s.depth, s.inFlight, s.deadLettered]).toEqual([1, 0, 0]);
+    const [again] = await t.broker.receive('work');
+    expect(again.payload).toBe('bad');
+    await again.nack({ requeue: false });
+    expect((await qstats(t, 'work.dlq')).depth).toBe(1);
   });
 
   it('an expired lease counts as a failed delivery towards maxDeliveries', async () => {

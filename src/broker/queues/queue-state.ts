@@ -8,7 +8,8 @@ import { assert, ChurnMap } from '../../common/index.js';
 import { RangeSet } from './range-set.js';
 import { OpsBuffer, type JournalOp, type StateSnapshot } from './queue-journal.js';
 
-export type TrackedState = 'inflight' | 'waiting' | 'visible';
+/** settling: its lease is over and it is being dead-lettered; no receipt settles it, no take delivers it. */
+export type TrackedState = 'inflight' | 'waiting' | 'visible' | 'settling';
 
 /** A message that has been delivered at least once and is not settled. */
 export interface Tracked {
@@ -67,6 +68,8 @@ export class QueueState {
    */
   aheadCount = 0;
   waitingCount = 0;
+  /** Tracked messages being dead-lettered: neither ready nor in flight. */
+  settlingCount = 0;
   /** Ops not yet handed to the journal, already encoded. */
   readonly pendingOps = new OpsBuffer();
   private nextToken = 1;
@@ -201,6 +204,18 @@ export class QueueState {
     this.visible[t.level].push(t.key);
   }
 
+  /**
+   * Ends a lease (or a wait) before the message is dead-lettered: its receipt is no longer current,
+   * so a second settle of it is refused while the dead letter is being written. makeVisible puts it
+   * back should that write fail.
+   */
+  beginSettling(t: Tracked): void {
+    this.unmarkState(t);
+    t.state = 'settling';
+    t.token = 0;
+    this.settlingCount++;
+  }
+
   /** The message is done (acked, dead-lettered, expired or dropped); it is never delivered again. */
   settle(level: number, offset: number): void {
     const l = this.level(level);
@@ -239,6 +254,7 @@ export class QueueState {
   private unmarkState(t: Tracked): void {
     if (t.state === 'inflight') this.inFlightCount--;
     else if (t.state === 'waiting') this.waitingCount--;
+    else if (t.state === 'settling') this.settlingCount--;
     else {
       const list = this.visible[t.level];
       const i = list.indexOf(t.key);

@@ -19,9 +19,9 @@ export interface StatsSource {
   readOne(level: number, offset: number): Promise<LogRecord | null>;
 }
 
-/** Ready messages (what receive could return): neither leased nor waiting for a retry. */
+/** Ready messages (what receive could return): neither leased, waiting for a retry nor being dead-lettered. */
 export function readyCount(s: QueueState): number {
-  return s.messageCount() - (s.inFlightCount - s.aheadCount) - s.waitingCount;
+  return s.messageCount() - (s.inFlightCount - s.aheadCount) - s.waitingCount - s.settlingCount;
 }
 
 export async function queueStats(q: StatsSource): Promise<QueueStats> {

@@ -321,9 +321,16 @@ export class QueueEngine {
     this.rates.nack.add(1, now);
     if (o.error !== undefined) this.rates.error.add(1, now);
     t.lastError = o.error;
-    if (o.requeue === false) return this.deadLetterTracked(t, 'rejected');
-    if (this.options.maxDeliveries > 0 && t.deliveryCount >= this.options.maxDeliveries)
-      return this.deadLetterTracked(t, 'max-deliveries');
+    const reason: DeadLetterReason | null =
+      o.requeue === false
+        ? 'rejected'
+        : this.options.maxDeliveries > 0 && t.deliveryCount >= this.options.maxDeliveries
+          ? 'max-deliveries'
+          : null;
+    if (reason !== null) {
+      this.beginSettling(t); // before any await: a second settle of this receipt is RECEIPT_INVALID
+      return this.deadLetterTracked(t, reason);
+    }
     const delayMs = o.delayMs ?? retryDelayMs(this.options.retry, t.deliveryCount);
     checkDelayMs(delayMs);
     this.leases.release(t);
@@ -370,18 +377,40 @@ export class QueueEngine {
     if (this.options.fifo) this.notify(); // the group's next message may go now
   }
 
-  /** Moves a delivered message to the dead-letter queue (or drops it when there is none). */
-  private async deadLetterTracked(t: Tracked, reason: DeadLetterReason): Promise<void> {
-    this.timers.cancel(t.key); // no lease expiry while the dead letter is being written
+  /** Ends the lease of a message about to be dead-lettered (no expiry, no settle by its receipt meanwhile). */
+  private beginSettling(t: Tracked): void {
+    this.timers.cancel(t.key);
     this.leases.release(t);
-    const rec = await this.readOne(t.level, t.offset);
-    if (rec !== null && this.options.deadLetterQueue !== undefined) {
-      await this.host.appendTo(this.options.deadLetterQueue, [deadLetterRecord(rec, this.facts(reason, t))]);
-      this.counters.deadLettered++;
-    } else {
-      this.counters.dropped++;
+    this.state.beginSettling(t);
+  }
+
+  /** Whether t is still the tracked message being dead-lettered. */
+  private stillSettling(t: Tracked): boolean {
+    return this.state.tracked.get(t.key) === t && t.state === 'settling';
+  }
+
+  /**
+   * Moves a message in state settling to the dead-letter queue (or drops it when there is none). If
+   * the dead letter cannot be written, the message is visible again rather than stuck, and the
+   * error is the caller's.
+   */
+  private async deadLetterTracked(t: Tracked, reason: DeadLetterReason): Promise<void> {
+    try {
+      const rec = await this.readOne(t.level, t.offset);
+      if (rec !== null && this.options.deadLetterQueue !== undefined) {
+        await this.host.appendTo(this.options.deadLetterQueue, [deadLetterRecord(rec, this.facts(reason, t))]);
+        this.counters.deadLettered++;
+      } else {
+        this.counters.dropped++;
+      }
+    } catch (err) {
+      if (this.stillSettling(t)) {
+        this.state.makeVisible(t);
+        this.notify();
+      }
+      throw err;
     }
-    if (this.state.tracked.get(t.key) === t) this.settleTracked(t);
+    if (this.stillSettling(t)) this.settleTracked(t);
     await this.journal.commit();
   }
 
@@ -441,9 +470,7 @@ export class QueueEngine {
     else if (t.state === 'inflight') {
       t.lastError = t.lastError ?? `visibility timeout expired after delivery ${t.deliveryCount}`;
       if (this.options.maxDeliveries > 0 && t.deliveryCount >= this.options.maxDeliveries) {
-        t.state = 'visible'; // no longer leased: a late ack must fail
-        this.state.inFlightCount--;
-        t.token = 0;
+        this.beginSettling(t); // no longer leased: a late ack must fail
         void this.locked(() => this.deadLetterTracked(t, 'max-deliveries')).catch(() => undefined);
       } else this.state.makeVisible(t);
     }
