@@ -2,7 +2,7 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { QueueEngine } from '../../src/broker/queues/queue.js';
 import { WharfError } from '../../src/common/index.js';
-import { openTestBroker, type TestBroker, qstats } from './queue-helpers.js';
+import { openTestBroker, type TestBroker, qstats, settle } from './queue-helpers.js';
 
 describe('retries and dead-lettering', () => {
   let t: TestBroker;
@@ -110,6 +110,21 @@ describe('retries and dead-lettering', () => {
     expect(again.payload).toBe('bad');
     await again.nack({ requeue: false });
     expect((await qstats(t, 'work.dlq')).depth).toBe(1);
+  });
+
+  it('a purge of a message whose last lease just expired does not also dead-letter it', async () => {
+    await t.broker.publish('work', { payload: 'p' });
+    for (let i = 0; i < 2; i++) {
+      expect((await t.broker.receive('work')).length).toBe(1);
+      t.clock.advance(10_000);
+    }
+    expect((await t.broker.receive('work'))[0].deliveryCount).toBe(3); // = maxDeliveries
+    const purged = t.broker.purgeQueue('work'); // holds the queue's lock until its journal commit
+    t.clock.advance(10_000); // the last lease expires meanwhile: its dead letter waits behind the purge
+    expect(await purged).toBe(1);
+    await settle(10);
+    expect((await qstats(t, 'work.dlq')).depth).toBe(0);
+    expect((await qstats(t, 'work')).deadLettered).toBe(0);
   });
 
   it('an expired lease counts as a failed delivery towards maxDeliveries', async () => {

@@ -384,7 +384,7 @@ export class QueueEngine {
     this.state.beginSettling(t);
   }
 
-  /** Whether t is still the tracked message being dead-lettered. */
+  /** Whether t is still the tracked message being dead-lettered (a purge may have settled it meanwhile). */
   private stillSettling(t: Tracked): boolean {
     return this.state.tracked.get(t.key) === t && t.state === 'settling';
   }
@@ -395,8 +395,10 @@ export class QueueEngine {
    * error is the caller's.
    */
   private async deadLetterTracked(t: Tracked, reason: DeadLetterReason): Promise<void> {
+    if (!this.stillSettling(t)) return;
     try {
       const rec = await this.readOne(t.level, t.offset);
+      if (!this.stillSettling(t)) return;
       if (rec !== null && this.options.deadLetterQueue !== undefined) {
         await this.host.appendTo(this.options.deadLetterQueue, [deadLetterRecord(rec, this.facts(reason, t))]);
         this.counters.deadLettered++;
