@@ -72,6 +72,22 @@ describe('overflow policies', () => {
     expect((await qstats(t, 'q')).dropped).toBe(2);
   });
 
+  it("'drop-oldest' drops a message that is ready again after a nack, rather than fail QUEUE_FULL or drop a newer one", async () => {
+    await t.broker.createQueue('q', { maxLength: 1, overflow: 'drop-oldest' });
+    await t.broker.publish('q', { payload: 'a' });
+    await (await t.broker.receive('q'))[0].nack({ delayMs: 0 });
+    expect((await qstats(t, 'q')).depth).toBe(1);
+    await t.broker.publish('q', { payload: 'b' });
+    expect((await t.broker.receive('q', { max: 10 })).map((m) => m.payload)).toEqual(['b']);
+
+    await t.broker.createQueue('q2', { maxLength: 2, overflow: 'drop-oldest' });
+    await t.broker.publish('q2', [{ payload: 1 }, { payload: 2 }]);
+    await (await t.broker.receive('q2'))[0].nack({ delayMs: 0 }); // 1 ready again, older than 2
+    await t.broker.publish('q2', { payload: 3 });
+    expect((await t.broker.receive('q2', { max: 10 })).map((m) => m.payload)).toEqual([2, 3]);
+    expect((await qstats(t, 'q2')).dropped).toBe(1);
+  });
+
   it("'drop-lowest-priority' drops the lowest level first; an incoming message below every stored one is dropped itself", async () => {
     await t.broker.createQueue('q', { maxLength: 3, overflow: 'drop-lowest-priority', priorities: 3 });
     await t.broker.publish('q', [

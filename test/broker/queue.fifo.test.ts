@@ -58,6 +58,30 @@ describe('FIFO queues', () => {
     expect(m.payload).toBe(1);
   });
 
+  it("overflow 'drop-oldest' drops the oldest message held behind its group when the rest is in flight", async () => {
+    await t.broker.createQueue('fd', { fifo: true, maxLength: 3, overflow: 'drop-oldest' });
+    await t.broker.publish('fd', [
+      { payload: 1, groupId: 'g' },
+      { payload: 2, groupId: 'g' },
+      { payload: 3, groupId: 'g' },
+    ]);
+    const [m1] = await t.broker.receive('fd');
+    expect(m1.payload).toBe(1);
+    expect(await t.broker.receive('fd')).toEqual([]); // 2 and 3 are held behind 1
+    expect((await qstats(t, 'fd')).depth).toBe(2);
+    await t.broker.publish('fd', { payload: 4, groupId: 'g' });
+    expect((await qstats(t, 'fd')).dropped).toBe(1);
+    await m1.ack();
+    const order: unknown[] = [];
+    for (let i = 0; i < 2; i++) {
+      const [m] = await t.broker.receive('fd');
+      order.push(m.payload);
+      await m.ack();
+    }
+    expect(order).toEqual([3, 4]);
+    expect((await qstats(t, 'fd')).depth).toBe(0);
+  });
+
   it('drops a duplicate dedupId within the window and resolves with the original id', async () => {
     const [first] = await t.broker.publish('f', [{ payload: 'x', groupId: 'G', dedupId: 'd-1' }]);
     const again = await t.broker.publish('f', { payload: 'x again', groupId: 'G', dedupId: 'd-1' });

@@ -1,7 +1,7 @@
 // The publish path of one queue: validation, dedup, producer rate limit, overflow (backpressure),
 // then one append per priority level (or to the delay log), resolving once durable.
 import { LIMITS, WharfError } from '../../common/index.js';
-import type { RecordInput } from '../../storage/index.js';
+import type { LogRecord, RecordInput } from '../../storage/index.js';
 import { RECOVERY_WINDOW_MS, type ProducerDedupe } from '../idempotence.js';
 import { H_DEDUP_ID, H_ID, encodeMessage } from '../message-codec.js';
 import { headerOf, scanLogSince } from '../topics/dedup-index.js';
@@ -303,7 +303,7 @@ export class QueuePublisher {
     }
   }
 
-  /** drop-oldest: the next ready message of the highest level (RabbitMQ drop-head); drop-lowest-priority: the lowest level's. */
+  /** drop-oldest: the oldest ready message of the highest level (RabbitMQ drop-head); drop-lowest-priority: the lowest level's. */
   private async dropUntilFits(count: number, bytes: number, incomingLevel: number): Promise<RoomOutcome> {
     const q = this.q;
     const levels = q.state.levels.map((_, i) => i);
@@ -324,24 +324,45 @@ export class QueuePublisher {
     return 'ok';
   }
 
+  /**
+   * Drops the level's oldest ready message: one visible again after a nack or an expired lease, one
+   * held behind its FIFO group, or the first never delivered from the cursor on, whichever has the
+   * lowest offset. Messages in flight, waiting for a retry or being dead-lettered are never dropped.
+   */
   private async dropHead(level: number): Promise<boolean> {
+    const q = this.q;
+    const fromCursor = await this.firstFromCursor(level);
+    let oldest = fromCursor?.offset;
+    for (const key of q.state.visible[level]) {
+      const t = q.state.tracked.get(key);
+      if (t !== undefined && t.state === 'visible' && (oldest === undefined || t.offset < oldest)) oldest = t.offset;
+    }
+    const held = level === 0 ? q.state.oldestHeld() : undefined;
+    if (held !== undefined && (oldest === undefined || held < oldest)) oldest = held;
+    if (oldest === undefined) return false;
+    const rec = oldest === fromCursor?.offset ? fromCursor : await q.readOne(level, oldest);
+    if (held === oldest) q.state.unhold(oldest);
+    q.state.settle(level, oldest); // a tracked message is forgotten with it
+    q.bytes -= rec === null ? 0 : recordBytes(rec);
+    q.counters.dropped++;
+    await q.journal.commit();
+    return true;
+  }
+
+  /** The first never-delivered message of the level from its cursor on, if any. */
+  private async firstFromCursor(level: number): Promise<LogRecord | undefined> {
     const q = this.q;
     const l = q.state.levels[level];
     let at = q.state.nextCursorOffset(level);
     while (at < l.endOffset) {
       const recs = await q.log(level).read(at, { maxBytes: 64 * 1024, maxRecords: 64 });
-      if (recs.length === 0) return false;
+      if (recs.length === 0) return undefined;
       for (const rec of recs) {
-        if (rec.offset >= l.endOffset) return false;
-        if (!q.state.isCandidate(level, rec.offset)) continue;
-        q.state.settle(level, rec.offset);
-        q.bytes -= recordBytes(rec);
-        q.counters.dropped++;
-        await q.journal.commit();
-        return true;
+        if (rec.offset >= l.endOffset) return undefined;
+        if (q.state.isCandidate(level, rec.offset)) return rec;
       }
       at = recs[recs.length - 1].offset + 1;
     }
-    return false;
+    return undefined;
   }
 }

@@ -290,6 +290,26 @@ export class QueueState {
     return offset;
   }
 
+  /** The lowest offset held behind any group (level 0), or undefined when none is held. */
+  oldestHeld(): number | undefined {
+    let oldest: number | undefined;
+    for (const g of this.groups.values())
+      if (g.held.length > 0 && (oldest === undefined || g.held[0] < oldest)) oldest = g.held[0];
+    return oldest;
+  }
+
+  /** Takes a held message out of its group (overflow dropped it); the group's next one moves up. */
+  unhold(offset: number): void {
+    for (const [id, g] of this.groups) {
+      const i = g.held.indexOf(offset);
+      if (i < 0) continue;
+      g.held.splice(i, 1);
+      this.heldCount--;
+      this.refreshGroup(id, g);
+      return;
+    }
+  }
+
   private attachGroup(t: Tracked): void {
     const id = t.groupId!;
     let g = this.groups.get(id);
