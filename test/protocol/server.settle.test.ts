@@ -3,7 +3,7 @@
 // buffered on the server, and messages held for a credit, go back uncounted), and a SETTLE_BATCH run naming ids not yet sent
 // settles nothing beyond what was sent.
 import { afterEach, describe, expect, it } from 'vitest';
-import { Broker, type QueueStats } from '../../src/broker/index.js';
+import { Broker, type QueueStats, type TopicStats } from '../../src/broker/index.js';
 import * as P from '../../src/protocol/index.js';
 import { startNativeServer, type NativeServer } from '../../src/server/native/index.js';
 import { RawClient, type RawFrame } from './raw-client.js';
@@ -215,5 +215,47 @@ describe('remote queue consumer settlement', () => {
     const q = await queueStats('q');
     expect(q.depth + q.inFlight).toBe(2);
     c.close();
+  });
+});
+
+describe('a flow unsubscribed before its SUBSCRIBED', () => {
+  /** Sends `op` (flow 1 on a new connection) and, in the same write, an UNSUBSCRIBE of flow 1; returns the answers by correlation id. */
+  async function openAndUnsubscribe(
+    op: number,
+    name: string,
+    options: Record<string, unknown>,
+  ): Promise<Map<number, string>> {
+    server = await startNativeServer(broker!, { port: 0 });
+    const c = await RawClient.open(server.address().port, true, 4);
+    c.send(
+      Buffer.concat([
+        P.encodeFrame(op, 2, (w) => P.encodeSubscribe(w, { name, options, credits: 10 })),
+        P.encodeFrame(P.OP.UNSUBSCRIBE, 3, (w) => P.encodeSubscriptionId(w, 1)),
+      ]),
+    );
+    const answers = new Map<number, string>();
+    for (const f of [(await c.next())!, (await c.next())!])
+      answers.set(f.correlationId, f.op === P.OP.ERROR ? c.error(f).code : P.opName(f.op));
+    return answers;
+  }
+
+  it('a SUBSCRIBE still joining its group is answered CLOSED, and its member leaves the group', async () => {
+    broker = await Broker.open({ inMemory: true });
+    await broker.createTopic('t');
+    const answers = await openAndUnsubscribe(P.OP.SUBSCRIBE, 't', { group: 'g' });
+    expect([answers.get(2), answers.get(3)]).toEqual(['CLOSED', 'OK']);
+    await until(async () => ((await broker!.stats('t')) as TopicStats).groups.g?.members === 0);
+  });
+
+  it('a CONSUME still opening is answered CLOSED, and no consumer is left leasing the queue', async () => {
+    broker = await Broker.open({ inMemory: true });
+    await broker.createQueue('dlq');
+    await broker.createQueue('q', { maxDeliveries: 1, deadLetterQueue: 'dlq' });
+    await broker.publish('q', [{ payload: 1 }, { payload: 2 }, { payload: 3 }]);
+    const answers = await openAndUnsubscribe(P.OP.CONSUME, 'q', {});
+    expect([answers.get(2), answers.get(3)]).toEqual(['CLOSED', 'OK']);
+    await new Promise((r) => setTimeout(r, 100));
+    const q = await queueStats('q');
+    expect([q.depth, q.inFlight, await depth('dlq')]).toEqual([3, 0, 0]);
   });
 });

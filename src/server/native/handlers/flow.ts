@@ -154,13 +154,13 @@ const subscribe: OpHandler = async (conn, r, id) => {
               track,
             ),
           );
+    if (endedWhileOpening(conn, flow)) {
+      await sub.close();
+      throw flowEndedBeforeOpen(flow);
+    }
     flow.close = () => sub.close();
     flow.assignments = () => sub.assignments();
     flow.seek = (position) => sub.seek(position);
-    if (conn.isClosed) {
-      await sub.close();
-      return;
-    }
     const assignments = sub.assignments();
     flow.lastAssignments = assignments.join(',');
     conn.send(OP.SUBSCRIBED, id, (w) =>
@@ -236,11 +236,11 @@ const consume: OpHandler = async (conn, r, id) => {
               throw err;
             }
           });
-    flow.close = () => consumer.close();
-    if (conn.isClosed) {
+    if (endedWhileOpening(conn, flow)) {
       await consumer.close();
-      return;
+      throw flowEndedBeforeOpen(flow);
     }
+    flow.close = () => consumer.close();
     conn.send(OP.SUBSCRIBED, id, (w) =>
       encodeSubscribed(w, { subscriptionId: flow.id, memberId: '', group: null, assignments: [] }),
     );
@@ -251,6 +251,22 @@ const consume: OpHandler = async (conn, r, id) => {
     throw err;
   }
 };
+
+/**
+ * True when the flow ended (UNSUBSCRIBE, or its connection closing) while its SUBSCRIBE or CONSUME
+ * awaited the broker. endFlow then ran while the flow's close was still a no-op, so the subscription
+ * or consumer the broker just opened is closed by the opener; nothing else would ever close it.
+ */
+function endedWhileOpening(conn: Connection, flow: FlowState): boolean {
+  return conn.isClosed || flow.closedBecause !== null || conn.flows.get(flow.id) !== flow;
+}
+
+function flowEndedBeforeOpen(flow: FlowState): WharfError {
+  return new WharfError(
+    'CLOSED',
+    `subscription ${flow.id} was unsubscribed (or its connection closed) before it was subscribed; subscribe again`,
+  );
+}
 
 /**
  * Once the broker ends a flow's subscription or consumer on its own (`ended` settles with an error:
