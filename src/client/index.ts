@@ -72,7 +72,7 @@ export async function connect(url: string, options: ConnectOptions = {}): Promis
     reconnectTimeoutMs: options.reconnectTimeoutMs ?? 30_000,
     connectTimeoutMs: options.connectTimeoutMs ?? 10_000,
     maxWaitingRequests: options.maxWaitingRequests ?? 10_000,
-    maxFrameBytes: NATIVE_LIMITS.maxFrameBytes * 2,
+    maxFrameBytes: NATIVE_LIMITS.maxClientFrameBytes,
   });
   await conn.open();
   return new RemoteWharf(

@@ -72,6 +72,17 @@ export const NATIVE_LIMITS = {
   maxConnections: 1024,
   /** Largest frame either side accepts (a publish batch must fit in one). */
   maxFrameBytes: 16 * 1024 * 1024,
+  /**
+   * Largest DELIVER or RECEIVED frame the server sends, unless it holds one delivery only: deliveries
+   * that would take a frame past it go in the next frame (a RECEIVE answers fewer than its max, the
+   * rest stay ready). Also the most a server may be configured with, so the client always accepts.
+   */
+  maxResponseFrameBytes: 64 * 1024 * 1024,
+  /**
+   * Largest frame the client accepts: maxResponseFrameBytes, or one delivery of the largest message a
+   * topic or queue takes (maxMessageBytes at most 64 MiB), with room for its delivery fields.
+   */
+  maxClientFrameBytes: 65 * 1024 * 1024,
   /** Most requests awaiting a response on one connection (pipelining window). */
   maxInFlightRequests: 4096,
   /** A connection silent this long is closed with TIMEOUT (clients ping at a third of it). */

@@ -1,6 +1,6 @@
 // Native server limits: a client over a limit gets a clear error; other clients are unaffected.
 import { afterEach, describe, expect, it } from 'vitest';
-import { Broker } from '../../src/broker/index.js';
+import { Broker, type QueueStats } from '../../src/broker/index.js';
 import { ManualClock } from '../../src/common/index.js';
 import * as P from '../../src/protocol/index.js';
 import { startNativeServer, type NativeServer } from '../../src/server/native/index.js';
@@ -143,5 +143,83 @@ describe('native server limits', () => {
     };
     expect(await flagsOfRepeat(3)).toBe(0x01);
     expect(await flagsOfRepeat(4)).toBe(0x03);
+  });
+
+  describe('maxResponseFrameBytes: deliveries are split across frames by bytes', () => {
+    const MIB = 1024 * 1024;
+    const MB = new Uint8Array(1_000_000).fill(7);
+    const frameBytes = (f: { body: Buffer }): number => f.body.length + 9;
+
+    it('a receive of 40 messages of 1 MB each resolves with all 40 over one connection, as embedded', async () => {
+      const port = await start({});
+      await broker!.createQueue('q');
+      for (let i = 0; i < 40; i++) await broker!.publish('q', { payload: MB });
+      const client = await connect(`wharf://127.0.0.1:${port}`, { reconnectTimeoutMs: 3_000 });
+      const got = await client.receive('q', { max: 40 });
+      await client.close();
+      expect(got).toHaveLength(40);
+      expect(server!.counters.connectionsTotal).toBe(1);
+    });
+
+    it('a RECEIVE answers what fits in one frame; the messages left out stay ready, their delivery not counted', async () => {
+      const port = await start({ maxResponseFrameBytes: MIB });
+      await broker!.createQueue('q', { maxDeliveries: 1 });
+      for (let i = 0; i < 5; i++) await broker!.publish('q', { payload: MB });
+      const c = await RawClient.open(port, true, 4);
+      c.send(P.encodeFrame(P.OP.RECEIVE, 2, (w) => P.encodeReceive(w, 'q', { max: 5, waitMs: 0 }, 4)));
+      const f = (await c.next())!;
+      expect(f.op).toBe(P.OP.RECEIVED);
+      expect(P.decodeReceived(new P.WireReader().reset(f.body))).toHaveLength(1);
+      await new Promise((r) => setTimeout(r, 50));
+      const q = (await broker!.stats('q')) as QueueStats;
+      expect([q.depth, q.inFlight]).toEqual([4, 1]);
+      const rest = await broker!.receive('q', { max: 10 });
+      expect(rest.map((m) => m.deliveryCount)).toEqual([1, 1, 1, 1]);
+      c.close();
+    });
+
+    it('a consumer granted many credits gets large messages in DELIVER frames of at most the limit, one delivery alone may pass it', async () => {
+      const port = await start({ maxResponseFrameBytes: MIB });
+      await broker!.createQueue('q', { maxMessageBytes: 4 * 1024 * 1024 });
+      const third = new Uint8Array(300_000).fill(1);
+      for (let i = 0; i < 20; i++) await broker!.publish('q', { payload: third });
+      await broker!.publish('q', { payload: new Uint8Array(2_000_000).fill(2) });
+      const c = await RawClient.open(port, true, 4);
+      c.send(P.encodeFrame(P.OP.CONSUME, 2, (w) => P.encodeSubscribe(w, { name: 'q', options: {}, credits: 1000 })));
+      const counts: number[] = [];
+      while (counts.reduce((a, b) => a + b, 0) < 21) {
+        const f = (await c.next())!;
+        if (f.op !== P.OP.DELIVER) continue;
+        const n = P.decodeDeliver(new P.WireReader().reset(f.body)).deliveries.length;
+        if (n > 1) expect(frameBytes(f)).toBeLessThanOrEqual(MIB);
+        counts.push(n);
+      }
+      expect(counts).toContain(1); // the 2 MB message, alone in its frame
+      expect(Math.max(...counts)).toBeLessThanOrEqual(3); // 300 KB each: a fourth would pass 1 MiB
+      c.close();
+    });
+
+    it('maxResponseFrameBytes is at most what every client accepts', async () => {
+      await start({});
+      await expect(startNativeServer(broker!, { port: 0, maxResponseFrameBytes: 65 * MIB })).rejects.toMatchObject({
+        code: 'INVALID_ARGUMENT',
+      });
+    });
+
+    it('a remote consumer with many credits handles every large message over one connection', async () => {
+      const port = await start({});
+      await broker!.createQueue('q');
+      for (let i = 0; i < 40; i++) await broker!.publish('q', { payload: MB });
+      const client = await connect(`wharf://127.0.0.1:${port}`, { reconnectTimeoutMs: 3_000 });
+      let handled = 0;
+      const done = new Promise<void>((resolve) => {
+        void client.consume('q', { concurrency: 100 }, () => {
+          if (++handled === 40) resolve();
+        });
+      });
+      await done;
+      await client.close();
+      expect(server!.counters.connectionsTotal).toBe(1);
+    });
   });
 });

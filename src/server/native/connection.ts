@@ -355,6 +355,11 @@ export class Connection {
     }
   }
 
+  /**
+   * Writes a flow's queued deliveries as DELIVER frames of at most 65,535 deliveries and, unless a
+   * frame holds one delivery only, at most maxResponseFrameBytes: a client refuses a frame over its
+   * own limit, and a frame of many large messages would pass it.
+   */
   private encodeDeliveries(flow: FlowState): void {
     const batch = flow.batch;
     let i = 0;
@@ -369,14 +374,21 @@ export class Connection {
       for (let k = 0; k < count; k++, i++) {
         const d = batch[i];
         const at = w.pos;
+        if (written > 0 && at - mark >= this.limits.maxResponseFrameBytes) break;
         try {
           if (d.record !== null) {
             encodeStoredDelivery(w, d.record, d, d.lease);
+          } else if (d.message !== null) encodeDelivery(w, d.message, d);
+          else throw new WharfError('INTERNAL', 'invariant violated: a delivery with neither a message nor a record');
+          if (written > 0 && w.pos - mark > this.limits.maxResponseFrameBytes) {
+            w.pos = at; // written again as the next frame's first
+            break;
+          }
+          if (d.record !== null) {
             // Written: an in-flight delivery need not hold its record's objects until it settles.
             d.record = null;
             d.lease?.releaseRecord();
-          } else if (d.message !== null) encodeDelivery(w, d.message, d);
-          else throw new WharfError('INTERNAL', 'invariant violated: a delivery with neither a message nor a record');
+          }
           written++;
         } catch (err) {
           w.pos = at;

@@ -10,6 +10,8 @@ export interface ServerLimits {
   idleTimeoutMs: number;
   maxReceiptsPerConnection: number;
   maxSubscriptionsPerConnection: number;
+  /** Largest DELIVER or RECEIVED frame holding more than one delivery; at most NATIVE_LIMITS' (the client's ceiling). */
+  maxResponseFrameBytes: number;
   /**
    * Highest protocol version offered at HELLO (default: the newest this code speaks). Pin it to the
    * older side's version during a rolling upgrade, so every server answers alike.
@@ -18,7 +20,7 @@ export interface ServerLimits {
 }
 
 export function resolveLimits(o: Partial<ServerLimits>): ServerLimits {
-  const pick = (name: keyof typeof NATIVE_LIMITS): number => {
+  const pick = (name: keyof ServerLimits & keyof typeof NATIVE_LIMITS): number => {
     const v = o[name] ?? NATIVE_LIMITS[name];
     if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0)
       throw new WharfError('INVALID_ARGUMENT', `native server option ${name} is ${String(v)}; pass an integer >= 0`);
@@ -31,8 +33,19 @@ export function resolveLimits(o: Partial<ServerLimits>): ServerLimits {
     idleTimeoutMs: pick('idleTimeoutMs'),
     maxReceiptsPerConnection: pick('maxReceiptsPerConnection'),
     maxSubscriptionsPerConnection: pick('maxSubscriptionsPerConnection'),
+    maxResponseFrameBytes: responseFrameBytes(pick('maxResponseFrameBytes')),
     maxProtocolVersion: protocolVersion(o.maxProtocolVersion),
   };
+}
+
+function responseFrameBytes(v: number): number {
+  if (v < 1 || v > NATIVE_LIMITS.maxResponseFrameBytes) {
+    throw new WharfError(
+      'INVALID_ARGUMENT',
+      `native server option maxResponseFrameBytes is ${v}; pass an integer from 1 to ${NATIVE_LIMITS.maxResponseFrameBytes} (clients accept no larger frame)`,
+    );
+  }
+  return v;
 }
 
 function protocolVersion(v: unknown): number {

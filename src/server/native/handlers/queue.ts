@@ -2,7 +2,7 @@
 // handed out (bounded by maxReceiptsPerConnection) so ACK/NACK/EXTEND reach the broker's objects.
 import { WharfError } from '../../../common/index.js';
 import type { RememberedAnswer } from '../../receive-attempts.js';
-import { handBack } from '../../undelivered.js';
+import { handBack, type Undelivered } from '../../undelivered.js';
 import {
   OP,
   decodeExtend,
@@ -19,6 +19,9 @@ import {
 } from '../../../protocol/index.js';
 import type { Connection, OpHandler } from '../connection.js';
 import { encodeStoredDelivery, storedSource } from '../stored-delivery.js';
+
+/** length:u32 op:u8 correlationId:u32 */
+const FRAME_HEADER_BYTES = 9;
 
 const receive: OpHandler = async (conn, r, id) => {
   const req = decodeReceive(r, conn.protocolVersion);
@@ -42,8 +45,9 @@ const receive: OpHandler = async (conn, r, id) => {
   let leaseMs: Promise<number> | undefined;
   const extend = async (receipt: string): Promise<void> =>
     direct!.extendVisibilityReceipt(req.queue, receipt, await (leaseMs ??= leaseMsOf(conn, req)));
+  // A remembered answer fit in one RECEIVED frame when it was first sent.
   const answerAgain = (again: RememberedAnswer<Buffer>): void =>
-    sendReceived(conn, id, again.items, (w, delivery) => void w.raw(delivery), null);
+    void sendReceived(conn, id, again.items, (w, delivery) => void w.raw(delivery), null);
   await conn.receiveAttempts.serve(req.queue, attemptId, extend, answerAgain, () =>
     receiveNew(conn, req, id, attemptId, tracked, room),
   );
@@ -84,13 +88,14 @@ async function receiveNew(
         { deliveryId: 0, deliveryCount: d.deliveryCount, receipt: d.receipt, firstDeliveredAt: d.firstDeliveredAt },
         d,
       );
-    sendReceived(
+    const sent = sendReceived(
       conn,
       id,
       stored,
       encode,
       attemptId === '' ? null : { queue: req.queue, attemptId, receiptOf: (d) => d.receipt },
     );
+    await handBackUnsent(conn, req.queue, stored, sent);
     return;
   }
   const messages = await conn.broker.receive(req.queue, options);
@@ -98,7 +103,6 @@ async function receiveNew(
     await handBack(conn.broker, req.queue, messages); // as above
     return;
   }
-  if (tracked) for (const m of messages) conn.receipts.set(m.receipt, m);
   const encode = (w: WireWriter, m: QueueMessage): void =>
     encodeDelivery(w, m, {
       deliveryId: 0,
@@ -106,18 +110,36 @@ async function receiveNew(
       receipt: m.receipt,
       firstDeliveredAt: m.firstDeliveredAt,
     });
-  sendReceived(
+  const sent = sendReceived(
     conn,
     id,
     messages,
     encode,
     attemptId === '' ? null : { queue: req.queue, attemptId, receiptOf: (m) => m.receipt },
   );
+  if (tracked) for (let i = 0; i < sent; i++) conn.receipts.set(messages[i].receipt, messages[i]);
+  await handBackUnsent(conn, req.queue, messages, sent);
 }
 
 /**
- * Answers RECEIVED with one delivery per item (encodeOne writes it). With an attempt, the
- * deliveries as written (a copy) and their receipts are remembered for a retry of it.
+ * Messages leased for a RECEIVE that did not fit in its answer (maxResponseFrameBytes) never reached
+ * the client: they go back now, uncounted, as for a client that left during its long poll.
+ */
+async function handBackUnsent(
+  conn: Connection,
+  queue: string,
+  leased: readonly Undelivered[],
+  sent: number,
+): Promise<void> {
+  if (sent < leased.length) await handBack(conn.broker, queue, leased.slice(sent));
+}
+
+/**
+ * Answers RECEIVED with one delivery per item (encodeOne writes it), as many as fit in
+ * maxResponseFrameBytes (at least one): a client refuses a frame over its own limit, and max
+ * messages of the largest size would pass it. Returns how many items were sent; the caller hands
+ * back the rest. With an attempt, the deliveries as written (a copy) and their receipts are
+ * remembered for a retry of it.
  */
 function sendReceived<T>(
   conn: Connection,
@@ -125,15 +147,25 @@ function sendReceived<T>(
   items: readonly T[],
   encodeOne: (w: WireWriter, item: T) => void,
   attempt: { queue: string; attemptId: string; receiptOf: (item: T) => string } | null,
-): void {
+): number {
+  let sent = items.length;
   conn.send(OP.RECEIVED, id, (w) => {
+    const frameStart = w.pos - FRAME_HEADER_BYTES; // the body is written after the frame's header
+    const countAt = w.pos;
     encodeReceivedHeader(w, items.length);
     const from = w.pos;
     const starts: number[] = [];
     for (const item of items) {
-      starts.push(w.pos - from);
+      const at = w.pos;
       encodeOne(w, item);
+      if (starts.length > 0 && w.pos - frameStart > conn.limits.maxResponseFrameBytes) {
+        w.pos = at;
+        break;
+      }
+      starts.push(at - from);
     }
+    sent = starts.length;
+    if (sent < items.length) w.buf.writeUInt16BE(sent, countAt);
     if (attempt !== null) {
       // A copy of each delivery of its own: what a retry leaves out is not held by the rest.
       const deliveries = starts.map((start, i) =>
@@ -141,10 +173,11 @@ function sendReceived<T>(
       );
       conn.receiveAttempts.remember(attempt.queue, attempt.attemptId, {
         items: deliveries,
-        receipts: items.map(attempt.receiptOf),
+        receipts: items.slice(0, sent).map(attempt.receiptOf),
       });
     }
   });
+  return sent;
 }
 
 /** Brokers that settle by receipt directly (the embedded Broker does): receipts then outlive a reconnect. */
