@@ -1,7 +1,7 @@
 // The remote client: implements interface Wharf over one native-protocol connection, so the same
 // code runs embedded or remote. Admin calls are requests; publish goes through the batching,
 // idempotent Producer; subscribe/consume are server-pushed flows that resume after a reconnect.
-import { WharfError, checkOptionFields, checkOptionObject } from '../common/index.js';
+import { LIMITS, WharfError, checkOptionFields, checkOptionObject } from '../common/index.js';
 import { RECEIVE_OPTION_FIELDS } from '../broker/index.js';
 import {
   OP,
@@ -250,13 +250,21 @@ export class RemoteWharf implements Wharf, FlowRegistry {
     if (typeof handler !== 'function')
       throw new WharfError('INVALID_ARGUMENT', 'consume needs a handler function as its third argument');
     const o = asObject(options, 'consume option', '{ concurrency: 4 }') as ConsumeOptions;
+    // The ranges the broker's consumer takes, checked here as embedded checks them: the server runs
+    // its consumer with the credits (at most maxConsumeConcurrency), not with these numbers.
     const concurrency = o.concurrency ?? 1;
-    if (!Number.isSafeInteger(concurrency) || concurrency < 1)
-      throw new WharfError('INVALID_ARGUMENT', `concurrency is ${JSON.stringify(concurrency)}; use an integer >= 1`);
+    if (!Number.isSafeInteger(concurrency) || concurrency < 1 || concurrency > LIMITS.maxConsumeConcurrency)
+      throw new WharfError(
+        'INVALID_ARGUMENT',
+        `consume concurrency ${concurrency}: pass an integer from 1 to ${LIMITS.maxConsumeConcurrency}`,
+      );
     const prefetch = o.prefetch ?? concurrency * 2;
-    if (!Number.isSafeInteger(prefetch) || prefetch < 1)
-      throw new WharfError('INVALID_ARGUMENT', `prefetch is ${JSON.stringify(prefetch)}; use an integer >= 1`);
-    const credits = Math.max(concurrency, prefetch);
+    if (!Number.isSafeInteger(prefetch) || prefetch < concurrency || prefetch > LIMITS.maxConsumePrefetch)
+      throw new WharfError(
+        'INVALID_ARGUMENT',
+        `consume prefetch ${prefetch}: pass an integer from concurrency (${concurrency}) to ${LIMITS.maxConsumePrefetch}`,
+      );
+    const credits = prefetch;
     const consumer = new RemoteConsumer(
       this.conn,
       this,

@@ -6,6 +6,9 @@ export const LIMITS = {
   maxMessageBytes: 1024 * 1024,
   /** Most messages in one publish call. */
   maxBatchMessages: 10_000,
+  /** A consumer's handlers running at once, and the messages it leases ahead (prefetch). */
+  maxConsumeConcurrency: 10_000,
+  maxConsumePrefetch: 100_000,
   /** Most partitions in one topic. */
   maxPartitions: 1024,
   /** Most topics + queues + exchanges in one broker. */

@@ -143,4 +143,42 @@ describe.each(factories)('queues contract (%s)', (_name, make) => {
     expect(peak).toBeLessThanOrEqual(3);
     expect(peak).toBeGreaterThan(1);
   });
+
+  it('consume takes the same concurrency and prefetch ranges embedded and remote: prefetch up to 100 000, concurrency up to 10 000', async () => {
+    await t.wharf.createQueue('ranges');
+    for (const options of [
+      { concurrency: 1, prefetch: 20_000 },
+      { concurrency: 6_000 },
+      { concurrency: 10_000, prefetch: 100_000 },
+    ]) {
+      const c = await t.wharf.consume('ranges', options, () => undefined);
+      await c.close();
+    }
+    for (const options of [
+      { concurrency: 10_001 },
+      { concurrency: 4, prefetch: 2 },
+      { concurrency: 1, prefetch: 100_001 },
+      { concurrency: 1.5 },
+    ]) {
+      await expect(
+        t.wharf.consume('ranges', options, () => undefined),
+        JSON.stringify(options),
+      ).rejects.toMatchObject({
+        code: 'INVALID_ARGUMENT',
+      });
+    }
+    // A consumer whose prefetch is above what runs at once still gets every message.
+    await t.wharf.publish(
+      'ranges',
+      Array.from({ length: 30 }, (_, i) => ({ payload: i })),
+    );
+    const seen: unknown[] = [];
+    const c = await t.wharf.consume(
+      'ranges',
+      { concurrency: 1, prefetch: 20_000 },
+      (m: QueueMessage) => void seen.push(m.payload),
+    );
+    await expect.poll(() => seen.length, { timeout: 5_000 }).toBe(30);
+    await c.close();
+  });
 });

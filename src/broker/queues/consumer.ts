@@ -56,13 +56,16 @@ export class QueueConsumer implements Consumer, OutcomeSink<Delivery> {
   ) {
     checkOptionFields(options, CONSUME_OPTION_FIELDS, 'consume option', '{ concurrency: 4 }');
     const c = options.concurrency ?? 1;
-    if (!Number.isSafeInteger(c) || c < 1 || c > 10_000)
-      throw new WharfError('INVALID_ARGUMENT', `consume concurrency ${c}: pass an integer from 1 to 10000`);
-    const p = options.prefetch ?? c * 2;
-    if (!Number.isSafeInteger(p) || p < c || p > 100_000)
+    if (!Number.isSafeInteger(c) || c < 1 || c > LIMITS.maxConsumeConcurrency)
       throw new WharfError(
         'INVALID_ARGUMENT',
-        `consume prefetch ${p}: pass an integer from concurrency (${c}) to 100000`,
+        `consume concurrency ${c}: pass an integer from 1 to ${LIMITS.maxConsumeConcurrency}`,
+      );
+    const p = options.prefetch ?? c * 2;
+    if (!Number.isSafeInteger(p) || p < c || p > LIMITS.maxConsumePrefetch)
+      throw new WharfError(
+        'INVALID_ARGUMENT',
+        `consume prefetch ${p}: pass an integer from concurrency (${c}) to ${LIMITS.maxConsumePrefetch}`,
       );
     if (options.ackMode !== undefined && options.ackMode !== 'manual' && options.ackMode !== 'auto') {
       throw new WharfError(

@@ -2,7 +2,7 @@
 // logic (ordering, commits, retries, rebalances); our handler forwards each message to the client
 // and settles when the client's SETTLE / SETTLE_BATCH arrives, so remote handlers behave like
 // embedded ones. Per message: one PendingDelivery and (unless ackMode 'auto') one promise.
-import { ChurnMap, WharfError } from '../../../common/index.js';
+import { ChurnMap, LIMITS, WharfError } from '../../../common/index.js';
 import {
   OP,
   decodeCredit,
@@ -186,7 +186,9 @@ const consume: OpHandler = async (conn, r, id) => {
     // The client's credit window bounds the leases taken for it.
     // A remote handler holds its server-side handler open until SETTLE, so the server runs as many
     // as the client granted credits; the client itself bounds how many of them run at once.
-    const concurrency = Math.max(1, req.credits);
+    // Capped at what a consumer may run: a client whose prefetch asks for more credits (embedded
+    // accepts prefetch up to maxConsumePrefetch) gets at most that many unsettled deliveries.
+    const concurrency = Math.min(LIMITS.maxConsumeConcurrency, Math.max(1, req.credits));
     const source = tracked ? null : storedSource(conn);
     const consumerOptions = { ...options, concurrency };
     // The embedded Broker hands over each message as stored: it goes out without being decoded.
