@@ -66,6 +66,15 @@ describe('native server bad input', () => {
     c.close();
   });
 
+  it('an unknown op with correlation id 0 ends the connection, as every ERROR on id 0 does; others are unaffected', async () => {
+    const c = await RawClient.open(port);
+    c.send(P.encodeFrame(0x7e, 0, (w) => w.u32(1)));
+    const f = (await c.next())!;
+    expect([f.op, f.correlationId, c.error(f).code]).toEqual([P.OP.ERROR, 0, 'PROTOCOL_ERROR']);
+    await c.closedPromise;
+    await stillServes();
+  });
+
   it('truncated and wrongly typed fields are PROTOCOL_ERROR or INVALID_ARGUMENT; nothing is stored', async () => {
     const before = await snapshot();
     const c = await RawClient.open(port);

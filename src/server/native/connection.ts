@@ -195,13 +195,14 @@ export class Connection {
     }
     const handler = this.table.get(op);
     if (handler === undefined) {
-      this.replyError(
-        correlationId,
-        new WharfError(
-          'PROTOCOL_ERROR',
-          `unknown op ${opName(op)}; this server speaks the ops listed in docs/protocol.md`,
-        ),
+      const e = new WharfError(
+        'PROTOCOL_ERROR',
+        `unknown op ${opName(op)}; this server speaks the ops listed in docs/protocol.md`,
       );
+      // Answered on its correlation id; on id 0 that answer is an ERROR on 0, which ends the
+      // connection (section 4), so it does end it.
+      if (correlationId === 0) this.fatal(e);
+      else this.replyError(correlationId, e);
       return;
     }
     const oneWay = ONE_WAY_OPS.has(op);
