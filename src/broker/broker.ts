@@ -72,10 +72,13 @@ function resolveOptions(o: BrokerOptions): ResolvedBrokerOptions {
       `fsync is ${JSON.stringify(o.fsync)}; use 'always', 'interval' or 'never'`,
     );
   }
-  const posInt = (v: number | undefined, name: string, dflt: number): number => {
+  const posInt = (v: number | undefined, name: string, dflt: number, max = Number.MAX_SAFE_INTEGER): number => {
     if (v === undefined) return dflt;
-    if (!Number.isSafeInteger(v) || v < 1)
-      throw new WharfError('INVALID_ARGUMENT', `${name} is ${JSON.stringify(v)}; use a positive integer`);
+    if (!Number.isSafeInteger(v) || v < 1 || v > max)
+      throw new WharfError(
+        'INVALID_ARGUMENT',
+        `${name} is ${JSON.stringify(v)}; use a positive integer${max < Number.MAX_SAFE_INTEGER ? ` up to ${max}` : ''}`,
+      );
     return v;
   };
   return {
@@ -83,7 +86,12 @@ function resolveOptions(o: BrokerOptions): ResolvedBrokerOptions {
     inMemory,
     fsync: o.fsync ?? 'always',
     fsyncIntervalMs: posInt(o.fsyncIntervalMs, 'fsyncIntervalMs', LIMITS.fsyncIntervalMs),
-    maxMessageBytes: posInt(o.maxMessageBytes, 'maxMessageBytes', LIMITS.maxMessageBytes),
+    maxMessageBytes: posInt(
+      o.maxMessageBytes,
+      'maxMessageBytes',
+      LIMITS.maxMessageBytes,
+      LIMITS.maxMessageBytesCeiling,
+    ),
     retentionCheckIntervalMs: posInt(
       o.retentionCheckIntervalMs,
       'retentionCheckIntervalMs',

@@ -4,6 +4,11 @@
 export const LIMITS = {
   /** Largest message (key + payload + headers, encoded). */
   maxMessageBytes: 1024 * 1024,
+  /**
+   * The most maxMessageBytes may be raised to, for the broker, a topic or a queue: a segment and a
+   * native frame to a client must still hold one message (NATIVE_LIMITS.maxClientFrameBytes).
+   */
+  maxMessageBytesCeiling: 64 * 1024 * 1024,
   /** Most messages in one publish call. */
   maxBatchMessages: 10_000,
   /** A consumer's handlers running at once, and the messages it leases ahead (prefetch). */

@@ -73,6 +73,25 @@ describe('options fields', () => {
     });
   });
 
+  it('maxMessageBytes goes up to 64 MiB for the broker, a topic and a queue, and no further', async () => {
+    const ceiling = 64 * 1024 * 1024;
+    await expect(Broker.open({ inMemory: true, maxMessageBytes: ceiling + 1 })).rejects.toMatchObject({
+      code: 'INVALID_ARGUMENT',
+    });
+    const b = await Broker.open({ inMemory: true, maxMessageBytes: ceiling });
+    try {
+      await expect(b.createTopic('t', { maxMessageBytes: ceiling + 1 })).rejects.toMatchObject({
+        code: 'INVALID_ARGUMENT',
+      });
+      await expect(b.createQueue('q', { maxMessageBytes: ceiling + 1 })).rejects.toMatchObject({
+        code: 'INVALID_ARGUMENT',
+      });
+      expect((await b.createQueue('q', { maxMessageBytes: ceiling })).options.maxMessageBytes).toBe(ceiling);
+    } finally {
+      await b.close();
+    }
+  });
+
   it('a field list names every field of its options type, or the code does not compile', () => {
     type Example = { a?: number; b: string };
     expect(optionFields<Example>({ a: true, b: true })).toEqual(['a', 'b']);

@@ -128,7 +128,8 @@ export function resolveQueueOptions(
     retry,
     onExpire,
     blockTimeoutMs: int(o.blockTimeoutMs, 'blockTimeoutMs', 0, 3_600_000) ?? QUEUE_DEFAULTS.blockTimeoutMs,
-    maxMessageBytes: int(o.maxMessageBytes, 'maxMessageBytes', 1, 64 * 1024 * 1024) ?? brokerMaxMessageBytes,
+    maxMessageBytes:
+      int(o.maxMessageBytes, 'maxMessageBytes', 1, LIMITS.maxMessageBytesCeiling) ?? brokerMaxMessageBytes,
   };
   int(o.delayMs, 'delayMs', 0, LIMITS.maxDelayMs);
   int(o.ttlMs, 'ttlMs', 1, Number.MAX_SAFE_INTEGER);

@@ -12,8 +12,6 @@ export type TopicConfig = Omit<TopicInfo, 'name' | 'kind' | 'createdAt'>;
 
 /** Smallest segment a topic may roll at; smaller only multiplies files. */
 const MIN_SEGMENT_BYTES = 1024;
-/** Ceiling for a per-topic maxMessageBytes (a segment must hold a message). */
-const MAX_MESSAGE_BYTES_CEILING = 64 * 1024 * 1024;
 
 function positiveInt(options: TopicOptions, field: keyof TopicOptions, min: number, max: number): number | undefined {
   const v = options[field];
@@ -37,7 +35,7 @@ export function resolveTopicConfig(options: TopicOptions | undefined, brokerMaxM
     retentionBytes: positiveInt(o, 'retentionBytes', 1, Number.MAX_SAFE_INTEGER) ?? null,
     segmentBytes: positiveInt(o, 'segmentBytes', MIN_SEGMENT_BYTES, 2 ** 31 - 1) ?? LIMITS.segmentBytes,
     segmentMs: positiveInt(o, 'segmentMs', 1, Number.MAX_SAFE_INTEGER) ?? LIMITS.segmentMs,
-    maxMessageBytes: positiveInt(o, 'maxMessageBytes', 1, MAX_MESSAGE_BYTES_CEILING) ?? brokerMaxMessageBytes,
+    maxMessageBytes: positiveInt(o, 'maxMessageBytes', 1, LIMITS.maxMessageBytesCeiling) ?? brokerMaxMessageBytes,
     dedupWindowMs: positiveInt(o, 'dedupWindowMs', 0, LIMITS.maxDedupWindowMs) ?? LIMITS.dedupWindowMs,
   };
 }
