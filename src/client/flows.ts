@@ -95,7 +95,10 @@ export abstract class RemoteFlow<M extends Message = Message> {
         this.serverId = s.subscriptionId;
         this.epoch = this.conn.epoch;
         this.onSubscribed(s.memberId, s.group, s.assignments);
-        this.registry.register(this.serverId, this);
+        // Closed while this SUBSCRIBE was on its way (a resume): close() has resolved, so no handler
+        // may run. Left unregistered, its deliveries reach no handler and stay unsettled; resume()
+        // unsubscribes it under the id just learnt, and the server fails them for redelivery.
+        if (!this.closing) this.registry.register(this.serverId, this);
       },
       false,
     );
@@ -159,6 +162,9 @@ export abstract class RemoteFlow<M extends Message = Message> {
 
   /** Decodes a DELIVER body's `count` deliveries (all of them, before any handler runs), then runs them. */
   onDeliver(r: WireReader, count: number): void {
+    // Closing or closed: no handler starts. Left unsettled, the server fails them when the flow
+    // ends (UNSUBSCRIBE or the connection closing), so the broker delivers them again.
+    if (this.closing) return;
     const epoch = this.conn.epoch;
     const messages = new Array<M>(count);
     const ids = new Array<number>(count);

@@ -5,7 +5,7 @@ import { spawn } from 'node:child_process';
 import { createServer, type Socket } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
-import { Broker } from '../../src/broker/index.js';
+import { Broker, type QueueStats } from '../../src/broker/index.js';
 import { connect, type RemoteWharf } from '../../src/client/index.js';
 import { OP } from '../../src/protocol/index.js';
 import { startNativeServer } from '../../src/server/native/index.js';
@@ -169,6 +169,34 @@ describe('remote client, connection lost at an awkward moment', () => {
     await sleep(300);
     expect(afterClose).toEqual([]);
     expect(await depthOf(broker)).toBe(4);
+  });
+
+  it('a consumer closed while its resumed CONSUME is unanswered never runs its handler after close() resolved; what the server sent it goes back to the queue', async () => {
+    const { broker, proxy, client } = await rig();
+    // Failed deliveries come back after 10 ms, not the default second.
+    await broker.createQueue('resume', { retry: { initialDelayMs: 10, maxDelayMs: 10 } });
+    const queueStats = async () => (await broker.stats('resume')) as QueueStats;
+    let closed = false;
+    const afterClose: unknown[] = [];
+    const consumer = await client.consume('resume', { concurrency: 1 }, (m) => {
+      if (closed) afterClose.push(m.payload);
+    });
+    await broker.publish('resume', [{ payload: 'a' }]);
+    await until(async () => (await queueStats()).ackRate > 0, 'a to be handled and acked');
+    // On the second connection, SUBSCRIBED and the DELIVER behind it arrive late, in one chunk.
+    proxy.delayServerAfter = { from: 1, op: OP.CONSUME, ms: 300 };
+    proxy.cutAll();
+    await sleep(50); // the server has ended the first connection's flow
+    await broker.publish('resume', [{ payload: 'c' }]); // ready when the consumer resumes
+    await until(() => (proxy.opsByConnection[1] ?? []).includes(OP.CONSUME), 'the resume on the second connection');
+    await consumer.close();
+    closed = true;
+    await until(() => proxy.opsByConnection[1].includes(OP.UNSUBSCRIBE), 'the resumed flow to be unsubscribed');
+    await sleep(400); // the answer to the UNSUBSCRIBE, and any delivery before it, arrive meanwhile
+    expect(afterClose).toEqual([]);
+    // Sent to the closed consumer and never settled: the server failed it, so it is ready again.
+    await until(async () => (await queueStats()).depth === 1, 'c to be back in the queue');
+    expect((await broker.receive('resume')).map((m) => m.payload)).toEqual(['c']);
   });
 
   for (const freedWhile of ['after the reconnect', 'while disconnected'] as const) {

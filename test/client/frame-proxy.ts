@@ -14,6 +14,11 @@ export interface FrameProxy {
   muteServerOn: number;
   /** Connections from this index on forward nothing the client sends (a server that never answers; Infinity: none). */
   swallowFrom: number;
+  /**
+   * From connection `from` on, once the client has sent a frame with `op` on it, what the server
+   * sends is held for `ms`, then written as one chunk, as TCP may coalesce frames (null: none).
+   */
+  delayServerAfter: { from: number; op: number; ms: number } | null;
   /** Sockets open now, both sides. */
   readonly openSockets: number;
   /** Cuts every connection now (the client sees its server go away). */
@@ -42,8 +47,16 @@ export async function startFrameProxy(upstreamPort: number): Promise<FrameProxy>
       s.on('error', cut);
       s.on('close', cut);
     }
+    let held: Buffer[] = [];
+    let delayMs = 0; // set once the client sent delayServerAfter's op on this connection
     upstream.on('data', (d: Buffer) => {
-      if (proxy.muteServerOn !== index) client.write(d);
+      if (proxy.muteServerOn === index) return;
+      if (delayMs === 0) return void client.write(d);
+      if (held.push(d) === 1)
+        setTimeout(() => {
+          client.write(Buffer.concat(held));
+          held = [];
+        }, delayMs);
     });
     let pending: Buffer = Buffer.alloc(0);
     client.on('data', (d: Buffer) => {
@@ -55,6 +68,8 @@ export async function startFrameProxy(upstreamPort: number): Promise<FrameProxy>
         if (end > pending.length) break;
         const op = pending[at + 4];
         ops.push(op);
+        const delay = proxy.delayServerAfter;
+        if (delay !== null && index >= delay.from && op === delay.op) delayMs = delay.ms;
         if (proxy.cutAt(index, op)) return cut();
         upstream.write(pending.subarray(at, end));
         at = end;
@@ -72,6 +87,7 @@ export async function startFrameProxy(upstreamPort: number): Promise<FrameProxy>
     cutAt: () => false,
     muteServerOn: -1,
     swallowFrom: Infinity,
+    delayServerAfter: null,
     get openSockets() {
       return live.size;
     },
@@ -88,9 +104,9 @@ export async function startFrameProxy(upstreamPort: number): Promise<FrameProxy>
 }
 
 /** Waits until check() holds, or fails naming what it waited for. */
-export async function until(check: () => boolean, what: string, timeoutMs = 5_000): Promise<void> {
+export async function until(check: () => boolean | Promise<boolean>, what: string, timeoutMs = 5_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
-  while (!check()) {
+  while (!(await check())) {
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 10));
   }

@@ -181,4 +181,26 @@ describe.each(factories)('queues contract (%s)', (_name, make) => {
     await expect.poll(() => seen.length, { timeout: 5_000 }).toBe(30);
     await c.close();
   });
+
+  it('a consumer being closed starts no handler: a message published while close() waits for a running one stays in the queue', async () => {
+    await t.wharf.createQueue('work', { retry: { initialDelayMs: 1, maxDelayMs: 1 } });
+    const seen: unknown[] = [];
+    let release!: () => void;
+    const held = new Promise<void>((r) => (release = r));
+    const c = await t.wharf.consume('work', { concurrency: 1, prefetch: 2 }, async (m: QueueMessage) => {
+      seen.push(m.payload);
+      if (m.payload === 'first') await held;
+    });
+    await t.wharf.publish('work', { payload: 'first' });
+    await waitFor(() => seen.length === 1);
+    const closed = c.close();
+    await t.wharf.publish('work', { payload: 'second' });
+    await new Promise((r) => setTimeout(r, 100)); // a free credit would bring it meanwhile
+    release();
+    await closed;
+    await new Promise((r) => setTimeout(r, 100));
+    expect(seen).toEqual(['first']);
+    const back = await t.wharf.receive('work', { waitMs: 3_000 });
+    expect(back.map((m) => m.payload)).toEqual(['second']);
+  });
 });
