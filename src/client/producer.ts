@@ -201,7 +201,7 @@ export class Producer {
     if (messages.length > LIMITS.maxBatchMessages) {
       return Promise.reject(
         new WharfError(
-          'INVALID_ARGUMENT',
+          'LIMIT_EXCEEDED',
           `${messages.length} messages in one publish is over maxBatchMessages (${LIMITS.maxBatchMessages}); split the batch`,
         ),
       );

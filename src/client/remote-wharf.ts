@@ -160,8 +160,13 @@ export class RemoteWharf implements Wharf, FlowRegistry {
       // Single publishes of this tick still waiting in their batch go first: calls are stored in
       // the order they were made, as embedded.
       this.producer.flushTarget(name);
-      // An empty batch stores nothing, but names a target that must exist, as embedded (NOT_FOUND).
-      if (input.length === 0 && typeof name === 'string') return this.stats(name).then(() => []);
+      // An empty batch stores nothing, and one over maxBatchMessages is refused (LIMIT_EXCEEDED), but
+      // either names a target that must exist: NOT_FOUND comes first, as embedded.
+      if (typeof name === 'string') {
+        if (input.length === 0) return this.stats(name).then(() => []);
+        if (input.length > LIMITS.maxBatchMessages)
+          return this.stats(name).then(() => this.producer.publishMany(name, input));
+      }
       return this.producer.publishMany(name, input);
     }
     return this.producer.publishOne(name, input);

@@ -31,6 +31,17 @@ describe.each(factories)('queues contract (%s)', (_name, make) => {
     await expect(t.wharf.publish('missing', [])).rejects.toMatchObject({ code: 'NOT_FOUND' });
   });
 
+  it('a publish of more than 10 000 messages is LIMIT_EXCEEDED and stores nothing; to a target that does not exist it is NOT_FOUND', async () => {
+    await t.wharf.createQueue('jobs');
+    await t.wharf.createTopic('events');
+    const many = Array.from({ length: 10_001 }, (_, i) => ({ payload: i }));
+    await expect(t.wharf.publish('jobs', many)).rejects.toMatchObject({ code: 'LIMIT_EXCEEDED' });
+    await expect(t.wharf.publish('events', many)).rejects.toMatchObject({ code: 'LIMIT_EXCEEDED' });
+    await expect(t.wharf.publish('missing', many)).rejects.toMatchObject({ code: 'NOT_FOUND' });
+    expect(await t.wharf.receive('jobs')).toEqual([]);
+    expect(await t.wharf.publish('jobs', many.slice(0, 10_000))).toHaveLength(10_000);
+  });
+
   it('receives with receipts; ack removes, nack returns the message with deliveryCount 2', async () => {
     await t.wharf.createQueue('emails');
     await t.wharf.publish('emails', [{ payload: { to: 'a' }, headers: { h: '1' } }, { payload: { to: 'b' } }]);
