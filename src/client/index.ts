@@ -52,14 +52,17 @@ export function parseWharfUrl(url: string): { host: string; port: number } {
 
 /** Connects to a Wharf server; the result implements the same Wharf interface as the embedded Broker. */
 export async function connect(url: string, options: ConnectOptions = {}): Promise<RemoteWharf> {
-  for (const [key, min] of [
-    ['connectTimeoutMs', 1],
-    ['maxWaitingRequests', 1],
-    ['reconnectTimeoutMs', 0],
+  for (const [key, min, max] of [
+    ['connectTimeoutMs', 1, Number.MAX_SAFE_INTEGER],
+    ['maxWaitingRequests', 1, Number.MAX_SAFE_INTEGER],
+    ['reconnectTimeoutMs', 0, Number.MAX_SAFE_INTEGER],
+    // Sent as SUBSCRIBE's u32 credits; 0 would leave a subscription with nothing delivered.
+    ['subscribeCredits', 1, 0xffffffff],
   ] as const) {
     const v = options[key];
-    if (v !== undefined && (!Number.isSafeInteger(v) || v < min)) {
-      throw new WharfError('INVALID_ARGUMENT', `${key} is ${JSON.stringify(v)}; pass an integer >= ${min}`);
+    if (v !== undefined && (!Number.isSafeInteger(v) || v < min || v > max)) {
+      const range = max === Number.MAX_SAFE_INTEGER ? `>= ${min}` : `from ${min} to ${max}`;
+      throw new WharfError('INVALID_ARGUMENT', `${key} is ${JSON.stringify(v)}; pass an integer ${range}`);
     }
   }
   const { host, port } = parseWharfUrl(url);

@@ -2,7 +2,7 @@
 // code runs embedded or remote. Admin calls are requests; publish goes through the batching,
 // idempotent Producer; subscribe/consume are server-pushed flows that resume after a reconnect.
 import { LIMITS, WharfError, checkOptionFields, checkOptionObject } from '../common/index.js';
-import { RECEIVE_OPTION_FIELDS } from '../broker/index.js';
+import { RECEIVE_OPTION_FIELDS, checkReceiveLimits } from '../broker/index.js';
 import {
   OP,
   decodeAssignments,
@@ -247,6 +247,14 @@ export class RemoteWharf implements Wharf, FlowRegistry {
     // the wire, so it is refused here, as the server would.
     if (options !== undefined)
       checkOptionFields(options, RECEIVE_OPTION_FIELDS, 'receive option', '{ max: 10, waitMs: 1000 }');
+    // Checked here, as embedded checks them: on the wire a fraction or a number past 2^32 would not
+    // fit its u32 field, and visibilityTimeoutMs 0 means the queue's own.
+    try {
+      checkReceiveLimits(options ?? {});
+    } catch (err) {
+      await this.describeQueue(queue); // a queue that does not exist is NOT_FOUND first, as embedded
+      throw err;
+    }
     return this.queues.receive(queue, options);
   }
 

@@ -13,6 +13,15 @@ const MAX_SPARE_BYTES = 8 * 1024 * 1024;
 /** Strings up to this many characters try the ASCII fast path. */
 const SHORT_STRING_CHARS = 64;
 
+/**
+ * A number that does not fit its fixed-width field. Refused rather than wrapped or truncated: a
+ * user's number can reach a field (a receive's max, a consumer's credits), and a wrapped one would
+ * mean something else on the other side.
+ */
+function outOfRange(v: number, range: string): WharfError {
+  return new WharfError('INVALID_ARGUMENT', `${v} is not an integer in ${range}`);
+}
+
 export class WireWriter {
   buf: Buffer;
   pos = 0;
@@ -43,12 +52,14 @@ export class WireWriter {
   }
 
   u8(v: number): this {
+    if ((v & 0xff) !== v) throw outOfRange(v, '0..255');
     this.ensure(1);
     this.buf[this.pos++] = v;
     return this;
   }
 
   u16(v: number): this {
+    if ((v & 0xffff) !== v) throw outOfRange(v, '0..65535');
     this.ensure(2);
     this.buf.writeUInt16BE(v, this.pos);
     this.pos += 2;
@@ -56,15 +67,17 @@ export class WireWriter {
   }
 
   u32(v: number): this {
+    if (v >>> 0 !== v) throw outOfRange(v, '0..4294967295');
     this.ensure(4);
-    this.buf.writeUInt32BE(v >>> 0, this.pos);
+    this.buf.writeUInt32BE(v, this.pos);
     this.pos += 4;
     return this;
   }
 
   i32(v: number): this {
+    if ((v | 0) !== v) throw outOfRange(v, '-2147483648..2147483647');
     this.ensure(4);
-    this.buf.writeInt32BE(v | 0, this.pos);
+    this.buf.writeInt32BE(v, this.pos);
     this.pos += 4;
     return this;
   }
@@ -184,7 +197,8 @@ export class WireWriter {
   }
 
   patchU32(at: number, v: number): void {
-    this.buf.writeUInt32BE(v >>> 0, at);
+    if (v >>> 0 !== v) throw outOfRange(v, '0..4294967295');
+    this.buf.writeUInt32BE(v, at);
   }
 
   /**

@@ -268,7 +268,14 @@ describe('remote client, connection lost at an awkward moment', () => {
   });
 
   it('refuses connect options that would turn a limit off or time out every attempt', async () => {
-    for (const options of [{ maxWaitingRequests: Number.NaN }, { connectTimeoutMs: 0 }, { reconnectTimeoutMs: -1 }]) {
+    for (const options of [
+      { maxWaitingRequests: Number.NaN },
+      { connectTimeoutMs: 0 },
+      { reconnectTimeoutMs: -1 },
+      { subscribeCredits: 0 },
+      { subscribeCredits: 1.5 },
+      { subscribeCredits: 2 ** 32 + 1 },
+    ]) {
       await expect(connect('wharf://127.0.0.1:1', options)).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
     }
   });

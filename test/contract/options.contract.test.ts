@@ -88,6 +88,44 @@ describe.each(factories)('options contract (%s)', (_name, make) => {
     expect(await queueStats('jobs')).toMatchObject({ depth: 1, inFlight: 0 });
   });
 
+  it('receive refuses a max, waitMs or visibilityTimeoutMs that is not a whole number in range (visibilityTimeoutMs 0 included) and leases nothing', async () => {
+    await t.wharf.createQueue('jobs');
+    await t.wharf.publish('jobs', { payload: 'job' });
+    const refused: ReceiveOptions[] = [
+      { max: 1.5 },
+      { max: 2 ** 32 + 1 },
+      { max: 0 },
+      { max: 1_001 },
+      { waitMs: 0.5 },
+      { waitMs: -1 },
+      { waitMs: 2 ** 32 },
+      { visibilityTimeoutMs: 0 },
+      { visibilityTimeoutMs: 1.5 },
+      { visibilityTimeoutMs: 2 ** 32 + 1_000 },
+      { max: Number.NaN },
+    ];
+    for (const options of refused) {
+      await expect(t.wharf.receive('jobs', options), JSON.stringify(options)).rejects.toMatchObject({
+        code: 'INVALID_ARGUMENT',
+      });
+    }
+    // A queue that does not exist is NOT_FOUND first.
+    await expect(t.wharf.receive('missing', { visibilityTimeoutMs: 0 })).rejects.toMatchObject({ code: 'NOT_FOUND' });
+    expect(await queueStats('jobs')).toMatchObject({ depth: 1, inFlight: 0 });
+    const [m] = await t.wharf.receive('jobs', { max: 1_000, waitMs: 0, visibilityTimeoutMs: 1 });
+    expect(m.payload).toBe('job');
+  });
+
+  it('extendVisibility refuses a number of milliseconds that is not a whole number in range', async () => {
+    await t.wharf.createQueue('jobs');
+    await t.wharf.publish('jobs', { payload: 'job' });
+    const [m] = await t.wharf.receive('jobs');
+    for (const ms of [1.5, -1, 2 ** 32 + 1, Number.NaN]) {
+      await expect(m.extendVisibility(ms), String(ms)).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
+    }
+    await m.extendVisibility(0);
+  });
+
   it('nack refuses a misspelt option and leaves the message leased', async () => {
     await t.wharf.createQueue('jobs');
     await t.wharf.publish('jobs', { payload: 'job' });

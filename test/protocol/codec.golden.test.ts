@@ -353,6 +353,38 @@ describe('message fields carried as u32', () => {
   });
 });
 
+describe('fixed-width integers', () => {
+  it('a number that does not fit its field (a fraction, out of range, NaN) is refused, not wrapped or truncated', () => {
+    const cases: Array<[keyof P.WireWriter & ('u8' | 'u16' | 'u32' | 'i32'), number, number]> = [
+      ['u8', 0, 255],
+      ['u16', 0, 65_535],
+      ['u32', 0, 2 ** 32 - 1],
+      ['i32', -(2 ** 31), 2 ** 31 - 1],
+    ];
+    for (const [width, min, max] of cases) {
+      for (const v of [min - 1, max + 1, 1.5, Number.NaN, Infinity]) {
+        expect(() => new P.WireWriter(16)[width](v), `${width}(${v})`).toThrow(
+          expect.objectContaining({ code: 'INVALID_ARGUMENT' }),
+        );
+      }
+      const w = new P.WireWriter(16);
+      w[width](min)[width](max);
+      expect(w.pos).toBeGreaterThan(0);
+    }
+    const w = new P.WireWriter(16);
+    const at = w.reserveU32();
+    expect(() => w.patchU32(at, 2 ** 32)).toThrow(expect.objectContaining({ code: 'INVALID_ARGUMENT' }));
+  });
+
+  it('a RECEIVE whose max does not fit its u32 is refused when encoded', () => {
+    for (const max of [2 ** 32 + 1, 1.5]) {
+      expect(() => P.encodeReceive(new P.WireWriter(64), 'q', { max }, P.MIN_PROTOCOL_VERSION)).toThrow(
+        expect.objectContaining({ code: 'INVALID_ARGUMENT' }),
+      );
+    }
+  });
+});
+
 describe('FrameDecoder', () => {
   it('reassembles frames split at every byte boundary and across chunks', () => {
     const a = P.encodeFrame(P.OP.PING, 1);

@@ -16,6 +16,7 @@ import {
 } from '../queue-types.js';
 import type { MessageInput, PublishResult } from '../types.js';
 import { QueueConsumer } from './consumer.js';
+import { checkReceiveLimits } from './receive-limits.js';
 import type { Delivery } from './delivery.js';
 import type { HandlerOutcome } from './handler-outcome.js';
 import { QueueEngine, type QueueHost } from './queue.js';
@@ -194,27 +195,8 @@ export class QueueManager implements KindManager {
   async receive(queue: string, options: ReceiveOptions = {}, decode = true): Promise<Delivery[]> {
     checkOptionFields(options, RECEIVE_OPTION_FIELDS, 'receive option', '{ max: 10, waitMs: 1000 }');
     const q = this.get(queue);
-    const max = options.max ?? 1;
-    const waitMs = options.waitMs ?? 0;
-    const leaseMs = options.visibilityTimeoutMs ?? q.engine.options.visibilityTimeoutMs;
-    if (!Number.isSafeInteger(max) || max < 1 || max > LIMITS.maxReceiveMessages) {
-      throw new WharfError(
-        'INVALID_ARGUMENT',
-        `receive max ${max}: pass an integer from 1 to ${LIMITS.maxReceiveMessages} (maxReceiveMessages)`,
-      );
-    }
-    if (!Number.isSafeInteger(waitMs) || waitMs < 0 || waitMs > LIMITS.maxWaitMs) {
-      throw new WharfError(
-        'INVALID_ARGUMENT',
-        `receive waitMs ${waitMs}: pass an integer from 0 to ${LIMITS.maxWaitMs} (maxWaitMs)`,
-      );
-    }
-    if (!Number.isSafeInteger(leaseMs) || leaseMs < 1 || leaseMs > LIMITS.maxVisibilityTimeoutMs) {
-      throw new WharfError(
-        'INVALID_ARGUMENT',
-        `receive visibilityTimeoutMs ${leaseMs}: pass an integer from 1 to ${LIMITS.maxVisibilityTimeoutMs} (maxVisibilityTimeoutMs)`,
-      );
-    }
+    const { max, waitMs, visibilityTimeoutMs } = checkReceiveLimits(options);
+    const leaseMs = visibilityTimeoutMs ?? q.engine.options.visibilityTimeoutMs;
     const deadline = q.engine.clock.now() + waitMs;
     for (;;) {
       const msgs = await q.engine.take(max, leaseMs, decode);
