@@ -3,6 +3,29 @@ import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { DelayIndex } from '../../src/broker/queues/delay-index.js';
 
+/**
+ * Pops everything due by `now` as the queue does, rescanning `pending` (offset -> due) when the index
+ * asks; checks each popped entry was due and that nothing due stays behind. Returns the popped offsets.
+ */
+function drainDue(idx: DelayIndex, pending: Map<number, number>, now: number): number[] {
+  const released: number[] = [];
+  for (;;) {
+    if (idx.needsRescan()) {
+      idx.reset();
+      for (const [o, d] of pending) idx.offer(d, o);
+    }
+    const got = idx.popDue(now);
+    if (got.length === 0) break;
+    for (const o of got) {
+      expect(pending.get(o)).toBeLessThanOrEqual(now);
+      pending.delete(o);
+      released.push(o);
+    }
+  }
+  for (const d of pending.values()) expect(d).toBeGreaterThan(now);
+  return released;
+}
+
 describe('DelayIndex', () => {
   it('keeps at most capacity entries and asks for a rescan when entries were left out', () => {
     const idx = new DelayIndex(2);
@@ -37,21 +60,7 @@ describe('DelayIndex', () => {
         (steps, cap) => {
           const idx = new DelayIndex(cap);
           const pending = new Map<number, number>();
-          const drain = (now: number): void => {
-            for (;;) {
-              if (idx.needsRescan()) {
-                idx.reset();
-                for (const [o, d] of pending) idx.offer(d, o);
-              }
-              const got = idx.popDue(now);
-              if (got.length === 0) break;
-              for (const o of got) {
-                expect(pending.get(o)).toBeLessThanOrEqual(now);
-                pending.delete(o);
-              }
-            }
-            for (const d of pending.values()) expect(d).toBeGreaterThan(now);
-          };
+          const drain = (now: number): void => void drainDue(idx, pending, now);
           let now = 0;
           steps.forEach(([delay, advance], offset) => {
             idx.offer(now + delay, offset);
@@ -79,22 +88,7 @@ describe('DelayIndex', () => {
             pending.set(offset, d);
           });
           const released: number[] = [];
-          for (let now = 0; now <= 50; now++) {
-            for (;;) {
-              if (idx.needsRescan()) {
-                idx.reset();
-                for (const [o, d] of pending) idx.offer(d, o);
-              }
-              const got = idx.popDue(now);
-              if (got.length === 0) break;
-              for (const o of got) {
-                expect(pending.get(o)).toBeLessThanOrEqual(now);
-                pending.delete(o);
-                released.push(o);
-              }
-            }
-            for (const d of pending.values()) expect(d).toBeGreaterThan(now);
-          }
+          for (let now = 0; now <= 50; now++) released.push(...drainDue(idx, pending, now));
           expect(released.length).toBe(dues.length);
         },
       ),
