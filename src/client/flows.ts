@@ -162,9 +162,11 @@ export abstract class RemoteFlow<M extends Message = Message> {
 
   /** Decodes a DELIVER body's `count` deliveries (all of them, before any handler runs), then runs them. */
   onDeliver(r: WireReader, count: number): void {
-    // Closing or closed: no handler starts. Left unsettled, the server fails them when the flow
-    // ends (UNSUBSCRIBE or the connection closing), so the broker delivers them again.
-    if (this.closing) return;
+    // A delivery that arrives while close() waits for running handlers still runs, and close()
+    // waits for it too: with ackMode 'auto' it is acked already, and a manual one left unsettled
+    // would be failed at UNSUBSCRIBE, a counted delivery that reached no handler. A flow closed
+    // while its resubscription was on its way is never registered again (start), so nothing of it
+    // reaches here.
     const epoch = this.conn.epoch;
     const messages = new Array<M>(count);
     const ids = new Array<number>(count);

@@ -1,0 +1,61 @@
+// A remote consumer closing while its handler runs: a delivery already on its way is run, not
+// dropped, so with ackMode 'auto' (acked by the server before it is sent) nothing is lost, and a
+// manual one is not failed at UNSUBSCRIBE (a counted delivery that reached no handler).
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { Broker, type QueueStats } from '../../src/broker/index.js';
+import { connect, type RemoteWharf } from '../../src/client/index.js';
+import { startNativeServer, type NativeServer } from '../../src/server/native/index.js';
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+describe('a remote consumer closing with a delivery on its way', () => {
+  let broker: Broker;
+  let server: NativeServer;
+  let client: RemoteWharf;
+  beforeEach(async () => {
+    broker = await Broker.open({ inMemory: true });
+    server = await startNativeServer(broker, { port: 0 });
+    client = await connect(`wharf://127.0.0.1:${server.address().port}`);
+  });
+  afterEach(async () => {
+    await client.close();
+    await server.close();
+    await broker.close();
+  });
+
+  /** Starts a consumer whose handler holds 'a' until released, closes it, and publishes 'b' meanwhile. */
+  async function closeWhileHandling(queue: string, ackMode: 'auto' | 'manual'): Promise<string[]> {
+    const handled: string[] = [];
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    const consumer = await client.consume(queue, { ackMode, concurrency: 1, prefetch: 2 }, async (m) => {
+      handled.push(m.payload as string);
+      if (m.payload === 'a') await gate;
+    });
+    await client.publish(queue, { payload: 'a' });
+    for (let i = 0; i < 200 && handled.length === 0; i++) await sleep(10);
+    expect(handled).toEqual(['a']);
+    const closing = consumer.close(); // waits for 'a'
+    await broker.publish(queue, { payload: 'b' }); // sent on the spare credit
+    await sleep(200);
+    release();
+    await closing;
+    await sleep(100);
+    return handled;
+  }
+
+  it("ackMode 'auto': the delivery is handled, or still in the queue, never lost", async () => {
+    await broker.createQueue('q');
+    const handled = await closeWhileHandling('q', 'auto');
+    const s = (await broker.stats('q')) as QueueStats;
+    expect(handled.includes('b') || s.depth + s.inFlight === 1).toBe(true);
+  });
+
+  it('manual: the delivery is not dead-lettered without reaching a handler', async () => {
+    await broker.createQueue('dlq');
+    await broker.createQueue('q', { maxDeliveries: 1, deadLetterQueue: 'dlq' });
+    const handled = await closeWhileHandling('q', 'manual');
+    const dlq = (await broker.stats('dlq')) as QueueStats;
+    expect(handled.includes('b') || dlq.depth === 0).toBe(true);
+  });
+});
