@@ -2,6 +2,7 @@
 export { Broker, HandlerOutcome } from './broker/index.js';
 export type * from './broker/types.js';
 export type * from './broker/queue-types.js';
+export type * from './broker/exchange-types.js';
 export type { Wharf, Wharf_Core, Stats } from './broker/wharf.js';
 export { WharfError, ERROR_CODES, isWharfError } from './common/index.js';
 export type { ErrorCode, Clock } from './common/index.js';

@@ -1,11 +1,10 @@
 // interface Wharf: what the embedded Broker and the remote client both implement.
 import type { MessageInput, PublishResult, TopicStats, Wharf_Topics } from './types.js';
 import type { QueueStats, Wharf_Queues } from './queue-types.js';
-import type { Wharf_Exchanges } from './exchange-types.js';
+import type { ExchangeStats, Wharf_Exchanges } from './exchange-types.js';
 
-// stats(exchangeName) returns an ExchangeStats (kind 'exchange', see exchange-types.ts); it joins this
-// union once the CLI and HTTP stats views handle kind 'exchange' (requested in notes/requests.md).
-export type Stats = TopicStats | QueueStats;
+/** What stats(name) answers, by the kind of the name: narrow on `kind`. */
+export type Stats = TopicStats | QueueStats | ExchangeStats;
 
 export interface Wharf_Core {
   /** Publishes to a topic, queue or exchange; resolves once durable. */

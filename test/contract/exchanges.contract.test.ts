@@ -32,4 +32,19 @@ describe.each(factories)('exchanges contract (%s)', (_name, make) => {
     await t.wharf.deleteExchange('events');
     await expect(t.wharf.describeExchange('events')).rejects.toMatchObject({ code: 'NOT_FOUND' });
   });
+
+  it("stats of an exchange is typed and answered alike: kind 'exchange' with published, routed and unroutable", async () => {
+    await t.wharf.createExchange('counted', { type: 'direct' });
+    await t.wharf.createQueue('counted-q');
+    await t.wharf.bind('counted', { queue: 'counted-q' }, { pattern: 'k' });
+    await t.wharf.publish('counted', { routingKey: 'k', payload: 1 });
+    await t.wharf.publish('counted', { routingKey: 'nobody', payload: 2 });
+    const s = await t.wharf.stats('counted');
+    if (s.kind !== 'exchange') throw new Error(`stats kind ${s.kind}, not exchange`);
+    expect({ published: s.published, routed: s.routed, unroutable: s.unroutable }).toEqual({
+      published: 2,
+      routed: 1,
+      unroutable: 1,
+    });
+  });
 });
