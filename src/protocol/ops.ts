@@ -1,8 +1,8 @@
-// Op codes of the native protocol, version 4 (version 1 plus SETTLE_BATCH in 2, FLOW_ENDED in 3, a PUBLISH_OK result flag and RECEIVE's attempt id in 4). Requests are 0x01-0x7E, responses set bit 7 of the
+// Op codes of the native protocol, version 5 (version 1 plus SETTLE_BATCH in 2, FLOW_ENDED in 3, a PUBLISH_OK result flag and RECEIVE's attempt id in 4, a second PUBLISH_OK result flag in 5). Requests are 0x01-0x7E, responses set bit 7 of the
 // request's family, pushes (server -> client, correlation id 0) are 0xC0 and up. docs/protocol.md
 // lists every op's body byte by byte.
 
-export const PROTOCOL_VERSION = 4;
+export const PROTOCOL_VERSION = 5;
 /** First version with SETTLE_BATCH; against an older server the client settles with SETTLE + CREDIT. */
 export const SETTLE_BATCH_VERSION = 2;
 /** First version with the FLOW_ENDED push; an older client is not sent it (its flow just stops). */
@@ -11,6 +11,8 @@ export const FLOW_ENDED_VERSION = 3;
 export const REPEATED_SEQUENCE_VERSION = 4;
 /** First version whose RECEIVE carries an attempt id (a retry answered with the same messages). */
 export const RECEIVE_ATTEMPT_VERSION = 4;
+/** First version whose PUBLISH_OK results may set flags bit 2 (the target routes: `routed` holds, 0 included). */
+export const ROUTED_FLAG_VERSION = 5;
 /** Oldest version this code still speaks. */
 export const MIN_PROTOCOL_VERSION = 1;
 

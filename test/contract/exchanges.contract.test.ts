@@ -39,12 +39,22 @@ describe.each(factories)('exchanges contract (%s)', (_name, make) => {
     await t.wharf.bind('counted', { queue: 'counted-q' }, { pattern: 'k' });
     await t.wharf.publish('counted', { routingKey: 'k', payload: 1 });
     await t.wharf.publish('counted', { routingKey: 'nobody', payload: 2 });
+    // A publish that matches no binding resolves, counted as unroutable: routed 0, remote as embedded.
+    expect((await t.wharf.publish('counted', { routingKey: 'nobody-else', payload: 3 })).routed).toBe(0);
+    expect(
+      (
+        await t.wharf.publish('counted', [
+          { routingKey: 'k', payload: 4 },
+          { routingKey: 'x', payload: 5 },
+        ])
+      ).map((r) => r.routed),
+    ).toEqual([1, 0]);
     const s = await t.wharf.stats('counted');
     if (s.kind !== 'exchange') throw new Error(`stats kind ${s.kind}, not exchange`);
     expect({ published: s.published, routed: s.routed, unroutable: s.unroutable }).toEqual({
-      published: 2,
-      routed: 1,
-      unroutable: 1,
+      published: 5,
+      routed: 2,
+      unroutable: 3,
     });
   });
 });

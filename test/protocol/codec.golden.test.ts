@@ -69,6 +69,17 @@ describe('codec golden fixtures', () => {
     const v3 = P.encodeFrame(P.OP.PUBLISH_OK, 2, (w) => P.encodePublishOk(w, repeat, 3));
     expect(hex(v3)).toBe('0000001ca00000000200010100026d31ffffffffffffffffffffffff00000000');
     expect(body(v3, P.OP.PUBLISH_OK, P.decodePublishOk)).toEqual([{ id: 'm1', duplicate: true }]);
+    // An exchange's answer that reached no target: flags 0x04 from version 5, so routed 0 is told
+    // from "not an exchange"; before it, the result says nothing of routing.
+    const unroutable = [{ id: 'm1', routed: 0 }];
+    const v5 = P.encodeFrame(P.OP.PUBLISH_OK, 2, (w) => P.encodePublishOk(w, unroutable, 5));
+    expect(hex(v5)).toBe('0000001ca00000000200010400026d31ffffffffffffffffffffffff00000000');
+    expect(body(v5, P.OP.PUBLISH_OK, P.decodePublishOk)).toEqual(unroutable);
+    const v4Unroutable = P.encodeFrame(P.OP.PUBLISH_OK, 2, (w) => P.encodePublishOk(w, unroutable, 4));
+    expect(hex(v4Unroutable)).toBe('0000001ca00000000200010000026d31ffffffffffffffffffffffff00000000');
+    expect(body(v4Unroutable, P.OP.PUBLISH_OK, P.decodePublishOk)).toEqual([{ id: 'm1' }]);
+    const routedTwice = P.encodeFrame(P.OP.PUBLISH_OK, 2, (w) => P.encodePublishOk(w, [{ id: 'm1', routed: 2 }], 5));
+    expect(body(routedTwice, P.OP.PUBLISH_OK, P.decodePublishOk)).toEqual([{ id: 'm1', routed: 2 }]);
   });
 
   it('CREDIT and SETTLE', () => {

@@ -5,9 +5,11 @@
 // PUBLISH     (0x20)  target:str count:u16 input{count}              (input: see message.ts)
 // PUBLISH_OK  (0xA0)  count:u16 result{count}
 // result      = flags:u8 id:str partition:i32 offset:i64 routed:u32
-//               flags bit 0 = duplicate, bit 1 = (with bit 0; version 4) a repeated sequence; partition/offset -1 when not a topic
+//               flags bit 0 = duplicate, bit 1 = (with bit 0; version 4) a repeated sequence,
+//               bit 2 = (version 5) the target routes (an exchange): `routed` is its count, 0 included;
+//               partition/offset -1 when not a topic
 import type { MessageInput, PublishResult } from '../api-types.js';
-import { REPEATED_SEQUENCE_VERSION } from '../ops.js';
+import { REPEATED_SEQUENCE_VERSION, ROUTED_FLAG_VERSION } from '../ops.js';
 import type { WireReader } from '../wire-reader.js';
 import type { WireWriter } from '../wire-writer.js';
 import { decodeMessageInput, encodeMessageInput } from './message.js';
@@ -20,6 +22,8 @@ export interface PublishRequest {
 const FLAG_DUPLICATE = 1;
 /** With FLAG_DUPLICATE: a repeat of the message's (producerId, sequence), whose original was stored. */
 const FLAG_REPEATED_SEQUENCE = 2;
+/** The target routes (an exchange): `routed` is how many targets it reached, 0 when none. */
+const FLAG_ROUTED = 4;
 
 /** baseSequence: an idempotent producer's sequence of messages[0] (the rest follow by one). */
 export function encodePublish(
@@ -49,12 +53,18 @@ export function decodePublish(r: WireReader): PublishRequest {
   return { target, messages };
 }
 
-/** `version`: the connection's; flags bit 1 only from REPEATED_SEQUENCE_VERSION on (an older peer may refuse bits it does not know). */
+/**
+ * `version`: the connection's; flags bit 1 only from REPEATED_SEQUENCE_VERSION on and bit 2 only from
+ * ROUTED_FLAG_VERSION on (an older peer may refuse bits it does not know).
+ */
 export function encodePublishOk(w: WireWriter, results: readonly PublishResult[], version: number): void {
   const repeatedFlag = version >= REPEATED_SEQUENCE_VERSION ? FLAG_REPEATED_SEQUENCE : 0;
+  const routedFlag = version >= ROUTED_FLAG_VERSION ? FLAG_ROUTED : 0;
   w.u16(results.length);
   for (const res of results) {
-    w.u8(res.duplicate === true ? FLAG_DUPLICATE | (res.repeatedSequence === true ? repeatedFlag : 0) : 0)
+    const duplicateFlags =
+      res.duplicate === true ? FLAG_DUPLICATE | (res.repeatedSequence === true ? repeatedFlag : 0) : 0;
+    w.u8(duplicateFlags | (res.routed !== undefined ? routedFlag : 0))
       .str(res.id)
       .i32(res.partition ?? -1)
       .i64(res.offset ?? -1)
@@ -77,7 +87,8 @@ export function decodePublishOk(r: WireReader): PublishResult[] {
       res.duplicate = true;
       if (flags & FLAG_REPEATED_SEQUENCE) res.repeatedSequence = true;
     }
-    if (routed > 0) res.routed = routed;
+    // Before version 5 a result said nothing of a target that routes to 0 (routed 0 was "not an exchange").
+    if ((flags & FLAG_ROUTED) !== 0 || routed > 0) res.routed = routed;
     out[i] = res;
   }
   r.done();
