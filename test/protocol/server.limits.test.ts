@@ -129,6 +129,27 @@ describe('native server limits', () => {
     });
   });
 
+  it('limits set past what HELLO_OK carries ("unlimited": Number.MAX_SAFE_INTEGER) are offered as the u32 ceiling; clients connect', async () => {
+    const port = await start({ maxInFlightRequests: Number.MAX_SAFE_INTEGER, maxFrameBytes: Number.MAX_SAFE_INTEGER });
+    const c = await RawClient.open(port, false);
+    c.send(
+      P.encodeFrame(P.OP.HELLO, 1, (w) =>
+        P.encodeHello(w, { minVersion: 1, maxVersion: P.PROTOCOL_VERSION, clientName: 'c' }),
+      ),
+    );
+    const f = (await c.next())!;
+    c.close();
+    expect(f.op).toBe(P.OP.HELLO_OK);
+    expect(P.decodeHelloOk(new P.WireReader().reset(f.body))).toMatchObject({
+      maxFrameBytes: 0xffffffff,
+      maxInFlight: 0xffffffff,
+    });
+    const client = await connect(`wharf://127.0.0.1:${port}`);
+    await client.createQueue('unlimited');
+    expect((await client.stats('unlimited')).kind).toBe('queue');
+    await client.close();
+  });
+
   it('a repeated sequence is flagged in PUBLISH_OK (bit 1) only on a connection of version 4 or later', async () => {
     const port = await start({});
     await broker!.createQueue('q');

@@ -33,8 +33,15 @@ export function decodeHello(r: WireReader): Hello {
   return h;
 }
 
+/** The server's limits are ceilings: one past what a u32 holds (a server set to "unlimited") is sent as the largest. */
+const atMostU32 = (v: number): number => Math.min(v, 0xffffffff);
+
 export function encodeHelloOk(w: WireWriter, h: HelloOk): void {
-  w.u16(h.version).u32(h.maxFrameBytes).u32(h.maxInFlight).u32(h.idleTimeoutMs).str(h.serverName);
+  w.u16(h.version)
+    .u32(atMostU32(h.maxFrameBytes))
+    .u32(atMostU32(h.maxInFlight))
+    .u32(atMostU32(h.idleTimeoutMs))
+    .str(h.serverName);
 }
 
 export function decodeHelloOk(r: WireReader): HelloOk {
