@@ -66,6 +66,8 @@ export const SERVER_LIMITS = {
   maxConnections: 1_024,
   /** A connection with no traffic this long is closed. */
   idleTimeoutMs: 60_000,
+  /** The longest idleTimeoutMs: Node's timers hold at most 2^31 - 1 ms and fire at once past it. */
+  maxIdleTimeoutMs: 2_147_483_647,
   /** HTTP: leased messages remembered for ack/nack by receipt; the oldest is forgotten beyond this. */
   maxHttpReceipts: 100_000,
   /** HTTP: open Server-Sent Events streams. */

@@ -104,6 +104,7 @@ export const SETTINGS = [
     env: 'WHARF_IDLE_TIMEOUT_MS',
     kind: 'int',
     min: 1,
+    max: SERVER_LIMITS.maxIdleTimeoutMs,
     description: 'close a connection silent this long',
   },
   {

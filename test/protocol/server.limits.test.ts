@@ -150,6 +150,13 @@ describe('native server limits', () => {
     await client.close();
   });
 
+  it('idleTimeoutMs past the longest timer (2^31 - 1 ms) is refused at start, not left to fire at once', async () => {
+    broker = await Broker.open({ inMemory: true });
+    await expect(startNativeServer(broker, { port: 0, idleTimeoutMs: 2 ** 31 })).rejects.toMatchObject({
+      code: 'INVALID_ARGUMENT',
+    });
+  });
+
   it('a repeated sequence is flagged in PUBLISH_OK (bit 1) only on a connection of version 4 or later', async () => {
     const port = await start({});
     await broker!.createQueue('q');

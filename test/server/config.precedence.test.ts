@@ -62,6 +62,10 @@ describe('server config', () => {
       /--fsync.*'always'/,
     );
     await expect(resolveConfig({ flags: { httpPort: 70000 }, env: {}, cwd: dir })).rejects.toThrow(/65535/);
+    // Past 2^31 - 1 ms a Node timer fires at once: an idle timeout that long would cut every connection.
+    await expect(resolveConfig({ env: { WHARF_IDLE_TIMEOUT_MS: String(2 ** 31) }, cwd: dir })).rejects.toThrow(
+      /2147483647/,
+    );
     // Checked here, not left to the logger, which would fail the start with an INTERNAL error.
     await expect(resolveConfig({ env: { WHARF_LOG_LEVEL: 'verbose' }, cwd: dir })).rejects.toMatchObject({
       code: 'INVALID_ARGUMENT',

@@ -1,6 +1,6 @@
 // /queues routes: create, list, describe, delete, publish, receive (long poll) and ack/nack by receipt.
 import type { FastifyInstance } from 'fastify';
-import { LIMITS, WharfError, type Clock } from '../../common/index.js';
+import { LIMITS, SERVER_LIMITS, WharfError, type Clock } from '../../common/index.js';
 import type { NackOptions, QueueOptions, ReceiveOptions } from '../../broker/index.js';
 import type { QueueCapable } from './broker-port.js';
 import { ReceiveAttempts } from '../receive-attempts.js';
@@ -164,7 +164,7 @@ function keepOpenWhileWaiting(
   idleTimeoutMs: number,
 ): void {
   if (typeof socket.setTimeout !== 'function') return; // an injected request has no real socket
-  socket.setTimeout(idleTimeoutMs + 2 * LIMITS.maxWaitMs);
+  socket.setTimeout(Math.min(idleTimeoutMs + 2 * LIMITS.maxWaitMs, SERVER_LIMITS.maxIdleTimeoutMs));
   response.once('close', () => socket.setTimeout!(idleTimeoutMs));
 }
 

@@ -1,5 +1,5 @@
 // The native server's limits and counters (the counters feed /metrics).
-import { NATIVE_LIMITS, WharfError } from '../../common/index.js';
+import { NATIVE_LIMITS, SERVER_LIMITS, WharfError } from '../../common/index.js';
 import { MIN_PROTOCOL_VERSION, PROTOCOL_VERSION } from '../../protocol/index.js';
 
 export interface ServerLimits {
@@ -30,12 +30,22 @@ export function resolveLimits(o: Partial<ServerLimits>): ServerLimits {
     maxConnections: pick('maxConnections'),
     maxFrameBytes: pick('maxFrameBytes'),
     maxInFlightRequests: pick('maxInFlightRequests'),
-    idleTimeoutMs: pick('idleTimeoutMs'),
+    idleTimeoutMs: idleTimeout(pick('idleTimeoutMs')),
     maxReceiptsPerConnection: pick('maxReceiptsPerConnection'),
     maxSubscriptionsPerConnection: pick('maxSubscriptionsPerConnection'),
     maxResponseFrameBytes: responseFrameBytes(pick('maxResponseFrameBytes')),
     maxProtocolVersion: protocolVersion(o.maxProtocolVersion),
   };
+}
+
+function idleTimeout(v: number): number {
+  if (v > SERVER_LIMITS.maxIdleTimeoutMs) {
+    throw new WharfError(
+      'INVALID_ARGUMENT',
+      `native server option idleTimeoutMs is ${v}; pass at most ${SERVER_LIMITS.maxIdleTimeoutMs} (the longest a timer waits)`,
+    );
+  }
+  return v;
 }
 
 function responseFrameBytes(v: number): number {
