@@ -20,7 +20,7 @@ export {
 export type { LogRecord } from '../storage/index.js';
 export { RateMeter } from './rate-meter.js';
 export { HandlerOutcome } from './queues/handler-outcome.js';
-export { checkReceiveLimits, type ReceiveLimits } from './queues/receive-limits.js';
+export { checkConsumeLimits, checkReceiveLimits, type ReceiveLimits } from './queues/read-limits.js';
 export { murmur2, partitionForKey } from './topics/partitioner.js';
 export type * from './types.js';
 export type * from './queue-types.js';

@@ -2,7 +2,7 @@
 // code runs embedded or remote. Admin calls are requests; publish goes through the batching,
 // idempotent Producer; subscribe/consume are server-pushed flows that resume after a reconnect.
 import { LIMITS, WharfError, checkOptionFields, checkOptionObject } from '../common/index.js';
-import { RECEIVE_OPTION_FIELDS, checkReceiveLimits } from '../broker/index.js';
+import { RECEIVE_OPTION_FIELDS, checkConsumeLimits, checkReceiveLimits } from '../broker/index.js';
 import {
   OP,
   decodeAssignments,
@@ -265,19 +265,7 @@ export class RemoteWharf implements Wharf, FlowRegistry {
     const o = asObject(options, 'consume option', '{ concurrency: 4 }') as ConsumeOptions;
     // The ranges the broker's consumer takes, checked here as embedded checks them: the server runs
     // its consumer with the credits (at most maxConsumeConcurrency), not with these numbers.
-    const concurrency = o.concurrency ?? 1;
-    if (!Number.isSafeInteger(concurrency) || concurrency < 1 || concurrency > LIMITS.maxConsumeConcurrency)
-      throw new WharfError(
-        'INVALID_ARGUMENT',
-        `consume concurrency ${concurrency}: pass an integer from 1 to ${LIMITS.maxConsumeConcurrency}`,
-      );
-    const prefetch = o.prefetch ?? concurrency * 2;
-    if (!Number.isSafeInteger(prefetch) || prefetch < concurrency || prefetch > LIMITS.maxConsumePrefetch)
-      throw new WharfError(
-        'INVALID_ARGUMENT',
-        `consume prefetch ${prefetch}: pass an integer from concurrency (${concurrency}) to ${LIMITS.maxConsumePrefetch}`,
-      );
-    const credits = prefetch;
+    const { concurrency, prefetch: credits } = checkConsumeLimits(o);
     const consumer = new RemoteConsumer(
       this.conn,
       this,

@@ -5,3 +5,5 @@ export { SETTINGS, DEFAULT_CONFIG, type ServerConfig, type Setting } from './con
 export { buildHttpApp, type HttpApp, type HttpAppOptions } from './http/app.js';
 export { HTTP_STATUS_BY_CODE, toHttpError } from './http/error-map.js';
 export { startNativeServer, DEFAULT_NATIVE_PORT, type NativeServer, type NativeServerOptions } from './native/index.js';
+// Leased messages whose answer never reached a client go back uncounted where the broker can (also for the CLI).
+export { handBack, type Undelivered } from './undelivered.js';

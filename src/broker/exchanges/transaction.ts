@@ -102,15 +102,17 @@ export class TransactionCoordinator implements Wharf_Transactions {
 
   private async commit(tx: CollectingTransaction): Promise<void> {
     // 1. Validate everything; nothing is written before all of it passes.
-    const receipts = [...tx.acks.values()].map((a) => receiptKey(a.queue, a.receipt));
+    const receipts: string[] = [];
     for (const a of tx.acks.values()) {
-      if (this.settling.has(receiptKey(a.queue, a.receipt))) {
+      const key = receiptKey(a.queue, a.receipt);
+      if (this.settling.has(key)) {
         throw new WharfError(
           'RECEIPT_INVALID',
           `the delivery of message ${a.id} from queue ${JSON.stringify(a.queue)} is being settled by another transaction; only one transaction may ack it`,
         );
       }
       this.host.checkReceipt(a.queue, a.receipt);
+      receipts.push(key);
     }
     // Held from here (no await before this point) until the commit settles or fails.
     for (const r of receipts) this.settling.add(r);

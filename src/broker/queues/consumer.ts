@@ -8,6 +8,7 @@ import type { Delivery } from './delivery.js';
 import { HandlerOutcome, type OutcomeSink } from './handler-outcome.js';
 import { StopSignal } from '../keep-alive.js';
 import type { QueueEngine } from './queue.js';
+import { checkConsumeLimits } from './read-limits.js';
 
 const ignore = (): void => undefined;
 
@@ -55,18 +56,7 @@ export class QueueConsumer implements Consumer, OutcomeSink<Delivery> {
     private readonly decode = true,
   ) {
     checkOptionFields(options, CONSUME_OPTION_FIELDS, 'consume option', '{ concurrency: 4 }');
-    const c = options.concurrency ?? 1;
-    if (!Number.isSafeInteger(c) || c < 1 || c > LIMITS.maxConsumeConcurrency)
-      throw new WharfError(
-        'INVALID_ARGUMENT',
-        `consume concurrency ${c}: pass an integer from 1 to ${LIMITS.maxConsumeConcurrency}`,
-      );
-    const p = options.prefetch ?? c * 2;
-    if (!Number.isSafeInteger(p) || p < c || p > LIMITS.maxConsumePrefetch)
-      throw new WharfError(
-        'INVALID_ARGUMENT',
-        `consume prefetch ${p}: pass an integer from concurrency (${c}) to ${LIMITS.maxConsumePrefetch}`,
-      );
+    const { concurrency: c, prefetch: p } = checkConsumeLimits(options);
     if (options.ackMode !== undefined && options.ackMode !== 'manual' && options.ackMode !== 'auto') {
       throw new WharfError(
         'INVALID_ARGUMENT',

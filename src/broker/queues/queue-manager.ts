@@ -16,7 +16,7 @@ import {
 } from '../queue-types.js';
 import type { MessageInput, PublishResult } from '../types.js';
 import { QueueConsumer } from './consumer.js';
-import { checkReceiveLimits } from './receive-limits.js';
+import { checkReceiveLimits } from './read-limits.js';
 import type { Delivery } from './delivery.js';
 import type { HandlerOutcome } from './handler-outcome.js';
 import { QueueEngine, type QueueHost } from './queue.js';

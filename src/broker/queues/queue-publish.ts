@@ -331,14 +331,18 @@ export class QueuePublisher {
    */
   private async dropHead(level: number): Promise<boolean> {
     const q = this.q;
-    const fromCursor = await this.firstFromCursor(level);
-    let oldest = fromCursor?.offset;
+    let oldest: number | undefined;
     for (const key of q.state.visible[level]) {
       const t = q.state.tracked.get(key);
       if (t !== undefined && t.state === 'visible' && (oldest === undefined || t.offset < oldest)) oldest = t.offset;
     }
     const held = level === 0 ? q.state.oldestHeld() : undefined;
     if (held !== undefined && (oldest === undefined || held < oldest)) oldest = held;
+    // Everything from the cursor on is newer than the cursor: the log is read only when nothing
+    // older is ready.
+    const fromCursor =
+      oldest !== undefined && oldest < q.state.nextCursorOffset(level) ? undefined : await this.firstFromCursor(level);
+    if (fromCursor !== undefined && (oldest === undefined || fromCursor.offset < oldest)) oldest = fromCursor.offset;
     if (oldest === undefined) return false;
     const rec = oldest === fromCursor?.offset ? fromCursor : await q.readOne(level, oldest);
     if (held === oldest) q.state.unhold(oldest);

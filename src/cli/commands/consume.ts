@@ -1,11 +1,12 @@
 // `wharf consume <name>` (topic via a consumer group or a private reader, queue via receive + ack) and
 // `wharf tail <topic>` (new messages as they arrive). Messages print as NDJSON; --count N exits after N.
 import { Command } from 'commander';
-import type { QueueMessage, StartPosition, Subscription, TopicMessage } from '../../broker/index.js';
+import type { StartPosition, Subscription, TopicMessage } from '../../broker/index.js';
 import { WharfError, isWharfError } from '../../common/index.js';
 import { withClient, writeLine, type CliClient, type CliContext } from '../context.js';
 import { messageLine } from '../format.js';
 import { intOption } from '../options.js';
+import { handBack } from '../../server/index.js';
 import type { Runner } from '../runner.js';
 
 interface ConsumeOpts {
@@ -139,22 +140,6 @@ async function consumeQueue(ctx: CliContext, c: CliClient, queue: string, o: Con
   } finally {
     process.off('SIGINT', stop).off('SIGTERM', stop);
   }
-}
-
-/**
- * Hands leased messages back, visible at once. A broker in this process releases them uncounted;
- * over the wire the only way back before the lease runs out is a nack without delay, which counts
- * as a delivery (as the lease expiring would). Failures are ignored: the lease ends anyway.
- */
-async function handBack(c: CliClient, queue: string, leased: readonly QueueMessage[]): Promise<void> {
-  const release = (c as { releaseReceipt?: (queue: string, receipt: string) => Promise<void> }).releaseReceipt;
-  await Promise.all(
-    leased.map((m) =>
-      (typeof release === 'function' ? release.call(c, queue, m.receipt) : m.nack({ delayMs: 0 })).catch(
-        () => undefined,
-      ),
-    ),
-  );
 }
 
 export function parseFrom(from: string | undefined): StartPosition {

@@ -75,62 +75,58 @@ async function receiveNew(
   if (source !== null) {
     // The embedded Broker hands over each message as stored: it goes out without being decoded.
     const stored = await source.receiveStored(req.queue, options);
-    if (conn.isClosed) {
-      // The client left during its long poll: the answer cannot reach it. Its messages go back now,
-      // uncounted (never delivered), not at the end of their lease.
-      await handBack(conn.broker, req.queue, stored);
-      return;
-    }
-    const encode = (w: WireWriter, d: (typeof stored)[number]): void =>
+    await answerReceive(conn, req.queue, id, attemptId, stored, (w, d) =>
       encodeStoredDelivery(
         w,
         d.record,
         { deliveryId: 0, deliveryCount: d.deliveryCount, receipt: d.receipt, firstDeliveredAt: d.firstDeliveredAt },
         d,
-      );
-    const sent = sendReceived(
-      conn,
-      id,
-      stored,
-      encode,
-      attemptId === '' ? null : { queue: req.queue, attemptId, receiptOf: (d) => d.receipt },
+      ),
     );
-    await handBackUnsent(conn, req.queue, stored, sent);
     return;
   }
   const messages = await conn.broker.receive(req.queue, options);
-  if (conn.isClosed) {
-    await handBack(conn.broker, req.queue, messages); // as above
-    return;
-  }
-  const encode = (w: WireWriter, m: QueueMessage): void =>
-    encodeDelivery(w, m, {
-      deliveryId: 0,
-      deliveryCount: m.deliveryCount,
-      receipt: m.receipt,
-      firstDeliveredAt: m.firstDeliveredAt,
-    });
-  const sent = sendReceived(
+  await answerReceive(
     conn,
+    req.queue,
     id,
+    attemptId,
     messages,
-    encode,
-    attemptId === '' ? null : { queue: req.queue, attemptId, receiptOf: (m) => m.receipt },
+    (w, m) =>
+      encodeDelivery(w, m, {
+        deliveryId: 0,
+        deliveryCount: m.deliveryCount,
+        receipt: m.receipt,
+        firstDeliveredAt: m.firstDeliveredAt,
+      }),
+    (sent) => {
+      if (tracked) for (let i = 0; i < sent; i++) conn.receipts.set(messages[i].receipt, messages[i]);
+    },
   );
-  if (tracked) for (let i = 0; i < sent; i++) conn.receipts.set(messages[i].receipt, messages[i]);
-  await handBackUnsent(conn, req.queue, messages, sent);
 }
 
 /**
- * Messages leased for a RECEIVE that did not fit in its answer (maxResponseFrameBytes) never reached
- * the client: they go back now, uncounted, as for a client that left during its long poll.
+ * Answers a RECEIVE with what it leased. A client that left during its long poll cannot get the
+ * answer, and messages that did not fit in it (maxResponseFrameBytes) never reached the client:
+ * both go back now, uncounted (never delivered), not at the end of their lease. `onSent` learns how
+ * many were sent before the rest go back.
  */
-async function handBackUnsent(
+async function answerReceive<T extends Undelivered>(
   conn: Connection,
   queue: string,
-  leased: readonly Undelivered[],
-  sent: number,
+  id: number,
+  attemptId: string,
+  leased: readonly T[],
+  encodeOne: (w: WireWriter, item: T) => void,
+  onSent?: (sent: number) => void,
 ): Promise<void> {
+  if (conn.isClosed) {
+    await handBack(conn.broker, queue, leased);
+    return;
+  }
+  const attempt = attemptId === '' ? null : { queue, attemptId, receiptOf: (item: T) => item.receipt };
+  const sent = sendReceived(conn, id, leased, encodeOne, attempt);
+  onSent?.(sent);
   if (sent < leased.length) await handBack(conn.broker, queue, leased.slice(sent));
 }
 

@@ -1,7 +1,8 @@
-// The ranges of a receive's max, waitMs and visibilityTimeoutMs, checked where a receive is made:
-// by the queue manager embedded, and by the remote client before it encodes them as u32 fields.
+// The ranges of a receive's max, waitMs and visibilityTimeoutMs, and of a consumer's concurrency
+// and prefetch, checked where they are given: by the queue manager and consumer embedded, and by the
+// remote client before it encodes them (as u32 fields, or as the credits it asks for).
 import { LIMITS, WharfError } from '../../common/index.js';
-import type { ReceiveOptions } from '../queue-types.js';
+import type { ConsumeOptions, ReceiveOptions } from '../queue-types.js';
 
 export interface ReceiveLimits {
   max: number;
@@ -37,4 +38,21 @@ export function checkReceiveLimits(options: ReceiveOptions): ReceiveLimits {
     );
   }
   return { max, waitMs, visibilityTimeoutMs: leaseMs };
+}
+
+/** Throws INVALID_ARGUMENT for a concurrency or prefetch out of range; returns them with their defaults. */
+export function checkConsumeLimits(options: ConsumeOptions): { concurrency: number; prefetch: number } {
+  const c = options.concurrency ?? 1;
+  if (!Number.isSafeInteger(c) || c < 1 || c > LIMITS.maxConsumeConcurrency)
+    throw new WharfError(
+      'INVALID_ARGUMENT',
+      `consume concurrency ${c}: pass an integer from 1 to ${LIMITS.maxConsumeConcurrency}`,
+    );
+  const p = options.prefetch ?? c * 2;
+  if (!Number.isSafeInteger(p) || p < c || p > LIMITS.maxConsumePrefetch)
+    throw new WharfError(
+      'INVALID_ARGUMENT',
+      `consume prefetch ${p}: pass an integer from concurrency (${c}) to ${LIMITS.maxConsumePrefetch}`,
+    );
+  return { concurrency: c, prefetch: p };
 }
