@@ -4,7 +4,8 @@
 import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
 import type { QueueStats } from '../broker/index.js';
 import type { TopicStats } from '../broker/index.js';
-import type { HttpBroker, AnyStats } from './http/broker-port.js';
+import type { Stats } from '../broker/index.js';
+import type { HttpBroker } from './http/broker-port.js';
 import { hasExchanges, hasQueues } from './http/broker-port.js';
 import type { ListenerStats } from './http/connections.js';
 
@@ -73,9 +74,9 @@ export class BrokerMetrics {
     for (const gauge of Object.values(this.g)) gauge.reset();
     const names = await this.names();
     for (const name of names) {
-      let stats: AnyStats;
+      let stats: Stats;
       try {
-        stats = (await this.broker.stats(name)) as AnyStats;
+        stats = await this.broker.stats(name);
       } catch {
         continue; // deleted between list and stats
       }
@@ -92,7 +93,7 @@ export class BrokerMetrics {
     return out;
   }
 
-  private record(stats: AnyStats): void {
+  private record(stats: Stats): void {
     if (stats.kind === 'queue') this.recordQueue(stats);
     else if (stats.kind === 'topic') this.recordTopic(stats);
     else {

@@ -1,7 +1,6 @@
 // `wharf stats [name]`: one name's stats as JSON, or a table of every topic and queue; --watch redraws it live.
 import { Command } from 'commander';
 import type { Stats } from '../../broker/index.js';
-import type { ExchangeStats } from '../../broker/index.js';
 import { WharfError, isWharfError } from '../../common/index.js';
 import { printJson, withClient, writeOut, type CliClient, type CliContext } from '../context.js';
 import { table } from '../format.js';
@@ -95,7 +94,7 @@ async function watch(ctx: CliContext, c: CliClient, name: string | undefined, pe
 
 /** One name's row, or every topic's and queue's; a listed name deleted before its stats are read is left out. */
 async function rowsOf(c: CliClient, name: string | undefined): Promise<Array<Record<string, unknown>>> {
-  if (name !== undefined) return [row((await c.stats(name)) as Stats | ExchangeStats)];
+  if (name !== undefined) return [row(await c.stats(name))];
   const names = [...(await c.listTopics()).map((t) => t.name), ...(await c.listQueues()).map((q) => q.name)];
   const rows: Array<Record<string, unknown>> = [];
   for (const n of names) {
@@ -103,14 +102,14 @@ async function rowsOf(c: CliClient, name: string | undefined): Promise<Array<Rec
       if (isWharfError(err, 'NOT_FOUND')) return null;
       throw err;
     });
-    if (stats !== null) rows.push(row(stats as Stats | ExchangeStats));
+    if (stats !== null) rows.push(row(stats));
   }
   return rows;
 }
 
 const rate = (r: number): string => r.toFixed(1);
 
-function row(s: Stats | ExchangeStats): Record<string, unknown> {
+function row(s: Stats): Record<string, unknown> {
   if (s.kind === 'exchange')
     return { name: s.name, kind: 'exchange', depth: '', 'publish/s': '', routed: s.routed, unroutable: s.unroutable };
   if (s.kind === 'queue') {

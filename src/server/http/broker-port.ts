@@ -3,7 +3,7 @@
 // settle-by-receipt (ackReceipt/nackReceipt) when the broker offers it.
 import type { Wharf_Core } from '../../broker/index.js';
 import type { Wharf_Topics } from '../../broker/index.js';
-import type { Wharf_Exchanges, ExchangeStats } from '../../broker/index.js';
+import type { Wharf_Exchanges } from '../../broker/index.js';
 import type { NackOptions, Wharf_Queues } from '../../broker/index.js';
 
 export type HttpBroker = Wharf_Core &
@@ -33,5 +33,3 @@ export function hasExchanges(broker: HttpBroker): broker is ExchangeCapable {
     typeof broker.bind === 'function'
   );
 }
-
-export type AnyStats = Awaited<ReturnType<Wharf_Core['stats']>> | ExchangeStats;
