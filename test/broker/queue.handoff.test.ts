@@ -32,6 +32,11 @@ import type {
   RecordInput,
 } from '../../src/storage/index.js';
 import { settle } from './queue-helpers.js';
+import {
+  ByteBudget,
+  RECENT_APPENDS_BROKER_BYTES,
+  RECENT_APPENDS_IDLE_MS,
+} from '../../src/broker/queues/recent-appends.js';
 
 /** A log whose appends can be held (resolved or failed later by the test); reads are counted. */
 class HeldLog implements PartitionLog {
@@ -126,6 +131,8 @@ interface Rig {
   publisher: QueuePublisher;
   logs: HeldLog[];
   journal: FlakyJournal;
+  /** What the queue's recent appends hold (recent-appends.ts). */
+  recentBudget: ByteBudget;
 }
 
 /** A ManualClock whose now() can run ahead of its timers (an event loop too busy to fire them). */
@@ -148,6 +155,7 @@ async function openRig(options: QueueOptions = {}, clock: ManualClock = new Manu
   const journal = new FlakyJournal(
     await storage.openJournal(['q', 'state'], resolveJournalOptions({ fsync: 'always' })),
   );
+  const recentBudget = new ByteBudget(RECENT_APPENDS_BROKER_BYTES);
   const engine = new QueueEngine(
     'q',
     resolved,
@@ -156,10 +164,18 @@ async function openRig(options: QueueOptions = {}, clock: ManualClock = new Manu
       clock,
       appendTo: () => Promise.reject(new Error('no other queues here')),
       depthOf: () => 0,
+      recentAppendsBudget: recentBudget,
     },
   );
   await engine.recover();
-  return { clock, engine, publisher: new QueuePublisher(engine, new ProducerDedupe()), logs: held, journal };
+  return {
+    clock,
+    engine,
+    publisher: new QueuePublisher(engine, new ProducerDedupe()),
+    logs: held,
+    journal,
+    recentBudget,
+  };
 }
 
 const wish = (max = 10, leaseMs = 30_000): { max: number; leaseMs: number; decode: boolean } => ({
@@ -438,5 +454,106 @@ describe('queue hand-off after a crash', () => {
       ['b', 1],
     ]);
     await broker.close();
+  });
+});
+
+describe('queue recent appends', () => {
+  const open: Rig[] = [];
+  afterEach(async () => {
+    for (const r of open.splice(0)) await r.engine.close().catch(() => undefined);
+  });
+  const rig = async (o: QueueOptions = {}): Promise<Rig> => {
+    const r = await openRig(o);
+    open.push(r);
+    return r;
+  };
+
+  it('a take at the tail gets what was appended since without reading the log back', async () => {
+    const r = await rig();
+    expect(await r.engine.take(10, 30_000)).toEqual([]); // the queue is being read
+    await r.publisher.publish([1, 2, 3].map((n) => ({ payload: n }))); // no taker waits: no hand-off
+    expect(r.recentBudget.usedBytes).toBeGreaterThan(0);
+    const readsBefore = r.logs[0].reads;
+    expect((await r.engine.take(2, 30_000)).map((m) => m.payload)).toEqual([1, 2]);
+    expect((await r.engine.take(10, 30_000)).map((m) => m.payload)).toEqual([3]);
+    expect(r.logs[0].reads).toBe(readsBefore);
+    // Passed by the cursor: let go.
+    await r.publisher.publish([{ payload: 4 }]);
+    expect((await r.engine.take(10, 30_000)).map((m) => m.payload)).toEqual([4]);
+    expect(r.logs[0].reads).toBe(readsBefore);
+  });
+
+  it("keeps a copy: the publisher's bytes may change once publish has returned", async () => {
+    const r = await rig();
+    await r.engine.take(1, 30_000);
+    const bytes = new Uint8Array([1, 2, 3]);
+    await r.publisher.publish([{ payload: bytes }]);
+    bytes.fill(9);
+    const [m] = await r.engine.take(1, 30_000);
+    expect([...(m.payload as Uint8Array)]).toEqual([1, 2, 3]);
+  });
+
+  it('a queue nobody takes from keeps nothing, and lets go of what it kept once nobody takes', async () => {
+    const r = await rig();
+    await r.publisher.publish([{ payload: 1 }]);
+    expect(r.recentBudget.usedBytes).toBe(0);
+    const readsBefore = r.logs[0].reads;
+    expect((await r.engine.take(10, 30_000)).map((m) => m.payload)).toEqual([1]);
+    expect(r.logs[0].reads).toBeGreaterThan(readsBefore); // read back, as before
+    await r.publisher.publish([{ payload: 2 }]);
+    expect(r.recentBudget.usedBytes).toBeGreaterThan(0);
+    r.clock.advance(RECENT_APPENDS_IDLE_MS * 2);
+    expect(r.recentBudget.usedBytes).toBe(0);
+    expect((await r.engine.take(10, 30_000)).map((m) => m.payload)).toEqual([2]);
+  });
+
+  it('takes what a hand-off left from the copies, in order', async () => {
+    const r = await rig();
+    const poll = await longPoll(r, 2);
+    await r.publisher.publish([1, 2, 3, 4, 5].map((n) => ({ payload: n })));
+    expect((await poll.result).map((m) => m.payload)).toEqual([1, 2]);
+    const readsBefore = r.logs[0].reads;
+    expect((await r.engine.take(10, 30_000)).map((m) => m.payload)).toEqual([3, 4, 5]);
+    expect(r.logs[0].reads).toBe(readsBefore);
+  });
+
+  it('a message given back while copies are kept is redelivered first, then the copies in order', async () => {
+    const r = await rig();
+    await r.engine.take(1, 30_000);
+    await r.publisher.publish([1, 2, 3].map((n) => ({ payload: n })));
+    const [first] = await r.engine.take(1, 30_000);
+    await first.nack({ delayMs: 0 });
+    const second = await r.engine.take(10, 30_000);
+    expect(second.map((m) => [m.payload, m.deliveryCount])).toEqual([
+      [1, 2],
+      [2, 1],
+      [3, 1],
+    ]);
+  });
+
+  it('purge and close let go of the copies', async () => {
+    const r = await rig();
+    await r.engine.take(1, 30_000);
+    await r.publisher.publish([1, 2].map((n) => ({ payload: n })));
+    expect(r.recentBudget.usedBytes).toBeGreaterThan(0);
+    expect(await r.engine.purge()).toBe(2);
+    expect(r.recentBudget.usedBytes).toBe(0);
+    expect(await r.engine.take(10, 30_000)).toEqual([]);
+    await r.publisher.publish([{ payload: 3 }]);
+    expect(r.recentBudget.usedBytes).toBeGreaterThan(0);
+    await r.engine.close();
+    expect(r.recentBudget.usedBytes).toBe(0);
+  });
+
+  it('a failed append gives its reservation back', async () => {
+    const r = await rig();
+    await r.engine.take(1, 30_000);
+    r.logs[0].hold = true;
+    const published = r.publisher.publish([{ payload: 1 }]);
+    await settle();
+    expect(r.recentBudget.usedBytes).toBeGreaterThan(0); // copied as it was appended
+    r.logs[0].fail(new Error('disk gone (test)'));
+    await expect(published).rejects.toThrow();
+    expect(r.recentBudget.usedBytes).toBe(0);
   });
 });

@@ -16,6 +16,7 @@ import { Delivery, type DeliverySettler } from './delivery.js';
 import type { LeaseBook } from './lease-book.js';
 import { QUEUE_DEFAULTS, type ResolvedQueueOptions } from './queue-config.js';
 import { recordBytes, recordExpiresAtMs } from './queue-record.js';
+import { ownRecord } from './recent-appends.js';
 import { trackedKey, type QueueState, type Tracked } from './queue-state.js';
 import type { RateWindow } from './rate-window.js';
 
@@ -224,7 +225,8 @@ export class PendingHandoff {
     private readonly leases: LeaseBook,
     private readonly level: number,
     private readonly baseOffset: number,
-    private readonly count: number,
+    /** Records handed off: the first `count` of the append. */
+    readonly count: number,
     private readonly shares: Share[],
     private readonly onEnd: () => void,
   ) {}
@@ -313,17 +315,4 @@ export class PendingHandoff {
 /** Whether t is still leased as d, and its lease not yet started (nothing settled or re-leased it meanwhile). */
 function isCurrent(s: QueueState, t: Tracked, d: Delivery): boolean {
   return s.tracked.get(t.key) === t && t.state === 'inflight' && t.token === d.receiptToken && t.leaseBatch === 0;
-}
-
-/**
- * The record as the delivery keeps it, with its offset. The payload is copied: the publisher's
- * bytes may be reused once publish() returns, and the log has its own copy already.
- */
-function ownRecord(r: RecordInput, offset: number): LogRecord {
-  let value: Uint8Array | null = null;
-  if (r.value !== null) {
-    value = new Uint8Array(r.value.length);
-    value.set(r.value);
-  }
-  return { key: r.key, value, headers: r.headers, timestampMs: r.timestampMs, offset };
 }

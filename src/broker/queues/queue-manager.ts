@@ -20,6 +20,7 @@ import { checkReceiveLimits } from './read-limits.js';
 import type { Delivery } from './delivery.js';
 import type { HandlerOutcome } from './handler-outcome.js';
 import { QueueEngine, type QueueHost } from './queue.js';
+import { ByteBudget, RECENT_APPENDS_BROKER_BYTES } from './recent-appends.js';
 import { resolveQueueOptions, type ResolvedQueueOptions } from './queue-config.js';
 import { QueuePublisher } from './queue-publish.js';
 import { redriveRecord } from './queue-record.js';
@@ -47,6 +48,7 @@ export class QueueManager implements KindManager {
       clock: ctx.clock,
       appendTo: (queue: string, records: RecordInput[]) => this.get(queue).engine.appendRecords(records),
       depthOf: (queue: string) => this.queues.get(queue)?.engine.depth() ?? 0,
+      recentAppendsBudget: new ByteBudget(RECENT_APPENDS_BROKER_BYTES),
     };
   }
 

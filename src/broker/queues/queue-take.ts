@@ -10,6 +10,7 @@ import { QUEUE_DEFAULTS, type ResolvedQueueOptions } from './queue-config.js';
 import type { QueueState, Tracked } from './queue-state.js';
 import { recordBytes, recordExpiresAtMs, recordGroupId } from './queue-record.js';
 import { ReadAhead } from './read-ahead.js';
+import { RecentAppends, type ByteBudget } from './recent-appends.js';
 
 /** What a take needs of its queue (QueueEngine); a Delivery settles through it. */
 export interface TakeHost extends DeliverySettler {
@@ -27,6 +28,8 @@ export type ExpireRecord = (rec: LogRecord, level: number, t: Tracked | undefine
 export class QueueTaker {
   /** Records read past what a take needed. */
   private readonly readAhead: ReadAhead;
+  /** The newest durable appends, so a take at the tail reads nothing back (recent-appends.ts). */
+  readonly recent: RecentAppends;
 
   constructor(
     private readonly q: TakeHost,
@@ -34,13 +37,16 @@ export class QueueTaker {
     /** Names this run of the queue in receipts (a receipt from before a restart is refused). */
     private readonly epoch: string,
     private readonly expire: ExpireRecord,
+    recentBudget: ByteBudget,
   ) {
     this.readAhead = new ReadAhead(q.clock);
+    this.recent = new RecentAppends(q.clock, recentBudget);
   }
 
   /** Lets go of kept records (purge, close). */
   clearReadAhead(): void {
     this.readAhead.clear();
+    this.recent.clear();
   }
 
   private room(): boolean {
@@ -88,10 +94,11 @@ export class QueueTaker {
   /** New messages from level's log, from its cursor on; FIFO messages of a busy group are held. */
   async takeFromCursor(level: number, max: number, leaseMs: number, out: Delivery[]): Promise<void> {
     const l = this.q.state.levels[level];
+    this.recent.noteTake();
     while (out.length < max && this.room()) {
       const from = this.q.state.nextCursorOffset(level);
       if (from >= l.endOffset) return;
-      let recs = this.readAhead.take(level, from);
+      let recs = this.readAhead.take(level, from) ?? this.recent.take(level, from);
       if (recs === null) {
         recs = await this.q.log(level).read(from, {
           maxBytes: QUEUE_DEFAULTS.readMaxBytes,

@@ -25,6 +25,7 @@ import { queueStats, readyCount } from './queue-stats.js';
 import { QueueTaker } from './queue-take.js';
 import { Handoff, highestLevelFirst, type TakeWish, Waiter } from './queue-handoff.js';
 import { RateWindow } from './rate-window.js';
+import type { ByteBudget } from './recent-appends.js';
 import { retryDelayMs } from './retry.js';
 import { TimerHeap } from './timer-heap.js';
 
@@ -33,6 +34,8 @@ export interface QueueHost {
   clock: Clock;
   appendTo(queue: string, records: RecordInput[]): Promise<void>;
   depthOf(queue: string): number;
+  /** Shared by the broker's queues: what their recent appends may hold (recent-appends.ts). */
+  recentAppendsBudget: ByteBudget;
 }
 
 export interface QueueStorage {
@@ -85,7 +88,13 @@ export class QueueEngine {
     this.timers = new TimerHeap<number>(host.clock, (keys) => this.onDue(keys));
     this.leases = new LeaseBook(this.timers);
     this.delayed = new DelayedMessages(this, this.timers);
-    this.taker = new QueueTaker(this, this.leases, this.epoch, (rec, level, t) => this.expire(rec, level, t));
+    this.taker = new QueueTaker(
+      this,
+      this.leases,
+      this.epoch,
+      (rec, level, t) => this.expire(rec, level, t),
+      host.recentAppendsBudget,
+    );
     this.handoff = new Handoff(this, this.leases, this.epoch);
     const now = host.clock.now();
     this.rates = {
@@ -157,21 +166,30 @@ export class QueueEngine {
     const baseOffset = log.endOffset;
     const appended = log.append(records);
     // Offsets were assigned when endOffset moved now (a refused append moves nothing).
-    const handoff =
-      this.waiters.size > 0 && level !== DELAY_LEVEL && log.endOffset === baseOffset + records.length
-        ? this.handoff.offer(level, baseOffset, records)
-        : null;
+    const assigned = level !== DELAY_LEVEL && log.endOffset === baseOffset + records.length;
+    const handoff = assigned && this.waiters.size > 0 ? this.handoff.offer(level, baseOffset, records) : null;
+    // What was not handed off, copied now (the caller's bytes are valid only until this returns)
+    // for the next take, if anything is taking from this queue.
+    const handed = handoff?.count ?? 0;
+    const recent = this.taker.recent;
+    const kept =
+      assigned && handed < records.length && recent.wanted() ? recent.copy(records, handed, baseOffset) : null;
     let res;
     try {
       res = await appended;
     } catch (err) {
       handoff?.appended(false);
+      if (kept !== null) recent.drop(kept);
       throw err;
     }
     const l = this.state.level(level);
     l.endOffset = Math.max(l.endOffset, res.lastOffset + 1);
     this.bytes += sizeBytes;
     handoff?.appended(true);
+    if (kept !== null) {
+      if (this.closed) recent.drop(kept);
+      else recent.keep(level, kept);
+    }
     return res.baseOffset;
   }
 
