@@ -95,6 +95,8 @@ export class QueueTaker {
   async takeFromCursor(level: number, max: number, leaseMs: number, out: Delivery[]): Promise<void> {
     const l = this.q.state.levels[level];
     this.recent.noteTake();
+    // One time for the pass, as for its leases (they share a due time: one lease batch).
+    let now = this.q.clock.now();
     while (out.length < max && this.room()) {
       const from = this.q.state.nextCursorOffset(level);
       if (from >= l.endOffset) return;
@@ -105,6 +107,7 @@ export class QueueTaker {
           maxRecords: Math.min(1000, max - out.length + 16),
           wholeBatches: true,
         });
+        now = this.q.clock.now();
       }
       if (recs.length === 0) return;
       for (let i = 0; i < recs.length; i++) {
@@ -115,8 +118,9 @@ export class QueueTaker {
         }
         if (rec.offset < l.cursor) continue;
         if (this.q.state.isCandidate(level, rec.offset)) {
-          if (recordExpiresAtMs(rec, this.q.options.ttlMs) <= this.q.clock.now()) {
+          if (recordExpiresAtMs(rec, this.q.options.ttlMs) <= now) {
             await this.expire(rec, level, undefined);
+            now = this.q.clock.now(); // time passed while it was dead-lettered
           } else if (this.q.options.fifo && !this.q.state.groupIsFree(recordGroupId(rec))) {
             if (this.q.state.heldCount >= QUEUE_DEFAULTS.maxHeldMessages) {
               this.readAhead.keep(level, recs, i);
@@ -124,7 +128,7 @@ export class QueueTaker {
             }
             this.q.state.hold(recordGroupId(rec), rec.offset);
           } else {
-            out.push(this.lease(level, rec, leaseMs));
+            out.push(this.lease(level, rec, leaseMs, now));
           }
         }
         l.cursor = rec.offset + 1;
@@ -133,8 +137,7 @@ export class QueueTaker {
   }
 
   /** Leases one message: its tracked state, its lease timer and the Delivery handed out (not yet decoded). */
-  private lease(level: number, rec: LogRecord, leaseMs: number): Delivery {
-    const now = this.q.clock.now();
+  private lease(level: number, rec: LogRecord, leaseMs: number, now = this.q.clock.now()): Delivery {
     const groupId = this.q.options.fifo ? recordGroupId(rec) : undefined;
     const t = this.q.state.deliver(level, rec.offset, now, leaseMs, groupId, recordBytes(rec));
     this.leases.add(t, t.dueMs);

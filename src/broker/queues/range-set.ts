@@ -48,6 +48,12 @@ export class RangeSet {
       e = Math.max(e, this.r[last * 2 + 1]);
       last++;
     }
+    if (last - first === 1) {
+      // Merges with one range (an ack in order extends the last one): in place, no array allocated.
+      this.r[first * 2] = s;
+      this.r[first * 2 + 1] = e;
+      return;
+    }
     this.r.splice(first * 2, (last - first) * 2, s, e);
   }
 
