@@ -181,7 +181,7 @@ function copyBytes(b: Uint8Array | null): Uint8Array | null {
   if (b === null) return null;
   const n = b.length;
   if (n > ARENA_BYTES / 8) {
-    const own = Buffer.allocUnsafeSlow(n);
+    const own = new Uint8Array(n);
     own.set(b);
     return own;
   }
@@ -189,7 +189,8 @@ function copyBytes(b: Uint8Array | null): Uint8Array | null {
     arena = Buffer.allocUnsafeSlow(ARENA_BYTES);
     arenaUsed = 0;
   }
-  const out = arena.subarray(arenaUsed, arenaUsed + n);
+  // A plain view (Buffer#subarray costs a constructor call more); payloads are Uint8Arrays anyway.
+  const out = new Uint8Array(arena.buffer, arena.byteOffset + arenaUsed, n);
   out.set(b);
   arenaUsed = (arenaUsed + n + 7) & ~7;
   return out;
