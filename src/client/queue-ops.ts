@@ -5,6 +5,7 @@ import {
   DeliveryFacts,
   MIN_PROTOCOL_VERSION,
   OP,
+  RELEASE_VERSION,
   decodeDeliveryInto,
   decodeEmpty,
   encodeExtend,
@@ -109,6 +110,22 @@ export class QueueSettler {
     return this.conn.request(
       OP.NACK,
       (w) => encodeNack(w, { queue, receipt }, options),
+      (_op, r) => decodeEmpty(r),
+      false,
+    );
+  }
+
+  /**
+   * Hands a leased message back: visible again at once, its delivery not counted (RELEASE, version
+   * 6), as Broker.releaseReceipt does embedded. A server of an older version has no RELEASE: there
+   * the message is nacked, which counts the delivery.
+   */
+  release(queue: string, receipt: string): Promise<void> {
+    const version = this.conn.hello?.version;
+    if (version !== undefined && version < RELEASE_VERSION) return this.nack(queue, receipt);
+    return this.conn.request(
+      OP.RELEASE,
+      (w) => encodeReceipt(w, { queue, receipt }),
       (_op, r) => decodeEmpty(r),
       false,
     );

@@ -258,6 +258,17 @@ export class RemoteWharf implements Wharf, FlowRegistry {
     return this.queues.receive(queue, options);
   }
 
+  /**
+   * Hands a received message back by its receipt, visible again at once and without counting the
+   * delivery toward maxDeliveries, as Broker.releaseReceipt does: for a caller that received a
+   * message it will not handle (a command whose output closed). A server of protocol version 5 or
+   * older nacks it instead, which counts the delivery.
+   */
+  async releaseReceipt(queue: string, receipt: string): Promise<void> {
+    this.ensureOpen();
+    return this.queues.release(queue, receipt);
+  }
+
   async consume(queue: string, options: ConsumeOptions, handler: QueueHandler): Promise<Consumer> {
     this.ensureOpen();
     if (typeof handler !== 'function')

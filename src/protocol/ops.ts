@@ -1,8 +1,8 @@
-// Op codes of the native protocol, version 5 (version 1 plus SETTLE_BATCH in 2, FLOW_ENDED in 3, a PUBLISH_OK result flag and RECEIVE's attempt id in 4, a second PUBLISH_OK result flag in 5). Requests are 0x01-0x7E, responses set bit 7 of the
+// Op codes of the native protocol, version 6 (version 1 plus SETTLE_BATCH in 2, FLOW_ENDED in 3, a PUBLISH_OK result flag and RECEIVE's attempt id in 4, a second PUBLISH_OK result flag in 5, RELEASE in 6). Requests are 0x01-0x7E, responses set bit 7 of the
 // request's family, pushes (server -> client, correlation id 0) are 0xC0 and up. docs/protocol.md
 // lists every op's body byte by byte.
 
-export const PROTOCOL_VERSION = 5;
+export const PROTOCOL_VERSION = 6;
 /** First version with SETTLE_BATCH; against an older server the client settles with SETTLE + CREDIT. */
 export const SETTLE_BATCH_VERSION = 2;
 /** First version with the FLOW_ENDED push; an older client is not sent it (its flow just stops). */
@@ -13,6 +13,8 @@ export const REPEATED_SEQUENCE_VERSION = 4;
 export const RECEIVE_ATTEMPT_VERSION = 4;
 /** First version whose PUBLISH_OK results may set flags bit 2 (the target routes: `routed` holds, 0 included). */
 export const ROUTED_FLAG_VERSION = 5;
+/** First version with RELEASE (a leased message handed back uncounted); against an older server the client nacks instead. */
+export const RELEASE_VERSION = 6;
 /** Oldest version this code still speaks. */
 export const MIN_PROTOCOL_VERSION = 1;
 
@@ -47,6 +49,7 @@ export const OP = {
   ACK: 0x41,
   NACK: 0x42,
   EXTEND: 0x43,
+  RELEASE: 0x44,
   // exchanges (name + JSON, like admin)
   CREATE_EXCHANGE: 0x60,
   DELETE_EXCHANGE: 0x61,
@@ -83,4 +86,7 @@ export function opName(op: number): string {
 export const ONE_WAY_OPS: ReadonlySet<number> = new Set([OP.CREDIT, OP.SETTLE, OP.SETTLE_BATCH]);
 
 /** Ops added after version 1, with the version that added them: a connection that negotiated less does not have them. */
-export const OP_SINCE_VERSION: ReadonlyMap<number, number> = new Map([[OP.SETTLE_BATCH, SETTLE_BATCH_VERSION]]);
+export const OP_SINCE_VERSION: ReadonlyMap<number, number> = new Map([
+  [OP.SETTLE_BATCH, SETTLE_BATCH_VERSION],
+  [OP.RELEASE, RELEASE_VERSION],
+]);

@@ -60,6 +60,7 @@ describe('wharf consume, stdout closed', () => {
     expect(await queueCounts('half-read')).toEqual({ depth: 3, inFlight: 0 });
     const [next] = await server.broker.receive('half-read');
     expect(next.payload).toBe(2);
+    expect(next.deliveryCount).toBe(1); // handed back uncounted (RELEASE): it reached no reader
     await next.ack();
   });
 

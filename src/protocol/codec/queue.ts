@@ -9,6 +9,7 @@
 // ACK       (0x41)  queue:str receipt:str                              -> OK
 // NACK      (0x42)  queue:str receipt:str options:json (NackOptions)   -> OK
 // EXTEND    (0x43)  queue:str receipt:str ms:u64                       -> OK
+// RELEASE   (0x44)  queue:str receipt:str (as ACK; version 6)          -> OK
 import type { NackOptions, ReceiveOptions } from '../api-types.js';
 import type { WireReader } from '../wire-reader.js';
 import type { WireWriter } from '../wire-writer.js';

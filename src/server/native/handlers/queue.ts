@@ -1,5 +1,5 @@
 // RECEIVE (long poll) and settlement by receipt. The connection remembers the leased messages it
-// handed out (bounded by maxReceiptsPerConnection) so ACK/NACK/EXTEND reach the broker's objects.
+// handed out (bounded by maxReceiptsPerConnection) so ACK/NACK/EXTEND/RELEASE reach the broker's objects.
 import { WharfError } from '../../../common/index.js';
 import type { RememberedAnswer } from '../../receive-attempts.js';
 import { handBack, type Undelivered } from '../../undelivered.js';
@@ -181,6 +181,7 @@ interface ReceiptSettler {
   ackReceipt(queue: string, receipt: string): Promise<void>;
   nackReceipt(queue: string, receipt: string, options?: NackOptions): Promise<void>;
   extendVisibilityReceipt(queue: string, receipt: string, ms: number): Promise<void>;
+  releaseReceipt?(queue: string, receipt: string): Promise<void>;
 }
 
 export function settler(conn: Connection): ReceiptSettler | null {
@@ -221,6 +222,22 @@ const nack: OpHandler = async (conn, r, id) => {
   conn.send(OP.OK, id);
 };
 
+/**
+ * RELEASE (version 6): the message goes back visible at once, its delivery not counted, as when a
+ * consumer closes before its handler ran (Broker.releaseReceipt). Behind a Wharf that cannot hand
+ * back uncounted it is nacked, as the server hands back what it could not deliver (undelivered.ts).
+ */
+const release: OpHandler = async (conn, r, id) => {
+  const req = decodeReceipt(r);
+  const direct = settler(conn);
+  if (direct !== null) {
+    if (typeof direct.releaseReceipt === 'function') await direct.releaseReceipt(req.queue, req.receipt);
+    else await direct.nackReceipt(req.queue, req.receipt);
+  } else await leased(conn, req.queue, req.receipt).nack();
+  conn.receipts.delete(req.receipt);
+  conn.send(OP.OK, id);
+};
+
 const extend: OpHandler = async (conn, r, id) => {
   const req = decodeExtend(r);
   const direct = settler(conn);
@@ -234,4 +251,5 @@ export const queueHandlers: Array<[number, OpHandler]> = [
   [OP.ACK, ack],
   [OP.NACK, nack],
   [OP.EXTEND, extend],
+  [OP.RELEASE, release],
 ];

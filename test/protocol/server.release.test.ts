@@ -1,0 +1,121 @@
+// RELEASE (protocol version 6): a received message handed back by its receipt is visible again at
+// once and its delivery is not counted, as Broker.releaseReceipt does embedded. A server of an older
+// version has no RELEASE, and the remote client nacks there instead (a counted delivery).
+import { afterEach, describe, expect, it } from 'vitest';
+import { Broker, type QueueStats, type Wharf } from '../../src/broker/index.js';
+import { connect } from '../../src/client/index.js';
+import * as P from '../../src/protocol/index.js';
+import { startNativeServer, type NativeServer } from '../../src/server/native/index.js';
+import { RawClient } from './raw-client.js';
+
+const rig: { broker: Broker | null; server: NativeServer | null; clients: Wharf[] } = {
+  broker: null,
+  server: null,
+  clients: [],
+};
+afterEach(async () => {
+  for (const c of rig.clients.splice(0)) await c.close();
+  await rig.server?.close();
+  await rig.broker?.close();
+  rig.server = rig.broker = null;
+});
+
+/** A broker with queue q (a nack's retry due at once) behind a server; `wharf` is what the server serves. */
+async function start(
+  options: { maxProtocolVersion?: number; wharf?: (b: Broker) => Wharf } = {},
+): Promise<{ url: string; port: number }> {
+  rig.broker = await Broker.open({ inMemory: true });
+  await rig.broker.createQueue('q', { visibilityTimeoutMs: 60_000, retry: { initialDelayMs: 0 } });
+  const served = options.wharf ? options.wharf(rig.broker) : rig.broker;
+  rig.server = await startNativeServer(served, { port: 0, maxProtocolVersion: options.maxProtocolVersion });
+  const port = rig.server.address().port;
+  return { url: `wharf://127.0.0.1:${port}`, port };
+}
+
+async function client(url: string): Promise<Awaited<ReturnType<typeof connect>>> {
+  const c = await connect(url);
+  rig.clients.push(c);
+  return c;
+}
+
+const counts = async (): Promise<[number, number]> => {
+  const s = (await rig.broker!.stats('q')) as QueueStats;
+  return [s.depth, s.inFlight];
+};
+
+/** The Broker with its receipt methods hidden: a Wharf that settles only through message objects. */
+function withoutReceipts(b: Broker): Wharf {
+  const hidden = new Set(['ackReceipt', 'nackReceipt', 'extendVisibilityReceipt', 'releaseReceipt', 'consumeStored']);
+  return new Proxy(b, {
+    get(target, key, receiver) {
+      if (typeof key === 'string' && hidden.has(key)) return undefined;
+      const v: unknown = Reflect.get(target, key, receiver);
+      return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v;
+    },
+  }) as unknown as Wharf;
+}
+
+describe('RELEASE', () => {
+  it('hands a received message back at once, uncounted; its receipt is spent', async () => {
+    const { url } = await start();
+    const c = await client(url);
+    await c.publish('q', [{ payload: 1 }, { payload: 2 }]);
+    const [m] = await c.receive('q', { max: 1 });
+    expect(await counts()).toEqual([1, 1]);
+    await c.releaseReceipt('q', m.receipt);
+    expect(await counts()).toEqual([2, 0]);
+    await expect(m.ack()).rejects.toMatchObject({ code: 'RECEIPT_INVALID' });
+    const again = await c.receive('q', { max: 2 });
+    expect(again.map((x) => [x.payload, x.deliveryCount])).toEqual([
+      [1, 1],
+      [2, 1],
+    ]);
+  });
+
+  it('a receipt that names nothing current is RECEIPT_INVALID, and nothing changes', async () => {
+    const { url } = await start();
+    const c = await client(url);
+    await c.publish('q', { payload: 1 });
+    const [m] = await c.receive('q', { max: 1 });
+    await m.ack();
+    await expect(c.releaseReceipt('q', m.receipt)).rejects.toMatchObject({ code: 'RECEIPT_INVALID' });
+    await expect(c.releaseReceipt('nope', m.receipt)).rejects.toMatchObject({ code: 'NOT_FOUND' });
+    expect(await counts()).toEqual([0, 0]);
+  });
+
+  it('against a server of version 5 the client nacks instead: the delivery counts', async () => {
+    const { url } = await start({ maxProtocolVersion: 5 });
+    const c = await client(url);
+    await c.publish('q', { payload: 1 });
+    const [m] = await c.receive('q', { max: 1 });
+    await c.releaseReceipt('q', m.receipt);
+    const [again] = await c.receive('q', { max: 1, waitMs: 2_000 });
+    expect([again.payload, again.deliveryCount]).toEqual([1, 2]);
+  });
+
+  it('a connection of version 5 that sends RELEASE gets PROTOCOL_ERROR, and stays open', async () => {
+    const { port } = await start();
+    await rig.broker!.publish('q', { payload: 1 });
+    const [m] = await rig.broker!.receive('q');
+    const raw = await RawClient.open(port, true, 5);
+    raw.send(P.encodeFrame(P.OP.RELEASE, 7, (w) => P.encodeReceipt(w, { queue: 'q', receipt: m.receipt })));
+    const f = (await raw.next())!;
+    expect(f.op).toBe(P.OP.ERROR);
+    expect(raw.error(f)).toMatchObject({ code: 'PROTOCOL_ERROR' });
+    expect(raw.error(f).message).toMatch(/needs protocol version 6/);
+    raw.send(P.encodeFrame(P.OP.PING, 8));
+    expect((await raw.next())!.op).toBe(P.OP.PONG);
+    raw.close();
+    expect(await counts()).toEqual([0, 1]); // still leased
+  });
+
+  it('behind a Wharf that cannot hand back uncounted, the server nacks it (counted)', async () => {
+    const { url } = await start({ wharf: withoutReceipts });
+    const c = await client(url);
+    await c.publish('q', { payload: 1 });
+    const [m] = await c.receive('q', { max: 1 });
+    await c.releaseReceipt('q', m.receipt);
+    const [again] = await c.receive('q', { max: 1, waitMs: 2_000 });
+    expect([again.payload, again.deliveryCount]).toEqual([1, 2]);
+  });
+});
