@@ -507,13 +507,29 @@ describe('queue recent appends', () => {
     expect((await r.engine.take(10, 30_000)).map((m) => m.payload)).toEqual([2]);
   });
 
+  it("a handed-off payload has a buffer of its own: no other message's bytes, however many copies are kept", async () => {
+    const r = await rig();
+    await r.engine.take(1, 30_000);
+    await r.publisher.publish([{ payload: Buffer.from('kept-for-the-next-take') }]); // copied for a take
+    await r.engine.take(1, 30_000);
+    const poll = r.engine.waitForWork(60_000, undefined, wish(1));
+    await r.publisher.publish([{ payload: new Uint8Array([1, 2, 3]) }]);
+    const [m] = await poll;
+    const p = m.payload as Uint8Array;
+    expect([...p]).toEqual([1, 2, 3]);
+    expect(p.buffer.byteLength).toBe(3);
+  });
+
   it('takes what a hand-off left from the copies, in order', async () => {
     const r = await rig();
     const poll = await longPoll(r, 2);
     await r.publisher.publish([1, 2, 3, 4, 5].map((n) => ({ payload: n })));
     expect((await poll.result).map((m) => m.payload)).toEqual([1, 2]);
+    const copied = r.recentBudget.usedBytes; // the three not handed off, and only they
+    await r.publisher.publish([3].map((n) => ({ payload: n })));
+    expect(r.recentBudget.usedBytes - copied).toBe(copied / 3);
     const readsBefore = r.logs[0].reads;
-    expect((await r.engine.take(10, 30_000)).map((m) => m.payload)).toEqual([3, 4, 5]);
+    expect((await r.engine.take(10, 30_000)).map((m) => m.payload)).toEqual([3, 4, 5, 3]);
     expect(r.logs[0].reads).toBe(readsBefore);
   });
 

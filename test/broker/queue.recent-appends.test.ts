@@ -103,4 +103,55 @@ describe('recent appends', () => {
     expect(budget.usedBytes).toBe(0);
     expect(r.wanted()).toBe(false);
   });
+
+  it('copies of appends still on their way count toward the bound: no room, no copy', () => {
+    const budget = new ByteBudget(1_000);
+    const r = new RecentAppends(new ManualClock(), budget, 50);
+    const first = r.copy(records(3), 0, 0)!; // 30 bytes on their way
+    expect(r.copy(records(3), 0, 3)).toBeNull(); // 60 > 50, and nothing kept to drop
+    expect([r.bytes, budget.usedBytes]).toEqual([30, 30]);
+    r.keep(0, first);
+    const third = r.copy(records(3), 0, 3)!; // the kept one is dropped for it
+    expect([r.bytes, budget.usedBytes]).toEqual([30, 30]);
+    r.drop(third); // its append failed
+    expect([r.bytes, budget.usedBytes]).toEqual([0, 0]);
+  });
+
+  it('over its bound a queue drops its oldest appends first, whatever their level', () => {
+    const budget = new ByteBudget(1_000);
+    const r = new RecentAppends(new ManualClock(), budget, 50);
+    append(r, 0, 0, 4); // level 0, older: 40 bytes
+    append(r, 1, 0, 2); // level 1, newer: 20 bytes -> level 0's goes
+    expect(r.bytes).toBe(20);
+    expect(r.take(0, 0)).toBeNull();
+    expect(offsets(r.take(1, 0))).toEqual([0, 1]);
+  });
+
+  it('holds its copies in buffers of their own, as large as what the budget counts', () => {
+    const budget = new ByteBudget(1_000_000);
+    const small = new RecentAppends(new ManualClock(), budget);
+    const large = new RecentAppends(new ManualClock(), budget);
+    for (let i = 0; i < 50; i++) {
+      append(small, 0, i, 1, 16);
+      append(large, 0, i * 8, 8, 8000);
+    }
+    large.clear(); // its reader passed them all: nothing of small's is held by large's buffers
+    const counted = budget.usedBytes;
+    const buffers = new Set<ArrayBufferLike>();
+    for (let i = 0; i < 50; i++) for (const rec of small.take(0, i)!) buffers.add(rec.value!.buffer);
+    const held = [...buffers].reduce((n, b) => n + b.byteLength, 0);
+    expect([held, counted]).toEqual([50 * 16, 50 * 16]);
+  });
+
+  it('puts an append of more than one run into several buffers, each exactly full', () => {
+    const r = new RecentAppends(new ManualClock(), new ByteBudget(10_000_000));
+    append(r, 0, 0, 20, 10_000); // 200,000 bytes: runs of at most 64 KiB
+    const got = r.take(0, 0)!;
+    const sizes = new Map<ArrayBufferLike, number>();
+    for (const rec of got) sizes.set(rec.value!.buffer, (sizes.get(rec.value!.buffer) ?? 0) + rec.value!.length);
+    expect(sizes.size).toBeGreaterThan(1);
+    for (const [buffer, used] of sizes)
+      expect([buffer.byteLength <= 64 * 1024, buffer.byteLength]).toEqual([true, used]);
+    expect(got.map((x) => x.value![0])).toEqual(Array.from({ length: 20 }, (_, i) => i));
+  });
 });

@@ -5,19 +5,28 @@
 // on the remote queue bench, and the largest share of what it allocated. NATS's filestore keeps its
 // last block's messages in memory for the same reason.
 //
-// Bounded twice: by RECENT_APPENDS_QUEUE_BYTES per queue (oldest appends dropped first) and by a
-// budget shared by all queues of a broker (a full budget keeps nothing more). Only a queue read in
-// the last RECENT_APPENDS_IDLE_MS keeps anything: with nobody taking, the copies would only cost.
+// Bounded twice: by RECENT_APPENDS_QUEUE_BYTES per queue (the oldest appends, whatever their level,
+// dropped first; copies of appends still on their way count) and by a budget shared by all queues
+// of a broker (a full budget keeps nothing more). Only a queue taken from in the last
+// RECENT_APPENDS_IDLE_MS keeps anything: with nobody taking, the copies would only cost. What is
+// kept is let go one to two RECENT_APPENDS_IDLE_MS after the last take.
+//
+// The key and value bytes of one append are copied into buffers of their own, each holding a run of
+// its records and nothing else (no spare room, no other append's or queue's bytes): a payload that
+// stays a view of one (disk storage: Delivery.decode shares read buffers) keeps at most its own
+// append's run alive, as a view of a log read keeps that read's buffer.
 import { assert, type Clock, type TimerHandle } from '../../common/index.js';
 import type { LogRecord, RecordInput } from '../../storage/index.js';
 import { recordBytes } from './queue-record.js';
 
-/** Largest total of record bytes one queue keeps. */
+/** Largest total of record bytes one queue keeps (appends on their way included). */
 export const RECENT_APPENDS_QUEUE_BYTES = 32 * 1024 * 1024;
 /** Largest total all queues of a broker keep together. */
 export const RECENT_APPENDS_BROKER_BYTES = 256 * 1024 * 1024;
 /** A queue not taken from for this long keeps no appends (and lets go of what it kept). */
 export const RECENT_APPENDS_IDLE_MS = 1_000;
+/** Most bytes one copy buffer holds (one allocation per run of an append's records). */
+const RUN_BYTES = 64 * 1024;
 
 /** Bytes shared by every queue of a broker: what one keeps, others cannot. */
 export class ByteBudget {
@@ -37,17 +46,27 @@ export class ByteBudget {
   }
 }
 
-/** One durable append: records at offsets baseOffset.. (each record's offset set). */
-interface Chunk {
-  baseOffset: number;
-  records: LogRecord[];
-  bytes: number;
+/** One append's copies: records at offsets baseOffset.. (each record's offset set). */
+export interface CopiedAppend {
+  readonly baseOffset: number;
+  readonly records: LogRecord[];
+  readonly bytes: number;
+  /** Order of keeping, across levels (the oldest is dropped first). */
+  seq: number;
+}
+
+interface Level {
+  chunks: CopiedAppend[];
+  /** chunks[head..] are current. */
+  head: number;
 }
 
 export class RecentAppends {
-  /** Per level, contiguous appends, oldest first; chunks[level][head..] are current. */
-  private readonly levels = new Map<number, { chunks: Chunk[]; head: number }>();
+  private readonly levels = new Map<number, Level>();
+  /** Bytes of kept copies, and of copies whose appends are still on their way. */
   private keptBytes = 0;
+  private reservedBytes = 0;
+  private nextSeq = 0;
   private lastTakeMs = -Infinity;
   /** Looks every RECENT_APPENDS_IDLE_MS while anything is kept, and lets go once nobody takes. */
   private sweep: TimerHandle | null = null;
@@ -58,8 +77,9 @@ export class RecentAppends {
     private readonly maxBytes = RECENT_APPENDS_QUEUE_BYTES,
   ) {}
 
+  /** Bytes held: kept copies and copies of appends on their way. */
   get bytes(): number {
-    return this.keptBytes;
+    return this.keptBytes + this.reservedBytes;
   }
 
   /** Whether an append now should be copied for later: the queue was taken from lately. */
@@ -71,20 +91,23 @@ export class RecentAppends {
 
   /**
    * Copies records[from..] as they are appended at baseOffset + from (before the append resolves:
-   * the caller's bytes may be reused after). Returns the copies for keep(), or null when the
-   * budget has no room for them.
+   * the caller's bytes may be reused after), making room by dropping the oldest kept appends.
+   * Returns the copies for keep() or drop(), or null when they cannot fit this queue's bound or the
+   * broker's budget.
    */
-  copy(records: RecordInput[], from: number, baseOffset: number): Chunk | null {
+  copy(records: RecordInput[], from: number, baseOffset: number): CopiedAppend | null {
     let bytes = 0;
     for (let i = from; i < records.length; i++) bytes += recordBytes(records[i]);
-    if (bytes > this.maxBytes || !this.budget.tryReserve(bytes)) return null;
-    const out = new Array<LogRecord>(records.length - from);
-    for (let i = from; i < records.length; i++) out[i - from] = ownRecord(records[i], baseOffset + i);
-    return { baseOffset: baseOffset + from, records: out, bytes };
+    if (bytes > this.maxBytes) return null;
+    while (this.keptBytes + this.reservedBytes + bytes > this.maxBytes && this.dropOldest());
+    if (this.keptBytes + this.reservedBytes + bytes > this.maxBytes || !this.budget.tryReserve(bytes)) return null;
+    this.reservedBytes += bytes;
+    return { baseOffset: baseOffset + from, records: copyRecords(records, from, baseOffset), bytes, seq: -1 };
   }
 
-  /** Keeps a copied append once it is durable; a failed append gives its reservation back (drop). */
-  keep(level: number, chunk: Chunk): void {
+  /** Keeps a copied append once it is durable. */
+  keep(level: number, chunk: CopiedAppend): void {
+    this.reservedBytes -= chunk.bytes;
     let l = this.levels.get(level);
     if (l === undefined) {
       l = { chunks: [], head: 0 };
@@ -92,20 +115,21 @@ export class RecentAppends {
     }
     const last = l.head < l.chunks.length ? l.chunks[l.chunks.length - 1] : null;
     if (last !== null && last.baseOffset + last.records.length !== chunk.baseOffset) this.dropLevel(l);
+    chunk.seq = this.nextSeq++;
     l.chunks.push(chunk);
     this.keptBytes += chunk.bytes;
     if (this.sweep === null) this.armSweep();
-    // Oldest first, across levels in turn: a queue keeps at most maxBytes.
-    while (this.keptBytes > this.maxBytes && l.head < l.chunks.length) this.dropHead(l);
   }
 
-  drop(chunk: Chunk): void {
+  /** Gives back a copied append that will not be kept (its append failed, or the queue closed). */
+  drop(chunk: CopiedAppend): void {
+    this.reservedBytes -= chunk.bytes;
     this.budget.release(chunk.bytes);
   }
 
   /**
-   * Kept records of level from `offset` on, up to the end of the chunk holding it; null when none
-   * holds it (the caller reads the log). Chunks wholly before offset are let go: a cursor does
+   * Kept records of level from `offset` on, up to the end of the append holding it; null when none
+   * holds it (the caller reads the log). Appends wholly before offset are let go: a cursor does
    * not move back (a redelivery reads its one record from the log).
    */
   take(level: number, offset: number): LogRecord[] | null {
@@ -144,9 +168,21 @@ export class RecentAppends {
     });
   }
 
-  private dropHead(l: { chunks: Chunk[]; head: number }): void {
+  /** Drops the append kept longest ago, whatever its level; false when nothing is kept. */
+  private dropOldest(): boolean {
+    let oldest: Level | null = null;
+    for (const l of this.levels.values()) {
+      if (l.head < l.chunks.length && (oldest === null || l.chunks[l.head].seq < oldest.chunks[oldest.head].seq))
+        oldest = l;
+    }
+    if (oldest === null) return false;
+    this.dropHead(oldest);
+    return true;
+  }
+
+  private dropHead(l: Level): void {
     const c = l.chunks[l.head];
-    l.chunks[l.head++] = undefined as unknown as Chunk;
+    l.chunks[l.head++] = undefined as unknown as CopiedAppend;
     this.keptBytes -= c.bytes;
     this.budget.release(c.bytes);
     if (l.head === l.chunks.length) {
@@ -158,40 +194,62 @@ export class RecentAppends {
     }
   }
 
-  private dropLevel(l: { chunks: Chunk[]; head: number }): void {
+  private dropLevel(l: Level): void {
     while (l.head < l.chunks.length) this.dropHead(l);
   }
 }
 
 /**
- * The record as a take keeps it, with its offset. The key and value are copied (the publisher's
- * bytes may be reused once publish() returns; the log has its own copy already); header values
- * are the broker's own, as a hand-off keeps them.
+ * records[from..] as kept records at their offsets, their keys and values copied into buffers
+ * holding runs of up to RUN_BYTES of them (a larger value gets one of its own), each exactly as
+ * large as what it holds. Header values are the broker's own (message-codec.ts), kept as they are.
  */
-export function ownRecord(r: RecordInput, offset: number): LogRecord {
-  return { key: copyBytes(r.key), value: copyBytes(r.value), headers: r.headers, timestampMs: r.timestampMs, offset };
+function copyRecords(records: RecordInput[], from: number, baseOffset: number): LogRecord[] {
+  const out = new Array<LogRecord>(records.length - from);
+  let i = from;
+  while (i < records.length) {
+    let size = 0;
+    let end = i;
+    while (end < records.length) {
+      const n = (records[end].key?.length ?? 0) + (records[end].value?.length ?? 0);
+      if (end > i && size + n > RUN_BYTES) break;
+      size += n;
+      end++;
+    }
+    const run: Uint8Array = size === 0 ? new Uint8Array(0) : Buffer.allocUnsafeSlow(size);
+    let at = 0;
+    for (; i < end; i++) {
+      const r = records[i];
+      let key: Uint8Array | null = null;
+      let value: Uint8Array | null = null;
+      if (r.key !== null) {
+        key = new Uint8Array(run.buffer, run.byteOffset + at, r.key.length);
+        key.set(r.key);
+        at += r.key.length;
+      }
+      if (r.value !== null) {
+        value = new Uint8Array(run.buffer, run.byteOffset + at, r.value.length);
+        value.set(r.value);
+        at += r.value.length;
+      }
+      out[i - from] = { key, value, headers: r.headers, timestampMs: r.timestampMs, offset: baseOffset + i };
+    }
+    assert(at === size, 'a run buffer holds exactly the bytes copied into it');
+  }
+  return out;
 }
 
-/** Copies share 64 KiB arenas: one allocation per many messages instead of one per few. */
-const ARENA_BYTES = 64 * 1024;
-let arena: Buffer | null = null;
-let arenaUsed = 0;
+/**
+ * The record as a hand-off keeps it, with its offset: the key and value copied into buffers of
+ * their own (the publisher's bytes may be reused once publish() returns; the log has its own copy).
+ */
+export function ownRecord(r: RecordInput, offset: number): LogRecord {
+  return { key: ownBytes(r.key), value: ownBytes(r.value), headers: r.headers, timestampMs: r.timestampMs, offset };
+}
 
-function copyBytes(b: Uint8Array | null): Uint8Array | null {
+function ownBytes(b: Uint8Array | null): Uint8Array | null {
   if (b === null) return null;
-  const n = b.length;
-  if (n > ARENA_BYTES / 8) {
-    const own = new Uint8Array(n);
-    own.set(b);
-    return own;
-  }
-  if (arena === null || arenaUsed + n > ARENA_BYTES) {
-    arena = Buffer.allocUnsafeSlow(ARENA_BYTES);
-    arenaUsed = 0;
-  }
-  // A plain view (Buffer#subarray costs a constructor call more); payloads are Uint8Arrays anyway.
-  const out = new Uint8Array(arena.buffer, arena.byteOffset + arenaUsed, n);
+  const out = new Uint8Array(b.length);
   out.set(b);
-  arenaUsed = (arenaUsed + n + 7) & ~7;
   return out;
 }
