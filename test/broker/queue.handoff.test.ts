@@ -573,3 +573,29 @@ describe('queue recent appends', () => {
     expect(r.recentBudget.usedBytes).toBe(0);
   });
 });
+
+describe('queue redeliveries', () => {
+  const open: Rig[] = [];
+  afterEach(async () => {
+    for (const r of open.splice(0)) await r.engine.close().catch(() => undefined);
+  });
+
+  it('messages visible again are read back in runs, not one read each', async () => {
+    const r = await openRig();
+    open.push(r);
+    await r.publisher.publish(Array.from({ length: 200 }, (_, n) => ({ payload: n })));
+    const first = await r.engine.take(200, 1_000);
+    expect(first).toHaveLength(200);
+    for (const m of first) if ((m.payload as number) % 3 === 0) await m.ack(); // gaps among the leases
+    r.clock.advance(1_001); // the rest: leases ended, visible again
+    const readsBefore = r.logs[0].reads;
+    const again = await r.engine.take(1000, 30_000);
+    expect(again.map((m) => m.payload)).toEqual(Array.from({ length: 200 }, (_, n) => n).filter((n) => n % 3 !== 0));
+    expect(again.every((m) => m.deliveryCount === 2)).toBe(true);
+    expect(r.logs[0].reads - readsBefore).toBe(1);
+    // A take wanting fewer reads no further than it needs.
+    r.clock.advance(30_001);
+    const two = await r.engine.take(2, 30_000);
+    expect(two.map((m) => m.payload)).toEqual([1, 2]);
+  });
+});

@@ -53,16 +53,36 @@ export class QueueTaker {
     return this.q.state.tracked.size < QUEUE_DEFAULTS.maxTrackedMessages;
   }
 
-  /** Visible messages of level (retries, expired leases), oldest offset first. */
+  /**
+   * Visible messages of level (retries, expired leases), oldest offset first. One read of the log
+   * serves a run of them: a consumer that died holding a thousand leases leaves a thousand visible
+   * messages, and reading them one at a time (in turn, under the queue's lock, behind the busy
+   * event loop's I/O) held every other take and hand-off of the queue for seconds.
+   */
   async takeRedeliveries(level: number, max: number, leaseMs: number, out: Delivery[]): Promise<void> {
     const keys = [...this.q.state.visible[level]].sort((a, b) => a - b);
-    for (const key of keys) {
+    /** Records read for the keys, in offset order; `at` is the first not yet passed. */
+    let read: LogRecord[] = [];
+    let at = 0;
+    for (let k = 0; k < keys.length; k++) {
       if (out.length >= max) return;
-      const t = this.q.state.tracked.get(key);
+      const t = this.q.state.tracked.get(keys[k]);
       if (t === undefined || t.state !== 'visible') continue;
-      const rec = await this.q.readOne(level, t.offset);
+      while (at < read.length && read[at].offset < t.offset) at++;
+      if (at === read.length) {
+        // Read from this one up to the last visible message this take may still want.
+        const lastKey = keys[Math.min(keys.length - 1, k + (max - out.length) - 1)];
+        const span = (lastKey - level) / 16 - t.offset + 1;
+        read = await this.q.log(level).read(t.offset, {
+          maxBytes: QUEUE_DEFAULTS.readMaxBytes,
+          maxRecords: Math.min(1000, Math.max(1, span)),
+        });
+        at = 0;
+        if (t.state !== 'visible' || this.q.state.tracked.get(keys[k]) !== t) continue; // settled meanwhile
+      }
+      const rec = at < read.length && read[at].offset === t.offset ? read[at] : null;
       if (rec === null) {
-        this.q.state.settle(level, t.offset);
+        this.q.state.settle(level, t.offset); // no longer in the log (truncated)
         continue;
       }
       if (recordExpiresAtMs(rec, this.q.options.ttlMs) <= this.q.clock.now()) {
