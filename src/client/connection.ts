@@ -38,7 +38,8 @@ export interface ConnectionOptions {
 }
 
 interface Request {
-  op: number;
+  /** Or the op chosen when the frame is written: by the version of the connection it goes out on. */
+  op: number | (() => number);
   correlationId: number;
   encode: (w: WireWriter) => void;
   /** `resent`: this request went out on a connection that was lost before it was answered, and was sent again. */
@@ -221,8 +222,12 @@ export class ClientConnection {
   /** The last connection-level ERROR the server sent before closing. */
   lastConnectionError: WharfError | null = null;
 
+  /**
+   * `op` may be a function: called when the frame is written, so a request made while reconnecting
+   * picks its op by the version of the connection it goes out on (as `encode` may).
+   */
   request<T>(
-    op: number,
+    op: number | (() => number),
     encode: (w: WireWriter) => void,
     decode: (op: number, r: WireReader, resent: boolean) => T,
     retry = true,
@@ -276,7 +281,7 @@ export class ClientConnection {
       }
       const w = this.out;
       const mark = w.pos;
-      const start = beginFrame(w, req.op, req.correlationId);
+      const start = beginFrame(w, typeof req.op === 'number' ? req.op : req.op(), req.correlationId);
       try {
         req.encode(w);
       } catch (err) {

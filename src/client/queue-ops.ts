@@ -118,14 +118,14 @@ export class QueueSettler {
   /**
    * Hands a leased message back: visible again at once, its delivery not counted (RELEASE, version
    * 6), as Broker.releaseReceipt does embedded. A server of an older version has no RELEASE: there
-   * the message is nacked, which counts the delivery.
+   * the message is nacked with no delay, which counts the delivery. Chosen when the request is
+   * written, by the version of the connection it goes out on.
    */
   release(queue: string, receipt: string): Promise<void> {
-    const version = this.conn.hello?.version;
-    if (version !== undefined && version < RELEASE_VERSION) return this.nack(queue, receipt);
+    const releases = (): boolean => (this.conn.hello?.version ?? MIN_PROTOCOL_VERSION) >= RELEASE_VERSION;
     return this.conn.request(
-      OP.RELEASE,
-      (w) => encodeReceipt(w, { queue, receipt }),
+      () => (releases() ? OP.RELEASE : OP.NACK),
+      (w) => (releases() ? encodeReceipt(w, { queue, receipt }) : encodeNack(w, { queue, receipt }, { delayMs: 0 })),
       (_op, r) => decodeEmpty(r),
       false,
     );

@@ -5,6 +5,7 @@
 // dead-letter queue. Behind a Wharf that cannot release, each is nacked with no delay instead (by
 // receipt, or through the message), which counts.
 import type { NackOptions } from '../broker/index.js';
+import { WharfError } from '../common/index.js';
 
 interface ReceiptBroker {
   releaseReceipt?(queue: string, receipt: string): Promise<void>;
@@ -23,6 +24,16 @@ function handBackOne(b: ReceiptBroker, queue: string, m: Undelivered): Promise<v
   if (typeof b.releaseReceipt === 'function') return b.releaseReceipt(queue, m.receipt);
   if (typeof b.nackReceipt === 'function') return b.nackReceipt(queue, m.receipt, NOW);
   return m.nack?.(NOW);
+}
+
+/** Hands one message back as handBack does, its failure reported (a RELEASE is answered with it). */
+export function handBackOrFail(broker: object, queue: string, m: Undelivered): Promise<void> {
+  return (
+    handBackOne(broker as ReceiptBroker, queue, m) ??
+    Promise.reject(
+      new WharfError('INTERNAL', 'invariant violated: a message handed back has neither a receipt settler nor a nack'),
+    )
+  );
 }
 
 /** Hands every message back; failures (the queue deleted meanwhile, a lease already expired) are ignored: the lease ends anyway. */

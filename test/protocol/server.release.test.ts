@@ -20,12 +20,12 @@ afterEach(async () => {
   rig.server = rig.broker = null;
 });
 
-/** A broker with queue q (a nack's retry due at once) behind a server; `wharf` is what the server serves. */
+/** A broker with queue q (the default retry backoff: a nack without delayMs waits) behind a server; `wharf` is what the server serves. */
 async function start(
   options: { maxProtocolVersion?: number; wharf?: (b: Broker) => Wharf } = {},
 ): Promise<{ url: string; port: number }> {
   rig.broker = await Broker.open({ inMemory: true });
-  await rig.broker.createQueue('q', { visibilityTimeoutMs: 60_000, retry: { initialDelayMs: 0 } });
+  await rig.broker.createQueue('q', { visibilityTimeoutMs: 60_000 });
   const served = options.wharf ? options.wharf(rig.broker) : rig.broker;
   rig.server = await startNativeServer(served, { port: 0, maxProtocolVersion: options.maxProtocolVersion });
   const port = rig.server.address().port;
@@ -83,13 +83,13 @@ describe('RELEASE', () => {
     expect(await counts()).toEqual([0, 0]);
   });
 
-  it('against a server of version 5 the client nacks instead: the delivery counts', async () => {
+  it('against a server of version 5 the client nacks with no delay instead: back at once, the delivery counted', async () => {
     const { url } = await start({ maxProtocolVersion: 5 });
     const c = await client(url);
     await c.publish('q', { payload: 1 });
     const [m] = await c.receive('q', { max: 1 });
     await c.releaseReceipt('q', m.receipt);
-    const [again] = await c.receive('q', { max: 1, waitMs: 2_000 });
+    const [again] = await c.receive('q', { max: 1, waitMs: 0 });
     expect([again.payload, again.deliveryCount]).toEqual([1, 2]);
   });
 
@@ -109,13 +109,44 @@ describe('RELEASE', () => {
     expect(await counts()).toEqual([0, 1]); // still leased
   });
 
-  it('behind a Wharf that cannot hand back uncounted, the server nacks it (counted)', async () => {
+  it('behind a Wharf that cannot hand back uncounted, the server nacks it with no delay (counted)', async () => {
     const { url } = await start({ wharf: withoutReceipts });
     const c = await client(url);
     await c.publish('q', { payload: 1 });
     const [m] = await c.receive('q', { max: 1 });
     await c.releaseReceipt('q', m.receipt);
-    const [again] = await c.receive('q', { max: 1, waitMs: 2_000 });
+    expect(await counts()).toEqual([1, 0]);
+    const [again] = await c.receive('q', { max: 1, waitMs: 0 });
     expect([again.payload, again.deliveryCount]).toEqual([1, 2]);
+  });
+
+  it('through a server whose Wharf is a remote client, RELEASE goes upstream: uncounted', async () => {
+    const { url } = await start();
+    const upstream = await client(url);
+    const relay = await startNativeServer(upstream, { port: 0 });
+    try {
+      const c = await client(`wharf://127.0.0.1:${relay.address().port}`);
+      await c.publish('q', { payload: 1 });
+      const [m] = await c.receive('q', { max: 1 });
+      await c.releaseReceipt('q', m.receipt);
+      const [again] = await rig.broker!.receive('q', { max: 1, waitMs: 0 });
+      expect([again.payload, again.deliveryCount]).toEqual([1, 1]);
+    } finally {
+      await relay.close();
+    }
+  });
+
+  it('a release made while reconnecting picks its op on the connection it goes out on', async () => {
+    const { port } = await start();
+    const c = await client(`wharf://127.0.0.1:${port}`);
+    await c.publish('q', { payload: 1 });
+    const [m] = await c.receive('q', { max: 1 });
+    await rig.server!.close(); // a rollback: the server comes back pinned to version 5
+    await new Promise((r) => setTimeout(r, 50));
+    const released = c.releaseReceipt('q', m.receipt); // waits for the connection
+    rig.server = await startNativeServer(rig.broker!, { port, maxProtocolVersion: 5 });
+    await expect(released).resolves.toBeUndefined();
+    const [again] = await c.receive('q', { max: 1, waitMs: 0 });
+    expect([again.payload, again.deliveryCount]).toEqual([1, 2]); // nacked there: counted
   });
 });

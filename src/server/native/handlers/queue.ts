@@ -2,7 +2,7 @@
 // handed out (bounded by maxReceiptsPerConnection) so ACK/NACK/EXTEND/RELEASE reach the broker's objects.
 import { WharfError } from '../../../common/index.js';
 import type { RememberedAnswer } from '../../receive-attempts.js';
-import { handBack, type Undelivered } from '../../undelivered.js';
+import { handBack, handBackOrFail, type Undelivered } from '../../undelivered.js';
 import {
   OP,
   decodeExtend,
@@ -181,7 +181,6 @@ interface ReceiptSettler {
   ackReceipt(queue: string, receipt: string): Promise<void>;
   nackReceipt(queue: string, receipt: string, options?: NackOptions): Promise<void>;
   extendVisibilityReceipt(queue: string, receipt: string, ms: number): Promise<void>;
-  releaseReceipt?(queue: string, receipt: string): Promise<void>;
 }
 
 export function settler(conn: Connection): ReceiptSettler | null {
@@ -224,16 +223,15 @@ const nack: OpHandler = async (conn, r, id) => {
 
 /**
  * RELEASE (version 6): the message goes back visible at once, its delivery not counted, as when a
- * consumer closes before its handler ran (Broker.releaseReceipt). Behind a Wharf that cannot hand
- * back uncounted it is nacked, as the server hands back what it could not deliver (undelivered.ts).
+ * consumer closes before its handler ran (Broker.releaseReceipt; a Wharf that is itself a remote
+ * client releases upstream). Behind a Wharf that cannot hand back uncounted it is nacked with no
+ * delay, as the server hands back what it could not deliver (undelivered.ts).
  */
 const release: OpHandler = async (conn, r, id) => {
   const req = decodeReceipt(r);
-  const direct = settler(conn);
-  if (direct !== null) {
-    if (typeof direct.releaseReceipt === 'function') await direct.releaseReceipt(req.queue, req.receipt);
-    else await direct.nackReceipt(req.queue, req.receipt);
-  } else await leased(conn, req.queue, req.receipt).nack();
+  // Receipts of a broker that settles by receipt are good on any connection; others only here.
+  const m: Undelivered = settler(conn) !== null ? { receipt: req.receipt } : leased(conn, req.queue, req.receipt);
+  await handBackOrFail(conn.broker, req.queue, m);
   conn.receipts.delete(req.receipt);
   conn.send(OP.OK, id);
 };
