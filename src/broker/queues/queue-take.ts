@@ -2,7 +2,7 @@
 // visible messages, the heads of free FIFO groups, then new messages from the level's log cursor,
 // read whole batches at a time with what a take did not use kept for the next (read-ahead.ts).
 // Each message taken gets its lease here; the take's one journal commit makes them durable.
-import type { Clock } from '../../common/index.js';
+import { assert, type Clock } from '../../common/index.js';
 import type { LogRecord, PartitionLog } from '../../storage/index.js';
 import { Delivery, type DeliverySettler } from './delivery.js';
 import type { LeaseBook } from './lease-book.js';
@@ -130,6 +130,9 @@ export class QueueTaker {
         now = this.q.clock.now();
       }
       if (recs.length === 0) return;
+      // Every source starts at `from` (the log at or after it): records all below it would be
+      // skipped without moving the cursor, and this loop would spin, never awaiting, for good.
+      assert(recs[recs.length - 1].offset >= from, `a take at ${level}/${from} was given records below it`);
       for (let i = 0; i < recs.length; i++) {
         const rec = recs[i];
         if (rec.offset >= l.endOffset || out.length >= max || !this.room()) {
