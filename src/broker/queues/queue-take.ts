@@ -60,6 +60,7 @@ export class QueueTaker {
    * event loop's I/O) held every other take and hand-off of the queue for seconds.
    */
   async takeRedeliveries(level: number, max: number, leaseMs: number, out: Delivery[]): Promise<void> {
+    if (this.q.state.visible[level].length === 0) return; // the common case: no array per take
     const keys = [...this.q.state.visible[level]].sort((a, b) => a - b);
     /** Records read for the keys, in offset order; `at` is the first not yet passed. */
     let read: LogRecord[] = [];

@@ -510,6 +510,7 @@ export class QueueEngine {
   }
 
   roomFreed(): void {
+    if (this.roomWaiters.size === 0) return; // every ack comes here: no array for nobody
     for (const w of [...this.roomWaiters]) w();
   }
 
