@@ -42,6 +42,8 @@ import {
 class HeldLog implements PartitionLog {
   hold = false;
   reads = 0;
+  /** Records asked for by every read (ReadOptions.maxRecords). */
+  recordsAsked = 0;
   private failed: Error | null = null;
   private readonly held: Array<{ go: () => void; fail: (err: Error) => void }> = [];
 
@@ -68,6 +70,7 @@ class HeldLog implements PartitionLog {
 
   read(from: number, o: ReadOptions): Promise<LogRecord[]> {
     this.reads++;
+    this.recordsAsked += o.maxRecords ?? 0;
     return this.inner.read(from, o);
   }
   readBatches(from: number, o: ReadOptions): Promise<Uint8Array[]> {
@@ -597,5 +600,17 @@ describe('queue redeliveries', () => {
     r.clock.advance(30_001);
     const two = await r.engine.take(2, 30_000);
     expect(two.map((m) => m.payload)).toEqual([1, 2]);
+  });
+  it('a few visible messages far apart are read one each, not with everything between them', async () => {
+    const r = await openRig();
+    open.push(r);
+    await r.publisher.publish(Array.from({ length: 2000 }, (_, n) => ({ payload: n })));
+    const first = await r.engine.take(2000, 1_000);
+    for (const m of first) if ((m.payload as number) % 100 !== 0) await m.ack(); // every 100th left leased
+    r.clock.advance(1_001);
+    const asked = r.logs[0].recordsAsked;
+    const again = await r.engine.take(1000, 30_000);
+    expect(again.map((m) => m.payload)).toEqual(Array.from({ length: 20 }, (_, i) => i * 100));
+    expect(r.logs[0].recordsAsked - asked).toBe(20);
   });
 });

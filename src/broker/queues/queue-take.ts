@@ -71,12 +71,9 @@ export class QueueTaker {
       if (t === undefined || t.state !== 'visible') continue;
       while (at < read.length && read[at].offset < t.offset) at++;
       if (at === read.length) {
-        // Read from this one up to the last visible message this take may still want.
-        const lastKey = keys[Math.min(keys.length - 1, k + (max - out.length) - 1)];
-        const span = (lastKey - level) / 16 - t.offset + 1;
         read = await this.q.log(level).read(t.offset, {
           maxBytes: QUEUE_DEFAULTS.readMaxBytes,
-          maxRecords: Math.min(1000, Math.max(1, span)),
+          maxRecords: redeliveryReadRecords(keys, k, max - out.length, level, t.offset),
         });
         at = 0;
         if (t.state !== 'visible' || this.q.state.tracked.get(keys[k]) !== t) continue; // settled meanwhile
@@ -167,4 +164,26 @@ export class QueueTaker {
     this.leases.add(t, t.dueMs);
     return new Delivery(this.q, rec, this.q.name, this.epoch, t.key, t.token, t.deliveryCount, t.firstDeliveredAt);
   }
+}
+
+/** Offsets one read of redeliveries spans at most. */
+const REDELIVERY_READ_SPAN = 1000;
+
+/**
+ * How many records a read for the redelivery at keys[k] (offset `from`) asks for: up to the last
+ * visible message the take may still want within REDELIVERY_READ_SPAN offsets, when those are at
+ * least one in eight of the records read (a run a consumer left behind); else just its own (they
+ * lie far apart: reading what lies between would decode records nobody wants, under the lock).
+ */
+function redeliveryReadRecords(keys: number[], k: number, wanted: number, level: number, from: number): number {
+  let n = 0;
+  let last = from;
+  for (let j = k; j < keys.length && n < wanted; j++) {
+    const offset = (keys[j] - level) / 16;
+    if (offset - from >= REDELIVERY_READ_SPAN) break;
+    last = offset;
+    n++;
+  }
+  const span = last - from + 1;
+  return n * 8 >= span ? span : 1;
 }
