@@ -44,6 +44,8 @@ class HeldLog implements PartitionLog {
   reads = 0;
   /** Records asked for by every read (ReadOptions.maxRecords). */
   recordsAsked = 0;
+  /** Offsets reads leave out, as a log that lost them would. */
+  readonly lost = new Set<number>();
   private failed: Error | null = null;
   private readonly held: Array<{ go: () => void; fail: (err: Error) => void }> = [];
 
@@ -71,7 +73,8 @@ class HeldLog implements PartitionLog {
   read(from: number, o: ReadOptions): Promise<LogRecord[]> {
     this.reads++;
     this.recordsAsked += o.maxRecords ?? 0;
-    return this.inner.read(from, o);
+    if (this.lost.size === 0) return this.inner.read(from, o);
+    return this.inner.read(from, o).then((recs) => recs.filter((rec) => !this.lost.has(rec.offset)));
   }
   readBatches(from: number, o: ReadOptions): Promise<Uint8Array[]> {
     return this.inner.readBatches(from, o);
@@ -146,7 +149,13 @@ class LaggingClock extends ManualClock {
   }
 }
 
-async function openRig(options: QueueOptions = {}, clock: ManualClock = new ManualClock()): Promise<Rig> {
+async function openRig(
+  options: QueueOptions = {},
+  clock: ManualClock = new ManualClock(),
+  /** Where dead letters go (no other queues by default). */
+  appendTo: (queue: string, records: RecordInput[]) => Promise<void> = () =>
+    Promise.reject(new Error('no other queues here')),
+): Promise<Rig> {
   const storage = openMemoryStorage();
   const resolved = resolveQueueOptions(options, 1024 * 1024);
   const logOptions = resolveLogOptions({ fsync: 'always' });
@@ -165,7 +174,7 @@ async function openRig(options: QueueOptions = {}, clock: ManualClock = new Manu
     { logs: held, delayLog, journal, shareReadBuffers: false },
     {
       clock,
-      appendTo: () => Promise.reject(new Error('no other queues here')),
+      appendTo,
       depthOf: () => 0,
       recentAppendsBudget: recentBudget,
     },
@@ -612,5 +621,44 @@ describe('queue redeliveries', () => {
     const again = await r.engine.take(1000, 30_000);
     expect(again.map((m) => m.payload)).toEqual(Array.from({ length: 20 }, (_, i) => i * 100));
     expect(r.logs[0].recordsAsked - asked).toBe(20);
+  });
+  it('a message acked by position while its expiry writes its dead letter is settled once', async () => {
+    let release!: () => void;
+    const deadLetters: RecordInput[][] = [];
+    const r = await openRig(
+      { ttlMs: 1_000, onExpire: 'dead-letter', deadLetterQueue: 'dlq' },
+      undefined,
+      (_q, recs) => {
+        deadLetters.push(recs);
+        return new Promise<void>((resolve) => (release = resolve));
+      },
+    );
+    open.push(r);
+    await r.publisher.publish([{ payload: 'a' }]);
+    const [m] = await r.engine.take(1, 100);
+    expect(r.engine.bytes).toBeGreaterThan(0);
+    r.clock.advance(1_001); // its lease ended and its time to live passed: the next take expires it
+    const taking = r.engine.take(1, 30_000);
+    await settle();
+    expect(deadLetters).toHaveLength(1); // the dead letter is on its way
+    await r.engine.ackByReceiptPosition(m.receipt); // a transaction rolling forward acks it meanwhile
+    release();
+    expect(await taking).toEqual([]);
+    expect(r.engine.bytes).toBe(0);
+    const s = await r.engine.stats();
+    expect([s.depth, s.inFlight, s.bytes]).toEqual([0, 0, 0]);
+  });
+  it('a message visible again that the log lost is settled, its bytes counted off', async () => {
+    const r = await openRig();
+    open.push(r);
+    await r.publisher.publish([0, 1, 2].map((n) => ({ payload: n })));
+    await r.engine.take(3, 100);
+    r.clock.advance(101);
+    r.logs[0].lost.add(1);
+    const again = await r.engine.take(10, 30_000);
+    expect(again.map((m) => m.payload)).toEqual([0, 2]);
+    for (const m of again) await m.ack();
+    const s = await r.engine.stats();
+    expect([s.depth, s.inFlight, s.bytes, r.engine.bytes]).toEqual([0, 0, 0, 0]);
   });
 });

@@ -144,6 +144,10 @@ export class QueueEngine {
     return level === DELAY_LEVEL ? this.store.delayLog : this.store.logs[level];
   }
 
+  settleLost(t: Tracked): void {
+    this.settleTracked(t);
+  }
+
   async readOne(level: number, offset: number): Promise<LogRecord | null> {
     const recs = await this.log(level).read(offset, { maxBytes: 1, maxRecords: 1 });
     return recs.length > 0 && recs[0].offset === offset ? recs[0] : null;
@@ -439,6 +443,10 @@ export class QueueEngine {
     if (this.options.onExpire === 'dead-letter' && this.options.deadLetterQueue !== undefined) {
       await this.host.appendTo(this.options.deadLetterQueue, [deadLetterRecord(rec, this.facts('expired', t))]);
       this.counters.deadLettered++;
+      // Acked by position meanwhile (a transaction rolling forward; that takes no lock): settled
+      // already, and settling it again would count its bytes off twice.
+      if (t !== undefined ? this.state.tracked.get(t.key) !== t : this.state.level(level).settled.has(rec.offset))
+        return;
     }
     this.counters.expired++;
     if (t !== undefined) this.settleTracked(t);
