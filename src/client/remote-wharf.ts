@@ -261,8 +261,8 @@ export class RemoteWharf implements Wharf, FlowRegistry {
   /**
    * Hands a received message back by its receipt, visible again at once and without counting the
    * delivery toward maxDeliveries, as Broker.releaseReceipt does: for a caller that received a
-   * message it will not handle (a command whose output closed). A server of protocol version 5 or
-   * older nacks it instead, which counts the delivery.
+   * message it will not handle (a command whose output closed). Against a server of protocol
+   * version 5 or older it is nacked with no delay instead, which counts the delivery.
    */
   async releaseReceipt(queue: string, receipt: string): Promise<void> {
     this.ensureOpen();

@@ -20,8 +20,8 @@ export interface TakeHost extends DeliverySettler {
   readonly clock: Clock;
   log(level: number): PartitionLog;
   readOne(level: number, offset: number): Promise<LogRecord | null>;
-  /** Settles a tracked message the log no longer holds, its bytes counted off (QueueEngine). */
-  settleLost(t: Tracked): void;
+  /** Settles a tracked message: its timer and lease gone, its bytes counted off (QueueEngine). */
+  settleTracked(t: Tracked): void;
 }
 
 /** Settles a message whose time to live has passed (QueueEngine.expire). */
@@ -82,7 +82,7 @@ export class QueueTaker {
       }
       const rec = at < read.length && read[at].offset === t.offset ? read[at] : null;
       if (rec === null) {
-        this.q.settleLost(t); // no longer in the log (truncated)
+        this.q.settleTracked(t); // no longer in the log (truncated)
         continue;
       }
       if (recordExpiresAtMs(rec, this.q.options.ttlMs) <= this.q.clock.now()) {

@@ -144,10 +144,6 @@ export class QueueEngine {
     return level === DELAY_LEVEL ? this.store.delayLog : this.store.logs[level];
   }
 
-  settleLost(t: Tracked): void {
-    this.settleTracked(t);
-  }
-
   async readOne(level: number, offset: number): Promise<LogRecord | null> {
     const recs = await this.log(level).read(offset, { maxBytes: 1, maxRecords: 1 });
     return recs.length > 0 && recs[0].offset === offset ? recs[0] : null;
@@ -390,7 +386,7 @@ export class QueueEngine {
     await this.journal.commit();
   }
 
-  private settleTracked(t: Tracked): void {
+  settleTracked(t: Tracked): void {
     this.timers.cancel(t.key);
     this.leases.release(t);
     this.state.settle(t.level, t.offset);

@@ -84,9 +84,7 @@ export class RecentAppends {
 
   /** Whether an append now should be copied for later: the queue was taken from lately. */
   wanted(): boolean {
-    if (this.clock.now() - this.lastTakeMs < RECENT_APPENDS_IDLE_MS) return true;
-    if (this.keptBytes > 0) this.clear();
-    return false;
+    return this.clock.now() - this.lastTakeMs < RECENT_APPENDS_IDLE_MS;
   }
 
   /**
@@ -133,7 +131,6 @@ export class RecentAppends {
    * not move back (a redelivery reads its one record from the log).
    */
   take(level: number, offset: number): LogRecord[] | null {
-    this.lastTakeMs = this.clock.now();
     const l = this.levels.get(level);
     if (l === undefined) return null;
     while (l.head < l.chunks.length) {
@@ -148,7 +145,7 @@ export class RecentAppends {
     return null;
   }
 
-  /** A take ran (it may have found nothing kept): the queue is being read. */
+  /** A take's pass over the log started (whether or not it finds anything kept): the queue is being read. */
   noteTake(): void {
     this.lastTakeMs = this.clock.now();
   }

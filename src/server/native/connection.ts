@@ -375,7 +375,6 @@ export class Connection {
       for (let k = 0; k < count; k++, i++) {
         const d = batch[i];
         const at = w.pos;
-        if (written > 0 && at - mark >= this.limits.maxResponseFrameBytes) break;
         try {
           if (d.record !== null) {
             encodeStoredDelivery(w, d.record, d, d.lease);

@@ -4,6 +4,7 @@ import { WharfError } from '../../../common/index.js';
 import type { RememberedAnswer } from '../../receive-attempts.js';
 import { handBack, handBackOrFail, type Undelivered } from '../../undelivered.js';
 import {
+  FRAME_PREFIX_BYTES,
   OP,
   decodeExtend,
   decodeNack,
@@ -19,9 +20,6 @@ import {
 } from '../../../protocol/index.js';
 import type { Connection, OpHandler } from '../connection.js';
 import { encodeStoredDelivery, storedSource } from '../stored-delivery.js';
-
-/** length:u32 op:u8 correlationId:u32 */
-const FRAME_HEADER_BYTES = 9;
 
 const receive: OpHandler = async (conn, r, id) => {
   const req = decodeReceive(r, conn.protocolVersion);
@@ -146,7 +144,7 @@ function sendReceived<T>(
 ): number {
   let sent = items.length;
   conn.send(OP.RECEIVED, id, (w) => {
-    const frameStart = w.pos - FRAME_HEADER_BYTES; // the body is written after the frame's header
+    const frameStart = w.pos - FRAME_PREFIX_BYTES; // the body is written after the frame's prefix
     const countAt = w.pos;
     encodeReceivedHeader(w, items.length);
     const from = w.pos;
