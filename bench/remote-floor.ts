@@ -18,6 +18,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { cpuSecondsOf, nextLine, nowMs, spawnRole } from './lib/child-roles.js';
+import { LatencyRecorder } from './lib/latency-recorder.js';
 
 const SELF = fileURLToPath(import.meta.url);
 const { values } = parseArgs({
@@ -275,8 +276,8 @@ async function consumerRole(): Promise<void> {
   const sock = net.connect(Number(values.port), '127.0.0.1');
   sock.setNoDelay(true);
   await new Promise((r) => sock.once('connect', r));
-  const latenciesMs: number[] = [];
-  const allLatenciesMs: number[] = [];
+  const latencies = new LatencyRecorder(COUNT - WARMUP_COUNT);
+  const latenciesAll = new LatencyRecorder(COUNT);
   let received = 0;
   const cpu0 = process.cpuUsage();
   const done = new Promise<void>((resolve) => {
@@ -288,8 +289,8 @@ async function consumerRole(): Promise<void> {
         for (let at = 9, i = 0; i < count; i++) {
           const len = frame.readUInt32BE(at);
           const latencyMs = now - frame.readDoubleLE(at + 4);
-          allLatenciesMs.push(latencyMs);
-          if (received + i >= WARMUP_COUNT) latenciesMs.push(latencyMs);
+          latenciesAll.add(latencyMs);
+          if (received + i >= WARMUP_COUNT) latencies.add(latencyMs);
           at += 4 + len;
         }
         received += count;
@@ -303,11 +304,8 @@ async function consumerRole(): Promise<void> {
   await done;
   const lastMs = nowMs();
   const cpu = process.cpuUsage(cpu0);
-  latenciesMs.sort((a, b) => a - b);
-  allLatenciesMs.sort((a, b) => a - b);
-  const q = (l: number[], p: number): number => Math.round(l[Math.floor((l.length - 1) * p)] * 1000) / 1000;
   process.stdout.write(
-    `${JSON.stringify({ received, lastMs, p50_ms: q(latenciesMs, 0.5), p99_ms: q(latenciesMs, 0.99), p99_all_ms: q(allLatenciesMs, 0.99), cpu_s: (cpu.user + cpu.system) / 1e6 })}\n`,
+    `${JSON.stringify({ received, lastMs, p50_ms: latencies.quantileMs(0.5), p99_ms: latencies.quantileMs(0.99), p99_all_ms: latenciesAll.quantileMs(0.99), cpu_s: (cpu.user + cpu.system) / 1e6 })}\n`,
   );
   sock.end();
 }

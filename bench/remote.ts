@@ -23,11 +23,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import * as hdr from 'hdr-histogram-js';
 import { Broker, type Payload, type Wharf } from '../src/broker/index.js';
 import { connect } from '../src/client/index.js';
 import { startNativeServer } from '../src/server/native/index.js';
 import { cpuSecondsOf, nextLine, nowMs, spawnRole, type RoleProcess } from './lib/child-roles.js';
+import { LatencyRecorder } from './lib/latency-recorder.js';
 
 const SELF = fileURLToPath(import.meta.url);
 const { values } = parseArgs({
@@ -53,6 +53,8 @@ const { values } = parseArgs({
     'warm-passes': { type: 'string' },
   },
 });
+/** A producer or consumer without progress for this long reports it on stderr. */
+const STALL_REPORT_MS = 10_000;
 /** The paced latency scenarios (not counted until --warmup s have passed). */
 const isPaced = (scenario: string): boolean => scenario.startsWith('latency-1k');
 const num = (v: unknown, d: number): number => (typeof v === 'string' && v !== '' ? Number(v) : d);
@@ -125,11 +127,9 @@ async function startConsumer(
   expected: number,
   warmupCount = 0,
 ): Promise<{ finished: Promise<ConsumerReport> }> {
-  const build = () =>
-    hdr.build({ lowestDiscernibleValue: 1, highestTrackableValue: 600_000_000, numberOfSignificantValueDigits: 3 });
-  /** Messages from warmupCount on; histAll: every message. */
-  const hist = build();
-  const histAll = build();
+  /** Messages from warmupCount on; latenciesAll: every message. */
+  const latencies = new LatencyRecorder(expected - warmupCount);
+  const latenciesAll = new LatencyRecorder(expected);
   let received = 0;
   let firstMs = 0;
   let lastMs = 0;
@@ -148,9 +148,9 @@ async function startConsumer(
     } else {
       ({ sentMs: sent, seq } = payload as { sentMs: number; seq: number });
     }
-    const latencyUs = Math.max(1, Math.round((now - sent) * 1000));
-    histAll.recordValue(latencyUs);
-    if (seq >= warmupCount) hist.recordValue(latencyUs);
+    const latencyMs = now - sent;
+    latenciesAll.add(latencyMs);
+    if (seq >= warmupCount) latencies.add(latencyMs);
     if (received++ === 0) firstMs = now;
     lastMs = now;
     if (received === expected) done();
@@ -171,19 +171,27 @@ async function startConsumer(
       );
   cpu0 = process.cpuUsage();
   t0 = nowMs();
+  let receivedSeen = 0;
+  const stallReport = setInterval(() => {
+    if (received === receivedSeen)
+      process.stderr.write(`bench consumer: nothing for ${STALL_REPORT_MS} ms, ${received} of ${expected} received\n`);
+    receivedSeen = received;
+  }, STALL_REPORT_MS);
+  stallReport.unref();
   const finished = arrived.then(async () => {
+    clearInterval(stallReport);
     const cpu = process.cpuUsage(cpu0);
     await closer.close();
-    const p = (q: number): number => Math.round(hist.getValueAtPercentile(q)) / 1000;
-    const p99All = Math.round(histAll.getValueAtPercentile(99)) / 1000;
+    const p = (q: number): number => latencies.quantileMs(q) ?? 0;
+    const p99All = latenciesAll.quantileMs(0.99) ?? 0;
     return {
       received,
       firstMs,
       lastMs,
-      p50_ms: p(50),
-      p99_ms: p(99),
-      p999_ms: p(99.9),
-      max_ms: Math.round(hist.maxValue) / 1000,
+      p50_ms: p(0.5),
+      p99_ms: p(0.99),
+      p999_ms: p(0.999),
+      max_ms: p(1),
       p99_all_ms: p99All,
       cpu_s: (cpu.user + cpu.system) / 1e6,
       wall_s: (nowMs() - t0) / 1000,
@@ -207,17 +215,22 @@ async function runProducer(client: Wharf, scenario: string, stampProducerId?: st
   const startMs = nowMs();
   let lastConfirmMs = startMs;
   let failed = 0;
-  const confirmed = (): void => {
-    lastConfirmMs = nowMs();
+  const settled = (): void => {
     if (--inFlight <= low && wake !== null) {
       const w = wake;
       wake = null;
       w();
     }
   };
-  const rejected = (): void => {
-    failed++;
-    inFlight--;
+  const confirmed = (): void => {
+    lastConfirmMs = nowMs();
+    settled();
+  };
+  // A failed publish frees its window slot too (a producer waiting for room would otherwise wait
+  // for ever once every publish in flight failed); the first error is shown, the rest counted.
+  const rejected = (err: unknown): void => {
+    if (failed++ === 0) process.stderr.write(`bench producer: publish failed: ${String(err)}\n`);
+    settled();
   };
   // A JSON payload of about --size bytes of text: the stamp, the sequence and padding.
   const pad = 'a'.repeat(Math.max(0, opts.size - 60));
@@ -240,6 +253,14 @@ async function runProducer(client: Wharf, scenario: string, stampProducerId?: st
       )
       .then(confirmed, rejected);
   };
+  // A bench that stops making progress says where it stands instead of hanging silently.
+  let confirmsSeen = 0;
+  const stallReport = setInterval(() => {
+    if (lastConfirmMs === confirmsSeen && inFlight > 0)
+      process.stderr.write(`bench producer: no confirm for ${STALL_REPORT_MS} ms, ${inFlight} publishes in flight\n`);
+    confirmsSeen = lastConfirmMs;
+  }, STALL_REPORT_MS);
+  stallReport.unref();
   if (isPaced(scenario)) {
     let seq = 0;
     while (seq < total) {
@@ -254,6 +275,7 @@ async function runProducer(client: Wharf, scenario: string, stampProducerId?: st
     }
   }
   while (inFlight > 0) await new Promise((r) => setTimeout(r, 1));
+  clearInterval(stallReport);
   const cpu = process.cpuUsage(cpu0);
   return {
     published: total - failed,
