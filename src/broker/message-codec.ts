@@ -43,12 +43,18 @@ let idLastMs = 0;
 /** The ms part of the current ms's ids, as bytes (formatted once per ms). */
 const idMsPrefix = Buffer.alloc(ID_MS_CHARS);
 let idSlab = Buffer.allocUnsafe(ID_SLAB_BYTES);
+// The slab's memory and where it starts in it, read once per slab: a typed array's .buffer and
+// .byteOffset are calls into the engine, not field loads (about 15 ns each on Node 20).
+let idSlabMemory = idSlab.buffer;
+let idSlabStart = idSlab.byteOffset;
 let idSlabUsed = 0;
 
 /** Reserves n bytes of the current slab (a fresh slab when it is full); returns where they start. */
 function slabTake(n: number): number {
   if (idSlabUsed + n > ID_SLAB_BYTES) {
     idSlab = Buffer.allocUnsafe(ID_SLAB_BYTES);
+    idSlabMemory = idSlab.buffer;
+    idSlabStart = idSlab.byteOffset;
     idSlabUsed = 0;
   }
   const at = idSlabUsed;
@@ -63,7 +69,7 @@ function decimalBytes(n: number): Uint8Array {
   const at = slabTake(digits);
   const slab = idSlab;
   for (let i = at + digits - 1, v = n; i >= at; i--, v = Math.floor(v / 10)) slab[i] = 48 + (v % 10);
-  return new Uint8Array(slab.buffer, slab.byteOffset + at, digits);
+  return new Uint8Array(idSlabMemory, idSlabStart + at, digits);
 }
 
 function formatMsPrefix(ms: number): void {
@@ -107,7 +113,7 @@ function mintIdBytes(nowMs: number): Uint8Array {
     seq = Math.floor(seq / 36);
   }
   for (let i = 0; i < idSuffix.length; i++) slab[at + ID_MS_CHARS + ID_SEQ_CHARS + i] = idSuffix[i];
-  return new Uint8Array(slab.buffer, slab.byteOffset + at, ID_CHARS);
+  return new Uint8Array(idSlabMemory, idSlabStart + at, ID_CHARS);
 }
 
 /**
@@ -182,8 +188,8 @@ function optionalInt(
   return v;
 }
 
-function encodePayload(payload: Payload | undefined, where: MessageWhere): { value: Uint8Array; bytes: boolean } {
-  if (payload instanceof Uint8Array) return { value: payload, bytes: !(payload instanceof JsonText) };
+/** A JSON payload's UTF-8 bytes (bytes and JsonText payloads are stored as they are, by the caller). */
+function encodeJsonPayload(payload: Payload | undefined, where: MessageWhere): Uint8Array {
   let text: string | undefined;
   try {
     text = JSON.stringify(payload === undefined ? null : payload);
@@ -194,7 +200,7 @@ function encodePayload(payload: Payload | undefined, where: MessageWhere): { val
     );
   }
   if (text === undefined) throw invalid(`${label(where)}.payload is not JSON`, 'pass JSON or a Uint8Array');
-  return { value: Buffer.from(text, 'utf8'), bytes: false };
+  return Buffer.from(text, 'utf8');
 }
 
 /**
@@ -304,11 +310,14 @@ export function encodeMessage(
     }
   }
 
-  const payload = encodePayload(input.payload, where);
-  headers.push({ key: H_CONTENT_TYPE, value: payload.bytes ? CT_BYTES : CT_JSON });
+  // No object per message for the payload and its kind: bytes (a JsonText is JSON already) or JSON.
+  const rawPayload = input.payload;
+  const isBytes = rawPayload instanceof Uint8Array;
+  const value = isBytes ? rawPayload : encodeJsonPayload(rawPayload, where);
+  headers.push({ key: H_CONTENT_TYPE, value: isBytes && !(rawPayload instanceof JsonText) ? CT_BYTES : CT_JSON });
   size += H_CONTENT_TYPE.length + 5;
   const keyBytes = typeof key === 'string' ? Buffer.from(key, 'utf8') : null;
-  size += payload.value.length + (keyBytes === null ? 0 : keyBytes.length);
+  size += value.length + (keyBytes === null ? 0 : keyBytes.length);
   if (size > maxMessageBytes) {
     throw new WharfError(
       'MESSAGE_TOO_LARGE',
@@ -318,7 +327,7 @@ export function encodeMessage(
       },
     );
   }
-  return { id, record: { key: keyBytes, value: payload.value, headers, timestampMs }, sizeBytes: size };
+  return { id, record: { key: keyBytes, value, headers, timestampMs }, sizeBytes: size };
 }
 
 // ------------------------------------------------------------------ decode
@@ -345,7 +354,7 @@ export function utf8(bytes: Uint8Array): string {
 export function decodePayload(value: Uint8Array | null, isBytes: boolean, shareBytes = false): Payload {
   if (value === null) return isBytes ? new Uint8Array(0) : null;
   if (!isBytes) return JSON.parse(utf8(value)) as JsonValue;
-  if (shareBytes) return new Uint8Array(value.buffer, value.byteOffset, value.byteLength);
+  if (shareBytes) return new Uint8Array(value.buffer, value.byteOffset, value.length);
   // A plain Uint8Array copy (Buffer#slice would be a view).
   const copy = new Uint8Array(value.length);
   copy.set(value);

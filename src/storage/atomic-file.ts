@@ -10,7 +10,7 @@ export async function writeFileAtomic(path: string, chunks: Uint8Array[]): Promi
   const temp = path + TEMP_SUFFIX;
   const fd = await openFd(temp, 'w');
   try {
-    const buffers = chunks.map((c) => (Buffer.isBuffer(c) ? c : Buffer.from(c.buffer, c.byteOffset, c.byteLength)));
+    const buffers = chunks.map((c) => (Buffer.isBuffer(c) ? c : Buffer.from(c.buffer, c.byteOffset, c.length)));
     if (buffers.length > 0) await writevAll(fd, buffers, 0);
     await fdatasync(fd);
   } finally {

@@ -68,7 +68,7 @@ function writevOnce(fd: number, buffers: Buffer[], position: number): Promise<nu
 /** Writes all buffers at position, in as few syscalls as the kernel allows. */
 export async function writevAll(fd: number, buffers: Buffer[], position: number): Promise<void> {
   let total = 0;
-  for (const b of buffers) total += b.byteLength;
+  for (const b of buffers) total += b.length;
   let written = await writevOnce(fd, buffers, position);
   while (written < total) {
     // Short write (rare: signals, quotas): continue with what is left.
@@ -83,8 +83,8 @@ function buffersAfter(buffers: Buffer[], skipBytes: number): Buffer[] {
   let skip = skipBytes;
   const rest: Buffer[] = [];
   for (const b of buffers) {
-    if (skip >= b.byteLength) {
-      skip -= b.byteLength;
+    if (skip >= b.length) {
+      skip -= b.length;
       continue;
     }
     rest.push(skip > 0 ? b.subarray(skip) : b);
@@ -99,7 +99,7 @@ function buffersAfter(buffers: Buffer[], skipBytes: number): Buffer[] {
  */
 export function writevAllSync(fd: number, buffers: Buffer[], position: number): void {
   let total = 0;
-  for (const b of buffers) total += b.byteLength;
+  for (const b of buffers) total += b.length;
   let written = fs.writevSync(fd, buffers, position);
   while (written < total) {
     const n = fs.writevSync(fd, buffersAfter(buffers, written), position + written);

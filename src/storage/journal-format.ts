@@ -24,8 +24,8 @@ export function journalHeader(): Buffer {
 
 /** One frame in one buffer; the payload is copied, so the caller may reuse its array. */
 export function encodeFrame(payload: Uint8Array): Buffer {
-  const buf = Buffer.allocUnsafe(FRAME_HEADER_BYTES + payload.byteLength);
-  buf.writeUInt32BE(payload.byteLength, 4);
+  const buf = Buffer.allocUnsafe(FRAME_HEADER_BYTES + payload.length);
+  buf.writeUInt32BE(payload.length, 4);
   buf.set(payload, FRAME_HEADER_BYTES);
   buf.writeUInt32BE(crc32c(buf.subarray(4)), 0);
   return buf;
@@ -33,9 +33,9 @@ export function encodeFrame(payload: Uint8Array): Buffer {
 
 /** Length of a valid frame at pos, or -1. */
 function validFrameBytes(buf: Buffer, pos: number): number {
-  if (pos + FRAME_HEADER_BYTES > buf.byteLength) return -1;
+  if (pos + FRAME_HEADER_BYTES > buf.length) return -1;
   const length = buf.readUInt32BE(pos + 4);
-  if (length > MAX_JOURNAL_ENTRY_BYTES || pos + FRAME_HEADER_BYTES + length > buf.byteLength) return -1;
+  if (length > MAX_JOURNAL_ENTRY_BYTES || pos + FRAME_HEADER_BYTES + length > buf.length) return -1;
   if (crc32c(buf.subarray(pos + 4, pos + FRAME_HEADER_BYTES + length)) !== buf.readUInt32BE(pos)) return -1;
   return FRAME_HEADER_BYTES + length;
 }
@@ -52,16 +52,16 @@ export interface ParsedJournal {
  * a bad frame followed by a valid one is corruption (CORRUPT_DATA naming file and byte).
  */
 export function parseJournal(buf: Buffer, fileName: string): ParsedJournal {
-  if (buf.byteLength < JOURNAL_HEADER_BYTES) {
+  if (buf.length < JOURNAL_HEADER_BYTES) {
     // A crash while creating the file: nothing was ever acknowledged in it.
     if (
-      JOURNAL_MAGIC.subarray(0, buf.byteLength).equals(buf.subarray(0, JOURNAL_MAGIC.length)) ||
+      JOURNAL_MAGIC.subarray(0, buf.length).equals(buf.subarray(0, JOURNAL_MAGIC.length)) ||
       buf.every((b) => b === 0)
     )
       return { entries: [], validBytes: 0 };
   }
   if (
-    buf.byteLength < JOURNAL_HEADER_BYTES ||
+    buf.length < JOURNAL_HEADER_BYTES ||
     !buf.subarray(0, 4).equals(JOURNAL_MAGIC) ||
     buf.readUInt32BE(4) !== JOURNAL_VERSION
   )
@@ -70,7 +70,7 @@ export function parseJournal(buf: Buffer, fileName: string): ParsedJournal {
     });
   const entries: Buffer[] = [];
   let pos = JOURNAL_HEADER_BYTES;
-  while (pos < buf.byteLength) {
+  while (pos < buf.length) {
     const size = validFrameBytes(buf, pos);
     if (size < 0) break;
     entries.push(buf.subarray(pos + FRAME_HEADER_BYTES, pos + size));
@@ -97,7 +97,7 @@ export function parseJournal(buf: Buffer, fileName: string): ParsedJournal {
 
 /** The end of buf after dropping the zeros that run to its end (never below from). */
 function endOfNonZero(buf: Buffer, from: number): number {
-  let end = buf.byteLength;
+  let end = buf.length;
   while (end > from && buf[end - 1] === 0) end--;
   return end;
 }

@@ -94,10 +94,10 @@ export class DiskJournal implements Journal {
     if (parsed.validBytes === 0) {
       // New (or torn while being created): start from a bare header.
       await writeFileAtomic(path, [journalHeader()]);
-      parsed.validBytes = journalHeader().byteLength;
+      parsed.validBytes = journalHeader().length;
     }
     const fd = await openFd(path, writeFlags(options));
-    if (bytes !== null && parsed.validBytes > 0 && parsed.validBytes < bytes.byteLength) {
+    if (bytes !== null && parsed.validBytes > 0 && parsed.validBytes < bytes.length) {
       // A torn tail (the crash came before the fsync that would have acknowledged it), or zeros
       // written ahead of the data (preallocation.ts).
       await ftruncate(fd, parsed.validBytes);
@@ -135,7 +135,7 @@ export class DiskJournal implements Journal {
         throw new WharfError('INVALID_ARGUMENT', 'a journal entry must be a Uint8Array');
       const frame = encodeFrame(entry);
       item = { frame, position: this.assignedBytes, resolve: NOOP, reject: NOOP };
-      this.assignedBytes += frame.byteLength;
+      this.assignedBytes += frame.length;
       this.recovered = NO_ENTRIES;
     } catch (err) {
       return Promise.reject(err);
@@ -153,7 +153,7 @@ export class DiskJournal implements Journal {
     try {
       const frames = items.map((i) => i.frame);
       const last = items[items.length - 1];
-      const end = last.position + last.frame.byteLength;
+      const end = last.position + last.frame.length;
       if (this.preallocation !== null)
         await this.preallocation.write(frames, items[0].position, end - items[0].position);
       else await writevAll(this.fd, frames, items[0].position);
@@ -199,7 +199,7 @@ export class DiskJournal implements Journal {
       frames = entries.map(encodeFrame);
       // Later appends follow the snapshot; the recovered entries are let go (see `recovered`).
       this.recovered = NO_ENTRIES;
-      this.assignedBytes = frames.reduce((sum, f) => sum + f.byteLength, journalHeader().byteLength);
+      this.assignedBytes = frames.reduce((sum, f) => sum + f.length, journalHeader().length);
     } catch (err) {
       return Promise.reject(err);
     }

@@ -43,7 +43,7 @@ export class MemoryJournal implements Journal {
         throw new WharfError('INVALID_ARGUMENT', 'a journal entry must be a Uint8Array');
       this.data.entries.push(Uint8Array.prototype.slice.call(entry));
       this.recovered = [];
-      this.data.sizeBytes += FRAME_HEADER_BYTES + entry.byteLength;
+      this.data.sizeBytes += FRAME_HEADER_BYTES + entry.length;
       return Promise.resolve();
     } catch (err) {
       return Promise.reject(err);
@@ -57,7 +57,7 @@ export class MemoryJournal implements Journal {
         throw new WharfError('INVALID_ARGUMENT', 'rewrite takes an array of Uint8Array entries');
       this.data.entries = entries.map((e) => Uint8Array.prototype.slice.call(e));
       this.recovered = [];
-      this.data.sizeBytes = entries.reduce((sum, e) => sum + FRAME_HEADER_BYTES + e.byteLength, JOURNAL_HEADER_BYTES);
+      this.data.sizeBytes = entries.reduce((sum, e) => sum + FRAME_HEADER_BYTES + e.length, JOURNAL_HEADER_BYTES);
       return Promise.resolve();
     } catch (err) {
       return Promise.reject(err);

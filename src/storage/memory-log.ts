@@ -95,13 +95,13 @@ export class MemoryLog implements PartitionLog {
       const lastOffset = baseOffset + records.length - 1;
       const maxTs = batchMaxTs(buf);
       let seg = this.active;
-      if (shouldRoll(seg, buf.byteLength, maxTs, lastOffset, this.options)) {
+      if (shouldRoll(seg, buf.length, maxTs, lastOffset, this.options)) {
         seg = newSegment(baseOffset);
         this.segments.push(seg);
       }
       if (seg.sizeBytes === 0) seg.rollTimestampMs = maxTs;
       seg.batches.push(buf);
-      seg.sizeBytes += buf.byteLength;
+      seg.sizeBytes += buf.length;
       seg.nextOffset = lastOffset + 1;
       seg.maxTimestampMs = Math.max(seg.maxTimestampMs, maxTs);
       return Promise.resolve({ baseOffset, lastOffset });
@@ -120,9 +120,9 @@ export class MemoryLog implements PartitionLog {
       for (let i = findBatchIndex(batches, offset); i < batches.length; i++) {
         const b = batches[i];
         if (batchLast(b) < offset) continue;
-        if (taken > 0 && b.byteLength > bytesLeft) return;
+        if (taken > 0 && b.length > bytesLeft) return;
         taken++;
-        bytesLeft -= b.byteLength;
+        bytesLeft -= b.length;
         if (!fn(b) || bytesLeft <= 0) return;
       }
     }

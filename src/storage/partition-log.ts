@@ -148,9 +148,9 @@ export class DiskLog implements PartitionLog {
       });
       const lastOffset = baseOffset + records.length - 1;
       const maxTimestampMs = readInt64(buf, 35);
-      const seg = this.segmentFor(buf.byteLength, maxTimestampMs, lastOffset);
+      const seg = this.segmentFor(buf.length, maxTimestampMs, lastOffset);
       const position = seg.sizeBytes;
-      seg.noteBatch(baseOffset, lastOffset, position, buf.byteLength, maxTimestampMs);
+      seg.noteBatch(baseOffset, lastOffset, position, buf.length, maxTimestampMs);
       result = { baseOffset, lastOffset };
       // Built whole, settled through the promise below (an object spread per append was a measurable cost).
       item = { seg, buf, slab, position, lastOffset, maxTimestampMs, resolve: NOOP, reject: NOOP };
@@ -197,7 +197,7 @@ export class DiskLog implements PartitionLog {
         assert(items[i].position === seg.writtenBytes, 'rounds write each segment contiguously');
         if (seg.durableWrites && this.extras.beforeSync) await this.extras.beforeSync(seg.logPath);
         const last = items[j - 1];
-        const end = last.position + last.buf.byteLength;
+        const end = last.position + last.buf.length;
         if (seg.durableWrites) {
           seg.preallocation ??= new Preallocation(seg.fd!, items[i].position, this.options.segmentBytes);
           await seg.preallocation.write(buffers, items[i].position, end - items[i].position);

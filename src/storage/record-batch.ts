@@ -82,12 +82,12 @@ export interface EncodeBatchInput {
 }
 
 const asBuffer = (u: Uint8Array): Buffer =>
-  Buffer.isBuffer(u) ? u : Buffer.from(u.buffer, u.byteOffset, u.byteLength);
+  Buffer.isBuffer(u) ? u : Buffer.from(u.buffer, u.byteOffset, u.length);
 
 /** Bytes of one record after its length prefix. */
 function recordBodyBytes(r: RecordInput, timestampDelta: number, offsetDelta: number): number {
-  const keyBytes = r.key === null ? 0 : r.key.byteLength;
-  const valueBytes = r.value === null ? 0 : r.value.byteLength;
+  const keyBytes = r.key === null ? 0 : r.key.length;
+  const valueBytes = r.value === null ? 0 : r.value.length;
   let size =
     1 +
     sizeOfVarlong(timestampDelta) +
@@ -100,8 +100,8 @@ function recordBodyBytes(r: RecordInput, timestampDelta: number, offsetDelta: nu
   const headers = r.headers;
   for (let i = 0; i < headers.length; i++) {
     const h = headers[i];
-    const hk = encodedHeaderKey(h.key).byteLength;
-    size += sizeOfVarint(hk) + hk + sizeOfVarint(h.value.byteLength) + h.value.byteLength;
+    const hk = encodedHeaderKey(h.key).length;
+    size += sizeOfVarint(hk) + hk + sizeOfVarint(h.value.length) + h.value.length;
   }
   return size;
 }
@@ -157,9 +157,9 @@ export function encodeBatch(
     const headers = r.headers;
     for (let h = 0; h < headers.length; h++) {
       const hk = encodedHeaderKey(headers[h].key);
-      pos = writeVarint(buf, pos, hk.byteLength);
+      pos = writeVarint(buf, pos, hk.length);
       buf.set(hk, pos);
-      pos = writeNullableBytes(buf, pos + hk.byteLength, headers[h].value);
+      pos = writeNullableBytes(buf, pos + hk.length, headers[h].value);
     }
   }
   if (pos !== total) throw new WharfError('INTERNAL', `invariant violated: encoded ${pos} of ${total} batch bytes`);
@@ -172,7 +172,7 @@ const SMALL_COPY_BYTES = 32;
 
 function writeNullableBytes(buf: Buffer, pos: number, bytes: Uint8Array | null): number {
   if (bytes === null) return writeVarint(buf, pos, -1);
-  const n = bytes.byteLength;
+  const n = bytes.length;
   pos = writeVarint(buf, pos, n);
   if (n < SMALL_COPY_BYTES) for (let i = 0; i < n; i++) buf[pos + i] = bytes[i];
   else buf.set(bytes, pos);
@@ -307,13 +307,13 @@ export interface DecodedBatch {
 /** Decodes one whole batch, verifying its header and CRC. */
 export function decodeBatch(bytes: Uint8Array): DecodedBatch {
   const buf = asBuffer(bytes);
-  if (buf.byteLength < BATCH_HEADER_BYTES)
-    throw new WharfError('CORRUPT_DATA', `record batch too short: ${buf.byteLength} bytes`);
+  if (buf.length < BATCH_HEADER_BYTES)
+    throw new WharfError('CORRUPT_DATA', `record batch too short: ${buf.length} bytes`);
   const header = readBatchHeader(buf, 0);
   const problem = headerProblem(header);
   if (problem !== null) throw new WharfError('CORRUPT_DATA', `invalid record batch: ${problem}`);
-  if (header.sizeBytes !== buf.byteLength)
-    throw new WharfError('CORRUPT_DATA', `record batch says ${header.sizeBytes} bytes but has ${buf.byteLength}`);
+  if (header.sizeBytes !== buf.length)
+    throw new WharfError('CORRUPT_DATA', `record batch says ${header.sizeBytes} bytes but has ${buf.length}`);
   const { stored, computed } = batchCrc(buf, 0, header.sizeBytes);
   if (stored !== computed)
     throw new WharfError('CORRUPT_DATA', `record batch CRC mismatch: stored ${stored}, computed ${computed}`);

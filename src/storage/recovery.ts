@@ -88,10 +88,10 @@ async function scan(fd: number, seg: Segment, start: number, end: number): Promi
   while (pos < end) {
     const chunk = await readAt(fd, pos, Math.min(SCAN_CHUNK_BYTES, end - pos));
     let p = 0;
-    while (p < chunk.byteLength) {
+    while (p < chunk.length) {
       const at = pos + p;
-      if (chunk.byteLength - p < BATCH_HEADER_BYTES) {
-        if (pos + chunk.byteLength < end) break; // the header continues in the next chunk
+      if (chunk.length - p < BATCH_HEADER_BYTES) {
+        if (pos + chunk.length < end) break; // the header continues in the next chunk
         return { position: at, reason: `${end - at} trailing bytes are less than a batch header` };
       }
       const header = readBatchHeader(chunk, p);
@@ -103,7 +103,7 @@ async function scan(fd: number, seg: Segment, start: number, end: number): Promi
         return { position: at, reason: `batch starts at offset ${header.baseOffset}, expected ${seg.nextOffset}` };
       let batchBuf = chunk;
       let bp = p;
-      if (p + header.sizeBytes > chunk.byteLength) {
+      if (p + header.sizeBytes > chunk.length) {
         if (p > 0) break; // re-read from this batch's start
         batchBuf = await readAt(fd, at, header.sizeBytes); // one batch larger than the chunk
         bp = 0;
@@ -140,14 +140,14 @@ export async function findValidBatchAfter(
 ): Promise<number | null> {
   for (let pos = badPosition + 1; pos + BATCH_HEADER_BYTES <= end;) {
     const chunk = await readAt(fd, pos, Math.min(SCAN_CHUNK_BYTES, end - pos));
-    const lastCandidate = chunk.byteLength - BATCH_HEADER_BYTES;
+    const lastCandidate = chunk.length - BATCH_HEADER_BYTES;
     for (let p = 0; p <= lastCandidate; p++) {
       if (chunk[p + 16] !== BATCH_MAGIC) continue;
       const header = readBatchHeader(chunk, p);
       if (headerProblem(header) !== null || pos + p + header.sizeBytes > end) continue;
       if (header.baseOffset < minOffset || header.baseOffset > minOffset + 0x7fffffff) continue;
       const whole =
-        p + header.sizeBytes <= chunk.byteLength
+        p + header.sizeBytes <= chunk.length
           ? chunk.subarray(p, p + header.sizeBytes)
           : await readAt(fd, pos + p, header.sizeBytes);
       const crc = batchCrc(whole, 0, header.sizeBytes);

@@ -112,7 +112,7 @@ export async function visitSegmentBatches(
     const buf = await readAt(fd, pos, want);
     nextWant = 0;
     let p = 0;
-    while (p + BATCH_HEADER_BYTES <= buf.byteLength) {
+    while (p + BATCH_HEADER_BYTES <= buf.length) {
       const at = pos + p;
       const header = readBatchHeader(buf, p);
       const problem = headerProblem(header);
@@ -131,7 +131,7 @@ export async function visitSegmentBatches(
         budget.stopped = true;
         break;
       }
-      if (p + header.sizeBytes > buf.byteLength) {
+      if (p + header.sizeBytes > buf.length) {
         if (p === 0) nextWant = header.sizeBytes; // a single batch larger than the buffer
         break;
       }

@@ -58,22 +58,22 @@ export function encodeIntentEntry(entry: IntentEntry): Uint8Array {
     ),
   }));
   const head = Buffer.from(JSON.stringify({ begun, done: entry.done, messages, bin } satisfies Head), 'utf8');
-  const out = Buffer.allocUnsafe(5 + head.byteLength + blobs.reduce((n, b) => n + 4 + b.byteLength, 0));
+  const out = Buffer.allocUnsafe(5 + head.length + blobs.reduce((n, b) => n + 4 + b.length, 0));
   out[0] = FORMAT_ROUND;
-  out.writeUInt32BE(head.byteLength, 1);
+  out.writeUInt32BE(head.length, 1);
   let at = 5 + head.copy(out, 5);
   for (const b of blobs) {
-    out.writeUInt32BE(b.byteLength, at);
+    out.writeUInt32BE(b.length, at);
     out.set(b, at + 4);
-    at += 4 + b.byteLength;
+    at += 4 + b.length;
   }
   return out;
 }
 
 export function decodeIntentEntry(bytes: Uint8Array): IntentEntry {
-  const buf = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const buf = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length);
   if (buf[0] === LEGACY_JSON) return decodeLegacy(buf);
-  if (buf[0] !== FORMAT_ROUND || buf.byteLength < 5)
+  if (buf[0] !== FORMAT_ROUND || buf.length < 5)
     throw new WharfError(
       'CORRUPT_DATA',
       `intent journal entry of unknown format ${buf[0]}; the journal was written by a newer broker or is damaged`,
@@ -81,7 +81,7 @@ export function decodeIntentEntry(bytes: Uint8Array): IntentEntry {
   const headBytes = buf.readUInt32BE(1);
   const head = JSON.parse(buf.toString('utf8', 5, 5 + headBytes)) as Head;
   const blobs: Uint8Array[] = [];
-  for (let at = 5 + headBytes; at < buf.byteLength;) {
+  for (let at = 5 + headBytes; at < buf.length;) {
     const n = buf.readUInt32BE(at);
     blobs.push(new Uint8Array(buf.subarray(at + 4, at + 4 + n)));
     at += 4 + n;

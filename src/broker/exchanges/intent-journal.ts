@@ -258,7 +258,7 @@ export class IntentJournal {
   private snapshot(): Uint8Array[] {
     const begun = [...this.unfinished.values(), ...this.applying.values()];
     const entries = begun.length === 0 ? [] : [encodeIntentEntry({ begun, done: [] })];
-    this.snapshotBytes = entries.reduce((n, e) => n + e.byteLength, 0);
+    this.snapshotBytes = entries.reduce((n, e) => n + e.length, 0);
     return entries;
   }
 

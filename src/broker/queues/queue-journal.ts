@@ -110,7 +110,7 @@ export function decodeEntry(entry: Uint8Array): DecodedEntry {
       `queue journal entry of ${entry.length} bytes has an unknown layout; restore the data directory from a backup`,
     );
   }
-  const view = new DataView(entry.buffer, entry.byteOffset, entry.byteLength);
+  const view = new DataView(entry.buffer, entry.byteOffset, entry.length);
   const ops: JournalOp[] = [];
   for (let at = 1; at < entry.length; at += OP_BYTES) {
     ops.push({

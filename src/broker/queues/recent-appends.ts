@@ -214,24 +214,27 @@ function copyRecords(records: RecordInput[], from: number, baseOffset: number): 
       end++;
     }
     const run: Uint8Array = size === 0 ? new Uint8Array(0) : Buffer.allocUnsafeSlow(size);
-    let at = 0;
+    // Read once per run: .buffer and .byteOffset are engine calls, not field loads.
+    const memory = run.buffer;
+    let at = run.byteOffset;
+    const start = at;
     for (; i < end; i++) {
       const r = records[i];
       let key: Uint8Array | null = null;
       let value: Uint8Array | null = null;
       if (r.key !== null) {
-        key = new Uint8Array(run.buffer, run.byteOffset + at, r.key.length);
+        key = new Uint8Array(memory, at, r.key.length);
         key.set(r.key);
         at += r.key.length;
       }
       if (r.value !== null) {
-        value = new Uint8Array(run.buffer, run.byteOffset + at, r.value.length);
+        value = new Uint8Array(memory, at, r.value.length);
         value.set(r.value);
         at += r.value.length;
       }
       out[i - from] = { key, value, headers: r.headers, timestampMs: r.timestampMs, offset: baseOffset + i };
     }
-    assert(at === size, 'a run buffer holds exactly the bytes copied into it');
+    assert(at - start === size, 'a run buffer holds exactly the bytes copied into it');
   }
   return out;
 }
