@@ -142,7 +142,8 @@ async function startConsumer(
     let sent: number;
     let seq: number;
     if (payload instanceof Uint8Array) {
-      const b = Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength);
+      // The remote client hands payloads over as Buffers; a plain Uint8Array is wrapped (as the peers' harness does).
+      const b = Buffer.isBuffer(payload) ? payload : Buffer.from(payload.buffer, payload.byteOffset, payload.length);
       sent = b.readDoubleLE(0);
       seq = b.readUInt32LE(8);
     } else {

@@ -5,7 +5,9 @@ import { readFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 
 /** Wall-clock ms with sub-ms precision, comparable across processes on one host (latency stamps). */
-export const nowMs = (): number => performance.timeOrigin + performance.now();
+/** performance.timeOrigin is a getter: read once. */
+const TIME_ORIGIN_MS = performance.timeOrigin;
+export const nowMs = (): number => TIME_ORIGIN_MS + performance.now();
 
 export interface RoleProcess {
   proc: ChildProcess;
