@@ -112,32 +112,36 @@ export class ClientConnection {
         clearTimeout(giveUp);
         if (this.dialing === socket) this.dialing = null;
       });
-      const decoder = new FrameDecoder(this.options.maxFrameBytes, (op, id, buf, start, end) => {
-        this.reader.reset(buf, start, end, opName(op));
-        if (!settled) {
-          settled = true;
-          clearTimeout(giveUp);
-          if (this.dialing === socket) this.dialing = null;
-          if (this.closed) {
-            // close() ran during the handshake: this connection is not taken up.
-            socket.destroy();
-            reject(new WharfError('CLOSED', 'the client was closed'));
-          } else if (op === OP.HELLO_OK) {
-            this.hello = decodeHelloOk(this.reader);
-            this.onConnected(socket);
-            resolve();
-          } else {
-            const err =
-              op === OP.ERROR
-                ? decodeError(this.reader)
-                : new WharfError('PROTOCOL_ERROR', `server answered HELLO with ${opName(op)}`);
-            socket.destroy();
-            reject(err);
+      const decoder = new FrameDecoder(
+        this.options.maxFrameBytes,
+        (op, id, buf, start, end) => {
+          this.reader.reset(buf, start, end, opName(op));
+          if (!settled) {
+            settled = true;
+            clearTimeout(giveUp);
+            if (this.dialing === socket) this.dialing = null;
+            if (this.closed) {
+              // close() ran during the handshake: this connection is not taken up.
+              socket.destroy();
+              reject(new WharfError('CLOSED', 'the client was closed'));
+            } else if (op === OP.HELLO_OK) {
+              this.hello = decodeHelloOk(this.reader);
+              this.onConnected(socket);
+              resolve();
+            } else {
+              const err =
+                op === OP.ERROR
+                  ? decodeError(this.reader)
+                  : new WharfError('PROTOCOL_ERROR', `server answered HELLO with ${opName(op)}`);
+              socket.destroy();
+              reject(err);
+            }
+            return;
           }
-          return;
-        }
-        this.onFrame(op, id);
-      });
+          this.onFrame(op, id);
+        },
+        true, // every frame is decoded before the handler returns, what is kept copied (see FrameDecoder)
+      );
       socket.on('data', (chunk: Buffer) => {
         try {
           decoder.push(chunk);

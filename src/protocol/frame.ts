@@ -6,7 +6,7 @@
 // frame    = length:u32 op:u8 correlationId:u32 body
 // length   = bytes after the length field (5 + body length), big-endian
 // body     = op-specific (docs/protocol.md)
-import { WharfError } from '../common/index.js';
+import { WharfError, assert } from '../common/index.js';
 import { WireWriter } from './wire-writer.js';
 
 /** op + correlationId. */
@@ -39,6 +39,11 @@ export function encodeFrame(op: number, correlationId: number, body: (w: WireWri
 /** Receives a decoded frame; `buf[start, end)` is the body (valid only until the call returns unless copied). */
 export type FrameHandler = (op: number, correlationId: number, buf: Buffer, start: number, end: number) => void;
 
+/** A reused join buffer starts at this size and doubles as frames need. */
+const MIN_JOIN_BUFFER_BYTES = 256 * 1024;
+/** Frames larger than this are joined in a buffer of their own, which is not kept. */
+const MAX_JOIN_BUFFER_BYTES = 8 * 1024 * 1024;
+
 export class FrameDecoder {
   /** Chunks of an incomplete frame; joined only once the whole frame is here (no quadratic copying). */
   private pending: Buffer[] = [];
@@ -46,9 +51,21 @@ export class FrameDecoder {
   /** Bytes the incomplete frame needs in total (prefix included); 0 while its length is unknown. */
   private neededBytes = 0;
 
+  /** Where frames that straddle chunks are joined, when joins reuse one buffer (see the constructor). */
+  private joinBuffer: Buffer | null = null;
+
   constructor(
     private readonly maxFrameBytes: number,
     private readonly onFrame: FrameHandler,
+    /**
+     * true: frames that straddle chunks are joined in one buffer, reused for the next such frame,
+     * so each handler must copy what it keeps of a frame before it returns (the client's decoders
+     * do: payloads are copied, text decoded). A fresh buffer per joined frame, a megabyte for a
+     * DELIVER of a thousand 1 KiB messages, was memory outside the heap that set off a full
+     * garbage collection every few frames. false (the server): each joined frame gets its own
+     * buffer, and published payloads stay views of it until they are stored.
+     */
+    private readonly reuseJoinBuffer = false,
   ) {}
 
   /** Bytes held waiting for the rest of a frame. */
@@ -99,12 +116,30 @@ export class FrameDecoder {
       return -1;
     }
     this.pending.push(missing === chunk.length ? chunk : chunk.subarray(0, missing));
-    const frame = Buffer.concat(this.pending, this.neededBytes);
+    const frame = this.join(this.pending, this.neededBytes);
     this.pending = [];
     this.pendingBytes = 0;
     this.neededBytes = 0;
     this.dispatch(frame, 0, frame.length);
     return missing;
+  }
+
+  /** The parts of one frame as one buffer: the reused join buffer when it may be, else a new one. */
+  private join(parts: Buffer[], totalBytes: number): Buffer {
+    if (!this.reuseJoinBuffer || totalBytes > MAX_JOIN_BUFFER_BYTES) return Buffer.concat(parts, totalBytes);
+    if (this.joinBuffer === null || this.joinBuffer.length < totalBytes) {
+      let size = Math.max(MIN_JOIN_BUFFER_BYTES, this.joinBuffer?.length ?? 0);
+      while (size < totalBytes) size *= 2;
+      this.joinBuffer = Buffer.allocUnsafe(Math.min(size, MAX_JOIN_BUFFER_BYTES));
+    }
+    const out = this.joinBuffer;
+    let at = 0;
+    for (const part of parts) {
+      out.set(part, at);
+      at += part.length;
+    }
+    assert(at === totalBytes, 'a joined frame is exactly the bytes of its parts');
+    return out.subarray(0, totalBytes);
   }
 
   private keep(bytes: Buffer): void {

@@ -425,7 +425,7 @@ describe('FrameDecoder', () => {
     expect(d.bufferedBytes).toBe(0);
   });
 
-  it('reassembles any stream cut into any chunks (property)', () => {
+  it.each([false, true])('reassembles any stream cut into any chunks (property; join buffer reused: %s)', (reuse) => {
     const frame = fc.record({
       op: fc.integer({ min: 0, max: 255 }),
       id: fc.nat(),
@@ -439,8 +439,10 @@ describe('FrameDecoder', () => {
           const encoded = frames.map((f) => P.encodeFrame(f.op, f.id, (w) => w.bytes(f.body)));
           const stream = Buffer.concat(encoded);
           const seen: Array<{ op: number; id: number; body: Uint8Array }> = [];
-          const d = new P.FrameDecoder(1 << 20, (op, id, buf, start, end) =>
-            seen.push({ op, id, body: new Uint8Array(buf.subarray(start, end)) }),
+          const d = new P.FrameDecoder(
+            1 << 20,
+            (op, id, buf, start, end) => seen.push({ op, id, body: new Uint8Array(buf.subarray(start, end)) }),
+            reuse,
           );
           let at = 0;
           for (const cut of cuts) {
@@ -475,6 +477,45 @@ describe('FrameDecoder', () => {
     expect(sources[0]).not.toBe(second); // a, joined from both chunks
     expect(sources[1]).toBe(second);
     expect(sources[2]).toBe(second);
+  });
+
+  it('joins straddling frames in one reused buffer only when asked to (the client), growing it as frames need', () => {
+    const frameOf = (fill: number, bytes: number): Buffer =>
+      P.encodeFrame(P.OP.DELIVER, 0, (w) => w.bytes(Buffer.alloc(bytes, fill)));
+    // Three frames, each cut in two: the second larger than the join buffer's first size.
+    const frames = [frameOf(1, 1000), frameOf(2, 600_000), frameOf(3, 1000)];
+    for (const reuse of [false, true]) {
+      const bodies: Buffer[] = [];
+      const copies: Buffer[] = [];
+      const d = new P.FrameDecoder(
+        1 << 20,
+        (_op, _id, buf, start, end) => {
+          bodies.push(buf.subarray(start, end));
+          copies.push(Buffer.from(buf.subarray(start, end)));
+        },
+        reuse,
+      );
+      for (const f of frames) {
+        d.push(f.subarray(0, 100));
+        d.push(f.subarray(100));
+      }
+      expect(copies.map((c) => [c.length, c[c.length - 1]])).toEqual([
+        [1004, 1],
+        [600_004, 2],
+        [1004, 3],
+      ]);
+      const memory = bodies.map((b) => b.buffer);
+      if (reuse) {
+        // The buffer grew for the large frame and was kept: the third frame reused it, so the first
+        // frame's view no longer holds the first frame (a handler copies what it keeps).
+        expect(memory[2]).toBe(memory[1]);
+        expect(bodies[1][bodies[1].length - 1]).toBe(2); // past the third frame's bytes: untouched
+        expect(bodies[1][bodies[2].length - 1]).toBe(3);
+      } else {
+        // Each joined frame's bytes are its own (the server keeps views of published payloads).
+        expect(bodies.map((b, i) => b.equals(copies[i]))).toEqual([true, true, true]);
+      }
+    }
   });
 
   it('refuses a frame over maxFrameBytes from its length alone', () => {
