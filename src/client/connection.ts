@@ -20,6 +20,9 @@ import {
   type HelloOk,
 } from '../protocol/index.js';
 
+/** Bytes one socket read takes at most. */
+const READ_BUFFER_BYTES = 256 * 1024;
+
 export interface ConnectionOptions {
   host: string;
   port: number;
@@ -93,7 +96,25 @@ export class ClientConnection {
   private dial(): Promise<void> {
     if (this.closed) return Promise.reject(new WharfError('CLOSED', 'the client was closed'));
     return new Promise<void>((resolve, reject) => {
-      const socket = netConnect({ host: this.options.host, port: this.options.port });
+      // The socket reads into one buffer of the client's (no allocation per read); the decoder
+      // copies what of it must outlive the read (FrameDecoder, copyChunks).
+      let decoder: FrameDecoder | null = null;
+      const socket = netConnect({
+        host: this.options.host,
+        port: this.options.port,
+        onread: {
+          buffer: Buffer.allocUnsafe(READ_BUFFER_BYTES), // this connection's, read after read
+          callback: (bytesRead: number, buf: Uint8Array): boolean => {
+            try {
+              decoder?.push((buf as Buffer).subarray(0, bytesRead));
+            } catch (err) {
+              this.fail(toWharfError(err));
+              socket.destroy();
+            }
+            return true;
+          },
+        },
+      });
       socket.setNoDelay(true);
       this.dialing = socket;
       let settled = false;
@@ -112,7 +133,7 @@ export class ClientConnection {
         clearTimeout(giveUp);
         if (this.dialing === socket) this.dialing = null;
       });
-      const decoder = new FrameDecoder(
+      decoder = new FrameDecoder(
         this.options.maxFrameBytes,
         (op, id, buf, start, end) => {
           this.reader.reset(buf, start, end, opName(op));
@@ -140,16 +161,8 @@ export class ClientConnection {
           }
           this.onFrame(op, id);
         },
-        true, // every frame is decoded before the handler returns, what is kept copied (see FrameDecoder)
+        true, // the read buffer is reused; every frame is decoded before its handler returns
       );
-      socket.on('data', (chunk: Buffer) => {
-        try {
-          decoder.push(chunk);
-        } catch (err) {
-          this.fail(toWharfError(err));
-          socket.destroy();
-        }
-      });
       socket.on('error', (err) => {
         if (!settled) {
           settled = true;

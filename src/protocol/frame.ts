@@ -39,45 +39,128 @@ export function encodeFrame(op: number, correlationId: number, body: (w: WireWri
 /** Receives a decoded frame; `buf[start, end)` is the body (valid only until the call returns unless copied). */
 export type FrameHandler = (op: number, correlationId: number, buf: Buffer, start: number, end: number) => void;
 
-/** A reused join buffer starts at this size and doubles as frames need. */
-const MIN_JOIN_BUFFER_BYTES = 256 * 1024;
-/** Frames larger than this are joined in a buffer of their own, which is not kept. */
-const MAX_JOIN_BUFFER_BYTES = 8 * 1024 * 1024;
+/** A copy buffer starts at this size and doubles as frames need. */
+const MIN_COPY_BUFFER_BYTES = 256 * 1024;
+/** A copy buffer grown past this for one large frame is let go once that frame is handled. */
+const MAX_KEPT_COPY_BUFFER_BYTES = 8 * 1024 * 1024;
+
+/** The bytes of the frame that straddles chunks, received so far. */
+interface HeldBytes {
+  readonly size: number;
+  /** Holds bytes (a view of them, or a copy: see the implementations). */
+  add(bytes: Buffer): void;
+  /** The frame's size is known: room for all of it may be made now. */
+  reserve(totalBytes: number): void;
+  /** The first four bytes held, followed by the start of `next` when fewer are held. */
+  prefix(next: Buffer): Buffer;
+  /** The whole frame (totalBytes, all held) as one buffer; holds nothing after. */
+  take(totalBytes: number): Buffer;
+}
+
+/** Views of the chunks, joined into a buffer of the frame's own (the chunks are never reused). */
+class HeldViews implements HeldBytes {
+  private parts: Buffer[] = [];
+  size = 0;
+
+  add(bytes: Buffer): void {
+    this.parts.push(bytes);
+    this.size += bytes.length;
+  }
+
+  reserve(): void {}
+
+  prefix(next: Buffer): Buffer {
+    return Buffer.concat([...this.parts, next.subarray(0, Math.max(0, 4 - this.size))], 4);
+  }
+
+  take(totalBytes: number): Buffer {
+    const frame = Buffer.concat(this.parts, totalBytes);
+    this.parts = [];
+    this.size = 0;
+    return frame;
+  }
+}
+
+/**
+ * Copies into one buffer, reused for the next frame: chunks may be overwritten once pushed (a
+ * socket reading into one buffer), and a frame handed on is valid only until its handler returns.
+ */
+class HeldCopies implements HeldBytes {
+  private buf: Buffer | null = null;
+  size = 0;
+
+  private room(totalBytes: number): Buffer {
+    const old = this.buf;
+    if (old !== null && old.length >= totalBytes) return old;
+    let capacity = Math.max(MIN_COPY_BUFFER_BYTES, old?.length ?? 0);
+    while (capacity < totalBytes) capacity *= 2;
+    const grown = Buffer.allocUnsafe(capacity);
+    if (old !== null && this.size > 0) old.copy(grown, 0, 0, this.size);
+    this.buf = grown;
+    return grown;
+  }
+
+  add(bytes: Buffer): void {
+    const buf = this.room(this.size + bytes.length);
+    buf.set(bytes, this.size);
+    this.size += bytes.length;
+  }
+
+  reserve(totalBytes: number): void {
+    this.room(totalBytes);
+  }
+
+  prefix(next: Buffer): Buffer {
+    const out = Buffer.alloc(4);
+    if (this.buf !== null) this.buf.copy(out, 0, 0, Math.min(4, this.size));
+    if (this.size < 4) next.copy(out, this.size, 0, 4 - this.size);
+    return out;
+  }
+
+  take(totalBytes: number): Buffer {
+    assert(this.buf !== null && this.size === totalBytes, 'a frame is taken once all of it is held');
+    const frame = this.buf.subarray(0, totalBytes);
+    if (this.buf.length > MAX_KEPT_COPY_BUFFER_BYTES) this.buf = null;
+    this.size = 0;
+    return frame;
+  }
+}
 
 export class FrameDecoder {
-  /** Chunks of an incomplete frame; joined only once the whole frame is here (no quadratic copying). */
-  private pending: Buffer[] = [];
-  private pendingBytes = 0;
+  /** The incomplete frame's bytes. */
+  private readonly held: HeldBytes;
   /** Bytes the incomplete frame needs in total (prefix included); 0 while its length is unknown. */
   private neededBytes = 0;
-
-  /** Where frames that straddle chunks are joined, when joins reuse one buffer (see the constructor). */
-  private joinBuffer: Buffer | null = null;
 
   constructor(
     private readonly maxFrameBytes: number,
     private readonly onFrame: FrameHandler,
     /**
-     * true: frames that straddle chunks are joined in one buffer, reused for the next such frame,
-     * so each handler must copy what it keeps of a frame before it returns (the client's decoders
-     * do: payloads are copied, text decoded). A fresh buffer per joined frame, a megabyte for a
-     * DELIVER of a thousand 1 KiB messages, was memory outside the heap that set off a full
-     * garbage collection every few frames. false (the server): each joined frame gets its own
-     * buffer, and published payloads stay views of it until they are stored.
+     * true: pushed chunks may be overwritten once push() returns (the client reads its socket
+     * into one buffer), so the part of a frame that straddles chunks is copied, into one buffer
+     * reused for the next such frame, and a frame is valid only until its handler returns: each
+     * handler copies what it keeps (the client's decoders do: payloads are copied, text decoded).
+     * No allocation per read or per joined frame: a megabyte per DELIVER of a thousand 1 KiB
+     * messages, and 64 KiB per socket read, were memory outside the heap that set off a full
+     * garbage collection every few frames. false (the server): chunks are Node's own per read,
+     * frames are views of them or of a buffer of their own, and published payloads stay views
+     * until they are stored.
      */
-    private readonly reuseJoinBuffer = false,
-  ) {}
+    copyChunks = false,
+  ) {
+    this.held = copyChunks ? new HeldCopies() : new HeldViews();
+  }
 
   /** Bytes held waiting for the rest of a frame. */
   get bufferedBytes(): number {
-    return this.pendingBytes;
+    return this.held.size;
   }
 
   /** Feeds received bytes. Throws PROTOCOL_ERROR (bad length) or LIMIT_EXCEEDED (frame too large). */
   push(chunk: Buffer): void {
     let pos = 0;
-    if (this.pendingBytes > 0) {
-      pos = this.completePending(chunk);
+    if (this.held.size > 0) {
+      pos = this.completeHeld(chunk);
       if (pos < 0) return;
     }
     const n = chunk.length;
@@ -85,66 +168,42 @@ export class FrameDecoder {
       const length = checkedLength(chunk, pos, this.maxFrameBytes);
       if (n - pos - 4 < length) {
         this.neededBytes = length + 4;
+        this.held.reserve(this.neededBytes);
         break;
       }
       const end = pos + 4 + length;
       this.dispatch(chunk, pos, end);
       pos = end;
     }
-    if (pos < n) this.keep(pos === 0 ? chunk : chunk.subarray(pos));
+    if (pos < n) this.held.add(pos === 0 ? chunk : chunk.subarray(pos));
   }
 
   /**
    * Feeds the start of chunk to the frame that straddles chunks. Returns how many of chunk's bytes
-   * completed it (the frame has been handled), or -1 when chunk was all kept and it is still
+   * completed it (the frame has been handled), or -1 when chunk was all held and it is still
    * incomplete. Only the frame's own bytes are joined: the rest of chunk is parsed where it lies,
    * so a chunk is not copied whole because the previous one ended inside a frame.
    */
-  private completePending(chunk: Buffer): number {
+  private completeHeld(chunk: Buffer): number {
     if (this.neededBytes === 0) {
       // Its length is not known yet: fewer than 4 bytes of it were here.
-      if (this.pendingBytes + chunk.length < 4) {
-        this.keep(chunk);
+      if (this.held.size + chunk.length < 4) {
+        this.held.add(chunk);
         return -1;
       }
-      const prefix = Buffer.concat([...this.pending, chunk.subarray(0, 4 - this.pendingBytes)], 4);
-      this.neededBytes = checkedLength(prefix, 0, this.maxFrameBytes) + 4;
+      this.neededBytes = checkedLength(this.held.prefix(chunk), 0, this.maxFrameBytes) + 4;
+      this.held.reserve(this.neededBytes);
     }
-    const missing = this.neededBytes - this.pendingBytes;
+    const missing = this.neededBytes - this.held.size;
     if (chunk.length < missing) {
-      this.keep(chunk);
+      this.held.add(chunk);
       return -1;
     }
-    this.pending.push(missing === chunk.length ? chunk : chunk.subarray(0, missing));
-    const frame = this.join(this.pending, this.neededBytes);
-    this.pending = [];
-    this.pendingBytes = 0;
+    this.held.add(missing === chunk.length ? chunk : chunk.subarray(0, missing));
+    const frame = this.held.take(this.neededBytes);
     this.neededBytes = 0;
     this.dispatch(frame, 0, frame.length);
     return missing;
-  }
-
-  /** The parts of one frame as one buffer: the reused join buffer when it may be, else a new one. */
-  private join(parts: Buffer[], totalBytes: number): Buffer {
-    if (!this.reuseJoinBuffer || totalBytes > MAX_JOIN_BUFFER_BYTES) return Buffer.concat(parts, totalBytes);
-    if (this.joinBuffer === null || this.joinBuffer.length < totalBytes) {
-      let size = Math.max(MIN_JOIN_BUFFER_BYTES, this.joinBuffer?.length ?? 0);
-      while (size < totalBytes) size *= 2;
-      this.joinBuffer = Buffer.allocUnsafe(Math.min(size, MAX_JOIN_BUFFER_BYTES));
-    }
-    const out = this.joinBuffer;
-    let at = 0;
-    for (const part of parts) {
-      out.set(part, at);
-      at += part.length;
-    }
-    assert(at === totalBytes, 'a joined frame is exactly the bytes of its parts');
-    return out.subarray(0, totalBytes);
-  }
-
-  private keep(bytes: Buffer): void {
-    this.pending.push(bytes);
-    this.pendingBytes += bytes.length;
   }
 
   /** Hands on the frame buf[start, end) (its length prefix included). */
