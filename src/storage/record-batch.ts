@@ -81,8 +81,7 @@ export interface EncodeBatchInput {
   partitionLeaderEpoch?: number;
 }
 
-const asBuffer = (u: Uint8Array): Buffer =>
-  Buffer.isBuffer(u) ? u : Buffer.from(u.buffer, u.byteOffset, u.length);
+const asBuffer = (u: Uint8Array): Buffer => (Buffer.isBuffer(u) ? u : Buffer.from(u.buffer, u.byteOffset, u.length));
 
 /** Bytes of one record after its length prefix. */
 function recordBodyBytes(r: RecordInput, timestampDelta: number, offsetDelta: number): number {
