@@ -27,10 +27,6 @@ export class LatencyRecorder {
     this.sorted = false;
   }
 
-  get size(): number {
-    return this.count;
-  }
-
   /** The nearest-rank quantile q (0 < q <= 1) in ms, rounded to µs; null with no values. */
   quantileMs(q: number): number | null {
     if (this.count === 0) return null;

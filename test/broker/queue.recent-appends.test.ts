@@ -27,8 +27,9 @@ const offsets = (recs: Array<{ offset: number }> | null): number[] | null => rec
 describe('recent appends', () => {
   it('keeps at most its own bound, dropping the oldest appends first', () => {
     const budget = new ByteBudget(1_000);
-    const r = new RecentAppends(new ManualClock(), budget, 50);
-    r.noteTake();
+    const clock = new ManualClock();
+    const r = new RecentAppends(clock, budget, 50);
+    r.noteTake(clock.now());
     expect(append(r, 0, 0, 3)).toBe(true); // 30 bytes
     expect(append(r, 0, 3, 3)).toBe(true); // 60: the first goes
     expect(r.bytes).toBe(30);
@@ -92,11 +93,11 @@ describe('recent appends', () => {
     const budget = new ByteBudget(1_000);
     const r = new RecentAppends(clock, budget);
     expect(r.wanted()).toBe(false);
-    r.noteTake();
+    r.noteTake(clock.now());
     expect(r.wanted()).toBe(true);
     append(r, 0, 0, 2);
     clock.advance(RECENT_APPENDS_IDLE_MS / 2);
-    r.noteTake();
+    r.noteTake(clock.now());
     clock.advance(RECENT_APPENDS_IDLE_MS); // the first sweep sees a recent take: keeps
     expect(budget.usedBytes).toBe(20);
     clock.advance(RECENT_APPENDS_IDLE_MS);

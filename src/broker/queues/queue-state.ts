@@ -49,6 +49,16 @@ export function trackedKey(level: number, offset: number): number {
   return offset * 16 + level;
 }
 
+/** The level of a tracked key (trackedKey's inverse). */
+export function trackedLevel(key: number): number {
+  return key % 16;
+}
+
+/** The offset of a tracked key (trackedKey's inverse). */
+export function trackedOffset(key: number): number {
+  return (key - trackedLevel(key)) / 16;
+}
+
 export class QueueState {
   readonly levels: LevelState[] = [];
   readonly delay: LevelState = { settled: new RangeSet(), startOffset: 0, endOffset: 0, cursor: 0 };

@@ -7,7 +7,7 @@ import type { LogRecord, PartitionLog } from '../../storage/index.js';
 import { Delivery, type DeliverySettler } from './delivery.js';
 import type { LeaseBook } from './lease-book.js';
 import { QUEUE_DEFAULTS, type ResolvedQueueOptions } from './queue-config.js';
-import type { QueueState, Tracked } from './queue-state.js';
+import { trackedOffset, type QueueState, type Tracked } from './queue-state.js';
 import { recordBytes, recordExpiresAtMs, recordGroupId } from './queue-record.js';
 import { ReadAhead } from './read-ahead.js';
 import { RecentAppends, type ByteBudget } from './recent-appends.js';
@@ -75,7 +75,7 @@ export class QueueTaker {
       if (at === read.length) {
         read = await this.q.log(level).read(t.offset, {
           maxBytes: QUEUE_DEFAULTS.readMaxBytes,
-          maxRecords: redeliveryReadRecords(keys, k, max - out.length, level, t.offset),
+          maxRecords: redeliveryReadRecords(keys, k, max - out.length, t.offset),
         });
         at = 0;
         if (t.state !== 'visible' || this.q.state.tracked.get(keys[k]) !== t) continue; // settled meanwhile
@@ -114,9 +114,9 @@ export class QueueTaker {
   /** New messages from level's log, from its cursor on; FIFO messages of a busy group are held. */
   async takeFromCursor(level: number, max: number, leaseMs: number, out: Delivery[]): Promise<void> {
     const l = this.q.state.levels[level];
-    this.recent.noteTake();
     // One time for the pass, as for its leases (they share a due time: one lease batch).
     let now = this.q.clock.now();
+    this.recent.noteTake(now);
     while (out.length < max && this.room()) {
       const from = this.q.state.nextCursorOffset(level);
       if (from >= l.endOffset) return;
@@ -177,11 +177,11 @@ const REDELIVERY_READ_SPAN = 1000;
  * least one in eight of the records read (a run a consumer left behind); else just its own (they
  * lie far apart: reading what lies between would decode records nobody wants, under the lock).
  */
-function redeliveryReadRecords(keys: number[], k: number, wanted: number, level: number, from: number): number {
+function redeliveryReadRecords(keys: number[], k: number, wanted: number, from: number): number {
   let n = 0;
   let last = from;
   for (let j = k; j < keys.length && n < wanted; j++) {
-    const offset = (keys[j] - level) / 16;
+    const offset = trackedOffset(keys[j]);
     if (offset - from >= REDELIVERY_READ_SPAN) break;
     last = offset;
     n++;

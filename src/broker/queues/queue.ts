@@ -19,7 +19,7 @@ import { LeaseBook } from './lease-book.js';
 import { QUEUE_DEFAULTS, type ResolvedQueueOptions } from './queue-config.js';
 import { DELAY_TIMER_KEY, DelayedMessages } from './queue-delay.js';
 import { recoverState } from './queue-recovery.js';
-import { DELAY_LEVEL, QueueState, type Tracked } from './queue-state.js';
+import { DELAY_LEVEL, QueueState, trackedLevel, trackedOffset, type Tracked } from './queue-state.js';
 import { type DeadLetterReason, deadLetterRecord, recordBytes, recordPriority } from './queue-record.js';
 import { queueStats, readyCount } from './queue-stats.js';
 import { QueueTaker } from './queue-take.js';
@@ -299,8 +299,8 @@ export class QueueEngine {
     const key = Number(String(receipt).split(':')[1]);
     if (!Number.isSafeInteger(key) || key < 0)
       throw new WharfError('RECEIPT_INVALID', `receipt ${JSON.stringify(receipt)} names no message position`);
-    const level = key % 16;
-    const offset = (key - level) / 16;
+    const level = trackedLevel(key);
+    const offset = trackedOffset(key);
     if (level >= this.state.levels.length) return;
     const l = this.state.level(level);
     if (offset < l.startOffset || offset >= l.endOffset || l.settled.has(offset)) return;

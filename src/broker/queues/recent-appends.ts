@@ -97,8 +97,8 @@ export class RecentAppends {
     let bytes = 0;
     for (let i = from; i < records.length; i++) bytes += recordBytes(records[i]);
     if (bytes > this.maxBytes) return null;
-    while (this.keptBytes + this.reservedBytes + bytes > this.maxBytes && this.dropOldest());
-    if (this.keptBytes + this.reservedBytes + bytes > this.maxBytes || !this.budget.tryReserve(bytes)) return null;
+    while (this.bytes + bytes > this.maxBytes && this.dropOldest());
+    if (this.bytes + bytes > this.maxBytes || !this.budget.tryReserve(bytes)) return null;
     this.reservedBytes += bytes;
     return { baseOffset: baseOffset + from, records: copyRecords(records, from, baseOffset), bytes, seq: -1 };
   }
@@ -145,9 +145,9 @@ export class RecentAppends {
     return null;
   }
 
-  /** A take's pass over the log started (whether or not it finds anything kept): the queue is being read. */
-  noteTake(): void {
-    this.lastTakeMs = this.clock.now();
+  /** A take's pass over the log started at nowMs (whether or not it finds anything kept): the queue is being read. */
+  noteTake(nowMs: number): void {
+    this.lastTakeMs = nowMs;
   }
 
   clear(): void {
@@ -244,12 +244,8 @@ function copyRecords(records: RecordInput[], from: number, baseOffset: number): 
  * their own (the publisher's bytes may be reused once publish() returns; the log has its own copy).
  */
 export function ownRecord(r: RecordInput, offset: number): LogRecord {
-  return { key: ownBytes(r.key), value: ownBytes(r.value), headers: r.headers, timestampMs: r.timestampMs, offset };
-}
-
-function ownBytes(b: Uint8Array | null): Uint8Array | null {
-  if (b === null) return null;
-  const out = new Uint8Array(b.length);
-  out.set(b);
-  return out;
+  // new Uint8Array(bytes) copies them.
+  const key = r.key === null ? null : new Uint8Array(r.key);
+  const value = r.value === null ? null : new Uint8Array(r.value);
+  return { key, value, headers: r.headers, timestampMs: r.timestampMs, offset };
 }
