@@ -113,8 +113,11 @@ export interface OffsetCommit {
 
 /** Work collected by a transaction; applied all-or-nothing when the callback resolves. */
 export interface Transaction {
-  /** Acks a leased queue message at commit. */
-  ack(message: QueueMessage): Promise<void>;
+  /**
+   * Acks a leased queue message at commit. Takes a message from receive() or consume(), or anything
+   * naming one by its queue, id and receipt.
+   */
+  ack(message: Pick<QueueMessage, 'queue' | 'id' | 'receipt'>): Promise<void>;
   /** Publishes to a topic, queue or exchange at commit. */
   publish(name: string, message: MessageInput): Promise<void>;
   publish(name: string, messages: MessageInput[]): Promise<void>;

@@ -22,6 +22,7 @@ export { RateMeter } from './rate-meter.js';
 export { HandlerOutcome } from './queues/handler-outcome.js';
 export { checkConsumeLimits, checkReceiveLimits, type ReceiveLimits } from './queues/read-limits.js';
 export { murmur2, partitionForKey } from './topics/partitioner.js';
+export { collectTransaction } from './exchanges/index.js';
 export type * from './types.js';
 export type * from './queue-types.js';
 export type * from './exchange-types.js';

@@ -2,9 +2,11 @@
 // code runs embedded or remote. Admin calls are requests; publish goes through the batching,
 // idempotent Producer; subscribe/consume are server-pushed flows that resume after a reconnect.
 import { LIMITS, WharfError, checkOptionFields, checkOptionObject } from '../common/index.js';
-import { RECEIVE_OPTION_FIELDS, checkConsumeLimits, checkReceiveLimits } from '../broker/index.js';
+import { RECEIVE_OPTION_FIELDS, collectTransaction, checkConsumeLimits, checkReceiveLimits } from '../broker/index.js';
 import {
+  MIN_PROTOCOL_VERSION,
   OP,
+  TRANSACTION_VERSION,
   decodeAssignments,
   decodeFlowEnded,
   decodeDeliverHeader,
@@ -12,6 +14,7 @@ import {
   decodeJsonResult,
   encodeName,
   encodeNameOptions,
+  encodeTransaction,
   type BindingInfo,
   type BindingOptions,
   type BindingTarget,
@@ -33,6 +36,7 @@ import {
   type TopicHandler,
   type TopicInfo,
   type TopicOptions,
+  type Transaction,
   type Wharf,
   type WireReader,
 } from '../protocol/index.js';
@@ -327,6 +331,44 @@ export class RemoteWharf implements Wharf, FlowRegistry {
 
   listBindings(exchange?: string): Promise<BindingInfo[]> {
     return this.read(OP.LIST_BINDINGS, exchange ?? '');
+  }
+
+  // ---------------------------------------------------------------- transactions
+
+  /**
+   * Runs fn; if it resolves, its acks, publishes and offset commits are sent as one TRANSACTION
+   * request (protocol version 7) that the server commits all or nothing, as Broker.transaction does;
+   * if it throws, nothing is sent. Collected with the embedded broker's own collector, so the same
+   * misuse fails the same way. Publishes this client made before it are sent first, so the
+   * server stores them in call order. Not sent again after a lost connection (it may have
+   * committed): it fails with UNAVAILABLE, as an ACK would.
+   */
+  async transaction<T>(fn: (tx: Transaction) => Promise<T>): Promise<T> {
+    this.ensureOpen();
+    const { tx, value } = await collectTransaction(fn);
+    if (tx.isEmpty) return value;
+    this.ensureOpen();
+    this.producer.flushAll();
+    const request = {
+      acks: [...tx.acks.values()],
+      publishes: tx.publishes,
+      offsets: [...tx.offsets.values()],
+    };
+    await this.conn.request(
+      OP.TRANSACTION,
+      (w) => {
+        const version = this.conn.hello?.version ?? MIN_PROTOCOL_VERSION;
+        if (version < TRANSACTION_VERSION)
+          throw new WharfError(
+            'PROTOCOL_ERROR',
+            `the server speaks protocol version ${version}; transactions need version ${TRANSACTION_VERSION} or later: upgrade the server`,
+          );
+        encodeTransaction(w, request);
+      },
+      (_op, r) => decodeEmpty(r),
+      false,
+    );
+    return value;
   }
 }
 

@@ -11,4 +11,5 @@ export * from './codec/message.js';
 export * from './codec/publish.js';
 export * from './codec/flow.js';
 export * from './codec/queue.js';
+export * from './codec/transaction.js';
 export type * from './api-types.js';

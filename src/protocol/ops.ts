@@ -1,8 +1,8 @@
-// Op codes of the native protocol, version 6 (version 1 plus SETTLE_BATCH in 2, FLOW_ENDED in 3, a PUBLISH_OK result flag and RECEIVE's attempt id in 4, a second PUBLISH_OK result flag in 5, RELEASE in 6). Requests are 0x01-0x7E, responses set bit 7 of the
+// Op codes of the native protocol, version 7 (version 1 plus SETTLE_BATCH in 2, FLOW_ENDED in 3, a PUBLISH_OK result flag and RECEIVE's attempt id in 4, a second PUBLISH_OK result flag in 5, RELEASE in 6, TRANSACTION in 7). Requests are 0x01-0x7E, responses set bit 7 of the
 // request's family, pushes (server -> client, correlation id 0) are 0xC0 and up. docs/protocol.md
 // lists every op's body byte by byte.
 
-export const PROTOCOL_VERSION = 6;
+export const PROTOCOL_VERSION = 7;
 /** First version with SETTLE_BATCH; against an older server the client settles with SETTLE + CREDIT. */
 export const SETTLE_BATCH_VERSION = 2;
 /** First version with the FLOW_ENDED push; an older client is not sent it (its flow just stops). */
@@ -15,6 +15,8 @@ export const RECEIVE_ATTEMPT_VERSION = 4;
 export const ROUTED_FLAG_VERSION = 5;
 /** First version with RELEASE (a leased message handed back uncounted); against an older server the client nacks instead. */
 export const RELEASE_VERSION = 6;
+/** First version with TRANSACTION (acks, publishes and offset commits applied all or nothing); an older server cannot run one. */
+export const TRANSACTION_VERSION = 7;
 /** Oldest version this code still speaks. */
 export const MIN_PROTOCOL_VERSION = 1;
 
@@ -50,6 +52,8 @@ export const OP = {
   NACK: 0x42,
   EXTEND: 0x43,
   RELEASE: 0x44,
+  // transactions
+  TRANSACTION: 0x50,
   // exchanges (name + JSON, like admin)
   CREATE_EXCHANGE: 0x60,
   DELETE_EXCHANGE: 0x61,
@@ -89,4 +93,5 @@ export const ONE_WAY_OPS: ReadonlySet<number> = new Set([OP.CREDIT, OP.SETTLE, O
 export const OP_SINCE_VERSION: ReadonlyMap<number, number> = new Map([
   [OP.SETTLE_BATCH, SETTLE_BATCH_VERSION],
   [OP.RELEASE, RELEASE_VERSION],
+  [OP.TRANSACTION, TRANSACTION_VERSION],
 ]);

@@ -85,6 +85,26 @@ describe('remote client, connection lost at an awkward moment', () => {
     expect((await client.describeQueue('other')).name).toBe('other');
   });
 
+  it('a transaction whose answer is lost fails with UNAVAILABLE and is not sent again: committed once', async () => {
+    const { broker, proxy, client } = await rig();
+    await broker.createQueue('out');
+    await broker.publish('q', { payload: 'input' });
+    const [input] = await client.receive('q');
+    proxy.muteServerOn = 0;
+    const committed = client.transaction(async (tx) => {
+      await tx.ack(input);
+      await tx.publish('out', { payload: 'output' });
+    });
+    while (((await broker.stats('out')) as QueueStats).depth !== 1) await sleep(10); // committed; its answer is dropped
+    proxy.cutAll();
+    await expect(committed).rejects.toMatchObject({ code: 'UNAVAILABLE' });
+    await until(() => proxy.connections >= 2, 'a reconnect');
+    await client.describeQueue('q');
+    expect(proxy.opsByConnection[1]).not.toContain(OP.TRANSACTION);
+    expect(((await broker.stats('q')) as QueueStats).inFlight + (await depthOf(broker))).toBe(0);
+    expect(((await broker.stats('out')) as QueueStats).depth).toBe(1);
+  });
+
   it('a publish whose confirm is lost is sent again and resolves as published once (stored once, not a duplicate); a dedupId repeat stays a duplicate', async () => {
     const { broker, proxy, client } = await rig();
     await broker.publish('q', { payload: 'earlier', dedupId: 'd1' });

@@ -1,5 +1,6 @@
 // A raw native-protocol socket for tests: send arbitrary bytes, read decoded frames.
 import { connect, type Socket } from 'node:net';
+import { expect } from 'vitest';
 import * as P from '../../src/protocol/index.js';
 
 export interface RawFrame {
@@ -70,6 +71,22 @@ export class RawClient {
 
   error(f: RawFrame): { code: string; message: string } {
     return P.decodeError(new P.WireReader().reset(f.body));
+  }
+
+  /**
+   * Sends each request frame and checks that it is answered, in turn, with an ERROR of the given
+   * code for that frame's correlation id.
+   */
+  async expectErrors(cases: ReadonlyArray<[frame: Buffer, code: string]>): Promise<void> {
+    for (const [frame, code] of cases) {
+      const correlationId = frame.readUInt32BE(5);
+      this.send(frame);
+      const f = await this.next();
+      expect(f, `answer to correlation ${correlationId}`).not.toBeNull();
+      expect([f!.op, f!.correlationId]).toEqual([P.OP.ERROR, correlationId]);
+      const e = this.error(f!);
+      expect(e.code, `correlation ${correlationId}: ${e.message}`).toBe(code);
+    }
   }
 
   close(): void {

@@ -120,14 +120,7 @@ describe('native server bad input', () => {
         'PROTOCOL_ERROR',
       ], // twice
     ];
-    for (const [frame, code] of cases) {
-      c.send(frame);
-      const f = (await c.next())!;
-      expect(f, `answer to correlation ${frame.readUInt32BE(5)}`).not.toBeNull();
-      expect([f.op, f.correlationId]).toEqual([P.OP.ERROR, frame.readUInt32BE(5)]);
-      const e = c.error(f);
-      expect(e.code, e.message).toBe(code);
-    }
+    await c.expectErrors(cases);
     c.close();
     expect(await snapshot()).toBe(before);
   });

@@ -1,59 +1,22 @@
 // RELEASE (protocol version 6): a received message handed back by its receipt is visible again at
 // once and its delivery is not counted, as Broker.releaseReceipt does embedded. A server of an older
 // version has no RELEASE, and the remote client nacks there instead (a counted delivery).
-import { afterEach, describe, expect, it } from 'vitest';
-import { Broker, type QueueStats, type Wharf } from '../../src/broker/index.js';
-import { connect } from '../../src/client/index.js';
+import { describe, expect, it } from 'vitest';
+import type { QueueStats } from '../../src/broker/index.js';
 import * as P from '../../src/protocol/index.js';
-import { startNativeServer, type NativeServer } from '../../src/server/native/index.js';
+import { startNativeServer } from '../../src/server/native/index.js';
 import { RawClient } from './raw-client.js';
+import { servedBroker, withoutReceipts } from './served-broker.js';
 
-const rig: { broker: Broker | null; server: NativeServer | null; clients: Wharf[] } = {
-  broker: null,
-  server: null,
-  clients: [],
-};
-afterEach(async () => {
-  for (const c of rig.clients.splice(0)) await c.close();
-  await rig.server?.close();
-  await rig.broker?.close();
-  rig.server = rig.broker = null;
+const rig = servedBroker(async (b) => {
+  await b.createQueue('q', { visibilityTimeoutMs: 60_000 });
 });
-
-/** A broker with queue q (the default retry backoff: a nack without delayMs waits) behind a server; `wharf` is what the server serves. */
-async function start(
-  options: { maxProtocolVersion?: number; wharf?: (b: Broker) => Wharf } = {},
-): Promise<{ url: string; port: number }> {
-  rig.broker = await Broker.open({ inMemory: true });
-  await rig.broker.createQueue('q', { visibilityTimeoutMs: 60_000 });
-  const served = options.wharf ? options.wharf(rig.broker) : rig.broker;
-  rig.server = await startNativeServer(served, { port: 0, maxProtocolVersion: options.maxProtocolVersion });
-  const port = rig.server.address().port;
-  return { url: `wharf://127.0.0.1:${port}`, port };
-}
-
-async function client(url: string): Promise<Awaited<ReturnType<typeof connect>>> {
-  const c = await connect(url);
-  rig.clients.push(c);
-  return c;
-}
+const { start, client } = rig;
 
 const counts = async (): Promise<[number, number]> => {
   const s = (await rig.broker!.stats('q')) as QueueStats;
   return [s.depth, s.inFlight];
 };
-
-/** The Broker with its receipt methods hidden: a Wharf that settles only through message objects. */
-function withoutReceipts(b: Broker): Wharf {
-  const hidden = new Set(['ackReceipt', 'nackReceipt', 'extendVisibilityReceipt', 'releaseReceipt', 'consumeStored']);
-  return new Proxy(b, {
-    get(target, key, receiver) {
-      if (typeof key === 'string' && hidden.has(key)) return undefined;
-      const v: unknown = Reflect.get(target, key, receiver);
-      return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v;
-    },
-  }) as unknown as Wharf;
-}
 
 describe('RELEASE', () => {
   it('hands a received message back at once, uncounted; its receipt is spent', async () => {

@@ -17,19 +17,29 @@ import type { IntentJournal, IntentOp, WriteOp } from './intent-journal.js';
 /** Most operations (acks + messages + offset commits) in one transaction. */
 export const MAX_TRANSACTION_OPS = EXCHANGE_LIMITS.maxTransactionOps;
 
-class CollectingTransaction implements Transaction {
+/**
+ * What a transaction's callback did, held until it resolves. The remote client collects with it too
+ * and sends what it holds as one TRANSACTION request, so both check the same things at the same point.
+ */
+export class CollectingTransaction implements Transaction {
   readonly acks = new Map<string, { queue: string; id: string; receipt: string }>();
   readonly publishes: Array<{ name: string; messages: MessageInput[] }> = [];
   readonly offsets = new Map<string, OffsetCommit>();
   private ops = 0;
   sealed = false;
 
-  async ack(message: QueueMessage): Promise<void> {
+  /** Nothing collected: committing it would change nothing. */
+  get isEmpty(): boolean {
+    return this.ops === 0;
+  }
+
+  async ack(message: Pick<QueueMessage, 'queue' | 'id' | 'receipt'>): Promise<void> {
     this.take(1);
     if (
       message === null ||
       typeof message !== 'object' ||
       typeof message.queue !== 'string' ||
+      typeof message.id !== 'string' ||
       typeof message.receipt !== 'string'
     ) {
       throw new WharfError('INVALID_ARGUMENT', 'tx.ack takes a QueueMessage from receive() or consume()');
@@ -72,6 +82,24 @@ class CollectingTransaction implements Transaction {
   }
 }
 
+/**
+ * Runs a transaction's callback against a fresh collector, sealed once the callback has finished
+ * (resolved or thrown): what to commit, and the callback's value. A callback that throws rejects
+ * with its error and nothing is committed.
+ */
+export async function collectTransaction<T>(
+  fn: (tx: Transaction) => Promise<T>,
+): Promise<{ tx: CollectingTransaction; value: T }> {
+  if (typeof fn !== 'function')
+    throw new WharfError('INVALID_ARGUMENT', 'transaction takes an async function (tx) => { ... }');
+  const tx = new CollectingTransaction();
+  try {
+    return { tx, value: await fn(tx) };
+  } finally {
+    tx.sealed = true;
+  }
+}
+
 export class TransactionCoordinator implements Wharf_Transactions {
   // Receipts (receiptKey) acked by a commit still in flight. checkReceipt only sees a
   // receipt as spent once the ack is applied, so without this two transactions acking the same
@@ -87,15 +115,7 @@ export class TransactionCoordinator implements Wharf_Transactions {
   ) {}
 
   async transaction<T>(fn: (tx: Transaction) => Promise<T>): Promise<T> {
-    if (typeof fn !== 'function')
-      throw new WharfError('INVALID_ARGUMENT', 'transaction takes an async function (tx) => { ... }');
-    const tx = new CollectingTransaction();
-    let value: T;
-    try {
-      value = await fn(tx);
-    } finally {
-      tx.sealed = true;
-    }
+    const { tx, value } = await collectTransaction(fn);
     await this.commit(tx);
     return value;
   }

@@ -190,7 +190,8 @@ export function settler(conn: Connection): ReceiptSettler | null {
     : null;
 }
 
-function leased(conn: Connection, queue: string, receipt: string): QueueMessage {
+/** The message a receipt this connection handed out names (for a broker that does not settle by receipt). */
+export function leased(conn: Connection, queue: string, receipt: string): QueueMessage {
   const m = conn.receipts.get(receipt);
   if (m === undefined || m.queue !== queue) {
     throw new WharfError(
