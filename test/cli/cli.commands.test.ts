@@ -2,9 +2,13 @@
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Writable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { QueueStats } from '../../src/broker/index.js';
+import type { CliContext } from '../../src/cli/context.js';
+import { connect } from '../../src/client/index.js';
 import type { WharfServer } from '../../src/server/index.js';
-import { cli, startTestServer } from './cli-helpers.js';
+import { cli, cliWithStdout, startTestServer } from './cli-helpers.js';
 
 let server: WharfServer;
 beforeAll(async () => {
@@ -149,6 +153,44 @@ describe('wharf consume, interrupted', () => {
     const out = await running;
     expect(out.code).toBe(0);
     expect(Date.now() - t0).toBeLessThan(3_000); // the client does not wait for the long poll at close
+  });
+});
+
+describe('wharf consume, interrupted while an answer is on its way', () => {
+  it('Ctrl-C hands back what that receive leased, uncounted, instead of leaving it leased until it times out', async () => {
+    await cli(server, ['queues', 'create', 'in-transit']);
+    await server.broker.publish('in-transit', { payload: 'late' });
+    let answered!: () => void;
+    const serverAnswered = new Promise<void>((resolve) => (answered = resolve));
+    // A client that sees each receive's answer 200 ms after the server gave it: on its way, as over a slow link.
+    const slowAnswers: CliContext['connect'] = async (url) => {
+      const c = await connect(url);
+      const receive = c.receive.bind(c);
+      c.receive = async (queue, options) => {
+        const got = await receive(queue, options);
+        answered();
+        await new Promise((r) => setTimeout(r, 200));
+        return got;
+      };
+      return c;
+    };
+    let printed = '';
+    const stdout = new Writable({
+      write(chunk: Buffer, _enc, cb) {
+        printed += chunk.toString();
+        cb();
+      },
+    });
+    const running = cliWithStdout(server, ['consume', 'in-transit'], stdout, slowAnswers);
+    await serverAnswered;
+    process.emit('SIGINT', 'SIGINT');
+    const out = await running;
+    expect(out.code, out.stderr).toBe(0);
+    expect(printed).toBe('');
+    const s = (await server.broker.stats('in-transit')) as QueueStats;
+    expect([s.depth, s.inFlight]).toEqual([1, 0]);
+    const [m] = await server.broker.receive('in-transit');
+    expect([m.payload, m.deliveryCount]).toEqual(['late', 1]);
   });
 });
 

@@ -1,7 +1,7 @@
 // `wharf consume <name>` (topic via a consumer group or a private reader, queue via receive + ack) and
 // `wharf tail <topic>` (new messages as they arrive). Messages print as NDJSON; --count N exits after N.
 import { Command } from 'commander';
-import type { StartPosition, Subscription, TopicMessage } from '../../broker/index.js';
+import type { QueueMessage, StartPosition, Subscription, TopicMessage } from '../../broker/index.js';
 import { WharfError, isWharfError } from '../../common/index.js';
 import { withClient, writeLine, type CliClient, type CliContext } from '../context.js';
 import { messageLine } from '../format.js';
@@ -108,10 +108,19 @@ async function consumeTopic(
   if (writeFailed !== undefined) throw writeFailed;
 }
 
+/**
+ * After Ctrl-C, how long a receive already sent may still answer before the client closes. An
+ * answer on its way when the user stopped would otherwise be dropped with the connection and its
+ * messages stay leased until their visibility timeout; one that comes in this time is handed back
+ * uncounted. A receive the server is still holding is ended by the close itself: the server hands
+ * back what it leases after (docs/protocol.md §9).
+ */
+const STOP_GRACE_MS = 300;
+
 async function consumeQueue(ctx: CliContext, c: CliClient, queue: string, o: ConsumeOpts): Promise<void> {
   let stopped = false;
   let onStop!: () => void;
-  // Ctrl-C ends a long poll at once; closing the client then releases anything it leased.
+  // Ctrl-C ends a long poll at once (after STOP_GRACE_MS); closing the client then releases anything it leased.
   const stopping = new Promise<null>((resolve) => (onStop = () => resolve(null)));
   const stop = (): void => {
     stopped = true;
@@ -122,8 +131,12 @@ async function consumeQueue(ctx: CliContext, c: CliClient, queue: string, o: Con
     let printed = 0;
     while (!stopped && (o.count === undefined || printed < o.count)) {
       const max = Math.min(10, o.count === undefined ? 10 : o.count - printed);
-      const batch = await Promise.race([c.receive(queue, { max, waitMs: o.waitMs }), stopping]);
-      if (batch === null) break;
+      const receiving = c.receive(queue, { max, waitMs: o.waitMs });
+      const batch = await Promise.race([receiving, stopping]);
+      if (batch === null) {
+        await handBackLateAnswer(c, queue, receiving);
+        break;
+      }
       for (let i = 0; i < batch.length; i++) {
         const m = batch[i];
         try {
@@ -140,6 +153,17 @@ async function consumeQueue(ctx: CliContext, c: CliClient, queue: string, o: Con
   } finally {
     process.off('SIGINT', stop).off('SIGTERM', stop);
   }
+}
+
+/** Hands back what a receive interrupted by Ctrl-C leased, if its answer comes within STOP_GRACE_MS. */
+async function handBackLateAnswer(c: CliClient, queue: string, receiving: Promise<QueueMessage[]>): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = await Promise.race([
+    receiving.catch(() => null),
+    new Promise<null>((resolve) => (timer = setTimeout(resolve, STOP_GRACE_MS, null))),
+  ]);
+  clearTimeout(timer);
+  if (late !== null && late.length > 0) await handBack(c, queue, late);
 }
 
 export function parseFrom(from: string | undefined): StartPosition {
