@@ -288,6 +288,31 @@ describe('codec golden fixtures', () => {
     expect(hex(c)).toBe('0000001c1000000003000174000000107b22706172746974696f6e73223a327d');
     expect(body(c, P.OP.CREATE_TOPIC, P.decodeNameOptions)).toEqual({ name: 't', options: { partitions: 2 } });
   });
+
+  it('TRANSACTION (version 7): acks, publishes and offset commits, each list behind its u16 count', () => {
+    const req = {
+      acks: [{ queue: 'q', id: 'i', receipt: 'r' }],
+      publishes: [{ name: 'o', messages: [{ type: 't' }] }],
+      offsets: [{ topic: 't', group: 'g', partition: 1, offset: 2 }],
+    };
+    const f = P.encodeFrame(P.OP.TRANSACTION, 3, (w) => P.encodeTransaction(w, req));
+    // As docs/protocol.md §11 lays it out: prefix, then the acks, the publishes and the offsets.
+    const expected = [
+      '00000034 50 00000003',
+      '0001  0001 71 0001 69 0001 72', // 1 ack: queue q, id i, receipt r
+      '0001  0001 6f 0001  00000005 0002 0001 74', // 1 publish to o: 1 record (mask type), type t
+      '0001  0001 74 0001 67 00000001 0000000000000002', // 1 offset: topic t, group g, partition 1, offset 2
+    ];
+    expect(hex(f)).toBe(expected.join('').replaceAll(' ', ''));
+    expect(body(f, P.OP.TRANSACTION, P.decodeTransaction)).toEqual({
+      ...req,
+      publishes: [{ name: 'o', messages: [{ type: 't', key: null }] }],
+    });
+    const empty = P.encodeFrame(P.OP.TRANSACTION, 4, (w) =>
+      P.encodeTransaction(w, { acks: [], publishes: [], offsets: [] }),
+    );
+    expect(body(empty, P.OP.TRANSACTION, P.decodeTransaction)).toEqual({ acks: [], publishes: [], offsets: [] });
+  });
 });
 
 describe('codec properties', () => {
