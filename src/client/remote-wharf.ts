@@ -339,9 +339,10 @@ export class RemoteWharf implements Wharf, FlowRegistry {
    * Runs fn; if it resolves, its acks, publishes and offset commits are sent as one TRANSACTION
    * request (protocol version 7) that the server commits all or nothing, as Broker.transaction does;
    * if it throws, nothing is sent. Collected with the embedded broker's own collector, so the same
-   * misuse fails the same way. Publishes this client made before it are sent first, so the
-   * server stores them in call order. Not sent again after a lost connection (it may have
-   * committed): it fails with UNAVAILABLE, as an ACK would.
+   * misuse fails with the same error codes. Publishes this client made before it are sent before it
+   * (not awaited: await them first where their order against the transaction's outputs matters, as
+   * embedded). Not sent again after a lost connection (it may have committed): it fails with
+   * UNAVAILABLE, as an ACK would.
    */
   async transaction<T>(fn: (tx: Transaction) => Promise<T>): Promise<T> {
     this.ensureOpen();

@@ -218,12 +218,54 @@ describe.each(factories)('transactions contract (%s)', (_name, make) => {
     expect(await depth('out')).toBe(1);
   });
 
-  it('publishes made before a transaction are stored before its outputs', async () => {
-    void t.wharf.publish('out', { type: 'before' });
+  it('two deliveries that share an id are both acked: an ack is named by its receipt', async () => {
+    await t.wharf.publish('in', [
+      { id: 'same', payload: 1 },
+      { id: 'same', payload: 2 },
+    ]);
+    const both = await t.wharf.receive('in', { max: 2 });
+    expect(both.map((m) => m.id)).toEqual(['same', 'same']);
     await t.wharf.transaction(async (tx) => {
-      await tx.publish('out', { type: 'inside' });
+      for (const m of both) await tx.ack(m);
+      await tx.publish('out', { payload: 'done' });
     });
-    expect((await received('out')).map((m) => m.type)).toEqual(['before', 'inside']);
+    expect(await depth('in')).toBe(0);
+    expect(await depth('out')).toBe(1);
+  });
+
+  it('an empty publish stores nothing but needs its target, as outside a transaction', async () => {
+    await expect(
+      t.wharf.transaction(async (tx) => {
+        await tx.publish('missing', []);
+      }),
+    ).rejects.toMatchObject({ code: 'NOT_FOUND' });
+    await t.wharf.transaction(async (tx) => {
+      await tx.publish('out', []);
+      await tx.publish('out', { payload: 'one' });
+    });
+    expect(await depth('out')).toBe(1);
+  });
+
+  it('an offset commit with a missing or wrongly typed field is INVALID_ARGUMENT, and nothing applies', async () => {
+    const bad: unknown[] = [
+      { group: 'g', partition: 0, offset: 1 },
+      { topic: 'src', partition: 0, offset: 1 },
+      { topic: 'src', group: 'g', partition: -1, offset: 1 },
+      { topic: 'src', group: 'g', partition: 0, offset: 1.5 },
+      { topic: 'src', group: 'g', partition: '0', offset: 1 },
+      null,
+    ];
+    for (const commit of bad) {
+      await expect(
+        t.wharf.transaction(async (tx) => {
+          await tx.publish('out', { payload: 'x' });
+          await tx.commitOffset(commit as never);
+        }),
+        JSON.stringify(commit),
+      ).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
+    }
+    expect(await depth('out')).toBe(0);
+    expect(await committed('src', 'g', 0)).toBeUndefined();
   });
 
   it('an empty transaction resolves with its value and changes nothing', async () => {

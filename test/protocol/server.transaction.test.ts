@@ -90,7 +90,7 @@ describe('TRANSACTION', () => {
     const msg = (w: P.WireWriter): void => P.encodeMessageInput(w, { payload: 1 });
     const cases: Array<[Buffer, string]> = [
       [P.encodeFrame(P.OP.TRANSACTION, 2, (w) => w.u16(1)), 'PROTOCOL_ERROR'], // one ack, no bytes for it
-      [P.encodeFrame(P.OP.TRANSACTION, 3, (w) => w.u16(0).u16(1).str('out').u16(0).u16(0)), 'PROTOCOL_ERROR'], // a publish of 0 messages
+      [P.encodeFrame(P.OP.TRANSACTION, 3, (w) => w.u16(0).u16(1).str('missing').u16(0).u16(0)), 'NOT_FOUND'], // 0 messages, to a target that does not exist
       [P.encodeFrame(P.OP.TRANSACTION, 4, (w) => w.u16(0).u16(0).u16(0).u8(9)), 'PROTOCOL_ERROR'], // trailing bytes
       [P.encodeFrame(P.OP.TRANSACTION, 5, (w) => w.u16(0).u16(0xffff)), 'PROTOCOL_ERROR'], // a count the frame cannot back
       [

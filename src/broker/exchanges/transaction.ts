@@ -28,9 +28,9 @@ export class CollectingTransaction implements Transaction {
   private ops = 0;
   sealed = false;
 
-  /** Nothing collected: committing it would change nothing. */
+  /** Nothing collected: committing it would change nothing (an empty publish still checks that its target exists). */
   get isEmpty(): boolean {
-    return this.ops === 0;
+    return this.ops === 0 && this.publishes.length === 0;
   }
 
   async ack(message: Pick<QueueMessage, 'queue' | 'id' | 'receipt'>): Promise<void> {
@@ -44,7 +44,8 @@ export class CollectingTransaction implements Transaction {
     ) {
       throw new WharfError('INVALID_ARGUMENT', 'tx.ack takes a QueueMessage from receive() or consume()');
     }
-    this.acks.set(`${message.queue}\u0000${message.id}`, {
+    // By receipt: the id only names the message in errors (two deliveries can share an id).
+    this.acks.set(`${message.queue}\u0000${message.receipt}`, {
       queue: message.queue,
       id: message.id,
       receipt: message.receipt,
@@ -62,7 +63,15 @@ export class CollectingTransaction implements Transaction {
 
   async commitOffset(commit: OffsetCommit): Promise<void> {
     this.take(1);
+    if (commit === null || typeof commit !== 'object')
+      throw new WharfError('INVALID_ARGUMENT', 'tx.commitOffset takes { topic, group, partition, offset }');
     const { topic, group, partition, offset } = commit;
+    validateName(topic, 'topic name');
+    validateName(group, 'group name');
+    if (!Number.isSafeInteger(partition) || partition < 0)
+      throw new WharfError('INVALID_ARGUMENT', `partition ${String(partition)} must be a non-negative integer`);
+    if (!Number.isSafeInteger(offset) || offset < 0)
+      throw new WharfError('INVALID_ARGUMENT', `offset ${String(offset)} must be a non-negative integer`);
     this.offsets.set(`${topic}\u0000${group}\u0000${partition}`, { topic, group, partition, offset });
   }
 

@@ -52,10 +52,9 @@ export function decodeTransaction(r: WireReader): TransactionRequest {
   const publishes: TransactionPublish[] = [];
   for (let n = r.u16('publish count'); n > 0; n--) {
     const name = r.str('name');
-    const count = r.u16('count');
-    if (count === 0) throw r.fail('a transaction publish of 0 messages');
+    // 0 messages is allowed, as tx.publish(name, []) is: it stores nothing but needs the target to exist.
     const messages: MessageInput[] = [];
-    for (let i = 0; i < count; i++) messages.push(decodeMessageInput(r));
+    for (let i = r.u16('count'); i > 0; i--) messages.push(decodeMessageInput(r));
     publishes.push({ name, messages });
   }
   const offsets: OffsetCommit[] = [];

@@ -1,11 +1,14 @@
 // TRANSACTION (version 7): the acks, publishes and offset commits a remote client collected in its
 // transaction's callback, committed here through the broker's own transaction, all or nothing.
-import { OP, decodeTransaction, type QueueMessage } from '../../../protocol/index.js';
+import { OP, decodeTransaction, jsonTextAsValues, type QueueMessage } from '../../../protocol/index.js';
 import type { OpHandler } from '../connection.js';
+import { storedSource } from '../stored-delivery.js';
 import { leased, settler } from './queue.js';
 
 const transaction: OpHandler = async (conn, r, id) => {
   const req = decodeTransaction(r);
+  // JSON payloads stay checked text for the embedded Broker and become values for any other Wharf, as for PUBLISH.
+  if (storedSource(conn) === null) for (const p of req.publishes) jsonTextAsValues(p.messages);
   // A broker that settles by receipt (the embedded Broker) takes the client's receipts as they are,
   // from any connection; another Wharf behind the server (a remote client) acks the messages this
   // connection received from it, found by receipt before anything is committed.
