@@ -111,13 +111,16 @@ export interface OffsetCommit {
   offset: number;
 }
 
+/** A leased queue message named by its queue, id and receipt: a QueueMessage is one. */
+export type LeasedMessageRef = Pick<QueueMessage, 'queue' | 'id' | 'receipt'>;
+
 /** Work collected by a transaction; applied all-or-nothing when the callback resolves. */
 export interface Transaction {
   /**
    * Acks a leased queue message at commit. Takes a message from receive() or consume(), or anything
    * naming one by its queue, id and receipt.
    */
-  ack(message: Pick<QueueMessage, 'queue' | 'id' | 'receipt'>): Promise<void>;
+  ack(message: LeasedMessageRef): Promise<void>;
   /** Publishes to a topic, queue or exchange at commit. */
   publish(name: string, message: MessageInput): Promise<void>;
   publish(name: string, messages: MessageInput[]): Promise<void>;

@@ -1,7 +1,7 @@
 // An in-memory Broker behind a native server for one test, and the clients the test opened: all
 // closed after each test of the file that calls servedBroker().
 import { afterEach } from 'vitest';
-import { Broker, type Wharf } from '../../src/broker/index.js';
+import { Broker, type QueueStats, type Wharf } from '../../src/broker/index.js';
 import { connect, type RemoteWharf } from '../../src/client/index.js';
 import { startNativeServer, type NativeServer } from '../../src/server/native/index.js';
 
@@ -15,6 +15,8 @@ export interface ServedBroker {
   }): Promise<{ url: string; port: number }>;
   /** A client closed after the test. */
   client(url: string): Promise<RemoteWharf>;
+  /** A queue's [depth, inFlight], read from the broker itself. */
+  queueCounts(name: string): Promise<[number, number]>;
 }
 
 export function servedBroker(setup: (b: Broker) => Promise<void>): ServedBroker {
@@ -34,6 +36,10 @@ export function servedBroker(setup: (b: Broker) => Promise<void>): ServedBroker 
       const c = await connect(url);
       clients.push(c);
       return c;
+    },
+    async queueCounts(name) {
+      const s = (await rig.broker!.stats(name)) as QueueStats;
+      return [s.depth, s.inFlight];
     },
   };
   afterEach(async () => {

@@ -2,7 +2,6 @@
 // once and its delivery is not counted, as Broker.releaseReceipt does embedded. A server of an older
 // version has no RELEASE, and the remote client nacks there instead (a counted delivery).
 import { describe, expect, it } from 'vitest';
-import type { QueueStats } from '../../src/broker/index.js';
 import * as P from '../../src/protocol/index.js';
 import { startNativeServer } from '../../src/server/native/index.js';
 import { RawClient } from './raw-client.js';
@@ -13,10 +12,7 @@ const rig = servedBroker(async (b) => {
 });
 const { start, client } = rig;
 
-const counts = async (): Promise<[number, number]> => {
-  const s = (await rig.broker!.stats('q')) as QueueStats;
-  return [s.depth, s.inFlight];
-};
+const counts = (): Promise<[number, number]> => rig.queueCounts('q');
 
 describe('RELEASE', () => {
   it('hands a received message back at once, uncounted; its receipt is spent', async () => {

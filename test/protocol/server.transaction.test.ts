@@ -2,7 +2,6 @@
 // the client says so before sending anything; behind a Wharf that does not settle by receipt, the
 // server acks the messages its connection received; malformed bodies change nothing.
 import { describe, expect, it } from 'vitest';
-import type { QueueStats } from '../../src/broker/index.js';
 import * as P from '../../src/protocol/index.js';
 import { RawClient } from './raw-client.js';
 import { servedBroker, withoutReceipts } from './served-broker.js';
@@ -12,12 +11,7 @@ const rig = servedBroker(async (b) => {
   await b.createQueue('out');
   await b.createTopic('t', { partitions: 1 });
 });
-const { start, client } = rig;
-
-async function queueCounts(name: string): Promise<[number, number]> {
-  const s = (await rig.broker!.stats(name)) as QueueStats;
-  return [s.depth, s.inFlight];
-}
+const { start, client, queueCounts } = rig;
 
 describe('TRANSACTION', () => {
   it('against a server of version 6 the client refuses with PROTOCOL_ERROR, sends nothing, and keeps working', async () => {

@@ -5,9 +5,8 @@
 // commit, a reader can never observe an uncommitted output: read_committed holds without Kafka's
 // control records and LSO (see docs/exchanges.md).
 import { EXCHANGE_LIMITS, WharfError, validateName } from '../../common/index.js';
-import type { OffsetCommit, Transaction, Wharf_Transactions } from '../exchange-types.js';
+import type { LeasedMessageRef, OffsetCommit, Transaction, Wharf_Transactions } from '../exchange-types.js';
 import { newMessageId } from '../message-codec.js';
-import type { QueueMessage } from '../queue-types.js';
 import { ProducerDedupe } from '../idempotence.js';
 import type { MessageInput, PublishResult } from '../types.js';
 import type { BrokerHost } from './broker-host.js';
@@ -22,7 +21,7 @@ export const MAX_TRANSACTION_OPS = EXCHANGE_LIMITS.maxTransactionOps;
  * and sends what it holds as one TRANSACTION request, so both check the same things at the same point.
  */
 export class CollectingTransaction implements Transaction {
-  readonly acks = new Map<string, { queue: string; id: string; receipt: string }>();
+  readonly acks = new Map<string, LeasedMessageRef>();
   readonly publishes: Array<{ name: string; messages: MessageInput[] }> = [];
   readonly offsets = new Map<string, OffsetCommit>();
   private ops = 0;
@@ -33,7 +32,7 @@ export class CollectingTransaction implements Transaction {
     return this.ops === 0 && this.publishes.length === 0;
   }
 
-  async ack(message: Pick<QueueMessage, 'queue' | 'id' | 'receipt'>): Promise<void> {
+  async ack(message: LeasedMessageRef): Promise<void> {
     this.take(1);
     if (
       message === null ||

@@ -120,7 +120,7 @@ const STOP_GRACE_MS = 300;
 async function consumeQueue(ctx: CliContext, c: CliClient, queue: string, o: ConsumeOpts): Promise<void> {
   let stopped = false;
   let onStop!: () => void;
-  // Ctrl-C ends a long poll at once (after STOP_GRACE_MS); closing the client then releases anything it leased.
+  // Ctrl-C ends a long poll within STOP_GRACE_MS; closing the client then releases anything it leased.
   const stopping = new Promise<null>((resolve) => (onStop = () => resolve(null)));
   const stop = (): void => {
     stopped = true;

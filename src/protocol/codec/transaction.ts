@@ -1,17 +1,10 @@
 // TRANSACTION (version 7): a transaction's acks, publishes and offset commits, collected by the
 // client while its callback ran, sent as one request that the server commits all or nothing.
 // docs/protocol.md §9a.
-import type { MessageInput, OffsetCommit } from '../api-types.js';
+import type { LeasedMessageRef, MessageInput, OffsetCommit } from '../api-types.js';
 import type { WireReader } from '../wire-reader.js';
 import type { WireWriter } from '../wire-writer.js';
 import { decodeMessageInput, encodeMessageInput } from './message.js';
-
-/** A leased queue message the transaction acks, named by its receipt (the id only names it in errors). */
-export interface TransactionAck {
-  queue: string;
-  id: string;
-  receipt: string;
-}
 
 export interface TransactionPublish {
   name: string;
@@ -19,7 +12,8 @@ export interface TransactionPublish {
 }
 
 export interface TransactionRequest {
-  acks: TransactionAck[];
+  /** Leased messages to ack, named by receipt (the id only names a message in errors). */
+  acks: LeasedMessageRef[];
   publishes: TransactionPublish[];
   offsets: OffsetCommit[];
 }
@@ -45,7 +39,7 @@ export function encodeTransaction(w: WireWriter, req: TransactionRequest): void 
  * count the frame cannot back fails on the first missing byte instead of allocating for it.
  */
 export function decodeTransaction(r: WireReader): TransactionRequest {
-  const acks: TransactionAck[] = [];
+  const acks: LeasedMessageRef[] = [];
   for (let n = r.u16('ack count'); n > 0; n--) {
     acks.push({ queue: r.str('queue'), id: r.str('id'), receipt: r.str('receipt') });
   }
