@@ -111,6 +111,119 @@ describe('overflow policies', () => {
     expect(dead.payload).toBe('overflow');
     expect(dead.headers['x-dead-letter-reason']).toBe('overflow');
   });
+
+  it("'dead-letter' decides message by message: a batch one over the limit stores what fits and dead-letters the rest", async () => {
+    await t.broker.createQueue('q.dlq');
+    await t.broker.createQueue('q', { maxLength: 5, overflow: 'dead-letter', deadLetterQueue: 'q.dlq' });
+    const results = await fill('q', 6);
+    expect(results).toHaveLength(6);
+    expect((await t.broker.receive('q', { max: 10 })).map((m) => m.payload)).toEqual([0, 1, 2, 3, 4]);
+    expect((await t.broker.receive('q.dlq', { max: 10 })).map((m) => m.payload)).toEqual([5]);
+    expect((await qstats(t, 'q')).deadLettered).toBe(1);
+
+    // By bytes: a large message that does not fit goes, a small one after it that fits stays.
+    await t.broker.createQueue('b', { maxBytes: 300, overflow: 'dead-letter', deadLetterQueue: 'q.dlq' });
+    await t.broker.publish('b', [{ payload: 'a'.repeat(200) }, { payload: 'b'.repeat(200) }, { payload: 'c' }]);
+    expect((await t.broker.receive('b', { max: 10 })).map((m) => m.payload)).toEqual(['a'.repeat(200), 'c']);
+    expect((await t.broker.receive('q.dlq', { max: 10 })).map((m) => m.payload)).toEqual(['b'.repeat(200)]);
+  });
+
+  for (const overflow of ['drop-oldest', 'drop-lowest-priority'] as const) {
+    it(`'${overflow}': a publish that cannot fit even with every ready message gone drops nothing`, async () => {
+      // Larger than maxBytes on its own.
+      await t.broker.createQueue('bytes', { maxBytes: 1000, overflow });
+      await fill('bytes', 5);
+      const big = await t.broker.publish('bytes', { payload: 'x'.repeat(2000) }).catch((e: unknown) => e);
+      expect(isWharfError(big, 'QUEUE_FULL')).toBe(true);
+      expect(await qstats(t, 'bytes')).toMatchObject({ depth: 5, dropped: 0 });
+
+      // A batch larger than maxLength.
+      await t.broker.createQueue('count', { maxLength: 3, overflow });
+      await fill('count', 2);
+      const batch = await fill('count', 4).catch((e: unknown) => e);
+      expect(isWharfError(batch, 'QUEUE_FULL')).toBe(true);
+      expect(await qstats(t, 'count')).toMatchObject({ depth: 2, dropped: 0 });
+
+      // Room held by messages in flight: dropping the one ready message would not be enough.
+      await t.broker.createQueue('leased', { maxLength: 3, overflow });
+      await fill('leased', 3);
+      await t.broker.receive('leased', { max: 2 });
+      const leased = await fill('leased', 2).catch((e: unknown) => e);
+      expect(isWharfError(leased, 'QUEUE_FULL')).toBe(true);
+      expect(await qstats(t, 'leased')).toMatchObject({ depth: 1, inFlight: 2, dropped: 0 });
+      // One more fits once the ready message goes.
+      await fill('leased', 1);
+      expect(await qstats(t, 'leased')).toMatchObject({ depth: 1, inFlight: 2, dropped: 1 });
+    });
+  }
+
+  it("'drop-oldest' chooses as many victims as the batch needs, oldest first, across nacked and never-delivered messages", async () => {
+    await t.broker.createQueue('q', { maxLength: 4, overflow: 'drop-oldest' });
+    await fill('q', 4); // 0 1 2 3
+    const [m0] = await t.broker.receive('q');
+    await m0.nack({ delayMs: 0 }); // 0 ready again
+    await t.broker.publish('q', [{ payload: 'n1' }, { payload: 'n2' }, { payload: 'n3' }]);
+    expect((await t.broker.receive('q', { max: 10 })).map((m) => m.payload)).toEqual([3, 'n1', 'n2', 'n3']);
+    expect((await qstats(t, 'q')).dropped).toBe(3);
+  });
+});
+
+describe('dedup while the original is being stored', () => {
+  let t: TestBroker;
+  beforeEach(async () => {
+    t = await openTestBroker();
+  });
+  afterEach(() => t.cleanup());
+
+  it('a repeat waits for its original: a duplicate once the original is stored, refused with it when it is refused', async () => {
+    await t.broker.createQueue('q', { maxLength: 1, overflow: 'reject' });
+    await t.broker.publish('q', { payload: 'filler' });
+    const original = t.broker.publish('q', { payload: 'x', dedupId: 'x' });
+    const repeat = t.broker.publish('q', { payload: 'x', dedupId: 'x' });
+    const [o, r] = await Promise.allSettled([original, repeat]);
+    expect(o.status === 'rejected' && isWharfError(o.reason, 'QUEUE_FULL')).toBe(true);
+    // The repeat was not told "stored": it was stored itself or refused in the same way.
+    expect(r.status === 'rejected' && isWharfError(r.reason, 'QUEUE_FULL')).toBe(true);
+    expect((await qstats(t, 'q')).depth).toBe(1);
+
+    // With room, the repeat of a stored original is its duplicate.
+    await (await t.broker.receive('q'))[0].ack();
+    const [a, b] = await Promise.all([
+      t.broker.publish('q', { payload: 'y', dedupId: 'y' }),
+      t.broker.publish('q', { payload: 'y', dedupId: 'y' }),
+    ]);
+    expect(b).toEqual({ id: a.id, duplicate: true });
+    expect((await t.broker.receive('q', { max: 10 })).map((m) => m.payload)).toEqual(['y']);
+  });
+
+  it("'block': a repeat of an original that times out is stored itself once there is room", async () => {
+    await t.broker.createQueue('q', { maxLength: 1, overflow: 'block', blockTimeoutMs: 100 });
+    await t.broker.publish('q', { payload: 'filler' });
+    const original = t.broker.publish('q', { payload: 'x', dedupId: 'x' }).catch((e: unknown) => e);
+    await settle();
+    let repeatDone = false;
+    const repeat = t.broker.publish('q', { payload: 'x', dedupId: 'x' }).finally(() => (repeatDone = true));
+    await settle();
+    expect(repeatDone).toBe(false); // not answered while its original is on its way
+    t.clock.advance(100);
+    expect(isWharfError(await original, 'QUEUE_FULL')).toBe(true);
+    await settle();
+    expect(repeatDone).toBe(false); // now waiting for room itself
+    await (await t.broker.receive('q'))[0].ack();
+    const stored = await repeat;
+    expect(stored.duplicate).toBeUndefined();
+    expect((await t.broker.receive('q', { max: 10 })).map((m) => m.payload)).toEqual(['x']);
+  });
+
+  it('the same dedupId twice in one batch stores it once', async () => {
+    await t.broker.createQueue('q');
+    const [a, b] = await t.broker.publish('q', [
+      { payload: 1, dedupId: 'k' },
+      { payload: 2, dedupId: 'k' },
+    ]);
+    expect(b).toEqual({ id: a.id, duplicate: true });
+    expect((await t.broker.receive('q', { max: 10 })).map((m) => m.payload)).toEqual([1]);
+  });
 });
 
 describe('producer rate limits', () => {

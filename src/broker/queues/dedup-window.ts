@@ -30,11 +30,6 @@ export class DedupWindow {
     this.seen.set(key, { id, expiresAtMs: nowMs + this.windowMs });
   }
 
-  /** Forgets a key whose publish failed, so a retry is stored. */
-  forget(key: string, id: string): void {
-    if (this.seen.get(key)?.id === id) this.seen.delete(key);
-  }
-
   private sweep(nowMs: number): void {
     for (const [k, v] of this.seen) {
       if (v.expiresAtMs > nowMs) break;

@@ -1,6 +1,6 @@
 // The publish path of one queue: validation, dedup, producer rate limit, overflow (backpressure),
 // then one append per priority level (or to the delay log), resolving once durable.
-import { LIMITS, WharfError } from '../../common/index.js';
+import { LIMITS, WharfError, assert } from '../../common/index.js';
 import type { LogRecord, RecordInput } from '../../storage/index.js';
 import { RECOVERY_WINDOW_MS, type ProducerDedupe } from '../idempotence.js';
 import { H_DEDUP_ID, H_ID, encodeMessage } from '../message-codec.js';
@@ -23,10 +23,27 @@ interface Pending {
   delayMs: number;
 }
 
-type RoomOutcome = 'ok' | 'dead-letter' | 'drop-incoming';
+type RoomOutcome = 'ok' | 'drop-incoming';
+
+/** A dedup key whose original is being stored: settles with whether it was. */
+interface StoringEntry {
+  id: string;
+  stored: Promise<boolean>;
+  settle(stored: boolean): void;
+}
+
+/** A ready message chosen to make room (drop-oldest, drop-lowest-priority), not dropped yet. */
+interface DropVictim {
+  level: number;
+  offset: number;
+  held: boolean;
+  sizeBytes: number;
+}
 
 export class QueuePublisher {
   private readonly dedup: DedupWindow;
+  /** Dedup keys of messages being stored now (not yet durable, or failed): see storeFresh. */
+  private readonly storing = new Map<string, StoringEntry>();
   private readonly messageBucket: RateBucket | null;
   private readonly byteBucket: RateBucket | null;
   /** Messages and bytes admitted but not yet durable, counted against maxLength/maxBytes. */
@@ -90,53 +107,153 @@ export class QueuePublisher {
       };
     }
     const fresh: Pending[] = [];
+    /** Repeats of an original still being stored: answered once it is, stored themselves if it is not. */
+    const waiting: Array<{ p: Pending; original: Promise<boolean> }> = [];
+    /** A key's first message in this batch, and the later ones that repeat it (stored or refused with it). */
+    const firstOfKey = new Map<string, Pending>();
+    const repeatsInBatch: Array<{ p: Pending; first: Pending }> = [];
     for (const p of encoded) {
       if (p.dedupKey !== undefined && q.options.dedupWindowMs > 0) {
+        const first = firstOfKey.get(p.dedupKey);
+        if (first !== undefined) {
+          repeatsInBatch.push({ p, first });
+          continue;
+        }
+        const inFlight = this.storing.get(p.dedupKey);
+        if (inFlight !== undefined) {
+          waiting.push({ p, original: inFlight.stored });
+          continue;
+        }
         const original = this.dedup.lookup(p.dedupKey, now);
         if (original !== undefined) {
           results[p.index] = { id: original, duplicate: true };
           continue;
         }
-        // Remembered now, so a concurrent repeat is recognised before this publish is durable.
-        this.dedup.remember(p.dedupKey, p.id, now);
+        firstOfKey.set(p.dedupKey, p);
       }
       fresh.push(p);
     }
-    if (fresh.length === 0) return results;
+    if (fresh.length > 0) await this.storeFresh(fresh, inputs, results);
+    for (const { p, first } of repeatsInBatch) results[p.index] = { id: first.id, duplicate: true };
+    if (waiting.length > 0) await this.answerRepeats(waiting, inputs, results);
+    return results;
+  }
+
+  /**
+   * Stores messages no publish has stored yet. Their dedup keys count as being stored until the
+   * write settles: a repeat meanwhile waits for it (answerRepeats), and only a stored message ever
+   * makes a later one a duplicate.
+   */
+  private async storeFresh(fresh: Pending[], inputs: MessageInput[], results: PublishResult[]): Promise<void> {
+    const q = this.q;
+    const now = q.clock.now();
+    const keyed: Array<{ key: string; entry: StoringEntry }> = [];
+    if (q.options.dedupWindowMs > 0) {
+      for (const p of fresh) {
+        if (p.dedupKey === undefined) continue;
+        let settle!: (stored: boolean) => void;
+        const stored = new Promise<boolean>((resolve) => (settle = resolve));
+        const entry: StoringEntry = { id: p.id, stored, settle };
+        // publish() sent a key being stored, or repeated within the batch, to the waiting repeats.
+        assert(!this.storing.has(p.dedupKey), 'a dedup key is stored by one publish at a time');
+        this.storing.set(p.dedupKey, entry);
+        keyed.push({ key: p.dedupKey, entry });
+      }
+    }
+    let ok = false;
     try {
       await this.store(fresh);
-    } catch (err) {
-      for (const p of fresh) if (p.dedupKey !== undefined) this.dedup.forget(p.dedupKey, p.id);
-      throw err;
+      ok = true;
+    } finally {
+      for (const { key, entry } of keyed) {
+        if (this.storing.get(key) === entry) this.storing.delete(key);
+        if (ok) this.dedup.remember(key, entry.id, now);
+        entry.settle(ok);
+      }
     }
     q.rates.publish.add(fresh.length, q.clock.now());
     q.notify();
     for (const p of fresh) results[p.index] = { id: p.id };
-    this.producers.learn(q.name, inputs, results);
-    return results;
+    this.producers.learn(
+      q.name,
+      fresh.map((p) => inputs[p.index]),
+      fresh.map((p) => results[p.index]),
+    );
+  }
+
+  /** Repeats of originals that were being stored: duplicates of a stored original, else stored now. */
+  private async answerRepeats(
+    waiting: Array<{ p: Pending; original: Promise<boolean> }>,
+    inputs: MessageInput[],
+    results: PublishResult[],
+  ): Promise<void> {
+    const retry: Pending[] = [];
+    for (const w of waiting) {
+      if (!(await w.original)) {
+        retry.push(w.p);
+        continue;
+      }
+      const id = this.dedup.lookup(w.p.dedupKey!, this.q.clock.now());
+      // The original was stored: its key is in the window (unless the window already ended).
+      if (id !== undefined) results[w.p.index] = { id, duplicate: true };
+      else retry.push(w.p);
+    }
+    if (retry.length === 0) return;
+    // Each goes through publish again: its own original may be stored by now, or being stored by another repeat.
+    const again = await this.publish(retry.map((p) => inputs[p.index]));
+    retry.forEach((p, i) => (results[p.index] = again[i]));
   }
 
   private async store(fresh: Pending[]): Promise<void> {
     const q = this.q;
     const bytes = fresh.reduce((n, p) => n + p.sizeBytes, 0);
     await this.admitRate(fresh.length, bytes);
+    if (q.options.overflow === 'dead-letter' && this.isOver(fresh.length, bytes)) return this.storeOrDeadLetter(fresh);
     const outcome = await this.makeRoom(fresh.length, bytes, Math.max(...fresh.map((p) => p.level)));
+    if (outcome === 'drop-incoming') {
+      q.counters.dropped += fresh.length;
+      return;
+    }
     try {
-      if (outcome === 'dead-letter') {
-        const facts = q.facts('overflow', undefined);
-        await q.host.appendTo(
-          q.options.deadLetterQueue!,
-          fresh.map((p) => deadLetterRecord({ ...p.record, offset: -1 }, facts)),
-        );
-        q.counters.deadLettered += fresh.length;
-      } else if (outcome === 'drop-incoming') {
-        q.counters.dropped += fresh.length;
-      } else {
-        await this.append(fresh);
-      }
+      await this.append(fresh);
     } finally {
-      this.reservedCount -= outcome === 'ok' ? fresh.length : 0;
-      this.reservedBytes -= outcome === 'ok' ? bytes : 0;
+      this.unreserve(fresh.length, bytes);
+    }
+  }
+
+  /**
+   * overflow 'dead-letter' (RabbitMQ's reject-publish-dlx), message by message: each message that
+   * fits beside the ones before it is stored, each that does not goes to the dead-letter queue.
+   */
+  private async storeOrDeadLetter(fresh: Pending[]): Promise<void> {
+    const q = this.q;
+    const fit: Pending[] = [];
+    const over: Pending[] = [];
+    let fitBytes = 0;
+    for (const p of fresh) {
+      if (this.isOver(fit.length + 1, fitBytes + p.sizeBytes)) over.push(p);
+      else {
+        fit.push(p);
+        fitBytes += p.sizeBytes;
+      }
+    }
+    this.reserve(fit.length, fitBytes); // in the same step as the checks above
+    try {
+      const facts = q.facts('overflow', undefined);
+      const writes = await Promise.allSettled([
+        fit.length > 0 ? this.append(fit) : Promise.resolve(),
+        q.host
+          .appendTo(
+            q.options.deadLetterQueue!,
+            over.map((p) => deadLetterRecord({ ...p.record, offset: -1 }, facts)),
+          )
+          .then(() => {
+            q.counters.deadLettered += over.length;
+          }),
+      ]);
+      for (const w of writes) if (w.status === 'rejected') throw w.reason;
+    } finally {
+      this.unreserve(fit.length, fitBytes);
     }
   }
 
@@ -256,15 +373,14 @@ export class QueuePublisher {
     );
   }
 
-  /** Applies the overflow policy until the batch fits; reserves its room. */
+  /** Applies the overflow policy (all but 'dead-letter': storeOrDeadLetter) until the batch fits; reserves its room. */
   private async makeRoom(count: number, bytes: number, incomingLevel: number): Promise<RoomOutcome> {
     const q = this.q;
     if (this.isOver(count, bytes)) {
       switch (q.options.overflow) {
         case 'reject':
-          throw this.full();
         case 'dead-letter':
-          return 'dead-letter';
+          throw this.full();
         case 'block':
           await this.waitForRoom(count, bytes);
           return 'ok';
@@ -281,6 +397,12 @@ export class QueuePublisher {
   private reserve(count: number, bytes: number): void {
     this.reservedCount += count;
     this.reservedBytes += bytes;
+  }
+
+  private unreserve(count: number, bytes: number): void {
+    this.reservedCount -= count;
+    this.reservedBytes -= bytes;
+    assert(this.reservedCount >= 0 && this.reservedBytes >= 0, 'a reservation is given back once');
   }
 
   private async waitForRoom(count: number, bytes: number): Promise<void> {
@@ -303,58 +425,82 @@ export class QueuePublisher {
     }
   }
 
-  /** drop-oldest: the oldest ready message of the highest level (RabbitMQ drop-head); drop-lowest-priority: the lowest level's. */
+  /**
+   * drop-oldest: the oldest ready messages of the highest level first (RabbitMQ drop-head);
+   * drop-lowest-priority: the lowest level's first. Victims are chosen before any is dropped, so a
+   * publish that would not fit even with every droppable message gone fails with nothing dropped.
+   */
   private async dropUntilFits(count: number, bytes: number, incomingLevel: number): Promise<RoomOutcome> {
     const q = this.q;
+    const o = q.options;
+    if ((o.maxLength !== undefined && count > o.maxLength) || (o.maxBytes !== undefined && bytes > o.maxBytes))
+      throw this.full(': the publish alone is over the limits');
     const levels = q.state.levels.map((_, i) => i);
-    if (q.options.overflow === 'drop-oldest') levels.reverse();
-    while (this.isOver(count, bytes)) {
-      let dropped = false;
+    if (o.overflow === 'drop-oldest') levels.reverse();
+    const chosen = levels.map(() => new Set<number>());
+    const victims: DropVictim[] = [];
+    let freedCount = 0;
+    let freedBytes = 0;
+    while (this.isOver(count - freedCount, bytes - freedBytes)) {
+      let victim: DropVictim | undefined;
       for (const level of levels) {
-        if (q.options.overflow === 'drop-lowest-priority' && level > incomingLevel && q.state.unsettledIn(level) > 0)
+        if (
+          o.overflow === 'drop-lowest-priority' &&
+          level > incomingLevel &&
+          q.state.unsettledIn(level) - chosen[level].size > 0
+        )
           return 'drop-incoming';
-        if (await this.dropHead(level)) {
-          dropped = true;
-          break;
-        }
+        victim = await this.oldestReady(level, chosen[level]);
+        if (victim !== undefined) break;
       }
-      if (!dropped) throw this.full(': every stored message is in flight or delayed');
+      if (victim === undefined) throw this.full(': every stored message is in flight or delayed');
+      chosen[victim.level].add(victim.offset);
+      victims.push(victim);
+      freedCount++;
+      freedBytes += victim.sizeBytes;
     }
+    // Under the queue's lock since the choice: nothing has taken, settled or moved a victim since.
+    for (const v of victims) {
+      if (v.held) q.state.unhold(v.offset);
+      q.state.settle(v.level, v.offset); // a tracked message is forgotten with it
+      q.bytes -= v.sizeBytes;
+      q.counters.dropped++;
+    }
+    if (victims.length > 0) await q.journal.commit();
     this.reserve(count, bytes);
     return 'ok';
   }
 
   /**
-   * Drops the level's oldest ready message: one visible again after a nack or an expired lease, one
-   * held behind its FIFO group, or the first never delivered from the cursor on, whichever has the
-   * lowest offset. Messages in flight, waiting for a retry or being dead-lettered are never dropped.
+   * The level's oldest ready message not in `chosen`: one visible again after a nack or an expired
+   * lease, one held behind its FIFO group, or the first never delivered from the cursor on,
+   * whichever has the lowest offset. Messages in flight, waiting for a retry or being dead-lettered
+   * are never dropped.
    */
-  private async dropHead(level: number): Promise<boolean> {
+  private async oldestReady(level: number, chosen: ReadonlySet<number>): Promise<DropVictim | undefined> {
     const q = this.q;
     let oldest: number | undefined;
     for (const key of q.state.visible[level]) {
       const t = q.state.tracked.get(key);
-      if (t !== undefined && t.state === 'visible' && (oldest === undefined || t.offset < oldest)) oldest = t.offset;
+      if (t === undefined || t.state !== 'visible' || chosen.has(t.offset)) continue;
+      if (oldest === undefined || t.offset < oldest) oldest = t.offset;
     }
-    const held = level === 0 ? q.state.oldestHeld() : undefined;
+    const held = level === 0 ? q.state.oldestHeld(chosen) : undefined;
     if (held !== undefined && (oldest === undefined || held < oldest)) oldest = held;
     // Everything from the cursor on is newer than the cursor: the log is read only when nothing
     // older is ready.
     const fromCursor =
-      oldest !== undefined && oldest < q.state.nextCursorOffset(level) ? undefined : await this.firstFromCursor(level);
+      oldest !== undefined && oldest < q.state.nextCursorOffset(level)
+        ? undefined
+        : await this.firstFromCursor(level, chosen);
     if (fromCursor !== undefined && (oldest === undefined || fromCursor.offset < oldest)) oldest = fromCursor.offset;
-    if (oldest === undefined) return false;
+    if (oldest === undefined) return undefined;
     const rec = oldest === fromCursor?.offset ? fromCursor : await q.readOne(level, oldest);
-    if (held === oldest) q.state.unhold(oldest);
-    q.state.settle(level, oldest); // a tracked message is forgotten with it
-    q.bytes -= rec === null ? 0 : recordBytes(rec);
-    q.counters.dropped++;
-    await q.journal.commit();
-    return true;
+    return { level, offset: oldest, held: held === oldest, sizeBytes: rec === null ? 0 : recordBytes(rec) };
   }
 
-  /** The first never-delivered message of the level from its cursor on, if any. */
-  private async firstFromCursor(level: number): Promise<LogRecord | undefined> {
+  /** The first never-delivered message of the level from its cursor on, not in `chosen`, if any. */
+  private async firstFromCursor(level: number, chosen: ReadonlySet<number>): Promise<LogRecord | undefined> {
     const q = this.q;
     const l = q.state.levels[level];
     let at = q.state.nextCursorOffset(level);
@@ -363,7 +509,7 @@ export class QueuePublisher {
       if (recs.length === 0) return undefined;
       for (const rec of recs) {
         if (rec.offset >= l.endOffset) return undefined;
-        if (q.state.isCandidate(level, rec.offset)) return rec;
+        if (q.state.isCandidate(level, rec.offset) && !chosen.has(rec.offset)) return rec;
       }
       at = recs[recs.length - 1].offset + 1;
     }
