@@ -1,6 +1,6 @@
 // Public contract of exchanges (RabbitMQ / SNS model) and exactly-once transactions. Part of interface Wharf.
 import { optionFields } from '../common/index.js';
-import type { MessageInput, PublishResult } from './types.js';
+import type { MemberGrant, MessageInput, PublishResult, TopicMessage } from './types.js';
 import type { QueueMessage } from './queue-types.js';
 
 export type ExchangeType = 'direct' | 'fanout' | 'topic' | 'headers';
@@ -109,6 +109,13 @@ export interface OffsetCommit {
   partition: number;
   /** The next offset the group will read (Kafka convention). */
   offset: number;
+  /**
+   * The grant the input was consumed under (a group message's `grant`): the commit, and with it the
+   * whole transaction, fails with CONFLICT unless that grant is still the partition's current one.
+   * Without it the commit is administrative: it is not fenced and sets the offset whoever owns the
+   * partition (as a seek would, without stopping anyone).
+   */
+  grant?: MemberGrant;
 }
 
 /** A leased queue message named by its queue, id and receipt: a QueueMessage is one. */
@@ -124,7 +131,16 @@ export interface Transaction {
   /** Publishes to a topic, queue or exchange at commit. */
   publish(name: string, message: MessageInput): Promise<void>;
   publish(name: string, messages: MessageInput[]): Promise<void>;
+  /** Commits a group's offset at commit; fenced when it names a grant (OffsetCommit.grant). */
   commitOffset(commit: OffsetCommit): Promise<void>;
+  /**
+   * Commits `message.offset + 1` for the message's topic, group and partition, fenced by the grant it
+   * was delivered under (Kafka's sendOffsetsToTransaction with the consumer's group metadata): if
+   * the partition was granted again since (to another member, or to the same one after a revoke
+   * that timed out, a session expiry or a seek), the transaction fails with CONFLICT and nothing of
+   * it applies. INVALID_ARGUMENT for a message of a reader without a group (it has no grant).
+   */
+  commitOffset(message: TopicMessage): Promise<void>;
 }
 
 export interface TransactionResult<T> {

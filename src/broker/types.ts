@@ -131,11 +131,28 @@ export const SUBSCRIBE_OPTION_FIELDS = optionFields<SubscribeOptions>({
   onError: true,
 });
 
+/**
+ * One grant of a partition to a consumer group member: the member, and the grant's assignment epoch
+ * (bumped by every grant of the partition, Kafka's generation per partition). A commit made under
+ * a grant applies only while that grant is the partition's current one.
+ */
+export interface MemberGrant {
+  readonly memberId: string;
+  readonly assignmentEpoch: number;
+}
+
+/** The grant a group member's message was delivered under: what tx.commitOffset(message) is fenced by. */
+export interface DeliveryGrant extends MemberGrant {
+  readonly group: string;
+}
+
 export interface TopicMessage extends Message {
   topic: string;
   partition: number;
   offset: number;
   deliveryCount: number;
+  /** The grant of a consumer group subscription this message was delivered under; undefined for a reader without a group. */
+  grant?: DeliveryGrant;
 }
 
 export type TopicHandler = (message: TopicMessage) => Promise<void> | void;
@@ -150,6 +167,8 @@ export interface StoredTopicDelivery {
   readonly partition: number;
   readonly offset: number;
   readonly deliveryCount: number;
+  /** As TopicMessage.grant. */
+  readonly grant?: DeliveryGrant;
 }
 
 export type StoredTopicHandler = (delivery: StoredTopicDelivery) => Promise<void> | void;

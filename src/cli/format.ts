@@ -1,10 +1,11 @@
 // How the CLI prints messages: one JSON object per line (NDJSON), byte payloads as base64.
 import type { Message } from '../broker/index.js';
 
+/** Leaves out settle methods and a topic message's grant (a handle for tx.commitOffset, not data). */
 export function messageLine(m: Message & Record<string, unknown>): string {
   const out: Record<string, unknown> = {};
   for (const [k, v] of Object.entries(m)) {
-    if (typeof v === 'function' || k === 'payload') continue;
+    if (typeof v === 'function' || k === 'payload' || k === 'grant') continue;
     out[k] = v;
   }
   if (m.payload instanceof Uint8Array) out.payloadBase64 = Buffer.from(m.payload).toString('base64');

@@ -8,9 +8,15 @@ import type { GroupMember, PartitionGrant } from '../../src/broker/topics/group-
 import { OffsetStore } from '../../src/broker/topics/offset-store.js';
 
 /** Just enough storage for an OffsetStore: one journal kept in an array (survives "reopen"). */
-function journalStorage(kept: Uint8Array[] = []): Storage {
+function journalStorage(
+  kept: Uint8Array[] = [],
+  gate: { write: Promise<void> } = { write: Promise.resolve() },
+): Storage {
   const journal: Journal = {
-    append: async (e) => void kept.push(e),
+    append: async (e) => {
+      await gate.write; // a slow disk, when a test holds it
+      kept.push(e);
+    },
     rewrite: async (es) => void kept.splice(0, kept.length, ...es),
     entries: () => [...kept],
     get sizeBytes() {
@@ -57,9 +63,13 @@ class FakeMember implements GroupMember {
 
 async function setup(partitions = 6) {
   const clock = new ManualClock();
-  const offsets = await OffsetStore.open(journalStorage(), { fsync: 'always', fsyncIntervalMs: 1000 });
-  return { clock, offsets, coord: new GroupCoordinator('orders', 'billing', partitions, clock, offsets) };
+  /** Offset writes wait for `disk.write` (resolved: no wait). */
+  const disk = { write: Promise.resolve() };
+  const offsets = await OffsetStore.open(journalStorage([], disk), { fsync: 'always', fsyncIntervalMs: 1000 });
+  return { clock, offsets, disk, coord: new GroupCoordinator('orders', 'billing', partitions, clock, offsets) };
 }
+
+const tick = (): Promise<void> => new Promise((r) => setTimeout(r, 10));
 
 function expectExactlyOneOwner(coord: GroupCoordinator, members: FakeMember[], partitions: number): void {
   for (let p = 0; p < partitions; p++) {
@@ -228,5 +238,72 @@ describe('consumer group coordinator', () => {
     expect(roundRobinAssignment(['a', 'b'], 5)).toEqual(['a', 'b', 'a', 'b', 'a']);
     expect(rangeAssignment(['a', 'b'], 5)).toEqual(['a', 'a', 'a', 'b', 'b']);
     expect(rangeAssignment([], 2)).toEqual([null, null]);
+  });
+
+  it('a commit whose write is slow holds its partition: the next owner gets it once the write landed, and starts from it', async () => {
+    const { coord, offsets, disk } = await setup(1);
+    const b = new FakeMember('b'); // 'a' sorts first: the partition moves to a when it joins
+    await coord.join(b);
+    let land!: () => void;
+    disk.write = new Promise((r) => (land = r));
+    const committing = b.commit(coord, 0, 5); // checked under b's grant; its write waits for the disk
+    let startedAt: number | undefined;
+    const a = new FakeMember('a');
+    a.onAssign = (grants) => {
+      startedAt = coord.committed(0); // where a's fetcher would start
+      FakeMember.prototype.onAssign.call(a, grants);
+    };
+    const joined = coord.join(a);
+    await tick();
+    expect(b.events).toContain('revoked 0'); // b is done with it ...
+    expect(coord.owner(0)).toBeNull(); // ... but its commit has not landed: nobody gets the partition yet
+    expect(a.owned.size).toBe(0);
+    land();
+    expect(await committing).toBe(true);
+    await joined;
+    expect(coord.owner(0)).toBe('a');
+    expect(startedAt).toBe(5);
+    expect(offsets.get('orders', 'billing', 0)).toBe(5);
+  });
+
+  it('a held commit of an expired member keeps its partition from the next owner until it is released', async () => {
+    const { coord, clock } = await setup(2);
+    const a = new FakeMember('a', 500);
+    const b = new FakeMember('b', 60_000);
+    await coord.join(a);
+    await coord.join(b); // a: 0, b: 1
+    const release = coord.holdCommit('a', 0, a.epochOf.get(0)!)!; // a transaction of a is being written
+    expect(release).not.toBeNull();
+    clock.advance(600); // a falls silent and expires; the rebalance gives partition 0 to b ...
+    coord.heartbeat('b');
+    await tick();
+    expect(a.expired).toBe(true);
+    expect(coord.owner(0)).toBeNull(); // ... once a's commit is settled
+    expect(b.owned).toEqual(new Set([1]));
+    release();
+    await tick();
+    expect(coord.owner(0)).toBe('b');
+    expect(b.owned).toEqual(new Set([0, 1]));
+  });
+
+  it('holdCommit refuses a grant that is not current, and a seek waits for a held commit before it commits', async () => {
+    const { coord, offsets } = await setup(1);
+    const a = new FakeMember('a');
+    await coord.join(a);
+    const epoch = a.epochOf.get(0)!;
+    expect(coord.holdCommit('a', 0, epoch + 1)).toBeNull();
+    expect(coord.holdCommit('b', 0, epoch)).toBeNull();
+    const release = coord.holdCommit('a', 0, epoch)!;
+    const seeking = coord.seek(async () => 9);
+    await tick();
+    expect(coord.owner(0)).toBeNull(); // revoked, not yet sought: the held commit still has to land
+    expect(offsets.get('orders', 'billing', 0)).toBeUndefined();
+    await offsets.commit('orders', 'billing', 0, 4); // what the transaction writes
+    release();
+    await seeking;
+    expect(offsets.get('orders', 'billing', 0)).toBe(9); // the seek's offset, not overwritten by the late commit
+    expect(coord.owner(0)).toBe('a');
+    expect(a.epochOf.get(0)).not.toBe(epoch);
+    expect(coord.isCurrentGrant('a', 0, epoch)).toBe(false);
   });
 });

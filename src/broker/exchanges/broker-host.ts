@@ -1,9 +1,10 @@
 // The bridge from exchanges and transactions to the queue and topic managers: admission checks that
 // write nothing, idempotent writes, and the apply step of every intent op (writes, acks, offset commits).
-import { WharfError, validateName } from '../../common/index.js';
+import { WharfError, assert, validateName } from '../../common/index.js';
 import type { Catalog } from '../catalog.js';
+import type { OffsetCommit } from '../exchange-types.js';
 import { encodeMessage } from '../message-codec.js';
-import type { MessageInput, PublishResult, TopicInfo } from '../types.js';
+import type { MemberGrant, MessageInput, PublishResult, TopicInfo } from '../types.js';
 import type { LeafTarget } from './binding.js';
 import type { ExchangeHost } from './exchange-manager.js';
 import type { IntentOp } from './intent-journal.js';
@@ -14,7 +15,14 @@ export interface TopicSide {
   describeTopic(name: string): TopicInfo;
   publish(name: string, messages: MessageInput[]): Promise<PublishResult[]>;
   commitOffset(topic: string, group: string, partition: number, offset: number): Promise<void>;
+  /** Whether the grant is the partition's current one in the group (the fence of a commit). */
+  isCurrentGrant(topic: string, group: string, partition: number, grant: MemberGrant): boolean;
+  /** GroupCoordinator.holdCommit: null when the grant is not current; else the release of the hold. */
+  holdCommit(topic: string, group: string, partition: number, grant: MemberGrant): (() => void) | null;
 }
+
+/** An offset commit fenced by the grant its input was consumed under. */
+export type FencedOffsetCommit = OffsetCommit & { grant: MemberGrant };
 
 /** What the host needs from the queue manager. */
 export interface QueueSide {
@@ -28,6 +36,9 @@ export interface QueueSide {
 }
 
 export class BrokerHost implements ExchangeHost {
+  /** Holds of fenced commits (holdGrant), by the intent op that applies each: released once it is applied. */
+  private readonly heldUntilApplied = new Map<IntentOp, () => void>();
+
   constructor(
     private readonly catalog: Catalog,
     private readonly topics: TopicSide,
@@ -69,8 +80,12 @@ export class BrokerHost implements ExchangeHost {
       : this.topics.publish(target.name, messages);
   }
 
-  /** Validates an offset commit before a transaction commits (nothing written). */
-  checkOffset(topic: string, group: string, partition: number, offset: number): void {
+  /**
+   * Validates an offset commit before a transaction commits (nothing written): CONFLICT when it is
+   * fenced by a grant that is no longer the partition's current one.
+   */
+  checkOffset(commit: OffsetCommit): void {
+    const { topic, group, partition, offset } = commit;
     validateName(group, 'group name');
     const info = this.topics.describeTopic(topic);
     if (!Number.isInteger(partition) || partition < 0 || partition >= info.partitions) {
@@ -81,6 +96,27 @@ export class BrokerHost implements ExchangeHost {
     }
     if (!Number.isSafeInteger(offset) || offset < 0)
       throw new WharfError('INVALID_ARGUMENT', `offset ${offset} must be a non-negative integer`);
+    const grant = commit.grant;
+    if (grant !== undefined && !this.topics.isCurrentGrant(topic, group, partition, grant))
+      throw reassigned({ ...commit, grant });
+  }
+
+  /**
+   * Checks a fenced commit once more and holds its partition's next grant (GroupCoordinator.holdCommit)
+   * until `op`, the intent op that writes it, has been applied, or until the returned release is
+   * called (the transaction settled or failed; calling it again is harmless). Taken right before the
+   * intent is written: so the next owner starts from the offset this transaction commits, and waits
+   * no longer than this transaction's intent and offset writes (not for its other targets).
+   */
+  holdGrant(commit: FencedOffsetCommit, op: IntentOp): () => void {
+    const release = this.topics.holdCommit(commit.topic, commit.group, commit.partition, commit.grant);
+    if (release === null) throw reassigned(commit);
+    assert(!this.heldUntilApplied.has(op), 'an offset op holds its grant once');
+    this.heldUntilApplied.set(op, release);
+    return () => {
+      this.heldUntilApplied.delete(op);
+      release();
+    };
   }
 
   checkReceipt(queue: string, receipt: string): void {
@@ -111,6 +147,22 @@ export class BrokerHost implements ExchangeHost {
       if (this.kindOf(op.queue) === 'queue') await this.queues.ackByReceiptPosition(op.queue, op.receipt);
       return;
     }
-    if (this.kindOf(op.topic) === 'topic') await this.topics.commitOffset(op.topic, op.group, op.partition, op.offset);
+    try {
+      if (this.kindOf(op.topic) === 'topic')
+        await this.topics.commitOffset(op.topic, op.group, op.partition, op.offset);
+    } finally {
+      // Applied (or failed: a broken offset journal; the intent is then finished at the next open):
+      // the partition may be granted again.
+      const release = this.heldUntilApplied.get(op);
+      this.heldUntilApplied.delete(op);
+      release?.();
+    }
   }
+}
+
+function reassigned(c: FencedOffsetCommit): WharfError {
+  return new WharfError(
+    'CONFLICT',
+    `partition ${c.partition} of topic ${JSON.stringify(c.topic)} was reassigned in group ${JSON.stringify(c.group)} since member ${JSON.stringify(c.grant.memberId)} was granted it (assignment epoch ${c.grant.assignmentEpoch}); nothing of this transaction was applied. The partition's current owner reads on from the group's committed offset and processes this input: give it up rather than retry the transaction`,
+  );
 }

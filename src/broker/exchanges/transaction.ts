@@ -8,8 +8,8 @@ import { EXCHANGE_LIMITS, WharfError, validateName } from '../../common/index.js
 import type { LeasedMessageRef, OffsetCommit, Transaction, Wharf_Transactions } from '../exchange-types.js';
 import { newMessageId } from '../message-codec.js';
 import { ProducerDedupe } from '../idempotence.js';
-import type { MessageInput, PublishResult } from '../types.js';
-import type { BrokerHost } from './broker-host.js';
+import type { MemberGrant, MessageInput, PublishResult, TopicMessage } from '../types.js';
+import type { BrokerHost, FencedOffsetCommit } from './broker-host.js';
 import type { ExchangeManager } from './exchange-manager.js';
 import type { IntentJournal, IntentOp, WriteOp } from './intent-journal.js';
 
@@ -60,18 +60,26 @@ export class CollectingTransaction implements Transaction {
     this.publishes.push({ name, messages: messages.map((m) => ({ ...m })) });
   }
 
-  async commitOffset(commit: OffsetCommit): Promise<void> {
+  commitOffset(commit: OffsetCommit): Promise<void>;
+  commitOffset(message: TopicMessage): Promise<void>;
+  async commitOffset(input: OffsetCommit | TopicMessage): Promise<void> {
     this.take(1);
-    if (commit === null || typeof commit !== 'object')
-      throw new WharfError('INVALID_ARGUMENT', 'tx.commitOffset takes { topic, group, partition, offset }');
-    const { topic, group, partition, offset } = commit;
+    if (input === null || typeof input !== 'object')
+      throw new WharfError(
+        'INVALID_ARGUMENT',
+        'tx.commitOffset takes a delivered topic message or { topic, group, partition, offset, grant? }',
+      );
+    const commit = isDelivered(input) ? commitOfMessage(input) : input;
+    const { topic, group, partition, offset, grant } = commit;
     validateName(topic, 'topic name');
     validateName(group, 'group name');
     if (!Number.isSafeInteger(partition) || partition < 0)
       throw new WharfError('INVALID_ARGUMENT', `partition ${String(partition)} must be a non-negative integer`);
     if (!Number.isSafeInteger(offset) || offset < 0)
       throw new WharfError('INVALID_ARGUMENT', `offset ${String(offset)} must be a non-negative integer`);
-    this.offsets.set(`${topic}\u0000${group}\u0000${partition}`, { topic, group, partition, offset });
+    const collected: OffsetCommit = { topic, group, partition, offset };
+    if (grant !== undefined) collected.grant = checkGrant(grant);
+    this.offsets.set(`${topic}\u0000${group}\u0000${partition}`, collected);
   }
 
   private take(n: number): void {
@@ -88,6 +96,55 @@ export class CollectingTransaction implements Transaction {
       );
     }
   }
+}
+
+/**
+ * A delivered topic message rather than an OffsetCommit: it has a delivery count and no group of its
+ * own (a group member's message names its group in its grant).
+ */
+function isDelivered(input: OffsetCommit | TopicMessage): input is TopicMessage {
+  return 'deliveryCount' in input && !('group' in input);
+}
+
+/** tx.commitOffset(message): the offset after it, fenced by the grant it was delivered under. */
+function commitOfMessage(m: TopicMessage): OffsetCommit {
+  const g = m.grant;
+  if (g === undefined || g === null || typeof g !== 'object')
+    throw new WharfError(
+      'INVALID_ARGUMENT',
+      `message ${String(m.id)} carries no grant to commit under: it was delivered to a reader without a consumer group (or by a server older than protocol version 8, which sends none); subscribe with { group }, or commit { topic, group, partition, offset } unfenced`,
+    );
+  if (typeof m.offset !== 'number')
+    throw new WharfError('INVALID_ARGUMENT', `message ${String(m.id)} has no offset; pass a message as delivered`);
+  return {
+    topic: m.topic,
+    group: g.group,
+    partition: m.partition,
+    offset: m.offset + 1,
+    grant: { memberId: g.memberId, assignmentEpoch: g.assignmentEpoch },
+  };
+}
+
+function isFenced(commit: OffsetCommit): commit is FencedOffsetCommit {
+  return commit.grant !== undefined;
+}
+
+/** A copy of a commit's grant, checked: a member id and an assignment epoch. */
+function checkGrant(grant: MemberGrant): MemberGrant {
+  if (
+    grant === null ||
+    typeof grant !== 'object' ||
+    typeof grant.memberId !== 'string' ||
+    grant.memberId.length === 0 ||
+    !Number.isSafeInteger(grant.assignmentEpoch) ||
+    grant.assignmentEpoch < 0
+  ) {
+    throw new WharfError(
+      'INVALID_ARGUMENT',
+      'an offset commit’s grant is { memberId, assignmentEpoch } (a non-empty string and a non-negative integer), as a group message’s grant carries them',
+    );
+  }
+  return { memberId: grant.memberId, assignmentEpoch: grant.assignmentEpoch };
 }
 
 /**
@@ -153,7 +210,7 @@ export class TransactionCoordinator implements Wharf_Transactions {
 
   /** The rest of the commit, with the transaction's receipts held. */
   private async apply(tx: CollectingTransaction): Promise<void> {
-    for (const o of tx.offsets.values()) this.host.checkOffset(o.topic, o.group, o.partition, o.offset);
+    for (const o of tx.offsets.values()) this.host.checkOffset(o);
     const writes = new Map<string, WriteOp>();
     const counters: Array<() => void> = [];
     const claims: SequenceClaim[] = [];
@@ -201,13 +258,28 @@ export class TransactionCoordinator implements Wharf_Transactions {
       if (inFlight.length > 0) await Promise.all(inFlight);
       // 2. Admission of every target (e.g. QUEUE_FULL with overflow 'reject').
       for (const op of writes.values()) this.host.admit({ kind: op.kind, name: op.name }, op.messages);
+      const offsetOps = [...tx.offsets.values()].map((commit) => {
+        // Field by field: the grant is checked here, not stored (a roll-forward applies what was committed).
+        const { topic, group, partition, offset } = commit;
+        const op: IntentOp = { op: 'offset', topic, group, partition, offset };
+        return { commit, op };
+      });
       const ops: IntentOp[] = [
         ...writes.values(),
         ...[...tx.acks.values()].map((a): IntentOp => ({ op: 'ack', ...a })),
-        ...[...tx.offsets.values()].map((o): IntentOp => ({ op: 'offset', ...o })),
+        ...offsetOps.map((o) => o.op),
       ];
-      // 3. Durable intent, then apply (see intent-journal.ts).
-      if (ops.length > 0) await this.intents.run({ id: newMessageId(this.now()), ops });
+      // 3. Durable intent, then apply (see intent-journal.ts). Fenced commits are checked again, now
+      // that the steps above may have awaited, and hold their partitions from this check until their
+      // offsets are written: a rebalance meanwhile cannot grant a partition to a new owner that would
+      // start before this commit (BrokerHost.holdGrant). No await between the check and the write.
+      const releases: Array<() => void> = [];
+      try {
+        for (const { commit, op } of offsetOps) if (isFenced(commit)) releases.push(this.host.holdGrant(commit, op));
+        if (ops.length > 0) await this.intents.run({ id: newMessageId(this.now()), ops });
+      } finally {
+        for (const release of releases) release();
+      }
       for (const c of counters) c();
       for (const c of claims) c.commit();
     } catch (err) {

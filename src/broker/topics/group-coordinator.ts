@@ -7,6 +7,10 @@
 // embedded subscription and (later) a remote client proxied by the server look the same here.
 // Rebalances are incremental: only partitions whose owner changes stop, and each one is settled and
 // committed by its old owner (onRevoke) before the new owner gets it, so a rebalance causes no redelivery.
+// A commit checked against its grant holds the partition's next grant until its write has landed
+// (holdCommit), so the next owner always starts from it: also a transaction's, whose write waits for
+// its intent.
+import { assert } from '../../common/index.js';
 import type { Clock, TimerHandle } from '../../common/index.js';
 import type { OffsetStore } from './offset-store.js';
 
@@ -63,6 +67,8 @@ export class GroupCoordinator {
   private readonly owners: Array<string | null>;
   /** Per partition: bumped by every grant, so each grant's commits are told apart from earlier ones'. */
   private readonly assignmentEpochs: number[];
+  /** Per partition: commits that passed the fence and whose write has not settled yet (holdCommit). */
+  private readonly pendingCommits: Array<Set<Promise<void>>>;
   /** Rebalances and seeks run one at a time, in order. */
   private chain: Promise<void> = Promise.resolve();
   private closed = false;
@@ -79,6 +85,7 @@ export class GroupCoordinator {
   ) {
     this.owners = new Array(partitionCount).fill(null);
     this.assignmentEpochs = new Array(partitionCount).fill(0);
+    this.pendingCommits = Array.from({ length: partitionCount }, () => new Set<Promise<void>>());
   }
 
   get memberCount(): number {
@@ -127,9 +134,41 @@ export class GroupCoordinator {
    * a fenced zombie's commit is refused, also one from an earlier grant to the same member.
    */
   async commit(memberId: string, partition: number, assignmentEpoch: number, offset: number): Promise<boolean> {
-    if (this.owners[partition] !== memberId || this.assignmentEpochs[partition] !== assignmentEpoch) return false;
-    await this.offsets.commit(this.topic, this.group, partition, offset);
+    const release = this.holdCommit(memberId, partition, assignmentEpoch);
+    if (release === null) return false;
+    try {
+      await this.offsets.commit(this.topic, this.group, partition, offset);
+    } finally {
+      release();
+    }
     return true;
+  }
+
+  /** Whether this grant (member and assignment epoch) is the partition's current one: the fence of every commit. */
+  isCurrentGrant(memberId: string, partition: number, assignmentEpoch: number): boolean {
+    return this.owners[partition] === memberId && this.assignmentEpochs[partition] === assignmentEpoch;
+  }
+
+  /**
+   * Fences a commit under a grant and keeps it from being overtaken: null unless the grant is
+   * current; otherwise, until the returned release is called, the partition is not granted again
+   * and a seek does not commit over it. A commit is checked first and written later (the offset is
+   * durable first, and a transaction's intent before it): a rebalance in between would otherwise hand
+   * the partition to a new owner that starts from the offset before this commit, which then lands,
+   * and messages would be processed twice (or an older offset would overwrite the new owner's).
+   * Holds are taken only under the current grant, so once a revoke or an expiry has cleared the
+   * owner no new one starts: waiting for those taken is bounded by their own writes.
+   */
+  holdCommit(memberId: string, partition: number, assignmentEpoch: number): (() => void) | null {
+    if (!this.isCurrentGrant(memberId, partition, assignmentEpoch)) return null;
+    const holds = this.pendingCommits[partition];
+    let settle!: () => void;
+    const settled = new Promise<void>((resolve) => (settle = resolve));
+    holds.add(settled);
+    return () => {
+      holds.delete(settled);
+      settle();
+    };
   }
 
   /**
@@ -145,6 +184,8 @@ export class GroupCoordinator {
         // Every offset is resolved before any is committed, so a failed resolve moves no partition.
         const offsets: number[] = [];
         for (let p = 0; p < this.partitionCount; p++) offsets.push(await offsetFor(p));
+        // Every partition is ownerless now: a commit still landing from before would overwrite the seek.
+        await this.commitsSettled();
         for (let p = 0; p < this.partitionCount; p++) await this.offsets.commit(this.topic, this.group, p, offsets[p]);
       } finally {
         await this.assign();
@@ -192,11 +233,17 @@ export class GroupCoordinator {
       }
     }
     await Promise.all([...revokes].map(([id, ps]) => this.revoke(this.members.get(id)!.member, ps)));
+    await this.commitsSettled();
     // Membership may have changed while revoking; the next queued rebalance corrects it.
     const grants = new Map<string, PartitionGrant[]>();
     for (let p = 0; p < this.partitionCount; p++) {
       const t = target[p];
       if (this.owners[p] === null && t !== null && this.members.has(t)) {
+        // The new owner reads the committed offset now (onAssign): every commit of an earlier grant must have landed.
+        assert(
+          this.pendingCommits[p].size === 0,
+          `partition ${p} is granted while a commit of its last grant is pending`,
+        );
         this.owners[p] = t;
         const assignmentEpoch = ++this.assignmentEpochs[p];
         let list = grants.get(t);
@@ -221,6 +268,21 @@ export class GroupCoordinator {
     } finally {
       (timer as TimerHandle | null)?.cancel();
       for (const p of partitions) if (this.owners[p] === member.memberId) this.owners[p] = null;
+    }
+  }
+
+  /**
+   * Resolves once no partition without an owner has a commit pending (holdCommit). Such a partition
+   * takes no new hold, but one may lose its owner (an expiry) while we wait: hence the loop. Grants
+   * follow it without an await, so no partition loses its owner in between.
+   */
+  private async commitsSettled(): Promise<void> {
+    for (;;) {
+      const pending: Array<Promise<void>> = [];
+      for (let p = 0; p < this.partitionCount; p++)
+        if (this.owners[p] === null) pending.push(...this.pendingCommits[p]);
+      if (pending.length === 0) return;
+      await Promise.all(pending);
     }
   }
 

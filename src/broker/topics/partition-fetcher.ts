@@ -8,7 +8,7 @@ import type { Clock, TimerHandle, WharfError } from '../../common/index.js';
 import type { LogRecord } from '../../storage/index.js';
 import { BROKER_DEFAULTS } from '../context.js';
 import { decodeInto } from '../message-codec.js';
-import type { Payload, StoredTopicDelivery, TopicHandler, TopicMessage } from '../types.js';
+import type { DeliveryGrant, Payload, StoredTopicDelivery, TopicHandler, TopicMessage } from '../types.js';
 import type { DataWaiter, Topic, TopicPartition } from './topic.js';
 
 export interface FetcherHost {
@@ -27,6 +27,9 @@ export interface FetcherHost {
    * or granted again since (fenced). null: a reader that commits nothing.
    */
   readonly commit: ((partition: number, assignmentEpoch: number, offset: number) => Promise<boolean>) | null;
+  /** The consumer group this member is in (its messages carry their grant), or null: a reader without one. */
+  readonly group: string | null;
+  readonly memberId: string;
   onError(err: WharfError): void;
 }
 
@@ -52,6 +55,7 @@ export class StoredTopicMessage implements TopicMessage, StoredTopicDelivery {
     readonly record: LogRecord,
     readonly topic: string,
     readonly partition: number,
+    readonly grant: DeliveryGrant | undefined,
   ) {
     this.timestamp = record.timestampMs;
     this.offset = record.offset;
@@ -71,6 +75,8 @@ export class PartitionFetcher implements DataWaiter {
   /** The read of the batch after the one being delivered (errors kept as values, thrown when used). */
   private prefetched: { fromOffset: number; end: number; result: Promise<LogRecord[] | WharfError> } | null = null;
   private readonly done: Promise<void>;
+  /** What every message of this fetcher carries as its grant (one shared object); undefined without a group. */
+  private readonly grant: DeliveryGrant | undefined;
 
   constructor(
     private readonly host: FetcherHost,
@@ -80,6 +86,8 @@ export class PartitionFetcher implements DataWaiter {
     startPosition: () => Promise<number>,
     committedAtStart: number | undefined,
   ) {
+    this.grant =
+      host.group === null ? undefined : Object.freeze({ group: host.group, memberId: host.memberId, assignmentEpoch });
     if (committedAtStart !== undefined) this.lastCommitted = committedAtStart;
     this.done = this.run(startPosition);
   }
@@ -331,7 +339,8 @@ export class PartitionFetcher implements DataWaiter {
   /** The message for a record, or null (reported) for a record that passed its CRC but is not a Wharf message. */
   private decode(rec: LogRecord): TopicMessage | null {
     // Not decoded: the stored JSON was checked when it was published.
-    if (this.host.storedRecords) return new StoredTopicMessage(rec, this.host.topicRef.name, this.partition.index);
+    if (this.host.storedRecords)
+      return new StoredTopicMessage(rec, this.host.topicRef.name, this.partition.index, this.grant);
     const msg: TopicMessage = {
       id: '',
       type: '',
@@ -343,6 +352,7 @@ export class PartitionFetcher implements DataWaiter {
       partition: this.partition.index,
       offset: rec.offset,
       deliveryCount: 1,
+      grant: this.grant,
     };
     try {
       return decodeInto(rec, msg, this.host.shareReadBuffers);

@@ -6,6 +6,7 @@ import type { BrokerContext, KindManager } from '../context.js';
 import { RECOVERY_WINDOW_MS } from '../idempotence.js';
 import { encodeMessage } from '../message-codec.js';
 import type {
+  MemberGrant,
   MessageInput,
   PublishResult,
   SubscribeOptions,
@@ -196,6 +197,18 @@ export class TopicManager implements KindManager {
       );
     }
     await this.offsets.commit(topic, group, partition, offset);
+  }
+
+  // exchanges helper: the fence of a transaction's commit under a grant (GroupCoordinator.holdCommit).
+  // A group with no coordinator has had no member since the broker opened: no grant of it is current.
+  isCurrentGrant(topic: string, group: string, partition: number, grant: MemberGrant): boolean {
+    const c = this.topics.get(topic)?.coordinators.get(group);
+    return c !== undefined && c.isCurrentGrant(grant.memberId, partition, grant.assignmentEpoch);
+  }
+
+  holdCommit(topic: string, group: string, partition: number, grant: MemberGrant): (() => void) | null {
+    const c = this.topics.get(topic)?.coordinators.get(group);
+    return c === undefined ? null : c.holdCommit(grant.memberId, partition, grant.assignmentEpoch);
   }
 
   async stats(name: string): Promise<TopicStats> {

@@ -23,11 +23,14 @@ export function fromJsonInput(input: JsonMessageInput): MessageInput {
   return { ...rest, payload: new Uint8Array(Buffer.from(payloadBase64, 'base64')) };
 }
 
-/** Delivered message (topic or queue) to JSON; drops the settle methods a QueueMessage carries. */
+/**
+ * Delivered message (topic or queue) to JSON; drops the settle methods a QueueMessage carries and a
+ * topic message's grant (it fences a transaction in the subscriber's own process: nothing to HTTP).
+ */
 export function toJsonMessage(m: Message & Record<string, unknown>): Record<string, unknown> {
   const out: Record<string, unknown> = {};
   for (const [k, v] of Object.entries(m)) {
-    if (typeof v === 'function' || k === 'payload') continue;
+    if (typeof v === 'function' || k === 'payload' || k === 'grant') continue;
     out[k] = v;
   }
   Object.assign(out, payloadToJson(m.payload));
