@@ -394,6 +394,7 @@ export class RemoteSubscription extends RemoteFlow<TopicMessage> {
       partition: 0,
       offset: 0,
       deliveryCount: 0,
+      grant: undefined,
     };
   }
 
@@ -401,6 +402,10 @@ export class RemoteSubscription extends RemoteFlow<TopicMessage> {
     m.partition = f.partition;
     m.offset = f.offset;
     m.deliveryCount = f.deliveryCount;
+    // The server sends the grant's epoch (version 8); the member and group are this flow's, from the
+    // SUBSCRIBED that every delivery of the flow follows (a resubscribe names a new member).
+    if (f.assignmentEpoch >= 0 && this.group !== null)
+      m.grant = { group: this.group, memberId: this.memberId, assignmentEpoch: f.assignmentEpoch };
   }
 
   protected invoke(m: TopicMessage): Promise<void> | void {

@@ -337,12 +337,12 @@ export class RemoteWharf implements Wharf, FlowRegistry {
 
   /**
    * Runs fn; if it resolves, its acks, publishes and offset commits are sent as one TRANSACTION
-   * request (protocol version 7) that the server commits all or nothing, as Broker.transaction does;
-   * if it throws, nothing is sent. Collected with the embedded broker's own collector, so the same
-   * misuse fails with the same error codes. Publishes this client made before it are sent before it
-   * (not awaited: await them first where their order against the transaction's outputs matters, as
-   * embedded). Not sent again after a lost connection (it may have committed): it fails with
-   * UNAVAILABLE, as an ACK would.
+   * request (protocol version 7; version 8 for an offset commit fenced by a grant) that the server
+   * commits all or nothing, as Broker.transaction does; if it throws, nothing is sent. Collected
+   * with the embedded broker's own collector, so the same misuse fails with the same error codes.
+   * Publishes this client made before it are sent before it (not awaited: await them first where
+   * their order against the transaction's outputs matters, as embedded). Not sent again after a
+   * lost connection (it may have committed): it fails with UNAVAILABLE, as an ACK would.
    */
   async transaction<T>(fn: (tx: Transaction) => Promise<T>): Promise<T> {
     this.ensureOpen();
@@ -364,7 +364,8 @@ export class RemoteWharf implements Wharf, FlowRegistry {
             'PROTOCOL_ERROR',
             `the server speaks protocol version ${version}; transactions need version ${TRANSACTION_VERSION} or later: upgrade the server`,
           );
-        encodeTransaction(w, request);
+        // Below version 8 a fenced commit is refused here (PROTOCOL_ERROR), never sent without its fence.
+        encodeTransaction(w, request, version);
       },
       (_op, r) => decodeEmpty(r),
       false,

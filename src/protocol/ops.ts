@@ -1,8 +1,8 @@
-// Op codes of the native protocol, version 7 (version 1 plus SETTLE_BATCH in 2, FLOW_ENDED in 3, a PUBLISH_OK result flag and RECEIVE's attempt id in 4, a second PUBLISH_OK result flag in 5, RELEASE in 6, TRANSACTION in 7). Requests are 0x01-0x7E, responses set bit 7 of the
+// Op codes of the native protocol, version 8 (version 1 plus SETTLE_BATCH in 2, FLOW_ENDED in 3, a PUBLISH_OK result flag and RECEIVE's attempt id in 4, a second PUBLISH_OK result flag in 5, RELEASE in 6, TRANSACTION in 7, grants on group deliveries and fenced TRANSACTION offset commits in 8). Requests are 0x01-0x7E, responses set bit 7 of the
 // request's family, pushes (server -> client, correlation id 0) are 0xC0 and up. docs/protocol.md
 // lists every op's body byte by byte.
 
-export const PROTOCOL_VERSION = 7;
+export const PROTOCOL_VERSION = 8;
 /** First version with SETTLE_BATCH; against an older server the client settles with SETTLE + CREDIT. */
 export const SETTLE_BATCH_VERSION = 2;
 /** First version with the FLOW_ENDED push; an older client is not sent it (its flow just stops). */
@@ -17,6 +17,12 @@ export const ROUTED_FLAG_VERSION = 5;
 export const RELEASE_VERSION = 6;
 /** First version with TRANSACTION (acks, publishes and offset commits applied all or nothing); an older server cannot run one. */
 export const TRANSACTION_VERSION = 7;
+/**
+ * First version whose topic deliveries to a group member carry their grant's assignment epoch
+ * (delivery mask bit 7), and whose TRANSACTION offset commits may carry a grant (fenced); an older
+ * peer is sent neither, and a client does not send a fenced commit to an older server.
+ */
+export const FENCED_COMMIT_VERSION = 8;
 /** Oldest version this code still speaks. */
 export const MIN_PROTOCOL_VERSION = 1;
 

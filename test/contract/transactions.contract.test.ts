@@ -1,8 +1,13 @@
 // Transactions (acks, publishes and offset commits, all or none) behave the same embedded and over
-// the native protocol (TRANSACTION, version 7).
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import type { QueueMessage, Transaction } from '../../src/broker/index.js';
+// the native protocol (TRANSACTION, version 7; offset commits fenced by a grant, version 8).
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import type { QueueMessage, Subscription, TopicMessage, Transaction } from '../../src/broker/index.js';
+import { IntentJournal } from '../../src/broker/exchanges/intent-journal.js';
 import { factories, waitFor, type Target } from './factories.js';
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+/** For members that must not expire during a test. */
+const SAFE_SESSION = { sessionTimeoutMs: 10_000, heartbeatIntervalMs: 1000 };
 
 describe.each(factories)('transactions contract (%s)', (_name, make) => {
   let t: Target;
@@ -253,6 +258,9 @@ describe.each(factories)('transactions contract (%s)', (_name, make) => {
       { topic: 'src', group: 'g', partition: -1, offset: 1 },
       { topic: 'src', group: 'g', partition: 0, offset: 1.5 },
       { topic: 'src', group: 'g', partition: '0', offset: 1 },
+      { topic: 'src', group: 'g', partition: 0, offset: 1, grant: { memberId: 'm' } },
+      { topic: 'src', group: 'g', partition: 0, offset: 1, grant: { memberId: '', assignmentEpoch: 1 } },
+      { topic: 'src', group: 'g', partition: 0, offset: 1, grant: { memberId: 'm', assignmentEpoch: -1 } },
       null,
     ];
     for (const commit of bad) {
@@ -271,5 +279,179 @@ describe.each(factories)('transactions contract (%s)', (_name, make) => {
   it('an empty transaction resolves with its value and changes nothing', async () => {
     expect(await t.wharf.transaction(async () => 42)).toBe(42);
     expect(await depth('out')).toBe(0);
+  });
+
+  // ---------------------------------------------------------------- fenced offset commits (per grant)
+
+  /** Subscribes to `topic` in group g from the start, keeping every message delivered, by partition. */
+  async function member(topic: string, seen: Map<number, TopicMessage[]>): Promise<Subscription> {
+    return t.wharf.subscribe(topic, { group: 'g', from: 'earliest', ...SAFE_SESSION }, (m) => {
+      let list = seen.get(m.partition);
+      if (list === undefined) seen.set(m.partition, (list = []));
+      list.push(m);
+    });
+  }
+  /** One transaction that consumed `m`: its output, and the commit of its offset under its grant. */
+  function processOnce(m: TopicMessage): Promise<void> {
+    return t.wharf.transaction(async (tx) => {
+      await tx.publish('out', { payload: `from ${m.partition}:${m.offset}` });
+      await tx.commitOffset(m);
+    });
+  }
+
+  it('a group message carries its grant; committing it under the current grant applies offset + 1 with the outputs', async () => {
+    await t.wharf.publish('events', [{ payload: 'a' }, { payload: 'b' }]);
+    const seen = new Map<number, TopicMessage[]>();
+    const sub = await member('events', seen);
+    await waitFor(() => (seen.get(0)?.length ?? 0) === 2);
+    const [first, second] = seen.get(0)!;
+    expect(first.grant).toEqual({ group: 'g', memberId: sub.memberId, assignmentEpoch: expect.any(Number) });
+    expect(second.grant).toEqual(first.grant);
+    await sub.close(); // the group's own commit is at 2 now; move it back so the transaction's shows
+    await t.wharf.transaction(async (tx) => {
+      await tx.commitOffset({ topic: 'events', group: 'g', partition: 0, offset: 0 }); // administrative: no grant
+    });
+    expect(await committed('events', 'g', 0)).toBe(0);
+    const again = new Map<number, TopicMessage[]>();
+    const sub2 = await member('events', again);
+    await waitFor(() => (again.get(0)?.length ?? 0) === 2);
+    await processOnce(again.get(0)![0]);
+    expect(await committed('events', 'g', 0)).toBe(1);
+    expect((await received('out')).map((m) => m.payload)).toEqual(['from 0:0']);
+    await sub2.close();
+  });
+
+  it('after its partition moved to another member, a message’s commit fails with CONFLICT and nothing of it applies', async () => {
+    await t.wharf.publish('src', [
+      { partition: 0, payload: 0 },
+      { partition: 1, payload: 1 },
+    ]);
+    const seenA = new Map<number, TopicMessage[]>();
+    const a = await member('src', seenA);
+    await waitFor(() => seenA.get(0)?.length === 1 && seenA.get(1)?.length === 1);
+    const b = await member('src', new Map());
+    expect(b.assignments()).toHaveLength(1);
+    const [moved] = b.assignments();
+    const kept = 1 - moved;
+    const before = await committed('src', 'g', moved);
+    await expect(
+      t.wharf.transaction(async (tx) => {
+        await tx.ack(await leasedInput());
+        await tx.publish('out', { payload: 'zombie output' });
+        await tx.commitOffset(seenA.get(moved)![0]);
+      }),
+    ).rejects.toMatchObject({
+      code: 'CONFLICT',
+      message: expect.stringMatching(new RegExp(`partition ${moved} of topic "src" was reassigned in group "g"`)),
+    });
+    expect(await depth('out')).toBe(0);
+    expect(await depth('in')).toBe(1); // the ack did not apply either: the lease is still held
+    expect(await committed('src', 'g', moved)).toBe(before);
+    // The partition a kept is still a's under the same grant: its message commits.
+    await processOnce(seenA.get(kept)![0]);
+    expect((await received('out')).map((m) => m.payload)).toEqual([`from ${kept}:0`]);
+    await b.close();
+    await a.close();
+  });
+
+  it('after a seek grants the partition to the same member again, a message of the earlier grant cannot commit', async () => {
+    await t.wharf.publish('events', { payload: 'x' });
+    const seen = new Map<number, TopicMessage[]>();
+    const sub = await member('events', seen);
+    await waitFor(() => seen.get(0)?.length === 1);
+    await sub.seek('earliest'); // every partition revoked and granted again, to the same member
+    await waitFor(() => seen.get(0)?.length === 2);
+    const [old, replayed] = seen.get(0)!;
+    expect(replayed.grant!.memberId).toBe(old.grant!.memberId);
+    expect(replayed.grant!.assignmentEpoch).not.toBe(old.grant!.assignmentEpoch);
+    await expect(processOnce(old)).rejects.toMatchObject({ code: 'CONFLICT' });
+    expect(await depth('out')).toBe(0);
+    await processOnce(replayed);
+    expect(await depth('out')).toBe(1);
+    expect(await committed('events', 'g', 0)).toBe(1);
+    await sub.close();
+  });
+
+  it('a message of a reader without a group has no grant: committing it is INVALID_ARGUMENT; a made-up grant is CONFLICT', async () => {
+    await t.wharf.publish('events', { payload: 'x' });
+    const seen: TopicMessage[] = [];
+    const reader = await t.wharf.subscribe('events', { from: 'earliest' }, (m) => void seen.push(m));
+    await waitFor(() => seen.length === 1);
+    expect(seen[0].grant).toBeUndefined();
+    await expect(processOnce(seen[0])).rejects.toMatchObject({
+      code: 'INVALID_ARGUMENT',
+      message: expect.stringMatching(/no grant.*reader without a consumer group/),
+    });
+    // A grant no member holds: a group nobody joined, and a member the group does not have.
+    for (const group of ['nobody', 'g']) {
+      if (group === 'g') await member('events', new Map()).then((s) => s.close());
+      await expect(
+        t.wharf.transaction(async (tx) => {
+          await tx.publish('out', { payload: 'y' });
+          await tx.commitOffset({
+            topic: 'events',
+            group,
+            partition: 0,
+            offset: 1,
+            grant: { memberId: 'made-up', assignmentEpoch: 1 },
+          });
+        }),
+      ).rejects.toMatchObject({ code: 'CONFLICT' });
+    }
+    expect(await depth('out')).toBe(0);
+    await reader.close();
+  });
+
+  it('a rebalance while a fenced commit is being written waits for it: the new owner starts after that commit', async () => {
+    await t.wharf.createTopic('gap', { partitions: 2 });
+    await t.wharf.publish('gap', [
+      { partition: 0, payload: 0 },
+      { partition: 1, payload: 1 },
+    ]);
+    // Every intent (the transaction's durable write) waits at the gate: a slow disk.
+    let open!: () => void;
+    const gate = new Promise<void>((r) => (open = r));
+    const run = IntentJournal.prototype.run;
+    const writes = vi.spyOn(IntentJournal.prototype, 'run').mockImplementation(function (this: IntentJournal, intent) {
+      return gate.then(() => run.call(this, intent));
+    });
+    try {
+      const handled: string[] = [];
+      const handler = (who: string) => async (m: TopicMessage) => {
+        handled.push(`${who} ${m.partition}:${m.offset}`);
+        await processOnce(m);
+      };
+      // a's handlers are inside their transactions for longer than a's session timeout ...
+      const a = await t.wharf.subscribe(
+        'gap',
+        { group: 'g', from: 'earliest', sessionTimeoutMs: 300, heartbeatIntervalMs: 50 },
+        handler('a'),
+      );
+      await waitFor(() => writes.mock.calls.length === 2);
+      // ... when b joins: the revoke of the partition that moves to b gives up after 300 ms, and
+      // the partition is b's only once a's commit of it has been written.
+      let bJoined = false;
+      const joining = t.wharf
+        .subscribe('gap', { group: 'g', from: 'earliest', ...SAFE_SESSION }, handler('b'))
+        .then((s) => {
+          bJoined = true;
+          return s;
+        });
+      await sleep(1000);
+      expect(bJoined).toBe(false);
+      open();
+      const b = await joining;
+      expect(b.assignments()).toHaveLength(1);
+      await waitFor(() => handled.length === 2 && writes.mock.results.length === 2);
+      await sleep(100); // room for a wrong redelivery to b
+      expect(handled.sort()).toEqual(['a 0:0', 'a 1:0']);
+      expect(await depth('out')).toBe(2);
+      expect([await committed('gap', 'g', 0), await committed('gap', 'g', 1)]).toEqual([1, 1]);
+      await b.close();
+      await a.close();
+    } finally {
+      open();
+      writes.mockRestore();
+    }
   });
 });

@@ -256,6 +256,27 @@ describe('codec golden fixtures', () => {
     expect(d.deliveries[0]).toMatchObject({ deliveryId: 3, deliveryCount: 1, partition: 2, offset: 7, receipt: '' });
     expect(d.deliveries[0].message).toMatchObject({ id: 'm1', type: 't', timestamp: 1000, key: null, headers: {} });
     expect(Array.from(d.deliveries[0].message.payload as Uint8Array)).toEqual([0xab]);
+    expect(d.deliveries[0].assignmentEpoch).toBe(-1); // no grant
+  });
+
+  it('DELIVER (version 8) of a group member’s topic message carries its grant’s epoch (mask bit 7)', () => {
+    const message = { id: 'm1', type: 't', timestamp: 1000, key: null, headers: {}, payload: new Uint8Array([0xab]) };
+    const meta = { deliveryId: 3, deliveryCount: 1, partition: 2, offset: 7, assignmentEpoch: 4 };
+    const f = P.encodeFrame(P.OP.DELIVER, 0, (w) => {
+      P.encodeDeliverHeader(w, 1, 1);
+      P.encodeDelivery(w, message, meta);
+    });
+    expect(hex(f)).toBe(
+      [
+        '00000040 c0 00000000  00000001 0001',
+        '00000031 00000003 00a0 0002 6d31 0001 74 00000000000003e8 00000001',
+        '0000  01 00000001 ab  00000002 0000000000000007  00000004',
+      ]
+        .join('')
+        .replaceAll(' ', ''),
+    );
+    const d = body(f, P.OP.DELIVER, P.decodeDeliver).deliveries[0];
+    expect(d).toMatchObject({ deliveryId: 3, partition: 2, offset: 7, receipt: '', assignmentEpoch: 4 });
   });
 
   it('RECEIVE and admin name + JSON', () => {
@@ -295,7 +316,7 @@ describe('codec golden fixtures', () => {
       publishes: [{ name: 'o', messages: [{ type: 't' }] }],
       offsets: [{ topic: 't', group: 'g', partition: 1, offset: 2 }],
     };
-    const f = P.encodeFrame(P.OP.TRANSACTION, 3, (w) => P.encodeTransaction(w, req));
+    const f = P.encodeFrame(P.OP.TRANSACTION, 3, (w) => P.encodeTransaction(w, req, 7));
     // As docs/protocol.md §11 lays it out: prefix, then the acks, the publishes and the offsets.
     const expected = [
       '00000034 50 00000003',
@@ -304,14 +325,64 @@ describe('codec golden fixtures', () => {
       '0001  0001 74 0001 67 00000001 0000000000000002', // 1 offset: topic t, group g, partition 1, offset 2
     ];
     expect(hex(f)).toBe(expected.join('').replaceAll(' ', ''));
-    expect(body(f, P.OP.TRANSACTION, P.decodeTransaction)).toEqual({
+    expect(body(f, P.OP.TRANSACTION, (r) => P.decodeTransaction(r, 7))).toEqual({
       ...req,
       publishes: [{ name: 'o', messages: [{ type: 't', key: null }] }],
     });
     const empty = P.encodeFrame(P.OP.TRANSACTION, 4, (w) =>
-      P.encodeTransaction(w, { acks: [], publishes: [], offsets: [] }),
+      P.encodeTransaction(w, { acks: [], publishes: [], offsets: [] }, 7),
     );
-    expect(body(empty, P.OP.TRANSACTION, P.decodeTransaction)).toEqual({ acks: [], publishes: [], offsets: [] });
+    expect(body(empty, P.OP.TRANSACTION, (r) => P.decodeTransaction(r, 7))).toEqual({
+      acks: [],
+      publishes: [],
+      offsets: [],
+    });
+  });
+
+  it('TRANSACTION (version 8): each offset commit has a flags byte, and a fenced one its grant', () => {
+    const req = {
+      acks: [],
+      publishes: [{ name: 'o', messages: [{ type: 't' }] }],
+      offsets: [
+        { topic: 't', group: 'g', partition: 1, offset: 2, grant: { memberId: 'm', assignmentEpoch: 3 } },
+        { topic: 't', group: 'g', partition: 0, offset: 5 },
+      ],
+    };
+    const f = P.encodeFrame(P.OP.TRANSACTION, 3, (w) => P.encodeTransaction(w, req, 8));
+    const expected = [
+      '00000046 50 00000003',
+      '0000', // no acks
+      '0001  0001 6f 0001  00000005 0002 0001 74', // 1 publish to o: 1 record (mask type), type t
+      '0002', // 2 offsets
+      '0001 74 0001 67 00000001 0000000000000002  01 0001 6d 00000003', // fenced: flags 1, member m, epoch 3
+      '0001 74 0001 67 00000000 0000000000000005  00', // administrative: flags 0
+    ];
+    expect(hex(f)).toBe(expected.join('').replaceAll(' ', ''));
+    expect(body(f, P.OP.TRANSACTION, (r) => P.decodeTransaction(r, 8))).toEqual({
+      ...req,
+      publishes: [{ name: 'o', messages: [{ type: 't', key: null }] }],
+    });
+    // Unfenced commits still go to a version 7 server, without the flags byte; a fenced one is
+    // refused before anything is written rather than sent without its fence.
+    const unfenced = { ...req, offsets: [req.offsets[1]] };
+    const v7 = P.encodeFrame(P.OP.TRANSACTION, 3, (w) => P.encodeTransaction(w, unfenced, 7));
+    expect(body(v7, P.OP.TRANSACTION, (r) => P.decodeTransaction(r, 7)).offsets).toEqual([req.offsets[1]]);
+    const w = new P.WireWriter(64);
+    expect(() => P.encodeTransaction(w, req, 7)).toThrow(
+      expect.objectContaining({ code: 'PROTOCOL_ERROR', message: expect.stringMatching(/version 8/) }),
+    );
+    // Reserved flag bits are refused, and a grant's fields must all be there.
+    const reserved = P.encodeFrame(P.OP.TRANSACTION, 3, (wr) => {
+      wr.u16(0).u16(0).u16(1).str('t').str('g').u32(0).u64(1).u8(0x02);
+    });
+    expect(() => body(reserved, P.OP.TRANSACTION, (r) => P.decodeTransaction(r, 8))).toThrow(
+      expect.objectContaining({ code: 'PROTOCOL_ERROR', message: expect.stringMatching(/reserved bits/) }),
+    );
+    for (let end = 9; end < f.length; end++) {
+      expect(() => P.decodeTransaction(new P.WireReader().reset(f, 9, end), 8)).toThrow(
+        expect.objectContaining({ code: 'PROTOCOL_ERROR' }),
+      );
+    }
   });
 });
 

@@ -43,7 +43,11 @@ describe('TRANSACTION', () => {
     expect((await raw.next())?.op).toBe(P.OP.HELLO_OK);
     raw.send(
       P.encodeFrame(P.OP.TRANSACTION, 2, (w) =>
-        P.encodeTransaction(w, { acks: [], publishes: [{ name: 'out', messages: [{ payload: 1 }] }], offsets: [] }),
+        P.encodeTransaction(
+          w,
+          { acks: [], publishes: [{ name: 'out', messages: [{ payload: 1 }] }], offsets: [] },
+          P.TRANSACTION_VERSION,
+        ),
       ),
     );
     const f = (await raw.next())!;
@@ -80,7 +84,7 @@ describe('TRANSACTION', () => {
 
   it('malformed or refused bodies are answered with an error; nothing is stored and the connection keeps working', async () => {
     const { port } = await start();
-    const c = await RawClient.open(port, true, P.PROTOCOL_VERSION);
+    const c = await RawClient.open(port, true, P.TRANSACTION_VERSION); // offset commits without a flags byte
     const msg = (w: P.WireWriter): void => P.encodeMessageInput(w, { payload: 1 });
     const cases: Array<[Buffer, string]> = [
       [P.encodeFrame(P.OP.TRANSACTION, 2, (w) => w.u16(1)), 'PROTOCOL_ERROR'], // one ack, no bytes for it

@@ -18,11 +18,12 @@ function stored(m: MessageInput): LogRecord {
   return decodeBatch(encodeBatch({ baseOffset: 7, records: [enc.record] })).records[0];
 }
 
-/** A queue delivery's facts (a lease), then a topic delivery's (a position). */
+/** A queue delivery's facts (a lease), then a topic delivery's (a position), and a group member's (and its grant). */
 const metas: P.DeliveryMeta[] = [
   { deliveryId: 3, deliveryCount: 2, receipt: 'e:5:9', firstDeliveredAt: 1_700_000_000_456 },
   { deliveryId: 5, deliveryCount: 1, receipt: '9f3a0c1d:0:1234567890123', firstDeliveredAt: 1 },
   { deliveryId: 4, deliveryCount: 1, partition: 2, offset: 77 },
+  { deliveryId: 6, deliveryCount: 1, partition: 2, offset: 78, assignmentEpoch: 3 },
 ];
 
 function bothEncodings(rec: LogRecord): [string, string] {

@@ -13,8 +13,9 @@
 //
 // delivery = length:u32 deliveryId:u32 mask:u16 id:str type:str timestampMs:u64 deliveryCount:u32
 //            headers payload [key:str] [priority:u32] [groupId:str] [dedupId:str] [routingKey:str]
-//            [partition:u32 offset:u64] [receipt:str firstDeliveredAtMs:u64]
-//            (mask bits 0..6 in that order)
+//            [partition:u32 offset:u64] [receipt:str firstDeliveredAtMs:u64] [assignmentEpoch:u32]
+//            (mask bits 0..7 in that order; bit 7 from version 8 only, on topic deliveries to a
+//             group member: the epoch of the grant it was delivered under)
 import { JsonText, WharfError } from '../../common/index.js';
 import type { JsonValue, Message, MessageInput, Payload } from '../api-types.js';
 import type { WireReader } from '../wire-reader.js';
@@ -47,7 +48,9 @@ export const OUT_DEDUP = 1 << 3;
 export const OUT_ROUTING = 1 << 4;
 export const OUT_POSITION = 1 << 5;
 export const OUT_LEASE = 1 << 6;
-const OUT_KNOWN = (1 << 7) - 1;
+/** Version 8 (FENCED_COMMIT_VERSION): never set on a connection of an older version, whose peer refuses it. */
+export const OUT_GRANT = 1 << 7;
+const OUT_KNOWN = (1 << 8) - 1;
 
 function bad(what: string): WharfError {
   return new WharfError('INVALID_ARGUMENT', `${what}; see MessageInput in the API docs`);
@@ -294,6 +297,8 @@ export interface DeliveryMeta {
   offset?: number;
   receipt?: string;
   firstDeliveredAt?: number;
+  /** The assignment epoch of a group member's grant; set only on connections of version 8 or later. */
+  assignmentEpoch?: number;
 }
 
 export interface DecodedDelivery {
@@ -305,6 +310,8 @@ export interface DecodedDelivery {
   /** '' when not a queue delivery. */
   receipt: string;
   firstDeliveredAt: number;
+  /** -1 when the delivery carries no grant (not a group member's, or an older version). */
+  assignmentEpoch: number;
 }
 
 /** The delivery facts of one decoded delivery; one instance is reused for a whole frame's deliveries. */
@@ -317,6 +324,8 @@ export class DeliveryFacts {
   /** '' when not a queue delivery. */
   receipt = '';
   firstDeliveredAt = 0;
+  /** -1 when the delivery carries no grant. */
+  assignmentEpoch = -1;
 }
 
 export function encodeDelivery(w: WireWriter, m: Message, meta: DeliveryMeta): void {
@@ -328,6 +337,7 @@ export function encodeDelivery(w: WireWriter, m: Message, meta: DeliveryMeta): v
   if (m.routingKey !== undefined) mask |= OUT_ROUTING;
   if (meta.partition !== undefined) mask |= OUT_POSITION;
   if (meta.receipt !== undefined) mask |= OUT_LEASE;
+  if (meta.assignmentEpoch !== undefined) mask |= OUT_GRANT;
   const at = w.reserveU32();
   w.u32(meta.deliveryId)
     .u16(mask)
@@ -344,6 +354,7 @@ export function encodeDelivery(w: WireWriter, m: Message, meta: DeliveryMeta): v
   if (mask & OUT_ROUTING) w.str(m.routingKey as string);
   if (mask & OUT_POSITION) w.u32(meta.partition as number).u64(meta.offset ?? 0);
   if (mask & OUT_LEASE) w.str(meta.receipt as string).u64(meta.firstDeliveredAt ?? 0);
+  if (mask & OUT_GRANT) w.u32(meta.assignmentEpoch as number);
   w.patchU32(at, w.pos - at - 4);
 }
 
@@ -384,6 +395,7 @@ export function decodeDeliveryInto<M extends Message>(r: WireReader, into: M, fa
     facts.receipt = '';
     facts.firstDeliveredAt = 0;
   }
+  facts.assignmentEpoch = mask & OUT_GRANT ? r.u32('assignmentEpoch') : -1;
   if (r.pos !== end) throw r.fail(`delivery length ${length} disagrees with its fields`);
   return into;
 }
@@ -403,5 +415,6 @@ export function decodeDelivery(r: WireReader): DecodedDelivery {
     offset: facts.offset,
     receipt: facts.receipt,
     firstDeliveredAt: facts.firstDeliveredAt,
+    assignmentEpoch: facts.assignmentEpoch,
   };
 }

@@ -41,6 +41,8 @@ export class PendingDelivery extends HandlerOutcome implements DeliveryMeta {
   /** Set when the broker's handler awaits the outcome as a promise; otherwise the outcome is reported as a HandlerOutcome. */
   resolve: () => void = settledElsewhere;
   reject: (e: Error) => void = settledElsewhere;
+  /** A topic delivery to a group member, on a connection of version 8 or later: its grant's epoch (flow.ts). */
+  assignmentEpoch: number | undefined = undefined;
 
   constructor(
     /** The decoded message, or null when `record` is sent as stored. */

@@ -27,6 +27,7 @@ import {
 } from '../../broker/index.js';
 import {
   OUT_DEDUP,
+  OUT_GRANT,
   OUT_GROUP,
   OUT_KEY,
   OUT_LEASE,
@@ -216,6 +217,7 @@ export function encodeStoredDelivery(
   if (routingKey !== null) mask |= OUT_ROUTING;
   if (meta.partition !== undefined) mask |= OUT_POSITION;
   if (meta.receipt !== undefined) mask |= OUT_LEASE;
+  if (meta.assignmentEpoch !== undefined) mask |= OUT_GRANT;
   const at = w.reserveU32();
   w.u32(meta.deliveryId).u16(mask);
   if (id === null) w.str('');
@@ -241,5 +243,6 @@ export function encodeStoredDelivery(
     if (receiptParts === null || !writeReceiptParts(w, receiptParts)) w.str(meta.receipt);
     w.u64(meta.firstDeliveredAt ?? 0);
   }
+  if (meta.assignmentEpoch !== undefined) w.u32(meta.assignmentEpoch);
   w.patchU32(at, w.pos - at - 4);
 }

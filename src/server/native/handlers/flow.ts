@@ -4,6 +4,7 @@
 // embedded ones. Per message: one PendingDelivery and (unless ackMode 'auto') one promise.
 import { ChurnMap, LIMITS, WharfError } from '../../../common/index.js';
 import {
+  FENCED_COMMIT_VERSION,
   OP,
   decodeCredit,
   decodeSeek,
@@ -135,6 +136,13 @@ const subscribe: OpHandler = async (conn, r, id) => {
     // handler: deliveries stream, bounded by credits. At-least-once waits for SETTLE before the commit.
     const track = req.options.ackMode !== 'auto';
     const source = storedSource(conn);
+    // A group member's deliveries carry their grant's epoch from version 8 on (the client knows the
+    // member and group from SUBSCRIBED): an older client refuses the mask bit, so it is not sent one.
+    const grants = conn.protocolVersion >= FENCED_COMMIT_VERSION;
+    const withGrant = (d: PendingDelivery, m: StoredTopicDelivery | TopicMessage): PendingDelivery => {
+      if (grants && m.grant !== undefined) d.assignmentEpoch = m.grant.assignmentEpoch;
+      return d;
+    };
     // The embedded Broker hands over each message as stored: it goes out without being decoded.
     const sub =
       source !== null
@@ -142,7 +150,10 @@ const subscribe: OpHandler = async (conn, r, id) => {
             forwardWithCredit(
               conn,
               flow,
-              new PendingDelivery(null, m.record, m.deliveryCount, m.partition, m.offset, undefined, undefined),
+              withGrant(
+                new PendingDelivery(null, m.record, m.deliveryCount, m.partition, m.offset, undefined, undefined),
+                m,
+              ),
               track,
             ),
           )
@@ -150,7 +161,7 @@ const subscribe: OpHandler = async (conn, r, id) => {
             forwardWithCredit(
               conn,
               flow,
-              new PendingDelivery(m, null, m.deliveryCount, m.partition, m.offset, undefined, undefined),
+              withGrant(new PendingDelivery(m, null, m.deliveryCount, m.partition, m.offset, undefined, undefined), m),
               track,
             ),
           );

@@ -1,12 +1,13 @@
 // TRANSACTION (version 7): the acks, publishes and offset commits a remote client collected in its
 // transaction's callback, committed here through the broker's own transaction, all or nothing.
+// Offset commits fenced by a grant (version 8) are fenced by the broker, as embedded.
 import { OP, decodeTransaction, type LeasedMessageRef } from '../../../protocol/index.js';
 import type { OpHandler } from '../connection.js';
 import { payloadsForBroker } from './publish.js';
 import { leased, settler } from './queue.js';
 
 const transaction: OpHandler = async (conn, r, id) => {
-  const req = decodeTransaction(r);
+  const req = decodeTransaction(r, conn.protocolVersion);
   for (const p of req.publishes) payloadsForBroker(conn, p.messages);
   // A broker that settles by receipt (the embedded Broker) takes the client's receipts as they are,
   // from any connection; another Wharf behind the server (a remote client) acks the messages this
