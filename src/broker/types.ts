@@ -63,6 +63,12 @@ export interface PublishResult {
   repeatedSequence?: boolean;
   /** Exchanges: how many queues/topics/endpoints it was routed to. */
   routed?: number;
+  /**
+   * Queues: what the queue's overflow policy did with this message instead of storing it in the
+   * queue: sent it to the dead-letter queue (overflow 'dead-letter', RabbitMQ's reject-publish-dlx
+   * nack) or dropped it (overflow 'drop-lowest-priority', a message below every stored one).
+   */
+  overflow?: 'dead-lettered' | 'dropped';
 }
 
 // ---------------------------------------------------------------- topics

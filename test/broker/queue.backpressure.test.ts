@@ -95,8 +95,8 @@ describe('overflow policies', () => {
       { payload: 'p0', priority: 0 },
       { payload: 'p1', priority: 1 },
     ]);
-    await t.broker.publish('q', { payload: 'p2b', priority: 2 });
-    await t.broker.publish('q', { payload: 'p0b', priority: 0 });
+    expect((await t.broker.publish('q', { payload: 'p2b', priority: 2 })).overflow).toBeUndefined();
+    expect((await t.broker.publish('q', { payload: 'p0b', priority: 0 })).overflow).toBe('dropped');
     expect((await t.broker.receive('q', { max: 10 })).map((m) => m.payload)).toEqual(['p2', 'p2b', 'p1']);
   });
 
@@ -106,6 +106,7 @@ describe('overflow policies', () => {
     await t.broker.publish('q', { payload: 'kept' });
     const [r] = await t.broker.publish('q', [{ payload: 'overflow' }]);
     expect(typeof r.id).toBe('string');
+    expect(r.overflow).toBe('dead-lettered');
     expect((await t.broker.receive('q', { max: 10 })).map((m) => m.payload)).toEqual(['kept']);
     const [dead] = await t.broker.receive('q.dlq');
     expect(dead.payload).toBe('overflow');
@@ -116,7 +117,14 @@ describe('overflow policies', () => {
     await t.broker.createQueue('q.dlq');
     await t.broker.createQueue('q', { maxLength: 5, overflow: 'dead-letter', deadLetterQueue: 'q.dlq' });
     const results = await fill('q', 6);
-    expect(results).toHaveLength(6);
+    expect(results.map((r) => r.overflow)).toEqual([
+      undefined,
+      undefined,
+      undefined,
+      undefined,
+      undefined,
+      'dead-lettered',
+    ]);
     expect((await t.broker.receive('q', { max: 10 })).map((m) => m.payload)).toEqual([0, 1, 2, 3, 4]);
     expect((await t.broker.receive('q.dlq', { max: 10 })).map((m) => m.payload)).toEqual([5]);
     expect((await qstats(t, 'q')).deadLettered).toBe(1);

@@ -42,6 +42,16 @@ describe.each(factories)('queues contract (%s)', (_name, make) => {
     expect(await t.wharf.publish('jobs', many.slice(0, 10_000))).toHaveLength(10_000);
   });
 
+  it("a publish result says what a queue's overflow policy did instead of storing: dead-lettered or dropped", async () => {
+    await t.wharf.createQueue('full.dlq');
+    await t.wharf.createQueue('full', { maxLength: 1, overflow: 'dead-letter', deadLetterQueue: 'full.dlq' });
+    const results = await t.wharf.publish('full', [{ payload: 1 }, { payload: 2 }]);
+    expect(results.map((r) => r.overflow)).toEqual([undefined, 'dead-lettered']);
+    await t.wharf.createQueue('ranked', { maxLength: 1, overflow: 'drop-lowest-priority', priorities: 2 });
+    await t.wharf.publish('ranked', { payload: 'high', priority: 1 });
+    expect(await t.wharf.publish('ranked', { payload: 'low', priority: 0 })).toMatchObject({ overflow: 'dropped' });
+  });
+
   it('receives with receipts; ack removes, nack returns the message with deliveryCount 2', async () => {
     await t.wharf.createQueue('emails');
     await t.wharf.publish('emails', [{ payload: { to: 'a' }, headers: { h: '1' } }, { payload: { to: 'b' } }]);

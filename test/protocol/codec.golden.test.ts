@@ -80,6 +80,23 @@ describe('codec golden fixtures', () => {
     expect(body(v4Unroutable, P.OP.PUBLISH_OK, P.decodePublishOk)).toEqual([{ id: 'm1' }]);
     const routedTwice = P.encodeFrame(P.OP.PUBLISH_OK, 2, (w) => P.encodePublishOk(w, [{ id: 'm1', routed: 2 }], 5));
     expect(body(routedTwice, P.OP.PUBLISH_OK, P.decodePublishOk)).toEqual([{ id: 'm1', routed: 2 }]);
+    // A queue's overflow policy dead-lettered (flags 0x08) or dropped (0x10) the message: from version 8.
+    const overflowed = [
+      { id: 'm1', overflow: 'dead-lettered' as const },
+      { id: 'm2', overflow: 'dropped' as const },
+    ];
+    const v8 = P.encodeFrame(P.OP.PUBLISH_OK, 2, (w) => P.encodePublishOk(w, overflowed, 8));
+    expect(hex(v8)).toBe(
+      '00000031a00000000200020800026d31ffffffffffffffffffffffff00000000' + '1000026d32ffffffffffffffffffffffff00000000',
+    );
+    expect(body(v8, P.OP.PUBLISH_OK, P.decodePublishOk)).toEqual(overflowed);
+    const v7 = P.encodeFrame(P.OP.PUBLISH_OK, 2, (w) => P.encodePublishOk(w, overflowed, 7));
+    expect(body(v7, P.OP.PUBLISH_OK, P.decodePublishOk)).toEqual([{ id: 'm1' }, { id: 'm2' }]);
+    // Reserved bits, or both overflow bits at once, fail the frame.
+    for (const flags of ['20', '40', '80', '18']) {
+      const frame = Buffer.from(hex(ok).slice(0, 22) + flags + hex(ok).slice(24), 'hex');
+      expect(() => body(frame, P.OP.PUBLISH_OK, P.decodePublishOk)).toThrow(/reserved bit|both overflow/);
+    }
   });
 
   it('CREDIT and SETTLE', () => {

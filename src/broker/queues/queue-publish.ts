@@ -21,6 +21,8 @@ interface Pending {
   dedupKey: string | undefined;
   level: number;
   delayMs: number;
+  /** Set by store when the overflow policy dead-lettered or dropped the message instead of storing it. */
+  overflow?: 'dead-lettered' | 'dropped';
 }
 
 type RoomOutcome = 'ok' | 'drop-incoming';
@@ -173,7 +175,8 @@ export class QueuePublisher {
     }
     q.rates.publish.add(fresh.length, q.clock.now());
     q.notify();
-    for (const p of fresh) results[p.index] = { id: p.id };
+    for (const p of fresh)
+      results[p.index] = p.overflow === undefined ? { id: p.id } : { id: p.id, overflow: p.overflow };
     this.producers.learn(
       q.name,
       fresh.map((p) => inputs[p.index]),
@@ -212,6 +215,7 @@ export class QueuePublisher {
     const outcome = await this.makeRoom(fresh.length, bytes, Math.max(...fresh.map((p) => p.level)));
     if (outcome === 'drop-incoming') {
       q.counters.dropped += fresh.length;
+      for (const p of fresh) p.overflow = 'dropped';
       return;
     }
     try {
@@ -249,6 +253,7 @@ export class QueuePublisher {
           )
           .then(() => {
             q.counters.deadLettered += over.length;
+            for (const p of over) p.overflow = 'dead-lettered';
           }),
       ]);
       for (const w of writes) if (w.status === 'rejected') throw w.reason;
