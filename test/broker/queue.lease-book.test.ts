@@ -1,5 +1,6 @@
 // Lease batches: messages delivered together share one timer entry; each lease still ends on its own
-// terms (settled, extended, expired), and settled batches leave the timer at once.
+// terms (settled, extended, expired), settled batches leave the timer at once, and no lease's timer
+// outlives it.
 import { describe, expect, it } from 'vitest';
 import { ManualClock } from '../../src/common/index.js';
 import { LeaseBook } from '../../src/broker/queues/lease-book.js';
@@ -72,5 +73,26 @@ describe('lease book', () => {
     expect(book.batchCount).toBe(2);
     expect(timers.size).toBe(2);
     expect(() => book.add(a, a.dueMs)).toThrow(/at most one lease batch/);
+  });
+
+  it('an extension moves the lease to a timer of its own, and whatever ends the lease ends that timer too', () => {
+    const { clock, state, book, timers, due } = setup();
+    const t = state.deliver(0, 0, clock.now(), 500, undefined, 10);
+    book.add(t, t.dueMs);
+    book.close();
+    book.extend(t, clock.now() + 500);
+    expect([book.batchCount, timers.size, t.leaseBatch]).toEqual([0, 1, 0]);
+    book.release(t);
+    expect(timers.size).toBe(0);
+    clock.advance(1_000);
+    expect(due).toEqual([]);
+  });
+
+  it('refuses a lease while a timer of an earlier one is left, before changing anything', () => {
+    const { clock, state, book, timers } = setup();
+    const t = state.deliver(0, 0, clock.now(), 500, undefined, 10);
+    timers.schedule(t.key, clock.now() + 500); // an extension nothing ended
+    expect(() => book.add(t, t.dueMs)).toThrow(/no timer of an earlier one/);
+    expect([t.leaseBatch, book.batchCount]).toEqual([0, 0]);
   });
 });

@@ -1,8 +1,9 @@
-// Lease expiry for messages delivered together: one timer entry per delivery batch (one take())
-// instead of one per message, since they share a due time. Entries are checked lazily when due (a
-// message may have been settled, nacked or extended since, which its token and state tell), and a
-// batch whose messages are all settled leaves the timer early, so memory follows the leases in
-// flight rather than the visibility timeout.
+// Lease expiry. Messages delivered together share one timer entry per delivery batch (one take())
+// instead of one per message, since they share a due time; an extended lease has a timer entry of
+// its own, under the message's tracked key. Batch entries are checked lazily when due (a message
+// may have been settled, nacked or extended since, which its token and state tell), and a batch
+// whose messages are all settled leaves the timer early, so memory follows the leases in flight
+// rather than the visibility timeout.
 import { assert, ChurnMap } from '../../common/index.js';
 import type { Tracked } from './queue-state.js';
 import type { TimerHeap } from './timer-heap.js';
@@ -37,9 +38,21 @@ export class LeaseBook {
     return this.batches.size;
   }
 
+  /**
+   * Asserts that nothing of an earlier lease of t is left: no batch, no timer of its own. A take
+   * checks this before it changes the message's state, so a failure leaves the message as it was
+   * (visible) rather than in flight with no expiry.
+   */
+  assertEnded(t: Tracked): void {
+    // Constant messages: this runs for every message leased.
+    assert(t.leaseBatch === 0, 'a tracked message is in at most one lease batch');
+    // The key is also a retry wait's (QueueEngine), over before the message is visible and leased again.
+    assert(!this.timers.has(t.key), 'a lease starts with no timer of an earlier one left');
+  }
+
   /** Adds a lease that ends at dueMs; leases added until close() with the same due time share one timer entry. */
   add(t: Tracked, dueMs: number): void {
-    assert(t.leaseBatch === 0, 'a tracked message is in at most one lease batch');
+    this.assertEnded(t);
     if (this.open === null || this.openDueMs !== dueMs) {
       this.close();
       this.open = { timerKey: this.nextTimerKey--, keys: [], tokens: [], live: 0 };
@@ -63,8 +76,20 @@ export class LeaseBook {
     this.timers.schedule(b.timerKey, this.openDueMs);
   }
 
-  /** The message's lease ended otherwise (settled, nacked, extended, dead-lettered). */
+  /** The lease now ends at dueMs, on a timer entry of its own (SQS ChangeMessageVisibility). */
+  extend(t: Tracked, dueMs: number): void {
+    this.release(t);
+    this.timers.schedule(t.key, dueMs);
+  }
+
+  /**
+   * The message's lease (or retry wait) ended other than by its timer: settled, nacked, released,
+   * extended, dead-lettered, or expired by the other of two timers due at once. Its batch entry and
+   * the timer under its own key (an extension's, or a retry wait's) go: one left behind would fire
+   * during a later lease or wait of the message.
+   */
   release(t: Tracked): void {
+    this.timers.cancel(t.key);
     const key = t.leaseBatch;
     if (key === 0) return;
     t.leaseBatch = 0;

@@ -7,7 +7,7 @@ import type { LogRecord, PartitionLog } from '../../storage/index.js';
 import { Delivery, type DeliverySettler } from './delivery.js';
 import type { LeaseBook } from './lease-book.js';
 import { QUEUE_DEFAULTS, type ResolvedQueueOptions } from './queue-config.js';
-import { trackedOffset, type QueueState, type Tracked } from './queue-state.js';
+import { trackedKey, trackedOffset, type QueueState, type Tracked } from './queue-state.js';
 import { recordBytes, recordExpiresAtMs, recordGroupId } from './queue-record.js';
 import { ReadAhead } from './read-ahead.js';
 import { RecentAppends, type ByteBudget } from './recent-appends.js';
@@ -162,6 +162,10 @@ export class QueueTaker {
   /** Leases one message: its tracked state, its lease timer and the Delivery handed out (not yet decoded). */
   private lease(level: number, rec: LogRecord, leaseMs: number, now = this.q.clock.now()): Delivery {
     const groupId = this.q.options.fifo ? recordGroupId(rec) : undefined;
+    // Checked before deliver() changes anything: a lease refused after it would leave the message
+    // in flight with no expiry, never delivered again until a restart.
+    const earlier = this.q.state.tracked.get(trackedKey(level, rec.offset));
+    if (earlier !== undefined) this.leases.assertEnded(earlier);
     const t = this.q.state.deliver(level, rec.offset, now, leaseMs, groupId, recordBytes(rec));
     this.leases.add(t, t.dueMs);
     return new Delivery(this.q, rec, this.q.name, this.epoch, t.key, t.token, t.deliveryCount, t.firstDeliveredAt);

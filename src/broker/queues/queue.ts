@@ -371,9 +371,8 @@ export class QueueEngine {
       );
     }
     // The lease now ends ms from now (SQS ChangeMessageVisibility); leases are not journaled.
-    this.leases.release(t);
     t.dueMs = this.clock.now() + ms;
-    this.timers.schedule(t.key, t.dueMs);
+    this.leases.extend(t, t.dueMs);
   }
 
   /** Hands a leased message back without counting the delivery (consumer closing before its handler ran). */
@@ -387,8 +386,7 @@ export class QueueEngine {
   }
 
   settleTracked(t: Tracked): void {
-    this.timers.cancel(t.key);
-    this.leases.release(t);
+    this.leases.release(t); // its lease or retry wait, and the timer of either
     this.state.settle(t.level, t.offset);
     this.bytes -= t.bytes;
     this.roomFreed();
@@ -397,7 +395,6 @@ export class QueueEngine {
 
   /** Ends the lease of a message about to be dead-lettered (no expiry, no settle by its receipt meanwhile). */
   private beginSettling(t: Tracked): void {
-    this.timers.cancel(t.key);
     this.leases.release(t);
     this.state.beginSettling(t);
   }
@@ -496,7 +493,12 @@ export class QueueEngine {
       if (this.options.maxDeliveries > 0 && t.deliveryCount >= this.options.maxDeliveries) {
         this.beginSettling(t); // no longer leased: a late ack must fail
         void this.locked(() => this.deadLetterTracked(t, 'max-deliveries')).catch(() => undefined);
-      } else this.state.makeVisible(t);
+      } else {
+        // Whichever timer ended the lease, nothing of it stays: a visible message still in a batch,
+        // or with a timer left, could not be leased again (QueueTaker asserts it).
+        this.leases.release(t);
+        this.state.makeVisible(t);
+      }
     }
   }
 
@@ -570,12 +572,13 @@ export class QueueEngine {
   purge(): Promise<number> {
     return this.locked(async () => {
       let n = 0;
+      // Before the settles, which forget the tracked messages whose timers these are.
+      for (const t of this.state.tracked.values()) this.timers.cancel(t.key);
       for (const level of [...this.store.logs.map((_, i) => i), DELAY_LEVEL]) {
         const l = this.state.level(level);
         n += this.state.unsettledIn(level);
         this.state.settleRange(level, l.startOffset, l.endOffset);
       }
-      for (const t of this.state.tracked.values()) this.timers.cancel(t.key);
       this.leases.clear();
       this.delayed.reset();
       this.taker.clearReadAhead();
