@@ -66,6 +66,19 @@ describe('retries and dead-lettering', () => {
     });
   });
 
+  it('a nack whose error is not a string is INVALID_ARGUMENT, even at maxDeliveries, and changes nothing', async () => {
+    await t.broker.publish('work', { payload: 'job' });
+    for (let i = 1; i < 3; i++) await (await t.broker.receive('work'))[0].nack({ delayMs: 0 });
+    const [m] = await t.broker.receive('work');
+    expect(m.deliveryCount).toBe(3); // = maxDeliveries: this nack would dead-letter it
+    const err = await m.nack({ error: 42 as unknown as string }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(WharfError);
+    expect(err).toMatchObject({ code: 'INVALID_ARGUMENT', message: expect.stringMatching(/nack error is number/) });
+    expect(await qstats(t, 'work')).toMatchObject({ inFlight: 1, deadLettered: 0 });
+    await m.nack({ error: 'failure 3' }); // the delivery is still current
+    expect((await t.broker.receive('work.dlq'))[0].headers['x-dead-letter-error']).toBe('failure 3');
+  });
+
   it('nack({ requeue: false }) dead-letters at once', async () => {
     await t.broker.publish('work', { payload: 'bad' });
     const [m] = await t.broker.receive('work');

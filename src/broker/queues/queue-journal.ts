@@ -27,8 +27,13 @@ export interface JournalOp {
 export interface StateSnapshot {
   levels: Array<Array<[number, number]>>;
   delay: Array<[number, number]>;
-  /** [level, offset, deliveryCount, firstDeliveredAt, lastDeliveredAt, visibleAtMs] */
-  tracked: Array<[number, number, number, number, number, number]>;
+  /**
+   * [level, offset, deliveryCount, firstDeliveredAt, lastDeliveredAt, visibleAtMs, leased]: leased
+   * is 1 when the message's last delivery was neither settled nor handed back (its lease was open),
+   * as a deliver op last in the journal says. Snapshots from before it have six fields (read as 0);
+   * earlier versions read a seventh as nothing.
+   */
+  tracked: Array<[number, number, number, number, number, number, (0 | 1)?]>;
 }
 
 const KINDS: JournalOpKind[] = ['deliver', 'nack', 'settle', 'settleRange'];

@@ -58,6 +58,8 @@ export class QueueManager implements KindManager {
       const options = resolveQueueOptions(entry.config as QueueOptions, ctx.options.maxMessageBytes, true);
       await m.openQueue(entry.name, options, entry.createdAt);
     }
+    // Not as each opens: a dead-letter queue may come later in the catalog.
+    for (const q of m.queues.values()) await q.engine.deadLetterRecovered();
     return m;
   }
 

@@ -1,10 +1,11 @@
 // Opening a queue after a restart: replays the journal (snapshot + ops) into the state, takes the
-// logs' bounds, re-reads every tracked message and estimates the unsettled bytes. Leases in flight
-// at a crash become visible: their consumers are gone.
+// logs' bounds, re-reads every tracked message and estimates the unsettled bytes. Leases open when
+// the broker stopped (closed or crashed) are over: their consumers are gone, so each is a failed
+// delivery, as an expired lease is: visible again, or dead-lettered at maxDeliveries.
 import type { Clock } from '../../common/index.js';
 import type { Journal, LogRecord, PartitionLog } from '../../storage/index.js';
 import { decodeEntry } from './queue-journal.js';
-import { DELAY_LEVEL, type QueueState } from './queue-state.js';
+import { DELAY_LEVEL, type QueueState, type Tracked } from './queue-state.js';
 import { recordBytes, recordGroupId } from './queue-record.js';
 import type { TimerHeap } from './timer-heap.js';
 
@@ -12,7 +13,7 @@ import type { TimerHeap } from './timer-heap.js';
 export interface RecoveryHost {
   readonly clock: Clock;
   readonly state: QueueState;
-  readonly options: { readonly fifo: boolean };
+  readonly options: { readonly fifo: boolean; readonly maxDeliveries: number };
   readonly store: { readonly logs: PartitionLog[]; readonly delayLog: PartitionLog; readonly journal: Journal };
   readOne(level: number, offset: number): Promise<LogRecord | null>;
 }
@@ -26,6 +27,11 @@ export interface Recovered {
    * fsync 'interval' or 'never'. The journal must be rewritten before the log's end offsets are used again.
    */
   droppedBeyondEnd: boolean;
+  /**
+   * Messages whose lease was open at maxDeliveries or beyond, in state settling: the engine
+   * dead-letters them once every queue is open (a dead-letter queue is another queue).
+   */
+  deadLetters: Tracked[];
 }
 
 /** Rebuilds q.state from the journal and the logs and schedules the retries still waiting. */
@@ -39,19 +45,26 @@ export async function recoverState(q: RecoveryHost, timers: TimerHeap<number>): 
   const now = q.clock.now();
   let droppedBeyondEnd = syncBounds(q.state, DELAY_LEVEL, q.store.delayLog);
   q.store.logs.forEach((log, i) => (droppedBeyondEnd = syncBounds(q.state, i, log) || droppedBeyondEnd));
+  const deadLetters: Tracked[] = [];
+  const maxDeliveries = q.options.maxDeliveries;
   for (const t of [...q.state.tracked.values()]) {
     const rec = await q.readOne(t.level, t.offset);
     if (rec === null) {
       // Below the log's start: truncated away, settled before the journal said so. At or past its
       // end: a hand-off's delivery record for an append that never became durable.
       if (t.offset >= q.state.level(t.level).endOffset) droppedBeyondEnd = true;
-      q.state.tracked.delete(t.key);
-      q.state.waitingCount--;
+      q.state.forgetRecovered(t);
       continue;
     }
     t.bytes = recordBytes(rec);
     if (q.options.fifo) q.state.setGroup(t, recordGroupId(rec));
-    if (t.dueMs <= now) q.state.makeVisible(t);
+    if (t.state === 'inflight' && maxDeliveries > 0 && t.deliveryCount >= maxDeliveries) {
+      // Counted, or a message that crashes its consumer's process (an embedded broker's) every
+      // time would be delivered for ever.
+      t.lastError = `lease ended by a broker restart after delivery ${t.deliveryCount}`;
+      q.state.beginSettling(t);
+      deadLetters.push(t);
+    } else if (t.state === 'inflight' || t.dueMs <= now) q.state.makeVisible(t);
     else timers.schedule(t.key, t.dueMs);
   }
   let bytes = 0;
@@ -61,7 +74,7 @@ export async function recoverState(q: RecoveryHost, timers: TimerHeap<number>): 
     const total = log.endOffset - log.startOffset;
     if (total > 0) bytes += Math.round((log.sizeBytes * q.state.unsettledIn(levels[i])) / total);
   });
-  return { estimatedBytes: bytes, droppedBeyondEnd };
+  return { estimatedBytes: bytes, droppedBeyondEnd, deadLetters };
 }
 
 /** Takes the log's bounds; true when settled offsets at or past its end were dropped. */

@@ -388,18 +388,32 @@ export class QueueState {
     if (op.k === 'deliver') {
       t.firstDeliveredAt = op.t1;
       t.lastDeliveredAt = op.t2;
-      t.dueMs = 0; // a lease in flight at a crash is over: visible at once
+      t.state = 'inflight'; // until a later op says otherwise: a lease open when the broker stopped
+      t.dueMs = 0;
     } else {
+      t.state = 'waiting';
       t.dueMs = op.t1;
       if (op.t2 > 0) t.firstDeliveredAt = op.t2;
     }
   }
 
-  /** After replay: counts and states of the recovered tracked messages (all waiting until due). */
+  /**
+   * After replay: the counts of the recovered tracked messages, each in flight (its lease was open
+   * when the broker stopped; recovery ends it) or waiting (until its due time).
+   */
   finishRecovery(): void {
     this.inFlightCount = 0;
-    this.waitingCount = this.tracked.size;
-    for (const t of this.tracked.values()) t.state = 'waiting';
+    this.waitingCount = 0;
+    for (const t of this.tracked.values()) {
+      assert(t.state === 'inflight' || t.state === 'waiting', `recovered ${t.level}/${t.offset} in state ${t.state}`);
+      if (t.state === 'inflight') this.inFlightCount++;
+      else this.waitingCount++;
+    }
+  }
+
+  /** A recovered message whose record is gone (truncated away, or never durably appended): no op. */
+  forgetRecovered(t: Tracked): void {
+    this.forget(t);
   }
 
   snapshot(): StateSnapshot {
@@ -413,6 +427,8 @@ export class QueueState {
         t.firstDeliveredAt,
         t.lastDeliveredAt,
         t.state === 'waiting' ? t.dueMs : 0,
+        // settling: a dead letter not yet written ended its lease; a restart judges it as one still open.
+        t.state === 'inflight' || t.state === 'settling' ? 1 : 0,
       ]),
     };
   }
@@ -422,7 +438,7 @@ export class QueueState {
       if (i < this.levels.length) for (const [a, b] of ranges) this.levels[i].settled.addRange(a, b);
     });
     for (const [a, b] of s.delay) this.delay.settled.addRange(a, b);
-    for (const [level, offset, count, first, last, dueMs] of s.tracked) {
+    for (const [level, offset, count, first, last, dueMs, leased] of s.tracked) {
       if (level >= this.levels.length) continue;
       this.tracked.set(trackedKey(level, offset), {
         key: trackedKey(level, offset),
@@ -431,7 +447,7 @@ export class QueueState {
         deliveryCount: count,
         firstDeliveredAt: first,
         lastDeliveredAt: last,
-        state: 'waiting',
+        state: leased === 1 ? 'inflight' : 'waiting',
         dueMs,
         token: 0,
         groupId: undefined,

@@ -68,6 +68,8 @@ export class QueueEngine {
   /** Unsettled bytes in all logs (estimated after a restart, exact for changes since). */
   bytes = 0;
   closed = false;
+  /** Found by recover(), in state settling until deadLetterRecovered() writes them. */
+  private recoveredDeadLetters: Tracked[] = [];
   private snapshotting = false;
   private snapshotDone: Promise<void> = Promise.resolve();
   readonly counters = { deadLettered: 0, expired: 0, dropped: 0 };
@@ -110,9 +112,14 @@ export class QueueEngine {
     return this.host.clock;
   }
 
-  /** Rebuilds state from the journal (snapshot + ops) and the logs; leases in flight at a crash become visible. */
+  /**
+   * Rebuilds state from the journal (snapshot + ops) and the logs. Leases open when the broker
+   * stopped are failed deliveries: visible again, or (at maxDeliveries) dead-lettered by
+   * deadLetterRecovered().
+   */
   async recover(): Promise<void> {
-    const { estimatedBytes, droppedBeyondEnd } = await recoverState(this, this.timers);
+    const { estimatedBytes, droppedBeyondEnd, deadLetters } = await recoverState(this, this.timers);
+    this.recoveredDeadLetters = deadLetters;
     this.bytes += estimatedBytes;
     await this.delayed.scan();
     this.delayed.arm();
@@ -121,6 +128,21 @@ export class QueueEngine {
     // before any append, and a failed rewrite fails the open.
     if (droppedBeyondEnd) await this.journal.rewrite(() => this.state.snapshot());
     this.maybeSnapshot();
+  }
+
+  /**
+   * Dead-letters what recover() found at maxDeliveries with its lease open, as an expired lease's
+   * last delivery is (durably: the dead letter, then the settle op). Called once every queue of the
+   * broker is open, since the dead-letter queue is another. A dead letter that cannot be written
+   * leaves its message visible again, as on expiry.
+   */
+  deadLetterRecovered(): Promise<void> {
+    const deadLetters = this.recoveredDeadLetters;
+    this.recoveredDeadLetters = [];
+    if (deadLetters.length === 0) return Promise.resolve();
+    return this.locked(async () => {
+      for (const t of deadLetters) await this.deadLetterTracked(t, 'max-deliveries').catch(() => undefined);
+    });
   }
 
   /** Runs fn alone: deliveries, drops, delay moves and purges never interleave. */
@@ -335,6 +357,13 @@ export class QueueEngine {
     // Every nack (a message's own, by receipt, stored) comes here: refused before anything changes.
     checkOptionFields(o, NACK_OPTION_FIELDS, 'nack option', '{ delayMs: 1000 }');
     if (o.delayMs !== undefined) checkDelayMs(o.delayMs); // before the nack is counted
+    if (o.error !== undefined && typeof o.error !== 'string') {
+      // Kept for the dead letter's x-dead-letter-error header, which is text.
+      throw new WharfError(
+        'INVALID_ARGUMENT',
+        `nack error is ${o.error === null ? 'null' : typeof o.error}: pass a string, such as the failure's message`,
+      );
+    }
     const now = this.clock.now();
     this.rates.nack.add(1, now);
     if (o.error !== undefined) this.rates.error.add(1, now);
