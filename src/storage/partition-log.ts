@@ -413,21 +413,30 @@ export class DiskLog implements PartitionLog {
     return this.committer.exclusive(fn);
   }
 
-  private async deleteOldest(count: number): Promise<number> {
+  private async deleteOldest(requested: number): Promise<number> {
+    // Appends submitted while this task waited for its turn are placed in the active segment and
+    // written by a round after it: a segment holding them is never deleted (retention by a
+    // timestamp the producer gave could count it as expired).
+    const active = this.active;
+    const count =
+      requested === this.segments.length && active.writtenBytes < active.sizeBytes ? requested - 1 : requested;
     if (count === 0) return 0;
     assert(this.sealQueue.length === 0, 'no segment awaits sealing between rounds');
     if (count === this.segments.length) {
       // Everything goes: first roll a fresh active segment at the end offset (as Kafka does), so
-      // the log keeps its offsets across a restart. The old active one ends at its data first:
-      // until it is deleted it is not the last segment, and only the last may end in zeros.
-      await this.active.endAtData();
+      // the log keeps its offsets across a restart. It is the active one before the first await,
+      // so an append from here on goes to it and never to a segment being deleted.
       const fresh = new Segment(this.dir, this.endOffset, this.options.indexIntervalBytes, this.durableWrites);
       fresh.indexes = emptyIndexes();
-      await this.createSegmentFile(fresh);
       this.segments.push(fresh);
+      // The old active one ends at its data before the fresh file exists: only the last segment
+      // file may end in zeros.
+      await active.endAtData();
+      await this.createSegmentFile(fresh);
     }
     const doomed = this.segments.splice(0, count);
     for (const seg of doomed) {
+      assert(seg.writtenBytes === seg.sizeBytes, 'a segment is deleted only once everything placed in it is written');
       this.resident.delete(seg);
       await seg.deleteFiles(); // oldest first, so a crash midway leaves a contiguous log
     }

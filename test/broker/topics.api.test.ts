@@ -3,7 +3,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { Broker } from '../../src/broker/index.js';
 import type { TopicMessage } from '../../src/broker/index.js';
-import { LIMITS } from '../../src/common/index.js';
+import { LIMITS, ManualClock } from '../../src/common/index.js';
 import { codeOf, tempDir, waitFor } from './topics-helpers.js';
 
 const cleanups: Array<() => Promise<void> | void> = [];
@@ -107,6 +107,28 @@ describe('topics: lifecycle and publish', () => {
     const b2 = await memBroker({ dataDir: dir });
     const again = await b2.publish('d', { dedupId: '\ufeffd', payload: 1 });
     expect(again).toMatchObject({ id: first.id, duplicate: true });
+  });
+
+  it('a dedupId whose window ended is stored again after a reopen, though partitions are read back out of time order', async () => {
+    const { dir, cleanup } = tempDir();
+    cleanups.push(cleanup);
+    const clock = new ManualClock();
+    const b1 = await Broker.open({ dataDir: dir, clock });
+    await b1.createTopic('d', { partitions: 2, dedupWindowMs: 60_000 });
+    await b1.publish('d', { partition: 1, dedupId: 'A', payload: 1 }); // t = 0: A's window ends at 60 s
+    clock.advance(30_000);
+    const b = await b1.publish('d', { partition: 0, dedupId: 'B', payload: 2 }); // t = 30 s
+    await b1.close();
+    clock.advance(10_000);
+    const b2 = await memBroker({ dataDir: dir, clock }); // t = 40 s: partition 0 (B) is read back before 1 (A)
+    expect(await b2.publish('d', { partition: 0, dedupId: 'B', payload: 2 })).toMatchObject({
+      id: b.id,
+      duplicate: true,
+    });
+    clock.advance(30_000); // t = 70 s
+    const again = await b2.publish('d', { partition: 1, dedupId: 'A', payload: 1 });
+    expect(again.duplicate).toBeUndefined();
+    expect(again).toMatchObject({ partition: 1, offset: 1 });
   });
 
   it('rejects every bad input with its code and leaves what is stored untouched', async () => {

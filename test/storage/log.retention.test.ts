@@ -135,3 +135,42 @@ describe('disk retention files', () => {
     ]);
   });
 });
+
+// Deleting every segment replaces the active one: appends racing that must land in the log, never in
+// a segment being deleted (which failed the log for good).
+describe.each(kinds)('%s log: deleting every segment while appends arrive', (_name, open) => {
+  for (const fsync of ['always', 'never'] as const) {
+    it(`an append made while truncateBefore(endOffset) runs is stored, and the log goes on (fsync ${fsync})`, async () => {
+      const log = await open({ fsync });
+      for (let i = 0; i < 3; i++) await log.append([rec(`v${i}`)]);
+      const truncated = log.truncateBefore(log.endOffset);
+      await new Promise((r) => setImmediate(r)); // the truncation is between its awaits now
+      const appended = log.append([rec('new')]);
+      expect(await truncated).toBe(1);
+      expect(await appended).toEqual({ baseOffset: 3, lastOffset: 3 });
+      expect(await log.append([rec('later')])).toEqual({ baseOffset: 4, lastOffset: 4 });
+      expect(log.startOffset).toBe(3);
+      expect((await log.read(3, { maxBytes: 1 << 20 })).map((r) => Buffer.from(r.value!).toString())).toEqual([
+        'new',
+        'later',
+      ]);
+      await log.close();
+    });
+  }
+
+  it('an append placed while retention waits for its turn keeps its segment, whatever its timestamp', async () => {
+    const log = await open({ retentionMs: 1_000 });
+    await log.append([rec('old', 1_000)]);
+    // Retention is asked for first; the append (with an old timestamp a producer may give) is placed
+    // in the active segment before retention runs, and written after it.
+    const retention = log.applyRetention(100_000);
+    const appended = log.append([rec('old too', 1_000)]);
+    await retention;
+    expect(await appended).toEqual({ baseOffset: 1, lastOffset: 1 });
+    expect(await log.append([rec('next', 100_000)])).toEqual({ baseOffset: 2, lastOffset: 2 });
+    expect(
+      (await log.read(log.startOffset, { maxBytes: 1 << 20 })).map((r) => Buffer.from(r.value!).toString()),
+    ).toContain('old too');
+    await log.close();
+  });
+});

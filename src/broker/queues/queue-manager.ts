@@ -89,7 +89,7 @@ export class QueueManager implements KindManager {
     );
     await engine.recover();
     const publisher = new QueuePublisher(engine, this.ctx.producers);
-    await publisher.rebuildDedup(); // exchanges helper: dedup windows survive a restart
+    await publisher.rebuildDedup(); // for exchanges: dedup windows survive a restart
     const open: OpenQueue = {
       engine,
       publisher,
@@ -240,7 +240,7 @@ export class QueueManager implements KindManager {
     return c.start();
   }
 
-  // exchanges helper: admission, receipt check and ack-by-position for atomic routing and transactions.
+  // for exchanges: admission, receipt check and ack-by-position for atomic routing and transactions.
   admit(name: string, messages: MessageInput[]): void {
     this.get(name).publisher.admit(messages);
   }

@@ -288,7 +288,7 @@ export class QueuePublisher {
     for (const s of seen) this.dedup.remember(s.key, s.id, s.timestampMs);
   }
 
-  // exchanges helper: the admission check of atomic routing and transactions — throws what publish
+  // for exchanges: the admission check of atomic routing and transactions — throws what publish
   // would throw for these messages (invalid, too large, QUEUE_FULL under overflow 'reject'), writes nothing.
   admit(inputs: MessageInput[]): void {
     const q = this.q;

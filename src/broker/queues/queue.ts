@@ -309,7 +309,7 @@ export class QueueEngine {
     return this.extendTracked(this.current(key, token, receipt), ms);
   }
 
-  // exchanges helper: transactions validate acks before committing, and settle by position at
+  // for exchanges: transactions validate acks before committing, and settle by position at
   // apply time so the roll-forward after a restart (new epoch, leases gone) still acks the message.
   checkReceipt(receipt: string): void {
     this.byReceipt(receipt);

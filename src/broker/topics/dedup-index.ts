@@ -4,7 +4,7 @@
 // from offsetForTimestamp(now - dedupWindowMs) to its end and taking every `wharf.dedupId` header
 // (the topic manager runs that scan, sharing it with the idempotent producers' rebuild).
 // Exactly-once relies on it: intent roll-forward (exchanges, transactions) republishes with the same
-// dedupId. (Added by the exchanges helper; see docs/exchanges.md.)
+// dedupId (docs/exchanges.md).
 import type { LogRecord, PartitionLog } from '../../storage/index.js';
 import { H_DEDUP_ID, H_ID, utf8 } from '../message-codec.js';
 import type { MessageInput, PublishResult } from '../types.js';
@@ -36,7 +36,10 @@ export function headerOf(rec: LogRecord, key: string): string | undefined {
 }
 
 export class TopicDedupIndex {
+  /** In expiry order (sweep stops at the first live entry); lookups check expiry themselves all the same. */
   private readonly seen = new Map<string, Seen>();
+  /** Records read back on open, remembered in expiry order once every partition is read (endRebuild). */
+  private observed: Array<{ dedupId: string; result: PublishResult; expiresAtMs: number }> = [];
 
   constructor(private readonly windowMs: number) {}
 
@@ -55,7 +58,23 @@ export class TopicDedupIndex {
     const dedupId = headerOf(rec, H_DEDUP_ID);
     if (dedupId === undefined) return;
     const id = headerOf(rec, H_ID) ?? '';
-    this.remember(dedupId, { id, partition: p, offset: rec.offset }, rec.timestampMs + this.windowMs);
+    this.observed.push({
+      dedupId,
+      result: { id, partition: p, offset: rec.offset },
+      expiresAtMs: rec.timestampMs + this.windowMs,
+    });
+  }
+
+  /**
+   * Learns what observe read, in timestamp order: partitions are read one after another, so their
+   * records come out of time order, and the window must hold them as it would have while running
+   * (expiry order, and the later of two records of one dedupId winning).
+   */
+  endRebuild(): void {
+    const observed = this.observed;
+    this.observed = [];
+    observed.sort((a, b) => a.expiresAtMs - b.expiresAtMs); // stable: one partition's order is kept within a ms
+    for (const o of observed) this.remember(o.dedupId, o.result, o.expiresAtMs);
   }
 
   /**
@@ -79,7 +98,12 @@ export class TopicDedupIndex {
     }> = [];
     for (let i = 0; i < messages.length; i++) {
       const dedupId = messages[i].dedupId;
-      const prior = dedupId === undefined ? undefined : this.seen.get(dedupId);
+      let prior = dedupId === undefined ? undefined : this.seen.get(dedupId);
+      if (prior !== undefined && !(prior.result instanceof Promise) && prior.expiresAtMs <= nowMs) {
+        // Its window is over (the sweep stops at an entry still in flight, so it may not have reached this one).
+        this.seen.delete(dedupId!);
+        prior = undefined;
+      }
       if (prior !== undefined) {
         results[i] = Promise.resolve(prior.result).then((r) => ({ ...r, duplicate: true }));
         continue;

@@ -28,7 +28,7 @@ const topicPath = (name: string): string[] => ['topics', name];
 
 export class TopicManager implements KindManager {
   private readonly topics = new Map<string, Topic>();
-  /** exchanges helper: per-topic dedupId windows (topics with dedupWindowMs > 0). */
+  /** for exchanges: per-topic dedupId windows (topics with dedupWindowMs > 0). */
   private readonly dedup = new Map<string, TopicDedupIndex>();
   private closed = false;
 
@@ -96,7 +96,7 @@ export class TopicManager implements KindManager {
 
   async publish(name: string, messages: MessageInput[]): Promise<PublishResult[]> {
     const topic = this.require(name);
-    // exchanges helper: dedupId within dedupWindowMs, restart-durable (dedup-index.ts).
+    // for exchanges: dedupId within dedupWindowMs, restart-durable (dedup-index.ts).
     const dedup = this.dedup.get(name);
     if (dedup !== undefined && messages.some((m) => m.dedupId !== undefined)) {
       return dedup.publish(messages, this.ctx.clock.now(), (fresh) => this.publishFresh(topic, name, fresh));
@@ -187,7 +187,7 @@ export class TopicManager implements KindManager {
     return sub;
   }
 
-  // exchanges helper: tx.commitOffset lands here (durable; read by the group's next assignment).
+  // for exchanges: tx.commitOffset lands here (durable; read by the group's next assignment).
   async commitOffset(topic: string, group: string, partition: number, offset: number): Promise<void> {
     const t = this.require(topic);
     if (!Number.isInteger(partition) || partition < 0 || partition >= t.config.partitions) {
@@ -199,7 +199,7 @@ export class TopicManager implements KindManager {
     await this.offsets.commit(topic, group, partition, offset);
   }
 
-  // exchanges helper: the fence of a transaction's commit under a grant (GroupCoordinator.holdCommit).
+  // for exchanges: the fence of a transaction's commit under a grant (GroupCoordinator.holdCommit).
   // A group with no coordinator has had no member since the broker opened: no grant of it is current.
   isCurrentGrant(topic: string, group: string, partition: number, grant: MemberGrant): boolean {
     const c = this.topics.get(topic)?.coordinators.get(group);
@@ -300,6 +300,7 @@ export class TopicManager implements KindManager {
         if (rec.timestampMs >= nowMs - RECOVERY_WINDOW_MS) producers.rememberRecord(name, rec, part.index);
       });
     }
+    dedup?.endRebuild();
   }
 
   /** A batch spanning partitions: one append per partition, in message order within each. */
