@@ -177,11 +177,14 @@ export class QueuePublisher {
     q.notify();
     for (const p of fresh)
       results[p.index] = p.overflow === undefined ? { id: p.id } : { id: p.id, overflow: p.overflow };
-    this.producers.learn(
-      q.name,
-      fresh.map((p) => inputs[p.index]),
-      fresh.map((p) => results[p.index]),
-    );
+    // Usually every message of the publish is fresh: then they are the inputs, in order.
+    if (fresh.length === inputs.length) this.producers.learn(q.name, inputs, results);
+    else
+      this.producers.learn(
+        q.name,
+        fresh.map((p) => inputs[p.index]),
+        fresh.map((p) => results[p.index]),
+      );
   }
 
   /** Repeats of originals that were being stored: duplicates of a stored original, else stored now. */
