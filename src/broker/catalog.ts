@@ -20,6 +20,8 @@ const FORMAT_VERSION = 1;
 export class Catalog {
   private readonly entries = new Map<string, CatalogEntry>();
   private readonly reserved = new Set<string>();
+  /** Reserved names whose deletion is still removing files (removeAndHold). */
+  private readonly deleting = new Set<string>();
   /** Serialises writes so the file on disk always holds the latest map. */
   private writeChain: Promise<void> = Promise.resolve();
 
@@ -82,7 +84,7 @@ export class Catalog {
     validateName(name, `${kind} name`);
     const existing = this.entries.get(name);
     if (existing !== undefined || this.reserved.has(name)) {
-      const what = existing ? `a ${existing.kind}` : 'being created';
+      const what = existing ? `a ${existing.kind}` : this.deleting.has(name) ? 'being deleted' : 'being created';
       throw new WharfError(
         'ALREADY_EXISTS',
         `${JSON.stringify(name)} already exists (${what}); pick another name or delete it first`,
@@ -130,6 +132,28 @@ export class Catalog {
   async remove(name: string): Promise<void> {
     if (!this.entries.delete(name)) return;
     await this.persist();
+  }
+
+  /**
+   * remove(), with the name kept reserved until the returned release is called: a deletion that
+   * goes on removing the name's files after the catalog forgot it must not race a create of the
+   * same name into those files (a create meanwhile is ALREADY_EXISTS, "being deleted").
+   */
+  async removeAndHold(name: string): Promise<() => void> {
+    if (!this.entries.has(name)) return () => undefined;
+    this.reserved.add(name);
+    this.deleting.add(name);
+    const release = (): void => {
+      this.deleting.delete(name);
+      this.reserved.delete(name);
+    };
+    try {
+      await this.remove(name);
+    } catch (err) {
+      release();
+      throw err;
+    }
+    return release;
   }
 
   private persist(): Promise<void> {

@@ -11,6 +11,30 @@ describe('FIFO queues', () => {
   });
   afterEach(() => t.cleanup());
 
+  it('refuses a per-message delay (as SQS FIFO queues do), so no message overtakes a delayed one of its group; the queue delay keeps the order', async () => {
+    const err = await t.broker
+      .publish('f', [
+        { payload: 'm1', groupId: 'G', delayMs: 1000 },
+        { payload: 'm2', groupId: 'G' },
+      ])
+      .catch((e: unknown) => e);
+    expect(err).toMatchObject({ code: 'INVALID_ARGUMENT' });
+    expect(String((err as Error).message)).toMatch(/FIFO queue takes no per-message delay/);
+    expect((await qstats(t, 'f')).depth).toBe(0);
+    await t.broker.publish('f', { payload: 'zero', groupId: 'G', delayMs: 0 }); // no delay is no delay
+    expect((await t.broker.receive('f')).map((m) => m.payload)).toEqual(['zero']);
+
+    await t.broker.createQueue('slow', { fifo: true, delayMs: 1000 });
+    await t.broker.publish('slow', { payload: 'm1', groupId: 'G' });
+    t.clock.advance(500);
+    await t.broker.publish('slow', { payload: 'm2', groupId: 'G' });
+    t.clock.advance(1000);
+    const first = await t.broker.receive('slow', { max: 10 });
+    expect(first.map((m) => m.payload)).toEqual(['m1']);
+    await first[0].ack();
+    expect((await t.broker.receive('slow', { max: 10 })).map((m) => m.payload)).toEqual(['m2']);
+  });
+
   it("holds a group's next message while one of its messages is in flight; other groups go in parallel", async () => {
     await t.broker.publish('f', [
       { payload: 'a1', groupId: 'A' },

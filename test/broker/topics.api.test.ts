@@ -131,6 +131,38 @@ describe('topics: lifecycle and publish', () => {
     expect(again).toMatchObject({ partition: 1, offset: 1 });
   });
 
+  it('a create racing the delete of its name fails with ALREADY_EXISTS until the files are gone, then starts clean (topics and queues)', async () => {
+    const { dir, cleanup } = tempDir();
+    cleanups.push(cleanup);
+    const b = await memBroker({ dataDir: dir });
+    const create = { topic: () => b.createTopic('t'), queue: () => b.createQueue('t') };
+    const remove = { topic: () => b.deleteTopic('t'), queue: () => b.deleteQueue('t') };
+    for (const kind of ['topic', 'queue'] as const) {
+      await create[kind]();
+      await b.publish('t', [{ payload: 'old-0' }, { payload: 'old-1' }]);
+      const deleted = remove[kind]();
+      const refusals = new Set<string>();
+      for (;;) {
+        try {
+          await create[kind]();
+          break;
+        } catch (err) {
+          // Never a raw file-system error from the files being removed.
+          expect(err).toMatchObject({ code: 'ALREADY_EXISTS' });
+          refusals.add(String((err as Error).message).includes('being deleted') ? 'being deleted' : 'exists');
+          await new Promise((r) => setImmediate(r));
+        }
+      }
+      await deleted;
+      expect(refusals.has('being deleted')).toBe(true);
+      const stats = await b.stats('t');
+      expect(stats.kind === 'topic' ? stats.partitions[0].endOffset : stats.kind === 'queue' ? stats.depth : -1).toBe(
+        0,
+      );
+      await remove[kind]();
+    }
+  });
+
   it('rejects every bad input with its code and leaves what is stored untouched', async () => {
     const b = await memBroker({ inMemory: true, maxMessageBytes: 4096 });
     await b.createTopic('orders', { partitions: 2 });

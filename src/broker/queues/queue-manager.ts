@@ -170,8 +170,12 @@ export class QueueManager implements KindManager {
     const gone = new WharfError('NOT_FOUND', `queue ${JSON.stringify(name)} was deleted`);
     for (const c of q.consumers) await c.abandon(gone);
     await q.engine.close();
-    await this.ctx.catalog.remove(name);
-    await this.ctx.storage.remove(queuePath(name));
+    const release = await this.ctx.catalog.removeAndHold(name);
+    try {
+      await this.ctx.storage.remove(queuePath(name));
+    } finally {
+      release();
+    }
   }
 
   purgeQueue(name: string): Promise<number> {

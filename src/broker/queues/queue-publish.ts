@@ -42,6 +42,26 @@ interface DropVictim {
   sizeBytes: number;
 }
 
+/**
+ * A message's delay: its own delayMs, else the queue's. A FIFO queue takes none of its own (as SQS
+ * FIFO queues refuse a per-message delay): a delayed message waits apart from its group and would be
+ * overtaken by the group's later messages. The queue's delayMs delays every message alike.
+ */
+function delayOf(q: QueueEngine, input: MessageInput, index: number): number {
+  if (q.options.fifo === true && input.delayMs !== undefined && input.delayMs > 0)
+    throw new WharfError(
+      'INVALID_ARGUMENT',
+      `messages[${index}].delayMs ${input.delayMs}: a FIFO queue takes no per-message delay (its order per group would not hold); set the queue's delayMs instead`,
+    );
+  const delayMs = input.delayMs ?? q.options.delayMs ?? 0;
+  if (delayMs > LIMITS.maxDelayMs)
+    throw new WharfError(
+      'INVALID_ARGUMENT',
+      `messages[${index}].delayMs ${delayMs} exceeds maxDelayMs ${LIMITS.maxDelayMs}`,
+    );
+  return delayMs;
+}
+
 export class QueuePublisher {
   private readonly dedup: DedupWindow;
   /** Dedup keys of messages being stored now (not yet durable, or failed): see storeFresh. */
@@ -86,12 +106,7 @@ export class QueuePublisher {
     for (let i = 0; i < inputs.length; i++) {
       const input = inputs[i];
       const enc = encodeMessage(input, now, q.options.maxMessageBytes, inputs.length === 1 ? 'message' : i);
-      const delayMs = input.delayMs ?? q.options.delayMs ?? 0;
-      if (delayMs > LIMITS.maxDelayMs)
-        throw new WharfError(
-          'INVALID_ARGUMENT',
-          `messages[${i}].delayMs ${delayMs} exceeds maxDelayMs ${LIMITS.maxDelayMs}`,
-        );
+      const delayMs = delayOf(q, input, i);
       const dedupKey =
         input.dedupId !== undefined
           ? 'id:' + input.dedupId
@@ -300,12 +315,7 @@ export class QueuePublisher {
     let bytes = 0;
     inputs.forEach((input, i) => {
       const enc = encodeMessage(input, now, q.options.maxMessageBytes, i);
-      const delayMs = input.delayMs ?? q.options.delayMs ?? 0;
-      if (delayMs > LIMITS.maxDelayMs)
-        throw new WharfError(
-          'INVALID_ARGUMENT',
-          `messages[${i}].delayMs ${delayMs} exceeds maxDelayMs ${LIMITS.maxDelayMs}`,
-        );
+      delayOf(q, input, i);
       bytes += recordBytes(enc.record);
     });
     if (q.options.overflow === 'reject' && this.isOver(inputs.length, bytes)) throw this.full();

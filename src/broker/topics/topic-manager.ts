@@ -78,10 +78,14 @@ export class TopicManager implements KindManager {
     this.topics.delete(name);
     this.dedup.delete(name);
     await this.stopConsumers(topic, false);
-    await this.ctx.catalog.remove(name);
-    await Promise.allSettled(topic.partitions.map((p) => p.log.close()));
-    await this.ctx.storage.remove(topicPath(name));
-    await this.offsets.deleteTopic(name);
+    const release = await this.ctx.catalog.removeAndHold(name);
+    try {
+      await Promise.allSettled(topic.partitions.map((p) => p.log.close()));
+      await this.ctx.storage.remove(topicPath(name));
+      await this.offsets.deleteTopic(name);
+    } finally {
+      release();
+    }
   }
 
   listTopics(): TopicInfo[] {
