@@ -4,6 +4,7 @@
 import { WharfError } from '../../common/index.js';
 import type { Journal } from '../../storage/index.js';
 import type { BindingInfo } from '../exchange-types.js';
+import { isDroppedWith } from './binding.js';
 
 type Entry = { t: 'bind'; b: BindingInfo } | { t: 'unbind'; id: string } | { t: 'drop'; exchange: string };
 
@@ -32,12 +33,7 @@ export class BindingStore {
         live.set(e.b.id, e.b);
         this.highestSeq = Math.max(this.highestSeq, Number(e.b.id.slice(e.b.id.lastIndexOf('.') + 1)) || 0);
       } else if (e.t === 'unbind') live.delete(e.id);
-      else {
-        for (const [id, b] of live) {
-          if (b.exchange === e.exchange || ('exchange' in b.target && b.target.exchange === e.exchange))
-            live.delete(id);
-        }
-      }
+      else for (const [id, b] of live) if (isDroppedWith(b, e.exchange)) live.delete(id);
     }
     const out = [...live.values()].filter((b) => exchangeExists(b.exchange));
     this.liveCount = out.length;

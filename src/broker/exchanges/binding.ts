@@ -4,6 +4,7 @@
 import { EXCHANGE_LIMITS, WharfError, checkOptionFields, validateName } from '../../common/index.js';
 import {
   BINDING_OPTION_FIELDS,
+  type BindingInfo,
   type BindingOptions,
   type BindingTarget,
   type FilterPolicy,
@@ -88,4 +89,12 @@ export function stableStringify(value: unknown): string {
 export function bindingKey(target: BindingTarget, options: BindingOptions): string {
   const t = 'url' in target ? { url: target.url } : target;
   return stableStringify({ t, o: options });
+}
+
+/**
+ * Whether deleting `exchange` removes this binding: it is one of the exchange's, or leads to it. The
+ * one rule for the drop entry's replay, the registry and binds still under way.
+ */
+export function isDroppedWith(binding: BindingInfo, exchange: string): boolean {
+  return binding.exchange === exchange || ('exchange' in binding.target && binding.target.exchange === exchange);
 }

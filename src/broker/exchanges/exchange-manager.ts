@@ -18,6 +18,7 @@ import { newMessageId } from '../message-codec.js';
 import type { MessageInput, PublishResult } from '../types.js';
 import { normaliseOptions, validateTarget, type LeafTarget } from './binding.js';
 import type { BindingStore } from './binding-store.js';
+import { BindsInFlight, type BindInFlight } from './binds-in-flight.js';
 import type { IntentJournal, WriteOp } from './intent-journal.js';
 import { ExchangeRegistry, type NameKind } from './registry.js';
 import { createRouter } from './routers.js';
@@ -49,6 +50,7 @@ export interface ExchangeManagerDeps {
 
 export class ExchangeManager {
   readonly registry: ExchangeRegistry;
+  private readonly inFlight = new BindsInFlight();
 
   private constructor(private readonly deps: ExchangeManagerDeps) {
     this.registry = new ExchangeRegistry((id) => deps.webhooks.targetQueueFor(id));
@@ -94,6 +96,9 @@ export class ExchangeManager {
   async deleteExchange(name: string): Promise<void> {
     this.deps.catalog.require(name, 'exchange');
     const removed = this.registry.removeExchange(name);
+    // Binds under way that the drop entry removes must not reach the registry (binds-in-flight.ts);
+    // no await between this and appending the drop entry.
+    this.inFlight.cancelFor(name);
     // The drop entry first: if we crash before the catalog forgets the name, the exchange merely
     // comes back without bindings; the reverse order could revive stale bindings on a new namesake.
     await this.deps.bindings.drop(name, removed.length);
@@ -114,11 +119,32 @@ export class ExchangeManager {
     const o = normaliseOptions(options);
     const { binding, existing } = this.registry.prepareBinding(exchange, t, o, this.deps.now());
     if (existing) return binding;
+    const bind = this.inFlight.start(binding);
+    try {
+      return await this.complete(bind, t, o);
+    } catch (err) {
+      // A failed bind leaves nothing behind: a cancelled one's entry, if written, is followed by the
+      // drop entry that cancelled it, and the webhook queue, dead-letter queue and pusher it made go
+      // here. A failure to remove them (the broker closing) must not hide why the bind failed.
+      if ('url' in t) await this.deps.webhooks.removeEndpoint(binding.id).catch(() => undefined);
+      throw err;
+    } finally {
+      this.inFlight.end(bind);
+    }
+  }
+
+  /** bind() from a prepared binding: its endpoint, its journal entry, then the registry. */
+  private async complete(bind: BindInFlight, t: BindingTarget, o: BindingOptions): Promise<BindingInfo> {
+    const { binding } = bind;
     if ('url' in t) await this.deps.webhooks.ensureEndpoint(binding.id, t);
+    // The exchange may have been deleted while the endpoint was made: then nothing is written.
+    this.inFlight.check(bind);
     await this.deps.bindings.bind(binding);
+    // Deleted while the entry was written: the drop entry follows ours, so a replay drops it too.
+    this.inFlight.check(bind);
     // Another bind of the same arguments may have finished while we waited: keep the first, and drop
     // what this one made (its journal entry, and for a url its webhook queue and running pusher).
-    const again = this.registry.findBinding(exchange, t, o);
+    const again = this.registry.findBinding(binding.exchange, t, o);
     if (again !== null) {
       await this.deps.bindings.unbind(binding.id);
       if ('url' in t) await this.deps.webhooks.removeEndpoint(binding.id);
