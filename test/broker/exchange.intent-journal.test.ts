@@ -3,6 +3,7 @@
 import { describe, expect, it } from 'vitest';
 import { decodeIntentEntry, encodeIntentEntry } from '../../src/broker/exchanges/intent-entry.js';
 import { IntentJournal, type IntentOp } from '../../src/broker/exchanges/intent-journal.js';
+import type { PublishResult } from '../../src/broker/index.js';
 import type { Journal } from '../../src/storage/index.js';
 import { JsonText } from '../../src/common/index.js';
 
@@ -259,6 +260,44 @@ describe('intent journal rounds (concurrent intents share one entry and one writ
       ['p2', 'p3', 'p4'],
     ]);
     expect(journal.roundCount).toBe(2);
+  });
+
+  it('each intent resolves with what its targets said of its own messages, also from a merged write', async () => {
+    // Targets that answer a repeated dedupId with the id they hold it under, as queues and topics do.
+    const held = new Map<string, string>();
+    const calls: Array<{ name: string; ids: string[] }> = [];
+    const apply = async (op: IntentOp): Promise<PublishResult[] | void> => {
+      if (op.op !== 'write') return;
+      calls.push({ name: op.name, ids: op.messages.map((m) => m.id!) });
+      return op.messages.map((m) => {
+        const key = `${op.name}:${m.dedupId}`;
+        const original = held.get(key);
+        if (original !== undefined) return { id: original, duplicate: true };
+        held.set(key, m.id!);
+        return { id: m.id! };
+      });
+    };
+    const write = (name: string, id: string, dedupId: string): IntentOp => ({
+      op: 'write',
+      kind: 'queue',
+      name,
+      messages: [{ id, dedupId }],
+    });
+    const journal = new IntentJournal(new DurableEntries(), { apply, mergeable: (t) => t.name !== 'bounded' });
+    // p2 repeats p1's dedupId in the same round, to a merged target and to one written per intent.
+    const [p1, p2, p3] = await Promise.all([
+      journal.run({ id: 'p1', ops: [write('a', 'm1', 'd'), write('bounded', 'm1', 'd')] }),
+      journal.run({
+        id: 'p2',
+        ops: [write('a', 'm2', 'd'), { op: 'ack', queue: 'a', id: 'x', receipt: 'r' }, write('bounded', 'm2', 'd')],
+      }),
+      journal.run({ id: 'p3', ops: [write('a', 'm3', 'e')] }),
+    ]);
+    expect(journal.roundCount).toBe(1);
+    expect(calls.filter((c) => c.name === 'a')).toEqual([{ name: 'a', ids: ['m1', 'm2', 'm3'] }]);
+    expect(p1).toEqual([[{ id: 'm1' }], [{ id: 'm1' }]]);
+    expect(p2).toEqual([[{ id: 'm1', duplicate: true }], null, [{ id: 'm1', duplicate: true }]]);
+    expect(p3).toEqual([[{ id: 'm3' }]]);
   });
 
   it('compaction under load keeps the intents still applying, so a crash right after it loses none', async () => {

@@ -57,4 +57,46 @@ describe.each(factories)('exchanges contract (%s)', (_name, make) => {
       unroutable: 3,
     });
   });
+
+  it("a dedupId repeat through an exchange resolves with the original's id and duplicate, to one target or several, and is not counted again", async () => {
+    await t.wharf.createQueue('q1');
+    await t.wharf.createQueue('q2');
+    await t.wharf.createExchange('one', { type: 'fanout' });
+    await t.wharf.bind('one', { queue: 'q1' });
+    await t.wharf.createExchange('two', { type: 'fanout' });
+    await t.wharf.bind('two', { queue: 'q1' });
+    await t.wharf.bind('two', { queue: 'q2' });
+
+    const single = await t.wharf.publish('one', { type: 'a', dedupId: 'd1' });
+    expect(await t.wharf.publish('one', { type: 'a', dedupId: 'd1' })).toEqual({
+      id: single.id,
+      routed: 1,
+      duplicate: true,
+    });
+    const fanned = await t.wharf.publish('two', { type: 'b', dedupId: 'd2' });
+    expect(await t.wharf.publish('two', { type: 'b', dedupId: 'd2' })).toEqual({
+      id: fanned.id,
+      routed: 2,
+      duplicate: true,
+    });
+    // In a batch: a repeat of an earlier publish, a new message, and a repeat of that one.
+    const batch = await t.wharf.publish('two', [
+      { type: 'b', dedupId: 'd2' },
+      { type: 'c', dedupId: 'd3' },
+      { type: 'c', dedupId: 'd3' },
+    ]);
+    expect(batch).toEqual([
+      { id: fanned.id, routed: 2, duplicate: true },
+      { id: batch[1].id, routed: 2 },
+      { id: batch[1].id, routed: 2, duplicate: true },
+    ]);
+
+    const s = await t.wharf.stats('two');
+    if (s.kind !== 'exchange') throw new Error(`stats kind ${s.kind}, not exchange`);
+    expect({ published: s.published, routed: s.routed }).toEqual({ published: 2, routed: 4 });
+    const ids = async (queue: string): Promise<string[]> =>
+      (await t.wharf.receive(queue, { max: 10 })).map((m) => m.id);
+    expect(await ids('q1')).toEqual([single.id, fanned.id, batch[1].id]);
+    expect(await ids('q2')).toEqual([fanned.id, batch[1].id]);
+  });
 });

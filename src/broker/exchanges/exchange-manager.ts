@@ -19,8 +19,9 @@ import type { MessageInput, PublishResult } from '../types.js';
 import { normaliseOptions, validateTarget, type LeafTarget } from './binding.js';
 import type { BindingStore } from './binding-store.js';
 import { BindsInFlight, type BindInFlight } from './binds-in-flight.js';
-import type { IntentJournal, WriteOp } from './intent-journal.js';
+import type { IntentJournal, IntentResults, WriteOp } from './intent-journal.js';
 import { ExchangeRegistry, type NameKind } from './registry.js';
+import { routedResults } from './routed-results.js';
 import { createRouter } from './routers.js';
 
 /** What exchanges need from the broker: name kinds, and admission + idempotent writes per target. */
@@ -178,15 +179,23 @@ export class ExchangeManager {
 
   /**
    * Plans the writes of a publish to an exchange: messages get their id now (so a replay writes the
-   * same message) and, when routed to several places, a dedupId (their id) that makes replays idempotent.
+   * same message) and, when routed to several places, a dedupId (their id) that makes replays
+   * idempotent. `inputsOf[k]`: the index in `inputs` of each message of `ops[k]`. `commit` adds the
+   * stats of every message but those whose result (when given) is a duplicate: they were stored nowhere.
    */
   plan(
     exchange: string,
     inputs: MessageInput[],
-  ): { ops: WriteOp[]; ids: string[]; routed: number[]; commit: () => void } {
-    const byTarget = new Map<string, WriteOp>();
+  ): {
+    ops: WriteOp[];
+    inputsOf: number[][];
+    ids: string[];
+    routed: number[];
+    commit: (results?: readonly PublishResult[]) => void;
+  } {
+    const byTarget = new Map<string, { op: WriteOp; inputs: number[] }>();
     const kindOf = (n: string): NameKind => this.deps.host.kindOf(n);
-    const plans = inputs.map((input) => {
+    const plans = inputs.map((input, i) => {
       // Object.assign, then set: on Node 20 `{ ...input, id }` (a spread plus a new key) costs
       // microseconds per call, and this runs for every message published to an exchange.
       const message: MessageInput = Object.assign({}, input);
@@ -200,18 +209,26 @@ export class ExchangeManager {
       if (plan.targets.length > 1 || inputs.length > 1) message.dedupId ??= message.id;
       for (const target of plan.targets) {
         const key = `${target.kind}:${target.name}`;
-        let op = byTarget.get(key);
-        if (op === undefined)
-          byTarget.set(key, (op = { op: 'write', kind: target.kind, name: target.name, messages: [] }));
-        op.messages.push(message);
+        let write = byTarget.get(key);
+        if (write === undefined) {
+          write = { op: { op: 'write', kind: target.kind, name: target.name, messages: [] }, inputs: [] };
+          byTarget.set(key, write);
+        }
+        write.op.messages.push(message);
+        write.inputs.push(i);
       }
       return { id: message.id, plan };
     });
+    const writes = [...byTarget.values()];
     return {
-      ops: [...byTarget.values()],
+      ops: writes.map((w) => w.op),
+      inputsOf: writes.map((w) => w.inputs),
       ids: plans.map((p) => p.id),
       routed: plans.map((p) => p.plan.targets.length),
-      commit: () => plans.forEach((p) => this.registry.count(p.plan)),
+      commit: (results) =>
+        plans.forEach((p, i) => {
+          if (results?.[i].duplicate !== true) this.registry.count(p.plan);
+        }),
     };
   }
 
@@ -223,19 +240,20 @@ export class ExchangeManager {
         `a batch of ${inputs.length} messages is over maxBatchMessages (${LIMITS.maxBatchMessages}); split it`,
       );
     }
-    const { ops, ids, routed, commit } = this.plan(exchange, inputs);
-    let duplicate = false;
+    const { ops, inputsOf, ids, routed, commit } = this.plan(exchange, inputs);
+    let said: IntentResults = [];
     if (ops.length === 1 && ops[0].messages.length === 1) {
       // One message to one place is atomic by itself (the target validates and admits it): no
       // separate admission, no intent.
-      const [r] = await this.deps.host.write({ kind: ops[0].kind, name: ops[0].name }, ops[0].messages);
-      duplicate = r?.duplicate === true;
+      said = [await this.deps.host.write({ kind: ops[0].kind, name: ops[0].name }, ops[0].messages)];
     } else if (ops.length > 0) {
       for (const op of ops) this.deps.host.admit({ kind: op.kind, name: op.name }, op.messages);
-      await this.deps.intents.run({ id: newMessageId(this.deps.now()), ops });
+      said = await this.deps.intents.run({ id: newMessageId(this.deps.now()), ops });
     }
-    commit();
-    return ids.map((id, i) => (duplicate ? { id, routed: routed[i], duplicate } : { id, routed: routed[i] }));
+    // A repeat answers as its original did, whether it reached one target or several (routed-results.ts).
+    const results = routedResults(ids, routed, inputsOf, said);
+    commit(results);
+    return results;
   }
 
   /** Closes the binding journal (the intent journal and webhooks are closed by the broker). */

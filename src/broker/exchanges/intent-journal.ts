@@ -15,10 +15,10 @@
 import { WharfError } from '../../common/index.js';
 import type { Journal } from '../../storage/index.js';
 import { decodeIntentEntry, encodeIntentEntry } from './intent-entry.js';
-import type { Intent, IntentApplier } from './intent-types.js';
-import { applyRound, type MergePolicy } from './intent-round.js';
+import type { Intent, IntentApplier, IntentResults } from './intent-types.js';
+import { applyRound, type MergePolicy, type RoundOutcome } from './intent-round.js';
 
-export type { Intent, IntentApplier, IntentOp, WriteOp } from './intent-types.js';
+export type { Intent, IntentApplier, IntentOp, IntentResults, WriteOp } from './intent-types.js';
 
 export interface IntentJournalOptions {
   apply: IntentApplier;
@@ -33,7 +33,7 @@ export const INTENT_JOURNAL_COMPACT_BYTES = 4 * 1024 * 1024;
 
 interface Submitted {
   intent: Intent;
-  resolve(): void;
+  resolve(results: IntentResults): void;
   reject(err: unknown): void;
 }
 
@@ -98,10 +98,10 @@ export class IntentJournal {
     return this.unfinished.size;
   }
 
-  /** Steps 2-4 of the protocol; resolves once every op is applied and durable. */
-  run(intent: Intent): Promise<void> {
+  /** Steps 2-4 of the protocol; resolves, with what the targets said, once every op is applied and durable. */
+  run(intent: Intent): Promise<IntentResults> {
     if (this.closed) return Promise.reject(new WharfError('CLOSED', 'the broker is closed'));
-    return new Promise<void>((resolve, reject) => {
+    return new Promise<IntentResults>((resolve, reject) => {
       this.next.push({ intent, resolve, reject });
       this.schedule();
     });
@@ -170,7 +170,7 @@ export class IntentJournal {
           this.apply,
           this.mergeable,
         ).then(
-          (failures) => this.settle(round, failures, true),
+          (outcomes) => this.settle(round, outcomes, true),
           (err: unknown) =>
             this.settle(
               round,
@@ -222,23 +222,23 @@ export class IntentJournal {
     return written;
   }
 
-  private settle(round: Submitted[], failures: Array<{ error: unknown } | null>, committed: boolean): void {
+  private settle(round: Submitted[], outcomes: RoundOutcome[], committed: boolean): void {
     round.forEach((s, i) => {
       this.applying.delete(s.intent.id);
-      const failure = failures[i];
-      if (failure === null) {
+      const outcome = outcomes[i];
+      if ('results' in outcome) {
         this.doneIds.push(s.intent.id);
-        s.resolve();
+        s.resolve(outcome.results);
       } else if (!committed) {
-        s.reject(failure.error);
+        s.reject(outcome.error);
       } else {
         this.unfinished.set(s.intent.id, s.intent);
-        const message = failure.error instanceof Error ? failure.error.message : String(failure.error);
+        const message = outcome.error instanceof Error ? outcome.error.message : String(outcome.error);
         s.reject(
           new WharfError(
             'UNAVAILABLE',
             `a committed multi-target write failed part-way (${message}); it is finished when the broker reopens`,
-            { cause: failure.error },
+            { cause: outcome.error },
           ),
         );
       }
