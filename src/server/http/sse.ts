@@ -1,6 +1,8 @@
 // GET /topics/{name}/events: streaming consumption as Server-Sent Events. With ?group= the stream is a
-// consumer-group member (at-least-once: an offset is committed after its event was handed to the socket;
-// a message whose write fails is retried by the group). Without a group it is a private reader.
+// consumer-group member: an offset is committed after its event was handed to the socket (SSE has no
+// acknowledgement, so what the socket buffers held when a client drops is lost to the group:
+// operations.md says so); a message whose write fails is retried by the group. Without a group it is
+// a private reader.
 import { once } from 'node:events';
 import type { FastifyInstance } from 'fastify';
 import { WharfError } from '../../common/index.js';
