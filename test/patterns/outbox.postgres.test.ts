@@ -163,6 +163,32 @@ describe('PostgreSQL outbox', () => {
     expect(target.stored.map((s) => s.message.key)).toEqual(['p0', 'p1', 'p2', 'p3']);
   });
 
+  it('a relay whose lock attempts find no free connection keeps trying, reports each failure, and publishes once one is free', async () => {
+    const outbox = await freshOutbox();
+    await placeOrder(outbox, 'late-start');
+    // The relay needs two connections (its lock and its queries); the application holds both for now,
+    // and a checkout gives up after 100 ms.
+    const pool = new pg.Pool({ connectionString: PG_URL, max: 2, connectionTimeoutMillis: 100 });
+    const busy = await Promise.all([pool.connect(), pool.connect()]);
+    const target = new RecordingPublisher();
+    const errors: string[] = [];
+    const relay = outbox
+      .relay(pool, target, { pollIntervalMs: 50, retryDelayMs: 20, onError: (e) => errors.push(e.message) })
+      .start();
+    try {
+      await waitFor(() => errors.length >= 2, 10_000, 'two failed lock attempts');
+      expect(errors[0]).toMatch(/timeout/);
+      expect(target.stored.length).toBe(0);
+      for (const c of busy.splice(0)) c.release();
+      await waitFor(async () => (await pendingCount(outbox)) === 0, 10_000, 'published once the connection is free');
+      expect(target.stored.map((s) => s.message.key)).toEqual(['late-start']);
+    } finally {
+      for (const c of busy) c.release();
+      await relay.stop();
+      await pool.end();
+    }
+  });
+
   it("a standby's failed lock attempts and a stopped relay leave no listeners on the pool's connections", async () => {
     const outbox = await freshOutbox();
     const target = new RecordingPublisher();

@@ -111,7 +111,10 @@ class PostgresOutboxSource implements OutboxSource {
     this.name = outbox.name;
   }
 
-  /** Waits until this relay holds the table's lock (another relay may be active: stand by). */
+  /**
+   * Waits until this relay holds the table's lock (another relay may be active: stand by). A failed
+   * lock attempt (no connection, the database restarting) throws: the relay reports it and retries.
+   */
   async open(signal: AbortSignal): Promise<void> {
     while (!signal.aborted && !(await this.lead())) await sleep(500, signal);
   }

@@ -1,7 +1,7 @@
 // The outbox relay: publishes pending rows to Wharf in id order, then marks them sent.
 // At-least-once: a crash between publish and mark re-publishes those rows; the broker drops the
 // repeats because every row carries a stable dedupId (and producerId + sequence = row id).
-import { WharfError, toWharfError } from '../../common/index.js';
+import { WharfError, assert, toWharfError } from '../../common/index.js';
 import type { MessageInput } from '../../broker/index.js';
 import type { WharfPublisher } from '../publisher.js';
 import type { OutboxRow, OutboxSource } from './types.js';
@@ -13,12 +13,12 @@ export interface OutboxRelayOptions {
   batchSize?: number;
   /** Longest wait between two looks at the table when no notification arrives (default 1000 ms). */
   pollIntervalMs?: number;
-  /** First wait after a failed publish; doubles up to maxRetryDelayMs. */
+  /** First wait after a failed round or a failed open (e.g. taking the PostgreSQL lock); doubles up to maxRetryDelayMs. */
   retryDelayMs?: number;
   maxRetryDelayMs?: number;
   /** Set producerId = relayId and sequence = row id on each message (default true). */
   producerSequence?: boolean;
-  /** Called with each error the relay recovers from (a failed publish or database read). */
+  /** Called with each error the relay recovers from (a failed open, publish or database read). */
   onError?: (error: WharfError) => void;
   /** Fault injection for tests: runs after a batch is published and before it is marked sent. */
   afterPublish?: (rows: OutboxRow[]) => void | Promise<void>;
@@ -65,12 +65,7 @@ export class OutboxRelay {
 
   private async run(): Promise<void> {
     const signal = this.abort.signal;
-    try {
-      await this.source.open(signal);
-    } catch (err) {
-      if (!signal.aborted) this.report(err);
-      return;
-    }
+    if (!(await this.open(signal))) return;
     let failures = 0;
     while (!signal.aborted) {
       try {
@@ -88,11 +83,35 @@ export class OutboxRelay {
       } catch (err) {
         if (signal.aborted) break;
         this.report(err);
-        failures++;
-        const delayMs = Math.min(this.maxRetryDelayMs, this.retryDelayMs * 2 ** Math.min(failures - 1, 20));
-        await sleep(delayMs, signal);
+        await sleep(this.retryDelayAfter(++failures), signal);
       }
     }
+  }
+
+  /**
+   * Opens the source, retrying with the same backoff as a round: a database not up yet, restarting,
+   * or a pool with no free connection must not end a relay that start() reported as running.
+   * Returns false only when stopped.
+   */
+  private async open(signal: AbortSignal): Promise<boolean> {
+    let failures = 0;
+    while (!signal.aborted) {
+      try {
+        await this.source.open(signal);
+        return !signal.aborted;
+      } catch (err) {
+        if (signal.aborted) break;
+        this.report(err);
+        await sleep(this.retryDelayAfter(++failures), signal);
+      }
+    }
+    return false;
+  }
+
+  /** retryDelayMs doubled per consecutive failure, at most maxRetryDelayMs. */
+  private retryDelayAfter(failures: number): number {
+    assert(failures >= 1, 'a retry delay follows at least one failure');
+    return Math.min(this.maxRetryDelayMs, this.retryDelayMs * 2 ** Math.min(failures - 1, 20));
   }
 
   /** Consecutive rows for the same destination go out as one batch; order across rows is kept. */

@@ -18,7 +18,10 @@ export interface OutboxRow {
 export interface OutboxSource {
   /** Identifies the outbox (used for the default relay id). */
   readonly name: string;
-  /** Called once before the first fetch; may wait (e.g. to become the single active relay). */
+  /**
+   * Called before the first fetch; may wait (e.g. to become the single active relay). Called again
+   * after it throws (the relay backs off and retries), so a failed open must leave it callable.
+   */
   open(signal: AbortSignal): Promise<void>;
   /** Oldest unsent rows first, at most limit. */
   fetchPending(limit: number): Promise<OutboxRow[]>;
