@@ -116,6 +116,14 @@ function validateSequence(sequence: number): void {
   }
 }
 
+/**
+ * Throws INVALID_ARGUMENT for a producerId or sequence that publish would refuse: for callers that
+ * stamp them on messages published later (the outbox relay), so a bad one fails where it is set.
+ */
+export function checkProducerFields(messages: readonly MessageInput[]): void {
+  ProducerDedupe.check(messages);
+}
+
 export class ProducerDedupe {
   /** In the order producers were added, or moved by evictOne. */
   private readonly producers = new Map<string, ProducerResults>();

@@ -17,6 +17,7 @@ export {
   H_DEDUP_ID,
   H_ROUTING_KEY,
 } from './message-codec.js';
+export { checkProducerFields } from './idempotence.js';
 export type { LogRecord } from '../storage/index.js';
 export { RateMeter } from './rate-meter.js';
 export { HandlerOutcome } from './queues/handler-outcome.js';

@@ -1,6 +1,6 @@
 // Patterns on top of Wharf: transactional outbox (PostgreSQL, SQLite), idempotent consumer, and their stores.
 export type { WharfPublisher } from './publisher.js';
-export type { OutboxMessage, OutboxRow } from './outbox/types.js';
+export type { FailedOutboxRow, OutboxMessage, OutboxRow } from './outbox/types.js';
 export { OutboxRelay, type OutboxRelayOptions } from './outbox/relay.js';
 export { PostgresOutbox, type PostgresOutboxOptions, type PgQueryable } from './outbox/postgres-outbox.js';
 export { SqliteOutbox, type SqliteOutboxOptions } from './outbox/sqlite-outbox.js';

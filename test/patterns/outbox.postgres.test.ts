@@ -1,6 +1,8 @@
 // Transactional outbox on the real PostgreSQL: publication follows commit, order is kept, NOTIFY wakes the relay,
 // and a relay that dies between publishing and marking causes no loss and (with dedupId) no duplicate.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Broker, type TopicMessage } from '../../src/broker/index.js';
+import type { WharfError } from '../../src/common/index.js';
 import { PostgresOutbox } from '../../src/patterns/index.js';
 import pg from 'pg';
 import { PG_URL, openPgFixture, type PgFixture } from './pg-helper.js';
@@ -213,6 +215,131 @@ describe('PostgreSQL outbox', () => {
     } finally {
       await Promise.all([a.stop(), b.stop()]);
       await Promise.all([leaderPool.end(), standbyPool.end()]);
+    }
+  });
+});
+
+describe('PostgreSQL outbox rows the broker would refuse', () => {
+  it('add() refuses an invalid message in the user transaction, which then commits nothing', async () => {
+    const outbox = await freshOutbox();
+    const client = await fx.pool.connect();
+    try {
+      await client.query('BEGIN');
+      await client.query(`INSERT INTO "${fx.schema}".orders_${n} (id, amount) VALUES ('o1', 10)`);
+      const refused = await outbox.add(client, { to: 'orders', headers: { n: 1 } as never }).catch((e) => e);
+      expect(refused).toMatchObject({ code: 'INVALID_ARGUMENT', message: /headers\["n"\]/ });
+      await client.query('ROLLBACK');
+    } finally {
+      client.release();
+    }
+    const rows = await fx.pool.query(`SELECT count(*)::int AS c FROM ${outbox.qualifiedTable}`);
+    expect(rows.rows[0].c).toBe(0);
+  });
+
+  it('a row refused for good is set aside and later rows go on; it can be listed, retried and deleted', async () => {
+    const outbox = await freshOutbox();
+    const broker = await Broker.open({ inMemory: true });
+    try {
+      await broker.createTopic('orders', { partitions: 1 });
+      const client = await fx.pool.connect();
+      await client.query('BEGIN');
+      await outbox.add(client, { to: 'orders', key: 'o1', payload: 1 });
+      await outbox.add(client, { to: 'orders', key: 'bad-partition', partition: 2, payload: 2 });
+      await outbox.add(client, { to: 'orders', key: 'bad-too', partition: 3, payload: 3 });
+      await outbox.add(client, { to: 'orders', key: 'o4', payload: 4 });
+      await client.query('COMMIT');
+      client.release();
+      const errors: WharfError[] = [];
+      const relay = outbox
+        .relay(fx.pool, broker, { pollIntervalMs: 50, retryDelayMs: 10, onError: (e) => errors.push(e) })
+        .start();
+      try {
+        await waitFor(() => relay.published === 2 && relay.failed === 2, 10_000, 'two sent, two failed');
+        expect(await pendingCount(outbox)).toBe(2); // failed rows are not sent
+        expect(errors.map((e) => [e.code, e.details?.outboxRowId])).toEqual([
+          ['INVALID_ARGUMENT', 2],
+          ['INVALID_ARGUMENT', 3],
+        ]);
+        const failed = await outbox.listFailed(fx.pool);
+        expect(failed.map((r) => [r.id, r.to, r.message.key])).toEqual([
+          [2, 'orders', 'bad-partition'],
+          [3, 'orders', 'bad-too'],
+        ]);
+        expect(failed[0].error).toMatch(/^INVALID_ARGUMENT: .*partition 2 does not exist/);
+        expect(failed[0].failedAt).toBeInstanceOf(Date);
+        expect(await outbox.listFailed(fx.pool, 1)).toHaveLength(1);
+        expect(await outbox.prune(fx.pool, -60_000)).toBe(2); // sent rows only
+        expect(await outbox.deleteFailed(fx.pool, [3])).toBe(1);
+        // The cause fixed (here: the topic re-created with enough partitions), the row is retried.
+        await broker.deleteTopic('orders');
+        await broker.createTopic('orders', { partitions: 4 });
+        expect(await outbox.retryFailed(fx.pool, [2, 4])).toBe(1);
+        await waitFor(() => relay.published === 3, 10_000, 'the retried row published');
+        expect(await outbox.listFailed(fx.pool)).toEqual([]);
+      } finally {
+        await relay.stop();
+      }
+      const seen: TopicMessage[] = [];
+      const sub = await broker.subscribe('orders', { from: 'earliest' }, (m) => void seen.push(m));
+      await waitFor(() => seen.length === 1, 5_000, 'the retried row in the new topic');
+      await sub.close();
+      expect(seen[0].key).toBe('bad-partition');
+    } finally {
+      await broker.close();
+    }
+  });
+
+  it('a table made before failed rows existed: the relay adds their columns at open and publishes its rows', async () => {
+    const outbox = new PostgresOutbox({ schema: fx.schema, table: `outbox_old_${++n}` });
+    // The table as an earlier release installed it, with a pending row.
+    await fx.pool.query(
+      `CREATE TABLE ${outbox.qualifiedTable} (id bigserial PRIMARY KEY, destination text NOT NULL,
+         message jsonb NOT NULL, created_at timestamptz NOT NULL DEFAULT now(), sent_at timestamptz)`,
+    );
+    await fx.pool.query(`INSERT INTO ${outbox.qualifiedTable} (destination, message) VALUES ('orders', $1)`, [
+      JSON.stringify({ id: 'm1', key: 'old', payload: 1 }),
+    ]);
+    const target = new RecordingPublisher();
+    const relay = outbox.relay(fx.pool, target, { pollIntervalMs: 50 }).start();
+    try {
+      await waitFor(() => target.stored.length === 1, 10_000, 'the old row published');
+    } finally {
+      await relay.stop();
+    }
+    const columns = await fx.pool.query(
+      `SELECT column_name FROM information_schema.columns WHERE table_schema = $1 AND table_name = $2`,
+      [fx.schema, `outbox_old_${n}`],
+    );
+    expect(columns.rows.map((r) => r.column_name)).toEqual(expect.arrayContaining(['failed_at', 'error']));
+    await outbox.install(fx.pool); // install() on the upgraded table changes nothing
+    expect(await outbox.listFailed(fx.pool)).toEqual([]);
+  });
+
+  it('the upgrade of an old table gives up behind an open application transaction, is reported and retried', async () => {
+    const outbox = new PostgresOutbox({ schema: fx.schema, table: `outbox_old_${++n}` });
+    await fx.pool.query(
+      `CREATE TABLE ${outbox.qualifiedTable} (id bigserial PRIMARY KEY, destination text NOT NULL,
+         message jsonb NOT NULL, created_at timestamptz NOT NULL DEFAULT now(), sent_at timestamptz)`,
+    );
+    // The application's transaction holds a lock on the table that ALTER TABLE must wait for.
+    const app = await fx.pool.connect();
+    await app.query('BEGIN');
+    await app.query(`INSERT INTO ${outbox.qualifiedTable} (destination, message) VALUES ('orders', $1)`, [
+      JSON.stringify({ id: 'm1', key: 'in-flight', payload: 1 }),
+    ]);
+    const target = new RecordingPublisher();
+    const errors: string[] = [];
+    const relay = outbox
+      .relay(fx.pool, target, { pollIntervalMs: 50, retryDelayMs: 10, onError: (e) => errors.push(e.message) })
+      .start();
+    try {
+      await waitFor(() => errors.length >= 1, 10_000, 'the upgrade giving up');
+      expect(errors[0]).toMatch(/lock timeout/);
+      await app.query('COMMIT');
+      await waitFor(() => target.stored.length === 1, 10_000, 'the row published after the upgrade');
+    } finally {
+      app.release();
+      await relay.stop();
     }
   });
 });

@@ -43,6 +43,8 @@ class FlakyOpenSource implements OutboxSource {
       );
   }
 
+  async markFailed(): Promise<void> {}
+
   waitForWork(timeoutMs: number): Promise<void> {
     return new Promise((r) => setTimeout(r, Math.min(timeoutMs, 10)));
   }

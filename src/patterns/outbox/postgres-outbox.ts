@@ -4,10 +4,11 @@
 import type pg from 'pg';
 import { WharfError } from '../../common/index.js';
 import type { WharfPublisher } from '../publisher.js';
-import { decodeOutboxMessage, encodeOutboxMessage } from './codec.js';
+import { decodeOutboxMessage, encodeOutboxMessage, outboxMaxMessageBytes } from './codec.js';
+import { failedRowsLimit } from './failed-rows.js';
 import { OutboxRelay, sleep, type OutboxRelayOptions } from './relay.js';
 import { Wake } from './wake.js';
-import type { OutboxMessage, OutboxRow, OutboxSource } from './types.js';
+import type { FailedOutboxRow, OutboxFailure, OutboxMessage, OutboxRow, OutboxSource } from './types.js';
 
 /** Anything that runs a query: a pg.PoolClient inside BEGIN, a pg.Client, or a pg.Pool (for install). */
 export interface PgQueryable {
@@ -21,7 +22,16 @@ export interface PostgresOutboxOptions {
   table?: string;
   /** NOTIFY channel (default "wharf_outbox"); the payload names the table, so tables can share it. */
   channel?: string;
+  /** Largest message add() accepts, encoded (default 1 MiB, the broker's default): your targets' maxMessageBytes. */
+  maxMessageBytes?: number;
 }
+
+/**
+ * How long the relay waits for the table lock to add the failure columns to a table made before
+ * they existed: ALTER TABLE queues every insert behind it, so it gives up (and retries) instead of
+ * stalling the application behind a long transaction.
+ */
+const UPGRADE_LOCK_TIMEOUT_MS = 2_000;
 
 const IDENTIFIER = /^[A-Za-z_][A-Za-z0-9_]{0,62}$/;
 
@@ -37,6 +47,7 @@ export class PostgresOutbox {
   readonly channel: string;
   /** Table identity for notifications and the relay lock. */
   readonly name: string;
+  readonly maxMessageBytes: number;
 
   constructor(options: PostgresOutboxOptions = {}) {
     const schema = options.schema ?? 'public';
@@ -44,9 +55,13 @@ export class PostgresOutbox {
     this.qualifiedTable = `${identifier(schema, 'schema')}.${identifier(table, 'table')}`;
     this.channel = identifier(options.channel ?? 'wharf_outbox', 'channel');
     this.name = `${schema}.${table}`;
+    this.maxMessageBytes = outboxMaxMessageBytes(options.maxMessageBytes);
   }
 
-  /** Creates the table and its index if missing. Run once at deploy/startup. */
+  /**
+   * Creates the table and its index if missing, and adds the failure columns to a table made before
+   * they existed. Run once at deploy/startup.
+   */
   async install(db: PgQueryable): Promise<void> {
     await db.query(
       `CREATE TABLE IF NOT EXISTS ${this.qualifiedTable} (
@@ -54,11 +69,47 @@ export class PostgresOutbox {
          destination text NOT NULL,
          message jsonb NOT NULL,
          created_at timestamptz NOT NULL DEFAULT now(),
-         sent_at timestamptz
+         sent_at timestamptz,
+         failed_at timestamptz,
+         error text
        )`,
     );
+    if (!(await this.hasFailureColumns(db))) await db.query(this.addFailureColumns());
     const index = identifier(`${this.name.replace(/\W/g, '_').slice(0, 50)}_pending`, 'index');
     await db.query(`CREATE INDEX IF NOT EXISTS ${index} ON ${this.qualifiedTable} (id) WHERE sent_at IS NULL`);
+  }
+
+  /**
+   * @internal For the relay at open: the failure columns, added under a short lock timeout so an upgrade never
+   * stalls the application's inserts for long (a timeout fails the open, which the relay retries).
+   */
+  async upgrade(pool: pg.Pool): Promise<void> {
+    if (await this.hasFailureColumns(pool)) return;
+    const client = await pool.connect();
+    try {
+      await client.query('BEGIN');
+      await client.query(`SET LOCAL lock_timeout = ${UPGRADE_LOCK_TIMEOUT_MS}`);
+      await client.query(this.addFailureColumns());
+      await client.query('COMMIT');
+      client.release();
+    } catch (err) {
+      client.release(true); // its transaction state is unknown: never hand it back to the pool
+      throw err;
+    }
+  }
+
+  /** Checked first: ALTER TABLE takes the table's strongest lock even when the columns are there. */
+  private async hasFailureColumns(db: PgQueryable): Promise<boolean> {
+    const result = await db.query(
+      `SELECT count(*)::int AS c FROM pg_attribute
+        WHERE attrelid = $1::regclass AND attname IN ('failed_at', 'error') AND NOT attisdropped`,
+      [this.qualifiedTable],
+    );
+    return result.rows[0].c === 2;
+  }
+
+  private addFailureColumns(): string {
+    return `ALTER TABLE ${this.qualifiedTable} ADD COLUMN IF NOT EXISTS failed_at timestamptz, ADD COLUMN IF NOT EXISTS error text`;
   }
 
   /**
@@ -66,7 +117,7 @@ export class PostgresOutbox {
    * if that transaction commits; NOTIFY is delivered at commit too. Returns the row id.
    */
   async add(tx: PgQueryable, message: OutboxMessage): Promise<number> {
-    const [to, json] = encodeOutboxMessage(message);
+    const [to, json] = encodeOutboxMessage(message, this.maxMessageBytes);
     const result = await tx.query(
       `INSERT INTO ${this.qualifiedTable} (destination, message) VALUES ($1, $2::jsonb) RETURNING id`,
       [to, json],
@@ -84,6 +135,45 @@ export class PostgresOutbox {
     return result.rowCount ?? 0;
   }
 
+  /** Rows the relay set aside as failed, oldest first (at most limit, default 100). */
+  async listFailed(db: PgQueryable, limit?: number): Promise<FailedOutboxRow[]> {
+    const result = await db.query(
+      `SELECT id, destination, message, error, failed_at FROM ${this.qualifiedTable}
+        WHERE failed_at IS NOT NULL AND sent_at IS NULL ORDER BY id LIMIT $1`,
+      [failedRowsLimit(limit)],
+    );
+    return result.rows.map((r) => ({
+      id: Number(r.id),
+      to: r.destination as string,
+      message: decodeOutboxMessage(r.message),
+      error: r.error as string,
+      failedAt: r.failed_at as Date,
+    }));
+  }
+
+  /**
+   * Failed rows go back to the relay (after you fixed their cause: created the partition, raised
+   * maxMessageBytes). They are published after rows already sent, whatever their ids. Returns how many.
+   */
+  async retryFailed(db: PgQueryable, ids: number[]): Promise<number> {
+    const result = await db.query(
+      `UPDATE ${this.qualifiedTable} SET failed_at = NULL, error = NULL
+        WHERE id = ANY($1::bigint[]) AND failed_at IS NOT NULL AND sent_at IS NULL`,
+      [ids],
+    );
+    await db.query(`SELECT pg_notify($1, $2)`, [this.channel.slice(1, -1), this.name]);
+    return result.rowCount ?? 0;
+  }
+
+  /** Deletes failed rows (only those: a pending or sent row is left alone). Returns how many. */
+  async deleteFailed(db: PgQueryable, ids: number[]): Promise<number> {
+    const result = await db.query(
+      `DELETE FROM ${this.qualifiedTable} WHERE id = ANY($1::bigint[]) AND failed_at IS NOT NULL AND sent_at IS NULL`,
+      [ids],
+    );
+    return result.rowCount ?? 0;
+  }
+
   /** A relay publishing this table through publisher. Call start(); stop() when done. */
   relay(pool: pg.Pool, publisher: WharfPublisher, options: OutboxRelayOptions = {}): OutboxRelay {
     return new OutboxRelay(new PostgresOutboxSource(this, pool), publisher, options);
@@ -94,6 +184,7 @@ class PostgresOutboxSource implements OutboxSource {
   readonly name: string;
   private listener: pg.PoolClient | null = null;
   private listenerLost = false;
+  private upgraded = false;
   private readonly wakeup = new Wake();
   /** The lock connection's listeners, one pair per relay, so they can be taken off before the client goes back. */
   private readonly onListenerError = (): void => {
@@ -117,6 +208,10 @@ class PostgresOutboxSource implements OutboxSource {
    */
   async open(signal: AbortSignal): Promise<void> {
     while (!signal.aborted && !(await this.lead())) await sleep(500, signal);
+    if (signal.aborted || this.upgraded) return;
+    // Only the leader alters the table; a table from before the failure columns works from here on.
+    await this.outbox.upgrade(this.pool);
+    this.upgraded = true;
   }
 
   async fetchPending(limit: number): Promise<OutboxRow[]> {
@@ -124,7 +219,8 @@ class PostgresOutboxSource implements OutboxSource {
     if (!(await this.lead())) return [];
     this.wakeup.clear();
     const result = await this.pool.query(
-      `SELECT id, destination, message FROM ${this.outbox.qualifiedTable} WHERE sent_at IS NULL ORDER BY id LIMIT $1`,
+      `SELECT id, destination, message FROM ${this.outbox.qualifiedTable}
+        WHERE sent_at IS NULL AND failed_at IS NULL ORDER BY id LIMIT $1`,
       [limit],
     );
     return result.rows.map((r) => ({
@@ -179,6 +275,14 @@ class PostgresOutboxSource implements OutboxSource {
     await this.pool.query(`UPDATE ${this.outbox.qualifiedTable} SET sent_at = now() WHERE id = ANY($1::bigint[])`, [
       ids,
     ]);
+  }
+
+  async markFailed(failures: OutboxFailure[]): Promise<void> {
+    await this.pool.query(
+      `UPDATE ${this.outbox.qualifiedTable} AS t SET failed_at = now(), error = f.error
+         FROM unnest($1::bigint[], $2::text[]) AS f(id, error) WHERE t.id = f.id`,
+      [failures.map((f) => f.id), failures.map((f) => f.error)],
+    );
   }
 
   waitForWork(timeoutMs: number, signal: AbortSignal): Promise<void> {

@@ -14,6 +14,22 @@ export interface OutboxRow {
   message: MessageInput;
 }
 
+/**
+ * A row the broker refused for good (INVALID_ARGUMENT, MESSAGE_TOO_LARGE): set aside by the relay,
+ * kept for inspection and never published until retried.
+ */
+export interface FailedOutboxRow extends OutboxRow {
+  /** The broker's refusal, as "CODE: message". */
+  error: string;
+  failedAt: Date;
+}
+
+/** A row to set aside, and why. */
+export interface OutboxFailure {
+  id: number;
+  error: string;
+}
+
 /** Where a relay reads pending rows from: one implementation per database. */
 export interface OutboxSource {
   /** Identifies the outbox (used for the default relay id). */
@@ -23,9 +39,11 @@ export interface OutboxSource {
    * after it throws (the relay backs off and retries), so a failed open must leave it callable.
    */
   open(signal: AbortSignal): Promise<void>;
-  /** Oldest unsent rows first, at most limit. */
+  /** Oldest rows neither sent nor failed first, at most limit. */
   fetchPending(limit: number): Promise<OutboxRow[]>;
   markSent(ids: number[]): Promise<void>;
+  /** Sets rows aside: fetchPending no longer returns them. */
+  markFailed(failures: OutboxFailure[]): Promise<void>;
   /** Resolves when new rows may be there (a notification) or after timeoutMs, whichever is first. */
   waitForWork(timeoutMs: number, signal: AbortSignal): Promise<void>;
   close(): Promise<void>;
