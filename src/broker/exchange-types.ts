@@ -138,7 +138,9 @@ export interface Transaction {
    * was delivered under (Kafka's sendOffsetsToTransaction with the consumer's group metadata): if
    * the partition was granted again since (to another member, or to the same one after a revoke
    * that timed out, a session expiry or a seek), the transaction fails with CONFLICT and nothing of
-   * it applies. INVALID_ARGUMENT for a message of a reader without a group (it has no grant).
+   * it applies; also while an earlier message of the grant is not settled (maxInFlight > 1: still
+   * running, or waiting for a retry), since offsets are committed in order: throw, and the message is
+   * retried. INVALID_ARGUMENT for a message of a reader without a group (it has no grant).
    */
   commitOffset(message: TopicMessage): Promise<void>;
 }

@@ -59,6 +59,9 @@ class FakeMember implements GroupMember {
     this.expired = true;
     this.owned.clear();
   }
+  lowestUnsettledOffset(): number | null {
+    return null; // no fetcher: nothing in flight
+  }
 }
 
 async function setup(partitions = 6) {

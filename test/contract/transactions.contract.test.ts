@@ -2,6 +2,7 @@
 // the native protocol (TRANSACTION, version 7; offset commits fenced by a grant, version 8).
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import type { QueueMessage, Subscription, TopicMessage, Transaction } from '../../src/broker/index.js';
+import type { WharfError } from '../../src/common/index.js';
 import { IntentJournal } from '../../src/broker/exchanges/intent-journal.js';
 import { factories, waitFor, type Target } from './factories.js';
 
@@ -370,6 +371,42 @@ describe.each(factories)('transactions contract (%s)', (_name, make) => {
     expect(await depth('out')).toBe(1);
     expect(await committed('events', 'g', 0)).toBe(1);
     await sub.close();
+  });
+
+  it('with maxInFlight 2, a message’s commit is CONFLICT while an earlier one is unsettled; its retry commits once that one settled', async () => {
+    await t.wharf.publish('events', [{ payload: 'a' }, { payload: 'b' }]);
+    let release!: () => void;
+    const held = new Promise<void>((r) => (release = r));
+    const refused: string[] = [];
+    const processed: number[] = [];
+    const sub = await t.wharf.subscribe(
+      'events',
+      { group: 'g', from: 'earliest', maxInFlight: 2, ...SAFE_SESSION },
+      async (m) => {
+        if (m.offset === 0) await held; // message 1 is handed out meanwhile
+        try {
+          await processOnce(m);
+        } catch (err) {
+          refused.push(`${(err as WharfError).code} ${(err as WharfError).message}`);
+          throw err; // retried with backoff
+        }
+        processed.push(m.offset);
+      },
+    );
+    try {
+      await waitFor(() => refused.length > 0);
+      expect(refused[0]).toMatch(/^CONFLICT offset 0 of partition 0 of topic "events" is still being handled/);
+      expect(await committed('events', 'g', 0)).toBe(0);
+      expect(await depth('out')).toBe(0);
+      release();
+      await waitFor(() => processed.length === 2);
+      expect(processed).toEqual([0, 1]);
+      expect(await committed('events', 'g', 0)).toBe(2);
+      expect((await received('out')).map((m) => m.payload)).toEqual(['from 0:0', 'from 0:1']);
+    } finally {
+      release();
+      await sub.close();
+    }
   });
 
   it('a message of a reader without a group has no grant: committing it is INVALID_ARGUMENT; a made-up grant is CONFLICT', async () => {

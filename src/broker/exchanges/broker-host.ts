@@ -19,6 +19,8 @@ export interface TopicSide {
   isCurrentGrant(topic: string, group: string, partition: number, grant: MemberGrant): boolean;
   /** GroupCoordinator.holdCommit: null when the grant is not current; else the release of the hold. */
   holdCommit(topic: string, group: string, partition: number, grant: MemberGrant): (() => void) | null;
+  /** GroupCoordinator.lowestUnsettledOffset: null when the grant is not current or nothing is known. */
+  lowestUnsettledOffset(topic: string, group: string, partition: number, grant: MemberGrant): number | null;
 }
 
 /** An offset commit fenced by the grant its input was consumed under. */
@@ -82,7 +84,8 @@ export class BrokerHost implements ExchangeHost {
 
   /**
    * Validates an offset commit before a transaction commits (nothing written): CONFLICT when it is
-   * fenced by a grant that is no longer the partition's current one.
+   * fenced by a grant that is no longer the partition's current one, or when it would pass a message
+   * of that grant that is not settled (checkInOrder).
    */
   checkOffset(commit: OffsetCommit): void {
     const { topic, group, partition, offset } = commit;
@@ -97,18 +100,21 @@ export class BrokerHost implements ExchangeHost {
     if (!Number.isSafeInteger(offset) || offset < 0)
       throw new WharfError('INVALID_ARGUMENT', `offset ${offset} must be a non-negative integer`);
     const grant = commit.grant;
-    if (grant !== undefined && !this.topics.isCurrentGrant(topic, group, partition, grant))
-      throw reassigned({ ...commit, grant });
+    if (grant === undefined) return;
+    if (!this.topics.isCurrentGrant(topic, group, partition, grant)) throw reassigned({ ...commit, grant });
+    this.checkInOrder({ ...commit, grant });
   }
 
   /**
-   * Checks a fenced commit once more and holds its partition's next grant (GroupCoordinator.holdCommit)
-   * until `op`, the intent op that writes it, has been applied, or until the returned release is
-   * called (the transaction settled or failed; calling it again is harmless). Taken right before the
-   * intent is written: so the next owner starts from the offset this transaction commits, and waits
-   * no longer than this transaction's intent and offset writes (not for its other targets).
+   * Checks a fenced commit once more (its grant, and checkInOrder) and holds its partition's next
+   * grant (GroupCoordinator.holdCommit) until `op`, the intent op that writes it, has been applied,
+   * or until the returned release is called (the transaction settled or failed; calling it again is
+   * harmless). Taken right before the intent is written: so the next owner starts from the offset
+   * this transaction commits, and waits no longer than this transaction's intent and offset writes
+   * (not for its other targets). Both checks see the state the intent is written in (no await).
    */
   holdGrant(commit: FencedOffsetCommit, op: IntentOp): () => void {
+    this.checkInOrder(commit);
     const release = this.topics.holdCommit(commit.topic, commit.group, commit.partition, commit.grant);
     if (release === null) throw reassigned(commit);
     assert(!this.heldUntilApplied.has(op), 'an offset op holds its grant once');
@@ -117,6 +123,22 @@ export class BrokerHost implements ExchangeHost {
       this.heldUntilApplied.delete(op);
       release();
     };
+  }
+
+  /**
+   * CONFLICT when a fenced commit would move the group's offset past a message of its grant that is
+   * not settled (being handled, or waiting for a retry: maxInFlight > 1). The next owner would start
+   * after that message and never get it. A commit of offset o is made by the handler of message
+   * o - 1 (tx.commitOffset(m) commits m.offset + 1), itself unsettled while it runs, so only offsets
+   * below o - 1 count. A commit below what the group committed is left alone, as Kafka leaves it.
+   */
+  private checkInOrder(c: FencedOffsetCommit): void {
+    const unsettled = this.topics.lowestUnsettledOffset(c.topic, c.group, c.partition, c.grant);
+    if (unsettled === null || unsettled >= c.offset - 1) return;
+    throw new WharfError(
+      'CONFLICT',
+      `offset ${unsettled} of partition ${c.partition} of topic ${JSON.stringify(c.topic)} is still being handled by member ${JSON.stringify(c.grant.memberId)} of group ${JSON.stringify(c.group)} (in flight, or waiting for a retry), and this transaction would commit offset ${c.offset} past it; nothing of this transaction was applied. A transaction commits a partition's offsets in order: run it again once offset ${unsettled} is settled (let the handler throw, and the message is retried), or subscribe with maxInFlight 1`,
+    );
   }
 
   checkReceipt(queue: string, receipt: string): void {

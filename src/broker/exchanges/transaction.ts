@@ -269,10 +269,11 @@ export class TransactionCoordinator implements Wharf_Transactions {
         ...[...tx.acks.values()].map((a): IntentOp => ({ op: 'ack', ...a })),
         ...offsetOps.map((o) => o.op),
       ];
-      // 3. Durable intent, then apply (see intent-journal.ts). Fenced commits are checked again, now
-      // that the steps above may have awaited, and hold their partitions from this check until their
-      // offsets are written: a rebalance meanwhile cannot grant a partition to a new owner that would
-      // start before this commit (BrokerHost.holdGrant). No await between the check and the write.
+      // 3. Durable intent, then apply (see intent-journal.ts). Fenced commits are checked again (their
+      // grant, and that they pass no unsettled message of it), now that the steps above may have
+      // awaited, and hold their partitions from this check until their offsets are written: a
+      // rebalance meanwhile cannot grant a partition to a new owner that would start before this
+      // commit (BrokerHost.holdGrant). No await between the check and the write.
       const releases: Array<() => void> = [];
       try {
         for (const { commit, op } of offsetOps) if (isFenced(commit)) releases.push(this.host.holdGrant(commit, op));

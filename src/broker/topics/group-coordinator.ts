@@ -3,8 +3,9 @@
 // Each grant of a partition has its own assignment epoch (Kafka's generation, per partition); a commit
 // must carry the epoch of the grant it was made under, so a fetcher left over from an earlier grant of
 // the same partition to the same member (a revoke that timed out) cannot move the offset back.
-// A member is only { memberId, sessionTimeoutMs, onAssign, onRevoke, onExpired } plus heartbeats, so an
-// embedded subscription and (later) a remote client proxied by the server look the same here.
+// A member is only { memberId, sessionTimeoutMs, onAssign, onRevoke, onExpired, lowestUnsettledOffset }
+// plus heartbeats, so an embedded subscription and (later) a remote client proxied by the server look
+// the same here.
 // Rebalances are incremental: only partitions whose owner changes stop, and each one is settled and
 // committed by its old owner (onRevoke) before the new owner gets it, so a rebalance causes no redelivery.
 // A commit checked against its grant holds the partition's next grant until its write has landed
@@ -29,6 +30,11 @@ export interface GroupMember {
   onRevoke(partitions: number[]): Promise<void>;
   /** The session expired: the member is out of the group and must stop without committing. */
   onExpired(): void;
+  /**
+   * The lowest offset of the partition its fetcher for this grant has not settled yet (every offset
+   * below it is settled); null when the member runs no fetcher for the grant (any more).
+   */
+  lowestUnsettledOffset(partition: number, assignmentEpoch: number): number | null;
 }
 
 /** Owner per partition for a sorted list of member ids. */
@@ -147,6 +153,16 @@ export class GroupCoordinator {
   /** Whether this grant (member and assignment epoch) is the partition's current one: the fence of every commit. */
   isCurrentGrant(memberId: string, partition: number, assignmentEpoch: number): boolean {
     return this.owners[partition] === memberId && this.assignmentEpochs[partition] === assignmentEpoch;
+  }
+
+  /**
+   * The lowest offset not settled yet under this grant, asked of its member (a transaction commits
+   * no offset past it: BrokerHost); null when the grant is not current or its fetcher is gone.
+   */
+  lowestUnsettledOffset(memberId: string, partition: number, assignmentEpoch: number): number | null {
+    if (!this.isCurrentGrant(memberId, partition, assignmentEpoch)) return null;
+    const state = this.members.get(memberId);
+    return state === undefined ? null : state.member.lowestUnsettledOffset(partition, assignmentEpoch);
   }
 
   /**

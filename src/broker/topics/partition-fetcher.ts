@@ -109,6 +109,21 @@ export class PartitionFetcher implements DataWaiter {
     }
   }
 
+  /**
+   * The lowest offset not settled yet under this fetcher's grant: every message below it is settled;
+   * the one at it is being handled, waits for a retry, or is the next to deliver (offsets are dense
+   * from the position, so this is the position). null before the start position is known. A
+   * transaction asks before it commits an offset under the grant (GroupMember.lowestUnsettledOffset).
+   */
+  lowestUnsettledOffset(): number | null {
+    return this.position < 0 ? null : this.position;
+  }
+
+  /** Resolves once the fetch loop has ended and none of its handlers runs any more (stopped or aborted). */
+  get finished(): Promise<void> {
+    return this.done;
+  }
+
   /** Stops at once without settling or committing (crash, expired session, deleted topic). */
   abort(): void {
     this.state = 'aborted';
@@ -169,6 +184,9 @@ export class PartitionFetcher implements DataWaiter {
         await this.sleep(backoffMs(++failures));
         continue;
       }
+      // Retention moved the log start past us during the read: its records start later. The position
+      // is the lowest unsettled offset (lowestUnsettledOffset), so it must not name a record gone.
+      if (records[0].offset > this.position) this.position = records[0].offset;
       if (this.host.autoAck && this.host.commit !== null) {
         const outcome = await this.commitNow(records[records.length - 1].offset + 1);
         if (outcome === 'fenced') break;

@@ -114,6 +114,12 @@ export class TopicSubscription implements Subscription, GroupMember, TopicSubscr
   readonly shareReadBuffers: boolean;
   readonly maxInFlight: number;
   private readonly fetchers = new Map<number, PartitionFetcher>();
+  /**
+   * Fetchers taken out of service (stopped or aborted) whose handlers may still run, until they
+   * have returned: a revoke keeps the grant current while they settle, and a transaction of one of
+   * their messages still asks what is unsettled under it (lowestUnsettledOffset).
+   */
+  private readonly retiring = new Set<PartitionFetcher>();
   private heartbeatTimer: TimerHandle | null = null;
   private closed = false;
   private crashed = false;
@@ -203,8 +209,7 @@ export class TopicSubscription implements Subscription, GroupMember, TopicSubscr
     this.closed = true;
     this.heartbeatTimer?.cancel();
     this.topicRef.subscribers.delete(this);
-    for (const f of this.fetchers.values()) f.abort();
-    this.fetchers.clear();
+    this.abortFetchers();
     this.stopped.fire(reason);
   }
 
@@ -215,8 +220,7 @@ export class TopicSubscription implements Subscription, GroupMember, TopicSubscr
   simulateCrash(): void {
     this.crashed = true;
     this.heartbeatTimer?.cancel();
-    for (const f of this.fetchers.values()) f.abort();
-    this.fetchers.clear();
+    this.abortFetchers();
   }
 
   // ---------------------------------------------------------------- GroupMember
@@ -238,17 +242,37 @@ export class TopicSubscription implements Subscription, GroupMember, TopicSubscr
   async onRevoke(partitions: number[]): Promise<void> {
     const stopping: Promise<void>[] = [];
     for (const p of partitions) {
-      const f = this.fetchers.get(p);
-      if (f === undefined) continue;
-      this.fetchers.delete(p);
-      stopping.push(f.stop());
+      const f = this.retire(p);
+      if (f !== undefined) stopping.push(f.stop());
     }
     await Promise.all(stopping);
   }
 
   onExpired(): void {
-    for (const f of this.fetchers.values()) f.abort();
-    this.fetchers.clear();
+    this.abortFetchers();
+  }
+
+  lowestUnsettledOffset(partition: number, assignmentEpoch: number): number | null {
+    const f = this.fetchers.get(partition);
+    if (f !== undefined && f.assignmentEpoch === assignmentEpoch) return f.lowestUnsettledOffset();
+    for (const r of this.retiring)
+      if (r.partition.index === partition && r.assignmentEpoch === assignmentEpoch) return r.lowestUnsettledOffset();
+    return null;
+  }
+
+  /** Takes partition p's fetcher out of service, kept in `retiring` until its handlers have returned. */
+  private retire(p: number): PartitionFetcher | undefined {
+    const f = this.fetchers.get(p);
+    if (f === undefined) return undefined;
+    this.fetchers.delete(p);
+    this.retiring.add(f);
+    const forget = (): void => void this.retiring.delete(f);
+    void f.finished.then(forget, forget);
+    return f;
+  }
+
+  private abortFetchers(): void {
+    for (const p of [...this.fetchers.keys()]) this.retire(p)?.abort();
   }
 
   private startFetcher(

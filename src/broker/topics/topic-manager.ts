@@ -215,6 +215,11 @@ export class TopicManager implements KindManager {
     return c === undefined ? null : c.holdCommit(grant.memberId, partition, grant.assignmentEpoch);
   }
 
+  lowestUnsettledOffset(topic: string, group: string, partition: number, grant: MemberGrant): number | null {
+    const c = this.topics.get(topic)?.coordinators.get(group);
+    return c === undefined ? null : c.lowestUnsettledOffset(grant.memberId, partition, grant.assignmentEpoch);
+  }
+
   async stats(name: string): Promise<TopicStats> {
     return buildTopicStats(this.require(name), this.offsets);
   }

@@ -1,0 +1,146 @@
+// A transaction commits a partition's offsets in order: with maxInFlight > 1, tx.commitOffset(m)
+// fails with CONFLICT while a message of the same grant below m is still unsettled (in flight, or
+// waiting for a retry), so the next owner after a crash, a clean leave or a revoke gets that message.
+import { afterEach, describe, expect, it } from 'vitest';
+import { Broker } from '../../src/broker/index.js';
+import type { Subscription, TopicMessage, TopicStats } from '../../src/broker/index.js';
+import { WharfError } from '../../src/common/index.js';
+import { simulateMemberCrash } from '../../src/broker/topics/member-crash.js';
+import { sleep, waitFor } from './topics-helpers.js';
+
+const cleanups: Array<() => Promise<void> | void> = [];
+afterEach(async () => {
+  for (const c of cleanups.splice(0).reverse()) await c();
+});
+
+const SAFE_SESSION = { sessionTimeoutMs: 10_000, heartbeatIntervalMs: 1000 };
+const SHORT_SESSION = { sessionTimeoutMs: 300, heartbeatIntervalMs: 50 };
+
+/** A broker with input topic `in` holding messages 0 and 1 in its one partition, and output topic `out`. */
+async function setup(): Promise<Broker> {
+  const b = await Broker.open({ inMemory: true });
+  cleanups.push(() => b.close());
+  await b.createTopic('in', { partitions: 1 });
+  await b.createTopic('out', { partitions: 1 });
+  await b.publish('in', [{ payload: 0 }, { payload: 1 }]);
+  return b;
+}
+
+async function subscribe(
+  b: Broker,
+  options: object,
+  handler: (m: TopicMessage) => Promise<void> | void,
+): Promise<Subscription> {
+  const sub = await b.subscribe('in', { group: 'g', from: 'earliest', ...options }, handler);
+  cleanups.push(() => sub.close());
+  return sub;
+}
+
+async function committed(b: Broker): Promise<number> {
+  return ((await b.stats('in')) as TopicStats).groups.g.partitions[0].committed;
+}
+
+async function outputs(b: Broker): Promise<number> {
+  return ((await b.stats('out')) as TopicStats).partitions[0].endOffset;
+}
+
+/**
+ * The read-process-write step: one output for the input and its offset committed under its grant.
+ * A refused transaction is kept in `refused` and thrown, so the message is retried.
+ */
+function processOnce(b: Broker, refused: WharfError[]) {
+  return async (m: TopicMessage): Promise<void> => {
+    try {
+      await b.transaction(async (tx) => {
+        await tx.publish('out', { payload: `out-${String(m.payload)}` });
+        await tx.commitOffset(m);
+      });
+    } catch (err) {
+      refused.push(err as WharfError);
+      throw err;
+    }
+  };
+}
+
+/** What a new member of the group receives from the partition (messages are payloads 0 and 1). */
+async function nextOwnerReceives(b: Broker): Promise<unknown[]> {
+  const seen: unknown[] = [];
+  await subscribe(b, SAFE_SESSION, (m) => void seen.push(m.payload));
+  await waitFor(() => seen.length >= 2, 'the next owner gets both messages', 5_000);
+  return seen;
+}
+
+describe('a transactional offset commit passes no unsettled message of its grant', () => {
+  it('while an earlier message is in flight, a later one’s commit is CONFLICT; after a crash the next owner gets both', async () => {
+    const b = await setup();
+    let release0!: () => void;
+    const slow0 = new Promise<void>((r) => (release0 = r));
+    const refused: WharfError[] = [];
+    const process = processOnce(b, refused);
+    const a = await subscribe(b, { maxInFlight: 2, ...SHORT_SESSION }, async (m) => {
+      if (m.payload === 0) await slow0; // e.g. a slow external call
+      await process(m);
+    });
+    cleanups.push(() => release0());
+    await waitFor(() => refused.length > 0, 'message 1’s transaction refused', 5_000);
+    expect(refused[0].code).toBe('CONFLICT');
+    expect(refused[0].message).toMatch(/^offset 0 of partition 0 of topic "in" is still being handled/);
+    expect(refused[0].message).toMatch(/commits a partition's offsets in order/);
+    expect(await committed(b)).toBe(0);
+    expect(await outputs(b)).toBe(0);
+    simulateMemberCrash(a); // the process dies before message 0 finished
+    expect(await nextOwnerReceives(b)).toEqual([0, 1]);
+  });
+
+  it('while an earlier message waits for its retry, a later one’s commit is CONFLICT; after a clean leave the next owner gets both', async () => {
+    const b = await setup();
+    let failing = true;
+    const refused: WharfError[] = [];
+    const process = processOnce(b, refused);
+    const a = await subscribe(b, { maxInFlight: 2, ...SAFE_SESSION }, async (m) => {
+      if (m.payload === 0 && failing) throw new Error('downstream unavailable'); // retried with backoff
+      await process(m);
+    });
+    await waitFor(() => refused.length > 0, 'message 1’s transaction refused', 5_000);
+    expect(refused[0].code).toBe('CONFLICT');
+    await a.close(); // a clean leave while message 0 waits for its retry
+    expect(await committed(b)).toBe(0);
+    expect(await outputs(b)).toBe(0);
+    failing = false;
+    expect(await nextOwnerReceives(b)).toEqual([0, 1]);
+  });
+
+  it('a transaction run while its partition is revoked passes no message the revoke gave up', async () => {
+    const b = await setup();
+    let open!: () => void;
+    const gate = new Promise<void>((r) => (open = r));
+    let attempts0 = 0;
+    let waiting1 = false;
+    const refused: WharfError[] = [];
+    const process = processOnce(b, refused);
+    const a = await subscribe(b, { maxInFlight: 2, ...SAFE_SESSION }, async (m) => {
+      if (m.payload === 0) {
+        attempts0++;
+        throw new Error('downstream unavailable');
+      }
+      waiting1 = true;
+      await gate; // message 1's handler is still at work when the revoke starts
+      await process(m);
+    });
+    cleanups.push(() => open());
+    await waitFor(() => attempts0 > 0 && waiting1, 'message 0 failed and message 1 is being handled', 5_000);
+    // The revoke gives up message 0's retry and waits for message 1's handler, whose grant is
+    // still current until it returns: its transaction must not commit past message 0.
+    let closed = false;
+    const closing = a.close().then(() => (closed = true));
+    await sleep(50);
+    expect(closed).toBe(false);
+    open();
+    await closing;
+    expect(refused.map((e) => e.code)).toEqual(['CONFLICT']);
+    expect(refused[0].message).toMatch(/^offset 0 of partition 0 /);
+    expect(await committed(b)).toBe(0);
+    expect(await outputs(b)).toBe(0);
+    expect(await nextOwnerReceives(b)).toEqual([0, 1]);
+  });
+});
