@@ -36,6 +36,11 @@ export const BROKER_DEFAULTS = {
   /** Retry backoff for a handler that throws (doubles per attempt up to the max). */
   retryInitialDelayMs: 10,
   retryMaxDelayMs: 1_000,
+  /**
+   * A batch whose handlers take long (awaited one at a time) commits its settled progress at least
+   * this often, not only at its end: a restart then redelivers at most about this much work.
+   */
+  progressCommitIntervalMs: 1_000,
 } as const;
 
 /**

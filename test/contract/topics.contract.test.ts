@@ -123,6 +123,25 @@ describe.each(factories)('topics contract (%s)', (_name, make) => {
     expect(later).toEqual([2]);
   });
 
+  it('while a message is retried, the group has committed the messages before it', async () => {
+    await t.wharf.createTopic('orders', { partitions: 1 });
+    await t.wharf.publish(
+      'orders',
+      Array.from({ length: 10 }, (_, i) => ({ payload: i })),
+    );
+    const sub = await t.wharf.subscribe('orders', { group: 'g', from: 'earliest' }, (m) => {
+      if (m.payload === 5) throw new Error('poison'); // retried with backoff, for ever
+    });
+    const group = async () => {
+      const s = await t.wharf.stats('orders');
+      return s.kind === 'topic' ? { committed: s.groups.g?.partitions[0].committed, lag: s.groups.g?.lag } : {};
+    };
+    const deadline = Date.now() + 5_000;
+    while ((await group()).committed !== 5 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+    expect(await group()).toEqual({ committed: 5, lag: 5 });
+    await sub.close();
+  });
+
   it('two members of one group split the partitions; seek replays', async () => {
     await t.wharf.createTopic('orders', { partitions: 2 });
     const a = await t.wharf.subscribe('orders', { group: 'g', from: 'earliest' }, () => undefined);

@@ -1,8 +1,9 @@
 // The fetch loop of one assigned partition: read a batch (bounded by fetchMaxBytes) up to the durable
 // end, deliver its messages to the handler one at a time in offset order, commit, repeat; at the log
 // end, wait for the next durable append. A handler that throws is retried with backoff (manual
-// ack mode, deliveryCount+1) and counted in errorRate; in 'auto' mode the batch is committed before
-// delivery (at-most-once) and a throw is counted, not retried.
+// ack mode, deliveryCount+1) and counted in errorRate, and the progress before it is committed
+// first; in 'auto' mode the batch is committed before delivery (at-most-once) and a throw is
+// counted, not retried.
 import { isWharfError, toWharfError } from '../../common/index.js';
 import type { Clock, TimerHandle, WharfError } from '../../common/index.js';
 import type { LogRecord } from '../../storage/index.js';
@@ -231,6 +232,11 @@ export class PartitionFetcher implements DataWaiter {
   private async deliverBatch(records: LogRecord[], end: number): Promise<number> {
     const auto = this.host.autoAck;
     const handler = this.host.handler;
+    const clock = this.host.clock;
+    // A batch of handlers that take long commits its progress now and then (progressCommitIntervalMs),
+    // checked only after a handler that was awaited: synchronous handlers never read the clock.
+    const commitsProgress = !auto && this.host.commit !== null;
+    let progressCommitDueMs = commitsProgress ? clock.now() + BROKER_DEFAULTS.progressCommitIntervalMs : 0;
     let delivered = 0;
     for (let i = 0; i < records.length; i++) {
       // A stopping auto-ack fetcher finishes its batch: it is already committed, so dropping it would lose it.
@@ -239,19 +245,30 @@ export class PartitionFetcher implements DataWaiter {
       if (rec.offset < this.position) continue;
       if (rec.offset >= end) break;
       const msg = this.decode(rec);
+      let awaited = false;
       if (msg !== null) {
         // Hot path: a synchronous handler that returns costs no promise and no await.
         let settled = true;
         try {
           const r = handler(msg);
-          if (r !== undefined && typeof (r as Promise<void>).then === 'function') await r;
+          if (r !== undefined && typeof (r as Promise<void>).then === 'function') {
+            awaited = true;
+            await r;
+          }
         } catch {
+          awaited = true;
           settled = await this.retry(msg);
         }
         if (!settled) break;
       }
       this.position = rec.offset + 1;
       delivered++;
+      // After the position moved past this message: its handler may have committed past it in a
+      // transaction, and a commit of the position before it would move the group's offset back.
+      if (awaited && commitsProgress && clock.now() >= progressCommitDueMs) {
+        this.commitSoon();
+        progressCommitDueMs = clock.now() + BROKER_DEFAULTS.progressCommitIntervalMs;
+      }
     }
     return delivered;
   }
@@ -393,7 +410,14 @@ export class PartitionFetcher implements DataWaiter {
       this.host.topicRef.errorMeter.mark();
       if (this.host.autoAck) return true;
       if (this.state !== 'running') return false; // not committed: whoever owns it next delivers it again
+      // Every message below this one has settled (it is the lowest unsettled): commit that progress
+      // before waiting, else a poison message would keep up to a whole batch uncommitted for as long
+      // as it fails (redelivered after a restart, counted as lag). A windowed message that is not
+      // the lowest yet commits at a later failure, once the ones below it have settled.
+      if (this.position === msg.offset) this.commitSoon();
       await sleep(backoffMs(msg.deliveryCount));
+      // That commit lands before the message runs again: its transaction may commit past it.
+      await this.commitInFlight;
       if (this.state !== 'running') return false;
       msg.deliveryCount++;
       try {
