@@ -14,14 +14,17 @@ it('a client that leaves during a slow subscribe with deliveries already running
   await broker.publish('t', [{ payload: 1 }, { payload: 2 }]);
   let closed = false;
   let delivered = 0;
-  // The broker as the route sees it, with a subscribe that returns 300 ms after deliveries began.
+  let releaseSubscribe!: () => void;
+  const subscribeHeld = new Promise<void>((resolve) => (releaseSubscribe = resolve));
+  // The broker as the route sees it, with a subscribe that returns only once the client has left,
+  // after deliveries began.
   const slow = Object.create(broker) as Broker;
   slow.subscribe = async (name: string, options: SubscribeOptions, handler: TopicHandler): Promise<Subscription> => {
     const sub = await broker.subscribe(name, options, (m) => {
       delivered++;
       return handler(m);
     });
-    await sleep(300);
+    await subscribeHeld;
     const close = sub.close.bind(sub);
     sub.close = async () => {
       await close();
@@ -37,11 +40,13 @@ it('a client that leaves during a slow subscribe with deliveries already running
     const request = fetch(`http://127.0.0.1:${port}/topics/t/events?from=earliest`, { signal: leaving.signal }).catch(
       () => null,
     );
-    await sleep(100);
+    for (let i = 0; i < 500 && delivered === 0; i++) await sleep(20);
+    expect(delivered).toBeGreaterThan(0);
     leaving.abort();
     await request;
-    for (let i = 0; i < 100 && !closed; i++) await sleep(20);
-    expect(delivered).toBeGreaterThan(0);
+    await sleep(100); // the server sees the connection closed (if not, the stream's close ends it)
+    releaseSubscribe();
+    for (let i = 0; i < 250 && !closed; i++) await sleep(20);
     expect(closed).toBe(true);
   } finally {
     await http.app.close();
