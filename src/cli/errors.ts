@@ -1,5 +1,7 @@
-// How a failing command ends: `error CODE: message`, a line saying how to fix it, and a non-zero exit.
-import { WharfError, toWharfError, type ErrorCode } from '../common/index.js';
+// How a failing command ends: `error CODE: message`, a line saying how to fix it, and exit 1; a usage
+// error as commander reports its own, and exit 2.
+import type { Command } from 'commander';
+import { toWharfError, type ErrorCode } from '../common/index.js';
 import type { CliContext } from './context.js';
 
 /** What a client command's user can do about each failure; a server command's messages carry their own fix. */
@@ -18,8 +20,10 @@ const CLIENT_FIX: Partial<Record<ErrorCode, string>> = {
   UNAUTHORIZED: 'pass credentials in the --url',
 };
 
-/** Exit code for a failure; 2 is left for usage errors that commander reports itself. */
+/** Exit code for a failure: the command ran and something went wrong. */
 export const EXIT_FAILURE = 1;
+/** Exit code for a usage error: an unknown option, a bad option value, options that do not go together. */
+export const EXIT_USAGE = 2;
 
 export function reportError(ctx: CliContext, err: unknown, o: { clientFixes?: boolean } = {}): number {
   const e = toWharfError(err);
@@ -29,6 +33,11 @@ export function reportError(ctx: CliContext, err: unknown, o: { clientFixes?: bo
   return EXIT_FAILURE;
 }
 
-export function usage(message: string): WharfError {
-  return new WharfError('INVALID_ARGUMENT', message);
+/**
+ * A usage error an action finds (options that only go together), reported as commander reports
+ * its own: `error: …`, a pointer to --help, exit 2. Throws commander's error, which the runner
+ * passes on (runCli turns it into the exit code).
+ */
+export function usageError(cmd: Command, message: string): never {
+  return cmd.error(`error: ${message}`, { exitCode: EXIT_USAGE, code: 'wharf.usage' });
 }

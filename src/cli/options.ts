@@ -1,10 +1,13 @@
-// Parsers for option values, so a bad value fails with INVALID_ARGUMENT before anything is sent.
-import { WharfError } from '../common/index.js';
+// Parsers for option values. A bad value is a usage error: commander reports it as it reports an
+// unknown option (`error: option '--count <n>' argument 'abc' is invalid. …`, exit 2), before
+// anything is sent.
+import { InvalidArgumentError } from 'commander';
+import type { StartPosition } from '../broker/index.js';
 
 export function intOption(name: string, min = 0): (value: string) => number {
   return (value) => {
     if (!/^\d+$/.test(value) || Number(value) < min || !Number.isSafeInteger(Number(value))) {
-      throw new WharfError('INVALID_ARGUMENT', `${name} ${JSON.stringify(value)} is not a whole number >= ${min}`);
+      throw new InvalidArgumentError(`${name} takes a whole number >= ${min}`);
     }
     return Number(value);
   };
@@ -16,13 +19,10 @@ export function jsonObjectOption(name: string): (value: string) => Record<string
     try {
       parsed = JSON.parse(value);
     } catch {
-      throw new WharfError(
-        'INVALID_ARGUMENT',
-        `${name} is not valid JSON; pass an object like '{"retentionMs": 60000}'`,
-      );
+      throw new InvalidArgumentError(`${name} is not valid JSON; pass an object like '{"retentionMs": 60000}'`);
     }
     if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
-      throw new WharfError('INVALID_ARGUMENT', `${name} must be a JSON object`);
+      throw new InvalidArgumentError(`${name} must be a JSON object, like '{"retentionMs": 60000}'`);
     }
     return parsed as Record<string, unknown>;
   };
@@ -31,6 +31,15 @@ export function jsonObjectOption(name: string): (value: string) => Record<string
 /** Repeatable `--header k=v`. */
 export function collectHeader(value: string, previous: Record<string, string> = {}): Record<string, string> {
   const eq = value.indexOf('=');
-  if (eq <= 0) throw new WharfError('INVALID_ARGUMENT', `header ${JSON.stringify(value)} is not key=value`);
+  if (eq <= 0) throw new InvalidArgumentError('A header is key=value, like --header tenant=acme');
   return { ...previous, [value.slice(0, eq)]: value.slice(eq + 1) };
+}
+
+/** `--from earliest | latest | <offset> | ts:<ms since epoch>`. */
+export function startPositionOption(value: string): StartPosition {
+  if (value === 'earliest' || value === 'latest') return value;
+  if (/^\d+$/.test(value) && Number.isSafeInteger(Number(value))) return { offset: Number(value) };
+  const ts = /^ts:(\d+)$/.exec(value);
+  if (ts && Number.isSafeInteger(Number(ts[1]))) return { timestamp: Number(ts[1]) };
+  throw new InvalidArgumentError('--from takes earliest, latest, an offset, or ts:<ms since epoch>');
 }

@@ -1,7 +1,7 @@
 // The `wharf` command tree: one file per command group under commands/, assembled here.
 import { Command, CommanderError } from 'commander';
 import { isReaderGone, type CliContext } from './context.js';
-import { reportError } from './errors.js';
+import { EXIT_USAGE, reportError } from './errors.js';
 import { exchangesCommand, queuesCommand, topicsCommand } from './commands/admin.js';
 import { publishCommand } from './commands/publish.js';
 import { consumeCommand, tailCommand } from './commands/consume.js';
@@ -11,6 +11,9 @@ import { benchCommand } from './commands/bench.js';
 import { serveCommand } from './commands/serve.js';
 
 import type { Runner } from './runner.js';
+
+/** What follows a usage error, on every command. */
+const HELP_AFTER_ERROR = '(add --help for usage)';
 
 /** Collects the exit code of the action that ran (0 unless it failed). */
 export interface RunState {
@@ -25,6 +28,8 @@ export function buildProgram(ctx: CliContext, state: RunState = { exitCode: 0 })
       try {
         await fn(...args);
       } catch (err) {
+        // A usage error the action found (usageError): commander printed it; runCli exits 2.
+        if (err instanceof CommanderError) throw err;
         // Its reader went away (`| head` has what it wanted): the command ends there, as Unix tools do.
         if (isReaderGone(err)) return;
         state.exitCode = reportError(ctx, err, options);
@@ -35,7 +40,7 @@ export function buildProgram(ctx: CliContext, state: RunState = { exitCode: 0 })
       'Wharf, a durable message broker: run the server, manage topics, queues and exchanges, publish and consume',
     )
     .version('0.1.0')
-    .showHelpAfterError('(add --help for usage)')
+    .showHelpAfterError(HELP_AFTER_ERROR)
     // Also accepted before the command (`wharf --url ... queues list`), as after it.
     .option('--url <url>', 'server for client commands, default WHARF_URL or wharf://127.0.0.1:7411')
     .configureOutput({
@@ -47,7 +52,7 @@ export function buildProgram(ctx: CliContext, state: RunState = { exitCode: 0 })
     if (url === undefined) return;
     if (!action.options.some((o) => o.long === '--url')) {
       action.error(`error: --url is for client commands; \`wharf ${action.name()}\` does not take it`, {
-        exitCode: 2,
+        exitCode: EXIT_USAGE,
         code: 'wharf.urlNotUsed',
       });
     }
@@ -76,11 +81,12 @@ export async function runCli(ctx: CliContext, argv: string[]): Promise<number> {
   ctx.stdout.on('error', () => undefined);
   const program = buildProgram(ctx, state);
   program.exitOverride();
-  for (const c of allCommands(program)) c.exitOverride().configureOutput(program.configureOutput());
+  for (const c of allCommands(program))
+    c.exitOverride().configureOutput(program.configureOutput()).showHelpAfterError(HELP_AFTER_ERROR);
   try {
     await program.parseAsync(argv, { from: 'user' });
   } catch (err) {
-    if (err instanceof CommanderError) return err.exitCode === 0 ? 0 : 2;
+    if (err instanceof CommanderError) return err.exitCode === 0 ? 0 : EXIT_USAGE;
     return reportError(ctx, err);
   }
   return state.exitCode;

@@ -1,4 +1,5 @@
-// The wrapper every command action runs in: turns a thrown WharfError into `error CODE`, a fix line and exit 1.
+// The wrapper every command action runs in: turns a thrown WharfError into `error CODE`, a fix line and exit 1
+// (a usage error the action found, usageError, passes through to runCli: exit 2).
 export type Runner = <A extends unknown[]>(
   fn: (...args: A) => Promise<void>,
   options?: RunOptions,

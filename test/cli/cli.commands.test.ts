@@ -39,7 +39,7 @@ describe('wharf topics / queues / exchanges', () => {
     expect(JSON.parse((await cli(server, ['topics', 'list', '--json'])).stdout)).toEqual([]);
   });
 
-  it('creates queues with options and exchanges; a duplicate fails with ALREADY_EXISTS and exit 1', async () => {
+  it('creates queues with options and exchanges; a duplicate fails with ALREADY_EXISTS and exit 1, a bad value exits 2', async () => {
     expect((await cli(server, ['queues', 'create', 'mail.dlq'])).code).toBe(0);
     const q = await cli(server, [
       'queues',
@@ -61,8 +61,8 @@ describe('wharf topics / queues / exchanges', () => {
     expect(dup.code).toBe(1);
     expect(dup.stderr).toMatch(/^error ALREADY_EXISTS: .*\n {2}fix: /);
     const bad = await cli(server, ['queues', 'create', 'x', '--max-deliveries', 'many']);
-    expect(bad.code).toBe(1);
-    expect(bad.stderr).toMatch(/INVALID_ARGUMENT/);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toMatch(/^error: option '--max-deliveries <n>' argument 'many' is invalid\./);
 
     const x = await cli(server, ['exchanges', 'create', 'events', '--type', 'topic']);
     expect(x.code).toBe(0);

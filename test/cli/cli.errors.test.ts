@@ -1,5 +1,6 @@
 // How a failing `wharf` command ends: `error CODE: message`, and for a client command a `fix:` line;
 // `wharf serve` failures carry their own fix in the message, so no client-side fix contradicts it.
+// A usage error (docs/operations.md, "The wharf command in scripts") exits 2 before anything is sent.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { WharfServer } from '../../src/server/index.js';
 import { cli, startTestServer } from './cli-helpers.js';
@@ -26,5 +27,45 @@ describe('wharf error output', () => {
     const out = await cli(server, ['queues', 'list', '--url', 'wharf://127.0.0.1:1']);
     expect(out.code).toBe(1);
     expect(out.stderr).toMatch(/^error UNAVAILABLE: .*\n {2}fix: is the server running\? start it with `wharf serve`/);
+  });
+});
+
+describe('wharf usage errors', () => {
+  it('a bad option value exits 2 as an unknown option does, saying what the option takes, and sends nothing', async () => {
+    const unknown = await cli(server, ['consume', 'q', '--bogus']);
+    expect(unknown).toMatchObject({ code: 2, stdout: '' });
+    expect(unknown.stderr).toMatch(/^error: unknown option '--bogus'\n\(add --help for usage\)\n$/);
+    for (const [args, says] of [
+      [['consume', 'q', '--count', 'abc'], '--count takes a whole number >= 1'],
+      [['tail', 't', '--count', '0'], '--count takes a whole number >= 1'],
+      [['consume', 't', '--from', 'yesterday'], '--from takes earliest, latest, an offset, or ts:<ms since epoch>'],
+      [['topics', 'create', 'never', '--partitions', 'two'], '--partitions takes a whole number >= 1'],
+      [['topics', 'create', 'never', '--options', 'nope'], '--options is not valid JSON'],
+      [['queues', 'create', 'never', '--options', '[1]'], '--options must be a JSON object'],
+      [['publish', 'q', '1', '--header', 'tenant'], 'A header is key=value'],
+      [['publish', 'q', '1', '--priority', '-1'], '--priority takes a whole number >= 0'],
+      [['dlq', 'redrive', 'q.dlq', '--max', '0'], '--max takes a whole number >= 1'],
+      [['bench', '--size', '0'], '--size takes a whole number >= 1'],
+    ] as Array<[string[], string]>) {
+      const out = await cli(server, args);
+      expect(out, args.join(' ')).toMatchObject({ code: 2, stdout: '' });
+      expect(out.stderr, args.join(' ')).toMatch(/^error: option '.*' argument '.*' is invalid\. /);
+      expect(out.stderr, args.join(' ')).toContain(says);
+      expect(out.stderr, args.join(' ')).toMatch(/\(add --help for usage\)\n$/);
+    }
+    expect(await server.broker.listTopics()).toEqual([]);
+    expect(await server.broker.listQueues()).toEqual([]);
+  });
+
+  it('options that only go together exit 2, before connecting', async () => {
+    for (const [args, says] of [
+      [['stats', '--interval', '100'], 'error: --interval sets how often --watch redraws; add --watch'],
+      [['exchanges', 'bind', 'e'], 'error: give exactly one target: --queue, --topic or --exchange'],
+      [['exchanges', 'bind', 'e', '--queue', 'a', '--topic', 'b'], 'error: give exactly one target'],
+    ] as Array<[string[], string]>) {
+      const out = await cli(server, [...args, '--url', 'wharf://127.0.0.1:1']);
+      expect(out, args.join(' ')).toMatchObject({ code: 2, stdout: '' });
+      expect(out.stderr.startsWith(says), out.stderr).toBe(true);
+    }
   });
 });

@@ -86,13 +86,15 @@ describe('wharf stats --watch [name] --interval <ms>', () => {
     expect(before.stdout.split('\x1b[2J\x1b[H').filter(Boolean)).toHaveLength(2);
   });
 
-  it('refuses an --interval below 50 ms, or one without --watch', async () => {
+  it('refuses an --interval below 50 ms, or one without --watch, as usage errors (exit 2)', async () => {
     const short = await cli(server, ['stats', '--watch', '--interval', '10']);
-    expect(short.code).toBe(1);
-    expect(short.stderr).toMatch(/^error INVALID_ARGUMENT: --interval "10" is not a whole number >= 50\n/);
+    expect(short.code).toBe(2);
+    expect(short.stderr).toMatch(
+      /^error: option '--interval <ms>' argument '10' is invalid\. --interval takes a whole number >= 50\n/,
+    );
     const alone = await cli(server, ['stats', '--interval', '500']);
-    expect(alone.code).toBe(1);
-    expect(alone.stderr).toMatch(/^error INVALID_ARGUMENT: --interval sets how often --watch redraws; add --watch\n/);
+    expect(alone.code).toBe(2);
+    expect(alone.stderr).toMatch(/^error: --interval sets how often --watch redraws; add --watch\n/);
   });
 
   it('--help shows --watch as a flag and --interval with its default', async () => {

@@ -5,6 +5,7 @@ import type { QueueOptions } from '../../broker/index.js';
 import type { TopicOptions } from '../../broker/index.js';
 import type { BindingTarget, ExchangeType } from '../../broker/index.js';
 import { printJson, withClient, type CliClient, type CliContext } from '../context.js';
+import { usageError } from '../errors.js';
 import { table } from '../format.js';
 import { collectHeader, intOption, jsonObjectOption } from '../options.js';
 import type { Runner } from '../runner.js';
@@ -133,14 +134,14 @@ export function exchangesCommand(ctx: CliContext, run: Runner): Command {
             header?: Record<string, string>;
             match?: string;
           },
+          cmd: Command,
         ) => {
           const targets = [
             o.queue !== undefined ? { queue: o.queue } : null,
             o.topic !== undefined ? { topic: o.topic } : null,
             o.exchange !== undefined ? { exchange: o.exchange } : null,
           ].filter((t) => t !== null);
-          if (targets.length !== 1)
-            throw new WharfError('INVALID_ARGUMENT', 'give exactly one target: --queue, --topic or --exchange');
+          if (targets.length !== 1) usageError(cmd, 'give exactly one target: --queue, --topic or --exchange');
           const options = defined({
             pattern: o.pattern,
             headers: o.header,

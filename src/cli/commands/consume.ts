@@ -2,17 +2,17 @@
 // `wharf tail <topic>` (new messages as they arrive). Messages print as NDJSON; --count N exits after N.
 import { Command } from 'commander';
 import type { QueueMessage, StartPosition, Subscription, TopicMessage } from '../../broker/index.js';
-import { WharfError, isWharfError } from '../../common/index.js';
+import { WharfError, assert, isWharfError } from '../../common/index.js';
 import { withClient, writeLine, type CliClient, type CliContext } from '../context.js';
 import { messageLine } from '../format.js';
-import { intOption } from '../options.js';
+import { intOption, startPositionOption } from '../options.js';
 import { handBack } from '../../server/index.js';
 import type { Runner } from '../runner.js';
 
 interface ConsumeOpts {
   url?: string;
   group?: string;
-  from?: string;
+  from: StartPosition;
   count?: number;
   waitMs?: number;
   ack?: boolean;
@@ -24,7 +24,12 @@ export function consumeCommand(ctx: CliContext, run: Runner): Command {
     .argument('<name>', 'topic or queue')
     .option('--url <url>', 'server, default WHARF_URL or wharf://127.0.0.1:7411')
     .option('--group <group>', 'topics: consumer group (commits offsets); without one nothing is committed')
-    .option('--from <position>', 'topics: earliest | latest | <offset> | ts:<ms> (default earliest)', 'earliest')
+    .option(
+      '--from <position>',
+      'topics: earliest | latest | <offset> | ts:<ms> (default earliest)',
+      startPositionOption,
+      'earliest',
+    )
     .option('--count <n>', 'exit after this many messages', intOption('--count', 1))
     .option('--wait-ms <ms>', 'queues: long-poll wait per receive', intOption('--wait-ms'), 20_000)
     .option('--no-ack', 'queues: leave messages leased (they return after the visibility timeout)')
@@ -32,7 +37,7 @@ export function consumeCommand(ctx: CliContext, run: Runner): Command {
       run(async (name: string, o: ConsumeOpts) => {
         await withClient(ctx, o, async (c) => {
           if (await isTopic(c, name))
-            await consumeTopic(ctx, c, name, { group: o.group, from: parseFrom(o.from), count: o.count });
+            await consumeTopic(ctx, c, name, { group: o.group, from: o.from, count: o.count });
           else await consumeQueue(ctx, c, name, o);
         });
       }),
@@ -73,22 +78,29 @@ async function consumeTopic(
   topic: string,
   o: { group?: string; from: StartPosition; count?: number },
 ): Promise<void> {
+  /** Lines being written or written: a delivery takes its place before its write is awaited. */
+  let taken = 0;
   let printed = 0;
   let writeFailed: unknown;
   let finish!: () => void;
   const done = new Promise<void>((resolve) => (finish = resolve));
   const handler = async (m: TopicMessage): Promise<void> => {
-    // Past the count, or once stdout failed, refuse so a group does not commit what was not printed.
-    if (o.count !== undefined && printed >= o.count) throw new WharfError('CLOSED', 'count reached');
+    // The deliveries of one frame (a partition each) run at once, so the count is checked and taken
+    // in one step, before the write. Past it, or once stdout failed, refuse: a group does not commit
+    // a message it was refused, and delivers it again to whoever reads on.
     if (writeFailed !== undefined) throw writeFailed;
+    if (o.count !== undefined && taken >= o.count) throw new WharfError('CLOSED', 'count reached');
+    taken++;
     try {
       await writeLine(ctx, messageLine(m as never));
     } catch (err) {
+      taken--; // not printed
       writeFailed ??= err;
       finish();
       throw err;
     }
     printed++;
+    assert(o.count === undefined || printed <= o.count, 'consume prints at most --count lines');
     if (o.count !== undefined && printed >= o.count) finish();
   };
   const sub: Subscription = await c.subscribe(
@@ -164,16 +176,4 @@ async function handBackLateAnswer(c: CliClient, queue: string, receiving: Promis
   ]);
   clearTimeout(timer);
   if (late !== null && late.length > 0) await handBack(c, queue, late);
-}
-
-export function parseFrom(from: string | undefined): StartPosition {
-  if (from === undefined || from === 'earliest') return 'earliest';
-  if (from === 'latest') return 'latest';
-  if (/^\d+$/.test(from)) return { offset: Number(from) };
-  const ts = /^ts:(\d+)$/.exec(from);
-  if (ts) return { timestamp: Number(ts[1]) };
-  throw new WharfError(
-    'INVALID_ARGUMENT',
-    `--from ${JSON.stringify(from)} is not a position: use earliest, latest, an offset, or ts:<ms since epoch>`,
-  );
 }

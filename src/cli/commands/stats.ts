@@ -4,6 +4,7 @@ import type { Stats } from '../../broker/index.js';
 import { WharfError, isWharfError } from '../../common/index.js';
 import { printJson, withClient, writeOut, type CliClient, type CliContext } from '../context.js';
 import { table } from '../format.js';
+import { usageError } from '../errors.js';
 import { intOption } from '../options.js';
 import type { Runner } from '../runner.js';
 
@@ -43,9 +44,9 @@ export function statsCommand(ctx: CliContext, run: Runner): Command {
     )
     .option('--json', 'print JSON even for the table')
     .action(
-      run(async (name: string | undefined, o: StatsOpts) => {
+      run(async (name: string | undefined, o: StatsOpts, cmd: Command) => {
         if (o.interval !== undefined && !o.watch)
-          throw new WharfError('INVALID_ARGUMENT', '--interval sets how often --watch redraws; add --watch');
+          usageError(cmd, '--interval sets how often --watch redraws; add --watch');
         await withClient(ctx, o, async (c) => {
           if (!o.watch) {
             if (name !== undefined) printJson(ctx, await c.stats(name));
