@@ -33,6 +33,11 @@ import type { ClientConnection } from './connection.js';
 import type { QueueSettler } from './queue-ops.js';
 
 export interface FlowRegistry {
+  /**
+   * The client's close() has begun: a flow whose SUBSCRIBED comes now is not registered (none of its
+   * deliveries reaches a handler), and its subscribe or consume is closed and rejects.
+   */
+  readonly isClosing: boolean;
   register(serverId: number, flow: RemoteFlow): void;
   /** Forgets the flow (and its server id, if that still names it). */
   unregister(serverId: number, flow: RemoteFlow): void;
@@ -95,10 +100,11 @@ export abstract class RemoteFlow<M extends Message = Message> {
         this.serverId = s.subscriptionId;
         this.epoch = this.conn.epoch;
         this.onSubscribed(s.memberId, s.group, s.assignments);
-        // Closed while this SUBSCRIBE was on its way (a resume): close() has resolved, so no handler
-        // may run. Left unregistered, its deliveries reach no handler and stay unsettled; resume()
+        // Closed while this SUBSCRIBE was on its way (a resume), or its client began closing (a first
+        // subscribe, which close() did not know of): no handler may run. Left unregistered, its
+        // deliveries reach no handler and stay unsettled; resume() or the client's started()
         // unsubscribes it under the id just learnt, and the server fails them for redelivery.
-        if (!this.closing) this.registry.register(this.serverId, this);
+        if (!this.closing && !this.registry.isClosing) this.registry.register(this.serverId, this);
       },
       false,
     );

@@ -101,11 +101,22 @@ export class RemoteWharf implements Wharf, FlowRegistry {
 
   /**
    * Starts a flow and keeps it for resubscribing after reconnects, unless it has ended already
-   * (a FLOW_ENDED can arrive in the same chunk as its SUBSCRIBED, before start() returns).
+   * (a FLOW_ENDED can arrive in the same chunk as its SUBSCRIBED, before start() returns). One
+   * whose SUBSCRIBED came once close() had begun was not among the flows close() closes, and no
+   * handler of it has run (start): it is unsubscribed, and the caller gets CLOSED, as a call made
+   * after close() does.
    */
   private async started(flow: RemoteFlow): Promise<void> {
     await flow.start();
+    if (this.closing !== null) {
+      await flow.close();
+      throw new WharfError('CLOSED', 'this client was closed before the subscription started; connect again');
+    }
     if (!flow.isClosing) this.allFlows.add(flow);
+  }
+
+  get isClosing(): boolean {
+    return this.closing !== null;
   }
 
   register(serverId: number, flow: RemoteFlow): void {
