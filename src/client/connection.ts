@@ -250,17 +250,8 @@ export class ClientConnection {
     retry = true,
   ): Promise<T> {
     if (this.closed) return Promise.reject(new WharfError('CLOSED', 'this client is closed; connect again'));
-    if (!this.connected && this.waiting.length >= this.options.maxWaitingRequests) {
-      return Promise.reject(
-        new WharfError(
-          'LIMIT_EXCEEDED',
-          `the client is reconnecting and ${this.waiting.length} requests already wait for the connection (maxWaitingRequests); retry once it is back`,
-          {
-            details: { limit: 'maxWaitingRequests', value: this.options.maxWaitingRequests },
-          },
-        ),
-      );
-    }
+    const refused = this.waitingLimitError();
+    if (refused !== null) return Promise.reject(refused);
     return new Promise<T>((resolve, reject) => {
       const req: Request = {
         op,
@@ -275,6 +266,22 @@ export class ClientConnection {
       this.waiting.push(req);
       this.pump();
     });
+  }
+
+  /**
+   * LIMIT_EXCEEDED while reconnecting once maxWaitingRequests requests wait for the connection,
+   * counting `waitingElsewhere` that wait to be made (frames the producer holds back); else null.
+   */
+  waitingLimitError(waitingElsewhere = 0): WharfError | null {
+    const waiting = this.waiting.length + waitingElsewhere;
+    if (this.connected || waiting < this.options.maxWaitingRequests) return null;
+    return new WharfError(
+      'LIMIT_EXCEEDED',
+      `the client is reconnecting and ${waiting} requests already wait for the connection (maxWaitingRequests); retry once it is back`,
+      {
+        details: { limit: 'maxWaitingRequests', value: this.options.maxWaitingRequests },
+      },
+    );
   }
 
   /** A one-way frame (CREDIT, SETTLE) on the current connection; dropped when disconnected. */

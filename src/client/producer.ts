@@ -8,6 +8,12 @@
 // a frame re-sent after a reconnect sends those same bytes, and nothing of the message is kept but
 // its encoding: no copy of it per message, and a message the encoder refuses fails its own publish
 // at once instead of its whole batch.
+//
+// Frames to one target are stored in the order they were published, as embedded. Single publishes
+// merged into one frame are re-sent one by one if the server refuses one of them; frames sent
+// meanwhile would be stored before the good ones, so while such a shared frame is unanswered, later
+// frames to its target are held back (single publishes gather in the next batch) and go once it and
+// any re-sends are done.
 import { randomBytes } from 'node:crypto';
 import { ChurnMap, LIMITS, WharfError, assert, isWharfError } from '../common/index.js';
 import {
@@ -36,6 +42,14 @@ interface Waiter {
   resolve: (r: PublishResult) => void;
   reject: (e: Error) => void;
 }
+
+interface BatchWaiter {
+  resolve: (r: PublishResult[]) => void;
+  reject: (e: Error) => void;
+}
+
+/** A frame to send: single publishes merged (one waiter each), or one publishMany (one waiter for all). */
+type Frame = { batch: EncodedBatch; singles: Waiter[] } | { batch: EncodedBatch; many: BatchWaiter };
 
 // A publish's messages go in one frame, whose count is a u16.
 assert(LIMITS.maxBatchMessages <= 0xffff, 'a batch of maxBatchMessages fits one PUBLISH frame');
@@ -132,6 +146,14 @@ export class Producer {
   readonly producerId = `p-${randomBytes(8).toString('hex')}`;
   private readonly sequences = new Map<string, number>();
   private readonly batches = new ChurnMap<string, PendingBatch>();
+  /**
+   * Targets with a shared frame (single publishes merged, so split and re-sent if the server refuses
+   * one) still unanswered or being re-sent, each with the frames made for it since, in call order.
+   * A target absent here sends at once.
+   */
+  private readonly held = new Map<string, Frame[]>();
+  /** Frames in `held`, all targets: while reconnecting they count towards maxWaitingRequests. */
+  private heldFrameCount = 0;
   private readonly freeWriters: WireWriter[] = [];
   private microtaskQueued = false;
   /**
@@ -213,6 +235,9 @@ export class Producer {
       this.giveBack(batch.w);
       return Promise.reject(err as Error);
     }
+    if (this.held.has(target)) {
+      return new Promise<PublishResult[]>((resolve, reject) => this.hold(target, { batch, many: { resolve, reject } }));
+    }
     const sent = this.send(target, batch);
     const giveBack = (): void => this.giveBack(batch.w);
     sent.then(giveBack, giveBack);
@@ -236,7 +261,7 @@ export class Producer {
     if (batch === undefined) {
       batch = { batch: encoded, waiters: [], timer: null };
       this.batches.set(target, batch);
-      if (this.options.lingerMs > 0) batch.timer = setTimeout(() => this.flushTarget(target), this.options.lingerMs);
+      if (this.options.lingerMs > 0) batch.timer = setTimeout(() => this.flushDue(target), this.options.lingerMs);
     }
     const p = new Promise<PublishResult>((resolve, reject) => batch.waiters.push({ resolve, reject }));
     if (batch.batch.count >= this.options.maxBatchMessages || batch.batch.w.pos >= this.options.maxBatchBytes) {
@@ -245,7 +270,7 @@ export class Producer {
       this.microtaskQueued = true;
       queueMicrotask(() => {
         this.microtaskQueued = false;
-        this.flushAll();
+        for (const t of [...this.batches.keys()]) this.flushDue(t);
       });
     }
     return p;
@@ -255,7 +280,15 @@ export class Producer {
     for (const target of [...this.batches.keys()]) this.flushTarget(target);
   }
 
-  /** Sends the target's waiting batch now (nothing when none waits). */
+  /**
+   * The target's batch has lingered its time: it is sent, unless frames to the target are held
+   * back; then it goes on gathering single publishes, and is sent when they go (release).
+   */
+  private flushDue(target: string): void {
+    if (!this.held.has(target)) this.flushTarget(target);
+  }
+
+  /** Sends the target's waiting batch now, or behind the frames held back for it (nothing when none waits). */
   flushTarget(target: string): void {
     if (this.encodeDepth > 0) {
       // Called from the caller's code while a message is half written into a batch (see encodeDepth).
@@ -271,32 +304,99 @@ export class Producer {
       batch.count > 0 && batch.count === waiters.length,
       'a pending batch holds one message per waiter, and at least one',
     );
+    if (this.held.has(target)) this.hold(target, { batch, singles: waiters });
+    else this.transmit(target, { batch, singles: waiters });
+  }
+
+  /** Queues a frame behind the shared frame its target waits for; refused as a request would be when too many wait. */
+  private hold(target: string, frame: Frame): void {
+    const queue = this.held.get(target);
+    assert(queue !== undefined, 'a frame is held only behind a shared frame to its target');
+    const refused = this.conn.waitingLimitError(this.heldFrameCount);
+    if (refused !== null) {
+      this.giveBack(frame.batch.w);
+      if ('many' in frame) frame.many.reject(refused);
+      else for (const w of frame.singles) w.reject(refused);
+      return;
+    }
+    queue.push(frame);
+    this.heldFrameCount++;
+  }
+
+  /** Sends the frames held back for a target, in order, until one of them is shared; then the target's batch. */
+  private release(target: string): void {
+    const queue = this.held.get(target);
+    assert(queue !== undefined, 'a shared frame holds its target until it is done');
+    this.held.delete(target);
+    this.heldFrameCount -= queue.length;
+    for (let i = 0; i < queue.length; i++) {
+      const again = this.held.get(target);
+      if (again !== undefined) {
+        // A shared frame just sent holds the rest back in turn.
+        for (let j = i; j < queue.length; j++) again.push(queue[j]);
+        this.heldFrameCount += queue.length - i;
+        return;
+      }
+      this.transmit(target, queue[i]);
+    }
+    // Single publishes made meanwhile gathered in the target's batch, after every frame held.
+    if (!this.held.has(target)) this.flushTarget(target);
+  }
+
+  private transmit(target: string, frame: Frame): void {
+    assert(!this.held.has(target), 'nothing goes to a target while frames to it are held back');
+    const { batch } = frame;
+    if ('many' in frame) {
+      this.send(target, batch).then(
+        (results) => {
+          this.giveBack(batch.w);
+          frame.many.resolve(results);
+        },
+        (err: Error) => {
+          this.giveBack(batch.w);
+          frame.many.reject(err);
+        },
+      );
+      return;
+    }
+    const waiters = frame.singles;
+    // Only a shared frame is split on a refusal (below), so only it holds back what follows.
+    const shared = waiters.length > 1;
+    if (shared) this.held.set(target, []);
     this.send(target, batch).then(
       (results) => {
         this.giveBack(batch.w);
         for (let i = 0; i < waiters.length; i++) waiters[i].resolve(results[i]);
+        if (shared) this.release(target);
       },
       (err: unknown) => {
         // One message the server refuses fails its whole frame; unbatched publishes must not fail
         // for a neighbour's mistake, so each is sent again alone (the same bytes, so the same
-        // sequences: nothing is stored twice).
-        if (
-          waiters.length > 1 &&
-          isWharfError(err) &&
-          (err.code === 'INVALID_ARGUMENT' || err.code === 'MESSAGE_TOO_LARGE')
-        ) {
+        // sequences: nothing is stored twice). They go in order, before anything held back.
+        if (shared && isWharfError(err) && (err.code === 'INVALID_ARGUMENT' || err.code === 'MESSAGE_TOO_LARGE')) {
           const singles = waiters.map((_, i) => batch.single(i));
           this.giveBack(batch.w);
+          let resending = waiters.length;
+          const resent = (): void => {
+            if (--resending === 0) this.release(target);
+          };
           for (let i = 0; i < waiters.length; i++) {
             this.send(target, singles[i]).then(
-              (r) => waiters[i].resolve(r[0]),
-              (e: Error) => waiters[i].reject(e),
+              (r) => {
+                waiters[i].resolve(r[0]);
+                resent();
+              },
+              (e: Error) => {
+                waiters[i].reject(e);
+                resent();
+              },
             );
           }
           return;
         }
         this.giveBack(batch.w);
         for (const w of waiters) w.reject(err as Error);
+        if (shared) this.release(target);
       },
     );
   }

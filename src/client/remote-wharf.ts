@@ -351,9 +351,10 @@ export class RemoteWharf implements Wharf, FlowRegistry {
    * request (protocol version 7; version 8 for an offset commit fenced by a grant) that the server
    * commits all or nothing, as Broker.transaction does; if it throws, nothing is sent. Collected
    * with the embedded broker's own collector, so the same misuse fails with the same error codes.
-   * Publishes this client made before it are sent before it (not awaited: await them first where
-   * their order against the transaction's outputs matters, as embedded). Not sent again after a
-   * lost connection (it may have committed): it fails with UNAVAILABLE, as an ACK would.
+   * Publishes this client made before it are sent before it, or right after the shared frame their
+   * target waits for (Producer). Await them first where their order against the transaction's
+   * outputs matters, as embedded. Not sent again after a lost connection (it may have committed):
+   * it fails with UNAVAILABLE, as an ACK would.
    */
   async transaction<T>(fn: (tx: Transaction) => Promise<T>): Promise<T> {
     this.ensureOpen();

@@ -65,6 +65,25 @@ describe.each(factories)('topics contract (%s)', (_name, make) => {
     expect(many.map((r) => r.offset)).toEqual([1, 2]);
   });
 
+  it.each([
+    ['INVALID_ARGUMENT', { payload: 'bad', partition: 7 }],
+    ['MESSAGE_TOO_LARGE', { payload: 'x'.repeat(2048) }],
+  ] as const)(
+    'publishes not awaited are stored in call order when one the broker refuses (%s) was published with them',
+    async (code, refusedMessage) => {
+      await t.wharf.createTopic('orders', { partitions: 1, maxMessageBytes: 1024 });
+      const refused = t.wharf.publish('orders', refusedMessage).catch((err: WharfError) => err.code);
+      const b = t.wharf.publish('orders', { payload: 'b' }); // in the same tick as the refused one
+      await new Promise((r) => setImmediate(r));
+      const c = t.wharf.publish('orders', { payload: 'c' });
+      const de = t.wharf.publish('orders', [{ payload: 'd' }, { payload: 'e' }]);
+      const f = t.wharf.publish('orders', { payload: 'f' });
+      expect(await refused).toBe(code);
+      const results = [await b, await c, ...(await de), await f];
+      expect(results.map((r) => r.offset)).toEqual([0, 1, 2, 3, 4]);
+    },
+  );
+
   it('delivers every field of a message to a group member in offset order', async () => {
     await t.wharf.createTopic('orders', { partitions: 1 });
     const bytes = new Uint8Array([0, 1, 2, 255]);
