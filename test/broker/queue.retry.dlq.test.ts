@@ -79,6 +79,18 @@ describe('retries and dead-lettering', () => {
     expect((await t.broker.receive('work.dlq'))[0].headers['x-dead-letter-error']).toBe('failure 3');
   });
 
+  it('a nack whose requeue is not a boolean is INVALID_ARGUMENT and changes nothing (no silent retry of a meant rejection)', async () => {
+    await t.broker.publish('work', { payload: 'job' });
+    const [m] = await t.broker.receive('work');
+    for (const requeue of ['no', 0, null]) {
+      const err = await m.nack({ requeue: requeue as unknown as boolean }).catch((e: unknown) => e);
+      expect(err).toMatchObject({ code: 'INVALID_ARGUMENT', message: expect.stringMatching(/nack requeue is/) });
+    }
+    expect(await qstats(t, 'work')).toMatchObject({ inFlight: 1, deadLettered: 0 });
+    await m.nack({ requeue: false });
+    expect((await t.broker.receive('work.dlq'))[0].headers['x-dead-letter-reason']).toBe('rejected');
+  });
+
   it('nack({ requeue: false }) dead-letters at once', async () => {
     await t.broker.publish('work', { payload: 'bad' });
     const [m] = await t.broker.receive('work');

@@ -357,6 +357,11 @@ export class QueueEngine {
     // Every nack (a message's own, by receipt, stored) comes here: refused before anything changes.
     checkOptionFields(o, NACK_OPTION_FIELDS, 'nack option', '{ delayMs: 1000 }');
     if (o.delayMs !== undefined) checkDelayMs(o.delayMs); // before the nack is counted
+    if (o.requeue !== undefined && typeof o.requeue !== 'boolean')
+      throw new WharfError(
+        'INVALID_ARGUMENT',
+        `nack requeue is ${o.requeue === null ? 'null' : typeof o.requeue}: pass true (retry) or false (dead-letter now)`,
+      );
     if (o.error !== undefined && typeof o.error !== 'string') {
       // Kept for the dead letter's x-dead-letter-error header, which is text.
       throw new WharfError(
