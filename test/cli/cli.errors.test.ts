@@ -68,4 +68,22 @@ describe('wharf usage errors', () => {
       expect(out.stderr.startsWith(says), out.stderr).toBe(true);
     }
   });
+
+  it('consume of a queue with --group or --from exits 2 and receives nothing (only topics have groups and positions)', async () => {
+    const url = server.nativeUrl;
+    expect((await cli(server, ['queues', 'create', 'cli-usage-q', '--url', url])).code).toBe(0);
+    expect((await cli(server, ['publish', 'cli-usage-q', '1', '--url', url])).code).toBe(0);
+    for (const flags of [
+      ['--group', 'g'],
+      ['--from', 'latest'],
+      ['--group', 'g', '--from', '0'],
+    ]) {
+      const out = await cli(server, ['consume', 'cli-usage-q', ...flags, '--count', '1', '--url', url]);
+      expect(out, flags.join(' ')).toMatchObject({ code: 2, stdout: '' });
+      expect(out.stderr).toMatch(/is a queue, and only topics have groups and positions/);
+    }
+    const ok = await cli(server, ['consume', 'cli-usage-q', '--count', '1', '--url', url]);
+    expect(ok.code).toBe(0);
+    expect(JSON.parse(ok.stdout).payload).toBe(1);
+  });
 });

@@ -4,6 +4,7 @@ import { Command } from 'commander';
 import type { QueueMessage, StartPosition, Subscription, TopicMessage } from '../../broker/index.js';
 import { WharfError, assert, isWharfError } from '../../common/index.js';
 import { withClient, writeLine, type CliClient, type CliContext } from '../context.js';
+import { usageError } from '../errors.js';
 import { messageLine } from '../format.js';
 import { intOption, startPositionOption } from '../options.js';
 import { handBack } from '../../server/index.js';
@@ -34,11 +35,20 @@ export function consumeCommand(ctx: CliContext, run: Runner): Command {
     .option('--wait-ms <ms>', 'queues: long-poll wait per receive', intOption('--wait-ms'), 20_000)
     .option('--no-ack', 'queues: leave messages leased (they return after the visibility timeout)')
     .action(
-      run(async (name: string, o: ConsumeOpts) => {
+      run(async (name: string, o: ConsumeOpts, cmd: Command) => {
         await withClient(ctx, o, async (c) => {
           if (await isTopic(c, name))
             await consumeTopic(ctx, c, name, { group: o.group, from: o.from, count: o.count });
-          else await consumeQueue(ctx, c, name, o);
+          else {
+            // A queue has no groups or positions: a flag meant for a topic is a mistake, not a no-op.
+            const topicOnly = ['group', 'from'].filter((k) => cmd.getOptionValueSource(k) === 'cli');
+            if (topicOnly.length > 0)
+              usageError(
+                cmd,
+                `${topicOnly.map((k) => `--${k}`).join(' and ')}: ${JSON.stringify(name)} is a queue, and only topics have groups and positions`,
+              );
+            await consumeQueue(ctx, c, name, o);
+          }
         });
       }),
     );
