@@ -163,6 +163,20 @@ describe('topics: lifecycle and publish', () => {
     }
   });
 
+  it('a dedupId repeat of a publish in flight that then fails is published itself, as on queues', async () => {
+    const b = await memBroker({ inMemory: true });
+    await b.createTopic('d', { dedupWindowMs: 60_000, maxMessageBytes: 100 });
+    const [original, repeat] = await Promise.allSettled([
+      b.publish('d', { dedupId: 'k', payload: 'x'.repeat(500) }),
+      b.publish('d', { dedupId: 'k', payload: 'fits' }),
+    ]);
+    expect(original.status === 'rejected' && (original.reason as { code: string }).code).toBe('MESSAGE_TOO_LARGE');
+    expect(repeat.status === 'fulfilled' && repeat.value).toMatchObject({ partition: 0, offset: 0 });
+    expect(repeat.status === 'fulfilled' && repeat.value.duplicate).toBeUndefined();
+    const again = await b.publish('d', { dedupId: 'k', payload: 'fits' });
+    expect(again).toMatchObject({ offset: 0, duplicate: true });
+  });
+
   it('rejects every bad input with its code and leaves what is stored untouched', async () => {
     const b = await memBroker({ inMemory: true, maxMessageBytes: 4096 });
     await b.createTopic('orders', { partitions: 2 });

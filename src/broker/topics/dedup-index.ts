@@ -105,7 +105,13 @@ export class TopicDedupIndex {
         prior = undefined;
       }
       if (prior !== undefined) {
-        results[i] = Promise.resolve(prior.result).then((r) => ({ ...r, duplicate: true }));
+        const message = messages[i];
+        // A repeat of a publish still in flight waits for it: a duplicate of what it stored, or, if
+        // it failed, published itself (only a stored message makes a later one a duplicate).
+        results[i] = Promise.resolve(prior.result).then(
+          (r) => ({ ...r, duplicate: true }),
+          () => this.publish([message], nowMs, publishFresh).then((rs) => rs[0]),
+        );
         continue;
       }
       if (dedupId !== undefined) {
