@@ -16,6 +16,8 @@ type G = Gauge<string>;
 export class BrokerMetrics {
   readonly registry = new Registry();
   private readonly g: Record<string, G> = {};
+  /** The scrape under way, shared by scrapes that arrive meanwhile. */
+  private running: Promise<string> | null = null;
   private readonly bytesIn: Counter<string>;
   private readonly bytesOut: Counter<string>;
   private readonly lastBytes = new Map<string, { in: number; out: number }>();
@@ -69,19 +71,32 @@ export class BrokerMetrics {
     return this.registry.contentType;
   }
 
-  /** Reads every name's stats and renders the Prometheus text format. */
-  async scrape(): Promise<string> {
-    for (const gauge of Object.values(this.g)) gauge.reset();
-    const names = await this.names();
-    for (const name of names) {
-      let stats: Stats;
+  /**
+   * Reads every name's stats and renders the Prometheus text format. Scrapes that overlap (two
+   * Prometheus servers, a curl during a scrape) share one: the gauges are shared, and a second
+   * scrape resetting them while the first still read stats left the first with most series missing.
+   */
+  scrape(): Promise<string> {
+    if (this.running === null) {
+      this.running = this.scrapeOnce().finally(() => {
+        this.running = null;
+      });
+    }
+    return this.running;
+  }
+
+  private async scrapeOnce(): Promise<string> {
+    const all: Stats[] = [];
+    for (const name of await this.names()) {
       try {
-        stats = await this.broker.stats(name);
+        all.push(await this.broker.stats(name));
       } catch {
         continue; // deleted between list and stats
       }
-      this.record(stats);
     }
+    // Reset, record and render in one step: nothing runs in between.
+    for (const gauge of Object.values(this.g)) gauge.reset();
+    for (const stats of all) this.record(stats);
     this.recordListeners();
     return this.registry.metrics();
   }

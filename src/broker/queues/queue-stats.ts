@@ -35,6 +35,10 @@ export async function queueStats(q: StatsSource): Promise<QueueStats> {
     const first = l.settled.firstGapFrom(l.startOffset);
     if (first < l.endOffset) oldestAt.push([level, first]);
   }
+  // Delayed messages count too (operations.md: ready, in flight or delayed). The delay log is in
+  // publish order, so its first unsettled record is its oldest.
+  const firstDelayed = s.delay.settled.firstGapFrom(s.delay.startOffset);
+  if (firstDelayed < s.delay.endOffset) oldestAt.push([DELAY_LEVEL, firstDelayed]);
   const dlq = q.options.deadLetterQueue;
   const stats: QueueStats = {
     kind: 'queue',
