@@ -1,12 +1,12 @@
 // Opening a queue after a restart: replays the journal (snapshot + ops) into the state, takes the
-// logs' bounds, re-reads every tracked message and estimates the unsettled bytes. Leases open when
+// logs' bounds, re-reads every tracked message and counts (or, past a sample, estimates) the unsettled bytes. Leases open when
 // the broker stopped (closed or crashed) are over: their consumers are gone, so each is a failed
 // delivery, as an expired lease is: visible again, or dead-lettered at maxDeliveries.
 import type { Clock } from '../../common/index.js';
 import type { Journal, LogRecord, PartitionLog } from '../../storage/index.js';
 import { decodeEntry } from './queue-journal.js';
 import { DELAY_LEVEL, type QueueState, type Tracked } from './queue-state.js';
-import { recordBytes, recordGroupId } from './queue-record.js';
+import { H_DUE_MS, recordBytes, recordGroupId } from './queue-record.js';
 import type { TimerHeap } from './timer-heap.js';
 
 /** What recovery needs from its queue engine. */
@@ -19,7 +19,7 @@ export interface RecoveryHost {
 }
 
 export interface Recovered {
-  /** Bytes of unsettled messages in all logs, estimated (exact sizes are not journaled). */
+  /** Bytes of unsettled messages in all logs: counted from the records, estimated past a sample (unsettledBytes). */
   estimatedBytes: number;
   /**
    * Journaled state was dropped because the log ends before its offset: delivery records of
@@ -68,13 +68,46 @@ export async function recoverState(q: RecoveryHost, timers: TimerHeap<number>): 
     else timers.schedule(t.key, t.dueMs);
   }
   let bytes = 0;
-  const all = [...q.store.logs, q.store.delayLog];
-  const levels = [...q.store.logs.map((_, i) => i), DELAY_LEVEL];
-  all.forEach((log, i) => {
-    const total = log.endOffset - log.startOffset;
-    if (total > 0) bytes += Math.round((log.sizeBytes * q.state.unsettledIn(levels[i])) / total);
-  });
+  for (let level = 0; level < q.store.logs.length; level++)
+    bytes += await unsettledBytes(q, level, q.store.logs[level]);
+  bytes += await unsettledBytes(q, DELAY_LEVEL, q.store.delayLog);
   return { estimatedBytes: bytes, droppedBeyondEnd, deadLetters };
+}
+
+/** Log bytes a queue's open reads per level to count its unsettled bytes; past them it estimates. */
+const BYTES_SAMPLE_READ_BYTES = 1024 * 1024;
+
+/**
+ * The bytes (payload + headers + key, as maxBytes counts them) of a level's unsettled messages:
+ * summed record by record from the first one on, for at most BYTES_SAMPLE_READ_BYTES of log; the
+ * rest, if any, at the average of those read. (Scaling the log's size by the share of unsettled
+ * messages counted the batches' framing too, about twice the bytes of small messages, so maxBytes
+ * refused publishes that fit after every restart.)
+ */
+async function unsettledBytes(q: RecoveryHost, level: number, log: PartitionLog): Promise<number> {
+  const unsettled = q.state.unsettledIn(level);
+  if (unsettled === 0) return 0;
+  const settled = q.state.level(level).settled;
+  let counted = 0;
+  let bytes = 0;
+  let readBytes = 0;
+  let at = settled.firstGapFrom(log.startOffset);
+  while (at < log.endOffset && counted < unsettled && readBytes < BYTES_SAMPLE_READ_BYTES) {
+    const recs = await log.read(at, { maxBytes: 1024 * 1024 });
+    if (recs.length === 0) break;
+    for (const rec of recs) {
+      if (rec.offset >= log.endOffset) break;
+      // A delayed message was counted at publish without the due time its delay log adds.
+      const n = level === DELAY_LEVEL ? recordBytes(rec) - dueHeaderBytes(rec) : recordBytes(rec);
+      readBytes += n;
+      if (settled.has(rec.offset)) continue;
+      bytes += n;
+      counted++;
+    }
+    at = recs[recs.length - 1].offset + 1;
+  }
+  if (counted === 0) return Math.round((log.sizeBytes * unsettled) / Math.max(1, log.endOffset - log.startOffset));
+  return bytes + Math.round((bytes / counted) * Math.max(0, unsettled - counted));
 }
 
 /** Takes the log's bounds; true when settled offsets at or past its end were dropped. */
@@ -86,4 +119,10 @@ function syncBounds(state: QueueState, level: number, log: PartitionLog): boolea
   const droppedPastEnd = l.settled.dropFrom(log.endOffset);
   l.cursor = Math.max(l.cursor, log.startOffset);
   return droppedPastEnd;
+}
+
+/** The bytes recordBytes counts for the due-time header a delayed record carries (0 without one). */
+function dueHeaderBytes(rec: LogRecord): number {
+  for (const h of rec.headers) if (h.key === H_DUE_MS) return h.key.length + h.value.length;
+  return 0;
 }
