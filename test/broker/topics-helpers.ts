@@ -2,6 +2,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { Broker, Subscription, TopicMessage } from '../../src/broker/index.js';
 import { WharfError } from '../../src/common/index.js';
 
 export function tempDir(prefix = 'wharf-topics-'): { dir: string; cleanup: () => void } {
@@ -28,4 +29,17 @@ export async function codeOf(p: Promise<unknown> | (() => Promise<unknown>)): Pr
     return err instanceof WharfError ? err.code : `not a WharfError: ${String(err)}`;
   }
   return 'resolved';
+}
+
+/** A member of group `g` reading `topic` from earliest, closed through `cleanups` after the test. */
+export async function subscribeGroup(
+  b: Broker,
+  topic: string,
+  options: object,
+  handler: (m: TopicMessage) => Promise<void> | void,
+  cleanups: Array<() => Promise<void> | void>,
+): Promise<Subscription> {
+  const sub = await b.subscribe(topic, { group: 'g', from: 'earliest', ...options }, handler);
+  cleanups.push(() => sub.close());
+  return sub;
 }

@@ -7,7 +7,7 @@ import { Broker } from '../../src/broker/index.js';
 import type { Subscription, TopicMessage, TopicStats } from '../../src/broker/index.js';
 import { BROKER_DEFAULTS } from '../../src/broker/context.js';
 import { ManualClock } from '../../src/common/index.js';
-import { waitFor } from './topics-helpers.js';
+import { subscribeGroup, waitFor } from './topics-helpers.js';
 
 const cleanups: Array<() => Promise<void> | void> = [];
 afterEach(async () => {
@@ -26,15 +26,11 @@ async function setup(options: { clock?: ManualClock } = {}): Promise<Broker> {
   return b;
 }
 
-async function subscribe(
+const subscribe = (
   b: Broker,
   options: object,
   handler: (m: TopicMessage) => Promise<void> | void,
-): Promise<Subscription> {
-  const sub = await b.subscribe('t', { group: 'g', from: 'earliest', ...options }, handler);
-  cleanups.push(() => sub.close());
-  return sub;
-}
+): Promise<Subscription> => subscribeGroup(b, 't', options, handler, cleanups);
 
 async function group(b: Broker): Promise<{ committed: number; lag: number }> {
   const g = ((await b.stats('t')) as TopicStats).groups.g;

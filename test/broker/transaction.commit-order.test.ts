@@ -6,7 +6,7 @@ import { Broker } from '../../src/broker/index.js';
 import type { Subscription, TopicMessage, TopicStats } from '../../src/broker/index.js';
 import { WharfError } from '../../src/common/index.js';
 import { simulateMemberCrash } from '../../src/broker/topics/member-crash.js';
-import { sleep, waitFor } from './topics-helpers.js';
+import { sleep, subscribeGroup, waitFor } from './topics-helpers.js';
 
 const cleanups: Array<() => Promise<void> | void> = [];
 afterEach(async () => {
@@ -26,15 +26,11 @@ async function setup(): Promise<Broker> {
   return b;
 }
 
-async function subscribe(
+const subscribe = (
   b: Broker,
   options: object,
   handler: (m: TopicMessage) => Promise<void> | void,
-): Promise<Subscription> {
-  const sub = await b.subscribe('in', { group: 'g', from: 'earliest', ...options }, handler);
-  cleanups.push(() => sub.close());
-  return sub;
-}
+): Promise<Subscription> => subscribeGroup(b, 'in', options, handler, cleanups);
 
 async function committed(b: Broker): Promise<number> {
   return ((await b.stats('in')) as TopicStats).groups.g.partitions[0].committed;

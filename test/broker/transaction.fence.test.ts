@@ -6,7 +6,7 @@ import { afterEach, describe, expect, it, vi } from 'vitest';
 import { Broker } from '../../src/broker/index.js';
 import type { Subscription, TopicMessage, TopicStats } from '../../src/broker/index.js';
 import { GroupCoordinator } from '../../src/broker/topics/group-coordinator.js';
-import { codeOf, sleep, waitFor } from './topics-helpers.js';
+import { codeOf, sleep, subscribeGroup, waitFor } from './topics-helpers.js';
 
 const cleanups: Array<() => Promise<void> | void> = [];
 afterEach(async () => {
@@ -24,15 +24,11 @@ async function setup(partitions: number) {
   return b;
 }
 
-async function subscribe(
+const subscribe = (
   b: Broker,
   options: object,
   handler: (m: TopicMessage) => Promise<void> | void,
-): Promise<Subscription> {
-  const sub = await b.subscribe('orders', { group: 'g', from: 'earliest', ...options }, handler);
-  cleanups.push(() => sub.close());
-  return sub;
-}
+): Promise<Subscription> => subscribeGroup(b, 'orders', options, handler, cleanups);
 
 async function committed(b: Broker, partition: number): Promise<number> {
   return ((await b.stats('orders')) as TopicStats).groups.g.partitions[partition].committed;

@@ -69,6 +69,16 @@ export class RawClient {
     return this.frames.shift()!;
   }
 
+  /** The next frame of this op, skipping others (pushes); an ERROR frame or a close fails. */
+  async nextOp(op: number): Promise<RawFrame> {
+    for (;;) {
+      const f = await this.next();
+      if (f === null) throw new Error(`connection closed before op ${op}`);
+      if (f.op === op) return f;
+      if (f.op === P.OP.ERROR) throw new Error(`ERROR frame: ${this.error(f).message}`);
+    }
+  }
+
   error(f: RawFrame): { code: string; message: string } {
     return P.decodeError(new P.WireReader().reset(f.body));
   }

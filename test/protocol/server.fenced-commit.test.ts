@@ -5,7 +5,7 @@
 import { describe, expect, it } from 'vitest';
 import type { TopicMessage, TopicStats } from '../../src/broker/index.js';
 import * as P from '../../src/protocol/index.js';
-import { RawClient, type RawFrame } from './raw-client.js';
+import { RawClient } from './raw-client.js';
 import { servedBroker, withoutReceipts } from './served-broker.js';
 
 const rig = servedBroker(async (b) => {
@@ -15,15 +15,6 @@ const rig = servedBroker(async (b) => {
 });
 const { start, client, queueCounts } = rig;
 
-async function nextOp(c: RawClient, op: number): Promise<RawFrame> {
-  for (;;) {
-    const f = await c.next();
-    if (f === null) throw new Error(`connection closed before op ${op}`);
-    if (f.op === op) return f;
-    if (f.op === P.OP.ERROR) throw new Error(`ERROR frame: ${c.error(f).message}`);
-  }
-}
-
 /** The first delivery a raw client of `version` gets subscribing to topic t with `options`. */
 async function firstDelivery(
   port: number,
@@ -32,8 +23,8 @@ async function firstDelivery(
 ): Promise<P.DecodedDelivery> {
   const c = await RawClient.open(port, true, version);
   c.send(P.encodeFrame(P.OP.SUBSCRIBE, 2, (w) => P.encodeSubscribe(w, { name: 't', options, credits: 10 })));
-  await nextOp(c, P.OP.SUBSCRIBED);
-  const f = await nextOp(c, P.OP.DELIVER);
+  await c.nextOp(P.OP.SUBSCRIBED);
+  const f = await c.nextOp(P.OP.DELIVER);
   c.close();
   return P.decodeDeliver(new P.WireReader().reset(f.body)).deliveries[0];
 }

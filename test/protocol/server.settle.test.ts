@@ -6,7 +6,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { Broker, type QueueStats, type TopicStats } from '../../src/broker/index.js';
 import * as P from '../../src/protocol/index.js';
 import { startNativeServer, type NativeServer } from '../../src/server/native/index.js';
-import { RawClient, type RawFrame } from './raw-client.js';
+import { RawClient } from './raw-client.js';
 
 let broker: Broker | null = null;
 let server: NativeServer | null = null;
@@ -18,15 +18,6 @@ afterEach(async () => {
   broker = null;
 });
 
-async function nextOp(c: RawClient, op: number): Promise<RawFrame> {
-  for (;;) {
-    const f = await c.next();
-    if (f === null) throw new Error(`connection closed before op ${op}`);
-    if (f.op === op) return f;
-    if (f.op === P.OP.ERROR) throw new Error(`ERROR frame: ${c.error(f).message}`);
-  }
-}
-
 /** A queue of `count` messages (maxDeliveries 1, so one failed delivery dead-letters) and a raw consumer granted `credits`. */
 async function consumeWithCredits(count: number, credits: number): Promise<{ c: RawClient; subscriptionId: number }> {
   broker = await Broker.open({ inMemory: true });
@@ -37,7 +28,7 @@ async function consumeWithCredits(count: number, credits: number): Promise<{ c: 
     Array.from({ length: count }, (_, i) => ({ payload: i })),
   );
   const consumer = await rawConsumer(2, credits); // SETTLE_BATCH is a version 2 op
-  await nextOp(consumer.c, P.OP.DELIVER);
+  await consumer.c.nextOp(P.OP.DELIVER);
   return consumer;
 }
 
@@ -46,7 +37,7 @@ async function rawConsumer(version: number, credits: number): Promise<{ c: RawCl
   server = await startNativeServer(broker!, { port: 0 });
   const c = await RawClient.open(server.address().port, true, version);
   c.send(P.encodeFrame(P.OP.CONSUME, 2, (w) => P.encodeSubscribe(w, { name: 'q', options: {}, credits })));
-  const { subscriptionId } = P.decodeSubscribed(new P.WireReader().reset((await nextOp(c, P.OP.SUBSCRIBED)).body));
+  const { subscriptionId } = P.decodeSubscribed(new P.WireReader().reset((await c.nextOp(P.OP.SUBSCRIBED)).body));
   return { c, subscriptionId };
 }
 
@@ -75,7 +66,7 @@ describe('remote queue consumer settlement', () => {
     const { c, subscriptionId } = await consumeWithCredits(8, 2);
     await new Promise((r) => setTimeout(r, 50));
     c.send(P.encodeFrame(P.OP.UNSUBSCRIBE, 3, (w) => P.encodeSubscriptionId(w, subscriptionId)));
-    await nextOp(c, P.OP.OK);
+    await c.nextOp(P.OP.OK);
     await until(async () => (await queueStats('q')).inFlight === 0);
     expect(await depth('dlq')).toBe(2);
     expect(await depth('q')).toBe(6);
@@ -106,7 +97,7 @@ describe('remote queue consumer settlement', () => {
     await new Promise((r) => setTimeout(r, 50));
     // One credit (the held message goes out as delivery 3) and a run naming 2 and 3: only 2 was sent.
     c.send(P.encodeFrame(P.OP.SETTLE_BATCH, 0, (w) => P.encodeSettleBatch(w, subscriptionId, 1, [2, 2])));
-    await nextOp(c, P.OP.DELIVER);
+    await c.nextOp(P.OP.DELIVER);
     await new Promise((r) => setTimeout(r, 50));
     const q = await queueStats('q');
     expect(q.depth + q.inFlight).toBe(6); // 2 acked
@@ -120,7 +111,7 @@ describe('remote queue consumer settlement', () => {
     );
     await until(async () => (await queueStats('q')).inFlight >= 3000);
     c.send(P.encodeFrame(P.OP.UNSUBSCRIBE, 3, (w) => P.encodeSubscriptionId(w, subscriptionId)));
-    await nextOp(c, P.OP.OK);
+    await c.nextOp(P.OP.OK);
     await until(async () => (await queueStats('q')).inFlight === 0);
     expect(await depth('dlq')).toBe(1999); // sent and unsettled (maxDeliveries 1)
     expect(await depth('q')).toBe(4000); // 6000 - 1 acked - 1999: the held and the buffered are back
@@ -181,7 +172,7 @@ describe('remote queue consumer settlement', () => {
     for (let i = 0; i < 100; i++) runs.push(1, 1_000_000, 3, 1_000_000);
     c.send(P.encodeFrame(P.OP.SETTLE_BATCH, 0, (w) => P.encodeSettleBatch(w, subscriptionId, 0, runs)));
     other.send(P.encodeFrame(P.OP.PING, 9));
-    await nextOp(other, P.OP.PONG);
+    await other.nextOp(P.OP.PONG);
     await until(async () => (await queueStats('q')).inFlight === 0);
     expect(await depth('q')).toBe(0); // the 5 deliveries were acked
     expect(await depth('dlq')).toBe(0);
@@ -210,7 +201,7 @@ describe('remote queue consumer settlement', () => {
     const { c, subscriptionId } = await consumeWithCredits(3, 1);
     // Settles ids 1 and 2 (2 not sent yet) and grants a credit: the message then sent as id 2 stays unsettled.
     c.send(P.encodeFrame(P.OP.SETTLE_BATCH, 0, (w) => P.encodeSettleBatch(w, subscriptionId, 1, [1, 2])));
-    await nextOp(c, P.OP.DELIVER);
+    await c.nextOp(P.OP.DELIVER);
     await new Promise((r) => setTimeout(r, 50));
     const q = await queueStats('q');
     expect(q.depth + q.inFlight).toBe(2);

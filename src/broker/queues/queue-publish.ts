@@ -395,9 +395,10 @@ export class QueuePublisher {
   private async makeRoom(count: number, bytes: number, incomingLevel: number): Promise<RoomOutcome> {
     const q = this.q;
     if (this.isOver(count, bytes)) {
+      // store() sends an over-full publish to storeOrDeadLetter in the same step as this check.
+      assert(q.options.overflow !== 'dead-letter', "overflow 'dead-letter' never reaches makeRoom over the limits");
       switch (q.options.overflow) {
         case 'reject':
-        case 'dead-letter':
           throw this.full();
         case 'block':
           await this.waitForRoom(count, bytes);

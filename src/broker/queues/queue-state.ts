@@ -304,11 +304,11 @@ export class QueueState {
    * The lowest offset held behind any group (level 0), leaving out `except` (overflow's chosen
    * victims), or undefined when none is.
    */
-  oldestHeld(except?: ReadonlySet<number>): number | undefined {
+  oldestHeld(except: ReadonlySet<number>): number | undefined {
     let oldest: number | undefined;
     for (const g of this.groups.values()) {
       // held is in offset order: a group's first offset not left out is its oldest.
-      const first = except === undefined ? g.held[0] : g.held.find((o) => !except.has(o));
+      const first = g.held.find((o) => !except.has(o));
       if (first !== undefined && (oldest === undefined || first < oldest)) oldest = first;
     }
     return oldest;
