@@ -134,6 +134,22 @@ describe('exchanges in the broker', () => {
     });
   });
 
+  it('refuses one of two concurrent binds that would close a cycle, before either is written', async () => {
+    await broker.createExchange('x', { type: 'fanout' });
+    await broker.createExchange('y', { type: 'fanout' });
+    // Both start in one turn: each sees the other under way, not yet in the registry.
+    const results = await Promise.allSettled([
+      broker.bind('x', { exchange: 'y' }),
+      broker.bind('y', { exchange: 'x' }),
+    ]);
+    expect(results.map((r) => r.status).sort()).toEqual(['fulfilled', 'rejected']);
+    const refused = results.find((r) => r.status === 'rejected') as PromiseRejectedResult;
+    expect(refused.reason).toMatchObject({ code: 'INVALID_ARGUMENT' });
+    expect(
+      (await broker.listBindings()).map((b) => `${b.exchange}->${(b.target as { exchange: string }).exchange}`),
+    ).toHaveLength(1);
+  });
+
   it('lists, describes, unbinds and deletes; names are shared with queues and topics', async () => {
     await queues('q');
     await broker.createExchange('e', { type: 'topic' });

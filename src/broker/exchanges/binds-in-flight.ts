@@ -20,6 +20,11 @@ export class BindsInFlight {
     return bind;
   }
 
+  /** The bindings under way, for the cycle check of a new bind (prepared and started in one synchronous step). */
+  *bindings(): IterableIterator<BindingInfo> {
+    for (const bind of this.binds) yield bind.binding;
+  }
+
   end(bind: BindInFlight): void {
     assert(this.binds.delete(bind), 'a bind in flight ends once');
   }

@@ -118,7 +118,14 @@ export class ExchangeManager {
   async bind(exchange: string, target: BindingTarget, options?: BindingOptions): Promise<BindingInfo> {
     const t = validateTarget(target);
     const o = normaliseOptions(options);
-    const { binding, existing } = this.registry.prepareBinding(exchange, t, o, this.deps.now());
+    // No await from here to inFlight.start: a bind under way is an edge for the next one's cycle check.
+    const { binding, existing } = this.registry.prepareBinding(
+      exchange,
+      t,
+      o,
+      this.deps.now(),
+      this.inFlight.bindings(),
+    );
     if (existing) return binding;
     const bind = this.inFlight.start(binding);
     try {

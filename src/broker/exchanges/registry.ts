@@ -107,6 +107,7 @@ export class ExchangeRegistry {
     target: BindingTarget,
     options: BindingOptions,
     createdAt: number,
+    bindsUnderWay: Iterable<BindingInfo> = [],
   ): { binding: BindingInfo; existing: boolean } {
     const ex = this.require(exchange);
     ex.router.validate(options);
@@ -129,7 +130,8 @@ export class ExchangeRegistry {
         `exchange ${exchange} already has ${BINDING_LIMITS.maxBindingsPerExchange} bindings (maxBindingsPerExchange)`,
       );
     }
-    if ('exchange' in target && this.reaches(target.exchange, exchange)) {
+    // Binds under way count as edges too: two concurrent binds x -> y and y -> x must not both pass.
+    if ('exchange' in target && this.reaches(target.exchange, exchange, bindsUnderWay)) {
       throw new WharfError(
         'INVALID_ARGUMENT',
         `binding ${exchange} -> ${target.exchange} would create a cycle of exchanges; remove the reverse binding first`,
@@ -260,7 +262,15 @@ export class ExchangeRegistry {
   }
 
   /** Whether `to` is reachable from `from` through exchange-to-exchange bindings (or is it). */
-  private reaches(from: string, to: string): boolean {
+  /** Whether exchange `to` is reachable from `from` through bindings, those in the registry and extraEdges. */
+  private reaches(from: string, to: string, extraEdges: Iterable<BindingInfo>): boolean {
+    const extra = new Map<string, string[]>();
+    for (const b of extraEdges) {
+      if (!('exchange' in b.target)) continue;
+      const targets = extra.get(b.exchange);
+      if (targets === undefined) extra.set(b.exchange, [b.target.exchange]);
+      else targets.push(b.target.exchange);
+    }
     const stack = [from];
     const seen = new Set<string>();
     while (stack.length > 0) {
@@ -268,6 +278,7 @@ export class ExchangeRegistry {
       if (name === to) return true;
       if (seen.has(name)) continue;
       seen.add(name);
+      for (const t of extra.get(name) ?? []) stack.push(t);
       const ex = this.exchanges.get(name);
       if (ex === undefined) continue;
       for (const b of ex.bindings.values()) if ('exchange' in b.info.target) stack.push(b.info.target.exchange);
