@@ -177,6 +177,20 @@ describe('topics: lifecycle and publish', () => {
     expect(again).toMatchObject({ offset: 0, duplicate: true });
   });
 
+  it('a batch refused for one message stores nothing, not even a dedupId repeat of it inside the batch', async () => {
+    const b = await memBroker({ inMemory: true });
+    await b.createTopic('d', { dedupWindowMs: 60_000, maxMessageBytes: 100 });
+    const batch = [
+      { dedupId: 'k', payload: 'x'.repeat(500) },
+      { dedupId: 'k', payload: 'fits' },
+    ];
+    expect(await codeOf(b.publish('d', batch))).toBe('MESSAGE_TOO_LARGE');
+    expect(((await b.stats('d')) as { messages: number }).messages).toBe(0);
+    // Nothing is remembered of the refused batch: the dedupId is new.
+    expect(await b.publish('d', { dedupId: 'k', payload: 'fits' })).toMatchObject({ offset: 0 });
+    expect((await b.publish('d', { dedupId: 'k', payload: 'fits' })).duplicate).toBe(true);
+  });
+
   it('rejects every bad input with its code and leaves what is stored untouched', async () => {
     const b = await memBroker({ inMemory: true, maxMessageBytes: 4096 });
     await b.createTopic('orders', { partitions: 2 });

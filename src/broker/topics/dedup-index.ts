@@ -96,8 +96,19 @@ export class TopicDedupIndex {
       dedupId: string;
       index: number;
     }> = [];
+    /** dedupIds first claimed by this batch: their index in fresh. */
+    const claimedHere = new Map<string, number>();
+    /** Repeats inside this batch: [index in messages, index in fresh of the first]. */
+    const repeatsHere: Array<[number, number]> = [];
     for (let i = 0; i < messages.length; i++) {
       const dedupId = messages[i].dedupId;
+      const first = dedupId === undefined ? undefined : claimedHere.get(dedupId);
+      if (first !== undefined) {
+        // A repeat inside the batch shares its fate: a duplicate of what the first stored, or
+        // refused with the whole batch (never published itself: a refused batch stores nothing).
+        repeatsHere.push([i, first]);
+        continue;
+      }
       let prior = dedupId === undefined ? undefined : this.seen.get(dedupId);
       if (prior !== undefined && !(prior.result instanceof Promise) && prior.expiresAtMs <= nowMs) {
         // Its window is over (the sweep stops at an entry still in flight, so it may not have reached this one).
@@ -121,6 +132,7 @@ export class TopicDedupIndex {
         const pending = new Promise<PublishResult>((res, rej) => ((resolve = res), (reject = rej)));
         pending.catch(() => undefined);
         this.seen.set(dedupId, { result: pending, expiresAtMs: nowMs + this.windowMs });
+        claimedHere.set(dedupId, fresh.length);
         settle.push({ resolve, reject, dedupId, index: fresh.length });
       }
       freshIndex.push(i);
@@ -142,6 +154,7 @@ export class TopicDedupIndex {
       s.resolve(r);
     }
     freshIndex.forEach((i, k) => (results[i] = written[k]));
+    for (const [i, k] of repeatsHere) results[i] = { ...written[k], duplicate: true };
     return Promise.all(results as Array<PublishResult | Promise<PublishResult>>);
   }
 
