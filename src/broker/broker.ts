@@ -7,6 +7,7 @@ import { openDiskStorage, openMemoryStorage } from '../storage/index.js';
 import type { Storage } from '../storage/index.js';
 import { Catalog } from './catalog.js';
 import { ProducerDedupe } from './idempotence.js';
+import { SinglePublishes } from './single-publishes.js';
 import { KeepAlive, heldWhileOpen } from './keep-alive.js';
 import type { CatalogKind } from './catalog.js';
 import { BROKER_DEFAULTS } from './context.js';
@@ -116,6 +117,11 @@ export class Broker implements Wharf_Core, Wharf_Topics, Wharf_Queues, Wharf_Exc
   private closing: Promise<void> | null = null;
   /** Open consumers and subscriptions keep the process running (keep-alive.ts). */
   private readonly keepAlive = new KeepAlive();
+  /** Single publishes to a queue or topic in one tick are stored as one batch (single-publishes.ts). */
+  private readonly singles = new SinglePublishes(
+    (name, messages) => this.publishNow(name, messages),
+    (name) => this.context.catalog.get(name)?.kind === 'queue',
+  );
 
   private constructor(
     /** Shared with the managers; server layers read options and the catalog from here. */
@@ -158,14 +164,22 @@ export class Broker implements Wharf_Core, Wharf_Topics, Wharf_Queues, Wharf_Exc
   publish(name: string, message: MessageInput): Promise<PublishResult>;
   publish(name: string, messages: MessageInput[]): Promise<PublishResult[]>;
   async publish(name: string, input: MessageInput | MessageInput[]): Promise<PublishResult | PublishResult[]> {
-    const manager = this.managerFor(name);
-    const list = Array.isArray(input) ? input : [input];
-    const results = ProducerDedupe.wants(list)
-      ? await this.context.producers.publish(name, list, manager.routes === true, (fresh) =>
-          manager.publish(name, fresh),
-        )
-      : await manager.publish(name, list);
-    return Array.isArray(input) ? results : results[0];
+    // Refused alone and at once: a closed broker, a name that is not one.
+    const kind = this.kindOf(name);
+    if (Array.isArray(input)) return this.singles.many(name, input);
+    const gathers = kind === 'topic' || (kind === 'queue' && this.queues.gathersSinglePublishes(name));
+    return gathers ? this.singles.single(name, input) : (await this.publishNow(name, [input]))[0];
+  }
+
+  /**
+   * Publishes a batch now: from publish(), or a batch of single publishes gathered before close()
+   * (close waits for those, so they go on while it does).
+   */
+  private async publishNow(name: string, list: MessageInput[]): Promise<PublishResult[]> {
+    const manager = this.managerOf(this.kindOf(name, true));
+    return ProducerDedupe.wants(list)
+      ? this.context.producers.publish(name, list, manager.routes === true, (fresh) => manager.publish(name, fresh))
+      : manager.publish(name, list);
   }
 
   async stats(name: string): Promise<Stats> {
@@ -174,6 +188,10 @@ export class Broker implements Wharf_Core, Wharf_Topics, Wharf_Queues, Wharf_Exc
 
   close(): Promise<void> {
     this.closing ??= (async () => {
+      // Single publishes made before close() go to the broker now, as they would have without
+      // gathering; only those held behind a merged batch still unanswered are waited for.
+      const handing = this.singles.sendAll();
+      if (handing !== null) await handing;
       this.retentionTimer?.cancel();
       await this.exchanges?.stopWebhooks(); // webhook pushers consume queues: stop them first
       for (const m of this.managers.values()) await m.close();
@@ -382,15 +400,23 @@ export class Broker implements Wharf_Core, Wharf_Topics, Wharf_Queues, Wharf_Exc
   // ------------------------------------------------------------------ internals
 
   private managerFor(name: string): KindManager {
-    this.ensureOpen();
+    return this.managerOf(this.kindOf(name));
+  }
+
+  /** What the name is; whileClosing: also once close() has begun (a batch gathered before it). */
+  private kindOf(name: string, whileClosing = false): CatalogKind {
+    if (!whileClosing) this.ensureOpen();
     if (typeof name !== 'string')
       throw new WharfError('INVALID_ARGUMENT', `name is ${typeof name}; pass a topic, queue or exchange name`);
     const entry = this.context.catalog.get(name);
     if (entry === undefined)
       throw new WharfError('NOT_FOUND', `no topic, queue or exchange named ${JSON.stringify(name)}; create it first`);
-    const manager = this.managers.get(entry.kind);
-    if (manager === undefined)
-      throw new WharfError('UNAVAILABLE', `${entry.kind}s are not available in this broker build`);
+    return entry.kind;
+  }
+
+  private managerOf(kind: CatalogKind): KindManager {
+    const manager = this.managers.get(kind);
+    if (manager === undefined) throw new WharfError('UNAVAILABLE', `${kind}s are not available in this broker build`);
     return manager;
   }
 

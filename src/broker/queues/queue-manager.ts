@@ -244,6 +244,16 @@ export class QueueManager implements KindManager {
     return c.start();
   }
 
+  /**
+   * Whether single publishes to this queue may be stored as one batch (single-publishes.ts): not
+   * when a batch waits for room or tokens for all its messages at once (overflow 'block', a rate
+   * limit), where singles would have gone in one by one.
+   */
+  gathersSinglePublishes(name: string): boolean {
+    const o = this.queues.get(name)?.engine.options;
+    return o !== undefined && o.overflow !== 'block' && o.rateLimit === undefined;
+  }
+
   // for exchanges: admission, receipt check and ack-by-position for atomic routing and transactions.
   admit(name: string, messages: MessageInput[]): void {
     this.get(name).publisher.admit(messages);
