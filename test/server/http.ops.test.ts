@@ -113,6 +113,15 @@ describe('HTTP operations', () => {
       doc.paths['/queues'].post.responses['4XX'].content['application/json'].schema.properties.error.required,
     ).toEqual(['code', 'message']);
     expect(Object.keys(doc.paths['/topics/{name}/events'].get.responses['200'].content)).toEqual(['text/event-stream']);
+    // A batch ack or nack answers a result per receipt.
+    for (const [path, count] of [
+      ['/queues/{name}/ack', 'acked'],
+      ['/queues/{name}/nack', 'nacked'],
+    ]) {
+      const answer = doc.paths[path].post.responses['200'].content['application/json'].schema;
+      expect(Object.keys(answer.properties)).toEqual([count, 'failed', 'results']);
+      expect(answer.properties.results.items.properties.error.required).toEqual(['code', 'message']);
+    }
   });
 
   it('/stats/{name} returns the broker stats, and 404 for an unknown name', async () => {

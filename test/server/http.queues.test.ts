@@ -83,6 +83,63 @@ describe('HTTP /queues', () => {
     expect(none.statusCode).toBe(400);
   });
 
+  it('a batch ack answers 200 with a result per receipt: the live ones are settled, a stale or unknown one is reported with its code', async () => {
+    await post('/queues', { name: 'batch', visibilityTimeoutMs: 60_000 });
+    await post('/queues/batch/messages', { messages: [{ payload: 1 }, { payload: 2 }, { payload: 3 }] });
+    const [a, b, c] = (await post('/queues/batch/receive', { max: 3 })).json().messages;
+    expect((await post('/queues/batch/ack', { receipt: a.receipt })).json()).toEqual({ acked: 1 });
+
+    const res = await post('/queues/batch/ack', { receipts: [a.receipt, b.receipt, 'no-such-receipt', c.receipt] });
+    expect(res.statusCode).toBe(200);
+    const body = res.json();
+    expect(body).toMatchObject({
+      acked: 2,
+      failed: 2,
+      results: [
+        { receipt: a.receipt, ok: false, error: { code: 'RECEIPT_INVALID' } },
+        { receipt: b.receipt, ok: true },
+        { receipt: 'no-such-receipt', ok: false, error: { code: 'RECEIPT_INVALID' } },
+        { receipt: c.receipt, ok: true },
+      ],
+    });
+    expect(typeof body.results[0].error.message).toBe('string');
+    expect((await f.app.inject({ url: '/stats/batch' })).json()).toMatchObject({ depth: 0, inFlight: 0 });
+  });
+
+  it('a batch nack settles each live receipt and reports the others; a repeated receipt, a bad option or a missing queue fails the whole request and settles nothing', async () => {
+    await post('/queues', { name: 'batch-nack', visibilityTimeoutMs: 60_000 });
+    await post('/queues/batch-nack/messages', { messages: [{ payload: 1 }, { payload: 2 }] });
+    const [a, b] = (await post('/queues/batch-nack/receive', { max: 2 })).json().messages;
+    const inFlight = async (): Promise<number> => (await f.app.inject({ url: '/stats/batch-nack' })).json().inFlight;
+
+    const twice = await post('/queues/batch-nack/nack', { receipts: [a.receipt, b.receipt, a.receipt] });
+    expect(twice.statusCode).toBe(400);
+    expect(twice.json().error.code).toBe('INVALID_ARGUMENT');
+    const badDelay = await post('/queues/batch-nack/nack', { receipts: [a.receipt, b.receipt], delayMs: 10 ** 12 });
+    expect(badDelay.statusCode).toBe(400);
+    const missing = await post('/queues/no-such-queue/nack', { receipts: [a.receipt] });
+    expect(missing.statusCode).toBe(404);
+    expect(await inFlight()).toBe(2);
+
+    await post('/queues/batch-nack/ack', { receipt: b.receipt });
+    const res = await post('/queues/batch-nack/nack', { receipts: [a.receipt, b.receipt], delayMs: 0 });
+    expect(res.statusCode).toBe(200);
+    expect(res.json()).toMatchObject({
+      nacked: 1,
+      failed: 1,
+      results: [
+        { receipt: a.receipt, ok: true },
+        { receipt: b.receipt, ok: false, error: { code: 'RECEIPT_INVALID' } },
+      ],
+    });
+    const [again] = (await post('/queues/batch-nack/receive', { waitMs: 2000 })).json().messages;
+    expect(again).toMatchObject({ payload: 1, deliveryCount: 2 });
+    // A batch of one is a batch: its answer has the same shape whatever happened.
+    const one = await post('/queues/batch-nack/ack', { receipts: [a.receipt] });
+    expect(one.statusCode).toBe(200);
+    expect(one.json()).toMatchObject({ acked: 0, failed: 1, results: [{ ok: false }] });
+  });
+
   it('nack by receipt makes the message visible again with deliveryCount 2', async () => {
     await post('/queues', { name: 'retries' });
     await post('/queues/retries/messages', { payload: 'x' });

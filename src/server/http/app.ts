@@ -7,7 +7,7 @@ import { BrokerMetrics, type ListenerStatsSource } from '../metrics.js';
 import { hasExchanges, hasQueues, type HttpBroker } from './broker-port.js';
 import { ConnectionTracker } from './connections.js';
 import { toHttpError } from './error-map.js';
-import { errorBody } from './schemas.js';
+import { errorBody, settledAnswer } from './schemas.js';
 import { ReceiptBook } from './receipts.js';
 import { registerExchangeRoutes } from './routes-exchanges.js';
 import { registerOpsRoutes } from './routes-ops.js';
@@ -121,6 +121,12 @@ const SUCCESS_STATUS: Readonly<Record<string, 201 | 204>> = {
   'POST /exchanges/:name/messages': 201,
 };
 
+/** Success bodies /openapi.json describes field by field; other routes' are documented as any object. */
+const SUCCESS_BODY: Readonly<Record<string, object>> = {
+  'POST /queues/:name/ack': settledAnswer('acked'),
+  'POST /queues/:name/nack': settledAnswer('nacked'),
+};
+
 /** The route's schema for /openapi.json, with its success status, its errors and, for SSE, its content type. */
 function withDocumentedResponses(
   schema: FastifySchema,
@@ -128,7 +134,8 @@ function withDocumentedResponses(
 ): FastifySchema {
   if ((schema as { hide?: boolean }).hide === true) return schema;
   const method = Array.isArray(route.method) ? route.method[0] : route.method;
-  const status = SUCCESS_STATUS[`${method} ${route.url}`] ?? 200;
+  const key = `${method} ${route.url}`;
+  const status = SUCCESS_STATUS[key] ?? 200;
   const success =
     status === 204
       ? { description: 'Done; no body' }
@@ -137,7 +144,10 @@ function withDocumentedResponses(
             description: 'A stream of Server-Sent Events, one per message',
             content: { 'text/event-stream': { schema: { type: 'string' } } },
           }
-        : { description: status === 201 ? 'Created' : 'OK', type: 'object', additionalProperties: true };
+        : {
+            description: status === 201 ? 'Created' : 'OK',
+            ...(SUCCESS_BODY[key] ?? { type: 'object', additionalProperties: true }),
+          };
   const error = { description: 'An error: { error: { code, message } }', ...errorBody };
   return { ...schema, response: { [status]: success, '4XX': error, '5XX': error } };
 }

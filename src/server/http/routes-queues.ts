@@ -1,6 +1,6 @@
 // /queues routes: create, list, describe, delete, publish, receive (long poll) and ack/nack by receipt.
 import type { FastifyInstance } from 'fastify';
-import { LIMITS, SERVER_LIMITS, WharfError, type Clock } from '../../common/index.js';
+import { LIMITS, SERVER_LIMITS, WharfError, toWharfError, type Clock } from '../../common/index.js';
 import type { NackOptions, QueueOptions, ReceiveOptions } from '../../broker/index.js';
 import type { QueueCapable } from './broker-port.js';
 import { ReceiveAttempts } from '../receive-attempts.js';
@@ -130,11 +130,10 @@ export function registerQueueRoutes(
     { schema: { tags, params: nameParams, body: ackBody } },
     async (req) => {
       const name = req.params.name;
-      const settled = await settleAll(receiptsOf(req.body), async (receipt) => {
+      return settleByReceipt(broker, name, req.body, 'acked', async (receipt) => {
         if (broker.ackReceipt) await broker.ackReceipt(name, receipt);
         else await receipts.ack(name, receipt);
       });
-      return { acked: settled };
     },
   );
 
@@ -144,11 +143,10 @@ export function registerQueueRoutes(
     async (req) => {
       const name = req.params.name;
       const { receipt: _r, receipts: _rs, ...options } = req.body;
-      const settled = await settleAll(receiptsOf(req.body), async (receipt) => {
+      return settleByReceipt(broker, name, req.body, 'nacked', async (receipt) => {
         if (broker.nackReceipt) await broker.nackReceipt(name, receipt, options);
         else await receipts.nack(name, receipt, options);
       });
-      return { nacked: settled };
     },
   );
 }
@@ -183,37 +181,61 @@ function checkReceive(o: ReceiveOptions): void {
   }
 }
 
-function receiptsOf(body: SettleBody): string[] {
-  const list = [...(body.receipt !== undefined ? [body.receipt] : []), ...(body.receipts ?? [])];
-  if (list.length === 0) {
-    throw new WharfError(
-      'INVALID_ARGUMENT',
-      'no receipt given: send { "receipt": "..." } or { "receipts": ["..."] } from a receive',
-    );
-  }
-  return list;
-}
+/** One receipt's outcome in a batch: settled, or left as it was with the error that says why. */
+type ReceiptResult =
+  { receipt: string; ok: true } | { receipt: string; ok: false; error: ReturnType<WharfError['toJSON']> };
 
-/** Settles every receipt; when some fail, reports the first failure and how many were settled. */
-async function settleAll(list: string[], settle: (receipt: string) => Promise<void>): Promise<number> {
+/**
+ * Settles by receipt. `{ receipt }` alone answers { [countField]: 1 } or fails with that receipt's
+ * error. A batch (`receipts`) fails as a whole only for what concerns the request (a repeated
+ * receipt, a missing queue; bad options are refused by the schema), before anything is settled;
+ * then each receipt is settled on its own and the answer, 200 whatever each outcome (as SQS
+ * DeleteMessageBatch), says which ones were settled and why the others were not.
+ */
+async function settleByReceipt(
+  broker: QueueCapable,
+  queue: string,
+  body: SettleBody,
+  countField: 'acked' | 'nacked',
+  settle: (receipt: string) => Promise<void>,
+): Promise<Record<string, unknown>> {
+  if (body.receipts === undefined) {
+    if (body.receipt === undefined) {
+      throw new WharfError(
+        'INVALID_ARGUMENT',
+        'no receipt given: send { "receipt": "..." } or { "receipts": ["..."] } from a receive',
+      );
+    }
+    await settle(body.receipt);
+    return { [countField]: 1 };
+  }
+  const list = body.receipt !== undefined ? [body.receipt, ...body.receipts] : body.receipts;
+  checkDistinct(list);
+  await broker.describeQueue(queue);
+  const results: ReceiptResult[] = [];
   let settled = 0;
-  const failed: Array<{ receipt: string; code: string }> = [];
-  let first: WharfError | null = null;
   for (const receipt of list) {
     try {
       await settle(receipt);
+      results.push({ receipt, ok: true });
       settled++;
     } catch (err) {
-      const e = err instanceof WharfError ? err : new WharfError('INTERNAL', String(err), { cause: err });
-      first ??= e;
-      failed.push({ receipt, code: e.code });
+      results.push({ receipt, ok: false, error: toWharfError(err).toJSON() });
     }
   }
-  if (first) {
-    if (list.length === 1) throw first;
-    throw new WharfError(first.code, `${first.message} (${settled} of ${list.length} settled)`, {
-      details: { settled, failed },
-    });
+  return { [countField]: settled, failed: list.length - settled, results };
+}
+
+/** A receipt twice in one batch would have two results, one settled and one not: refused, as SQS refuses repeated entry ids. */
+function checkDistinct(list: readonly string[]): void {
+  const seen = new Set<string>();
+  for (const receipt of list) {
+    if (seen.has(receipt)) {
+      throw new WharfError(
+        'INVALID_ARGUMENT',
+        `receipt ${JSON.stringify(receipt)} is given twice; send each receipt once (nothing was settled)`,
+      );
+    }
+    seen.add(receipt);
   }
-  return settled;
 }

@@ -147,8 +147,18 @@ export const ackBody = {
   type: 'object',
   additionalProperties: false,
   properties: {
-    receipt: { type: 'string', minLength: 1 },
-    receipts: { type: 'array', items: { type: 'string', minLength: 1 }, minItems: 1 },
+    receipt: {
+      type: 'string',
+      minLength: 1,
+      description: 'One receipt: the answer is { acked: 1 }, or the error (410 RECEIPT_INVALID for a stale one)',
+    },
+    receipts: {
+      type: 'array',
+      items: { type: 'string', minLength: 1 },
+      minItems: 1,
+      description:
+        'A batch (after receipt, if both are given): each is settled on its own and the answer is 200 with a result per receipt, as SQS DeleteMessageBatch answers',
+    },
   },
 } as const;
 
@@ -157,11 +167,37 @@ export const nackBody = {
   additionalProperties: false,
   properties: {
     ...ackBody.properties,
-    delayMs: { type: 'integer', minimum: 0 },
+    // maxDelayMs here too: a batch refuses a bad option as a whole, not receipt by receipt.
+    delayMs: { type: 'integer', minimum: 0, maximum: LIMITS.maxDelayMs },
     requeue: { type: 'boolean' },
     error: { type: 'string' },
   },
 } as const;
+
+/** What a batch ack (`acked`) or nack (`nacked`) answers; only /openapi.json reads it (app.ts). */
+export function settledAnswer(countField: 'acked' | 'nacked') {
+  return {
+    type: 'object',
+    required: [countField],
+    properties: {
+      [countField]: { type: 'integer', description: 'receipts settled by this request' },
+      failed: { type: 'integer', description: 'batch only: receipts left as they were' },
+      results: {
+        type: 'array',
+        description: 'batch only: one entry per receipt, in request order',
+        items: {
+          type: 'object',
+          required: ['receipt', 'ok'],
+          properties: {
+            receipt: { type: 'string' },
+            ok: { type: 'boolean', description: 'true: settled; false: unchanged, error says why' },
+            error: errorBody.properties.error,
+          },
+        },
+      },
+    },
+  } as const;
+}
 
 export const createExchangeBody = {
   type: 'object',
