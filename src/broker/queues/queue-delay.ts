@@ -20,7 +20,7 @@ export interface DelayHost {
   readonly journal: { commit(): Promise<void> };
   readOne(level: number, offset: number): Promise<LogRecord | null>;
   levelFor(rec: { headers: RecordInput['headers'] }): number;
-  appendLevel(level: number, records: RecordInput[], sizeBytes: number): Promise<number>;
+  appendLevel(level: number, records: RecordInput[], sizeBytes: number, onStored?: () => void): Promise<number>;
   notify(): void;
 }
 
@@ -55,19 +55,26 @@ export class DelayedMessages {
       if (this.index.needsRescan()) await this.scan();
       const offsets = this.index.popDue(q.clock.now(), 1000);
       if (offsets.length === 0) break;
-      const byLevel = new Map<number, RecordInput[]>();
-      const moved: number[] = [];
+      const byLevel = new Map<number, { records: RecordInput[]; delayOffsets: number[] }>();
       for (const offset of offsets) {
         const rec = await q.readOne(DELAY_LEVEL, offset);
         if (rec === null || q.state.delay.settled.has(offset)) continue;
         const level = q.levelFor(rec);
-        if (!byLevel.has(level)) byLevel.set(level, []);
-        byLevel.get(level)!.push(undelayedRecord(rec));
-        moved.push(offset);
+        let move = byLevel.get(level);
+        if (move === undefined) byLevel.set(level, (move = { records: [], delayOffsets: [] }));
+        move.records.push(undelayedRecord(rec));
+        move.delayOffsets.push(offset);
       }
-      // Sizes moved from the delay log to a level: net zero for the queue's bytes.
-      await Promise.all([...byLevel].map(([level, recs]) => q.appendLevel(level, recs, 0)));
-      for (const offset of moved) q.state.settle(DELAY_LEVEL, offset);
+      // Sizes moved from the delay log to a level: net zero for the queue's bytes. A message leaves
+      // the delay log in the step its level counts it, so maxLength, overflow and stats, which count
+      // both, never see it twice while other levels' appends are still on their way.
+      await Promise.all(
+        [...byLevel].map(([level, move]) =>
+          q.appendLevel(level, move.records, 0, () => {
+            for (const offset of move.delayOffsets) q.state.settle(DELAY_LEVEL, offset);
+          }),
+        ),
+      );
       await q.journal.commit();
       q.notify();
     }

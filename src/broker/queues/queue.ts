@@ -180,10 +180,10 @@ export class QueueEngine {
   // ------------------------------------------------------------------ appends
 
   /**
-   * Appends records to a level's log; the state sees them once durable. Waiting takers may be
-   * handed some of them as they are appended (queue-handoff.ts).
+   * Appends records to a level's log; the state sees them once durable, and onStored runs in that
+   * same step. Waiting takers may be handed some of them as they are appended (queue-handoff.ts).
    */
-  async appendLevel(level: number, records: RecordInput[], sizeBytes: number): Promise<number> {
+  async appendLevel(level: number, records: RecordInput[], sizeBytes: number, onStored?: () => void): Promise<number> {
     const log = this.log(level);
     const baseOffset = log.endOffset;
     const appended = log.append(records);
@@ -207,6 +207,7 @@ export class QueueEngine {
     const l = this.state.level(level);
     l.endOffset = Math.max(l.endOffset, res.lastOffset + 1);
     this.bytes += sizeBytes;
+    onStored?.();
     handoff?.appended(true);
     if (kept !== null) {
       if (this.closed) recent.drop(kept);
