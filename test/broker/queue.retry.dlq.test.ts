@@ -177,6 +177,23 @@ describe('retries and dead-lettering', () => {
     expect((await qstats(t, 'work.dlq')).depth).toBe(0);
   });
 
+  it("a redriven message's retention counts from the redrive: its target's ttlMs does not expire it at once, and its timestamp stays its first publish", async () => {
+    await t.broker.createQueue('short.dlq');
+    await t.broker.createQueue('short', { ttlMs: 1000, deadLetterQueue: 'short.dlq' });
+    const publishedAt = t.clock.now();
+    await t.broker.publish('short', [{ payload: 'a' }, { payload: 'b' }]);
+    for (const m of await t.broker.receive('short', { max: 2 })) await m.nack({ requeue: false });
+    t.clock.advance(60_000); // the dead letters wait far longer than the queue's ttlMs
+    expect(await t.broker.redrive('short.dlq')).toBe(2);
+    t.clock.advance(999);
+    const [a] = await t.broker.receive('short');
+    expect(a).toMatchObject({ payload: 'a', timestamp: publishedAt });
+    expect(a.headers).toEqual({}); // neither dead-letter headers nor the broker's own
+    t.clock.advance(1);
+    expect(await t.broker.receive('short')).toEqual([]); // 'b' expired ttlMs after its redrive
+    expect((await qstats(t, 'short')).expired).toBe(1);
+  });
+
   it('redrive into the queue being drained is refused, and one whose dead letters come back to it ends after what was there', async () => {
     await t.broker.publish('work', { payload: 1 });
     const [m] = await t.broker.receive('work');

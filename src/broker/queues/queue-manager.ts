@@ -310,7 +310,7 @@ export class QueueManager implements KindManager {
       const batch = await dlq.engine.take(Math.min(100, limit - moved), 60_000, false);
       if (batch.length === 0) break;
       for (const m of batch) {
-        const { record, sourceQueue } = redriveRecord(m.record);
+        const { record, sourceQueue } = redriveRecord(m.record, this.host.clock.now());
         const target = options.to ?? sourceQueue;
         // A letter whose x-source-queue names the queue being drained would be taken again: it stays,
         // as one whose target is missing does, and the others go on.

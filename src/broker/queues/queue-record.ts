@@ -6,6 +6,12 @@ import { H_GROUP_ID, H_PRIORITY, H_PRODUCER_ID, H_SEQUENCE, H_TTL_MS, utf8 } fro
 /** Delay log only: when the message becomes visible (ms since the epoch). */
 export const H_DUE_MS = 'wharf.q.dueMs';
 
+/**
+ * When a redrive enqueued the message again (ms since the epoch): its retention counts from here,
+ * while the record's timestamp (the message's `timestamp`) stays its first publish.
+ */
+export const H_ENQUEUED_MS = 'wharf.q.enqueuedMs';
+
 /** Dead-letter headers (user-visible, so consumers of a DLQ can read why). */
 export const DLQ_HEADERS = {
   reason: 'x-dead-letter-reason',
@@ -37,11 +43,18 @@ export function recordDueMs(rec: LogRecord): number {
   return Number(header(rec, H_DUE_MS) ?? 0);
 }
 
-/** When the message expires: its own ttlMs, else the queue's, counted from publish. */
+/**
+ * When the message expires: its own ttlMs, else the queue's, counted from its enqueue: its publish,
+ * or the latest redrive that brought it back (H_ENQUEUED_MS). One pass over the headers.
+ */
 export function recordExpiresAtMs(rec: LogRecord, queueTtlMs: number | undefined): number {
-  const own = header(rec, H_TTL_MS);
-  const ttl = own !== undefined ? Number(own) : queueTtlMs;
-  return ttl === undefined ? Infinity : rec.timestampMs + ttl;
+  let ttl = queueTtlMs;
+  let enqueuedMs = rec.timestampMs;
+  for (const h of rec.headers) {
+    if (h.key === H_TTL_MS) ttl = Number(utf8(h.value));
+    else if (h.key === H_ENQUEUED_MS) enqueuedMs = Number(utf8(h.value));
+  }
+  return ttl === undefined ? Infinity : enqueuedMs + ttl;
 }
 
 /** Stored size of a record as counted against maxBytes. */
@@ -97,11 +110,14 @@ export function deadLetterRecord(rec: LogRecord, f: DeadLetterFacts): RecordInpu
   return copyRecord(rec, (k) => k === H_TTL_MS || k === H_DUE_MS || k === H_PRODUCER_ID || k === H_SEQUENCE, add);
 }
 
-/** A dead letter on its way back (redrive): dead-letter headers removed. */
-export function redriveRecord(rec: LogRecord): { record: RecordInput; sourceQueue: string | undefined } {
+/**
+ * A dead letter on its way back (redrive): dead-letter headers removed, enqueued again at nowMs
+ * (a new enqueue for its target's ttlMs; its timestamp stays its first publish).
+ */
+export function redriveRecord(rec: LogRecord, nowMs: number): { record: RecordInput; sourceQueue: string | undefined } {
   const sourceQueue = header(rec, DLQ_HEADERS.sourceQueue);
   const dlq = new Set<string>(Object.values(DLQ_HEADERS));
-  return { record: copyRecord(rec, (k) => dlq.has(k)), sourceQueue };
+  return { record: copyRecord(rec, (k) => dlq.has(k), { [H_ENQUEUED_MS]: String(nowMs) }), sourceQueue };
 }
 
 /** A delay-log record moved to its priority log: the due header removed. */
