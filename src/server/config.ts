@@ -105,31 +105,53 @@ export async function readConfigFile(path: string): Promise<RawSettings> {
 }
 
 function parseValue(setting: Setting, value: unknown, source: string): unknown {
-  const bad = (why: string): WharfError =>
-    new WharfError('INVALID_ARGUMENT', `${source} = ${JSON.stringify(value)}: ${why}`);
+  const parsed = parseSetting(setting, value);
+  if (parsed === undefined)
+    throw new WharfError('INVALID_ARGUMENT', `${source} = ${JSON.stringify(value)}: expected ${settingTakes(setting)}`);
+  return parsed;
+}
+
+/**
+ * A setting's value from a flag, an environment variable (strings) or the config file (JSON values),
+ * or undefined when it is not one; settingTakes says what it takes. Shared by every source, each of
+ * which reports a bad value its own way (`wharf serve` a flag's as a usage error).
+ */
+export function parseSetting(setting: Setting, value: unknown): unknown {
   switch (setting.kind) {
     case 'string':
-      if (typeof value !== 'string' || value === '') throw bad('expected a non-empty string');
-      return value;
+      return typeof value === 'string' && value !== '' ? value : undefined;
     case 'boolean':
       if (typeof value === 'boolean') return value;
       if (value === 'true' || value === '1') return true;
       if (value === 'false' || value === '0') return false;
-      throw bad('expected true or false');
+      return undefined;
     case 'fsync':
-      if (value === 'always' || value === 'interval' || value === 'never') return value;
-      throw bad("expected 'always', 'interval' or 'never'");
+      return value === 'always' || value === 'interval' || value === 'never' ? value : undefined;
     case 'logLevel':
-      if ((LOG_LEVELS as readonly unknown[]).includes(value)) return value;
-      throw bad(`expected one of ${LOG_LEVELS.join(', ')}`);
+      return (LOG_LEVELS as readonly unknown[]).includes(value) ? value : undefined;
     case 'int': {
       const n =
         typeof value === 'number' ? value : typeof value === 'string' && /^\d+$/.test(value) ? Number(value) : NaN;
-      if (!Number.isSafeInteger(n) || n < (setting.min ?? 0))
-        throw bad(`expected a whole number >= ${setting.min ?? 0}`);
-      if (setting.max !== undefined && n > setting.max)
-        throw bad(`expected a whole number from ${setting.min ?? 0} to ${setting.max}`);
-      return n;
+      const inRange = n >= (setting.min ?? 0) && (setting.max === undefined || n <= setting.max);
+      return Number.isSafeInteger(n) && inRange ? n : undefined;
     }
+  }
+}
+
+/** What a setting takes, as the end of a sentence: "a whole number from 0 to 65535". */
+export function settingTakes(setting: Setting): string {
+  switch (setting.kind) {
+    case 'string':
+      return 'a non-empty string';
+    case 'boolean':
+      return 'true or false';
+    case 'fsync':
+      return "'always', 'interval' or 'never'";
+    case 'logLevel':
+      return `one of ${LOG_LEVELS.join(', ')}`;
+    case 'int':
+      return setting.max === undefined
+        ? `a whole number >= ${setting.min ?? 0}`
+        : `a whole number from ${setting.min ?? 0} to ${setting.max}`;
   }
 }

@@ -57,6 +57,26 @@ describe('wharf usage errors', () => {
     expect(await server.broker.listQueues()).toEqual([]);
   });
 
+  it('serve with a bad flag value exits 2 as a client command does, saying what the flag takes, and starts nothing', async () => {
+    for (const [args, says] of [
+      [
+        ['--port', 'abc'],
+        "option '--port <port>' argument 'abc' is invalid. --port takes a whole number from 0 to 65535",
+      ],
+      [['--port', '70000'], '--port takes a whole number from 0 to 65535'],
+      [['--fsync', 'sometimes'], "--fsync takes 'always', 'interval' or 'never'"],
+      [['--max-connections', '0'], '--max-connections takes a whole number >= 1'],
+      [['--log-level', 'verbose'], '--log-level takes one of fatal, error, warn, info, debug, trace, silent'],
+      [['--data-dir', ''], '--data-dir takes a non-empty string'],
+    ] as Array<[string[], string]>) {
+      const out = await cli(server, ['serve', '--in-memory', '--http-port', '0', ...args]);
+      expect(out, args.join(' ')).toMatchObject({ code: 2, stdout: '' });
+      expect(out.stderr, args.join(' ')).toMatch(/^error: option '.*' argument '.*' is invalid\. /);
+      expect(out.stderr, args.join(' ')).toContain(says);
+      expect(out.stderr, args.join(' ')).toMatch(/\(add --help for usage\)\n$/);
+    }
+  });
+
   it('options that only go together exit 2, before connecting', async () => {
     for (const [args, says] of [
       [['stats', '--interval', '100'], 'error: --interval sets how often --watch redraws; add --watch'],

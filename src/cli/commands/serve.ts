@@ -1,7 +1,8 @@
 // `wharf serve`: runs the broker with its native and HTTP listeners until SIGTERM/SIGINT, then shuts
 // down gracefully (stop accepting, finish in-flight work, fsync, close). A second signal exits at once.
-import { Command, Option } from 'commander';
+import { Command, InvalidArgumentError, Option } from 'commander';
 import { SETTINGS, type Setting } from '../../server/config-table.js';
+import { parseSetting, settingTakes } from '../../server/config.js';
 import type { CliContext } from '../context.js';
 import type { Runner } from '../runner.js';
 
@@ -14,13 +15,18 @@ export function serveCommand(ctx: CliContext, run: Runner): Command {
       '\nPrecedence: flags > environment (WHARF_*) > config file > defaults. See docs/operations.md.',
     );
   for (const s of SETTINGS as readonly Setting[]) {
-    cmd.addOption(new Option(s.flag, s.description).env(s.env));
+    // The variable is named in the help only, not given to commander's .env(): resolveConfig reads the
+    // environment itself (an empty value there means unset), and commander would refuse its values early.
+    const option = new Option(s.flag, `${s.description} (env: ${s.env})`);
+    // A bad flag value is a usage error (exit 2), as on every command, found before anything starts.
+    if (option.required) option.argParser(flagParser(s));
+    cmd.addOption(option);
   }
   cmd.action(
     run(
       async (o: Record<string, unknown>) => {
-        // Commander already applied env vars to options; resolveConfig re-reads env itself, so pass only
-        // values that came from the command line to keep the precedence in one place.
+        // The flags given, already checked; resolveConfig keeps the precedence over the environment and
+        // the config file in one place.
         const flags: Record<string, unknown> = {};
         for (const s of SETTINGS as readonly Setting[]) {
           if (cmd.getOptionValueSource(s.key) === 'cli') flags[s.key] = o[s.key];
@@ -49,4 +55,13 @@ export function serveCommand(ctx: CliContext, run: Runner): Command {
     ),
   );
   return cmd;
+}
+
+/** Checks a flag's value as resolveConfig checks every source's: `--port takes a whole number from 0 to 65535`. */
+function flagParser(s: Setting): (value: string) => unknown {
+  return (value) => {
+    const parsed = parseSetting(s, value);
+    if (parsed === undefined) throw new InvalidArgumentError(`${s.flag.split(' ')[0]} takes ${settingTakes(s)}`);
+    return parsed;
+  };
 }
