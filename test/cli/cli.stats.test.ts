@@ -1,5 +1,6 @@
 // `wharf stats`: the table of every name survives a name deleted while it is read, and `--watch` is a
-// flag (the name after it is the name to watch) with its period in `--interval`.
+// flag (the name after it is the name to watch) with its period in `--interval`; with `--json` it prints
+// one JSON line per refresh.
 import { Writable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connect } from '../../src/client/index.js';
@@ -86,6 +87,33 @@ describe('wharf stats --watch [name] --interval <ms>', () => {
     expect(before.stdout.split('\x1b[2J\x1b[H').filter(Boolean)).toHaveLength(2);
   });
 
+  it('with --json prints one JSON document per refresh, one a line (NDJSON), without clearing the screen', async () => {
+    await server.broker.createQueue('qj');
+    await server.broker.publish('qj', { payload: 1 });
+    const lines = (stdout: string): unknown[] => {
+      expect(stdout).not.toContain('\x1b');
+      expect(stdout.endsWith('\n')).toBe(true);
+      return stdout
+        .slice(0, -1)
+        .split('\n')
+        .map((line) => JSON.parse(line) as unknown);
+    };
+    // One name: its stats in full, as `stats qj` prints them once.
+    const one = await run(['stats', 'qj', '--watch', '--json', '--interval', '50'], readerTakes(2));
+    expect(one).toMatchObject({ code: 0, stderr: '' });
+    const docs = lines(one.stdout);
+    expect(docs).toHaveLength(2);
+    for (const doc of docs) expect(doc).toMatchObject({ name: 'qj', kind: 'queue', depth: 1, inFlight: 0 });
+    // Every name: the rows, as `stats --json` prints them once.
+    const all = await run(['stats', '--json', '--watch', '--interval', '50'], readerTakes(3));
+    expect(all).toMatchObject({ code: 0, stderr: '' });
+    const refreshes = lines(all.stdout);
+    expect(refreshes).toHaveLength(3);
+    for (const rows of refreshes) expect(rows).toContainEqual(expect.objectContaining({ name: 'qj', depth: 1 }));
+    const names = (rows: unknown): string[] => (rows as Array<{ name: string }>).map((r) => r.name);
+    expect(names(refreshes[0])).toEqual(names(JSON.parse((await cli(server, ['stats', '--json'])).stdout)));
+  });
+
   it('refuses an --interval below 50 ms, or one without --watch, as usage errors (exit 2)', async () => {
     const short = await cli(server, ['stats', '--watch', '--interval', '10']);
     expect(short.code).toBe(2);
@@ -97,9 +125,12 @@ describe('wharf stats --watch [name] --interval <ms>', () => {
     expect(alone.stderr).toMatch(/^error: --interval sets how often --watch redraws; add --watch\n/);
   });
 
-  it('--help shows --watch as a flag and --interval with its default', async () => {
+  it('--help shows --watch as a flag, --interval with its default, and what --json does with --watch', async () => {
     const help = (await cli(server, ['stats', '--help'])).stdout;
     expect(help).toMatch(/--watch\s+redraw/);
     expect(help).toMatch(/--interval <ms>\s+with --watch: redraw every ms \(default 1000\)/);
+    expect(help).toMatch(
+      /--json\s+print JSON even for the table; with --watch, one JSON\s+document per refresh, one a line \(NDJSON\)/,
+    );
   });
 });

@@ -1,4 +1,5 @@
-// `wharf stats [name]`: one name's stats as JSON, or a table of every topic and queue; --watch redraws it live.
+// `wharf stats [name]`: one name's stats as JSON, or a table of every topic and queue; --watch redraws it
+// live, or with --json prints one JSON line per refresh.
 import { Command } from 'commander';
 import type { Stats } from '../../broker/index.js';
 import { WharfError, isWharfError } from '../../common/index.js';
@@ -36,31 +37,39 @@ export function statsCommand(ctx: CliContext, run: Runner): Command {
     .description('show stats: one name as JSON, or a table of all topics and queues')
     .argument('[name]', 'topic or queue')
     .option('--url <url>', 'server, default WHARF_URL or wharf://127.0.0.1:7411')
-    .option('--watch', 'redraw as a live table until Ctrl-C')
+    .option('--watch', 'redraw as a live table until Ctrl-C (with --json: a JSON line per refresh)')
     .option(
       '--interval <ms>',
       `with --watch: redraw every ms (default ${WATCH_INTERVAL_MS})`,
       intOption('--interval', 50),
     )
-    .option('--json', 'print JSON even for the table')
+    .option(
+      '--json',
+      'print JSON even for the table; with --watch, one JSON document per refresh, one a line (NDJSON), no screen clearing',
+    )
     .action(
       run(async (name: string | undefined, o: StatsOpts, cmd: Command) => {
         if (o.interval !== undefined && !o.watch)
           usageError(cmd, '--interval sets how often --watch redraws; add --watch');
         await withClient(ctx, o, async (c) => {
           if (!o.watch) {
-            if (name !== undefined) printJson(ctx, await c.stats(name));
-            else if (o.json) printJson(ctx, await rowsOf(c, undefined));
+            if (name !== undefined || o.json) printJson(ctx, await jsonOf(c, name));
             else ctx.stdout.write(table(await rowsOf(c, undefined), COLUMNS));
             return;
           }
-          await watch(ctx, c, name, o.interval ?? WATCH_INTERVAL_MS);
+          await watch(ctx, c, name, o.interval ?? WATCH_INTERVAL_MS, o.json === true);
         });
       }),
     );
 }
 
-async function watch(ctx: CliContext, c: CliClient, name: string | undefined, periodMs: number): Promise<void> {
+async function watch(
+  ctx: CliContext,
+  c: CliClient,
+  name: string | undefined,
+  periodMs: number,
+  json: boolean,
+): Promise<void> {
   let stopped = false;
   let wake: () => void = () => undefined;
   const stop = (): void => {
@@ -70,16 +79,15 @@ async function watch(ctx: CliContext, c: CliClient, name: string | undefined, pe
   process.once('SIGINT', stop).once('SIGTERM', stop);
   try {
     for (let round = 0; !stopped; round++) {
-      const rows = await rowsOf(c, name).catch((err: unknown) => {
+      const frame = await frameOf(c, name, json).catch((err: unknown) => {
         if (round > 0 && name !== undefined && isWharfError(err, 'NOT_FOUND'))
           throw new WharfError('NOT_FOUND', `${JSON.stringify(name)} was deleted while watching its stats`, {
             cause: err,
           });
         throw err;
       });
-      // Clear the screen and home the cursor, then redraw: a live table without a TUI library. Awaited,
-      // so a watch whose reader went away (`| head`) ends instead of redrawing for no one.
-      await writeOut(ctx, `\x1b[2J\x1b[H${new Date().toISOString()}  (Ctrl-C to stop)\n${table(rows, COLUMNS)}`);
+      // Awaited, so a watch whose reader went away (`| head`) ends instead of refreshing for no one.
+      await writeOut(ctx, frame);
       await new Promise<void>((resolve) => {
         const t = setTimeout(resolve, periodMs);
         wake = () => {
@@ -91,6 +99,21 @@ async function watch(ctx: CliContext, c: CliClient, name: string | undefined, pe
   } finally {
     process.off('SIGINT', stop).off('SIGTERM', stop);
   }
+}
+
+/**
+ * One refresh of --watch. With --json, a line holding what `stats --json` prints once, so a program
+ * reads one document per line (NDJSON); otherwise the table, drawn over the last one (clear the
+ * screen, home the cursor): a live table without a TUI library.
+ */
+async function frameOf(c: CliClient, name: string | undefined, json: boolean): Promise<string> {
+  if (json) return `${JSON.stringify(await jsonOf(c, name))}\n`;
+  return `\x1b[2J\x1b[H${new Date().toISOString()}  (Ctrl-C to stop)\n${table(await rowsOf(c, name), COLUMNS)}`;
+}
+
+/** What --json prints: one name's stats in full, or the table's rows. */
+async function jsonOf(c: CliClient, name: string | undefined): Promise<unknown> {
+  return name !== undefined ? c.stats(name) : rowsOf(c, undefined);
 }
 
 /** One name's row, or every topic's and queue's; a listed name deleted before its stats are read is left out. */
