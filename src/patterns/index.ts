@@ -2,7 +2,12 @@
 export type { WharfPublisher } from './publisher.js';
 export type { FailedOutboxRow, OutboxMessage, OutboxRow } from './outbox/types.js';
 export { OutboxRelay, type OutboxRelayOptions } from './outbox/relay.js';
-export { PostgresOutbox, type PostgresOutboxOptions, type PgQueryable } from './outbox/postgres-outbox.js';
+export {
+  PostgresOutbox,
+  type PostgresOutboxOptions,
+  type PostgresOutboxRelayOptions,
+  type PgQueryable,
+} from './outbox/postgres-outbox.js';
 export { SqliteOutbox, type SqliteOutboxOptions } from './outbox/sqlite-outbox.js';
 export type { ProcessedStore } from './idempotent/types.js';
 export { idempotent, type IdempotentOptions } from './idempotent/idempotent.js';

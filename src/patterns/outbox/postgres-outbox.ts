@@ -6,6 +6,7 @@ import { WharfError } from '../../common/index.js';
 import type { WharfPublisher } from '../publisher.js';
 import { decodeOutboxMessage, encodeOutboxMessage, outboxMaxMessageBytes } from './codec.js';
 import { failedRowsLimit } from './failed-rows.js';
+import { connectWithin } from './pg-connect.js';
 import { OutboxRelay, sleep, type OutboxRelayOptions } from './relay.js';
 import { Wake } from './wake.js';
 import type { FailedOutboxRow, OutboxFailure, OutboxMessage, OutboxRow, OutboxSource } from './types.js';
@@ -25,6 +26,21 @@ export interface PostgresOutboxOptions {
   /** Largest message add() accepts, encoded (default 1 MiB, the broker's default): your targets' maxMessageBytes. */
   maxMessageBytes?: number;
 }
+
+export interface PostgresOutboxRelayOptions extends OutboxRelayOptions {
+  /**
+   * Longest wait for a connection from the pool, for each of the relay's lock attempts and queries
+   * (default 10 s). Past it the attempt fails with TIMEOUT (reported through onError and retried),
+   * and stop() waits no longer than this for a connection on its way.
+   */
+  connectTimeoutMs?: number;
+}
+
+/** Default connectTimeoutMs: a pool busy for longer is reported; stop() returns within it. */
+const DEFAULT_CONNECT_TIMEOUT_MS = 10_000;
+
+/** Longest connectTimeoutMs: a Node timer set past 2^31 - 1 ms fires at once. */
+const MAX_CONNECT_TIMEOUT_MS = 2 ** 31 - 1;
 
 /**
  * How long the relay waits for the table lock to add the failure columns to a table made before
@@ -80,22 +96,16 @@ export class PostgresOutbox {
   }
 
   /**
-   * @internal For the relay at open: the failure columns, added under a short lock timeout so an upgrade never
-   * stalls the application's inserts for long (a timeout fails the open, which the relay retries).
+   * @internal For the relay at open, on a connection of its own (which it destroys if this throws: its
+   * transaction state is unknown): the failure columns, added under a short lock timeout so an upgrade
+   * never stalls the application's inserts for long (a timeout fails the open, which the relay retries).
    */
-  async upgrade(pool: pg.Pool): Promise<void> {
-    if (await this.hasFailureColumns(pool)) return;
-    const client = await pool.connect();
-    try {
-      await client.query('BEGIN');
-      await client.query(`SET LOCAL lock_timeout = ${UPGRADE_LOCK_TIMEOUT_MS}`);
-      await client.query(this.addFailureColumns());
-      await client.query('COMMIT');
-      client.release();
-    } catch (err) {
-      client.release(true); // its transaction state is unknown: never hand it back to the pool
-      throw err;
-    }
+  async upgrade(client: pg.PoolClient): Promise<void> {
+    if (await this.hasFailureColumns(client)) return;
+    await client.query('BEGIN');
+    await client.query(`SET LOCAL lock_timeout = ${UPGRADE_LOCK_TIMEOUT_MS}`);
+    await client.query(this.addFailureColumns());
+    await client.query('COMMIT');
   }
 
   /** Checked first: ALTER TABLE takes the table's strongest lock even when the columns are there. */
@@ -175,8 +185,15 @@ export class PostgresOutbox {
   }
 
   /** A relay publishing this table through publisher. Call start(); stop() when done. */
-  relay(pool: pg.Pool, publisher: WharfPublisher, options: OutboxRelayOptions = {}): OutboxRelay {
-    return new OutboxRelay(new PostgresOutboxSource(this, pool), publisher, options);
+  relay(pool: pg.Pool, publisher: WharfPublisher, options: PostgresOutboxRelayOptions = {}): OutboxRelay {
+    const connectTimeoutMs = options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS;
+    if (!Number.isSafeInteger(connectTimeoutMs) || connectTimeoutMs < 1 || connectTimeoutMs > MAX_CONNECT_TIMEOUT_MS) {
+      throw new WharfError(
+        'INVALID_ARGUMENT',
+        `outbox relay option connectTimeoutMs must be a whole number from 1 to ${MAX_CONNECT_TIMEOUT_MS}, got ${connectTimeoutMs}`,
+      );
+    }
+    return new OutboxRelay(new PostgresOutboxSource(this, pool, connectTimeoutMs), publisher, options);
   }
 }
 
@@ -198,6 +215,7 @@ class PostgresOutboxSource implements OutboxSource {
   constructor(
     private readonly outbox: PostgresOutbox,
     private readonly pool: pg.Pool,
+    private readonly connectTimeoutMs: number,
   ) {
     this.name = outbox.name;
   }
@@ -210,7 +228,7 @@ class PostgresOutboxSource implements OutboxSource {
     while (!signal.aborted && !(await this.lead())) await sleep(500, signal);
     if (signal.aborted || this.upgraded) return;
     // Only the leader alters the table; a table from before the failure columns works from here on.
-    await this.outbox.upgrade(this.pool);
+    await this.withConnection((client) => this.outbox.upgrade(client));
     this.upgraded = true;
   }
 
@@ -218,7 +236,7 @@ class PostgresOutboxSource implements OutboxSource {
     // A lost lock connection means another relay may have taken over: publish only while leading.
     if (!(await this.lead())) return [];
     this.wakeup.clear();
-    const result = await this.pool.query(
+    const result = await this.query(
       `SELECT id, destination, message FROM ${this.outbox.qualifiedTable}
         WHERE sent_at IS NULL AND failed_at IS NULL ORDER BY id LIMIT $1`,
       [limit],
@@ -240,7 +258,7 @@ class PostgresOutboxSource implements OutboxSource {
       this.releaseListener(this.listener, true);
       this.listener = null;
     }
-    const client = await this.pool.connect();
+    const client = await connectWithin(this.pool, this.connectTimeoutMs);
     this.listenerLost = false;
     // Attached for the lock attempt too: a checked-out client's error with no listener would throw.
     client.on('error', this.onListenerError);
@@ -272,17 +290,33 @@ class PostgresOutboxSource implements OutboxSource {
   }
 
   async markSent(ids: number[]): Promise<void> {
-    await this.pool.query(`UPDATE ${this.outbox.qualifiedTable} SET sent_at = now() WHERE id = ANY($1::bigint[])`, [
-      ids,
-    ]);
+    await this.query(`UPDATE ${this.outbox.qualifiedTable} SET sent_at = now() WHERE id = ANY($1::bigint[])`, [ids]);
   }
 
   async markFailed(failures: OutboxFailure[]): Promise<void> {
-    await this.pool.query(
+    await this.query(
       `UPDATE ${this.outbox.qualifiedTable} AS t SET failed_at = now(), error = f.error
          FROM unnest($1::bigint[], $2::text[]) AS f(id, error) WHERE t.id = f.id`,
       [failures.map((f) => f.id), failures.map((f) => f.error)],
     );
+  }
+
+  /** pool.query, with the relay's wait for a connection bounded (connectTimeoutMs). */
+  private query(text: string, values: unknown[]): Promise<pg.QueryResult> {
+    return this.withConnection((client) => client.query(text, values));
+  }
+
+  /** Runs fn on a connection of its own; one on which fn failed is destroyed, as pool.query does (its state is unknown). */
+  private async withConnection<T>(fn: (client: pg.PoolClient) => Promise<T>): Promise<T> {
+    const client = await connectWithin(this.pool, this.connectTimeoutMs);
+    try {
+      const result = await fn(client);
+      client.release();
+      return result;
+    } catch (err) {
+      client.release(err instanceof Error ? err : true);
+      throw err;
+    }
   }
 
   waitForWork(timeoutMs: number, signal: AbortSignal): Promise<void> {

@@ -95,7 +95,10 @@ export class OutboxRelay {
     return this;
   }
 
-  /** Stops after the round in flight; rows not yet marked are published again by the next relay. */
+  /**
+   * Stops after the round in flight; rows not yet marked are published again by the next relay. A
+   * source bounds its own waits (PostgreSQL: for a pool connection, connectTimeoutMs).
+   */
   async stop(): Promise<void> {
     this.abort.abort();
     await this.loop;
