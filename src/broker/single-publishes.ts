@@ -186,8 +186,27 @@ function takenNow(m: MessageInput): MessageInput | null {
   const payload = copiedPayload(m.payload);
   if (payload === null) return null;
   const h = m.headers;
-  const headers = h !== null && typeof h === 'object' && !Array.isArray(h) ? { ...h } : h;
-  return { ...m, headers, payload };
+  // Every field named (a new MessageInput field fails to compile here until it is copied): one
+  // object shape for every message. A spread of each caller's object gave each its own shape, and
+  // the reads of its fields down the publish path (encodeMessage, the idempotence check) were then
+  // over a quarter of an embedded producer's CPU.
+  const taken: { [K in keyof Required<MessageInput>]: MessageInput[K] } = {
+    id: m.id,
+    type: m.type,
+    key: m.key,
+    headers: h !== null && typeof h === 'object' && !Array.isArray(h) ? { ...h } : h,
+    payload,
+    priority: m.priority,
+    delayMs: m.delayMs,
+    groupId: m.groupId,
+    dedupId: m.dedupId,
+    routingKey: m.routingKey,
+    ttlMs: m.ttlMs,
+    producerId: m.producerId,
+    sequence: m.sequence,
+    partition: m.partition,
+  };
+  return taken;
 }
 
 function copiedPayload(p: Payload | undefined): Uint8Array | null {
