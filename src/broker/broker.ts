@@ -118,10 +118,7 @@ export class Broker implements Wharf_Core, Wharf_Topics, Wharf_Queues, Wharf_Exc
   /** Open consumers and subscriptions keep the process running (keep-alive.ts). */
   private readonly keepAlive = new KeepAlive();
   /** Single publishes to a queue or topic in one tick are stored as one batch (single-publishes.ts). */
-  private readonly singles = new SinglePublishes(
-    (name, messages) => this.publishNow(name, messages),
-    (name) => this.context.catalog.get(name)?.kind === 'queue',
-  );
+  private readonly singles = new SinglePublishes((name, messages) => this.publishNow(name, messages));
 
   private constructor(
     /** Shared with the managers; server layers read options and the catalog from here. */

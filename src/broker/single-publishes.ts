@@ -9,10 +9,10 @@
 // - The message is taken as it is at the call: its payload is copied (a JSON value is serialised
 //   now, to the text the broker would have stored), so the caller may reuse its object, headers or
 //   bytes at once.
-// - Each call resolves with its own result. When the broker refuses a merged batch for one
-//   message's sake (a bad field, too large, or a full queue), each message is published again
-//   alone, so only the guilty one fails. Nothing of a refused batch was stored, so nothing is stored
-//   twice.
+// - Each call resolves with its own result. When the broker refuses a merged batch for some
+//   messages' sake (a bad field, too large, or a full queue that has room for some), each message
+//   is published again alone, so only those fail. Nothing of a refused batch was stored, so
+//   nothing is stored twice.
 // - Calls to one name are stored in call order. Re-publishing a refused batch's messages one by one
 //   must not let later publishes overtake them, so while a merged batch is unanswered, later
 //   publishes to its name wait behind it (singles gather in the next batch). A publish of an array
@@ -25,6 +25,18 @@ export type PublishBatch = (name: string, messages: MessageInput[]) => Promise<P
 
 /** Payload bytes that close a gathering batch early, as the remote client's default maxBatchBytes. */
 export const MAX_GATHERED_BATCH_BYTES = 1024 * 1024;
+
+/**
+ * Refusals of a merged batch that may concern some of its messages only (a bad or too large one, a
+ * full queue that would take some one by one): each message is then published again alone. A
+ * refused batch stored nothing, so nothing is stored twice. The remote client re-sends on the same.
+ */
+const REFUSED_FOR_SOME: ReadonlySet<string> = new Set([
+  'INVALID_ARGUMENT',
+  'MESSAGE_TOO_LARGE',
+  'QUEUE_FULL',
+  'RATE_LIMITED',
+]);
 
 interface Waiter {
   resolve: (r: PublishResult) => void;
@@ -52,11 +64,7 @@ export class SinglePublishes {
   /** close() waiting for every held batch to be handed to the broker. */
   private heldWaiters: Array<() => void> = [];
 
-  constructor(
-    private readonly publishBatch: PublishBatch,
-    /** Whether a merged batch refused with QUEUE_FULL is published again message by message (a queue: some may fit). */
-    private readonly retriesWhenFull: (name: string) => boolean,
-  ) {}
+  constructor(private readonly publishBatch: PublishBatch) {}
 
   /** One message: gathered with the others published to `name` this tick. */
   single(name: string, message: MessageInput): Promise<PublishResult> {
@@ -128,7 +136,7 @@ export class SinglePublishes {
         if (merged) this.release(name);
       },
       (err: unknown) => {
-        if (merged && this.refusedForOne(name, err)) {
+        if (merged && isWharfError(err) && REFUSED_FOR_SOME.has(err.code)) {
           // Each alone, in order, before anything held: only the guilty one fails.
           let left = messages.length;
           for (let i = 0; i < messages.length; i++) {
@@ -147,13 +155,6 @@ export class SinglePublishes {
         if (merged) this.release(name);
       },
     );
-  }
-
-  /** Whether a merged batch's refusal may be one message's alone (then each is published alone). */
-  private refusedForOne(name: string, err: unknown): boolean {
-    if (!isWharfError(err)) return false;
-    if (err.code === 'INVALID_ARGUMENT' || err.code === 'MESSAGE_TOO_LARGE') return true;
-    return err.code === 'QUEUE_FULL' && this.retriesWhenFull(name);
   }
 
   /** Sends what waited behind a name's merged batch, in order, until one of them is merged again. */

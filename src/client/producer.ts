@@ -53,6 +53,16 @@ type Frame = { batch: EncodedBatch; singles: Waiter[] } | { batch: EncodedBatch;
 
 // A publish's messages go in one frame, whose count is a u16.
 assert(LIMITS.maxBatchMessages <= 0xffff, 'a batch of maxBatchMessages fits one PUBLISH frame');
+/**
+ * Refusals of a frame of merged single publishes that may concern some of its messages only: each
+ * is then sent again alone. As the embedded broker does with the singles it gathers (single-publishes.ts).
+ */
+const REFUSED_FOR_SOME: ReadonlySet<string> = new Set([
+  'INVALID_ARGUMENT',
+  'MESSAGE_TOO_LARGE',
+  'QUEUE_FULL',
+  'RATE_LIMITED',
+]);
 /** Batch buffers kept for reuse once their frame is answered; a fresh one per batch was garbage for the collector. */
 const MAX_FREE_WRITERS = 4;
 /** A buffer grown beyond this (a very large batch) goes to the collector instead. */
@@ -370,10 +380,12 @@ export class Producer {
         if (shared) this.release(target);
       },
       (err: unknown) => {
-        // One message the server refuses fails its whole frame; unbatched publishes must not fail
-        // for a neighbour's mistake, so each is sent again alone (the same bytes, so the same
-        // sequences: nothing is stored twice). They go in order, before anything held back.
-        if (shared && isWharfError(err) && (err.code === 'INVALID_ARGUMENT' || err.code === 'MESSAGE_TOO_LARGE')) {
+        // One message the server refuses fails its whole frame, and a full queue (or one over its
+        // rate limit) refuses the whole frame where it would take some of its messages one by one;
+        // unbatched publishes must not fail for their neighbours, so each is sent again alone (the
+        // same bytes, so the same sequences: nothing is stored twice; a refused frame stored
+        // nothing). They go in order, before anything held back.
+        if (shared && isWharfError(err) && REFUSED_FOR_SOME.has(err.code)) {
           const singles = waiters.map((_, i) => batch.single(i));
           this.giveBack(batch.w);
           let resending = waiters.length;

@@ -55,7 +55,7 @@ const tick = (): Promise<void> => new Promise((r) => setImmediate(r));
 describe('single publishes gathered into batches', () => {
   it('publishes made in one tick go to the broker as one batch; each call resolves with its own result', async () => {
     const fake = new FakeBroker();
-    const singles = new SinglePublishes(fake.publish, () => false);
+    const singles = new SinglePublishes(fake.publish);
     const results = [1, 2, 3].map((n) => singles.single('q', { payload: n }));
     expect(fake.batches).toEqual([]); // not before the end of the tick
     await tick();
@@ -67,7 +67,7 @@ describe('single publishes gathered into batches', () => {
   it('a merged batch refused for one message is published again message by message: only that one fails, and later publishes wait behind', async () => {
     const fake = new FakeBroker();
     fake.refuse.set(2, 'INVALID_ARGUMENT');
-    const singles = new SinglePublishes(fake.publish, () => false);
+    const singles = new SinglePublishes(fake.publish);
     const first = Promise.allSettled([1, 2, 3].map((n) => singles.single('q', { payload: n })));
     await tick();
     const later = singles.single('q', { payload: 4 });
@@ -90,25 +90,22 @@ describe('single publishes gathered into batches', () => {
     expect(await laterMany).toEqual([{ id: 'id-5' }]);
   });
 
-  it('a merged batch refused as full is published again one by one only where a full target may take some (a queue)', async () => {
-    for (const retries of [true, false]) {
-      const fake = new FakeBroker();
-      fake.refuse.set(2, 'QUEUE_FULL');
-      const singles = new SinglePublishes(fake.publish, () => retries);
-      const calls = Promise.allSettled([1, 2].map((n) => singles.single('q', { payload: n })));
-      await tick();
-      fake.answerNext();
-      await tick();
-      while (fake.waiting > 0) fake.answerNext();
-      const settled = await calls;
-      expect(settled.map((s) => s.status)).toEqual(retries ? ['fulfilled', 'rejected'] : ['rejected', 'rejected']);
-      expect(fake.batches).toHaveLength(retries ? 3 : 1);
-    }
+  it('a merged batch refused as full is published again one by one: a full queue takes what fits', async () => {
+    const fake = new FakeBroker();
+    fake.refuse.set(2, 'QUEUE_FULL');
+    const singles = new SinglePublishes(fake.publish);
+    const calls = Promise.allSettled([1, 2].map((n) => singles.single('q', { payload: n })));
+    await tick();
+    fake.answerNext();
+    await tick();
+    while (fake.waiting > 0) fake.answerNext();
+    expect((await calls).map((s) => s.status)).toEqual(['fulfilled', 'rejected']);
+    expect(fake.batches.map((b) => b.payloads)).toEqual([[1, 2], [1], [2]]);
   });
 
   it('a publish of an array goes after the singles called before it, at once', async () => {
     const fake = new FakeBroker();
-    const singles = new SinglePublishes(fake.publish, () => false);
+    const singles = new SinglePublishes(fake.publish);
     const single = singles.single('q', { payload: 1 });
     const many = singles.many('q', [{ payload: 2 }, { payload: 3 }]);
     expect(fake.batches.map((b) => b.payloads)).toEqual([[1], [2, 3]]);
@@ -120,7 +117,7 @@ describe('single publishes gathered into batches', () => {
 
   it('sendAll hands what is gathering to the broker at once, and waits only for what is held behind a merged batch', async () => {
     const fake = new FakeBroker();
-    const singles = new SinglePublishes(fake.publish, () => false);
+    const singles = new SinglePublishes(fake.publish);
     void singles.single('a', { payload: 1 });
     expect(singles.sendAll()).toBeNull();
     expect(fake.batches).toHaveLength(1);

@@ -52,6 +52,14 @@ describe.each(factories)('queues contract (%s)', (_name, make) => {
     expect(await t.wharf.publish('ranked', { payload: 'low', priority: 0 })).toMatchObject({ overflow: 'dropped' });
   });
 
+  it('concurrent single publishes to a full queue store what fits, as one by one would, in call order', async () => {
+    await t.wharf.createQueue('small', { maxLength: 3, overflow: 'reject' });
+    const settled = await Promise.allSettled([1, 2, 3, 4, 5].map((n) => t.wharf.publish('small', { payload: n })));
+    expect(settled.map((s) => s.status)).toEqual(['fulfilled', 'fulfilled', 'fulfilled', 'rejected', 'rejected']);
+    expect((settled[3] as PromiseRejectedResult).reason).toMatchObject({ code: 'QUEUE_FULL' });
+    expect((await t.wharf.receive('small', { max: 10 })).map((m) => m.payload)).toEqual([1, 2, 3]);
+  });
+
   it('receives with receipts; ack removes, nack returns the message with deliveryCount 2', async () => {
     await t.wharf.createQueue('emails');
     await t.wharf.publish('emails', [{ payload: { to: 'a' }, headers: { h: '1' } }, { payload: { to: 'b' } }]);
