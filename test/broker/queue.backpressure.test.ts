@@ -64,6 +64,14 @@ describe('overflow policies', () => {
     expect(isWharfError(await timedOut, 'QUEUE_FULL')).toBe(true);
   });
 
+  it("'block' refuses at once a batch that is over the limits on its own, instead of waiting out blockTimeoutMs", async () => {
+    await t.broker.createQueue('q', { maxLength: 2, overflow: 'block', blockTimeoutMs: 60_000 });
+    const refused = t.broker.publish('q', [{ payload: 1 }, { payload: 2 }, { payload: 3 }]).catch((e: unknown) => e);
+    await settle();
+    expect(isWharfError(await refused, 'QUEUE_FULL')).toBe(true); // the clock never moved
+    expect((await qstats(t, 'q')).depth).toBe(0);
+  });
+
   it("'drop-oldest' (RabbitMQ drop-head) drops the head to make room", async () => {
     await t.broker.createQueue('q', { maxLength: 3, overflow: 'drop-oldest' });
     await fill('q', 3);

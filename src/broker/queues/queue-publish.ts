@@ -370,6 +370,12 @@ export class QueuePublisher {
     this.byteBucket?.take(bytes, now);
   }
 
+  /** Whether a publish would be over maxLength or maxBytes even in an empty queue. */
+  private overLimitsAlone(count: number, bytes: number): boolean {
+    const o = this.q.options;
+    return (o.maxLength !== undefined && count > o.maxLength) || (o.maxBytes !== undefined && bytes > o.maxBytes);
+  }
+
   private isOver(count: number, bytes: number): boolean {
     const q = this.q;
     const o = q.options;
@@ -401,6 +407,9 @@ export class QueuePublisher {
         case 'reject':
           throw this.full();
         case 'block':
+          // A batch over the limits on its own would wait out blockTimeoutMs for room it can never
+          // have: refused now (a remote client then re-sends merged single publishes one by one).
+          if (this.overLimitsAlone(count, bytes)) throw this.full(': the publish alone is over the limits');
           await this.waitForRoom(count, bytes);
           return 'ok';
         case 'drop-oldest':
@@ -452,8 +461,7 @@ export class QueuePublisher {
   private async dropUntilFits(count: number, bytes: number, incomingLevel: number): Promise<RoomOutcome> {
     const q = this.q;
     const o = q.options;
-    if ((o.maxLength !== undefined && count > o.maxLength) || (o.maxBytes !== undefined && bytes > o.maxBytes))
-      throw this.full(': the publish alone is over the limits');
+    if (this.overLimitsAlone(count, bytes)) throw this.full(': the publish alone is over the limits');
     const levels = q.state.levels.map((_, i) => i);
     if (o.overflow === 'drop-oldest') levels.reverse();
     const chosen = levels.map(() => new Set<number>());
