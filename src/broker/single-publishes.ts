@@ -89,7 +89,7 @@ export class SinglePublishes {
   many(name: string, messages: MessageInput[]): Promise<PublishResult[]> {
     if (this.gathering.has(name)) this.flushName(name);
     const queue = this.held.get(name);
-    if (queue === undefined) return this.sendMany(name, messages);
+    if (queue === undefined) return this.publishBatch(name, messages);
     // Taken as it is now, as a batch sent now would be.
     const taken = messages.map((m) => takenNow(m) ?? m);
     return new Promise((resolve, reject) => queue.push({ messages: taken, resolve, reject }));
@@ -118,10 +118,6 @@ export class SinglePublishes {
     const queue = this.held.get(name);
     if (queue !== undefined) queue.push({ gathered: g });
     else this.sendGathered(name, g);
-  }
-
-  private sendMany(name: string, messages: MessageInput[]): Promise<PublishResult[]> {
-    return this.publishBatch(name, messages);
   }
 
   private sendGathered(name: string, g: Gathered): void {
@@ -165,7 +161,7 @@ export class SinglePublishes {
     for (let i = 0; i < queue.length; i++) {
       const h = queue[i];
       if ('gathered' in h) this.sendGathered(name, h.gathered);
-      else this.sendMany(name, h.messages).then(h.resolve, h.reject);
+      else this.publishBatch(name, h.messages).then(h.resolve, h.reject);
       const again = this.held.get(name);
       if (again !== undefined) {
         // A merged batch just sent holds the rest back in turn.
