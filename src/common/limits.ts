@@ -60,7 +60,7 @@ export const LIMITS = {
 
 export type LimitName = keyof typeof LIMITS;
 
-/** Server limits (src/server): defaults for `wharf serve`, each overridable by flag, env and config file. */
+/** Server limits (src/server): defaults for `wharf serve`, overridable by flag, env and config file unless noted. */
 export const SERVER_LIMITS = {
   /** Open client connections per listener (native and HTTP count separately); one more gets a clear error. */
   maxConnections: 1_024,
@@ -70,6 +70,12 @@ export const SERVER_LIMITS = {
   maxIdleTimeoutMs: 2_147_483_647,
   /** HTTP: leased messages remembered for ack/nack by receipt; the oldest is forgotten beyond this. */
   maxHttpReceipts: 100_000,
+  /**
+   * HTTP: most receipts one ack or nack request may carry (`receipt` and `receipts` together). Not
+   * configurable: it is the largest receive (maxReceiveMessages), so a receive's answer is always
+   * settled in one request, and it bounds the work and the answer of one request.
+   */
+  maxReceiptsPerRequest: LIMITS.maxReceiveMessages,
   /** HTTP: open Server-Sent Events streams. */
   maxSseStreams: 256,
   /** Graceful shutdown: longest wait for in-flight requests before connections are cut. */

@@ -1,5 +1,6 @@
 // HTTP API over queues: CRUD, publish, receive with long poll, ack/nack by receipt, error mapping.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { LIMITS, SERVER_LIMITS } from '../../src/common/index.js';
 import { httpFixture, listen, type HttpFixture } from './http-helpers.js';
 
 let f: HttpFixture;
@@ -138,6 +139,38 @@ describe('HTTP /queues', () => {
     const one = await post('/queues/batch-nack/ack', { receipts: [a.receipt] });
     expect(one.statusCode).toBe(200);
     expect(one.json()).toMatchObject({ acked: 0, failed: 1, results: [{ ok: false }] });
+  });
+
+  it('a batch of more than maxReceiptsPerRequest receipts (receipt included) is 400 INVALID_ARGUMENT and settles nothing; a whole receive of maxReceiveMessages fits in one', async () => {
+    expect(SERVER_LIMITS.maxReceiptsPerRequest).toBe(LIMITS.maxReceiveMessages);
+    const n = SERVER_LIMITS.maxReceiptsPerRequest;
+    await post('/queues', { name: 'batch-limit', visibilityTimeoutMs: 60_000 });
+    const messages = Array.from({ length: n + 1 }, (_, i) => ({ payload: i }));
+    expect((await post('/queues/batch-limit/messages', { messages })).statusCode).toBe(201);
+    const got: { receipt: string }[] = (await post('/queues/batch-limit/receive', { max: n })).json().messages;
+    expect(got).toHaveLength(n);
+    const [extra] = (await post('/queues/batch-limit/receive', { max: 1 })).json().messages;
+    const receipts = got.map((m) => m.receipt);
+    const inFlight = async (): Promise<number> => (await f.app.inject({ url: '/stats/batch-limit' })).json().inFlight;
+
+    for (const [route, body] of [
+      ['ack', { receipts: [...receipts, extra.receipt] }],
+      ['ack', { receipt: extra.receipt, receipts }],
+      ['nack', { receipts: [...receipts, extra.receipt], delayMs: 0 }],
+    ] as const) {
+      const res = await post(`/queues/batch-limit/${route}`, body);
+      expect(res.statusCode).toBe(400);
+      expect(res.json().error.code).toBe('INVALID_ARGUMENT');
+      expect(res.json().error.message).toContain(`maxReceiptsPerRequest (${n})`);
+      expect(await inFlight()).toBe(n + 1);
+    }
+    const all = await post('/queues/batch-limit/ack', { receipts });
+    expect(all.statusCode).toBe(200);
+    expect(all.json()).toMatchObject({ acked: n, failed: 0 });
+    expect(await inFlight()).toBe(1);
+    const described = (await f.app.inject({ url: '/openapi.json' })).json();
+    const ackSchema = described.paths['/queues/{name}/ack'].post.requestBody.content['application/json'].schema;
+    expect(ackSchema.properties.receipts.description).toContain(`At most ${n} receipts per request`);
   });
 
   it('nack by receipt makes the message visible again with deliveryCount 2', async () => {

@@ -187,8 +187,9 @@ type ReceiptResult =
 
 /**
  * Settles by receipt. `{ receipt }` alone answers { [countField]: 1 } or fails with that receipt's
- * error. A batch (`receipts`) fails as a whole only for what concerns the request (a repeated
- * receipt, a missing queue; bad options are refused by the schema), before anything is settled;
+ * error. A batch (`receipts`) fails as a whole only for what concerns the request (more than
+ * maxReceiptsPerRequest receipts, a repeated receipt, a missing queue; bad options are refused by
+ * the schema), before anything is settled;
  * then each receipt is settled on its own and the answer, 200 whatever each outcome (as SQS
  * DeleteMessageBatch), says which ones were settled and why the others were not.
  */
@@ -210,6 +211,7 @@ async function settleByReceipt(
     return { [countField]: 1 };
   }
   const list = body.receipt !== undefined ? [body.receipt, ...body.receipts] : body.receipts;
+  checkCount(list);
   checkDistinct(list);
   await broker.describeQueue(queue);
   const results: ReceiptResult[] = [];
@@ -224,6 +226,17 @@ async function settleByReceipt(
     }
   }
   return { [countField]: settled, failed: list.length - settled, results };
+}
+
+/** A batch is at most one receive's worth of receipts: its work and its answer stay bounded. */
+function checkCount(list: readonly string[]): void {
+  if (list.length > SERVER_LIMITS.maxReceiptsPerRequest) {
+    throw new WharfError(
+      'INVALID_ARGUMENT',
+      `${list.length} receipts in one request is above maxReceiptsPerRequest (${SERVER_LIMITS.maxReceiptsPerRequest}); ` +
+        'split them across requests (nothing was settled)',
+    );
+  }
 }
 
 /** A receipt twice in one batch would have two results, one settled and one not: refused, as SQS refuses repeated entry ids. */

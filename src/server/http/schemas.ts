@@ -1,6 +1,6 @@
 // JSON schemas for the HTTP routes: fastify validates requests with them and @fastify/swagger turns
 // them into /openapi.json. Kept beside each other so the contract is readable in one place.
-import { LIMITS, NAME_PATTERN } from '../../common/index.js';
+import { LIMITS, NAME_PATTERN, SERVER_LIMITS } from '../../common/index.js';
 import { MAX_RECEIVE_ATTEMPT_ID_CHARS, RECEIVE_ATTEMPT_ID_CHAR_CLASS } from '../../protocol/index.js';
 
 const namePattern = NAME_PATTERN.source;
@@ -156,8 +156,7 @@ export const ackBody = {
       type: 'array',
       items: { type: 'string', minLength: 1 },
       minItems: 1,
-      description:
-        'A batch (after receipt, if both are given): each is settled on its own and the answer is 200 with a result per receipt, as SQS DeleteMessageBatch answers',
+      description: `A batch (after receipt, if both are given): each is settled on its own and the answer is 200 with a result per receipt, as SQS DeleteMessageBatch answers. At most ${SERVER_LIMITS.maxReceiptsPerRequest} receipts per request, receipt included (maxReceiptsPerRequest, the largest receive max); more is 400 INVALID_ARGUMENT and nothing is settled`,
     },
   },
 } as const;
