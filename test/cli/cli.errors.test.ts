@@ -79,7 +79,7 @@ describe('wharf usage errors', () => {
 
   it('options that only go together exit 2, before connecting', async () => {
     for (const [args, says] of [
-      [['stats', '--interval', '100'], 'error: --interval sets how often --watch redraws; add --watch'],
+      [['stats', '--interval', '100'], 'error: --interval sets how often --watch refreshes; add --watch'],
       [['exchanges', 'bind', 'e'], 'error: give exactly one target: --queue, --topic or --exchange'],
       [['exchanges', 'bind', 'e', '--queue', 'a', '--topic', 'b'], 'error: give exactly one target'],
     ] as Array<[string[], string]>) {

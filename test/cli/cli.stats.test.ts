@@ -122,13 +122,16 @@ describe('wharf stats --watch [name] --interval <ms>', () => {
     );
     const alone = await cli(server, ['stats', '--interval', '500']);
     expect(alone.code).toBe(2);
-    expect(alone.stderr).toMatch(/^error: --interval sets how often --watch redraws; add --watch\n/);
+    expect(alone.stderr).toMatch(/^error: --interval sets how often --watch refreshes; add --watch\n/);
   });
 
-  it('--help shows --watch as a flag, --interval with its default, and what --json does with --watch', async () => {
+  it('--help shows --watch as a flag, --interval with its default and what it refreshes in either mode, and what --json does with --watch', async () => {
     const help = (await cli(server, ['stats', '--help'])).stdout;
     expect(help).toMatch(/--watch\s+redraw/);
-    expect(help).toMatch(/--interval <ms>\s+with --watch: redraw every ms \(default 1000\)/);
+    // Commander wraps descriptions at the terminal's width: compare with the line breaks taken out.
+    expect(help.replace(/\s+/g, ' ')).toContain(
+      '--interval <ms> with --watch: refresh every ms, redrawing the table or printing a JSON line (default 1000)',
+    );
     expect(help).toMatch(
       /--json\s+print JSON even for the table; with --watch, one JSON\s+document per refresh, one a line \(NDJSON\)/,
     );

@@ -29,7 +29,7 @@ interface StatsOpts {
   json?: boolean;
 }
 
-/** How often `stats --watch` redraws unless --interval says otherwise. */
+/** How often `stats --watch` refreshes (redraws the table, or prints a JSON line) unless --interval says otherwise. */
 const WATCH_INTERVAL_MS = 1000;
 
 export function statsCommand(ctx: CliContext, run: Runner): Command {
@@ -40,7 +40,7 @@ export function statsCommand(ctx: CliContext, run: Runner): Command {
     .option('--watch', 'redraw as a live table until Ctrl-C (with --json: a JSON line per refresh)')
     .option(
       '--interval <ms>',
-      `with --watch: redraw every ms (default ${WATCH_INTERVAL_MS})`,
+      `with --watch: refresh every ms, redrawing the table or printing a JSON line (default ${WATCH_INTERVAL_MS})`,
       intOption('--interval', 50),
     )
     .option(
@@ -50,7 +50,7 @@ export function statsCommand(ctx: CliContext, run: Runner): Command {
     .action(
       run(async (name: string | undefined, o: StatsOpts, cmd: Command) => {
         if (o.interval !== undefined && !o.watch)
-          usageError(cmd, '--interval sets how often --watch redraws; add --watch');
+          usageError(cmd, '--interval sets how often --watch refreshes; add --watch');
         await withClient(ctx, o, async (c) => {
           if (!o.watch) {
             if (name !== undefined || o.json) printJson(ctx, await jsonOf(c, name));
