@@ -52,6 +52,21 @@ describe('DelayIndex', () => {
     expect(idx.needsRescan()).toBe(true); // the rescan finds 500 before 100000
   });
 
+  it('invalidate() forgets every entry and leaves out every offer until a rescan refills it', () => {
+    const idx = new DelayIndex(4);
+    idx.offer(100, 0);
+    idx.invalidate();
+    expect(idx.needsRescan()).toBe(true);
+    idx.offer(50, 1); // left out: the rescan finds it in the log
+    expect(idx.size).toBe(0);
+    expect(idx.popDue(1000)).toEqual([]);
+    idx.reset();
+    idx.offer(100, 0);
+    idx.offer(50, 1);
+    expect(idx.needsRescan()).toBe(false);
+    expect(idx.popDue(1000)).toEqual([1, 0]);
+  });
+
   it('with offers arriving between pops, releases every entry by its due time', () => {
     fc.assert(
       fc.property(

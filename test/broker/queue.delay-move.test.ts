@@ -4,7 +4,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { ProducerDedupe } from '../../src/broker/idempotence.js';
 import type { QueueOptions } from '../../src/broker/index.js';
-import { resolveQueueOptions } from '../../src/broker/queues/queue-config.js';
+import { QUEUE_DEFAULTS, resolveQueueOptions } from '../../src/broker/queues/queue-config.js';
 import { QueuePublisher } from '../../src/broker/queues/queue-publish.js';
 import { QueueEngine } from '../../src/broker/queues/queue.js';
 import { ByteBudget, RECENT_APPENDS_BROKER_BYTES } from '../../src/broker/queues/recent-appends.js';
@@ -19,18 +19,40 @@ import {
 } from '../../src/storage/index.js';
 import { settle } from './queue-helpers.js';
 
-/** A log whose appends wait for release() while held; everything else goes to the log itself. */
-function holdable(log: PartitionLog): { log: PartitionLog; hold(): void; release(): void } {
+/** A log whose appends can be held or failed, and its reads failed; everything else goes to the log itself. */
+function controllable(log: PartitionLog): {
+  log: PartitionLog;
+  hold(): void;
+  release(): void;
+  /** The next n appends fail with err, storing nothing. */
+  failAppends(n: number, err: Error): void;
+  /** The next n reads of more than one record (delay-log scans, not a move's reads of one) fail with err. */
+  failScans(n: number, err: Error): void;
+} {
   let held: Array<() => void> | null = null;
+  let appendFailures: { n: number; err: Error } = { n: 0, err: new Error() };
+  let scanFailures: { n: number; err: Error } = { n: 0, err: new Error() };
   const append = (records: RecordInput[]): Promise<AppendResult> => {
+    if (appendFailures.n > 0) {
+      appendFailures.n--;
+      return Promise.reject(appendFailures.err);
+    }
     const appended = log.append(records);
     if (held === null) return appended;
     const waiting = held;
     return new Promise((resolve, reject) => waiting.push(() => void appended.then(resolve, reject)));
   };
+  const read: PartitionLog['read'] = (offset, options) => {
+    if ((options?.maxRecords ?? Infinity) > 1 && scanFailures.n > 0) {
+      scanFailures.n--;
+      return Promise.reject(scanFailures.err);
+    }
+    return log.read(offset, options);
+  };
   const wrapped = new Proxy(log, {
     get(target, prop) {
       if (prop === 'append') return append;
+      if (prop === 'read') return read;
       const value: unknown = Reflect.get(target, prop, target);
       return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(target) : value;
     },
@@ -43,6 +65,8 @@ function holdable(log: PartitionLog): { log: PartitionLog; hold(): void; release
       held = null;
       for (const go of waiting) go();
     },
+    failAppends: (n, err) => void (appendFailures = { n, err }),
+    failScans: (n, err) => void (scanFailures = { n, err }),
   };
 }
 
@@ -50,8 +74,10 @@ interface Rig {
   clock: ManualClock;
   engine: QueueEngine;
   publisher: QueuePublisher;
-  /** Holds the appends of priority level 0. */
-  level0: { hold(): void; release(): void };
+  /** Holds or fails the appends of priority level 0. */
+  level0: ReturnType<typeof controllable>;
+  /** Fails the delay log's scans. */
+  delayLog: ReturnType<typeof controllable>;
   /** Records appended to other queues (dead letters). */
   deadLetters: RecordInput[];
 }
@@ -64,14 +90,15 @@ async function openRig(options: QueueOptions): Promise<Rig> {
   const logs = await Promise.all(
     Array.from({ length: resolved.priorities }, (_, i) => storage.openLog(['q', `p${i}`], logOptions)),
   );
-  const level0 = holdable(logs[0]);
+  const level0 = controllable(logs[0]);
+  const delayLog = controllable(await storage.openLog(['q', 'delay'], logOptions));
   const deadLetters: RecordInput[] = [];
   const engine = new QueueEngine(
     'q',
     resolved,
     {
       logs: [level0.log, ...logs.slice(1)],
-      delayLog: await storage.openLog(['q', 'delay'], logOptions),
+      delayLog: delayLog.log,
       journal: await storage.openJournal(['q', 'state'], resolveJournalOptions({ fsync: 'always' })),
       shareReadBuffers: false,
     },
@@ -83,7 +110,7 @@ async function openRig(options: QueueOptions): Promise<Rig> {
     },
   );
   await engine.recover();
-  return { clock, engine, publisher: new QueuePublisher(engine, new ProducerDedupe()), level0, deadLetters };
+  return { clock, engine, publisher: new QueuePublisher(engine, new ProducerDedupe()), level0, delayLog, deadLetters };
 }
 
 async function until(cond: () => boolean): Promise<void> {
@@ -137,5 +164,75 @@ describe('a delayed message moving to its level', () => {
     r.level0.release();
     await until(() => r.engine.state.levels[0].endOffset === 1);
     expect((await r.engine.take(10, 30_000)).map((m) => m.payload)).toEqual(['hi', 'new', 'lo']);
+  });
+});
+
+describe('a delayed message whose move to its level fails', () => {
+  const open: Rig[] = [];
+  afterEach(async () => {
+    for (const r of open.splice(0)) await r.engine.close().catch(() => undefined);
+  });
+
+  const rig = async (options: QueueOptions): Promise<Rig> => {
+    const r = await openRig(options);
+    open.push(r);
+    return r;
+  };
+  const payloads = async (r: Rig): Promise<unknown[]> => (await r.engine.take(100, 30_000)).map((m) => m.payload);
+  const retryMs = QUEUE_DEFAULTS.delayMoveRetryMs;
+
+  it('stays indexed and moves at the next due check, delayMoveRetryMs later, instead of waiting for a restart', async () => {
+    const r = await rig({});
+    await r.publisher.publish([{ payload: 'a', delayMs: 1000 }]);
+    r.level0.failAppends(1, new Error('disk full'));
+    r.clock.advance(1000); // the delay timer's move fails
+    await settle(5);
+    expect(r.engine.state.levels[0].endOffset).toBe(0);
+    expect((await r.engine.stats()).delayed).toBe(1);
+    // Not tried again at once, by a receive or the timer: a failing log is not hammered.
+    expect(await payloads(r)).toEqual([]);
+    r.clock.advance(retryMs - 1);
+    await settle(5);
+    expect(r.engine.state.levels[0].endOffset).toBe(0);
+    r.clock.advance(1); // the timer tries again
+    await until(() => r.engine.state.levels[0].endOffset === 1);
+    expect(await payloads(r)).toEqual(['a']);
+    expect((await r.engine.stats()).delayed).toBe(0);
+  });
+
+  it('of two levels moved together, the one that was stored is delivered at once; only the failed one waits for the retry', async () => {
+    const r = await rig({ priorities: 2 });
+    await r.publisher.publish([
+      { payload: 'hi', priority: 1, delayMs: 1000 },
+      { payload: 'lo', priority: 0, delayMs: 1000 },
+    ]);
+    r.level0.failAppends(1, new Error('disk full'));
+    r.clock.advance(1000);
+    await until(() => r.engine.state.levels[1].endOffset === 1);
+    await settle(5);
+    expect(await payloads(r)).toEqual(['hi']);
+    expect((await r.engine.stats()).delayed).toBe(1);
+    r.clock.advance(retryMs);
+    await until(() => r.engine.state.levels[0].endOffset === 1);
+    expect(await payloads(r)).toEqual(['lo']);
+    expect((await r.engine.stats()).delayed).toBe(0);
+  });
+
+  it('a rescan of the delay log that fails is done again, whole, after the retry delay: messages it did not reach are not forgotten', async () => {
+    const r = await rig({});
+    const capacity = QUEUE_DEFAULTS.delayIndexCapacity;
+    // One more than the index holds: the last is found by the rescan once the index runs empty.
+    for (let at = 0; at <= capacity; at += 5000) {
+      const n = Math.min(5000, capacity + 1 - at);
+      await r.publisher.publish(Array.from({ length: n }, (_, i) => ({ payload: at + i, delayMs: 1000 })));
+    }
+    r.delayLog.failScans(1, new Error('read failed'));
+    r.clock.advance(1000);
+    await until(() => r.engine.state.levels[0].endOffset === capacity);
+    await settle(5);
+    expect((await r.engine.stats()).delayed).toBe(1);
+    r.clock.advance(retryMs);
+    await until(() => r.engine.state.levels[0].endOffset === capacity + 1);
+    expect((await r.engine.stats()).delayed).toBe(0);
   });
 });

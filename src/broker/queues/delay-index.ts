@@ -57,9 +57,14 @@ export class DelayIndex {
 
   /** Removes and returns the offsets due at nowMs, earliest first (at most max). */
   popDue(nowMs: number, max = Infinity): number[] {
+    return this.popDueEntries(nowMs, max).map((x) => x.offset);
+  }
+
+  /** Removes and returns the entries due at nowMs, earliest first (at most max); offer() puts one back. */
+  popDueEntries(nowMs: number, max = Infinity): DelayEntry[] {
     let n = 0;
     while (n < this.entries.length && n < max && this.entries[n].dueMs <= nowMs) n++;
-    return this.entries.splice(0, n).map((x) => x.offset);
+    return this.entries.splice(0, n);
   }
 
   /** True when entries were left out and none are held: the caller rescans the log. */
@@ -72,6 +77,17 @@ export class DelayIndex {
     this.entries = [];
     this.complete = true;
     this.leftOutDueMs = Infinity;
+  }
+
+  /**
+   * Forgets everything and holds nothing until a rescan (a scan that failed part way: the entries it
+   * did not reach may be due before those it held). Every offer is left out meanwhile; the rescan
+   * finds them in the log.
+   */
+  invalidate(): void {
+    this.entries = [];
+    this.complete = false;
+    this.leftOutDueMs = -Infinity;
   }
 
   private leaveOut(dueMs: number): void {

@@ -25,6 +25,8 @@ export const QUEUE_DEFAULTS = {
   maxHeldMessages: 100_000,
   /** Delayed messages indexed in memory; more are found by rescanning the delay log. */
   delayIndexCapacity: 10_000,
+  /** After a failed move of due delayed messages (or rescan of the delay log), the wait before the next try. */
+  delayMoveRetryMs: 1_000,
   /** Journal size that triggers a snapshot (and segment truncation). */
   snapshotJournalBytes: 4 * 1024 * 1024,
   /** Most bytes one read of a queue's log asks for (deliveries, delay-log scans). */
