@@ -209,6 +209,7 @@ export interface QueueStats {
   delayed: number;
   deadLettered: number;
   dlqDepth: number;
+  /** Age of the oldest unsettled message, from its enqueue here: its publish, or the redrive that brought it back. */
   oldestAgeMs: number;
   bytes: number;
   publishRate: number;

@@ -35,7 +35,11 @@ export class BrokerMetrics {
     gauge('wharf_queue_delayed', 'Messages waiting for their delay to pass', ['queue']);
     gauge('wharf_queue_dead_lettered', 'Messages this queue moved to its dead-letter queue', ['queue']);
     gauge('wharf_queue_dlq_depth', "Messages waiting in this queue's dead-letter queue", ['queue']);
-    gauge('wharf_queue_oldest_message_age_seconds', 'Age of the oldest waiting message', ['queue']);
+    gauge(
+      'wharf_queue_oldest_message_age_seconds',
+      'Age of the oldest unsettled message, since its publish or the redrive that brought it back',
+      ['queue'],
+    );
     gauge('wharf_queue_bytes', 'Bytes held by the queue', ['queue']);
     for (const r of ['publish', 'deliver', 'ack', 'nack', 'error']) {
       gauge(`wharf_queue_${r}_per_second`, `Queue ${r} rate`, ['queue']);

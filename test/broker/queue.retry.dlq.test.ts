@@ -194,6 +194,23 @@ describe('retries and dead-lettering', () => {
     expect((await qstats(t, 'short')).expired).toBe(1);
   });
 
+  it("a redriven message's age on its target (oldestAgeMs, the oldest-message-age metric) counts from the redrive, not its first publish", async () => {
+    await t.broker.publish('work', { payload: 1 });
+    const [m] = await t.broker.receive('work');
+    await m.nack({ requeue: false });
+    t.clock.advance(3_600_000); // an hour in the dead-letter queue
+    // Dead-lettering is not a new enqueue: the dead-letter queue shows its whole age.
+    expect((await qstats(t, 'work.dlq')).oldestAgeMs).toBe(3_600_000);
+    expect(await t.broker.redrive('work.dlq')).toBe(1);
+    t.clock.advance(5_000);
+    expect((await qstats(t, 'work')).oldestAgeMs).toBe(5_000);
+    const [back] = await t.broker.receive('work');
+    expect(back.timestamp).toBe(t.clock.now() - 3_605_000); // its timestamp stays its first publish
+    expect((await qstats(t, 'work')).oldestAgeMs).toBe(5_000); // in flight, still unsettled
+    await back.ack();
+    expect((await qstats(t, 'work')).oldestAgeMs).toBe(0);
+  });
+
   it('redrive into the queue being drained is refused, and one whose dead letters come back to it ends after what was there', async () => {
     await t.broker.publish('work', { payload: 1 });
     const [m] = await t.broker.receive('work');

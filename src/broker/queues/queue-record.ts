@@ -57,6 +57,15 @@ export function recordExpiresAtMs(rec: LogRecord, queueTtlMs: number | undefined
   return ttl === undefined ? Infinity : enqueuedMs + ttl;
 }
 
+/**
+ * When the message was enqueued on this queue: the latest redrive that brought it back
+ * (H_ENQUEUED_MS), else its publish (the record's timestamp).
+ */
+export function recordEnqueuedMs(rec: LogRecord): number {
+  const redriven = header(rec, H_ENQUEUED_MS);
+  return redriven === undefined ? rec.timestampMs : Number(redriven);
+}
+
 /** Stored size of a record as counted against maxBytes. */
 export function recordBytes(rec: RecordInput): number {
   let n = (rec.key?.length ?? 0) + (rec.value?.length ?? 0);

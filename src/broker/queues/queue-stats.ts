@@ -3,6 +3,7 @@
 import type { Clock } from '../../common/index.js';
 import type { LogRecord } from '../../storage/index.js';
 import type { QueueStats } from '../queue-types.js';
+import { recordEnqueuedMs } from './queue-record.js';
 import { DELAY_LEVEL, type QueueState } from './queue-state.js';
 import type { RateWindow } from './rate-window.js';
 
@@ -59,10 +60,12 @@ export async function queueStats(q: StatsSource): Promise<QueueStats> {
     expired: q.counters.expired,
     dropped: q.counters.dropped,
   };
+  // Its age on this queue: a message a redrive brought back from a dead-letter queue counts from
+  // the redrive, not its first publish, or the whole time it spent elsewhere would show at once.
   let oldest = Infinity;
   for (const [level, offset] of oldestAt) {
     const rec = await q.readOne(level, offset);
-    if (rec !== null) oldest = Math.min(oldest, rec.timestampMs);
+    if (rec !== null) oldest = Math.min(oldest, recordEnqueuedMs(rec));
   }
   if (oldest !== Infinity) stats.oldestAgeMs = Math.max(0, now - oldest);
   return stats;
