@@ -2,6 +2,7 @@
 // bookkeeping on the hot path); listener figures come from each listener's connection counters.
 // Rates are the broker's own per-second rates, exposed as gauges named *_per_second.
 import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
+import { isWharfError, toWharfError, type WharfError } from '../common/index.js';
 import type { QueueStats } from '../broker/index.js';
 import type { TopicStats } from '../broker/index.js';
 import type { Stats } from '../broker/index.js';
@@ -12,6 +13,10 @@ import type { ListenerStats } from './http/connections.js';
 export type ListenerStatsSource = () => ListenerStats | null;
 
 type G = Gauge<string>;
+type NameKind = 'topic' | 'queue' | 'exchange';
+
+/** Told of each name whose stats failed during a scrape (other than for its deletion meanwhile). */
+export type StatsErrorListener = (kind: NameKind, name: string, err: WharfError) => void;
 
 export class BrokerMetrics {
   readonly registry = new Registry();
@@ -20,11 +25,13 @@ export class BrokerMetrics {
   private running: Promise<string> | null = null;
   private readonly bytesIn: Counter<string>;
   private readonly bytesOut: Counter<string>;
+  private readonly statsErrors: Counter<string>;
   private readonly lastBytes = new Map<string, { in: number; out: number }>();
 
   constructor(
     private readonly broker: HttpBroker,
     private readonly listeners: Record<string, ListenerStatsSource>,
+    private readonly onStatsError: StatsErrorListener = () => undefined,
   ) {
     collectDefaultMetrics({ register: this.registry, prefix: 'wharf_' }); // names like wharf_process_cpu_seconds_total
     const gauge = (name: string, help: string, labelNames: string[]): void => {
@@ -69,6 +76,14 @@ export class BrokerMetrics {
       labelNames: ['listener'],
       registers: [this.registry],
     });
+    this.statsErrors = new Counter({
+      name: 'wharf_stats_errors_total',
+      help: 'Names whose stats failed during a scrape, so their series were missing from it (not counting names deleted meanwhile)',
+      labelNames: ['kind'],
+      registers: [this.registry],
+    });
+    // At 0 from the start, so the first failure is an increase Prometheus sees.
+    for (const kind of this.kinds()) this.statsErrors.inc({ kind }, 0);
   }
 
   get contentType(): string {
@@ -91,11 +106,15 @@ export class BrokerMetrics {
 
   private async scrapeOnce(): Promise<string> {
     const all: Stats[] = [];
-    for (const name of await this.names()) {
+    for (const { kind, name } of await this.names()) {
       try {
         all.push(await this.broker.stats(name));
-      } catch {
-        continue; // deleted between list and stats
+      } catch (err) {
+        if (isWharfError(err, 'NOT_FOUND')) continue; // deleted between list and stats
+        // Any other failure leaves the name out of this scrape and the rest in; counted and told, so
+        // missing series are seen rather than taken for a name with nothing to report.
+        this.statsErrors.inc({ kind });
+        this.onStatsError(kind, name, toWharfError(err));
       }
     }
     // Reset, record and render in one step: nothing runs in between.
@@ -105,10 +124,19 @@ export class BrokerMetrics {
     return this.registry.metrics();
   }
 
-  private async names(): Promise<string[]> {
-    const out = (await this.broker.listTopics()).map((t) => t.name);
-    if (hasQueues(this.broker)) out.push(...(await this.broker.listQueues()).map((q) => q.name));
-    if (hasExchanges(this.broker)) out.push(...(await this.broker.listExchanges()).map((e) => e.name));
+  private async names(): Promise<Array<{ kind: NameKind; name: string }>> {
+    const named = (kind: NameKind) => (n: { name: string }) => ({ kind, name: n.name });
+    const out = (await this.broker.listTopics()).map(named('topic'));
+    if (hasQueues(this.broker)) out.push(...(await this.broker.listQueues()).map(named('queue')));
+    if (hasExchanges(this.broker)) out.push(...(await this.broker.listExchanges()).map(named('exchange')));
+    return out;
+  }
+
+  /** The kinds of names this broker has. */
+  private kinds(): NameKind[] {
+    const out: NameKind[] = ['topic'];
+    if (hasQueues(this.broker)) out.push('queue');
+    if (hasExchanges(this.broker)) out.push('exchange');
     return out;
   }
 

@@ -25,6 +25,8 @@ export interface HttpAppOptions {
   clock?: Clock;
   /** pino log level, or false for no request log. */
   logLevel?: string | false;
+  /** Where warnings go (a name whose stats failed during a metrics scrape); default the request log. */
+  warn?: (fields: Record<string, unknown>, message: string) => void;
   isReady?: () => boolean;
   /** Other listeners (the native protocol) whose connections /metrics reports. */
   listeners?: Record<string, ListenerStatsSource>;
@@ -59,7 +61,16 @@ export async function buildHttpApp(broker: HttpBroker, options: HttpAppOptions):
     options.clock ?? systemClock,
     options.maxHttpReceipts ?? SERVER_LIMITS.maxHttpReceipts,
   );
-  const metrics = new BrokerMetrics(broker, { http: () => connections.stats(), ...options.listeners });
+  const warn = options.warn ?? ((fields, message) => app.log.warn(fields, message));
+  const metrics = new BrokerMetrics(
+    broker,
+    { http: () => connections.stats(), ...options.listeners },
+    (kind, name, err) =>
+      warn(
+        { kind, name, code: err.code, err: err.message },
+        `metrics: stats of ${kind} ${JSON.stringify(name)} failed; left out of this scrape`,
+      ),
+  );
 
   app.setErrorHandler((err, _req, reply) => {
     const mapped = toHttpError(err);
