@@ -97,4 +97,25 @@ describe('topics: progress committed within a batch', () => {
     release3();
     await waitFor(async () => (await group(b)).committed === 10, 'the whole batch');
   });
+
+  it('with maxInFlight > 1, a batch of handlers that take long commits up to its lowest unsettled message every progressCommitIntervalMs', async () => {
+    const clock = new ManualClock();
+    const b = await setup({ clock });
+    let release3!: () => void;
+    const held = new Promise<void>((r) => (release3 = r));
+    const settled: number[] = [];
+    await subscribe(b, { maxInFlight: 4 }, async (m) => {
+      clock.advance(BROKER_DEFAULTS.progressCommitIntervalMs); // each message takes the interval
+      if (m.payload === 3) await held;
+      settled.push(m.payload as number);
+    });
+    cleanups.push(() => release3()); // before the subscription closes: its revoke waits for message 3
+    // Every message but 3 has settled; 3 still runs, so the batch has not ended. What is committed
+    // is its lowest unsettled offset: 4..9 stay uncommitted behind it.
+    await waitFor(() => settled.length === 9, 'every message but 3 settled');
+    await waitFor(async () => (await group(b)).committed === 3, 'the progress below message 3', 5_000);
+    expect((await group(b)).lag).toBe(7);
+    release3();
+    await waitFor(async () => (await group(b)).committed === 10, 'the whole batch');
+  });
 });

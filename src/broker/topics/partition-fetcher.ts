@@ -232,11 +232,10 @@ export class PartitionFetcher implements DataWaiter {
   private async deliverBatch(records: LogRecord[], end: number): Promise<number> {
     const auto = this.host.autoAck;
     const handler = this.host.handler;
-    const clock = this.host.clock;
     // A batch of handlers that take long commits its progress now and then (progressCommitIntervalMs),
     // checked only after a handler that was awaited: synchronous handlers never read the clock.
     const commitsProgress = !auto && this.host.commit !== null;
-    let progressCommitDueMs = commitsProgress ? clock.now() + BROKER_DEFAULTS.progressCommitIntervalMs : 0;
+    let progressCommitDueMs = commitsProgress ? this.progressCommitDueMs() : 0;
     let delivered = 0;
     for (let i = 0; i < records.length; i++) {
       // A stopping auto-ack fetcher finishes its batch: it is already committed, so dropping it would lose it.
@@ -265,12 +264,25 @@ export class PartitionFetcher implements DataWaiter {
       delivered++;
       // After the position moved past this message: its handler may have committed past it in a
       // transaction, and a commit of the position before it would move the group's offset back.
-      if (awaited && commitsProgress && clock.now() >= progressCommitDueMs) {
-        this.commitSoon();
-        progressCommitDueMs = clock.now() + BROKER_DEFAULTS.progressCommitIntervalMs;
-      }
+      if (awaited && commitsProgress) progressCommitDueMs = this.commitProgressWhenDue(progressCommitDueMs);
     }
     return delivered;
+  }
+
+  /** When a batch starting now commits its settled progress first, unless it ends before. */
+  private progressCommitDueMs(): number {
+    return this.host.clock.now() + BROKER_DEFAULTS.progressCommitIntervalMs;
+  }
+
+  /**
+   * After an awaited handler settled: commits the position (the lowest unsettled offset) once the
+   * batch's progress commit is due, so a batch of handlers that take long is not committed only at
+   * its end. Returns when the next one is due.
+   */
+  private commitProgressWhenDue(dueMs: number): number {
+    if (this.host.clock.now() < dueMs) return dueMs;
+    this.commitSoon();
+    return this.progressCommitDueMs();
   }
 
   /**
@@ -278,12 +290,16 @@ export class PartitionFetcher implements DataWaiter {
    * without waiting for each to settle; the position (what gets committed) advances only over the
    * contiguous settled prefix. A failed message is retried with backoff while later ones proceed;
    * the batch returns once every message handed out has settled (or given up when stopped), so a
-   * rebalance still waits for in-flight settles before its commit.
+   * rebalance still waits for in-flight settles before its commit. As in deliverBatch, the position
+   * is also committed every progressCommitIntervalMs while handlers that take long settle: a slow
+   * message holds back the commit of those after it (the position stops at it), not of those before.
    */
   private async deliverWindowed(records: LogRecord[], end: number): Promise<number> {
     const handler = this.host.handler;
     const max = this.host.maxInFlight;
     const startPosition = this.position;
+    const commitsProgress = this.host.commit !== null;
+    let progressCommitDueMs = commitsProgress ? this.progressCommitDueMs() : 0;
     const settled = new Uint8Array(records.length); // 1 = settled (or skipped)
     let last = records.length; // index past the last record handed out or skipped
     let cursor = 0; // first index not yet known settled
@@ -297,12 +313,14 @@ export class PartitionFetcher implements DataWaiter {
         cursor++;
       }
     };
-    const finish = (i: number, ok: boolean): void => {
+    /** `awaited`: the handler returned a promise or threw (synchronous handlers never read the clock). */
+    const finish = (i: number, ok: boolean, awaited: boolean): void => {
       inFlight--;
       if (ok) {
         settled[i] = 1;
         delivered++;
         advance();
+        if (awaited && commitsProgress) progressCommitDueMs = this.commitProgressWhenDue(progressCommitDueMs);
       } else gaveUp = true;
       const w = waiter;
       waiter = null;
@@ -339,15 +357,15 @@ export class PartitionFetcher implements DataWaiter {
       try {
         r = handler(msg);
       } catch {
-        void this.retryWindowed(msg).then((ok) => finish(i, ok));
+        void this.retryWindowed(msg).then((ok) => finish(i, ok, true));
         continue;
       }
       if (r !== undefined && typeof (r as Promise<void>).then === 'function') {
         (r as Promise<void>).then(
-          () => finish(i, true),
-          () => void this.retryWindowed(msg).then((ok) => finish(i, ok)),
+          () => finish(i, true, true),
+          () => void this.retryWindowed(msg).then((ok) => finish(i, ok, true)),
         );
-      } else finish(i, true);
+      } else finish(i, true, false);
     }
     while (inFlight > 0) await new Promise<void>((r) => (waiter = r));
     return delivered;
