@@ -275,7 +275,7 @@ describe('consumer group coordinator', () => {
     const b = new FakeMember('b', 60_000);
     await coord.join(a);
     await coord.join(b); // a: 0, b: 1
-    const release = coord.holdCommit('a', 0, a.epochOf.get(0)!)!; // a transaction of a is being written
+    const release = coord.holdCommit('a', 0, a.epochOf.get(0)!, 3)!; // a transaction of a is being written
     expect(release).not.toBeNull();
     clock.advance(600); // a falls silent and expires; the rebalance gives partition 0 to b ...
     coord.heartbeat('b');
@@ -283,7 +283,7 @@ describe('consumer group coordinator', () => {
     expect(a.expired).toBe(true);
     expect(coord.owner(0)).toBeNull(); // ... once a's commit is settled
     expect(b.owned).toEqual(new Set([1]));
-    release();
+    release(false);
     await tick();
     expect(coord.owner(0)).toBe('b');
     expect(b.owned).toEqual(new Set([0, 1]));
@@ -294,19 +294,55 @@ describe('consumer group coordinator', () => {
     const a = new FakeMember('a');
     await coord.join(a);
     const epoch = a.epochOf.get(0)!;
-    expect(coord.holdCommit('a', 0, epoch + 1)).toBeNull();
-    expect(coord.holdCommit('b', 0, epoch)).toBeNull();
-    const release = coord.holdCommit('a', 0, epoch)!;
+    expect(coord.holdCommit('a', 0, epoch + 1, 4)).toBeNull();
+    expect(coord.holdCommit('b', 0, epoch, 4)).toBeNull();
+    const release = coord.holdCommit('a', 0, epoch, 4)!;
     const seeking = coord.seek(async () => 9);
     await tick();
     expect(coord.owner(0)).toBeNull(); // revoked, not yet sought: the held commit still has to land
     expect(offsets.get('orders', 'billing', 0)).toBeUndefined();
     await offsets.commit('orders', 'billing', 0, 4); // what the transaction writes
-    release();
+    release(true);
     await seeking;
     expect(offsets.get('orders', 'billing', 0)).toBe(9); // the seek's offset, not overwritten by the late commit
     expect(coord.owner(0)).toBe('a');
     expect(a.epochOf.get(0)).not.toBe(epoch);
     expect(coord.isCurrentGrant('a', 0, epoch)).toBe(false);
+  });
+
+  it('a member’s commit never lands below a higher one of its grant checked before it: it waits for that one, and is written only if it failed', async () => {
+    const { coord, offsets } = await setup(1);
+    const a = new FakeMember('a');
+    await coord.join(a);
+    const epoch = a.epochOf.get(0)!;
+    const committed = (): number | undefined => offsets.get('orders', 'billing', 0);
+    // A transaction of a commits offset 6 under its grant: checked, and being written.
+    const release = coord.holdCommit('a', 0, epoch, 6)!;
+    let settled = false;
+    const lower = a.commit(coord, 0, 4).then((ok) => ((settled = true), ok));
+    await tick();
+    expect(settled).toBe(false);
+    await offsets.commit('orders', 'billing', 0, 6);
+    release(true);
+    expect(await lower).toBe(true);
+    expect(committed()).toBe(6); // not moved back to 4
+    expect(coord.committedUnderGrant(0, epoch)).toBe(6);
+    expect(await a.commit(coord, 0, 5)).toBe(true);
+    expect(committed()).toBe(6);
+    expect(await a.commit(coord, 0, 7)).toBe(true);
+    expect(committed()).toBe(7);
+    // A higher commit that fails holds back nothing.
+    const failing = coord.holdCommit('a', 0, epoch, 9)!;
+    const next = a.commit(coord, 0, 8);
+    failing(false);
+    expect(await next).toBe(true);
+    expect(committed()).toBe(8);
+    expect(coord.committedUnderGrant(0, epoch)).toBe(8);
+    // Another grant starts with nothing written under it.
+    await coord.seek(async () => 2);
+    const again = a.epochOf.get(0)!;
+    expect(coord.committedUnderGrant(0, again)).toBe(-1);
+    expect(await a.commit(coord, 0, 3)).toBe(true);
+    expect(committed()).toBe(3);
   });
 });

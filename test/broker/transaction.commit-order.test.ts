@@ -1,11 +1,14 @@
 // A transaction commits a partition's offsets in order: with maxInFlight > 1, tx.commitOffset(m)
 // fails with CONFLICT while a message of the same grant below m is still unsettled (in flight, or
 // waiting for a retry), so the next owner after a crash, a clean leave or a revoke gets that message.
-import { afterEach, describe, expect, it } from 'vitest';
+// And a commit the subscription queued earlier never lands over a transaction's later one.
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { Broker } from '../../src/broker/index.js';
 import type { Subscription, TopicMessage, TopicStats } from '../../src/broker/index.js';
-import { WharfError } from '../../src/common/index.js';
+import { BROKER_DEFAULTS } from '../../src/broker/context.js';
+import { ManualClock, WharfError } from '../../src/common/index.js';
 import { simulateMemberCrash } from '../../src/broker/topics/member-crash.js';
+import { OffsetStore } from '../../src/broker/topics/offset-store.js';
 import { sleep, subscribeGroup, waitFor } from './topics-helpers.js';
 
 const cleanups: Array<() => Promise<void> | void> = [];
@@ -138,5 +141,60 @@ describe('a transactional offset commit passes no unsettled message of its grant
     expect(await committed(b)).toBe(0);
     expect(await outputs(b)).toBe(0);
     expect(await nextOwnerReceives(b)).toEqual([0, 1]);
+  });
+
+  it('a commit the subscription queued before a transaction’s does not land after it and move the offset back', async () => {
+    const clock = new ManualClock();
+    const b = await Broker.open({ inMemory: true, clock });
+    cleanups.push(() => b.close());
+    await b.createTopic('in', { partitions: 1 });
+    await b.createTopic('out', { partitions: 1 });
+    // While the gate is closed, offset writes wait behind it in the order they came: a slow disk.
+    let gate: Promise<void> = Promise.resolve();
+    let openGate = (): void => undefined;
+    const write = OffsetStore.prototype.commit;
+    const writes = vi.spyOn(OffsetStore.prototype, 'commit').mockImplementation(function (this: OffsetStore, ...args) {
+      return gate.then(() => write.apply(this, args));
+    });
+    cleanups.push(() => writes.mockRestore());
+    let release2!: () => void;
+    const held2 = new Promise<void>((r) => (release2 = r));
+    let committed2 = false;
+    const handled: unknown[] = [];
+    const a = await subscribe(b, SAFE_SESSION, async (m) => {
+      handled.push(m.payload);
+      if (m.payload === 0) clock.advance(BROKER_DEFAULTS.progressCommitIntervalMs); // commits its progress
+      if (m.payload !== 2) return;
+      await b.transaction(async (tx) => {
+        await tx.publish('out', { payload: 'out-2' });
+        await tx.commitOffset(m);
+      });
+      committed2 = true;
+      await held2; // message 2 is still being handled: nothing commits past it meanwhile
+    });
+    cleanups.push(() => release2());
+    await waitFor(async () => (await committed(b)) === 0, 'the start position committed');
+    gate = new Promise<void>((r) => (openGate = r));
+    const before = writes.mock.calls.length;
+    // One batch: after message 0 the progress commit (offset 1) waits at the gate; at the batch end
+    // the commit of offset 2 is queued behind it.
+    await b.publish('in', [{ payload: 0 }, { payload: 1 }]);
+    await waitFor(() => handled.length === 2 && writes.mock.calls.length === before + 1, 'the first batch');
+    // Message 2's transaction commits offset 3; its write waits behind the subscription's first one.
+    await b.publish('in', { payload: 2 });
+    await waitFor(() => writes.mock.calls.length === before + 2, 'the transaction’s offset write');
+    openGate();
+    await waitFor(() => committed2, 'the transaction committed');
+    await sleep(50); // the commit queued at the batch end, had it been written
+    expect(await committed(b)).toBe(3);
+    // The member dies while it still handles message 2: its next owner starts after it.
+    simulateMemberCrash(a);
+    clock.advance(SAFE_SESSION.sessionTimeoutMs);
+    const next: unknown[] = [];
+    await subscribe(b, SAFE_SESSION, (m) => void next.push(m.payload));
+    await b.publish('in', { payload: 3 });
+    await waitFor(() => next.length > 0, 'the next owner gets a message');
+    expect(next).toEqual([3]);
+    expect(await outputs(b)).toBe(1);
   });
 });

@@ -17,8 +17,17 @@ export interface TopicSide {
   commitOffset(topic: string, group: string, partition: number, offset: number): Promise<void>;
   /** Whether the grant is the partition's current one in the group (the fence of a commit). */
   isCurrentGrant(topic: string, group: string, partition: number, grant: MemberGrant): boolean;
-  /** GroupCoordinator.holdCommit: null when the grant is not current; else the release of the hold. */
-  holdCommit(topic: string, group: string, partition: number, grant: MemberGrant): (() => void) | null;
+  /**
+   * GroupCoordinator.holdCommit: null when the grant is not current; else the release of the hold,
+   * told whether the offset was written.
+   */
+  holdCommit(
+    topic: string,
+    group: string,
+    partition: number,
+    grant: MemberGrant,
+    offset: number,
+  ): ((written: boolean) => void) | null;
   /** GroupCoordinator.lowestUnsettledOffset: null when the grant is not current or nothing is known. */
   lowestUnsettledOffset(topic: string, group: string, partition: number, grant: MemberGrant): number | null;
 }
@@ -39,7 +48,7 @@ export interface QueueSide {
 
 export class BrokerHost implements ExchangeHost {
   /** Holds of fenced commits (holdGrant), by the intent op that applies each: released once it is applied. */
-  private readonly heldUntilApplied = new Map<IntentOp, () => void>();
+  private readonly heldUntilApplied = new Map<IntentOp, (written: boolean) => void>();
 
   constructor(
     private readonly catalog: Catalog,
@@ -108,20 +117,20 @@ export class BrokerHost implements ExchangeHost {
   /**
    * Checks a fenced commit once more (its grant, and checkInOrder) and holds its partition's next
    * grant (GroupCoordinator.holdCommit) until `op`, the intent op that writes it, has been applied,
-   * or until the returned release is called (the transaction settled or failed; calling it again is
-   * harmless). Taken right before the intent is written: so the next owner starts from the offset
+   * or until the returned release is called (the transaction settled or failed; after the op was
+   * applied it does nothing). Taken right before the intent is written: so the next owner starts from the offset
    * this transaction commits, and waits no longer than this transaction's intent and offset writes
    * (not for its other targets). Both checks see the state the intent is written in (no await).
    */
   holdGrant(commit: FencedOffsetCommit, op: IntentOp): () => void {
     this.checkInOrder(commit);
-    const release = this.topics.holdCommit(commit.topic, commit.group, commit.partition, commit.grant);
+    const release = this.topics.holdCommit(commit.topic, commit.group, commit.partition, commit.grant, commit.offset);
     if (release === null) throw reassigned(commit);
     assert(!this.heldUntilApplied.has(op), 'an offset op holds its grant once');
     this.heldUntilApplied.set(op, release);
     return () => {
       this.heldUntilApplied.delete(op);
-      release();
+      release(false);
     };
   }
 
@@ -169,15 +178,18 @@ export class BrokerHost implements ExchangeHost {
       if (this.kindOf(op.queue) === 'queue') await this.queues.ackByReceiptPosition(op.queue, op.receipt);
       return;
     }
+    let written = false;
     try {
-      if (this.kindOf(op.topic) === 'topic')
+      if (this.kindOf(op.topic) === 'topic') {
         await this.topics.commitOffset(op.topic, op.group, op.partition, op.offset);
+        written = true;
+      }
     } finally {
       // Applied (or failed: a broken offset journal; the intent is then finished at the next open):
-      // the partition may be granted again.
+      // the partition may be granted again. Written, it counts for its grant (committedUnderGrant).
       const release = this.heldUntilApplied.get(op);
       this.heldUntilApplied.delete(op);
-      release?.();
+      release?.(written);
     }
   }
 }

@@ -10,7 +10,8 @@
 // committed by its old owner (onRevoke) before the new owner gets it, so a rebalance causes no redelivery.
 // A commit checked against its grant holds the partition's next grant until its write has landed
 // (holdCommit), so the next owner always starts from it: also a transaction's, whose write waits for
-// its intent.
+// its intent. A member's own commit never lands over a higher one of its grant checked before it
+// (a transaction's), so reordering never moves a grant's committed offset back.
 import { assert } from '../../common/index.js';
 import type { Clock, TimerHandle } from '../../common/index.js';
 import type { OffsetStore } from './offset-store.js';
@@ -68,13 +69,28 @@ interface MemberState {
   timer: TimerHandle | null;
 }
 
+/** A commit that passed the fence and whose write has not settled yet (holdCommit). */
+interface PendingCommit {
+  readonly assignmentEpoch: number;
+  readonly offset: number;
+  readonly settled: Promise<void>;
+}
+
+/** The highest offset written by a commit under one grant of a partition (-1: none yet). */
+interface GrantCommitted {
+  assignmentEpoch: number;
+  offset: number;
+}
+
 export class GroupCoordinator {
   private readonly members = new Map<string, MemberState>();
   private readonly owners: Array<string | null>;
   /** Per partition: bumped by every grant, so each grant's commits are told apart from earlier ones'. */
   private readonly assignmentEpochs: number[];
   /** Per partition: commits that passed the fence and whose write has not settled yet (holdCommit). */
-  private readonly pendingCommits: Array<Set<Promise<void>>>;
+  private readonly pendingCommits: Array<Set<PendingCommit>>;
+  /** Per partition: what its latest grant has written (committedUnderGrant). */
+  private readonly grantCommitted: GrantCommitted[];
   /** Rebalances and seeks run one at a time, in order. */
   private chain: Promise<void> = Promise.resolve();
   private closed = false;
@@ -91,7 +107,8 @@ export class GroupCoordinator {
   ) {
     this.owners = new Array(partitionCount).fill(null);
     this.assignmentEpochs = new Array(partitionCount).fill(0);
-    this.pendingCommits = Array.from({ length: partitionCount }, () => new Set<Promise<void>>());
+    this.pendingCommits = Array.from({ length: partitionCount }, () => new Set<PendingCommit>());
+    this.grantCommitted = Array.from({ length: partitionCount }, () => ({ assignmentEpoch: 0, offset: -1 }));
   }
 
   get memberCount(): number {
@@ -136,18 +153,42 @@ export class GroupCoordinator {
   }
 
   /**
-   * Commits an offset if the member still owns the partition under the grant the commit was made for;
-   * a fenced zombie's commit is refused, also one from an earlier grant to the same member.
+   * A member's own commit (its fetcher's): written if the member still owns the partition under the
+   * grant the commit was made for; a fenced zombie's commit is refused (false), also one from an
+   * earlier grant to the same member. A commit below one of the same grant that was checked before
+   * it (a transaction's tx.commitOffset, written or being written) is not written (true): queued
+   * behind an earlier write of the member, it would land after the transaction's and move the
+   * group's offset back. It waits for such a higher commit still being written, and is written
+   * after all when that one failed.
    */
   async commit(memberId: string, partition: number, assignmentEpoch: number, offset: number): Promise<boolean> {
-    const release = this.holdCommit(memberId, partition, assignmentEpoch);
-    if (release === null) return false;
+    for (;;) {
+      if (!this.isCurrentGrant(memberId, partition, assignmentEpoch)) return false;
+      const higher = [...this.pendingCommits[partition]].filter(
+        (c) => c.assignmentEpoch === assignmentEpoch && c.offset > offset,
+      );
+      if (higher.length === 0) break;
+      await Promise.all(higher.map((c) => c.settled));
+    }
+    if (offset < this.committedUnderGrant(partition, assignmentEpoch)) return true;
+    const release = this.holdCommit(memberId, partition, assignmentEpoch, offset)!;
+    let written = false;
     try {
       await this.offsets.commit(this.topic, this.group, partition, offset);
+      written = true;
     } finally {
-      release();
+      release(written);
     }
     return true;
+  }
+
+  /**
+   * The highest offset a commit under this grant of the partition has written (the member's own or a
+   * transaction's), -1 when none has or the partition was granted again since.
+   */
+  committedUnderGrant(partition: number, assignmentEpoch: number): number {
+    const c = this.grantCommitted[partition];
+    return c.assignmentEpoch === assignmentEpoch ? c.offset : -1;
   }
 
   /** Whether this grant (member and assignment epoch) is the partition's current one: the fence of every commit. */
@@ -166,23 +207,39 @@ export class GroupCoordinator {
   }
 
   /**
-   * Fences a commit under a grant and keeps it from being overtaken: null unless the grant is
-   * current; otherwise, until the returned release is called, the partition is not granted again
-   * and a seek does not commit over it. A commit is checked first and written later (the offset is
-   * durable first, and a transaction's intent before it): a rebalance in between would otherwise hand
-   * the partition to a new owner that starts from the offset before this commit, which then lands,
-   * and messages would be processed twice (or an older offset would overwrite the new owner's).
-   * Holds are taken only under the current grant, so once a revoke or an expiry has cleared the
-   * owner no new one starts: waiting for those taken is bounded by their own writes.
+   * Fences a commit of `offset` under a grant and keeps it from being overtaken: null unless the
+   * grant is current; otherwise, until the returned release is called, the partition is not granted
+   * again and a seek does not commit over it. A commit is checked first and written later (the
+   * offset is durable first, and a transaction's intent before it): a rebalance in between would
+   * otherwise hand the partition to a new owner that starts from the offset before this commit,
+   * which then lands, and messages would be processed twice (or an older offset would overwrite the
+   * new owner's). Holds are taken only under the current grant, so once a revoke or an expiry has
+   * cleared the owner no new one starts: waiting for those taken is bounded by their own writes.
+   * The release says whether the offset was written (committedUnderGrant); only its first call counts.
    */
-  holdCommit(memberId: string, partition: number, assignmentEpoch: number): (() => void) | null {
+  holdCommit(
+    memberId: string,
+    partition: number,
+    assignmentEpoch: number,
+    offset: number,
+  ): ((written: boolean) => void) | null {
     if (!this.isCurrentGrant(memberId, partition, assignmentEpoch)) return null;
     const holds = this.pendingCommits[partition];
     let settle!: () => void;
-    const settled = new Promise<void>((resolve) => (settle = resolve));
-    holds.add(settled);
-    return () => {
-      holds.delete(settled);
+    const hold: PendingCommit = {
+      assignmentEpoch,
+      offset,
+      settled: new Promise<void>((resolve) => (settle = resolve)),
+    };
+    holds.add(hold);
+    return (written) => {
+      if (!holds.delete(hold)) return;
+      // No grant is made while a hold is pending (assign asserts it): this is still the latest grant.
+      const c = this.grantCommitted[partition];
+      if (written && (c.assignmentEpoch !== assignmentEpoch || c.offset < offset)) {
+        c.assignmentEpoch = assignmentEpoch;
+        c.offset = offset;
+      }
       settle();
     };
   }
@@ -296,7 +353,7 @@ export class GroupCoordinator {
     for (;;) {
       const pending: Array<Promise<void>> = [];
       for (let p = 0; p < this.partitionCount; p++)
-        if (this.owners[p] === null) pending.push(...this.pendingCommits[p]);
+        if (this.owners[p] === null) for (const c of this.pendingCommits[p]) pending.push(c.settled);
       if (pending.length === 0) return;
       await Promise.all(pending);
     }

@@ -210,9 +210,15 @@ export class TopicManager implements KindManager {
     return c !== undefined && c.isCurrentGrant(grant.memberId, partition, grant.assignmentEpoch);
   }
 
-  holdCommit(topic: string, group: string, partition: number, grant: MemberGrant): (() => void) | null {
+  holdCommit(
+    topic: string,
+    group: string,
+    partition: number,
+    grant: MemberGrant,
+    offset: number,
+  ): ((written: boolean) => void) | null {
     const c = this.topics.get(topic)?.coordinators.get(group);
-    return c === undefined ? null : c.holdCommit(grant.memberId, partition, grant.assignmentEpoch);
+    return c === undefined ? null : c.holdCommit(grant.memberId, partition, grant.assignmentEpoch, offset);
   }
 
   lowestUnsettledOffset(topic: string, group: string, partition: number, grant: MemberGrant): number | null {
