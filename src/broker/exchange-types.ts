@@ -140,7 +140,8 @@ export interface Transaction {
    * that timed out, a session expiry or a seek), the transaction fails with CONFLICT and nothing of
    * it applies; also while an earlier message of the grant is not settled (maxInFlight > 1: still
    * running, or waiting for a retry), since offsets are committed in order: throw, and the message is
-   * retried. INVALID_ARGUMENT for a message of a reader without a group (it has no grant).
+   * retried. Once committed, the message is consumed: a throw from its handler afterwards is counted,
+   * not retried. INVALID_ARGUMENT for a message of a reader without a group (it has no grant).
    */
   commitOffset(message: TopicMessage): Promise<void>;
 }

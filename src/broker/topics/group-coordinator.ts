@@ -184,7 +184,9 @@ export class GroupCoordinator {
 
   /**
    * The highest offset a commit under this grant of the partition has written (the member's own or a
-   * transaction's), -1 when none has or the partition was granted again since.
+   * transaction's), -1 when none has or the partition was granted again since. While a message of
+   * the grant is unsettled the member commits no further than it, so an offset past it here is the
+   * commit of a transaction (tx.commitOffset): the fetcher then takes the message as consumed.
    */
   committedUnderGrant(partition: number, assignmentEpoch: number): number {
     const c = this.grantCommitted[partition];

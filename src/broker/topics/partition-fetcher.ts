@@ -2,8 +2,8 @@
 // end, deliver its messages to the handler one at a time in offset order, commit, repeat; at the log
 // end, wait for the next durable append. A handler that throws is retried with backoff (manual
 // ack mode, deliveryCount+1) and counted in errorRate, and the progress before it is committed
-// first; in 'auto' mode the batch is committed before delivery (at-most-once) and a throw is
-// counted, not retried.
+// first, unless its transaction committed its offset (then it is consumed); in 'auto' mode the
+// batch is committed before delivery (at-most-once) and a throw is counted, not retried.
 import { isWharfError, toWharfError } from '../../common/index.js';
 import type { Clock, TimerHandle, WharfError } from '../../common/index.js';
 import type { LogRecord } from '../../storage/index.js';
@@ -28,6 +28,11 @@ export interface FetcherHost {
    * or granted again since (fenced). null: a reader that commits nothing.
    */
   readonly commit: ((partition: number, assignmentEpoch: number, offset: number) => Promise<boolean>) | null;
+  /**
+   * The highest offset written under a fetcher's grant, its own commits' or a transaction's (-1: none
+   * yet; GroupCoordinator.committedUnderGrant). null: a reader that commits nothing.
+   */
+  readonly committedUnderGrant: ((partition: number, assignmentEpoch: number) => number) | null;
   /** The consumer group this member is in (its messages carry their grant), or null: a reader without one. */
   readonly group: string | null;
   readonly memberId: string;
@@ -419,6 +424,10 @@ export class PartitionFetcher implements DataWaiter {
   /**
    * After a handler threw: count it; in auto mode that settles the message, otherwise deliver it again
    * (deliveryCount+1) after a backoff until it succeeds. False when stopped first (left uncommitted).
+   * A message whose offset a transaction has committed under this grant (tx.commitOffset(msg), then
+   * a throw) is settled, not delivered again: as in Kafka once the transaction that holds the
+   * consumer's offset has committed, it is consumed, and running it again would apply that
+   * transaction's effects twice.
    */
   private async retry(
     msg: TopicMessage,
@@ -426,7 +435,7 @@ export class PartitionFetcher implements DataWaiter {
   ): Promise<boolean> {
     for (;;) {
       this.host.topicRef.errorMeter.mark();
-      if (this.host.autoAck) return true;
+      if (this.host.autoAck || this.consumedByTransaction(msg)) return true;
       if (this.state !== 'running') return false; // not committed: whoever owns it next delivers it again
       // Every message below this one has settled (it is the lowest unsettled): commit that progress
       // before waiting, else a poison message would keep up to a whole batch uncommitted for as long
@@ -436,6 +445,8 @@ export class PartitionFetcher implements DataWaiter {
       await sleep(backoffMs(msg.deliveryCount));
       // That commit lands before the message runs again: its transaction may commit past it.
       await this.commitInFlight;
+      // A transaction the handler did not wait for may have committed it meanwhile.
+      if (this.consumedByTransaction(msg)) return true;
       if (this.state !== 'running') return false;
       msg.deliveryCount++;
       try {
@@ -446,6 +457,16 @@ export class PartitionFetcher implements DataWaiter {
         // counted at the top of the loop
       }
     }
+  }
+
+  /**
+   * Whether a commit under this fetcher's grant has moved past msg while it is unsettled: the
+   * fetcher's own commits stop at the lowest unsettled offset, so only a transaction's can
+   * (tx.commitOffset(msg) commits msg.offset + 1; it cannot pass an unsettled message below msg).
+   */
+  private consumedByTransaction(msg: TopicMessage): boolean {
+    const committed = this.host.committedUnderGrant;
+    return committed !== null && committed(this.partition.index, this.assignmentEpoch) > msg.offset;
   }
 
   private async commitNow(offset: number): Promise<'ok' | 'fenced' | 'failed'> {

@@ -110,6 +110,7 @@ export class TopicSubscription implements Subscription, GroupMember, TopicSubscr
   readonly memberId = randomUUID();
   readonly autoAck: boolean;
   readonly commit: ((partition: number, assignmentEpoch: number, offset: number) => Promise<boolean>) | null;
+  readonly committedUnderGrant: ((partition: number, assignmentEpoch: number) => number) | null;
   readonly sessionTimeoutMs: number;
   readonly shareReadBuffers: boolean;
   readonly maxInFlight: number;
@@ -149,6 +150,8 @@ export class TopicSubscription implements Subscription, GroupMember, TopicSubscr
       c === null
         ? null
         : (partition, assignmentEpoch, offset) => c.commit(this.memberId, partition, assignmentEpoch, offset);
+    this.committedUnderGrant =
+      c === null ? null : (partition, assignmentEpoch) => c.committedUnderGrant(partition, assignmentEpoch);
   }
 
   get group(): string | null {
