@@ -1,8 +1,9 @@
 // One queue: its per-priority logs, its delay log and its state journal; leases, retries,
 // dead-lettering, long polls and backpressure. Storage is reached only through PartitionLog and
-// Journal. Publishing lives in queue-publish.ts, the passes of a take in queue-take.ts, delayed
-// messages in queue-delay.ts, opening after a restart in queue-recovery.ts and stats in
-// queue-stats.ts; this file owns the delivery lock, settlement and time.
+// Journal. Publishing lives in queue-publish.ts, the passes of a take in queue-take.ts, settling
+// deliveries (ack, nack, dead letters, expiry) in queue-settle.ts, delayed messages in
+// queue-delay.ts, opening after a restart in queue-recovery.ts and stats in queue-stats.ts; this
+// file owns the delivery lock, appends, time and the queue's lifecycle.
 //
 // Call flow: publish -> append to the level's log -> (durable) endOffset moves, waiters wake.
 // receive -> take(): under the delivery mutex, redeliveries first, then FIFO-held heads, then the
@@ -10,23 +11,35 @@
 // A publish that finds a taker waiting with room hands its messages over as it appends them
 // (queue-handoff.ts): delivery records journaled alongside the append, no take.
 import { randomBytes } from 'node:crypto';
-import { ChurnSet, LIMITS, WharfError, assert, checkOptionFields, type Clock } from '../../common/index.js';
+import { ChurnSet, WharfError, assert, type Clock } from '../../common/index.js';
 import type { Journal, LogRecord, PartitionLog, RecordInput } from '../../storage/index.js';
-import { NACK_OPTION_FIELDS, type NackOptions, type QueueStats } from '../queue-types.js';
+import type { NackOptions, QueueStats } from '../queue-types.js';
 import type { Delivery } from './delivery.js';
 import { JournalWriter } from './queue-journal.js';
 import { LeaseBook } from './lease-book.js';
 import { QUEUE_DEFAULTS, type ResolvedQueueOptions } from './queue-config.js';
 import { DELAY_TIMER_KEY, DelayedMessages } from './queue-delay.js';
 import { recoverState } from './queue-recovery.js';
-import { DELAY_LEVEL, QueueState, trackedLevel, trackedOffset, type Tracked } from './queue-state.js';
+import { DELAY_LEVEL, QueueState, type Tracked } from './queue-state.js';
 import { type DeadLetterReason, deadLetterRecord, recordBytes, recordPriority } from './queue-record.js';
+import {
+  ackByReceiptPosition,
+  ackTracked,
+  byReceipt,
+  current,
+  deadLetterTracked,
+  dueTracked,
+  expire,
+  extendTracked,
+  nackTracked,
+  releaseTracked,
+  settleTracked,
+} from './queue-settle.js';
 import { queueStats, readyCount } from './queue-stats.js';
 import { QueueTaker } from './queue-take.js';
 import { Handoff, highestLevelFirst, type TakeWish, Waiter } from './queue-handoff.js';
 import { RateWindow } from './rate-window.js';
 import type { ByteBudget } from './recent-appends.js';
-import { retryDelayMs } from './retry.js';
 import { TimerHeap } from './timer-heap.js';
 
 /** What a queue needs from its manager: time, and appends to other queues (dead letters). */
@@ -51,11 +64,13 @@ export class QueueEngine {
   /** Messages published with a delay, waiting in the delay log (queue-delay.ts). */
   readonly delayed: DelayedMessages;
   readonly journal: JournalWriter;
-  private readonly timers: TimerHeap<number>;
-  private readonly leases: LeaseBook;
+  /** Lease, retry and delay timers, due in onDue; settlement (queue-settle.ts) sets and ends leases and retries. */
+  readonly timers: TimerHeap<number>;
+  readonly leases: LeaseBook;
   /** The passes of a take and the lease of each message taken (queue-take.ts). */
   private readonly taker: QueueTaker;
-  private readonly epoch = randomBytes(4).toString('hex');
+  /** Names this run of the queue in receipts (a receipt from before a restart is refused). */
+  readonly epoch = randomBytes(4).toString('hex');
   private mutex: Promise<unknown> = Promise.resolve();
   /** Steps queued or running under the mutex (a hand-off waits until there are none). */
   private lockedSteps = 0;
@@ -94,7 +109,7 @@ export class QueueEngine {
       this,
       this.leases,
       this.epoch,
-      (rec, level, t) => this.expire(rec, level, t),
+      (rec, level, t) => expire(this, rec, level, t),
       host.recentAppendsBudget,
     );
     this.handoff = new Handoff(this, this.leases, this.epoch);
@@ -141,7 +156,7 @@ export class QueueEngine {
     this.recoveredDeadLetters = [];
     if (deadLetters.length === 0) return Promise.resolve();
     return this.locked(async () => {
-      for (const t of deadLetters) await this.deadLetterTracked(t, 'max-deliveries').catch(() => undefined);
+      for (const t of deadLetters) await deadLetterTracked(this, t, 'max-deliveries').catch(() => undefined);
     });
   }
 
@@ -268,221 +283,58 @@ export class QueueEngine {
     });
   }
 
-  // ------------------------------------------------------------------ settlement
-
-  /** The current delivery a receipt names, or RECEIPT_INVALID. */
-  private byReceipt(receipt: string): Tracked {
-    const parts = typeof receipt === 'string' ? receipt.split(':') : [];
-    const key = parts.length === 3 && parts[0] === this.epoch ? Number(parts[1]) : -1;
-    const token = parts.length === 3 ? Number(parts[2]) : -1;
-    return this.current(key, token, receipt);
-  }
-
-  /** The tracked message of delivery (key, token) if that delivery is still the current lease. */
-  private current(key: number, token: number, receipt: string): Tracked {
-    this.assertOpen();
-    const t = this.state.tracked.get(key);
-    if (t === undefined || t.state !== 'inflight' || t.token !== token) {
-      throw new WharfError(
-        'RECEIPT_INVALID',
-        `receipt ${JSON.stringify(receipt)} of queue ${JSON.stringify(this.name)} is not the current delivery (already settled, lease expired, or from before a restart); the message is or will be delivered again: settle that delivery instead`,
-      );
-    }
-    return t;
-  }
+  // ------------------------------------------------------------------ settlement (queue-settle.ts)
 
   // DeliverySettler: a Delivery settles by its numbers, without parsing its receipt.
   ackDelivery(key: number, token: number, receipt: string): Promise<void> {
     let t: Tracked;
     try {
-      t = this.current(key, token, receipt);
+      t = current(this, key, token, receipt);
     } catch (err) {
       return Promise.reject(err);
     }
-    return this.ackTracked(t);
+    return ackTracked(this, t);
   }
 
   async nackDelivery(key: number, token: number, receipt: string, options: NackOptions | undefined): Promise<void> {
-    return this.nackTracked(this.current(key, token, receipt), options);
+    return nackTracked(this, current(this, key, token, receipt), options);
   }
 
   async extendDelivery(key: number, token: number, receipt: string, ms: number): Promise<void> {
-    return this.extendTracked(this.current(key, token, receipt), ms);
+    return extendTracked(this, current(this, key, token, receipt), ms);
   }
 
   // for exchanges: transactions validate acks before committing, and settle by position at
   // apply time so the roll-forward after a restart (new epoch, leases gone) still acks the message.
   checkReceipt(receipt: string): void {
-    this.byReceipt(receipt);
+    byReceipt(this, receipt);
   }
 
   /** Settles the message the receipt points at, lease or not; a no-op when already settled. */
-  async ackByReceiptPosition(receipt: string): Promise<void> {
-    this.assertOpen();
-    const key = Number(String(receipt).split(':')[1]);
-    if (!Number.isSafeInteger(key) || key < 0)
-      throw new WharfError('RECEIPT_INVALID', `receipt ${JSON.stringify(receipt)} names no message position`);
-    const level = trackedLevel(key);
-    const offset = trackedOffset(key);
-    if (level >= this.state.levels.length) return;
-    const l = this.state.level(level);
-    if (offset < l.startOffset || offset >= l.endOffset || l.settled.has(offset)) return;
-    const t = this.state.tracked.get(key);
-    if (t !== undefined) this.settleTracked(t);
-    else {
-      this.state.settle(level, offset);
-      this.roomFreed();
-    }
-    this.rates.ack.add(1, this.clock.now());
-    await this.journal.commit();
-    this.maybeSnapshot();
+  ackByReceiptPosition(receipt: string): Promise<void> {
+    return ackByReceiptPosition(this, receipt);
   }
 
   async ack(receipt: string): Promise<void> {
-    return this.ackTracked(this.byReceipt(receipt));
-  }
-
-  /** Not async: every ack of one event-loop turn shares the journal commit's promise. */
-  private ackTracked(t: Tracked): Promise<void> {
-    this.settleTracked(t);
-    this.rates.ack.add(1, this.clock.now());
-    void this.maybeSnapshot(); // a snapshot started here already holds this settle (memory is ahead of the journal)
-    return this.journal.commit();
+    return ackTracked(this, byReceipt(this, receipt));
   }
 
   async nack(receipt: string, o: NackOptions = {}): Promise<void> {
-    return this.nackTracked(this.byReceipt(receipt), o);
-  }
-
-  private async nackTracked(t: Tracked, o: NackOptions = {}): Promise<void> {
-    // Every nack (a message's own, by receipt, stored) comes here: refused before anything changes.
-    checkOptionFields(o, NACK_OPTION_FIELDS, 'nack option', '{ delayMs: 1000 }');
-    if (o.delayMs !== undefined) checkDelayMs(o.delayMs); // before the nack is counted
-    if (o.requeue !== undefined && typeof o.requeue !== 'boolean')
-      throw new WharfError(
-        'INVALID_ARGUMENT',
-        `nack requeue is ${o.requeue === null ? 'null' : typeof o.requeue}: pass true (retry) or false (dead-letter now)`,
-      );
-    if (o.error !== undefined && typeof o.error !== 'string') {
-      // Kept for the dead letter's x-dead-letter-error header, which is text.
-      throw new WharfError(
-        'INVALID_ARGUMENT',
-        `nack error is ${o.error === null ? 'null' : typeof o.error}: pass a string, such as the failure's message`,
-      );
-    }
-    const now = this.clock.now();
-    this.rates.nack.add(1, now);
-    if (o.error !== undefined) this.rates.error.add(1, now);
-    t.lastError = o.error;
-    const reason: DeadLetterReason | null =
-      o.requeue === false
-        ? 'rejected'
-        : this.options.maxDeliveries > 0 && t.deliveryCount >= this.options.maxDeliveries
-          ? 'max-deliveries'
-          : null;
-    if (reason !== null) {
-      this.beginSettling(t); // before any await: a second settle of this receipt is RECEIPT_INVALID
-      return this.deadLetterTracked(t, reason);
-    }
-    const delayMs = o.delayMs ?? retryDelayMs(this.options.retry, t.deliveryCount);
-    checkDelayMs(delayMs);
-    this.leases.release(t);
-    this.state.requeue(t, now + delayMs);
-    if (delayMs === 0) this.state.makeVisible(t);
-    else this.timers.schedule(t.key, now + delayMs);
-    this.notify();
-    await this.journal.commit();
+    return nackTracked(this, byReceipt(this, receipt), o);
   }
 
   async extendVisibility(receipt: string, ms: number): Promise<void> {
-    return this.extendTracked(this.byReceipt(receipt), ms);
-  }
-
-  private async extendTracked(t: Tracked, ms: number): Promise<void> {
-    if (!(Number.isSafeInteger(ms) && ms >= 0 && ms <= LIMITS.maxVisibilityTimeoutMs)) {
-      throw new WharfError(
-        'INVALID_ARGUMENT',
-        `extendVisibility(${ms}): pass an integer from 0 to ${LIMITS.maxVisibilityTimeoutMs} (maxVisibilityTimeoutMs)`,
-      );
-    }
-    // The lease now ends ms from now (SQS ChangeMessageVisibility); leases are not journaled.
-    t.dueMs = this.clock.now() + ms;
-    this.leases.extend(t, t.dueMs);
+    return extendTracked(this, byReceipt(this, receipt), ms);
   }
 
   /** Hands a leased message back without counting the delivery (consumer closing before its handler ran). */
   async release(receipt: string): Promise<void> {
-    const t = this.byReceipt(receipt);
-    this.leases.release(t);
-    this.state.requeue(t, this.clock.now(), -1);
-    this.state.makeVisible(t);
-    this.notify();
-    await this.journal.commit();
+    return releaseTracked(this, byReceipt(this, receipt));
   }
 
+  // TakeHost: a message a take finds gone from its log.
   settleTracked(t: Tracked): void {
-    this.leases.release(t); // its lease or retry wait, and the timer of either
-    this.state.settle(t.level, t.offset);
-    this.bytes -= t.bytes;
-    this.roomFreed();
-    if (this.options.fifo) this.notify(); // the group's next message may go now
-  }
-
-  /** Ends the lease of a message about to be dead-lettered (no expiry, no settle by its receipt meanwhile). */
-  private beginSettling(t: Tracked): void {
-    this.leases.release(t);
-    this.state.beginSettling(t);
-  }
-
-  /** Whether t is still the tracked message being dead-lettered (a purge may have settled it meanwhile). */
-  private stillSettling(t: Tracked): boolean {
-    return this.state.tracked.get(t.key) === t && t.state === 'settling';
-  }
-
-  /**
-   * Moves a message in state settling to the dead-letter queue (or drops it when there is none). If
-   * the dead letter cannot be written, the message is visible again rather than stuck, and the
-   * error is the caller's.
-   */
-  private async deadLetterTracked(t: Tracked, reason: DeadLetterReason): Promise<void> {
-    if (!this.stillSettling(t)) return;
-    try {
-      const rec = await this.readOne(t.level, t.offset);
-      if (!this.stillSettling(t)) return;
-      if (rec !== null && this.options.deadLetterQueue !== undefined) {
-        await this.host.appendTo(this.options.deadLetterQueue, [deadLetterRecord(rec, this.facts(reason, t))]);
-        this.counters.deadLettered++;
-      } else {
-        this.counters.dropped++;
-      }
-    } catch (err) {
-      if (this.stillSettling(t)) {
-        this.state.makeVisible(t);
-        this.notify();
-      }
-      throw err;
-    }
-    if (this.stillSettling(t)) this.settleTracked(t);
-    await this.journal.commit();
-  }
-
-  /** Settles an expired message: dropped, or dead-lettered when the queue asks (onExpire). */
-  private async expire(rec: LogRecord, level: number, t: Tracked | undefined): Promise<void> {
-    if (this.options.onExpire === 'dead-letter' && this.options.deadLetterQueue !== undefined) {
-      await this.host.appendTo(this.options.deadLetterQueue, [deadLetterRecord(rec, this.facts('expired', t))]);
-      this.counters.deadLettered++;
-      // Acked by position meanwhile (a transaction rolling forward; that takes no lock): settled
-      // already, and settling it again would count its bytes off twice.
-      if (t !== undefined ? this.state.tracked.get(t.key) !== t : this.state.level(level).settled.has(rec.offset))
-        return;
-    }
-    this.counters.expired++;
-    if (t !== undefined) this.settleTracked(t);
-    else {
-      this.state.settle(level, rec.offset);
-      this.bytes -= recordBytes(rec);
-      this.roomFreed();
-    }
+    settleTracked(this, t);
   }
 
   facts(reason: DeadLetterReason, t: Tracked | undefined): Parameters<typeof deadLetterRecord>[1] {
@@ -509,32 +361,14 @@ export class QueueEngine {
           const t = this.state.tracked.get(trackedKey);
           if (t === undefined || t.token !== token || t.leaseBatch !== key) return; // settled or leased again since
           t.leaseBatch = 0;
-          this.due(t, now);
+          dueTracked(this, t, now);
         });
       } else {
         const t = this.state.tracked.get(key);
-        if (t !== undefined) this.due(t, now);
+        if (t !== undefined) dueTracked(this, t, now);
       }
     }
     this.notify();
-  }
-
-  /** A tracked message's time has come: a retry becomes visible, an expired lease is redelivered or dead-lettered. */
-  private due(t: Tracked, now: number): void {
-    if (t.dueMs > now) return;
-    if (t.state === 'waiting') this.state.makeVisible(t);
-    else if (t.state === 'inflight') {
-      t.lastError = t.lastError ?? `visibility timeout expired after delivery ${t.deliveryCount}`;
-      if (this.options.maxDeliveries > 0 && t.deliveryCount >= this.options.maxDeliveries) {
-        this.beginSettling(t); // no longer leased: a late ack must fail
-        void this.locked(() => this.deadLetterTracked(t, 'max-deliveries')).catch(() => undefined);
-      } else {
-        // Whichever timer ended the lease, nothing of it stays: a visible message still in a batch,
-        // or with a timer left, could not be leased again (QueueTaker asserts it).
-        this.leases.release(t);
-        this.state.makeVisible(t);
-      }
-    }
   }
 
   private processDue(): void {
@@ -655,14 +489,5 @@ export class QueueEngine {
     assert(!this.snapshotting, 'snapshot finished before close');
     await Promise.all([...this.store.logs.map((l) => l.close()), this.store.delayLog.close()]);
     await this.store.journal.close();
-  }
-}
-
-function checkDelayMs(delayMs: number): void {
-  if (!(Number.isSafeInteger(delayMs) && delayMs >= 0 && delayMs <= LIMITS.maxDelayMs)) {
-    throw new WharfError(
-      'INVALID_ARGUMENT',
-      `nack delayMs ${delayMs} is not an integer from 0 to ${LIMITS.maxDelayMs} (maxDelayMs)`,
-    );
   }
 }
