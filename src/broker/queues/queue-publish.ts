@@ -1,7 +1,9 @@
 // The publish path of one queue: validation, dedup, producer rate limit, overflow (backpressure),
-// then one append per priority level (or to the delay log), resolving once durable.
+// then one append per priority level (or to the delay log), resolving once durable. The rate limit
+// and the overflow policies that make room are queue-overflow.ts's; overflow 'dead-letter' stores
+// here, since it writes.
 import { LIMITS, WharfError, assert } from '../../common/index.js';
-import type { LogRecord, RecordInput } from '../../storage/index.js';
+import type { RecordInput } from '../../storage/index.js';
 import { RECOVERY_WINDOW_MS, type ProducerDedupe } from '../idempotence.js';
 import { H_DEDUP_ID, H_ID, encodeMessage } from '../message-codec.js';
 import { headerOf, scanLogSince } from '../topics/dedup-index.js';
@@ -9,9 +11,9 @@ import type { MessageInput, PublishResult } from '../types.js';
 import { DedupWindow, contentDedupKey } from './dedup-window.js';
 import type { QueueEngine } from './queue.js';
 import { highestLevelFirst } from './queue-handoff.js';
+import { OverflowGate } from './queue-overflow.js';
 import { DELAY_LEVEL } from './queue-state.js';
 import { deadLetterRecord, recordBytes, withDueHeader } from './queue-record.js';
-import { RateBucket } from './token-bucket.js';
 
 interface Pending {
   index: number;
@@ -25,21 +27,11 @@ interface Pending {
   overflow?: 'dead-lettered' | 'dropped';
 }
 
-type RoomOutcome = 'ok' | 'drop-incoming';
-
 /** A dedup key whose original is being stored: settles with whether it was. */
 interface StoringEntry {
   id: string;
   stored: Promise<boolean>;
   settle(stored: boolean): void;
-}
-
-/** A ready message chosen to make room (drop-oldest, drop-lowest-priority), not dropped yet. */
-interface DropVictim {
-  level: number;
-  offset: number;
-  held: boolean;
-  sizeBytes: number;
 }
 
 /**
@@ -66,27 +58,16 @@ export class QueuePublisher {
   private readonly dedup: DedupWindow;
   /** Dedup keys of messages being stored now (not yet durable, or failed): see storeFresh. */
   private readonly storing = new Map<string, StoringEntry>();
-  private readonly messageBucket: RateBucket | null;
-  private readonly byteBucket: RateBucket | null;
-  /** Messages and bytes admitted but not yet durable, counted against maxLength/maxBytes. */
-  private reservedCount = 0;
-  private reservedBytes = 0;
+  /** The producer rate limit and room under maxLength/maxBytes (queue-overflow.ts). */
+  private readonly gate: OverflowGate;
 
   constructor(
     private readonly q: QueueEngine,
     /** Idempotent producers' table: learns every write here, and this queue's recent records on open. */
     private readonly producers: ProducerDedupe,
   ) {
-    const o = q.options;
-    this.dedup = new DedupWindow(o.dedupWindowMs);
-    const now = q.clock.now();
-    const rl = o.rateLimit;
-    this.messageBucket = rl?.messagesPerSecond
-      ? new RateBucket({ ratePerSecond: rl.messagesPerSecond, burst: rl.burstMessages ?? rl.messagesPerSecond }, now)
-      : null;
-    this.byteBucket = rl?.bytesPerSecond
-      ? new RateBucket({ ratePerSecond: rl.bytesPerSecond, burst: rl.burstBytes ?? rl.bytesPerSecond }, now)
-      : null;
+    this.dedup = new DedupWindow(q.options.dedupWindowMs);
+    this.gate = new OverflowGate(q);
   }
 
   async publish(inputs: MessageInput[]): Promise<PublishResult[]> {
@@ -228,9 +209,10 @@ export class QueuePublisher {
   private async store(fresh: Pending[]): Promise<void> {
     const q = this.q;
     const bytes = fresh.reduce((n, p) => n + p.sizeBytes, 0);
-    await this.admitRate(fresh.length, bytes);
-    if (q.options.overflow === 'dead-letter' && this.isOver(fresh.length, bytes)) return this.storeOrDeadLetter(fresh);
-    const outcome = await this.makeRoom(fresh.length, bytes, Math.max(...fresh.map((p) => p.level)));
+    await this.gate.admitRate(fresh.length, bytes);
+    if (q.options.overflow === 'dead-letter' && this.gate.isOver(fresh.length, bytes))
+      return this.storeOrDeadLetter(fresh);
+    const outcome = await this.gate.makeRoom(fresh.length, bytes, Math.max(...fresh.map((p) => p.level)));
     if (outcome === 'drop-incoming') {
       q.counters.dropped += fresh.length;
       for (const p of fresh) p.overflow = 'dropped';
@@ -239,7 +221,7 @@ export class QueuePublisher {
     try {
       await this.append(fresh);
     } finally {
-      this.unreserve(fresh.length, bytes);
+      this.gate.unreserve(fresh.length, bytes);
     }
   }
 
@@ -253,13 +235,13 @@ export class QueuePublisher {
     const over: Pending[] = [];
     let fitBytes = 0;
     for (const p of fresh) {
-      if (this.isOver(fit.length + 1, fitBytes + p.sizeBytes)) over.push(p);
+      if (this.gate.isOver(fit.length + 1, fitBytes + p.sizeBytes)) over.push(p);
       else {
         fit.push(p);
         fitBytes += p.sizeBytes;
       }
     }
-    this.reserve(fit.length, fitBytes); // in the same step as the checks above
+    this.gate.reserve(fit.length, fitBytes); // in the same step as the checks above
     try {
       const facts = q.facts('overflow', undefined);
       const writes = await Promise.allSettled([
@@ -276,7 +258,7 @@ export class QueuePublisher {
       ]);
       for (const w of writes) if (w.status === 'rejected') throw w.reason;
     } finally {
-      this.unreserve(fit.length, fitBytes);
+      this.gate.unreserve(fit.length, fitBytes);
     }
   }
 
@@ -318,7 +300,7 @@ export class QueuePublisher {
       delayOf(q, input, i);
       bytes += recordBytes(enc.record);
     });
-    if (q.options.overflow === 'reject' && this.isOver(inputs.length, bytes)) throw this.full();
+    if (q.options.overflow === 'reject' && this.gate.isOver(inputs.length, bytes)) throw this.gate.full();
   }
 
   private async append(fresh: Pending[]): Promise<void> {
@@ -345,201 +327,5 @@ export class QueuePublisher {
         }
       }),
     );
-  }
-
-  /** Producer token bucket: waits (mode 'delay') or fails with RATE_LIMITED (mode 'reject'). */
-  private async admitRate(count: number, bytes: number): Promise<void> {
-    if (this.messageBucket === null && this.byteBucket === null) return;
-    const q = this.q;
-    for (;;) {
-      const now = q.clock.now();
-      const waitMs = Math.max(this.messageBucket?.waitMs(count, now) ?? 0, this.byteBucket?.waitMs(bytes, now) ?? 0);
-      if (waitMs === 0) break;
-      if (q.options.rateLimit?.mode === 'reject') {
-        throw new WharfError(
-          'RATE_LIMITED',
-          `queue ${JSON.stringify(q.name)} is over its producer rate limit; retry after ${waitMs} ms or publish more slowly`,
-          { retryAfterMs: waitMs },
-        );
-      }
-      await new Promise<void>((resolve) => q.clock.setTimer(waitMs, resolve));
-      q.assertOpen();
-    }
-    const now = q.clock.now();
-    this.messageBucket?.take(count, now);
-    this.byteBucket?.take(bytes, now);
-  }
-
-  /** Whether a publish would be over maxLength or maxBytes even in an empty queue. */
-  private overLimitsAlone(count: number, bytes: number): boolean {
-    const o = this.q.options;
-    return (o.maxLength !== undefined && count > o.maxLength) || (o.maxBytes !== undefined && bytes > o.maxBytes);
-  }
-
-  private isOver(count: number, bytes: number): boolean {
-    const q = this.q;
-    const o = q.options;
-    const total = q.state.messageCount() + q.state.unsettledIn(DELAY_LEVEL) + this.reservedCount;
-    return (
-      (o.maxLength !== undefined && total + count > o.maxLength) ||
-      (o.maxBytes !== undefined && q.bytes + this.reservedBytes + bytes > o.maxBytes)
-    );
-  }
-
-  private full(extra = ''): WharfError {
-    const q = this.q;
-    const ackRate = q.rates.ack.perSecond(q.clock.now());
-    const retryAfterMs = ackRate > 0 ? Math.min(60_000, Math.ceil(1000 / ackRate)) : 1000;
-    return new WharfError(
-      'QUEUE_FULL',
-      `queue ${JSON.stringify(q.name)} is full (maxLength ${q.options.maxLength ?? '-'}, maxBytes ${q.options.maxBytes ?? '-'}, overflow '${q.options.overflow}')${extra}; retry later, consume faster, or raise the limits`,
-      { retryAfterMs },
-    );
-  }
-
-  /** Applies the overflow policy (all but 'dead-letter': storeOrDeadLetter) until the batch fits; reserves its room. */
-  private async makeRoom(count: number, bytes: number, incomingLevel: number): Promise<RoomOutcome> {
-    const q = this.q;
-    if (this.isOver(count, bytes)) {
-      // store() sends an over-full publish to storeOrDeadLetter in the same step as this check.
-      assert(q.options.overflow !== 'dead-letter', "overflow 'dead-letter' never reaches makeRoom over the limits");
-      switch (q.options.overflow) {
-        case 'reject':
-          throw this.full();
-        case 'block':
-          // A batch over the limits on its own would wait out blockTimeoutMs for room it can never
-          // have: refused now (a remote client then re-sends merged single publishes one by one).
-          if (this.overLimitsAlone(count, bytes)) throw this.full(': the publish alone is over the limits');
-          await this.waitForRoom(count, bytes);
-          return 'ok';
-        case 'drop-oldest':
-        case 'drop-lowest-priority':
-          return q.locked(() => this.dropUntilFits(count, bytes, incomingLevel));
-      }
-    }
-    this.reserve(count, bytes);
-    return 'ok';
-  }
-
-  /** Called in the same synchronous step as the check that found room, so two publishers cannot both take it. */
-  private reserve(count: number, bytes: number): void {
-    this.reservedCount += count;
-    this.reservedBytes += bytes;
-  }
-
-  private unreserve(count: number, bytes: number): void {
-    this.reservedCount -= count;
-    this.reservedBytes -= bytes;
-    assert(this.reservedCount >= 0 && this.reservedBytes >= 0, 'a reservation is given back once');
-  }
-
-  private async waitForRoom(count: number, bytes: number): Promise<void> {
-    const q = this.q;
-    const deadline = q.clock.now() + q.options.blockTimeoutMs;
-    for (;;) {
-      q.assertOpen();
-      if (!this.isOver(count, bytes)) return this.reserve(count, bytes);
-      const left = deadline - q.clock.now();
-      if (left <= 0) throw this.full(`: no room within blockTimeoutMs ${q.options.blockTimeoutMs}`);
-      await new Promise<void>((resolve) => {
-        const done = (): void => {
-          q.roomWaiters.delete(done);
-          timer.cancel();
-          resolve();
-        };
-        const timer = q.clock.setTimer(left, done);
-        q.roomWaiters.add(done);
-      });
-    }
-  }
-
-  /**
-   * drop-oldest: the oldest ready messages of the highest level first (RabbitMQ drop-head);
-   * drop-lowest-priority: the lowest level's first. Victims are chosen before any is dropped, so a
-   * publish that would not fit even with every droppable message gone fails with nothing dropped.
-   */
-  private async dropUntilFits(count: number, bytes: number, incomingLevel: number): Promise<RoomOutcome> {
-    const q = this.q;
-    const o = q.options;
-    if (this.overLimitsAlone(count, bytes)) throw this.full(': the publish alone is over the limits');
-    const levels = q.state.levels.map((_, i) => i);
-    if (o.overflow === 'drop-oldest') levels.reverse();
-    const chosen = levels.map(() => new Set<number>());
-    const victims: DropVictim[] = [];
-    let freedCount = 0;
-    let freedBytes = 0;
-    while (this.isOver(count - freedCount, bytes - freedBytes)) {
-      let victim: DropVictim | undefined;
-      for (const level of levels) {
-        if (
-          o.overflow === 'drop-lowest-priority' &&
-          level > incomingLevel &&
-          q.state.unsettledIn(level) - chosen[level].size > 0
-        )
-          return 'drop-incoming';
-        victim = await this.oldestReady(level, chosen[level]);
-        if (victim !== undefined) break;
-      }
-      if (victim === undefined) throw this.full(': every stored message is in flight or delayed');
-      chosen[victim.level].add(victim.offset);
-      victims.push(victim);
-      freedCount++;
-      freedBytes += victim.sizeBytes;
-    }
-    // Under the queue's lock since the choice: nothing has taken, settled or moved a victim since.
-    for (const v of victims) {
-      if (v.held) q.state.unhold(v.offset);
-      q.state.settle(v.level, v.offset); // a tracked message is forgotten with it
-      q.bytes -= v.sizeBytes;
-      q.counters.dropped++;
-    }
-    if (victims.length > 0) await q.journal.commit();
-    this.reserve(count, bytes);
-    return 'ok';
-  }
-
-  /**
-   * The level's oldest ready message not in `chosen`: one visible again after a nack or an expired
-   * lease, one held behind its FIFO group, or the first never delivered from the cursor on,
-   * whichever has the lowest offset. Messages in flight, waiting for a retry or being dead-lettered
-   * are never dropped.
-   */
-  private async oldestReady(level: number, chosen: ReadonlySet<number>): Promise<DropVictim | undefined> {
-    const q = this.q;
-    let oldest: number | undefined;
-    for (const key of q.state.visible[level]) {
-      const t = q.state.tracked.get(key);
-      if (t === undefined || t.state !== 'visible' || chosen.has(t.offset)) continue;
-      if (oldest === undefined || t.offset < oldest) oldest = t.offset;
-    }
-    const held = level === 0 ? q.state.oldestHeld(chosen) : undefined;
-    if (held !== undefined && (oldest === undefined || held < oldest)) oldest = held;
-    // Everything from the cursor on is newer than the cursor: the log is read only when nothing
-    // older is ready.
-    const fromCursor =
-      oldest !== undefined && oldest < q.state.nextCursorOffset(level)
-        ? undefined
-        : await this.firstFromCursor(level, chosen);
-    if (fromCursor !== undefined && (oldest === undefined || fromCursor.offset < oldest)) oldest = fromCursor.offset;
-    if (oldest === undefined) return undefined;
-    const rec = oldest === fromCursor?.offset ? fromCursor : await q.readOne(level, oldest);
-    return { level, offset: oldest, held: held === oldest, sizeBytes: rec === null ? 0 : recordBytes(rec) };
-  }
-
-  /** The first never-delivered message of the level from its cursor on, not in `chosen`, if any. */
-  private async firstFromCursor(level: number, chosen: ReadonlySet<number>): Promise<LogRecord | undefined> {
-    const q = this.q;
-    const l = q.state.levels[level];
-    let at = q.state.nextCursorOffset(level);
-    while (at < l.endOffset) {
-      const recs = await q.log(level).read(at, { maxBytes: 64 * 1024, maxRecords: 64 });
-      if (recs.length === 0) return undefined;
-      for (const rec of recs) {
-        if (rec.offset >= l.endOffset) return undefined;
-        if (q.state.isCandidate(level, rec.offset) && !chosen.has(rec.offset)) return rec;
-      }
-      at = recs[recs.length - 1].offset + 1;
-    }
-    return undefined;
   }
 }
