@@ -3,13 +3,15 @@
 // end, wait for the next durable append. A handler that throws is retried with backoff (manual
 // ack mode, deliveryCount+1) and counted in errorRate, and the progress before it is committed
 // first, unless its transaction committed its offset (then it is consumed); in 'auto' mode the
-// batch is committed before delivery (at-most-once) and a throw is counted, not retried.
+// batch is committed before delivery (at-most-once) and a throw is counted, not retried. Commits
+// and retries are partition-progress.ts's.
 import { isWharfError, toWharfError } from '../../common/index.js';
 import type { Clock, TimerHandle, WharfError } from '../../common/index.js';
 import type { LogRecord } from '../../storage/index.js';
 import { BROKER_DEFAULTS } from '../context.js';
 import { decodeInto } from '../message-codec.js';
 import type { DeliveryGrant, Payload, StoredTopicDelivery, TopicHandler, TopicMessage } from '../types.js';
+import { PartitionProgress, backoffMs } from './partition-progress.js';
 import type { DataWaiter, Topic, TopicPartition } from './topic.js';
 
 export interface FetcherHost {
@@ -72,12 +74,9 @@ export class PartitionFetcher implements DataWaiter {
   /** Next offset to deliver. */
   position = -1;
   private state: State = 'running';
-  private lastCommitted = -1;
-  private commitRequested = -1;
-  private commitInFlight: Promise<void> | null = null;
   private wakeUp: (() => void) | null = null;
-  /** Backoff sleeps of windowed retries (several may run at once); woken by stop/abort. */
-  private readonly retrySleepers = new Set<() => void>();
+  /** Commits of the settled progress and retries of failed messages (partition-progress.ts). */
+  private readonly progress: PartitionProgress;
   /** The read of the batch after the one being delivered (errors kept as values, thrown when used). */
   private prefetched: { fromOffset: number; end: number; result: Promise<LogRecord[] | WharfError> } | null = null;
   private readonly done: Promise<void>;
@@ -94,7 +93,7 @@ export class PartitionFetcher implements DataWaiter {
   ) {
     this.grant =
       host.group === null ? undefined : Object.freeze({ group: host.group, memberId: host.memberId, assignmentEpoch });
-    if (committedAtStart !== undefined) this.lastCommitted = committedAtStart;
+    this.progress = new PartitionProgress(this, host, partition.index, assignmentEpoch, committedAtStart);
     this.done = this.run(startPosition);
   }
 
@@ -104,15 +103,7 @@ export class PartitionFetcher implements DataWaiter {
     this.wake();
     await this.done;
     if (this.state === 'aborted') return;
-    await this.commitInFlight;
-    if (this.host.commit !== null && this.position > this.lastCommitted) {
-      try {
-        if (await this.host.commit(this.partition.index, this.assignmentEpoch, this.position))
-          this.lastCommitted = this.position;
-      } catch (err) {
-        this.host.onError(toWharfError(err));
-      }
-    }
+    await this.progress.commitAtStop();
   }
 
   /**
@@ -140,7 +131,16 @@ export class PartitionFetcher implements DataWaiter {
     const w = this.wakeUp;
     this.wakeUp = null;
     w?.();
-    if (this.retrySleepers.size > 0 && this.state !== 'running') for (const f of [...this.retrySleepers]) f();
+    if (this.state !== 'running') this.progress.wakeRetrySleepers();
+  }
+
+  // ProgressOwner (partition-progress.ts)
+  get running(): boolean {
+    return this.state === 'running';
+  }
+
+  get aborted(): boolean {
+    return this.state === 'aborted';
   }
 
   private async run(startPosition: () => Promise<number>): Promise<void> {
@@ -153,8 +153,8 @@ export class PartitionFetcher implements DataWaiter {
     }
     // A group with no commit here started from its reset position (from): commit it, as Kafka's consumer
     // does, so lag counts from it and the next owner after a crash starts there, not at a new 'latest'.
-    if (this.host.commit !== null && this.lastCommitted === -1 && this.state !== 'aborted') {
-      if ((await this.commitNow(this.position)) === 'fenced') return;
+    if (this.host.commit !== null && this.progress.lastCommitted === -1 && this.state !== 'aborted') {
+      if ((await this.progress.commitNow(this.position)) === 'fenced') return;
     }
     const part = this.partition;
     const maxBytes = BROKER_DEFAULTS.fetchMaxBytes;
@@ -194,7 +194,7 @@ export class PartitionFetcher implements DataWaiter {
       // is the lowest unsettled offset (lowestUnsettledOffset), so it must not name a record gone.
       if (records[0].offset > this.position) this.position = records[0].offset;
       if (this.host.autoAck && this.host.commit !== null) {
-        const outcome = await this.commitNow(records[records.length - 1].offset + 1);
+        const outcome = await this.progress.commitNow(records[records.length - 1].offset + 1);
         if (outcome === 'fenced') break;
         if (outcome === 'failed') {
           await this.sleep(backoffMs(++failures));
@@ -216,7 +216,7 @@ export class PartitionFetcher implements DataWaiter {
           ? await this.deliverWindowed(records, end)
           : await this.deliverBatch(records, end);
       if (delivered > 0) this.host.topicRef.deliverMeter.mark(delivered);
-      if (!this.host.autoAck) this.commitSoon();
+      if (!this.host.autoAck) this.progress.commitSoon();
     }
   }
 
@@ -261,7 +261,7 @@ export class PartitionFetcher implements DataWaiter {
           }
         } catch {
           awaited = true;
-          settled = await this.retry(msg);
+          settled = await this.progress.retry(msg);
         }
         if (!settled) break;
       }
@@ -286,7 +286,7 @@ export class PartitionFetcher implements DataWaiter {
    */
   private commitProgressWhenDue(dueMs: number): number {
     if (this.host.clock.now() < dueMs) return dueMs;
-    this.commitSoon();
+    this.progress.commitSoon();
     return this.progressCommitDueMs();
   }
 
@@ -362,36 +362,18 @@ export class PartitionFetcher implements DataWaiter {
       try {
         r = handler(msg);
       } catch {
-        void this.retryWindowed(msg).then((ok) => finish(i, ok, true));
+        void this.progress.retryWindowed(msg).then((ok) => finish(i, ok, true));
         continue;
       }
       if (r !== undefined && typeof (r as Promise<void>).then === 'function') {
         (r as Promise<void>).then(
           () => finish(i, true, true),
-          () => void this.retryWindowed(msg).then((ok) => finish(i, ok, true)),
+          () => void this.progress.retryWindowed(msg).then((ok) => finish(i, ok, true)),
         );
       } else finish(i, true, false);
     }
     while (inFlight > 0) await new Promise<void>((r) => (waiter = r));
     return delivered;
-  }
-
-  /** retry() for a windowed message: its own wakeable backoff sleep, so several can wait at once. */
-  private retryWindowed(msg: TopicMessage): Promise<boolean> {
-    return this.retry(msg, (ms) => this.retrySleep(ms));
-  }
-
-  /** A backoff sleep of its own that stop() wakes early (the shared sleep() holds one sleeper only). */
-  private retrySleep(ms: number): Promise<void> {
-    return new Promise<void>((resolve) => {
-      const timer = this.host.clock.setTimer(ms, () => done());
-      const done = (): void => {
-        timer.cancel();
-        this.retrySleepers.delete(done);
-        resolve();
-      };
-      this.retrySleepers.add(done);
-    });
   }
 
   /** The message for a record, or null (reported) for a record that passed its CRC but is not a Wharf message. */
@@ -421,92 +403,6 @@ export class PartitionFetcher implements DataWaiter {
     }
   }
 
-  /**
-   * After a handler threw: count it; in auto mode that settles the message, otherwise deliver it again
-   * (deliveryCount+1) after a backoff until it succeeds. False when stopped first (left uncommitted).
-   * A message whose offset a transaction has committed under this grant (tx.commitOffset(msg), then
-   * a throw) is settled, not delivered again: as in Kafka once the transaction that holds the
-   * consumer's offset has committed, it is consumed, and running it again would apply that
-   * transaction's effects twice.
-   */
-  private async retry(
-    msg: TopicMessage,
-    sleep: (ms: number) => Promise<void> = (ms) => this.sleep(ms),
-  ): Promise<boolean> {
-    for (;;) {
-      this.host.topicRef.errorMeter.mark();
-      if (this.host.autoAck || this.consumedByTransaction(msg)) return true;
-      if (this.state !== 'running') return false; // not committed: whoever owns it next delivers it again
-      // Every message below this one has settled (it is the lowest unsettled): commit that progress
-      // before waiting, else a poison message would keep up to a whole batch uncommitted for as long
-      // as it fails (redelivered after a restart, counted as lag). A windowed message that is not
-      // the lowest yet commits at a later failure, once the ones below it have settled.
-      if (this.position === msg.offset) this.commitSoon();
-      await sleep(backoffMs(msg.deliveryCount));
-      // That commit lands before the message runs again: its transaction may commit past it.
-      await this.commitInFlight;
-      // A transaction the handler did not wait for may have committed it meanwhile.
-      if (this.consumedByTransaction(msg)) return true;
-      if (this.state !== 'running') return false;
-      msg.deliveryCount++;
-      try {
-        const r = this.host.handler(msg);
-        if (r !== undefined && typeof (r as Promise<void>).then === 'function') await r;
-        return true;
-      } catch {
-        // counted at the top of the loop
-      }
-    }
-  }
-
-  /**
-   * Whether a commit under this fetcher's grant has moved past msg while it is unsettled: the
-   * fetcher's own commits stop at the lowest unsettled offset, so only a transaction's can
-   * (tx.commitOffset(msg) commits msg.offset + 1; it cannot pass an unsettled message below msg).
-   */
-  private consumedByTransaction(msg: TopicMessage): boolean {
-    const committed = this.host.committedUnderGrant;
-    return committed !== null && committed(this.partition.index, this.assignmentEpoch) > msg.offset;
-  }
-
-  private async commitNow(offset: number): Promise<'ok' | 'fenced' | 'failed'> {
-    try {
-      if (!(await this.host.commit!(this.partition.index, this.assignmentEpoch, offset))) {
-        this.state = 'aborted';
-        return 'fenced';
-      }
-      this.lastCommitted = offset;
-      return 'ok';
-    } catch (err) {
-      this.host.onError(toWharfError(err));
-      return 'failed';
-    }
-  }
-
-  /** Commits the position in the background; at most one commit in flight, later positions coalesce. */
-  private commitSoon(): void {
-    if (this.host.commit === null || this.position <= this.commitRequested) return;
-    this.commitRequested = this.position;
-    if (this.commitInFlight !== null) return;
-    this.commitInFlight = (async () => {
-      while (this.lastCommitted < this.commitRequested && this.state !== 'aborted') {
-        const offset = this.commitRequested;
-        try {
-          if (!(await this.host.commit!(this.partition.index, this.assignmentEpoch, offset))) {
-            this.abort(); // fenced: the partition belongs to someone else now
-            break;
-          }
-          this.lastCommitted = offset;
-        } catch (err) {
-          this.host.onError(toWharfError(err));
-          this.commitRequested = this.lastCommitted;
-          break;
-        }
-      }
-      this.commitInFlight = null;
-    })();
-  }
-
   private waitForData(): Promise<void> {
     return new Promise((resolve) => {
       if (this.state !== 'running' || this.position < this.partition.durableEnd) return resolve();
@@ -518,7 +414,8 @@ export class PartitionFetcher implements DataWaiter {
     });
   }
 
-  private sleep(ms: number): Promise<void> {
+  /** The loop's backoff sleep; stop() and abort() end it early (also a retry's, partition-progress.ts). */
+  sleep(ms: number): Promise<void> {
     return new Promise((resolve) => {
       let timer: TimerHandle | null = null;
       this.wakeUp = () => {
@@ -528,12 +425,4 @@ export class PartitionFetcher implements DataWaiter {
       timer = this.host.clock.setTimer(ms, () => this.wake());
     });
   }
-}
-
-/** Doubling retry backoff, capped. */
-export function backoffMs(attempt: number): number {
-  return Math.min(
-    BROKER_DEFAULTS.retryMaxDelayMs,
-    BROKER_DEFAULTS.retryInitialDelayMs * 2 ** Math.min(20, attempt - 1),
-  );
 }
