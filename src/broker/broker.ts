@@ -163,9 +163,12 @@ export class Broker implements Wharf_Core, Wharf_Topics, Wharf_Queues, Wharf_Exc
   async publish(name: string, input: MessageInput | MessageInput[]): Promise<PublishResult | PublishResult[]> {
     // Refused alone and at once: a closed broker, a name that is not one.
     const kind = this.kindOf(name);
-    if (Array.isArray(input)) return this.singles.many(name, input);
-    const gathers = kind === 'topic' || (kind === 'queue' && this.queues.gathersSinglePublishes(name));
-    return gathers ? this.singles.single(name, input) : (await this.publishNow(name, [input]))[0];
+    const gathers =
+      !Array.isArray(input) && (kind === 'topic' || (kind === 'queue' && this.queues.gathersSinglePublishes(name)));
+    if (gathers) return this.singles.single(name, input);
+    // Singles gathering for other names were called first: they go first (an exchange may route to them).
+    this.singles.flushAll();
+    return Array.isArray(input) ? this.singles.many(name, input) : (await this.singles.many(name, [input]))[0];
   }
 
   /**
@@ -209,6 +212,7 @@ export class Broker implements Wharf_Core, Wharf_Topics, Wharf_Queues, Wharf_Exc
   async deleteTopic(name: string): Promise<void> {
     this.ensureOpen();
     rejectReservedName(name);
+    this.singles.flushAll(); // publishes called before go first
     return this.topics.deleteTopic(name);
   }
 
@@ -266,12 +270,14 @@ export class Broker implements Wharf_Core, Wharf_Topics, Wharf_Queues, Wharf_Exc
   async deleteQueue(name: string): Promise<void> {
     this.ensureOpen();
     rejectReservedName(name);
+    this.singles.flushAll(); // publishes called before go first
     return this.queues.deleteQueue(name);
   }
 
   async purgeQueue(name: string): Promise<number> {
     this.ensureOpen();
     rejectReservedName(name);
+    this.singles.flushAll(); // publishes called before go first
     return this.queues.purgeQueue(name);
   }
 
@@ -360,6 +366,7 @@ export class Broker implements Wharf_Core, Wharf_Topics, Wharf_Queues, Wharf_Exc
 
   async deleteExchange(name: string): Promise<void> {
     rejectReservedName(name);
+    this.singles.flushAll(); // publishes called before go first
     return this.exchangeManager.deleteExchange(name);
   }
 
@@ -391,6 +398,7 @@ export class Broker implements Wharf_Core, Wharf_Topics, Wharf_Queues, Wharf_Exc
   /** Acks, publishes and offset commits made through tx apply all together when fn resolves, or not at all. */
   async transaction<T>(fn: (tx: Transaction) => Promise<T>): Promise<T> {
     this.ensureOpen();
+    this.singles.flushAll(); // publishes called before go first
     return this.exchanges!.transactions.transaction(fn);
   }
 

@@ -23,7 +23,7 @@ import type { MessageInput, Payload, PublishResult } from './types.js';
 /** Publishes a batch to a name now, in call order with other batches to it. */
 export type PublishBatch = (name: string, messages: MessageInput[]) => Promise<PublishResult[]>;
 
-/** Payload bytes that close a gathering batch early, as the remote client's default maxBatchBytes. */
+/** Bytes (payloads, keys, headers) that close a gathering batch early, as the remote client's default maxBatchBytes. */
 export const MAX_GATHERED_BATCH_BYTES = 1024 * 1024;
 
 /**
@@ -47,7 +47,10 @@ interface Waiter {
 interface Gathered {
   readonly messages: MessageInput[];
   readonly waiters: Waiter[];
-  payloadBytes: number;
+  /** Whether its messages carry a producerId and sequence (a batch holds stamped or unstamped ones only). */
+  readonly stamped: boolean;
+  /** Payload, key and header bytes: the batch is sent once they reach MAX_GATHERED_BATCH_BYTES. */
+  bytes: number;
 }
 
 /** What waits behind a merged batch in flight: a gathered batch, or one publish of an array. */
@@ -71,13 +74,23 @@ export class SinglePublishes {
     const taken = takenNow(message);
     // A payload that cannot be serialised fails alone, with the error the broker gives it.
     if (taken === null) return this.publishBatch(name, [message]).then((r) => r[0]);
+    // A dedupId may repeat a publish still in flight, and a batch holding such a repeat can store
+    // its other messages and then fail with the original: re-published one by one, they would be
+    // stored twice. So it goes alone, in order (as an array publish does).
+    if (taken.dedupId !== undefined) return this.many(name, [taken]).then((r) => r[0]);
+    // Stamped messages (producerId + sequence) are re-published with their sequences, so a repeat
+    // answers as a duplicate even if a refused batch stored it: never in one batch with unstamped ones.
+    const stamped = taken.producerId !== undefined || taken.sequence !== undefined;
     let g = this.gathering.get(name);
-    if (g === undefined) this.gathering.set(name, (g = { messages: [], waiters: [], payloadBytes: 0 }));
+    if (g !== undefined && g.stamped !== stamped) {
+      this.flushName(name);
+      g = undefined;
+    }
+    if (g === undefined) this.gathering.set(name, (g = { messages: [], waiters: [], stamped, bytes: 0 }));
     const result = new Promise<PublishResult>((resolve, reject) => g.waiters.push({ resolve, reject }));
     g.messages.push(taken);
-    g.payloadBytes += (taken.payload as Uint8Array).length;
-    if (g.messages.length >= LIMITS.maxBatchMessages || g.payloadBytes >= MAX_GATHERED_BATCH_BYTES)
-      this.flushName(name);
+    g.bytes += inputBytes(taken);
+    if (g.messages.length >= LIMITS.maxBatchMessages || g.bytes >= MAX_GATHERED_BATCH_BYTES) this.flushName(name);
     else if (!this.flushQueued) {
       this.flushQueued = true;
       queueMicrotask(() => this.flushAll());
@@ -105,8 +118,14 @@ export class SinglePublishes {
     return new Promise((resolve) => this.heldWaiters.push(resolve));
   }
 
-  private flushAll(): void {
+  /**
+   * Sends what is gathering for every name now: before a publish that is not gathered (to another
+   * name, or through an exchange that routes to a gathering one), a transaction or a delete, so
+   * that what was called first goes first.
+   */
+  flushAll(): void {
     this.flushQueued = false;
+    if (this.gathering.size === 0) return;
     for (const name of [...this.gathering.keys()]) this.flushName(name);
   }
 
@@ -204,6 +223,14 @@ function takenNow(m: MessageInput): MessageInput | null {
     partition: m.partition,
   };
   return taken;
+}
+
+/** About what a message adds to a batch: its payload, key and header bytes (UTF-16 lengths for strings). */
+function inputBytes(m: MessageInput): number {
+  let n = (m.payload as Uint8Array).length + (typeof m.key === 'string' ? m.key.length : 0);
+  const h = m.headers;
+  if (h !== null && typeof h === 'object') for (const k in h) n += k.length + String(h[k]).length;
+  return n;
 }
 
 function copiedPayload(p: Payload | undefined): Uint8Array | null {

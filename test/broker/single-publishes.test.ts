@@ -201,6 +201,61 @@ describe('single publishes through the broker', () => {
     expect(got).toEqual([1, 2, 3, 4]);
   });
 
+  it('a publish through an exchange, a transaction or a delete made after single publishes in the same tick comes after them', async () => {
+    const b = await memBroker();
+    await b.createQueue('q');
+    await b.createExchange('x', { type: 'fanout' });
+    await b.bind('x', { queue: 'q' });
+    const calls = [
+      b.publish('q', { payload: 'a' }),
+      b.publish('x', { payload: 'b' }),
+      b.publish('q', { payload: 'c' }),
+      b.transaction(async (tx) => {
+        tx.publish('q', { payload: 'd' });
+      }),
+    ];
+    await Promise.all(calls);
+    expect((await b.receive('q', { max: 10 })).map((m) => m.payload)).toEqual(['a', 'b', 'c', 'd']);
+    await b.createQueue('gone');
+    const before = b.publish('gone', { payload: 1 });
+    await b.deleteQueue('gone');
+    await expect(before).resolves.toMatchObject({ id: expect.any(String) });
+  });
+
+  it('a refused batch stores nothing twice: a dedupId goes alone, and stamped and unstamped messages are never merged', async () => {
+    const b = await memBroker();
+    await b.createTopic('t', { dedupWindowMs: 60_000 });
+    // The original (an explicit partition the topic does not have) fails while its repeat waits for it.
+    const original = b.publish('t', [{ producerId: 'p', sequence: 1, partition: 99 }]);
+    const calls = [
+      b.publish('t', { producerId: 'p', sequence: 1, payload: 'repeat' }),
+      b.publish('t', { payload: 'b' }),
+      b.publish('t', { dedupId: 'k', payload: 'c' }),
+      b.publish('t', { dedupId: 'k', payload: 'c-again' }),
+    ];
+    await Promise.allSettled([original, ...calls]);
+    const stored: unknown[] = [];
+    const sub = await b.subscribe('t', { from: 'earliest' }, (m) => void stored.push(m.payload));
+    await new Promise((r) => setTimeout(r, 50));
+    await sub.close();
+    expect(stored.filter((p) => p === 'b')).toHaveLength(1);
+    expect(stored.filter((p) => p === 'c' || p === 'c-again')).toEqual(['c']);
+  });
+
+  it("a queue with overflow 'drop-lowest-priority' weighs each single publish alone, as before", async () => {
+    const b = await memBroker();
+    await b.createQueue('p', { priorities: 3, maxLength: 2, overflow: 'drop-lowest-priority' });
+    await b.publish('p', { payload: 'old-p2', priority: 2 });
+    await b.publish('p', { payload: 'old-p0', priority: 0 });
+    const [high, low] = await Promise.all([
+      b.publish('p', { payload: 'new-p2', priority: 2 }),
+      b.publish('p', { payload: 'new-p0', priority: 0 }),
+    ]);
+    expect(high.overflow).toBeUndefined();
+    expect(low.overflow).toBe('dropped');
+    expect((await b.receive('p', { max: 10 })).map((m) => m.payload).sort()).toEqual(['new-p2', 'old-p2']);
+  });
+
   it('publishes made before close() are stored', async () => {
     const dir = await import('node:fs').then((fs) => fs.mkdtempSync('/tmp/wharf-singles-'));
     const b = await Broker.open({ dataDir: dir });

@@ -245,13 +245,21 @@ export class QueueManager implements KindManager {
   }
 
   /**
-   * Whether single publishes to this queue may be stored as one batch (single-publishes.ts): not
-   * when a batch waits for room or tokens for all its messages at once (overflow 'block', a rate
-   * limit), where singles would have gone in one by one.
+   * Whether single publishes to this queue may be stored as one batch (single-publishes.ts). Not
+   * where a batch is judged as a whole differently from its messages one by one: overflow 'block'
+   * and a rate limit wait for room or tokens for all its messages at once, 'drop-lowest-priority'
+   * weighs the batch by its highest priority, and content-based dedup may find a repeat of a
+   * publish still in flight in it (a batch can then store part of itself and fail).
    */
   gathersSinglePublishes(name: string): boolean {
     const o = this.queues.get(name)?.engine.options;
-    return o !== undefined && o.overflow !== 'block' && o.rateLimit === undefined;
+    return (
+      o !== undefined &&
+      o.overflow !== 'block' &&
+      o.overflow !== 'drop-lowest-priority' &&
+      o.rateLimit === undefined &&
+      o.contentBasedDedup !== true
+    );
   }
 
   // for exchanges: admission, receipt check and ack-by-position for atomic routing and transactions.
