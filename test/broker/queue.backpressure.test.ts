@@ -72,6 +72,16 @@ describe('overflow policies', () => {
     expect((await qstats(t, 'q')).depth).toBe(0);
   });
 
+  it("'drop-oldest' drops one message per message over the limit, also for concurrent publishes (a stored one is not counted again as reserved)", async () => {
+    await t.broker.createQueue('q', { maxLength: 4, overflow: 'drop-oldest' });
+    await t.broker.publish('q', [{ payload: 1 }, { payload: 2 }, { payload: 3 }]);
+    // Two batches at once: the first fits, the second needs one victim.
+    await Promise.all([t.broker.publish('q', [{ payload: 'a' }]), t.broker.publish('q', [{ payload: 'b' }])]);
+    expect((await qstats(t, 'q')).depth).toBe(4);
+    expect((await qstats(t, 'q')).dropped).toBe(1);
+    expect((await t.broker.receive('q', { max: 10 })).map((m) => m.payload)).toEqual([2, 3, 'a', 'b']);
+  });
+
   it("'drop-oldest' (RabbitMQ drop-head) drops the head to make room", async () => {
     await t.broker.createQueue('q', { maxLength: 3, overflow: 'drop-oldest' });
     await fill('q', 3);

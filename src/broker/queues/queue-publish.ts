@@ -218,10 +218,26 @@ export class QueuePublisher {
       for (const p of fresh) p.overflow = 'dropped';
       return;
     }
+    await this.appendReserved(fresh, fresh.length, bytes);
+  }
+
+  /**
+   * Appends messages whose room is reserved, giving each level's share of the reservation back in
+   * the step its messages start to count as stored: given back after the whole append, they were
+   * counted twice meanwhile, and a concurrent publish dropped (or refused, or dead-lettered) one
+   * message too many for them. What a failed append did not store is given back at the end.
+   */
+  private async appendReserved(fresh: Pending[], reservedCount: number, reservedBytes: number): Promise<void> {
+    let count = reservedCount;
+    let bytes = reservedBytes;
     try {
-      await this.append(fresh);
+      await this.append(fresh, (storedCount, storedBytes) => {
+        this.gate.unreserve(storedCount, storedBytes);
+        count -= storedCount;
+        bytes -= storedBytes;
+      });
     } finally {
-      this.gate.unreserve(fresh.length, bytes);
+      this.gate.unreserve(count, bytes);
     }
   }
 
@@ -242,24 +258,20 @@ export class QueuePublisher {
       }
     }
     this.gate.reserve(fit.length, fitBytes); // in the same step as the checks above
-    try {
-      const facts = q.facts('overflow', undefined);
-      const writes = await Promise.allSettled([
-        fit.length > 0 ? this.append(fit) : Promise.resolve(),
-        q.host
-          .appendTo(
-            q.options.deadLetterQueue!,
-            over.map((p) => deadLetterRecord({ ...p.record, offset: -1 }, facts)),
-          )
-          .then(() => {
-            q.counters.deadLettered += over.length;
-            for (const p of over) p.overflow = 'dead-lettered';
-          }),
-      ]);
-      for (const w of writes) if (w.status === 'rejected') throw w.reason;
-    } finally {
-      this.gate.unreserve(fit.length, fitBytes);
-    }
+    const facts = q.facts('overflow', undefined);
+    const writes = await Promise.allSettled([
+      this.appendReserved(fit, fit.length, fitBytes),
+      q.host
+        .appendTo(
+          q.options.deadLetterQueue!,
+          over.map((p) => deadLetterRecord({ ...p.record, offset: -1 }, facts)),
+        )
+        .then(() => {
+          q.counters.deadLettered += over.length;
+          for (const p of over) p.overflow = 'dead-lettered';
+        }),
+    ]);
+    for (const w of writes) if (w.status === 'rejected') throw w.reason;
   }
 
   // Rebuilds, on open, the dedup window from the records of the last dedupWindowMs (every level and
@@ -303,7 +315,8 @@ export class QueuePublisher {
     if (q.options.overflow === 'reject' && this.gate.isOver(inputs.length, bytes)) throw this.gate.full();
   }
 
-  private async append(fresh: Pending[]): Promise<void> {
+  /** onStored: a level's messages count as stored now (called in that step, once per level). */
+  private async append(fresh: Pending[], onStored: (count: number, bytes: number) => void): Promise<void> {
     const q = this.q;
     const groups = new Map<number, Pending[]>();
     for (const p of fresh) {
@@ -316,11 +329,8 @@ export class QueuePublisher {
       highestLevelFirst(groups).map(async ([level, ps]) => {
         const records =
           level === DELAY_LEVEL ? ps.map((p) => withDueHeader(p.record, now + p.delayMs)) : ps.map((p) => p.record);
-        const base = await q.appendLevel(
-          level,
-          records,
-          ps.reduce((n, p) => n + p.sizeBytes, 0),
-        );
+        const levelBytes = ps.reduce((n, p) => n + p.sizeBytes, 0);
+        const base = await q.appendLevel(level, records, levelBytes, () => onStored(ps.length, levelBytes));
         if (level === DELAY_LEVEL) {
           ps.forEach((p, i) => q.delayed.offer(now + p.delayMs, base + i));
           q.delayed.arm();
