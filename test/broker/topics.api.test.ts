@@ -191,6 +191,18 @@ describe('topics: lifecycle and publish', () => {
     expect((await b.publish('d', { dedupId: 'k', payload: 'fits' })).duplicate).toBe(true);
   });
 
+  it('a refused keyless batch does not move the sticky partitioner on', async () => {
+    const b = await memBroker({ inMemory: true });
+    await b.createTopic('spread', { partitions: 2, maxMessageBytes: 100 });
+    const keyless = Array.from({ length: 99 }, (_, i) => ({ payload: i }));
+    expect((await b.publish('spread', keyless)).every((r) => r.partition === 0)).toBe(true);
+    // 99 of the run's 100 used; a refused batch of 50 takes none of it.
+    expect(await codeOf(b.publish('spread', [...keyless.slice(0, 49), { payload: 'x'.repeat(500) }]))).toBe(
+      'MESSAGE_TOO_LARGE',
+    );
+    expect((await b.publish('spread', { payload: 'next' })).partition).toBe(0);
+  });
+
   it('rejects every bad input with its code and leaves what is stored untouched', async () => {
     const b = await memBroker({ inMemory: true, maxMessageBytes: 4096 });
     await b.createTopic('orders', { partitions: 2 });

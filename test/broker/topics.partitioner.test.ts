@@ -104,4 +104,13 @@ describe('topic partitioner (Kafka murmur2)', () => {
     expect(counts).toEqual([STICKY_MESSAGES, STICKY_MESSAGES, STICKY_MESSAGES, STICKY_MESSAGES]);
     expect(sequence).toEqual([0, 1, 2, 3]);
   });
+
+  it('peek gives the partition take will, without moving the run on', () => {
+    const s = new KeylessSpreader(3);
+    for (let i = 0; i < 3 * STICKY_MESSAGES + 7; i++) {
+      const seen = s.peek();
+      expect(s.peek()).toBe(seen);
+      expect(s.take()).toBe(seen);
+    }
+  });
 });

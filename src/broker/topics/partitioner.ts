@@ -53,6 +53,12 @@ export class KeylessSpreader {
   private used = 0;
   constructor(private readonly numPartitions: number) {}
 
+  /** The partition take() would give now, without taking it (a publish still being checked). */
+  peek(): number {
+    if (this.used < STICKY_MESSAGES) return this.current;
+    return this.current + 1 === this.numPartitions ? 0 : this.current + 1;
+  }
+
   /** The partition for the keyless messages of one publish call carrying `count` of them. */
   take(count = 1): number {
     if (this.used >= STICKY_MESSAGES) {

@@ -1,6 +1,6 @@
 // Kafka-model topics: create/delete/describe, publish (validate the whole batch, pick partitions,
 // one append per partition), subscribe (group coordinators, private readers), retention and stats.
-import { LIMITS, WharfError } from '../../common/index.js';
+import { LIMITS, WharfError, assert } from '../../common/index.js';
 import type { LogOptions, RecordInput } from '../../storage/index.js';
 import type { BrokerContext, KindManager } from '../context.js';
 import { RECOVERY_WINDOW_MS } from '../idempotence.js';
@@ -140,7 +140,7 @@ export class TopicManager implements KindManager {
       } else if (enc.record.key !== null) {
         p = partitionForKey(enc.record.key, count);
       } else {
-        if (keyless < 0) keyless = topic.spreader.take(n);
+        if (keyless < 0) keyless = topic.spreader.peek();
         p = keyless;
       }
       records[i] = enc.record;
@@ -148,6 +148,8 @@ export class TopicManager implements KindManager {
       partitionOf[i] = p;
       if (p !== partitionOf[0]) mixed = true;
     }
+    // Taken once the batch passed its checks: a refused batch leaves the spreader's run as it was.
+    if (keyless >= 0) assert(topic.spreader.take(n) === keyless, 'take() gives the partition peek() saw');
     if (!mixed) {
       const baseOffset = await topic.partitions[partitionOf[0]].append(records);
       for (let i = 0; i < n; i++) results[i].offset = baseOffset + i;
