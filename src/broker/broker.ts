@@ -212,7 +212,7 @@ export class Broker implements Wharf_Core, Wharf_Topics, Wharf_Queues, Wharf_Exc
   async deleteTopic(name: string): Promise<void> {
     this.ensureOpen();
     rejectReservedName(name);
-    this.singles.flushAll(); // publishes called before go first
+    this.singles.flushAll();
     return this.topics.deleteTopic(name);
   }
 
@@ -270,14 +270,14 @@ export class Broker implements Wharf_Core, Wharf_Topics, Wharf_Queues, Wharf_Exc
   async deleteQueue(name: string): Promise<void> {
     this.ensureOpen();
     rejectReservedName(name);
-    this.singles.flushAll(); // publishes called before go first
+    this.singles.flushAll();
     return this.queues.deleteQueue(name);
   }
 
   async purgeQueue(name: string): Promise<number> {
     this.ensureOpen();
     rejectReservedName(name);
-    this.singles.flushAll(); // publishes called before go first
+    this.singles.flushAll();
     return this.queues.purgeQueue(name);
   }
 
@@ -366,7 +366,7 @@ export class Broker implements Wharf_Core, Wharf_Topics, Wharf_Queues, Wharf_Exc
 
   async deleteExchange(name: string): Promise<void> {
     rejectReservedName(name);
-    this.singles.flushAll(); // publishes called before go first
+    this.singles.flushAll();
     return this.exchangeManager.deleteExchange(name);
   }
 
@@ -398,7 +398,7 @@ export class Broker implements Wharf_Core, Wharf_Topics, Wharf_Queues, Wharf_Exc
   /** Acks, publishes and offset commits made through tx apply all together when fn resolves, or not at all. */
   async transaction<T>(fn: (tx: Transaction) => Promise<T>): Promise<T> {
     this.ensureOpen();
-    this.singles.flushAll(); // publishes called before go first
+    this.singles.flushAll();
     return this.exchanges!.transactions.transaction(fn);
   }
 

@@ -19,9 +19,8 @@ const FORMAT_VERSION = 1;
 
 export class Catalog {
   private readonly entries = new Map<string, CatalogEntry>();
-  private readonly reserved = new Set<string>();
-  /** Reserved names whose deletion is still removing files (removeAndHold). */
-  private readonly deleting = new Set<string>();
+  /** Names claimed and not in entries: a create in progress, or a deletion still removing files (removeAndHold). */
+  private readonly reserved = new Map<string, 'creating' | 'deleting'>();
   /** Serialises writes so the file on disk always holds the latest map. */
   private writeChain: Promise<void> = Promise.resolve();
 
@@ -84,7 +83,11 @@ export class Catalog {
     validateName(name, `${kind} name`);
     const existing = this.entries.get(name);
     if (existing !== undefined || this.reserved.has(name)) {
-      const what = existing ? `a ${existing.kind}` : this.deleting.has(name) ? 'being deleted' : 'being created';
+      const what = existing
+        ? `a ${existing.kind}`
+        : this.reserved.get(name) === 'deleting'
+          ? 'being deleted'
+          : 'being created';
       throw new WharfError(
         'ALREADY_EXISTS',
         `${JSON.stringify(name)} already exists (${what}); pick another name or delete it first`,
@@ -99,7 +102,7 @@ export class Catalog {
         },
       );
     }
-    this.reserved.add(name);
+    this.reserved.set(name, 'creating');
   }
 
   release(name: string): void {
@@ -141,12 +144,8 @@ export class Catalog {
    */
   async removeAndHold(name: string): Promise<() => void> {
     if (!this.entries.has(name)) return () => undefined;
-    this.reserved.add(name);
-    this.deleting.add(name);
-    const release = (): void => {
-      this.deleting.delete(name);
-      this.reserved.delete(name);
-    };
+    this.reserved.set(name, 'deleting');
+    const release = (): void => void this.reserved.delete(name);
     try {
       await this.remove(name);
     } catch (err) {

@@ -23,6 +23,7 @@ export { RateMeter } from './rate-meter.js';
 export { HandlerOutcome } from './queues/handler-outcome.js';
 export { checkConsumeLimits, checkReceiveLimits, type ReceiveLimits } from './queues/read-limits.js';
 export { murmur2, partitionForKey } from './topics/partitioner.js';
+export { parseStartPosition } from './start-position.js';
 export { collectTransaction } from './exchanges/index.js';
 export type * from './types.js';
 export type * from './queue-types.js';

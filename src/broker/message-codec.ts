@@ -188,19 +188,32 @@ function optionalInt(
   return v;
 }
 
+/** A JSON payload's UTF-8 text as stored (undefined as null), or why it cannot be: the error JSON.stringify threw, or undefined (not JSON). */
+function jsonText(payload: Payload | undefined): Uint8Array | Error | undefined {
+  try {
+    const text = JSON.stringify(payload === undefined ? null : payload);
+    return text === undefined ? undefined : Buffer.from(text, 'utf8');
+  } catch (err) {
+    return err as Error;
+  }
+}
+
+/** A JSON payload's UTF-8 bytes as the broker stores them, or null when it is not JSON (single-publishes.ts takes it at the call). */
+export function jsonPayloadBytes(payload: Payload | undefined): Uint8Array | null {
+  const bytes = jsonText(payload);
+  return bytes instanceof Uint8Array ? bytes : null;
+}
+
 /** A JSON payload's UTF-8 bytes (bytes and JsonText payloads are stored as they are, by the caller). */
 function encodeJsonPayload(payload: Payload | undefined, where: MessageWhere): Uint8Array {
-  let text: string | undefined;
-  try {
-    text = JSON.stringify(payload === undefined ? null : payload);
-  } catch (err) {
+  const bytes = jsonText(payload);
+  if (bytes instanceof Error)
     throw new WharfError(
       'INVALID_ARGUMENT',
-      `${label(where)}.payload cannot be serialised as JSON (${(err as Error).message}); pass JSON or a Uint8Array`,
+      `${label(where)}.payload cannot be serialised as JSON (${bytes.message}); pass JSON or a Uint8Array`,
     );
-  }
-  if (text === undefined) throw invalid(`${label(where)}.payload is not JSON`, 'pass JSON or a Uint8Array');
-  return Buffer.from(text, 'utf8');
+  if (bytes === undefined) throw invalid(`${label(where)}.payload is not JSON`, 'pass JSON or a Uint8Array');
+  return bytes;
 }
 
 /**

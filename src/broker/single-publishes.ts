@@ -17,7 +17,8 @@
 //   must not let later publishes overtake them, so while a merged batch is unanswered, later
 //   publishes to its name wait behind it (singles gather in the next batch). A publish of an array
 //   goes in the same order: behind singles called before it.
-import { JsonText, LIMITS, assert, isWharfError } from '../common/index.js';
+import { JsonText, LIMITS, REFUSED_FOR_SOME_CODES, assert, isWharfError } from '../common/index.js';
+import { jsonPayloadBytes } from './message-codec.js';
 import type { MessageInput, Payload, PublishResult } from './types.js';
 
 /** Publishes a batch to a name now, in call order with other batches to it. */
@@ -25,18 +26,6 @@ export type PublishBatch = (name: string, messages: MessageInput[]) => Promise<P
 
 /** Bytes (payloads, keys, headers) that close a gathering batch early, as the remote client's default maxBatchBytes. */
 export const MAX_GATHERED_BATCH_BYTES = 1024 * 1024;
-
-/**
- * Refusals of a merged batch that may concern some of its messages only (a bad or too large one, a
- * full queue that would take some one by one): each message is then published again alone. A
- * refused batch stored nothing, so nothing is stored twice. The remote client re-sends on the same.
- */
-const REFUSED_FOR_SOME: ReadonlySet<string> = new Set([
-  'INVALID_ARGUMENT',
-  'MESSAGE_TOO_LARGE',
-  'QUEUE_FULL',
-  'RATE_LIMITED',
-]);
 
 interface Waiter {
   resolve: (r: PublishResult) => void;
@@ -120,7 +109,7 @@ export class SinglePublishes {
 
   /**
    * Sends what is gathering for every name now: before a publish that is not gathered (to another
-   * name, or through an exchange that routes to a gathering one), a transaction or a delete, so
+   * name, or through an exchange that routes to a gathering one), a transaction, a delete or a purge, so
    * that what was called first goes first.
    */
   flushAll(): void {
@@ -151,7 +140,7 @@ export class SinglePublishes {
         if (merged) this.release(name);
       },
       (err: unknown) => {
-        if (merged && isWharfError(err) && REFUSED_FOR_SOME.has(err.code)) {
+        if (merged && isWharfError(err) && REFUSED_FOR_SOME_CODES.has(err.code)) {
           // Each alone, in order, before anything held: only the guilty one fails.
           let left = messages.length;
           for (let i = 0; i < messages.length; i++) {
@@ -236,11 +225,6 @@ function inputBytes(m: MessageInput): number {
 function copiedPayload(p: Payload | undefined): Uint8Array | null {
   if (p instanceof JsonText) return JsonText.over(Buffer.from(p));
   if (p instanceof Uint8Array) return Buffer.from(p);
-  let text: string | undefined;
-  try {
-    text = JSON.stringify(p === undefined ? null : p);
-  } catch {
-    return null;
-  }
-  return text === undefined ? null : JsonText.over(Buffer.from(text, 'utf8'));
+  const text = jsonPayloadBytes(p);
+  return text === null ? null : JsonText.over(text);
 }

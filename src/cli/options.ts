@@ -2,7 +2,7 @@
 // unknown option (`error: option '--count <n>' argument 'abc' is invalid. …`, exit 2), before
 // anything is sent.
 import { InvalidArgumentError } from 'commander';
-import type { StartPosition } from '../broker/index.js';
+import { parseStartPosition, type StartPosition } from '../broker/index.js';
 
 export function intOption(name: string, min = 0): (value: string) => number {
   return (value) => {
@@ -37,9 +37,8 @@ export function collectHeader(value: string, previous: Record<string, string> = 
 
 /** `--from earliest | latest | <offset> | ts:<ms since epoch>`. */
 export function startPositionOption(value: string): StartPosition {
-  if (value === 'earliest' || value === 'latest') return value;
-  if (/^\d+$/.test(value) && Number.isSafeInteger(Number(value))) return { offset: Number(value) };
-  const ts = /^ts:(\d+)$/.exec(value);
-  if (ts && Number.isSafeInteger(Number(ts[1]))) return { timestamp: Number(ts[1]) };
-  throw new InvalidArgumentError('--from takes earliest, latest, an offset, or ts:<ms since epoch>');
+  const position = parseStartPosition(value);
+  if (position === null)
+    throw new InvalidArgumentError('--from takes earliest, latest, an offset, or ts:<ms since epoch>');
+  return position;
 }

@@ -15,7 +15,7 @@
 // frames to its target are held back (single publishes gather in the next batch) and go once it and
 // any re-sends are done.
 import { randomBytes } from 'node:crypto';
-import { ChurnMap, LIMITS, WharfError, assert, isWharfError } from '../common/index.js';
+import { ChurnMap, LIMITS, REFUSED_FOR_SOME_CODES, WharfError, assert, isWharfError } from '../common/index.js';
 import {
   OP,
   WireWriter,
@@ -53,16 +53,6 @@ type Frame = { batch: EncodedBatch; singles: Waiter[] } | { batch: EncodedBatch;
 
 // A publish's messages go in one frame, whose count is a u16.
 assert(LIMITS.maxBatchMessages <= 0xffff, 'a batch of maxBatchMessages fits one PUBLISH frame');
-/**
- * Refusals of a frame of merged single publishes that may concern some of its messages only: each
- * is then sent again alone. As the embedded broker does with the singles it gathers (single-publishes.ts).
- */
-const REFUSED_FOR_SOME: ReadonlySet<string> = new Set([
-  'INVALID_ARGUMENT',
-  'MESSAGE_TOO_LARGE',
-  'QUEUE_FULL',
-  'RATE_LIMITED',
-]);
 /** Batch buffers kept for reuse once their frame is answered; a fresh one per batch was garbage for the collector. */
 const MAX_FREE_WRITERS = 4;
 /** A buffer grown beyond this (a very large batch) goes to the collector instead. */
@@ -245,13 +235,11 @@ export class Producer {
       this.giveBack(batch.w);
       return Promise.reject(err as Error);
     }
-    if (this.held.has(target)) {
-      return new Promise<PublishResult[]>((resolve, reject) => this.hold(target, { batch, many: { resolve, reject } }));
-    }
-    const sent = this.send(target, batch);
-    const giveBack = (): void => this.giveBack(batch.w);
-    sent.then(giveBack, giveBack);
-    return sent;
+    return new Promise<PublishResult[]>((resolve, reject) => {
+      const frame: Frame = { batch, many: { resolve, reject } };
+      if (this.held.has(target)) this.hold(target, frame);
+      else this.transmit(target, frame);
+    });
   }
 
   /** One message, batched with others to the same target published in the linger window. */
@@ -385,7 +373,7 @@ export class Producer {
         // unbatched publishes must not fail for their neighbours, so each is sent again alone (the
         // same bytes, so the same sequences: nothing is stored twice; a refused frame stored
         // nothing). They go in order, before anything held back.
-        if (shared && isWharfError(err) && REFUSED_FOR_SOME.has(err.code)) {
+        if (shared && isWharfError(err) && REFUSED_FOR_SOME_CODES.has(err.code)) {
           const singles = waiters.map((_, i) => batch.single(i));
           this.giveBack(batch.w);
           let resending = waiters.length;

@@ -69,3 +69,16 @@ export function toWharfError(err: unknown): WharfError {
   const message = err instanceof Error ? err.message : String(err);
   return new WharfError('INTERNAL', message, { cause: err });
 }
+
+/**
+ * Refusals of a batch of merged single publishes that may concern some of its messages only (a bad
+ * or too large one, a full queue or rate limit that would take some one by one): each message is
+ * then published again alone. A refused batch stored nothing, so nothing is stored twice. Used by
+ * the embedded broker's gathered singles and the remote client's shared frames alike.
+ */
+export const REFUSED_FOR_SOME_CODES: ReadonlySet<ErrorCode> = new Set<ErrorCode>([
+  'INVALID_ARGUMENT',
+  'MESSAGE_TOO_LARGE',
+  'QUEUE_FULL',
+  'RATE_LIMITED',
+]);

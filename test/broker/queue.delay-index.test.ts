@@ -1,7 +1,9 @@
 // DelayIndex: the earliest-due delayed messages in bounded memory.
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import { DelayIndex } from '../../src/broker/queues/delay-index.js';
+import { DelayIndex, type DelayEntry } from '../../src/broker/queues/delay-index.js';
+
+const offsets = (entries: DelayEntry[]): number[] => entries.map((e) => e.offset);
 
 /**
  * Pops everything due by `now` as the queue does, rescanning `pending` (offset -> due) when the index
@@ -14,7 +16,7 @@ function drainDue(idx: DelayIndex, pending: Map<number, number>, now: number): n
       idx.reset();
       for (const [o, d] of pending) idx.offer(d, o);
     }
-    const got = idx.popDue(now);
+    const got = offsets(idx.popDueEntries(now));
     if (got.length === 0) break;
     for (const o of got) {
       expect(pending.get(o)).toBeLessThanOrEqual(now);
@@ -34,9 +36,9 @@ describe('DelayIndex', () => {
     idx.offer(200, 2); // evicts 300
     idx.offer(400, 3); // left out
     expect(idx.size).toBe(2);
-    expect(idx.popDue(150)).toEqual([1]);
+    expect(offsets(idx.popDueEntries(150))).toEqual([1]);
     expect(idx.needsRescan()).toBe(false);
-    expect(idx.popDue(1000)).toEqual([2]);
+    expect(offsets(idx.popDueEntries(1000))).toEqual([2]);
     expect(idx.needsRescan()).toBe(true);
   });
 
@@ -45,10 +47,10 @@ describe('DelayIndex', () => {
     idx.offer(100, 0);
     idx.offer(300, 1);
     idx.offer(500, 2); // left out: the index is full and 500 is due after 300
-    expect(idx.popDue(100)).toEqual([0]);
+    expect(offsets(idx.popDueEntries(100))).toEqual([0]);
     idx.offer(100_000, 3); // room again, but due after 500: left out as well
     expect(idx.size).toBe(1);
-    expect(idx.popDue(300)).toEqual([1]);
+    expect(offsets(idx.popDueEntries(300))).toEqual([1]);
     expect(idx.needsRescan()).toBe(true); // the rescan finds 500 before 100000
   });
 
@@ -59,12 +61,12 @@ describe('DelayIndex', () => {
     expect(idx.needsRescan()).toBe(true);
     idx.offer(50, 1); // left out: the rescan finds it in the log
     expect(idx.size).toBe(0);
-    expect(idx.popDue(1000)).toEqual([]);
+    expect(offsets(idx.popDueEntries(1000))).toEqual([]);
     idx.reset();
     idx.offer(100, 0);
     idx.offer(50, 1);
     expect(idx.needsRescan()).toBe(false);
-    expect(idx.popDue(1000)).toEqual([1, 0]);
+    expect(offsets(idx.popDueEntries(1000))).toEqual([1, 0]);
   });
 
   it('with offers arriving between pops, releases every entry by its due time', () => {

@@ -5,6 +5,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { Broker, type MessageInput, type PublishResult } from '../../src/broker/index.js';
 import { SinglePublishes } from '../../src/broker/single-publishes.js';
 import { WharfError } from '../../src/common/index.js';
+import { openTestBroker } from './queue-helpers.js';
 
 const cleanups: Array<() => Promise<void>> = [];
 afterEach(async () => {
@@ -257,14 +258,12 @@ describe('single publishes through the broker', () => {
   });
 
   it('publishes made before close() are stored', async () => {
-    const dir = await import('node:fs').then((fs) => fs.mkdtempSync('/tmp/wharf-singles-'));
-    const b = await Broker.open({ dataDir: dir });
-    await b.createQueue('q');
-    const calls = [1, 2, 3].map((n) => b.publish('q', { payload: n }));
-    await b.close();
+    const t = await openTestBroker({ disk: true });
+    cleanups.push(() => t.cleanup());
+    await t.broker.createQueue('q');
+    const calls = [1, 2, 3].map((n) => t.broker.publish('q', { payload: n }));
+    const again = await t.restart(); // close() right after the calls, then open again
     expect((await Promise.allSettled(calls)).map((s) => s.status)).toEqual(['fulfilled', 'fulfilled', 'fulfilled']);
-    const again = await Broker.open({ dataDir: dir });
-    cleanups.push(() => again.close());
     expect((await again.receive('q', { max: 10 })).map((m) => m.payload)).toEqual([1, 2, 3]);
   });
 });

@@ -261,8 +261,7 @@ export class ExchangeRegistry {
     }
   }
 
-  /** Whether `to` is reachable from `from` through exchange-to-exchange bindings (or is it). */
-  /** Whether exchange `to` is reachable from `from` through bindings, those in the registry and extraEdges. */
+  /** Whether exchange `to` is reachable from `from` (or is it) through bindings, those in the registry and extraEdges. */
   private reaches(from: string, to: string, extraEdges: Iterable<BindingInfo>): boolean {
     const extra = new Map<string, string[]>();
     for (const b of extraEdges) {

@@ -55,11 +55,6 @@ export class DelayIndex {
     return this.entries.length > 0 ? this.entries[0].dueMs : Infinity;
   }
 
-  /** Removes and returns the offsets due at nowMs, earliest first (at most max). */
-  popDue(nowMs: number, max = Infinity): number[] {
-    return this.popDueEntries(nowMs, max).map((x) => x.offset);
-  }
-
   /** Removes and returns the entries due at nowMs, earliest first (at most max); offer() puts one back. */
   popDueEntries(nowMs: number, max = Infinity): DelayEntry[] {
     let n = 0;

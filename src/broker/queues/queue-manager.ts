@@ -32,6 +32,24 @@ interface OpenQueue {
   publisher: QueuePublisher;
   consumers: Set<QueueConsumer>;
   info: QueueInfo;
+  /** gathersSinglePublishes, from options that never change once the queue is created. */
+  gathersSingles: boolean;
+}
+
+/**
+ * Whether single publishes to a queue with these options may be stored as one batch
+ * (single-publishes.ts). Not where a batch is judged as a whole differently from its messages one
+ * by one: overflow 'block' and a rate limit wait for room or tokens for all its messages at once,
+ * 'drop-lowest-priority' weighs the batch by its highest priority, and content-based dedup may
+ * find a repeat of a publish still in flight in it (a batch can then store part of itself and fail).
+ */
+function gathersSingles(o: ResolvedQueueOptions): boolean {
+  return (
+    o.overflow !== 'block' &&
+    o.overflow !== 'drop-lowest-priority' &&
+    o.rateLimit === undefined &&
+    o.contentBasedDedup !== true
+  );
 }
 
 function queuePath(name: string): string[] {
@@ -95,6 +113,7 @@ export class QueueManager implements KindManager {
       publisher,
       consumers: new Set(),
       info: { name, kind: 'queue', options, createdAt },
+      gathersSingles: gathersSingles(options),
     };
     this.queues.set(name, open);
     return open;
@@ -244,22 +263,9 @@ export class QueueManager implements KindManager {
     return c.start();
   }
 
-  /**
-   * Whether single publishes to this queue may be stored as one batch (single-publishes.ts). Not
-   * where a batch is judged as a whole differently from its messages one by one: overflow 'block'
-   * and a rate limit wait for room or tokens for all its messages at once, 'drop-lowest-priority'
-   * weighs the batch by its highest priority, and content-based dedup may find a repeat of a
-   * publish still in flight in it (a batch can then store part of itself and fail).
-   */
+  /** Whether single publishes to this queue may be stored as one batch (gathersSingles). */
   gathersSinglePublishes(name: string): boolean {
-    const o = this.queues.get(name)?.engine.options;
-    return (
-      o !== undefined &&
-      o.overflow !== 'block' &&
-      o.overflow !== 'drop-lowest-priority' &&
-      o.rateLimit === undefined &&
-      o.contentBasedDedup !== true
-    );
+    return this.queues.get(name)?.gathersSingles === true;
   }
 
   // for exchanges: admission, receipt check and ack-by-position for atomic routing and transactions.

@@ -3,7 +3,8 @@
 // and reserved until the publish that took it is stored. Apart from queue-publish.ts, which keeps
 // validation, dedup and the appends: the policies and their reservations are one piece of state
 // with rules of their own (a check and its reservation in one synchronous step). One gate per
-// queue, asked once per publish, not per message.
+// queue, asked once per publish (per message only under overflow 'dead-letter', which decides
+// message by message).
 import { WharfError, assert, type Clock } from '../../common/index.js';
 import type { LogRecord, PartitionLog } from '../../storage/index.js';
 import type { ResolvedQueueOptions } from './queue-config.js';

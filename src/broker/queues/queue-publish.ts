@@ -218,7 +218,7 @@ export class QueuePublisher {
       for (const p of fresh) p.overflow = 'dropped';
       return;
     }
-    await this.appendReserved(fresh, fresh.length, bytes);
+    await this.appendReserved(fresh, bytes);
   }
 
   /**
@@ -227,8 +227,8 @@ export class QueuePublisher {
    * counted twice meanwhile, and a concurrent publish dropped (or refused, or dead-lettered) one
    * message too many for them. What a failed append did not store is given back at the end.
    */
-  private async appendReserved(fresh: Pending[], reservedCount: number, reservedBytes: number): Promise<void> {
-    let count = reservedCount;
+  private async appendReserved(fresh: Pending[], reservedBytes: number): Promise<void> {
+    let count = fresh.length;
     let bytes = reservedBytes;
     try {
       await this.append(fresh, (storedCount, storedBytes) => {
@@ -260,7 +260,7 @@ export class QueuePublisher {
     this.gate.reserve(fit.length, fitBytes); // in the same step as the checks above
     const facts = q.facts('overflow', undefined);
     const writes = await Promise.allSettled([
-      this.appendReserved(fit, fit.length, fitBytes),
+      this.appendReserved(fit, fitBytes),
       q.host
         .appendTo(
           q.options.deadLetterQueue!,

@@ -62,7 +62,7 @@ export class KeylessSpreader {
   /** The partition for the keyless messages of one publish call carrying `count` of them. */
   take(count = 1): number {
     if (this.used >= STICKY_MESSAGES) {
-      this.current = this.current + 1 === this.numPartitions ? 0 : this.current + 1;
+      this.current = this.peek();
       this.used = 0;
     }
     this.used += count;

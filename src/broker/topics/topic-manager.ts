@@ -149,7 +149,10 @@ export class TopicManager implements KindManager {
       if (p !== partitionOf[0]) mixed = true;
     }
     // Taken once the batch passed its checks: a refused batch leaves the spreader's run as it was.
-    if (keyless >= 0) assert(topic.spreader.take(n) === keyless, 'take() gives the partition peek() saw');
+    if (keyless >= 0) {
+      const taken = topic.spreader.take(n);
+      assert(taken === keyless, 'take() gives the partition peek() saw');
+    }
     if (!mixed) {
       const baseOffset = await topic.partitions[partitionOf[0]].append(records);
       for (let i = 0; i < n; i++) results[i].offset = baseOffset + i;

@@ -6,7 +6,7 @@
 import { once } from 'node:events';
 import type { FastifyInstance } from 'fastify';
 import { WharfError } from '../../common/index.js';
-import type { StartPosition, Subscription, TopicMessage } from '../../broker/index.js';
+import { parseStartPosition, type StartPosition, type Subscription, type TopicMessage } from '../../broker/index.js';
 import type { HttpBroker } from './broker-port.js';
 import { toJsonMessage } from './message-json.js';
 import { eventsQuery, nameParams } from './schemas.js';
@@ -111,12 +111,9 @@ export function registerSseRoute(app: FastifyInstance, broker: HttpBroker, optio
 }
 
 function parseFrom(from: string | undefined): StartPosition {
-  if (from === undefined || from === 'latest') return 'latest';
-  if (from === 'earliest') return 'earliest';
-  const n = /^\d+$/.test(from) ? Number(from) : NaN;
-  if (Number.isSafeInteger(n)) return { offset: n };
-  const ts = /^ts:(\d+)$/.exec(from);
-  if (ts && Number.isSafeInteger(Number(ts[1]))) return { timestamp: Number(ts[1]) };
+  if (from === undefined) return 'latest';
+  const position = parseStartPosition(from);
+  if (position !== null) return position;
   throw new WharfError(
     'INVALID_ARGUMENT',
     `from=${JSON.stringify(from)} is not a position: use earliest, latest, an offset, or ts:<ms since epoch>`,
