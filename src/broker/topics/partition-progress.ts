@@ -57,13 +57,20 @@ export class PartitionProgress {
   /** The commit at stop: once the background one has landed, the position reached, if past the last commit. */
   async commitAtStop(): Promise<void> {
     await this.commitInFlight;
-    if (this.host.commit !== null && this.owner.position > this.lastCommitted) {
-      try {
-        if (await this.host.commit(this.partition, this.assignmentEpoch, this.owner.position))
-          this.lastCommitted = this.owner.position;
-      } catch (err) {
-        this.host.onError(toWharfError(err));
-      }
+    // Fenced at stop: nothing to abort, the fetcher is ending anyway.
+    if (this.host.commit !== null && this.owner.position > this.lastCommitted)
+      await this.tryCommit(this.owner.position);
+  }
+
+  /** One commit under this fetcher's grant: 'fenced' when the grant is over, 'failed' (reported) on an error. */
+  private async tryCommit(offset: number): Promise<'ok' | 'fenced' | 'failed'> {
+    try {
+      if (!(await this.host.commit!(this.partition, this.assignmentEpoch, offset))) return 'fenced';
+      this.lastCommitted = offset;
+      return 'ok';
+    } catch (err) {
+      this.host.onError(toWharfError(err));
+      return 'failed';
     }
   }
 
@@ -143,17 +150,9 @@ export class PartitionProgress {
    * neither waiting nor sleeping, so abort() has nothing to wake).
    */
   async commitNow(offset: number): Promise<'ok' | 'fenced' | 'failed'> {
-    try {
-      if (!(await this.host.commit!(this.partition, this.assignmentEpoch, offset))) {
-        this.owner.abort();
-        return 'fenced';
-      }
-      this.lastCommitted = offset;
-      return 'ok';
-    } catch (err) {
-      this.host.onError(toWharfError(err));
-      return 'failed';
-    }
+    const outcome = await this.tryCommit(offset);
+    if (outcome === 'fenced') this.owner.abort();
+    return outcome;
   }
 
   /** Commits the position in the background; at most one commit in flight, later positions coalesce. */
@@ -163,15 +162,12 @@ export class PartitionProgress {
     if (this.commitInFlight !== null) return;
     this.commitInFlight = (async () => {
       while (this.lastCommitted < this.commitRequested && !this.owner.aborted) {
-        const offset = this.commitRequested;
-        try {
-          if (!(await this.host.commit!(this.partition, this.assignmentEpoch, offset))) {
-            this.owner.abort(); // fenced: the partition belongs to someone else now
-            break;
-          }
-          this.lastCommitted = offset;
-        } catch (err) {
-          this.host.onError(toWharfError(err));
+        const outcome = await this.tryCommit(this.commitRequested);
+        if (outcome === 'fenced') {
+          this.owner.abort(); // the partition belongs to someone else now
+          break;
+        }
+        if (outcome === 'failed') {
           this.commitRequested = this.lastCommitted;
           break;
         }
