@@ -41,6 +41,7 @@ export async function startServer(config: ServerConfig, options: { logger?: Logg
       maxHttpReceipts: config.maxHttpReceipts,
       maxSseStreams: config.maxSseStreams,
       isReady: () => ready,
+      logger: log,
       warn: (fields, message) => log.warn(fields, message),
       listeners: {
         native: () => ({

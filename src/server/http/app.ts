@@ -1,6 +1,12 @@
 // Builds the HTTP API (fastify) over any broker that implements Wharf: error mapping, limits, OpenAPI
 // and every route group. The caller listens and closes; see server.ts.
-import Fastify, { type FastifyInstance, type FastifyReply, type FastifySchema } from 'fastify';
+import Fastify, {
+  LogController,
+  type FastifyBaseLogger,
+  type FastifyInstance,
+  type FastifyReply,
+  type FastifySchema,
+} from 'fastify';
 import swagger from '@fastify/swagger';
 import { NAME_MAX_CHARS, SERVER_LIMITS, WharfError, systemClock, type Clock } from '../../common/index.js';
 import { BrokerMetrics, type ListenerStatsSource } from '../metrics.js';
@@ -23,8 +29,13 @@ export interface HttpAppOptions {
   maxHttpReceipts?: number;
   maxSseStreams?: number;
   clock?: Clock;
-  /** pino log level, or false for no request log. */
+  /** pino log level, or false for no request log (ignored when `logger` is given). */
   logLevel?: string | false;
+  /**
+   * The server's own logger: the app's errors go to it, and at level `debug` or finer one line per
+   * request (a broker answers many small requests; info would log every publish and poll).
+   */
+  logger?: FastifyBaseLogger;
   /** Where warnings go (a name whose stats failed during a metrics scrape); default the request log. */
   warn?: (fields: Record<string, unknown>, message: string) => void;
   isReady?: () => boolean;
@@ -39,13 +50,23 @@ export interface HttpApp {
   receipts: ReceiptBook;
 }
 
+/** Request lines are logged at these levels only: pino's `debug` and `trace`. */
+function logsRequests(level: string): boolean {
+  return level === 'debug' || level === 'trace';
+}
+
 export async function buildHttpApp(broker: HttpBroker, options: HttpAppOptions): Promise<HttpApp> {
   const idleTimeoutMs = options.idleTimeoutMs ?? SERVER_LIMITS.idleTimeoutMs;
   const app = Fastify({
     bodyLimit: options.maxBodyBytes,
     connectionTimeout: idleTimeoutMs,
     keepAliveTimeout: idleTimeoutMs,
-    logger: options.logLevel ? { level: options.logLevel } : false,
+    ...(options.logger !== undefined
+      ? {
+          loggerInstance: options.logger,
+          logController: new LogController({ disableRequestLogging: !logsRequests(options.logger.level) }),
+        }
+      : { logger: options.logLevel ? { level: options.logLevel } : false }),
     // A name may be 249 characters, each up to 3 when percent-encoded (fastify's default is 100).
     routerOptions: { maxParamLength: 3 * NAME_MAX_CHARS },
     // The router's own errors (a malformed URL) answer in the API's error body too.
@@ -72,8 +93,10 @@ export async function buildHttpApp(broker: HttpBroker, options: HttpAppOptions):
       ),
   );
 
-  app.setErrorHandler((err, _req, reply) => {
+  app.setErrorHandler((err, req, reply) => {
     const mapped = toHttpError(err);
+    // A refusal (4xx, 503) is the client's to read; anything else is the server's to look into.
+    if (mapped.status >= 500 && mapped.status !== 503) req.log.error({ err }, 'request failed');
     if (mapped.retryAfterSeconds !== undefined) reply.header('retry-after', String(mapped.retryAfterSeconds));
     void reply.code(mapped.status).send(mapped.body);
   });
