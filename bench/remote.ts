@@ -363,7 +363,12 @@ function rowOf(
   p: ProducerReport,
   c: ConsumerReport,
   notes: string,
-  cpu: { server_cpu_pct?: number | null; client_cpu_pct: number },
+  cpu: {
+    server_cpu_pct?: number | null;
+    client_cpu_pct: number;
+    server_cpu_us_per_msg?: number | null;
+    client_cpu_us_per_msg?: number | null;
+  },
   cpuSeconds: number | null,
 ): Row {
   const seconds = (c.lastMs - p.startMs) / 1000;
@@ -535,6 +540,10 @@ function remoteRow(
     {
       server_cpu_pct: serverUsed === null ? null : Math.round((serverUsed / wall) * 1000) / 10,
       client_cpu_pct: Math.round((clientCpuS / wall) * 1000) / 10,
+      // Per message, for each side: the server's thread is the pipeline's usual limit.
+      server_cpu_us_per_msg:
+        serverUsed === null || c.received === 0 ? null : Math.round((serverUsed / c.received) * 1e7) / 10,
+      client_cpu_us_per_msg: c.received === 0 ? null : Math.round((clientCpuS / c.received) * 1e7) / 10,
     },
     serverUsed === null ? null : serverUsed + clientCpuS,
   );
