@@ -7,7 +7,7 @@
 // open, the records of the last RECOVERY_WINDOW_MS of each of its logs (rememberRecord, in the same
 // pass that rebuilds the dedupId window). A publish to an exchange is stored in its queues and topics
 // with producer id `<exchange>\0<producerId>`, so it is remembered for the exchange it was sent to.
-import { ChurnMap, WharfError } from '../common/index.js';
+import { ChurnMap, WharfError, assert } from '../common/index.js';
 import type { LogRecord } from '../storage/index.js';
 import { H_ID, H_PRODUCER_ID, H_SEQUENCE, utf8 } from './message-codec.js';
 import { ProducerResults } from './producer-results.js';
@@ -21,15 +21,21 @@ export const MAX_PRODUCERS = 10_000;
 export const RECOVERY_WINDOW_MS = 5 * 60_000;
 /** Longest producerId; it is stored with every message of an idempotent publish. */
 export const MAX_PRODUCER_ID_BYTES = 256;
+/**
+ * Most times one publish waits for other publishes in flight that its batch repeats. It waits once
+ * for the originals it repeats, and again only for publishes of its sequences that started while it
+ * waited (concurrent retries of an original that failed): a few at most, unless those keep failing.
+ */
+export const MAX_IN_FLIGHT_WAITS = 16;
 
 /** Separates target and producer id in keys and in the stored producer id of an exchange publish (names cannot hold it). */
 const SEP = '\u0000';
 
 /**
- * One publish call's claim on one producer's sequences while they are being stored: a repeat that
- * arrives meanwhile (in the same batch or concurrently) waits for that publish's result. Kept as
- * arrays per call, not an entry per message: the common case (a sequence above every one seen)
- * never searches them.
+ * One publish call's claim on one producer's sequences while they are being stored: a repeat later
+ * in the same batch takes that publish's result, and a concurrent publish holding a repeat waits
+ * for it to settle before it claims anything (ProducerDedupe.publish). Kept as arrays per call, not
+ * an entry per message: the common case (a sequence above every one seen) never searches them.
  */
 interface InFlightPublish {
   /** null until the write starts. */
@@ -37,6 +43,16 @@ interface InFlightPublish {
   sequences: number[];
   /** Index in the publish's fresh messages, per sequence. */
   indexes: number[];
+}
+
+/** A repeat of another call's publish in flight: its place in the batch, and that publish's claim on it. */
+interface RepeatInFlight {
+  at: number;
+  set: InFlightSet;
+  publish: InFlightPublish;
+  run: Promise<PublishResult[]>;
+  /** Index in that publish's results. */
+  index: number;
 }
 
 /** A producer's publishes in flight, and the highest sequence any of them claimed. */
@@ -196,11 +212,18 @@ export class ProducerDedupe {
   }
 
   /**
-   * Publishes the messages not seen before through `publish`; repeats (also of a publish still in
-   * flight) resolve with the original's result. `viaExchange`: the target stores nothing itself
-   * (KindManager.routes), so the messages go on with a producer id that names it (header comment).
+   * Publishes the messages not seen before through `publish`; repeats resolve with the original's
+   * result. All or nothing, as a batch is: a batch holding repeats of other publishes still in
+   * flight first waits for those to settle, claiming nothing, then is looked at again: a repeat of
+   * an original that was stored is a duplicate, one of an original that failed is stored with the
+   * batch. Answered with the original's promise instead, a batch stored its fresh messages and then
+   * failed with an original that failed, and a retry stored its unstamped messages twice.
+   * `viaExchange`: the target stores nothing itself (KindManager.routes), so the messages go on with
+   * a producer id that names it (header comment).
    * `repeatsInFlight`, when given, receives (synchronously) the result of each repeat of a publish
-   * still in flight, so a caller that stores the fresh ones later (a transaction) can wait for them.
+   * still in flight, and `publish` is called before the first await: a caller that stores the fresh
+   * ones later (a transaction) claims them at once, and waits for those results itself before it
+   * stores anything.
    */
   async publish(
     target: string,
@@ -211,99 +234,155 @@ export class ProducerDedupe {
   ): Promise<PublishResult[]> {
     // Every message is checked before anything is looked up or claimed: a refused batch leaves no trace.
     ProducerDedupe.check(messages);
-    const out = new Array<PublishResult | Promise<PublishResult>>(messages.length);
-    /** Whether any result is still a promise (a repeat of a publish in flight): only then is Promise.all needed. */
-    let waits = false;
-    const fresh: MessageInput[] = [];
-    const freshIndex: number[] = [];
-    /** This call's claims, per producer key (most batches hold one producer). */
-    const mine = new Map<string, { set: InFlightSet; claim: InFlightPublish }>();
-    /** Repeats inside this batch: [index in messages, index in fresh of the first]. */
-    let repeats: Array<[number, number]> | null = null;
-    let lastProducerId: string | null = null;
-    let key = '';
-    let st: ProducerResults | undefined;
-    let own: { set: InFlightSet; claim: InFlightPublish } | undefined;
-    for (let i = 0; i < messages.length; i++) {
-      const m = messages[i];
-      if (!isIdempotent(m)) {
-        fresh.push(m);
+    /** Per message, the answer to a repeat whose original in flight was stored (null while nothing waited). */
+    let answers: Array<PublishResult | undefined> | null = null;
+    for (let round = 0; ; round++) {
+      const out = new Array<PublishResult | Promise<PublishResult>>(messages.length);
+      /** Whether any result is still a promise (a repeat of a publish in flight): only then is Promise.all needed. */
+      let waits = false;
+      const fresh: MessageInput[] = [];
+      const freshIndex: number[] = [];
+      /** This call's claims, per producer key (most batches hold one producer). */
+      const mine = new Map<string, { set: InFlightSet; claim: InFlightPublish }>();
+      /** Repeats inside this batch: [index in messages, index in fresh of the first]. */
+      let repeats: Array<[number, number]> | null = null;
+      /** Repeats of other calls' publishes in flight, waited for before this batch claims anything. */
+      let inFlight: RepeatInFlight[] | null = null;
+      let lastProducerId: string | null = null;
+      let key = '';
+      let st: ProducerResults | undefined;
+      let own: { set: InFlightSet; claim: InFlightPublish } | undefined;
+      for (let i = 0; i < messages.length; i++) {
+        const m = messages[i];
+        if (!isIdempotent(m)) {
+          fresh.push(m);
+          freshIndex.push(i);
+          continue;
+        }
+        const answer = answers?.[i];
+        if (answer !== undefined) {
+          out[i] = answer; // its original was stored (or was itself a duplicate) while this call waited
+          continue;
+        }
+        if (m.producerId !== lastProducerId) {
+          // Looked up once per run of one producer's messages, and not created: only a stored result is remembered.
+          key = target + SEP + m.producerId;
+          st = this.producers.get(key);
+          if (st !== undefined) st.publishedSincePassed = true; // evictOne's second chance
+          own = mine.get(key);
+          if (own === undefined) {
+            let set = this.inflight.get(key);
+            if (set === undefined) this.inflight.set(key, (set = { publishes: [], maxClaimed: -1 }));
+            const claim: InFlightPublish = { run: null, sequences: [], indexes: [] };
+            set.publishes.push(claim);
+            mine.set(key, (own = { set, claim }));
+          }
+          lastProducerId = m.producerId;
+        }
+        const sequence = m.sequence;
+        const set = own!.set;
+        // Above everything stored and claimed, a sequence is new without a lookup (the usual case of a
+        // producer counting up); below, it may be stored already or in flight.
+        if (sequence <= set.maxClaimed || (st !== undefined && sequence <= st.maxStored)) {
+          const seen = st?.get(sequence);
+          if (seen !== undefined) {
+            const original: PublishResult = typeof seen === 'string' ? { id: seen } : seen;
+            // An exchange's original is remembered by its id alone (not how many targets it reached):
+            // its repeat stays a plain duplicate, not a result that could pass for the original's.
+            out[i] = viaExchange ? { ...original, duplicate: true } : repeatOf(original);
+            continue;
+          }
+          const flying = findClaim(set, sequence);
+          if (flying !== null) {
+            if (flying.publish.run === null)
+              (repeats ??= []).push([i, flying.index]); // earlier in this batch
+            else if (repeatsInFlight === undefined)
+              (inFlight ??= []).push({
+                at: i,
+                set,
+                publish: flying.publish,
+                run: flying.publish.run,
+                index: flying.index,
+              });
+            else {
+              const index = flying.index;
+              const waiting = flying.publish.run.then((rs) => repeatOf(rs[index]));
+              waiting.catch(() => undefined); // the caller waits for it through repeatsInFlight
+              out[i] = waiting;
+              repeatsInFlight.push(waiting);
+              waits = true;
+            }
+            continue;
+          }
+        }
+        this.claim(own!, sequence, fresh.length);
+        fresh.push(viaExchange ? { ...m, producerId: key } : m);
         freshIndex.push(i);
+      }
+      if (inFlight !== null) {
+        // Nothing of this batch is stored before its repeats' originals have settled: this look's
+        // claims go (no await between them and this), and the next look starts from the beginning.
+        this.release(mine);
+        await this.waitFor(target, inFlight, (answers ??= new Array(messages.length)), round);
         continue;
       }
-      if (m.producerId !== lastProducerId) {
-        // Looked up once per run of one producer's messages, and not created: only a stored result is remembered.
-        key = target + SEP + m.producerId;
-        st = this.producers.get(key);
-        if (st !== undefined) st.publishedSincePassed = true; // evictOne's second chance
-        own = mine.get(key);
-        if (own === undefined) {
-          let set = this.inflight.get(key);
-          if (set === undefined) this.inflight.set(key, (set = { publishes: [], maxClaimed: -1 }));
-          const claim: InFlightPublish = { run: null, sequences: [], indexes: [] };
-          set.publishes.push(claim);
-          mine.set(key, (own = { set, claim }));
-        }
-        lastProducerId = m.producerId;
+      if (fresh.length === 0) {
+        this.release(mine);
+        return waits ? Promise.all(out) : (out as PublishResult[]);
       }
-      const sequence = m.sequence;
-      const set = own!.set;
-      // Above everything stored and claimed, a sequence is new without a lookup (the usual case of a
-      // producer counting up); below, it may be stored already or in flight.
-      if (sequence <= set.maxClaimed || (st !== undefined && sequence <= st.maxStored)) {
-        const seen = st?.get(sequence);
-        if (seen !== undefined) {
-          const original: PublishResult = typeof seen === 'string' ? { id: seen } : seen;
-          // An exchange's original is remembered by its id alone (not how many targets it reached):
-          // its repeat stays a plain duplicate, not a result that could pass for the original's.
-          out[i] = viaExchange ? { ...original, duplicate: true } : repeatOf(original);
-          continue;
-        }
-        const flying = findClaim(set, sequence);
-        if (flying !== null) {
-          if (flying.publish.run === null)
-            (repeats ??= []).push([i, flying.index]); // earlier in this batch
-          else {
-            const index = flying.index;
-            const waiting = flying.publish.run.then((rs) => repeatOf(rs[index]));
-            waiting.catch(() => undefined); // reported through Promise.all(out); unobserved if this call fails first
-            out[i] = waiting;
-            repeatsInFlight?.push(waiting);
-            waits = true;
-          }
-          continue;
-        }
+      let run: Promise<PublishResult[]>;
+      try {
+        run = publish(fresh);
+      } catch (err) {
+        this.release(mine);
+        throw err;
       }
-      this.claim(own!, sequence, fresh.length);
-      fresh.push(viaExchange ? { ...m, producerId: key } : m);
-      freshIndex.push(i);
-    }
-    if (fresh.length === 0) {
-      this.release(mine);
+      for (const { claim } of mine.values()) claim.run = run;
+      try {
+        const results = await run;
+        for (let k = 0; k < fresh.length; k++) out[freshIndex[k]] = results[k];
+        // The leaf that stored them has remembered them already (a no-op here); this covers what stored
+        // nothing (an unroutable exchange publish, an overflow drop) for as long as this process lives.
+        // Fresh exchange messages carry the producer id that names the exchange, so they land on the
+        // same state as this publish's lookups.
+        this.learn(target, fresh, results);
+        if (repeats !== null) for (const [i, k] of repeats) out[i] = repeatOf(results[k]);
+      } finally {
+        this.release(mine);
+      }
+      // Promise.all costs a promise and a reaction per element, a visible share of a large batch's publish.
       return waits ? Promise.all(out) : (out as PublishResult[]);
     }
-    let run: Promise<PublishResult[]>;
-    try {
-      run = publish(fresh);
-    } catch (err) {
-      this.release(mine);
-      throw err;
+  }
+
+  /**
+   * Waits until the publishes in flight that a batch repeats have settled, stored or failed (their
+   * own callers get their errors), and answers each repeat of one that was stored with its result.
+   * Refused with CONFLICT, nothing of the batch stored, once it has waited MAX_IN_FLIGHT_WAITS
+   * times (see there): a bound on the wait, where concurrent retries could otherwise keep it going.
+   */
+  private async waitFor(
+    target: string,
+    repeats: RepeatInFlight[],
+    answers: Array<PublishResult | undefined>,
+    round: number,
+  ): Promise<void> {
+    if (round >= MAX_IN_FLIGHT_WAITS) {
+      throw new WharfError(
+        'CONFLICT',
+        `publish to ${JSON.stringify(target)} repeats producer sequences that other publishes kept claiming and failing to store (${MAX_IN_FLIGHT_WAITS} waits); send it again once those have settled`,
+      );
     }
-    for (const { claim } of mine.values()) claim.run = run;
-    try {
-      const results = await run;
-      for (let k = 0; k < fresh.length; k++) out[freshIndex[k]] = results[k];
-      // The leaf that stored them has remembered them already (a no-op here); this covers what stored
-      // nothing (an unroutable exchange publish, an overflow drop) for as long as this process lives.
-      // Fresh exchange messages carry the producer id that names the exchange, so they land on the
-      // same state as this publish's lookups.
-      this.learn(target, fresh, results);
-      if (repeats !== null) for (const [i, k] of repeats) out[i] = repeatOf(results[k]);
-    } finally {
-      this.release(mine);
+    const runs: Array<Promise<PublishResult[]>> = [];
+    for (const r of repeats) if (!runs.includes(r.run)) runs.push(r.run);
+    const settled = await Promise.allSettled(runs);
+    for (const r of repeats) {
+      // Each publish releases its claims in the reaction to its run, queued before this wait's: so
+      // the next look cannot find an original this call waited for, and each wait is for new ones.
+      assert(!r.set.publishes.includes(r.publish), 'a settled publish has released its claims');
+      const s = settled[runs.indexOf(r.run)];
+      if (s.status === 'fulfilled') answers[r.at] = repeatOf(s.value[r.index]);
     }
-    // Promise.all costs a promise and a reaction per element, a visible share of a large batch's publish.
-    return waits ? Promise.all(out) : (out as PublishResult[]);
   }
 
   private claim(own: { set: InFlightSet; claim: InFlightPublish }, sequence: number, freshIndex: number): void {

@@ -1,7 +1,13 @@
 // The idempotent-producer table's bounds: per (target, producerId) the oldest results are forgotten
-// first past MAX_RESULTS_PER_PRODUCER, and a result stored again keeps its place.
+// first past MAX_RESULTS_PER_PRODUCER, and a result stored again keeps its place; a publish waits for
+// publishes of its sequences in flight at most MAX_IN_FLIGHT_WAITS times.
 import { describe, expect, it } from 'vitest';
-import { MAX_PRODUCERS, MAX_RESULTS_PER_PRODUCER, ProducerDedupe } from '../../src/broker/idempotence.js';
+import {
+  MAX_IN_FLIGHT_WAITS,
+  MAX_PRODUCERS,
+  MAX_RESULTS_PER_PRODUCER,
+  ProducerDedupe,
+} from '../../src/broker/idempotence.js';
 import type { MessageInput, PublishResult } from '../../src/broker/index.js';
 
 const msg = (sequence: number): MessageInput => ({ producerId: 'p', sequence, payload: sequence });
@@ -111,7 +117,7 @@ describe('idempotent-producer table limits', () => {
     ]);
   });
 
-  it('a repeat waiting on a publish that fails leaves no unhandled rejection when its own batch was refused', async () => {
+  it('a repeat waiting on a publish that fails leaves no unhandled rejection when its own batch is then refused', async () => {
     const table = new ProducerDedupe();
     const unhandled: unknown[] = [];
     const onUnhandled = (e: unknown): void => void unhandled.push(e);
@@ -120,14 +126,14 @@ describe('idempotent-producer table limits', () => {
       let fail!: (e: Error) => void;
       const first = table.publish('q', [msg(0)], false, () => new Promise((_, reject) => (fail = reject)));
       const firstFailed = expect(first).rejects.toThrow('disk full');
-      // A repeat of the in-flight message, in a batch whose publish then fails.
-      await expect(
-        table.publish('q', [msg(0), msg(1)], false, async () => {
-          throw new Error('second batch failed');
-        }),
-      ).rejects.toThrow('second batch failed');
+      // A repeat of the in-flight message, in a batch whose publish fails once the original has.
+      const second = table.publish('q', [msg(0), msg(1)], false, async () => {
+        throw new Error('second batch failed');
+      });
+      const secondFailed = expect(second).rejects.toThrow('second batch failed');
       fail(new Error('disk full'));
       await firstFailed;
+      await secondFailed;
       await new Promise((r) => setTimeout(r, 20));
       expect(unhandled).toEqual([]);
     } finally {
@@ -199,5 +205,31 @@ describe('idempotent-producer table limits', () => {
     openExchange();
     await inFlight;
     expect(await repeat).toEqual([{ id: 'm2', routed: 3, duplicate: true, repeatedSequence: true }]);
+  });
+
+  it(`a publish waits for other publishes of its sequences in flight at most ${MAX_IN_FLIGHT_WAITS} times, then fails with CONFLICT having stored nothing`, async () => {
+    const table = new ProducerDedupe();
+    const storedPayloads: unknown[] = [];
+    let fail!: (e: Error) => void;
+    const original = table.publish('q', [msg(0)], false, () => new Promise((_, reject) => (fail = reject)));
+    // Retries of the original whose stores fail: each one claims sequence 0 in turn (the first of
+    // them waiting goes on first), and every later one, the last publish included, waits for it again.
+    const failing = Array.from({ length: MAX_IN_FLIGHT_WAITS }, () =>
+      table.publish('q', [msg(0)], false, async () => {
+        throw new Error('store failed');
+      }),
+    );
+    const last = table.publish('q', [msg(0), { payload: 'fresh' }], false, async (fresh) => {
+      storedPayloads.push(...fresh.map((m) => m.payload));
+      return fresh.map(() => ({ id: 'stored' }));
+    });
+    fail(new Error('disk full'));
+    await expect(original).rejects.toThrow('disk full');
+    // Each retry waited at most the limit's number of times (the last of them exactly that many) and failed itself.
+    for (const f of failing) await expect(f).rejects.toThrow('store failed');
+    await expect(last).rejects.toMatchObject({ code: 'CONFLICT' });
+    expect(storedPayloads).toEqual([]);
+    // Nothing claimed is left behind: the sequence is stored by the next publish.
+    expect(await repeats(table, [0])).toEqual([]);
   });
 });
