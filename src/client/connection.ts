@@ -93,6 +93,21 @@ export class ClientConnection {
     await this.dial();
   }
 
+  /** The server's answer to HELLO: its HelloOk, or why this connection cannot be used (an unreadable answer included). */
+  private readHelloAnswer(op: number): HelloOk | WharfError {
+    try {
+      if (op === OP.HELLO_OK) return decodeHelloOk(this.reader);
+      if (op === OP.ERROR) return decodeError(this.reader);
+      return new WharfError('PROTOCOL_ERROR', `server answered HELLO with ${opName(op)}`);
+    } catch (cause) {
+      return new WharfError(
+        'PROTOCOL_ERROR',
+        `the answer of wharf://${this.options.host}:${this.options.port} to HELLO cannot be read (${toWharfError(cause).message}); is it a Wharf server of a compatible version?`,
+        { cause },
+      );
+    }
+  }
+
   private dial(): Promise<void> {
     if (this.closed) return Promise.reject(new WharfError('CLOSED', 'the client was closed'));
     return new Promise<void>((resolve, reject) => {
@@ -145,17 +160,18 @@ export class ClientConnection {
               // close() ran during the handshake: this connection is not taken up.
               socket.destroy();
               reject(new WharfError('CLOSED', 'the client was closed'));
-            } else if (op === OP.HELLO_OK) {
-              this.hello = decodeHelloOk(this.reader);
-              this.onConnected(socket);
-              resolve();
             } else {
-              const err =
-                op === OP.ERROR
-                  ? decodeError(this.reader)
-                  : new WharfError('PROTOCOL_ERROR', `server answered HELLO with ${opName(op)}`);
-              socket.destroy();
-              reject(err);
+              // Settled already (the timeout is cleared, and a close no longer rejects): an answer
+              // that cannot be read must reject here, or connect() and a reconnect wait for ever.
+              const answer = this.readHelloAnswer(op);
+              if (answer instanceof WharfError) {
+                socket.destroy();
+                reject(answer);
+              } else {
+                this.hello = answer;
+                this.onConnected(socket);
+                resolve();
+              }
             }
             return;
           }
