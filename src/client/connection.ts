@@ -83,6 +83,10 @@ export class ClientConnection {
   private reconnectDelayMs: number;
   private pingTimer: NodeJS.Timeout | null = null;
   private lastSendMs = Date.now();
+  /** When bytes last arrived on this connection (liveness: startPing). */
+  private lastReceiveMs = Date.now();
+  /** When the PING now unanswered was written, or null when none is. */
+  private pingWrittenMs: number | null = null;
 
   constructor(private readonly options: ConnectionOptions) {
     this.reconnectDelayMs = options.reconnectInitialDelayMs;
@@ -120,6 +124,7 @@ export class ClientConnection {
         onread: {
           buffer: Buffer.allocUnsafe(READ_BUFFER_BYTES), // this connection's, read after read
           callback: (bytesRead: number, buf: Uint8Array): boolean => {
+            this.lastReceiveMs = Date.now();
             try {
               decoder?.push((buf as Buffer).subarray(0, bytesRead));
             } catch (err) {
@@ -365,22 +370,59 @@ export class ClientConnection {
     this.socket.write(bytes, () => this.out.recycle(bytes));
   }
 
+  /**
+   * Keeps the connection alive and finds out when it is not. A PING goes out when nothing was sent,
+   * or nothing arrived, for a third of the server's idleTimeoutMs; a connection on which a PING
+   * written idleTimeoutMs ago brought no byte back is taken as lost (a network partition, a NAT that
+   * dropped its state, a server host that lost power: no close ever arrives) and closed, so the
+   * usual reconnect and resend take over instead of requests waiting for the kernel to give up,
+   * which takes about a quarter of an hour. A PING still waiting for a slot in the server's
+   * in-flight window (every slot held by a long request) proves nothing and is not counted.
+   */
   private startPing(): void {
     this.stopPing();
     const idleMs = this.hello?.idleTimeoutMs ?? 0;
     if (idleMs <= 0) return;
     const everyMs = Math.max(10, Math.floor(idleMs / 3));
+    this.lastReceiveMs = Date.now();
+    this.pingWrittenMs = null;
+    const epoch = this.epoch;
     this.pingTimer = setInterval(() => {
-      if (this.connected && Date.now() - this.lastSendMs >= everyMs) {
-        this.request(
-          OP.PING,
-          () => undefined,
-          () => undefined,
-          false,
-        ).catch(() => undefined);
+      if (!this.connected || this.epoch !== epoch) return;
+      const nowMs = Date.now();
+      const pingedMs = this.pingWrittenMs;
+      if (pingedMs !== null) {
+        if (this.lastReceiveMs < pingedMs && nowMs - pingedMs >= idleMs) this.dropSilent(idleMs);
+        return;
       }
+      if (nowMs - this.lastSendMs < everyMs && nowMs - this.lastReceiveMs < everyMs) return;
+      this.pingWrittenMs = Number.POSITIVE_INFINITY; // asked for; the time is set when it is written
+      this.request(
+        () => {
+          if (this.epoch === epoch) this.pingWrittenMs = Date.now();
+          return OP.PING;
+        },
+        () => undefined,
+        () => {
+          if (this.epoch === epoch) this.pingWrittenMs = null;
+        },
+        false,
+      ).catch(() => {
+        if (this.epoch === epoch) this.pingWrittenMs = null;
+      });
     }, everyMs);
     this.pingTimer.unref();
+  }
+
+  /** A connection that answered nothing for idleMs after a PING: closed here, reconnected as any lost one. */
+  private dropSilent(idleMs: number): void {
+    const socket = this.socket;
+    if (socket === null) return;
+    this.lastConnectionError = new WharfError(
+      'UNAVAILABLE',
+      `wharf://${this.options.host}:${this.options.port} sent nothing for ${idleMs} ms after a PING (the server's idleTimeoutMs): the connection is taken as lost`,
+    );
+    socket.destroy();
   }
 
   private stopPing(): void {

@@ -15,6 +15,11 @@ export interface FrameProxy {
   /** Connections from this index on forward nothing the client sends (a server that never answers; Infinity: none). */
   swallowFrom: number;
   /**
+   * Index of a connection that goes silent both ways, and whose server-side close is not passed on
+   * (a partition, a NAT that dropped its state, a host that lost power: no close reaches the client; -1: none).
+   */
+  silenceOn: number;
+  /**
    * From connection `from` on, once the client has sent a frame with `op` on it, what the server
    * sends is held for `ms`, then written as one chunk, as TCP may coalesce frames (null: none).
    */
@@ -44,13 +49,13 @@ export async function startFrameProxy(upstreamPort: number): Promise<FrameProxy>
       live.delete(upstream);
     };
     for (const s of [client, upstream]) {
-      s.on('error', cut);
-      s.on('close', cut);
+      s.on('error', () => (s === upstream && proxy.silenceOn === index ? upstream.destroy() : cut()));
+      s.on('close', () => (s === upstream && proxy.silenceOn === index ? upstream.destroy() : cut()));
     }
     let held: Buffer[] = [];
     let delayMs = 0; // set once the client sent delayServerAfter's op on this connection
     upstream.on('data', (d: Buffer) => {
-      if (proxy.muteServerOn === index) return;
+      if (proxy.muteServerOn === index || proxy.silenceOn === index) return;
       if (delayMs === 0) return void client.write(d);
       if (held.push(d) === 1)
         setTimeout(() => {
@@ -60,7 +65,7 @@ export async function startFrameProxy(upstreamPort: number): Promise<FrameProxy>
     });
     let pending: Buffer = Buffer.alloc(0);
     client.on('data', (d: Buffer) => {
-      if (index >= proxy.swallowFrom) return;
+      if (index >= proxy.swallowFrom || proxy.silenceOn === index) return;
       pending = pending.length === 0 ? d : Buffer.concat([pending, d]);
       let at = 0;
       while (pending.length - at >= 9) {
@@ -87,6 +92,7 @@ export async function startFrameProxy(upstreamPort: number): Promise<FrameProxy>
     cutAt: () => false,
     muteServerOn: -1,
     swallowFrom: Infinity,
+    silenceOn: -1,
     delayServerAfter: null,
     get openSockets() {
       return live.size;
