@@ -79,6 +79,21 @@ describe('native server limits', () => {
     await c.closedPromise;
   });
 
+  it('idleTimeoutMs: a connection silent with a request in flight is closed too', async () => {
+    const clock = new ManualClock();
+    const port = await start({ idleTimeoutMs: 1_000, clock });
+    await broker!.createQueue('full', { maxLength: 1, overflow: 'block', blockTimeoutMs: 60_000 });
+    await broker!.publish('full', { payload: 'fills it' });
+    const c = await RawClient.open(port);
+    // Waits for room that never comes; then the client says nothing more (it is gone).
+    c.send(P.encodeFrame(P.OP.PUBLISH, 2, (w) => P.encodePublish(w, 'full', [{ payload: 'waits' }])));
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    clock.advance(1_000);
+    const f = (await c.next())!;
+    expect([f.correlationId, c.error(f).code]).toEqual([0, 'TIMEOUT']);
+    await c.closedPromise;
+  });
+
   it('a client whose version is unsupported is told so', async () => {
     const port = await start({});
     const c = await RawClient.open(port, false);

@@ -439,7 +439,10 @@ export class Connection {
     const check = (): void => {
       if (this.closed) return;
       const silentMs = this.clock.now() - this.lastActivityMs;
-      if (silentMs >= idleMs && this.inFlight === 0) {
+      // Requests in flight do not keep a silent connection: a client waiting for an answer PINGs
+      // too (§3), and one that does not is gone. Exempt, a dead client's request waiting for room
+      // in a full queue kept its connection, and this check re-armed every millisecond.
+      if (silentMs >= idleMs) {
         this.fatal(
           new WharfError(
             'TIMEOUT',
@@ -448,7 +451,7 @@ export class Connection {
         );
         return;
       }
-      this.idleTimer = this.clock.setTimer(Math.max(1, idleMs - Math.min(silentMs, idleMs - 1)), check);
+      this.idleTimer = this.clock.setTimer(idleMs - silentMs, check); // > 0: silentMs < idleMs here
     };
     this.idleTimer = this.clock.setTimer(idleMs, check);
   }
