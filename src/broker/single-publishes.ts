@@ -63,9 +63,9 @@ export class SinglePublishes {
     const taken = takenNow(message);
     // A payload that cannot be serialised fails alone, with the error the broker gives it.
     if (taken === null) return this.publishBatch(name, [message]).then((r) => r[0]);
-    // A dedupId may repeat a publish still in flight, and a batch holding such a repeat can store
-    // its other messages and then fail with the original: re-published one by one, they would be
-    // stored twice. So it goes alone, in order (as an array publish does).
+    // A dedupId may repeat a publish still in flight, and a batch holding such a repeat stores
+    // nothing until that original has settled: singles gathered with it would wait with it. So it
+    // goes alone, in order (as an array publish does).
     if (taken.dedupId !== undefined) return this.many(name, [taken]).then((r) => r[0]);
     // Stamped messages (producerId + sequence) are re-published with their sequences, so a repeat
     // answers as a duplicate even if a refused batch stored it: never in one batch with unstamped ones.

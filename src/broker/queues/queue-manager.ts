@@ -41,7 +41,8 @@ interface OpenQueue {
  * (single-publishes.ts). Not where a batch is judged as a whole differently from its messages one
  * by one: overflow 'block' and a rate limit wait for room or tokens for all its messages at once,
  * 'drop-lowest-priority' weighs the batch by its highest priority, and content-based dedup may
- * find a repeat of a publish still in flight in it (a batch can then store part of itself and fail).
+ * find a repeat of a publish still in flight in it (the batch then waits for that original, and
+ * every single gathered in it with it).
  */
 function gathersSingles(o: ResolvedQueueOptions): boolean {
   return (

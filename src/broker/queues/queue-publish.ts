@@ -6,7 +6,7 @@ import { LIMITS, WharfError, assert } from '../../common/index.js';
 import type { RecordInput } from '../../storage/index.js';
 import { RECOVERY_WINDOW_MS, type ProducerDedupe } from '../idempotence.js';
 import { H_DEDUP_ID, H_ID, encodeMessage } from '../message-codec.js';
-import { headerOf, scanLogSince } from '../topics/dedup-index.js';
+import { MAX_DEDUP_WAITS, headerOf, scanLogSince } from '../topics/dedup-index.js';
 import type { MessageInput, PublishResult } from '../types.js';
 import { DedupWindow, contentDedupKey } from './dedup-window.js';
 import type { QueueEngine } from './queue.js';
@@ -70,6 +70,10 @@ export class QueuePublisher {
     this.gate = new OverflowGate(q);
   }
 
+  /**
+   * Stores the batch's messages not seen before; a repeat resolves with its original's id. All or
+   * nothing, as any batch: one holding repeats of originals still being stored waits for them first.
+   */
   async publish(inputs: MessageInput[]): Promise<PublishResult[]> {
     const q = this.q;
     q.assertOpen();
@@ -81,12 +85,64 @@ export class QueuePublisher {
     }
     const now = q.clock.now();
     const results: PublishResult[] = new Array(inputs.length);
-    // Every message is encoded and checked before the dedup window learns any key: a batch refused
-    // as invalid must leave its dedupIds unseen, or a corrected retry would be taken for a duplicate.
+    const encoded = this.encode(inputs, now);
+    const fresh: Pending[] = [];
+    /** A key's first message in this batch, and the later ones that repeat it (stored or refused with it). */
+    const firstOfKey = new Map<string, Pending>();
+    const repeatsInBatch: Array<{ p: Pending; first: Pending }> = [];
+    let lookupNowMs = now;
+    for (let round = 0; ; round++) {
+      /** Originals that other publishes are still storing, repeated here: null while there are none (the usual case). */
+      let inFlight: Array<{ key: string; entry: StoringEntry }> | null = null;
+      for (const p of encoded) {
+        if (p.dedupKey !== undefined && q.options.dedupWindowMs > 0) {
+          const first = firstOfKey.get(p.dedupKey);
+          if (first !== undefined) {
+            repeatsInBatch.push({ p, first });
+            continue;
+          }
+          const entry = this.storing.get(p.dedupKey);
+          if (entry !== undefined) {
+            (inFlight ??= []).push({ key: p.dedupKey, entry });
+            continue;
+          }
+          const original = this.dedup.lookup(p.dedupKey, lookupNowMs);
+          if (original !== undefined) {
+            results[p.index] = { id: original, duplicate: true };
+            continue;
+          }
+          firstOfKey.set(p.dedupKey, p);
+        }
+        fresh.push(p);
+      }
+      if (inFlight === null) break;
+      // Nothing of this batch is stored before those originals have settled (this look claimed
+      // nothing: storeFresh claims), then the batch is looked at again from the start: a repeat of
+      // an original that was stored is its duplicate, one of an original that failed is stored with
+      // the batch, in its place. Stored at once instead, the batch's other messages were stored
+      // before a repeat of a failed original was published itself, and a call that then failed had
+      // stored part of its batch (a caller's retry stored it twice).
+      await this.waitForOriginals(inFlight, round);
+      lookupNowMs = q.clock.now();
+      fresh.length = 0;
+      firstOfKey.clear();
+      repeatsInBatch.length = 0;
+    }
+    if (fresh.length > 0) await this.storeFresh(fresh, inputs, results);
+    for (const { p, first } of repeatsInBatch) results[p.index] = { id: first.id, duplicate: true };
+    return results;
+  }
+
+  /**
+   * Encodes and checks every message before the dedup window learns any key: a batch refused as
+   * invalid must leave its dedupIds unseen, or a corrected retry would be taken for a duplicate.
+   */
+  private encode(inputs: MessageInput[], nowMs: number): Pending[] {
+    const q = this.q;
     const encoded: Pending[] = new Array(inputs.length);
     for (let i = 0; i < inputs.length; i++) {
       const input = inputs[i];
-      const enc = encodeMessage(input, now, q.options.maxMessageBytes, inputs.length === 1 ? 'message' : i);
+      const enc = encodeMessage(input, nowMs, q.options.maxMessageBytes, inputs.length === 1 ? 'message' : i);
       const delayMs = delayOf(q, input, i);
       const dedupKey =
         input.dedupId !== undefined
@@ -104,43 +160,13 @@ export class QueuePublisher {
         dedupKey,
       };
     }
-    const fresh: Pending[] = [];
-    /** Repeats of an original still being stored: answered once it is, stored themselves if it is not. */
-    const waiting: Array<{ p: Pending; original: Promise<boolean> }> = [];
-    /** A key's first message in this batch, and the later ones that repeat it (stored or refused with it). */
-    const firstOfKey = new Map<string, Pending>();
-    const repeatsInBatch: Array<{ p: Pending; first: Pending }> = [];
-    for (const p of encoded) {
-      if (p.dedupKey !== undefined && q.options.dedupWindowMs > 0) {
-        const first = firstOfKey.get(p.dedupKey);
-        if (first !== undefined) {
-          repeatsInBatch.push({ p, first });
-          continue;
-        }
-        const inFlight = this.storing.get(p.dedupKey);
-        if (inFlight !== undefined) {
-          waiting.push({ p, original: inFlight.stored });
-          continue;
-        }
-        const original = this.dedup.lookup(p.dedupKey, now);
-        if (original !== undefined) {
-          results[p.index] = { id: original, duplicate: true };
-          continue;
-        }
-        firstOfKey.set(p.dedupKey, p);
-      }
-      fresh.push(p);
-    }
-    if (fresh.length > 0) await this.storeFresh(fresh, inputs, results);
-    for (const { p, first } of repeatsInBatch) results[p.index] = { id: first.id, duplicate: true };
-    if (waiting.length > 0) await this.answerRepeats(waiting, inputs, results);
-    return results;
+    return encoded;
   }
 
   /**
    * Stores messages no publish has stored yet. Their dedup keys count as being stored until the
-   * write settles: a repeat meanwhile waits for it (answerRepeats), and only a stored message ever
-   * makes a later one a duplicate.
+   * write settles: a publish holding a repeat meanwhile waits for it (publish), and only a stored
+   * message ever makes a later one a duplicate.
    */
   private async storeFresh(fresh: Pending[], inputs: MessageInput[], results: PublishResult[]): Promise<void> {
     const q = this.q;
@@ -152,7 +178,7 @@ export class QueuePublisher {
         let settle!: (stored: boolean) => void;
         const stored = new Promise<boolean>((resolve) => (settle = resolve));
         const entry: StoringEntry = { id: p.id, stored, settle };
-        // publish() sent a key being stored, or repeated within the batch, to the waiting repeats.
+        // publish() waited for a key being stored, and answers a key repeated within the batch itself.
         assert(!this.storing.has(p.dedupKey), 'a dedup key is stored by one publish at a time');
         this.storing.set(p.dedupKey, entry);
         keyed.push({ key: p.dedupKey, entry });
@@ -183,27 +209,25 @@ export class QueuePublisher {
       );
   }
 
-  /** Repeats of originals that were being stored: duplicates of a stored original, else stored now. */
-  private async answerRepeats(
-    waiting: Array<{ p: Pending; original: Promise<boolean> }>,
-    inputs: MessageInput[],
-    results: PublishResult[],
-  ): Promise<void> {
-    const retry: Pending[] = [];
-    for (const w of waiting) {
-      if (!(await w.original)) {
-        retry.push(w.p);
-        continue;
-      }
-      const id = this.dedup.lookup(w.p.dedupKey!, this.q.clock.now());
-      // The original was stored: its key is in the window (unless the window already ended).
-      if (id !== undefined) results[w.p.index] = { id, duplicate: true };
-      else retry.push(w.p);
+  /**
+   * Waits until the originals that other publishes are storing, which a batch repeats, have
+   * settled, stored or not (their own callers get their errors). Refused with CONFLICT, nothing of
+   * the batch stored, once it has waited MAX_DEDUP_WAITS times: a bound on the wait, where
+   * concurrent repeats of an original that keeps failing could otherwise keep it going.
+   */
+  private async waitForOriginals(inFlight: Array<{ key: string; entry: StoringEntry }>, round: number): Promise<void> {
+    if (round >= MAX_DEDUP_WAITS) {
+      throw new WharfError(
+        'CONFLICT',
+        `publish to queue ${JSON.stringify(this.q.name)} repeats dedup keys that other publishes kept claiming and failing to store (${MAX_DEDUP_WAITS} waits); send it again once those have settled`,
+      );
     }
-    if (retry.length === 0) return;
-    // Each goes through publish again: its own original may be stored by now, or being stored by another repeat.
-    const again = await this.publish(retry.map((p) => inputs[p.index]));
-    retry.forEach((p, i) => (results[p.index] = again[i]));
+    await Promise.all(inFlight.map((w) => w.entry.stored));
+    for (const { key, entry } of inFlight) {
+      // storeFresh lets a key go before it settles the key's entry: the next look cannot find an
+      // original this publish waited for, so each wait is for another publish.
+      assert(this.storing.get(key) !== entry, 'a settled original has let its dedup key go');
+    }
   }
 
   private async store(fresh: Pending[]): Promise<void> {

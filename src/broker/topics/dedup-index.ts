@@ -1,19 +1,42 @@
-// dedupId within a window for topics (and the restart rebuild shared with queues): a repeat
-// published within dedupWindowMs resolves with the original's result (same partition and offset).
+// dedupId within a window for topics (and the restart rebuild and wait limit shared with queues): a
+// repeat published within dedupWindowMs resolves with the original's result (same partition and offset).
 // Restart-durable without a journal of its own: on open the window is rebuilt by reading each log
 // from offsetForTimestamp(now - dedupWindowMs) to its end and taking every `wharf.dedupId` header
 // (the topic manager runs that scan, sharing it with the idempotent producers' rebuild).
 // Exactly-once relies on it: intent roll-forward (exchanges, transactions) republishes with the same
 // dedupId (docs/exchanges.md).
+import { WharfError, assert } from '../../common/index.js';
 import type { LogRecord, PartitionLog } from '../../storage/index.js';
 import { H_DEDUP_ID, H_ID, utf8 } from '../message-codec.js';
 import type { MessageInput, PublishResult } from '../types.js';
 
 const REBUILD_READ_BYTES = 1024 * 1024;
+/**
+ * Most times one publish to a queue or topic waits for other publishes in flight whose dedupId (or,
+ * on a queue with contentBasedDedup, content) its batch repeats. It waits once for those originals,
+ * and again only for publishes of its keys that started while it waited (concurrent repeats of an
+ * original that failed): a few at most, unless those keep failing.
+ */
+export const MAX_DEDUP_WAITS = 16;
 
 interface Seen {
+  /** A promise while the original is being stored (claimed by a publish in flight). */
   result: PublishResult | Promise<PublishResult>;
   expiresAtMs: number;
+}
+
+/** A fresh message's dedupId, claimed while it is being stored; index: its place in the fresh batch. */
+interface Claim {
+  resolve: (r: PublishResult) => void;
+  reject: (e: unknown) => void;
+  dedupId: string;
+  index: number;
+}
+
+/** A repeat's original in flight: its dedupId and the claim's result, waited for before the batch is stored. */
+interface InFlightOriginal {
+  dedupId: string;
+  result: Promise<PublishResult>;
 }
 
 /** Calls visit for every record of log with timestamp >= fromMs (bounded by the window, read in chunks). */
@@ -78,8 +101,13 @@ export class TopicDedupIndex {
   }
 
   /**
-   * Publishes through the window: repeats (also repeats inside this batch, or of a publish still in
-   * flight) resolve with the original's result; the rest go to publishFresh as one batch.
+   * Publishes through the window: repeats (also repeats inside this batch) resolve with the
+   * original's result; the rest go to publishFresh as one batch. All or nothing, as any batch: one
+   * holding repeats of publishes still in flight stores nothing until those have settled, then is
+   * looked at again: a repeat of an original that was stored is its duplicate, one of an original
+   * that failed is stored with the batch, in its place. Stored at once instead, the batch's other
+   * messages were stored before a repeat of a failed original was published itself, and a call that
+   * then failed had stored part of its batch (a caller's retry stored it twice).
    */
   async publish(
     messages: MessageInput[],
@@ -87,75 +115,110 @@ export class TopicDedupIndex {
     publishFresh: (fresh: MessageInput[]) => Promise<PublishResult[]>,
   ): Promise<PublishResult[]> {
     this.sweep(nowMs);
-    const results: Array<PublishResult | Promise<PublishResult> | undefined> = new Array(messages.length);
+    const results: PublishResult[] = new Array(messages.length);
     const fresh: MessageInput[] = [];
     const freshIndex: number[] = [];
-    const settle: Array<{
-      resolve: (r: PublishResult) => void;
-      reject: (e: unknown) => void;
-      dedupId: string;
-      index: number;
-    }> = [];
-    /** dedupIds first claimed by this batch: their index in fresh. */
-    const claimedHere = new Map<string, number>();
+    /** dedupIds first seen in this batch: their index in fresh. */
+    const firstHere = new Map<string, number>();
     /** Repeats inside this batch: [index in messages, index in fresh of the first]. */
     const repeatsHere: Array<[number, number]> = [];
-    for (let i = 0; i < messages.length; i++) {
-      const dedupId = messages[i].dedupId;
-      const first = dedupId === undefined ? undefined : claimedHere.get(dedupId);
-      if (first !== undefined) {
-        // A repeat inside the batch shares its fate: a duplicate of what the first stored, or
-        // refused with the whole batch (never published itself: a refused batch stores nothing).
-        repeatsHere.push([i, first]);
-        continue;
+    for (let round = 0; ; round++) {
+      /** Publishes in flight that this batch repeats: null while there are none (the usual case). */
+      let inFlight: InFlightOriginal[] | null = null;
+      for (let i = 0; i < messages.length; i++) {
+        const dedupId = messages[i].dedupId;
+        const first = dedupId === undefined ? undefined : firstHere.get(dedupId);
+        if (first !== undefined) {
+          // A repeat inside the batch shares its fate: a duplicate of what the first stored, or
+          // refused with the whole batch (never published itself: a refused batch stores nothing).
+          repeatsHere.push([i, first]);
+          continue;
+        }
+        let prior = dedupId === undefined ? undefined : this.seen.get(dedupId);
+        if (prior !== undefined && !(prior.result instanceof Promise) && prior.expiresAtMs <= nowMs) {
+          // Its window is over (the sweep stops at an entry still in flight, so it may not have reached this one).
+          this.seen.delete(dedupId!);
+          prior = undefined;
+        }
+        if (prior !== undefined) {
+          if (prior.result instanceof Promise) (inFlight ??= []).push({ dedupId: dedupId!, result: prior.result });
+          else results[i] = { ...prior.result, duplicate: true };
+          continue;
+        }
+        if (dedupId !== undefined) firstHere.set(dedupId, fresh.length);
+        freshIndex.push(i);
+        fresh.push(messages[i]);
       }
-      let prior = dedupId === undefined ? undefined : this.seen.get(dedupId);
-      if (prior !== undefined && !(prior.result instanceof Promise) && prior.expiresAtMs <= nowMs) {
-        // Its window is over (the sweep stops at an entry still in flight, so it may not have reached this one).
-        this.seen.delete(dedupId!);
-        prior = undefined;
-      }
-      if (prior !== undefined) {
-        const message = messages[i];
-        // A repeat of a publish still in flight waits for it: a duplicate of what it stored, or, if
-        // it failed, published itself (only a stored message makes a later one a duplicate).
-        results[i] = Promise.resolve(prior.result).then(
-          (r) => ({ ...r, duplicate: true }),
-          () => this.publish([message], nowMs, publishFresh).then((rs) => rs[0]),
-        );
-        continue;
-      }
-      if (dedupId !== undefined) {
-        // Claimed before the write, so a concurrent repeat waits for this publish's result.
-        let resolve!: (r: PublishResult) => void;
-        let reject!: (e: unknown) => void;
-        const pending = new Promise<PublishResult>((res, rej) => ((resolve = res), (reject = rej)));
-        pending.catch(() => undefined);
-        this.seen.set(dedupId, { result: pending, expiresAtMs: nowMs + this.windowMs });
-        claimedHere.set(dedupId, fresh.length);
-        settle.push({ resolve, reject, dedupId, index: fresh.length });
-      }
-      freshIndex.push(i);
-      fresh.push(messages[i]);
+      if (inFlight === null) break;
+      // This look claimed nothing (claim() runs after the last look), so there is nothing to let go.
+      await this.waitForOriginals(inFlight, round);
+      fresh.length = 0;
+      freshIndex.length = 0;
+      firstHere.clear();
+      repeatsHere.length = 0;
     }
+    const claims = this.claim(fresh, nowMs);
     let written: PublishResult[] = [];
     try {
       if (fresh.length > 0) written = await publishFresh(fresh);
     } catch (err) {
-      for (const s of settle) {
-        this.seen.delete(s.dedupId);
-        s.reject(err);
+      // Each claim goes before its waiters hear of the failure: they look again and find the dedupId free.
+      for (const c of claims) {
+        this.seen.delete(c.dedupId);
+        c.reject(err);
       }
       throw err;
     }
-    for (const s of settle) {
-      const r = written[s.index];
-      this.seen.set(s.dedupId, { result: r, expiresAtMs: nowMs + this.windowMs });
-      s.resolve(r);
+    for (const c of claims) {
+      const r = written[c.index];
+      this.seen.set(c.dedupId, { result: r, expiresAtMs: nowMs + this.windowMs });
+      c.resolve(r);
     }
-    freshIndex.forEach((i, k) => (results[i] = written[k]));
+    for (let k = 0; k < freshIndex.length; k++) results[freshIndex[k]] = written[k];
     for (const [i, k] of repeatsHere) results[i] = { ...written[k], duplicate: true };
-    return Promise.all(results as Array<PublishResult | Promise<PublishResult>>);
+    return results;
+  }
+
+  /**
+   * Claims the dedupIds of a batch's fresh messages (each first of its dedupId, none in the window)
+   * until their write settles, so a publish repeating one meanwhile waits for its result. Made in
+   * the step that found them fresh (no await between).
+   */
+  private claim(fresh: MessageInput[], nowMs: number): Claim[] {
+    const claims: Claim[] = [];
+    for (let index = 0; index < fresh.length; index++) {
+      const dedupId = fresh[index].dedupId;
+      if (dedupId === undefined) continue;
+      let resolve!: (r: PublishResult) => void;
+      let reject!: (e: unknown) => void;
+      const pending = new Promise<PublishResult>((res, rej) => ((resolve = res), (reject = rej)));
+      pending.catch(() => undefined); // unobserved when no publish repeats it
+      assert(!this.seen.has(dedupId), 'a fresh dedupId is neither in the window nor claimed');
+      this.seen.set(dedupId, { result: pending, expiresAtMs: nowMs + this.windowMs });
+      claims.push({ resolve, reject, dedupId, index });
+    }
+    return claims;
+  }
+
+  /**
+   * Waits until the publishes in flight that a batch repeats have settled, stored or failed (their
+   * own callers get their errors). Refused with CONFLICT, nothing of the batch stored, once it has
+   * waited MAX_DEDUP_WAITS times: a bound on the wait, where concurrent repeats of an original that
+   * keeps failing could otherwise keep it going.
+   */
+  private async waitForOriginals(inFlight: InFlightOriginal[], round: number): Promise<void> {
+    if (round >= MAX_DEDUP_WAITS) {
+      throw new WharfError(
+        'CONFLICT',
+        `topic publish repeats dedupIds that other publishes kept claiming and failing to store (${MAX_DEDUP_WAITS} waits); send it again once those have settled`,
+      );
+    }
+    await Promise.allSettled(inFlight.map((o) => o.result));
+    for (const o of inFlight) {
+      // publish settles a claim after replacing or deleting it: the next look cannot find an
+      // original this publish waited for, so each wait is for another publish.
+      assert(this.seen.get(o.dedupId)?.result !== o.result, 'a settled original has let its claim go');
+    }
   }
 
   private remember(dedupId: string, result: PublishResult, expiresAtMs: number): void {
