@@ -24,6 +24,7 @@ export { HandlerOutcome } from './queues/handler-outcome.js';
 export { checkConsumeLimits, checkReceiveLimits, type ReceiveLimits } from './queues/read-limits.js';
 export { murmur2, partitionForKey } from './topics/partitioner.js';
 export { parseStartPosition } from './start-position.js';
+export { validateStartPosition } from './topics/subscription.js';
 export { collectTransaction } from './exchanges/index.js';
 export type * from './types.js';
 export type * from './queue-types.js';

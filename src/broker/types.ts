@@ -117,6 +117,12 @@ export interface SubscribeOptions {
   group?: string;
   /** Where a group with no committed offset starts (Kafka's auto.offset.reset). Default 'latest'. */
   from?: StartPosition;
+  /**
+   * A reader without a group only: where each named partition starts (partition -> offset, clamped
+   * to what the partition holds), as Kafka's seek per partition; partitions not named start at
+   * `from`. What the remote client sends to resume a reader after a reconnect.
+   */
+  startOffsets?: Record<number, number>;
   ackMode?: AckMode;
   sessionTimeoutMs?: number;
   heartbeatIntervalMs?: number;
@@ -134,6 +140,7 @@ export const SUBSCRIBE_OPTION_FIELDS = optionFields<SubscribeOptions>({
   sessionTimeoutMs: true,
   heartbeatIntervalMs: true,
   maxInFlight: true,
+  startOffsets: true,
   onError: true,
 });
 

@@ -31,6 +31,7 @@ import {
 } from '../protocol/index.js';
 import type { ClientConnection } from './connection.js';
 import type { QueueSettler } from './queue-ops.js';
+import { ReaderResume } from './reader-resume.js';
 
 export interface FlowRegistry {
   /**
@@ -93,7 +94,12 @@ export abstract class RemoteFlow<M extends Message = Message> {
   async start(): Promise<void> {
     await this.conn.request(
       this.subscribeOp,
-      (w) => encodeSubscribe(w, { name: this.name, options: this.wireOptions, credits: this.credits }),
+      (w) =>
+        encodeSubscribe(w, {
+          name: this.name,
+          options: this.subscribeOptions(this.conn.hello?.version ?? 1),
+          credits: this.credits,
+        }),
       (_op, r) => {
         // Registered while the frame is decoded: a DELIVER may follow in the same chunk.
         const s = decodeSubscribed(r);
@@ -152,6 +158,11 @@ export abstract class RemoteFlow<M extends Message = Message> {
     this.registry.unregister(this.serverId, this);
     this.epoch = -1; // settle() sends nothing for this flow from now on
     this.settleEnded(reason);
+  }
+
+  /** The options a SUBSCRIBE / CONSUME sends on a connection of protocol `version`. */
+  protected subscribeOptions(_version: number): Record<string, unknown> {
+    return this.wireOptions;
   }
 
   protected onSubscribed(_memberId: string, _group: string | null, _assignments: number[]): void {}
@@ -342,6 +353,8 @@ export class RemoteSubscription extends RemoteFlow<TopicMessage> {
   memberId = '';
   group: string | null = null;
   private current: number[] = [];
+  /** A reader without a group resumes where its handler left off; a group member at its group's commits. */
+  private readonly resumeAt: ReaderResume | null;
 
   constructor(
     conn: ClientConnection,
@@ -353,12 +366,23 @@ export class RemoteSubscription extends RemoteFlow<TopicMessage> {
   ) {
     // Per partition the server bounds deliveries in flight (maxInFlight); credits bound the total.
     super(conn, registry, topic, options, credits, OP.SUBSCRIBE, Infinity);
+    this.resumeAt = options.group === undefined || options.group === null ? new ReaderResume(options) : null;
+  }
+
+  override async start(): Promise<void> {
+    await this.resumeAt?.beforeStart(this.conn, this.topic);
+    await super.start();
+  }
+
+  protected override subscribeOptions(version: number): Record<string, unknown> {
+    return this.resumeAt?.options(version) ?? this.wireOptions;
   }
 
   protected override onSubscribed(memberId: string, group: string | null, assignments: number[]): void {
     this.memberId = memberId;
     this.group = group;
     this.current = assignments;
+    this.resumeAt?.subscribed();
   }
 
   override onAssignments(partitions: number[]): void {
@@ -370,6 +394,20 @@ export class RemoteSubscription extends RemoteFlow<TopicMessage> {
   }
 
   async seek(position: StartPosition): Promise<void> {
+    this.checkSeekable();
+    const starts = this.resumeAt === null ? null : await this.resumeAt.startsAfterSeek(this.conn, this.topic, position);
+    this.checkSeekable(); // again: the connection may have changed while 'latest' was pinned
+    if (starts !== null) this.resumeAt?.seeking(position, starts);
+    // Not re-sent after a reconnect: it names this connection's subscription id.
+    await this.conn.request(
+      OP.SEEK,
+      (w) => encodeSeek(w, this.serverId, position),
+      (_op, r) => decodeEmpty(r),
+      false,
+    );
+  }
+
+  private checkSeekable(): void {
     // The server id names this flow only on the connection it subscribed on: after a reconnect,
     // until resume() subscribes again, it may name another flow of the new connection.
     if (this.isClosing) throw new WharfError('CLOSED', 'this subscription has ended; subscribe again to seek');
@@ -379,13 +417,6 @@ export class RemoteSubscription extends RemoteFlow<TopicMessage> {
         'this subscription is subscribing again after a reconnect; retry the seek shortly',
         { retryAfterMs: 100 },
       );
-    // Not re-sent after a reconnect: it names this connection's subscription id.
-    await this.conn.request(
-      OP.SEEK,
-      (w) => encodeSeek(w, this.serverId, position),
-      (_op, r) => decodeEmpty(r),
-      false,
-    );
   }
 
   protected newMessage(): TopicMessage {
@@ -415,6 +446,7 @@ export class RemoteSubscription extends RemoteFlow<TopicMessage> {
   }
 
   protected invoke(m: TopicMessage): Promise<void> | void {
+    this.resumeAt?.handed(m.partition, m.offset, m.deliveryCount);
     return this.handler(m);
   }
 }

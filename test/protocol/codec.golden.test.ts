@@ -327,6 +327,40 @@ describe('codec golden fixtures', () => {
     expect(body(c, P.OP.CREATE_TOPIC, P.decodeNameOptions)).toEqual({ name: 't', options: { partitions: 2 } });
   });
 
+  it('SUBSCRIBE (version 9) carries startOffsets inside its options JSON, partitions as keys', () => {
+    const f = P.encodeFrame(P.OP.SUBSCRIBE, 5, (w) =>
+      P.encodeSubscribe(w, { name: 't', options: { startOffsets: { 0: 12 } }, credits: 100 }),
+    );
+    expect(hex(f)).toBe(
+      [
+        '00000029 30 00000005  0001 74',
+        '00000019 7b2273746172744f666673657473223a7b2230223a31327d7d', // {"startOffsets":{"0":12}}
+        '00000064',
+      ]
+        .join('')
+        .replaceAll(' ', ''),
+    );
+    expect(body(f, P.OP.SUBSCRIBE, P.decodeSubscribe)).toEqual({
+      name: 't',
+      options: { startOffsets: { '0': 12 } },
+      credits: 100,
+    });
+  });
+
+  it('any start offset per partition survives SUBSCRIBE encode/decode exactly (offsets up to 2^53 - 1)', () => {
+    const offsets = fc.dictionary(
+      fc.integer({ min: 0, max: 1023 }).map(String),
+      fc.integer({ min: 0, max: Number.MAX_SAFE_INTEGER }),
+    );
+    fc.assert(
+      fc.property(offsets, fc.constantFrom('earliest', 'latest'), (startOffsets, from) => {
+        const options = { from, startOffsets };
+        const f = P.encodeFrame(P.OP.SUBSCRIBE, 1, (w) => P.encodeSubscribe(w, { name: 't', options, credits: 1 }));
+        expect(body(f, P.OP.SUBSCRIBE, P.decodeSubscribe).options).toEqual(options);
+      }),
+    );
+  });
+
   it('TRANSACTION (version 7): acks, publishes and offset commits, each list behind its u16 count', () => {
     const req = {
       acks: [{ queue: 'q', id: 'i', receipt: 'r' }],

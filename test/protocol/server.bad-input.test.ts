@@ -125,6 +125,28 @@ describe('native server bad input', () => {
     expect(await snapshot()).toBe(before);
   });
 
+  it('SUBSCRIBE refuses startOffsets naming a partition the topic lacks, a negative offset, or a group (INVALID_ARGUMENT)', async () => {
+    const before = await snapshot();
+    const c = await RawClient.open(port);
+    const cases: Array<[Record<string, unknown>, string]> = [
+      [{ startOffsets: { '1': 0 } }, 'startOffsets names partition "1"; topic "t" has partitions 0 to 0'],
+      [{ startOffsets: { '-1': 0 } }, 'startOffsets names partition "-1"'],
+      [{ startOffsets: { '0': -5 } }, 'startOffsets[0] is -5; use an offset n >= 0'],
+      [{ startOffsets: { '0': '5' } }, 'startOffsets[0] is "5"'],
+      [{ startOffsets: 5 }, 'startOffsets must be an object of partition -> offset'],
+      [{ group: 'g', startOffsets: { '0': 0 } }, 'startOffsets is for a reader without a group'],
+    ];
+    for (const [options, message] of cases) {
+      c.send(P.encodeFrame(P.OP.SUBSCRIBE, 31, (w) => P.encodeSubscribe(w, { name: 't', options, credits: 10 })));
+      const f = (await c.next())!;
+      expect([f.op, f.correlationId, c.error(f).code]).toEqual([P.OP.ERROR, 31, 'INVALID_ARGUMENT']);
+      expect(c.error(f).message).toContain(message);
+    }
+    c.close();
+    expect(await snapshot()).toBe(before);
+    await stillServes();
+  });
+
   it('BIND and UNBIND refuse a field beside target and options, and bind nothing', async () => {
     await broker.createExchange('bx', { type: 'fanout' });
     const c = await RawClient.open(port);

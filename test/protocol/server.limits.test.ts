@@ -98,7 +98,13 @@ describe('native server limits', () => {
     const port = await start({});
     const c = await RawClient.open(port, false);
     c.send(
-      P.encodeFrame(P.OP.HELLO, 1, (w) => P.encodeHello(w, { minVersion: 9, maxVersion: 12, clientName: 'future' })),
+      P.encodeFrame(P.OP.HELLO, 1, (w) =>
+        P.encodeHello(w, {
+          minVersion: P.PROTOCOL_VERSION + 1,
+          maxVersion: P.PROTOCOL_VERSION + 4,
+          clientName: 'future',
+        }),
+      ),
     );
     const f = (await c.next())!;
     const e = c.error(f);

@@ -12,6 +12,7 @@ import {
 } from '../types.js';
 import type { GroupCoordinator, GroupMember, PartitionGrant } from './group-coordinator.js';
 import { PartitionFetcher } from './partition-fetcher.js';
+import { validateStartOffsets } from './start-offsets.js';
 import type { FetcherHost } from './partition-fetcher.js';
 import type { Topic, TopicPartition, TopicSubscriber } from './topic.js';
 import { StopSignal } from '../keep-alive.js';
@@ -24,6 +25,8 @@ export const MAX_IN_FLIGHT_PER_PARTITION = 10_000;
 export interface ResolvedSubscribeOptions {
   group: string | null;
   from: StartPosition;
+  /** A reader without a group: its start offset in each partition named (null: `from` everywhere). */
+  startOffsets: Map<number, number> | null;
   ackMode: 'manual' | 'auto';
   sessionTimeoutMs: number;
   heartbeatIntervalMs: number;
@@ -54,8 +57,15 @@ export function validateStartPosition(pos: unknown, what = 'from'): StartPositio
   throw invalid(`${what} is ${JSON.stringify(pos)}; use 'earliest', 'latest', { offset: n >= 0 } or { timestamp: ms }`);
 }
 
-/** Validates SubscribeOptions (INVALID_ARGUMENT: unknown fields, null, an array); undefined = all defaults. */
-export function resolveSubscribeOptions(given: SubscribeOptions | undefined): ResolvedSubscribeOptions {
+/**
+ * Validates SubscribeOptions for a topic of `partitionCount` partitions (INVALID_ARGUMENT: unknown
+ * fields, null, an array, a value out of range); undefined = all defaults.
+ */
+export function resolveSubscribeOptions(
+  given: SubscribeOptions | undefined,
+  topic: string,
+  partitionCount: number,
+): ResolvedSubscribeOptions {
   const o = given === undefined ? {} : given;
   checkOptionFields(o, SUBSCRIBE_OPTION_FIELDS, 'subscribe option', "{ group: 'billing' }");
   const group = o.group === undefined || o.group === null ? null : validateName(o.group, 'group name');
@@ -88,6 +98,7 @@ export function resolveSubscribeOptions(given: SubscribeOptions | undefined): Re
   return {
     group,
     from: o.from === undefined ? 'latest' : validateStartPosition(o.from),
+    startOffsets: validateStartOffsets(o.startOffsets, group, topic, partitionCount),
     ackMode: o.ackMode ?? 'manual',
     sessionTimeoutMs,
     heartbeatIntervalMs,
@@ -233,10 +244,13 @@ export class TopicSubscription implements Subscription, GroupMember, TopicSubscr
     const c = this.coordinator;
     for (const { partition: p, assignmentEpoch } of grants) {
       const committed = c?.committed(p);
+      // Only a reader without a group has startOffsets (validateStartOffsets), so no commit competes.
+      const offset = this.options.startOffsets?.get(p);
+      const from = offset === undefined ? this.options.from : { offset };
       this.startFetcher(
         p,
         assignmentEpoch,
-        async () => committed ?? (await resolvePosition(this.topicRef.partitions[p], this.options.from)),
+        async () => committed ?? (await resolvePosition(this.topicRef.partitions[p], from)),
         committed,
       );
     }

@@ -172,7 +172,7 @@ export class TopicManager implements KindManager {
     storedRecords = false,
   ): Promise<TopicSubscription> {
     const topic = this.require(name);
-    const opts = resolveSubscribeOptions(options);
+    const opts = resolveSubscribeOptions(options, name, topic.config.partitions);
     if (typeof handler !== 'function')
       throw new WharfError('INVALID_ARGUMENT', 'subscribe needs a handler function (message) => void | Promise<void>');
     let coordinator: GroupCoordinator | null = null;

@@ -1,0 +1,125 @@
+// Where a remote reader without a group resumes after a reconnect: in each partition, at the offset
+// after the last message handed to its handler, as a Kafka consumer keeps its fetch position; a
+// partition that has handed nothing yet starts where the first subscribe (or the last seek) started
+// it. The resubscribe says so with SubscribeOptions.startOffsets (protocol version 9).
+import { validateStartPosition } from '../broker/index.js';
+import { WharfError } from '../common/index.js';
+import {
+  OP,
+  START_OFFSETS_VERSION,
+  decodeJsonResult,
+  encodeName,
+  type StartPosition,
+  type TopicStats,
+} from '../protocol/index.js';
+import type { ClientConnection } from './connection.js';
+
+function isOffsetMap(v: unknown): v is Record<string, number> {
+  return v !== null && typeof v === 'object' && !Array.isArray(v);
+}
+
+export class ReaderResume {
+  /** Per partition (the index), the offset after the last message handed; a hole = none since the start or the last seek. */
+  private readonly next: number[] = [];
+  /** Start offsets of partitions that have handed nothing yet: the caller's startOffsets, or 'latest' pinned. */
+  private starts: Record<string, number> = {};
+  /** Where a partition named by neither starts: the caller's `from`, or the last seek's position. */
+  private from: unknown;
+  /** 'latest' was pinned for the first SUBSCRIBE (beforeStart). */
+  private pinned = false;
+  private subscribedOnce = false;
+
+  constructor(private readonly base: Record<string, unknown>) {
+    this.from = base.from;
+    if (isOffsetMap(base.startOffsets)) this.starts = { ...base.startOffsets };
+  }
+
+  /** Before the first SUBSCRIBE: pins 'latest' (pinLatest), unless the caller's options are not what the server takes. */
+  async beforeStart(conn: ClientConnection, topic: string): Promise<void> {
+    if (this.subscribedOnce || (this.from ?? 'latest') !== 'latest') return;
+    const given = this.base.startOffsets;
+    if (given !== undefined && !isOffsetMap(given)) return; // sent as given, for the server to refuse
+    const ends = await pinLatest(conn, topic);
+    this.pinned = Object.keys(ends).length > 0;
+    this.starts = { ...ends, ...this.starts };
+  }
+
+  subscribed(): void {
+    this.subscribedOnce = true;
+  }
+
+  /** A message is handed to the handler. */
+  handed(partition: number, offset: number, deliveryCount: number): void {
+    const n = this.next[partition];
+    // A retry (deliveryCount > 1) may follow later offsets already handed (maxInFlight > 1): it never
+    // moves the position back. First deliveries come in offset order, moved back only by a seek.
+    if (deliveryCount === 1 || n === undefined || offset + 1 > n) this.next[partition] = offset + 1;
+  }
+
+  /**
+   * Where partitions start after a SEEK to `position`: 'latest' pinned, else none. INVALID_ARGUMENT
+   * for a position the server would refuse, so that no refused seek changes where the reader resumes.
+   */
+  async startsAfterSeek(
+    conn: ClientConnection,
+    topic: string,
+    position: StartPosition,
+  ): Promise<Record<string, number>> {
+    const pos = validateStartPosition(position, 'seek position');
+    return pos === 'latest' ? await pinLatest(conn, topic) : {};
+  }
+
+  /**
+   * A SEEK to `position` is being sent (startsAfterSeek gave `starts`). From here on what is handed
+   * is from the new position, but for deliveries of the old one still on their way: a reconnect
+   * before the new position hands anything in their partition resumes after them. A seek whose
+   * answer is lost with its connection counts as done: the caller retries it.
+   */
+  seeking(position: StartPosition, starts: Record<string, number>): void {
+    this.next.length = 0;
+    this.starts = starts;
+    this.from = position;
+  }
+
+  /** The options of a SUBSCRIBE on a connection of protocol `version`. */
+  options(version: number): Record<string, unknown> {
+    const startOffsetsTaken = version >= START_OFFSETS_VERSION;
+    if (!this.subscribedOnce) {
+      // What the caller gave, for the server to judge, plus 'latest' pinned where the server takes it.
+      return this.pinned && startOffsetsTaken ? { ...this.base, startOffsets: { ...this.starts } } : this.base;
+    }
+    if (!startOffsetsTaken) {
+      // An older server refuses startOffsets: the reader restarts at `from`, as before version 9.
+      const { startOffsets: _dropped, ...rest } = this.base;
+      return { ...rest, from: this.from };
+    }
+    const startOffsets: Record<string, number> = { ...this.starts };
+    this.next.forEach((offset, partition) => (startOffsets[partition] = offset));
+    return { ...this.base, from: this.from, startOffsets };
+  }
+}
+
+/**
+ * 'latest' as offsets: each partition's end offset now (STATS), so that a partition that hands
+ * nothing before a reconnect resumes at the end as of the subscribe, not as of the reconnect. {}
+ * against a server older than version 9 (it could not take them) or for a topic that is not found
+ * (the SUBSCRIBE or SEEK that follows says so in its own words).
+ */
+async function pinLatest(conn: ClientConnection, topic: string): Promise<Record<string, number>> {
+  if ((conn.hello?.version ?? START_OFFSETS_VERSION) < START_OFFSETS_VERSION) return {};
+  let stats: TopicStats;
+  try {
+    stats = (await conn.request(
+      OP.STATS,
+      (w) => encodeName(w, { name: topic }),
+      (_op, r) => decodeJsonResult(r),
+      true,
+    )) as TopicStats;
+  } catch (err) {
+    if (err instanceof WharfError && err.code === 'NOT_FOUND') return {};
+    throw err;
+  }
+  const ends: Record<string, number> = {};
+  if (stats.kind === 'topic') for (const p of stats.partitions) ends[p.partition] = p.endOffset;
+  return ends;
+}
