@@ -17,6 +17,7 @@ import { StoredTopicMessage } from './topics/partition-fetcher.js';
 import {
   BROKER_OPTION_FIELDS,
   type BrokerOptions,
+  type DeliveryGate,
   type MessageInput,
   type PublishResult,
   type SubscribeOptions,
@@ -234,15 +235,21 @@ export class Broker implements Wharf_Core, Wharf_Topics, Wharf_Queues, Wharf_Exc
   /**
    * subscribe() for a server that forwards deliveries as they are stored: the handler gets each
    * message's stored record, never decoded (see consumeStored). Same groups, commits and retries.
+   * With ackMode 'auto', a `gate` bounds what is committed and delivered to what the server can send.
    */
-  async subscribeStored(topic: string, options: SubscribeOptions, handler: StoredTopicHandler): Promise<Subscription> {
+  async subscribeStored(
+    topic: string,
+    options: SubscribeOptions,
+    handler: StoredTopicHandler,
+    gate: DeliveryGate | null = null,
+  ): Promise<Subscription> {
     this.ensureOpen();
     const forward = (m: TopicMessage): Promise<void> | void => {
       if (!(m instanceof StoredTopicMessage))
         throw new WharfError('INTERNAL', 'invariant violated: a stored-records subscription got a decoded message');
       return handler(m);
     };
-    return heldWhileOpen(this.keepAlive, await this.topics.subscribe(topic, options, forward, true));
+    return heldWhileOpen(this.keepAlive, await this.topics.subscribe(topic, options, forward, true, gate));
   }
 
   /** Runs retention now over every topic (or one); resolves with the number of segments deleted. */

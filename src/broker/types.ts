@@ -186,6 +186,23 @@ export interface StoredTopicDelivery {
 
 export type StoredTopicHandler = (delivery: StoredTopicDelivery) => Promise<void> | void;
 
+/**
+ * How many messages an auto-ack subscription's handler can take now (Broker.subscribeStored; the
+ * native server passes its flow's credits). Its fetchers commit and deliver only what it admits, so
+ * a message the handler could not take yet is never committed past: when the subscription closes it
+ * is still there for the group's next owner. Each admitted message reaches the handler, unless its
+ * fetcher is aborted first, which gives the rest back.
+ */
+export interface DeliveryGate {
+  /** Takes room for up to `max` messages and says how many it took (0: none now). */
+  admit(max: number): number;
+  /** Gives back room admitted that no delivery used. */
+  release(count: number): void;
+  /** waiter.wake() is called once admit may take more; a waiter woken otherwise removes itself. */
+  addWaiter(waiter: { wake(): void }): void;
+  removeWaiter(waiter: { wake(): void }): void;
+}
+
 export interface Subscription {
   readonly topic: string;
   readonly group: string | null;

@@ -1,16 +1,18 @@
 // consumeStored handlers may return a HandlerOutcome and report it later (the native server does, on
-// SETTLE): succeeded acks, failed nacks (retry, then dead letter), the slot stays held until the
-// report, a report before attach() is kept, only the first report counts, and 'auto' frees the slot.
+// SETTLE): succeeded acks, failed nacks (retry, then dead letter), acked (the handler acked it itself)
+// settles nothing more, the slot stays held until the report, a report before attach() is kept, only
+// the first report counts, and 'auto' frees the slot.
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { HandlerOutcome, type StoredQueueDelivery } from '../../src/broker/index.js';
 import { openTestBroker, qstats, settle, type TestBroker, until } from './queue-helpers.js';
 
 describe('HandlerOutcome', () => {
   it('a report before attach() is applied by attach(), and only the first report counts', () => {
-    const calls: Array<Error | null | 'released'> = [];
+    const calls: Array<Error | null | 'released' | 'acked'> = [];
     const sink = {
       handlerSettled: (_m: unknown, err: Error | null) => void calls.push(err),
       handlerReleased: () => void calls.push('released'),
+      handlerAcked: () => void calls.push('acked'),
     };
     const early = new HandlerOutcome();
     const boom = new Error('boom');
@@ -36,6 +38,16 @@ describe('HandlerOutcome', () => {
     unsentLate.unsent();
     unsentLate.succeeded();
     expect(calls).toEqual([boom, null, 'released', 'released']);
+
+    const ackedEarly = new HandlerOutcome();
+    ackedEarly.acked();
+    ackedEarly.failed(new Error('ignored'));
+    ackedEarly.attach(sink, {} as never);
+    const ackedLate = new HandlerOutcome();
+    ackedLate.attach(sink, {} as never);
+    ackedLate.acked();
+    ackedLate.unsent();
+    expect(calls).toEqual([boom, null, 'released', 'released', 'acked', 'acked']);
   });
 });
 
@@ -94,6 +106,24 @@ describe('consumeStored with HandlerOutcome', () => {
       ['"b"', 1],
     ]);
     expect((await qstats(t, 'q')).depth).toBe(0);
+  });
+
+  it('acked (the handler acked the message itself) frees the slot and settles nothing more', async () => {
+    await t.broker.publish('q', [{ payload: 'a' }, { payload: 'b' }]);
+    const seen: string[] = [];
+    const c = await t.broker.consumeStored('q', { concurrency: 1, prefetch: 1 }, (d) => {
+      seen.push(Buffer.from(d.record.value!).toString());
+      const o = new HandlerOutcome();
+      void d.ack().then(() => o.acked());
+      return o;
+    });
+    await until(() => seen.length === 2, t); // the first one's slot freed
+    await settle(5);
+    await c.close();
+    t.clock.advance(60_000);
+    expect(seen).toEqual(['"a"', '"b"']);
+    const stats = await qstats(t, 'q');
+    expect(stats.depth + stats.inFlight).toBe(0);
   });
 
   it('failed nacks: retried with a higher deliveryCount, then dead-lettered after maxDeliveries', async () => {

@@ -1,6 +1,7 @@
 // A remote consumer closing while its handler runs: a delivery already on its way is run, not
 // dropped, so with ackMode 'auto' (acked by the server before it is sent) nothing is lost, and a
-// manual one is not failed at UNSUBSCRIBE (a counted delivery that reached no handler).
+// manual one is not failed at UNSUBSCRIBE (a counted delivery that reached no handler). A message
+// the server holds for a credit the closing client no longer grants was never acked: it stays queued.
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { Broker, type QueueStats } from '../../src/broker/index.js';
 import { connect, type RemoteWharf } from '../../src/client/index.js';
@@ -49,6 +50,24 @@ describe('a remote consumer closing with a delivery on its way', () => {
     const handled = await closeWhileHandling('q', 'auto');
     const s = (await broker.stats('q')) as QueueStats;
     expect(handled.includes('b') || s.depth + s.inFlight === 1).toBe(true);
+  });
+
+  it("ackMode 'auto': a message the server held for a credit when close() began stays in the queue", async () => {
+    await broker.createQueue('q');
+    await broker.publish('q', [{ payload: 'a' }, { payload: 'b' }, { payload: 'c' }]);
+    const handled: string[] = [];
+    const consumer = await client.consume('q', { ackMode: 'auto', concurrency: 1, prefetch: 2 }, async (m) => {
+      handled.push(m.payload as string);
+      await sleep(100);
+    });
+    for (let i = 0; i < 200 && handled.length === 0; i++) await sleep(10);
+    // 'a' runs, 'b' waits here for the handler: once they settle, the server takes 'c' and holds it
+    // for a credit (close() grants none).
+    await consumer.close();
+    await sleep(100);
+    expect(handled).toEqual(['a', 'b']);
+    const left = await broker.receive('q', { max: 10, waitMs: 0 });
+    expect(left.map((m) => [m.payload, m.deliveryCount])).toEqual([['c', 1]]);
   });
 
   it('manual: the delivery is not dead-lettered without reaching a handler', async () => {

@@ -4,7 +4,7 @@
 import { describe, expect, it } from 'vitest';
 import { ChurnMap } from '../../src/common/index.js';
 import { takeSettledRuns } from '../../src/server/native/handlers/flow.js';
-import type { FlowState, PendingDelivery } from '../../src/server/native/connection.js';
+import type { FlowState, PendingDelivery } from '../../src/server/native/flow-state.js';
 
 /** A pending table that counts lookups and refuses to be walked id by id past a bound. */
 class CountingPending extends ChurnMap<number, PendingDelivery> {

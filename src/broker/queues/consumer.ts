@@ -216,6 +216,11 @@ export class QueueConsumer implements Consumer, OutcomeSink<Delivery> {
     this.outcomeDone();
   }
 
+  /** A HandlerOutcome reported acked by the handler itself: nothing to settle, only the slot frees. */
+  handlerAcked(): void {
+    this.outcomeDone();
+  }
+
   private outcomeDone(): void {
     if (this.attaching)
       this.reportedWhileAttaching = true; // run() returns true: dispatch frees the slot
@@ -258,6 +263,7 @@ export class QueueConsumer implements Consumer, OutcomeSink<Delivery> {
   private readonly autoSink: OutcomeSink<Delivery> = {
     handlerSettled: () => this.onRunDone(),
     handlerReleased: () => this.onRunDone(),
+    handlerAcked: () => this.onRunDone(),
   };
 
   private nackFailed(m: Delivery, err: unknown): void {

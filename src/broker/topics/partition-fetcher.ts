@@ -3,14 +3,21 @@
 // end, wait for the next durable append. A handler that throws is retried with backoff (manual
 // ack mode, deliveryCount+1) and counted in errorRate, and the progress before it is committed
 // first, unless its transaction committed its offset (then it is consumed); in 'auto' mode the
-// batch is committed before delivery (at-most-once) and a throw is counted, not retried. Commits
-// and retries are partition-progress.ts's.
-import { isWharfError, toWharfError } from '../../common/index.js';
+// batch is committed before delivery (at-most-once; with a DeliveryGate, only the part the gate
+// admits) and a throw is counted, not retried. Commits and retries are partition-progress.ts's.
+import { assert, isWharfError, toWharfError } from '../../common/index.js';
 import type { Clock, TimerHandle, WharfError } from '../../common/index.js';
 import type { LogRecord } from '../../storage/index.js';
 import { BROKER_DEFAULTS } from '../context.js';
 import { decodeInto } from '../message-codec.js';
-import type { DeliveryGrant, Payload, StoredTopicDelivery, TopicHandler, TopicMessage } from '../types.js';
+import type {
+  DeliveryGate,
+  DeliveryGrant,
+  Payload,
+  StoredTopicDelivery,
+  TopicHandler,
+  TopicMessage,
+} from '../types.js';
 import { PartitionProgress, backoffMs } from './partition-progress.js';
 import type { DataWaiter, Topic, TopicPartition } from './topic.js';
 
@@ -20,6 +27,8 @@ export interface FetcherHost {
   /** Hand each message over as a StoredTopicMessage, its record not decoded (Broker.subscribeStored). */
   readonly storedRecords: boolean;
   readonly autoAck: boolean;
+  /** Auto-ack: what may be committed and delivered now (DeliveryGate); null: each batch whole. */
+  readonly gate: DeliveryGate | null;
   readonly clock: Clock;
   /** Byte payloads may be views of the read buffer (disk storage: one fresh buffer per read). */
   readonly shareReadBuffers: boolean;
@@ -78,7 +87,9 @@ export class PartitionFetcher implements DataWaiter {
   /** Commits of the settled progress and retries of failed messages (partition-progress.ts). */
   private readonly progress: PartitionProgress;
   /** The read of the batch after the one being delivered (errors kept as values, thrown when used). */
-  private prefetched: { fromOffset: number; end: number; result: Promise<LogRecord[] | WharfError> } | null = null;
+  private prefetched: { fromOffset: number; result: Promise<LogRecord[] | WharfError> } | null = null;
+  /** Auto-ack with a gate: records read and not admitted yet, records[from..] (not committed past). */
+  private unadmitted: { records: LogRecord[]; from: number } | null = null;
   private readonly done: Promise<void>;
   /** What every message of this fetcher carries as its grant (one shared object); undefined without a group. */
   private readonly grant: DeliveryGrant | undefined;
@@ -157,67 +168,111 @@ export class PartitionFetcher implements DataWaiter {
       if ((await this.progress.commitNow(this.position)) === 'fenced') return;
     }
     const part = this.partition;
-    const maxBytes = BROKER_DEFAULTS.fetchMaxBytes;
     let failures = 0;
     while (this.state === 'running') {
       if (this.position < part.log.startOffset) this.position = part.log.startOffset; // retention moved past us
-      let end = part.durableEnd;
+      const end = part.durableEnd;
       if (this.position >= end) {
         await this.waitForData();
         continue;
       }
       let records: LogRecord[];
-      try {
-        const pf = this.prefetched;
-        this.prefetched = null;
-        if (pf !== null && pf.fromOffset === this.position) {
-          const got = await pf.result;
-          if (got instanceof Error) throw got;
-          records = got;
-          end = pf.end;
-        } else {
-          records = await this.read(this.position, maxBytes, end);
+      let from = 0;
+      const left = this.unadmitted;
+      this.unadmitted = null;
+      if (left !== null && left.records[left.from].offset === this.position) {
+        records = left.records;
+        from = left.from;
+      } else {
+        const got = await this.readFrom(end);
+        if (got instanceof Error) {
+          // Corrupt or unreadable data is reported and retried, never skipped or served.
+          this.host.topicRef.errorMeter.mark();
+          this.host.onError(got);
+          await this.sleep(backoffMs(++failures));
+          continue;
         }
         failures = 0;
-      } catch (err) {
-        // Corrupt or unreadable data is reported and retried, never skipped or served.
-        this.host.topicRef.errorMeter.mark();
-        this.host.onError(toWharfError(err));
-        await this.sleep(backoffMs(++failures));
-        continue;
-      }
-      if (records.length === 0) {
-        await this.sleep(backoffMs(++failures));
-        continue;
-      }
-      // Retention moved the log start past us during the read: its records start later. The position
-      // is the lowest unsettled offset (lowestUnsettledOffset), so it must not name a record gone.
-      if (records[0].offset > this.position) this.position = records[0].offset;
-      if (this.host.autoAck && this.host.commit !== null) {
-        const outcome = await this.progress.commitNow(records[records.length - 1].offset + 1);
-        if (outcome === 'fenced') break;
-        if (outcome === 'failed') {
+        records = got;
+        if (records.length === 0) {
           await this.sleep(backoffMs(++failures));
           continue;
         }
       }
-      // Read the next batch while this one is delivered, so disk and handler overlap.
-      const next = records[records.length - 1].offset + 1;
-      const nextEnd = part.durableEnd;
-      if (next < nextEnd && this.state === 'running') {
-        this.prefetched = {
-          fromOffset: next,
-          end: nextEnd,
-          result: this.read(next, maxBytes, nextEnd).catch((err: unknown) => toWharfError(err)),
-        };
+      let to = records.length;
+      if (this.host.autoAck) {
+        to = await this.commitBeforeDelivery(records, from);
+        if (to <= from) {
+          if (this.aborted) break; // fenced
+          this.unadmitted = { records, from };
+          if (to === from) await this.waitForRoom(this.host.gate!);
+          else await this.sleep(backoffMs(++failures)); // the commit failed (reported)
+          continue;
+        }
+        if (to < records.length) this.unadmitted = { records, from: to };
       }
       const delivered =
         !this.host.autoAck && this.host.maxInFlight > 1
           ? await this.deliverWindowed(records, end)
-          : await this.deliverBatch(records, end);
+          : await this.deliverBatch(records, end, from, to);
       if (delivered > 0) this.host.topicRef.deliverMeter.mark(delivered);
+      // Only an aborted fetcher stops short of what its gate admitted: the rest is given back.
+      if (this.host.gate !== null && delivered < to - from) this.host.gate.release(to - from - delivered);
       if (!this.host.autoAck) this.progress.commitSoon();
     }
+  }
+
+  /**
+   * The next batch from the position (up to `end`), an error as a value, reading the one after it
+   * meanwhile so disk and handler overlap. Retention may have moved the log start past the position
+   * during the read: then its records start later, and the position (the lowest unsettled offset,
+   * lowestUnsettledOffset) moves to them, so it never names a record gone.
+   */
+  private async readFrom(end: number): Promise<LogRecord[] | WharfError> {
+    let records: LogRecord[];
+    try {
+      const pf = this.prefetched;
+      this.prefetched = null;
+      if (pf !== null && pf.fromOffset === this.position) {
+        const got = await pf.result;
+        if (got instanceof Error) throw got;
+        records = got;
+      } else {
+        records = await this.read(this.position, BROKER_DEFAULTS.fetchMaxBytes, end);
+      }
+    } catch (err) {
+      return toWharfError(err);
+    }
+    if (records.length === 0) return records;
+    if (records[0].offset > this.position) this.position = records[0].offset;
+    const next = records[records.length - 1].offset + 1;
+    const nextEnd = this.partition.durableEnd;
+    if (next < nextEnd && this.state === 'running') {
+      this.prefetched = {
+        fromOffset: next,
+        result: this.read(next, BROKER_DEFAULTS.fetchMaxBytes, nextEnd).catch((err: unknown) => toWharfError(err)),
+      };
+    }
+    return records;
+  }
+
+  /**
+   * Auto-ack: commits durably past the records about to be delivered, records[from..] (all of them
+   * without a gate; with one, as many as it admits), and returns the index past the last of them.
+   * `from` when the gate admits none now (nothing committed); below `from` when the commit was fenced
+   * (the fetcher is aborted) or failed (reported): their admission is given back.
+   */
+  private async commitBeforeDelivery(records: LogRecord[], from: number): Promise<number> {
+    const gate = this.host.gate;
+    const count = records.length - from;
+    const admitted = gate === null ? count : gate.admit(count);
+    assert(admitted >= 0 && admitted <= count, 'a delivery gate admits from 0 to what it was offered');
+    if (admitted === 0) return from;
+    const to = from + admitted;
+    if (this.host.commit === null) return to;
+    if ((await this.progress.commitNow(records[to - 1].offset + 1)) === 'ok') return to;
+    gate?.release(admitted);
+    return from - 1;
   }
 
   /**
@@ -234,7 +289,8 @@ export class PartitionFetcher implements DataWaiter {
     }
   }
 
-  private async deliverBatch(records: LogRecord[], end: number): Promise<number> {
+  /** Hands records[from..to) to the handler one at a time, in offset order. */
+  private async deliverBatch(records: LogRecord[], end: number, from: number, to: number): Promise<number> {
     const auto = this.host.autoAck;
     const handler = this.host.handler;
     // A batch of handlers that take long commits its progress now and then (progressCommitIntervalMs),
@@ -242,7 +298,7 @@ export class PartitionFetcher implements DataWaiter {
     const commitsProgress = !auto && this.host.commit !== null;
     let progressCommitDueMs = commitsProgress ? this.progressCommitDueMs() : 0;
     let delivered = 0;
-    for (let i = 0; i < records.length; i++) {
+    for (let i = from; i < to; i++) {
       // A stopping auto-ack fetcher finishes its batch: it is already committed, so dropping it would lose it.
       if (this.state === 'aborted' || (this.state === 'stopping' && !auto)) break;
       const rec = records[i];
@@ -401,6 +457,18 @@ export class PartitionFetcher implements DataWaiter {
       this.host.onError(toWharfError(err));
       return null;
     }
+  }
+
+  /** Auto-ack with a gate that admits nothing now: waits until it may (or the fetcher stops). */
+  private waitForRoom(gate: DeliveryGate): Promise<void> {
+    return new Promise((resolve) => {
+      if (this.state !== 'running') return resolve();
+      gate.addWaiter(this);
+      this.wakeUp = () => {
+        gate.removeWaiter(this);
+        resolve();
+      };
+    });
   }
 
   private waitForData(): Promise<void> {

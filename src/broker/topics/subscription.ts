@@ -5,6 +5,7 @@ import { LIMITS, WharfError, checkOptionFields, validateName } from '../../commo
 import type { Clock, TimerHandle } from '../../common/index.js';
 import {
   SUBSCRIBE_OPTION_FIELDS,
+  type DeliveryGate,
   type StartPosition,
   type SubscribeOptions,
   type Subscription,
@@ -150,6 +151,8 @@ export class TopicSubscription implements Subscription, GroupMember, TopicSubscr
     storageKind: 'disk' | 'memory',
     /** true: the handler gets StoredTopicMessages, records not decoded (Broker.subscribeStored). */
     readonly storedRecords = false,
+    /** What an auto-ack subscription may commit and deliver (Broker.subscribeStored); null: everything. */
+    readonly gate: DeliveryGate | null = null,
   ) {
     this.shareReadBuffers = storageKind === 'disk';
     this.topic = topicRef.name;

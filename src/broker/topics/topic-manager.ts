@@ -6,6 +6,7 @@ import type { BrokerContext, KindManager } from '../context.js';
 import { RECOVERY_WINDOW_MS } from '../idempotence.js';
 import { encodeMessage } from '../message-codec.js';
 import type {
+  DeliveryGate,
   MemberGrant,
   MessageInput,
   PublishResult,
@@ -164,17 +165,27 @@ export class TopicManager implements KindManager {
     return results;
   }
 
-  /** `storedRecords`: the handler gets StoredTopicMessages, records not decoded (Broker.subscribeStored). */
+  /**
+   * `storedRecords`: the handler gets StoredTopicMessages, records not decoded; `gate`: what an
+   * auto-ack subscription may commit and deliver (both Broker.subscribeStored).
+   */
   async subscribe(
     name: string,
     options: SubscribeOptions,
     handler: TopicHandler,
     storedRecords = false,
+    gate: DeliveryGate | null = null,
   ): Promise<TopicSubscription> {
     const topic = this.require(name);
     const opts = resolveSubscribeOptions(options, name, topic.config.partitions);
     if (typeof handler !== 'function')
       throw new WharfError('INVALID_ARGUMENT', 'subscribe needs a handler function (message) => void | Promise<void>');
+    // A stored record always reaches the handler (it is not decoded, so none fails to): each of the
+    // gate's admissions is used by a handler call, or given back by an aborted fetcher.
+    assert(
+      gate === null || (storedRecords && opts.ackMode === 'auto'),
+      'a delivery gate serves stored-records auto-ack subscriptions',
+    );
     let coordinator: GroupCoordinator | null = null;
     if (opts.group !== null) {
       coordinator = topic.coordinators.get(opts.group) ?? null;
@@ -191,6 +202,7 @@ export class TopicManager implements KindManager {
       this.ctx.clock,
       this.ctx.storage.kind,
       storedRecords,
+      gate,
     );
     await sub.open();
     return sub;

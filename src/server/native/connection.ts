@@ -18,13 +18,10 @@ import {
   encodeFlowEnded,
   endFrame,
   opName,
-  type DeliveryMeta,
-  type Message,
   type QueueMessage,
-  type StartPosition,
   type Wharf,
 } from '../../protocol/index.js';
-import { HandlerOutcome, type LogRecord, type StoredQueueDelivery } from '../../broker/index.js';
+import { endFlow, grantCredits, type FlowState, type PendingDelivery } from './flow-state.js';
 import type { ServerCounters, ServerLimits } from './limits.js';
 import type { ReceiveAttempts } from '../receive-attempts.js';
 import { encodeStoredDelivery } from './stored-delivery.js';
@@ -32,85 +29,6 @@ import { encodeStoredDelivery } from './stored-delivery.js';
 /** One op's handler: decodes its body synchronously from `r`, then may await. */
 export type OpHandler = (conn: Connection, r: WireReader, correlationId: number) => void | Promise<void>;
 export type DispatchTable = ReadonlyMap<number, OpHandler>;
-
-const settledElsewhere = (): void => undefined;
-
-/** One message on its way to the client, from the broker's handler call until the client settles it. */
-export class PendingDelivery extends HandlerOutcome implements DeliveryMeta {
-  deliveryId = 0;
-  /** Set when the broker's handler awaits the outcome as a promise; otherwise the outcome is reported as a HandlerOutcome. */
-  resolve: () => void = settledElsewhere;
-  reject: (e: Error) => void = settledElsewhere;
-  /** A topic delivery to a group member, on a connection of version 8 or later: its grant's epoch (flow.ts). */
-  assignmentEpoch: number | undefined = undefined;
-
-  constructor(
-    /** The decoded message, or null when `record` is sent as stored. */
-    readonly message: Message | null,
-    /** The stored record (Broker.consumeStored, subscribeStored) until it is written; null otherwise. */
-    public record: LogRecord | null,
-    readonly deliveryCount: number,
-    readonly partition: number | undefined,
-    readonly offset: number | undefined,
-    readonly receipt: string | undefined,
-    readonly firstDeliveredAt: number | undefined,
-    /** A stored queue delivery: its receipt's parts are written, and its record let go once written. */
-    readonly lease: StoredQueueDelivery | null = null,
-  ) {
-    super();
-  }
-
-  /** The client's handler succeeded (SETTLE ok). */
-  settleOk(): void {
-    if (this.resolve !== settledElsewhere) this.resolve();
-    else this.succeeded();
-  }
-
-  /** The client's handler failed, or the delivery cannot reach it. */
-  settleFailed(err: Error): void {
-    if (this.reject !== settledElsewhere) this.reject(err);
-    else this.failed(err);
-  }
-}
-
-/**
- * Ends a flow (UNSUBSCRIBE, or its connection closing): new deliveries are refused with `gone`, the
- * broker's consumer closes, deliveries waiting for a credit end (a queue's held outcome reports
- * unsent, a promise rejects), then the deliveries sent and not settled fail. The close starts
- * before any of those is reported: each frees its consumer's slot at once, and a consumer still
- * open would hand its buffered leases to the handler (nacked, or given back one by one) instead
- * of releasing them. Resolves once the broker's consumer has closed.
- */
-export function endFlow(flow: FlowState, gone: WharfError): Promise<void> {
-  flow.closedBecause = gone;
-  const closing = flow.close();
-  for (const w of flow.creditWaiters.splice(0)) w.reject(gone);
-  for (const p of flow.pending.values()) p.settleFailed(gone);
-  flow.pending.clear();
-  return closing;
-}
-
-/** A subscription or consumer served on this connection. */
-export interface FlowState {
-  id: number;
-  credits: number;
-  nextDeliveryId: number;
-  /** Deliveries sent and not yet settled, by delivery id. */
-  pending: ChurnMap<number, PendingDelivery>;
-  /** Handlers waiting for a credit. */
-  creditWaiters: Array<{ resolve: () => void; reject: (e: Error) => void }>;
-  /** Set when the flow is being closed: why new deliveries are refused (a retried one must not wait for credits forever). */
-  closedBecause: WharfError | null;
-  /** Deliveries encoded into the next DELIVER frame. */
-  batch: PendingDelivery[];
-  close(): Promise<void>;
-  /** False until SUBSCRIBED is queued: deliveries wait so the client knows the id first. */
-  ready: boolean;
-  /** Topic subscriptions: last assignments sent. */
-  lastAssignments?: string;
-  assignments?: () => number[];
-  seek?: (position: StartPosition) => Promise<void>;
-}
 
 export class Connection {
   readonly reader = new WireReader();
@@ -415,9 +333,7 @@ export class Connection {
    */
   private undeliverable(flow: FlowState, d: PendingDelivery, err: WharfError): void {
     flow.pending.delete(d.deliveryId);
-    const waiter = flow.creditWaiters.shift();
-    if (waiter !== undefined) waiter.resolve();
-    else flow.credits++;
+    grantCredits(flow, 1);
     d.settleFailed(new WharfError(err.code, `the message cannot be sent over the native protocol: ${err.message}`));
   }
 

@@ -17,6 +17,7 @@ import {
   decodeMessage,
   type ConsumeOptions,
   type Consumer,
+  type DeliveryGate,
   type LogRecord,
   type ReceiveOptions,
   type StoredQueueDelivery,
@@ -46,7 +47,12 @@ import { assert } from '../../common/index.js';
 export interface StoredSource {
   consumeStored(queue: string, options: ConsumeOptions, handler: StoredQueueHandler): Promise<Consumer>;
   receiveStored(queue: string, options?: ReceiveOptions): Promise<StoredQueueDelivery[]>;
-  subscribeStored(topic: string, options: SubscribeOptions, handler: StoredTopicHandler): Promise<Subscription>;
+  subscribeStored(
+    topic: string,
+    options: SubscribeOptions,
+    handler: StoredTopicHandler,
+    gate: DeliveryGate | null,
+  ): Promise<Subscription>;
 }
 
 export function storedSource(conn: { readonly broker: object }): StoredSource | null {

@@ -2,6 +2,7 @@
 // logic (ordering, commits, retries, rebalances); our handler forwards each message to the client
 // and settles when the client's SETTLE / SETTLE_BATCH arrives, so remote handlers behave like
 // embedded ones. Per message: one PendingDelivery and (unless ackMode 'auto') one promise.
+// How each delivery spends the client's credits is flow-credits.ts's.
 import { ChurnMap, LIMITS, WharfError } from '../../../common/index.js';
 import {
   FENCED_COMMIT_VERSION,
@@ -21,7 +22,16 @@ import {
   type TopicMessage,
 } from '../../../protocol/index.js';
 import type { StoredQueueDelivery, StoredTopicDelivery } from '../../../broker/index.js';
-import { PendingDelivery, endFlow, type Connection, type FlowState, type OpHandler } from '../connection.js';
+import type { Connection, OpHandler } from '../connection.js';
+import { PendingDelivery, endFlow, grantCredits, type FlowState } from '../flow-state.js';
+import {
+  ackThenForwardTracked,
+  creditGate,
+  forwardWithCredit,
+  holdForCredit,
+  sendAdmitted,
+  sendOutcome,
+} from './flow-credits.js';
 import { settler } from './queue.js';
 import { storedSource } from '../stored-delivery.js';
 
@@ -41,76 +51,12 @@ function newFlow(conn: Connection, credits: number): FlowState {
     nextDeliveryId: 1,
     pending: new ChurnMap(),
     creditWaiters: [],
+    roomWaiters: new Set(),
     batch: [],
     closedBecause: null,
     ready: false,
     close: async () => undefined,
   };
-}
-
-function waitForCredit(flow: FlowState): Promise<void> {
-  if (flow.closedBecause !== null) return Promise.reject(flow.closedBecause);
-  return new Promise((resolve, reject) => flow.creditWaiters.push({ resolve, reject }));
-}
-
-/**
- * Queues one delivery for the client (a credit already spent). With `track`, returns a promise that
- * settles with the client's outcome (rejects when its handler failed); without (ackMode 'auto'), the
- * outcome is not awaited.
- */
-function forward(conn: Connection, flow: FlowState, d: PendingDelivery, track: boolean): Promise<void> | undefined {
-  if (conn.isClosed) throw new WharfError('CLOSED', 'the client connection closed');
-  if (flow.closedBecause !== null) throw flow.closedBecause;
-  const deliveryId = flow.nextDeliveryId++;
-  if (flow.nextDeliveryId > 0xffffffff) flow.nextDeliveryId = 1;
-  d.deliveryId = deliveryId;
-  flow.pending.set(deliveryId, d);
-  conn.deliver(flow, d);
-  if (!track) return undefined;
-  return new Promise<void>((resolve, reject) => {
-    d.resolve = resolve;
-    d.reject = reject;
-  });
-}
-
-/** Spends a credit (waiting for one if none is left), then forwards. */
-function forwardWithCredit(
-  conn: Connection,
-  flow: FlowState,
-  d: PendingDelivery,
-  track: boolean,
-): Promise<void> | undefined {
-  if (flow.credits > 0) {
-    flow.credits--;
-    return forward(conn, flow, d, track);
-  }
-  return waitForCredit(flow).then(() => forward(conn, flow, d, track));
-}
-
-/**
- * Holds a delivery (a HandlerOutcome) until the client grants a credit. If the flow ends first, it
- * never reached the client: it goes back to the queue uncounted (unsent), not nacked.
- */
-function holdForCredit(conn: Connection, flow: FlowState, d: PendingDelivery): void {
-  if (flow.closedBecause !== null) return d.unsent();
-  flow.creditWaiters.push({
-    resolve: () => {
-      try {
-        forward(conn, flow, d, false);
-      } catch {
-        d.unsent(); // the connection closed meanwhile
-      }
-    },
-    reject: () => d.unsent(),
-  });
-}
-
-function grantCredits(flow: FlowState, credits: number): void {
-  flow.credits += credits;
-  while (flow.credits > 0 && flow.creditWaiters.length > 0) {
-    flow.credits--;
-    flow.creditWaiters.shift()!.resolve();
-  }
 }
 
 function pollAssignments(conn: Connection, flow: FlowState): void {
@@ -136,6 +82,9 @@ const subscribe: OpHandler = async (conn, r, id) => {
     // handler: deliveries stream, bounded by credits. At-least-once waits for SETTLE before the commit.
     const track = req.options.ackMode !== 'auto';
     const source = storedSource(conn);
+    // The embedded Broker commits an auto flow's messages only once they have credits (creditGate).
+    // Any other Wharf commits them as it fetches them: held for a credit when the flow ends, they are lost.
+    const gate = !track && source !== null ? creditGate(flow) : null;
     // A group member's deliveries carry their grant's epoch from version 8 on (the client knows the
     // member and group from SUBSCRIBED): an older client refuses the mask bit, so it is not sent one.
     const grants = conn.protocolVersion >= FENCED_COMMIT_VERSION;
@@ -146,16 +95,18 @@ const subscribe: OpHandler = async (conn, r, id) => {
     // The embedded Broker hands over each message as stored: it goes out without being decoded.
     const sub =
       source !== null
-        ? await source.subscribeStored(req.name, req.options as SubscribeOptions, (m: StoredTopicDelivery) =>
-            forwardWithCredit(
-              conn,
-              flow,
-              withGrant(
+        ? await source.subscribeStored(
+            req.name,
+            req.options as SubscribeOptions,
+            (m: StoredTopicDelivery) => {
+              const d = withGrant(
                 new PendingDelivery(null, m.record, m.deliveryCount, m.partition, m.offset, undefined, undefined),
                 m,
-              ),
-              track,
-            ),
+              );
+              if (gate !== null) return sendAdmitted(conn, flow, d);
+              return forwardWithCredit(conn, flow, d, track);
+            },
+            gate,
           )
         : await conn.broker.subscribe(req.name, req.options as SubscribeOptions, (m: TopicMessage) =>
             forwardWithCredit(
@@ -201,11 +152,14 @@ const consume: OpHandler = async (conn, r, id) => {
     // accepts prefetch up to maxConsumePrefetch) gets at most that many unsettled deliveries.
     const concurrency = Math.min(LIMITS.maxConsumeConcurrency, Math.max(1, req.credits));
     const source = tracked ? null : storedSource(conn);
-    const consumerOptions = { ...options, concurrency };
+    // ackMode 'auto' is the server's: it acks each message once it has a credit for it, right before
+    // sending it (ackThenForward), so the broker's consumer runs in manual mode and never acks one
+    // still held for a credit. Held when the flow ends, it goes back.
+    const auto = options.ackMode === 'auto';
+    const consumerOptions: ConsumeOptions = { ...options, concurrency, ackMode: 'manual' };
     // The embedded Broker hands over each message as stored: it goes out without being decoded.
-    // At-least-once: each delivery is its own outcome (HandlerOutcome), settled when SETTLE arrives,
-    // with no promise per message. 'auto' (acked before it is sent) keeps the promise path.
-    const settledLater = options.ackMode !== 'auto';
+    // Each delivery is its own outcome (HandlerOutcome), settled when SETTLE arrives, with no promise
+    // per message.
     const consumer =
       source !== null
         ? await source.consumeStored(req.name, consumerOptions, (m: StoredQueueDelivery) => {
@@ -219,11 +173,11 @@ const consume: OpHandler = async (conn, r, id) => {
               m.firstDeliveredAt,
               m,
             );
-            if (!settledLater) return forwardWithCredit(conn, flow, d, true);
+            d.acksBeforeSend = auto;
             if (flow.credits === 0) holdForCredit(conn, flow, d);
             else {
               flow.credits--;
-              forward(conn, flow, d, false);
+              sendOutcome(conn, flow, d);
             }
             return d;
           })
@@ -237,11 +191,14 @@ const consume: OpHandler = async (conn, r, id) => {
               m.receipt,
               m.firstDeliveredAt,
             );
-            if (!tracked) return forwardWithCredit(conn, flow, d, true);
+            d.acksBeforeSend = auto;
+            const send = (): Promise<void> =>
+              auto ? ackThenForwardTracked(conn, flow, d, m) : forwardWithCredit(conn, flow, d, true)!;
+            if (!tracked) return send();
             conn.receipts.set(m.receipt, m);
             const forget = (): void => void conn.receipts.delete(m.receipt);
             try {
-              const settled = forwardWithCredit(conn, flow, d, true)!;
+              const settled = send();
               settled.then(forget, forget);
               return settled;
             } catch (err) {

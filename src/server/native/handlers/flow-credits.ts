@@ -1,0 +1,133 @@
+// How a flow's deliveries spend the client's credits: sent at once, awaited, or held until one
+// comes. With ackMode 'auto' a message is acked (queues) or committed (topics, through the broker's
+// DeliveryGate) only once its credit is spent, right before it is sent: one held for a credit when
+// the flow ends was never taken, so it goes back (queues) or to the partition's next owner (topics).
+import { WharfError } from '../../../common/index.js';
+import type { DeliveryGate, QueueMessage } from '../../../broker/index.js';
+import type { Connection } from '../connection.js';
+import { grantCredits, type FlowState, type PendingDelivery } from '../flow-state.js';
+
+function waitForCredit(flow: FlowState): Promise<void> {
+  if (flow.closedBecause !== null) return Promise.reject(flow.closedBecause);
+  return new Promise((resolve, reject) => flow.creditWaiters.push({ resolve, reject }));
+}
+
+/**
+ * Queues one delivery for the client (a credit already spent). With `track`, returns a promise that
+ * settles with the client's outcome (rejects when its handler failed); without (ackMode 'auto'), the
+ * outcome is not awaited.
+ */
+function forward(conn: Connection, flow: FlowState, d: PendingDelivery, track: boolean): Promise<void> | undefined {
+  if (conn.isClosed) throw new WharfError('CLOSED', 'the client connection closed');
+  if (flow.closedBecause !== null) throw flow.closedBecause;
+  const deliveryId = flow.nextDeliveryId++;
+  if (flow.nextDeliveryId > 0xffffffff) flow.nextDeliveryId = 1;
+  d.deliveryId = deliveryId;
+  flow.pending.set(deliveryId, d);
+  conn.deliver(flow, d);
+  if (!track) return undefined;
+  return new Promise<void>((resolve, reject) => {
+    d.resolve = resolve;
+    d.reject = reject;
+  });
+}
+
+/** Spends a credit (waiting for one if none is left), then forwards. */
+export function forwardWithCredit(
+  conn: Connection,
+  flow: FlowState,
+  d: PendingDelivery,
+  track: boolean,
+): Promise<void> | undefined {
+  if (flow.credits > 0) {
+    flow.credits--;
+    return forward(conn, flow, d, track);
+  }
+  return waitForCredit(flow).then(() => forward(conn, flow, d, track));
+}
+
+/**
+ * Holds a queue delivery (a HandlerOutcome) until the client grants a credit, then sends it. If the
+ * flow ends first, it never reached the client: it goes back to the queue uncounted (unsent), not
+ * nacked; with ackMode 'auto' it was not acked either (it is acked only once it has its credit).
+ */
+export function holdForCredit(conn: Connection, flow: FlowState, d: PendingDelivery): void {
+  if (flow.closedBecause !== null) return d.unsent();
+  flow.creditWaiters.push({ resolve: () => sendOutcome(conn, flow, d), reject: () => d.unsent() });
+}
+
+/** Sends a queue delivery (a HandlerOutcome) whose credit is spent; one the connection lost meanwhile goes back unsent. */
+export function sendOutcome(conn: Connection, flow: FlowState, d: PendingDelivery): void {
+  if (d.acksBeforeSend) return ackThenForward(conn, flow, d);
+  try {
+    forward(conn, flow, d, false);
+  } catch {
+    d.unsent(); // the connection closed meanwhile
+  }
+}
+
+/**
+ * ackMode 'auto', a queue delivery (a HandlerOutcome) whose credit is spent: acked durably, then
+ * sent; the client's outcome then only frees its place. One whose ack fails (its lease expired
+ * meanwhile) is not sent: its credit is given back and the lease, if still held, goes back
+ * uncounted. One whose flow ended during the ack is acked and not sent: at-most-once.
+ */
+function ackThenForward(conn: Connection, flow: FlowState, d: PendingDelivery): void {
+  d.lease!.ack().then(
+    () => {
+      if (conn.isClosed || flow.closedBecause !== null) d.acked();
+      else forward(conn, flow, d, false);
+    },
+    () => {
+      grantCredits(flow, 1);
+      d.unsent();
+    },
+  );
+}
+
+/**
+ * ackMode 'auto' behind a broker that settles by promise: waits for a credit (the flow ending first
+ * rejects, and the broker nacks a message it never acked), acks, then sends. Resolves once the client
+ * settles it, whatever its outcome: it is acked already.
+ */
+export async function ackThenForwardTracked(
+  conn: Connection,
+  flow: FlowState,
+  d: PendingDelivery,
+  m: QueueMessage,
+): Promise<void> {
+  if (flow.credits > 0) flow.credits--;
+  else await waitForCredit(flow);
+  try {
+    await m.ack();
+  } catch (err) {
+    grantCredits(flow, 1);
+    throw err;
+  }
+  if (conn.isClosed || flow.closedBecause !== null) return; // acked as the flow ended: at-most-once
+  await forward(conn, flow, d, true);
+}
+
+/**
+ * ackMode 'auto' topic flows: the flow's credits as the broker's DeliveryGate. The broker commits
+ * and hands over only messages with a credit, each then sent at once (sendAdmitted); one it could
+ * not have a credit for stays uncommitted, for the group's next owner when the flow ends.
+ */
+export function creditGate(flow: FlowState): DeliveryGate {
+  return {
+    admit: (max) => {
+      if (flow.closedBecause !== null) return 0;
+      const admitted = Math.min(max, flow.credits);
+      flow.credits -= admitted;
+      return admitted;
+    },
+    release: (count) => grantCredits(flow, count),
+    addWaiter: (w) => void flow.roomWaiters.add(w),
+    removeWaiter: (w) => void flow.roomWaiters.delete(w),
+  };
+}
+
+/** A topic delivery its flow's gate admitted (credit spent, offset committed): sent unless the flow ended meanwhile (at-most-once). */
+export function sendAdmitted(conn: Connection, flow: FlowState, d: PendingDelivery): void {
+  if (!conn.isClosed && flow.closedBecause === null) forward(conn, flow, d, false);
+}
