@@ -4,6 +4,7 @@
 // (subscriptions, consumers) re-subscribe through onReconnected.
 import { connect as netConnect, type Socket } from 'node:net';
 import { ChurnMap, WharfError, toWharfError } from '../common/index.js';
+import { Liveness } from './liveness.js';
 import {
   FrameDecoder,
   MIN_PROTOCOL_VERSION,
@@ -13,7 +14,7 @@ import {
   WireWriter,
   beginFrame,
   decodeError,
-  decodeHelloOk,
+  decodeHelloAnswer,
   encodeHello,
   endFrame,
   opName,
@@ -81,12 +82,8 @@ export class ClientConnection {
   private connected = false;
   private disconnectedSinceMs = 0;
   private reconnectDelayMs: number;
-  private pingTimer: NodeJS.Timeout | null = null;
-  private lastSendMs = Date.now();
-  /** When bytes last arrived on this connection (liveness: startPing). */
-  private lastReceiveMs = Date.now();
-  /** When the PING now unanswered was written, or null when none is. */
-  private pingWrittenMs: number | null = null;
+  /** The current connection's PINGs and whether it is alive (null while none is up, or idle timeouts are off). */
+  private liveness: Liveness | null = null;
 
   constructor(private readonly options: ConnectionOptions) {
     this.reconnectDelayMs = options.reconnectInitialDelayMs;
@@ -95,21 +92,6 @@ export class ClientConnection {
   /** Opens the first connection; rejects when the server cannot be reached or refuses us. */
   async open(): Promise<void> {
     await this.dial();
-  }
-
-  /** The server's answer to HELLO: its HelloOk, or why this connection cannot be used (an unreadable answer included). */
-  private readHelloAnswer(op: number): HelloOk | WharfError {
-    try {
-      if (op === OP.HELLO_OK) return decodeHelloOk(this.reader);
-      if (op === OP.ERROR) return decodeError(this.reader);
-      return new WharfError('PROTOCOL_ERROR', `server answered HELLO with ${opName(op)}`);
-    } catch (cause) {
-      return new WharfError(
-        'PROTOCOL_ERROR',
-        `the answer of wharf://${this.options.host}:${this.options.port} to HELLO cannot be read (${toWharfError(cause).message}); is it a Wharf server of a compatible version?`,
-        { cause },
-      );
-    }
   }
 
   private dial(): Promise<void> {
@@ -124,7 +106,7 @@ export class ClientConnection {
         onread: {
           buffer: Buffer.allocUnsafe(READ_BUFFER_BYTES), // this connection's, read after read
           callback: (bytesRead: number, buf: Uint8Array): boolean => {
-            this.lastReceiveMs = Date.now();
+            this.liveness?.received(Date.now());
             try {
               decoder?.push((buf as Buffer).subarray(0, bytesRead));
             } catch (err) {
@@ -168,7 +150,7 @@ export class ClientConnection {
             } else {
               // Settled already (the timeout is cleared, and a close no longer rejects): an answer
               // that cannot be read must reject here, or connect() and a reconnect wait for ever.
-              const answer = this.readHelloAnswer(op);
+              const answer = decodeHelloAnswer(op, this.reader, `wharf://${this.options.host}:${this.options.port}`);
               if (answer instanceof WharfError) {
                 socket.destroy();
                 reject(answer);
@@ -365,69 +347,39 @@ export class ClientConnection {
       return;
     }
     const bytes = this.out.take();
-    this.lastSendMs = Date.now();
+    this.liveness?.sent(Date.now());
     // Once written, the writer may reuse a large frame's memory (WireWriter.recycle).
     this.socket.write(bytes, () => this.out.recycle(bytes));
   }
 
-  /**
-   * Keeps the connection alive and finds out when it is not. A PING goes out when nothing was sent,
-   * or nothing arrived, for a third of the server's idleTimeoutMs; a connection on which a PING
-   * written idleTimeoutMs ago brought no byte back is taken as lost (a network partition, a NAT that
-   * dropped its state, a server host that lost power: no close ever arrives) and closed, so the
-   * usual reconnect and resend take over instead of requests waiting for the kernel to give up,
-   * which takes about a quarter of an hour. A PING still waiting for a slot in the server's
-   * in-flight window (every slot held by a long request) proves nothing and is not counted.
-   */
+  /** PINGs the connection just made when it is quiet, and closes it once it is found lost (Liveness). */
   private startPing(): void {
     this.stopPing();
     const idleMs = this.hello?.idleTimeoutMs ?? 0;
-    if (idleMs <= 0) return;
-    const everyMs = Math.max(10, Math.floor(idleMs / 3));
-    this.lastReceiveMs = Date.now();
-    this.pingWrittenMs = null;
-    const epoch = this.epoch;
-    this.pingTimer = setInterval(() => {
-      if (!this.connected || this.epoch !== epoch) return;
-      const nowMs = Date.now();
-      const pingedMs = this.pingWrittenMs;
-      if (pingedMs !== null) {
-        if (this.lastReceiveMs < pingedMs && nowMs - pingedMs >= idleMs) this.dropSilent(idleMs);
-        return;
-      }
-      if (nowMs - this.lastSendMs < everyMs && nowMs - this.lastReceiveMs < everyMs) return;
-      this.pingWrittenMs = Number.POSITIVE_INFINITY; // asked for; the time is set when it is written
-      this.request(
-        () => {
-          if (this.epoch === epoch) this.pingWrittenMs = Date.now();
-          return OP.PING;
-        },
-        () => undefined,
-        () => {
-          if (this.epoch === epoch) this.pingWrittenMs = null;
-        },
-        false,
-      ).catch(() => {
-        if (this.epoch === epoch) this.pingWrittenMs = null;
-      });
-    }, everyMs);
-    this.pingTimer.unref();
-  }
-
-  /** A connection that answered nothing for idleMs after a PING: closed here, reconnected as any lost one. */
-  private dropSilent(idleMs: number): void {
     const socket = this.socket;
-    if (socket === null) return;
-    this.lastConnectionError = new WharfError(
-      'UNAVAILABLE',
-      `wharf://${this.options.host}:${this.options.port} sent nothing for ${idleMs} ms after a PING (the server's idleTimeoutMs): the connection is taken as lost`,
-    );
-    socket.destroy();
+    if (idleMs <= 0 || socket === null) return;
+    this.liveness = new Liveness(idleMs, Date.now());
+    this.liveness.start({
+      ping: (written) =>
+        this.request(
+          () => (written(), OP.PING),
+          () => undefined,
+          () => undefined,
+          false,
+        ),
+      lost: () => {
+        this.lastConnectionError = new WharfError(
+          'UNAVAILABLE',
+          `wharf://${this.options.host}:${this.options.port} sent nothing for ${idleMs} ms after a PING (the server's idleTimeoutMs): the connection is taken as lost`,
+        );
+        socket.destroy();
+      },
+    });
   }
 
   private stopPing(): void {
-    if (this.pingTimer !== null) clearInterval(this.pingTimer);
-    this.pingTimer = null;
+    this.liveness?.stop();
+    this.liveness = null;
   }
 
   private onDisconnected(): void {

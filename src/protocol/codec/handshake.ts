@@ -5,8 +5,11 @@
 // HELLO_OK  (0x81)  version:u16 maxFrameBytes:u32 maxInFlight:u32 idleTimeoutMs:u32 serverName:str
 // PING      (0x02)  (empty)
 // PONG      (0x82)  (empty)
+import { WharfError, toWharfError } from '../../common/index.js';
+import { OP, opName } from '../ops.js';
 import type { WireReader } from '../wire-reader.js';
 import type { WireWriter } from '../wire-writer.js';
+import { decodeError } from './error.js';
 
 export interface Hello {
   minVersion: number;
@@ -65,4 +68,23 @@ export function negotiateVersion(
 ): number | null {
   const v = Math.min(clientMax, serverMax);
   return v >= Math.max(clientMin, serverMin) ? v : null;
+}
+
+/**
+ * The answer to HELLO of the server `peer` names: its HelloOk, or why the connection cannot be used,
+ * an answer that cannot be read included (a wrong service, a buggy peer) — never a throw, so a
+ * client that settled its handshake before reading the answer still rejects.
+ */
+export function decodeHelloAnswer(op: number, r: WireReader, peer: string): HelloOk | WharfError {
+  try {
+    if (op === OP.HELLO_OK) return decodeHelloOk(r);
+    if (op === OP.ERROR) return decodeError(r);
+    return new WharfError('PROTOCOL_ERROR', `${peer} answered HELLO with ${opName(op)}`);
+  } catch (cause) {
+    return new WharfError(
+      'PROTOCOL_ERROR',
+      `the answer of ${peer} to HELLO cannot be read (${toWharfError(cause).message}); is it a Wharf server of a compatible version?`,
+      { cause },
+    );
+  }
 }
