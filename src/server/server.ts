@@ -122,7 +122,14 @@ async function listenNative(broker: Broker, config: ServerConfig): Promise<Nativ
         { cause: err },
       );
     }
-    throw toWharfError(err);
+    if (err instanceof WharfError) throw err; // the server's own refusal of a setting
+    // An address not on this machine, a privileged port, a host name that does not resolve: the
+    // operator's to fix, not a fault of Wharf's (INTERNAL would say so).
+    throw new WharfError(
+      'UNAVAILABLE',
+      `cannot listen on ${config.host}:${config.port} for the native protocol: ${(err as Error).message}; check --host and --port`,
+      { cause: err },
+    );
   }
 }
 
@@ -139,7 +146,11 @@ async function listen(http: HttpApp, host: string, port: number): Promise<void> 
         { cause: err },
       );
     }
-    throw new WharfError('UNAVAILABLE', `cannot listen on ${host}:${port}: ${(err as Error).message}`, { cause: err });
+    throw new WharfError(
+      'UNAVAILABLE',
+      `cannot listen on ${host}:${port} for HTTP: ${(err as Error).message}; check --host and --http-port`,
+      { cause: err },
+    );
   }
 }
 

@@ -56,6 +56,16 @@ describe('startServer', () => {
     });
   });
 
+  it('an address it cannot listen on fails with UNAVAILABLE naming --host, not as an internal fault', async () => {
+    // 192.0.2.1 (TEST-NET-1) is never an address of this machine.
+    await expect(startServer(configOf({ host: '192.0.2.1' }))).rejects.toMatchObject({
+      code: 'UNAVAILABLE',
+      message: expect.stringMatching(
+        /cannot listen on 192\.0\.2\.1:0 for the native protocol: .*check --host and --port/,
+      ),
+    });
+  });
+
   it('close() ends open event streams, finishes promptly and stops listening', async () => {
     const own = await startServer(configOf({}));
     await own.broker.createTopic('streamed', { partitions: 1 });
