@@ -77,6 +77,27 @@ describe('consume', () => {
     expect(seen).toEqual(['a', 'b']);
   });
 
+  it("ackMode 'auto': a prefetched message whose lease ran out before its turn is not handled (its ack fails), so it is handled once", async () => {
+    await t.broker.createQueue('short', { visibilityTimeoutMs: 1_000 });
+    await t.broker.publish('short', [{ payload: 'a' }, { payload: 'b' }]);
+    const seen: unknown[] = [];
+    let release!: () => void;
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    const c = await t.broker.consume('short', { ackMode: 'auto', concurrency: 1, prefetch: 2 }, async (m) => {
+      seen.push(m.payload);
+      if (m.payload === 'a') await gate;
+    });
+    await until(() => seen.length === 1, t);
+    t.clock.advance(2_000); // b, leased ahead and waiting for the slot, is visible again
+    const elsewhere = await t.broker.receive('short', { max: 10 });
+    expect(elsewhere.map((m) => m.payload)).toEqual(['b']);
+    await elsewhere[0].ack();
+    release();
+    await settle(20); // b's turn comes: its ack fails (its lease ran out)
+    await c.close();
+    expect(seen).toEqual(['a']); // b was handled by the other receiver only: at most once
+  });
+
   it('close releases unstarted leases so another consumer gets them at once', async () => {
     await t.broker.publish(
       'q',

@@ -157,9 +157,14 @@ export class QueueConsumer implements Consumer, OutcomeSink<Delivery> {
    */
   private run(m: Delivery): boolean {
     if (this.options.ackMode === 'auto') {
-      // At-most-once: the ack is durable before the handler sees the message; what the handler does is not tracked.
-      const runHandler = (): void => this.runAutoHandler(m);
-      m.ack().then(runHandler, runHandler);
+      // At-most-once: the ack is durable before the handler sees the message; what the handler does
+      // is not tracked. A message whose ack failed is not handed over: its lease ran out while it
+      // waited for a slot (it is someone else's now), or the journal write failed (it comes again
+      // after a restart). Handled anyway, it could be handled twice.
+      m.ack().then(
+        () => this.runAutoHandler(m),
+        () => this.onRunDone(),
+      );
       return false;
     }
     let result: Promise<void> | HandlerOutcome | void;
