@@ -82,6 +82,23 @@ describe('overflow policies', () => {
     expect((await t.broker.receive('q', { max: 10 })).map((m) => m.payload)).toEqual([2, 3, 'a', 'b']);
   });
 
+  it("'drop-oldest' keeps maxLength when a publish comes while another's drops are being committed (the freed room is the dropper's)", async () => {
+    await t.broker.createQueue('q', { maxLength: 3, overflow: 'drop-oldest' });
+    await t.broker.publish('q', [{ payload: 0 }, { payload: 1 }, { payload: 2 }]);
+    const a = t.broker.publish('q', [{ payload: 'a' }]); // over: drops 0, then commits the drop
+    // Turn by turn until a's victim is gone from memory (a now waits for its journal commit).
+    let b: Promise<unknown> | null = null;
+    for (let i = 0; i < 1000 && b === null; i++) {
+      await new Promise((resolve) => setImmediate(resolve));
+      if ((await qstats(t, 'q')).depth === 2) b = t.broker.publish('q', [{ payload: 'b' }]);
+    }
+    expect(b).not.toBeNull();
+    await Promise.all([a, b]);
+    const s = await qstats(t, 'q');
+    expect([s.depth, s.dropped]).toEqual([3, 2]); // b dropped 1 as a dropped 0
+    expect((await t.broker.receive('q', { max: 10 })).map((m) => m.payload)).toEqual([2, 'a', 'b']);
+  });
+
   it("'drop-oldest' (RabbitMQ drop-head) drops the head to make room", async () => {
     await t.broker.createQueue('q', { maxLength: 3, overflow: 'drop-oldest' });
     await fill('q', 3);

@@ -210,8 +210,17 @@ export class OverflowGate {
       q.bytes -= v.sizeBytes;
       q.counters.dropped++;
     }
-    if (victims.length > 0) await q.journal.commit();
+    // Reserved in the same step as the settles: while the drops are committed, the room they freed
+    // is this publish's, not a concurrent one's (which would find it free and take it too).
     this.reserve(count, bytes);
+    if (victims.length > 0) {
+      try {
+        await q.journal.commit();
+      } catch (err) {
+        this.unreserve(count, bytes);
+        throw err;
+      }
+    }
     return 'ok';
   }
 
