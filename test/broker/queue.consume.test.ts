@@ -98,6 +98,29 @@ describe('consume', () => {
     expect(seen).toEqual(['a']); // b was handled by the other receiver only: at most once
   });
 
+  it('a prefetched message whose lease ran out before its turn goes to whoever has it now, not also to this handler', async () => {
+    await t.broker.createQueue('short', { visibilityTimeoutMs: 1_000 });
+    await t.broker.publish('short', [{ payload: 'a' }, { payload: 'b' }]);
+    const seen: unknown[] = [];
+    let release!: () => void;
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    const c = await t.broker.consume('short', { concurrency: 1, prefetch: 2 }, async (m) => {
+      seen.push(m.payload);
+      if (m.payload === 'a') await gate;
+    });
+    await until(() => seen.length === 1, t);
+    t.clock.advance(1_500); // both leases run out: a's handler is still running, b waits for the slot
+    const elsewhere = await t.broker.receive('short', { max: 10 });
+    expect(elsewhere.map((m) => [m.payload, m.deliveryCount])).toEqual([
+      ['a', 2],
+      ['b', 2],
+    ]);
+    release();
+    await settle(20); // b's turn comes here
+    await c.close();
+    expect(seen).toEqual(['a']);
+  });
+
   it('close releases unstarted leases so another consumer gets them at once', async () => {
     await t.broker.publish(
       'q',

@@ -125,6 +125,9 @@ export class QueueConsumer implements Consumer, OutcomeSink<Delivery> {
     let finishedHere = false;
     while (!this.closed && this.running < this.concurrency && this.bufferHead < this.buffer.length) {
       const m = this.buffer[this.bufferHead++];
+      // A prefetched message whose lease ran out while it waited for a slot is visible again and
+      // may be another consumer's by now: handled here too, it would be handled twice.
+      if (!m.holdsLease()) continue;
       this.running++;
       // run() never rejects: every settle error is caught inside. A synchronous handler finishes
       // here (a loop, not recursion through onRunDone: no stack growth however many there are).

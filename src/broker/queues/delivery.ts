@@ -20,6 +20,8 @@ export interface DeliverySettler {
   ackDelivery(key: number, token: number, receipt: string): Promise<void>;
   nackDelivery(key: number, token: number, receipt: string, options: NackOptions | undefined): Promise<void>;
   extendDelivery(key: number, token: number, receipt: string, ms: number): Promise<void>;
+  /** Whether this lease is still the message's current one (not expired, settled or released since). */
+  holdsLease(key: number, token: number): boolean;
 }
 
 export class Delivery implements QueueMessage, StoredQueueDelivery {
@@ -107,5 +109,9 @@ export class Delivery implements QueueMessage, StoredQueueDelivery {
 
   extendVisibility(ms: number): Promise<void> {
     return this.#settler.extendDelivery(this.#trackedKey, this.#token, this.receipt, ms);
+  }
+  /** Whether this delivery's lease is still current: a consumer hands a prefetched one to its handler only then. */
+  holdsLease(): boolean {
+    return this.#settler.holdsLease(this.#trackedKey, this.#token);
   }
 }

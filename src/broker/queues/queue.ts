@@ -304,6 +304,11 @@ export class QueueEngine {
     return extendTracked(this, current(this, key, token, receipt), ms);
   }
 
+  holdsLease(key: number, token: number): boolean {
+    const t = this.state.tracked.get(key);
+    return !this.closed && t !== undefined && t.state === 'inflight' && t.token === token;
+  }
+
   // for exchanges: transactions validate acks before committing, and settle by position at
   // apply time so the roll-forward after a restart (new epoch, leases gone) still acks the message.
   checkReceipt(receipt: string): void {
