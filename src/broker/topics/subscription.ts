@@ -202,6 +202,9 @@ export class TopicSubscription implements Subscription, GroupMember, TopicSubscr
     }
     const owned = this.assignments();
     await this.onRevoke(owned);
+    // Closed while the old fetchers stopped: close() found nothing to stop, and fetchers started
+    // now would deliver after close() resolved, with nothing left to stop them.
+    if (this.closed || this.crashed) return;
     for (const p of owned) this.startFetcher(p, 0, () => resolvePosition(parts[p], pos), undefined);
   }
 
