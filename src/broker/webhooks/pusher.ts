@@ -3,7 +3,7 @@
 // queue's exponential backoff (durable, in the queue journal) until maxDeliveries dead-letters it.
 // A delivery still waiting for a rate token when the pusher stops was never sent: it goes back to
 // the queue uncounted.
-import { WharfError, type Clock } from '../../common/index.js';
+import { WharfError, type Clock, type TimerHandle } from '../../common/index.js';
 import type { Consumer, QueueMessage } from '../queue-types.js';
 import { HandlerOutcome } from '../queues/handler-outcome.js';
 import { SIGNATURE_HEADER, signWebhookBody } from './signature.js';
@@ -34,6 +34,9 @@ export function webhookBody(m: QueueMessage): string {
   return JSON.stringify(body);
 }
 
+/** How much longer than one POST's timeout a delivery's lease lasts. */
+const LEASE_MARGIN_MS = 60_000;
+
 export class EndpointPusher {
   private consumer: Consumer | null = null;
   private readonly bucket: TokenBucket | null;
@@ -43,18 +46,21 @@ export class EndpointPusher {
     private readonly host: WebhookQueueHost,
     private readonly queue: string,
     private readonly config: PusherConfig,
-    clock: Clock,
+    private readonly clock: Clock,
   ) {
     this.bucket = config.ratePerSecond === null ? null : new TokenBucket(config.ratePerSecond, config.burst, clock);
     this.counters = { url: config.url, delivered: 0, failed: 0, inFlight: 0, lastStatus: null, lastError: null };
   }
 
+  /** A lease that outlasts one POST (a slow POST is not redelivered while it runs). */
+  private get leaseMs(): number {
+    return this.config.timeoutMs + LEASE_MARGIN_MS;
+  }
+
   async start(): Promise<void> {
-    // The lease must outlast a POST plus the wait for a rate token, or a slow POST would be redelivered.
-    const visibilityTimeoutMs = this.config.timeoutMs + 60_000;
     this.consumer = await this.host.consume(
       this.queue,
-      { concurrency: this.config.concurrency, prefetch: this.config.concurrency, visibilityTimeoutMs },
+      { concurrency: this.config.concurrency, prefetch: this.config.concurrency, visibilityTimeoutMs: this.leaseMs },
       (m) => this.deliver(m),
     );
   }
@@ -82,12 +88,46 @@ export class EndpointPusher {
   }
 
   private async deliverWhenAllowed(m: QueueMessage, outcome: HandlerOutcome): Promise<void> {
-    if (this.bucket !== null && !(await this.bucket.take())) return outcome.unsent();
+    if (this.bucket !== null && !(await this.tokenWithLease(this.bucket, m))) return outcome.unsent();
     try {
       await this.post(m);
       outcome.succeeded();
     } catch (err) {
       outcome.failed(err as Error);
+    }
+  }
+
+  /**
+   * Waits for a rate token while keeping the delivery's lease: a slow rate (or a long queue for its
+   * tokens) can outlast a lease, and a lost one makes the message visible again, to be sent by a new
+   * delivery while this one still waits, so the endpoint would get it twice. The lease is renewed
+   * every half lease while waiting, and once more for the POST. False (unsent) when the pusher
+   * stopped, or the lease was lost all the same (the message is someone else's now).
+   */
+  private async tokenWithLease(bucket: TokenBucket, m: QueueMessage): Promise<boolean> {
+    let waiting = true;
+    let lost = false;
+    const renewal: { timer: TimerHandle | null } = { timer: null };
+    const renewLater = (): void => {
+      if (!waiting) return;
+      renewal.timer = this.clock.setTimer(this.leaseMs / 2, () => {
+        m.extendVisibility(this.leaseMs).then(renewLater, () => (lost = true));
+      });
+    };
+    renewLater();
+    let granted: boolean;
+    try {
+      granted = await bucket.take();
+    } finally {
+      waiting = false;
+      renewal.timer?.cancel();
+    }
+    if (!granted || lost) return false;
+    try {
+      await m.extendVisibility(this.leaseMs);
+      return true;
+    } catch {
+      return false;
     }
   }
 
