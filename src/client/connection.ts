@@ -85,7 +85,11 @@ export class ClientConnection {
   /** The current connection's PINGs and whether it is alive (null while none is up, or idle timeouts are off). */
   private liveness: Liveness | null = null;
 
+  /** The server's address, as messages name it. */
+  private readonly url: string;
+
   constructor(private readonly options: ConnectionOptions) {
+    this.url = `wharf://${options.host}:${options.port}`;
     this.reconnectDelayMs = options.reconnectInitialDelayMs;
   }
 
@@ -127,7 +131,7 @@ export class ClientConnection {
         reject(
           new WharfError(
             'UNAVAILABLE',
-            `wharf://${this.options.host}:${this.options.port} did not answer the handshake within ${this.options.connectTimeoutMs} ms (connectTimeoutMs)`,
+            `${this.url} did not answer the handshake within ${this.options.connectTimeoutMs} ms (connectTimeoutMs)`,
           ),
         );
       }, this.options.connectTimeoutMs);
@@ -150,7 +154,7 @@ export class ClientConnection {
             } else {
               // Settled already (the timeout is cleared, and a close no longer rejects): an answer
               // that cannot be read must reject here, or connect() and a reconnect wait for ever.
-              const answer = decodeHelloAnswer(op, this.reader, `wharf://${this.options.host}:${this.options.port}`);
+              const answer = decodeHelloAnswer(op, this.reader, this.url);
               if (answer instanceof WharfError) {
                 socket.destroy();
                 reject(answer);
@@ -170,23 +174,16 @@ export class ClientConnection {
         if (!settled) {
           settled = true;
           reject(
-            new WharfError(
-              'UNAVAILABLE',
-              `cannot reach wharf://${this.options.host}:${this.options.port} (${err.message}); is the server running?`,
-              { cause: err },
-            ),
+            new WharfError('UNAVAILABLE', `cannot reach ${this.url} (${err.message}); is the server running?`, {
+              cause: err,
+            }),
           );
         }
       });
       socket.on('close', () => {
         if (!settled) {
           settled = true;
-          reject(
-            new WharfError(
-              'UNAVAILABLE',
-              `wharf://${this.options.host}:${this.options.port} closed the connection during the handshake`,
-            ),
-          );
+          reject(new WharfError('UNAVAILABLE', `${this.url} closed the connection during the handshake`));
         }
         if (this.socket === socket) this.onDisconnected();
       });
@@ -370,7 +367,7 @@ export class ClientConnection {
       lost: () => {
         this.lastConnectionError = new WharfError(
           'UNAVAILABLE',
-          `wharf://${this.options.host}:${this.options.port} sent nothing for ${idleMs} ms after a PING (the server's idleTimeoutMs): the connection is taken as lost`,
+          `${this.url} sent nothing for ${idleMs} ms after a PING (the server's idleTimeoutMs): the connection is taken as lost`,
         );
         socket.destroy();
       },

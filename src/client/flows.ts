@@ -397,7 +397,7 @@ export class RemoteSubscription extends RemoteFlow<TopicMessage> {
     this.checkSeekable();
     const starts = this.resumeAt === null ? null : await this.resumeAt.startsAfterSeek(this.conn, this.topic, position);
     this.checkSeekable(); // again: the connection may have changed while 'latest' was pinned
-    if (starts !== null) this.resumeAt?.seeking(position, starts);
+    if (starts !== null) this.resumeAt!.seeking(position, starts);
     // Not re-sent after a reconnect: it names this connection's subscription id.
     await this.conn.request(
       OP.SEEK,

@@ -42,7 +42,6 @@ export async function startServer(config: ServerConfig, options: { logger?: Logg
       maxSseStreams: config.maxSseStreams,
       isReady: () => ready,
       logger: log,
-      warn: (fields, message) => log.warn(fields, message),
       listeners: {
         native: () => ({
           connections: native.counters.connectionsOpen,

@@ -51,10 +51,16 @@ export function byReceipt(q: SettleHost, receipt: string): Tracked {
 }
 
 /** The tracked message of delivery (key, token) if that delivery is still the current lease. */
+/** The message's tracked state while this lease (key, token) is its current one, else undefined. */
+export function currentLease(q: SettleHost, key: number, token: number): Tracked | undefined {
+  const t = q.state.tracked.get(key);
+  return t !== undefined && t.state === 'inflight' && t.token === token ? t : undefined;
+}
+
 export function current(q: SettleHost, key: number, token: number, receipt: string): Tracked {
   q.assertOpen();
-  const t = q.state.tracked.get(key);
-  if (t === undefined || t.state !== 'inflight' || t.token !== token) {
+  const t = currentLease(q, key, token);
+  if (t === undefined) {
     throw new WharfError(
       'RECEIPT_INVALID',
       `receipt ${JSON.stringify(receipt)} of queue ${JSON.stringify(q.name)} is not the current delivery (already settled, lease expired, or from before a restart); the message is or will be delivered again: settle that delivery instead`,
@@ -163,7 +169,7 @@ export function settleTracked(q: SettleHost, t: Tracked): void {
 }
 
 /** Ends the lease of a message about to be dead-lettered (no expiry, no settle by its receipt meanwhile). */
-export function beginSettling(q: SettleHost, t: Tracked): void {
+function beginSettling(q: SettleHost, t: Tracked): void {
   q.leases.release(t);
   q.state.beginSettling(t);
 }

@@ -27,6 +27,7 @@ import {
   ackTracked,
   byReceipt,
   current,
+  currentLease,
   deadLetterTracked,
   dueTracked,
   expire,
@@ -305,8 +306,7 @@ export class QueueEngine {
   }
 
   holdsLease(key: number, token: number): boolean {
-    const t = this.state.tracked.get(key);
-    return !this.closed && t !== undefined && t.state === 'inflight' && t.token === token;
+    return !this.closed && currentLease(this, key, token) !== undefined;
   }
 
   // for exchanges: transactions validate acks before committing, and settle by position at

@@ -6,48 +6,28 @@
 // batch is committed before delivery (at-most-once; with a DeliveryGate, only the part the gate
 // admits) and a throw is counted, not retried. Commits and retries are partition-progress.ts's.
 import { assert, isWharfError, toWharfError } from '../../common/index.js';
-import type { Clock, TimerHandle, WharfError } from '../../common/index.js';
+import type { TimerHandle, WharfError } from '../../common/index.js';
 import type { LogRecord } from '../../storage/index.js';
 import { BROKER_DEFAULTS } from '../context.js';
 import { decodeInto } from '../message-codec.js';
-import type {
-  DeliveryGate,
-  DeliveryGrant,
-  Payload,
-  StoredTopicDelivery,
-  TopicHandler,
-  TopicMessage,
-} from '../types.js';
-import { PartitionProgress, backoffMs } from './partition-progress.js';
+import type { DeliveryGate, DeliveryGrant, Payload, StoredTopicDelivery, TopicMessage } from '../types.js';
+import { PartitionProgress, backoffMs, type ProgressHost } from './partition-progress.js';
 import type { DataWaiter, Topic, TopicPartition } from './topic.js';
 
-export interface FetcherHost {
+/** What a fetcher needs of its subscription: what its progress needs (ProgressHost), and more. */
+export interface FetcherHost extends ProgressHost {
   readonly topicRef: Topic;
-  readonly handler: TopicHandler;
   /** Hand each message over as a StoredTopicMessage, its record not decoded (Broker.subscribeStored). */
   readonly storedRecords: boolean;
-  readonly autoAck: boolean;
   /** Auto-ack: what may be committed and delivered now (DeliveryGate); null: each batch whole. */
   readonly gate: DeliveryGate | null;
-  readonly clock: Clock;
   /** Byte payloads may be views of the read buffer (disk storage: one fresh buffer per read). */
   readonly shareReadBuffers: boolean;
   /** Messages handed to the handler before the oldest of them settles (manual mode; 1 = one at a time). */
   readonly maxInFlight: number;
-  /**
-   * Durable commit under the grant a fetcher was started for; false when the partition was taken away
-   * or granted again since (fenced). null: a reader that commits nothing.
-   */
-  readonly commit: ((partition: number, assignmentEpoch: number, offset: number) => Promise<boolean>) | null;
-  /**
-   * The highest offset written under a fetcher's grant, its own commits' or a transaction's (-1: none
-   * yet; GroupCoordinator.committedUnderGrant). null: a reader that commits nothing.
-   */
-  readonly committedUnderGrant: ((partition: number, assignmentEpoch: number) => number) | null;
   /** The consumer group this member is in (its messages carry their grant), or null: a reader without one. */
   readonly group: string | null;
   readonly memberId: string;
-  onError(err: WharfError): void;
 }
 
 type State = 'running' | 'stopping' | 'aborted';

@@ -29,14 +29,13 @@ export interface HttpAppOptions {
   maxHttpReceipts?: number;
   maxSseStreams?: number;
   clock?: Clock;
-  /** pino log level, or false for no request log (ignored when `logger` is given). */
-  logLevel?: string | false;
   /**
-   * The server's own logger: the app's errors go to it, and at level `debug` or finer one line per
-   * request (a broker answers many small requests; info would log every publish and poll).
+   * The server's own logger (none: the app logs nothing): the app's errors go to it, and at level
+   * `debug` or finer one line per request (a broker answers many small requests; info would log
+   * every publish and poll).
    */
   logger?: FastifyBaseLogger;
-  /** Where warnings go (a name whose stats failed during a metrics scrape); default the request log. */
+  /** Where warnings go (a name whose stats failed during a metrics scrape); default the app's logger. */
   warn?: (fields: Record<string, unknown>, message: string) => void;
   isReady?: () => boolean;
   /** Other listeners (the native protocol) whose connections /metrics reports. */
@@ -66,7 +65,7 @@ export async function buildHttpApp(broker: HttpBroker, options: HttpAppOptions):
           loggerInstance: options.logger,
           logController: new LogController({ disableRequestLogging: !logsRequests(options.logger.level) }),
         }
-      : { logger: options.logLevel ? { level: options.logLevel } : false }),
+      : { logger: false }),
     // A name may be 249 characters, each up to 3 when percent-encoded (fastify's default is 100).
     routerOptions: { maxParamLength: 3 * NAME_MAX_CHARS },
     // The router's own errors (a malformed URL) answer in the API's error body too.

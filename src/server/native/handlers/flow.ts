@@ -160,6 +160,10 @@ const consume: OpHandler = async (conn, r, id) => {
     // The embedded Broker hands over each message as stored: it goes out without being decoded.
     // Each delivery is its own outcome (HandlerOutcome), settled when SETTLE arrives, with no promise
     // per message.
+    // Chosen once per flow: ackMode does not change while it runs.
+    const sendTracked = auto
+      ? (d: PendingDelivery, m: QueueMessage): Promise<void> => ackThenForwardTracked(conn, flow, d, m)
+      : (d: PendingDelivery): Promise<void> => forwardWithCredit(conn, flow, d, true)!;
     const consumer =
       source !== null
         ? await source.consumeStored(req.name, consumerOptions, (m: StoredQueueDelivery) => {
@@ -192,13 +196,11 @@ const consume: OpHandler = async (conn, r, id) => {
               m.firstDeliveredAt,
             );
             d.acksBeforeSend = auto;
-            const send = (): Promise<void> =>
-              auto ? ackThenForwardTracked(conn, flow, d, m) : forwardWithCredit(conn, flow, d, true)!;
-            if (!tracked) return send();
+            if (!tracked) return sendTracked(d, m);
             conn.receipts.set(m.receipt, m);
             const forget = (): void => void conn.receipts.delete(m.receipt);
             try {
-              const settled = send();
+              const settled = sendTracked(d, m);
               settled.then(forget, forget);
               return settled;
             } catch (err) {
