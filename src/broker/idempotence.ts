@@ -9,6 +9,7 @@
 // with producer id `<exchange>\0<producerId>`, so it is remembered for the exchange it was sent to.
 import { ChurnMap, WharfError, assert } from '../common/index.js';
 import type { LogRecord } from '../storage/index.js';
+import { waitForOriginals } from './in-flight-waits.js';
 import { H_ID, H_PRODUCER_ID, H_SEQUENCE, utf8 } from './message-codec.js';
 import { ProducerResults } from './producer-results.js';
 import type { MessageInput, PublishResult } from './types.js';
@@ -21,13 +22,6 @@ export const MAX_PRODUCERS = 10_000;
 export const RECOVERY_WINDOW_MS = 5 * 60_000;
 /** Longest producerId; it is stored with every message of an idempotent publish. */
 export const MAX_PRODUCER_ID_BYTES = 256;
-/**
- * Most times one publish waits for other publishes in flight that its batch repeats. It waits once
- * for the originals it repeats, and again only for publishes of its sequences that started while it
- * waited (concurrent retries of an original that failed): a few at most, unless those keep failing.
- */
-export const MAX_IN_FLIGHT_WAITS = 16;
-
 /** Separates target and producer id in keys and in the stored producer id of an exchange publish (names cannot hold it). */
 const SEP = '\u0000';
 
@@ -358,8 +352,7 @@ export class ProducerDedupe {
   /**
    * Waits until the publishes in flight that a batch repeats have settled, stored or failed (their
    * own callers get their errors), and answers each repeat of one that was stored with its result.
-   * Refused with CONFLICT, nothing of the batch stored, once it has waited MAX_IN_FLIGHT_WAITS
-   * times (see there): a bound on the wait, where concurrent retries could otherwise keep it going.
+   * Past MAX_IN_FLIGHT_WAITS waits, CONFLICT with nothing of the batch stored (waitForOriginals).
    */
   private async waitFor(
     target: string,
@@ -367,15 +360,13 @@ export class ProducerDedupe {
     answers: Array<PublishResult | undefined>,
     round: number,
   ): Promise<void> {
-    if (round >= MAX_IN_FLIGHT_WAITS) {
-      throw new WharfError(
-        'CONFLICT',
-        `publish to ${JSON.stringify(target)} repeats producer sequences that other publishes kept claiming and failing to store (${MAX_IN_FLIGHT_WAITS} waits); send it again once those have settled`,
-      );
-    }
     const runs: Array<Promise<PublishResult[]>> = [];
     for (const r of repeats) if (!runs.includes(r.run)) runs.push(r.run);
-    const settled = await Promise.allSettled(runs);
+    const settled = await waitForOriginals(
+      runs,
+      round,
+      `publish to ${JSON.stringify(target)} repeats producer sequences`,
+    );
     for (const r of repeats) {
       // Each publish releases its claims in the reaction to its run, queued before this wait's: so
       // the next look cannot find an original this call waited for, and each wait is for new ones.

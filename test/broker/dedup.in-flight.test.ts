@@ -6,7 +6,8 @@ import { afterEach, describe, expect, it, vi } from 'vitest';
 import { Broker } from '../../src/broker/index.js';
 import type { MessageInput, PublishResult, TopicMessage, TopicStats } from '../../src/broker/index.js';
 import { QueueEngine } from '../../src/broker/queues/queue.js';
-import { MAX_DEDUP_WAITS, TopicDedupIndex } from '../../src/broker/topics/dedup-index.js';
+import { MAX_IN_FLIGHT_WAITS } from '../../src/broker/in-flight-waits.js';
+import { TopicDedupIndex } from '../../src/broker/topics/dedup-index.js';
 import { TopicPartition } from '../../src/broker/topics/topic.js';
 import { WharfError } from '../../src/common/index.js';
 import { openTestBroker, payloads, qstats, settle, type TestBroker } from './queue-helpers.js';
@@ -122,17 +123,17 @@ describe('a queue publish holding a dedupId repeat of a publish still in flight'
     expect(depthWhileOriginalInFlight).toBe(0);
   });
 
-  it(`waits for other publishes of its dedupIds at most ${MAX_DEDUP_WAITS} times, then fails with CONFLICT having stored nothing`, async () => {
+  it(`waits for other publishes of its dedupIds at most ${MAX_IN_FLIGHT_WAITS} times, then fails with CONFLICT having stored nothing`, async () => {
     t = await openTestBroker();
     await t.broker.createQueue('q');
     const endOriginal = holdNext(QueueEngine.prototype, 'appendLevel');
     const original = t.broker.publish('q', [repeat]);
     // Repeats of the original whose stores fail: each one claims the dedupId in turn (the first of
     // them waiting goes on first), and every later one, the last publish included, waits for it again.
-    const failing = Array.from({ length: MAX_DEDUP_WAITS }, () => t!.broker.publish('q', [repeat]));
+    const failing = Array.from({ length: MAX_IN_FLIGHT_WAITS }, () => t!.broker.publish('q', [repeat]));
     const last = t.broker.publish('q', [repeat, fresh]);
     await settle();
-    for (let k = 0; k < MAX_DEDUP_WAITS; k++) failNextQueueAppend(diskFailed());
+    for (let k = 0; k < MAX_IN_FLIGHT_WAITS; k++) failNextQueueAppend(diskFailed());
     endOriginal(diskFailed());
     await expect(original).rejects.toMatchObject({ code: 'UNAVAILABLE' });
     for (const f of failing) await expect(f).rejects.toMatchObject({ code: 'UNAVAILABLE' });
@@ -222,12 +223,12 @@ describe('a topic publish holding a dedupId repeat of a publish still in flight'
     expect(calls).toEqual([['x', 'a', 'y', 'z']]);
   });
 
-  it(`waits for other publishes of its dedupIds at most ${MAX_DEDUP_WAITS} times, then fails with CONFLICT having stored nothing`, async () => {
+  it(`waits for other publishes of its dedupIds at most ${MAX_IN_FLIGHT_WAITS} times, then fails with CONFLICT having stored nothing`, async () => {
     const index = new TopicDedupIndex(60_000);
     const storedPayloads: unknown[] = [];
     let fail!: (e: Error) => void;
     const original = index.publish([repeat], 0, () => new Promise((_, no) => (fail = no)));
-    const failing = Array.from({ length: MAX_DEDUP_WAITS }, () =>
+    const failing = Array.from({ length: MAX_IN_FLIGHT_WAITS }, () =>
       index.publish([repeat], 0, async () => {
         throw new Error('store failed');
       }),

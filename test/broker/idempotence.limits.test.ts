@@ -2,12 +2,8 @@
 // first past MAX_RESULTS_PER_PRODUCER, and a result stored again keeps its place; a publish waits for
 // publishes of its sequences in flight at most MAX_IN_FLIGHT_WAITS times.
 import { describe, expect, it } from 'vitest';
-import {
-  MAX_IN_FLIGHT_WAITS,
-  MAX_PRODUCERS,
-  MAX_RESULTS_PER_PRODUCER,
-  ProducerDedupe,
-} from '../../src/broker/idempotence.js';
+import { MAX_PRODUCERS, MAX_RESULTS_PER_PRODUCER, ProducerDedupe } from '../../src/broker/idempotence.js';
+import { MAX_IN_FLIGHT_WAITS } from '../../src/broker/in-flight-waits.js';
 import type { MessageInput, PublishResult } from '../../src/broker/index.js';
 
 const msg = (sequence: number): MessageInput => ({ producerId: 'p', sequence, payload: sequence });

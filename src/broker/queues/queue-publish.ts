@@ -6,7 +6,8 @@ import { LIMITS, WharfError, assert } from '../../common/index.js';
 import type { RecordInput } from '../../storage/index.js';
 import { RECOVERY_WINDOW_MS, type ProducerDedupe } from '../idempotence.js';
 import { H_DEDUP_ID, H_ID, encodeMessage } from '../message-codec.js';
-import { MAX_DEDUP_WAITS, headerOf, scanLogSince } from '../topics/dedup-index.js';
+import { waitForOriginals } from '../in-flight-waits.js';
+import { headerOf, scanLogSince } from '../topics/dedup-index.js';
 import type { MessageInput, PublishResult } from '../types.js';
 import { DedupWindow, contentDedupKey } from './dedup-window.js';
 import type { QueueEngine } from './queue.js';
@@ -122,7 +123,7 @@ export class QueuePublisher {
       // the batch, in its place. Stored at once instead, the batch's other messages were stored
       // before a repeat of a failed original was published itself, and a call that then failed had
       // stored part of its batch (a caller's retry stored it twice).
-      await this.waitForOriginals(inFlight, round);
+      await this.awaitOriginals(inFlight, round);
       lookupNowMs = q.clock.now();
       fresh.length = 0;
       firstOfKey.clear();
@@ -211,18 +212,15 @@ export class QueuePublisher {
 
   /**
    * Waits until the originals that other publishes are storing, which a batch repeats, have
-   * settled, stored or not (their own callers get their errors). Refused with CONFLICT, nothing of
-   * the batch stored, once it has waited MAX_DEDUP_WAITS times: a bound on the wait, where
-   * concurrent repeats of an original that keeps failing could otherwise keep it going.
+   * settled, stored or not (their own callers get their errors); past MAX_IN_FLIGHT_WAITS waits,
+   * CONFLICT (in-flight-waits.ts).
    */
-  private async waitForOriginals(inFlight: Array<{ key: string; entry: StoringEntry }>, round: number): Promise<void> {
-    if (round >= MAX_DEDUP_WAITS) {
-      throw new WharfError(
-        'CONFLICT',
-        `publish to queue ${JSON.stringify(this.q.name)} repeats dedup keys that other publishes kept claiming and failing to store (${MAX_DEDUP_WAITS} waits); send it again once those have settled`,
-      );
-    }
-    await Promise.all(inFlight.map((w) => w.entry.stored));
+  private async awaitOriginals(inFlight: Array<{ key: string; entry: StoringEntry }>, round: number): Promise<void> {
+    await waitForOriginals(
+      inFlight.map((w) => w.entry.stored),
+      round,
+      `publish to queue ${JSON.stringify(this.q.name)} repeats dedup keys`,
+    );
     for (const { key, entry } of inFlight) {
       // storeFresh lets a key go before it settles the key's entry: the next look cannot find an
       // original this publish waited for, so each wait is for another publish.

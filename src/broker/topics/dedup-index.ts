@@ -5,20 +5,13 @@
 // (the topic manager runs that scan, sharing it with the idempotent producers' rebuild).
 // Exactly-once relies on it: intent roll-forward (exchanges, transactions) republishes with the same
 // dedupId (docs/exchanges.md).
-import { WharfError, assert } from '../../common/index.js';
+import { assert } from '../../common/index.js';
+import { waitForOriginals } from '../in-flight-waits.js';
 import type { LogRecord, PartitionLog } from '../../storage/index.js';
 import { H_DEDUP_ID, H_ID, utf8 } from '../message-codec.js';
 import type { MessageInput, PublishResult } from '../types.js';
 
 const REBUILD_READ_BYTES = 1024 * 1024;
-/**
- * Most times one publish to a queue or topic waits for other publishes in flight whose dedupId (or,
- * on a queue with contentBasedDedup, content) its batch repeats. It waits once for those originals,
- * and again only for publishes of its keys that started while it waited (concurrent repeats of an
- * original that failed): a few at most, unless those keep failing.
- */
-export const MAX_DEDUP_WAITS = 16;
-
 interface Seen {
   /** A promise while the original is being stored (claimed by a publish in flight). */
   result: PublishResult | Promise<PublishResult>;
@@ -151,7 +144,7 @@ export class TopicDedupIndex {
       }
       if (inFlight === null) break;
       // This look claimed nothing (claim() runs after the last look), so there is nothing to let go.
-      await this.waitForOriginals(inFlight, round);
+      await this.awaitOriginals(inFlight, round);
       fresh.length = 0;
       freshIndex.length = 0;
       firstHere.clear();
@@ -202,18 +195,14 @@ export class TopicDedupIndex {
 
   /**
    * Waits until the publishes in flight that a batch repeats have settled, stored or failed (their
-   * own callers get their errors). Refused with CONFLICT, nothing of the batch stored, once it has
-   * waited MAX_DEDUP_WAITS times: a bound on the wait, where concurrent repeats of an original that
-   * keeps failing could otherwise keep it going.
+   * own callers get their errors); past MAX_IN_FLIGHT_WAITS waits, CONFLICT (in-flight-waits.ts).
    */
-  private async waitForOriginals(inFlight: InFlightOriginal[], round: number): Promise<void> {
-    if (round >= MAX_DEDUP_WAITS) {
-      throw new WharfError(
-        'CONFLICT',
-        `topic publish repeats dedupIds that other publishes kept claiming and failing to store (${MAX_DEDUP_WAITS} waits); send it again once those have settled`,
-      );
-    }
-    await Promise.allSettled(inFlight.map((o) => o.result));
+  private async awaitOriginals(inFlight: InFlightOriginal[], round: number): Promise<void> {
+    await waitForOriginals(
+      inFlight.map((o) => o.result),
+      round,
+      'topic publish repeats dedupIds',
+    );
     for (const o of inFlight) {
       // publish settles a claim after replacing or deleting it: the next look cannot find an
       // original this publish waited for, so each wait is for another publish.
