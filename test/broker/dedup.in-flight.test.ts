@@ -10,7 +10,7 @@ import { MAX_IN_FLIGHT_WAITS } from '../../src/broker/in-flight-waits.js';
 import { TopicDedupIndex } from '../../src/broker/topics/dedup-index.js';
 import { TopicPartition } from '../../src/broker/topics/topic.js';
 import { WharfError } from '../../src/common/index.js';
-import { openTestBroker, payloads, qstats, settle, type TestBroker } from './queue-helpers.js';
+import { holdNext, openTestBroker, payloads, qstats, settle, type TestBroker } from './queue-helpers.js';
 import { waitFor } from './topics-helpers.js';
 
 let t: TestBroker | null = null;
@@ -26,19 +26,6 @@ afterEach(async () => {
 const repeat: MessageInput = { dedupId: 'k', payload: 'a' };
 const fresh: MessageInput = { payload: 'fresh' };
 const diskFailed = (): WharfError => new WharfError('UNAVAILABLE', 'disk failed');
-
-/** Holds the next call of `method` until the returned function is called with how it ends: as usual, or with this error. */
-function holdNext<T extends object>(proto: T, method: keyof T & string): (failure?: Error) => void {
-  let end!: (failure?: Error) => void;
-  const ended = new Promise<Error | undefined>((resolve) => (end = resolve));
-  const real = proto[method] as (...args: unknown[]) => Promise<unknown>;
-  vi.spyOn(proto, method as never).mockImplementationOnce(async function (this: unknown, ...args: unknown[]) {
-    const failure = await ended;
-    if (failure !== undefined) throw failure;
-    return real.apply(this, args);
-  } as never);
-  return end;
-}
 
 /** Fails the queue's next append with `failure`, storing nothing. */
 function failNextQueueAppend(failure: Error): void {

@@ -2,6 +2,7 @@
 import { cpSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { vi } from 'vitest';
 import { Broker } from '../../src/broker/index.js';
 import { ManualClock } from '../../src/common/index.js';
 import type { BrokerOptions, QueueStats } from '../../src/broker/index.js';
@@ -81,4 +82,17 @@ export async function until(cond: () => boolean, t: TestBroker, stepMs = 0): Pro
     await settle(2);
   }
   if (!cond()) throw new Error('condition not reached');
+}
+
+/** Holds the next call of `method` until the returned function is called with how it ends: as usual, or with this error. */
+export function holdNext<T extends object>(proto: T, method: keyof T & string): (failure?: Error) => void {
+  let end!: (failure?: Error) => void;
+  const ended = new Promise<Error | undefined>((resolve) => (end = resolve));
+  const real = proto[method] as (...args: unknown[]) => Promise<unknown>;
+  vi.spyOn(proto, method as never).mockImplementationOnce(async function (this: unknown, ...args: unknown[]) {
+    const failure = await ended;
+    if (failure !== undefined) throw failure;
+    return real.apply(this, args);
+  } as never);
+  return end;
 }

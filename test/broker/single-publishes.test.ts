@@ -6,6 +6,7 @@ import { Broker, type MessageInput, type PublishResult } from '../../src/broker/
 import { SinglePublishes } from '../../src/broker/single-publishes.js';
 import { WharfError } from '../../src/common/index.js';
 import { openTestBroker } from './queue-helpers.js';
+import { waitFor } from './topics-helpers.js';
 
 const cleanups: Array<() => Promise<void>> = [];
 afterEach(async () => {
@@ -159,7 +160,7 @@ describe('single publishes through the broker', () => {
     expect(fromQueue[1].payload).toEqual({ n: 'first' });
     const fromTopic: unknown[] = [];
     const sub = await b.subscribe('t', { from: 'earliest' }, (m) => void fromTopic.push(m.payload));
-    await new Promise((r) => setTimeout(r, 50));
+    await waitFor(() => fromTopic.length >= 2, 'both topic messages');
     await sub.close();
     expect(Buffer.from(fromTopic[0] as Uint8Array).toString()).toBe('first');
     expect(fromTopic[1]).toEqual({ n: 'first' });
@@ -237,8 +238,10 @@ describe('single publishes through the broker', () => {
     await Promise.allSettled([original, ...calls]);
     const stored: unknown[] = [];
     const sub = await b.subscribe('t', { from: 'earliest' }, (m) => void stored.push(m.payload));
-    await new Promise((r) => setTimeout(r, 50));
+    await waitFor(() => stored.length >= 3, 'the three stored messages');
+    await new Promise((r) => setTimeout(r, 20)); // and any stored twice
     await sub.close();
+    expect(stored.filter((p) => p === 'repeat')).toHaveLength(1);
     expect(stored.filter((p) => p === 'b')).toHaveLength(1);
     expect(stored.filter((p) => p === 'c' || p === 'c-again')).toEqual(['c']);
   });

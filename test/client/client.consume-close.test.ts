@@ -6,8 +6,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { Broker, type QueueStats } from '../../src/broker/index.js';
 import { connect, type RemoteWharf } from '../../src/client/index.js';
 import { startNativeServer, type NativeServer } from '../../src/server/native/index.js';
-
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+import { sleep } from '../broker/topics-helpers.js';
 
 describe('a remote consumer closing with a delivery on its way', () => {
   let broker: Broker;

@@ -8,8 +8,7 @@ import { connect, type RemoteWharf } from '../../src/client/index.js';
 import { OP } from '../../src/protocol/index.js';
 import { startNativeServer } from '../../src/server/native/index.js';
 import { startFrameProxy, until, type FrameProxy } from './frame-proxy.js';
-
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+import { sleep } from '../broker/topics-helpers.js';
 
 interface Rig {
   broker: Broker;

@@ -8,8 +8,8 @@ import { connect, type RemoteWharf } from '../../src/client/index.js';
 import { OP } from '../../src/protocol/index.js';
 import { startNativeServer, type NativeServer } from '../../src/server/native/index.js';
 import { startFrameProxy, until, type FrameProxy } from './frame-proxy.js';
+import { sleep } from '../broker/topics-helpers.js';
 
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 const sorted = (xs: number[]): number[] => [...new Set(xs)].sort((a, b) => a - b);
 
 describe("a remote ackMode 'auto' group subscription", () => {

@@ -7,6 +7,8 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { Broker, type QueueStats, type TopicStats } from '../../src/broker/index.js';
 import * as P from '../../src/protocol/index.js';
 import { startNativeServer, type NativeServer } from '../../src/server/native/index.js';
+import { sleep } from '../broker/topics-helpers.js';
+import { until } from '../client/frame-proxy.js';
 import { RawClient } from './raw-client.js';
 import { withoutReceipts } from './served-broker.js';
 
@@ -19,16 +21,6 @@ afterEach(async () => {
   server = null;
   broker = null;
 });
-
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-
-async function until(cond: () => Promise<boolean>): Promise<void> {
-  for (let i = 0; i < 200; i++) {
-    if (await cond()) return;
-    await sleep(10);
-  }
-  throw new Error('condition not reached');
-}
 
 /** Opens a flow (CONSUME or SUBSCRIBE) with `credits` on a raw client of the current version; returns its id. */
 async function openFlow(
@@ -81,7 +73,7 @@ describe("ackMode 'auto' queue flows", () => {
       );
       await sleep(100);
       await endFlow(c, subscriptionId, how);
-      await until(async () => (await queueStats('q')).inFlight === 0);
+      await until(async () => (await queueStats('q')).inFlight === 0, 'nothing in flight');
       const left = await broker.receive('q', { max: 10, waitMs: 0 });
       expect(left.map((m) => [m.payload, m.deliveryCount])).toEqual([2, 3, 4, 5, 6, 7].map((n) => [n, 1]));
     },
@@ -89,7 +81,8 @@ describe("ackMode 'auto' queue flows", () => {
 
   it('a delivery is acked before it is sent: unsettled or failed when the flow ends, it is not retried', async () => {
     broker = await Broker.open({ inMemory: true });
-    await broker.createQueue('q');
+    // No retry backoff: a delivery wrongly nacked at the end would be back before the last receive.
+    await broker.createQueue('q', { retry: { initialDelayMs: 0, jitter: 0 } });
     await broker.publish('q', [{ payload: 'a' }, { payload: 'b' }]);
     server = await startNativeServer(broker, { port: 0 });
     const c = await RawClient.open(server.address().port, true, P.PROTOCOL_VERSION);
@@ -102,6 +95,7 @@ describe("ackMode 'auto' queue flows", () => {
     await sleep(50);
     c.close();
     await sleep(100);
+    expect(await queueStats('q')).toMatchObject({ depth: 0, inFlight: 0, delayed: 0 });
     expect(await broker.receive('q', { max: 10, waitMs: 0 })).toEqual([]);
   });
 
@@ -121,7 +115,10 @@ describe("ackMode 'auto' queue flows", () => {
     );
     await sleep(100); // message 1 is held for a credit, message 2 leased ahead
     c.close();
-    await until(async () => (await queueStats('q')).inFlight === 0 && (await queueStats('q')).depth === 3);
+    await until(
+      async () => (await queueStats('q')).inFlight === 0 && (await queueStats('q')).depth === 3,
+      'three back in the queue',
+    );
     const left = await broker.receive('q', { max: 10, waitMs: 0 });
     expect(left.map((m) => [m.payload, m.deliveryCount])).toEqual([
       [1, 2],
@@ -162,7 +159,7 @@ describe("ackMode 'auto' topic flows", () => {
       const { c, subscriptionId } = await groupFlow(3);
       await receiveDeliveries(c, 3);
       await endFlow(c, subscriptionId, how);
-      await until(async () => ((await broker!.stats('t')) as TopicStats).groups.g.members === 0);
+      await until(async () => ((await broker!.stats('t')) as TopicStats).groups.g.members === 0, 'the member gone');
       expect(await committed('t', 'g')).toBe(3);
       const next: number[] = [];
       const sub = await broker!.subscribe(
@@ -170,7 +167,7 @@ describe("ackMode 'auto' topic flows", () => {
         { group: 'g', ackMode: 'auto' },
         (m) => void next.push(m.payload as number),
       );
-      await until(async () => next.length === 7);
+      await until(async () => next.length === 7, 'seven delivered to the next member');
       await sub.close();
       expect(next).toEqual([3, 4, 5, 6, 7, 8, 9]);
     },

@@ -1,37 +1,12 @@
 // The server's logger serves the HTTP API too: at `debug` (or `trace`) one line per request, at
 // `info` none (a broker answers many small requests), and errors at any level that shows them.
 import { Writable } from 'node:stream';
-import { pino } from 'pino';
+import { pino, type Logger } from 'pino';
 import { describe, expect, it } from 'vitest';
 import { mergeConfig } from '../../src/server/config.js';
 import { startServer } from '../../src/server/index.js';
 import { buildHttpApp } from '../../src/server/http/app.js';
 import type { HttpBroker } from '../../src/server/http/broker-port.js';
-
-/** Starts a server whose log lines (parsed) land in the returned array; runs fn, then closes it. */
-async function withLoggedServer(level: string, fn: (httpUrl: string) => Promise<void>): Promise<unknown[]> {
-  const lines: unknown[] = [];
-  const sink = new Writable({
-    write(chunk: Buffer, _enc, done) {
-      for (const line of chunk.toString('utf8').split('\n')) if (line !== '') lines.push(JSON.parse(line));
-      done();
-    },
-  });
-  const config = mergeConfig({
-    flags: { inMemory: true, port: 0, httpPort: 0, logLevel: level },
-    env: {},
-    file: {},
-    cwd: process.cwd(),
-    fileDir: process.cwd(),
-  });
-  const server = await startServer(config, { logger: pino({ level }, sink) });
-  try {
-    await fn(server.httpUrl);
-  } finally {
-    await server.close();
-  }
-  return lines;
-}
 
 interface LogLine {
   msg?: string;
@@ -41,8 +16,39 @@ interface LogLine {
   err?: { message?: string };
 }
 
-const requestLines = (lines: unknown[]): LogLine[] =>
-  (lines as LogLine[]).filter((l) => l.msg === 'request completed' || l.msg === 'incoming request');
+/** A pino logger at `level` whose lines, parsed, land in `lines`. */
+function capturingLogger(level: string): { logger: Logger; lines: LogLine[] } {
+  const lines: LogLine[] = [];
+  const sink = new Writable({
+    write(chunk: Buffer, _enc, done) {
+      for (const line of chunk.toString('utf8').split('\n')) if (line !== '') lines.push(JSON.parse(line) as LogLine);
+      done();
+    },
+  });
+  return { logger: pino({ level }, sink), lines };
+}
+
+/** Starts a server whose log lines (parsed) land in the returned array; runs fn, then closes it. */
+async function withLoggedServer(level: string, fn: (httpUrl: string) => Promise<void>): Promise<LogLine[]> {
+  const { logger, lines } = capturingLogger(level);
+  const config = mergeConfig({
+    flags: { inMemory: true, port: 0, httpPort: 0, logLevel: level },
+    env: {},
+    file: {},
+    cwd: process.cwd(),
+    fileDir: process.cwd(),
+  });
+  const server = await startServer(config, { logger });
+  try {
+    await fn(server.httpUrl);
+  } finally {
+    await server.close();
+  }
+  return lines;
+}
+
+const requestLines = (lines: LogLine[]): LogLine[] =>
+  lines.filter((l) => l.msg === 'request completed' || l.msg === 'incoming request');
 
 describe('the HTTP request log under the server', () => {
   it('logs each request at level debug, with its url and status', async () => {
@@ -60,17 +66,11 @@ describe('the HTTP request log under the server', () => {
       expect((await fetch(`${url}/healthz`)).status).toBe(200);
     });
     expect(requestLines(lines)).toEqual([]);
-    expect((lines as LogLine[]).some((l) => l.msg === 'wharf listening')).toBe(true);
+    expect(lines.some((l) => l.msg === 'wharf listening')).toBe(true);
   });
 
   it('logs a request that failed inside the server (500) at level error, with its cause; not a refusal (404)', async () => {
-    const lines: LogLine[] = [];
-    const sink = new Writable({
-      write(chunk: Buffer, _enc, done) {
-        for (const line of chunk.toString('utf8').split('\n')) if (line !== '') lines.push(JSON.parse(line) as LogLine);
-        done();
-      },
-    });
+    const { logger, lines } = capturingLogger('info');
     // Every broker call fails as a bug would: with a plain Error, not a WharfError.
     const failing = new Proxy(
       {},
@@ -80,7 +80,7 @@ describe('the HTTP request log under the server', () => {
         },
       },
     ) as HttpBroker;
-    const { app } = await buildHttpApp(failing, { maxBodyBytes: 1024, logger: pino({ level: 'info' }, sink) });
+    const { app } = await buildHttpApp(failing, { maxBodyBytes: 1024, logger });
     try {
       expect((await app.inject({ method: 'GET', url: '/topics' })).statusCode).toBe(500);
       expect((await app.inject({ method: 'GET', url: '/no-such-route' })).statusCode).toBe(404);
