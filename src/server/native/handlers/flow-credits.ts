@@ -32,6 +32,13 @@ function forward(conn: Connection, flow: FlowState, d: PendingDelivery, track: b
   });
 }
 
+/** Spends a credit: undefined when one was left, else the wait for one (rejected if the flow ends first). */
+function spendCredit(flow: FlowState): Promise<void> | undefined {
+  if (flow.credits === 0) return waitForCredit(flow);
+  flow.credits--;
+  return undefined;
+}
+
 /** Spends a credit (waiting for one if none is left), then forwards. */
 export function forwardWithCredit(
   conn: Connection,
@@ -39,11 +46,15 @@ export function forwardWithCredit(
   d: PendingDelivery,
   track: boolean,
 ): Promise<void> | undefined {
-  if (flow.credits > 0) {
-    flow.credits--;
-    return forward(conn, flow, d, track);
-  }
-  return waitForCredit(flow).then(() => forward(conn, flow, d, track));
+  const waiting = spendCredit(flow);
+  return waiting === undefined ? forward(conn, flow, d, track) : waiting.then(() => forward(conn, flow, d, track));
+}
+
+/** Sends a queue delivery (a HandlerOutcome) if a credit is left, else holds it until one comes. */
+export function sendOrHold(conn: Connection, flow: FlowState, d: PendingDelivery): void {
+  if (flow.credits === 0) return holdForCredit(conn, flow, d);
+  flow.credits--;
+  sendOutcome(conn, flow, d);
 }
 
 /**
@@ -51,13 +62,13 @@ export function forwardWithCredit(
  * flow ends first, it never reached the client: it goes back to the queue uncounted (unsent), not
  * nacked; with ackMode 'auto' it was not acked either (it is acked only once it has its credit).
  */
-export function holdForCredit(conn: Connection, flow: FlowState, d: PendingDelivery): void {
+function holdForCredit(conn: Connection, flow: FlowState, d: PendingDelivery): void {
   if (flow.closedBecause !== null) return d.unsent();
   flow.creditWaiters.push({ resolve: () => sendOutcome(conn, flow, d), reject: () => d.unsent() });
 }
 
 /** Sends a queue delivery (a HandlerOutcome) whose credit is spent; one the connection lost meanwhile goes back unsent. */
-export function sendOutcome(conn: Connection, flow: FlowState, d: PendingDelivery): void {
+function sendOutcome(conn: Connection, flow: FlowState, d: PendingDelivery): void {
   if (d.acksBeforeSend) return ackThenForward(conn, flow, d);
   try {
     forward(conn, flow, d, false);
@@ -96,8 +107,7 @@ export async function ackThenForwardTracked(
   d: PendingDelivery,
   m: QueueMessage,
 ): Promise<void> {
-  if (flow.credits > 0) flow.credits--;
-  else await waitForCredit(flow);
+  await spendCredit(flow);
   try {
     await m.ack();
   } catch (err) {

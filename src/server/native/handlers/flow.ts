@@ -24,14 +24,7 @@ import {
 import type { StoredQueueDelivery, StoredTopicDelivery } from '../../../broker/index.js';
 import type { Connection, OpHandler } from '../connection.js';
 import { PendingDelivery, endFlow, grantCredits, type FlowState } from '../flow-state.js';
-import {
-  ackThenForwardTracked,
-  creditGate,
-  forwardWithCredit,
-  holdForCredit,
-  sendAdmitted,
-  sendOutcome,
-} from './flow-credits.js';
+import { ackThenForwardTracked, creditGate, forwardWithCredit, sendAdmitted, sendOrHold } from './flow-credits.js';
 import { settler } from './queue.js';
 import { storedSource } from '../stored-delivery.js';
 
@@ -178,11 +171,7 @@ const consume: OpHandler = async (conn, r, id) => {
               m,
             );
             d.acksBeforeSend = auto;
-            if (flow.credits === 0) holdForCredit(conn, flow, d);
-            else {
-              flow.credits--;
-              sendOutcome(conn, flow, d);
-            }
+            sendOrHold(conn, flow, d);
             return d;
           })
         : await conn.broker.consume(req.name, consumerOptions, (m: QueueMessage) => {
