@@ -3,7 +3,7 @@
 // partition that has handed nothing yet starts where the first subscribe (or the last seek) started
 // it. The resubscribe says so with SubscribeOptions.startOffsets (protocol version 9).
 import { validateStartPosition } from '../broker/index.js';
-import { WharfError } from '../common/index.js';
+import { isWharfError } from '../common/index.js';
 import {
   OP,
   START_OFFSETS_VERSION,
@@ -116,7 +116,7 @@ async function pinLatest(conn: ClientConnection, topic: string): Promise<Record<
       true,
     )) as TopicStats;
   } catch (err) {
-    if (err instanceof WharfError && err.code === 'NOT_FOUND') return {};
+    if (isWharfError(err, 'NOT_FOUND')) return {};
     throw err;
   }
   const ends: Record<string, number> = {};

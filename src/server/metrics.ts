@@ -83,7 +83,7 @@ export class BrokerMetrics {
       registers: [this.registry],
     });
     // At 0 from the start, so the first failure is an increase Prometheus sees.
-    for (const kind of this.kinds()) this.statsErrors.inc({ kind }, 0);
+    for (const { kind } of this.listers()) this.statsErrors.inc({ kind }, 0);
   }
 
   get contentType(): string {
@@ -125,18 +125,19 @@ export class BrokerMetrics {
   }
 
   private async names(): Promise<Array<{ kind: NameKind; name: string }>> {
-    const named = (kind: NameKind) => (n: { name: string }) => ({ kind, name: n.name });
-    const out = (await this.broker.listTopics()).map(named('topic'));
-    if (hasQueues(this.broker)) out.push(...(await this.broker.listQueues()).map(named('queue')));
-    if (hasExchanges(this.broker)) out.push(...(await this.broker.listExchanges()).map(named('exchange')));
+    const out: Array<{ kind: NameKind; name: string }> = [];
+    for (const { kind, list } of this.listers()) for (const n of await list()) out.push({ kind, name: n.name });
     return out;
   }
 
-  /** The kinds of names this broker has. */
-  private kinds(): NameKind[] {
-    const out: NameKind[] = ['topic'];
-    if (hasQueues(this.broker)) out.push('queue');
-    if (hasExchanges(this.broker)) out.push('exchange');
+  /** Each kind of name this broker has, with how to list its names: one place to add a kind. */
+  private listers(): Array<{ kind: NameKind; list: () => Promise<Array<{ name: string }>> }> {
+    const b = this.broker;
+    const out: Array<{ kind: NameKind; list: () => Promise<Array<{ name: string }>> }> = [
+      { kind: 'topic', list: () => b.listTopics() },
+    ];
+    if (hasQueues(b)) out.push({ kind: 'queue', list: () => b.listQueues() });
+    if (hasExchanges(b)) out.push({ kind: 'exchange', list: () => b.listExchanges() });
     return out;
   }
 
