@@ -181,14 +181,15 @@ export class PartitionFetcher implements DataWaiter {
       }
       let to = records.length;
       if (this.host.autoAck) {
-        to = await this.commitBeforeDelivery(records, from);
-        if (to <= from) {
-          if (this.aborted) break; // fenced
+        const committed = await this.commitBeforeDelivery(records, from);
+        if (committed === 'fenced' || this.aborted) break;
+        if (committed === 'none-admitted' || committed === 'failed') {
           this.unadmitted = { records, from };
-          if (to === from) await this.waitForRoom(this.host.gate!);
-          else await this.sleep(backoffMs(++failures)); // the commit failed (reported)
+          if (committed === 'none-admitted') await this.waitForRoom(this.host.gate!);
+          else await this.sleep(backoffMs(++failures)); // reported
           continue;
         }
+        to = committed.to;
         if (to < records.length) this.unadmitted = { records, from: to };
       }
       const delivered =
@@ -238,21 +239,25 @@ export class PartitionFetcher implements DataWaiter {
 
   /**
    * Auto-ack: commits durably past the records about to be delivered, records[from..] (all of them
-   * without a gate; with one, as many as it admits), and returns the index past the last of them.
-   * `from` when the gate admits none now (nothing committed); below `from` when the commit was fenced
-   * (the fetcher is aborted) or failed (reported): their admission is given back.
+   * without a gate; with one, as many as it admits), and returns the index past the last of them;
+   * 'none-admitted' when the gate admits none now (nothing committed); 'fenced' (the fetcher is
+   * aborted) or 'failed' (reported) when the commit was not written: their admission is given back.
    */
-  private async commitBeforeDelivery(records: LogRecord[], from: number): Promise<number> {
+  private async commitBeforeDelivery(
+    records: LogRecord[],
+    from: number,
+  ): Promise<{ to: number } | 'none-admitted' | 'fenced' | 'failed'> {
     const gate = this.host.gate;
     const count = records.length - from;
     const admitted = gate === null ? count : gate.admit(count);
     assert(admitted >= 0 && admitted <= count, 'a delivery gate admits from 0 to what it was offered');
-    if (admitted === 0) return from;
+    if (admitted === 0) return 'none-admitted';
     const to = from + admitted;
-    if (this.host.commit === null) return to;
-    if ((await this.progress.commitNow(records[to - 1].offset + 1)) === 'ok') return to;
+    if (this.host.commit === null) return { to };
+    const outcome = await this.progress.commitNow(records[to - 1].offset + 1);
+    if (outcome === 'ok') return { to };
     gate?.release(admitted);
-    return from - 1;
+    return outcome;
   }
 
   /**
