@@ -88,7 +88,9 @@ export class EndpointPusher {
   }
 
   private async deliverWhenAllowed(m: QueueMessage, outcome: HandlerOutcome): Promise<void> {
-    if (this.bucket !== null && !(await this.tokenWithLease(this.bucket, m))) return outcome.unsent();
+    // A token free at once needs no lease kept: the delivery's is as fresh as when it was leased.
+    if (this.bucket !== null && !this.bucket.takeNow() && !(await this.tokenWithLease(this.bucket, m)))
+      return outcome.unsent();
     try {
       await this.post(m);
       outcome.succeeded();

@@ -29,11 +29,16 @@ export class TokenBucket {
    */
   take(): Promise<boolean> {
     if (this.closed) return Promise.resolve(false);
-    if (this.waiters.length === 0 && this.tryTake()) return Promise.resolve(true);
+    if (this.takeNow()) return Promise.resolve(true);
     return new Promise((resolve) => {
       this.waiters.push(resolve);
       this.schedule();
     });
+  }
+
+  /** A token at once, if one is free and nobody waits ahead (who would be served first); else false. */
+  takeNow(): boolean {
+    return !this.closed && this.waiters.length === 0 && this.tryTake();
   }
 
   /** Ends every wait without a token, and every later take() (the endpoint is being stopped). */
