@@ -37,11 +37,11 @@ const { values } = parseArgs({
   },
 });
 const num = (v: unknown, d: number): number => (typeof v === 'string' && v !== '' ? Number(v) : d);
-/** As bench/remote.ts's --count default. */
-const COUNT = num(values.count, 100_000);
-const SIZE = num(values.size, 1024);
-const WINDOW = num(values.window, 1000);
-const PREFETCH = num(values.prefetch, 1000);
+/** As bench/remote.ts's defaults, from the same flags or environment variables (COUNT=… npm run bench moves both). */
+const COUNT = num(values.count ?? process.env.COUNT, 100_000);
+const SIZE = num(values.size ?? process.env.SIZE, 1024);
+const WINDOW = num(values.window ?? process.env.WINDOW, 1000);
+const PREFETCH = num(values.prefetch ?? process.env.PREFETCH, 1000);
 /** 0: as fast as the window allows; otherwise paced at this many msgs/s (the latency-1k scenario). */
 const RATE = num(values.rate, 0);
 /** Paced runs: the first messages, not counted in p50/p99 (cold processes; see bench/remote.ts --warmup). */
