@@ -1,6 +1,8 @@
 // Message expiry: per message and per queue; expired messages are dropped or dead-lettered, never delivered.
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { openTestBroker, type TestBroker, qstats } from './queue-helpers.js';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { QueueEngine } from '../../src/broker/queues/queue.js';
+import { WharfError } from '../../src/common/index.js';
+import { openTestBroker, type TestBroker, payloads, qstats } from './queue-helpers.js';
 
 describe('message expiry', () => {
   let t: TestBroker;
@@ -46,5 +48,35 @@ describe('message expiry', () => {
     expect(dead.payload).toBe('stale');
     expect(dead.headers['x-dead-letter-reason']).toBe('expired');
     expect(dead.headers['x-source-queue']).toBe('q');
+  });
+
+  it('a FIFO message that expires while held behind its group, and whose dead letter cannot be written, stays held: dead-lettered by a later take, before the rest of its group', async () => {
+    await t.broker.createQueue('f.dlq');
+    await t.broker.createQueue('f', {
+      fifo: true,
+      visibilityTimeoutMs: 60_000,
+      onExpire: 'dead-letter',
+      deadLetterQueue: 'f.dlq',
+    });
+    await t.broker.publish('f', [
+      { payload: 'first', groupId: 'G' },
+      { payload: 'stale', groupId: 'G', ttlMs: 100 },
+      { payload: 'next', groupId: 'G' },
+    ]);
+    const [first] = await t.broker.receive('f', { max: 10 }); // 'stale' and 'next' are held behind it
+    expect(first.payload).toBe('first');
+    t.clock.advance(100);
+    await first.ack(); // the group is free: its held head, 'stale', is expired
+    const failure = new WharfError('UNAVAILABLE', 'dead-letter queue unavailable');
+    const append = vi.spyOn(QueueEngine.prototype, 'appendRecords').mockRejectedValueOnce(failure);
+    try {
+      await expect(t.broker.receive('f', { max: 10 })).rejects.toBe(failure); // as a non-FIFO expiry's take does
+    } finally {
+      append.mockRestore();
+    }
+    expect(await qstats(t, 'f')).toMatchObject({ depth: 2, inFlight: 0, deadLettered: 0, expired: 0 });
+    expect(payloads(await t.broker.receive('f', { max: 10 }))).toEqual(['next']);
+    expect(payloads(await t.broker.receive('f.dlq', { max: 10 }))).toEqual(['stale']);
+    expect(await qstats(t, 'f')).toMatchObject({ deadLettered: 1, expired: 1, inFlight: 1 });
   });
 });

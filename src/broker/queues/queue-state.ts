@@ -301,6 +301,19 @@ export class QueueState {
   }
 
   /**
+   * Puts back the head takeHeld returned, still its group's head: its expiry's dead letter could not
+   * be written, and a later take tries again (skipped, it was neither delivered nor settled).
+   */
+  returnHeld(groupId: string, offset: number): void {
+    let g = this.groups.get(groupId);
+    if (g === undefined) this.groups.set(groupId, (g = { tracked: null, held: [] }));
+    assert(g.tracked === null && (g.held.length === 0 || g.held[0] > offset), 'a held head goes back first');
+    g.held.unshift(offset);
+    this.heldCount++;
+    this.refreshGroup(groupId, g);
+  }
+
+  /**
    * The lowest offset held behind any group (level 0), leaving out `except` (overflow's chosen
    * victims), or undefined when none is.
    */

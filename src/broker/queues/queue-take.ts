@@ -102,7 +102,14 @@ export class QueueTaker {
         const rec = await this.q.readOne(0, offset);
         if (rec === null) continue;
         if (recordExpiresAtMs(rec, this.q.options.ttlMs) <= this.q.clock.now()) {
-          await this.expire(rec, 0, undefined);
+          try {
+            await this.expire(rec, 0, undefined);
+          } catch (err) {
+            // Its dead letter could not be written: it stays its group's head for a later take, as
+            // a message at the cursor stays there (dropped here, nothing would deliver it again).
+            this.q.state.returnHeld(groupId, offset);
+            throw err;
+          }
           continue; // the group's next held message is now its head
         }
         out.push(this.lease(0, rec, leaseMs));
