@@ -79,4 +79,29 @@ describe('message expiry', () => {
     expect(payloads(await t.broker.receive('f.dlq', { max: 10 }))).toEqual(['stale']);
     expect(await qstats(t, 'f')).toMatchObject({ deadLettered: 1, expired: 1, inFlight: 1 });
   });
+
+  it('a receive that fails on an expired message whose dead letter cannot be written gives back, uncounted, what it leased before it', async () => {
+    await t.broker.createQueue('q.dlq');
+    await t.broker.createQueue('q', {
+      visibilityTimeoutMs: 60_000,
+      maxDeliveries: 1,
+      onExpire: 'dead-letter',
+      deadLetterQueue: 'q.dlq',
+    });
+    await t.broker.publish('q', [{ payload: 'fresh' }, { payload: 'stale', ttlMs: 100 }]);
+    t.clock.advance(100);
+    const failure = new WharfError('UNAVAILABLE', 'dead-letter queue unavailable');
+    const append = vi.spyOn(QueueEngine.prototype, 'appendRecords').mockRejectedValueOnce(failure);
+    try {
+      await expect(t.broker.receive('q', { max: 10 })).rejects.toBe(failure); // 'fresh' was leased before 'stale'
+    } finally {
+      append.mockRestore();
+    }
+    expect(await qstats(t, 'q')).toMatchObject({ depth: 2, inFlight: 0, deadLettered: 0 });
+    const [fresh] = await t.broker.receive('q', { max: 10 }); // not left leased to nobody until its lease ran out
+    expect(fresh).toMatchObject({ payload: 'fresh', deliveryCount: 1 });
+    await fresh.ack();
+    const dead = await t.broker.receive('q.dlq', { max: 10 });
+    expect(dead.map((m) => [m.payload, m.headers['x-dead-letter-reason']])).toEqual([['stale', 'expired']]);
+  });
 });

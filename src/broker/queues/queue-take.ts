@@ -22,6 +22,8 @@ export interface TakeHost extends DeliverySettler {
   readOne(level: number, offset: number): Promise<LogRecord | null>;
   /** Settles a tracked message: its timer and lease gone, its bytes counted off (QueueEngine). */
   settleTracked(t: Tracked): void;
+  /** Wakes long polls and idle consumers (messages given back). */
+  notify(): void;
 }
 
 /** Settles a message whose time to live has passed (QueueEngine.expire). */
@@ -56,12 +58,50 @@ export class QueueTaker {
   }
 
   /**
+   * The passes of one take, highest level first: redeliveries, (FIFO) free groups' heads, then the
+   * cursor. A pass that fails (an expired message whose dead letter cannot be written) fails the
+   * take, and what it leased before is given back uncounted: no caller has those deliveries, and
+   * left in flight they came back only when their leases ran out, each counted as a failed delivery
+   * (at maxDeliveries dead-lettered, though nobody had seen them).
+   */
+  async takeAll(max: number, leaseMs: number): Promise<Delivery[]> {
+    const out: Delivery[] = [];
+    try {
+      for (let level = this.q.options.priorities - 1; level >= 0 && out.length < max; level--) {
+        await this.takeRedeliveries(level, max, leaseMs, out);
+        if (level === 0 && this.q.options.fifo) await this.takeHeld(max, leaseMs, out);
+        await this.takeFromCursor(level, max, leaseMs, out);
+      }
+    } catch (err) {
+      this.giveBack(out);
+      throw err;
+    } finally {
+      this.leases.close();
+    }
+    return out;
+  }
+
+  /** Visible again, uncounted, as a consumer closing before its handler ran hands a lease back. */
+  private giveBack(out: Delivery[]): void {
+    if (out.length === 0) return;
+    const now = this.q.clock.now();
+    for (const d of out) {
+      const t = this.q.state.tracked.get(d.receiptKey);
+      if (t === undefined || t.state !== 'inflight' || t.token !== d.receiptToken) continue; // settled since
+      this.leases.release(t);
+      this.q.state.requeue(t, now, -1);
+      this.q.state.makeVisible(t);
+    }
+    this.q.notify();
+  }
+
+  /**
    * Visible messages of level (retries, expired leases), oldest offset first. One read of the log
    * serves a run of them: a consumer that died holding a thousand leases leaves a thousand visible
    * messages, and reading them one at a time (in turn, under the queue's lock, behind the busy
    * event loop's I/O) held every other take and hand-off of the queue for seconds.
    */
-  async takeRedeliveries(level: number, max: number, leaseMs: number, out: Delivery[]): Promise<void> {
+  private async takeRedeliveries(level: number, max: number, leaseMs: number, out: Delivery[]): Promise<void> {
     if (this.q.state.visible[level].length === 0) return; // the common case: no array per take
     const keys = [...this.q.state.visible[level]].sort((a, b) => a - b);
     /** Records read for the keys, in offset order; `at` is the first not yet passed. */
@@ -94,7 +134,7 @@ export class QueueTaker {
   }
 
   /** FIFO queues: the head held for each group that is free again, one per group. */
-  async takeHeld(max: number, leaseMs: number, out: Delivery[]): Promise<void> {
+  private async takeHeld(max: number, leaseMs: number, out: Delivery[]): Promise<void> {
     for (const groupId of [...this.q.state.freeGroups]) {
       while (out.length < max && this.room()) {
         const offset = this.q.state.takeHeld(groupId);
@@ -119,7 +159,7 @@ export class QueueTaker {
   }
 
   /** New messages from level's log, from its cursor on; FIFO messages of a busy group are held. */
-  async takeFromCursor(level: number, max: number, leaseMs: number, out: Delivery[]): Promise<void> {
+  private async takeFromCursor(level: number, max: number, leaseMs: number, out: Delivery[]): Promise<void> {
     const l = this.q.state.levels[level];
     // One time for the pass, as for its leases (they share a due time: one lease batch).
     let now = this.q.clock.now();

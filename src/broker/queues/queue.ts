@@ -7,7 +7,8 @@
 //
 // Call flow: publish -> append to the level's log -> (durable) endOffset moves, waiters wake.
 // receive -> take(): under the delivery mutex, redeliveries first, then FIFO-held heads, then the
-// log cursor, highest level first -> one journal commit for the whole batch -> messages returned.
+// log cursor, highest level first (QueueTaker.takeAll) -> one journal commit for the whole batch ->
+// messages returned.
 // A publish that finds a taker waiting with room hands its messages over as it appends them
 // (queue-handoff.ts): delivery records journaled alongside the append, no take.
 import { randomBytes } from 'node:crypto';
@@ -265,16 +266,7 @@ export class QueueEngine {
       if (this.closed) return [];
       this.processDue();
       if (this.delayed.hasWork(this.clock.now())) await this.delayed.moveDue();
-      const out: Delivery[] = [];
-      try {
-        for (let level = this.options.priorities - 1; level >= 0 && out.length < max; level--) {
-          await this.taker.takeRedeliveries(level, max, leaseMs, out);
-          if (level === 0 && this.options.fifo) await this.taker.takeHeld(max, leaseMs, out);
-          await this.taker.takeFromCursor(level, max, leaseMs, out);
-        }
-      } finally {
-        this.leases.close();
-      }
+      const out = await this.taker.takeAll(max, leaseMs);
       if (out.length > 0) {
         this.rates.deliver.add(out.length, this.clock.now());
         await this.journal.commit();
