@@ -1,14 +1,18 @@
 // Backpressure: maxLength/maxBytes with every overflow policy, and producer rate limits.
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { isWharfError } from '../../src/common/index.js';
-import { openTestBroker, settle, type TestBroker, qstats } from './queue-helpers.js';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { QueueEngine } from '../../src/broker/queues/queue.js';
+import { WharfError, isWharfError } from '../../src/common/index.js';
+import { holdNext, openTestBroker, payloads, settle, type TestBroker, qstats, until } from './queue-helpers.js';
 
 describe('overflow policies', () => {
   let t: TestBroker;
   beforeEach(async () => {
     t = await openTestBroker();
   });
-  afterEach(() => t.cleanup());
+  afterEach(async () => {
+    vi.restoreAllMocks();
+    await t.cleanup();
+  });
 
   const fill = (name: string, n: number, extra: object = {}) =>
     t.broker.publish(
@@ -169,6 +173,68 @@ describe('overflow policies', () => {
     await t.broker.publish('b', [{ payload: 'a'.repeat(200) }, { payload: 'b'.repeat(200) }, { payload: 'c' }]);
     expect((await t.broker.receive('b', { max: 10 })).map((m) => m.payload)).toEqual(['a'.repeat(200), 'c']);
     expect((await t.broker.receive('q.dlq', { max: 10 })).map((m) => m.payload)).toEqual(['b'.repeat(200)]);
+  });
+
+  /** Makes every append to the queue named dlq fail with failure until the returned function is called. */
+  const failAppendsTo = (dlq: string, failure: Error): (() => void) => {
+    const real = QueueEngine.prototype.appendRecords;
+    const spy = vi.spyOn(QueueEngine.prototype, 'appendRecords').mockImplementation(function (this: QueueEngine, r) {
+      return this.name === dlq ? Promise.reject(failure) : real.call(this, r);
+    });
+    return () => spy.mockRestore();
+  };
+
+  it("'dead-letter': a publish whose dead letters cannot be written fails with QUEUE_FULL and stores nothing, so its retry stores it once", async () => {
+    await t.broker.createQueue('q.dlq');
+    await t.broker.createQueue('q', { maxLength: 2, overflow: 'dead-letter', deadLetterQueue: 'q.dlq' });
+    const failure = new WharfError('UNAVAILABLE', 'dead-letter queue unavailable');
+    const restore = failAppendsTo('q.dlq', failure);
+    let err: unknown;
+    try {
+      err = await fill('q', 3).catch((e: unknown) => e);
+    } finally {
+      restore();
+    }
+    expect(await qstats(t, 'q')).toMatchObject({ depth: 0, deadLettered: 0, dlqDepth: 0 });
+    expect(err).toMatchObject({ code: 'QUEUE_FULL', cause: failure });
+    expect((err as Error).message).toMatch(/dead-letter queue "q\.dlq" could not take/);
+    expect((await fill('q', 3)).map((r) => r.overflow)).toEqual([undefined, undefined, 'dead-lettered']);
+    expect(payloads(await t.broker.receive('q', { max: 10 }))).toEqual([0, 1]);
+    expect(payloads(await t.broker.receive('q.dlq', { max: 10 }))).toEqual([2]);
+  });
+
+  it("'dead-letter': single publishes gathered in one tick, whose dead letter cannot be written, fail only where nothing was stored", async () => {
+    await t.broker.createQueue('q.dlq');
+    await t.broker.createQueue('q', { maxLength: 2, overflow: 'dead-letter', deadLetterQueue: 'q.dlq' });
+    const restore = failAppendsTo('q.dlq', new WharfError('UNAVAILABLE', 'dead-letter queue unavailable'));
+    let outcomes: PromiseSettledResult<unknown>[];
+    try {
+      outcomes = await Promise.allSettled([0, 1, 2].map((i) => t.broker.publish('q', { payload: i })));
+    } finally {
+      restore();
+    }
+    expect(outcomes.map((o) => o.status)).toEqual(['fulfilled', 'fulfilled', 'rejected']);
+    expect(outcomes[2]).toMatchObject({ reason: { code: 'QUEUE_FULL' } });
+    expect(payloads(await t.broker.receive('q', { max: 10 }))).toEqual([0, 1]);
+    expect(await qstats(t, 'q')).toMatchObject({ deadLettered: 0, dlqDepth: 0 });
+  });
+
+  it("'dead-letter': a publish that finds room while another's dead letters are being written is stored after that one's messages", async () => {
+    await t.broker.createQueue('q.dlq');
+    await t.broker.createQueue('q', { maxLength: 3, overflow: 'dead-letter', deadLetterQueue: 'q.dlq' });
+    await t.broker.publish('q', { payload: 'x' });
+    const [x] = await t.broker.receive('q');
+    const release = holdNext(QueueEngine.prototype, 'appendRecords');
+    const first = t.broker.publish('q', [{ payload: 'a1' }, { payload: 'a2' }, { payload: 'a3' }]); // a3 is over
+    const appends = vi.mocked(QueueEngine.prototype.appendRecords).mock.calls;
+    await until(() => appends.length === 1, t); // a1 and a2 have their room, a3 is on its way to q.dlq
+    await x.ack(); // room for one more while a3's dead letter is being written
+    const second = t.broker.publish('q', [{ payload: 'b' }]);
+    await settle(10);
+    release();
+    expect((await first).map((r) => r.overflow)).toEqual([undefined, undefined, 'dead-lettered']);
+    expect((await second).map((r) => r.overflow)).toEqual([undefined]);
+    expect(payloads(await t.broker.receive('q', { max: 10 }))).toEqual(['a1', 'a2', 'b']);
   });
 
   for (const overflow of ['drop-oldest', 'drop-lowest-priority'] as const) {

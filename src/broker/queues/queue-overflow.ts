@@ -100,14 +100,14 @@ export class OverflowGate {
     );
   }
 
-  full(extra = ''): WharfError {
+  full(extra = '', cause?: unknown): WharfError {
     const q = this.q;
     const ackRate = q.rates.ack.perSecond(q.clock.now());
     const retryAfterMs = ackRate > 0 ? Math.min(60_000, Math.ceil(1000 / ackRate)) : 1000;
     return new WharfError(
       'QUEUE_FULL',
       `queue ${JSON.stringify(q.name)} is full (maxLength ${q.options.maxLength ?? '-'}, maxBytes ${q.options.maxBytes ?? '-'}, overflow '${q.options.overflow}')${extra}; retry later, consume faster, or raise the limits`,
-      { retryAfterMs },
+      { retryAfterMs, cause },
     );
   }
 

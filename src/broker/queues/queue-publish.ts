@@ -61,6 +61,11 @@ export class QueuePublisher {
   private readonly storing = new Map<string, StoringEntry>();
   /** The producer rate limit and room under maxLength/maxBytes (queue-overflow.ts). */
   private readonly gate: OverflowGate;
+  /**
+   * Settles once an overflow 'dead-letter' publish that writes its dead letters before it stores
+   * the rest is done (storeOrDeadLetter); null when none is on its way.
+   */
+  private deadLettering: Promise<void> | null = null;
 
   constructor(
     private readonly q: QueueEngine,
@@ -232,6 +237,10 @@ export class QueuePublisher {
     const q = this.q;
     const bytes = fresh.reduce((n, p) => n + p.sizeBytes, 0);
     await this.gate.admitRate(fresh.length, bytes);
+    // Behind a publish storing what fit beside its dead letters only once they are written: found
+    // room (freed by an ack meanwhile) would put this publish's messages ahead of that one's. The
+    // check below follows this one in the same step.
+    while (this.deadLettering !== null) await this.deadLettering;
     if (q.options.overflow === 'dead-letter' && this.gate.isOver(fresh.length, bytes))
       return this.storeOrDeadLetter(fresh);
     const outcome = await this.gate.makeRoom(fresh.length, bytes, Math.max(...fresh.map((p) => p.level)));
@@ -266,6 +275,12 @@ export class QueuePublisher {
   /**
    * overflow 'dead-letter' (RabbitMQ's reject-publish-dlx), message by message: each message that
    * fits beside the ones before it is stored, each that does not goes to the dead-letter queue.
+   * The dead letters are written first, and what fits is stored once they are: a dead-letter queue
+   * that cannot take them fails the publish (QUEUE_FULL) with nothing of it stored. Written side by
+   * side, a failed dead letter would fail a publish whose other messages were stored, and the
+   * publisher's retry would store them twice; kept in this queue, the dead letters would put it
+   * over its limits. (Should the append here fail after the dead letters were written, those stay:
+   * a copy too many in the dead-letter queue, never in this one.)
    */
   private async storeOrDeadLetter(fresh: Pending[]): Promise<void> {
     const q = this.q;
@@ -280,20 +295,37 @@ export class QueuePublisher {
       }
     }
     this.gate.reserve(fit.length, fitBytes); // in the same step as the checks above
+    const dlq = q.options.deadLetterQueue!;
     const facts = q.facts('overflow', undefined);
-    const writes = await Promise.allSettled([
-      this.appendReserved(fit, fitBytes),
-      q.host
-        .appendTo(
-          q.options.deadLetterQueue!,
-          over.map((p) => deadLetterRecord({ ...p.record, offset: -1 }, facts)),
-        )
-        .then(() => {
-          q.counters.deadLettered += over.length;
-          for (const p of over) p.overflow = 'dead-lettered';
-        }),
-    ]);
-    for (const w of writes) if (w.status === 'rejected') throw w.reason;
+    const records = over.map((p) => deadLetterRecord({ ...p.record, offset: -1 }, facts));
+    // Async: a dead-letter queue gone (NOT_FOUND, thrown at once) fails here as any failed append.
+    const deadLetters = (async () => q.host.appendTo(dlq, records))();
+    const done = deadLetters.then(
+      async () => {
+        q.counters.deadLettered += over.length;
+        for (const p of over) p.overflow = 'dead-lettered';
+        await this.appendReserved(fit, fitBytes);
+      },
+      (err: unknown) => {
+        this.gate.unreserve(fit.length, fitBytes);
+        const why = err instanceof Error ? err.message : String(err);
+        throw this.gate.full(
+          `: its dead-letter queue ${JSON.stringify(dlq)} could not take the ${over.length} message(s) over the limits (${why}), so nothing of this publish was stored`,
+          err,
+        );
+      },
+    );
+    if (fit.length === 0) return done; // nothing for a later publish to go ahead of
+    const settled = done.then(
+      () => undefined,
+      () => undefined,
+    );
+    this.deadLettering = settled;
+    try {
+      await done;
+    } finally {
+      if (this.deadLettering === settled) this.deadLettering = null;
+    }
   }
 
   // Rebuilds, on open, the dedup window from the records of the last dedupWindowMs (every level and
