@@ -14,7 +14,20 @@ import type { NameKind } from './registry.js';
 export interface TopicSide {
   describeTopic(name: string): TopicInfo;
   publish(name: string, messages: MessageInput[]): Promise<PublishResult[]>;
-  commitOffset(topic: string, group: string, partition: number, offset: number): Promise<void>;
+  /** The sequence of a commit decided now and written later (OffsetStore.nextCommitSequence). */
+  nextCommitSequence(): number;
+  /**
+   * Writes a transaction's offset under the sequence taken when it committed. replay: a roll-forward
+   * at recovery, which writes nothing over a commit decided after it (OffsetStore.commitUnlessSuperseded).
+   */
+  commitOffset(
+    topic: string,
+    group: string,
+    partition: number,
+    offset: number,
+    commitSequence: number | undefined,
+    replay: boolean,
+  ): Promise<void>;
   /** Whether the grant is the partition's current one in the group (the fence of a commit). */
   isCurrentGrant(topic: string, group: string, partition: number, grant: MemberGrant): boolean;
   /**
@@ -154,6 +167,11 @@ export class BrokerHost implements ExchangeHost {
     this.queues.checkReceipt(queue, receipt);
   }
 
+  /** The sequence a transaction's offset commit is decided under (its intent op carries it). */
+  nextCommitSequence(): number {
+    return this.topics.nextCommitSequence();
+  }
+
   /**
    * Whether the writes of several intents may go to this target in one call with the same outcome as
    * one call each: topics, and queues without a per-call limit (maxLength, maxBytes, rateLimit act
@@ -167,7 +185,10 @@ export class BrokerHost implements ExchangeHost {
     return c.maxLength == null && c.maxBytes == null && c.rateLimit == null;
   }
 
-  /** Applies one intent op; replays are idempotent (dedupId on writes, ack-by-id, set-offset). */
+  /**
+   * Applies one intent op; replays are idempotent (dedupId on writes, ack-by-id, an offset written
+   * unless it or a commit decided after it was written).
+   */
   async apply(op: IntentOp, replay: boolean): Promise<PublishResult[] | void> {
     if (op.op === 'write') {
       // A target deleted since the intent began has nothing left to complete.
@@ -181,7 +202,7 @@ export class BrokerHost implements ExchangeHost {
     let written = false;
     try {
       if (this.kindOf(op.topic) === 'topic') {
-        await this.topics.commitOffset(op.topic, op.group, op.partition, op.offset);
+        await this.topics.commitOffset(op.topic, op.group, op.partition, op.offset, op.commitSequence, replay);
         written = true;
       }
     } finally {

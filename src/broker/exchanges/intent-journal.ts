@@ -11,7 +11,8 @@
 // On open, every begun-not-done intent is rolled forward with replay=true. Replays never duplicate
 // because each op is idempotent at its target: writes carry a dedupId (the message id when the
 // producer gave none) that the queue/topic dedups within its window, acks of settled messages are
-// no-ops, and offset commits set a value.
+// no-ops, and offset commits set a value unless it, or a commit decided after it, was written
+// (OffsetStore.commitUnlessSuperseded: a replay never moves a group's offset back).
 import { WharfError } from '../../common/index.js';
 import type { Journal } from '../../storage/index.js';
 import { decodeIntentEntry, encodeIntentEntry } from './intent-entry.js';

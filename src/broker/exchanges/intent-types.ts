@@ -5,7 +5,19 @@ import type { MessageInput, PublishResult } from '../types.js';
 export type IntentOp =
   | { op: 'write'; kind: 'queue' | 'topic'; name: string; messages: MessageInput[] }
   | { op: 'ack'; queue: string; id: string; receipt: string }
-  | { op: 'offset'; topic: string; group: string; partition: number; offset: number };
+  | {
+      op: 'offset';
+      topic: string;
+      group: string;
+      partition: number;
+      offset: number;
+      /**
+       * Taken when the transaction committed (OffsetStore.nextCommitSequence): a roll-forward writes
+       * the offset only if no commit of the partition decided after it was written. Absent in intents
+       * of an older broker (written as they are).
+       */
+      commitSequence?: number;
+    };
 
 export type WriteOp = Extract<IntentOp, { op: 'write' }>;
 

@@ -260,8 +260,11 @@ export class TransactionCoordinator implements Wharf_Transactions {
       for (const op of writes.values()) this.host.admit({ kind: op.kind, name: op.name }, op.messages);
       const offsetOps = [...tx.offsets.values()].map((commit) => {
         // Field by field: the grant is checked here, not stored (a roll-forward applies what was committed).
+        // The commit sequence is taken with no await before the intent is written (and the holds
+        // below): a commit decided after this one has a later one.
         const { topic, group, partition, offset } = commit;
-        const op: IntentOp = { op: 'offset', topic, group, partition, offset };
+        const commitSequence = this.host.nextCommitSequence();
+        const op: IntentOp = { op: 'offset', topic, group, partition, offset, commitSequence };
         return { commit, op };
       });
       const ops: IntentOp[] = [

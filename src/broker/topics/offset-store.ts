@@ -1,18 +1,26 @@
 // Durable committed offsets of consumer groups: a compacted journal (['groups', 'offsets']) of
-// { topic, group, partition, offset } entries, replayed into a map on open. When the journal holds
-// many superseded entries it is rewritten as a snapshot of the map (Kafka's __consumer_offsets, in small).
-import { WharfError } from '../../common/index.js';
+// { topic, group, partition, offset, sequence } entries, replayed into a map on open. When the journal
+// holds many superseded entries it is rewritten as a snapshot of the map (Kafka's __consumer_offsets,
+// in small). Every commit has a sequence, taken when it is decided, and each partition keeps the
+// highest one written: recovery rolls a transaction's commit forward only when nothing decided after
+// it was written, so a replay never moves a group's offset back over a later commit.
+import { WharfError, assert } from '../../common/index.js';
 import type { Journal, JournalOptions, Storage } from '../../storage/index.js';
 
 const JOURNAL_PATH = ['groups', 'offsets'];
 /** Rewrite once the journal is this big and mostly superseded entries. */
 const COMPACT_MIN_BYTES = 1024 * 1024;
 
-type Entry = { t: string; g?: string; p?: number; o?: number; del?: 1 };
+/** s: the commit's sequence (absent in entries of an older broker: 0). */
+type Entry = { t: string; g?: string; p?: number; o?: number; s?: number; del?: 1 };
 
 export class OffsetStore {
   /** topic -> group -> committed offset per partition (index = partition, -1 = none). */
   private readonly offsets = new Map<string, Map<string, number[]>>();
+  /** topic -> group -> the highest sequence written per partition (0: none). */
+  private readonly sequences = new Map<string, Map<string, number[]>>();
+  /** Above every sequence written or handed out (nextCommitSequence). */
+  private sequenceAfter = 1;
   private inflight = 0;
   private idle: Array<() => void> = [];
   private compacting: Promise<void> | null = null;
@@ -45,8 +53,49 @@ export class OffsetStore {
     return this.offsets.get(topic) ?? new Map();
   }
 
-  async commit(topic: string, group: string, partition: number, offset: number): Promise<void> {
-    await this.write({ t: topic, g: group, p: partition, o: offset });
+  /**
+   * The sequence of a commit decided now and written later: a transaction's, whose intent carries it
+   * (commitUnlessSuperseded at recovery). Sequences grow in the order commits are decided.
+   */
+  nextCommitSequence(): number {
+    return this.sequenceAfter++;
+  }
+
+  /** Writes a committed offset; `sequence` is the one taken when it was decided, else a fresh one. */
+  async commit(
+    topic: string,
+    group: string,
+    partition: number,
+    offset: number,
+    sequence: number = this.nextCommitSequence(),
+  ): Promise<void> {
+    assert(Number.isSafeInteger(sequence) && sequence > 0, `a commit sequence is a positive integer, not ${sequence}`);
+    await this.write({ t: topic, g: group, p: partition, o: offset, s: sequence });
+  }
+
+  /**
+   * A commit rolled forward by recovery (a transaction's intent with no `done`): written unless a
+   * commit of the partition with this sequence or a later one is written, that is unless it was
+   * applied before the crash or a commit decided after it (the member's, a seek, another
+   * transaction's) is stored; rewriting it would move the group's offset back. False: not written.
+   */
+  async commitUnlessSuperseded(
+    topic: string,
+    group: string,
+    partition: number,
+    offset: number,
+    sequence: number,
+  ): Promise<boolean> {
+    // A commit decided after this one, from now on, has a later sequence (also when this is not written).
+    this.sequenceAfter = Math.max(this.sequenceAfter, sequence + 1);
+    if (sequence <= this.writtenSequence(topic, group, partition)) return false;
+    await this.commit(topic, group, partition, offset, sequence);
+    return true;
+  }
+
+  /** The highest sequence written for the partition, 0 when none. */
+  private writtenSequence(topic: string, group: string, partition: number): number {
+    return this.sequences.get(topic)?.get(group)?.[partition] ?? 0;
   }
 
   /** Forgets every group's offsets of a deleted topic. */
@@ -64,14 +113,16 @@ export class OffsetStore {
   private apply(e: Entry): void {
     if (e.del === 1) {
       this.offsets.delete(e.t);
+      this.sequences.delete(e.t);
       return;
     }
-    let groups = this.offsets.get(e.t);
-    if (groups === undefined) this.offsets.set(e.t, (groups = new Map()));
-    let arr = groups.get(e.g!);
-    if (arr === undefined) groups.set(e.g!, (arr = []));
-    while (arr.length <= e.p!) arr.push(-1);
-    arr[e.p!] = e.o!;
+    // The last written offset holds (writes land in the order they are made); its sequence may be
+    // below one written before it (a transaction's, decided earlier and written later): keep the highest.
+    slot(this.offsets, e.t, e.g!, e.p!, -1)[e.p!] = e.o!;
+    const sequences = slot(this.sequences, e.t, e.g!, e.p!, 0);
+    const sequence = e.s ?? 0;
+    sequences[e.p!] = Math.max(sequences[e.p!], sequence);
+    this.sequenceAfter = Math.max(this.sequenceAfter, sequence + 1);
   }
 
   private async write(e: Entry): Promise<void> {
@@ -115,10 +166,29 @@ export class OffsetStore {
     for (const [t, groups] of this.offsets) {
       for (const [g, arr] of groups) {
         arr.forEach((o, p) => {
-          if (o >= 0) out.push(Buffer.from(JSON.stringify({ t, g, p, o }), 'utf8'));
+          if (o >= 0) {
+            const entry: Entry = { t, g, p, o, s: this.writtenSequence(t, g, p) };
+            out.push(Buffer.from(JSON.stringify(entry), 'utf8'));
+          }
         });
       }
     }
     return out;
   }
+}
+
+/** The per-partition array of a topic's group in `map`, grown to hold `partition` with `empty`. */
+function slot(
+  map: Map<string, Map<string, number[]>>,
+  topic: string,
+  group: string,
+  partition: number,
+  empty: number,
+): number[] {
+  let groups = map.get(topic);
+  if (groups === undefined) map.set(topic, (groups = new Map()));
+  let arr = groups.get(group);
+  if (arr === undefined) groups.set(group, (arr = []));
+  while (arr.length <= partition) arr.push(empty);
+  return arr;
 }

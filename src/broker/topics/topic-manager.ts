@@ -208,8 +208,17 @@ export class TopicManager implements KindManager {
     return sub;
   }
 
-  // for exchanges: tx.commitOffset lands here (durable; read by the group's next assignment).
-  async commitOffset(topic: string, group: string, partition: number, offset: number): Promise<void> {
+  // for exchanges: tx.commitOffset lands here (durable; read by the group's next assignment), under
+  // the sequence its transaction took (nextCommitSequence). A roll-forward at recovery (replay) writes
+  // nothing over a commit decided after it, so it never moves the group's offset back.
+  async commitOffset(
+    topic: string,
+    group: string,
+    partition: number,
+    offset: number,
+    commitSequence: number | undefined,
+    replay: boolean,
+  ): Promise<void> {
     const t = this.require(topic);
     if (!Number.isInteger(partition) || partition < 0 || partition >= t.config.partitions) {
       throw new WharfError(
@@ -217,7 +226,14 @@ export class TopicManager implements KindManager {
         `partition ${partition} does not exist in topic ${JSON.stringify(topic)}`,
       );
     }
-    await this.offsets.commit(topic, group, partition, offset);
+    if (replay && commitSequence !== undefined)
+      await this.offsets.commitUnlessSuperseded(topic, group, partition, offset, commitSequence);
+    else await this.offsets.commit(topic, group, partition, offset, commitSequence);
+  }
+
+  // for exchanges: the sequence of a transaction's offset commit, taken when it commits.
+  nextCommitSequence(): number {
+    return this.offsets.nextCommitSequence();
   }
 
   // for exchanges: the fence of a transaction's commit under a grant (GroupCoordinator.holdCommit).
