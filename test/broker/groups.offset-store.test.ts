@@ -1,5 +1,7 @@
-// The committed-offset store: a transaction's commit rolled forward at recovery writes nothing over
-// a commit decided after it, also once the journal was compacted.
+// The committed-offset store: writes land in the order they are made, also around a compaction (the
+// group coordinator orders a member's commits against a transaction's by when it makes them), and a
+// transaction's commit rolled forward at recovery writes nothing over a commit decided after it,
+// also once the journal was compacted.
 import { describe, expect, it } from 'vitest';
 import type { Journal, Storage } from '../../src/storage/index.js';
 import { OffsetStore } from '../../src/broker/topics/offset-store.js';
@@ -11,6 +13,8 @@ class KeptJournal {
   readonly entries: Uint8Array[] = [];
   /** Reported instead of the entries' size while set: makes the store compact at its next write. */
   sizeBytesShown: number | null = null;
+  /** A rewrite waits for it (a slow disk). */
+  rewriteGate: Promise<void> = Promise.resolve();
   rewrites = 0;
 
   storage(): Storage {
@@ -18,6 +22,7 @@ class KeptJournal {
       append: async (e) => void this.entries.push(e),
       rewrite: async (es) => {
         this.rewrites++;
+        await this.rewriteGate;
         this.entries.splice(0, this.entries.length, ...es);
       },
       entries: () => [...this.entries],
@@ -39,7 +44,34 @@ class KeptJournal {
   }
 }
 
+/** Lets `turns` microtasks run. */
+async function microtasks(turns: number): Promise<void> {
+  for (let i = 0; i < turns; i++) await Promise.resolve();
+}
+
 describe('offset store', () => {
+  it('a write made after another lands after it, also when the first waited for a compaction to end', async () => {
+    // The later write is made at every microtask of the compaction's end in turn.
+    for (let delay = 0; delay < 30; delay++) {
+      const disk = new KeptJournal();
+      const store = await OffsetStore.open(disk.storage(), JOURNAL_OPTIONS);
+      let endRewrite!: () => void;
+      disk.rewriteGate = new Promise<void>((r) => (endRewrite = r));
+      disk.sizeBytesShown = 2 * 1024 * 1024; // mostly superseded entries: the next write compacts
+      await store.commit('t', 'g', 0, 1);
+      expect(disk.rewrites).toBe(1);
+      disk.sizeBytesShown = null;
+      const first = store.commit('t', 'g', 0, 5); // a member's commit, waiting for the rewrite
+      endRewrite();
+      await microtasks(delay);
+      const second = store.commit('t', 'g', 0, 9); // a transaction's, made after it
+      await Promise.all([first, second]);
+      expect(store.get('t', 'g', 0), `later write made ${delay} microtasks after the rewrite ended`).toBe(9);
+      expect(disk.offsetsWritten().slice(-2)).toEqual([5, 9]);
+      await store.close();
+    }
+  });
+
   it('a roll-forward writes nothing over a commit decided after it, also after a compaction', async () => {
     const disk = new KeptJournal();
     const before = await OffsetStore.open(disk.storage(), JOURNAL_OPTIONS);

@@ -24,6 +24,8 @@ export class OffsetStore {
   private inflight = 0;
   private idle: Array<() => void> = [];
   private compacting: Promise<void> | null = null;
+  /** Writes made while a rewrite runs, appended in the order they were made as soon as it ends. */
+  private readonly queued: Array<() => void> = [];
 
   private constructor(private readonly journal: Journal) {}
 
@@ -105,8 +107,11 @@ export class OffsetStore {
   }
 
   async close(): Promise<void> {
-    await this.drain();
-    await this.compacting;
+    // A rewrite ends by appending the writes queued behind it: those are waited for too.
+    do {
+      await this.drain();
+      await this.compacting;
+    } while (this.inflight > 0 || this.compacting !== null);
     await this.journal.close();
   }
 
@@ -125,8 +130,19 @@ export class OffsetStore {
     this.sequenceAfter = Math.max(this.sequenceAfter, sequence + 1);
   }
 
-  private async write(e: Entry): Promise<void> {
-    while (this.compacting !== null) await this.compacting;
+  /**
+   * Writes land in the order they are made: the group coordinator orders a member's commit against a
+   * transaction's by when it makes them (a lower one written after a higher one moves the group's
+   * offset back). A write made while a rewrite runs waits in line, and the line is appended, in
+   * order, in the same step that ends the rewrite: no write made later can be appended before it.
+   */
+  private write(e: Entry): Promise<void> {
+    if (this.compacting === null) return this.append(e);
+    return new Promise<void>((resolve, reject) => this.queued.push(() => this.append(e).then(resolve, reject)));
+  }
+
+  /** Appends at once (the journal takes appends in call order). */
+  private async append(e: Entry): Promise<void> {
     // The map changes when the entry is durable, so a reader never sees an offset a crash could lose.
     this.inflight++;
     try {
@@ -151,13 +167,15 @@ export class OffsetStore {
     if (this.journal.sizeBytes < liveBytes * 4) return;
     this.compacting = (async () => {
       await this.drain();
-      // Appends wait for this rewrite, so the snapshot taken after the drain is complete.
+      // Writes wait for this rewrite (queued), so the snapshot taken after the drain is complete.
       await this.journal.rewrite(this.snapshot());
     })()
       // A failed rewrite leaves the journal as it was; the next commit tries again.
       .catch(() => undefined)
       .finally(() => {
         this.compacting = null;
+        // In this same step, so a write made from here on is appended after the queued ones.
+        for (const append of this.queued.splice(0)) append();
       });
   }
 
