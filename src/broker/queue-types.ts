@@ -156,6 +156,11 @@ export const CONSUME_OPTION_FIELDS = optionFields<ConsumeOptions>({
   visibilityTimeoutMs: true,
 });
 
+/**
+ * Resolving acks the message; throwing nacks it (retry backoff, counted in errorRate); throwing a
+ * WharfError RELEASED hands it back unhandled, for a reader that is leaving (visible at once, its
+ * delivery not counted; docs/queues.md).
+ */
 export type QueueHandler = (message: QueueMessage) => Promise<void> | void;
 
 /**

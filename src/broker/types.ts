@@ -168,6 +168,11 @@ export interface TopicMessage extends Message {
   grant?: DeliveryGrant;
 }
 
+/**
+ * Resolving handles the message (its offset is committed); throwing fails it (retried, counted in
+ * errorRate); throwing a WharfError RELEASED turns it away unhandled, for a reader that is leaving
+ * (not counted, not committed: delivered again, or to the partition's next owner; docs/topics.md).
+ */
 export type TopicHandler = (message: TopicMessage) => Promise<void> | void;
 
 /**

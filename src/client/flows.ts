@@ -1,35 +1,32 @@
 // Remote topic subscriptions and queue consumers. Each is a flow on the server (SUBSCRIBE /
-// CONSUME): deliveries arrive pushed, the handler runs here, and outcomes go back batched: the
-// successes of one turn as runs of delivery ids in one SETTLE_BATCH frame that also grants the
-// spent credits again, a failure as its own SETTLE (it carries the error). After a reconnect the
-// flow subscribes again; deliveries of the old connection are never settled on the new one (the
+// CONSUME): deliveries arrive pushed, the handler runs here, and outcomes go back batched
+// (flow-settles.ts): handled, failed, or released (a delivery the handler turned away by throwing
+// RELEASED, or one that reached a closing flow and no handler). After a reconnect the flow
+// subscribes again; deliveries of the old connection are never settled on the new one (the
 // server already failed them, so the broker redelivers: at-least-once). A flow the server ends on
 // its own (FLOW_ENDED: its queue or topic was deleted), or whose resubscribe finds no queue or topic,
 // stops and says why through `ended`.
-import { WharfError, toWharfError } from '../common/index.js';
+import { WharfError, isWharfError } from '../common/index.js';
 import {
   DeliveryFacts,
-  MAX_SETTLE_RUNS,
   OP,
-  SETTLE_BATCH_VERSION,
   decodeDeliveryInto,
   decodeEmpty,
   decodeSubscribed,
-  encodeCredit,
   encodeSeek,
-  encodeSettle,
-  encodeSettleBatch,
   encodeSubscribe,
   encodeSubscriptionId,
   type Message,
   type QueueHandler,
   type QueueMessage,
+  type SettleOutcome,
   type StartPosition,
   type TopicHandler,
   type TopicMessage,
   type WireReader,
 } from '../protocol/index.js';
 import type { ClientConnection } from './connection.js';
+import { FlowSettles } from './flow-settles.js';
 import type { QueueSettler } from './queue-ops.js';
 import { ReaderResume } from './reader-resume.js';
 
@@ -67,12 +64,8 @@ export abstract class RemoteFlow<M extends Message = Message> {
   private queued: Array<M | number> = [];
   private queuedHead = 0;
   private draining = false;
-  /** Successes not yet reported, as [first, length] runs, and credits not yet granted, for settleEpoch. */
-  private okRuns: number[] = [];
-  private creditsToGrant = 0;
-  private settleEpoch = 0;
-  private settleFlushQueued = false;
-  private readonly flushSettled = (): void => this.sendSettled();
+  /** Outcomes on their way to the server (flow-settles.ts). */
+  private readonly settles: FlowSettles;
   /** Consumer.ended / Subscription.ended. */
   readonly ended: Promise<WharfError | null>;
   private settleEnded!: (reason: WharfError | null) => void;
@@ -88,6 +81,7 @@ export abstract class RemoteFlow<M extends Message = Message> {
     private readonly concurrency: number,
   ) {
     this.ended = new Promise((resolve) => (this.settleEnded = resolve));
+    this.settles = new FlowSettles(conn, this);
   }
 
   /** SUBSCRIBE / CONSUME on the current connection. */
@@ -156,7 +150,7 @@ export abstract class RemoteFlow<M extends Message = Message> {
     if (this.closing) return;
     this.closing = true;
     this.registry.unregister(this.serverId, this);
-    this.epoch = -1; // settle() sends nothing for this flow from now on
+    this.epoch = -1; // settles send nothing for this flow from now on
     this.settleEnded(reason);
   }
 
@@ -177,13 +171,17 @@ export abstract class RemoteFlow<M extends Message = Message> {
 
   protected abstract invoke(m: M): Promise<void> | void;
 
+  /** Its handler turned `m` away (threw RELEASED): it did not get it. */
+  protected onReleased(_m: M): void {}
+
   /** Decodes a DELIVER body's `count` deliveries (all of them, before any handler runs), then runs them. */
   onDeliver(r: WireReader, count: number): void {
-    // A delivery that arrives while close() waits for running handlers still runs, and close()
-    // waits for it too: with ackMode 'auto' it is acked already, and a manual one left unsettled
-    // would be failed at UNSUBSCRIBE, a counted delivery that reached no handler. A flow closed
-    // while its resubscription was on its way is never registered again (start), so nothing of it
-    // reaches here.
+    // A delivery that arrives while close() waits for running handlers is released unhandled
+    // (drain): the reader is leaving, and the server gives it back uncounted. Before version 10
+    // (no released outcome) it still runs, and close() waits for it too: a manual one left
+    // unsettled would be failed at UNSUBSCRIBE, a counted delivery that reached no handler. With
+    // ackMode 'auto' it is acked already, so it runs. A flow closed while its resubscription was
+    // on its way is never registered again (start), so nothing of it reaches here.
     const epoch = this.conn.epoch;
     const messages = new Array<M>(count);
     const ids = new Array<number>(count);
@@ -214,6 +212,12 @@ export abstract class RemoteFlow<M extends Message = Message> {
         this.running--;
         continue;
       }
+      if (!settledByServer && this.closing && this.settles.releases) {
+        // Reached a flow that is closing: the reader is leaving, so it is given back unhandled.
+        this.running--;
+        this.settles.report(q[h + 1] as number, q[h + 2] as number, 'released', undefined);
+        continue;
+      }
       this.run(q[h] as M, q[h + 1] as number, q[h + 2] as number);
     }
     this.wakeIfIdle(); // skipped deliveries may have been the last ones
@@ -233,88 +237,36 @@ export abstract class RemoteFlow<M extends Message = Message> {
     try {
       result = this.invoke(m);
     } catch (err) {
-      this.finished(deliveryId, epoch, false, err);
+      this.threw(m, deliveryId, epoch, err);
       return;
     }
     if (result !== undefined && result !== null && typeof result.then === 'function') {
       result.then(
-        () => this.finished(deliveryId, epoch, true, undefined),
-        (err: unknown) => this.finished(deliveryId, epoch, false, err),
+        () => this.finished(deliveryId, epoch, 'handled', undefined),
+        (err: unknown) => this.threw(m, deliveryId, epoch, err),
       );
     } else {
-      this.finished(deliveryId, epoch, true, undefined);
+      this.finished(deliveryId, epoch, 'handled', undefined);
     }
   }
 
-  private finished(deliveryId: number, epoch: number, ok: boolean, err: unknown): void {
+  /** The handler threw: a failure, or a release when it threw RELEASED (it turned the delivery away). */
+  private threw(m: M, deliveryId: number, epoch: number, err: unknown): void {
+    const released = isWharfError(err, 'RELEASED');
+    if (released) this.onReleased(m);
+    this.finished(deliveryId, epoch, released ? 'released' : 'failed', err);
+  }
+
+  private finished(deliveryId: number, epoch: number, outcome: SettleOutcome, err: unknown): void {
     this.active--;
     this.running--;
-    this.settle(deliveryId, epoch, ok, err);
+    this.settles.report(deliveryId, epoch, outcome, err);
     this.drain();
     this.wakeIfIdle();
   }
 
   private wakeIfIdle(): void {
     if (this.running === 0) for (const f of this.idleWaiters.splice(0)) f();
-  }
-
-  private settle(deliveryId: number, epoch: number, ok: boolean, err: unknown): void {
-    // Deliveries of an earlier connection were failed by the server when it closed: never settle them here.
-    if (epoch !== this.conn.epoch || epoch !== this.epoch) return;
-    if (this.settleEpoch !== epoch) {
-      this.okRuns = [];
-      this.creditsToGrant = 0;
-      this.settleEpoch = epoch;
-    }
-    if (!ok) {
-      // Successes queued this turn go first: the server must see outcomes in the order they came
-      // (a failure seen before earlier successes makes a group rewind past them).
-      if (this.okRuns.length > 0) this.sendSettled();
-      const serverId = this.serverId;
-      const error = toWharfError(err).message;
-      this.conn.sendOneWay(
-        OP.SETTLE,
-        (w) => encodeSettle(w, { subscriptionId: serverId, deliveryId, ok: false, error }),
-        epoch,
-      );
-    } else {
-      const runs = this.okRuns;
-      const n = runs.length;
-      if (n > 0 && runs[n - 2] + runs[n - 1] === deliveryId) runs[n - 1]++;
-      else runs.push(deliveryId, 1);
-      if (runs.length >= MAX_SETTLE_RUNS * 2) this.sendSettled();
-    }
-    if (!this.closing) this.creditsToGrant++;
-    if (!this.settleFlushQueued) {
-      this.settleFlushQueued = true;
-      queueMicrotask(this.flushSettled);
-    }
-  }
-
-  /** One SETTLE_BATCH with this turn's successes and credits. */
-  private sendSettled(): void {
-    this.settleFlushQueued = false;
-    const runs = this.okRuns;
-    const credits = this.creditsToGrant;
-    if (runs.length === 0 && credits === 0) return;
-    this.creditsToGrant = 0;
-    const serverId = this.serverId;
-    const epoch = this.settleEpoch;
-    if ((this.conn.hello?.version ?? 1) >= SETTLE_BATCH_VERSION) {
-      this.conn.sendOneWay(OP.SETTLE_BATCH, (w) => encodeSettleBatch(w, serverId, credits, runs), epoch);
-    } else {
-      for (let i = 0; i < runs.length; i += 2) {
-        for (let deliveryId = runs[i], end = runs[i] + runs[i + 1]; deliveryId < end; deliveryId++) {
-          this.conn.sendOneWay(
-            OP.SETTLE,
-            (w) => encodeSettle(w, { subscriptionId: serverId, deliveryId, ok: true, error: '' }),
-            epoch,
-          );
-        }
-      }
-      if (credits > 0) this.conn.sendOneWay(OP.CREDIT, (w) => encodeCredit(w, serverId, credits), epoch);
-    }
-    runs.length = 0;
   }
 
   async close(): Promise<void> {
@@ -329,7 +281,7 @@ export abstract class RemoteFlow<M extends Message = Message> {
 
   private async unsubscribe(): Promise<void> {
     if (this.running > 0) await new Promise<void>((r) => this.idleWaiters.push(r));
-    this.sendSettled();
+    this.settles.flush();
     this.registry.unregister(this.serverId, this);
     if (!this.conn.isConnected || this.epoch !== this.conn.epoch) return; // the server already dropped it
     await this.conn
@@ -448,6 +400,10 @@ export class RemoteSubscription extends RemoteFlow<TopicMessage> {
   protected invoke(m: TopicMessage): Promise<void> | void {
     this.resumeAt?.handed(m.partition, m.offset, m.deliveryCount);
     return this.handler(m);
+  }
+
+  protected override onReleased(m: TopicMessage): void {
+    this.resumeAt?.released(m.partition, m.offset);
   }
 }
 

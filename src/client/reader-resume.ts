@@ -57,6 +57,15 @@ export class ReaderResume {
   }
 
   /**
+   * The handler turned a message it was handed away (threw RELEASED): it did not get it, so a
+   * reconnect resumes at it (the server delivers it again on this flow meanwhile, if it can).
+   */
+  released(partition: number, offset: number): void {
+    const n = this.next[partition];
+    if (n !== undefined && offset < n) this.next[partition] = offset;
+  }
+
+  /**
    * Where partitions start after a SEEK to `position`: 'latest' pinned, else none. INVALID_ARGUMENT
    * for a position the server would refuse, so that no refused seek changes where the reader resumes.
    */

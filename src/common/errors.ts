@@ -19,6 +19,10 @@ export const ERROR_CODES = [
   'PROTOCOL_ERROR',
   'CONFLICT',
   'INTERNAL',
+  // Thrown by a consumer's handler, not by the broker: the handler turns its delivery away
+  // (its reader is leaving). Not a failure: nothing is counted, nothing is committed or acked,
+  // and the message goes back (docs/topics.md, docs/queues.md).
+  'RELEASED',
 ] as const;
 
 export type ErrorCode = (typeof ERROR_CODES)[number];

@@ -1,8 +1,8 @@
-// Op codes of the native protocol, version 9 (version 1 plus SETTLE_BATCH in 2, FLOW_ENDED in 3, a PUBLISH_OK result flag and RECEIVE's attempt id in 4, a second PUBLISH_OK result flag in 5, RELEASE in 6, TRANSACTION in 7, grants on group deliveries, fenced TRANSACTION offset commits and PUBLISH_OK overflow flags in 8, SUBSCRIBE's startOffsets option in 9). Requests are 0x01-0x7E, responses set bit 7 of the
+// Op codes of the native protocol, version 10 (version 1 plus SETTLE_BATCH in 2, FLOW_ENDED in 3, a PUBLISH_OK result flag and RECEIVE's attempt id in 4, a second PUBLISH_OK result flag in 5, RELEASE in 6, TRANSACTION in 7, grants on group deliveries, fenced TRANSACTION offset commits and PUBLISH_OK overflow flags in 8, SUBSCRIBE's startOffsets option in 9, SETTLE's outcome 2 (released) in 10). Requests are 0x01-0x7E, responses set bit 7 of the
 // request's family, pushes (server -> client, correlation id 0) are 0xC0 and up. docs/protocol.md
 // lists every op's body byte by byte.
 
-export const PROTOCOL_VERSION = 9;
+export const PROTOCOL_VERSION = 10;
 /** First version with SETTLE_BATCH; against an older server the client settles with SETTLE + CREDIT. */
 export const SETTLE_BATCH_VERSION = 2;
 /** First version with the FLOW_ENDED push; an older client is not sent it (its flow just stops). */
@@ -30,6 +30,12 @@ export const OVERFLOW_RESULT_VERSION = 8;
  * partition); an older server refuses the field, so the client resumes a reader by `from` there.
  */
 export const START_OFFSETS_VERSION = 9;
+/**
+ * First version whose SETTLE may carry outcome 2, released: the client turned the delivery away
+ * (its reader is leaving), not counted as a failure. An older server refuses the outcome, so
+ * the client settles such a delivery as failed there.
+ */
+export const RELEASED_SETTLE_VERSION = 10;
 /** Oldest version this code still speaks. */
 export const MIN_PROTOCOL_VERSION = 1;
 

@@ -1,6 +1,7 @@
 // `wharf consume --count N` and `wharf tail --count N` on a topic of several partitions: the
 // deliveries of one frame run their handlers at once, and still exactly N lines are printed; with a
-// group only those N are committed, so the next run prints the rest.
+// group only those N are committed, so the next run prints the rest. What comes past N is released,
+// not failed: a reader leaving raises no errorRate.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { TopicStats } from '../../src/broker/index.js';
 import type { WharfServer } from '../../src/server/index.js';
@@ -60,5 +61,40 @@ describe('consume --count on a topic of several partitions', () => {
     const out = await tail;
     expect(out).toMatchObject({ code: 0, stderr: '' });
     expect(payloads(out.stdout)).toHaveLength(1);
+  });
+});
+
+describe('consume --count leaves without counting errors', () => {
+  /** A topic of `partitions` partitions holding messages { p: 0 } .. { p: count - 1 }, spread over them. */
+  async function topicOf(name: string, partitions: number, count: number): Promise<void> {
+    await server.broker.createTopic(name, { partitions });
+    await server.broker.publish(
+      name,
+      Array.from({ length: count }, (_, i) => ({ payload: { p: i }, partition: i % partitions })),
+    );
+  }
+  const stats = async (name: string): Promise<TopicStats> => (await server.broker.stats(name)) as TopicStats;
+
+  it('a group past --count 5 of 10 messages: errorRate stays 0, exactly 5 are committed, the next run gets the rest', async () => {
+    await topicOf('leave-group', 1, 10);
+    const first = await cli(server, ['consume', 'leave-group', '--group', 'g', '--count', '5']);
+    expect(first).toMatchObject({ code: 0, stderr: '' });
+    expect(payloads(first.stdout)).toEqual([0, 1, 2, 3, 4]);
+    const after = await stats('leave-group');
+    expect(after.errorRate).toBe(0);
+    expect(after.groups.g.partitions[0].committed).toBe(5);
+    const rest = await cli(server, ['consume', 'leave-group', '--group', 'g', '--count', '5']);
+    expect(payloads(rest.stdout)).toEqual([5, 6, 7, 8, 9]);
+    expect((await stats('leave-group')).errorRate).toBe(0);
+  });
+
+  it('a group on several partitions, and a private reader: errorRate stays 0', async () => {
+    await topicOf('leave-spread', PARTITIONS, 40);
+    const group = await cli(server, ['consume', 'leave-spread', '--group', 'g', '--count', '3']);
+    expect(payloads(group.stdout)).toHaveLength(3);
+    expect((await stats('leave-spread')).groups.g.lag).toBe(40 - 3);
+    const reader = await cli(server, ['consume', 'leave-spread', '--count', '3']);
+    expect(payloads(reader.stdout)).toHaveLength(3);
+    expect((await stats('leave-spread')).errorRate).toBe(0);
   });
 });

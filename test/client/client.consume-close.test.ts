@@ -1,6 +1,7 @@
-// A remote consumer closing while its handler runs: a delivery already on its way is run, not
-// dropped, so with ackMode 'auto' (acked by the server before it is sent) nothing is lost, and a
-// manual one is not failed at UNSUBSCRIBE (a counted delivery that reached no handler). A message
+// A remote consumer closing while its handler runs: a delivery already on its way is run with
+// ackMode 'auto' (acked by the server before it is sent), so nothing is lost, and a manual one is
+// released (back in the queue uncounted), not failed at UNSUBSCRIBE (a counted delivery that reached
+// no handler). A message
 // the server holds for a credit the closing client no longer grants was never acked: it stays queued.
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { Broker, type QueueStats } from '../../src/broker/index.js';

@@ -4,6 +4,7 @@
 // version 9 (no startOffsets) it resubscribes from its `from`, as before.
 import { afterEach, expect, it } from 'vitest';
 import { Broker, type SubscribeOptions } from '../../src/broker/index.js';
+import { WharfError } from '../../src/common/index.js';
 import { connect, type RemoteWharf } from '../../src/client/index.js';
 import { OP } from '../../src/protocol/index.js';
 import { startNativeServer } from '../../src/server/native/index.js';
@@ -142,4 +143,21 @@ it("against a version 8 server a reader resumes from its `from` ('latest'), as b
   await sleep(100);
   // The server cannot take startOffsets, so what came while the reader was away is not delivered.
   expect(seen).toEqual(['0:m1', '0:m3']);
+});
+
+it('a message its handler released (threw RELEASED) comes again after a reconnect: the reader did not get it', async () => {
+  const rig = await openRig(1);
+  await rig.broker.publish('t', [{ payload: 'a' }, { payload: 'b' }]);
+  const seen: string[] = [];
+  await rig.client.subscribe('t', { from: 'earliest' }, (m) => {
+    seen.push(String(m.payload));
+    if (seen.length === 2) {
+      // Cut before the server could deliver it again on this connection: only the resubscribe can.
+      rig.proxy.cutAll();
+      throw new WharfError('RELEASED', 'not now');
+    }
+  });
+  await until(() => seen.length === 3, 'b again');
+  await sleep(100);
+  expect(seen).toEqual(['a', 'b', 'b']);
 });

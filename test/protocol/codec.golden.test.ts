@@ -104,10 +104,33 @@ describe('codec golden fixtures', () => {
     expect(hex(c)).toBe('0000000d31000000000000000100000064');
     expect(body(c, P.OP.CREDIT, P.decodeCredit)).toEqual({ subscriptionId: 1, credits: 100 });
     const s = P.encodeFrame(P.OP.SETTLE, 0, (w) =>
-      P.encodeSettle(w, { subscriptionId: 1, deliveryId: 9, ok: false, error: 'x' }),
+      P.encodeSettle(w, { subscriptionId: 1, deliveryId: 9, outcome: 'failed', error: 'x' }),
     );
     expect(hex(s)).toBe('0000001332000000000000000100000009010000000178');
-    expect(body(s, P.OP.SETTLE, P.decodeSettle)).toEqual({ subscriptionId: 1, deliveryId: 9, ok: false, error: 'x' });
+    expect(body(s, P.OP.SETTLE, (r) => P.decodeSettle(r, 1))).toEqual({
+      subscriptionId: 1,
+      deliveryId: 9,
+      outcome: 'failed',
+      error: 'x',
+    });
+  });
+
+  it('SETTLE outcome 2, released (version 10); a connection of version 9 refuses it as malformed', () => {
+    const s = P.encodeFrame(P.OP.SETTLE, 0, (w) =>
+      P.encodeSettle(w, { subscriptionId: 1, deliveryId: 9, outcome: 'released', error: '' }),
+    );
+    expect(hex(s)).toBe('00000012320000000000000001000000090200000000');
+    expect(body(s, P.OP.SETTLE, (r) => P.decodeSettle(r, 10))).toEqual({
+      subscriptionId: 1,
+      deliveryId: 9,
+      outcome: 'released',
+      error: '',
+    });
+    expect(() => body(s, P.OP.SETTLE, (r) => P.decodeSettle(r, 9))).toThrow(
+      /outcome 2 \(released\) needs protocol version 10/,
+    );
+    const three = Buffer.from(hex(s).replace(/0000000902/, '0000000903'), 'hex');
+    expect(() => body(three, P.OP.SETTLE, (r) => P.decodeSettle(r, 10))).toThrow(/outcome 3 is not one of 0 to 2/);
   });
 
   it('SETTLE_BATCH: successes as runs of delivery ids plus a credit grant', () => {

@@ -2,7 +2,8 @@
 // message's offset, durably once it has a credit for it and before it sends it (at-most-once). A
 // message it holds for a credit when the flow ends was never taken: a queue's goes back at once,
 // its delivery not counted, and a topic's offset is not committed past, so the group's next member
-// gets it. Behind another Wharf (settling by promise) a held queue message is nacked, as in manual mode.
+// gets it. Behind another Wharf (settling by promise) a held queue message is released too: its
+// promise rejects with RELEASED, and that broker hands it back uncounted.
 import { afterEach, describe, expect, it } from 'vitest';
 import { Broker, type QueueStats, type TopicStats } from '../../src/broker/index.js';
 import * as P from '../../src/protocol/index.js';
@@ -69,7 +70,9 @@ describe("ackMode 'auto' queue flows", () => {
       // Settling returns no credit: the server's handler slot frees, and the next message it takes
       // waits there for a credit that never comes.
       c.send(
-        P.encodeFrame(P.OP.SETTLE, 0, (w) => P.encodeSettle(w, { subscriptionId, deliveryId: 1, ok: true, error: '' })),
+        P.encodeFrame(P.OP.SETTLE, 0, (w) =>
+          P.encodeSettle(w, { subscriptionId, deliveryId: 1, outcome: 'handled', error: '' }),
+        ),
       );
       await sleep(100);
       await endFlow(c, subscriptionId, how);
@@ -90,7 +93,9 @@ describe("ackMode 'auto' queue flows", () => {
     await receiveDeliveries(c, 2);
     expect((await queueStats('q')).depth + (await queueStats('q')).inFlight).toBe(0);
     c.send(
-      P.encodeFrame(P.OP.SETTLE, 0, (w) => P.encodeSettle(w, { subscriptionId, deliveryId: 1, ok: false, error: 'x' })),
+      P.encodeFrame(P.OP.SETTLE, 0, (w) =>
+        P.encodeSettle(w, { subscriptionId, deliveryId: 1, outcome: 'failed', error: 'x' }),
+      ),
     );
     await sleep(50);
     c.close();
@@ -99,7 +104,7 @@ describe("ackMode 'auto' queue flows", () => {
     expect(await broker.receive('q', { max: 10, waitMs: 0 })).toEqual([]);
   });
 
-  it('behind a Wharf that settles by promise, a held message is nacked, not acked: it comes back counted', async () => {
+  it('behind a Wharf that settles by promise, a held message is released, not acked: it comes back uncounted', async () => {
     broker = await Broker.open({ inMemory: true });
     await broker.createQueue('q', { retry: { initialDelayMs: 10, jitter: 0 } });
     await broker.publish(
@@ -111,7 +116,9 @@ describe("ackMode 'auto' queue flows", () => {
     const subscriptionId = await openFlow(c, P.OP.CONSUME, 'q', { ackMode: 'auto', prefetch: 2 }, 1);
     await receiveDeliveries(c, 1);
     c.send(
-      P.encodeFrame(P.OP.SETTLE, 0, (w) => P.encodeSettle(w, { subscriptionId, deliveryId: 1, ok: true, error: '' })),
+      P.encodeFrame(P.OP.SETTLE, 0, (w) =>
+        P.encodeSettle(w, { subscriptionId, deliveryId: 1, outcome: 'handled', error: '' }),
+      ),
     );
     await sleep(100); // message 1 is held for a credit, message 2 leased ahead
     c.close();
@@ -121,10 +128,11 @@ describe("ackMode 'auto' queue flows", () => {
     );
     const left = await broker.receive('q', { max: 10, waitMs: 0 });
     expect(left.map((m) => [m.payload, m.deliveryCount])).toEqual([
-      [1, 2],
+      [1, 1],
       [2, 1],
       [3, 1],
     ]);
+    expect((await queueStats('q')).errorRate).toBe(0);
   });
 });
 

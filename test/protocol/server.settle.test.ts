@@ -78,7 +78,9 @@ describe('remote queue consumer settlement', () => {
     // Settle the first without granting a credit: the server's handler slot frees, and the next
     // message it takes waits for a credit the client never grants.
     c.send(
-      P.encodeFrame(P.OP.SETTLE, 0, (w) => P.encodeSettle(w, { subscriptionId, deliveryId: 1, ok: true, error: '' })),
+      P.encodeFrame(P.OP.SETTLE, 0, (w) =>
+        P.encodeSettle(w, { subscriptionId, deliveryId: 1, outcome: 'handled', error: '' }),
+      ),
     );
     await until(async () => (await queueStats('q')).inFlight >= 2); // delivery 2 sent, one held
     await new Promise((r) => setTimeout(r, 50));
@@ -91,7 +93,9 @@ describe('remote queue consumer settlement', () => {
   it('a SETTLE_BATCH that releases a held message does not settle it under its new id', async () => {
     const { c, subscriptionId } = await consumeWithCredits(8, 2);
     c.send(
-      P.encodeFrame(P.OP.SETTLE, 0, (w) => P.encodeSettle(w, { subscriptionId, deliveryId: 1, ok: true, error: '' })),
+      P.encodeFrame(P.OP.SETTLE, 0, (w) =>
+        P.encodeSettle(w, { subscriptionId, deliveryId: 1, outcome: 'handled', error: '' }),
+      ),
     );
     await until(async () => (await queueStats('q')).inFlight >= 2); // delivery 2 sent, one held
     await new Promise((r) => setTimeout(r, 50));
@@ -107,7 +111,9 @@ describe('remote queue consumer settlement', () => {
   it('a flow that ends with many leases buffered and one held gives them all back, counting only what was sent', async () => {
     const { c, subscriptionId } = await consumeWithCredits(6000, 2000); // prefetch 4000
     c.send(
-      P.encodeFrame(P.OP.SETTLE, 0, (w) => P.encodeSettle(w, { subscriptionId, deliveryId: 1, ok: true, error: '' })),
+      P.encodeFrame(P.OP.SETTLE, 0, (w) =>
+        P.encodeSettle(w, { subscriptionId, deliveryId: 1, outcome: 'handled', error: '' }),
+      ),
     );
     await until(async () => (await queueStats('q')).inFlight >= 3000);
     c.send(P.encodeFrame(P.OP.UNSUBSCRIBE, 3, (w) => P.encodeSubscriptionId(w, subscriptionId)));

@@ -1,8 +1,9 @@
 // Push consumption: a fetch loop keeps up to `prefetch` messages leased ahead, and up to
 // `concurrency` handlers run at once. A handler that resolves acks; one that throws nacks
-// (retry backoff, then dead-letter after maxDeliveries). The handler gets each delivery decoded into
+// (retry backoff, then dead-letter after maxDeliveries); one that throws RELEASED hands the
+// message back uncounted (its reader is leaving). The handler gets each delivery decoded into
 // its message fields, or, for a consumer started by consumeStored, as its stored record.
-import { LIMITS, WharfError, checkOptionFields } from '../../common/index.js';
+import { LIMITS, WharfError, checkOptionFields, isWharfError } from '../../common/index.js';
 import { CONSUME_OPTION_FIELDS, type ConsumeOptions, type Consumer } from '../queue-types.js';
 import type { Delivery } from './delivery.js';
 import { HandlerOutcome, type OutcomeSink } from './handler-outcome.js';
@@ -274,8 +275,14 @@ export class QueueConsumer implements Consumer, OutcomeSink<Delivery> {
     handlerAcked: () => this.onRunDone(),
   };
 
+  /**
+   * A handler that threw: nacked (counted in errorRate and toward maxDeliveries). One that threw
+   * RELEASED turned the message away without handling it (its reader is leaving): it goes back
+   * visible at once, uncounted, as a lease a closing consumer had not handed out yet.
+   */
   private nackFailed(m: Delivery, err: unknown): void {
-    void m.nack({ error: err instanceof Error ? err.message : String(err) }).catch(ignore);
+    if (isWharfError(err, 'RELEASED')) void this.engine.release(m.receipt).catch(ignore);
+    else void m.nack({ error: err instanceof Error ? err.message : String(err) }).catch(ignore);
   }
 
   close(): Promise<void> {

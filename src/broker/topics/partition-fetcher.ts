@@ -2,7 +2,8 @@
 // end, deliver its messages to the handler one at a time in offset order, commit, repeat; at the log
 // end, wait for the next durable append. A handler that throws is retried with backoff (manual
 // ack mode, deliveryCount+1) and counted in errorRate, and the progress before it is committed
-// first, unless its transaction committed its offset (then it is consumed); in 'auto' mode the
+// first, unless its transaction committed its offset (then it is consumed); one that throws
+// RELEASED is neither counted nor committed (its reader is leaving); in 'auto' mode the
 // batch is committed before delivery (at-most-once; with a DeliveryGate, only the part the gate
 // admits) and a throw is counted, not retried. Commits and retries are partition-progress.ts's.
 import { assert, isWharfError, toWharfError } from '../../common/index.js';
@@ -300,9 +301,9 @@ export class PartitionFetcher implements DataWaiter {
             awaited = true;
             await r;
           }
-        } catch {
+        } catch (err) {
           awaited = true;
-          settled = await this.progress.retry(msg);
+          settled = await this.progress.retry(msg, err);
         }
         if (!settled) break;
       }
@@ -402,14 +403,14 @@ export class PartitionFetcher implements DataWaiter {
       let r: void | Promise<void>;
       try {
         r = handler(msg);
-      } catch {
-        void this.progress.retryWindowed(msg).then((ok) => finish(i, ok, true));
+      } catch (err) {
+        void this.progress.retryWindowed(msg, err).then((ok) => finish(i, ok, true));
         continue;
       }
       if (r !== undefined && typeof (r as Promise<void>).then === 'function') {
         (r as Promise<void>).then(
           () => finish(i, true, true),
-          () => void this.progress.retryWindowed(msg).then((ok) => finish(i, ok, true)),
+          (err: unknown) => void this.progress.retryWindowed(msg, err).then((ok) => finish(i, ok, true)),
         );
       } else finish(i, true, false);
     }

@@ -1,10 +1,11 @@
 // What one partition fetcher makes of its handlers' outcomes under its grant: commits of its
 // settled progress (the start position, an auto-ack batch before its delivery, the position in the
 // background with at most one commit in flight, the last one at stop) and the retry with backoff of
-// a message whose handler threw, until it succeeds, the fetcher stops, or a transaction committed
-// past it. Apart from partition-fetcher.ts, which keeps the fetch loop, the reads and the delivery
-// of each message: this runs once per batch, per due progress commit or per failure, not per message.
-import { toWharfError } from '../../common/index.js';
+// a message whose handler threw (or released it), until it succeeds, the fetcher stops, or a
+// transaction committed past it. Apart from partition-fetcher.ts, which keeps the fetch loop, the
+// reads and the delivery of each message: this runs once per batch, per due progress commit or per
+// failure, not per message.
+import { isWharfError, toWharfError } from '../../common/index.js';
 import type { Clock, WharfError } from '../../common/index.js';
 import { BROKER_DEFAULTS } from '../context.js';
 import type { TopicHandler, TopicMessage } from '../types.js';
@@ -80,8 +81,8 @@ export class PartitionProgress {
   }
 
   /** retry() for a windowed message: its own wakeable backoff sleep, so several can wait at once. */
-  retryWindowed(msg: TopicMessage): Promise<boolean> {
-    return this.retry(msg, (ms) => this.retrySleep(ms));
+  retryWindowed(msg: TopicMessage, err: unknown): Promise<boolean> {
+    return this.retry(msg, err, (ms) => this.retrySleep(ms));
   }
 
   /** A backoff sleep of its own that stop() wakes early (the shared sleep() holds one sleeper only). */
@@ -98,19 +99,30 @@ export class PartitionProgress {
   }
 
   /**
-   * After a handler threw: count it; in auto mode that settles the message, otherwise deliver it again
-   * (deliveryCount+1) after a backoff until it succeeds. False when stopped first (left uncommitted).
-   * A message whose offset a transaction has committed under this grant (tx.commitOffset(msg), then
-   * a throw) is settled, not delivered again: as in Kafka once the transaction that holds the
-   * consumer's offset has committed, it is consumed, and running it again would apply that
-   * transaction's effects twice.
+   * After a handler threw `err`: count it; in auto mode that settles the message, otherwise deliver
+   * it again (deliveryCount+1) after a backoff until it succeeds. False when stopped first (left
+   * uncommitted). A message whose offset a transaction has committed under this grant
+   * (tx.commitOffset(msg), then a throw) is settled, not delivered again: as in Kafka once the
+   * transaction that holds the consumer's offset has committed, it is consumed, and running it
+   * again would apply that transaction's effects twice.
+   *
+   * A handler that throws WharfError RELEASED turned the message away (its reader is leaving, as
+   * `wharf consume --count` past its count, or a stream whose client left): not a failure, so it is
+   * not counted in errorRate and its deliveryCount stays; stopping, the fetcher leaves it
+   * uncommitted for whoever owns the partition next, and while it runs it delivers it again after
+   * the backoff (auto mode: it was committed before delivery, so nothing is left to give back).
    */
   async retry(
     msg: TopicMessage,
+    err: unknown,
     sleep: (ms: number) => Promise<void> = (ms) => this.owner.sleep(ms),
   ): Promise<boolean> {
+    /** Releases of msg in this retry: not deliveries (deliveryCount stays), but each lengthens the backoff. */
+    let releases = 0;
     for (;;) {
-      this.host.topicRef.errorMeter.mark();
+      const released = isWharfError(err, 'RELEASED');
+      if (released) releases++;
+      else this.host.topicRef.errorMeter.mark();
       if (this.host.autoAck || this.consumedByTransaction(msg)) return true;
       if (!this.owner.running) return false; // not committed: whoever owns it next delivers it again
       // Every message below this one has settled (it is the lowest unsettled): commit that progress
@@ -118,19 +130,19 @@ export class PartitionProgress {
       // as it fails (redelivered after a restart, counted as lag). A windowed message that is not
       // the lowest yet commits at a later failure, once the ones below it have settled.
       if (this.owner.position === msg.offset) this.commitSoon();
-      await sleep(backoffMs(msg.deliveryCount));
+      await sleep(backoffMs(msg.deliveryCount + releases));
       // That commit lands before the message runs again: its transaction may commit past it.
       await this.commitInFlight;
       // A transaction the handler did not wait for may have committed it meanwhile.
       if (this.consumedByTransaction(msg)) return true;
       if (!this.owner.running) return false;
-      msg.deliveryCount++;
+      if (!released) msg.deliveryCount++;
       try {
         const r = this.host.handler(msg);
         if (r !== undefined && typeof (r as Promise<void>).then === 'function') await r;
         return true;
-      } catch {
-        // counted at the top of the loop
+      } catch (again) {
+        err = again; // counted (or not, a release) at the top of the loop
       }
     }
   }

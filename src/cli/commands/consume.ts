@@ -96,10 +96,12 @@ async function consumeTopic(
   const done = new Promise<void>((resolve) => (finish = resolve));
   const handler = async (m: TopicMessage): Promise<void> => {
     // The deliveries of one frame (a partition each) run at once, so the count is checked and taken
-    // in one step, before the write. Past it, or once stdout failed, refuse: a group does not commit
-    // a message it was refused, and delivers it again to whoever reads on.
-    if (writeFailed !== undefined) throw writeFailed;
-    if (o.count !== undefined && taken >= o.count) throw new WharfError('CLOSED', 'count reached');
+    // in one step, before the write. Past it, or once stdout failed, the message is released: this
+    // reader is leaving, which is no handler failure (not counted in the topic's errorRate), and a
+    // group does not commit it but delivers it again to whoever reads on. The write's error is
+    // what the command fails with.
+    if (writeFailed !== undefined) throw new WharfError('RELEASED', 'stdout could not be written');
+    if (o.count !== undefined && taken >= o.count) throw new WharfError('RELEASED', 'count reached');
     taken++;
     try {
       await writeLine(ctx, messageLine(m as never));
@@ -107,7 +109,7 @@ async function consumeTopic(
       taken--; // not printed
       writeFailed ??= err;
       finish();
-      throw err;
+      throw new WharfError('RELEASED', 'stdout could not be written', { cause: err });
     }
     printed++;
     assert(o.count === undefined || printed <= o.count, 'consume prints at most --count lines');

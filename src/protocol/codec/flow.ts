@@ -2,7 +2,8 @@
 // alike. A subscription starts with the credits its SUBSCRIBE/CONSUME names; every delivered
 // message spends one; CREDIT grants more. The server never has more deliveries outstanding than
 // granted. SETTLE reports a handler's outcome: the broker commits (topics) or acks (queues) on
-// success and retries on failure, exactly as for an embedded handler.
+// success and retries on failure, exactly as for an embedded handler; a released delivery (version
+// 10) was turned away by a reader that is leaving: given back, not counted as a failure.
 //
 // SUBSCRIBE   (0x30)  topic:str options:json credits:u32        -> SUBSCRIBED
 // CONSUME     (0x35)  queue:str options:json credits:u32        -> SUBSCRIBED
@@ -10,7 +11,8 @@
 //                     (group '' = none; partitions = current assignments, none for queues)
 // CREDIT      (0x31)  subscriptionId:u32 credits:u32            one-way, correlation id 0
 // SETTLE      (0x32)  subscriptionId:u32 deliveryId:u32 outcome:u8 error:lstr
-//                     outcome 0 = handler succeeded, 1 = handler failed (error says why); one-way
+//                     outcome 0 = handler succeeded, 1 = handler failed (error says why),
+//                     2 = released (version 10: not handled, its reader is leaving); one-way
 // SETTLE_BATCH (0x36) subscriptionId:u32 credits:u32 count:u16 (firstDeliveryId:u32 length:u32){count}
 //                     one-way: every delivery of each run [first, first + length) succeeded, and
 //                     `credits` more are granted (0 = none); a run never passes 0xFFFFFFFF
@@ -22,6 +24,7 @@
 //                     id 0, version 3: the server ended the flow on its own (its queue or topic was
 //                     deleted); the rest is an ERROR body saying why. The flow is gone.
 import type { WharfError } from '../../common/index.js';
+import { RELEASED_SETTLE_VERSION } from '../ops.js';
 import type { WireReader } from '../wire-reader.js';
 import type { WireWriter } from '../wire-writer.js';
 import { decodeError, encodeError } from './error.js';
@@ -40,15 +43,19 @@ export interface Subscribed {
   assignments: number[];
 }
 
+/** What became of one delivery: handled (commit / ack), failed (retry, counted), released (given back, uncounted). */
+export type SettleOutcome = 'handled' | 'failed' | 'released';
+
 export interface Settle {
   subscriptionId: number;
   deliveryId: number;
-  ok: boolean;
+  outcome: SettleOutcome;
+  /** Why it failed (or was released); '' for none. */
   error: string;
 }
 
-export const SETTLE_OK = 0;
-export const SETTLE_FAILED = 1;
+const OUTCOME_CODES: Record<SettleOutcome, number> = { handled: 0, failed: 1, released: 2 };
+const OUTCOMES: readonly SettleOutcome[] = ['handled', 'failed', 'released'];
 
 export function encodeSubscribe(w: WireWriter, req: SubscribeRequest): void {
   w.str(req.name).json(req.options).u32(req.credits);
@@ -102,21 +109,26 @@ export function decodeCredit(r: WireReader): { subscriptionId: number; credits: 
   return v;
 }
 
+/** The caller sends `released` only on a connection of RELEASED_SETTLE_VERSION or later (decodeSettle refuses it before). */
 export function encodeSettle(w: WireWriter, s: Settle): void {
-  w.u32(s.subscriptionId)
-    .u32(s.deliveryId)
-    .u8(s.ok ? SETTLE_OK : SETTLE_FAILED)
-    .lstr(s.error);
+  w.u32(s.subscriptionId).u32(s.deliveryId).u8(OUTCOME_CODES[s.outcome]).lstr(s.error);
 }
 
-export function decodeSettle(r: WireReader): Settle {
+/** `version`: the connection's; outcome 2 (released) is malformed before RELEASED_SETTLE_VERSION. */
+export function decodeSettle(r: WireReader, version: number): Settle {
   const subscriptionId = r.u32('subscriptionId');
   const deliveryId = r.u32('deliveryId');
-  const outcome = r.u8('outcome');
-  if (outcome !== SETTLE_OK && outcome !== SETTLE_FAILED) throw r.fail(`outcome ${outcome} is neither 0 nor 1`);
+  const code = r.u8('outcome');
+  const known = version >= RELEASED_SETTLE_VERSION ? 3 : 2;
+  if (code >= known)
+    throw r.fail(
+      code === 2
+        ? `outcome 2 (released) needs protocol version ${RELEASED_SETTLE_VERSION}; this connection speaks ${version}`
+        : `outcome ${code} is not one of 0 to ${known - 1}`,
+    );
   const error = r.lstr('error');
   r.done();
-  return { subscriptionId, deliveryId, ok: outcome === SETTLE_OK, error };
+  return { subscriptionId, deliveryId, outcome: OUTCOMES[code], error };
 }
 
 /** Most runs in one SETTLE_BATCH. */

@@ -21,6 +21,9 @@ export const HTTP_STATUS_BY_CODE: Record<ErrorCode, number> = {
   PROTOCOL_ERROR: 400,
   CONFLICT: 409,
   INTERNAL: 500,
+  // A handler's own signal that it turned a delivery away (its reader is leaving); no route answers
+  // with it, but one that reached a client would mean the reader went away: unavailable.
+  RELEASED: 503,
 };
 
 export interface HttpErrorBody {

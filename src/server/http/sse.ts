@@ -62,13 +62,16 @@ export function registerSseRoute(app: FastifyInstance, broker: HttpBroker, optio
       // Deliveries may start before the response head is written: they wait for it.
       let markStreaming!: () => void;
       const streaming = new Promise<void>((resolve) => (markStreaming = resolve));
+      // A delivery that finds the stream closed (the client left, the server is stopping) is
+      // released: not committed, so the group's next reader gets it, and not counted in the
+      // topic's errorRate, since a reader leaving is no handler failure.
       const handler = async (m: TopicMessage): Promise<void> => {
         await streaming;
-        if (closed) throw new WharfError('CLOSED', 'event stream closed');
+        if (closed) throw new WharfError('RELEASED', 'event stream closed');
         const frame = `id: ${m.partition}:${m.offset}\nevent: message\ndata: ${JSON.stringify(toJsonMessage(m as never))}\n\n`;
         // Backpressure: a slow client holds its partitions' deliveries here instead of growing a buffer.
         if (!raw.write(frame) && !closed) await Promise.race([once(raw, 'drain'), whenClosed]);
-        if (closed) throw new WharfError('CLOSED', 'event stream closed');
+        if (closed) throw new WharfError('RELEASED', 'event stream closed');
       };
       const fail = async (err: unknown): Promise<void> => {
         if (closed) return;

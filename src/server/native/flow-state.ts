@@ -1,7 +1,7 @@
 // A subscription or consumer served on a connection (a flow): its credits, the deliveries waiting
 // for one or sent and not settled, and how it ends. The op handlers (handlers/flow.ts) and the
 // connection's writes (connection.ts) both work on it.
-import type { ChurnMap, WharfError } from '../../common/index.js';
+import { WharfError, type ChurnMap } from '../../common/index.js';
 import type { DeliveryMeta, Message, StartPosition } from '../../protocol/index.js';
 import { HandlerOutcome, type LogRecord, type StoredQueueDelivery } from '../../broker/index.js';
 
@@ -44,7 +44,7 @@ export class PendingDelivery extends HandlerOutcome implements DeliveryMeta {
     else this.succeeded();
   }
 
-  /** The client's handler failed, or the delivery cannot reach it. */
+  /** The client's handler failed, or released the delivery (`err` RELEASED), or the delivery cannot reach it. */
   settleFailed(err: Error): void {
     // An ackMode 'auto' delivery was acked before it was sent: there is nothing to retry.
     if (this.acksBeforeSend) this.settleOk();
@@ -54,20 +54,29 @@ export class PendingDelivery extends HandlerOutcome implements DeliveryMeta {
 }
 
 /**
- * Ends a flow (UNSUBSCRIBE, or its connection closing): new deliveries are refused with `gone`, the
- * broker's consumer closes, deliveries waiting for a credit end (a queue's held outcome reports
- * unsent, a promise rejects), then the deliveries sent and not settled fail. The close starts
- * before any of those is reported: each frees its consumer's slot at once, and a consumer still
- * open would hand its buffered leases to the handler (nacked, or given back one by one) instead
- * of releasing them. A topic fetcher waiting for room (DeliveryGate) is woken by its subscription's
- * close, having committed nothing it waited for. Resolves once the broker's consumer has closed.
+ * Ends a flow (UNSUBSCRIBE, or its connection closing): new deliveries are refused, the broker's
+ * consumer closes, deliveries waiting for a credit end (a queue's held outcome reports unsent, a
+ * promise rejects), then the deliveries sent and not settled end. The close starts before any of
+ * those is reported: each frees its consumer's slot at once, and a consumer still open would hand
+ * its buffered leases to the handler (nacked, or given back one by one) instead of releasing them.
+ * A topic fetcher waiting for room (DeliveryGate) is woken by its subscription's close, having
+ * committed nothing it waited for. Resolves once the broker's consumer has closed.
+ *
+ * What never reached the client, and every topic delivery, is released (WharfError RELEASED): the
+ * reader is leaving, which is no handler failure, so nothing is counted in errorRate or toward
+ * maxDeliveries, and a topic's messages stay uncommitted for the partition's next owner, as an
+ * embedded subscription that closes or crashes leaves them. A queue delivery the client had and did
+ * not settle fails with `gone` (nacked, counted): it may have been handled in part, or crashed its
+ * handler, and maxDeliveries is what stops a message that kills every consumer it reaches.
  */
 export function endFlow(flow: FlowState, gone: WharfError): Promise<void> {
-  flow.closedBecause = gone;
+  const released = new WharfError('RELEASED', gone.message);
+  flow.closedBecause = released;
   const closing = flow.close();
-  for (const w of flow.creditWaiters.splice(0)) w.reject(gone);
+  for (const w of flow.creditWaiters.splice(0)) w.reject(released);
   flow.roomWaiters.clear();
-  for (const p of flow.pending.values()) p.settleFailed(gone);
+  const unsettled = flow.kind === 'topic' ? released : gone;
+  for (const p of flow.pending.values()) p.settleFailed(unsettled);
   flow.pending.clear();
   return closing;
 }
@@ -89,6 +98,8 @@ export function grantCredits(flow: FlowState, credits: number): void {
 /** A subscription or consumer served on a connection. */
 export interface FlowState {
   id: number;
+  /** A topic subscription or a queue consumer: what becomes of its unsettled deliveries when it ends (endFlow). */
+  kind: 'topic' | 'queue';
   credits: number;
   nextDeliveryId: number;
   /** Deliveries sent and not yet settled, by delivery id. */
@@ -97,7 +108,10 @@ export interface FlowState {
   creditWaiters: Array<{ resolve: () => void; reject: (e: Error) => void }>;
   /** ackMode 'auto' topic flows: fetchers waiting for credits before they commit (DeliveryGate). */
   roomWaiters: Set<{ wake(): void }>;
-  /** Set when the flow is being closed: why new deliveries are refused (a retried one must not wait for credits forever). */
+  /**
+   * Set when the flow is being closed: why new deliveries are refused (a retried one must not wait
+   * for credits forever), a WharfError RELEASED (they never reach the client: no failure).
+   */
   closedBecause: WharfError | null;
   /** Deliveries encoded into the next DELIVER frame. */
   batch: PendingDelivery[];

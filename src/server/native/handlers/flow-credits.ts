@@ -18,8 +18,9 @@ function waitForCredit(flow: FlowState): Promise<void> {
  * outcome is not awaited.
  */
 function forward(conn: Connection, flow: FlowState, d: PendingDelivery, track: boolean): Promise<void> | undefined {
-  if (conn.isClosed) throw new WharfError('CLOSED', 'the client connection closed');
   if (flow.closedBecause !== null) throw flow.closedBecause;
+  // Never reached the client: released, as endFlow releases what it finds held (no handler failure).
+  if (conn.isClosed) throw new WharfError('RELEASED', 'the client connection closed');
   const deliveryId = flow.nextDeliveryId++;
   if (flow.nextDeliveryId > 0xffffffff) flow.nextDeliveryId = 1;
   d.deliveryId = deliveryId;
@@ -98,8 +99,8 @@ function ackThenForward(conn: Connection, flow: FlowState, d: PendingDelivery): 
 
 /**
  * ackMode 'auto' behind a broker that settles by promise: waits for a credit (the flow ending first
- * rejects, and the broker nacks a message it never acked), acks, then sends. Resolves once the client
- * settles it, whatever its outcome: it is acked already.
+ * rejects with RELEASED, and the broker hands back a message it never acked, uncounted), acks,
+ * then sends. Resolves once the client settles it, whatever its outcome: it is acked already.
  */
 export async function ackThenForwardTracked(
   conn: Connection,

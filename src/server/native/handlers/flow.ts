@@ -17,6 +17,7 @@ import {
   encodeSubscribed,
   type ConsumeOptions,
   type QueueMessage,
+  type SettleOutcome,
   type StartPosition,
   type SubscribeOptions,
   type TopicMessage,
@@ -31,7 +32,7 @@ import { storedSource } from '../stored-delivery.js';
 /** How often a topic subscription's assignments are checked for changes to push. */
 const ASSIGNMENT_POLL_MS = 250;
 
-function newFlow(conn: Connection, credits: number): FlowState {
+function newFlow(conn: Connection, credits: number, kind: FlowState['kind']): FlowState {
   if (conn.flows.size >= conn.limits.maxSubscriptionsPerConnection) {
     throw new WharfError(
       'LIMIT_EXCEEDED',
@@ -40,6 +41,7 @@ function newFlow(conn: Connection, credits: number): FlowState {
   }
   return {
     id: conn.nextFlowId++,
+    kind,
     credits,
     nextDeliveryId: 1,
     pending: new ChurnMap(),
@@ -68,7 +70,7 @@ function pollAssignments(conn: Connection, flow: FlowState): void {
 
 const subscribe: OpHandler = async (conn, r, id) => {
   const req = decodeSubscribe(r);
-  const flow = newFlow(conn, req.credits);
+  const flow = newFlow(conn, req.credits, 'topic');
   conn.flows.set(flow.id, flow);
   try {
     // At-most-once ('auto') commits on delivery anyway, so the broker need not wait for the client's
@@ -132,7 +134,7 @@ const subscribe: OpHandler = async (conn, r, id) => {
 
 const consume: OpHandler = async (conn, r, id) => {
   const req = decodeSubscribe(r);
-  const flow = newFlow(conn, req.credits);
+  const flow = newFlow(conn, req.credits, 'queue');
   conn.flows.set(flow.id, flow);
   const options = req.options as ConsumeOptions;
   // Brokers that settle by receipt directly (the embedded Broker) need no receipt table here.
@@ -308,17 +310,23 @@ export function takeSettledRuns(flow: FlowState, runs: number[]): PendingDeliver
   return settled;
 }
 
-function settleOne(flow: FlowState, deliveryId: number, ok: boolean, error: string): void {
+/**
+ * A released delivery (version 10) was turned away by a client that is leaving: settled as an
+ * embedded handler that threw RELEASED would be (not counted, not committed or acked, given back).
+ */
+function settleOne(flow: FlowState, deliveryId: number, outcome: SettleOutcome, error: string): void {
   const p = takePending(flow, deliveryId);
   if (p === undefined) return;
-  if (ok) p.settleOk();
+  if (outcome === 'handled') p.settleOk();
+  else if (outcome === 'released')
+    p.settleFailed(new WharfError('RELEASED', error === '' ? 'the remote handler released the delivery' : error));
   else p.settleFailed(new WharfError('INTERNAL', error === '' ? 'the remote handler failed' : error));
 }
 
 const settle: OpHandler = (conn, r) => {
-  const s = decodeSettle(r);
+  const s = decodeSettle(r, conn.protocolVersion);
   const flow = conn.flows.get(s.subscriptionId);
-  if (flow !== undefined) settleOne(flow, s.deliveryId, s.ok, s.error);
+  if (flow !== undefined) settleOne(flow, s.deliveryId, s.outcome, s.error);
 };
 
 const settleBatch: OpHandler = (conn, r) => {
