@@ -1,9 +1,11 @@
 // Push consumption: a fetch loop keeps up to `prefetch` messages leased ahead, and up to
 // `concurrency` handlers run at once. A handler that resolves acks; one that throws nacks
 // (retry backoff, then dead-letter after maxDeliveries); one that throws RELEASED hands the
-// message back uncounted (its reader is leaving). The handler gets each delivery decoded into
-// its message fields, or, for a consumer started by consumeStored, as its stored record.
+// message back uncounted (its reader is leaving), and the consumer takes nothing for a short
+// backoff. The handler gets each delivery decoded into its message fields, or, for a consumer
+// started by consumeStored, as its stored record.
 import { LIMITS, WharfError, checkOptionFields, isWharfError } from '../../common/index.js';
+import { BROKER_DEFAULTS } from '../context.js';
 import { CONSUME_OPTION_FIELDS, type ConsumeOptions, type Consumer } from '../queue-types.js';
 import type { Delivery } from './delivery.js';
 import { HandlerOutcome, type OutcomeSink } from './handler-outcome.js';
@@ -15,6 +17,18 @@ const ignore = (): void => undefined;
 
 /** How long one idle fetch waits before looking again (close() interrupts it). */
 const IDLE_POLL_MS = 1000;
+
+/**
+ * How long a consumer takes nothing after its `releasesInRow`-th release in a row: the topics'
+ * handler backoff (10 ms doubling to 1 s), since a release is no failure to wait the queue's retry
+ * policy (a nack's) for.
+ */
+function releasePauseMs(releasesInRow: number): number {
+  return Math.min(
+    BROKER_DEFAULTS.retryMaxDelayMs,
+    BROKER_DEFAULTS.retryInitialDelayMs * 2 ** Math.min(20, releasesInRow - 1),
+  );
+}
 
 export class QueueConsumer implements Consumer, OutcomeSink<Delivery> {
   private closed = false;
@@ -41,6 +55,9 @@ export class QueueConsumer implements Consumer, OutcomeSink<Delivery> {
   /** The last ack's promise (ackQuietly). */
   private lastAck: Promise<void> | null = null;
   private readonly idle: { cancelled: boolean; wake?: () => void } = { cancelled: false };
+  /** Releases by the handler since it last handled or failed a message, and until when takes pause for them. */
+  private releasesInRow = 0;
+  private pausedUntilMs = 0;
   private loop: Promise<void> = Promise.resolve();
   /** Fired once close() has finished (keep-alive.ts), with why the consumer stopped. */
   readonly stopped = new StopSignal();
@@ -93,6 +110,10 @@ export class QueueConsumer implements Consumer, OutcomeSink<Delivery> {
         await new Promise<void>((resolve) => (this.slotWake = resolve));
         continue;
       }
+      if (this.pausedUntilMs > this.engine.clock.now()) {
+        await this.pauseForRelease();
+        continue;
+      }
       let batch: Delivery[];
       try {
         batch = await this.engine.take(room, this.leaseMs, this.decode);
@@ -120,6 +141,19 @@ export class QueueConsumer implements Consumer, OutcomeSink<Delivery> {
       }
       this.dispatch();
     }
+  }
+
+  /** Waits out the pause after a release (close() and a later release wake it: the loop looks again). */
+  private pauseForRelease(): Promise<void> {
+    return new Promise<void>((resolve) => {
+      const timer = this.engine.clock.setTimer(this.pausedUntilMs - this.engine.clock.now(), () => wake());
+      const wake = (): void => {
+        timer.cancel();
+        if (this.idle.wake === wake) this.idle.wake = undefined;
+        resolve();
+      };
+      this.idle.wake = wake;
+    });
   }
 
   private dispatch(): void {
@@ -241,6 +275,7 @@ export class QueueConsumer implements Consumer, OutcomeSink<Delivery> {
    * failure handler is attached once, not once per message.
    */
   private ackQuietly(m: Delivery): void {
+    this.releasesInRow = 0;
     const p = m.ack();
     if (p !== this.lastAck) {
       this.lastAck = p;
@@ -278,11 +313,25 @@ export class QueueConsumer implements Consumer, OutcomeSink<Delivery> {
   /**
    * A handler that threw: nacked (counted in errorRate and toward maxDeliveries). One that threw
    * RELEASED turned the message away without handling it (its reader is leaving): it goes back
-   * visible at once, uncounted, as a lease a closing consumer had not handed out yet.
+   * visible at once, uncounted, as a lease a closing consumer had not handed out yet, and this
+   * consumer takes nothing for a backoff that doubles with each release in a row. Taking at once,
+   * it leased the message straight back: a handler that went on releasing (a worker between
+   * deciding to leave and its close(), a remote consumer's client closing) spun through
+   * take-release cycles, each a journal commit, and the server's consumer of a closing remote flow
+   * held the released messages again, away from every other consumer.
    */
   private nackFailed(m: Delivery, err: unknown): void {
-    if (isWharfError(err, 'RELEASED')) void this.engine.release(m.receipt).catch(ignore);
-    else void m.nack({ error: err instanceof Error ? err.message : String(err) }).catch(ignore);
+    if (isWharfError(err, 'RELEASED')) {
+      if (!this.closed) {
+        this.releasesInRow++;
+        this.pausedUntilMs = this.engine.clock.now() + releasePauseMs(this.releasesInRow);
+        this.idle.wake?.(); // an idle wait would take the message back as soon as it is visible
+      }
+      void this.engine.release(m.receipt).catch(ignore);
+    } else {
+      this.releasesInRow = 0;
+      void m.nack({ error: err instanceof Error ? err.message : String(err) }).catch(ignore);
+    }
   }
 
   close(): Promise<void> {
