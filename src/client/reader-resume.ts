@@ -21,6 +21,11 @@ function isOffsetMap(v: unknown): v is Record<string, number> {
 export class ReaderResume {
   /** Per partition (the index), the offset after the last message handed; a hole = none since the start or the last seek. */
   private readonly next: number[] = [];
+  /**
+   * Per partition, offsets below `next` its handler released and that were not handed again yet
+   * (at most its in-flight window): a reconnect resumes at the lowest.
+   */
+  private readonly owed: Array<Set<number> | undefined> = [];
   /** Start offsets of partitions that have handed nothing yet: the caller's startOffsets, or 'latest' pinned. */
   private starts: Record<string, number> = {};
   /** Where a partition named by neither starts: the caller's `from`, or the last seek's position. */
@@ -50,6 +55,14 @@ export class ReaderResume {
 
   /** A message is handed to the handler. */
   handed(partition: number, offset: number, deliveryCount: number): void {
+    // A released message handed again (its deliveryCount unchanged, so it looks like a first
+    // delivery) may follow later offsets already handed (maxInFlight > 1): it is no longer owed,
+    // and it moves nothing back past them, or a reconnect would hand those to the handler again.
+    const owed = this.owed[partition];
+    if (owed !== undefined && owed.delete(offset)) {
+      if (owed.size === 0) this.owed[partition] = undefined;
+      return;
+    }
     const n = this.next[partition];
     // A retry (deliveryCount > 1) may follow later offsets already handed (maxInFlight > 1): it never
     // moves the position back. First deliveries come in offset order, moved back only by a seek.
@@ -58,11 +71,20 @@ export class ReaderResume {
 
   /**
    * The handler turned a message it was handed away (threw RELEASED): it did not get it, so a
-   * reconnect resumes at it (the server delivers it again on this flow meanwhile, if it can).
+   * reconnect resumes at it (the server delivers it again on this flow meanwhile, if it can) until
+   * it is handed again.
    */
   released(partition: number, offset: number): void {
     const n = this.next[partition];
-    if (n !== undefined && offset < n) this.next[partition] = offset;
+    if (n === undefined || offset >= n) return;
+    (this.owed[partition] ??= new Set()).add(offset);
+  }
+
+  /** Where a partition resumes: at its lowest released message not handed again, else after the last handed. */
+  private resumeOffset(partition: number): number {
+    let at = this.next[partition];
+    for (const offset of this.owed[partition] ?? []) if (offset < at) at = offset;
+    return at;
   }
 
   /**
@@ -86,6 +108,7 @@ export class ReaderResume {
    */
   seeking(position: StartPosition, starts: Record<string, number>): void {
     this.next.length = 0;
+    this.owed.length = 0;
     this.starts = starts;
     this.from = position;
   }
@@ -103,7 +126,7 @@ export class ReaderResume {
       return { ...rest, from: this.from };
     }
     const startOffsets: Record<string, number> = { ...this.starts };
-    this.next.forEach((offset, partition) => (startOffsets[partition] = offset));
+    this.next.forEach((_, partition) => (startOffsets[partition] = this.resumeOffset(partition)));
     return { ...this.base, from: this.from, startOffsets };
   }
 }

@@ -161,3 +161,19 @@ it('a message its handler released (threw RELEASED) comes again after a reconnec
   await sleep(100);
   expect(seen).toEqual(['a', 'b', 'b']);
 });
+
+it('a released message handled again on the same connection does not move the resume point back past later ones (maxInFlight 3)', async () => {
+  const rig = await openRig(1);
+  await rig.broker.publish('t', [{ payload: 'a' }, { payload: 'b' }, { payload: 'c' }]);
+  const seen: string[] = [];
+  await rig.client.subscribe('t', { from: 'earliest', maxInFlight: 3 }, async (m) => {
+    seen.push(String(m.payload));
+    if (seen.length === 1) {
+      await until(() => seen.length === 3, 'b and c handed while a runs');
+      throw new WharfError('RELEASED', 'not now');
+    }
+  });
+  await until(() => seen.length === 4, 'a again');
+  await reconnectAround(rig, async () => undefined);
+  expect(seen).toEqual(['a', 'b', 'c', 'a']);
+});
