@@ -146,6 +146,11 @@ export interface ConsumeOptions {
   prefetch?: number;
   ackMode?: 'manual' | 'auto';
   visibilityTimeoutMs?: number;
+  /**
+   * Problems the consumer cannot hand to the handler (a receive that failed: its queue's dead-letter
+   * queue could not take an expired message, say); it keeps retrying, with a backoff.
+   */
+  onError?: (error: WharfError) => void;
 }
 
 /** Every ConsumeOptions field; consume refuses any other (INVALID_ARGUMENT). */
@@ -154,6 +159,7 @@ export const CONSUME_OPTION_FIELDS = optionFields<ConsumeOptions>({
   prefetch: true,
   ackMode: true,
   visibilityTimeoutMs: true,
+  onError: true,
 });
 
 /**
@@ -224,6 +230,11 @@ export interface QueueStats {
   errorRate: number;
   expired: number;
   dropped: number;
+  /**
+   * Receives that failed since the broker opened, a consumer's included (its retries are otherwise
+   * quiet): a dead-letter queue that cannot take an expired message, a journal or log that fails.
+   */
+  receiveErrors: number;
 }
 
 export interface Wharf_Queues {

@@ -70,7 +70,7 @@ describe('message expiry', () => {
     const failure = new WharfError('UNAVAILABLE', 'dead-letter queue unavailable');
     const append = vi.spyOn(QueueEngine.prototype, 'appendRecords').mockRejectedValueOnce(failure);
     try {
-      await expect(t.broker.receive('f', { max: 10 })).rejects.toBe(failure); // as a non-FIFO expiry's take does
+      await expect(t.broker.receive('f', { max: 10 })).rejects.toMatchObject({ code: 'UNAVAILABLE', cause: failure }); // as a non-FIFO expiry's take does
     } finally {
       append.mockRestore();
     }
@@ -93,11 +93,11 @@ describe('message expiry', () => {
     const failure = new WharfError('UNAVAILABLE', 'dead-letter queue unavailable');
     const append = vi.spyOn(QueueEngine.prototype, 'appendRecords').mockRejectedValueOnce(failure);
     try {
-      await expect(t.broker.receive('q', { max: 10 })).rejects.toBe(failure); // 'fresh' was leased before 'stale'
+      await expect(t.broker.receive('q', { max: 10 })).rejects.toMatchObject({ code: 'UNAVAILABLE', cause: failure }); // 'fresh' was leased before 'stale'
     } finally {
       append.mockRestore();
     }
-    expect(await qstats(t, 'q')).toMatchObject({ depth: 2, inFlight: 0, deadLettered: 0 });
+    expect(await qstats(t, 'q')).toMatchObject({ depth: 2, inFlight: 0, deadLettered: 0, receiveErrors: 1 });
     const [fresh] = await t.broker.receive('q', { max: 10 }); // not left leased to nobody until its lease ran out
     expect(fresh).toMatchObject({ payload: 'fresh', deliveryCount: 1 });
     await fresh.ack();

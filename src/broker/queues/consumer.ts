@@ -3,8 +3,9 @@
 // (retry backoff, then dead-letter after maxDeliveries); one that throws RELEASED hands the
 // message back uncounted (its reader is leaving), and the consumer takes nothing for a short
 // backoff. The handler gets each delivery decoded into its message fields, or, for a consumer
-// started by consumeStored, as its stored record.
-import { LIMITS, WharfError, checkOptionFields, isWharfError } from '../../common/index.js';
+// started by consumeStored, as its stored record. A fetch that fails is reported (onError) and
+// tried again after a backoff.
+import { LIMITS, WharfError, checkOptionFields, isWharfError, toWharfError } from '../../common/index.js';
 import { BROKER_DEFAULTS } from '../context.js';
 import { CONSUME_OPTION_FIELDS, type ConsumeOptions, type Consumer } from '../queue-types.js';
 import type { Delivery } from './delivery.js';
@@ -29,6 +30,14 @@ function releasePauseMs(releasesInRow: number): number {
     BROKER_DEFAULTS.retryInitialDelayMs * 2 ** Math.min(20, releasesInRow - 1),
   );
 }
+
+/**
+ * The wait after a failed fetch, doubled for each failure in a row up to the most; close()
+ * interrupts it. Not woken by the queue's notify: a failed take gives back what it had leased and
+ * notifies, so two consumers whose takes failed woke each other in a loop that never yielded.
+ */
+export const FETCH_RETRY_MS = 100;
+export const FETCH_RETRY_MAX_MS = 5_000;
 
 export class QueueConsumer implements Consumer, OutcomeSink<Delivery> {
   private closed = false;
@@ -58,6 +67,9 @@ export class QueueConsumer implements Consumer, OutcomeSink<Delivery> {
   /** Releases by the handler since it last handled or failed a message, and until when takes pause for them. */
   private releasesInRow = 0;
   private pausedUntilMs = 0;
+  /** Fetches failed in a row (0 once one succeeds), and when the next may be: the wait doubles with each. */
+  private fetchFailures = 0;
+  private fetchRetryAtMs = 0;
   private loop: Promise<void> = Promise.resolve();
   /** Fired once close() has finished (keep-alive.ts), with why the consumer stopped. */
   readonly stopped = new StopSignal();
@@ -82,6 +94,8 @@ export class QueueConsumer implements Consumer, OutcomeSink<Delivery> {
       );
     }
     if (typeof handler !== 'function') throw new WharfError('INVALID_ARGUMENT', 'consume needs a handler function');
+    if (options.onError !== undefined && typeof options.onError !== 'function')
+      throw new WharfError('INVALID_ARGUMENT', 'consume onError must be a function (err: WharfError) => void');
     this.concurrency = c;
     this.prefetch = p;
     const leaseMs = options.visibilityTimeoutMs ?? engine.options.visibilityTimeoutMs;
@@ -110,16 +124,19 @@ export class QueueConsumer implements Consumer, OutcomeSink<Delivery> {
         await new Promise<void>((resolve) => (this.slotWake = resolve));
         continue;
       }
-      if (this.pausedUntilMs > this.engine.clock.now()) {
-        await this.pauseForRelease();
+      const pausedUntilMs = Math.max(this.pausedUntilMs, this.fetchRetryAtMs);
+      if (pausedUntilMs > this.engine.clock.now()) {
+        await this.pause(pausedUntilMs);
         continue;
       }
       let batch: Delivery[];
       try {
         batch = await this.engine.take(room, this.leaseMs, this.decode);
-      } catch {
-        batch = [];
+      } catch (err) {
+        this.fetchFailed(err);
+        continue;
       }
+      this.fetchFailures = 0;
       if (batch.length === 0 && !this.closed) {
         // Idle: a publish may hand its messages straight over (queue-handoff.ts).
         batch = await this.engine.waitForWork(IDLE_POLL_MS, this.idle, {
@@ -143,10 +160,13 @@ export class QueueConsumer implements Consumer, OutcomeSink<Delivery> {
     }
   }
 
-  /** Waits out the pause after a release (close() and a later release wake it: the loop looks again). */
-  private pauseForRelease(): Promise<void> {
+  /**
+   * Waits out a pause (after a release, or a failed fetch) until untilMs; close() and a release
+   * wake it, and the loop looks again whether a pause still holds.
+   */
+  private pause(untilMs: number): Promise<void> {
     return new Promise<void>((resolve) => {
-      const timer = this.engine.clock.setTimer(this.pausedUntilMs - this.engine.clock.now(), () => wake());
+      const timer = this.engine.clock.setTimer(untilMs - this.engine.clock.now(), () => wake());
       const wake = (): void => {
         timer.cancel();
         if (this.idle.wake === wake) this.idle.wake = undefined;
@@ -154,6 +174,28 @@ export class QueueConsumer implements Consumer, OutcomeSink<Delivery> {
       };
       this.idle.wake = wake;
     });
+  }
+
+  /**
+   * A take failed (an expired message its dead-letter queue cannot take, say: every take that
+   * reaches it fails): reported, and no take before the backoff has passed, so a broken queue
+   * neither spins nor stays silent. What the take had leased it gave back itself.
+   */
+  private fetchFailed(err: unknown): void {
+    if (this.closed) return;
+    this.fetchFailures++;
+    this.report(err);
+    const waitMs = Math.min(FETCH_RETRY_MAX_MS, FETCH_RETRY_MS * 2 ** Math.min(this.fetchFailures - 1, 16));
+    this.fetchRetryAtMs = this.engine.clock.now() + waitMs;
+  }
+
+  /** Tells onError; the caller's callback must not stop the consumer by throwing. */
+  private report(err: unknown): void {
+    try {
+      this.options.onError?.(toWharfError(err));
+    } catch {
+      // its own failure: ignored
+    }
   }
 
   private dispatch(): void {

@@ -227,7 +227,16 @@ export function dueTracked(q: SettleHost, t: Tracked, now: number): void {
 /** Settles an expired message: dropped, or dead-lettered when the queue asks (onExpire). */
 export async function expire(q: SettleHost, rec: LogRecord, level: number, t: Tracked | undefined): Promise<void> {
   if (q.options.onExpire === 'dead-letter' && q.options.deadLetterQueue !== undefined) {
-    await q.host.appendTo(q.options.deadLetterQueue, [deadLetterRecord(rec, q.facts('expired', t))]);
+    try {
+      await q.host.appendTo(q.options.deadLetterQueue, [deadLetterRecord(rec, q.facts('expired', t))]);
+    } catch (err) {
+      throw deadLetterUnavailable(
+        q,
+        'an expired message',
+        err,
+        'it stays in the queue, and every receive that reaches it fails until it is moved (consumers retry on their own)',
+      );
+    }
     q.counters.deadLettered++;
     // Acked by position meanwhile (a transaction rolling forward; that takes no lock): settled
     // already, and settling it again would count its bytes off twice.
@@ -240,6 +249,21 @@ export async function expire(q: SettleHost, rec: LogRecord, level: number, t: Tr
     q.bytes -= recordBytes(rec);
     q.roomFreed();
   }
+}
+
+/**
+ * The error of a dead letter that its dead-letter queue could not take (its storage failed, or it
+ * was closed): UNAVAILABLE whatever the cause's code (a CLOSED would read as this queue being
+ * closed), naming the dead-letter queue, what became of the message, and what to do.
+ */
+export function deadLetterUnavailable(q: SettleHost, what: string, err: unknown, outcome: string): WharfError {
+  const dlq = q.options.deadLetterQueue!;
+  const why = err instanceof Error ? err.message : String(err);
+  return new WharfError(
+    'UNAVAILABLE',
+    `queue ${JSON.stringify(q.name)}: ${what} could not be moved to its dead-letter queue ${JSON.stringify(dlq)} (${why}); ${outcome}. Fix what keeps ${JSON.stringify(dlq)} from storing (a full or failing disk?)`,
+    { cause: err, details: { queue: q.name, deadLetterQueue: dlq } },
+  );
 }
 
 function checkDelayMs(delayMs: number): void {

@@ -14,7 +14,12 @@ export interface StatsSource {
   readonly state: QueueState;
   readonly options: { readonly deadLetterQueue?: string };
   readonly host: { depthOf(queue: string): number };
-  readonly counters: { readonly deadLettered: number; readonly expired: number; readonly dropped: number };
+  readonly counters: {
+    readonly deadLettered: number;
+    readonly expired: number;
+    readonly dropped: number;
+    readonly receiveErrors: number;
+  };
   readonly rates: Readonly<Record<'publish' | 'deliver' | 'ack' | 'nack' | 'error', RateWindow>>;
   readonly bytes: number;
   readOne(level: number, offset: number): Promise<LogRecord | null>;
@@ -59,6 +64,7 @@ export async function queueStats(q: StatsSource): Promise<QueueStats> {
     errorRate: q.rates.error.perSecond(now),
     expired: q.counters.expired,
     dropped: q.counters.dropped,
+    receiveErrors: q.counters.receiveErrors,
   };
   // Its age on this queue: a message a redrive brought back from a dead-letter queue counts from
   // the redrive, not its first publish, or the whole time it spent elsewhere would show at once.

@@ -89,7 +89,8 @@ export class QueueEngine {
   private recoveredDeadLetters: Tracked[] = [];
   private snapshotting = false;
   private snapshotDone: Promise<void> = Promise.resolve();
-  readonly counters = { deadLettered: 0, expired: 0, dropped: 0 };
+  /** Counts since open; receiveErrors: takes that failed (a consumer retries them: stats show them). */
+  readonly counters = { deadLettered: 0, expired: 0, dropped: 0, receiveErrors: 0 };
   readonly rates: Record<'publish' | 'deliver' | 'ack' | 'nack' | 'error', RateWindow>;
 
   constructor(
@@ -264,12 +265,18 @@ export class QueueEngine {
   take(max: number, leaseMs: number, decode = true): Promise<Delivery[]> {
     return this.locked(async () => {
       if (this.closed) return [];
-      this.processDue();
-      if (this.delayed.hasWork(this.clock.now())) await this.delayed.moveDue();
-      const out = await this.taker.takeAll(max, leaseMs);
-      if (out.length > 0) {
-        this.rates.deliver.add(out.length, this.clock.now());
-        await this.journal.commit();
+      let out: Delivery[];
+      try {
+        this.processDue();
+        if (this.delayed.hasWork(this.clock.now())) await this.delayed.moveDue();
+        out = await this.taker.takeAll(max, leaseMs);
+        if (out.length > 0) {
+          this.rates.deliver.add(out.length, this.clock.now());
+          await this.journal.commit();
+        }
+      } catch (err) {
+        this.counters.receiveErrors++;
+        throw err;
       }
       if (decode) for (let i = 0; i < out.length; i++) out[i].decode(this.store.shareReadBuffers);
       return out;
