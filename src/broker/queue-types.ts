@@ -235,6 +235,11 @@ export interface QueueStats {
    * quiet): a dead-letter queue that cannot take an expired message, a journal or log that fails.
    */
   receiveErrors: number;
+  /**
+   * Messages this queue could not dead-letter since the broker opened (its dead-letter queue's
+   * storage failed, or it was closed): expired ones stay, others are delivered again after a wait.
+   */
+  deadLetterErrors: number;
 }
 
 export interface Wharf_Queues {

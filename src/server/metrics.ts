@@ -53,6 +53,11 @@ export class BrokerMetrics {
       "Receives of the queue that failed since the broker opened, its consumers' included (they retry them)",
       ['queue'],
     );
+    gauge(
+      'wharf_queue_dead_letter_errors',
+      'Messages the queue could not move to its dead-letter queue since the broker opened',
+      ['queue'],
+    );
     for (const r of ['publish', 'deliver', 'ack', 'nack', 'error']) {
       gauge(`wharf_queue_${r}_per_second`, `Queue ${r} rate`, ['queue']);
     }
@@ -167,6 +172,7 @@ export class BrokerMetrics {
     this.g.wharf_queue_oldest_message_age_seconds.set(l, s.oldestAgeMs / 1000);
     this.g.wharf_queue_bytes.set(l, s.bytes);
     this.g.wharf_queue_receive_errors.set(l, s.receiveErrors);
+    this.g.wharf_queue_dead_letter_errors.set(l, s.deadLetterErrors);
     this.g.wharf_queue_publish_per_second.set(l, s.publishRate);
     this.g.wharf_queue_deliver_per_second.set(l, s.deliverRate);
     this.g.wharf_queue_ack_per_second.set(l, s.ackRate);

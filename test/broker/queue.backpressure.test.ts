@@ -195,7 +195,7 @@ describe('overflow policies', () => {
     } finally {
       restore();
     }
-    expect(await qstats(t, 'q')).toMatchObject({ depth: 0, deadLettered: 0, dlqDepth: 0 });
+    expect(await qstats(t, 'q')).toMatchObject({ depth: 0, deadLettered: 0, dlqDepth: 0, deadLetterErrors: 1 });
     expect(err).toMatchObject({ code: 'QUEUE_FULL', cause: failure });
     expect((err as Error).message).toMatch(/dead-letter queue "q\.dlq" could not take/);
     expect((await fill('q', 3)).map((r) => r.overflow)).toEqual([undefined, undefined, 'dead-lettered']);

@@ -6,6 +6,7 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { FETCH_RETRY_MAX_MS, FETCH_RETRY_MS } from '../../src/broker/queues/consumer.js';
 import { QueueEngine } from '../../src/broker/queues/queue.js';
+import { QUEUE_DEFAULTS } from '../../src/broker/queues/queue-config.js';
 import type { RecordInput } from '../../src/storage/index.js';
 import { WharfError } from '../../src/common/index.js';
 import { openTestBroker, payloads, qstats, settle, until, type TestBroker } from './queue-helpers.js';
@@ -139,6 +140,42 @@ describe('consume when receives fail', () => {
     await expect(
       t.broker.consume('q', { onError: 'log' as unknown as () => void }, () => undefined),
     ).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
+  });
+
+  it('a message at maxDeliveries whose dead letter cannot be written comes back only after deadLetterRetryMs, and each failed nack is reported', async () => {
+    // No retry backoff: the queue's own wait cannot hide a loop.
+    await t.broker.createQueue('m', { maxDeliveries: 2, deadLetterQueue: 'q.dlq', retry: { initialDelayMs: 0 } });
+    await t.broker.publish('m', { payload: 'poison' });
+    const errors: WharfError[] = [];
+    const counts: number[] = [];
+    const handler = (msg: { deliveryCount: number }): void => {
+      counts.push(msg.deliveryCount);
+      throw new Error('cannot handle it');
+    };
+    // Two consumers: visible again at once, the message went from one to the other as fast as the
+    // event loop turned, each failed nack trying the dead-letter queue again.
+    const a = await t.broker.consume('m', { onError: (err) => errors.push(err) }, handler);
+    const b = await t.broker.consume('m', { onError: (err) => errors.push(err) }, handler);
+    await until(() => errors.length >= 1, t);
+    await settle(50);
+    expect(counts).toEqual([1, 2]);
+    expect(attempts).toBe(1);
+    expect(errors[0]).toMatchObject({ code: 'UNAVAILABLE', cause: failure });
+    expect(errors[0].message).toContain('a message at maxDeliveries (delivery 2) could not be moved');
+    expect(await qstats(t, 'm')).toMatchObject({ depth: 0, delayed: 1, inFlight: 0, deadLetterErrors: 1 });
+
+    t.clock.advance(QUEUE_DEFAULTS.deadLetterRetryMs);
+    await until(() => errors.length === 2, t);
+    expect(counts).toEqual([1, 2, 3]);
+    broken = false;
+    t.clock.advance(QUEUE_DEFAULTS.deadLetterRetryMs);
+    await until(() => counts.length === 4, t);
+    await until(() => attempts === 3, t);
+    await settle(10);
+    expect(payloads(await t.broker.receive('q.dlq', { max: 10 }))).toEqual(['poison']);
+    expect(await qstats(t, 'm')).toMatchObject({ deadLettered: 1, deadLetterErrors: 2, depth: 0, delayed: 0 });
+    expect(errors).toHaveLength(2);
+    await Promise.all([a.close(), b.close()]);
   });
 
   it('without onError the consumer still backs off and counts the failures', async () => {

@@ -2,6 +2,7 @@
 // maxDeliveries, so a message that crashes its consumer's process every time is dead-lettered.
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { QueueEngine } from '../../src/broker/queues/queue.js';
+import { QUEUE_DEFAULTS } from '../../src/broker/queues/queue-config.js';
 import { WharfError } from '../../src/common/index.js';
 import { openTestBroker, qstats, type TestBroker } from './queue-helpers.js';
 
@@ -55,7 +56,7 @@ describe('maxDeliveries across restarts', () => {
     expect(await qstats(t, 'q')).toMatchObject({ dropped: 1, depth: 0, inFlight: 1 });
   });
 
-  it('a dead letter that cannot be written at open leaves the message visible, and the broker opens', async () => {
+  it('a dead letter that cannot be written at open leaves the message to be delivered again after a wait, and the broker opens', async () => {
     await t.broker.createQueue('work.dlq');
     await t.broker.createQueue('work', { maxDeliveries: 1, deadLetterQueue: 'work.dlq' });
     await t.broker.publish('work', { payload: 'poison' });
@@ -70,7 +71,8 @@ describe('maxDeliveries across restarts', () => {
       append.mockRestore();
     }
     expect(attempts).toBe(1);
-    expect(await qstats(t, 'work')).toMatchObject({ depth: 1, inFlight: 0, deadLettered: 0 });
+    expect(await qstats(t, 'work')).toMatchObject({ delayed: 1, inFlight: 0, deadLettered: 0, deadLetterErrors: 1 });
+    t.clock.advance(QUEUE_DEFAULTS.deadLetterRetryMs); // the queue's retry backoff: 1 s for a first delivery
     const [again] = await t.broker.receive('work');
     expect(again.deliveryCount).toBe(2);
   });

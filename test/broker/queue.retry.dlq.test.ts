@@ -1,6 +1,7 @@
 // Nack with retry backoff; after maxDeliveries the message is dead-lettered with headers saying why; redrive.
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { QueueEngine } from '../../src/broker/queues/queue.js';
+import { QUEUE_DEFAULTS } from '../../src/broker/queues/queue-config.js';
 import { WharfError } from '../../src/common/index.js';
 import { openTestBroker, type TestBroker, qstats, settle } from './queue-helpers.js';
 
@@ -119,18 +120,27 @@ describe('retries and dead-lettering', () => {
     expect((await qstats(t, 'work.dlq')).depth).toBe(1);
   });
 
-  it('a message whose dead letter cannot be written is visible again, not left in flight', async () => {
+  it('a message whose dead letter cannot be written is delivered again after a wait (at least deadLetterRetryMs), not left in flight', async () => {
     await t.broker.publish('work', { payload: 'bad' });
     const [m] = await t.broker.receive('work');
     const failure = new WharfError('UNAVAILABLE', 'dead-letter queue unavailable');
     const append = vi.spyOn(QueueEngine.prototype, 'appendRecords').mockRejectedValueOnce(failure);
     try {
-      await expect(m.nack({ requeue: false })).rejects.toBe(failure);
+      await expect(m.nack({ requeue: false })).rejects.toMatchObject({
+        code: 'UNAVAILABLE',
+        cause: failure,
+        message: expect.stringContaining(
+          'nacked with requeue: false could not be moved to its dead-letter queue "work.dlq"',
+        ),
+      });
     } finally {
       append.mockRestore();
     }
     const s = await qstats(t, 'work');
-    expect([s.depth, s.inFlight, s.deadLettered]).toEqual([1, 0, 0]);
+    expect([s.depth, s.delayed, s.inFlight, s.deadLettered, s.deadLetterErrors]).toEqual([0, 1, 0, 0, 1]);
+    t.clock.advance(QUEUE_DEFAULTS.deadLetterRetryMs - 1); // the retry backoff here is 100 ms: the floor holds
+    expect(await t.broker.receive('work')).toEqual([]);
+    t.clock.advance(1);
     const [again] = await t.broker.receive('work');
     expect(again.payload).toBe('bad');
     await again.nack({ requeue: false });

@@ -1,5 +1,6 @@
-// /metrics: wharf_queue_receive_errors is QueueStats.receiveErrors, so a queue whose receives fail
-// (here: its dead-letter queue cannot take an expired message) does not look healthy.
+// /metrics: wharf_queue_receive_errors and wharf_queue_dead_letter_errors are QueueStats'
+// receiveErrors and deadLetterErrors, so a queue whose receives fail (here: its dead-letter queue
+// cannot take an expired message) does not look healthy.
 import { afterEach, expect, it, vi } from 'vitest';
 import { Broker } from '../../src/broker/index.js';
 import { QueueEngine } from '../../src/broker/queues/queue.js';
@@ -16,7 +17,7 @@ afterEach(async () => {
 const line = (text: string, series: string): string | undefined =>
   text.split('\n').find((l) => l.startsWith(`${series} `));
 
-it('counts the failed receives of each queue in wharf_queue_receive_errors', async () => {
+it('counts the failed receives of each queue in wharf_queue_receive_errors, and the dead letters it could not write in wharf_queue_dead_letter_errors', async () => {
   const clock = new ManualClock();
   broker = await Broker.open({ inMemory: true, clock });
   await broker.createQueue('q.dlq');
@@ -33,4 +34,6 @@ it('counts the failed receives of each queue in wharf_queue_receive_errors', asy
   const text = await metrics.scrape();
   expect(line(text, 'wharf_queue_receive_errors{queue="q"}')).toBe('wharf_queue_receive_errors{queue="q"} 2');
   expect(line(text, 'wharf_queue_receive_errors{queue="q.dlq"}')).toBe('wharf_queue_receive_errors{queue="q.dlq"} 0');
+  // Each of those receives met the expired message and could not dead-letter it.
+  expect(line(text, 'wharf_queue_dead_letter_errors{queue="q"}')).toBe('wharf_queue_dead_letter_errors{queue="q"} 2');
 });

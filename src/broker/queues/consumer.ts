@@ -4,7 +4,7 @@
 // message back uncounted (its reader is leaving), and the consumer takes nothing for a short
 // backoff. The handler gets each delivery decoded into its message fields, or, for a consumer
 // started by consumeStored, as its stored record. A fetch that fails is reported (onError) and
-// tried again after a backoff.
+// tried again after a backoff; a nack that fails is reported too.
 import { LIMITS, WharfError, checkOptionFields, isWharfError, toWharfError } from '../../common/index.js';
 import { BROKER_DEFAULTS } from '../context.js';
 import { CONSUME_OPTION_FIELDS, type ConsumeOptions, type Consumer } from '../queue-types.js';
@@ -372,9 +372,19 @@ export class QueueConsumer implements Consumer, OutcomeSink<Delivery> {
       void this.engine.release(m.receipt).catch(ignore);
     } else {
       this.releasesInRow = 0;
-      void m.nack({ error: err instanceof Error ? err.message : String(err) }).catch(ignore);
+      void m.nack({ error: err instanceof Error ? err.message : String(err) }).catch(this.nackRejected);
     }
   }
+
+  /**
+   * A nack that failed is reported (a message at maxDeliveries whose dead letter could not be
+   * written, say: it comes back later, and fails again), unless its lease had run out
+   * (RECEIPT_INVALID: redelivered as usual) or the queue is closing.
+   */
+  private readonly nackRejected = (err: unknown): void => {
+    if (isWharfError(err, 'RECEIPT_INVALID') || isWharfError(err, 'CLOSED')) return;
+    this.report(err);
+  };
 
   close(): Promise<void> {
     return this.stop(true, null);

@@ -27,6 +27,8 @@ export const QUEUE_DEFAULTS = {
   delayIndexCapacity: 10_000,
   /** After a failed move of due delayed messages (or rescan of the delay log), the wait before the next try. */
   delayMoveRetryMs: 1_000,
+  /** The least wait before a message whose dead letter could not be written is delivered again (its retry backoff, if longer). */
+  deadLetterRetryMs: 1_000,
   /** Journal size that triggers a snapshot (and segment truncation). */
   snapshotJournalBytes: 4 * 1024 * 1024,
   /** Most bytes one read of a queue's log asks for (deliveries, delay-log scans). */

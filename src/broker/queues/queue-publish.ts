@@ -307,6 +307,7 @@ export class QueuePublisher {
         await this.appendReserved(fit, fitBytes);
       },
       (err: unknown) => {
+        q.counters.deadLetterErrors += over.length;
         this.gate.unreserve(fit.length, fitBytes);
         const why = err instanceof Error ? err.message : String(err);
         throw this.gate.full(

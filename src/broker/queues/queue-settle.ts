@@ -7,7 +7,7 @@ import { LIMITS, WharfError, checkOptionFields, type Clock } from '../../common/
 import type { LogRecord, RecordInput } from '../../storage/index.js';
 import { NACK_OPTION_FIELDS, type NackOptions } from '../queue-types.js';
 import type { LeaseBook } from './lease-book.js';
-import type { ResolvedQueueOptions } from './queue-config.js';
+import { QUEUE_DEFAULTS, type ResolvedQueueOptions } from './queue-config.js';
 import { trackedLevel, trackedOffset, type QueueState, type Tracked } from './queue-state.js';
 import { type DeadLetterFacts, type DeadLetterReason, deadLetterRecord, recordBytes } from './queue-record.js';
 import type { RateWindow } from './rate-window.js';
@@ -27,7 +27,7 @@ export interface SettleHost {
   readonly timers: TimerHeap<number>;
   readonly journal: { commit(): Promise<void> };
   readonly rates: { readonly ack: RateWindow; readonly nack: RateWindow; readonly error: RateWindow };
-  readonly counters: { deadLettered: number; expired: number; dropped: number };
+  readonly counters: { deadLettered: number; expired: number; dropped: number; deadLetterErrors: number };
   /** Unsettled bytes in all logs: a settle counts its message's off. */
   bytes: number;
   assertOpen(): void;
@@ -181,26 +181,41 @@ function stillSettling(q: SettleHost, t: Tracked): boolean {
 
 /**
  * Moves a message in state settling to the dead-letter queue (or drops it when there is none). If
- * the dead letter cannot be written, the message is visible again rather than stuck, and the
- * error is the caller's.
+ * the dead letter cannot be written, the message waits its retry backoff (at least
+ * deadLetterRetryMs) and is then delivered again, rather than stuck; the error is the caller's.
+ * Visible at once, it went straight back to a consumer whose handler failed again: handler, nack,
+ * failed dead letter, as fast as the event loop turned.
  */
 export async function deadLetterTracked(q: SettleHost, t: Tracked, reason: DeadLetterReason): Promise<void> {
   if (!stillSettling(q, t)) return;
+  let writing = false;
   try {
     const rec = await q.readOne(t.level, t.offset);
     if (!stillSettling(q, t)) return;
     if (rec !== null && q.options.deadLetterQueue !== undefined) {
+      writing = true;
       await q.host.appendTo(q.options.deadLetterQueue, [deadLetterRecord(rec, q.facts(reason, t))]);
       q.counters.deadLettered++;
     } else {
       q.counters.dropped++;
     }
   } catch (err) {
+    const retryMs = Math.max(QUEUE_DEFAULTS.deadLetterRetryMs, retryDelayMs(q.options.retry, t.deliveryCount));
     if (stillSettling(q, t)) {
-      q.state.makeVisible(t);
-      q.notify();
+      const at = q.clock.now() + retryMs;
+      q.state.requeue(t, at);
+      q.timers.schedule(t.key, at);
     }
-    throw err;
+    if (!writing) throw err; // reading the message failed: not the dead-letter queue's doing
+    q.counters.deadLetterErrors++;
+    throw deadLetterUnavailable(
+      q,
+      reason === 'rejected'
+        ? 'a message nacked with requeue: false'
+        : `a message at maxDeliveries (delivery ${t.deliveryCount})`,
+      err,
+      `it is delivered again in ${retryMs} ms (its retry backoff, at least deadLetterRetryMs), and dead-lettered once a later delivery fails and the dead-letter queue takes it`,
+    );
   }
   if (stillSettling(q, t)) settleTracked(q, t);
   await q.journal.commit();
@@ -230,6 +245,7 @@ export async function expire(q: SettleHost, rec: LogRecord, level: number, t: Tr
     try {
       await q.host.appendTo(q.options.deadLetterQueue, [deadLetterRecord(rec, q.facts('expired', t))]);
     } catch (err) {
+      q.counters.deadLetterErrors++;
       throw deadLetterUnavailable(
         q,
         'an expired message',

@@ -19,6 +19,7 @@ export interface StatsSource {
     readonly expired: number;
     readonly dropped: number;
     readonly receiveErrors: number;
+    readonly deadLetterErrors: number;
   };
   readonly rates: Readonly<Record<'publish' | 'deliver' | 'ack' | 'nack' | 'error', RateWindow>>;
   readonly bytes: number;
@@ -65,6 +66,7 @@ export async function queueStats(q: StatsSource): Promise<QueueStats> {
     expired: q.counters.expired,
     dropped: q.counters.dropped,
     receiveErrors: q.counters.receiveErrors,
+    deadLetterErrors: q.counters.deadLetterErrors,
   };
   // Its age on this queue: a message a redrive brought back from a dead-letter queue counts from
   // the redrive, not its first publish, or the whole time it spent elsewhere would show at once.

@@ -89,8 +89,8 @@ export class QueueEngine {
   private recoveredDeadLetters: Tracked[] = [];
   private snapshotting = false;
   private snapshotDone: Promise<void> = Promise.resolve();
-  /** Counts since open; receiveErrors: takes that failed (a consumer retries them: stats show them). */
-  readonly counters = { deadLettered: 0, expired: 0, dropped: 0, receiveErrors: 0 };
+  /** Counts since open; receiveErrors: takes that failed, deadLetterErrors: dead letters not written. */
+  readonly counters = { deadLettered: 0, expired: 0, dropped: 0, receiveErrors: 0, deadLetterErrors: 0 };
   readonly rates: Record<'publish' | 'deliver' | 'ack' | 'nack' | 'error', RateWindow>;
 
   constructor(
