@@ -5,7 +5,8 @@
 // subscribes again; deliveries of the old connection are never settled on the new one (the
 // server already failed them, so the broker redelivers: at-least-once). A flow the server ends on
 // its own (FLOW_ENDED: its queue or topic was deleted), or whose resubscribe finds no queue or topic,
-// stops and says why through `ended`.
+// stops and says why through `ended`; a problem the server's side of it keeps retrying (FLOW_ERROR)
+// goes to the options' onError.
 import { WharfError, isWharfError } from '../common/index.js';
 import {
   DeliveryFacts,
@@ -69,6 +70,8 @@ export abstract class RemoteFlow<M extends Message = Message> {
   /** Consumer.ended / Subscription.ended. */
   readonly ended: Promise<WharfError | null>;
   private settleEnded!: (reason: WharfError | null) => void;
+  /** The options' onError (never sent: JSON leaves a function out), told what FLOW_ERROR says. */
+  private readonly onError: ((error: WharfError) => void) | null;
 
   constructor(
     protected readonly conn: ClientConnection,
@@ -82,6 +85,8 @@ export abstract class RemoteFlow<M extends Message = Message> {
   ) {
     this.ended = new Promise((resolve) => (this.settleEnded = resolve));
     this.settles = new FlowSettles(conn, this);
+    const onError = wireOptions.onError;
+    this.onError = typeof onError === 'function' ? (onError as (error: WharfError) => void) : null;
   }
 
   /** SUBSCRIBE / CONSUME on the current connection. */
@@ -152,6 +157,19 @@ export abstract class RemoteFlow<M extends Message = Message> {
     this.registry.unregister(this.serverId, this);
     this.epoch = -1; // settles send nothing for this flow from now on
     this.settleEnded(reason);
+  }
+
+  /**
+   * FLOW_ERROR (version 11): the server's consumer or subscription of this flow met a problem it
+   * cannot hand to a handler (a receive that failed) and keeps retrying; onError is told.
+   */
+  serverError(error: WharfError): void {
+    if (this.closing) return;
+    try {
+      this.onError?.(error);
+    } catch {
+      // The caller's callback, run while a frame is read: its failure must not stop the connection.
+    }
   }
 
   /** The options a SUBSCRIBE / CONSUME sends on a connection of protocol `version`. */

@@ -9,6 +9,7 @@ import {
   TRANSACTION_VERSION,
   decodeAssignments,
   decodeFlowEnded,
+  decodeFlowError,
   decodeDeliverHeader,
   decodeEmpty,
   decodeJsonResult,
@@ -96,6 +97,9 @@ export class RemoteWharf implements Wharf, FlowRegistry {
     } else if (op === OP.FLOW_ENDED) {
       const { subscriptionId, reason } = decodeFlowEnded(r);
       this.flows.get(subscriptionId)?.endedByServer(reason);
+    } else if (op === OP.FLOW_ERROR) {
+      const { subscriptionId, error } = decodeFlowError(r);
+      this.flows.get(subscriptionId)?.serverError(error);
     }
   }
 
@@ -289,6 +293,9 @@ export class RemoteWharf implements Wharf, FlowRegistry {
     if (typeof handler !== 'function')
       throw new WharfError('INVALID_ARGUMENT', 'consume needs a handler function as its third argument');
     const o = asObject(options, 'consume option', '{ concurrency: 4 }') as ConsumeOptions;
+    // Kept here and told what FLOW_ERROR says; JSON would send another value, and the server refuses one.
+    if (o.onError !== undefined && typeof o.onError !== 'function')
+      throw new WharfError('INVALID_ARGUMENT', 'consume onError must be a function (err: WharfError) => void');
     // The ranges the broker's consumer takes, checked here as embedded checks them: the server runs
     // its consumer with the credits (at most maxConsumeConcurrency), not with these numbers.
     const { concurrency, prefetch: credits } = checkConsumeLimits(o);

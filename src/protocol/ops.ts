@@ -1,8 +1,8 @@
-// Op codes of the native protocol, version 10 (version 1 plus SETTLE_BATCH in 2, FLOW_ENDED in 3, a PUBLISH_OK result flag and RECEIVE's attempt id in 4, a second PUBLISH_OK result flag in 5, RELEASE in 6, TRANSACTION in 7, grants on group deliveries, fenced TRANSACTION offset commits and PUBLISH_OK overflow flags in 8, SUBSCRIBE's startOffsets option in 9, SETTLE's outcome 2 (released) in 10). Requests are 0x01-0x7E, responses set bit 7 of the
+// Op codes of the native protocol, version 11 (version 1 plus SETTLE_BATCH in 2, FLOW_ENDED in 3, a PUBLISH_OK result flag and RECEIVE's attempt id in 4, a second PUBLISH_OK result flag in 5, RELEASE in 6, TRANSACTION in 7, grants on group deliveries, fenced TRANSACTION offset commits and PUBLISH_OK overflow flags in 8, SUBSCRIBE's startOffsets option in 9, SETTLE's outcome 2 (released) in 10, FLOW_ERROR in 11). Requests are 0x01-0x7E, responses set bit 7 of the
 // request's family, pushes (server -> client, correlation id 0) are 0xC0 and up. docs/protocol.md
 // lists every op's body byte by byte.
 
-export const PROTOCOL_VERSION = 10;
+export const PROTOCOL_VERSION = 11;
 /** First version with SETTLE_BATCH; against an older server the client settles with SETTLE + CREDIT. */
 export const SETTLE_BATCH_VERSION = 2;
 /** First version with the FLOW_ENDED push; an older client is not sent it (its flow just stops). */
@@ -36,6 +36,11 @@ export const START_OFFSETS_VERSION = 9;
  * the client settles such a delivery as failed there.
  */
 export const RELEASED_SETTLE_VERSION = 10;
+/**
+ * First version with the FLOW_ERROR push (a problem the server's consumer or subscription of a flow
+ * could not hand to its handler; the flow goes on); an older client is not sent it.
+ */
+export const FLOW_ERROR_VERSION = 11;
 /** Oldest version this code still speaks. */
 export const MIN_PROTOCOL_VERSION = 1;
 
@@ -94,6 +99,7 @@ export const OP = {
   DELIVER: 0xc0,
   ASSIGNMENTS: 0xc1,
   FLOW_ENDED: 0xc2,
+  FLOW_ERROR: 0xc3,
 } as const;
 
 export type OpName = keyof typeof OP;

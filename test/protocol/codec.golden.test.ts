@@ -158,6 +158,14 @@ describe('codec golden fixtures', () => {
     expect(decoded.reason).toMatchObject({ code: 'NOT_FOUND', message: 'gone' });
   });
 
+  it('FLOW_ERROR (version 11): the subscription id, then an ERROR body, as FLOW_ENDED', () => {
+    const f = P.encodeFrame(P.OP.FLOW_ERROR, 0, (w) => P.encodeFlowError(w, 1, new WharfError('UNAVAILABLE', 'dlq')));
+    expect(hex(f)).toBe('00000021c30000000000000001000b554e415641494c41424c4500000003646c71ffffffff');
+    const decoded = body(f, P.OP.FLOW_ERROR, P.decodeFlowError);
+    expect(decoded.subscriptionId).toBe(1);
+    expect(decoded.error).toMatchObject({ code: 'UNAVAILABLE', message: 'dlq' });
+  });
+
   it('SETTLE_BATCH runs that are empty, start at 0 or pass 0xFFFFFFFF are PROTOCOL_ERROR', () => {
     for (const run of [
       [5, 0],

@@ -23,6 +23,10 @@
 // FLOW_ENDED  (0xC2)  subscriptionId:u32 code:str message:lstr retryAfterMs:u32  push, correlation
 //                     id 0, version 3: the server ended the flow on its own (its queue or topic was
 //                     deleted); the rest is an ERROR body saying why. The flow is gone.
+// FLOW_ERROR  (0xC3)  subscriptionId:u32 code:str message:lstr retryAfterMs:u32  push, correlation
+//                     id 0, version 11: a problem the server's consumer or subscription of the flow
+//                     could not hand to a handler (a receive that failed, say); it keeps retrying, the
+//                     flow goes on. The rest is an ERROR body saying what.
 import type { WharfError } from '../../common/index.js';
 import { RELEASED_SETTLE_VERSION } from '../ops.js';
 import type { WireReader } from '../wire-reader.js';
@@ -228,4 +232,12 @@ export function encodeFlowEnded(w: WireWriter, subscriptionId: number, reason: W
 export function decodeFlowEnded(r: WireReader): { subscriptionId: number; reason: WharfError } {
   const subscriptionId = r.u32('subscriptionId');
   return { subscriptionId, reason: decodeError(r) };
+}
+
+/** FLOW_ERROR's body is FLOW_ENDED's: the flow's id, then an ERROR body. */
+export const encodeFlowError = encodeFlowEnded;
+
+export function decodeFlowError(r: WireReader): { subscriptionId: number; error: WharfError } {
+  const { subscriptionId, reason } = decodeFlowEnded(r);
+  return { subscriptionId, error: reason };
 }

@@ -5,6 +5,7 @@ import type { Socket } from 'node:net';
 import { ChurnMap, ChurnSet, WharfError, toWharfError, type Clock, type TimerHandle } from '../../common/index.js';
 import {
   FLOW_ENDED_VERSION,
+  FLOW_ERROR_VERSION,
   FrameDecoder,
   OP,
   ONE_WAY_OPS,
@@ -16,6 +17,7 @@ import {
   encodeDeliverHeader,
   encodeError,
   encodeFlowEnded,
+  encodeFlowError,
   endFrame,
   opName,
   type QueueMessage,
@@ -238,9 +240,30 @@ export class Connection {
     this.send(OP.FLOW_ENDED, 0, (w) => encodeFlowEnded(w, flow.id, reason));
   }
 
+  /**
+   * The broker's consumer or subscription of a flow met a problem it cannot hand to a handler (a
+   * receive that failed: its onError) and keeps retrying: a client of version 11 or later is told
+   * with FLOW_ERROR, after SUBSCRIBED; an older one is not (the queue's stats count it). As often
+   * as the broker reports, which it does once per retry, after a backoff.
+   */
+  flowError(flow: FlowState, err: WharfError): void {
+    if (this.closed || this.negotiatedVersion < FLOW_ERROR_VERSION) return;
+    if (flow.closedBecause !== null || this.flows.get(flow.id) !== flow) return; // ended: nobody to tell
+    if (!flow.ready) {
+      flow.heldError = err; // the client learns the flow's id from SUBSCRIBED: sent after it
+      return;
+    }
+    this.send(OP.FLOW_ERROR, 0, (w) => encodeFlowError(w, flow.id, err));
+  }
+
   /** Marks a flow subscribed (after its SUBSCRIBED frame was queued) and releases held deliveries. */
   flowReady(flow: FlowState): void {
     flow.ready = true;
+    if (flow.heldError !== undefined) {
+      const err = flow.heldError;
+      flow.heldError = undefined;
+      this.flowError(flow, err);
+    }
     if (flow.batch.length > 0) {
       this.flowsToFlush.add(flow);
       this.scheduleFlush();

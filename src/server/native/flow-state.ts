@@ -118,6 +118,8 @@ export interface FlowState {
   close(): Promise<void>;
   /** False until SUBSCRIBED is queued: deliveries wait so the client knows the id first. */
   ready: boolean;
+  /** The last problem reported before SUBSCRIBED was queued, sent as FLOW_ERROR once it is. */
+  heldError?: WharfError;
   /** Topic subscriptions: last assignments sent. */
   lastAssignments?: string;
   assignments?: () => number[];

@@ -134,6 +134,7 @@ const subscribe: OpHandler = async (conn, r, id) => {
 
 const consume: OpHandler = async (conn, r, id) => {
   const req = decodeSubscribe(r);
+  refuseClientCallback(req.options);
   const flow = newFlow(conn, req.credits, 'queue');
   conn.flows.set(flow.id, flow);
   const options = req.options as ConsumeOptions;
@@ -151,7 +152,14 @@ const consume: OpHandler = async (conn, r, id) => {
     // sending it (ackThenForward), so the broker's consumer runs in manual mode and never acks one
     // still held for a credit. Held when the flow ends, it goes back.
     const auto = options.ackMode === 'auto';
-    const consumerOptions: ConsumeOptions = { ...options, concurrency, ackMode: 'manual' };
+    // What the broker's consumer cannot hand to the handler (a receive that failed) goes to the
+    // client as FLOW_ERROR; without it a remote consumer of such a queue just waited, told nothing.
+    const consumerOptions: ConsumeOptions = {
+      ...options,
+      concurrency,
+      ackMode: 'manual',
+      onError: (err) => conn.flowError(flow, err),
+    };
     // The embedded Broker hands over each message as stored: it goes out without being decoded.
     // Each delivery is its own outcome (HandlerOutcome), settled when SETTLE arrives, with no promise
     // per message.
@@ -214,6 +222,15 @@ const consume: OpHandler = async (conn, r, id) => {
     throw err;
   }
 };
+
+/** onError is the client's own callback (told through FLOW_ERROR): a value sent for it is refused, as embedded. */
+function refuseClientCallback(options: Record<string, unknown>): void {
+  if (Object.hasOwn(options, 'onError'))
+    throw new WharfError(
+      'INVALID_ARGUMENT',
+      "option onError is the client's own callback, told through FLOW_ERROR (protocol version 11): do not send it",
+    );
+}
 
 /**
  * True when the flow ended (UNSUBSCRIBE, or its connection closing) while its SUBSCRIBE or CONSUME
