@@ -61,6 +61,12 @@ function asObject(v: unknown, what: string, example: string): Record<string, unk
   return v as Record<string, unknown>;
 }
 
+/** onError stays here, told what FLOW_ERROR says: JSON would send any other value, which the server refuses. */
+function checkOnError(options: { onError?: unknown }, what: 'consume' | 'subscribe'): void {
+  if (options.onError !== undefined && typeof options.onError !== 'function')
+    throw new WharfError('INVALID_ARGUMENT', `${what} onError must be a function (err: WharfError) => void`);
+}
+
 export class RemoteWharf implements Wharf, FlowRegistry {
   private readonly flows = new Map<number, RemoteFlow>();
   private readonly allFlows = new Set<RemoteFlow>();
@@ -226,14 +232,9 @@ export class RemoteWharf implements Wharf, FlowRegistry {
     this.ensureOpen();
     if (typeof handler !== 'function')
       throw new WharfError('INVALID_ARGUMENT', 'subscribe needs a handler function as its third argument');
-    const sub = new RemoteSubscription(
-      this.conn,
-      this,
-      topic,
-      asObject(options, 'subscribe option', "{ group: 'billing' }"),
-      this.flowOptions.subscribeCredits,
-      handler,
-    );
+    const o = asObject(options, 'subscribe option', "{ group: 'billing' }");
+    checkOnError(o, 'subscribe');
+    const sub = new RemoteSubscription(this.conn, this, topic, o, this.flowOptions.subscribeCredits, handler);
     await this.started(sub);
     return sub;
   }
@@ -293,9 +294,7 @@ export class RemoteWharf implements Wharf, FlowRegistry {
     if (typeof handler !== 'function')
       throw new WharfError('INVALID_ARGUMENT', 'consume needs a handler function as its third argument');
     const o = asObject(options, 'consume option', '{ concurrency: 4 }') as ConsumeOptions;
-    // Kept here and told what FLOW_ERROR says; JSON would send another value, and the server refuses one.
-    if (o.onError !== undefined && typeof o.onError !== 'function')
-      throw new WharfError('INVALID_ARGUMENT', 'consume onError must be a function (err: WharfError) => void');
+    checkOnError(o, 'consume');
     // The ranges the broker's consumer takes, checked here as embedded checks them: the server runs
     // its consumer with the credits (at most maxConsumeConcurrency), not with these numbers.
     const { concurrency, prefetch: credits } = checkConsumeLimits(o);

@@ -70,6 +70,7 @@ function pollAssignments(conn: Connection, flow: FlowState): void {
 
 const subscribe: OpHandler = async (conn, r, id) => {
   const req = decodeSubscribe(r);
+  refuseClientCallback(req.options);
   const flow = newFlow(conn, req.credits, 'topic');
   conn.flows.set(flow.id, flow);
   try {
@@ -87,12 +88,15 @@ const subscribe: OpHandler = async (conn, r, id) => {
       if (grants && m.grant !== undefined) d.assignmentEpoch = m.grant.assignmentEpoch;
       return d;
     };
+    // What the subscription cannot hand to the handler (a batch it cannot read, CORRUPT_DATA, and
+    // retries) goes to the client as FLOW_ERROR, as for a consumer.
+    const options: SubscribeOptions = { ...req.options, onError: (err) => conn.flowError(flow, err) };
     // The embedded Broker hands over each message as stored: it goes out without being decoded.
     const sub =
       source !== null
         ? await source.subscribeStored(
             req.name,
-            req.options as SubscribeOptions,
+            options,
             (m: StoredTopicDelivery) => {
               const d = withGrant(
                 new PendingDelivery(null, m.record, m.deliveryCount, m.partition, m.offset, undefined, undefined),
@@ -103,7 +107,7 @@ const subscribe: OpHandler = async (conn, r, id) => {
             },
             gate,
           )
-        : await conn.broker.subscribe(req.name, req.options as SubscribeOptions, (m: TopicMessage) =>
+        : await conn.broker.subscribe(req.name, options, (m: TopicMessage) =>
             forwardWithCredit(
               conn,
               flow,
