@@ -298,6 +298,9 @@ export abstract class RemoteFlow<M extends Message = Message> {
   }
 
   private async unsubscribe(): Promise<void> {
+    // Every outcome of a handler goes out before the UNSUBSCRIBE (the frames keep their order):
+    // from version 10 the server gives back uncounted what is still unsettled then, as deliveries
+    // that reached no handler (a handled one whose outcome came after it would be delivered again).
     if (this.running > 0) await new Promise<void>((r) => this.idleWaiters.push(r));
     this.settles.flush();
     this.registry.unregister(this.serverId, this);

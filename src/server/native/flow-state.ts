@@ -67,15 +67,18 @@ export class PendingDelivery extends HandlerOutcome implements DeliveryMeta {
  * maxDeliveries, and a topic's messages stay uncommitted for the partition's next owner, as an
  * embedded subscription that closes or crashes leaves them. A queue delivery the client had and did
  * not settle fails with `gone` (nacked, counted): it may have been handled in part, or crashed its
- * handler, and maxDeliveries is what stops a message that kills every consumer it reaches.
+ * handler, and maxDeliveries is what stops a message that kills every consumer it reaches. Unless
+ * `handlersReported`: the client said it has reported every outcome its handlers had (an
+ * UNSUBSCRIBE of version 10 or later, handlers/flow.ts), so what is still unsettled reached no
+ * handler (it crossed the UNSUBSCRIBE) and is released too.
  */
-export function endFlow(flow: FlowState, gone: WharfError): Promise<void> {
+export function endFlow(flow: FlowState, gone: WharfError, handlersReported = false): Promise<void> {
   const released = new WharfError('RELEASED', gone.message);
   flow.closedBecause = released;
   const closing = flow.close();
   for (const w of flow.creditWaiters.splice(0)) w.reject(released);
   flow.roomWaiters.clear();
-  const unsettled = flow.kind === 'topic' ? released : gone;
+  const unsettled = flow.kind === 'topic' || handlersReported ? released : gone;
   for (const p of flow.pending.values()) p.settleFailed(unsettled);
   flow.pending.clear();
   return closing;

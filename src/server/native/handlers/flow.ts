@@ -7,6 +7,7 @@ import { ChurnMap, LIMITS, WharfError } from '../../../common/index.js';
 import {
   FENCED_COMMIT_VERSION,
   OP,
+  RELEASED_SETTLE_VERSION,
   decodeCredit,
   decodeSeek,
   decodeSettle,
@@ -377,11 +378,21 @@ const seek: OpHandler = async (conn, r, id) => {
   conn.send(OP.OK, id);
 };
 
+/**
+ * From version 10 a client sends UNSUBSCRIBE only once it has reported every outcome its handlers
+ * had (docs/protocol.md): a queue delivery still unsettled then crossed the UNSUBSCRIBE and reached
+ * no handler, so it is released, not nacked and counted. A dropped connection, or an UNSUBSCRIBE of
+ * an older version, still nacks (endFlow).
+ */
 const unsubscribe: OpHandler = async (conn, r, id) => {
   const subscriptionId = decodeSubscriptionId(r);
   const flow = requireFlow(conn, subscriptionId);
   conn.flows.delete(subscriptionId);
-  await endFlow(flow, new WharfError('CLOSED', 'the subscription was closed before this delivery was settled'));
+  await endFlow(
+    flow,
+    new WharfError('CLOSED', 'the subscription was closed before this delivery was settled'),
+    conn.protocolVersion >= RELEASED_SETTLE_VERSION,
+  );
   conn.send(OP.OK, id);
 };
 
