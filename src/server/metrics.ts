@@ -49,6 +49,16 @@ export class BrokerMetrics {
     );
     gauge('wharf_queue_bytes', 'Bytes held by the queue', ['queue']);
     gauge(
+      'wharf_queue_expired',
+      'Messages of the queue that expired since the broker opened, dropped or dead-lettered (onExpire)',
+      ['queue'],
+    );
+    gauge(
+      'wharf_queue_dropped',
+      'Messages the queue dropped since the broker opened: by its overflow policy, or at maxDeliveries without a dead-letter queue',
+      ['queue'],
+    );
+    gauge(
       'wharf_queue_receive_errors',
       "Receives of the queue that failed since the broker opened, its consumers' included (they retry them)",
       ['queue'],
@@ -171,6 +181,8 @@ export class BrokerMetrics {
     this.g.wharf_queue_dlq_depth.set(l, s.dlqDepth);
     this.g.wharf_queue_oldest_message_age_seconds.set(l, s.oldestAgeMs / 1000);
     this.g.wharf_queue_bytes.set(l, s.bytes);
+    this.g.wharf_queue_expired.set(l, s.expired);
+    this.g.wharf_queue_dropped.set(l, s.dropped);
     this.g.wharf_queue_receive_errors.set(l, s.receiveErrors);
     this.g.wharf_queue_dead_letter_errors.set(l, s.deadLetterErrors);
     this.g.wharf_queue_publish_per_second.set(l, s.publishRate);
