@@ -4,7 +4,7 @@
 // message back uncounted (its reader is leaving), and the consumer takes nothing for a short
 // backoff. The handler gets each delivery decoded into its message fields, or, for a consumer
 // started by consumeStored, as its stored record. A fetch that fails is reported (onError) and
-// tried again after a backoff; a nack that fails is reported too.
+// tried again after a backoff; an ack or nack that fails is reported too.
 import { LIMITS, WharfError, checkOptionFields, isWharfError, toWharfError } from '../../common/index.js';
 import { BROKER_DEFAULTS } from '../context.js';
 import { CONSUME_OPTION_FIELDS, type ConsumeOptions, type Consumer } from '../queue-types.js';
@@ -232,19 +232,17 @@ export class QueueConsumer implements Consumer, OutcomeSink<Delivery> {
    * false when onRunDone will be called once the handler is done. The handler's slot
    * frees once its ack or nack is applied to the queue's state (at once, in memory), not once it is
    * durable: like RabbitMQ's prefetch, which counts unacked messages, not acks on their way to
-   * disk. This keeps an fsync out of every slot's cycle. A settle that fails (lease expired
-   * meanwhile: RECEIPT_INVALID) needs no action, the message is redelivered.
+   * disk. This keeps an fsync out of every slot's cycle. A settle that fails is reported
+   * (settleRejected) and changes nothing else: a lease that expired meanwhile (RECEIPT_INVALID) is
+   * redelivered as usual.
    */
   private run(m: Delivery): boolean {
     if (this.options.ackMode === 'auto') {
       // At-most-once: the ack is durable before the handler sees the message; what the handler does
       // is not tracked. A message whose ack failed is not handed over: its lease ran out while it
       // waited for a slot (it is someone else's now), or the journal write failed (it comes again
-      // after a restart). Handled anyway, it could be handled twice.
-      m.ack().then(
-        () => this.runAutoHandler(m),
-        () => this.onRunDone(),
-      );
+      // after a crash before the queue's next snapshot). Handled anyway, it could be handled twice.
+      m.ack().then(() => this.runAutoHandler(m), this.autoAckRejected);
       return false;
     }
     let result: Promise<void> | HandlerOutcome | void;
@@ -314,16 +312,26 @@ export class QueueConsumer implements Consumer, OutcomeSink<Delivery> {
 
   /**
    * Acks without waiting. The acks of one turn share their journal commit's promise, so its
-   * failure handler is attached once, not once per message.
+   * failure handler is attached once, not once per message: a journal write that fails is
+   * reported once for the acks it held.
    */
   private ackQuietly(m: Delivery): void {
     this.releasesInRow = 0;
     const p = m.ack();
     if (p !== this.lastAck) {
       this.lastAck = p;
-      p.catch(ignore);
+      p.catch(this.settleRejected);
     }
   }
+
+  /**
+   * ackMode 'auto': the ack failed, so the handler does not get the message (at most once); said
+   * why, unless the lease had run out (it is someone else's now), and its slot frees.
+   */
+  private readonly autoAckRejected = (err: unknown): void => {
+    this.settleRejected(err);
+    this.onRunDone();
+  };
 
   /** ackMode 'auto': the message is acked already; the slot frees once the handler is done, whatever its outcome. */
   private runAutoHandler(m: Delivery): void {
@@ -372,16 +380,17 @@ export class QueueConsumer implements Consumer, OutcomeSink<Delivery> {
       void this.engine.release(m.receipt).catch(ignore);
     } else {
       this.releasesInRow = 0;
-      void m.nack({ error: err instanceof Error ? err.message : String(err) }).catch(this.nackRejected);
+      void m.nack({ error: err instanceof Error ? err.message : String(err) }).catch(this.settleRejected);
     }
   }
 
   /**
-   * A nack that failed is reported (a message at maxDeliveries whose dead letter could not be
-   * written, say: it comes back later, and fails again), unless its lease had run out
-   * (RECEIPT_INVALID: redelivered as usual) or the queue is closing.
+   * An ack or nack that failed is reported (a journal write that failed; a message at
+   * maxDeliveries whose dead letter could not be written: it comes back later, and fails again),
+   * unless its lease had run out (RECEIPT_INVALID: redelivered as usual) or the queue is closing.
+   * Nothing else is done: what a failed settle left the message in is the queue's to say.
    */
-  private readonly nackRejected = (err: unknown): void => {
+  private readonly settleRejected = (err: unknown): void => {
     if (isWharfError(err, 'RECEIPT_INVALID') || isWharfError(err, 'CLOSED')) return;
     this.report(err);
   };
