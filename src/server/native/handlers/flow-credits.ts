@@ -2,7 +2,7 @@
 // comes. With ackMode 'auto' a message is acked (queues) or committed (topics, through the broker's
 // DeliveryGate) only once its credit is spent, right before it is sent: one held for a credit when
 // the flow ends was never taken, so it goes back (queues) or to the partition's next owner (topics).
-import { WharfError } from '../../../common/index.js';
+import { WharfError, isWharfError, toWharfError } from '../../../common/index.js';
 import type { DeliveryGate, QueueMessage } from '../../../broker/index.js';
 import type { Connection } from '../connection.js';
 import { grantCredits, type FlowState, type PendingDelivery } from '../flow-state.js';
@@ -80,9 +80,10 @@ function sendOutcome(conn: Connection, flow: FlowState, d: PendingDelivery): voi
 
 /**
  * ackMode 'auto', a queue delivery (a HandlerOutcome) whose credit is spent: acked durably, then
- * sent; the client's outcome then only frees its place. One whose ack fails (its lease expired
- * meanwhile) is not sent: its credit is given back and the lease, if still held, goes back
- * uncounted. One whose flow ended during the ack is acked and not sent: at-most-once.
+ * sent; the client's outcome then only frees its place. One whose ack fails is not sent, as an
+ * embedded auto consumer's handler does not get it: its credit is given back and the lease, if
+ * still held, goes back uncounted; the failure is reported (ackFailed). One whose flow ended
+ * during the ack is acked and not sent: at-most-once.
  */
 function ackThenForward(conn: Connection, flow: FlowState, d: PendingDelivery): void {
   d.lease!.ack().then(
@@ -90,7 +91,8 @@ function ackThenForward(conn: Connection, flow: FlowState, d: PendingDelivery): 
       if (conn.isClosed || flow.closedBecause !== null) d.acked();
       else forward(conn, flow, d, false);
     },
-    () => {
+    (err: unknown) => {
+      ackFailed(conn, flow, err);
       grantCredits(flow, 1);
       d.unsent();
     },
@@ -98,9 +100,23 @@ function ackThenForward(conn: Connection, flow: FlowState, d: PendingDelivery): 
 }
 
 /**
+ * The server's ack of an ackMode 'auto' delivery failed, so the client never gets the message: it
+ * is told through FLOW_ERROR, once per message, as an embedded auto consumer's onError is. A journal
+ * write that failed (UNAVAILABLE) left the ack in memory only: the message is not delivered again
+ * while the broker runs, but a crash before the queue's next snapshot delivers it again. Not
+ * reported, as embedded: a lease that had run out (RECEIPT_INVALID, redelivered as usual), or the
+ * queue closing (CLOSED).
+ */
+function ackFailed(conn: Connection, flow: FlowState, err: unknown): void {
+  if (isWharfError(err, 'RECEIPT_INVALID') || isWharfError(err, 'CLOSED')) return;
+  conn.flowError(flow, toWharfError(err));
+}
+
+/**
  * ackMode 'auto' behind a broker that settles by promise: waits for a credit (the flow ending first
  * rejects with RELEASED, and the broker hands back a message it never acked, uncounted), acks,
- * then sends. Resolves once the client settles it, whatever its outcome: it is acked already.
+ * then sends. Resolves once the client settles it, whatever its outcome: it is acked already. A
+ * failed ack is reported (ackFailed), its credit given back, and rejects: the message is not sent.
  */
 export async function ackThenForwardTracked(
   conn: Connection,
@@ -112,6 +128,7 @@ export async function ackThenForwardTracked(
   try {
     await m.ack();
   } catch (err) {
+    ackFailed(conn, flow, err);
     grantCredits(flow, 1);
     throw err;
   }
