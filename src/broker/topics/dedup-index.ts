@@ -32,6 +32,18 @@ interface InFlightOriginal {
   result: Promise<PublishResult>;
 }
 
+/** What one look at a batch found (TopicDedupIndex.look). */
+interface Look {
+  /** The messages to store: each the first of its dedupId in the batch, none in the window. */
+  fresh: MessageInput[];
+  /** Each fresh message's index in the batch. */
+  freshIndex: number[];
+  /** Repeats inside this batch: [index in messages, index in fresh of the first]. */
+  repeatsHere: Array<[number, number]>;
+  /** Publishes in flight that this batch repeats: null while there are none (the usual case). */
+  inFlight: InFlightOriginal[] | null;
+}
+
 /** Calls visit for every record of log with timestamp >= fromMs (bounded by the window, read in chunks). */
 export async function scanLogSince(log: PartitionLog, fromMs: number, visit: (rec: LogRecord) => void): Promise<void> {
   let at = Math.max(log.startOffset, await log.offsetForTimestamp(fromMs));
@@ -109,47 +121,13 @@ export class TopicDedupIndex {
   ): Promise<PublishResult[]> {
     this.sweep(nowMs);
     const results: PublishResult[] = new Array(messages.length);
-    const fresh: MessageInput[] = [];
-    const freshIndex: number[] = [];
-    /** dedupIds first seen in this batch: their index in fresh. */
-    const firstHere = new Map<string, number>();
-    /** Repeats inside this batch: [index in messages, index in fresh of the first]. */
-    const repeatsHere: Array<[number, number]> = [];
-    for (let round = 0; ; round++) {
-      /** Publishes in flight that this batch repeats: null while there are none (the usual case). */
-      let inFlight: InFlightOriginal[] | null = null;
-      for (let i = 0; i < messages.length; i++) {
-        const dedupId = messages[i].dedupId;
-        const first = dedupId === undefined ? undefined : firstHere.get(dedupId);
-        if (first !== undefined) {
-          // A repeat inside the batch shares its fate: a duplicate of what the first stored, or
-          // refused with the whole batch (never published itself: a refused batch stores nothing).
-          repeatsHere.push([i, first]);
-          continue;
-        }
-        let prior = dedupId === undefined ? undefined : this.seen.get(dedupId);
-        if (prior !== undefined && !(prior.result instanceof Promise) && prior.expiresAtMs <= nowMs) {
-          // Its window is over (the sweep stops at an entry still in flight, so it may not have reached this one).
-          this.seen.delete(dedupId!);
-          prior = undefined;
-        }
-        if (prior !== undefined) {
-          if (prior.result instanceof Promise) (inFlight ??= []).push({ dedupId: dedupId!, result: prior.result });
-          else results[i] = { ...prior.result, duplicate: true };
-          continue;
-        }
-        if (dedupId !== undefined) firstHere.set(dedupId, fresh.length);
-        freshIndex.push(i);
-        fresh.push(messages[i]);
-      }
-      if (inFlight === null) break;
+    let look = this.look(messages, nowMs, results);
+    for (let round = 0; look.inFlight !== null; round++) {
       // This look claimed nothing (claim() runs after the last look), so there is nothing to let go.
-      await this.awaitOriginals(inFlight, round);
-      fresh.length = 0;
-      freshIndex.length = 0;
-      firstHere.clear();
-      repeatsHere.length = 0;
+      await this.awaitOriginals(look.inFlight, round);
+      look = this.look(messages, nowMs, results);
     }
+    const { fresh, freshIndex, repeatsHere } = look;
     const claims = this.claim(fresh, nowMs);
     let written: PublishResult[] = [];
     try {
@@ -170,6 +148,44 @@ export class TopicDedupIndex {
     for (let k = 0; k < freshIndex.length; k++) results[freshIndex[k]] = written[k];
     for (const [i, k] of repeatsHere) results[i] = { ...written[k], duplicate: true };
     return results;
+  }
+
+  /**
+   * One look at a batch against the window: a repeat of a stored original gets its duplicate result
+   * in `results`; the rest is fresh, a repeat inside the batch, or a repeat of a publish in flight.
+   */
+  private look(messages: MessageInput[], nowMs: number, results: PublishResult[]): Look {
+    const fresh: MessageInput[] = [];
+    const freshIndex: number[] = [];
+    /** dedupIds first seen in this batch: their index in fresh. */
+    const firstHere = new Map<string, number>();
+    const repeatsHere: Array<[number, number]> = [];
+    let inFlight: InFlightOriginal[] | null = null;
+    for (let i = 0; i < messages.length; i++) {
+      const dedupId = messages[i].dedupId;
+      const first = dedupId === undefined ? undefined : firstHere.get(dedupId);
+      if (first !== undefined) {
+        // A repeat inside the batch shares its fate: a duplicate of what the first stored, or
+        // refused with the whole batch (never published itself: a refused batch stores nothing).
+        repeatsHere.push([i, first]);
+        continue;
+      }
+      let prior = dedupId === undefined ? undefined : this.seen.get(dedupId);
+      if (prior !== undefined && !(prior.result instanceof Promise) && prior.expiresAtMs <= nowMs) {
+        // Its window is over (the sweep stops at an entry still in flight, so it may not have reached this one).
+        this.seen.delete(dedupId!);
+        prior = undefined;
+      }
+      if (prior !== undefined) {
+        if (prior.result instanceof Promise) (inFlight ??= []).push({ dedupId: dedupId!, result: prior.result });
+        else results[i] = { ...prior.result, duplicate: true };
+        continue;
+      }
+      if (dedupId !== undefined) firstHere.set(dedupId, fresh.length);
+      freshIndex.push(i);
+      fresh.push(messages[i]);
+    }
+    return { fresh, freshIndex, repeatsHere, inFlight };
   }
 
   /**
