@@ -50,13 +50,13 @@ export function byReceipt(q: SettleHost, receipt: string): Tracked {
   return current(q, key, token, receipt);
 }
 
-/** The tracked message of delivery (key, token) if that delivery is still the current lease. */
 /** The message's tracked state while this lease (key, token) is its current one, else undefined. */
-export function currentLease(q: SettleHost, key: number, token: number): Tracked | undefined {
+export function currentLease(q: Pick<SettleHost, 'state'>, key: number, token: number): Tracked | undefined {
   const t = q.state.tracked.get(key);
   return t !== undefined && t.state === 'inflight' && t.token === token ? t : undefined;
 }
 
+/** The tracked message of delivery (key, token), which must still be the current lease: else RECEIPT_INVALID. */
 export function current(q: SettleHost, key: number, token: number, receipt: string): Tracked {
   q.assertOpen();
   const t = currentLease(q, key, token);

@@ -7,6 +7,7 @@ import type { LogRecord, PartitionLog } from '../../storage/index.js';
 import { Delivery, type DeliverySettler } from './delivery.js';
 import type { LeaseBook } from './lease-book.js';
 import { QUEUE_DEFAULTS, type ResolvedQueueOptions } from './queue-config.js';
+import { currentLease } from './queue-settle.js';
 import { trackedKey, trackedOffset, type QueueState, type Tracked } from './queue-state.js';
 import { recordBytes, recordExpiresAtMs, recordGroupId } from './queue-record.js';
 import { ReadAhead } from './read-ahead.js';
@@ -86,8 +87,8 @@ export class QueueTaker {
     if (out.length === 0) return;
     const now = this.q.clock.now();
     for (const d of out) {
-      const t = this.q.state.tracked.get(d.receiptKey);
-      if (t === undefined || t.state !== 'inflight' || t.token !== d.receiptToken) continue; // settled since
+      const t = currentLease(this.q, d.receiptKey, d.receiptToken);
+      if (t === undefined) continue; // settled since
       this.leases.release(t);
       this.q.state.requeue(t, now, -1);
       this.q.state.makeVisible(t);
