@@ -6,8 +6,8 @@
 // started by consumeStored, as its stored record. A fetch that fails is reported (onError) and
 // tried again after a backoff; an ack or nack that fails is reported too.
 import { LIMITS, WharfError, checkOptionFields, isWharfError, toWharfError } from '../../common/index.js';
-import { BROKER_DEFAULTS } from '../context.js';
 import { CONSUME_OPTION_FIELDS, type ConsumeOptions, type Consumer } from '../queue-types.js';
+import { backoffMs } from '../topics/partition-progress.js';
 import type { Delivery } from './delivery.js';
 import { HandlerOutcome, type OutcomeSink } from './handler-outcome.js';
 import { StopSignal } from '../keep-alive.js';
@@ -18,18 +18,6 @@ const ignore = (): void => undefined;
 
 /** How long one idle fetch waits before looking again (close() interrupts it). */
 const IDLE_POLL_MS = 1000;
-
-/**
- * How long a consumer takes nothing after its `releasesInRow`-th release in a row: the topics'
- * handler backoff (10 ms doubling to 1 s), since a release is no failure to wait the queue's retry
- * policy (a nack's) for.
- */
-function releasePauseMs(releasesInRow: number): number {
-  return Math.min(
-    BROKER_DEFAULTS.retryMaxDelayMs,
-    BROKER_DEFAULTS.retryInitialDelayMs * 2 ** Math.min(20, releasesInRow - 1),
-  );
-}
 
 /**
  * The wait after a failed fetch, doubled for each failure in a row up to the most; close()
@@ -374,7 +362,9 @@ export class QueueConsumer implements Consumer, OutcomeSink<Delivery> {
     if (isWharfError(err, 'RELEASED')) {
       if (!this.closed) {
         this.releasesInRow++;
-        this.pausedUntilMs = this.engine.clock.now() + releasePauseMs(this.releasesInRow);
+        // The topics' handler backoff (10 ms doubling to 1 s): a release is no failure to wait
+        // the queue's retry policy (a nack's) for.
+        this.pausedUntilMs = this.engine.clock.now() + backoffMs(this.releasesInRow);
         this.idle.wake?.(); // an idle wait would take the message back as soon as it is visible
       }
       void this.engine.release(m.receipt).catch(ignore);
