@@ -44,6 +44,17 @@ export const BROKER_DEFAULTS = {
 } as const;
 
 /**
+ * The handler retry backoff of BROKER_DEFAULTS for an attempt (1 = the first retry): doubling,
+ * capped. Topic retries and a queue consumer's pause after releases share it.
+ */
+export function backoffMs(attempt: number): number {
+  return Math.min(
+    BROKER_DEFAULTS.retryMaxDelayMs,
+    BROKER_DEFAULTS.retryInitialDelayMs * 2 ** Math.min(20, attempt - 1),
+  );
+}
+
+/**
  * What the Broker routes to by a name's catalog kind. TopicManager, QueueManager and ExchangeManager
  * share this shape, so publish/stats/close need no per-kind code in the facade.
  */

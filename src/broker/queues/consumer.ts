@@ -7,7 +7,7 @@
 // tried again after a backoff; an ack or nack that fails is reported too.
 import { LIMITS, WharfError, checkOptionFields, isWharfError, toWharfError } from '../../common/index.js';
 import { CONSUME_OPTION_FIELDS, type ConsumeOptions, type Consumer } from '../queue-types.js';
-import { backoffMs } from '../topics/partition-progress.js';
+import { backoffMs } from '../context.js';
 import type { Delivery } from './delivery.js';
 import { HandlerOutcome, type OutcomeSink } from './handler-outcome.js';
 import { StopSignal } from '../keep-alive.js';

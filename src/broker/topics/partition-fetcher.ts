@@ -9,10 +9,10 @@
 import { assert, isWharfError, toWharfError } from '../../common/index.js';
 import type { TimerHandle, WharfError } from '../../common/index.js';
 import type { LogRecord } from '../../storage/index.js';
-import { BROKER_DEFAULTS } from '../context.js';
+import { BROKER_DEFAULTS, backoffMs } from '../context.js';
 import { decodeInto } from '../message-codec.js';
 import type { DeliveryGate, DeliveryGrant, Payload, StoredTopicDelivery, TopicMessage } from '../types.js';
-import { PartitionProgress, backoffMs, type ProgressHost } from './partition-progress.js';
+import { PartitionProgress, type ProgressHost } from './partition-progress.js';
 import type { DataWaiter, Topic, TopicPartition } from './topic.js';
 
 /** What a fetcher needs of its subscription: what its progress needs (ProgressHost), and more. */

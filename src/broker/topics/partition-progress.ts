@@ -7,7 +7,7 @@
 // failure, not per message.
 import { isWharfError, toWharfError } from '../../common/index.js';
 import type { Clock, WharfError } from '../../common/index.js';
-import { BROKER_DEFAULTS } from '../context.js';
+import { backoffMs } from '../context.js';
 import type { TopicHandler, TopicMessage } from '../types.js';
 
 /** What the progress needs of its subscription (FetcherHost). */
@@ -187,12 +187,4 @@ export class PartitionProgress {
       this.commitInFlight = null;
     })();
   }
-}
-
-/** Doubling retry backoff, capped. */
-export function backoffMs(attempt: number): number {
-  return Math.min(
-    BROKER_DEFAULTS.retryMaxDelayMs,
-    BROKER_DEFAULTS.retryInitialDelayMs * 2 ** Math.min(20, attempt - 1),
-  );
 }
