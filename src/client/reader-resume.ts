@@ -4,15 +4,9 @@
 // it. The resubscribe says so with SubscribeOptions.startOffsets (protocol version 9).
 import { validateStartPosition } from '../broker/index.js';
 import { isWharfError } from '../common/index.js';
-import {
-  OP,
-  START_OFFSETS_VERSION,
-  decodeJsonResult,
-  encodeName,
-  type StartPosition,
-  type TopicStats,
-} from '../protocol/index.js';
+import { OP, START_OFFSETS_VERSION, type StartPosition, type Stats } from '../protocol/index.js';
 import type { ClientConnection } from './connection.js';
+import { readByName } from './name-requests.js';
 
 function isOffsetMap(v: unknown): v is Record<string, number> {
   return v !== null && typeof v === 'object' && !Array.isArray(v);
@@ -139,14 +133,9 @@ export class ReaderResume {
  */
 async function pinLatest(conn: ClientConnection, topic: string): Promise<Record<string, number>> {
   if ((conn.hello?.version ?? START_OFFSETS_VERSION) < START_OFFSETS_VERSION) return {};
-  let stats: TopicStats;
+  let stats: Stats;
   try {
-    stats = (await conn.request(
-      OP.STATS,
-      (w) => encodeName(w, { name: topic }),
-      (_op, r) => decodeJsonResult(r),
-      true,
-    )) as TopicStats;
+    stats = await readByName<Stats>(conn, OP.STATS, topic);
   } catch (err) {
     if (isWharfError(err, 'NOT_FOUND')) return {};
     throw err;

@@ -13,8 +13,6 @@ import {
   decodeDeliverHeader,
   decodeEmpty,
   decodeJsonResult,
-  encodeName,
-  encodeNameOptions,
   encodeTransaction,
   type BindingInfo,
   type BindingOptions,
@@ -43,6 +41,7 @@ import {
 } from '../protocol/index.js';
 import type { ClientConnection } from './connection.js';
 import { RemoteConsumer, RemoteSubscription, type FlowRegistry, type RemoteFlow } from './flows.js';
+import { nameEncoder, readByName } from './name-requests.js';
 import { Producer, type ProducerOptions } from './producer.js';
 import { QueueSettler } from './queue-ops.js';
 
@@ -156,7 +155,7 @@ export class RemoteWharf implements Wharf, FlowRegistry {
   /** A read by name (describe, stats, bindings): safe to send again after a reconnect. */
   private read<T>(op: number, name: string): Promise<T> {
     this.ensureOpen();
-    return this.conn.request(op, nameEncoder(name, undefined), (_op, r) => decodeJsonResult(r) as T, true);
+    return readByName(this.conn, op, name);
   }
 
   /** A delete (a change: see change). */
@@ -390,9 +389,4 @@ export class RemoteWharf implements Wharf, FlowRegistry {
     );
     return value;
   }
-}
-
-/** Encodes a request that names a topic, queue or exchange, with its options when given. */
-function nameEncoder(name: string, options: unknown): (w: Parameters<typeof encodeName>[0]) => void {
-  return options === undefined ? (w) => encodeName(w, { name }) : (w) => encodeNameOptions(w, { name, options });
 }
