@@ -7,6 +7,11 @@ import type { DeliveryGate, QueueMessage } from '../../../broker/index.js';
 import type { Connection } from '../connection.js';
 import { grantCredits, type FlowState, type PendingDelivery } from '../flow-state.js';
 
+/** Whether a delivery can still reach the client: its connection is open and its flow not ending. */
+function canSend(conn: Connection, flow: FlowState): boolean {
+  return !conn.isClosed && flow.closedBecause === null;
+}
+
 function waitForCredit(flow: FlowState): Promise<void> {
   if (flow.closedBecause !== null) return Promise.reject(flow.closedBecause);
   return new Promise((resolve, reject) => flow.creditWaiters.push({ resolve, reject }));
@@ -81,35 +86,34 @@ function sendOutcome(conn: Connection, flow: FlowState, d: PendingDelivery): voi
 /**
  * ackMode 'auto', a queue delivery (a HandlerOutcome) whose credit is spent: acked durably, then
  * sent; the client's outcome then only frees its place. One whose ack fails is not sent, as an
- * embedded auto consumer's handler does not get it: its credit is given back and the lease, if
- * still held, goes back uncounted; the failure is reported (ackFailed). One whose flow ended
+ * embedded auto consumer's handler does not get it: its credit is given back and the failure
+ * reported (ackFailed), and the lease, if still held, goes back uncounted. One whose flow ended
  * during the ack is acked and not sent: at-most-once.
  */
 function ackThenForward(conn: Connection, flow: FlowState, d: PendingDelivery): void {
   d.lease!.ack().then(
     () => {
-      if (conn.isClosed || flow.closedBecause !== null) d.acked();
-      else forward(conn, flow, d, false);
+      if (canSend(conn, flow)) forward(conn, flow, d, false);
+      else d.acked();
     },
     (err: unknown) => {
       ackFailed(conn, flow, err);
-      grantCredits(flow, 1);
       d.unsent();
     },
   );
 }
 
 /**
- * The server's ack of an ackMode 'auto' delivery failed, so the client never gets the message: it
- * is told through FLOW_ERROR, once per message, as an embedded auto consumer's onError is. A journal
- * write that failed (UNAVAILABLE) left the ack in memory only: the message is not delivered again
- * while the broker runs, but a crash before the queue's next snapshot delivers it again. Not
- * reported, as embedded: a lease that had run out (RECEIPT_INVALID, redelivered as usual), or the
- * queue closing (CLOSED).
+ * The server's ack of an ackMode 'auto' delivery failed, so the client never gets the message: the
+ * credit spent on it is given back, and the client is told through FLOW_ERROR, once per message, as
+ * an embedded auto consumer's onError is. A journal write that failed (UNAVAILABLE) left the ack in
+ * memory only: the message is not delivered again while the broker runs, but a crash before the
+ * queue's next snapshot delivers it again. Not reported, as embedded: a lease that had run out
+ * (RECEIPT_INVALID, redelivered as usual), or the queue closing (CLOSED).
  */
 function ackFailed(conn: Connection, flow: FlowState, err: unknown): void {
-  if (isWharfError(err, 'RECEIPT_INVALID') || isWharfError(err, 'CLOSED')) return;
-  conn.flowError(flow, toWharfError(err));
+  if (!isWharfError(err, 'RECEIPT_INVALID') && !isWharfError(err, 'CLOSED')) conn.flowError(flow, toWharfError(err));
+  grantCredits(flow, 1);
 }
 
 /**
@@ -129,10 +133,9 @@ export async function ackThenForwardTracked(
     await m.ack();
   } catch (err) {
     ackFailed(conn, flow, err);
-    grantCredits(flow, 1);
     throw err;
   }
-  if (conn.isClosed || flow.closedBecause !== null) return; // acked as the flow ended: at-most-once
+  if (!canSend(conn, flow)) return; // acked as the flow ended: at-most-once
   await forward(conn, flow, d, true);
 }
 
@@ -157,5 +160,5 @@ export function creditGate(flow: FlowState): DeliveryGate {
 
 /** A topic delivery its flow's gate admitted (credit spent, offset committed): sent unless the flow ended meanwhile (at-most-once). */
 export function sendAdmitted(conn: Connection, flow: FlowState, d: PendingDelivery): void {
-  if (!conn.isClosed && flow.closedBecause === null) forward(conn, flow, d, false);
+  if (canSend(conn, flow)) forward(conn, flow, d, false);
 }
