@@ -165,13 +165,14 @@ const consume: OpHandler = async (conn, r, id) => {
       ackMode: 'manual',
       onError: (err) => conn.flowError(flow, err),
     };
-    // The embedded Broker hands over each message as stored: it goes out without being decoded.
-    // Each delivery is its own outcome (HandlerOutcome), settled when SETTLE arrives, with no promise
-    // per message.
-    // Chosen once per flow: ackMode does not change while it runs.
+    // Behind any other Wharf, each delivery is sent tracked. Chosen once per flow: ackMode does not
+    // change while it runs.
     const sendTracked = auto
       ? (d: PendingDelivery, m: QueueMessage): Promise<void> => ackThenForwardTracked(conn, flow, d, m)
       : (d: PendingDelivery): Promise<void> => forwardWithCredit(conn, flow, d, true)!;
+    // The embedded Broker hands over each message as stored: it goes out without being decoded.
+    // Each delivery is its own outcome (HandlerOutcome), settled when SETTLE arrives, with no promise
+    // per message.
     const consumer =
       source !== null
         ? await source.consumeStored(req.name, consumerOptions, (m: StoredQueueDelivery) => {
