@@ -3,35 +3,25 @@
 // (queues), and the message comes again with its deliveryCount unchanged. A topic flow that ends
 // (UNSUBSCRIBE, or its connection closing) with deliveries unsettled releases them the same way,
 // on any version. A connection of version 9 has no outcome 2: it is a malformed one-way frame.
-import { afterEach, describe, expect, it } from 'vitest';
-import { Broker, type QueueStats, type TopicStats } from '../../src/broker/index.js';
-import { connect } from '../../src/client/index.js';
+import { describe, expect, it } from 'vitest';
+import { type QueueStats, type TopicStats } from '../../src/broker/index.js';
 import { WharfError } from '../../src/common/index.js';
 import * as P from '../../src/protocol/index.js';
-import { startNativeServer, type NativeServer } from '../../src/server/native/index.js';
 import { until } from '../client/frame-proxy.js';
 import { RawClient } from './raw-client.js';
-
-let broker: Broker | null = null;
-let server: NativeServer | null = null;
-
-afterEach(async () => {
-  await server?.close();
-  await broker?.close();
-  server = null;
-  broker = null;
-});
+import { servedBroker } from './served-broker.js';
 
 /** A broker with topic 't' (one partition) and queue 'q', each holding messages 0 and 1, served natively. */
-async function serve(): Promise<number> {
-  broker = await Broker.open({ inMemory: true });
-  await broker.createTopic('t', { partitions: 1 });
-  await broker.publish('t', [{ payload: 0 }, { payload: 1 }]);
+const rig = servedBroker(async (b) => {
+  await b.createTopic('t', { partitions: 1 });
+  await b.publish('t', [{ payload: 0 }, { payload: 1 }]);
   // A nack's backoff of a minute: a released message that came back counted would not come back in time.
-  await broker.createQueue('q', { retry: { initialDelayMs: 60_000, jitter: 0 } });
-  await broker.publish('q', [{ payload: 0 }, { payload: 1 }]);
-  server = await startNativeServer(broker, { port: 0 });
-  return server.address().port;
+  await b.createQueue('q', { retry: { initialDelayMs: 60_000, jitter: 0 } });
+  await b.publish('q', [{ payload: 0 }, { payload: 1 }]);
+});
+
+async function serve(): Promise<number> {
+  return (await rig.start()).port;
 }
 
 async function openFlow(
@@ -55,8 +45,8 @@ function settle(c: RawClient, subscriptionId: number, deliveryId: number, outcom
   c.send(P.encodeFrame(P.OP.SETTLE, 0, (w) => P.encodeSettle(w, { subscriptionId, deliveryId, outcome, error: '' })));
 }
 
-const topicStats = async (): Promise<TopicStats> => (await broker!.stats('t')) as TopicStats;
-const queueStats = async (): Promise<QueueStats> => (await broker!.stats('q')) as QueueStats;
+const topicStats = async (): Promise<TopicStats> => (await rig.broker!.stats('t')) as TopicStats;
+const queueStats = async (): Promise<QueueStats> => (await rig.broker!.stats('q')) as QueueStats;
 
 describe('SETTLE released (version 10)', () => {
   it('a topic delivery released comes again with the same deliveryCount; nothing is counted or committed past it', async () => {
@@ -103,28 +93,20 @@ describe('SETTLE released (version 10)', () => {
 
 describe('the client against a server of version 9 (no released outcome)', () => {
   it('settles a delivery its handler released as failed, counted as before, and the connection goes on', async () => {
-    broker = await Broker.open({ inMemory: true });
-    await broker.createTopic('t', { partitions: 1 });
-    await broker.publish('t', [{ payload: 0 }, { payload: 1 }]);
-    server = await startNativeServer(broker, { port: 0, maxProtocolVersion: 9 });
-    const client = await connect(`wharf://127.0.0.1:${server.address().port}`);
-    try {
-      const seen: Array<[number, number]> = [];
-      const sub = await client.subscribe('t', { group: 'g', from: 'earliest' }, (m) => {
-        seen.push([m.offset, m.deliveryCount]);
-        if (seen.length === 1) throw new WharfError('RELEASED', 'leaving');
-      });
-      await until(() => seen.length === 3, 'both handled');
-      await sub.close();
-      expect(seen).toEqual([
-        [0, 1],
-        [0, 2],
-        [1, 1],
-      ]);
-      expect((await topicStats()).errorRate).toBeGreaterThan(0);
-    } finally {
-      await client.close();
-    }
+    const client = await rig.client((await rig.start({ maxProtocolVersion: 9 })).url);
+    const seen: Array<[number, number]> = [];
+    const sub = await client.subscribe('t', { group: 'g', from: 'earliest' }, (m) => {
+      seen.push([m.offset, m.deliveryCount]);
+      if (seen.length === 1) throw new WharfError('RELEASED', 'leaving');
+    });
+    await until(() => seen.length === 3, 'both handled');
+    await sub.close();
+    expect(seen).toEqual([
+      [0, 1],
+      [0, 2],
+      [1, 1],
+    ]);
+    expect((await topicStats()).errorRate).toBeGreaterThan(0);
   });
 });
 
@@ -144,7 +126,7 @@ describe('a topic flow that ends with deliveries unsettled releases them', () =>
       const s = await topicStats();
       expect([s.errorRate, s.groups.g.partitions[0].committed]).toEqual([0, 0]);
       const next: number[] = [];
-      const sub = await broker!.subscribe('t', { group: 'g' }, (m) => void next.push(m.offset));
+      const sub = await rig.broker!.subscribe('t', { group: 'g' }, (m) => void next.push(m.offset));
       await until(() => next.length === 2, 'the next member got both');
       await sub.close();
       expect(next).toEqual([0, 1]);

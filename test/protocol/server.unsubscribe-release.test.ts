@@ -2,38 +2,29 @@
 // or later releases them (not counted, back at once): that client reports every handler outcome
 // before it unsubscribes, so what is still unsettled reached no handler. A connection that drops,
 // or an UNSUBSCRIBE of version 9, nacks and counts them (the client may have crashed in its handler).
-import { afterEach, describe, expect, it } from 'vitest';
-import { Broker, type QueueStats } from '../../src/broker/index.js';
+import { describe, expect, it } from 'vitest';
+import { type QueueStats } from '../../src/broker/index.js';
 import * as P from '../../src/protocol/index.js';
-import { startNativeServer, type NativeServer } from '../../src/server/native/index.js';
 import { until } from '../client/frame-proxy.js';
 import { RawClient } from './raw-client.js';
-
-let broker: Broker | null = null;
-let server: NativeServer | null = null;
-
-afterEach(async () => {
-  await server?.close();
-  await broker?.close();
-  server = null;
-  broker = null;
-});
+import { servedBroker } from './served-broker.js';
 
 /**
  * Queue 'q' holding message 0, dead-lettered to 'q.dlq' after one delivery, served natively. A nack's
  * backoff of a minute: a message that came back counted would not be back in time.
  */
-async function serve(): Promise<number> {
-  broker = await Broker.open({ inMemory: true });
-  await broker.createQueue('q.dlq');
-  await broker.createQueue('q', {
+const rig = servedBroker(async (b) => {
+  await b.createQueue('q.dlq');
+  await b.createQueue('q', {
     maxDeliveries: 2,
     deadLetterQueue: 'q.dlq',
     retry: { initialDelayMs: 60_000, jitter: 0 },
   });
-  await broker.publish('q', [{ payload: 0 }]);
-  server = await startNativeServer(broker, { port: 0 });
-  return server.address().port;
+  await b.publish('q', [{ payload: 0 }]);
+});
+
+async function serve(): Promise<number> {
+  return (await rig.start()).port;
 }
 
 /** CONSUME 'q' with one credit; its first delivery, never settled. */
@@ -52,7 +43,7 @@ async function unsubscribe(c: RawClient, id: number): Promise<void> {
   await c.nextOp(P.OP.OK);
 }
 
-const queueStats = async (): Promise<QueueStats> => (await broker!.stats('q')) as QueueStats;
+const queueStats = async (): Promise<QueueStats> => (await rig.broker!.stats('q')) as QueueStats;
 
 describe('a queue flow that ends with a delivery unsettled', () => {
   it('UNSUBSCRIBE at version 10: released, back at once with its deliveryCount unchanged, nothing counted', async () => {
@@ -64,7 +55,7 @@ describe('a queue flow that ends with a delivery unsettled', () => {
     }, 'the delivery to end');
     const s = await queueStats();
     expect([s.nackRate, s.errorRate, s.delayed, s.deadLettered]).toEqual([0, 0, 0, 0]);
-    const [again] = await broker!.receive('q');
+    const [again] = await rig.broker!.receive('q');
     expect([again.payload, again.deliveryCount]).toEqual([0, 1]);
     c.close();
   });
@@ -81,6 +72,6 @@ describe('a queue flow that ends with a delivery unsettled', () => {
     const s = await queueStats();
     expect(s.nackRate).toBeGreaterThan(0);
     expect(s.errorRate).toBeGreaterThan(0);
-    expect(await broker!.receive('q')).toEqual([]);
+    expect(await rig.broker!.receive('q')).toEqual([]);
   });
 });
