@@ -4,24 +4,16 @@
 // its delivery not counted, and a topic's offset is not committed past, so the group's next member
 // gets it. Behind another Wharf (settling by promise) a held queue message is released too: its
 // promise rejects with RELEASED, and that broker hands it back uncounted.
-import { afterEach, describe, expect, it } from 'vitest';
-import { Broker, type QueueStats, type TopicStats } from '../../src/broker/index.js';
+import { describe, expect, it } from 'vitest';
+import { type QueueStats, type TopicStats } from '../../src/broker/index.js';
 import * as P from '../../src/protocol/index.js';
-import { startNativeServer, type NativeServer } from '../../src/server/native/index.js';
 import { sleep } from '../broker/topics-helpers.js';
 import { until } from '../client/frame-proxy.js';
 import { RawClient } from './raw-client.js';
-import { withoutReceipts } from './served-broker.js';
+import { servedBroker, withoutReceipts } from './served-broker.js';
 
-let broker: Broker | null = null;
-let server: NativeServer | null = null;
-
-afterEach(async () => {
-  await server?.close();
-  await broker?.close();
-  server = null;
-  broker = null;
-});
+// Each test creates what it needs on the served broker.
+const rig = servedBroker(async () => undefined);
 
 /** Opens a flow (CONSUME or SUBSCRIBE) with `credits` on a raw client of the current version; returns its id. */
 async function openFlow(
@@ -49,22 +41,22 @@ async function endFlow(c: RawClient, subscriptionId: number, how: 'UNSUBSCRIBE' 
   c.close();
 }
 
-const queueStats = async (name: string): Promise<QueueStats> => (await broker!.stats(name)) as QueueStats;
+const queueStats = async (name: string): Promise<QueueStats> => (await rig.broker!.stats(name)) as QueueStats;
 const committed = async (topic: string, group: string): Promise<number> =>
-  ((await broker!.stats(topic)) as TopicStats).groups[group].partitions[0].committed;
+  ((await rig.broker!.stats(topic)) as TopicStats).groups[group].partitions[0].committed;
 
 describe("ackMode 'auto' queue flows", () => {
   it.each(['UNSUBSCRIBE', 'disconnect'] as const)(
     'a message held for a credit when the flow ends (%s) goes back at once, uncounted; those sent stay acked',
     async (how) => {
-      broker = await Broker.open({ inMemory: true });
+      const { port } = await rig.start();
+      const broker = rig.broker!;
       await broker.createQueue('q');
       await broker.publish(
         'q',
         Array.from({ length: 8 }, (_, i) => ({ payload: i })),
       );
-      server = await startNativeServer(broker, { port: 0 });
-      const c = await RawClient.open(server.address().port, true, P.PROTOCOL_VERSION);
+      const c = await RawClient.open(port, true, P.PROTOCOL_VERSION);
       const subscriptionId = await openFlow(c, P.OP.CONSUME, 'q', { ackMode: 'auto' }, 2);
       await receiveDeliveries(c, 2);
       // Settling returns no credit: the server's handler slot frees, and the next message it takes
@@ -83,12 +75,12 @@ describe("ackMode 'auto' queue flows", () => {
   );
 
   it('a delivery is acked before it is sent: unsettled or failed when the flow ends, it is not retried', async () => {
-    broker = await Broker.open({ inMemory: true });
+    const { port } = await rig.start();
+    const broker = rig.broker!;
     // No retry backoff: a delivery wrongly nacked at the end would be back before the last receive.
     await broker.createQueue('q', { retry: { initialDelayMs: 0, jitter: 0 } });
     await broker.publish('q', [{ payload: 'a' }, { payload: 'b' }]);
-    server = await startNativeServer(broker, { port: 0 });
-    const c = await RawClient.open(server.address().port, true, P.PROTOCOL_VERSION);
+    const c = await RawClient.open(port, true, P.PROTOCOL_VERSION);
     const subscriptionId = await openFlow(c, P.OP.CONSUME, 'q', { ackMode: 'auto' }, 2);
     await receiveDeliveries(c, 2);
     expect((await queueStats('q')).depth + (await queueStats('q')).inFlight).toBe(0);
@@ -105,14 +97,14 @@ describe("ackMode 'auto' queue flows", () => {
   });
 
   it('behind a Wharf that settles by promise, a held message is released, not acked: it comes back uncounted', async () => {
-    broker = await Broker.open({ inMemory: true });
+    const { port } = await rig.start({ wharf: withoutReceipts });
+    const broker = rig.broker!;
     await broker.createQueue('q', { retry: { initialDelayMs: 10, jitter: 0 } });
     await broker.publish(
       'q',
       Array.from({ length: 4 }, (_, i) => ({ payload: i })),
     );
-    server = await startNativeServer(withoutReceipts(broker), { port: 0 });
-    const c = await RawClient.open(server.address().port, true, P.PROTOCOL_VERSION);
+    const c = await RawClient.open(port, true, P.PROTOCOL_VERSION);
     const subscriptionId = await openFlow(c, P.OP.CONSUME, 'q', { ackMode: 'auto', prefetch: 2 }, 1);
     await receiveDeliveries(c, 1);
     c.send(
@@ -138,14 +130,14 @@ describe("ackMode 'auto' queue flows", () => {
 
 describe("ackMode 'auto' topic flows", () => {
   async function groupFlow(credits: number): Promise<{ c: RawClient; subscriptionId: number }> {
-    broker = await Broker.open({ inMemory: true });
+    const { port } = await rig.start();
+    const broker = rig.broker!;
     await broker.createTopic('t');
     await broker.publish(
       't',
       Array.from({ length: 10 }, (_, i) => ({ payload: i })),
     );
-    server = await startNativeServer(broker, { port: 0 });
-    const c = await RawClient.open(server.address().port, true, P.PROTOCOL_VERSION);
+    const c = await RawClient.open(port, true, P.PROTOCOL_VERSION);
     const options = { group: 'g', from: 'earliest', ackMode: 'auto' };
     return { c, subscriptionId: await openFlow(c, P.OP.SUBSCRIBE, 't', options, credits) };
   }
@@ -167,10 +159,10 @@ describe("ackMode 'auto' topic flows", () => {
       const { c, subscriptionId } = await groupFlow(3);
       await receiveDeliveries(c, 3);
       await endFlow(c, subscriptionId, how);
-      await until(async () => ((await broker!.stats('t')) as TopicStats).groups.g.members === 0, 'the member gone');
+      await until(async () => ((await rig.broker!.stats('t')) as TopicStats).groups.g.members === 0, 'the member gone');
       expect(await committed('t', 'g')).toBe(3);
       const next: number[] = [];
-      const sub = await broker!.subscribe(
+      const sub = await rig.broker!.subscribe(
         't',
         { group: 'g', ackMode: 'auto' },
         (m) => void next.push(m.payload as number),
