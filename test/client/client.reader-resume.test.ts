@@ -2,41 +2,24 @@
 // partition, as a Kafka consumer keeps its fetch position: nothing published while it was away is
 // skipped, and nothing its handler already got comes again. Against a server older than protocol
 // version 9 (no startOffsets) it resubscribes from its `from`, as before.
-import { afterEach, expect, it } from 'vitest';
-import { Broker, type SubscribeOptions } from '../../src/broker/index.js';
+import { expect, it } from 'vitest';
+import { type SubscribeOptions } from '../../src/broker/index.js';
 import { WharfError } from '../../src/common/index.js';
-import { connect, type RemoteWharf } from '../../src/client/index.js';
 import { OP } from '../../src/protocol/index.js';
-import { startNativeServer } from '../../src/server/native/index.js';
-import { startFrameProxy, until, type FrameProxy } from './frame-proxy.js';
+import { until } from './frame-proxy.js';
+import { proxiedBroker, type ProxiedBroker as Rig } from './proxied-broker.js';
 import { sleep } from '../broker/topics-helpers.js';
 
-interface Rig {
-  broker: Broker;
-  proxy: FrameProxy;
-  client: RemoteWharf;
-}
+const openProxied = proxiedBroker();
 
-const closers: Array<() => Promise<void>> = [];
-afterEach(async () => {
-  for (const c of closers.splice(0).reverse()) await c();
-});
-
-async function openRig(partitions: number, maxProtocolVersion?: number): Promise<Rig> {
-  const broker = await Broker.open({ inMemory: true });
-  closers.push(() => broker.close());
-  await broker.createTopic('t', { partitions });
-  const server = await startNativeServer(broker, { port: 0, maxProtocolVersion });
-  closers.push(() => server.close());
-  const proxy = await startFrameProxy(server.address().port);
-  closers.push(() => proxy.close());
-  const client = await connect(`wharf://127.0.0.1:${proxy.port}`, {
-    reconnectInitialDelayMs: 10,
-    reconnectMaxDelayMs: 20,
-    connectTimeoutMs: 300,
+function openRig(partitions: number, maxProtocolVersion?: number): Promise<Rig> {
+  return openProxied({
+    setup: async (b) => {
+      await b.createTopic('t', { partitions });
+    },
+    server: { maxProtocolVersion },
+    client: { reconnectInitialDelayMs: 10, reconnectMaxDelayMs: 20, connectTimeoutMs: 300 },
   });
-  closers.push(() => client.close());
-  return { broker, proxy, client };
 }
 
 /** Cuts the client's connection, runs `whileAway` before it can reconnect, then waits for its resubscribe. */
