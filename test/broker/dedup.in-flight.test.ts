@@ -4,7 +4,7 @@
 // the original was stored. It never stores its fresh messages and then fails with the repeat.
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { Broker } from '../../src/broker/index.js';
-import type { MessageInput, PublishResult, TopicMessage, TopicStats } from '../../src/broker/index.js';
+import type { MessageInput, PublishResult, QueueOptions, TopicMessage, TopicStats } from '../../src/broker/index.js';
 import { QueueEngine } from '../../src/broker/queues/queue.js';
 import { MAX_IN_FLIGHT_WAITS } from '../../src/broker/in-flight-waits.js';
 import { TopicDedupIndex } from '../../src/broker/topics/dedup-index.js';
@@ -34,15 +34,27 @@ function failNextQueueAppend(failure: Error): void {
   });
 }
 
+/**
+ * Opens the test broker with queue 'q' (`options`), publishes `first` with its append held and then
+ * `second` behind it, and reads the queue's depth while `first` is in flight.
+ */
+async function queueRepeatBehindHeld(first: MessageInput[], second: MessageInput[], options: QueueOptions = {}) {
+  const opened = (t = await openTestBroker());
+  await opened.broker.createQueue('q', options);
+  const endOriginal = holdNext(QueueEngine.prototype, 'appendLevel');
+  const original = opened.broker.publish('q', first);
+  const retry = opened.broker.publish('q', second);
+  await settle();
+  const depthWhileOriginalInFlight = (await qstats(opened, 'q')).depth;
+  return { t: opened, endOriginal, original, retry, depthWhileOriginalInFlight };
+}
+
 describe('a queue publish holding a dedupId repeat of a publish still in flight', () => {
   it('whose original fails: stores nothing until then, and then the repeat with its fresh message, each once, in order', async () => {
-    t = await openTestBroker();
-    await t.broker.createQueue('q');
-    const endOriginal = holdNext(QueueEngine.prototype, 'appendLevel');
-    const original = t.broker.publish('q', [repeat]);
-    const retry = t.broker.publish('q', [repeat, fresh]);
-    await settle();
-    const depthWhileOriginalInFlight = (await qstats(t, 'q')).depth;
+    const { t, endOriginal, original, retry, depthWhileOriginalInFlight } = await queueRepeatBehindHeld(
+      [repeat],
+      [repeat, fresh],
+    );
     endOriginal(diskFailed());
     const [o, r] = await Promise.allSettled([original, retry]);
     expect(o).toMatchObject({ status: 'rejected', reason: { code: 'UNAVAILABLE' } });
@@ -56,12 +68,7 @@ describe('a queue publish holding a dedupId repeat of a publish still in flight'
   });
 
   it('whose original fails and whose own store then fails: rejects having stored nothing, so publishing it again stores each once', async () => {
-    t = await openTestBroker();
-    await t.broker.createQueue('q');
-    const endOriginal = holdNext(QueueEngine.prototype, 'appendLevel');
-    const original = t.broker.publish('q', [repeat]);
-    const retry = t.broker.publish('q', [repeat, fresh]);
-    await settle();
+    const { t, endOriginal, original, retry } = await queueRepeatBehindHeld([repeat], [repeat, fresh]);
     endOriginal(diskFailed());
     failNextQueueAppend(diskFailed()); // the disk fails once more, for the next publish that stores
     const [o, r] = await Promise.allSettled([original, retry]);
@@ -77,13 +84,10 @@ describe('a queue publish holding a dedupId repeat of a publish still in flight'
   });
 
   it('whose original is stored: stores nothing until then, and then answers the repeat as a duplicate of it', async () => {
-    t = await openTestBroker();
-    await t.broker.createQueue('q');
-    const endOriginal = holdNext(QueueEngine.prototype, 'appendLevel');
-    const original = t.broker.publish('q', [repeat]);
-    const retry = t.broker.publish('q', [repeat, fresh]);
-    await settle();
-    const depthWhileOriginalInFlight = (await qstats(t, 'q')).depth;
+    const { t, endOriginal, original, retry, depthWhileOriginalInFlight } = await queueRepeatBehindHeld(
+      [repeat],
+      [repeat, fresh],
+    );
     endOriginal();
     const [first, again] = await Promise.all([original, retry]);
     const stored = await t.broker.receive('q', { max: 10 });
@@ -94,13 +98,11 @@ describe('a queue publish holding a dedupId repeat of a publish still in flight'
   });
 
   it('content-based dedup: a repeat of a payload being stored waits for it the same way', async () => {
-    t = await openTestBroker();
-    await t.broker.createQueue('q', { contentBasedDedup: true });
-    const endOriginal = holdNext(QueueEngine.prototype, 'appendLevel');
-    const original = t.broker.publish('q', [{ payload: 'a' }]);
-    const retry = t.broker.publish('q', [{ payload: 'a' }, fresh]);
-    await settle();
-    const depthWhileOriginalInFlight = (await qstats(t, 'q')).depth;
+    const { t, endOriginal, original, retry, depthWhileOriginalInFlight } = await queueRepeatBehindHeld(
+      [{ payload: 'a' }],
+      [{ payload: 'a' }, fresh],
+      { contentBasedDedup: true },
+    );
     endOriginal(diskFailed());
     const [o, r] = await Promise.allSettled([original, retry]);
     expect(o.status).toBe('rejected');
@@ -144,7 +146,8 @@ async function topicPayloads(b: Broker, name: string, count: number): Promise<un
 describe('a topic publish holding a dedupId repeat of a publish still in flight', () => {
   const messagesOf = async (b: Broker, name: string): Promise<number> => ((await b.stats(name)) as TopicStats).messages;
 
-  it('whose original fails: stores nothing until then, and then the repeat with its fresh message, each once, in order', async () => {
+  /** Opens a broker with topic 'd', publishes `repeat` with its append held and a repeat of it with `fresh` behind it. */
+  async function topicRepeatBehindHeld() {
     const b = (broker = await Broker.open({ inMemory: true }));
     await b.createTopic('d', { dedupWindowMs: 60_000 });
     const endOriginal = holdNext(TopicPartition.prototype, 'append');
@@ -152,6 +155,11 @@ describe('a topic publish holding a dedupId repeat of a publish still in flight'
     const retry = b.publish('d', [repeat, fresh]);
     await settle();
     const messagesWhileOriginalInFlight = await messagesOf(b, 'd');
+    return { b, endOriginal, original, retry, messagesWhileOriginalInFlight };
+  }
+
+  it('whose original fails: stores nothing until then, and then the repeat with its fresh message, each once, in order', async () => {
+    const { b, endOriginal, original, retry, messagesWhileOriginalInFlight } = await topicRepeatBehindHeld();
     endOriginal(diskFailed());
     const [o, r] = await Promise.allSettled([original, retry]);
     expect(o).toMatchObject({ status: 'rejected', reason: { code: 'UNAVAILABLE' } });
@@ -170,13 +178,7 @@ describe('a topic publish holding a dedupId repeat of a publish still in flight'
   });
 
   it('whose original is stored: stores nothing until then, and then answers the repeat as a duplicate of it', async () => {
-    const b = (broker = await Broker.open({ inMemory: true }));
-    await b.createTopic('d', { dedupWindowMs: 60_000 });
-    const endOriginal = holdNext(TopicPartition.prototype, 'append');
-    const original = b.publish('d', [repeat]);
-    const retry = b.publish('d', [repeat, fresh]);
-    await settle();
-    const messagesWhileOriginalInFlight = await messagesOf(b, 'd');
+    const { b, endOriginal, original, retry, messagesWhileOriginalInFlight } = await topicRepeatBehindHeld();
     endOriginal();
     const [first, again] = await Promise.all([original, retry]);
     expect(first).toMatchObject([{ partition: 0, offset: 0 }]);
