@@ -7,7 +7,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { Broker, type QueueStats } from '../../src/broker/index.js';
 import { connect, type RemoteWharf } from '../../src/client/index.js';
 import { startNativeServer, type NativeServer } from '../../src/server/native/index.js';
-import { sleep } from '../broker/topics-helpers.js';
+import { sleep, waitFor } from '../broker/topics-helpers.js';
 
 describe('a remote consumer closing with a delivery on its way', () => {
   let broker: Broker;
@@ -60,11 +60,11 @@ describe('a remote consumer closing with a delivery on its way', () => {
       handled.push(m.payload as string);
       await sleep(100);
     });
-    for (let i = 0; i < 200 && handled.length === 0; i++) await sleep(10);
+    await waitFor(() => handled.length > 0, "'a' handed");
     // 'a' runs, 'b' waits here for the handler: once they settle, the server takes 'c' and holds it
     // for a credit (close() grants none).
     await consumer.close();
-    await sleep(100);
+    await waitFor(async () => ((await broker.stats('q')) as QueueStats).inFlight === 0, "'c' given back");
     expect(handled).toEqual(['a', 'b']);
     const left = await broker.receive('q', { max: 10, waitMs: 0 });
     expect(left.map((m) => [m.payload, m.deliveryCount])).toEqual([['c', 1]]);
