@@ -3,25 +3,22 @@
 // as FLOW_ERROR and hands it to the consume option onError. With ackMode 'auto' the server acks
 // each message itself before sending it: one whose ack failed is not sent, and the client is told.
 import { afterEach, beforeEach, expect, it, vi } from 'vitest';
-import { Broker, type QueueStats, type Wharf } from '../../src/broker/index.js';
+import { type Broker, type QueueStats, type Wharf } from '../../src/broker/index.js';
 import { QueueEngine } from '../../src/broker/queues/queue.js';
-import { connect, type RemoteWharf } from '../../src/client/index.js';
 import { ManualClock, WharfError } from '../../src/common/index.js';
-import { startNativeServer, type NativeServer } from '../../src/server/native/index.js';
 import { MemoryJournal } from '../../src/storage/index.js';
 import { waitFor } from '../broker/topics-helpers.js';
-import { withoutReceipts } from '../protocol/served-broker.js';
+import { servedBroker, withoutReceipts } from '../protocol/served-broker.js';
 
-let broker: Broker;
-let server: NativeServer | null = null;
-let client: RemoteWharf | null = null;
+const rig = servedBroker(async (b) => {
+  await b.createQueue('q');
+});
 /** Journal appends that fail from now on: armed by the handler, after its delivery is durable. */
 let failNextAppends = 0;
 const failure = new WharfError('UNAVAILABLE', 'journal disk failed');
 
-beforeEach(async () => {
+beforeEach(() => {
   failNextAppends = 0;
-  broker = await Broker.open({ inMemory: true, clock: new ManualClock() });
   const real = MemoryJournal.prototype.append;
   vi.spyOn(MemoryJournal.prototype, 'append').mockImplementation(function (this: MemoryJournal, entry: Uint8Array) {
     if (failNextAppends > 0) {
@@ -31,19 +28,14 @@ beforeEach(async () => {
     return real.call(this, entry);
   });
 });
-afterEach(async () => {
+afterEach(() => {
   vi.restoreAllMocks();
-  await client?.close();
-  await server?.close();
-  await broker.close();
-  client = null;
-  server = null;
 });
 
 it('hands the failed ack of a handled message to onError (FLOW_ERROR), and the consumer goes on', async () => {
-  await broker.createQueue('q');
-  server = await startNativeServer(broker, { port: 0 });
-  client = await connect(`wharf://127.0.0.1:${server.address().port}`);
+  const { url } = await rig.start({ clock: new ManualClock() });
+  const broker = rig.broker!;
+  const client = await rig.client(url);
   const errors: WharfError[] = [];
   const seen: unknown[] = [];
   const consumer = await client.consume('q', { onError: (err) => errors.push(err) }, (m) => {
@@ -69,7 +61,8 @@ it.each([
 ])(
   "ackMode 'auto' behind %s: a message whose ack failed on the server is not sent, and onError hears it (FLOW_ERROR)",
   async (_, served) => {
-    await broker.createQueue('q');
+    const { url } = await rig.start({ clock: new ManualClock(), wharf: served });
+    const broker = rig.broker!;
     await broker.publish('q', { payload: 'a' });
     // Once the first take is durable, the next journal write is the server's ack of 'a'.
     let armed = false;
@@ -85,8 +78,7 @@ it.each([
       }
       return out;
     });
-    server = await startNativeServer(served(broker), { port: 0 });
-    client = await connect(`wharf://127.0.0.1:${server.address().port}`);
+    const client = await rig.client(url);
     const errors: WharfError[] = [];
     const seen: unknown[] = [];
     const consumer = await client.consume(

@@ -3,6 +3,7 @@
 import { afterEach } from 'vitest';
 import { Broker, type QueueStats, type Wharf } from '../../src/broker/index.js';
 import { connect, type RemoteWharf } from '../../src/client/index.js';
+import type { Clock } from '../../src/common/index.js';
 import { startNativeServer, type NativeServer } from '../../src/server/native/index.js';
 
 export interface ServedBroker {
@@ -12,6 +13,8 @@ export interface ServedBroker {
   start(options?: {
     maxProtocolVersion?: number;
     wharf?: (b: Broker) => Wharf;
+    /** The broker's clock (the system's when not given). */
+    clock?: Clock;
   }): Promise<{ url: string; port: number }>;
   /** A client closed after the test. */
   client(url: string): Promise<RemoteWharf>;
@@ -25,7 +28,7 @@ export function servedBroker(setup: (b: Broker) => Promise<void>): ServedBroker 
     broker: null,
     server: null,
     async start(options = {}) {
-      rig.broker = await Broker.open({ inMemory: true });
+      rig.broker = await Broker.open({ inMemory: true, clock: options.clock });
       await setup(rig.broker);
       const served = options.wharf ? options.wharf(rig.broker) : rig.broker;
       rig.server = await startNativeServer(served, { port: 0, maxProtocolVersion: options.maxProtocolVersion });
