@@ -4,30 +4,28 @@
 // as FLOW_ERROR, which the client hands to the consume option onError. Without it the remote
 // consumer just waited, and nothing on the client said why.
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { Broker, type QueueStats } from '../../src/broker/index.js';
+import { type QueueStats } from '../../src/broker/index.js';
 import { FETCH_RETRY_MS } from '../../src/broker/queues/consumer.js';
 import { QueueEngine } from '../../src/broker/queues/queue.js';
-import { connect, type RemoteWharf } from '../../src/client/index.js';
+import { type RemoteWharf } from '../../src/client/index.js';
 import { ManualClock, WharfError } from '../../src/common/index.js';
 import * as P from '../../src/protocol/index.js';
-import { startNativeServer, type NativeServer } from '../../src/server/native/index.js';
 import type { RecordInput } from '../../src/storage/index.js';
 import { waitFor } from '../broker/topics-helpers.js';
 import { RawClient } from '../protocol/raw-client.js';
+import { servedBroker } from '../protocol/served-broker.js';
 
 describe('a remote consumer whose receives fail on the server', () => {
   const clock = new ManualClock();
-  let broker: Broker;
-  let server: NativeServer | null = null;
-  let client: RemoteWharf | null = null;
+  const rig = servedBroker(async (b) => {
+    await b.createQueue('q.dlq');
+    await b.createQueue('q', { onExpire: 'dead-letter', deadLetterQueue: 'q.dlq' });
+  });
   let broken = true;
   const failure = new WharfError('UNAVAILABLE', 'disk of q.dlq failed');
 
-  beforeEach(async () => {
+  beforeEach(() => {
     broken = true;
-    broker = await Broker.open({ inMemory: true, clock });
-    await broker.createQueue('q.dlq');
-    await broker.createQueue('q', { onExpire: 'dead-letter', deadLetterQueue: 'q.dlq' });
     const real = QueueEngine.prototype.appendRecords;
     vi.spyOn(QueueEngine.prototype, 'appendRecords').mockImplementation(function (
       this: QueueEngine,
@@ -36,32 +34,25 @@ describe('a remote consumer whose receives fail on the server', () => {
       return broken ? Promise.reject(failure) : real.call(this, records);
     });
   });
-  afterEach(async () => {
+  afterEach(() => {
     vi.restoreAllMocks();
-    await client?.close();
-    await server?.close();
-    await broker.close();
-    client = null;
-    server = null;
   });
 
   async function serve(maxProtocolVersion?: number): Promise<RemoteWharf> {
-    server = await startNativeServer(broker, { port: 0, maxProtocolVersion });
-    client = await connect(`wharf://127.0.0.1:${server.address().port}`);
-    return client;
+    return rig.client((await rig.start({ maxProtocolVersion, clock })).url);
   }
 
   /** 'stale' expires, and a take meets it before the ready message behind it. */
   async function staleAhead(): Promise<void> {
-    await broker.publish('q', [{ payload: 'stale', ttlMs: 100 }, { payload: 'ready' }]);
+    await rig.broker!.publish('q', [{ payload: 'stale', ttlMs: 100 }, { payload: 'ready' }]);
     clock.advance(100);
   }
 
-  const receiveErrors = async (): Promise<number> => ((await broker.stats('q')) as QueueStats).receiveErrors;
+  const receiveErrors = async (): Promise<number> => ((await rig.broker!.stats('q')) as QueueStats).receiveErrors;
 
   it('hands each failed receive to onError (FLOW_ERROR), and gets the ready messages once the dead-letter queue takes messages', async () => {
-    await staleAhead();
     const c = await serve();
+    await staleAhead();
     const errors: WharfError[] = [];
     const seen: unknown[] = [];
     const consumer = await c.consume('q', { onError: (err) => errors.push(err) }, (m) => void seen.push(m.payload));
@@ -84,9 +75,9 @@ describe('a remote consumer whose receives fail on the server', () => {
   });
 
   it("a failed nack of the client's failed delivery (maxDeliveries, its dead letter not written) is told too", async () => {
-    await broker.createQueue('m', { maxDeliveries: 1, deadLetterQueue: 'q.dlq' });
-    await broker.publish('m', { payload: 'poison' });
     const c = await serve();
+    await rig.broker!.createQueue('m', { maxDeliveries: 1, deadLetterQueue: 'q.dlq' });
+    await rig.broker!.publish('m', { payload: 'poison' });
     const errors: WharfError[] = [];
     const consumer = await c.consume('m', { onError: (err) => errors.push(err) }, () => {
       throw new Error('cannot handle it');
@@ -98,8 +89,8 @@ describe('a remote consumer whose receives fail on the server', () => {
   });
 
   it('a client of version 10 is not sent FLOW_ERROR (an op it does not know): its onError stays quiet, the stats count', async () => {
-    await staleAhead();
     const c = await serve(10);
+    await staleAhead();
     const errors: WharfError[] = [];
     const consumer = await c.consume('q', { onError: (err) => errors.push(err) }, () => undefined);
     await waitFor(async () => (await receiveErrors()) === 1, 'a failed receive');
@@ -110,9 +101,9 @@ describe('a remote consumer whose receives fail on the server', () => {
   });
 
   it('FLOW_ERROR follows the SUBSCRIBED of its flow, with the flow id and an ERROR body', async () => {
+    const { port } = await rig.start({ clock });
     await staleAhead();
-    server = await startNativeServer(broker, { port: 0 });
-    const raw = await RawClient.open(server.address().port, true, P.PROTOCOL_VERSION);
+    const raw = await RawClient.open(port, true, P.PROTOCOL_VERSION);
     try {
       raw.send(P.encodeFrame(P.OP.CONSUME, 2, (w) => P.encodeSubscribe(w, { name: 'q', options: {}, credits: 4 })));
       const subscribed = await raw.next();
@@ -132,7 +123,7 @@ describe('a remote consumer whose receives fail on the server', () => {
     await expect(c.consume('q', { onError: 'log' as unknown as () => void }, () => undefined)).rejects.toMatchObject({
       code: 'INVALID_ARGUMENT',
     });
-    const raw = await RawClient.open(server!.address().port, true, P.PROTOCOL_VERSION);
+    const raw = await RawClient.open(rig.server!.address().port, true, P.PROTOCOL_VERSION);
     try {
       raw.send(
         P.encodeFrame(P.OP.CONSUME, 2, (w) =>
