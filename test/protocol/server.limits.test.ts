@@ -5,6 +5,7 @@ import { ManualClock } from '../../src/common/index.js';
 import * as P from '../../src/protocol/index.js';
 import { startNativeServer, type NativeServer } from '../../src/server/native/index.js';
 import { connect } from '../../src/client/index.js';
+import { until } from '../client/frame-proxy.js';
 import { RawClient } from './raw-client.js';
 
 let broker: Broker | null = null;
@@ -87,7 +88,7 @@ describe('native server limits', () => {
     const c = await RawClient.open(port);
     // Waits for room that never comes; then the client says nothing more (it is gone).
     c.send(P.encodeFrame(P.OP.PUBLISH, 2, (w) => P.encodePublish(w, 'full', [{ payload: 'waits' }])));
-    await new Promise((resolve) => setTimeout(resolve, 20));
+    await until(() => server!.counters.framesIn === 2, 'the PUBLISH to reach the server'); // after HELLO
     clock.advance(1_000);
     const f = (await c.next())!;
     expect([f.correlationId, c.error(f).code]).toEqual([0, 'TIMEOUT']);
